@@ -1,0 +1,1 @@
+//! (owned by the argocd work; filled in by that issue)

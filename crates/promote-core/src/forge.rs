@@ -1,0 +1,1 @@
+//! (owned by the forge work; filled in by that issue)
