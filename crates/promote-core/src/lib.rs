@@ -12,3 +12,31 @@ pub mod image;
 pub mod overlay;
 pub mod trailers;
 pub mod yaml;
+
+/// A person as git writes one: `Name <email>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+}
+
+impl std::fmt::Display for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} <{}>", self.name, self.email)
+    }
+}
+
+impl std::str::FromStr for Person {
+    type Err = String;
+    /// Parse `Name <email>` (as `git commit --author` takes it).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not `Name <email>`");
+        let (name, rest) = s.split_once('<').ok_or_else(bad)?;
+        let email = rest.strip_suffix('>').ok_or_else(bad)?.trim();
+        let name = name.trim();
+        if name.is_empty() || email.is_empty() || !email.contains('@') {
+            return Err(bad());
+        }
+        Ok(Person { name: name.to_owned(), email: email.to_owned() })
+    }
+}
