@@ -1,1 +1,65 @@
-fn main() {}
+//! `kubectl-promote`, run by kubectl as `kubectl promote`. `main` is tiny: parse, run, turn the
+//! outcome into an exit code, print the error chain to stderr; a closed stdout (`| head`) is not
+//! an error.
+
+mod cli;
+mod commands;
+mod env;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, ColorWhen, Command};
+use crate::commands::Ctx;
+use crate::output::Shell;
+
+/// Exit codes (DESIGN "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Error = 1,
+    Usage = 2,
+    Denied = 3,
+    WaitingForApproval = 4,
+    Unhealthy = 5,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.global.color {
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+        ColorWhen::Auto => {}
+    }
+    let env = env::Env::from_process();
+    let shell = Shell::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()), cli.global.output, cli.global.quiet, cli.global.verbose);
+    let ctx = Ctx { global: &cli.global, env: &env, shell: &shell };
+    let result = match &cli.command {
+        None => commands::promote(&ctx, &cli.promote),
+        Some(Command::Status(a)) => commands::status(&ctx, a),
+        Some(Command::Init(a)) => commands::init(&ctx, a),
+        Some(Command::Completion(a)) => commands::completion(a),
+        Some(Command::Version) => commands::version(&ctx),
+    };
+    shell.flush();
+    let code = match result {
+        Ok(exit) => exit,
+        Err(err) if is_broken_pipe(&err) => Exit::Ok,
+        Err(err) => {
+            let code = if err.downcast_ref::<commands::UsageError>().is_some() { Exit::Usage } else { Exit::Error };
+            let mut msg = format!("{}error:{} {err}", anstyle::AnsiColor::Red.on_default().render(), anstyle::Reset.render());
+            for cause in err.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            anstream::eprintln!("{msg}");
+            code
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}

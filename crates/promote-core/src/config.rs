@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+pub use crate::forge::ForgeSettings;
 use crate::yaml;
 
 pub const API_VERSION: &str = "promote.kubectl.io/v1alpha1";
@@ -37,7 +38,7 @@ struct RawConfig {
     kind: Option<String>,
     #[serde(default)]
     git: RawGit,
-    forge: Option<RawForge>,
+    forge: Option<ForgeSettings>,
     #[serde(default)]
     approvers: BTreeMap<String, Vec<String>>,
     #[serde(default)]
@@ -51,16 +52,6 @@ struct RawGit {
     base_branch: Option<String>,
     mode: Option<String>,
     approvals_branch: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawForge {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    url: Option<String>,
-    repo: Option<String>,
-    token_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,15 +136,6 @@ pub struct GitSettings {
     pub base_branch: String,
     pub mode: Mode,
     pub approvals_branch: String,
-}
-
-/// `forge:` overrides; anything unset is detected from the remote URL.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ForgeSettings {
-    pub kind: Option<String>,
-    pub url: Option<String>,
-    pub repo: Option<String>,
-    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -301,12 +283,7 @@ fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
         mode: parse_mode(file, "git.mode", raw.git.mode.as_deref(), Mode::Pr)?,
         approvals_branch: raw.git.approvals_branch.unwrap_or_else(|| "promote/approvals".into()),
     };
-    let forge = raw.forge.map(|f| ForgeSettings { kind: f.kind, url: f.url, repo: f.repo, token_env: f.token_env });
-    if let Some(kind) = forge.as_ref().and_then(|f| f.kind.as_deref())
-        && !matches!(kind, "github" | "gitlab" | "gitea" | "forgejo")
-    {
-        return Err(err("forge.type".into(), format!("unknown forge `{kind}`"), "use github, gitlab, gitea or forgejo".into()));
-    }
+    let forge = raw.forge;
     for (role, people) in &raw.approvers {
         if people.is_empty() {
             return Err(err(format!("approvers.{role}"), "empty list".into(), "name at least one email or `github:org/team`, or remove the role".into()));

@@ -7,6 +7,7 @@
 
 pub mod argocd;
 pub mod config;
+pub mod diff;
 pub mod forge;
 pub mod image;
 pub mod overlay;

@@ -1,1 +1,449 @@
-//! placeholder
+//! The git adapter: the only crate that links `git2`.
+//!
+//! The split follows cargo's `git-fetch-with-cli`: the network (fetch, push, clone) goes through
+//! the `git` CLI, so credential helpers, `~/.ssh/config`, the ssh agent and `insteadOf` rewrites
+//! work exactly as they do for `git push`; `git2` reads objects and builds blobs, trees and
+//! commits in the object database, without ever touching the user's working tree, index or
+//! branches. Signed commits go through `git commit-tree -S`, which honours `gpg.format`,
+//! `user.signingKey` and the ssh/x509 signers as the user configured them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+
+use git2::{ObjectType, Oid, Repository, Signature, Time};
+use promote_core::Person;
+
+/// A commit id (40 hex digits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitId(Oid);
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommitId({})", self.0)
+    }
+}
+
+impl CommitId {
+    pub fn short(&self) -> String {
+        self.0.to_string()[..7].to_owned()
+    }
+}
+
+impl FromStr for CommitId {
+    type Err = GitError;
+    fn from_str(s: &str) -> Result<Self, GitError> {
+        Oid::from_str(s).map(CommitId).map_err(|e| GitError::Git { doing: format!("reading commit id `{s}`"), source: e })
+    }
+}
+
+/// What went wrong talking to git.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path}: not inside a git repository; run kubectl promote inside your GitOps repo or pass --repo PATH|URL")]
+    NotARepo { path: PathBuf },
+    #[error("git remote `{remote}` is not configured in {repo}; add it with `git remote add {remote} URL` or set git.remote in promote.yaml")]
+    NoRemote { remote: String, repo: PathBuf },
+    #[error("branch `{branch}` does not exist on remote `{remote}`; check git.baseBranch in promote.yaml")]
+    NoBranch { remote: String, branch: String },
+    #[error("`git {args}` failed: {stderr}")]
+    Cli { args: String, stderr: String },
+    #[error("could not run `git`: {0}; is git installed and on PATH?")]
+    Spawn(#[source] std::io::Error),
+    #[error("{doing}")]
+    Git {
+        doing: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("{doing}: {path}")]
+    Io {
+        doing: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn g(doing: impl FnOnce() -> String) -> impl FnOnce(git2::Error) -> GitError {
+    move |source| GitError::Git { doing: doing(), source }
+}
+
+/// How a push ended when git itself worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed,
+    /// The remote branch moved on: not a fast-forward. Nothing was written.
+    Behind,
+}
+
+/// One commit, read back for `status`, `history` and rollback.
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    pub id: CommitId,
+    pub author: Person,
+    /// Seconds since the epoch (author time).
+    pub time: i64,
+    pub message: String,
+    pub parents: Vec<CommitId>,
+}
+
+/// A repository: a user's checkout (we only read and add objects) or our cached clone.
+pub struct Repo {
+    repo: Repository,
+    git_dir: PathBuf,
+    interactive: bool,
+}
+
+impl fmt::Debug for Repo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repo").field("git_dir", &self.git_dir).finish()
+    }
+}
+
+impl Repo {
+    /// The repository around `path` (like `git rev-parse --git-dir`).
+    pub fn discover(path: &Path) -> Result<Repo, GitError> {
+        let repo = Repository::discover(path).map_err(|_| GitError::NotARepo { path: path.to_owned() })?;
+        let git_dir = repo.path().to_owned();
+        Ok(Repo { repo, git_dir, interactive: false })
+    }
+
+    /// Open the repository at a git dir found earlier (e.g. from another thread).
+    pub fn open(git_dir: &Path) -> Result<Repo, GitError> {
+        let repo = Repository::open(git_dir).map_err(|_| GitError::NotARepo { path: git_dir.to_owned() })?;
+        Ok(Repo { repo, git_dir: git_dir.to_owned(), interactive: false })
+    }
+
+    /// A bare clone of `url` cached under `cache_root`, created on first use and reused after.
+    /// Its remote is called `origin`, with the usual `refs/remotes/origin/*` refspec.
+    pub fn cached_clone(url: &str, cache_root: &Path) -> Result<Repo, GitError> {
+        use sha2::{Digest, Sha256};
+        let key = hex::encode(&Sha256::digest(url.as_bytes())[..10]);
+        let dir = cache_root.join("repos").join(key);
+        if !dir.join("HEAD").exists() {
+            std::fs::create_dir_all(&dir).map_err(|source| GitError::Io { doing: "creating the clone cache", path: dir.clone(), source })?;
+            run_git(&dir, &["init", "--bare", "--quiet"], true)?;
+            run_git(&dir, &["remote", "add", "origin", url], true)?;
+        }
+        let repo = Repository::open_bare(&dir).map_err(g(|| format!("opening the cached clone {}", dir.display())))?;
+        Ok(Repo { repo, git_dir: dir, interactive: false })
+    }
+
+    /// Let git ask for credentials on the terminal (only when a person is there).
+    pub fn set_interactive(&mut self, interactive: bool) {
+        self.interactive = interactive;
+    }
+
+    pub fn git_dir(&self) -> &Path {
+        &self.git_dir
+    }
+
+    /// The working tree, if this is not a bare repository.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.repo.workdir()
+    }
+
+    fn git(&self, args: &[&str]) -> Result<String, GitError> {
+        run_git(&self.git_dir, args, self.interactive)
+    }
+
+    pub fn remote_url(&self, remote: &str) -> Result<String, GitError> {
+        let r = self.repo.find_remote(remote).map_err(|_| GitError::NoRemote { remote: remote.to_owned(), repo: self.git_dir.clone() })?;
+        r.url().ok().map(str::to_owned).ok_or_else(|| GitError::NoRemote { remote: remote.to_owned(), repo: self.git_dir.clone() })
+    }
+
+    /// `git fetch REMOTE` with its configured refspecs: updates remote-tracking refs only.
+    pub fn fetch(&self, remote: &str) -> Result<(), GitError> {
+        self.remote_url(remote)?;
+        self.git(&["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", remote]).map(drop)
+    }
+
+    /// The remote-tracking tip `refs/remotes/REMOTE/BRANCH`, if it exists.
+    pub fn remote_tip(&self, remote: &str, branch: &str) -> Result<Option<CommitId>, GitError> {
+        let name = format!("refs/remotes/{remote}/{branch}");
+        match self.repo.refname_to_id(&name) {
+            Ok(oid) => Ok(Some(CommitId(oid))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(GitError::Git { doing: format!("reading {name}"), source: e }),
+        }
+    }
+
+    /// Resolve a revision expression (`HEAD~2`, a SHA, a ref) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<CommitId, GitError> {
+        let obj = self.repo.revparse_single(rev).map_err(g(|| format!("no commit `{rev}` in {}", self.git_dir.display())))?;
+        let commit = obj.peel_to_commit().map_err(g(|| format!("`{rev}` is not a commit")))?;
+        Ok(CommitId(commit.id()))
+    }
+
+    /// The bytes of `path` at `commit`, or `None` when there is no such file.
+    pub fn read_file(&self, commit: CommitId, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let tree = self.tree_of(commit)?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(GitError::Git { doing: format!("reading {path} at {commit}"), source: e }),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.repo.find_blob(entry.id()).map_err(g(|| format!("reading {path} at {commit}")))?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// The id of the tree or blob at `path` (None when absent): equal ids mean equal content.
+    pub fn path_id(&self, commit: CommitId, path: &str) -> Result<Option<String>, GitError> {
+        let tree = self.tree_of(commit)?;
+        if path.is_empty() {
+            return Ok(Some(tree.id().to_string()));
+        }
+        Ok(tree.get_path(Path::new(path)).ok().map(|e| e.id().to_string()))
+    }
+
+    /// Names in the directory `dir` at `commit` (files and directories), sorted.
+    pub fn list_dir(&self, commit: CommitId, dir: &str) -> Result<Vec<(String, bool)>, GitError> {
+        let tree = self.tree_of(commit)?;
+        let sub = if dir.is_empty() {
+            tree
+        } else {
+            match tree.get_path(Path::new(dir)) {
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => self.repo.find_tree(e.id()).map_err(g(|| format!("reading {dir}")))?,
+                _ => return Ok(Vec::new()),
+            }
+        };
+        Ok(sub.iter().filter_map(|e| Some((e.name().ok()?.to_owned(), e.kind() == Some(ObjectType::Tree)))).collect())
+    }
+
+    /// Every file path at `commit`, for discovery (`init`).
+    pub fn all_files(&self, commit: CommitId) -> Result<Vec<String>, GitError> {
+        let tree = self.tree_of(commit)?;
+        let mut out = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = entry.name()
+            {
+                out.push(format!("{root}{name}"));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(g(|| format!("listing files at {commit}")))?;
+        Ok(out)
+    }
+
+    fn tree_of(&self, commit: CommitId) -> Result<git2::Tree<'_>, GitError> {
+        let c = self.repo.find_commit(commit.0).map_err(g(|| format!("reading commit {commit}")))?;
+        c.tree().map_err(g(|| format!("reading the tree of {commit}")))
+    }
+
+    /// A new tree: `commit`'s tree with each `path` set to the bytes given (or removed for
+    /// `None`). Only objects are written; no ref, index or file changes.
+    pub fn tree_with(&self, commit: CommitId, changes: &BTreeMap<String, Option<Vec<u8>>>) -> Result<String, GitError> {
+        let base = self.tree_of(commit)?;
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (path, content) in changes {
+            match content {
+                Some(bytes) => {
+                    let mode = match base.get_path(Path::new(path)) {
+                        Ok(e) if e.filemode() == 0o100755 => git2::FileMode::BlobExecutable,
+                        _ => git2::FileMode::Blob,
+                    };
+                    let blob = self.repo.blob(bytes).map_err(g(|| format!("writing {path}")))?;
+                    update.upsert(path.as_str(), blob, mode);
+                }
+                None => {
+                    update.remove(path.as_str());
+                }
+            }
+        }
+        let tree = update.create_updated(&self.repo, &base).map_err(g(|| "writing the new tree".to_owned()))?;
+        Ok(tree.to_string())
+    }
+
+    /// Write a commit object (no ref moves). `sign` makes it through `git commit-tree -S`.
+    pub fn commit(&self, tree: &str, parents: &[CommitId], author: &Person, committer: &Person, message: &str, sign: bool) -> Result<CommitId, GitError> {
+        let now = Time::new(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64), 0);
+        if sign {
+            let mut args: Vec<String> = vec!["commit-tree".into(), "-S".into(), tree.to_owned()];
+            for p in parents {
+                args.push("-p".into());
+                args.push(p.to_string());
+            }
+            args.push("-F".into());
+            args.push("-".into());
+            let out = Command::new("git")
+                .arg("--git-dir")
+                .arg(&self.git_dir)
+                .args(&args)
+                .env("GIT_AUTHOR_NAME", &author.name)
+                .env("GIT_AUTHOR_EMAIL", &author.email)
+                .env("GIT_COMMITTER_NAME", &committer.name)
+                .env("GIT_COMMITTER_EMAIL", &committer.email)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .and_then(|mut child| {
+                    use std::io::Write;
+                    child.stdin.take().expect("piped").write_all(message.as_bytes())?;
+                    child.wait_with_output()
+                })
+                .map_err(GitError::Spawn)?;
+            if !out.status.success() {
+                return Err(GitError::Cli { args: "commit-tree -S (commit.gpgsign is set)".into(), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() });
+            }
+            return String::from_utf8_lossy(&out.stdout).trim().parse();
+        }
+        let tree = self.repo.find_tree(Oid::from_str(tree).map_err(g(|| "tree id".into()))?).map_err(g(|| "reading the new tree".into()))?;
+        let a = Signature::new(&author.name, &author.email, &now).map_err(g(|| format!("author `{}`", author)))?;
+        let c = Signature::new(&committer.name, &committer.email, &now).map_err(g(|| format!("committer `{}`", committer)))?;
+        let parents: Vec<git2::Commit<'_>> = parents.iter().map(|p| self.repo.find_commit(p.0)).collect::<Result<_, _>>().map_err(g(|| "reading parents".into()))?;
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let oid = self.repo.commit(None, &a, &c, message, &tree, &refs).map_err(g(|| "writing the commit".into()))?;
+        Ok(CommitId(oid))
+    }
+
+    /// `git push REMOTE SHA:refs/heads/BRANCH`: a fast-forward or nothing. Never forced.
+    pub fn push(&self, remote: &str, commit: CommitId, branch: &str) -> Result<PushOutcome, GitError> {
+        self.push_refspecs(remote, &[format!("{commit}:refs/heads/{branch}")])
+    }
+
+    /// Push several refspecs atomically (all or none), never forced.
+    pub fn push_refspecs(&self, remote: &str, refspecs: &[String]) -> Result<PushOutcome, GitError> {
+        let mut args = vec!["push", "--porcelain", "--atomic", remote];
+        args.extend(refspecs.iter().map(String::as_str));
+        let out = git_output(&self.git_dir, &args, self.interactive)?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return Ok(PushOutcome::Pushed);
+        }
+        let behind = stdout.lines().chain(stderr.lines()).any(|l| {
+            l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info"))
+                || l.contains("[remote rejected]") && l.contains("cannot lock ref")
+        });
+        if behind {
+            return Ok(PushOutcome::Behind);
+        }
+        Err(GitError::Cli { args: args.join(" "), stderr: stderr.trim().to_owned() })
+    }
+
+    /// Delete a remote branch (only branches we created).
+    pub fn delete_remote_branch(&self, remote: &str, branch: &str) -> Result<(), GitError> {
+        self.git(&["push", "--quiet", remote, &format!(":refs/heads/{branch}")]).map(drop)
+    }
+
+    /// Write `commit`'s whole tree into `dir` (for rendering), without touching any index.
+    pub fn materialize(&self, commit: CommitId, dir: &Path) -> Result<(), GitError> {
+        let tree = self.tree_of(commit)?;
+        let mut failure: Option<GitError> = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            let Ok(name) = entry.name() else { return git2::TreeWalkResult::Skip };
+            let path = dir.join(root).join(name);
+            let res: Result<(), GitError> = (|| {
+                match entry.kind() {
+                    Some(ObjectType::Tree) => std::fs::create_dir_all(&path).map_err(|source| GitError::Io { doing: "materializing the tree", path: path.clone(), source }),
+                    Some(ObjectType::Blob) => {
+                        let blob = self.repo.find_blob(entry.id()).map_err(g(|| format!("reading {}", path.display())))?;
+                        if entry.filemode() == 0o120000 {
+                            #[cfg(unix)]
+                            {
+                                let target = String::from_utf8_lossy(blob.content()).into_owned();
+                                return std::os::unix::fs::symlink(target, &path).map_err(|source| GitError::Io { doing: "materializing a symlink", path: path.clone(), source });
+                            }
+                        }
+                        std::fs::write(&path, blob.content()).map_err(|source| GitError::Io { doing: "materializing the tree", path: path.clone(), source })
+                    }
+                    _ => Ok(()),
+                }
+            })();
+            match res {
+                Ok(()) => git2::TreeWalkResult::Ok,
+                Err(e) => {
+                    failure = Some(e);
+                    git2::TreeWalkResult::Abort
+                }
+            }
+        })
+        .ok();
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// `user.name` / `user.email` from git config (repo, then global).
+    pub fn config_person(&self) -> Option<Person> {
+        let cfg = self.repo.config().ok()?;
+        let name = cfg.get_string("user.name").ok()?;
+        let email = cfg.get_string("user.email").ok()?;
+        Some(Person { name, email })
+    }
+
+    pub fn config_bool(&self, key: &str) -> bool {
+        self.repo.config().ok().and_then(|c| c.get_bool(key).ok()).unwrap_or(false)
+    }
+
+    pub fn commit_info(&self, id: CommitId) -> Result<CommitInfo, GitError> {
+        let c = self.repo.find_commit(id.0).map_err(g(|| format!("reading commit {id}")))?;
+        let author = c.author();
+        Ok(CommitInfo {
+            id,
+            author: Person { name: author.name().unwrap_or("").to_owned(), email: author.email().unwrap_or("").to_owned() },
+            time: author.when().seconds(),
+            message: c.message().unwrap_or("").to_owned(),
+            parents: c.parent_ids().map(CommitId).collect(),
+        })
+    }
+
+    /// Commits reachable from `from` (first parents only, as `git log --first-parent`) that
+    /// changed `path`, newest first, at most `limit`; and how many commits were visited.
+    pub fn log_path(&self, from: CommitId, path: &str, limit: usize, max_walk: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let mut out = Vec::new();
+        let mut cur = Some(from.0);
+        let mut walked = 0;
+        while let Some(oid) = cur {
+            if out.len() >= limit || walked >= max_walk {
+                break;
+            }
+            walked += 1;
+            let c = self.repo.find_commit(oid).map_err(g(|| format!("reading commit {oid}")))?;
+            let here = c.tree().ok().and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()));
+            let parent = c.parents().next();
+            let before = parent.as_ref().and_then(|p| p.tree().ok()).and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()));
+            if here != before {
+                out.push(self.commit_info(CommitId(oid))?);
+            }
+            cur = parent.map(|p| p.id());
+        }
+        Ok(out)
+    }
+
+    /// Is `ancestor` reachable from `descendant` (or equal)?
+    pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> bool {
+        ancestor == descendant || self.repo.graph_descendant_of(descendant.0, ancestor.0).unwrap_or(false)
+    }
+}
+
+fn git_output(git_dir: &Path, args: &[&str], interactive: bool) -> Result<std::process::Output, GitError> {
+    let mut cmd = Command::new("git");
+    cmd.arg("--git-dir").arg(git_dir).args(args).stdin(Stdio::null());
+    if !interactive {
+        // Never hang waiting for a password nobody can type.
+        cmd.env("GIT_TERMINAL_PROMPT", "0");
+    }
+    cmd.output().map_err(GitError::Spawn)
+}
+
+fn run_git(git_dir: &Path, args: &[&str], interactive: bool) -> Result<String, GitError> {
+    let out = git_output(git_dir, args, interactive)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(GitError::Cli { args: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+    }
+}

@@ -1,1 +1,181 @@
-//! wip
+//! Real git repositories for tests: a bare "origin" in a temp dir and a clone of it, built with
+//! the `git` CLI under a hermetic environment (temp `HOME`, no system config), so tests read like
+//! the scenario: `GitOps::new().file("a", "…").commit("msg")`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// A bare origin plus a user's clone of it, in one temp dir that is removed on drop.
+#[derive(Debug)]
+pub struct GitOps {
+    tmp: TempDir,
+    pub origin: PathBuf,
+    pub clone: PathBuf,
+    pub home: PathBuf,
+    /// Files staged for the next `commit` on origin (through a scratch clone).
+    pending: Vec<(String, Option<String>)>,
+}
+
+impl Default for GitOps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GitOps {
+    /// An empty bare origin with branch `main`, and a home with a git identity.
+    pub fn new() -> GitOps {
+        let tmp = tempfile::Builder::new().prefix("promote-test-").tempdir().expect("tempdir");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n").expect("gitconfig");
+        let origin = tmp.path().join("origin.git");
+        let clone = tmp.path().join("work");
+        let kit = GitOps { tmp, origin, clone, home, pending: Vec::new() };
+        kit.git_in(kit.tmp.path(), &["init", "--quiet", "--bare", "--initial-branch=main", "origin.git"]);
+        kit
+    }
+
+    /// The same, seeded with a copy of a directory (e.g. `examples/gitops`) as the first commit.
+    pub fn from_dir(dir: &Path) -> GitOps {
+        let mut kit = GitOps::new();
+        copy_dir(dir, dir, &mut |rel, content| {
+            kit.pending.push((rel.to_owned(), Some(content)));
+        });
+        kit.commit("initial: GitOps repo");
+        kit
+    }
+
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Stage a file for the next commit on origin.
+    pub fn file(mut self, path: &str, content: &str) -> Self {
+        self.pending.push((path.to_owned(), Some(content.to_owned())));
+        self
+    }
+
+    /// Stage a file (by reference, for tests that keep the kit in a variable).
+    pub fn put(&mut self, path: &str, content: &str) -> &mut Self {
+        self.pending.push((path.to_owned(), Some(content.to_owned())));
+        self
+    }
+
+    pub fn remove(&mut self, path: &str) -> &mut Self {
+        self.pending.push((path.to_owned(), None));
+        self
+    }
+
+    /// Commit the staged files on origin's `main` (as another person would push them) and
+    /// bring the user's clone up to date, creating it on first use. Returns the new SHA.
+    pub fn commit(&mut self, message: &str) -> String {
+        let scratch = self.tmp.path().join("scratch");
+        if !scratch.exists() {
+            self.git_in(self.tmp.path(), &["clone", "--quiet", self.origin.to_str().expect("utf-8"), "scratch"]);
+        } else {
+            self.git_in(&scratch, &["pull", "--quiet", "--ff-only", "origin", "main"]);
+        }
+        for (path, content) in std::mem::take(&mut self.pending) {
+            let p = scratch.join(&path);
+            match content {
+                Some(c) => {
+                    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+                    std::fs::write(&p, c).expect("write");
+                }
+                None => {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        self.git_in(&scratch, &["add", "-A"]);
+        self.git_in(&scratch, &["commit", "--quiet", "--allow-empty", "-m", message]);
+        self.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
+        if !self.clone.exists() {
+            self.git_in(self.tmp.path(), &["clone", "--quiet", self.origin.to_str().expect("utf-8"), "work"]);
+        }
+        self.git_in(&scratch, &["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// Run git in `dir` with the hermetic environment; panics with git's stderr on failure.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git_cmd(dir, args).output().expect("run git");
+        assert!(out.status.success(), "git {:?} failed in {}: {}", args, dir.display(), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A `git` command with the hermetic environment, for tests that inspect failures.
+    pub fn git_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(dir).args(args);
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Environment for every process a test runs (git and the binary alike).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let h = self.home.to_string_lossy().into_owned();
+        vec![
+            ("HOME".into(), h.clone()),
+            ("XDG_CONFIG_HOME".into(), format!("{h}/.config")),
+            ("XDG_CACHE_HOME".into(), format!("{h}/.cache")),
+            ("KUBECONFIG".into(), format!("{h}/.kube/config")),
+            ("KREW_ROOT".into(), format!("{h}/.krew")),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+        ]
+    }
+
+    /// Run git in the user's clone.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.clone, args)
+    }
+
+    /// Run git against origin.
+    pub fn origin_git(&self, args: &[&str]) -> String {
+        self.git_in(&self.origin, args)
+    }
+
+    /// A file on origin's `main`.
+    pub fn origin_file(&self, path: &str) -> Option<String> {
+        let out = self.git_cmd(&self.origin, &["show", &format!("main:{path}")]).output().expect("git show");
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Origin's `main` SHA.
+    pub fn origin_head(&self) -> String {
+        self.origin_git(&["rev-parse", "main"]).trim().to_owned()
+    }
+
+    /// `git status --porcelain` plus HEAD, index and branch list of the user's clone: tests
+    /// compare it before and after to prove we touched nothing of the user's.
+    pub fn clone_state(&self) -> String {
+        let mut s = self.git(&["status", "--porcelain", "--untracked-files=all"]);
+        s.push_str(&self.git(&["rev-parse", "HEAD"]));
+        s.push_str(&self.git(&["for-each-ref", "refs/heads", "--format=%(refname) %(objectname)"]));
+        s.push_str(&self.git(&["ls-files", "-s"]));
+        s
+    }
+}
+
+fn copy_dir(root: &Path, dir: &Path, add: &mut dyn FnMut(&str, String)) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read_dir").map(|e| e.expect("entry").path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            copy_dir(root, &p, add);
+        } else {
+            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+            add(&rel, std::fs::read_to_string(&p).expect("utf-8 file"));
+        }
+    }
+}
+
+/// The workspace root (for `examples/`), from this crate's manifest dir.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}

@@ -1,1 +1,60 @@
-//! placeholder
+//! The use cases of `kubectl promote` (promote, status, init, …): the one place where the
+//! adapters (git, render, policies, forges, Argo CD) meet. Each use case returns a plain result
+//! type that the binary renders as text, JSON or YAML; progress goes through [`Progress`] so
+//! that stdout stays the result alone.
+
+pub mod init;
+pub mod promote;
+pub mod render;
+pub mod session;
+pub mod status;
+
+pub use session::{OpenOptions, Session};
+
+use promote_core::config::ConfigError;
+use promote_core::overlay::OverlayError;
+use promote_git::GitError;
+
+/// Where progress lines and warnings go (stderr in the binary, a buffer in tests).
+pub trait Progress {
+    fn step(&self, message: &str);
+    fn warn(&self, message: &str);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn step(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
+}
+
+/// A use case could not do its job. (A policy denial is not an error: it is an outcome.)
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error("no promote.yaml at the tip of {at}; write one with `kubectl promote init` and push it")]
+    NoConfig { at: String },
+    #[error("environment {env}: no kustomization.yaml, kustomization.yml or Kustomization in `{dir}` at {at}; fix `overlay:` in promote.yaml")]
+    MissingOverlay { env: String, dir: String, at: String },
+    #[error("{path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+    #[error("{env} changed from {from} to {to} while you promoted (commit {commit} by {by}); nothing was pushed. Check the new state with `kubectl promote status {env}` and promote again")]
+    Raced { env: String, from: String, to: String, commit: String, by: String },
+    #[error("gave up after {attempts} attempts: the base branch kept moving while pushing; nothing of ours was pushed. Try again")]
+    TooManyRetries { attempts: usize },
+    #[error("no git identity: set `git config user.name` and `user.email`, or pass --author \"Name <email>\"")]
+    NoIdentity,
+    #[error("the edit of {file} did not hold: {detail}. This is a bug in kubectl-promote; nothing was written")]
+    EditCheck { file: String, detail: String },
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,197 @@
+//! The command line: clap-derive structs, one per subcommand, and the global flags.
+//! Parsing only; `commands/` turns these into use-case calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Promote releases between GitOps environments, gated by WebAssembly policies";
+
+const AFTER_HELP: &str = "\
+Examples:
+  # Set every image of prod's overlay to v1.0.1 (edit, render check, policies, commit, push or PR)
+  kubectl promote prod v1.0.1
+
+  # Copy exactly what staging runs (each image's tag and digest) into prod
+  kubectl promote prod --from staging
+
+  # Show the plan: the diff, the render check and every policy verdict; change nothing
+  kubectl promote prod v1.0.1 --dry-run
+
+  # Only some images, with a digest
+  kubectl promote prod v1.0.1 --only cartservice --digest cartservice=sha256:…
+
+  # What each environment runs
+  kubectl promote status
+
+Exit codes: 0 done (or nothing to do) · 1 error · 2 usage · 3 denied by policy ·
+4 waiting for an approval · 5 landed but not healthy in time.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl promote",
+    bin_name = "kubectl promote",
+    version,
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub promote: PromoteArgs,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The GitOps repository: a path, or a URL to clone into the cache (default: the repository around the working directory)
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    pub repo: Option<String>,
+    /// Use this promote.yaml instead of the one at the remote tip (shown in the plan, recorded in a trailer)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A one-off policy module, added to the operation's policies
+    #[arg(long, global = true, value_name = "PATH")]
+    pub policy: Vec<PathBuf>,
+    /// Do not read or write the caches (compiled policies, renders)
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Path to the kubeconfig file (as kubectl)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (as kubectl; wins over promote.yaml's argocd.context)
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// The kubeconfig cluster (as kubectl)
+    #[arg(long, global = true)]
+    pub cluster: Option<String>,
+    /// The kubeconfig user (as kubectl)
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// Namespace of the Argo CD Applications (wins over promote.yaml's argocd.namespace)
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+    /// Timeout of a single request to the API server, e.g. 30s (as kubectl)
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+    /// Talk to argocd-server's REST API instead of the Kubernetes API [env: ARGOCD_SERVER]
+    #[arg(long, global = true, value_name = "URL")]
+    pub argocd_server: Option<String>,
+    /// Output format of the result on stdout
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Print only the result, no progress
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (policy logs, git commands)
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colours
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `kubectl promote ENV VERSION | ENV --from UPSTREAM`
+#[derive(Debug, Clone, Args)]
+pub struct PromoteArgs {
+    /// The environment to promote into (an `environments[].name` of promote.yaml)
+    #[arg(value_name = "ENV", required = true)]
+    pub env: Option<String>,
+    /// The tag to set on every image of ENV's overlay
+    #[arg(id = "target_version", value_name = "VERSION", required_unless_present = "from", conflicts_with = "from")]
+    pub version: Option<String>,
+    /// Copy exactly what UPSTREAM's overlay runs (each image's tag and digest)
+    #[arg(long, value_name = "UPSTREAM")]
+    pub from: Option<String>,
+    /// Only these images (comma-separated names as the overlay lists them)
+    #[arg(long, value_name = "IMAGE,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Set a digest too (repeatable)
+    #[arg(long, value_name = "IMAGE=sha256:...")]
+    pub digest: Vec<String>,
+    /// Remove digests the overlay pins (they would keep the old image running)
+    #[arg(long)]
+    pub drop_digest: bool,
+    /// Print the plan (file diff, render check, every policy verdict); change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Open a pull request (default: the environment's mode in promote.yaml)
+    #[arg(long, conflicts_with = "direct")]
+    pub pr: bool,
+    /// Push to the base branch (default: the environment's mode in promote.yaml)
+    #[arg(long)]
+    pub direct: bool,
+    /// Skip the confirmation asked on a terminal for protected environments
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// The commit message's body
+    #[arg(short = 'm', long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// The commit author, "Name <email>" (default: git config user.name/user.email)
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    pub author: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What each environment runs: version (or "mixed" with per-image tags) and last promotion
+    #[command(after_help = "Examples:\n  kubectl promote status\n  kubectl promote status prod -o json")]
+    Status(StatusArgs),
+    /// Write promote.yaml from the overlays and Argo CD Applications found in the repository
+    #[command(after_help = "Examples:\n  kubectl promote init\n  kubectl promote init --force   # overwrite an existing promote.yaml")]
+    Init(InitArgs),
+    /// Print shell completion code (bash, zsh, fish, powershell, elvish)
+    #[command(after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"")]
+    Completion(CompletionArgs),
+    /// Print the version
+    #[command(after_help = "Examples:\n  kubectl promote version\n  kubectl promote version -o json")]
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this environment
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing promote.yaml
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}

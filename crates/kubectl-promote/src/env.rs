@@ -1,0 +1,50 @@
+//! The one place that reads environment variables (and asks whether stdin is a terminal).
+//! Everything else receives an [`Env`], so tests can run the binary hermetically.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// `$XDG_CACHE_HOME/kubectl-promote`, else `~/.cache/kubectl-promote`.
+    pub cache_dir: PathBuf,
+    /// A person is at the terminal: stdin is a TTY and `CI` is unset.
+    pub interactive: bool,
+    /// The `kubectl` to render with (PATH lookup).
+    pub kubectl: PathBuf,
+    /// A standalone `kustomize` on PATH, preferred for rendering where present.
+    pub kustomize: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let home = var("HOME").map(PathBuf::from);
+        let cache_dir = var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("kubectl-promote");
+        let ci = var("CI").is_some_and(|v| v != "false" && v != "0");
+        let path = var("PATH").unwrap_or_default();
+        let which = |name: &str| std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p));
+        Env {
+            cache_dir,
+            interactive: !ci && std::io::stdin().is_terminal(),
+            kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
+            kustomize: which("kustomize"),
+        }
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}

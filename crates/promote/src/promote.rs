@@ -1,0 +1,306 @@
+//! `kubectl promote ENV VERSION` / `ENV --from UPSTREAM`: plan the overlay edit, check the
+//! render, then commit with trailers and push (DESIGN "What a promotion does", steps 1–6).
+//!
+//! It runs in two phases so that the binary can show the plan and ask for confirmation in
+//! between: [`prepare`] reads and checks everything and writes nothing anywhere (a dry run stops
+//! there); [`apply`] writes the commit object and pushes. A push that loses a race re-applies the
+//! edit on the new tip only when that tip did not touch this environment's overlay.
+
+use std::collections::BTreeMap;
+use std::thread;
+
+use serde::Serialize;
+
+use promote_core::config::{Environment, Mode};
+use promote_core::image::{EnvVersion, ImageChange};
+use promote_core::overlay::{Overlay, PlanOptions, Target};
+use promote_core::trailers::{self, Trailers};
+use promote_core::{diff, Person};
+use promote_git::{CommitId, PushOutcome};
+
+use crate::render::{Rendered, Renderer};
+use crate::{Progress, PromoteError, Session};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct PromoteRequest {
+    pub env: String,
+    pub target: TargetSpec,
+    pub only: Vec<String>,
+    pub digests: BTreeMap<String, String>,
+    pub drop_digests: bool,
+    /// `--pr` / `--direct`; `None` = the environment's mode from `promote.yaml`.
+    pub mode: Option<Mode>,
+    pub message: Option<String>,
+    pub author: Option<Person>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    Version(String),
+    From(String),
+}
+
+/// A checked promotion, ready to commit.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub environment: String,
+    /// The upstream environment (from `--from` or the env's `from:`).
+    pub from: Option<String>,
+    /// The version being promoted (`mixed` when the upstream runs several tags).
+    pub version: Option<String>,
+    pub previous_version: Option<String>,
+    pub mode: Mode,
+    pub overlay_file: String,
+    pub images: Vec<ImageChange>,
+    pub diff: String,
+    pub render: RenderReport,
+    pub commit_message: String,
+    pub author: Person,
+    /// The remote tip the plan was made from.
+    pub base: String,
+    #[serde(skip)]
+    pub(crate) new_text: String,
+    #[serde(skip)]
+    pub(crate) overlay_dir: String,
+    #[serde(skip)]
+    pub(crate) base_id: Option<CommitId>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderReport {
+    pub program: String,
+    pub resources: usize,
+    pub cached: bool,
+}
+
+/// The outcome of [`prepare`].
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Every selected image already runs what was asked: nothing to do.
+    AlreadyAt { environment: String, version: Option<String>, overlay_file: String },
+    Ready(Box<Plan>),
+}
+
+/// The outcome of [`apply`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase", tag = "landed")]
+pub enum Landed {
+    /// Pushed to the base branch.
+    Pushed { commit: String, branch: String, attempts: usize },
+    /// PR mode without a forge token: the branch is pushed; open the PR at the URL.
+    BranchPushed { commit: String, branch: String, compare_url: Option<String> },
+}
+
+/// Plan and check a promotion. Writes nothing: not to the remote, not to the repository.
+pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, progress: &dyn Progress) -> Result<Prepared, PromoteError> {
+    let env = session.config.env(&req.env)?.clone();
+    let overlay = session.overlay_at(&env, session.base)?;
+    let upstream_name = match &req.target {
+        TargetSpec::From(up) => Some(up.clone()),
+        TargetSpec::Version(_) => env.from.clone(),
+    };
+    let upstream = match &req.target {
+        TargetSpec::From(up) => {
+            if up == &env.name {
+                return Err(PromoteError::Usage(format!("--from {up}: an environment cannot be promoted from itself")));
+            }
+            let up_env = session.config.env(up)?;
+            Some(session.overlay_at(up_env, session.base)?)
+        }
+        TargetSpec::Version(_) => None,
+    };
+    let target = match (&req.target, &upstream) {
+        (TargetSpec::Version(v), _) => Target::Version(v),
+        (TargetSpec::From(_), Some(up)) => Target::Upstream(up),
+        (TargetSpec::From(_), None) => unreachable!("upstream overlay is read for --from"),
+    };
+    let opts = PlanOptions {
+        only: req.only.clone(),
+        digests: req.digests.clone(),
+        drop_digests: req.drop_digests,
+        elsewhere: if req.only.is_empty() { Vec::new() } else { session.images_elsewhere(&env.overlay, session.base) },
+    };
+    progress.step(&format!("planning {} in {}", env.name, overlay.file()));
+    let (edits, changes) = overlay.plan(&target, &opts)?;
+    let previous = EnvVersion::of(overlay.image_map().values()).as_str().map(str::to_owned);
+    let version = match (&req.target, &upstream) {
+        (TargetSpec::Version(v), _) => Some(v.clone()),
+        (TargetSpec::From(_), Some(up)) => {
+            let selected = up.image_map().into_iter().filter(|(n, _)| req.only.is_empty() || req.only.contains(n)).map(|(_, r)| r).collect::<Vec<_>>();
+            EnvVersion::of(selected.iter()).as_str().map(str::to_owned)
+        }
+        (TargetSpec::From(_), None) => None,
+    };
+    if changes.is_empty() {
+        return Ok(Prepared::AlreadyAt { environment: env.name.clone(), version, overlay_file: overlay.file().to_owned() });
+    }
+    let new_text = overlay.apply(&edits)?;
+    check_edit(&overlay, &new_text, &changes)?;
+
+    // The render is the slow part: it runs beside the rest of the planning.
+    let file = overlay.file().to_owned();
+    let changes_map: BTreeMap<String, Vec<u8>> = [(file.clone(), new_text.clone().into_bytes())].into();
+    progress.step(&format!("rendering {} with {}", env.overlay, renderer.program.describe()));
+    let mode = req.mode.unwrap_or(env.mode);
+    let (rendered, author, commit_message) = thread::scope(|s| {
+        let (git_dir, base, overlay_dir) = (session.repo.git_dir().to_owned(), session.base, env.overlay.clone());
+        let changes_map = &changes_map;
+        // git2 handles are not shared across threads: the render opens its own.
+        let render = s.spawn(move || -> Result<Rendered, PromoteError> {
+            let repo = promote_git::Repo::open(&git_dir)?;
+            Ok(renderer.render(&repo, base, changes_map, &overlay_dir)?)
+        });
+        let author = match &req.author {
+            Some(a) => Ok(a.clone()),
+            None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
+        };
+        let message = author.as_ref().ok().map(|a| commit_message(session, &env, upstream_name.as_deref(), version.as_deref(), &file, &changes, a, req.message.as_deref()));
+        let rendered = render.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (rendered, author, message)
+    });
+    let rendered = rendered?;
+    let author = author?;
+    let commit_message = commit_message.unwrap_or_default();
+    Ok(Prepared::Ready(Box::new(Plan {
+        environment: env.name.clone(),
+        from: upstream_name,
+        version,
+        previous_version: previous,
+        mode,
+        overlay_file: file.clone(),
+        diff: diff::unified(&file, overlay.text(), &new_text),
+        images: changes,
+        render: RenderReport { program: renderer.program.describe().to_owned(), resources: rendered.resources, cached: rendered.cached },
+        commit_message,
+        author,
+        base: session.base.to_string(),
+        new_text,
+        overlay_dir: env.overlay.clone(),
+        base_id: Some(session.base),
+    })))
+}
+
+/// The edited text must parse and hold exactly the intended values (and nothing else moved).
+fn check_edit(before: &Overlay, new_text: &str, changes: &[ImageChange]) -> Result<(), PromoteError> {
+    let after = Overlay::parse(before.file(), new_text).map_err(|e| PromoteError::EditCheck { file: before.file().to_owned(), detail: e.to_string() })?;
+    let mut expected = before.image_map();
+    for c in changes {
+        expected.insert(c.name.clone(), c.to.clone());
+    }
+    if after.image_map() != expected {
+        return Err(PromoteError::EditCheck { file: before.file().to_owned(), detail: "the images read back differ from the plan".into() });
+    }
+    Ok(())
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the message's parts")]
+fn commit_message(session: &Session, env: &Environment, from: Option<&str>, version: Option<&str>, file: &str, changes: &[ImageChange], author: &Person, message: Option<&str>) -> String {
+    let version_s = version.unwrap_or("mixed");
+    let subject = match from {
+        Some(up) => format!("promote {} to {version_s} (from {up})", env.name),
+        None => format!("promote {} to {version_s}", env.name),
+    };
+    let mut body = Vec::new();
+    if let Some(m) = message {
+        body.push(m.to_owned());
+    }
+    let width = changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut table = format!("{file}:\n");
+    for c in changes {
+        table.push_str(&format!("  {:width$}  {} -> {}\n", c.name, c.from, c.to));
+    }
+    body.push(table);
+    let mut t = Trailers::default();
+    t.push(trailers::PROMOTED_BY, author.to_string());
+    t.push(trailers::ENVIRONMENT, &env.name);
+    t.push(trailers::VERSION, version_s);
+    if let Some(up) = from {
+        t.push(trailers::FROM, up);
+    }
+    t.push(trailers::POLICY_DECISION, if env.promote_policies.is_empty() { "allow (no policies configured)" } else { "allow" });
+    if let Some(cfg) = &session.config_override {
+        t.push(trailers::POLICY_CONFIG, format!("--config {cfg}"));
+    }
+    trailers::message(&subject, &body, &t)
+}
+
+/// Commit and push a prepared plan. On a lost race the edit is re-applied on the new tip only
+/// if that tip did not change this environment's overlay; never forced.
+pub fn apply(session: &Session, plan: &Plan, renderer: &Renderer, progress: &dyn Progress) -> Result<Landed, PromoteError> {
+    let repo = &session.repo;
+    let sign = repo.config_bool("commit.gpgsign");
+    let committer = repo.config_person().unwrap_or_else(|| plan.author.clone());
+    let mut base = plan.base_id.unwrap_or(session.base);
+    let overlay_id = repo.path_id(base, &plan.overlay_dir)?;
+    let changes: BTreeMap<String, Option<Vec<u8>>> = [(plan.overlay_file.clone(), Some(plan.new_text.clone().into_bytes()))].into();
+    match plan.mode {
+        Mode::Direct => {
+            const ATTEMPTS: usize = 5;
+            for attempt in 1..=ATTEMPTS {
+                let tree = repo.tree_with(base, &changes)?;
+                let commit = repo.commit(&tree, &[base], &plan.author, &committer, &plan.commit_message, sign)?;
+                progress.step(&format!("pushing {} to {} ({})", commit.short(), session.base_name(), if sign { "signed" } else { "unsigned" }));
+                match repo.push(&session.remote, commit, &session.base_branch)? {
+                    PushOutcome::Pushed => {
+                        return Ok(Landed::Pushed { commit: commit.to_string(), branch: session.base_branch.clone(), attempts: attempt });
+                    }
+                    PushOutcome::Behind => {
+                        progress.step(&format!("{} moved while promoting; checking whether {} was touched", session.base_name(), plan.environment));
+                        repo.fetch(&session.remote)?;
+                        let tip = repo.remote_tip(&session.remote, &session.base_branch)?.ok_or_else(|| promote_git::GitError::NoBranch { remote: session.remote.clone(), branch: session.base_branch.clone() })?;
+                        if repo.path_id(tip, &plan.overlay_dir)? != overlay_id {
+                            return Err(raced(session, plan, tip));
+                        }
+                        // Someone else changed other files: our edit still applies as is. The
+                        // base they changed may affect the render, so check it again.
+                        let rerender: BTreeMap<String, Vec<u8>> = [(plan.overlay_file.clone(), plan.new_text.clone().into_bytes())].into();
+                        renderer.render(repo, tip, &rerender, &plan.overlay_dir)?;
+                        base = tip;
+                    }
+                }
+            }
+            Err(PromoteError::TooManyRetries { attempts: ATTEMPTS })
+        }
+        Mode::Pr => {
+            let branch = format!("promote/{}/{}", plan.environment, plan.version.as_deref().unwrap_or("mixed"));
+            let tree = repo.tree_with(base, &changes)?;
+            let commit = repo.commit(&tree, &[base], &plan.author, &committer, &plan.commit_message, sign)?;
+            progress.step(&format!("pushing branch {branch}"));
+            match repo.push(&session.remote, commit, &branch)? {
+                PushOutcome::Pushed => {}
+                PushOutcome::Behind => {
+                    return Err(PromoteError::Usage(format!(
+                        "branch {branch} already exists on {} with other commits; delete it or merge its pull request first",
+                        session.remote
+                    )));
+                }
+            }
+            let url = repo.remote_url(&session.remote).ok();
+            let settings = session.config.forge.clone().unwrap_or_default();
+            let compare_url = promote_core::forge::ForgeTarget::resolve(url.as_deref(), &settings).ok().map(|t| t.compare_url(&session.base_branch, &branch));
+            Ok(Landed::BranchPushed { commit: commit.to_string(), branch, compare_url })
+        }
+    }
+}
+
+fn raced(session: &Session, plan: &Plan, tip: CommitId) -> PromoteError {
+    let repo = &session.repo;
+    let env = session.config.env(&plan.environment).ok();
+    let now = env.and_then(|e| session.overlay_at(e, tip).ok()).map(|o| EnvVersion::of(o.image_map().values()).to_string()).unwrap_or_else(|| "(unreadable)".into());
+    let who = repo
+        .log_path(tip, &plan.overlay_dir, 1, 10_000)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .map(|c| (c.id.short(), Trailers::parse(&c.message).get(trailers::PROMOTED_BY).map(str::to_owned).unwrap_or_else(|| c.author.to_string())))
+        .unwrap_or_else(|| (tip.short(), "someone".into()));
+    PromoteError::Raced {
+        env: plan.environment.clone(),
+        from: plan.previous_version.clone().unwrap_or_else(|| "(no tag)".into()),
+        to: now,
+        commit: who.0,
+        by: who.1,
+    }
+}

@@ -1,0 +1,211 @@
+//! Opening the GitOps repository for one command: find or clone it, fetch the remote, and read
+//! `promote.yaml` from the remote tip of the base branch (never from the working tree).
+
+use std::path::{Path, PathBuf};
+
+use promote_core::config::{self, Config, Environment};
+use promote_core::overlay::{Overlay, KUSTOMIZATION_FILES};
+use promote_git::{CommitId, Repo};
+
+use crate::{Progress, PromoteError};
+
+/// How to open the repository; filled from flags and the environment by the binary.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// `--repo PATH|URL`; `None` = the repository around `cwd`.
+    pub repo: Option<String>,
+    pub cwd: PathBuf,
+    /// `~/.cache/kubectl-promote` (clones of `--repo URL`, compiled policies, renders).
+    pub cache_dir: PathBuf,
+    /// `--config FILE`: (file name, text). Shown in plans and recorded in a trailer.
+    pub config_override: Option<(String, String)>,
+    /// A person at a terminal (git may prompt for credentials).
+    pub interactive: bool,
+}
+
+/// An opened repository with its configuration, as of the fetched remote tip.
+#[derive(Debug)]
+pub struct Session {
+    pub repo: Repo,
+    pub config: Config,
+    pub remote: String,
+    pub base_branch: String,
+    /// The remote tip of the base branch that everything is read from.
+    pub base: CommitId,
+    /// Set when `--config` replaced the remote's `promote.yaml`.
+    pub config_override: Option<String>,
+    pub cache_dir: PathBuf,
+}
+
+fn looks_like_url(s: &str) -> bool {
+    s.contains("://") || (s.contains('@') && s.contains(':') && !Path::new(s).exists()) || s.starts_with("file:")
+}
+
+impl Session {
+    pub fn open(opts: &OpenOptions, progress: &dyn Progress) -> Result<Session, PromoteError> {
+        let mut repo = match &opts.repo {
+            Some(url) if looks_like_url(url) => {
+                progress.step(&format!("using a cached clone of {url}"));
+                Repo::cached_clone(url, &opts.cache_dir)?
+            }
+            Some(path) => Repo::discover(&opts.cwd.join(path))?,
+            None => Repo::discover(&opts.cwd)?,
+        };
+        repo.set_interactive(opts.interactive);
+        // The remote and base branch come from promote.yaml, which lives on the remote: start
+        // from `origin` and its default branch, then follow what the file says.
+        let (override_label, override_text) = match &opts.config_override {
+            Some((label, text)) => (Some(label.clone()), Some(text.clone())),
+            None => (None, None),
+        };
+        let mut remote = "origin".to_owned();
+        let mut branch: Option<String> = None;
+        if let Some(text) = &override_text {
+            let cfg = Config::parse(override_label.as_deref().unwrap_or("--config"), text)?;
+            remote = cfg.git.remote.clone();
+            branch = Some(cfg.git.base_branch.clone());
+        }
+        progress.step(&format!("fetching {remote}"));
+        repo.fetch(&remote)?;
+        let branch = match branch {
+            Some(b) => b,
+            None => default_branch(&repo, &remote)?,
+        };
+        let mut base = repo.remote_tip(&remote, &branch)?.ok_or_else(|| PromoteError::Git(promote_git::GitError::NoBranch { remote: remote.clone(), branch: branch.clone() }))?;
+        let config = match &override_text {
+            Some(text) => Config::parse(override_label.as_deref().unwrap_or("--config"), text)?,
+            None => {
+                let cfg = read_config(&repo, &remote, &branch, base)?;
+                if cfg.git.remote != remote || cfg.git.base_branch != branch {
+                    // The file names another remote or branch: that one is the truth.
+                    let (r, b) = (cfg.git.remote.clone(), cfg.git.base_branch.clone());
+                    if r != remote {
+                        repo.fetch(&r)?;
+                    }
+                    base = repo.remote_tip(&r, &b)?.ok_or_else(|| PromoteError::Git(promote_git::GitError::NoBranch { remote: r.clone(), branch: b.clone() }))?;
+                    remote = r;
+                    read_config(&repo, &remote, &b, base)?
+                } else {
+                    cfg
+                }
+            }
+        };
+        let base_branch = config.git.base_branch.clone();
+        Ok(Session { repo, config, remote, base_branch, base, config_override: override_label, cache_dir: opts.cache_dir.clone() })
+    }
+
+    /// `origin/main`-style name of the base tip, for messages.
+    pub fn base_name(&self) -> String {
+        format!("{}/{}", self.remote, self.base_branch)
+    }
+
+    /// Find and parse ENV's kustomization at `at`.
+    pub fn overlay_at(&self, env: &Environment, at: CommitId) -> Result<Overlay, PromoteError> {
+        let (file, text) = self.kustomization_at(&env.overlay, at)?.ok_or_else(|| PromoteError::MissingOverlay {
+            env: env.name.clone(),
+            dir: env.overlay.clone(),
+            at: self.base_name(),
+        })?;
+        Ok(Overlay::parse(&file, &text)?)
+    }
+
+    /// The kustomization file in `dir` at `at`: (path, text), trying Kustomize's three names.
+    pub fn kustomization_at(&self, dir: &str, at: CommitId) -> Result<Option<(String, String)>, PromoteError> {
+        for name in KUSTOMIZATION_FILES {
+            let path = format!("{dir}/{name}");
+            if let Some(bytes) = self.repo.read_file(at, &path)? {
+                let text = String::from_utf8(bytes).map_err(|_| PromoteError::NotUtf8 { path: path.clone() })?;
+                return Ok(Some((path, text)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Check that every environment's overlay exists and has `images:` (a config error otherwise).
+    pub fn check_overlays(&self) -> Result<(), PromoteError> {
+        for (i, env) in self.config.environments.iter().enumerate() {
+            match self.kustomization_at(&env.overlay, self.base)? {
+                None => {
+                    return Err(self
+                        .config
+                        .error(format!("environments[{i}].overlay"), format!("no kustomization.yaml in `{}` at {}", env.overlay, self.base_name()), "point `overlay` at the directory that holds the environment's kustomization.yaml")
+                        .into());
+                }
+                Some((file, text)) => {
+                    let o = Overlay::parse(&file, &text)?;
+                    if !o.has_images() {
+                        return Err(self
+                            .config
+                            .error(format!("environments[{i}].overlay"), format!("{file} has no `images:` list, so there is nothing to promote"), "add `images:` entries (name + newTag) for the images this environment runs")
+                            .into());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Images set in the kustomizations ENV's overlay builds on, for "edit it there" hints.
+    pub fn images_elsewhere(&self, overlay_dir: &str, at: CommitId) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        let mut queue = vec![(overlay_dir.to_owned(), 0)];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((dir, depth)) = queue.pop() {
+            if depth > 16 || !seen.insert(dir.clone()) {
+                continue;
+            }
+            let Ok(Some((file, text))) = self.kustomization_at(&dir, at) else { continue };
+            let Ok(o) = Overlay::parse(&file, &text) else { continue };
+            if depth > 0 {
+                let names: Vec<String> = o.image_map().into_keys().collect();
+                if !names.is_empty() {
+                    out.push((file.clone(), names));
+                }
+            }
+            for r in o.local_refs() {
+                queue.push((normalize(&format!("{dir}/{r}")), depth + 1));
+            }
+        }
+        out
+    }
+}
+
+/// Resolve `a/b/../c` → `a/c` (repo paths only; never escapes the root).
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+fn default_branch(repo: &Repo, remote: &str) -> Result<String, PromoteError> {
+    for b in ["main", "master"] {
+        if repo.remote_tip(remote, b)?.is_some() {
+            return Ok(b.to_owned());
+        }
+    }
+    Err(PromoteError::Git(promote_git::GitError::NoBranch { remote: remote.to_owned(), branch: "main".into() }))
+}
+
+fn read_config(repo: &Repo, remote: &str, branch: &str, at: CommitId) -> Result<Config, PromoteError> {
+    let label = format!("{} ({remote}/{branch} {})", config::FILE_NAME, at.short());
+    let bytes = repo.read_file(at, config::FILE_NAME)?.ok_or_else(|| PromoteError::NoConfig { at: format!("{remote}/{branch}") })?;
+    let text = String::from_utf8(bytes).map_err(|_| PromoteError::NotUtf8 { path: config::FILE_NAME.into() })?;
+    Ok(Config::parse(&label, &text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalize_paths() {
+        assert_eq!(super::normalize("kustomize/prod/../base"), "kustomize/base");
+        assert_eq!(super::normalize("./a//b/."), "a/b");
+    }
+}
