@@ -1,0 +1,281 @@
+//! GitLab REST v4: merge requests addressed as `/projects/<url-encoded path>/merge_requests/<iid>`,
+//! notes, approvals (`approved_by`), reviewers by user id, labels as comma-separated strings.
+//! A duplicate is 409 "Another open merge request already exists for this source branch: !N".
+
+use promote_core::forge::{
+    ForgeError, ForgeUser, NewPullRequest, PrEdit, PrQuery, PrState, PullRequest, Review,
+    ReviewState, encode_component,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::http::{Client, Method, Subject};
+
+#[derive(Deserialize)]
+struct User {
+    id: u64,
+    username: String,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Mr {
+    iid: u64,
+    web_url: String,
+    title: String,
+    description: Option<String>,
+    state: String,
+    source_branch: String,
+    target_branch: String,
+    sha: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    author: Option<User>,
+    #[serde(default)]
+    reviewers: Vec<User>,
+}
+
+impl From<Mr> for PullRequest {
+    fn from(m: Mr) -> Self {
+        let state = match m.state.as_str() {
+            "merged" => PrState::Merged,
+            "closed" => PrState::Closed,
+            // `opened`, and `locked` (open, briefly frozen while merging).
+            _ => PrState::Open,
+        };
+        PullRequest {
+            number: m.iid,
+            url: m.web_url,
+            title: m.title,
+            body: m.description.unwrap_or_default(),
+            head: m.source_branch,
+            head_sha: m.sha,
+            base: m.target_branch,
+            state,
+            labels: m.labels,
+            author: m.author.map(|a| a.username),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Approvals {
+    #[serde(default)]
+    approved_by: Vec<Approval>,
+}
+
+#[derive(Deserialize)]
+struct Approval {
+    user: User,
+}
+
+/// `/projects/group%2Fsub%2Frepo`: GitLab takes the path as the id, URL-encoded.
+fn project(c: &Client) -> String {
+    format!("/projects/{}", encode_component(c.target.repo.as_str()))
+}
+
+pub(crate) fn whoami(c: &Client) -> Result<ForgeUser, ForgeError> {
+    let u: User = c.json(
+        Method::Get,
+        "/user",
+        None,
+        "identify the token's account",
+        Subject::Repo,
+    )?;
+    Ok(ForgeUser {
+        login: u.username,
+        id: Some(u.id),
+        name: u.name,
+        email: u.email,
+    })
+}
+
+pub(crate) fn find_open(c: &Client, query: &PrQuery) -> Result<Vec<PullRequest>, ForgeError> {
+    let filter = match query {
+        PrQuery::Head(branch) => format!("source_branch={}", encode_component(branch)),
+        PrQuery::Label(label) => format!("labels={}", encode_component(label)),
+    };
+    let path = format!(
+        "{}/merge_requests?state=opened&{filter}&per_page=100",
+        project(c)
+    );
+    let mrs: Vec<Mr> = c.all_pages(&path, "list open merge requests")?;
+    let mrs = mrs.into_iter().map(PullRequest::from);
+    Ok(match query {
+        PrQuery::Head(branch) => mrs.filter(|p| p.head == *branch).collect(),
+        PrQuery::Label(label) => mrs.filter(|p| p.labels.contains(label)).collect(),
+    })
+}
+
+pub(crate) fn create(c: &Client, pr: &NewPullRequest) -> Result<PullRequest, ForgeError> {
+    let action = "open a merge request";
+    let body = json!({
+        "source_branch": pr.head, "target_branch": pr.base, "title": pr.title, "description": pr.body,
+    });
+    let answer = c.send(
+        Method::Post,
+        &c.url(&format!("{}/merge_requests", project(c))),
+        Some(&body),
+        action,
+    )?;
+    if answer.status == 409 {
+        return Err(ForgeError::AlreadyExists {
+            forge: c.kind(),
+            noun: "merge request",
+            repo: c.target.repo.to_string(),
+            head: pr.head.clone(),
+            base: pr.base.clone(),
+        });
+    }
+    if !(200..300).contains(&answer.status) {
+        return Err(c.error(&answer, action, Subject::Repo));
+    }
+    c.decode::<Mr>(&answer.body, action).map(PullRequest::from)
+}
+
+fn put(c: &Client, number: u64, body: &Value, action: &str) -> Result<Mr, ForgeError> {
+    let path = format!("{}/merge_requests/{number}", project(c));
+    c.json(
+        Method::Put,
+        &path,
+        Some(body),
+        action,
+        Subject::Pull(number),
+    )
+}
+
+pub(crate) fn update(c: &Client, number: u64, edit: &PrEdit) -> Result<PullRequest, ForgeError> {
+    let mut body = serde_json::Map::new();
+    if let Some(title) = &edit.title {
+        body.insert("title".into(), json!(title));
+    }
+    if let Some(text) = &edit.body {
+        body.insert("description".into(), json!(text));
+    }
+    Ok(put(c, number, &Value::Object(body), "update the merge request")?.into())
+}
+
+pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+    let path = format!("{}/merge_requests/{number}/notes", project(c));
+    c.call(
+        Method::Post,
+        &path,
+        Some(&json!({"body": comment})),
+        "comment on the merge request",
+        Subject::Pull(number),
+    )?;
+    put(
+        c,
+        number,
+        &json!({"state_event": "close"}),
+        "close the merge request",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn request_reviewers(
+    c: &Client,
+    number: u64,
+    reviewers: &[String],
+) -> Result<(), ForgeError> {
+    let (users, teams) = crate::split_teams(reviewers);
+    if let Some(team) = teams.first() {
+        return Err(ForgeError::TeamReviewersUnsupported {
+            forge: c.kind(),
+            team: team.clone(),
+        });
+    }
+    // `reviewer_ids` replaces the set: keep whoever is already asked.
+    let path = format!("{}/merge_requests/{number}", project(c));
+    let current: Mr = c.json(
+        Method::Get,
+        &path,
+        None,
+        "read the merge request",
+        Subject::Pull(number),
+    )?;
+    let mut ids: Vec<u64> = current.reviewers.iter().map(|u| u.id).collect();
+    for login in users {
+        let path = format!("/users?username={}", encode_component(&login));
+        let found: Vec<User> = c.json(
+            Method::Get,
+            &path,
+            None,
+            "look up a reviewer",
+            Subject::Repo,
+        )?;
+        let Some(user) = found
+            .into_iter()
+            .find(|u| u.username.eq_ignore_ascii_case(&login))
+        else {
+            return Err(ForgeError::UnknownUser {
+                forge: c.kind(),
+                login,
+            });
+        };
+        if !ids.contains(&user.id) {
+            ids.push(user.id);
+        }
+    }
+    put(
+        c,
+        number,
+        &json!({"reviewer_ids": ids}),
+        "request reviewers",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn add_labels(c: &Client, number: u64, labels: &[String]) -> Result<(), ForgeError> {
+    if let Some(bad) = labels.iter().find(|l| l.contains(',')) {
+        // `add_labels` is a comma-separated list: a comma would split the label in two.
+        return Err(ForgeError::InvalidLabel {
+            forge: c.kind(),
+            label: bad.clone(),
+            reason: "GitLab label lists are comma-separated, so a label name cannot hold a comma",
+        });
+    }
+    put(
+        c,
+        number,
+        &json!({"add_labels": labels.join(",")}),
+        "label the merge request",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn get(c: &Client, number: u64) -> Result<PullRequest, ForgeError> {
+    let path = format!("{}/merge_requests/{number}", project(c));
+    let mr: Mr = c.json(
+        Method::Get,
+        &path,
+        None,
+        "read the merge request",
+        Subject::Pull(number),
+    )?;
+    Ok(mr.into())
+}
+
+/// GitLab has approvals rather than reviews: each approval is an `Approved` review of no stated
+/// commit (GitLab resets approvals on push where the project says so).
+pub(crate) fn reviews(c: &Client, number: u64) -> Result<Vec<Review>, ForgeError> {
+    let path = format!("{}/merge_requests/{number}/approvals", project(c));
+    let approvals: Approvals = c.json(
+        Method::Get,
+        &path,
+        None,
+        "read the merge request's approvals",
+        Subject::Pull(number),
+    )?;
+    Ok(approvals
+        .approved_by
+        .into_iter()
+        .map(|a| Review {
+            reviewer: a.user.username,
+            state: ReviewState::Approved,
+            commit: None,
+            submitted_at: None,
+        })
+        .collect())
+}

@@ -1,0 +1,693 @@
+//! Fake GitHub, GitLab and Gitea/Forgejo REST servers on `127.0.0.1:0`, for testing the forge
+//! client and the PR-mode use cases without a network.
+//!
+//! Each fake answers with the vendor's documented paths, field names, status codes and error
+//! bodies (GitHub REST, GitLab REST v4, Gitea API v1), keeps its repositories, pull requests,
+//! labels and reviews in memory, and records every request for assertions. Tests play the humans
+//! through the controls: [`FakeForge::merge`], [`FakeForge::close`], [`FakeForge::add_review`],
+//! [`FakeForge::add_user`] (the token → account mapping).
+//!
+//! Deliberate strictness, so the client cannot get away with less than the vendors document:
+//! only the documented auth header form is accepted (GitHub `Authorization: Bearer <t>`, Gitea
+//! `Authorization: token <t>`, GitLab `PRIVATE-TOKEN: <t>`; the real servers take more forms), a
+//! GitLab project must be addressed by its id or its URL-encoded path, Gitea labels must be given
+//! by id, and reviews may only be requested from known accounts.
+
+mod gitea;
+mod github;
+mod gitlab;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use serde_json::{Value, json};
+
+/// Which vendor a fake speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vendor {
+    GitHub,
+    GitLab,
+    /// Gitea and Forgejo (same API).
+    Gitea,
+}
+
+/// A review a test submits as a person would; each fake stores it in its vendor's terms
+/// (on GitLab, `Approved` approves and `ChangesRequested` takes an approval back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeReview {
+    Approved,
+    ChangesRequested,
+    Commented,
+}
+
+/// A pull request's state in the fake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakePrState {
+    Open,
+    Closed,
+    Merged,
+}
+
+/// One request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// The raw path, still percent-encoded (`/api/v4/projects/group%2Fsub%2Frepo/…`).
+    pub path: String,
+    /// Decoded query pairs in order.
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    /// The JSON body, if there was one (`Value::Null` when absent).
+    pub body: Value,
+    /// The body as sent, for bodies that are not JSON.
+    pub raw_body: String,
+}
+
+impl Recorded {
+    /// A header by name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `"POST /repos/acme/gitops/pulls"`: handy in assertions.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// A comment on a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeComment {
+    pub author: String,
+    pub body: String,
+}
+
+/// A pull request as the fake holds it: what tests assert on.
+#[derive(Debug, Clone)]
+pub struct FakePull {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub head: String,
+    pub base: String,
+    pub head_sha: String,
+    pub state: FakePrState,
+    pub author: String,
+    pub labels: Vec<String>,
+    pub requested_reviewers: Vec<String>,
+    pub requested_teams: Vec<String>,
+    pub comments: Vec<FakeComment>,
+    reviews: Vec<StoredReview>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredReview {
+    id: u64,
+    login: String,
+    state: FakeReview,
+    commit: String,
+    dismissed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct User {
+    id: u64,
+    login: String,
+    token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Label {
+    id: u64,
+    name: String,
+    color: String,
+}
+
+#[derive(Debug, Default)]
+struct Repo {
+    id: u64,
+    pulls: Vec<FakePull>,
+    labels: Vec<Label>,
+}
+
+struct Model {
+    vendor: Vendor,
+    base: String,
+    users: Vec<User>,
+    teams: Vec<String>,
+    repos: BTreeMap<String, Repo>,
+    /// Old path → new path, for repositories renamed or transferred.
+    renamed: BTreeMap<String, String>,
+    requests: Vec<Recorded>,
+    max_page_size: usize,
+    next_id: u64,
+}
+
+impl Model {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn user_by_token(&self, token: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.token.as_deref() == Some(token))
+    }
+
+    fn user_by_login(&self, login: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+    }
+
+    fn user_json(&self, login: &str) -> Value {
+        let id = self.user_by_login(login).map_or(0, |u| u.id);
+        match self.vendor {
+            Vendor::GitHub => json!({
+                "login": login, "id": id, "type": "User", "site_admin": false,
+                "html_url": format!("{}/{login}", self.base),
+            }),
+            Vendor::GitLab => json!({
+                "id": id, "username": login, "name": login, "state": "active",
+                "web_url": format!("{}/{login}", self.base),
+            }),
+            Vendor::Gitea => json!({
+                "id": id, "login": login, "login_name": "", "full_name": login,
+                "email": format!("{login}@noreply.localhost"),
+            }),
+        }
+    }
+
+    fn label_id(&mut self, repo: &str, name: &str) -> u64 {
+        if let Some(label) = self
+            .repos
+            .get(repo)
+            .and_then(|r| r.labels.iter().find(|l| l.name == name))
+        {
+            return label.id;
+        }
+        let id = self.id();
+        if let Some(r) = self.repos.get_mut(repo) {
+            r.labels.push(Label {
+                id,
+                name: name.to_owned(),
+                color: "ededed".to_owned(),
+            });
+        }
+        id
+    }
+
+    fn label_json(&self, repo: &str, name: &str) -> Value {
+        let label = self
+            .repos
+            .get(repo)
+            .and_then(|r| r.labels.iter().find(|l| l.name == name));
+        let (id, color) = label.map_or((0, "ededed".to_owned()), |l| (l.id, l.color.clone()));
+        json!({"id": id, "name": name, "color": color, "description": "", "default": false})
+    }
+}
+
+/// A running fake forge. Dropping it stops the server.
+pub struct FakeForge {
+    vendor: Vendor,
+    addr: String,
+    model: Arc<Mutex<Model>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeForge {
+    pub fn github() -> Self {
+        Self::start(Vendor::GitHub)
+    }
+
+    pub fn gitlab() -> Self {
+        Self::start(Vendor::GitLab)
+    }
+
+    pub fn gitea() -> Self {
+        Self::start(Vendor::Gitea)
+    }
+
+    pub fn start(vendor: Vendor) -> Self {
+        let server = Arc::new(
+            tiny_http::Server::http("127.0.0.1:0").expect("bind a fake forge on 127.0.0.1:0"),
+        );
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .expect("an IP listener")
+            .to_string();
+        let base = format!("http://{addr}");
+        let model = Arc::new(Mutex::new(Model {
+            vendor,
+            base: base.clone(),
+            users: Vec::new(),
+            teams: Vec::new(),
+            repos: BTreeMap::new(),
+            renamed: BTreeMap::new(),
+            requests: Vec::new(),
+            // The vendors' caps: GitHub and GitLab 100 per page, Gitea 50 (MAX_RESPONSE_ITEMS).
+            max_page_size: if vendor == Vendor::Gitea { 50 } else { 100 },
+            next_id: 100,
+        }));
+        let thread = {
+            let server = Arc::clone(&server);
+            let model = Arc::clone(&model);
+            std::thread::spawn(move || serve(&server, &model))
+        };
+        FakeForge {
+            vendor,
+            addr,
+            model,
+            server,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn vendor(&self) -> Vendor {
+        self.vendor
+    }
+
+    /// The web root, `http://127.0.0.1:PORT`.
+    pub fn web_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The REST API base: `/api/v3` (GitHub Enterprise Server's layout), `/api/v4` or `/api/v1`.
+    pub fn api_url(&self) -> String {
+        match self.vendor {
+            Vendor::GitHub => format!("{}/api/v3", self.web_url()),
+            Vendor::GitLab => format!("{}/api/v4", self.web_url()),
+            Vendor::Gitea => format!("{}/api/v1", self.web_url()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Model> {
+        self.model
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds an account; with a token, that token authenticates as it.
+    pub fn add_user(&self, login: &str, token: Option<&str>) -> &Self {
+        let mut m = self.lock();
+        let id = m.id();
+        m.users.push(User {
+            id,
+            login: login.to_owned(),
+            token: token.map(str::to_owned),
+        });
+        self
+    }
+
+    /// Adds a team (`org/slug`) reviews may be requested from (GitHub, Gitea).
+    pub fn add_team(&self, team: &str) -> &Self {
+        self.lock().teams.push(team.to_owned());
+        self
+    }
+
+    /// Adds a repository (`owner/name`, or `group/sub/name` on GitLab).
+    pub fn add_repo(&self, path: &str) -> &Self {
+        let mut m = self.lock();
+        let id = m.id();
+        m.repos.insert(
+            path.to_owned(),
+            Repo {
+                id,
+                ..Repo::default()
+            },
+        );
+        self
+    }
+
+    /// Renames a repository (GitHub answers the old path with 301 and a `Location`).
+    pub fn rename_repo(&self, old: &str, new: &str) {
+        let mut m = self.lock();
+        let repo = m
+            .repos
+            .remove(old)
+            .expect("a repository added with add_repo");
+        m.repos.insert(new.to_owned(), repo);
+        m.renamed.insert(old.to_owned(), new.to_owned());
+    }
+
+    /// The numeric id of a repository (GitLab's project id).
+    pub fn repo_id(&self, path: &str) -> u64 {
+        self.lock()
+            .repos
+            .get(path)
+            .map(|r| r.id)
+            .expect("a repository added with add_repo")
+    }
+
+    /// Adds a label to a repository, as someone did in the web UI.
+    pub fn add_label(&self, repo: &str, name: &str) -> &Self {
+        self.lock().label_id(repo, name);
+        self
+    }
+
+    /// Opens a pull request as `author` would in the web UI; returns its number (iid).
+    pub fn open_pull(&self, repo: &str, head: &str, base: &str, title: &str, author: &str) -> u64 {
+        let mut m = self.lock();
+        let r = m
+            .repos
+            .get_mut(repo)
+            .expect("a repository added with add_repo");
+        let number = r.pulls.len() as u64 + 1;
+        r.pulls
+            .push(new_pull(number, title, "", head, base, author));
+        number
+    }
+
+    /// Caps the page size (as a server's configuration does): for pagination tests.
+    pub fn set_max_page_size(&self, size: usize) {
+        self.lock().max_page_size = size.max(1);
+    }
+
+    /// Points the head branch at another commit, as a push would.
+    pub fn push_head(&self, repo: &str, number: u64, sha: &str) {
+        self.with_pull(repo, number, |p| p.head_sha = sha.to_owned());
+    }
+
+    pub fn merge(&self, repo: &str, number: u64) {
+        self.with_pull(repo, number, |p| p.state = FakePrState::Merged);
+    }
+
+    /// Closes without merging.
+    pub fn close(&self, repo: &str, number: u64) {
+        self.with_pull(repo, number, |p| p.state = FakePrState::Closed);
+    }
+
+    /// `login` reviews the pull request at its current head.
+    pub fn add_review(&self, repo: &str, number: u64, login: &str, review: FakeReview) {
+        let mut m = self.lock();
+        let id = m.id();
+        let pull = pull_mut(&mut m, repo, number);
+        let commit = pull.head_sha.clone();
+        pull.reviews.push(StoredReview {
+            id,
+            login: login.to_owned(),
+            state: review,
+            commit,
+            dismissed: false,
+        });
+    }
+
+    /// Dismisses every review `login` gave (GitHub, Gitea).
+    pub fn dismiss_reviews(&self, repo: &str, number: u64, login: &str) {
+        self.with_pull(repo, number, |p| {
+            p.reviews
+                .iter_mut()
+                .filter(|r| r.login == login)
+                .for_each(|r| r.dismissed = true);
+        });
+    }
+
+    /// The pull request as the fake holds it.
+    pub fn pull(&self, repo: &str, number: u64) -> FakePull {
+        pull_mut(&mut self.lock(), repo, number).clone()
+    }
+
+    pub fn pulls(&self, repo: &str) -> Vec<FakePull> {
+        self.lock()
+            .repos
+            .get(repo)
+            .map(|r| r.pulls.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    /// Requests whose method and raw path are these.
+    pub fn requests_to(&self, method: &str, path: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.path == path)
+            .collect()
+    }
+
+    fn with_pull(&self, repo: &str, number: u64, f: impl FnOnce(&mut FakePull)) {
+        f(pull_mut(&mut self.lock(), repo, number));
+    }
+}
+
+impl Drop for FakeForge {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for FakeForge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeForge")
+            .field("vendor", &self.vendor)
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+fn pull_mut<'m>(m: &'m mut Model, repo: &str, number: u64) -> &'m mut FakePull {
+    m.repos
+        .get_mut(repo)
+        .and_then(|r| r.pulls.iter_mut().find(|p| p.number == number))
+        .unwrap_or_else(|| panic!("no pull request {number} in {repo}"))
+}
+
+fn new_pull(
+    number: u64,
+    title: &str,
+    body: &str,
+    head: &str,
+    base: &str,
+    author: &str,
+) -> FakePull {
+    FakePull {
+        number,
+        title: title.to_owned(),
+        body: body.to_owned(),
+        head: head.to_owned(),
+        base: base.to_owned(),
+        head_sha: format!("{:040x}", 0xc0ffee_u64 * number),
+        state: FakePrState::Open,
+        author: author.to_owned(),
+        labels: Vec::new(),
+        requested_reviewers: Vec::new(),
+        requested_teams: Vec::new(),
+        comments: Vec::new(),
+        reviews: Vec::new(),
+    }
+}
+
+/// A response: status, JSON body, extra headers.
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Self {
+        Reply {
+            status,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_owned(), value));
+        self
+    }
+}
+
+fn serve(server: &tiny_http::Server, model: &Mutex<Model>) {
+    for mut request in server.incoming_requests() {
+        let recorded = record(&mut request);
+        let reply = {
+            let mut m = model
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            m.requests.push(recorded.clone());
+            if !recorded.raw_body.is_empty() && recorded.body.is_null() {
+                Reply::json(400, json!({"message": "Problems parsing JSON"}))
+            } else {
+                match m.vendor {
+                    Vendor::GitHub => github::route(&mut m, &recorded),
+                    Vendor::GitLab => gitlab::route(&mut m, &recorded),
+                    Vendor::Gitea => gitea::route(&mut m, &recorded),
+                }
+            }
+        };
+        let body = serde_json::to_vec(&reply.body).unwrap_or_default();
+        let mut response = tiny_http::Response::from_data(body).with_status_code(reply.status);
+        let content_type =
+            tiny_http::Header::from_bytes("Content-Type", "application/json; charset=utf-8");
+        response.add_header(content_type.expect("a valid header"));
+        for (name, value) in reply.headers {
+            if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(header);
+            }
+        }
+        let _ = request.respond(response);
+    }
+}
+
+fn record(request: &mut tiny_http::Request) -> Recorded {
+    let url = request.url().to_owned();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let query = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.to_string(), h.value.to_string()))
+        .collect();
+    let mut raw_body = String::new();
+    let _ = request.as_reader().read_to_string(&mut raw_body);
+    let body = if raw_body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&raw_body).unwrap_or(Value::Null)
+    };
+    Recorded {
+        method: request.method().to_string(),
+        path: path.to_owned(),
+        query,
+        headers,
+        body,
+        raw_body,
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (as a space, the form encoding of query strings).
+pub(crate) fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn encode_query_value(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One page of `items`, with the `Link` header (`rel="next"`, `"prev"`, `"first"`, `"last"`) the
+/// three vendors send, built on the request's own URL with only the page number changed.
+fn paginate(
+    m: &Model,
+    req: &Recorded,
+    items: Vec<Value>,
+    page_param: &str,
+    default_size: usize,
+) -> (Vec<Value>, Vec<(String, String)>, usize, usize) {
+    let requested = req
+        .query_value(page_param)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(default_size);
+    let size = requested.clamp(1, m.max_page_size);
+    let page = req
+        .query_value("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total = items.len();
+    let last = total.div_ceil(size).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .collect();
+    let link_to = |p: usize| {
+        let mut pairs: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
+            .collect();
+        pairs.push(format!("page={p}"));
+        format!("<{}{}?{}>", m.base, req.path, pairs.join("&"))
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(format!("{}; rel=\"next\"", link_to(page + 1)));
+    }
+    if page > 1 {
+        links.push(format!("{}; rel=\"prev\"", link_to(page - 1)));
+        links.push(format!("{}; rel=\"first\"", link_to(1)));
+    }
+    if page < last {
+        links.push(format!("{}; rel=\"last\"", link_to(last)));
+    }
+    let mut headers = Vec::new();
+    if !links.is_empty() {
+        headers.push(("Link".to_owned(), links.join(", ")));
+    }
+    (slice, headers, page, last)
+}
+
+fn str_field<'v>(body: &'v Value, name: &str) -> Option<&'v str> {
+    body.get(name).and_then(Value::as_str)
+}
+
+fn string_list(body: &Value, name: &str) -> Option<Vec<String>> {
+    let list = body.get(name)?.as_array()?;
+    list.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+}
