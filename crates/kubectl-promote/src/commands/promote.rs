@@ -1,57 +1,20 @@
-//! Each subcommand's `run`: build the use-case request from flags, call it, render the outcome.
+//! `kubectl promote ENV VERSION | ENV --from UPSTREAM`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
 use promote::promote::{Landed, Plan, Prepared, PromoteRequest, TargetSpec};
-use promote::render::{RenderProgram, Renderer};
-use promote::{OpenOptions, Session};
 use promote_core::config::Mode;
 use promote_core::image::{ImageChange, ImageRef};
 use promote_core::Person;
 
-use crate::cli::{CompletionArgs, Global, InitArgs, PromoteArgs, StatusArgs};
-use crate::env::Env;
+use super::{usage, Ctx};
+use crate::cli::PromoteArgs;
 use crate::output::{color_diff, Shell, BOLD, CYAN, DIM, GREEN, RED};
 use crate::Exit;
-
-/// Everything a command needs besides its own flags.
-pub struct Ctx<'a> {
-    pub global: &'a Global,
-    pub env: &'a Env,
-    pub shell: &'a Shell,
-}
-
-impl Ctx<'_> {
-    fn open(&self) -> anyhow::Result<Session> {
-        let config_override = match &self.global.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading --config {}", path.display()))?;
-                Some((path.display().to_string(), text))
-            }
-            None => None,
-        };
-        let opts = OpenOptions {
-            repo: self.global.repo.clone(),
-            cwd: std::env::current_dir().context("reading the working directory")?,
-            cache_dir: self.env.cache_dir.clone(),
-            config_override,
-            interactive: self.env.interactive,
-        };
-        Ok(Session::open(&opts, self.shell)?)
-    }
-
-    fn renderer(&self) -> Renderer {
-        let program = match &self.env.kustomize {
-            Some(k) => RenderProgram::Kustomize(k.clone()),
-            None => RenderProgram::Kubectl(self.env.kubectl.clone()),
-        };
-        Renderer { program, cache: (!self.global.no_cache).then(|| self.env.cache_dir.join("renders")) }
-    }
-}
 
 /// The JSON/YAML shape of a promotion's result (`kind: PromotionResult`).
 #[derive(Debug, Serialize)]
@@ -233,93 +196,5 @@ fn confirm(shell: &Shell, question: &str) -> anyhow::Result<bool> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
-}
-
-pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
-    let session = ctx.open()?;
-    let envs = promote::status::status(&session, args.env.as_deref())?;
-    let shell = ctx.shell;
-    if shell.is_text() {
-        shell.out(format!("{DIM}as of {} {}{DIM:#}", session.base_name(), session.base.short()))?;
-        for e in &envs {
-            let version = e.version.as_deref().unwrap_or("(no tag)");
-            let from = e.from.as_deref().map(|f| format!("  from {f}")).unwrap_or_default();
-            shell.out(format!("{BOLD}{}{BOLD:#}  {version}{from}  ({} mode, {})", e.name, e.mode, e.overlay))?;
-            if e.version.as_deref() == Some("mixed") || shell.verbose > 0 {
-                for (name, r) in &e.images {
-                    shell.out(format!("    {name}  {r}"))?;
-                }
-            }
-            if let Some(c) = &e.last_change {
-                shell.out(format!("    last change: {} by {} at {} — {}", &c.commit[..7], c.by, c.at, c.subject))?;
-            }
-        }
-    }
-    #[derive(Serialize)]
-    struct StatusDoc<'a> {
-        base: String,
-        environments: &'a [promote::status::EnvStatus],
-    }
-    shell.document("Status", &StatusDoc { base: session.base.to_string(), environments: &envs })?;
-    Ok(Exit::Ok)
-}
-
-pub fn init(ctx: &Ctx<'_>, args: &InitArgs) -> anyhow::Result<Exit> {
-    let cwd = std::env::current_dir()?;
-    let path = match &ctx.global.repo {
-        Some(p) => cwd.join(p),
-        None => cwd,
-    };
-    let repo = promote_git::Repo::discover(&path)?;
-    let res = promote::init::init(&repo, args.force)?;
-    let shell = ctx.shell;
-    if shell.is_text() {
-        shell.out(format!("wrote {} with {} environments:", res.path.display(), res.environments.len()))?;
-        for e in &res.environments {
-            let argo = e.argocd.as_ref().map(|(a, ns)| format!(", Argo CD app {ns}/{a}")).unwrap_or_default();
-            let from = e.from.as_deref().map(|f| format!(", from {f}")).unwrap_or_default();
-            shell.out(format!("  {} ({}{from}{argo})", e.name, e.overlay))?;
-        }
-        shell.out("review it, then commit and push it to the base branch: kubectl promote reads it from there")?;
-    }
-    #[derive(Serialize)]
-    struct InitDoc {
-        path: String,
-        content: String,
-    }
-    shell.document("InitResult", &InitDoc { path: res.path.display().to_string(), content: res.text })?;
-    Ok(Exit::Ok)
-}
-
-pub fn completion(args: &CompletionArgs) -> anyhow::Result<Exit> {
-    use clap::CommandFactory;
-    let mut cmd = crate::cli::Cli::command();
-    let mut out = std::io::stdout();
-    clap_complete::generate(args.shell, &mut cmd, "kubectl-promote", &mut out);
-    out.flush()?;
-    Ok(Exit::Ok)
-}
-
-pub fn version(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
-    #[derive(Serialize)]
-    struct VersionDoc {
-        version: &'static str,
-        commit: Option<&'static str>,
-    }
-    let doc = VersionDoc { version: env!("CARGO_PKG_VERSION"), commit: option_env!("KUBECTL_PROMOTE_COMMIT") };
-    if ctx.shell.is_text() {
-        ctx.shell.out(format!("kubectl-promote {}", doc.version))?;
-    }
-    ctx.shell.document("Version", &doc)?;
-    Ok(Exit::Ok)
-}
-
-/// A usage error: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    UsageError(msg.into()).into()
 }
 

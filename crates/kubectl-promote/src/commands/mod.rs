@@ -1,0 +1,65 @@
+//! Each subcommand's `run`: build the use-case request from flags, call it, render the outcome.
+
+mod init;
+mod misc;
+mod promote;
+mod status;
+
+pub use init::init;
+pub use misc::{completion, version};
+pub use promote::promote;
+pub use status::status;
+
+use anyhow::Context as _;
+
+use ::promote::render::{RenderProgram, Renderer};
+use ::promote::{OpenOptions, Session};
+
+use crate::cli::Global;
+use crate::env::Env;
+use crate::output::Shell;
+
+/// Everything a command needs besides its own flags.
+pub struct Ctx<'a> {
+    pub global: &'a Global,
+    pub env: &'a Env,
+    pub shell: &'a Shell,
+}
+
+impl Ctx<'_> {
+    fn open(&self) -> anyhow::Result<Session> {
+        let config_override = match &self.global.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading --config {}", path.display()))?;
+                Some((path.display().to_string(), text))
+            }
+            None => None,
+        };
+        let opts = OpenOptions {
+            repo: self.global.repo.clone(),
+            cwd: std::env::current_dir().context("reading the working directory")?,
+            cache_dir: self.env.cache_dir.clone(),
+            config_override,
+            interactive: self.env.interactive,
+        };
+        Ok(Session::open(&opts, self.shell)?)
+    }
+
+    fn renderer(&self) -> Renderer {
+        let program = match &self.env.kustomize {
+            Some(k) => RenderProgram::Kustomize(k.clone()),
+            None => RenderProgram::Kubectl(self.env.kubectl.clone()),
+        };
+        Renderer { program, cache: (!self.global.no_cache).then(|| self.env.cache_dir.join("renders")) }
+    }
+}
+
+/// A usage error: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
