@@ -14,6 +14,9 @@ pub struct Env {
     pub kubectl: PathBuf,
     /// A standalone `kustomize` on PATH, preferred for rendering where present.
     pub kustomize: Option<PathBuf>,
+    /// A snapshot of the environment, for variables named at run time (a forge's `tokenEnv`,
+    /// `ARGOCD_AUTH_TOKEN`). Values may be secrets: never print them.
+    vars: std::collections::BTreeMap<String, String>,
 }
 
 impl Env {
@@ -33,7 +36,13 @@ impl Env {
             interactive: !ci && std::io::stdin().is_terminal(),
             kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
             kustomize: which("kustomize"),
+            vars: std::env::vars().collect(),
         }
+    }
+
+    /// A variable's value, if set and not empty.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
 
