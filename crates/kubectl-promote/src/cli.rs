@@ -34,8 +34,8 @@ Exit codes: 0 done (or nothing to do) · 1 error · 2 usage · 3 denied by polic
     version,
     about = ABOUT,
     after_help = AFTER_HELP,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
+    override_usage = "kubectl promote ENV VERSION [OPTIONS]\n       kubectl promote ENV --from UPSTREAM [OPTIONS]\n       kubectl promote COMMAND [OPTIONS]",
     disable_help_subcommand = true
 )]
 pub struct Cli {
@@ -166,6 +166,17 @@ pub enum Command {
     /// Print the version
     #[command(after_help = "Examples:\n  kubectl promote version\n  kubectl promote version -o json")]
     Version,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Status(_) => "status",
+            Command::Init(_) => "init",
+            Command::Completion(_) => "completion",
+            Command::Version => "version",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

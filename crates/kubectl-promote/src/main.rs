@@ -37,6 +37,9 @@ fn main() -> ExitCode {
     let shell = Shell::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()), cli.global.output, cli.global.quiet, cli.global.verbose);
     let ctx = Ctx { global: &cli.global, env: &env, shell: &shell };
     let result = match &cli.command {
+        Some(cmd) if cli.promote.env.is_some() => {
+            Err(commands::usage(format!("`{}` before a subcommand: subcommands come first, e.g. `kubectl promote {} …`", cli.promote.env.as_deref().unwrap_or(""), cmd.name())))
+        }
         None => commands::promote(&ctx, &cli.promote),
         Some(Command::Status(a)) => commands::status(&ctx, a),
         Some(Command::Init(a)) => commands::init(&ctx, a),

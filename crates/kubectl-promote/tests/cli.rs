@@ -1,0 +1,287 @@
+//! End-to-end scenarios of the promotion path through the real binary, real git and the real
+//! `kubectl` (render check and plugin discovery). Each test builds its own bare origin.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use promote_testkit::repo::{workspace_root, GitOps};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_in(kit: &GitOps, dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--color=never")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(kit.env())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kubectl-promote");
+    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+}
+
+fn run(kit: &GitOps, args: &[&str]) -> Run {
+    run_in(kit, &kit.clone, args)
+}
+
+fn examples() -> GitOps {
+    GitOps::from_dir(&workspace_root().join("examples/gitops"))
+}
+
+const CONFIG: &str = "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {mode: direct}\nenvironments:\n  - {name: staging, overlay: staging}\n  - {name: prod, overlay: prod, from: staging, protected: true}\n";
+const BASE: &str = "resources: [deploy.yaml]\n";
+const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: shop}\nspec:\n  selector: {matchLabels: {app: shop}}\n  template:\n    metadata: {labels: {app: shop}}\n    spec:\n      containers:\n      - {name: a, image: reg/a}\n      - {name: b, image: reg/b}\n      - {name: c, image: reg/c}\n";
+
+/// A repo of our own: base + two overlays, `prod` given as raw text.
+fn own_repo(prod: &str) -> GitOps {
+    let mut kit = GitOps::new()
+        .file("promote.yaml", CONFIG)
+        .file("base/kustomization.yaml", BASE)
+        .file("base/deploy.yaml", DEPLOY)
+        .file("staging/kustomization.yaml", "resources: [../base]\nimages:\n- {name: reg/a, newTag: v2}\n- {name: reg/b, newTag: v2}\n- {name: reg/c, newTag: v2}\n")
+        .file("prod/kustomization.yaml", prod);
+    kit.commit("seed");
+    kit
+}
+
+#[test]
+fn promotes_directly_with_a_minimal_diff_and_an_audit_trail() {
+    let kit = examples();
+    let state = kit.clone_state();
+    let r = run(&kit, &["staging", "v1.0.1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("pushed "), "{}", r.stdout);
+    let diff = kit.origin_git(&["diff", "--unified=0", "main~1", "main"]);
+    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
+    assert_eq!(changed.len(), 18, "9 images, one line out and one in each:\n{diff}");
+    assert!(changed.iter().all(|l| l.ends_with("newTag: v1.0.0") || l.ends_with("newTag: v1.0.1")), "{diff}");
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    for trailer in ["Promoted-By: Test User <test@example.com>", "Promote-Environment: staging", "Promote-Version: v1.0.1"] {
+        assert!(msg.contains(trailer), "{msg}");
+    }
+    assert_eq!(kit.clone_state(), state, "the user's working tree, index and branches are untouched");
+    // Running it again is a no-op.
+    let head = kit.origin_head();
+    let again = run(&kit, &["staging", "v1.0.1"]);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("already runs v1.0.1: nothing to do"), "{}", again.stdout);
+    assert_eq!(kit.origin_head(), head);
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let kit = examples();
+    let before = (kit.origin_head(), kit.clone_state());
+    let r = run(&kit, &["prod", "v1.0.1", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("-  newTag: v1.0.0\n+  newTag: v1.0.1"), "{}", r.stdout);
+    assert!(r.stdout.contains("render: ok (kubectl kustomize, 18 resources"), "{}", r.stdout);
+    assert!(r.stdout.contains("Promote-Environment: prod"), "{}", r.stdout);
+    assert_eq!((kit.origin_head(), kit.clone_state()), before);
+    let json = run(&kit, &["prod", "v1.0.1", "--dry-run", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(doc["apiVersion"], "promote.kubectl.io/v1alpha1");
+    assert_eq!(doc["kind"], "PromotionResult");
+    assert_eq!(doc["result"], "dry-run");
+    assert_eq!(doc["images"].as_array().unwrap().len(), 9);
+    assert_eq!(doc["images"][0]["from"]["tag"], "v1.0.0");
+    assert_eq!(doc["images"][0]["to"]["tag"], "v1.0.1");
+    let yaml = run(&kit, &["prod", "v1.0.1", "--dry-run", "-o", "yaml"]);
+    assert!(yaml.stdout.starts_with("apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionResult\n"), "{}", yaml.stdout);
+}
+
+#[test]
+fn json_result_is_stable() {
+    let kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1\n");
+    let r = run(&kit, &["prod", "v2", "--only", "reg/a", "--dry-run", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    doc["commitMessage"] = "<message>".into();
+    insta::assert_json_snapshot!("dry_run_json", doc);
+}
+
+#[test]
+fn from_upstream_copies_tags_and_digests() {
+    let d = format!("sha256:{}", "a".repeat(64));
+    let mut kit = own_repo("resources: [../base]\nimages:\n- {name: reg/a, newTag: v1}\n- {name: reg/b, newTag: v1}\n- {name: reg/c, newTag: v1}\n");
+    kit.put("staging/kustomization.yaml", &format!("resources: [../base]\nimages:\n- {{name: reg/a, newTag: v2, digest: {d}}}\n- {{name: reg/b, newTag: v2}}\n- {{name: reg/c, newTag: v3}}\n"));
+    kit.commit("staging runs v2/v3");
+    let r = run(&kit, &["prod", "--from", "staging"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        kit.origin_file("prod/kustomization.yaml").unwrap(),
+        format!("resources: [../base]\nimages:\n- {{name: reg/a, newTag: v2, digest: {d}}}\n- {{name: reg/b, newTag: v2}}\n- {{name: reg/c, newTag: v3}}\n")
+    );
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(msg.contains("Promote-From: staging") && msg.contains("Promote-Version: mixed"), "{msg}");
+}
+
+#[test]
+fn hand_written_overlays_keep_their_bytes() {
+    let d1 = format!("sha256:{}", "1".repeat(64));
+    let d2 = format!("sha256:{}", "2".repeat(64));
+    let prod = format!(
+        "# prod overlay\r\nresources: [../base]\r\nimages:\r\n  # the cart, pinned by digest\r\n  - name: reg/a\r\n    newTag: \"v1\"   # quoted\r\n    digest: {d1}\r\n\r\n  # flow style\r\n  - {{name: reg/b, newTag: 'v1'}}\r\n  - name: reg/c  # no tag yet\r\n"
+    );
+    let kit = own_repo(&prod);
+    let stale = run(&kit, &["prod", "v2"]);
+    assert_eq!(stale.code, 1);
+    assert!(stale.stderr.contains("prod/kustomization.yaml: image `reg/a` pins digest"), "{}", stale.stderr);
+    assert!(stale.stderr.contains("--digest reg/a=sha256:"), "{}", stale.stderr);
+    let r = run(&kit, &["prod", "v2", "--digest", &format!("reg/a={d2}")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let expected = prod.replace("\"v1\"", "\"v2\"").replace(&d1, &d2).replace("'v1'", "'v2'").replace("  - name: reg/c  # no tag yet\r\n", "  - name: reg/c  # no tag yet\r\n    newTag: v2\r\n");
+    assert_eq!(kit.origin_file("prod/kustomization.yaml").unwrap(), expected);
+}
+
+#[test]
+fn bad_overlays_get_clear_errors_and_nothing_is_written() {
+    let cases = [
+        ("resources: [../base]\n", "prod/kustomization.yaml: no `images:` list"),
+        ("resources: [../base]\nimages:\n- name: reg/a\n- name: reg/a\n", "prod/kustomization.yaml: line 4: image `reg/a` is listed twice"),
+        ("resources: [../base]\nimages:\n- name: reg/a\n  newTag: [v1\n", "prod/kustomization.yaml: line"),
+    ];
+    for (prod, expected) in cases {
+        let kit = own_repo(prod);
+        let head = kit.origin_head();
+        let r = run(&kit, &["prod", "v2"]);
+        assert_eq!(r.code, 1, "{prod}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{prod}: {}", r.stderr);
+        assert_eq!(kit.origin_head(), head);
+    }
+}
+
+#[test]
+fn render_errors_stop_the_promotion_with_kustomizes_message() {
+    let kit = own_repo("resources: [../base, missing.yaml]\nimages:\n- name: reg/a\n  newTag: v1\n");
+    let head = kit.origin_head();
+    let r = run(&kit, &["prod", "v2"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("rendering prod with kubectl kustomize failed"), "{}", r.stderr);
+    assert!(r.stderr.contains("missing.yaml"), "{}", r.stderr);
+    assert_eq!(kit.origin_head(), head);
+}
+
+#[test]
+fn only_reports_images_set_elsewhere() {
+    let mut kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1\n");
+    kit.put("base/kustomization.yaml", "resources: [deploy.yaml]\nimages:\n- {name: reg/b, newTag: v0}\n");
+    kit.commit("base pins b");
+    let r = run(&kit, &["prod", "v2", "--only", "reg/b"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("image `reg/b` is not listed in `images:`; it is set in base/kustomization.yaml"), "{}", r.stderr);
+}
+
+#[test]
+fn a_rejected_push_leaves_everything_as_it_was() {
+    let kit = examples();
+    let hook = kit.origin.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'protected branch: pushes need a review' >&2\nexit 1\n").unwrap();
+    Command::new("chmod").arg("+x").arg(&hook).status().unwrap();
+    let before = (kit.origin_head(), kit.clone_state());
+    let r = run(&kit, &["staging", "v1.0.1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("protected branch: pushes need a review"), "{}", r.stderr);
+    assert_eq!((kit.origin_head(), kit.clone_state()), before);
+}
+
+#[test]
+fn config_errors_name_the_file_key_and_fix() {
+    let mut kit = own_repo("images: []\n");
+    kit.put("promote.yaml", "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\nenvironments:\n  - {name: status, overlay: prod}\n");
+    kit.commit("bad config");
+    let r = run(&kit, &["status"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("promote.yaml (origin/main "), "{}", r.stderr);
+    assert!(r.stderr.contains("environments[0].name: `status` is a kubectl promote subcommand"), "{}", r.stderr);
+    assert!(r.stderr.contains("fix: rename the environment"), "{}", r.stderr);
+    let unknown = run(&kit, &["--config", "/nonexistent.yaml", "status"]);
+    assert!(unknown.stderr.contains("reading --config /nonexistent.yaml"), "{}", unknown.stderr);
+}
+
+#[test]
+fn unknown_environment_lists_the_known_ones() {
+    let kit = examples();
+    let r = run(&kit, &["qa", "v1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no environment named `qa`") && r.stderr.contains("use one of: staging, prod"), "{}", r.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let kit = examples();
+    assert_eq!(run(&kit, &["prod"]).code, 2);
+    assert_eq!(run(&kit, &["prod", "v1", "--from", "staging"]).code, 2);
+    assert_eq!(run(&kit, &["prod", "v1", "--bogus"]).code, 2);
+    let bad_digest = run(&kit, &["prod", "v1", "--digest", "nope"]);
+    assert_eq!(bad_digest.code, 2, "{}", bad_digest.stderr);
+    assert!(bad_digest.stderr.contains("--digest nope: expected IMAGE=sha256:"));
+}
+
+#[test]
+fn status_shows_versions_mixed_and_last_promotion() {
+    let kit = examples();
+    assert_eq!(run(&kit, &["staging", "v1.0.1", "--only", "registry.example.com/microservices-demo/frontend"]).code, 0);
+    let r = run(&kit, &["status"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("staging  mixed"), "{}", r.stdout);
+    assert!(r.stdout.contains("registry.example.com/microservices-demo/frontend  v1.0.1"), "{}", r.stdout);
+    assert!(r.stdout.contains("last change: ") && r.stdout.contains("by Test User <test@example.com>"), "{}", r.stdout);
+    let json: serde_json::Value = serde_json::from_str(&run(&kit, &["status", "prod", "-o", "json"]).stdout).unwrap();
+    assert_eq!(json["kind"], "Status");
+    assert_eq!(json["environments"][0]["version"], "v1.0.0");
+    assert_eq!(json["environments"][0]["images"]["registry.example.com/microservices-demo/cartservice"]["tag"], "v1.0.0");
+}
+
+#[test]
+fn protected_envs_do_not_prompt_without_a_terminal() {
+    let kit = examples();
+    let r = run(&kit, &["prod", "v1.0.1", "--direct"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("[y/N]"));
+}
+
+#[test]
+fn repo_url_uses_a_cached_clone() {
+    let kit = examples();
+    let url = format!("file://{}", kit.origin.display());
+    let r = run_in(&kit, kit.root(), &["--repo", &url, "staging", "v1.0.1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(kit.origin_file("kustomize/staging/kustomization.yaml").unwrap().contains("v1.0.1"));
+    let again = run_in(&kit, kit.root(), &["--repo", &url, "status", "staging"]);
+    assert!(again.stdout.contains("staging  v1.0.1"), "{}", again.stdout);
+}
+
+#[test]
+fn init_writes_a_config_from_overlays_and_apps() {
+    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    kit.git(&["rm", "--quiet", "promote.yaml"]);
+    kit.git(&["commit", "--quiet", "-m", "no config"]);
+    let r = run(&kit, &["init"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(kit.clone.join("promote.yaml")).unwrap();
+    assert!(text.contains("- name: staging\n    overlay: kustomize/staging\n    mode: direct\n    argocd: {app: staging-microservices-demo, namespace: argocd}"), "{text}");
+    assert!(text.contains("- name: prod\n    overlay: kustomize/prod\n    from: staging"), "{text}");
+    assert_eq!(run(&kit, &["init"]).code, 1, "refuses to overwrite");
+}
+
+#[test]
+fn help_and_version_through_kubectl() {
+    let kit = examples();
+    let help = run(&kit, &["--help"]);
+    insta::assert_snapshot!("help", help.stdout);
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let list = Command::new("kubectl").args(["plugin", "list"]).env("PATH", &path).output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("kubectl-promote"), "{}", String::from_utf8_lossy(&list.stderr));
+    let version = Command::new("kubectl").args(["promote", "version"]).env("PATH", &path).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("kubectl-promote {}", env!("CARGO_PKG_VERSION")));
+}
