@@ -278,10 +278,15 @@ fn help_and_version_through_kubectl() {
     let kit = examples();
     let help = run(&kit, &["--help"]);
     insta::assert_snapshot!("help", help.stdout);
-    let bin_dir = Path::new(BIN).parent().unwrap();
+    // A bin dir with only the plugin: the target dir holds `kubectl-promote.d`, which kubectl
+    // would also take for a plugin.
+    let bin_dir = kit.root().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    std::os::unix::fs::symlink(BIN, bin_dir.join("kubectl-promote")).unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let list = Command::new("kubectl").args(["plugin", "list"]).env("PATH", &path).output().unwrap();
-    assert!(String::from_utf8_lossy(&list.stdout).contains("kubectl-promote"), "{}", String::from_utf8_lossy(&list.stderr));
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains(&format!("{}/kubectl-promote", bin_dir.display())), "{listed}{}", String::from_utf8_lossy(&list.stderr));
     let version = Command::new("kubectl").args(["promote", "version"]).env("PATH", &path).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("kubectl-promote {}", env!("CARGO_PKG_VERSION")));
 }

@@ -44,6 +44,8 @@ pub enum OverlayError {
     DigestForUnknownImage { name: String, among: String },
     #[error("{upstream_file}: upstream does not list image `{name}`, which {file} pins; promote it by version, or add it upstream first")]
     MissingUpstream { file: String, upstream_file: String, name: String },
+    #[error("{file}: `{given}` matches several images ({matches}); use the full name")]
+    AmbiguousImage { file: String, given: String, matches: String },
     #[error("{file}: line {line}: `{key}` of image `{name}` is a block scalar; write it on one line")]
     BlockScalar { file: String, line: usize, key: String, name: String },
 }
@@ -187,21 +189,25 @@ impl Overlay {
             return Err(OverlayError::BadTag { value: (*v).to_owned() });
         }
         let listed: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        for name in &opts.only {
-            if !listed.contains(name.as_str()) {
-                return Err(self.unknown_image(name, &listed, &opts.elsewhere));
+        let mut only = Vec::new();
+        for given in &opts.only {
+            match self.resolve_name(given)? {
+                Some(name) => only.push(name),
+                None => return Err(self.unknown_image(given, &listed, &opts.elsewhere)),
             }
         }
-        let selected: Vec<&ImageEntry> =
-            entries.iter().filter(|e| opts.only.is_empty() || opts.only.iter().any(|o| o == &e.name)).collect();
-        for (name, value) in &opts.digests {
-            if !selected.iter().any(|e| &e.name == name) {
+        let selected: Vec<&ImageEntry> = entries.iter().filter(|e| only.is_empty() || only.contains(&e.name)).collect();
+        let mut digests = BTreeMap::new();
+        for (given, value) in &opts.digests {
+            let name = self.resolve_name(given)?.filter(|n| selected.iter().any(|e| &e.name == n));
+            let Some(name) = name else {
                 let among = selected.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
-                return Err(OverlayError::DigestForUnknownImage { name: name.clone(), among });
-            }
+                return Err(OverlayError::DigestForUnknownImage { name: given.clone(), among });
+            };
             if !valid_digest(value) {
-                return Err(OverlayError::BadDigest { name: name.clone(), value: value.clone() });
+                return Err(OverlayError::BadDigest { name: given.clone(), value: value.clone() });
             }
+            digests.insert(name, value.clone());
         }
         let upstream_map = match target {
             Target::Upstream(up) => Some((up.file(), up.image_map())),
@@ -230,7 +236,7 @@ impl Overlay {
                 to.tag = from.tag.clone();
             }
             let mut digest = DigestEdit::Keep;
-            if let Some(d) = opts.digests.get(&entry.name) {
+            if let Some(d) = digests.get(&entry.name) {
                 to.digest = Some(d.clone());
             } else if opts.drop_digests {
                 to.digest = None;
@@ -255,6 +261,30 @@ impl Overlay {
             changes.push(ImageChange { name: entry.name.clone(), new_name: entry.new_name.clone(), from, to });
         }
         Ok((edits, changes))
+    }
+
+    /// The entry a user means by `given`: its exact `name`, or else the last path segment of
+    /// `name` or `newName` (`cartservice` for `registry.example.com/shop/cartservice`) when
+    /// exactly one entry has it.
+    pub fn resolve_name(&self, given: &str) -> Result<Option<String>, OverlayError> {
+        let entries = self.images()?;
+        if entries.iter().any(|e| e.name == given) {
+            return Ok(Some(given.to_owned()));
+        }
+        let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
+        let hits: Vec<&ImageEntry> = entries
+            .iter()
+            .filter(|e| last(&e.name) == given || e.new_name.as_deref().is_some_and(|n| n == given || last(n) == given))
+            .collect();
+        match hits.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.name.clone())),
+            many => Err(OverlayError::AmbiguousImage {
+                file: self.file.clone(),
+                given: given.to_owned(),
+                matches: many.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
+            }),
+        }
     }
 
     fn unknown_image(&self, name: &str, listed: &BTreeSet<&str>, elsewhere: &[(String, Vec<String>)]) -> OverlayError {
@@ -525,6 +555,20 @@ mod tests {
         assert!(err.contains("it is set in kustomize/base/kustomization.yaml"), "{err}");
         let only_a = PlanOptions { only: vec!["a".into()], ..Default::default() };
         assert_eq!(promote("images:\n- name: a\n  newTag: v0\n- name: b\n  newTag: v0\n", "v1", &only_a).unwrap(), "images:\n- name: a\n  newTag: v1\n- name: b\n  newTag: v0\n");
+    }
+
+    #[test]
+    fn short_names_select_images_when_unambiguous() {
+        let text = "images:\n- name: reg.io/shop/cart\n  newTag: v1\n- name: front\n  newName: reg.io/shop/frontend\n  newTag: v1\n- name: other.io/cart\n";
+        let o = Overlay::parse("k", text).unwrap();
+        assert_eq!(o.resolve_name("frontend").unwrap().as_deref(), Some("front"));
+        assert_eq!(o.resolve_name("front").unwrap().as_deref(), Some("front"));
+        assert!(matches!(o.resolve_name("cart"), Err(OverlayError::AmbiguousImage { .. })));
+        assert_eq!(o.resolve_name("nope").unwrap(), None);
+        let opts = PlanOptions { only: vec!["frontend".into()], ..Default::default() };
+        let (_, changes) = o.plan(&Target::Version("v2"), &opts).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].name, "front");
     }
 
     #[test]

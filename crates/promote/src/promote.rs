@@ -128,10 +128,9 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
     let previous = EnvVersion::of(overlay.image_map().values()).as_str().map(str::to_owned);
     let version = match (&req.target, &upstream) {
         (TargetSpec::Version(v), _) => Some(v.clone()),
-        (TargetSpec::From(_), Some(up)) => {
-            let selected = up.image_map().into_iter().filter(|(n, _)| req.only.is_empty() || req.only.contains(n)).map(|(_, r)| r).collect::<Vec<_>>();
-            EnvVersion::of(selected.iter()).as_str().map(str::to_owned)
-        }
+        // What the promoted images will run; when nothing changes, what upstream runs.
+        (TargetSpec::From(_), Some(_)) if !changes.is_empty() => EnvVersion::of(changes.iter().map(|c| &c.to)).as_str().map(str::to_owned),
+        (TargetSpec::From(_), Some(up)) => EnvVersion::of(up.image_map().values()).as_str().map(str::to_owned),
         (TargetSpec::From(_), None) => None,
     };
     if changes.is_empty() {
