@@ -1,0 +1,606 @@
+//! Argo CD Applications through the Kubernetes API: the one crate that links `kube`.
+//!
+//! [`KubeArgoCd`] implements `promote_core::argocd::ArgoCd`, synchronously: it owns a small
+//! tokio runtime and blocks on it, so async stays inside this crate. It only moves documents;
+//! what to write and when a wait is over are decided by `promote_core::argocd`:
+//!
+//! * Applications are `DynamicObject`s: every field this crate does not know is kept on write.
+//! * Starting an operation is Argo CD's `SetAppOperation` (`specs/argocd.md` §2.1): GET, refuse
+//!   when `.operation` is set ("another operation is already in progress"), set `.operation`,
+//!   null `status.operationState`, replace with the fetched `resourceVersion`, start over on 409.
+//! * A rollback turns auto-sync off (`automated.enabled=false`, keeping prune/selfHeal), writes
+//!   our marker annotations and Argo CD's rollback operation in ONE replace, so no half-done state
+//!   exists. Whether the server keeps `enabled` (its CRD predates 3.1 if not) is learnt first
+//!   from a server-side dry run of that same replace; if it was pruned, `automated` is removed
+//!   instead and its copy kept in an annotation.
+//! * Waits watch the one Application from the resourceVersion last seen, re-watching when the
+//!   server ends a watch, and give up at their deadline saying what they waited for and saw.
+
+mod connect;
+mod rest;
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+
+use promote_core::argocd::{
+    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, Expect,
+    OperationRefused, PrepareError, Progress, RollbackContext, RollbackRequest, Started,
+    StartedRollback, SyncRequest, Timestamp, WaitGoal, WaitReport,
+};
+
+pub use connect::{ConnectError, ConnectOptions, DEFAULT_NAMESPACE};
+pub use rest::{RestArgoCd, RestOptions};
+
+/// How many conflicting writes an operation tolerates before giving up (Argo CD's terminate
+/// uses 10).
+const CONFLICT_ATTEMPTS: u32 = 10;
+
+/// A fresh id for `operation.info[promote-id]`.
+pub fn new_promote_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Now, as a core [`Timestamp`].
+pub fn now() -> Timestamp {
+    Timestamp::from_unix(jiff::Timestamp::now().as_second())
+}
+
+fn now_precise() -> Timestamp {
+    let t = jiff::Timestamp::now();
+    Timestamp::from_unix_nanos(
+        t.as_second(),
+        u32::try_from(t.subsec_nanosecond()).unwrap_or(0),
+    )
+}
+
+/// Argo CD through the Kubernetes API of the cluster it runs in.
+pub struct KubeArgoCd {
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+    namespace: String,
+    resource: ApiResource,
+}
+
+impl std::fmt::Debug for KubeArgoCd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeArgoCd")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Kubernetes' answer to one request, sorted by what we do about it.
+enum Failure {
+    Conflict,
+    Other(ArgoCdError),
+}
+
+fn classify(app: &str, action: &'static str, e: kube::Error) -> Failure {
+    match e {
+        kube::Error::Api(status) => match status.code {
+            409 if status.reason == "Conflict" => Failure::Conflict,
+            404 => Failure::Other(ArgoCdError::NotFound {
+                app: app.to_owned(),
+            }),
+            403 => Failure::Other(ArgoCdError::Forbidden {
+                app: app.to_owned(),
+                action,
+                message: status.message.clone(),
+            }),
+            code => Failure::Other(ArgoCdError::Api {
+                app: app.to_owned(),
+                action,
+                code,
+                message: status.message.clone(),
+            }),
+        },
+        other => Failure::Other(ArgoCdError::Transport {
+            app: app.to_owned(),
+            action,
+            cause: Box::new(other),
+        }),
+    }
+}
+
+fn fail(app: &str, action: &'static str, e: kube::Error) -> ArgoCdError {
+    match classify(app, action, e) {
+        Failure::Conflict => ArgoCdError::Conflict {
+            app: app.to_owned(),
+            action,
+            attempts: 1,
+        },
+        Failure::Other(e) => e,
+    }
+}
+
+fn to_json(obj: &DynamicObject) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+fn read(app: &str, obj: &DynamicObject) -> Result<Application, ArgoCdError> {
+    Application::from_json(to_json(obj)).map_err(|cause| ArgoCdError::Unreadable {
+        app: app.to_owned(),
+        cause,
+    })
+}
+
+fn to_object(app: &str, doc: Value) -> Result<DynamicObject, ArgoCdError> {
+    serde_json::from_value(doc).map_err(|e| ArgoCdError::Transport {
+        app: app.to_owned(),
+        action: "encode",
+        cause: Box::new(e),
+    })
+}
+
+pub(crate) fn refused(app: &str, action: &'static str, e: PrepareError) -> ArgoCdError {
+    match e {
+        PrepareError::Refused(reason) => ArgoCdError::Refused {
+            app: app.to_owned(),
+            action,
+            reason,
+        },
+        PrepareError::Unreadable(cause) => ArgoCdError::Unreadable {
+            app: app.to_owned(),
+            cause,
+        },
+    }
+}
+
+impl KubeArgoCd {
+    /// Connects as kubectl would with these flags.
+    pub fn connect(options: &ConnectOptions) -> Result<Self, ConnectError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ConnectError::Runtime)?;
+        let (client, namespace) = runtime.block_on(connect::client(options))?;
+        let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application");
+        Ok(KubeArgoCd {
+            runtime,
+            client,
+            namespace,
+            resource: ApiResource::from_gvk_with_plural(&gvk, "applications"),
+        })
+    }
+
+    /// The namespace used for an [`AppRef`] without one.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn api(&self, app: &AppRef) -> Api<DynamicObject> {
+        let ns = app.namespace.as_deref().unwrap_or(&self.namespace);
+        Api::namespaced_with(self.client.clone(), ns, &self.resource)
+    }
+
+    fn label(&self, app: &AppRef) -> String {
+        format!(
+            "{}/{}",
+            app.namespace.as_deref().unwrap_or(&self.namespace),
+            app.name
+        )
+    }
+
+    /// GET, change, replace with the fetched resourceVersion; again on 409. `change` returns
+    /// the document to write and a value to hand back.
+    async fn read_modify_write<T>(
+        &self,
+        app: &AppRef,
+        action: &'static str,
+        mut change: impl AsyncChange<T>,
+    ) -> Result<(Application, T), ArgoCdError> {
+        let api = self.api(app);
+        let label = self.label(app);
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let current = api
+                .get(&app.name)
+                .await
+                .map_err(|e| fail(&label, action, e))?;
+            let (doc, out) = change.change(&api, &label, to_json(&current)).await?;
+            let obj = to_object(&label, doc)?;
+            match api.replace(&app.name, &PostParams::default(), &obj).await {
+                Ok(written) => return Ok((read(&label, &written)?, out)),
+                Err(e) => match classify(&label, action, e) {
+                    Failure::Conflict => continue,
+                    Failure::Other(e) => return Err(e),
+                },
+            }
+        }
+        Err(ArgoCdError::Conflict {
+            app: label,
+            action,
+            attempts: CONFLICT_ATTEMPTS,
+        })
+    }
+
+    async fn wait_async(
+        &self,
+        app: &AppRef,
+        goal: &WaitGoal,
+        timeout: Duration,
+    ) -> Result<WaitReport, ArgoCdError> {
+        let api = self.api(app);
+        let label = self.label(app);
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = Seen::default();
+        let timed_out = |seen: &Seen| seen.timed_out(&label, goal, timeout);
+        let mut resource_version = String::new();
+        loop {
+            if resource_version.is_empty() {
+                let current =
+                    match tokio::time::timeout_at(seen.until(deadline), api.get(&app.name)).await {
+                        Err(_) => return seen.settled(started).ok_or_else(|| timed_out(&seen)),
+                        Ok(r) => r.map_err(|e| fail(&label, "watch", e))?,
+                    };
+                let app = read(&label, &current)?;
+                resource_version = app.resource_version.clone();
+                if let Some(report) = seen.observe(app, goal, started) {
+                    return Ok(report);
+                }
+            }
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return seen.settled(started).ok_or_else(|| timed_out(&seen));
+            }
+            let secs = u32::try_from(remaining.as_secs().clamp(1, 290)).unwrap_or(290);
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={}", app.name))
+                .timeout(secs);
+            let stream = match tokio::time::timeout_at(
+                seen.until(deadline),
+                api.watch(&params, &resource_version),
+            )
+            .await
+            {
+                Err(_) => return seen.settled(started).ok_or_else(|| timed_out(&seen)),
+                Ok(r) => r.map_err(|e| fail(&label, "watch", e))?,
+            };
+            let mut stream = Box::pin(stream);
+            loop {
+                let event = match tokio::time::timeout_at(seen.until(deadline), stream.next()).await
+                {
+                    Err(_) => return seen.settled(started).ok_or_else(|| timed_out(&seen)),
+                    Ok(None) => break, // the server ended the watch: watch again from where we are
+                    Ok(Some(e)) => e.map_err(|e| fail(&label, "watch", e))?,
+                };
+                match event {
+                    WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
+                        let app = read(&label, &obj)?;
+                        resource_version = app.resource_version.clone();
+                        if let Some(report) = seen.observe(app, goal, started) {
+                            return Ok(report);
+                        }
+                    }
+                    WatchEvent::Deleted(_) => {
+                        return Err(ArgoCdError::NotFound { app: label.clone() });
+                    }
+                    WatchEvent::Bookmark(b) => resource_version = b.metadata.resource_version,
+                    WatchEvent::Error(status) if status.code == 410 => {
+                        // Too old: start again from a fresh GET.
+                        resource_version.clear();
+                        break;
+                    }
+                    WatchEvent::Error(status) => {
+                        return Err(ArgoCdError::Api {
+                            app: label.clone(),
+                            action: "watch",
+                            code: status.code,
+                            message: status.message,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How long an answer seen on an ambiguous comparison (`reconciledAt == finishedAt`, see
+/// [`core::reconcile_is_ambiguous`]) waits for a newer version before it is trusted.
+const AMBIGUITY_GRACE: Duration = Duration::from_secs(2);
+
+/// What a wait has seen so far (both transports).
+#[derive(Default)]
+pub(crate) struct Seen {
+    last: Option<Application>,
+    why: String,
+    /// An answer on an ambiguous comparison, and until when a newer version may replace it.
+    tentative: Option<(core::WaitOutcome, tokio::time::Instant)>,
+    /// Versions seen with our operation completed. From the second one on, the comparison is at
+    /// least the one written after the completion, so an equal-second `reconciledAt` is no
+    /// longer ambiguous.
+    completed_versions: u32,
+}
+
+impl Seen {
+    /// Evaluates one observed version; `Some` when the wait is over.
+    pub(crate) fn observe(
+        &mut self,
+        app: Application,
+        goal: &WaitGoal,
+        started: Instant,
+    ) -> Option<WaitReport> {
+        let progress = core::evaluate(&app, goal);
+        if core::operation_completed(&app, goal) {
+            self.completed_versions += 1;
+        } else {
+            self.completed_versions = 0;
+        }
+        let ambiguous = core::reconcile_is_ambiguous(&app) && self.completed_versions < 2;
+        self.last = Some(app);
+        match progress {
+            Progress::Done(outcome) if !ambiguous => {
+                let app = self.last.take().expect("just set");
+                Some(WaitReport {
+                    outcome,
+                    app,
+                    waited: started.elapsed(),
+                })
+            }
+            Progress::Done(outcome) => {
+                let until = self
+                    .tentative
+                    .take()
+                    .map_or_else(|| tokio::time::Instant::now() + AMBIGUITY_GRACE, |(_, u)| u);
+                self.why = "the last comparison may predate the operation (same second)".to_owned();
+                self.tentative = Some((outcome, until));
+                None
+            }
+            Progress::Waiting(why) => {
+                self.why = why;
+                self.tentative = None;
+                None
+            }
+        }
+    }
+
+    /// The deadline for the next step: the grace of a tentative answer, else the wait's.
+    pub(crate) fn until(&self, deadline: tokio::time::Instant) -> tokio::time::Instant {
+        self.tentative
+            .as_ref()
+            .map_or(deadline, |(_, u)| (*u).min(deadline))
+    }
+
+    /// The tentative answer, once its grace is over without a newer version.
+    pub(crate) fn timed_out(&self, app: &str, goal: &WaitGoal, after: Duration) -> ArgoCdError {
+        ArgoCdError::WaitTimedOut {
+            app: app.to_owned(),
+            waited_for: goal.to_string(),
+            last_seen: match &self.last {
+                Some(a) => format!("{}; still waiting because {}", a.summary(), self.why),
+                None => "nothing".to_owned(),
+            },
+            after,
+        }
+    }
+
+    pub(crate) fn settled(&mut self, started: Instant) -> Option<WaitReport> {
+        let (outcome, _) = self.tentative.take()?;
+        let app = self.last.clone()?;
+        Some(WaitReport {
+            outcome,
+            app,
+            waited: started.elapsed(),
+        })
+    }
+}
+
+/// A step of [`KubeArgoCd::read_modify_write`]: from the fetched document to the one to write.
+trait AsyncChange<T> {
+    async fn change(
+        &mut self,
+        api: &Api<DynamicObject>,
+        label: &str,
+        current: Value,
+    ) -> Result<(Value, T), ArgoCdError>;
+}
+
+/// A pure change.
+struct Pure<F>(F);
+
+impl<T, F: FnMut(Value) -> Result<(Value, T), ArgoCdError>> AsyncChange<T> for Pure<F> {
+    async fn change(
+        &mut self,
+        _: &Api<DynamicObject>,
+        _: &str,
+        current: Value,
+    ) -> Result<(Value, T), ArgoCdError> {
+        (self.0)(current)
+    }
+}
+
+/// The rollback write: probe with a server-side dry run whether `automated.enabled=false`
+/// survives admission, fall back to removing `automated` when it does not.
+struct RollbackChange<'a> {
+    request: &'a RollbackRequest,
+    context: RollbackContext,
+}
+
+impl AsyncChange<AutoSyncDisabledBy> for RollbackChange<'_> {
+    async fn change(
+        &mut self,
+        api: &Api<DynamicObject>,
+        label: &str,
+        current: Value,
+    ) -> Result<(Value, AutoSyncDisabledBy), ArgoCdError> {
+        let before =
+            Application::from_json(current.clone()).map_err(|cause| ArgoCdError::Unreadable {
+                app: label.to_owned(),
+                cause,
+            })?;
+        let doc = core::prepare_rollback(
+            &current,
+            self.request,
+            &self.context,
+            AutoSyncDisabledBy::EnabledFalse,
+        )
+        .map_err(|e| refused(label, "roll back", e))?;
+        if !before.auto_sync.is_enabled() {
+            return Ok((doc, AutoSyncDisabledBy::AlreadyOff));
+        }
+        let name = before.name.clone();
+        let probe = to_object(label, doc.clone())?;
+        let admitted = match api
+            .replace(
+                &name,
+                &PostParams {
+                    dry_run: true,
+                    field_manager: None,
+                },
+                &probe,
+            )
+            .await
+        {
+            Ok(o) => read(label, &o)?,
+            // A conflict here means the app moved: the real replace will conflict too and the
+            // loop starts over; anything else is the answer.
+            Err(e) => match classify(label, "roll back", e) {
+                Failure::Conflict => return Ok((doc, AutoSyncDisabledBy::EnabledFalse)),
+                Failure::Other(e) => return Err(e),
+            },
+        };
+        if !admitted.auto_sync.is_enabled() {
+            return Ok((doc, AutoSyncDisabledBy::EnabledFalse));
+        }
+        // The CRD pruned `enabled` (Argo CD before 3.1): remove `automated`, keep its copy.
+        let doc = core::prepare_rollback(
+            &current,
+            self.request,
+            &self.context,
+            AutoSyncDisabledBy::Removed,
+        )
+        .map_err(|e| refused(label, "roll back", e))?;
+        Ok((doc, AutoSyncDisabledBy::Removed))
+    }
+}
+
+impl ArgoCd for KubeArgoCd {
+    fn application(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
+        let label = self.label(app);
+        let obj = self
+            .runtime
+            .block_on(self.api(app).get(&app.name))
+            .map_err(|e| fail(&label, "get", e))?;
+        read(&label, &obj)
+    }
+
+    fn refresh(&self, app: &AppRef, hard: bool) -> Result<Application, ArgoCdError> {
+        let label = self.label(app);
+        let patch = core::refresh_patch(hard, now_precise());
+        let obj = self
+            .runtime
+            .block_on(self.api(app).patch(
+                &app.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            ))
+            .map_err(|e| fail(&label, "refresh", e))?;
+        read(&label, &obj)
+    }
+
+    fn sync(&self, app: &AppRef, request: &SyncRequest) -> Result<Started, ArgoCdError> {
+        let change = Pure(|mut doc: Value| {
+            let label = self.label(app);
+            let current =
+                Application::from_json(doc.clone()).map_err(|cause| ArgoCdError::Unreadable {
+                    app: label.clone(),
+                    cause,
+                })?;
+            let refuse = |reason: OperationRefused| ArgoCdError::Refused {
+                app: label.clone(),
+                action: "sync",
+                reason,
+            };
+            let operation = core::sync_operation(&current, request).map_err(refuse)?;
+            core::set_operation(&mut doc, operation).map_err(refuse)?;
+            Ok((doc, ()))
+        });
+        let (written, ()) = self
+            .runtime
+            .block_on(self.read_modify_write(app, "sync", change))?;
+        let operation = written.operation.clone().unwrap_or(Value::Null);
+        let goal = WaitGoal::Operation {
+            operation,
+            revision: request.revision.clone(),
+            expect: Expect::SyncedAndHealthy,
+        };
+        Ok(Started { app: written, goal })
+    }
+
+    fn rollback(
+        &self,
+        app: &AppRef,
+        request: &RollbackRequest,
+        now: Timestamp,
+    ) -> Result<StartedRollback, ArgoCdError> {
+        let label = self.label(app);
+        let context = RollbackContext {
+            user: request.user.clone(),
+            reason: request.reason.clone(),
+            now,
+        };
+        let change = RollbackChange { request, context };
+        let (written, disabled_by) =
+            self.runtime
+                .block_on(self.read_modify_write(app, "roll back", change))?;
+        if written.auto_sync.is_enabled() {
+            return Err(ArgoCdError::AutoSyncStillOn { app: label });
+        }
+        let revision = written
+            .history_entry(request.id)
+            .and_then(|h| h.revision.clone());
+        let operation = written.operation.clone().unwrap_or(Value::Null);
+        let goal = WaitGoal::Operation {
+            operation,
+            revision,
+            expect: Expect::Healthy,
+        };
+        Ok(StartedRollback {
+            started: Started { app: written, goal },
+            disabled_by,
+        })
+    }
+
+    fn resume(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
+        let label = self.label(app);
+        let change = Pure(|doc: Value| {
+            Ok((
+                core::prepare_resume(&doc).map_err(|e| refused(&label, "resume", e))?,
+                (),
+            ))
+        });
+        Ok(self
+            .runtime
+            .block_on(self.read_modify_write(app, "resume", change))?
+            .0)
+    }
+
+    fn terminate_operation(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
+        let label = self.label(app);
+        let change = Pure(|mut doc: Value| {
+            core::terminate_operation(&mut doc).map_err(|reason| ArgoCdError::Refused {
+                app: label.clone(),
+                action: "terminate the operation of",
+                reason,
+            })?;
+            Ok((doc, ()))
+        });
+        Ok(self
+            .runtime
+            .block_on(self.read_modify_write(app, "terminate the operation of", change))?
+            .0)
+    }
+
+    fn wait(
+        &self,
+        app: &AppRef,
+        goal: &WaitGoal,
+        timeout: Duration,
+    ) -> Result<WaitReport, ArgoCdError> {
+        self.runtime.block_on(self.wait_async(app, goal, timeout))
+    }
+}
