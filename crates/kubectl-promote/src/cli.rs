@@ -150,16 +150,58 @@ pub struct PromoteArgs {
     /// The commit author, "Name <email>" (default: git config user.name/user.email)
     #[arg(long, value_name = "NAME <EMAIL>")]
     pub author: Option<String>,
+    /// PR mode: wait until the pull request is merged (default 30m; e.g. --wait=2h), then go on;
+    /// a pull request closed unmerged exits 1
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "30m", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+}
+
+/// `90s`, `5m`, `1h30m`, `250ms`: a number and a unit, repeated.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write e.g. 30s, 5m, 1h30m");
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let tail = &rest[digits..];
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit = match &tail[..unit_len] {
+            "ms" => std::time::Duration::from_millis(n),
+            "s" => std::time::Duration::from_secs(n),
+            "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
+            "h" => std::time::Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(unit);
+        rest = &tail[unit_len..];
+    }
+    if total.is_zero() {
+        return Err(format!("`{text}`: the wait must be longer than zero"));
+    }
+    Ok(total)
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Record that VERSION is good on ENV ("v1.0.1 is good on staging"), or --revoke that
+    #[command(after_help = "Examples:\n  # QA approves what staging runs (bound to its images' tags and digests)\n  kubectl promote approve staging v1.0.1\n\n  # The project manager's approval, with a note\n  kubectl promote approve prod v1.0.1 --role pm -m \"release notes checked\"\n\n  # Take an approval back\n  kubectl promote approve --revoke staging v1.0.1\n\nRecords go to the approvals branch (git.approvalsBranch, default promote/approvals):\n  git log origin/promote/approvals")]
+    Approve(ApproveArgs),
+    /// Record that VERSION is not good on ENV, with a reason: it is not promoted on
+    #[command(after_help = "Examples:\n  kubectl promote reject staging v1.0.2 -m \"checkout fails with a 500\"\n  kubectl promote reject prod v1.0.2 --role pm -m \"not in this release window\"")]
+    Reject(RejectArgs),
     /// What each environment runs: version (or "mixed" with per-image tags) and last promotion
     #[command(after_help = "Examples:\n  kubectl promote status\n  kubectl promote status prod -o json")]
     Status(StatusArgs),
     /// Write promote.yaml from the overlays and Argo CD Applications found in the repository
     #[command(after_help = "Examples:\n  kubectl promote init\n  kubectl promote init --force   # overwrite an existing promote.yaml")]
     Init(InitArgs),
+    /// Go back: revert the promotion in git (reviewed like a promotion)
+    #[command(after_help = "Examples:\n  # Revert the promotion that brought what prod runs now\n  kubectl promote rollback prod\n\n  # Back to the newest state in which prod ran v1.0.1, as a pull request\n  kubectl promote rollback prod --to v1.0.1 --pr\n\n  # Show the revert without doing it\n  kubectl promote rollback prod --dry-run")]
+    Rollback(RollbackArgs),
     /// Print shell completion code (bash, zsh, fish, powershell, elvish)
     #[command(after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"")]
     Completion(CompletionArgs),
@@ -172,8 +214,11 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Status(_) => "status",
+            Command::Approve(_) => "approve",
+            Command::Reject(_) => "reject",
             Command::Init(_) => "init",
             Command::Completion(_) => "completion",
+            Command::Rollback(_) => "rollback",
             Command::Version => "version",
         }
     }
@@ -183,6 +228,81 @@ impl Command {
 pub struct StatusArgs {
     /// Only this environment
     pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The environment to roll back (required: a rollback never defaults to an environment)
+    pub env: String,
+    /// Back to the newest state in which ENV ran this version
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    /// Back to ENV's overlay as it was at this commit
+    #[arg(long, value_name = "SHA")]
+    pub to_revision: Option<String>,
+    /// How to go back
+    #[arg(long, value_enum, default_value_t = Strategy::Revert)]
+    pub strategy: Strategy,
+    /// Print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Open a pull request (default: the environment's mode in promote.yaml)
+    #[arg(long, conflicts_with = "direct")]
+    pub pr: bool,
+    /// Push to the base branch
+    #[arg(long)]
+    pub direct: bool,
+    /// Skip the confirmation asked on a terminal for protected environments
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// The commit message's body (say why)
+    #[arg(short = 'm', long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// The commit author, "Name <email>" (default: git config)
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    pub author: Option<String>,
+}
+
+/// Rollback strategies. (`argocd`, through Argo CD's history, comes with the Argo CD integration.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// Revert the promotion in git: a reviewed change, pushed or opened as a pull request
+    Revert,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The environment the version was tested in (or is going to)
+    #[arg(value_name = "ENV")]
+    pub env: String,
+    /// The version (the tag ENV's images run)
+    #[arg(value_name = "VERSION")]
+    pub version: String,
+    /// The approver role, a key of `approvers` in promote.yaml
+    #[arg(long, default_value = "qa")]
+    pub role: String,
+    /// A note kept with the record
+    #[arg(short = 'm', long, value_name = "NOTE")]
+    pub message: Option<String>,
+    /// Revoke the approval in force instead
+    #[arg(long)]
+    pub revoke: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The environment the version was tested in (or is going to)
+    #[arg(value_name = "ENV")]
+    pub env: String,
+    /// The version (a tag)
+    #[arg(value_name = "VERSION")]
+    pub version: String,
+    /// The approver role, a key of `approvers` in promote.yaml
+    #[arg(long, default_value = "qa")]
+    pub role: String,
+    /// Why: kept with the record and shown wherever the rejection blocks
+    #[arg(short = 'm', long, value_name = "REASON", required = true)]
+    pub message: String,
 }
 
 #[derive(Debug, Args)]
@@ -204,5 +324,17 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(super::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(super::parse_duration("5").is_err());
+        assert!(super::parse_duration("5x").is_err());
+        assert!(super::parse_duration("0s").is_err());
+        assert!(super::parse_duration("").is_err());
     }
 }

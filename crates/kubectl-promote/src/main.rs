@@ -42,7 +42,10 @@ fn main() -> ExitCode {
         }
         None => commands::promote(&ctx, &cli.promote),
         Some(Command::Status(a)) => commands::status(&ctx, a),
+        Some(Command::Approve(a)) => commands::approve(&ctx, a),
+        Some(Command::Reject(a)) => commands::reject(&ctx, a),
         Some(Command::Init(a)) => commands::init(&ctx, a),
+        Some(Command::Rollback(a)) => commands::rollback(&ctx, a),
         Some(Command::Completion(a)) => commands::completion(a),
         Some(Command::Version) => commands::version(&ctx),
     };

@@ -290,3 +290,59 @@ fn help_and_version_through_kubectl() {
     let version = Command::new("kubectl").args(["promote", "version"]).env("PATH", &path).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("kubectl-promote {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn rollback_reverts_the_promotion_that_brought_the_running_version() {
+    let kit = examples();
+    assert_eq!(run(&kit, &["staging", "v1.0.1"]).code, 0);
+    assert_eq!(run(&kit, &["staging", "v1.0.2", "-m", "hotfix"]).code, 0);
+    let bad = kit.origin_head();
+    let dry = run(&kit, &["rollback", "staging", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("staging: v1.0.2 → v1.0.1"), "{}", dry.stdout);
+    assert_eq!(kit.origin_head(), bad, "a dry run pushes nothing");
+    let r = run(&kit, &["rollback", "staging"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(msg.starts_with(&format!("rollback staging to v1.0.1 (revert {} \"promote staging to v1.0.2\")", &bad[..7])), "{msg}");
+    assert!(msg.contains(&format!("Promote-Reverts: {bad}")) && msg.contains("Promote-Rollback: revert"), "{msg}");
+    assert!(kit.origin_file("kustomize/staging/kustomization.yaml").unwrap().contains("newTag: v1.0.1"));
+    // Back to the very first version by name, across two changes.
+    let r = run(&kit, &["rollback", "staging", "--to", "v1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(kit.origin_file("kustomize/staging/kustomization.yaml").unwrap(), std::fs::read_to_string(workspace_root().join("examples/gitops/kustomize/staging/kustomization.yaml")).unwrap());
+    let never = run(&kit, &["rollback", "staging", "--to", "v9"]);
+    assert_eq!(never.code, 1);
+    assert!(never.stderr.contains("--to v9: staging never ran v9"), "{}", never.stderr);
+}
+
+#[test]
+fn rollback_finds_squash_merged_promotions_by_their_images() {
+    let mut kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1 # pinned\n");
+    // A hand-written change (no trailers), as a squash merge would leave it.
+    kit.put("prod/kustomization.yaml", "resources: [../base]\nimages:\n- name: reg/a\n  newTag: v2 # pinned\n");
+    kit.commit("Bump a to v2 (#42)");
+    kit.put("README.md", "unrelated\n");
+    kit.commit("docs");
+    let r = run(&kit, &["rollback", "prod", "--direct"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(kit.origin_file("prod/kustomization.yaml").unwrap(), "resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1 # pinned\n");
+    assert!(kit.origin_git(&["log", "-1", "--format=%s", "main"]).contains("(revert "), "names the reverted change");
+}
+
+#[test]
+fn commits_are_signed_when_commit_gpgsign_is_set() {
+    let kit = examples();
+    let key = kit.root().join("signing-key");
+    let keygen = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"]).arg(&key).status().expect("ssh-keygen");
+    assert!(keygen.success());
+    kit.git(&["config", "commit.gpgsign", "true"]);
+    kit.git(&["config", "gpg.format", "ssh"]);
+    kit.git(&["config", "user.signingkey", key.to_str().unwrap()]);
+    let r = run(&kit, &["staging", "v1.0.1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("(signed)"), "{}", r.stderr);
+    let raw = kit.origin_git(&["cat-file", "-p", "main"]);
+    assert!(raw.contains("gpgsig -----BEGIN SSH SIGNATURE-----"), "{raw}");
+    assert!(raw.contains("Promote-Environment: staging"), "{raw}");
+}

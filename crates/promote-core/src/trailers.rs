@@ -12,6 +12,7 @@ pub const POLICY_MODULE: &str = "Policy-Module";
 pub const POLICY_CONFIG: &str = "Policy-Config";
 pub const OVERRIDE: &str = "Policy-Override";
 pub const REVERTS: &str = "Promote-Reverts";
+pub const ROLLBACK: &str = "Promote-Rollback";
 pub const PROMOTE_ID: &str = "Promote-Id";
 
 /// Ordered `Key: value` trailers.

@@ -427,6 +427,73 @@ impl Repo {
     pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> bool {
         ancestor == descendant || self.repo.graph_descendant_of(descendant.0, ancestor.0).unwrap_or(false)
     }
+
+    /// The id of the empty tree, written to the object database: the tree of record-only
+    /// commits (approvals), which carry their content in the message.
+    pub fn empty_tree(&self) -> Result<String, GitError> {
+        let builder = self.repo.treebuilder(None).map_err(g(|| "building the empty tree".to_owned()))?;
+        let oid = builder.write().map_err(g(|| "writing the empty tree".to_owned()))?;
+        Ok(oid.to_string())
+    }
+
+    /// Fetch one branch of `remote` into `refs/remotes/REMOTE/BRANCH` (whatever the configured
+    /// refspecs say) and return its tip; `None` when the remote has no such branch (then a
+    /// stale remote-tracking ref is removed, as `--prune` would).
+    pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<Option<CommitId>, GitError> {
+        self.remote_url(remote)?;
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
+        let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, refspec.as_str()];
+        let out = git_output(&self.git_dir, &args, self.interactive)?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("couldn't find remote ref") {
+                let name = format!("refs/remotes/{remote}/{branch}");
+                if let Ok(mut r) = self.repo.find_reference(&name) {
+                    let _ = r.delete();
+                }
+                return Ok(None);
+            }
+            return Err(GitError::Cli { args: args.join(" "), stderr: stderr.trim().to_owned() });
+        }
+        self.remote_tip(remote, branch)
+    }
+
+    /// `git push REMOTE SHA:refs/heads/BRANCH` for a single ref, fast-forward or nothing, never
+    /// forced. Like [`Repo::push`], but also reads a race lost at the remote's ref update (another
+    /// push landed between our check and our update: `[remote rejected] (failed to update ref)`
+    /// with `cannot lock ref …: is at X but expected Y` on a `remote:` line) as
+    /// [`PushOutcome::Behind`], so the caller rebuilds on the new tip.
+    pub fn push_fast_forward(&self, remote: &str, commit: CommitId, branch: &str) -> Result<PushOutcome, GitError> {
+        let refspec = format!("{commit}:refs/heads/{branch}");
+        let args = ["push", "--porcelain", remote, refspec.as_str()];
+        let out = git_output(&self.git_dir, &args, self.interactive)?;
+        if out.status.success() {
+            return Ok(PushOutcome::Pushed);
+        }
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let rejected = text.lines().any(|l| l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info")));
+        let lost_lock = text.contains("[remote rejected]") && text.contains("cannot lock ref") && text.contains("but expected");
+        if rejected || lost_lock {
+            return Ok(PushOutcome::Behind);
+        }
+        Err(GitError::Cli { args: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+    }
+
+    /// Commits reachable from `from` along first parents (as `git log --first-parent`), newest
+    /// first, at most `limit`.
+    pub fn first_parent_log(&self, from: CommitId, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let mut out = Vec::new();
+        let mut cur = Some(from.0);
+        while let Some(oid) = cur {
+            if out.len() >= limit {
+                break;
+            }
+            let c = self.repo.find_commit(oid).map_err(g(|| format!("reading commit {oid}")))?;
+            cur = c.parent_ids().next();
+            out.push(self.commit_info(CommitId(oid))?);
+        }
+        Ok(out)
+    }
 }
 
 fn git_output(git_dir: &Path, args: &[&str], interactive: bool) -> Result<std::process::Output, GitError> {

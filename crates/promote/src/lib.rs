@@ -3,9 +3,13 @@
 //! type that the binary renders as text, JSON or YAML; progress goes through [`Progress`] so
 //! that stdout stays the result alone.
 
+pub mod approvals;
+pub mod argo;
 pub mod init;
+pub mod pr;
 pub mod promote;
 pub mod render;
+pub mod rollback;
 pub mod session;
 pub mod status;
 
@@ -57,4 +61,20 @@ pub enum PromoteError {
     EditCheck { file: String, detail: String },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Forge(#[from] promote_core::forge::ForgeError),
+    #[error(transparent)]
+    Argo(#[from] argo::ArgoError),
+    #[error("{file}: approvers: no role `{role}` (roles: {roles}); add `approvers: {{{role}: [you@example.com]}}` to promote.yaml, or pass another --role")]
+    UnknownRole { role: String, file: String, roles: String },
+    #[error("{who} may not record for role `{role}`: approvers.{role} lists {listed}; nothing was recorded. To allow it, {fix}")]
+    NotAnApprover { who: String, role: String, listed: String, fix: String },
+    #[error("{env} runs {running} at {at}, not {version}, and no pull request branch or upstream environment proposes {version} for it; approvals bind to images, so approve {version} once {env} runs it or a promotion of it is open (see `kubectl promote status {env}`)")]
+    NotRunning { env: String, version: String, running: String, at: String },
+    #[error("nothing to revoke: no {role} approval of {env} {version} is in force (see `kubectl promote status {env}`)")]
+    NothingToRevoke { env: String, version: String, role: String },
+    #[error("gave up after {attempts} attempts: others kept recording on {branch}; nothing of ours was pushed. Try again")]
+    ApprovalsRace { branch: String, attempts: usize },
+    #[error("branch {branch} already exists on {remote} with another change for this environment and version; nothing was pushed. Close its pull request and delete the branch (`git push {remote} --delete {branch}`), then promote again")]
+    BranchTaken { branch: String, remote: String },
 }

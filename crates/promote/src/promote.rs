@@ -92,6 +92,14 @@ pub enum Landed {
     Pushed { commit: String, branch: String, attempts: usize },
     /// PR mode without a forge token: the branch is pushed; open the PR at the URL.
     BranchPushed { commit: String, branch: String, compare_url: Option<String> },
+    /// PR mode: the pull request is open and every required approval is there.
+    PrOpen(crate::pr::OpenedPr),
+    /// PR mode: the pull request is open, reviewers are requested, approvals are missing (exit 4).
+    PrAwaitingApproval(crate::pr::OpenedPr),
+    /// PR mode with `--wait`: the pull request was merged.
+    PrMerged(crate::pr::OpenedPr),
+    /// PR mode with `--wait`: the pull request was closed without being merged (exit 1).
+    PrClosedUnmerged(crate::pr::OpenedPr),
 }
 
 /// Plan and check a promotion. Writes nothing: not to the remote, not to the repository.
@@ -136,15 +144,39 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
     if changes.is_empty() {
         return Ok(Prepared::AlreadyAt { environment: env.name.clone(), version, overlay_file: overlay.file().to_owned() });
     }
-    let new_text = overlay.apply(&edits)?;
-    check_edit(&overlay, &new_text, &changes)?;
+    let mode = req.mode.unwrap_or(env.mode);
+    let draft = Draft { env: &env, overlay: &overlay, edits: &edits, changes, version, previous_version: previous, from: upstream_name, mode, author: req.author.clone() };
+    let plan = finish(session, draft, renderer, progress, &|d, author| {
+        commit_message(session, d.env, d.from.as_deref(), d.version.as_deref(), d.overlay.file(), &d.changes, author, req.message.as_deref())
+    })?;
+    Ok(Prepared::Ready(Box::new(plan)))
+}
+
+/// What a promotion and a revert share once the edits are planned.
+pub(crate) struct Draft<'a> {
+    pub env: &'a Environment,
+    pub overlay: &'a Overlay,
+    pub edits: &'a [promote_core::overlay::ImageEdit],
+    pub changes: Vec<ImageChange>,
+    pub version: Option<String>,
+    pub previous_version: Option<String>,
+    pub from: Option<String>,
+    pub mode: Mode,
+    pub author: Option<Person>,
+}
+
+/// Apply the edits, check they hold, render (beside the rest), and assemble the [`Plan`].
+pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progress: &dyn Progress, message: &dyn Fn(&Draft<'_>, &Person) -> String) -> Result<Plan, PromoteError> {
+    let env = d.env;
+    let overlay = d.overlay;
+    let new_text = overlay.apply(d.edits)?;
+    check_edit(overlay, &new_text, &d.changes)?;
 
     // The render is the slow part: it runs beside the rest of the planning.
     let file = overlay.file().to_owned();
     let changes_map: BTreeMap<String, Vec<u8>> = [(file.clone(), new_text.clone().into_bytes())].into();
     progress.step(&format!("rendering {} with {}", env.overlay, renderer.program.describe()));
-    let mode = req.mode.unwrap_or(env.mode);
-    let (rendered, author, commit_message) = thread::scope(|s| {
+    let (rendered, author) = thread::scope(|s| {
         let (git_dir, base, overlay_dir) = (session.repo.git_dir().to_owned(), session.base, env.overlay.clone());
         let changes_map = &changes_map;
         // git2 handles are not shared across threads: the render opens its own.
@@ -152,26 +184,25 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
             let repo = promote_git::Repo::open(&git_dir)?;
             Ok(renderer.render(&repo, base, changes_map, &overlay_dir)?)
         });
-        let author = match &req.author {
+        let author = match &d.author {
             Some(a) => Ok(a.clone()),
             None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
         };
-        let message = author.as_ref().ok().map(|a| commit_message(session, &env, upstream_name.as_deref(), version.as_deref(), &file, &changes, a, req.message.as_deref()));
         let rendered = render.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (rendered, author, message)
+        (rendered, author)
     });
     let rendered = rendered?;
     let author = author?;
-    let commit_message = commit_message.unwrap_or_default();
-    Ok(Prepared::Ready(Box::new(Plan {
+    let commit_message = message(&d, &author);
+    Ok(Plan {
         environment: env.name.clone(),
-        from: upstream_name,
-        version,
-        previous_version: previous,
-        mode,
-        overlay_file: file.clone(),
         diff: diff::unified(&file, overlay.text(), &new_text),
-        images: changes,
+        from: d.from,
+        version: d.version,
+        previous_version: d.previous_version,
+        mode: d.mode,
+        overlay_file: file,
+        images: d.changes,
         render: RenderReport { program: renderer.program.describe().to_owned(), resources: rendered.resources, cached: rendered.cached },
         commit_message,
         author,
@@ -179,7 +210,7 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
         new_text,
         overlay_dir: env.overlay.clone(),
         base_id: Some(session.base),
-    })))
+    })
 }
 
 /// The edited text must parse and hold exactly the intended values (and nothing else moved).
@@ -229,6 +260,13 @@ fn commit_message(session: &Session, env: &Environment, from: Option<&str>, vers
 /// Commit and push a prepared plan. On a lost race the edit is re-applied on the new tip only
 /// if that tip did not change this environment's overlay; never forced.
 pub fn apply(session: &Session, plan: &Plan, renderer: &Renderer, progress: &dyn Progress) -> Result<Landed, PromoteError> {
+    apply_with(session, plan, renderer, &crate::pr::PrOptions::default(), progress)
+}
+
+/// [`apply`] with what PR mode needs: the forge (built by the caller with the token), the
+/// required approvals and `--wait` ([`crate::pr`]). Without a forge, PR mode pushes the branch
+/// and returns the compare URL.
+pub fn apply_with(session: &Session, plan: &Plan, renderer: &Renderer, pr: &crate::pr::PrOptions<'_>, progress: &dyn Progress) -> Result<Landed, PromoteError> {
     let repo = &session.repo;
     let sign = repo.config_bool("commit.gpgsign");
     let committer = repo.config_person().unwrap_or_else(|| plan.author.clone());
@@ -263,25 +301,7 @@ pub fn apply(session: &Session, plan: &Plan, renderer: &Renderer, progress: &dyn
             }
             Err(PromoteError::TooManyRetries { attempts: ATTEMPTS })
         }
-        Mode::Pr => {
-            let branch = format!("promote/{}/{}", plan.environment, plan.version.as_deref().unwrap_or("mixed"));
-            let tree = repo.tree_with(base, &changes)?;
-            let commit = repo.commit(&tree, &[base], &plan.author, &committer, &plan.commit_message, sign)?;
-            progress.step(&format!("pushing branch {branch}"));
-            match repo.push(&session.remote, commit, &branch)? {
-                PushOutcome::Pushed => {}
-                PushOutcome::Behind => {
-                    return Err(PromoteError::Usage(format!(
-                        "branch {branch} already exists on {} with other commits; delete it or merge its pull request first",
-                        session.remote
-                    )));
-                }
-            }
-            let url = repo.remote_url(&session.remote).ok();
-            let settings = session.config.forge.clone().unwrap_or_default();
-            let compare_url = promote_core::forge::ForgeTarget::resolve(url.as_deref(), &settings).ok().map(|t| t.compare_url(&session.base_branch, &branch));
-            Ok(Landed::BranchPushed { commit: commit.to_string(), branch, compare_url })
-        }
+        Mode::Pr => crate::pr::land(session, plan, pr, progress),
     }
 }
 

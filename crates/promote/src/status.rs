@@ -23,6 +23,13 @@ pub struct EnvStatus {
     pub version: Option<String>,
     pub images: BTreeMap<String, ImageRef>,
     pub last_change: Option<LastChange>,
+    /// Approvals, rejections and revocations recorded for this environment: per version and
+    /// role, the record in force and who approved, most recent first.
+    pub approvals: Vec<crate::approvals::ApprovalState>,
+    /// Argo CD's view (sync, health, deployed revision, auto-sync, operation, rollback marker);
+    /// filled by the caller that reaches Argo CD, absent when the env has no app or it was not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<crate::argo::ArgoStatus>,
 }
 
 /// The newest commit that changed the overlay file.
@@ -38,6 +45,9 @@ pub struct LastChange {
     pub promoted_from: Option<String>,
 }
 
+/// How many (version, role) pairs of approvals `status` shows per environment.
+const APPROVALS_SHOWN: usize = 10;
+
 /// How far back `status` looks for the last change of an overlay before it says "unknown".
 const MAX_WALK: usize = 100_000;
 
@@ -45,6 +55,7 @@ pub fn status(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
     if let Some(name) = only {
         session.config.env(name)?;
     }
+    let records = crate::approvals::list(session, &crate::Quiet)?;
     let mut out = Vec::new();
     for env in session.config.environments.iter().filter(|e| only.is_none_or(|o| o == e.name)) {
         let overlay = session.overlay_at(env, session.base)?;
@@ -61,7 +72,7 @@ pub fn status(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
                 promoted_from: t.get(trailers::FROM).map(str::to_owned),
             }
         });
-        out.push(EnvStatus { name: env.name.clone(), overlay: overlay.file().to_owned(), from: env.from.clone(), mode: env.mode, version, images, last_change });
+        out.push(EnvStatus { name: env.name.clone(), overlay: overlay.file().to_owned(), from: env.from.clone(), mode: env.mode, version, images, last_change, approvals: crate::approvals::summary(&records, &env.name, APPROVALS_SHOWN), argocd: None });
     }
     Ok(out)
 }

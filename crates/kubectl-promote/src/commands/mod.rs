@@ -1,13 +1,17 @@
 //! Each subcommand's `run`: build the use-case request from flags, call it, render the outcome.
 
+mod approve;
 mod init;
 mod misc;
 mod promote;
+mod rollback;
 mod status;
 
+pub use approve::{approve, reject};
 pub use init::init;
 pub use misc::{completion, version};
 pub use promote::promote;
+pub use rollback::rollback;
 pub use status::status;
 
 use anyhow::Context as _;

@@ -20,7 +20,8 @@ use crate::Exit;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PromotionResult<'a> {
-    /// `dry-run`, `already-at`, `pushed`, `branch-pushed`.
+    /// `dry-run`, `already-at`, `pushed`, `branch-pushed`, `pr-open`, `awaiting-approval`,
+    /// `pr-merged`, `pr-closed`.
     result: &'static str,
     environment: &'a str,
     from: Option<&'a str>,
@@ -35,6 +36,8 @@ struct PromotionResult<'a> {
     commit: Option<&'a str>,
     branch: Option<&'a str>,
     compare_url: Option<&'a str>,
+    /// PR mode with a forge: the pull request, what it superseded, the approvals.
+    pull_request: Option<&'a promote::pr::OpenedPr>,
 }
 
 pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
@@ -55,8 +58,27 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
 
     let session = ctx.open()?;
     let renderer = ctx.renderer();
+    let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
+    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Promote" }, args.wait)
+}
+
+/// How the shared tail of promote and rollback behaves.
+pub(super) struct Landing {
+    pub dry_run: bool,
+    pub yes: bool,
+    /// "Promote" or "Roll back", for the confirmation question.
+    pub verb: &'static str,
+}
+
+/// Show the plan, confirm on a terminal for protected envs, apply, and report: the part that a
+/// promotion and a revert share.
+pub(super) fn land(ctx: &Ctx<'_>, session: &promote::Session, renderer: &promote::render::Renderer, prepared: Prepared, how: &Landing) -> anyhow::Result<Exit> {
+    land_with(ctx, session, renderer, prepared, how, None)
+}
+
+/// [`land`] with `--wait` (PR mode: wait for the merge).
+pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &promote::render::Renderer, prepared: Prepared, how: &Landing, wait: Option<std::time::Duration>) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
-    let prepared = promote::promote::prepare(&session, &req, &renderer, shell)?;
     let plan = match prepared {
         Prepared::AlreadyAt { environment, version, overlay_file } => {
             let v = version.as_deref().unwrap_or("the requested images");
@@ -78,12 +100,13 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
                 commit: None,
                 branch: None,
                 compare_url: None,
+                pull_request: None,
             })?;
             return Ok(Exit::Ok);
         }
         Prepared::Ready(plan) => plan,
     };
-    if args.dry_run {
+    if how.dry_run {
         if shell.is_text() {
             print_plan(shell, &plan, true)?;
             shell.out(format!("{DIM}dry run: nothing was committed or pushed{DIM:#}"))?;
@@ -91,15 +114,34 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
         shell.document("PromotionResult", &result_doc("dry-run", &plan, None))?;
         return Ok(Exit::Ok);
     }
-    let env_cfg = session.config.env(&env_name)?;
-    if env_cfg.protected && ctx.env.interactive && !args.yes {
+    let env_cfg = session.config.env(&plan.environment)?;
+    if env_cfg.protected && ctx.env.interactive && !how.yes {
         shell.err_text(&plan_text(&plan));
-        if !confirm(shell, &format!("Promote {} to {}?", plan.environment, plan.version.as_deref().unwrap_or("mixed")))? {
+        if !confirm(shell, &format!("{} {} to {}?", how.verb, plan.environment, plan.version.as_deref().unwrap_or("mixed")))? {
             shell.warn("not confirmed; nothing was committed or pushed");
             return Ok(Exit::Error);
         }
     }
-    let landed = promote::promote::apply(&session, &plan, &renderer, shell)?;
+    // PR mode talks to the forge when there is a token; without one the branch is pushed and
+    // the compare URL printed. `--wait` needs the forge, so that is checked before any push.
+    let connection = match plan.mode {
+        Mode::Pr => Some(super::approve::connect(ctx, session)?),
+        Mode::Direct => None,
+    };
+    if let Some(why) = connection.as_ref().and_then(|c| c.why_not()) {
+        if wait.is_some() {
+            anyhow::bail!("--wait in PR mode waits for the merge on the forge, and there is none: {why}. Set the token (forge.tokenEnv in promote.yaml names the variable) or drop --wait; nothing was pushed");
+        }
+        shell.status(&format!("pushing the branch only: {why}"));
+    }
+    let pr_options = promote::pr::PrOptions {
+        forge: connection.as_ref().and_then(|c| c.forge()),
+        // Required approvals come from the environment's policies (not evaluated yet).
+        required: Vec::new(),
+        wait: wait.map(promote::pr::MergeWait::polite),
+        policy_report: None,
+    };
+    let landed = promote::promote::apply_with(session, &plan, renderer, &pr_options, shell)?;
     if shell.is_text() {
         print_plan(shell, &plan, false)?;
         match &landed {
@@ -113,17 +155,55 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
                     None => shell.out(format!("open a pull request from {branch} into {}", session.base_branch))?,
                 }
             }
+            Landed::PrOpen(pr) | Landed::PrAwaitingApproval(pr) | Landed::PrMerged(pr) | Landed::PrClosedUnmerged(pr) => print_pr(shell, &landed, pr)?,
         }
     }
-    shell.document("PromotionResult", &result_doc(match landed { Landed::Pushed { .. } => "pushed", Landed::BranchPushed { .. } => "branch-pushed" }, &plan, Some(&landed)))?;
-    Ok(Exit::Ok)
+    let (result, exit) = match &landed {
+        Landed::Pushed { .. } => ("pushed", Exit::Ok),
+        Landed::BranchPushed { .. } => ("branch-pushed", Exit::Ok),
+        Landed::PrOpen(_) => ("pr-open", Exit::Ok),
+        Landed::PrAwaitingApproval(_) => ("awaiting-approval", Exit::WaitingForApproval),
+        Landed::PrMerged(_) => ("pr-merged", Exit::Ok),
+        Landed::PrClosedUnmerged(_) => ("pr-closed", Exit::Error),
+    };
+    shell.document("PromotionResult", &result_doc(result, &plan, Some(&landed)))?;
+    if let Landed::PrClosedUnmerged(pr) = &landed {
+        shell.err_text(&format!("{RED}error:{RED:#} pull request #{} was closed without being merged: the promotion did not land ({})\n", pr.number, pr.url));
+    }
+    Ok(exit)
+}
+
+fn print_pr(shell: &Shell, landed: &Landed, pr: &promote::pr::OpenedPr) -> anyhow::Result<()> {
+    let verb = if pr.created { "opened" } else { "updated" };
+    shell.out(format!("{GREEN}{verb}{GREEN:#} pull request #{} from {} ({}): {}", pr.number, pr.branch, &pr.commit[..7], pr.url))?;
+    for old in &pr.superseded {
+        shell.out(format!("  closed #{} (superseded): {}", old.number, old.url))?;
+    }
+    for m in &pr.approvals.met {
+        shell.out(format!("  {GREEN}✓{GREEN:#} {}", m.describe()))?;
+    }
+    for m in &pr.approvals.missing {
+        shell.out(format!("  {RED}✗{RED:#} {}", m.describe()))?;
+    }
+    match landed {
+        Landed::PrAwaitingApproval(_) => shell.out("waiting for approvals: the pull request is open with reviewers requested")?,
+        Landed::PrMerged(_) => shell.out(format!("{GREEN}merged{GREEN:#} pull request #{}", pr.number))?,
+        Landed::PrClosedUnmerged(_) => shell.out(format!("{RED}closed unmerged{RED:#}: pull request #{}", pr.number))?,
+        _ => {}
+    }
+    Ok(())
 }
 
 fn result_doc<'a>(result: &'static str, plan: &'a Plan, landed: Option<&'a Landed>) -> PromotionResult<'a> {
     let (commit, branch, compare_url) = match landed {
         Some(Landed::Pushed { commit, branch, .. }) => (Some(commit.as_str()), Some(branch.as_str()), None),
         Some(Landed::BranchPushed { commit, branch, compare_url }) => (Some(commit.as_str()), Some(branch.as_str()), compare_url.as_deref()),
+        Some(Landed::PrOpen(pr) | Landed::PrAwaitingApproval(pr) | Landed::PrMerged(pr) | Landed::PrClosedUnmerged(pr)) => (Some(pr.commit.as_str()), Some(pr.branch.as_str()), None),
         None => (None, None, None),
+    };
+    let pull_request = match landed {
+        Some(Landed::PrOpen(pr) | Landed::PrAwaitingApproval(pr) | Landed::PrMerged(pr) | Landed::PrClosedUnmerged(pr)) => Some(pr),
+        _ => None,
     };
     PromotionResult {
         result,
@@ -140,6 +220,7 @@ fn result_doc<'a>(result: &'static str, plan: &'a Plan, landed: Option<&'a Lande
         commit,
         branch,
         compare_url,
+        pull_request,
     }
 }
 

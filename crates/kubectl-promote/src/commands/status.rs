@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::StatusArgs;
-use crate::output::{BOLD, DIM};
+use crate::output::{BOLD, DIM, GREEN, RED, YELLOW};
 use crate::Exit;
 
 pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
@@ -24,6 +24,20 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
             }
             if let Some(c) = &e.last_change {
                 shell.out(format!("    last change: {} by {} at {} — {}", &c.commit[..7], c.by, c.at, c.subject))?;
+            }
+            for a in &e.approvals {
+                let r = &a.in_force;
+                let mark = match r.verdict {
+                    promote::approvals::Verdict::Approved => format!("{GREEN}approved{GREEN:#}"),
+                    promote::approvals::Verdict::Rejected => format!("{RED}rejected{RED:#}"),
+                    promote::approvals::Verdict::Revoked => format!("{YELLOW}revoked{YELLOW:#}"),
+                };
+                let note = r.note.as_deref().map(|n| format!(": {}", n.split_whitespace().collect::<Vec<_>>().join(" "))).unwrap_or_default();
+                shell.out(format!("    {} {}: {mark} by {} at {}{note}", a.version, a.role, r.by, r.at))?;
+                if a.approved_by.len() > 1 {
+                    let all: Vec<String> = a.approved_by.iter().map(ToString::to_string).collect();
+                    shell.out(format!("      approved by {}", all.join(", ")))?;
+                }
             }
         }
     }

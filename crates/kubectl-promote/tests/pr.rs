@@ -1,0 +1,498 @@
+//! PR mode and approvals through the real binary: real git (a bare origin in a temp dir), the real
+//! `kubectl` for the render check, and the fake GitHub, GitLab and Gitea servers of the testkit
+//! (`forge:` in promote.yaml points at them, since origin is a local path).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use promote_testkit::forge::{FakeForge, FakePrState, Vendor};
+use promote_testkit::repo::{GitOps, workspace_root};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+/// The promoter's token: it must never show up anywhere but in the auth header.
+const TOKEN: &str = "tok-PROMOTER-5ecret-0123456789";
+const QA_TOKEN: &str = "tok-QA-5ecret-9876543210";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn command(kit: &GitOps, args: &[&str], token: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg("--color")
+        .arg("never")
+        .current_dir(&kit.clone)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(kit.env())
+        .stdin(Stdio::null());
+    if let Some(t) = token {
+        cmd.env("FORGE_TOKEN", t);
+    }
+    cmd
+}
+
+fn run(kit: &GitOps, args: &[&str], token: Option<&str>) -> Run {
+    let out = command(kit, args, token)
+        .output()
+        .expect("run kubectl-promote");
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    for secret in [TOKEN, QA_TOKEN] {
+        assert!(
+            !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "a token leaked into the output of {args:?}:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    r
+}
+
+fn kind(vendor: Vendor) -> &'static str {
+    match vendor {
+        Vendor::GitHub => "github",
+        Vendor::GitLab => "gitlab",
+        Vendor::Gitea => "gitea",
+    }
+}
+
+/// A fake forge with the promoter, the PM lead (a reviewer) and a QA account, and the repo.
+fn forge(vendor: Vendor) -> FakeForge {
+    let f = FakeForge::start(vendor);
+    f.add_user("promoter", Some(TOKEN))
+        .add_user("pm-lead", None)
+        .add_user("qa-bot", Some(QA_TOKEN))
+        .add_repo("acme/gitops");
+    f
+}
+
+/// The example GitOps repo with a config whose `forge:` points at the fake.
+fn repo(forge: &FakeForge) -> GitOps {
+    let k = kind(forge.vendor());
+    let config = format!(
+        "apiVersion: promote.kubectl.io/v1alpha1
+kind: PromotionConfig
+git: {{remote: origin, baseBranch: main, mode: pr}}
+forge: {{type: {k}, url: \"{}\", repo: acme/gitops, tokenEnv: FORGE_TOKEN}}
+approvers:
+  qa: [qa@example.com, \"{k}:qa-bot\"]
+  pm: [pm@example.com]
+environments:
+  - {{name: staging, overlay: kustomize/staging, mode: direct}}
+  - {{name: prod, overlay: kustomize/prod, from: staging, reviewers: [pm-lead], labels: [release]}}
+",
+        forge.api_url()
+    );
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    kit.put("promote.yaml", &config);
+    kit.commit("config");
+    kit
+}
+
+fn assert_no_token_in_the_forge(forge: &FakeForge) {
+    for pr in forge.pulls("acme/gitops") {
+        for text in std::iter::once(&pr.body)
+            .chain(std::iter::once(&pr.title))
+            .chain(pr.comments.iter().map(|c| &c.body))
+        {
+            assert!(
+                !text.contains(TOKEN) && !text.contains(QA_TOKEN),
+                "a token leaked into pull request #{}: {text}",
+                pr.number
+            );
+        }
+    }
+    for req in forge.requests() {
+        assert!(
+            !req.raw_body.contains(TOKEN) && !req.path.contains(TOKEN),
+            "a token leaked into a request body or URL: {}",
+            req.line()
+        );
+    }
+}
+
+fn pr_mode_opens_reuses_and_supersedes(vendor: Vendor) {
+    let forge = forge(vendor);
+    let kit = repo(&forge);
+    let r = run(&kit, &["prod", "v1.0.1", "-v"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("opened pull request #1 from promote/prod/v1.0.1"),
+        "{}",
+        r.stdout
+    );
+
+    let pulls = forge.pulls("acme/gitops");
+    assert_eq!(pulls.len(), 1);
+    let pr = &pulls[0];
+    assert_eq!(
+        (pr.head.as_str(), pr.base.as_str(), pr.title.as_str()),
+        (
+            "promote/prod/v1.0.1",
+            "main",
+            "Promote prod to v1.0.1 (from staging)"
+        )
+    );
+    assert_eq!(pr.author, "promoter");
+    for part in [
+        "Promotes **prod** from `v1.0.0` to `v1.0.1` (from staging)",
+        "| Image | From | To |",
+        "| `registry.example.com/microservices-demo/frontend` | `v1.0.0` | `v1.0.1` |",
+        "**Render check:** passed: `kubectl kustomize` built `kustomize/prod`",
+        "**Policies:** none configured for this environment.",
+        "**Approvals:** none required.",
+    ] {
+        assert!(
+            pr.body.contains(part),
+            "missing `{part}` in the body:\n{}",
+            pr.body
+        );
+    }
+    let mut labels = pr.labels.clone();
+    labels.sort();
+    assert_eq!(labels, ["promote:prod", "release"]);
+    assert_eq!(pr.requested_reviewers, ["pm-lead"]);
+    // The branch holds the promotion commit; main is untouched.
+    let file = kit.origin_git(&[
+        "show",
+        "promote/prod/v1.0.1:kustomize/prod/kustomization.yaml",
+    ]);
+    assert_eq!(file.matches("newTag: v1.0.1").count(), 9);
+    assert!(
+        kit.origin_file("kustomize/prod/kustomization.yaml")
+            .unwrap()
+            .contains("newTag: v1.0.0")
+    );
+    // The documented auth header form, on every request.
+    let expected = match vendor {
+        Vendor::GitHub => ("Authorization", format!("Bearer {TOKEN}")),
+        Vendor::Gitea => ("Authorization", format!("token {TOKEN}")),
+        Vendor::GitLab => ("PRIVATE-TOKEN", TOKEN.to_owned()),
+    };
+    assert!(
+        forge
+            .requests()
+            .iter()
+            .all(|q| q.header(expected.0) == Some(expected.1.as_str()))
+    );
+
+    // Opened as each vendor documents it.
+    let (path, head_key, body_key) = match vendor {
+        Vendor::GitHub => ("/api/v3/repos/acme/gitops/pulls", "head", "body"),
+        Vendor::GitLab => (
+            "/api/v4/projects/acme%2Fgitops/merge_requests",
+            "source_branch",
+            "description",
+        ),
+        Vendor::Gitea => ("/api/v1/repos/acme/gitops/pulls", "head", "body"),
+    };
+    let created = forge.requests_to("POST", path);
+    assert_eq!(
+        created.len(),
+        1,
+        "{:?}",
+        forge
+            .requests()
+            .iter()
+            .map(|q| q.line())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(created[0].body[head_key], "promote/prod/v1.0.1");
+    assert_eq!(created[0].body[body_key].as_str(), Some(pr.body.as_str()));
+
+    // The same promotion again: the branch and the pull request are reused.
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("updated pull request #1"), "{}", r.stdout);
+    assert_eq!(forge.pulls("acme/gitops").len(), 1);
+
+    // Another version supersedes it.
+    let r = run(&kit, &["prod", "v1.0.2", "-o", "json"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["result"], "pr-open");
+    assert_eq!(doc["pullRequest"]["number"], 2);
+    assert_eq!(doc["pullRequest"]["superseded"][0]["number"], 1);
+    let pulls = forge.pulls("acme/gitops");
+    assert_eq!(pulls[0].state, FakePrState::Closed);
+    assert_eq!(pulls[1].state, FakePrState::Open);
+    let reference = if vendor == Vendor::GitLab { "!2" } else { "#2" };
+    assert!(
+        pulls[0]
+            .comments
+            .iter()
+            .any(|c| c.body.contains(&format!("Superseded by {reference}"))),
+        "{:?}",
+        pulls[0].comments
+    );
+    assert_no_token_in_the_forge(&forge);
+}
+
+#[test]
+fn github_pull_requests() {
+    pr_mode_opens_reuses_and_supersedes(Vendor::GitHub);
+}
+
+#[test]
+fn gitlab_merge_requests() {
+    pr_mode_opens_reuses_and_supersedes(Vendor::GitLab);
+}
+
+#[test]
+fn gitea_pull_requests() {
+    pr_mode_opens_reuses_and_supersedes(Vendor::Gitea);
+}
+
+#[test]
+fn without_a_token_the_branch_is_pushed_and_the_compare_url_printed() {
+    let forge = forge(Vendor::GitHub);
+    let kit = repo(&forge);
+    let r = run(&kit, &["prod", "v1.0.1"], None);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("pushed branch promote/prod/v1.0.1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "open the pull request: {}/acme/gitops/compare/main...promote/prod/v1.0.1?expand=1",
+            forge.web_url()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("no token in $FORGE_TOKEN"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        forge.requests().is_empty(),
+        "nothing sent to the forge without a token"
+    );
+    assert!(
+        !kit.origin_git(&["rev-parse", "promote/prod/v1.0.1"])
+            .trim()
+            .is_empty()
+    );
+
+    // --wait needs the forge: refused before anything is pushed.
+    let r = run(&kit, &["prod", "v1.0.2", "--wait=1m"], None);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("--wait in PR mode waits for the merge on the forge")
+            && r.stderr.contains("nothing was pushed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        kit.origin_git(&["for-each-ref", "refs/heads/promote/prod/v1.0.2"])
+            .trim()
+            .is_empty()
+    );
+}
+
+/// Runs `prod v1.0.1 --wait=…`, and plays the human on the forge once the PR is open.
+fn wait_while(forge: &FakeForge, kit: &GitOps, human: impl FnOnce(&FakeForge, u64)) -> Run {
+    let child = command(kit, &["prod", "v1.0.1", "--wait=2m"], Some(TOKEN))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while forge.pulls("acme/gitops").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the pull request was never opened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    human(forge, 1);
+    let out = child.wait_with_output().unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    assert!(!r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN));
+    r
+}
+
+#[test]
+fn wait_returns_when_the_pull_request_is_merged() {
+    let forge = forge(Vendor::GitHub);
+    let kit = repo(&forge);
+    let r = wait_while(&forge, &kit, |f, n| f.merge("acme/gitops", n));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("waiting up to 2m for pull request #1 to be merged"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("merged pull request #1"), "{}", r.stdout);
+}
+
+#[test]
+fn wait_exits_1_when_the_pull_request_is_closed_unmerged() {
+    let forge = forge(Vendor::Gitea);
+    let kit = repo(&forge);
+    let r = wait_while(&forge, &kit, |f, n| f.close("acme/gitops", n));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "pull request #1 was closed without being merged: the promotion did not land"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn approve_reject_revoke_and_status() {
+    let forge = forge(Vendor::GitHub);
+    let kit = repo(&forge);
+    assert_eq!(run(&kit, &["staging", "v1.0.1"], None).code, 0);
+
+    // test@example.com is nobody's approver: refused, nothing pushed.
+    let r = run(&kit, &["approve", "staging", "v1.0.1"], None);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("may not record for role `qa`")
+            && r.stderr.contains("add `test@example.com` to approvers.qa"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        kit.origin_git(&["for-each-ref", "refs/heads/promote/approvals"])
+            .trim()
+            .is_empty()
+    );
+
+    // QA by git config: unverified.
+    kit.git(&["config", "user.email", "qa@example.com"]);
+    let r = run(
+        &kit,
+        &[
+            "approve",
+            "staging",
+            "v1.0.1",
+            "-m",
+            "smoke tests green",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["kind"], "ApprovalRecord");
+    assert_eq!(doc["record"]["verdict"], "approved");
+    assert_eq!(doc["record"]["by"]["verified"], false);
+    assert_eq!(
+        doc["record"]["images"]["registry.example.com/microservices-demo/frontend"]["tag"],
+        "v1.0.1"
+    );
+
+    // QA through the forge account behind the token: verified; a later rejection wins.
+    let r = run(
+        &kit,
+        &[
+            "reject",
+            "staging",
+            "v1.0.1",
+            "-m",
+            "checkout returns 500",
+            "-o",
+            "json",
+        ],
+        Some(QA_TOKEN),
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["record"]["by"]["verified"], true);
+    assert_eq!(doc["record"]["by"]["account"], "github:qa-bot");
+
+    let r = run(&kit, &["status", "staging", "-o", "json"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let a = &doc["environments"][0]["approvals"][0];
+    assert_eq!(
+        (
+            a["version"].as_str(),
+            a["role"].as_str(),
+            a["inForce"]["verdict"].as_str()
+        ),
+        (Some("v1.0.1"), Some("qa"), Some("rejected"))
+    );
+    assert_eq!(a["inForce"]["by"]["verified"], true);
+    assert_eq!(a["inForce"]["note"], "checkout returns 500");
+    let r = run(&kit, &["status", "staging"], None);
+    assert!(r.stdout.contains("v1.0.1 qa: rejected by qa-bot (fake) <qa-bot@users.noreply.github.com> (verified github:qa-bot) at "), "{}", r.stdout);
+    assert!(r.stdout.contains(": checkout returns 500"), "{}", r.stdout);
+
+    // Nothing to revoke while a rejection is in force; approve again, then revoke.
+    let r = run(&kit, &["approve", "--revoke", "staging", "v1.0.1"], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("nothing to revoke"), "{}", r.stderr);
+    assert_eq!(run(&kit, &["approve", "staging", "v1.0.1"], None).code, 0);
+    let r = run(&kit, &["approve", "--revoke", "staging", "v1.0.1"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("revoked the approval of staging v1.0.1 as qa"),
+        "{}",
+        r.stdout
+    );
+
+    // Plain git log is the audit trail.
+    let log = kit.origin_git(&["log", "--format=%s", "promote/approvals"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "revoke the qa approval of staging v1.0.1",
+            "approve staging v1.0.1 as qa",
+            "reject staging v1.0.1 as qa",
+            "approve staging v1.0.1 as qa"
+        ]
+    );
+
+    // A rejection needs a reason (usage: exit 2); a version staging does not run cannot be approved.
+    assert_eq!(run(&kit, &["reject", "staging", "v1.0.2"], None).code, 2);
+    let r = run(&kit, &["approve", "staging", "v1.0.2"], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("staging runs v1.0.1"), "{}", r.stderr);
+    assert_no_token_in_the_forge(&forge);
+}
+
+#[test]
+fn a_bad_token_fails_before_anything_is_pushed() {
+    let forge = forge(Vendor::GitLab);
+    let kit = repo(&forge);
+    let wrong = "tok-WRONG-5ecret-000";
+    let r = run(&kit, &["prod", "v1.0.1"], Some(wrong));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("rejected the token in $FORGE_TOKEN"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(wrong) && !r.stdout.contains(wrong));
+    assert!(
+        kit.origin_git(&["for-each-ref", "refs/heads/promote/"])
+            .trim()
+            .is_empty(),
+        "no branch pushed"
+    );
+}

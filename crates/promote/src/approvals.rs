@@ -1,0 +1,1037 @@
+//! `kubectl promote approve | reject | approve --revoke`: approval records, kept on the remote
+//! outside the base branch, and the decisions made over them.
+//!
+//! A record is an empty commit (the empty tree) on `git.approvalsBranch` (default
+//! `promote/approvals`) whose message carries the record as trailers, so `git log
+//! origin/promote/approvals` is the audit trail and no file on `main` is involved (branch
+//! protection on `main` is not in the way). The branch is append-only: a record is built on the
+//! tip just fetched and pushed as a fast-forward; a push that loses a race is rebuilt on the new
+//! tip, never forced. Records are listed in branch order, which is time order.
+//!
+//! A record binds to the images ENV's overlay runs at the base tip (each image's tag and
+//! digest), not to a version string alone. Who may record for a role comes from `approvers` in
+//! `promote.yaml`; the identity is the forge account behind the token where there is one
+//! (`verified: true`), else git config (`verified: false`). The record in force for
+//! (environment, version, role) is the last one: a later rejection or revocation wins over
+//! earlier approvals ([`in_force`], [`check_required`]).
+//!
+//! Note on trust: `verified` says this tool asked the forge who the token belongs to when it
+//! wrote the record. Anyone who can push to the approvals branch can write any commit there, so
+//! protect that branch (no force pushes, restricted pushers) as you protect `main`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use promote_core::Person;
+use promote_core::config::Environment;
+use promote_core::forge::{Forge, ForgeKind, ForgeUser, RoleApproval};
+use promote_core::image::{ImageMap, ImageRef, valid_tag};
+use promote_core::trailers::{self, Trailers};
+use promote_git::{CommitId, PushOutcome};
+
+use crate::{Progress, PromoteError, Session};
+
+// Trailer keys of a record. `Promote-Environment` and `Promote-Version` are shared with
+// promotion commits; `Promote-Verdict` is what marks a commit as an approval record.
+const VERDICT: &str = "Promote-Verdict";
+const ROLE: &str = "Promote-Role";
+const IMAGE: &str = "Promote-Image";
+const BY: &str = "Promote-By";
+const ACCOUNT: &str = "Promote-By-Account";
+const VERIFIED: &str = "Promote-By-Verified";
+const AT: &str = "Promote-At";
+
+/// How many times a record is rebuilt on a new tip when others record at the same moment.
+const ATTEMPTS: usize = 5;
+
+/// What a record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// `kubectl promote approve`.
+    Approved,
+    /// `kubectl promote reject -m REASON`.
+    Rejected,
+    /// `kubectl promote approve --revoke`.
+    Revoked,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approved => "approved",
+            Verdict::Rejected => "rejected",
+            Verdict::Revoked => "revoked",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Verdict> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "approved" => Some(Verdict::Approved),
+            "rejected" => Some(Verdict::Rejected),
+            "revoked" => Some(Verdict::Revoked),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who recorded a verdict: the `by` of a record, as the policy request carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approver {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// True when the identity is the forge account behind the token.
+    pub verified: bool,
+    /// The forge account (`github:alice`) of a verified identity. Not part of the policy
+    /// contract's `by` (extra keys are ignored there); kept for audits and for counting one
+    /// person once when they approved both here and in the pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+impl Approver {
+    /// How distinct approvers are told apart: the forge account, else the e-mail, else the name.
+    pub fn key(&self) -> String {
+        match (&self.account, &self.email, &self.name) {
+            (Some(a), _, _) => a.to_lowercase(),
+            (None, Some(e), _) if !e.is_empty() => e.to_lowercase(),
+            (_, _, Some(n)) => n.clone(),
+            _ => "<unknown>".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self
+            .name
+            .as_deref()
+            .or(self.account.as_deref())
+            .unwrap_or("someone");
+        match &self.email {
+            Some(e) => write!(f, "{name} <{e}>")?,
+            None => f.write_str(name)?,
+        }
+        match (&self.account, self.verified) {
+            (Some(a), true) => write!(f, " (verified {a})"),
+            (_, true) => f.write_str(" (verified)"),
+            (_, false) => f.write_str(" (unverified, git config)"),
+        }
+    }
+}
+
+/// One approval, rejection or revocation: the shape of the policy request's `approvals[]` items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRecord {
+    /// The environment the version was tested in (QA) or is going to (PM).
+    pub environment: String,
+    pub version: String,
+    pub role: String,
+    pub verdict: Verdict,
+    /// The images (tag and digest) the environment ran when the verdict was given.
+    pub images: BTreeMap<String, ImageRef>,
+    pub by: Approver,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `-m`: a note, or the reason of a rejection.
+    pub note: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity and who may approve
+// ---------------------------------------------------------------------------------------------
+
+/// Who is recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// The account behind the forge token: verified.
+    Forge { kind: ForgeKind, user: ForgeUser },
+    /// `user.name` / `user.email` from git config: unverified.
+    Git(Person),
+}
+
+impl Identity {
+    /// The identity of this run: the forge account behind the token when there is a forge (with
+    /// a token), else git config. A forge that cannot say who the token is is an error, not a
+    /// silent fall back to an unverified identity.
+    pub fn of(session: &Session, forge: Option<&dyn Forge>) -> Result<Identity, PromoteError> {
+        match forge {
+            Some(forge) => Ok(Identity::Forge {
+                kind: forge.target().kind,
+                user: forge.whoami()?,
+            }),
+            None => session
+                .repo
+                .config_person()
+                .map(Identity::Git)
+                .ok_or(PromoteError::NoIdentity),
+        }
+    }
+
+    pub fn approver(&self) -> Approver {
+        match self {
+            Identity::Forge { kind, user } => Approver {
+                name: Some(
+                    user.name
+                        .clone()
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| user.login.clone()),
+                ),
+                email: user.email.clone().filter(|e| !e.trim().is_empty()),
+                verified: true,
+                account: Some(format!("{}:{}", kind.config_prefix(), user.login)),
+            },
+            Identity::Git(p) => Approver {
+                name: Some(p.name.clone()),
+                email: Some(p.email.clone()),
+                verified: false,
+                account: None,
+            },
+        }
+    }
+
+    /// How the identity is named in messages: `github:alice` or `Ana <ana@example.com>`.
+    pub fn describe(&self) -> String {
+        match self {
+            Identity::Forge { kind, user } => format!(
+                "{}:{} (the {} account behind the token)",
+                kind.config_prefix(),
+                user.login,
+                kind
+            ),
+            Identity::Git(p) => format!("{p} (git config; unverified, no forge token)"),
+        }
+    }
+}
+
+/// Does the `approvers` entry name this identity? E-mails match the git e-mail, or the e-mail
+/// the forge shows for the account; `github:alice` (and `gitlab:`, `gitea:`, `forgejo:`) match
+/// the forge account; a bare `alice` matches an account on any forge. Teams (`github:org/team`)
+/// never match here: membership would need more than the token's own account.
+pub fn entry_matches(entry: &str, identity: &Identity) -> bool {
+    let entry = entry.trim();
+    let is_email = entry.contains('@') && !entry.contains(':');
+    match identity {
+        Identity::Git(p) => is_email && entry.eq_ignore_ascii_case(&p.email),
+        Identity::Forge { kind, user } => {
+            if is_email {
+                return user
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| entry.eq_ignore_ascii_case(e));
+            }
+            let login = match entry.split_once(':') {
+                Some((prefix, login)) => match ForgeKind::from_config(prefix) {
+                    Ok(k) if k == *kind => login,
+                    _ => return false,
+                },
+                None => entry,
+            };
+            !login.is_empty() && !login.contains('/') && login.eq_ignore_ascii_case(&user.login)
+        }
+    }
+}
+
+/// Checks that `identity` may record for `role`: the role must have approvers, and one entry
+/// must name the identity.
+pub fn authorize(session: &Session, role: &str, identity: &Identity) -> Result<(), PromoteError> {
+    let approvers = &session.config.approvers;
+    let Some(entries) = approvers.get(role) else {
+        let roles: Vec<&str> = approvers.keys().map(String::as_str).collect();
+        return Err(PromoteError::UnknownRole {
+            role: role.to_owned(),
+            file: session.config.file.clone(),
+            roles: if roles.is_empty() {
+                "none".to_owned()
+            } else {
+                roles.join(", ")
+            },
+        });
+    };
+    if entries.iter().any(|e| entry_matches(e, identity)) {
+        return Ok(());
+    }
+    let file = &session.config.file;
+    let fix = match identity {
+        Identity::Forge { kind, user } => format!(
+            "add `{}:{}` to approvers.{role} in {file} (on the base branch)",
+            kind.config_prefix(),
+            user.login
+        ),
+        Identity::Git(p) => format!(
+            "add `{}` to approvers.{role} in {file} (on the base branch), or set the forge token so that a `github:LOGIN`-style entry can match",
+            p.email
+        ),
+    };
+    Err(PromoteError::NotAnApprover {
+        who: identity.describe(),
+        role: role.to_owned(),
+        listed: entries.join(", "),
+        fix,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records as commits
+// ---------------------------------------------------------------------------------------------
+
+/// The commit message of a record: a subject for `git log --oneline`, the note, the trailers.
+pub fn record_message(r: &ApprovalRecord) -> String {
+    let subject = match r.verdict {
+        Verdict::Approved => format!("approve {} {} as {}", r.environment, r.version, r.role),
+        Verdict::Rejected => format!("reject {} {} as {}", r.environment, r.version, r.role),
+        Verdict::Revoked => format!(
+            "revoke the {} approval of {} {}",
+            r.role, r.environment, r.version
+        ),
+    };
+    let mut t = Trailers::default();
+    t.push(VERDICT, r.verdict.as_str());
+    t.push(trailers::ENVIRONMENT, &r.environment);
+    t.push(trailers::VERSION, &r.version);
+    t.push(ROLE, &r.role);
+    for (name, image) in &r.images {
+        let mut v = name.clone();
+        if let Some(tag) = &image.tag {
+            v.push_str(&format!(" tag={tag}"));
+        }
+        if let Some(digest) = &image.digest {
+            v.push_str(&format!(" digest={digest}"));
+        }
+        t.push(IMAGE, v);
+    }
+    let by = match (&r.by.name, &r.by.email) {
+        (Some(n), Some(e)) => format!("{n} <{e}>"),
+        (Some(n), None) => n.clone(),
+        (None, Some(e)) => format!("<{e}>"),
+        (None, None) => "unknown".to_owned(),
+    };
+    t.push(BY, by);
+    if let Some(a) = &r.by.account {
+        t.push(ACCOUNT, a);
+    }
+    t.push(VERIFIED, if r.by.verified { "true" } else { "false" });
+    t.push(AT, &r.at);
+    let body: Vec<String> = r.note.iter().cloned().collect();
+    trailers::message(&subject, &body, &t)
+}
+
+/// Reads a record back from a commit message: `None` when the commit is not a record (no
+/// `Promote-Verdict` trailer), `Some(Err(why))` when it claims to be one but is malformed.
+pub fn parse_record(message: &str) -> Option<Result<ApprovalRecord, String>> {
+    let t = Trailers::parse(message);
+    let verdict = t.get(VERDICT)?;
+    Some((|| {
+        let verdict =
+            Verdict::parse(verdict).ok_or_else(|| format!("unknown verdict `{verdict}`"))?;
+        let need = |k: &str| {
+            t.get(k)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("no {k} trailer"))
+        };
+        let mut images = BTreeMap::new();
+        for v in t.all(IMAGE) {
+            let mut parts = v.split_whitespace();
+            let name = parts.next().ok_or("an empty Promote-Image trailer")?;
+            let mut image = ImageRef::default();
+            for p in parts {
+                match p.split_once('=') {
+                    Some(("tag", tag)) => image.tag = Some(tag.to_owned()),
+                    Some(("digest", d)) => image.digest = Some(d.to_owned()),
+                    _ => return Err(format!("cannot read `{p}` in Promote-Image: {v}")),
+                }
+            }
+            images.insert(name.to_owned(), image);
+        }
+        let (name, email) = match t.get(BY) {
+            Some(by) => match by.parse::<Person>() {
+                Ok(p) => (Some(p.name), Some(p.email)),
+                Err(_) => match by
+                    .trim()
+                    .strip_prefix('<')
+                    .and_then(|e| e.strip_suffix('>'))
+                {
+                    Some(e) => (None, Some(e.to_owned())),
+                    None => (Some(by.to_owned()), None),
+                },
+            },
+            None => (None, None),
+        };
+        let by = Approver {
+            name,
+            email,
+            verified: t.get(VERIFIED) == Some("true"),
+            account: t.get(ACCOUNT).map(str::to_owned),
+        };
+        // The note is the body: everything between the subject and the trailer block.
+        let paragraphs: Vec<&str> = message.trim_end().split("\n\n").collect();
+        let note = (paragraphs.len() > 2)
+            .then(|| paragraphs[1..paragraphs.len() - 1].join("\n\n"))
+            .filter(|n| !n.trim().is_empty());
+        Ok(ApprovalRecord {
+            environment: need(trailers::ENVIRONMENT)?,
+            version: need(trailers::VERSION)?,
+            role: need(ROLE)?,
+            verdict,
+            images,
+            by,
+            at: need(AT)?,
+            note,
+        })
+    })())
+}
+
+/// The tip of the approvals branch, fetching it when the session's fetch did not bring it
+/// (a clone whose refspecs leave it out).
+fn approvals_tip(session: &Session) -> Result<Option<CommitId>, PromoteError> {
+    let branch = &session.config.git.approvals_branch;
+    match session.repo.remote_tip(&session.remote, branch)? {
+        Some(tip) => Ok(Some(tip)),
+        None => Ok(session.repo.fetch_branch(&session.remote, branch)?),
+    }
+}
+
+/// Every record on the approvals branch, in time order (oldest first). Commits on the branch
+/// that are not records are skipped; malformed records are skipped with a warning.
+pub fn list(
+    session: &Session,
+    progress: &dyn Progress,
+) -> Result<Vec<ApprovalRecord>, PromoteError> {
+    let Some(tip) = approvals_tip(session)? else {
+        return Ok(Vec::new());
+    };
+    records_from(session, tip, progress)
+}
+
+fn records_from(
+    session: &Session,
+    tip: CommitId,
+    progress: &dyn Progress,
+) -> Result<Vec<ApprovalRecord>, PromoteError> {
+    let mut out = Vec::new();
+    for c in session
+        .repo
+        .first_parent_log(tip, usize::MAX)?
+        .into_iter()
+        .rev()
+    {
+        match parse_record(&c.message) {
+            None => {}
+            Some(Ok(r)) => out.push(r),
+            Some(Err(why)) => progress.warn(&format!(
+                "skipping approval record {} on {}/{}: {why}",
+                c.id.short(),
+                session.remote,
+                session.config.git.approvals_branch
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// What to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRequest {
+    pub env: String,
+    pub version: String,
+    /// `--role` (the binary defaults it to `qa`).
+    pub role: String,
+    pub verdict: Verdict,
+    /// `-m`: required for a rejection.
+    pub note: Option<String>,
+}
+
+/// A record written to the remote.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recorded {
+    pub record: ApprovalRecord,
+    pub commit: String,
+    /// `origin/promote/approvals`.
+    pub branch: String,
+    /// 1 unless others recorded at the same moment.
+    pub attempts: usize,
+}
+
+/// Records an approval, rejection or revocation on the remote's approvals branch.
+///
+/// Checks first, writes after: the environment and role exist, the identity is listed for the
+/// role, an approval names the version ENV runs (the record holds each of its images' tag and
+/// digest), a rejection has a reason, a revocation has an approval to revoke. Nothing is pushed
+/// when a check fails.
+pub fn record(
+    session: &Session,
+    req: &RecordRequest,
+    identity: &Identity,
+    progress: &dyn Progress,
+) -> Result<Recorded, PromoteError> {
+    let env = session.config.env(&req.env)?.clone();
+    if !valid_tag(&req.version) {
+        return Err(PromoteError::Usage(format!(
+            "`{}` is not a valid image tag, so it cannot be a version",
+            req.version
+        )));
+    }
+    authorize(session, &req.role, identity)?;
+    let note = req.note.clone().filter(|n| !n.trim().is_empty());
+    if req.verdict == Verdict::Rejected && note.is_none() {
+        return Err(PromoteError::Usage(
+            "a rejection needs a reason: kubectl promote reject ENV VERSION -m REASON".into(),
+        ));
+    }
+    let images = bound_images(session, &env, &req.version)?;
+    if req.verdict == Verdict::Approved && images.is_empty() {
+        let running = session.overlay_at(&env, session.base)?.image_map();
+        let now = promote_core::image::EnvVersion::of(running.values()).to_string();
+        return Err(PromoteError::NotRunning {
+            env: env.name.clone(),
+            version: req.version.clone(),
+            running: now,
+            at: session.base_name(),
+        });
+    }
+    let branch = session.config.git.approvals_branch.clone();
+    let repo = &session.repo;
+    let sign = repo.config_bool("commit.gpgsign");
+    let approver = identity.approver();
+    // The commit's author is the approver; git wants an e-mail, so a forge account that shows
+    // none is written with the git config one (the trailers say who it really was).
+    let git_person = repo.config_person();
+    let author = Person {
+        name: approver.name.clone().unwrap_or_else(|| "unknown".into()),
+        email: approver
+            .email
+            .clone()
+            .or_else(|| git_person.as_ref().map(|p| p.email.clone()))
+            .unwrap_or_else(|| "unknown@localhost".into()),
+    };
+    let committer = git_person.unwrap_or_else(|| author.clone());
+    let record = ApprovalRecord {
+        environment: env.name.clone(),
+        version: req.version.clone(),
+        role: req.role.clone(),
+        verdict: req.verdict,
+        images,
+        by: approver,
+        at: now_rfc3339(),
+        note,
+    };
+    let message = record_message(&record);
+    let tree = repo.empty_tree()?;
+    for attempt in 1..=ATTEMPTS {
+        let tip = repo.fetch_branch(&session.remote, &branch)?;
+        if req.verdict == Verdict::Revoked {
+            let records = match tip {
+                Some(t) => records_from(session, t, progress)?,
+                None => Vec::new(),
+            };
+            if in_force(&records, &record.environment, &record.version, &record.role)
+                .map(|r| r.verdict)
+                != Some(Verdict::Approved)
+            {
+                return Err(PromoteError::NothingToRevoke {
+                    env: record.environment.clone(),
+                    version: record.version.clone(),
+                    role: record.role.clone(),
+                });
+            }
+        }
+        let parents: Vec<CommitId> = tip.into_iter().collect();
+        let commit = repo.commit(&tree, &parents, &author, &committer, &message, sign)?;
+        progress.step(&format!(
+            "recording {} {} {} as {} on {}/{branch}",
+            record.verdict, record.environment, record.version, record.role, session.remote
+        ));
+        match repo.push_fast_forward(&session.remote, commit, &branch)? {
+            PushOutcome::Pushed => {
+                return Ok(Recorded {
+                    record,
+                    commit: commit.to_string(),
+                    branch: format!("{}/{branch}", session.remote),
+                    attempts: attempt,
+                });
+            }
+            PushOutcome::Behind => progress.step(&format!(
+                "{}/{branch} moved while recording; rebuilding on the new tip",
+                session.remote
+            )),
+        }
+    }
+    Err(PromoteError::ApprovalsRace {
+        branch: format!("{}/{branch}", session.remote),
+        attempts: ATTEMPTS,
+    })
+}
+
+/// The images a verdict on ENV at VERSION binds to (each one's tag and digest), from the first
+/// of: ENV's overlay at the base tip (what QA tested there); ENV's overlay on the promotion branch
+/// `promote/ENV/VERSION` (what the open pull request would merge: a PM approving before the
+/// merge); the overlay of ENV's upstream (`from`) at the base tip (what a promotion would bring).
+/// Only images whose tag is VERSION count; empty when none runs it.
+fn bound_images(
+    session: &Session,
+    env: &Environment,
+    version: &str,
+) -> Result<BTreeMap<String, ImageRef>, PromoteError> {
+    let at_version = |overlay: &promote_core::overlay::Overlay| -> BTreeMap<String, ImageRef> {
+        overlay
+            .image_map()
+            .into_iter()
+            .filter(|(_, r)| r.tag.as_deref() == Some(version))
+            .collect()
+    };
+    let here = at_version(&session.overlay_at(env, session.base)?);
+    if !here.is_empty() {
+        return Ok(here);
+    }
+    let pr_branch = crate::pr::branch_name(&env.name, Some(version));
+    if let Some(tip) = session.repo.fetch_branch(&session.remote, &pr_branch)? {
+        let proposed = at_version(&session.overlay_at(env, tip)?);
+        if !proposed.is_empty() {
+            return Ok(proposed);
+        }
+    }
+    match &env.from {
+        Some(up) => Ok(at_version(
+            &session.overlay_at(session.config.env(up)?, session.base)?,
+        )),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions over records
+// ---------------------------------------------------------------------------------------------
+
+/// The record in force for (environment, version, role): the last one.
+pub fn in_force<'a>(
+    records: &'a [ApprovalRecord],
+    environment: &str,
+    version: &str,
+    role: &str,
+) -> Option<&'a ApprovalRecord> {
+    records
+        .iter()
+        .rev()
+        .find(|r| r.environment == environment && r.version == version && r.role == role)
+}
+
+/// An approval some policy requires: `count` distinct approvers of role `id` for `environment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequiredApproval {
+    /// The role (`qa`, `pm`).
+    pub id: String,
+    /// The environment the approval is recorded for (QA approves on staging what goes to prod).
+    pub environment: String,
+    pub count: u32,
+}
+
+/// The approvals given in the promotion's pull request, for the environment it promotes.
+#[derive(Debug, Clone, Copy)]
+pub struct PrApprovals<'a> {
+    pub environment: &'a str,
+    pub forge: ForgeKind,
+    pub approvals: &'a [RoleApproval],
+}
+
+/// How one required approval stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequirementState {
+    pub requirement: RequiredApproval,
+    /// Distinct approvers that count (records after the last rejection or revocation, and
+    /// approvals of the pull request).
+    pub approved_by: Vec<String>,
+    /// A rejection in force: it blocks until someone approves again.
+    pub rejected: Option<ApprovalRecord>,
+    /// Approvals that bind to other images (tags or digests) than the ones promoted.
+    pub other_images: Vec<String>,
+}
+
+impl RequirementState {
+    pub fn is_met(&self) -> bool {
+        self.rejected.is_none() && self.approved_by.len() >= self.requirement.count as usize
+    }
+
+    /// One line for a checklist: `qa on staging: 1 of 1 (Ana <ana@…>)`, with what is wrong.
+    pub fn describe(&self) -> String {
+        let r = &self.requirement;
+        let mut s = format!(
+            "{} on {}: {} of {}",
+            r.id,
+            r.environment,
+            self.approved_by.len(),
+            r.count
+        );
+        if !self.approved_by.is_empty() {
+            s.push_str(&format!(" ({})", self.approved_by.join(", ")));
+        }
+        if let Some(rej) = &self.rejected {
+            s.push_str(&format!(" — rejected by {} at {}", rej.by, rej.at));
+            if let Some(n) = &rej.note {
+                s.push_str(&format!(
+                    ": {}",
+                    n.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
+            }
+        }
+        if !self.other_images.is_empty() {
+            s.push_str(&format!(
+                " — approvals for other images do not count: {}",
+                self.other_images.join(", ")
+            ));
+        }
+        s
+    }
+}
+
+/// Which required approvals are met and which are missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalCheck {
+    pub met: Vec<RequirementState>,
+    pub missing: Vec<RequirementState>,
+}
+
+impl ApprovalCheck {
+    pub fn is_met(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+/// Does an approval of `recorded` images cover the promotion of `promoted` (name → new ref)?
+/// Every promoted image must be in the record with the same tag, and the same digest where both
+/// name one. A record without images (version-only, written by other tools) covers any.
+pub fn covers(recorded: &BTreeMap<String, ImageRef>, promoted: &ImageMap) -> bool {
+    if recorded.is_empty() {
+        return true;
+    }
+    promoted.iter().all(|(name, to)| {
+        recorded.get(name).is_some_and(|r| {
+            let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            };
+            same(&r.tag, &to.tag) && same(&r.digest, &to.digest)
+        })
+    })
+}
+
+/// Says which of `required` are met for promoting `version` with `promoted` images, given the
+/// records (time order) and the approvals of the promotion's pull request.
+///
+/// Per requirement, over the records of (environment, version, role) in order: an approval that
+/// covers the promoted images counts its approver once; a rejection or a revocation clears what
+/// was counted before it (the later record wins), and a rejection blocks until someone approves
+/// again. Rejections and revocations bind to the version whatever the images: a new digest under
+/// the same tag does not escape them. Pull-request approvals of the role count for requirements
+/// on the environment the pull request promotes, unless a rejection is in force.
+pub fn check_required(
+    required: &[RequiredApproval],
+    version: &str,
+    promoted: &ImageMap,
+    records: &[ApprovalRecord],
+    pr: Option<PrApprovals<'_>>,
+) -> ApprovalCheck {
+    let mut check = ApprovalCheck::default();
+    for req in required {
+        let mut counted: Vec<(String, String)> = Vec::new();
+        let mut rejected = None;
+        let mut other_images = BTreeSet::new();
+        for r in records.iter().filter(|r| {
+            r.environment == req.environment && r.version == version && r.role == req.id
+        }) {
+            match r.verdict {
+                Verdict::Approved if covers(&r.images, promoted) => {
+                    rejected = None;
+                    let key = r.by.key();
+                    if !counted.iter().any(|(k, _)| *k == key) {
+                        counted.push((key, r.by.to_string()));
+                    }
+                }
+                Verdict::Approved => {
+                    other_images.insert(r.by.to_string());
+                }
+                Verdict::Rejected => {
+                    counted.clear();
+                    other_images.clear();
+                    rejected = Some(r.clone());
+                }
+                Verdict::Revoked => {
+                    counted.clear();
+                    other_images.clear();
+                    rejected = None;
+                }
+            }
+        }
+        if let Some(pr) = pr.filter(|pr| pr.environment == req.environment) {
+            for a in pr.approvals.iter().filter(|a| a.role == req.id) {
+                let account = format!("{}:{}", pr.forge.config_prefix(), a.login);
+                let key = account.to_lowercase();
+                if !counted.iter().any(|(k, _)| *k == key) {
+                    counted.push((key, format!("{account} (pull request review)")));
+                }
+            }
+        }
+        let state = RequirementState {
+            requirement: req.clone(),
+            approved_by: counted.into_iter().map(|(_, d)| d).collect(),
+            rejected,
+            other_images: other_images.into_iter().collect(),
+        };
+        if state.is_met() {
+            check.met.push(state);
+        } else {
+            check.missing.push(state);
+        }
+    }
+    check
+}
+
+/// One (version, role) of an environment in `status`: the record in force and who approved.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalState {
+    pub version: String,
+    pub role: String,
+    /// The last record for this version and role.
+    pub in_force: ApprovalRecord,
+    /// Approvals since the last rejection or revocation.
+    pub approved_by: Vec<Approver>,
+}
+
+/// The (version, role) pairs of `environment` with records, most recently recorded first, at
+/// most `limit`.
+pub fn summary(records: &[ApprovalRecord], environment: &str, limit: usize) -> Vec<ApprovalState> {
+    let mut out: Vec<ApprovalState> = Vec::new();
+    for r in records
+        .iter()
+        .rev()
+        .filter(|r| r.environment == environment)
+    {
+        if out
+            .iter()
+            .any(|s| s.version == r.version && s.role == r.role)
+        {
+            continue;
+        }
+        if out.len() >= limit {
+            break;
+        }
+        let mut approved_by: Vec<Approver> = Vec::new();
+        for x in records
+            .iter()
+            .filter(|x| x.environment == environment && x.version == r.version && x.role == r.role)
+        {
+            match x.verdict {
+                Verdict::Approved => {
+                    if !approved_by.iter().any(|a| a.key() == x.by.key()) {
+                        approved_by.push(x.by.clone());
+                    }
+                }
+                Verdict::Rejected | Verdict::Revoked => approved_by.clear(),
+            }
+        }
+        out.push(ApprovalState {
+            version: r.version.clone(),
+            role: r.role.clone(),
+            in_force: r.clone(),
+            approved_by,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(version: &str, role: &str, verdict: Verdict, who: &str, tag: &str) -> ApprovalRecord {
+        ApprovalRecord {
+            environment: "staging".into(),
+            version: version.into(),
+            role: role.into(),
+            verdict,
+            images: [(
+                "reg/a".to_owned(),
+                ImageRef {
+                    tag: Some(tag.into()),
+                    digest: Some(format!("sha256:{}", "a".repeat(64))),
+                },
+            )]
+            .into(),
+            by: Approver {
+                name: Some(who.into()),
+                email: Some(format!("{who}@example.com")),
+                verified: false,
+                account: None,
+            },
+            at: "2026-11-26T12:00:00Z".into(),
+            note: (verdict == Verdict::Rejected).then(|| "broken\n\ncheckout fails".to_owned()),
+        }
+    }
+
+    fn promoted(tag: &str) -> ImageMap {
+        [(
+            "reg/a".to_owned(),
+            ImageRef {
+                tag: Some(tag.into()),
+                digest: None,
+            },
+        )]
+        .into()
+    }
+
+    fn qa(count: u32) -> Vec<RequiredApproval> {
+        vec![RequiredApproval {
+            id: "qa".into(),
+            environment: "staging".into(),
+            count,
+        }]
+    }
+
+    #[test]
+    fn a_record_round_trips_through_its_commit_message() {
+        for verdict in [Verdict::Approved, Verdict::Rejected, Verdict::Revoked] {
+            let mut r = rec("v1.0.1", "qa", verdict, "ana", "v1.0.1");
+            r.by.verified = true;
+            r.by.account = Some("github:ana".into());
+            let msg = record_message(&r);
+            assert_eq!(parse_record(&msg), Some(Ok(r.clone())), "{msg}");
+        }
+        assert_eq!(
+            parse_record("promote prod to v1\n\nPromote-Environment: prod\n"),
+            None
+        );
+        assert!(matches!(
+            parse_record("x\n\nPromote-Verdict: maybe\n"),
+            Some(Err(_))
+        ));
+    }
+
+    #[test]
+    fn a_later_rejection_wins_and_a_later_approval_lifts_it() {
+        let mut records = vec![
+            rec("v1.0.2", "qa", Verdict::Approved, "ana", "v1.0.2"),
+            rec("v1.0.2", "qa", Verdict::Rejected, "bob", "v1.0.2"),
+        ];
+        let c = check_required(&qa(1), "v1.0.2", &promoted("v1.0.2"), &records, None);
+        assert!(!c.is_met());
+        assert!(c.missing[0].rejected.is_some());
+        assert!(
+            c.missing[0].describe().contains("rejected by bob"),
+            "{}",
+            c.missing[0].describe()
+        );
+        assert_eq!(
+            in_force(&records, "staging", "v1.0.2", "qa")
+                .unwrap()
+                .verdict,
+            Verdict::Rejected
+        );
+        records.push(rec("v1.0.2", "qa", Verdict::Approved, "ana", "v1.0.2"));
+        assert!(check_required(&qa(1), "v1.0.2", &promoted("v1.0.2"), &records, None).is_met());
+    }
+
+    #[test]
+    fn a_revocation_clears_earlier_approvals() {
+        let records = vec![
+            rec("v1", "qa", Verdict::Approved, "ana", "v1"),
+            rec("v1", "qa", Verdict::Revoked, "ana", "v1"),
+        ];
+        let c = check_required(&qa(1), "v1", &promoted("v1"), &records, None);
+        assert!(!c.is_met());
+        assert!(c.missing[0].rejected.is_none() && c.missing[0].approved_by.is_empty());
+    }
+
+    #[test]
+    fn counts_distinct_approvers_and_pull_request_reviews() {
+        let records = vec![
+            rec("v1", "qa", Verdict::Approved, "ana", "v1"),
+            rec("v1", "qa", Verdict::Approved, "ana", "v1"),
+        ];
+        let c = check_required(&qa(2), "v1", &promoted("v1"), &records, None);
+        assert_eq!(c.missing[0].approved_by.len(), 1, "one person counts once");
+        let reviews = [RoleApproval {
+            role: "qa".into(),
+            login: "bob".into(),
+        }];
+        let pr = PrApprovals {
+            environment: "staging",
+            forge: ForgeKind::GitHub,
+            approvals: &reviews,
+        };
+        assert!(check_required(&qa(2), "v1", &promoted("v1"), &records, Some(pr)).is_met());
+        let other_env = PrApprovals {
+            environment: "prod",
+            ..pr
+        };
+        assert!(!check_required(&qa(2), "v1", &promoted("v1"), &records, Some(other_env)).is_met());
+    }
+
+    #[test]
+    fn approvals_bind_to_the_images() {
+        let records = vec![rec("v1", "qa", Verdict::Approved, "ana", "v1")];
+        let mut other_digest = promoted("v1");
+        other_digest.get_mut("reg/a").unwrap().digest = Some(format!("sha256:{}", "b".repeat(64)));
+        let c = check_required(&qa(1), "v1", &other_digest, &records, None);
+        assert!(!c.is_met());
+        assert_eq!(c.missing[0].other_images.len(), 1);
+        let mut more = promoted("v1");
+        more.insert("reg/b".into(), ImageRef::tag("v1"));
+        assert!(
+            !covers(&records[0].images, &more),
+            "an image the approval did not see is not covered"
+        );
+        assert!(check_required(&qa(1), "v1", &promoted("v1"), &records, None).is_met());
+        assert!(
+            !check_required(&qa(1), "v2", &promoted("v2"), &records, None).is_met(),
+            "another version"
+        );
+    }
+
+    #[test]
+    fn who_may_approve() {
+        let git = Identity::Git(Person {
+            name: "Q".into(),
+            email: "QA@example.com".into(),
+        });
+        assert!(entry_matches("qa@example.com", &git));
+        assert!(!entry_matches("github:qa", &git));
+        let gh = Identity::Forge {
+            kind: ForgeKind::GitHub,
+            user: ForgeUser {
+                login: "Alice".into(),
+                id: None,
+                name: None,
+                email: Some("alice@example.com".into()),
+            },
+        };
+        assert!(entry_matches("github:alice", &gh));
+        assert!(entry_matches("alice", &gh));
+        assert!(entry_matches("alice@example.com", &gh));
+        assert!(!entry_matches("gitlab:alice", &gh));
+        assert!(
+            !entry_matches("github:acme/alice", &gh),
+            "teams are not matched"
+        );
+        assert_eq!(gh.approver().account.as_deref(), Some("github:Alice"));
+    }
+}
