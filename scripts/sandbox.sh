@@ -62,9 +62,10 @@ step "Status: what each environment runs, and who promoted it"
 run kubectl promote status
 run kubectl promote status prod -o json
 
-step "v1.0.2 goes bad in prod: go back to v1.0.1 with a reviewed change"
+step "v1.0.2 reaches prod and goes bad: revert the promotion in git"
 run kubectl promote prod v1.0.2 --direct --yes -m "hotfix release"
-run kubectl promote prod v1.0.1 --direct --yes -m "revert: v1.0.2 is broken in prod"
+run kubectl promote rollback prod --strategy revert --dry-run
+run kubectl promote rollback prod --strategy revert --direct --yes -m "v1.0.2 is broken in prod"
 run kubectl promote status prod
 
 step "The audit trail is plain git"

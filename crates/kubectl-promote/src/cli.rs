@@ -150,10 +150,14 @@ pub struct PromoteArgs {
     /// The commit author, "Name <email>" (default: git config user.name/user.email)
     #[arg(long, value_name = "NAME <EMAIL>")]
     pub author: Option<String>,
-    /// PR mode: wait until the pull request is merged (default 30m; e.g. --wait=2h), then go on;
-    /// a pull request closed unmerged exits 1
+    /// Wait (default 30m; e.g. --wait=2h): in PR mode for the merge first (closed unmerged exits
+    /// 1); then until Argo CD deploys the commit, Synced and Healthy (syncing when auto-sync is
+    /// off); not healthy in time exits 5
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "30m", value_parser = parse_duration)]
     pub wait: Option<std::time::Duration>,
+    /// Promote into an environment rolled back with Argo CD, turning its auto-sync back on
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// `90s`, `5m`, `1h30m`, `250ms`: a number and a unit, repeated.
@@ -202,6 +206,15 @@ pub enum Command {
     /// Go back: revert the promotion in git (reviewed like a promotion)
     #[command(after_help = "Examples:\n  # Revert the promotion that brought what prod runs now\n  kubectl promote rollback prod\n\n  # Back to the newest state in which prod ran v1.0.1, as a pull request\n  kubectl promote rollback prod --to v1.0.1 --pr\n\n  # Show the revert without doing it\n  kubectl promote rollback prod --dry-run")]
     Rollback(RollbackArgs),
+    /// Refresh Argo CD and sync ENV to what git holds (a sync operation when auto-sync is off)
+    #[command(after_help = "Examples:\n  kubectl promote sync prod\n  kubectl promote sync prod --wait=10m\n  kubectl promote sync prod --argocd-server https://argocd.example.com   # token: ARGOCD_AUTH_TOKEN")]
+    Sync(SyncArgs),
+    /// ENV's Argo CD history: each deployment with the version it ran, who started it, wasHealthy
+    #[command(after_help = "Examples:\n  kubectl promote history prod\n  kubectl promote history prod --limit 5 -o json")]
+    History(HistoryArgs),
+    /// Turn auto-sync back on after an argocd rollback (refused while git holds the bad version)
+    #[command(after_help = "Examples:\n  # After reverting the bad promotion in git\n  kubectl promote resume prod\n\n  # Resume although git still holds the version rolled back from\n  kubectl promote resume prod --force")]
+    Resume(ResumeArgs),
     /// Print shell completion code (bash, zsh, fish, powershell, elvish)
     #[command(after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"")]
     Completion(CompletionArgs),
@@ -219,6 +232,9 @@ impl Command {
             Command::Init(_) => "init",
             Command::Completion(_) => "completion",
             Command::Rollback(_) => "rollback",
+            Command::Sync(_) => "sync",
+            Command::History(_) => "history",
+            Command::Resume(_) => "resume",
             Command::Version => "version",
         }
     }
@@ -240,9 +256,16 @@ pub struct RollbackArgs {
     /// Back to ENV's overlay as it was at this commit
     #[arg(long, value_name = "SHA")]
     pub to_revision: Option<String>,
-    /// How to go back
-    #[arg(long, value_enum, default_value_t = Strategy::Revert)]
-    pub strategy: Strategy,
+    /// Back to this Argo CD history id (see `kubectl promote history ENV`); implies --strategy argocd
+    #[arg(long, value_name = "ID", conflicts_with_all = ["to", "to_revision"])]
+    pub to_id: Option<i64>,
+    /// How to go back (default: argocd where Argo CD's history holds the target, else revert)
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
+    /// Wait until the rollback runs (default 30m): argocd, the operation Succeeded and the app
+    /// Healthy (OutOfSync is expected); revert, as a promotion's --wait; not healthy in time exits 5
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "30m", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
     /// Print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -263,11 +286,41 @@ pub struct RollbackArgs {
     pub author: Option<String>,
 }
 
-/// Rollback strategies. (`argocd`, through Argo CD's history, comes with the Argo CD integration.)
+/// Rollback strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
+    /// Argo CD's history rollback (fast): auto-sync off (prune/selfHeal kept), a rollback marker,
+    /// the rollback operation; `kubectl promote resume ENV` ends it
+    Argocd,
     /// Revert the promotion in git: a reviewed change, pushed or opened as a pull request
     Revert,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The environment whose Argo CD application to sync
+    pub env: String,
+    /// Wait until ENV runs what git holds, Synced and Healthy (default 30m); not in time exits 5
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "30m", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The environment whose Argo CD history to list
+    pub env: String,
+    /// At most this many entries, newest first
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The environment rolled back with `--strategy argocd`
+    pub env: String,
+    /// Resume although git still holds the version rolled back from (Argo CD deploys it again)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,9 @@ fn main() -> ExitCode {
         Some(Command::Reject(a)) => commands::reject(&ctx, a),
         Some(Command::Init(a)) => commands::init(&ctx, a),
         Some(Command::Rollback(a)) => commands::rollback(&ctx, a),
+        Some(Command::Sync(a)) => commands::sync(&ctx, a),
+        Some(Command::History(a)) => commands::history(&ctx, a),
+        Some(Command::Resume(a)) => commands::resume(&ctx, a),
         Some(Command::Completion(a)) => commands::completion(a),
         Some(Command::Version) => commands::version(&ctx),
     };

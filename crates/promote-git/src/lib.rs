@@ -320,19 +320,19 @@ impl Repo {
         let mut args = vec!["push", "--porcelain", "--atomic", remote];
         args.extend(refspecs.iter().map(String::as_str));
         let out = git_output(&self.git_dir, &args, self.interactive)?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.success() {
             return Ok(PushOutcome::Pushed);
         }
-        let behind = stdout.lines().chain(stderr.lines()).any(|l| {
-            l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info"))
-                || l.contains("[remote rejected]") && l.contains("cannot lock ref")
-        });
-        if behind {
+        // Behind: the remote refused a non-fast-forward, or lost the race at its ref update
+        // (`[remote rejected] … (atomic transaction failed)` and `cannot lock ref … but expected`
+        // come on different lines).
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let rejected = text.lines().any(|l| l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info")));
+        let lost_lock = text.contains("[remote rejected]") && text.contains("cannot lock ref") && text.contains("but expected");
+        if rejected || lost_lock {
             return Ok(PushOutcome::Behind);
         }
-        Err(GitError::Cli { args: args.join(" "), stderr: stderr.trim().to_owned() })
+        Err(GitError::Cli { args: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
     }
 
     /// Delete a remote branch (only branches we created).
@@ -456,27 +456,6 @@ impl Repo {
             return Err(GitError::Cli { args: args.join(" "), stderr: stderr.trim().to_owned() });
         }
         self.remote_tip(remote, branch)
-    }
-
-    /// `git push REMOTE SHA:refs/heads/BRANCH` for a single ref, fast-forward or nothing, never
-    /// forced. Like [`Repo::push`], but also reads a race lost at the remote's ref update (another
-    /// push landed between our check and our update: `[remote rejected] (failed to update ref)`
-    /// with `cannot lock ref …: is at X but expected Y` on a `remote:` line) as
-    /// [`PushOutcome::Behind`], so the caller rebuilds on the new tip.
-    pub fn push_fast_forward(&self, remote: &str, commit: CommitId, branch: &str) -> Result<PushOutcome, GitError> {
-        let refspec = format!("{commit}:refs/heads/{branch}");
-        let args = ["push", "--porcelain", remote, refspec.as_str()];
-        let out = git_output(&self.git_dir, &args, self.interactive)?;
-        if out.status.success() {
-            return Ok(PushOutcome::Pushed);
-        }
-        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let rejected = text.lines().any(|l| l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info")));
-        let lost_lock = text.contains("[remote rejected]") && text.contains("cannot lock ref") && text.contains("but expected");
-        if rejected || lost_lock {
-            return Ok(PushOutcome::Behind);
-        }
-        Err(GitError::Cli { args: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
     }
 
     /// Commits reachable from `from` along first parents (as `git log --first-parent`), newest

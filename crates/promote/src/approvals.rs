@@ -552,7 +552,7 @@ pub fn record(
             "recording {} {} {} as {} on {}/{branch}",
             record.verdict, record.environment, record.version, record.role, session.remote
         ));
-        match repo.push_fast_forward(&session.remote, commit, &branch)? {
+        match repo.push(&session.remote, commit, &branch)? {
             PushOutcome::Pushed => {
                 return Ok(Recorded {
                     record,

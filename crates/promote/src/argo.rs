@@ -289,13 +289,18 @@ pub fn wait_for_sync(session: &Session, env: &Environment, t: &Target<'_>, ours:
     let begin = Instant::now();
     let deadline = begin + opts.timeout;
     let mut goal = started.goal;
+    let mut round = 0u32;
     loop {
         let core_goal = match &goal {
             Goal::Ours(g) => g.clone(),
             Goal::Auto(revisions) => WaitGoal::AutoSync { revisions: revisions.clone() },
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let slice = remaining.min(WAIT_SLICE).max(Duration::from_millis(1));
+        // Short first watches: with auto-sync, an app that already runs our render is answered
+        // between watches (below), and that is the common case of `sync ENV --wait`.
+        let first = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
+        let slice = remaining.min(*first.get(round as usize).unwrap_or(&WAIT_SLICE)).max(Duration::from_millis(1));
+        round += 1;
         match t.argo.wait(&t.app, &core_goal, slice) {
             Ok(report) => {
                 let app = report.app;
@@ -334,10 +339,38 @@ pub fn wait_for_sync(session: &Session, env: &Environment, t: &Target<'_>, ours:
                             revisions.push(c);
                         }
                     }
+                    if let Some(done) = already_running(t, &app, revisions, begin, progress) {
+                        return Ok(done);
+                    }
                 }
             }
             Err(e) => return Err(fail(e)),
         }
+    }
+}
+
+/// Auto-sync only syncs an OutOfSync app: when the live state already equals our commit's render
+/// (a revert back to what runs, `sync` of what is deployed), Argo CD compares, finds it Synced and
+/// writes no history. Argo CD compares manifests, so Synced at `sync.revision` = ours, after our
+/// refresh was processed and with no operation pending, means our render runs.
+fn already_running(t: &Target<'_>, app: &Application, revisions: &[String], begin: Instant, progress: &dyn Progress) -> Option<Waited> {
+    let refreshed = app.raw.pointer("/metadata/annotations").and_then(|a| a.get(core::REFRESH_ANNOTATION)).is_none();
+    let compared = app.sync_revision.as_deref().filter(|r| revisions.iter().any(|x| x == r))?;
+    if !refreshed || app.operation.is_some() || app.sync_status != core::SyncStatus::Synced {
+        return None;
+    }
+    let waited_seconds = begin.elapsed().as_secs();
+    match app.health {
+        core::HealthStatus::Healthy => {
+            progress.step(&format!("{} already runs the render of {} (Synced, no sync needed)", t.app, short(compared)));
+            record(t, app, Some(compared), true, progress);
+            Some(Waited::Ready { revision: Some(compared.to_owned()), sync: app.sync_status.to_string(), health: app.health.to_string(), waited_seconds })
+        }
+        core::HealthStatus::Degraded => {
+            record(t, app, Some(compared), false, progress);
+            Some(Waited::Degraded { revision: Some(compared.to_owned()), message: app.health_message.clone().unwrap_or_default(), waited_seconds })
+        }
+        _ => None,
     }
 }
 

@@ -297,7 +297,7 @@ fn push_branch(
         commit.short(),
         if sign { "signed" } else { "unsigned" }
     ));
-    match repo.push_fast_forward(&session.remote, commit, branch)? {
+    match repo.push(&session.remote, commit, branch)? {
         PushOutcome::Pushed => Ok(commit),
         PushOutcome::Behind => match repo.fetch_branch(&session.remote, branch)? {
             // Someone pushed the same promotion a moment ago.

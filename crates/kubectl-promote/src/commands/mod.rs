@@ -1,6 +1,7 @@
 //! Each subcommand's `run`: build the use-case request from flags, call it, render the outcome.
 
 mod approve;
+pub(crate) mod argo;
 mod init;
 mod misc;
 mod promote;
@@ -8,6 +9,7 @@ mod rollback;
 mod status;
 
 pub use approve::{approve, reject};
+pub use argo::{history, resume, sync};
 pub use init::init;
 pub use misc::{completion, version};
 pub use promote::promote;

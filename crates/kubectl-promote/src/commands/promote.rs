@@ -57,9 +57,11 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let req = PromoteRequest { env: env_name.clone(), target, only: args.only.clone(), digests, drop_digests: args.drop_digest, mode, message: args.message.clone(), author };
 
     let session = ctx.open()?;
+    // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
+    super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
     let renderer = ctx.renderer();
     let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
-    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Promote" }, args.wait)
+    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Promote", resume: args.resume }, args.wait)
 }
 
 /// How the shared tail of promote and rollback behaves.
@@ -68,15 +70,12 @@ pub(super) struct Landing {
     pub yes: bool,
     /// "Promote" or "Roll back", for the confirmation question.
     pub verb: &'static str,
+    /// `--resume`: after the push, turn the env's Argo CD auto-sync back on.
+    pub resume: bool,
 }
 
 /// Show the plan, confirm on a terminal for protected envs, apply, and report: the part that a
-/// promotion and a revert share.
-pub(super) fn land(ctx: &Ctx<'_>, session: &promote::Session, renderer: &promote::render::Renderer, prepared: Prepared, how: &Landing) -> anyhow::Result<Exit> {
-    land_with(ctx, session, renderer, prepared, how, None)
-}
-
-/// [`land`] with `--wait` (PR mode: wait for the merge).
+/// promotion and a revert share. `wait`: PR mode waits for the merge, then Argo CD runs the commit.
 pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &promote::render::Renderer, prepared: Prepared, how: &Landing, wait: Option<std::time::Duration>) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     let plan = match prepared {
@@ -167,6 +166,21 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
         Landed::PrClosedUnmerged(_) => ("pr-closed", Exit::Error),
     };
     shell.document("PromotionResult", &result_doc(result, &plan, Some(&landed)))?;
+    // After every push to the base branch: Argo CD refreshes; with --wait it runs the commit.
+    let on_base = match &landed {
+        Landed::Pushed { commit, .. } => Some(commit.clone()),
+        Landed::PrMerged(_) => {
+            session.repo.fetch(&session.remote)?;
+            session.repo.remote_tip(&session.remote, &session.base_branch)?.map(|c| c.to_string())
+        }
+        _ => None,
+    };
+    if let Some(commit) = on_base {
+        let argo = super::argo::after_landing(ctx, session, renderer, &plan.environment, &commit, wait, how.resume)?;
+        if exit == Exit::Ok {
+            return Ok(argo);
+        }
+    }
     if let Landed::PrClosedUnmerged(pr) = &landed {
         shell.err_text(&format!("{RED}error:{RED:#} pull request #{} was closed without being merged: the promotion did not land ({})\n", pr.number, pr.url));
     }
@@ -271,7 +285,7 @@ fn print_plan(shell: &Shell, plan: &Plan, with_diff: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-fn confirm(shell: &Shell, question: &str) -> anyhow::Result<bool> {
+pub(super) fn confirm(shell: &Shell, question: &str) -> anyhow::Result<bool> {
     shell.err_text(&format!("{question} [y/N] "));
     shell.flush();
     let mut line = String::new();

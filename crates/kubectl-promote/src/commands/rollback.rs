@@ -1,29 +1,38 @@
-//! `kubectl promote rollback ENV --strategy revert`: go back by reverting in git.
+//! `kubectl promote rollback ENV [--strategy argocd|revert]`: go back through Argo CD's history
+//! (fast: `commands::argo`) or by reverting in git (reviewed). Without `--strategy`: `argocd`
+//! where Argo CD's history holds the target, else `revert`.
 
 use promote::rollback::{RevertRequest, RollbackTarget};
 use promote_core::config::Mode;
 use promote_core::Person;
 
-use super::promote::{land, Landing};
+use super::argo::{pick_strategy, Picked};
+use super::promote::{land_with, Landing};
 use super::{usage, Ctx};
 use crate::cli::{RollbackArgs, Strategy};
 use crate::Exit;
 
 pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
+    if args.to_id.is_some() && args.strategy == Some(Strategy::Revert) {
+        return Err(usage("--to-id names an Argo CD history entry: it needs --strategy argocd (or no --strategy)"));
+    }
+    let author = args.author.as_deref().map(str::parse::<Person>).transpose().map_err(|e| usage(format!("--author: {e}")))?;
+    let session = ctx.open()?;
+    if args.strategy != Some(Strategy::Revert) {
+        let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();
+        if let Picked::Argocd(conn, plan) = pick_strategy(ctx, &session, args, asked)? {
+            return super::argo::rollback(ctx, &session, args, &conn, plan);
+        }
+    }
     let target = match (&args.to, &args.to_revision) {
         (Some(v), None) => RollbackTarget::Version(v.clone()),
         (None, Some(r)) => RollbackTarget::Revision(r.clone()),
         (None, None) => RollbackTarget::Previous,
         (Some(_), Some(_)) => return Err(usage("give at most one of --to and --to-revision")),
     };
-    match args.strategy {
-        Strategy::Revert => {}
-    }
-    let author = args.author.as_deref().map(str::parse::<Person>).transpose().map_err(|e| usage(format!("--author: {e}")))?;
     let mode = if args.pr { Some(Mode::Pr) } else if args.direct { Some(Mode::Direct) } else { None };
     let req = RevertRequest { env: args.env.clone(), target, mode, message: args.message.clone(), author };
-    let session = ctx.open()?;
     let renderer = ctx.renderer();
     let prepared = promote::rollback::prepare_revert(&session, &req, &renderer, ctx.shell)?;
-    land(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Roll back" })
+    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Roll back", resume: false }, args.wait)
 }

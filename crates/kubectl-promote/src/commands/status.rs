@@ -9,7 +9,11 @@ use crate::Exit;
 
 pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
     let session = ctx.open()?;
-    let envs = promote::status::status(&session, args.env.as_deref())?;
+    let mut envs = promote::status::status(&session, args.env.as_deref())?;
+    for e in &mut envs {
+        let env = session.config.env(&e.name)?;
+        e.argocd = super::argo::status_facts(ctx, &session, env);
+    }
     let shell = ctx.shell;
     if shell.is_text() {
         shell.out(format!("{DIM}as of {} {}{DIM:#}", session.base_name(), session.base.short()))?;
@@ -20,6 +24,18 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
             if e.version.as_deref() == Some("mixed") || shell.verbose > 0 {
                 for (name, r) in &e.images {
                     shell.out(format!("    {name}  {r}"))?;
+                }
+            }
+            if let Some(a) = &e.argocd {
+                let rev = a.deployed_revision.as_deref().map(|r| &r[..r.len().min(7)]).unwrap_or("nothing");
+                let version = a.deployed_version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
+                shell.out(format!("    argocd {}: {}, {}, deployed {rev}{version}, auto-sync {}", a.app, a.sync, a.health, a.auto_sync))?;
+                if let Some(op) = a.operation.as_ref().filter(|o| o.in_progress) {
+                    shell.out(format!("      {YELLOW}operation in progress{YELLOW:#}: {}", op.phase.as_deref().unwrap_or("pending")))?;
+                }
+                if let Some(m) = &a.rollback_marker {
+                    let why = if m.reason.is_empty() { String::new() } else { format!(": {}", m.reason) };
+                    shell.out(format!("      {RED}rolled back{RED:#} by {} at {}{why}; `kubectl promote resume {}` ends it", m.by, m.at.as_deref().unwrap_or("?"), e.name))?;
                 }
             }
             if let Some(c) = &e.last_change {

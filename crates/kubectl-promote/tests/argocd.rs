@@ -1,0 +1,365 @@
+//! The binary against the Argo CD stand-in (`promote_testkit::argocd`): the example GitOps repo
+//! (`examples/gitops`) pushed to a bare origin, its two Applications created from
+//! `examples/gitops/argocd/*.yaml` with `repoURL` pointing at that origin, the real `kubectl
+//! kustomize` rendering, and the binary reaching the stand-in through a real kubeconfig (or
+//! argocd-server's REST API). Each test owns its stand-in and its repository.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use promote_testkit::argocd::{ArgoCdStandIn, ArgoVersion, Options};
+use promote_testkit::repo::{workspace_root, GitOps};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+const STAGING: &str = "staging-microservices-demo";
+const PROD: &str = "prod-microservices-demo";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+struct Bed {
+    kit: GitOps,
+    argo: ArgoCdStandIn,
+}
+
+/// The example repo and its Applications. `prod_auto_sync`: give prod auto-sync (the example
+/// leaves it off, as teams usually do for prod).
+fn bed(version: ArgoVersion, prod_auto_sync: bool) -> Bed {
+    bed_with(version, prod_auto_sync, &[STAGING, PROD])
+}
+
+fn bed_with(version: ArgoVersion, prod_auto_sync: bool, apps: &[&str]) -> Bed {
+    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let argo = ArgoCdStandIn::start(Options::new(version));
+    for name in apps {
+        let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut doc: Value = promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
+        doc["spec"]["source"]["repoURL"] = json!(kit.origin.to_str().unwrap());
+        if *name == PROD && prod_auto_sync {
+            doc["spec"]["syncPolicy"] = json!({"automated": {"prune": true, "selfHeal": true}});
+        }
+        argo.create_application(doc);
+    }
+    Bed { kit, argo }
+}
+
+fn run_env(bed: &Bed, kubeconfig: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--color", "never"])
+        .current_dir(&bed.kit.clone)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(bed.kit.env())
+        .env("KUBECONFIG", kubeconfig)
+        .envs(extra.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kubectl-promote");
+    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+}
+
+fn run(bed: &Bed, args: &[&str]) -> Run {
+    run_env(bed, bed.argo.kubeconfig_path(), &[], args)
+}
+
+fn app(bed: &Bed, name: &str) -> Value {
+    bed.argo.application(name).expect("application exists")
+}
+
+fn deployed(app: &Value) -> String {
+    app["status"]["history"].as_array().and_then(|h| h.last()).and_then(|e| e["revision"].as_str()).unwrap_or_default().to_owned()
+}
+
+fn annotation<'a>(app: &'a Value, key: &str) -> Option<&'a str> {
+    app["metadata"]["annotations"][key].as_str()
+}
+
+/// Every live image of the app runs `tag`.
+fn runs(bed: &Bed, name: &str, tag: &str) -> bool {
+    let images = bed.argo.live_images(name);
+    !images.is_empty() && images.iter().all(|i| i.ends_with(&format!(":{tag}")))
+}
+
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("error:") || l.contains("caused by")).collect()
+}
+
+#[test]
+fn staging_with_auto_sync_waits_until_our_commit_runs_synced_and_healthy() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    let r = run(&bed, &["staging", "v1.0.1", "--wait=60s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let head = bed.kit.origin_head();
+    assert!(r.stdout.contains(&format!("deployed {} on staging", &head[..7])), "{}", r.stdout);
+    assert!(r.stderr.contains("auto-sync is on"), "{}", r.stderr);
+    let a = app(&bed, STAGING);
+    assert_eq!(deployed(&a), head, "the deployed revision (history[-1]) is our commit");
+    assert_eq!(a["status"]["sync"]["status"], "Synced");
+    assert_eq!(a["status"]["health"]["status"], "Healthy");
+    assert_eq!(a["status"]["history"].as_array().unwrap().last().unwrap()["initiatedBy"], json!({"automated": true}));
+    assert!(annotation(&a, "promote.kubectl.io/healthy-revisions").unwrap().contains(&head), "{a}");
+    assert!(runs(&bed, STAGING, "v1.0.1"));
+}
+
+#[test]
+fn prod_without_auto_sync_gets_a_sync_operation_of_ours() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    let r = run(&bed, &["prod", "v1.0.1", "--direct", "--wait=60s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("auto-sync is off: starting a sync"), "{}", r.stderr);
+    let head = bed.kit.origin_head();
+    let a = app(&bed, PROD);
+    assert_eq!(deployed(&a), head);
+    assert_eq!(a["status"]["sync"]["status"], "Synced");
+    assert_eq!(a["status"]["health"]["status"], "Healthy");
+    let last = a["status"]["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["initiatedBy"]["username"], "Test User <test@example.com>");
+    let info = a["status"]["operationState"]["operation"]["info"].as_array().unwrap();
+    assert!(info.iter().any(|i| i["name"] == "promote-id"), "{info:?}");
+    assert!(runs(&bed, PROD, "v1.0.1"));
+    assert!(a["spec"]["syncPolicy"]["automated"].is_null(), "a sync does not touch the sync policy");
+}
+
+#[test]
+fn degraded_release_exits_5_at_once_then_argocd_rollback_sticks_and_resume_waits_for_git() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    let good = run(&bed, &["staging", "v1.0.1", "--wait=60s"]);
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    let good_rev = bed.kit.origin_head();
+
+    // A release whose pods crash: Degraded is an answer, not something to wait out.
+    bed.argo.set_health_for_tag("v1.0.2", "Degraded");
+    let started = Instant::now();
+    let bad = run(&bed, &["staging", "v1.0.2", "--wait=120s"]);
+    assert_eq!(bad.code, 5, "{}\n{}", bad.stdout, bad.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "exit 5 at once, not at the deadline: {:?}", started.elapsed());
+    assert!(bad.stderr.contains("staging is Degraded"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("kubectl promote rollback staging"), "{}", bad.stderr);
+    let bad_rev = bed.kit.origin_head();
+
+    // status and history, as scripts read them.
+    let status = run(&bed, &["status", "staging", "-o", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let doc: Value = serde_json::from_str(&status.stdout).unwrap();
+    let argocd = &doc["environments"][0]["argocd"];
+    assert_eq!(argocd["app"], "argocd/staging-microservices-demo");
+    assert_eq!(argocd["health"], "Degraded");
+    assert_eq!(argocd["sync"], "Synced");
+    assert_eq!(argocd["deployedRevision"], json!(bad_rev));
+    assert_eq!(argocd["deployedVersion"], "v1.0.2");
+    assert_eq!(argocd["autoSync"], "on");
+    assert!(argocd["rollbackMarker"].is_null());
+    let history = run(&bed, &["history", "staging", "-o", "json"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let doc: Value = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(doc["kind"], "History");
+    let entries = doc["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    assert_eq!((entries[0]["version"].as_str(), entries[0]["wasHealthy"].as_bool(), entries[0]["running"].as_bool()), (Some("v1.0.2"), Some(false), Some(true)));
+    assert_eq!((entries[1]["version"].as_str(), entries[1]["wasHealthy"].as_bool()), (Some("v1.0.1"), Some(true)));
+    assert_eq!(entries[1]["revision"], json!(good_rev));
+    assert_eq!((entries[2]["version"].as_str(), &entries[2]["wasHealthy"]), (Some("v1.0.0"), &Value::Null));
+    assert_eq!(entries[2]["initiatedBy"], "automated");
+    let limited = run(&bed, &["history", "staging", "--limit", "1"]);
+    assert_eq!(limited.code, 0, "{}", limited.stderr);
+    assert!(limited.stdout.contains("v1.0.2") && !limited.stdout.contains("v1.0.1"), "{}", limited.stdout);
+
+    // Roll back through Argo CD: the default target is the newest entry running another version
+    // that was recorded healthy.
+    let rb = run(&bed, &["rollback", "staging", "--strategy", "argocd", "--wait=60s", "-m", "checkout fails"]);
+    assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
+    assert!(rb.stdout.contains("rolled back staging to v1.0.1"), "{}", rb.stdout);
+    let a = app(&bed, STAGING);
+    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true, "enabled": false}), "auto-sync off, prune/selfHeal kept");
+    assert_eq!(annotation(&a, "promote.kubectl.io/rolled-back-by"), Some("Test User <test@example.com>"));
+    assert_eq!(annotation(&a, "promote.kubectl.io/rollback-reason"), Some("checkout fails"));
+    assert_eq!(deployed(&a), good_rev);
+    assert_eq!(a["status"]["health"]["status"], "Healthy");
+    // It sticks: were auto-sync still on, the stand-in would sync HEAD (v1.0.2) again.
+    bed.argo.patch_application(STAGING, &json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}));
+    std::thread::sleep(Duration::from_secs(3));
+    let a = app(&bed, STAGING);
+    assert_eq!(deployed(&a), good_rev, "{}", bed.argo.controller_log().join("\n"));
+    assert!(runs(&bed, STAGING, "v1.0.1"));
+    let status = run(&bed, &["status", "staging"]);
+    assert!(status.stdout.contains("rolled back by Test User"), "{}", status.stdout);
+
+    // Promotions are refused while the marker is set, unless --resume.
+    let refused = run(&bed, &["staging", "v1.0.3"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--resume") && refused.stderr.contains("rolled back with Argo CD"), "{}", refused.stderr);
+    assert_eq!(bed.kit.origin_head(), bad_rev, "nothing was pushed");
+
+    // resume is refused while git still holds the version rolled back from.
+    let resume = run(&bed, &["resume", "staging"]);
+    assert_eq!(resume.code, 1, "{}", resume.stderr);
+    assert!(resume.stderr.contains("git still holds v1.0.2") && resume.stderr.contains("--force"), "{}", resume.stderr);
+    assert!(annotation(&app(&bed, STAGING), "promote.kubectl.io/rolled-back-by").is_some());
+
+    // Fix git (a reviewed revert), then resume: auto-sync comes back as it was.
+    let revert = run(&bed, &["rollback", "staging", "--strategy", "revert"]);
+    assert_eq!(revert.code, 0, "{}\n{}", revert.stdout, revert.stderr);
+    let resumed = run(&bed, &["resume", "staging"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let a = app(&bed, STAGING);
+    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true}));
+    assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
+    // The revert renders what runs: Argo CD finds it Synced, so auto-sync has nothing to do and
+    // writes no history; the wait knows that from the comparison.
+    let sync = run(&bed, &["sync", "staging", "--wait=60s"]);
+    assert_eq!(sync.code, 0, "{}", sync.stderr);
+    assert!(sync.stderr.contains("already runs the render"), "{}", sync.stderr);
+    let a = app(&bed, STAGING);
+    assert_eq!(a["status"]["sync"]["revision"], json!(bed.kit.origin_head()));
+    assert_eq!(a["status"]["sync"]["status"], "Synced");
+    assert_eq!(deployed(&a), good_rev);
+    assert!(runs(&bed, STAGING, "v1.0.1"));
+}
+
+/// Puts staging on v1.0.1 (healthy) then v1.0.2 (Degraded) and rolls back with Argo CD.
+fn rolled_back(version: ArgoVersion) -> Bed {
+    let bed = bed(version, false);
+    assert_eq!(run(&bed, &["staging", "v1.0.1", "--wait=60s"]).code, 0);
+    bed.argo.set_health_for_tag("v1.0.2", "Degraded");
+    assert_eq!(run(&bed, &["staging", "v1.0.2", "--wait=60s"]).code, 5);
+    let rb = run(&bed, &["rollback", "staging", "--to", "v1.0.1", "--wait=60s"]);
+    assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
+    bed
+}
+
+#[test]
+fn argo_cd_3_0_rollback_removes_automated_and_promote_resume_brings_it_back() {
+    let bed = rolled_back(ArgoVersion::V3_0);
+    let a = app(&bed, STAGING);
+    assert!(a["spec"]["syncPolicy"]["automated"].is_null(), "3.0 prunes `enabled`, so automated is removed: {}", a["spec"]);
+    assert_eq!(annotation(&a, "promote.kubectl.io/auto-sync-disabled-by"), Some("removed"));
+    let before: Value = serde_json::from_str(annotation(&a, "promote.kubectl.io/sync-policy-before").unwrap()).unwrap();
+    assert_eq!(before, json!({"prune": true, "selfHeal": true}));
+    let rolled_to = deployed(&a);
+
+    let refused = run(&bed, &["resume", "staging"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    // A fix is promoted with --resume: pushed, auto-sync restored, deployed.
+    let r = run(&bed, &["staging", "v1.0.3", "--resume", "--wait=60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let a = app(&bed, STAGING);
+    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true}));
+    assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
+    assert_ne!(deployed(&a), rolled_to);
+    assert_eq!(deployed(&a), bed.kit.origin_head());
+    assert!(runs(&bed, STAGING, "v1.0.3"));
+}
+
+#[test]
+fn resume_with_force_restores_auto_sync_while_git_holds_the_bad_version() {
+    let bed = rolled_back(ArgoVersion::V3_5);
+    let r = run(&bed, &["resume", "staging", "--force", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!((doc["kind"].as_str(), doc["autoSync"].as_str(), doc["forced"].as_bool()), (Some("ResumeResult"), Some("on"), Some(true)));
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    let a = app(&bed, STAGING);
+    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true}));
+    assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
+    let again = run(&bed, &["resume", "staging"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("nothing to resume"), "{}", again.stderr);
+}
+
+#[test]
+fn rollback_prod_with_auto_sync_on_by_id_and_dry_run() {
+    let bed = bed(ArgoVersion::V3_5, true);
+    assert_eq!(run(&bed, &["prod", "v1.0.1", "--direct", "--wait=60s"]).code, 0);
+    let first = bed.kit.origin_head();
+    assert_eq!(run(&bed, &["prod", "v1.0.2", "--direct", "--wait=60s"]).code, 0);
+    let id = app(&bed, PROD)["status"]["history"].as_array().unwrap().iter().find(|h| h["revision"] == json!(first)).unwrap()["id"].as_i64().unwrap();
+    let dry = run(&bed, &["rollback", "prod", "--to-id", &id.to_string(), "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
+    assert!(annotation(&app(&bed, PROD), "promote.kubectl.io/rolled-back-by").is_none(), "a dry run changes nothing");
+    let r = run(&bed, &["rollback", "prod", "--to-id", &id.to_string(), "--wait=60s", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["kind"], "RollbackResult");
+    assert_eq!(doc["wait"]["result"], "ready");
+    let a = app(&bed, PROD);
+    assert_eq!(deployed(&a), first);
+    assert_eq!(a["spec"]["syncPolicy"]["automated"]["enabled"], json!(false));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(deployed(&app(&bed, PROD)), first, "auto-sync stays off: HEAD is not re-synced");
+    assert!(runs(&bed, PROD, "v1.0.1"));
+}
+
+#[test]
+fn rest_transport_promotes_and_syncs_through_argocd_server() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    let url = bed.argo.url();
+    let token = bed.argo.argocd_token().to_owned();
+    // No kubeconfig at all: only argocd-server is reachable.
+    let nowhere = bed.kit.root().join("no-kubeconfig");
+    let r = run_env(&bed, &nowhere, &[("ARGOCD_AUTH_TOKEN", &token)], &["staging", "v1.0.1", "--wait=60s", "--argocd-server", &url]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(deployed(&app(&bed, STAGING)), bed.kit.origin_head());
+    let r = run_env(&bed, &nowhere, &[("ARGOCD_AUTH_TOKEN", &token), ("ARGOCD_SERVER", &url)], &["sync", "prod", "--wait=60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(deployed(&app(&bed, PROD)), bed.kit.origin_head());
+    let log = bed.argo.request_log();
+    assert!(log.iter().any(|l| l.starts_with("POST /api/v1/applications/prod-microservices-demo/sync -> 200")), "{log:?}");
+    let history = run_env(&bed, &nowhere, &[("ARGOCD_AUTH_TOKEN", &token)], &["history", "prod", "--argocd-server", &url, "-o", "json"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let doc: Value = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(doc["entries"][0]["initiatedBy"], "admin", "argocd-server records the token's user");
+    // Without a token: one line naming the variable.
+    let r = run_env(&bed, &nowhere, &[], &["sync", "prod", "--argocd-server", &url]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("ARGOCD_AUTH_TOKEN"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_app_forbidden_and_unreachable_each_give_one_clear_line() {
+    let bed = bed_with(ArgoVersion::V3_5, false, &[STAGING]);
+    let missing = run(&bed, &["sync", "prod"]);
+    assert_eq!(missing.code, 1);
+    assert_eq!(error_lines(&missing.stderr).len(), 1, "{}", missing.stderr);
+    assert!(missing.stderr.contains("argocd/prod-microservices-demo not found") && missing.stderr.contains("promote.yaml"), "{}", missing.stderr);
+
+    bed.argo.forbid(Some(&[]));
+    let forbidden = run(&bed, &["sync", "staging"]);
+    assert_eq!(forbidden.code, 1);
+    assert_eq!(error_lines(&forbidden.stderr).len(), 1, "{}", forbidden.stderr);
+    assert!(forbidden.stderr.contains("not allowed to get Argo CD application argocd/staging-microservices-demo"), "{}", forbidden.stderr);
+    bed.argo.forbid(None);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = bed.kit.root().join("dead-kubeconfig");
+    std::fs::write(&dead, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: http://127.0.0.1:{port}}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\ncurrent-context: dead\nusers:\n- name: dead\n  user: {{token: x}}\n")).unwrap();
+    let unreachable = run_env(&bed, &dead, &[], &["sync", "staging"]);
+    assert_eq!(unreachable.code, 1);
+    assert_eq!(error_lines(&unreachable.stderr).len(), 1, "{}", unreachable.stderr);
+    assert!(unreachable.stderr.contains("cannot reach Argo CD for argocd/staging-microservices-demo"), "{}", unreachable.stderr);
+    // status does not fail on it: the Argo CD part is a warning.
+    let status = run_env(&bed, &dead, &[], &["status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stderr.contains("warning: staging: Argo CD state not shown"), "{}", status.stderr);
+    // A promotion still lands; the refresh it could not ask for is a warning.
+    let pushed = run_env(&bed, &dead, &[], &["staging", "v1.0.1"]);
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    assert!(pushed.stderr.contains("warning:"), "{}", pushed.stderr);
+}
+
+#[test]
+fn an_app_that_deploys_another_path_is_refused_before_waiting() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    bed.argo.patch_application(PROD, &json!({"spec": {"source": {"path": "kustomize/staging", "kustomize": {"images": ["registry.example.com/microservices-demo/frontend:v9"]}}}}));
+    let r = run(&bed, &["sync", "prod", "--wait=30s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("does not deploy prod's overlay: path is kustomize/staging, the overlay is kustomize/prod"), "{}", r.stderr);
+    assert!(r.stderr.contains("spec.source.kustomize.images"), "{}", r.stderr);
+}
