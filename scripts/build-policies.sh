@@ -66,7 +66,7 @@ for p in "${policies[@]}"; do
       status=1
     fi
   else
-    cp "$out/$p.wasm" "$dest/$p.wasm"
+    install -m 0644 "$out/$p.wasm" "$dest/$p.wasm"
   fi
 done
 if [ $status -eq 0 ]; then

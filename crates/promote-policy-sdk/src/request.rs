@@ -1,0 +1,501 @@
+//! The `EvaluationRequest` a policy reads on stdin, exactly as `specs/policy-abi.md` shows it.
+//!
+//! On the wire the request carries `operation` plus a `promotion` and a `rollback` object of
+//! which exactly one is non-null. In Rust that is one enum, [`Operation`], so a policy cannot
+//! see a promotion request without a promotion; the raw shape is converted at the serde edge.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::API_VERSION;
+
+/// `kind` of a request document.
+const KIND: &str = "EvaluationRequest";
+
+/// Everything a policy learns about one operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawRequest", into = "RawRequest")]
+pub struct EvaluationRequest {
+    /// The operation being decided, with its details.
+    pub operation: Operation,
+    /// This policy's settings from `promote.yaml` (`{}` when none were given).
+    pub settings: Value,
+    /// Every configured environment by name.
+    pub environments: BTreeMap<String, Environment>,
+    /// Approvals, rejections and revocations, in time order.
+    pub approvals: Vec<ApprovalRecord>,
+    /// Clock, dry-run flag and host version.
+    pub context: Context,
+}
+
+impl EvaluationRequest {
+    /// Which operation this request is about.
+    pub fn kind(&self) -> OperationKind {
+        match self.operation {
+            Operation::Promote(_) => OperationKind::Promote,
+            Operation::Rollback(_) => OperationKind::Rollback,
+        }
+    }
+
+    /// The promotion, when this is a promote request.
+    pub fn promotion(&self) -> Option<&Promotion> {
+        match &self.operation {
+            Operation::Promote(p) => Some(p),
+            Operation::Rollback(_) => None,
+        }
+    }
+
+    /// The rollback, when this is a rollback request.
+    pub fn rollback(&self) -> Option<&Rollback> {
+        match &self.operation {
+            Operation::Rollback(r) => Some(r),
+            Operation::Promote(_) => None,
+        }
+    }
+
+    /// The environment the operation changes.
+    pub fn target_environment(&self) -> &str {
+        match &self.operation {
+            Operation::Promote(p) => &p.environment,
+            Operation::Rollback(r) => &r.environment,
+        }
+    }
+
+    /// Deserializes this policy's settings into `T`.
+    ///
+    /// # Errors
+    /// The serde message when the settings do not have `T`'s shape.
+    pub fn settings<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.settings)
+    }
+}
+
+/// The operation with its details: the wire's `operation` + `promotion` | `rollback`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// `kubectl promote ENV ...`
+    Promote(Promotion),
+    /// `kubectl promote rollback ...`
+    Rollback(Rollback),
+}
+
+/// The operation names used on the wire and in metadata `operations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationKind {
+    /// A promotion.
+    Promote,
+    /// A rollback.
+    Rollback,
+}
+
+impl fmt::Display for OperationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Promote => "promote",
+            Self::Rollback => "rollback",
+        })
+    }
+}
+
+/// A request document that is well-formed JSON but breaks the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// `apiVersion` is not [`API_VERSION`].
+    ApiVersion(String),
+    /// `kind` is not `EvaluationRequest`.
+    Kind(String),
+    /// The object named by `operation` is null or missing.
+    MissingDetails(OperationKind),
+    /// Both `promotion` and `rollback` are set.
+    BothDetails,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ApiVersion(v) => {
+                write!(
+                    f,
+                    "apiVersion is {v:?}, this policy understands {API_VERSION:?}"
+                )
+            }
+            Self::Kind(k) => write!(f, "kind is {k:?}, expected {KIND:?}"),
+            Self::MissingDetails(op) => {
+                let field = match op {
+                    OperationKind::Promote => "promotion",
+                    OperationKind::Rollback => "rollback",
+                };
+                write!(f, "operation is \"{op}\" but `{field}` is null or missing")
+            }
+            Self::BothDetails => f.write_str("both `promotion` and `rollback` are set"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRequest {
+    api_version: String,
+    kind: String,
+    operation: OperationKind,
+    #[serde(default = "empty_object")]
+    settings: Value,
+    #[serde(default)]
+    promotion: Option<Promotion>,
+    #[serde(default)]
+    rollback: Option<Rollback>,
+    #[serde(default)]
+    environments: BTreeMap<String, Environment>,
+    #[serde(default)]
+    approvals: Vec<ApprovalRecord>,
+    context: Context,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+impl TryFrom<RawRequest> for EvaluationRequest {
+    type Error = RequestError;
+
+    fn try_from(raw: RawRequest) -> Result<Self, RequestError> {
+        if raw.api_version != API_VERSION {
+            return Err(RequestError::ApiVersion(raw.api_version));
+        }
+        if raw.kind != KIND {
+            return Err(RequestError::Kind(raw.kind));
+        }
+        let operation = match (raw.operation, raw.promotion, raw.rollback) {
+            (_, Some(_), Some(_)) => return Err(RequestError::BothDetails),
+            (OperationKind::Promote, Some(p), None) => Operation::Promote(p),
+            (OperationKind::Rollback, None, Some(r)) => Operation::Rollback(r),
+            (kind, _, _) => return Err(RequestError::MissingDetails(kind)),
+        };
+        Ok(Self {
+            operation,
+            settings: raw.settings,
+            environments: raw.environments,
+            approvals: raw.approvals,
+            context: raw.context,
+        })
+    }
+}
+
+impl From<EvaluationRequest> for RawRequest {
+    fn from(req: EvaluationRequest) -> Self {
+        let (operation, promotion, rollback) = match req.operation {
+            Operation::Promote(p) => (OperationKind::Promote, Some(p), None),
+            Operation::Rollback(r) => (OperationKind::Rollback, None, Some(r)),
+        };
+        Self {
+            api_version: API_VERSION.to_owned(),
+            kind: KIND.to_owned(),
+            operation,
+            settings: req.settings,
+            promotion,
+            rollback,
+            environments: req.environments,
+            approvals: req.approvals,
+            context: req.context,
+        }
+    }
+}
+
+/// The promotion being decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    /// Target environment.
+    pub environment: String,
+    /// Upstream environment (`--from` or the env's configured `from`); null for `promote ENV VERSION`
+    /// without an upstream.
+    pub from: Option<String>,
+    /// The version being promoted (`"mixed"` when the upstream's images disagree).
+    pub version: String,
+    /// What the target ran before; null when unknown.
+    pub previous_version: Option<String>,
+    /// Per-image changes.
+    pub images: Vec<ImageChange>,
+    /// How the change lands.
+    pub mode: PromotionMode,
+    /// Break-glass details when `--override-policy` was given.
+    #[serde(rename = "override")]
+    pub override_: Option<Override>,
+    /// Who asked.
+    pub requested_by: Actor,
+}
+
+/// One image's change in a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChange {
+    /// The `name` key of the overlay's `images` entry.
+    pub name: String,
+    /// The `newName` key, when the entry has one.
+    pub new_name: Option<String>,
+    /// What the target runs now.
+    pub from: ImageRef,
+    /// What it will run.
+    pub to: ImageRef,
+}
+
+/// A tag and digest; either may be unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRef {
+    /// Image tag.
+    pub tag: Option<String>,
+    /// Image digest (`sha256:...`).
+    pub digest: Option<String>,
+}
+
+/// How a promotion lands in git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromotionMode {
+    /// Through a pull request.
+    Pr,
+    /// Pushed to the base branch.
+    Direct,
+}
+
+/// Break-glass: `--override-policy --reason TEXT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Override {
+    /// Who overrode.
+    pub by: Actor,
+    /// The `--reason` text.
+    pub reason: String,
+}
+
+/// The person (or CI job) that runs the command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    /// Display name.
+    pub name: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// The Kubernetes user of the current context, when known.
+    pub kube_user: Option<String>,
+    /// True when the identity comes from the forge account behind a token.
+    pub verified: bool,
+}
+
+/// The rollback being decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollback {
+    /// Environment rolled back.
+    pub environment: String,
+    /// How.
+    pub strategy: RollbackStrategy,
+    /// What runs now.
+    pub from: RollbackFrom,
+    /// What will run.
+    pub to: RollbackTo,
+    /// Who asked.
+    pub requested_by: Actor,
+    /// Break-glass details when `--override-policy` was given.
+    #[serde(rename = "override")]
+    pub override_: Option<Override>,
+}
+
+/// Rollback strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackStrategy {
+    /// Argo CD history rollback.
+    Argocd,
+    /// A git revert of the promotion.
+    Revert,
+}
+
+/// The running state a rollback leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackFrom {
+    /// Version running now.
+    pub version: String,
+    /// Revision running now, when known.
+    pub revision: Option<String>,
+    /// When it was deployed (RFC 3339), when known.
+    pub deployed_at: Option<String>,
+}
+
+/// The state a rollback goes back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackTo {
+    /// Target version.
+    pub version: String,
+    /// Target revision.
+    pub revision: String,
+    /// Argo CD history id (null for `revert`, or when the target is not in the history).
+    pub history_id: Option<i64>,
+    /// When the target was deployed (RFC 3339), when known.
+    pub deployed_at: Option<String>,
+    /// True/false when a `--wait` of ours recorded it; null when unknown.
+    pub was_healthy: Option<bool>,
+}
+
+/// What the host knows about one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    /// The tag all images share, else `"mixed"`.
+    pub version: String,
+    /// Per-image truth, by image name.
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageRef>,
+    /// The overlay's last change on the base branch.
+    #[serde(default)]
+    pub git: Option<GitState>,
+    /// Argo CD's view, null when the env has no Argo CD app or it could not be read.
+    #[serde(default)]
+    pub argocd: Option<ArgoCdState>,
+}
+
+impl Environment {
+    /// True when the env's images run different tags.
+    pub fn is_mixed(&self) -> bool {
+        self.version == "mixed"
+    }
+}
+
+/// Git facts about an environment's overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitState {
+    /// The base-branch commit that last changed the overlay.
+    pub revision: String,
+    /// That commit's committer time (RFC 3339), when known.
+    #[serde(default)]
+    pub committed_at: Option<String>,
+}
+
+/// Argo CD facts about an environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArgoCdState {
+    /// `status.sync.status` (`Synced`, `OutOfSync`, `Unknown`).
+    #[serde(default)]
+    pub sync: Option<String>,
+    /// `status.health.status` (`Healthy`, `Progressing`, `Degraded`, ...).
+    #[serde(default)]
+    pub health: Option<String>,
+    /// What runs: `status.history[-1].revision`.
+    #[serde(default)]
+    pub deployed_revision: Option<String>,
+    /// Whether automated sync is on.
+    #[serde(default)]
+    pub auto_sync: Option<bool>,
+    /// The annotations an `argocd` rollback leaves (who, why, old sync policy); null when none.
+    /// Kept as raw JSON: the host owns its shape.
+    #[serde(default)]
+    pub rollback_marker: Option<Value>,
+    /// Deployment history, oldest first.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One `status.history` entry with what the host learned about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// Argo CD history id.
+    pub id: i64,
+    /// Deployed revision.
+    pub revision: String,
+    /// The version that revision ran, when the host could tell.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// `deployedAt` (RFC 3339).
+    #[serde(default)]
+    pub deployed_at: Option<String>,
+    /// `initiatedBy`, when Argo CD recorded it.
+    #[serde(default)]
+    pub initiated_by: Option<InitiatedBy>,
+    /// True/false when a `--wait` of ours recorded it; null when unknown.
+    #[serde(default)]
+    pub was_healthy: Option<bool>,
+}
+
+/// Argo CD's `initiatedBy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitiatedBy {
+    /// True for auto-sync.
+    #[serde(default)]
+    pub automated: bool,
+    /// The user, for manual operations.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// An approval, rejection or revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRecord {
+    /// The environment the version was tested in (QA) or is going to (PM).
+    pub environment: String,
+    /// The version.
+    pub version: String,
+    /// The approver role (`qa`, `pm`, ...).
+    pub role: String,
+    /// What was said.
+    pub verdict: ApprovalVerdict,
+    /// The images (tags and digests) the verdict is about.
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageRef>,
+    /// Who said it.
+    pub by: Approver,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Free text (`-m`); for a rejection, the reason.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// What an approval record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalVerdict {
+    /// `kubectl promote approve`.
+    Approved,
+    /// `kubectl promote reject`.
+    Rejected,
+    /// `kubectl promote approve --revoke`.
+    Revoked,
+}
+
+/// The identity behind an approval record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approver {
+    /// Display name.
+    pub name: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// True when the identity comes from a forge account.
+    pub verified: bool,
+}
+
+/// Facts about the invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    /// The time the decision is made at (RFC 3339); the guest's wall clock is fixed to it.
+    pub now: String,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// The host's version.
+    pub promote_version: String,
+}

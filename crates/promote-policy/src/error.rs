@@ -1,0 +1,197 @@
+//! Errors of the host. A denial is not an error ([`crate::Combined`] carries it); these say why
+//! a module could not be loaded ([`LoadError`]) or could not decide ([`PolicyError`]).
+
+use std::path::PathBuf;
+
+/// The engine or cache could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// wasmtime refused the engine configuration.
+    #[error("configuring the wasmtime engine: {0}")]
+    Engine(String),
+    /// The epoch ticker thread could not start.
+    #[error("starting the policy deadline ticker thread")]
+    Ticker(#[source] std::io::Error),
+}
+
+/// A module could not be loaded; nothing of it ran.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// `builtin:NAME` with an unknown name.
+    #[error("unknown built-in policy `builtin:{name}` (built-ins: {known})")]
+    UnknownBuiltin {
+        /// The name asked for.
+        name: String,
+        /// The names that exist, comma-separated.
+        known: String,
+    },
+    /// The module file could not be read.
+    #[error("reading policy module {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes do not match the pinned digest.
+    #[error(
+        "{origin}: sha256 is {actual} but the configuration pins {expected}; refusing to load it (update the pin only if you trust the new module)"
+    )]
+    PinMismatch {
+        /// The module.
+        origin: String,
+        /// The pinned digest.
+        expected: String,
+        /// The digest of the bytes found.
+        actual: String,
+    },
+    /// Not a WebAssembly module (or not valid WAT).
+    #[error("{origin} is not a valid WebAssembly module: {message}")]
+    Malformed {
+        /// The module.
+        origin: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// Imports from somewhere other than `wasi_snapshot_preview1`.
+    #[error("{origin} imports {}; policy modules may import only from wasi_snapshot_preview1", imports.join(", "))]
+    RefusedImport {
+        /// The module.
+        origin: String,
+        /// Each refused import as `module::name`.
+        imports: Vec<String>,
+    },
+    /// A required export is missing or has the wrong kind.
+    #[error(
+        "{origin} does not export {name} as a {kind}; WASI command modules export `_start` (func) and `memory` (memory)"
+    )]
+    MissingExport {
+        /// The module.
+        origin: String,
+        /// `_start` or `memory`.
+        name: &'static str,
+        /// `func` or `memory`.
+        kind: &'static str,
+    },
+    /// No metadata in a custom section nor in a sidecar file.
+    #[error(
+        "{origin} has no metadata: neither a `kubectl-promote.policy.v1` custom section nor a promote-policy.yaml beside it"
+    )]
+    NoMetadata {
+        /// The module.
+        origin: String,
+    },
+    /// Metadata that does not parse.
+    #[error("{origin}: invalid metadata in {place}: {message}")]
+    Metadata {
+        /// The module.
+        origin: String,
+        /// The custom section or the sidecar path.
+        place: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// Metadata names an ABI this host does not run.
+    #[error("{origin} declares abi {abi:?}; this host runs promote.wasi-command/v1 modules")]
+    UnsupportedAbi {
+        /// The module.
+        origin: String,
+        /// The declared ABI.
+        abi: String,
+    },
+    /// Cranelift or validation failed.
+    #[error("compiling {origin}: {message}")]
+    Compile {
+        /// The module.
+        origin: String,
+        /// wasmtime's message.
+        message: String,
+    },
+    /// A WASI import that does not exist or has the wrong signature.
+    #[error("linking {origin} against WASI preview1: {message}")]
+    Link {
+        /// The module.
+        origin: String,
+        /// wasmtime's message.
+        message: String,
+    },
+}
+
+/// A policy could not decide. Under `failurePolicy: Fail` this becomes a deny with code
+/// `PolicyError`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// Fuel exhausted.
+    #[error("ran out of fuel ({limit} units)")]
+    OutOfFuel {
+        /// The fuel it had.
+        limit: u64,
+    },
+    /// The epoch deadline passed.
+    #[error("timed out after {ms} ms")]
+    TimedOut {
+        /// The wall-time limit.
+        ms: u64,
+    },
+    /// Linear memory would have grown past the limit.
+    #[error("exceeded its memory limit of {limit_mib} MiB (asked for {wanted} bytes)")]
+    MemoryLimit {
+        /// The limit.
+        limit_mib: u64,
+        /// The size the module asked for.
+        wanted: u64,
+    },
+    /// `proc_exit` with a non-zero code.
+    #[error("exited with code {code}{}", if stderr_tail.is_empty() { String::new() } else { format!(": {stderr_tail}") })]
+    Exit {
+        /// The exit code.
+        code: i32,
+        /// The end of its stderr.
+        stderr_tail: String,
+    },
+    /// A trap (unreachable, out-of-bounds access, a panic with `panic = "abort"`, ...).
+    #[error("trapped: {message}{}", if stderr_tail.is_empty() { String::new() } else { format!(" (stderr: {stderr_tail})") })]
+    Trap {
+        /// wasmtime's description.
+        message: String,
+        /// The end of its stderr.
+        stderr_tail: String,
+    },
+    /// stdout or stderr over its cap.
+    #[error("wrote more than {limit} bytes to {stream}")]
+    OutputTooLarge {
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The cap.
+        limit: usize,
+    },
+    /// stdout is not the document the operation answers with.
+    #[error("wrote an invalid {expected} on stdout: {message}")]
+    InvalidOutput {
+        /// `Decision` or `SettingsValidation`.
+        expected: &'static str,
+        /// serde's message.
+        message: String,
+    },
+    /// The policy is configured for an operation its metadata does not list.
+    #[error("does not decide {operation} (its metadata lists: {declared})")]
+    UnsupportedOperation {
+        /// The request's operation.
+        operation: String,
+        /// The operations the metadata declares, comma-separated.
+        declared: String,
+    },
+    /// The host could not build the call's input (a bug in the caller, not in the policy).
+    #[error("could not be called: {message}")]
+    Request {
+        /// What was wrong with the request.
+        message: String,
+    },
+    /// Instantiation failed for another reason than memory.
+    #[error("could not be instantiated: {message}")]
+    Instantiate {
+        /// wasmtime's message.
+        message: String,
+    },
+}

@@ -1,0 +1,736 @@
+//! The sandbox: one wasmtime engine with fuel and epoch interruption, a WASI preview1 linker,
+//! and a fresh `Store` per call from the module's `InstancePre`.
+//!
+//! Each call gets argv `["policy", OP]`, the input on stdin, capped in-memory stdout/stderr, no
+//! preopened directories, an empty environment, a wall clock fixed to the request's
+//! `context.now`, a monotonic clock that only advances when read, and random bytes seeded from
+//! the module digest and the clock, so the same module and request always give the same answer.
+//! Fuel, an epoch deadline (driven by a ticker thread per host) and `StoreLimits` bound it.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use promote_policy_sdk::{
+    ABI_WASI_COMMAND_V1, Decision, EvaluationRequest, PolicyMetadata, Resources, SettingsValidation,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use wasmtime::{
+    Config, Engine, InstancePre, Linker, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder,
+    Trap,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
+
+use crate::cache::{Cache, CacheMode, CacheStatus};
+use crate::combine::{Combined, ConfiguredPolicy, PolicyOutcome, combine};
+use crate::{HostError, LoadError, ModuleSource, Origin, PolicyError, Sha256, builtin_bytes};
+
+/// Cap on a policy's stdout.
+pub const STDOUT_LIMIT: usize = 1 << 20;
+/// Cap on a policy's stderr.
+pub const STDERR_LIMIT: usize = 64 << 10;
+/// How much of stderr an exit or trap error quotes.
+const STDERR_TAIL: usize = 1024;
+/// Epoch tick: the deadline's resolution.
+const TICK: Duration = Duration::from_millis(10);
+const MIB: u64 = 1 << 20;
+
+/// Resource limits of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel units (roughly one per wasm instruction).
+    pub fuel: u64,
+    /// Wall time.
+    pub timeout: Duration,
+    /// Linear memory, bytes.
+    pub memory_bytes: u64,
+}
+
+impl Limits {
+    /// The contract's defaults: 1e9 fuel, 2 s, 128 MiB.
+    pub const DEFAULT: Self = Self {
+        fuel: 1_000_000_000,
+        timeout: Duration::from_secs(2),
+        memory_bytes: 128 * MIB,
+    };
+
+    /// The default host maximum a module's `resources` may ask for: 1e10 fuel, 10 s, 1 GiB.
+    pub const MAXIMUM: Self = Self {
+        fuel: 10_000_000_000,
+        timeout: Duration::from_secs(10),
+        memory_bytes: 1024 * MIB,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// How to build a [`Host`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// The compiled-module cache.
+    pub cache: CacheMode,
+    /// Limits of modules that ask for nothing.
+    pub defaults: Limits,
+    /// The most a module's metadata may ask for.
+    pub maximum: Limits,
+}
+
+impl HostConfig {
+    /// Default limits with the given cache.
+    pub fn new(cache: CacheMode) -> Self {
+        Self {
+            cache,
+            defaults: Limits::DEFAULT,
+            maximum: Limits::MAXIMUM,
+        }
+    }
+}
+
+/// Loads and runs policy modules. Cheap to share by reference; calls may run concurrently.
+pub struct Host {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    cache: Cache,
+    config: HostConfig,
+    _ticker: Ticker,
+}
+
+/// A loaded, checked, compiled module, ready to instantiate.
+pub struct Policy {
+    metadata: PolicyMetadata,
+    origin: Origin,
+    sha256: Sha256,
+    limits: Limits,
+    cache_status: CacheStatus,
+    pre: InstancePre<GuestState>,
+}
+
+impl Policy {
+    /// The module's metadata.
+    pub fn metadata(&self) -> &PolicyMetadata {
+        &self.metadata
+    }
+    /// The policy's name (from its metadata).
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+    /// Where it came from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    /// The digest of the module bytes.
+    pub fn sha256(&self) -> Sha256 {
+        self.sha256
+    }
+    /// The limits its calls run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+    /// What the compiled-module cache did when it was loaded.
+    pub fn cache_status(&self) -> CacheStatus {
+        self.cache_status
+    }
+}
+
+/// A decision and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The policy's decision.
+    pub decision: Decision,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Wall time of the call, instantiation included.
+    pub elapsed: Duration,
+    /// The policy's stderr (its log).
+    pub log: String,
+}
+
+struct GuestState {
+    wasi: WasiP1Ctx,
+    limiter: Limiter,
+}
+
+/// `StoreLimits` plus a note of the first refused memory growth, so a failure after it is
+/// reported as what it is.
+struct Limiter {
+    inner: StoreLimits,
+    memory_limit: u64,
+    refused: Option<u64>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        if !ok && self.refused.is_none() && desired as u64 > self.memory_limit {
+            self.refused = Some(desired as u64);
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// The guest's wall clock: always the request's `context.now`.
+struct FixedClock(Duration);
+
+impl HostWallClock for FixedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// A monotonic clock that advances 1 µs per read: deterministic, yet never stuck.
+struct StepClock(Cell<u64>);
+
+impl HostMonotonicClock for StepClock {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+    fn now(&self) -> u64 {
+        let t = self.0.get();
+        self.0.set(t + 1_000);
+        t
+    }
+}
+
+/// Increments the engine epoch every [`TICK`] until the host is dropped.
+struct Ticker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("promote-policy-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sidecar `promote-policy.yaml`: the metadata plus, in krew packages, the module and its pin.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Sidecar {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    name: String,
+    version: String,
+    abi: String,
+    operations: Vec<promote_policy_sdk::OperationKind>,
+    #[serde(default)]
+    settings_schema: Option<Value>,
+    #[serde(default)]
+    resources: Option<Resources>,
+    #[serde(default)]
+    module: Option<String>,
+    #[serde(default)]
+    sha256: Option<String>,
+}
+
+const SIDECAR: &str = "promote-policy.yaml";
+
+impl Host {
+    /// Builds the engine, the WASI linker and the epoch ticker.
+    ///
+    /// # Errors
+    /// When wasmtime refuses the configuration or the ticker thread cannot start.
+    pub fn new(config: HostConfig) -> Result<Self, HostError> {
+        let mut c = Config::new();
+        c.consume_fuel(true);
+        c.epoch_interruption(true);
+        // Determinism: same module + same request → same answer on every machine.
+        c.cranelift_nan_canonicalization(true);
+        c.relaxed_simd_deterministic(true);
+        let engine = Engine::new(&c).map_err(|e| HostError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        let cache = Cache::new(&config.cache, &engine);
+        let ticker = Ticker::start(engine.clone()).map_err(HostError::Ticker)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            config,
+            _ticker: ticker,
+        })
+    }
+
+    /// Where the compiled artifact of a module with this digest lives (None without a cache).
+    pub fn cache_path(&self, sha256: &Sha256) -> Option<PathBuf> {
+        self.cache.path(sha256)
+    }
+
+    /// Reads, pins, checks and compiles a module. Nothing of it runs.
+    ///
+    /// # Errors
+    /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
+    pub fn load(&self, source: &ModuleSource) -> Result<Policy, LoadError> {
+        let origin = source.origin();
+        let o = origin.to_string();
+        let (bytes, pin, dir): (Cow<'_, [u8]>, Option<Sha256>, Option<&Path>) = match source {
+            ModuleSource::Builtin(name) => {
+                let bytes = builtin_bytes(name).ok_or_else(|| LoadError::UnknownBuiltin {
+                    name: name.clone(),
+                    known: crate::BUILTIN_NAMES.join(", "),
+                })?;
+                (Cow::Borrowed(bytes), None, None)
+            }
+            ModuleSource::File { path, sha256 } => {
+                let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                (Cow::Owned(bytes), *sha256, path.parent())
+            }
+            ModuleSource::Bytes { bytes, sha256, .. } => {
+                (Cow::Borrowed(bytes.as_slice()), *sha256, None)
+            }
+        };
+        let sha256 = Sha256::of(&bytes);
+        let sidecar = match dir.map(|d| d.join(SIDECAR)).filter(|p| p.is_file()) {
+            Some(path) => Some(read_sidecar(&o, &path)?),
+            None => None,
+        };
+        let file_name = match source {
+            ModuleSource::File { path, .. } => path.file_name().and_then(|n| n.to_str()),
+            _ => None,
+        };
+        let sidecar_pin = match &sidecar {
+            Some((s, place)) if s.module.as_deref().is_some_and(|m| Some(m) == file_name) => {
+                match &s.sha256 {
+                    Some(text) => {
+                        Some(
+                            text.parse::<Sha256>()
+                                .map_err(|message| LoadError::Metadata {
+                                    origin: o.clone(),
+                                    place: place.clone(),
+                                    message,
+                                })?,
+                        )
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(expected) = pin.or(sidecar_pin)
+            && expected != sha256
+        {
+            return Err(LoadError::PinMismatch {
+                origin: o,
+                expected: expected.to_hex(),
+                actual: sha256.to_hex(),
+            });
+        }
+        let shape = crate::inspect::check(&o, &bytes)?;
+        let metadata = match (shape.metadata, sidecar) {
+            (Some(json), _) => serde_json::from_slice::<PolicyMetadata>(&json).map_err(|e| {
+                LoadError::Metadata {
+                    origin: o.clone(),
+                    place: format!("custom section {}", promote_policy_sdk::METADATA_SECTION),
+                    message: e.to_string(),
+                }
+            })?,
+            (None, Some((s, _))) => {
+                let _ = (s.api_version, s.kind);
+                PolicyMetadata {
+                    name: s.name,
+                    version: s.version,
+                    abi: s.abi,
+                    operations: s.operations,
+                    settings_schema: s.settings_schema,
+                    resources: s.resources,
+                }
+            }
+            (None, None) => return Err(LoadError::NoMetadata { origin: o }),
+        };
+        if metadata.abi != ABI_WASI_COMMAND_V1 {
+            return Err(LoadError::UnsupportedAbi {
+                origin: o,
+                abi: metadata.abi,
+            });
+        }
+        let limits = self.limits_for(&o, metadata.resources)?;
+        let (module, cache_status) = self
+            .cache
+            .load_or_compile(&self.engine, &sha256, &bytes)
+            .map_err(|e| LoadError::Compile {
+                origin: o.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::Link {
+                origin: o.clone(),
+                message: format!("{e:#}"),
+            })?;
+        Ok(Policy {
+            metadata,
+            origin,
+            sha256,
+            limits,
+            cache_status,
+            pre,
+        })
+    }
+
+    fn limits_for(&self, origin: &str, asked: Option<Resources>) -> Result<Limits, LoadError> {
+        let mut limits = self.config.defaults;
+        let Some(r) = asked else { return Ok(limits) };
+        let max = self.config.maximum;
+        let too_much = |what: &str, asked: String, max: String| LoadError::Metadata {
+            origin: origin.to_owned(),
+            place: "resources".into(),
+            message: format!("asks for {asked} {what}; the host maximum is {max}"),
+        };
+        if let Some(f) = r.fuel {
+            if f > max.fuel {
+                return Err(too_much("fuel", f.to_string(), max.fuel.to_string()));
+            }
+            limits.fuel = f;
+        }
+        if let Some(ms) = r.timeout_ms {
+            let t = Duration::from_millis(ms);
+            if t > max.timeout {
+                return Err(too_much(
+                    "ms",
+                    ms.to_string(),
+                    max.timeout.as_millis().to_string(),
+                ));
+            }
+            limits.timeout = t;
+        }
+        if let Some(mib) = r.memory_mib {
+            let bytes = mib.saturating_mul(MIB);
+            if bytes > max.memory_bytes {
+                return Err(too_much(
+                    "MiB",
+                    mib.to_string(),
+                    (max.memory_bytes / MIB).to_string(),
+                ));
+            }
+            limits.memory_bytes = bytes;
+        }
+        Ok(limits)
+    }
+
+    /// Runs `evaluate` with `request` (its `settings` as given).
+    ///
+    /// # Errors
+    /// See [`PolicyError`]; a denial is an `Ok`.
+    pub fn evaluate(
+        &self,
+        policy: &Policy,
+        request: &EvaluationRequest,
+    ) -> Result<Evaluation, PolicyError> {
+        let input = serde_json::to_vec(request).map_err(|e| PolicyError::Request {
+            message: format!("encoding the request: {e}"),
+        })?;
+        let now = request
+            .context
+            .now
+            .parse::<jiff::Timestamp>()
+            .map(|t| Duration::try_from(t.as_duration()).unwrap_or(Duration::ZERO))
+            .map_err(|e| PolicyError::Request {
+                message: format!(
+                    "context.now {:?} is not an RFC 3339 time: {e}",
+                    request.context.now
+                ),
+            })?;
+        let out = self.run(policy, "evaluate", input, now)?;
+        let decision = serde_json::from_slice::<Decision>(&out.stdout).map_err(|e| {
+            PolicyError::InvalidOutput {
+                expected: "Decision",
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Evaluation {
+            decision,
+            fuel_used: out.fuel_used,
+            elapsed: out.elapsed,
+            log: out.log,
+        })
+    }
+
+    /// Runs `validate-settings` with `settings` on stdin.
+    ///
+    /// # Errors
+    /// See [`PolicyError`]; invalid settings are an `Ok` with `valid: false`.
+    pub fn validate_settings(
+        &self,
+        policy: &Policy,
+        settings: &Value,
+    ) -> Result<SettingsValidation, PolicyError> {
+        let input = serde_json::to_vec(settings).unwrap_or_else(|_| b"null".to_vec());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let out = self.run(policy, "validate-settings", input, now)?;
+        serde_json::from_slice::<SettingsValidation>(&out.stdout).map_err(|e| {
+            PolicyError::InvalidOutput {
+                expected: "SettingsValidation",
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// Runs every configured policy on `request` (each with its own settings) and combines
+    /// the results as the contract says. Policies that do not declare the request's operation
+    /// are policy errors (a configuration mistake should not pass silently).
+    pub fn evaluate_all(
+        &self,
+        policies: &[ConfiguredPolicy],
+        request: &EvaluationRequest,
+    ) -> Combined {
+        let outcomes = policies
+            .iter()
+            .map(|c| {
+                let started = Instant::now();
+                let p = &c.policy;
+                let result = if p.metadata.operations.contains(&request.kind()) {
+                    let mut req = request.clone();
+                    req.settings = c.settings.clone();
+                    self.evaluate(p, &req)
+                } else {
+                    Err(PolicyError::UnsupportedOperation {
+                        operation: request.kind().to_string(),
+                        declared: p
+                            .metadata
+                            .operations
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                };
+                PolicyOutcome {
+                    name: p.name().to_owned(),
+                    origin: p.origin.to_string(),
+                    sha256: p.sha256.to_hex(),
+                    failure_policy: c.failure_policy,
+                    elapsed: result
+                        .as_ref()
+                        .map_or_else(|_| started.elapsed(), |e| e.elapsed),
+                    result,
+                }
+            })
+            .collect();
+        combine(outcomes)
+    }
+
+    fn run(
+        &self,
+        policy: &Policy,
+        op: &str,
+        input: Vec<u8>,
+        now: Duration,
+    ) -> Result<RunOutput, PolicyError> {
+        let limits = policy.limits;
+        let stdout = MemoryOutputPipe::new(STDOUT_LIMIT + 1);
+        let stderr = MemoryOutputPipe::new(STDERR_LIMIT + 1);
+        let seed = seed(&policy.sha256, now);
+        let wasi = WasiCtxBuilder::new()
+            .args(&["policy", op])
+            .stdin(MemoryInputPipe::new(input))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(FixedClock(now))
+            .monotonic_clock(StepClock(Cell::new(0)))
+            .secure_random(wasmtime_wasi::Deterministic::new(random_bytes(seed)))
+            .insecure_random(wasmtime_wasi::Deterministic::new(random_bytes(
+                seed ^ 0x9e37,
+            )))
+            .insecure_random_seed(u128::from(seed))
+            .build_p1();
+        let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+        let limiter = Limiter {
+            inner: StoreLimitsBuilder::new()
+                .memory_size(memory_limit)
+                .table_elements(1 << 20)
+                .instances(1)
+                .tables(8)
+                .memories(1)
+                .build(),
+            memory_limit: limits.memory_bytes,
+            refused: None,
+        };
+        let mut store = Store::new(&self.engine, GuestState { wasi, limiter });
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| PolicyError::Instantiate {
+                message: e.to_string(),
+            })?;
+        let ticks = limits.timeout.as_millis().div_ceil(TICK.as_millis()) + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+
+        let started = Instant::now();
+        let result = policy.pre.instantiate(&mut store).and_then(|instance| {
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call(&mut store, ())
+        });
+        let elapsed = started.elapsed();
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let refused = store.data().limiter.refused;
+        let (out, err) = (stdout.contents(), stderr.contents());
+        let memory_error = |wanted| PolicyError::MemoryLimit {
+            limit_mib: limits.memory_bytes / MIB,
+            wanted,
+        };
+        if out.len() > STDOUT_LIMIT {
+            return Err(PolicyError::OutputTooLarge {
+                stream: "stdout",
+                limit: STDOUT_LIMIT,
+            });
+        }
+        if err.len() > STDERR_LIMIT {
+            return Err(PolicyError::OutputTooLarge {
+                stream: "stderr",
+                limit: STDERR_LIMIT,
+            });
+        }
+        let log = String::from_utf8_lossy(&err).into_owned();
+        if let Err(e) = result {
+            let code = e.downcast_ref::<I32Exit>().map(|x| x.0);
+            if code != Some(0) {
+                if let Some(wanted) = refused {
+                    return Err(memory_error(wanted));
+                }
+                return Err(match (code, e.downcast_ref::<Trap>()) {
+                    (Some(code), _) => PolicyError::Exit {
+                        code,
+                        stderr_tail: tail(&log),
+                    },
+                    (None, Some(Trap::OutOfFuel)) => PolicyError::OutOfFuel { limit: limits.fuel },
+                    (None, Some(Trap::Interrupt)) => PolicyError::TimedOut {
+                        ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+                    },
+                    (None, Some(trap)) => PolicyError::Trap {
+                        message: trap.to_string(),
+                        stderr_tail: tail(&log),
+                    },
+                    (None, None) => PolicyError::Trap {
+                        message: format!("{e:#}"),
+                        stderr_tail: tail(&log),
+                    },
+                });
+            }
+        }
+        Ok(RunOutput {
+            stdout: out.to_vec(),
+            log,
+            fuel_used,
+            elapsed,
+        })
+    }
+}
+
+struct RunOutput {
+    stdout: Vec<u8>,
+    log: String,
+    fuel_used: u64,
+    elapsed: Duration,
+}
+
+/// The last [`STDERR_TAIL`] bytes of the log, trimmed, on a char boundary.
+fn tail(log: &str) -> String {
+    let t = log.trim_end();
+    let mut start = t.len().saturating_sub(STDERR_TAIL);
+    while !t.is_char_boundary(start) {
+        start += 1;
+    }
+    t[start..].trim_start().to_owned()
+}
+
+fn seed(sha256: &Sha256, now: Duration) -> u64 {
+    let mut s = [0u8; 8];
+    s.copy_from_slice(&sha256.0[..8]);
+    u64::from_le_bytes(s) ^ now.as_secs().rotate_left(32) ^ u64::from(now.subsec_nanos())
+}
+
+/// 1 KiB of splitmix64 output: the cycle WASI's deterministic generator replays.
+fn random_bytes(mut state: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    while out.len() < 1024 {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out
+}
+
+fn read_sidecar(origin: &str, path: &Path) -> Result<(Sidecar, String), LoadError> {
+    let place = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let sidecar = serde_saphyr::from_str::<Sidecar>(&text).map_err(|e| LoadError::Metadata {
+        origin: origin.to_owned(),
+        place: place.clone(),
+        message: e.to_string(),
+    })?;
+    Ok((sidecar, place))
+}

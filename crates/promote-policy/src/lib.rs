@@ -1,0 +1,31 @@
+//! The wasmtime host of `kubectl promote`: the only crate that links wasmtime.
+//!
+//! It owns the policy contract's host side (`specs/policy-abi.md`): resolving a module
+//! ([`ModuleSource`]: `builtin:NAME` or a path with an optional sha256 pin), checking it before
+//! compiling (imports only from `wasi_snapshot_preview1`, exports `_start` and `memory`), reading
+//! its metadata without running it, compiling through a private on-disk cache, running
+//! `evaluate` and `validate-settings` in a fresh sandboxed store per call under fuel, an epoch
+//! deadline and memory limits, and [`combine`]-ing the decisions of an operation's policies.
+//!
+//! The API is synchronous (wasmtime's sync API); async callers go through `spawn_blocking`.
+
+mod builtins;
+mod cache;
+pub mod cases;
+mod combine;
+mod error;
+mod host;
+mod inspect;
+mod source;
+
+pub use builtins::{BUILTIN_NAMES, builtin_bytes};
+pub use cache::{CacheMode, CacheStatus};
+pub use combine::{
+    AttributedReason, Combined, ConfiguredPolicy, FailurePolicy, PolicyOutcome, PolicyReport,
+    combine,
+};
+pub use error::{HostError, LoadError, PolicyError};
+pub use host::{Evaluation, Host, HostConfig, Limits, Policy, STDERR_LIMIT, STDOUT_LIMIT};
+pub use source::{ModuleSource, Origin, Sha256};
+
+pub use promote_policy_sdk as sdk;

@@ -1,0 +1,743 @@
+//! The host against hostile modules (inline WAT), the built-ins against their `cases/`, the
+//! compiled-module cache, pins, metadata and combining.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promote_policy::cases::{load_cases, run_case};
+use promote_policy::sdk::{Decision, EvaluationRequest, Reason, RequiredApproval, Verdict};
+use promote_policy::{
+    BUILTIN_NAMES, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy, Host,
+    HostConfig, Limits, LoadError, ModuleSource, PolicyError, PolicyOutcome, Sha256, combine,
+};
+use serde_json::json;
+
+const META: &str = r#"(@custom "kubectl-promote.policy.v1" "{\"name\":\"t\",\"version\":\"0\",\"abi\":\"promote.wasi-command/v1\",\"operations\":[\"promote\"]}")"#;
+const ALLOW: &str = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"allow\"}"#;
+const DENY: &str = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"deny\",\"reasons\":[{\"code\":\"Sandbox\",\"message\":\"the sandbox leaked\"}]}"#;
+/// 2026-11-26T11:00:00Z, the request's `context.now`, in ns.
+const NOW_NS: u64 = 1_795_690_800_000_000_000;
+
+fn host_with(limits: Limits) -> Host {
+    let mut config = HostConfig::new(CacheMode::Disabled);
+    config.defaults = limits;
+    Host::new(config).unwrap()
+}
+
+fn host() -> Host {
+    host_with(Limits::DEFAULT)
+}
+
+fn wat(text: &str) -> ModuleSource {
+    ModuleSource::Bytes {
+        label: "test.wat".into(),
+        bytes: wat::parse_str(text).expect("test WAT parses"),
+        sha256: None,
+    }
+}
+
+/// A WASI command whose `_start` writes `json` to stdout.
+fn writes(json: &str) -> String {
+    format!(
+        r#"(module {META}
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "{json}")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const {len}))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        len = unescaped_len(json),
+    )
+}
+
+fn unescaped_len(s: &str) -> usize {
+    s.replace("\\\"", "\"").len()
+}
+
+fn request() -> EvaluationRequest {
+    serde_json::from_value(json!({
+      "apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "EvaluationRequest",
+      "operation": "promote", "settings": {},
+      "promotion": {"environment": "prod", "from": "staging", "version": "v1.0.1", "previousVersion": "v1.0.0",
+        "images": [{"name": "cart", "newName": null, "from": {"tag": "v1.0.0", "digest": null}, "to": {"tag": "v1.0.1", "digest": null}}],
+        "mode": "pr", "override": null,
+        "requestedBy": {"name": "Ana", "email": "ana@example.com", "kubeUser": null, "verified": false}},
+      "rollback": null,
+      "environments": {"staging": {"version": "v1.0.1", "images": {"cart": {"tag": "v1.0.1", "digest": null}}, "git": null, "argocd": null}},
+      "approvals": [],
+      "context": {"now": "2026-11-26T11:00:00Z", "dryRun": false, "promoteVersion": "0.1.0"}
+    }))
+    .unwrap()
+}
+
+/// After a hostile module, the same host still loads and runs a well-behaved one.
+fn assert_still_usable(host: &Host) {
+    let policy = host.load(&wat(&writes(ALLOW))).unwrap();
+    let ev = host.evaluate(&policy, &request()).unwrap();
+    assert_eq!(ev.decision.decision, Verdict::Allow);
+}
+
+fn eval_err(host: &Host, module: &str) -> (PolicyError, Duration) {
+    let policy = host.load(&wat(module)).unwrap();
+    let started = Instant::now();
+    let err = host
+        .evaluate(&policy, &request())
+        .expect_err("the module must fail");
+    (err, started.elapsed())
+}
+
+#[test]
+fn endless_loop_hits_the_deadline() {
+    let host = host_with(Limits {
+        timeout: Duration::from_millis(200),
+        fuel: u64::MAX / 2,
+        ..Limits::DEFAULT
+    });
+    let (err, elapsed) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META} (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#
+        ),
+    );
+    assert_eq!(err, PolicyError::TimedOut { ms: 200 });
+    assert_eq!(err.to_string(), "timed out after 200 ms");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    assert_still_usable(&host);
+}
+
+#[test]
+fn endless_loop_runs_out_of_fuel() {
+    let host = host_with(Limits {
+        fuel: 1_000_000,
+        ..Limits::DEFAULT
+    });
+    let (err, elapsed) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META} (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#
+        ),
+    );
+    assert_eq!(err, PolicyError::OutOfFuel { limit: 1_000_000 });
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert_still_usable(&host);
+}
+
+#[test]
+fn memory_bomb_hits_the_memory_limit() {
+    let host = host();
+    let (err, elapsed) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META} (memory (export "memory") 1)
+              (func (export "_start")
+                (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+                unreachable))"#
+        ),
+    );
+    match err {
+        PolicyError::MemoryLimit {
+            limit_mib: 128,
+            wanted,
+        } => assert!(wanted > 128 << 20),
+        other => panic!("expected a memory limit error, got {other:?}"),
+    }
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    assert_still_usable(&host);
+}
+
+#[test]
+fn foreign_imports_are_refused_by_name() {
+    let host = host();
+    let err = host
+        .load(&wat(&format!(
+            r#"(module {META} (import "env" "foo" (func)) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+                (memory (export "memory") 1) (func (export "_start")))"#
+        )))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, LoadError::RefusedImport { imports, .. } if imports == &["env::foo"]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("imports env::foo"), "{err}");
+    assert_still_usable(&host);
+}
+
+#[test]
+fn missing_exports_are_named() {
+    let host = host();
+    let err = host
+        .load(&wat(&format!(
+            r#"(module {META} (memory (export "memory") 1) (func (export "main")))"#
+        )))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, LoadError::MissingExport { name: "_start", .. }),
+        "{err:?}"
+    );
+    let err = host
+        .load(&wat(&format!(
+            r#"(module {META} (memory 1) (func (export "_start")))"#
+        )))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, LoadError::MissingExport { name: "memory", .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("does not export memory"), "{err}");
+}
+
+#[test]
+fn ten_mib_of_stdout_is_refused() {
+    let host = host();
+    let (err, elapsed) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META}
+              (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 2)
+              (func (export "_start") (local $i i32)
+                (i32.store (i32.const 0) (i32.const 16))
+                (i32.store (i32.const 4) (i32.const 65536))
+                (loop
+                  (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if 0 (i32.lt_u (local.get $i) (i32.const 160))))))"#
+        ),
+    );
+    assert_eq!(
+        err,
+        PolicyError::OutputTooLarge {
+            stream: "stdout",
+            limit: 1 << 20
+        }
+    );
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    assert_still_usable(&host);
+}
+
+#[test]
+fn invalid_json_carries_the_serde_message() {
+    let host = host();
+    let (err, _) = eval_err(&host, &writes("this is not json"));
+    match &err {
+        PolicyError::InvalidOutput {
+            expected: "Decision",
+            message,
+        } => {
+            assert!(message.contains("expected"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Well-formed JSON that breaks the contract is invalid too, with the reason.
+    let (err, _) = eval_err(
+        &host,
+        &writes(
+            r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"deny\"}"#,
+        ),
+    );
+    assert!(err.to_string().contains("`reasons` is empty"), "{err}");
+    // Two documents are not one.
+    let (err, _) = eval_err(&host, &writes(&format!("{ALLOW}{ALLOW}")));
+    assert!(matches!(err, PolicyError::InvalidOutput { .. }), "{err:?}");
+    assert_still_usable(&host);
+}
+
+#[test]
+fn nonzero_exit_reports_code_and_stderr() {
+    let host = host();
+    let msg = "boom: settings.days is not a list";
+    let (err, _) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META}
+              (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+              (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+              (memory (export "memory") 1)
+              (data (i32.const 64) "{msg}")
+              (func (export "_start")
+                (i32.store (i32.const 0) (i32.const 64))
+                (i32.store (i32.const 4) (i32.const {len}))
+                (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+                (call $exit (i32.const 7))))"#,
+            len = msg.len()
+        ),
+    );
+    assert_eq!(
+        err,
+        PolicyError::Exit {
+            code: 7,
+            stderr_tail: msg.into()
+        }
+    );
+    assert_eq!(err.to_string(), format!("exited with code 7: {msg}"));
+    assert_still_usable(&host);
+}
+
+#[test]
+fn traps_are_policy_errors() {
+    let host = host();
+    let (err, _) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META} (memory (export "memory") 1) (func (export "_start") unreachable))"#
+        ),
+    );
+    assert!(
+        matches!(&err, PolicyError::Trap { message, .. } if message.contains("unreachable")),
+        "{err:?}"
+    );
+}
+
+/// No preopened directory, no environment, the wall clock at `context.now`: the module writes
+/// the allow decision only if all three hold.
+#[test]
+fn the_sandbox_has_no_files_no_env_and_a_fixed_clock() {
+    let host = host();
+    let module = format!(
+        r#"(module {META}
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "environ_sizes_get" (func $envsz (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 100) "/etc/passwd")
+          (data (i32.const 200) "{ALLOW}")
+          (data (i32.const 400) "{DENY}")
+          (func $out (param $at i32) (param $len i32)
+            (i32.store (i32.const 0) (local.get $at))
+            (i32.store (i32.const 4) (local.get $len))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+          (func (export "_start") (local $leak i32)
+            ;; a preopen would be fd 3
+            (if (i32.eqz (call $prestat (i32.const 3) (i32.const 16))) (then (local.set $leak (i32.const 1))))
+            ;; open a file relative to fd 3, and to the root-looking fd 4
+            (if (i32.eqz (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 11) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 32)))
+              (then (local.set $leak (i32.const 1))))
+            (if (i32.eqz (call $open (i32.const 4) (i32.const 0) (i32.const 100) (i32.const 11) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 32)))
+              (then (local.set $leak (i32.const 1))))
+            ;; no environment variables
+            (drop (call $envsz (i32.const 40) (i32.const 44)))
+            (if (i32.ne (i32.load (i32.const 40)) (i32.const 0)) (then (local.set $leak (i32.const 1))))
+            ;; realtime clock == context.now
+            (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 48)))
+            (if (i64.ne (i64.load (i32.const 48)) (i64.const {NOW_NS})) (then (local.set $leak (i32.const 1))))
+            (if (local.get $leak)
+              (then (call $out (i32.const 400) (i32.const {deny_len})))
+              (else (call $out (i32.const 200) (i32.const {allow_len}))))))"#,
+        deny_len = unescaped_len(DENY),
+        allow_len = unescaped_len(ALLOW),
+    );
+    let policy = host.load(&wat(&module)).unwrap();
+    let ev = host.evaluate(&policy, &request()).unwrap();
+    assert_eq!(
+        ev.decision.decision,
+        Verdict::Allow,
+        "{:?}",
+        ev.decision.reasons
+    );
+    // The clock check can fail: another `now` makes the same module deny.
+    let mut later = request();
+    later.context.now = "2026-11-26T11:00:01Z".into();
+    assert_eq!(
+        host.evaluate(&policy, &later).unwrap().decision.decision,
+        Verdict::Deny
+    );
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn builtins_pass_their_cases() {
+    let host = host();
+    let mut failures = Vec::new();
+    for name in BUILTIN_NAMES {
+        let policy = host.load(&ModuleSource::Builtin((*name).into())).unwrap();
+        assert_eq!(policy.name(), *name);
+        let dir = repo_root().join("policies/cases").join(name);
+        let cases = load_cases(&dir).unwrap();
+        let verdicts: Vec<_> = cases
+            .iter()
+            .filter_map(|(_, c)| c.expect.decision)
+            .collect();
+        assert!(
+            verdicts.contains(&Verdict::Allow) && verdicts.contains(&Verdict::Deny),
+            "{name}: cases must cover allow and deny"
+        );
+        for (path, case) in &cases {
+            if let Err(e) = run_case(&host, &policy, case) {
+                failures.push(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn builtins_validate_their_settings() {
+    let host = host();
+    let cw = host
+        .load(&ModuleSource::Builtin("change-window".into()))
+        .unwrap();
+    let v = host
+        .validate_settings(&cw, &json!({"timezone": "Mars/Olympus"}))
+        .unwrap();
+    assert!(!v.valid);
+    assert!(v.message.unwrap().contains("Mars/Olympus"));
+    let v = host
+        .validate_settings(&cw, &json!({"timezone": "Europe/Berlin", "deny": [{"days": ["Fri"], "from": "15:00", "to": "24:00"}]}))
+        .unwrap();
+    assert!(v.valid, "{:?}", v.message);
+    let ra = host
+        .load(&ModuleSource::Builtin("require-approval".into()))
+        .unwrap();
+    assert!(
+        !host
+            .validate_settings(&ra, &json!({"role": "pm", "cuont": 2}))
+            .unwrap()
+            .valid
+    );
+    let err = host
+        .load(&ModuleSource::Builtin("nope".into()))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("qa-approved"), "{err}");
+}
+
+#[test]
+fn evaluation_is_deterministic() {
+    let host = host();
+    let policy = host
+        .load(&ModuleSource::Builtin("semver-guard".into()))
+        .unwrap();
+    let a = host.evaluate(&policy, &request()).unwrap();
+    let b = host.evaluate(&policy, &request()).unwrap();
+    assert_eq!((a.decision, a.fuel_used), (b.decision, b.fuel_used));
+    assert!(a.fuel_used > 0);
+}
+
+#[test]
+fn compiled_modules_are_cached_and_heal() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = ModuleSource::Builtin("semver-guard".into());
+    let host = Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
+    let first = host.load(&source).unwrap();
+    assert_eq!(first.cache_status(), CacheStatus::Miss);
+    let path = host.cache_path(&first.sha256()).unwrap();
+    assert!(path.starts_with(dir.path().join("kubectl-promote/compiled")));
+    assert_eq!(
+        path.file_name().unwrap().to_str().unwrap(),
+        format!("{}.cwasm", first.sha256())
+    );
+    assert!(path.is_file());
+
+    // A new process (host) with the same engine configuration hits.
+    let again = Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
+    let hit = again.load(&source).unwrap();
+    assert_eq!(hit.cache_status(), CacheStatus::Hit);
+    assert_eq!(
+        again.evaluate(&hit, &request()).unwrap().decision.decision,
+        Verdict::Allow
+    );
+
+    // A corrupt artifact is deleted and rebuilt.
+    std::fs::write(&path, b"not a compiled module").unwrap();
+    let healed = again.load(&source).unwrap();
+    assert_eq!(healed.cache_status(), CacheStatus::Healed);
+    assert_eq!(
+        again
+            .evaluate(&healed, &request())
+            .unwrap()
+            .decision
+            .decision,
+        Verdict::Allow
+    );
+    assert_eq!(
+        again.load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temp files left behind");
+
+    // No-cache mode compiles and writes nothing.
+    assert_eq!(
+        host_with(Limits::DEFAULT)
+            .load(&source)
+            .unwrap()
+            .cache_status(),
+        CacheStatus::Disabled
+    );
+}
+
+#[test]
+fn pins_are_checked_before_compiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.wasm");
+    // Not even a module: the pin check must come first, so the error is about the digest.
+    std::fs::write(&path, b"\0asm garbage").unwrap();
+    let wrong: Sha256 = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+        .parse()
+        .unwrap();
+    let actual = Sha256::of(b"\0asm garbage");
+    let err = host()
+        .load(&ModuleSource::File {
+            path: path.clone(),
+            sha256: Some(wrong),
+        })
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, LoadError::PinMismatch { .. }), "{err:?}");
+    assert!(
+        text.contains(&wrong.to_hex()) && text.contains(&actual.to_hex()),
+        "{text}"
+    );
+
+    // With the right pin the same file gets as far as parsing.
+    let err = host()
+        .load(&ModuleSource::File {
+            path,
+            sha256: Some(actual),
+        })
+        .err()
+        .unwrap();
+    assert!(matches!(err, LoadError::Malformed { .. }), "{err:?}");
+}
+
+#[test]
+fn sidecar_metadata_and_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = wat::parse_str(writes(ALLOW).replace(META, "")).unwrap();
+    let path = dir.path().join("policy.wasm");
+    std::fs::write(&path, &bytes).unwrap();
+    let host = host();
+    let err = host
+        .load(&ModuleSource::File {
+            path: path.clone(),
+            sha256: None,
+        })
+        .err()
+        .unwrap();
+    assert!(matches!(err, LoadError::NoMetadata { .. }), "{err:?}");
+
+    let sidecar = |sha: &str, resources: &str| {
+        format!(
+            "name: cost-guard\nversion: 1.2.0\nabi: promote.wasi-command/v1\noperations: [promote]\nmodule: policy.wasm\nsha256: {sha}\n{resources}"
+        )
+    };
+    let good = Sha256::of(&bytes).to_hex();
+    std::fs::write(
+        dir.path().join("promote-policy.yaml"),
+        sidecar(&good, "resources: {fuel: 2000000000, memoryMiB: 256}\n"),
+    )
+    .unwrap();
+    let p = host
+        .load(&ModuleSource::File {
+            path: path.clone(),
+            sha256: None,
+        })
+        .unwrap();
+    assert_eq!(p.name(), "cost-guard");
+    assert_eq!(
+        p.limits(),
+        Limits {
+            fuel: 2_000_000_000,
+            memory_bytes: 256 << 20,
+            ..Limits::DEFAULT
+        }
+    );
+    assert_eq!(
+        host.evaluate(&p, &request()).unwrap().decision.decision,
+        Verdict::Allow
+    );
+
+    std::fs::write(
+        dir.path().join("promote-policy.yaml"),
+        sidecar(&good, "resources: {memoryMiB: 4096}\n"),
+    )
+    .unwrap();
+    let err = host
+        .load(&ModuleSource::File {
+            path: path.clone(),
+            sha256: None,
+        })
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("host maximum"), "{err}");
+
+    std::fs::write(
+        dir.path().join("promote-policy.yaml"),
+        sidecar(&"ab".repeat(32), ""),
+    )
+    .unwrap();
+    let err = host
+        .load(&ModuleSource::File { path, sha256: None })
+        .err()
+        .unwrap();
+    assert!(matches!(err, LoadError::PinMismatch { .. }), "{err:?}");
+}
+
+fn outcome(
+    name: &str,
+    result: Result<Decision, PolicyError>,
+    failure_policy: FailurePolicy,
+) -> PolicyOutcome {
+    PolicyOutcome {
+        name: name.into(),
+        origin: format!("builtin:{name}"),
+        sha256: "00".repeat(32),
+        failure_policy,
+        result: result.map(|decision| Evaluation {
+            decision,
+            fuel_used: 10,
+            elapsed: Duration::ZERO,
+            log: String::new(),
+        }),
+        elapsed: Duration::ZERO,
+    }
+}
+
+fn needs(id: &str, count: u32) -> Decision {
+    Decision::require_approval(RequiredApproval {
+        id: id.into(),
+        environment: "prod".into(),
+        count,
+        reason: id.into(),
+    })
+}
+
+#[test]
+fn combining_follows_the_contract() {
+    use FailurePolicy::*;
+    let c = combine(vec![
+        outcome("a", Ok(Decision::allow().with_warning("heads up")), Fail),
+        outcome("b", Ok(needs("pm", 1)), Fail),
+        outcome("c", Ok(needs("pm", 2)), Fail),
+        outcome("d", Ok(needs("qa", 1)), Fail),
+    ]);
+    assert_eq!(c.decision, Verdict::RequireApproval);
+    let got: Vec<_> = c
+        .required_approvals
+        .iter()
+        .map(|r| (r.id.as_str(), r.count))
+        .collect();
+    assert_eq!(got, [("pm", 2), ("qa", 1)]);
+    assert_eq!(c.warnings, ["a: heads up"]);
+
+    let c = combine(vec![
+        outcome(
+            "a",
+            Ok(Decision::deny("X", "x").with_reason("Y", "y")),
+            Fail,
+        ),
+        outcome("b", Ok(needs("pm", 1)), Fail),
+        outcome("c", Ok(Decision::deny("Z", "z")), Fail),
+        outcome("d", Ok(Decision::allow().with_reason("Fine", "fine")), Fail),
+    ]);
+    assert_eq!(c.decision, Verdict::Deny);
+    let codes: Vec<_> = c
+        .reasons
+        .iter()
+        .map(|r| (r.policy.as_str(), r.code.as_str()))
+        .collect();
+    assert_eq!(codes, [("a", "X"), ("a", "Y"), ("c", "Z")]);
+
+    let err = PolicyError::TimedOut { ms: 2000 };
+    let c = combine(vec![
+        outcome("slow", Err(err.clone()), Fail),
+        outcome("ok", Ok(Decision::allow()), Fail),
+    ]);
+    assert_eq!(c.decision, Verdict::Deny);
+    assert_eq!(c.reasons[0].code, "PolicyError");
+    assert!(c.reasons[0].message.contains("timed out after 2000 ms"));
+    assert_eq!(c.policies[0].error, Some(err.clone()));
+
+    let c = combine(vec![outcome("slow", Err(err), Ignore)]);
+    assert_eq!(c.decision, Verdict::Allow);
+    assert!(c.warnings[0].contains("timed out"), "{:?}", c.warnings);
+    assert_eq!(combine(Vec::new()).decision, Verdict::Allow);
+    let _ = Reason::new("unused", "import check");
+}
+
+#[test]
+fn evaluate_all_applies_settings_and_reports_per_policy() {
+    let host = host();
+    let semver = Arc::new(
+        host.load(&ModuleSource::Builtin("semver-guard".into()))
+            .unwrap(),
+    );
+    let rollback = Arc::new(
+        host.load(&ModuleSource::Builtin("rollback-guard".into()))
+            .unwrap(),
+    );
+    let mut req = request();
+    if let promote_policy::sdk::Operation::Promote(p) = &mut req.operation {
+        p.images[0].to.tag = Some("v3.0.0".into());
+    }
+    let configured = |policy: &Arc<_>, settings| ConfiguredPolicy {
+        policy: Arc::clone(policy),
+        settings,
+        failure_policy: FailurePolicy::Fail,
+    };
+    let c = host.evaluate_all(&[configured(&semver, json!({}))], &req);
+    assert_eq!(c.decision, Verdict::Deny);
+    assert_eq!(c.reasons[0].code, "MajorVersionSkipped");
+    let r = &c.policies[0];
+    assert_eq!(
+        (r.origin.as_str(), r.sha256.len()),
+        ("builtin:semver-guard", 64)
+    );
+    assert!(r.fuel_used.unwrap() > 0);
+
+    let c = host.evaluate_all(
+        &[configured(&semver, json!({"allowMajorSkip": true}))],
+        &req,
+    );
+    assert_eq!(c.decision, Verdict::Allow, "{:?}", c.reasons);
+
+    // A rollback-only policy configured for promotions is a configuration error, not a pass.
+    let c = host.evaluate_all(&[configured(&rollback, json!({}))], &req);
+    assert_eq!(c.decision, Verdict::Deny);
+    assert!(
+        c.reasons[0]
+            .message
+            .contains("does not decide promote (its metadata lists: rollback)"),
+        "{:?}",
+        c.reasons
+    );
+}
+
+/// The use-case layer shares one host across `spawn_blocking` calls.
+#[test]
+fn host_and_policies_are_shareable_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Host>();
+    shareable::<promote_policy::Policy>();
+    shareable::<ConfiguredPolicy>();
+    let host = Arc::new(host());
+    let policy = Arc::new(
+        host.load(&ModuleSource::Builtin("semver-guard".into()))
+            .unwrap(),
+    );
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (host, policy) = (Arc::clone(&host), Arc::clone(&policy));
+            std::thread::spawn(move || {
+                host.evaluate(&policy, &request())
+                    .unwrap()
+                    .decision
+                    .decision
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), Verdict::Allow);
+    }
+}
