@@ -144,6 +144,12 @@ pub struct PromoteArgs {
     /// Skip the confirmation asked on a terminal for protected environments
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Break-glass: go ahead although a policy denies (only where the env has allowOverride: true); recorded everywhere
+    #[arg(long, requires = "reason")]
+    pub override_policy: bool,
+    /// Why the override is needed (an incident id), with --override-policy
+    #[arg(long, value_name = "TEXT", requires = "override_policy")]
+    pub reason: Option<String>,
     /// The commit message's body
     #[arg(short = 'm', long, value_name = "TEXT")]
     pub message: Option<String>,
@@ -278,6 +284,12 @@ pub struct RollbackArgs {
     /// Skip the confirmation asked on a terminal for protected environments
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Break-glass: go ahead although a policy denies (only where the env has allowOverride: true); recorded everywhere
+    #[arg(long, requires = "reason")]
+    pub override_policy: bool,
+    /// Why the override is needed (an incident id), with --override-policy
+    #[arg(long, value_name = "TEXT", requires = "override_policy")]
+    pub reason: Option<String>,
     /// The commit message's body (say why)
     #[arg(short = 'm', long, value_name = "TEXT")]
     pub message: Option<String>,

@@ -14,6 +14,9 @@ pub struct Env {
     pub kubectl: PathBuf,
     /// A standalone `kustomize` on PATH, preferred for rendering where present.
     pub kustomize: Option<PathBuf>,
+    /// `KUBECTL_PROMOTE_NOW` (RFC 3339): the time policies see, for reproducible runs and
+    /// tests of time-dependent policies (change windows, soak times). Unset = the clock.
+    pub now: Option<String>,
     /// A snapshot of the environment, for variables named at run time (a forge's `tokenEnv`,
     /// `ARGOCD_AUTH_TOKEN`). Values may be secrets: never print them.
     vars: std::collections::BTreeMap<String, String>,
@@ -36,6 +39,7 @@ impl Env {
             interactive: !ci && std::io::stdin().is_terminal(),
             kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
             kustomize: which("kustomize"),
+            now: var("KUBECTL_PROMOTE_NOW").map(|v| v.to_string_lossy().into_owned()),
             vars: std::env::vars().collect(),
         }
     }

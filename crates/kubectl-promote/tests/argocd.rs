@@ -9,12 +9,27 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use promote_testkit::argocd::{ArgoCdStandIn, ArgoVersion, Options};
-use promote_testkit::repo::{workspace_root, GitOps};
-use serde_json::{json, Value};
+use promote_testkit::repo::{GitOps, workspace_root};
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
 const STAGING: &str = "staging-microservices-demo";
 const PROD: &str = "prod-microservices-demo";
+
+const CONFIG: &str = "apiVersion: promote.kubectl.io/v1alpha1
+kind: PromotionConfig
+git: {remote: origin, baseBranch: main, mode: pr}
+environments:
+  - name: staging
+    overlay: kustomize/staging
+    mode: direct
+    argocd: {app: staging-microservices-demo, namespace: argocd}
+  - name: prod
+    overlay: kustomize/prod
+    from: staging
+    protected: true
+    argocd: {app: prod-microservices-demo, namespace: argocd}
+";
 
 struct Run {
     code: i32,
@@ -34,17 +49,38 @@ fn bed(version: ArgoVersion, prod_auto_sync: bool) -> Bed {
 }
 
 fn bed_with(version: ArgoVersion, prod_auto_sync: bool, apps: &[&str]) -> Bed {
-    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    // The example's environments and Argo CD apps, without its policies: these tests are about
+    // Argo CD, not about approvals or change windows.
+    kit.put("promote.yaml", CONFIG);
+    kit.commit("promote.yaml without policies");
     let argo = ArgoCdStandIn::start(Options::new(version));
     for name in apps {
         let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
         let text = std::fs::read_to_string(&file).unwrap();
-        let mut doc: Value = promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
+        let mut doc: Value =
+            promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
         doc["spec"]["source"]["repoURL"] = json!(kit.origin.to_str().unwrap());
         if *name == PROD && prod_auto_sync {
             doc["spec"]["syncPolicy"] = json!({"automated": {"prune": true, "selfHeal": true}});
         }
+        let auto = doc["spec"]["syncPolicy"]["automated"].is_object();
         argo.create_application(doc);
+        if auto {
+            // Let auto-sync deploy what git holds first, so every test starts from one history
+            // entry on the apps with auto-sync.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while argo
+                .application(name)
+                .is_none_or(|a| a["status"]["history"].as_array().is_none_or(Vec::is_empty))
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the stand-in did not auto-sync {name} within 30s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
     Bed { kit, argo }
 }
@@ -62,7 +98,11 @@ fn run_env(bed: &Bed, kubeconfig: &Path, extra: &[(&str, &str)], args: &[&str]) 
         .stdin(Stdio::null())
         .output()
         .expect("run kubectl-promote");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 fn run(bed: &Bed, args: &[&str]) -> Run {
@@ -74,7 +114,12 @@ fn app(bed: &Bed, name: &str) -> Value {
 }
 
 fn deployed(app: &Value) -> String {
-    app["status"]["history"].as_array().and_then(|h| h.last()).and_then(|e| e["revision"].as_str()).unwrap_or_default().to_owned()
+    app["status"]["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .and_then(|e| e["revision"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn annotation<'a>(app: &'a Value, key: &str) -> Option<&'a str> {
@@ -88,7 +133,10 @@ fn runs(bed: &Bed, name: &str, tag: &str) -> bool {
 }
 
 fn error_lines(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with("error:") || l.contains("caused by")).collect()
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("error:") || l.contains("caused by"))
+        .collect()
 }
 
 #[test]
@@ -97,14 +145,31 @@ fn staging_with_auto_sync_waits_until_our_commit_runs_synced_and_healthy() {
     let r = run(&bed, &["staging", "v1.0.1", "--wait=60s"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let head = bed.kit.origin_head();
-    assert!(r.stdout.contains(&format!("deployed {} on staging", &head[..7])), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("deployed {} on staging", &head[..7])),
+        "{}",
+        r.stdout
+    );
     assert!(r.stderr.contains("auto-sync is on"), "{}", r.stderr);
     let a = app(&bed, STAGING);
-    assert_eq!(deployed(&a), head, "the deployed revision (history[-1]) is our commit");
+    assert_eq!(
+        deployed(&a),
+        head,
+        "the deployed revision (history[-1]) is our commit"
+    );
     assert_eq!(a["status"]["sync"]["status"], "Synced");
     assert_eq!(a["status"]["health"]["status"], "Healthy");
-    assert_eq!(a["status"]["history"].as_array().unwrap().last().unwrap()["initiatedBy"], json!({"automated": true}));
-    assert!(annotation(&a, "promote.kubectl.io/healthy-revisions").unwrap().contains(&head), "{a}");
+    assert_eq!(
+        a["status"]["history"].as_array().unwrap().last().unwrap()["initiatedBy"],
+        json!({"automated": true})
+    );
+    assert!(
+        annotation(&a, "promote.kubectl.io/healthy-revisions")
+            .unwrap()
+            .contains(&head),
+        "{a}"
+    );
     assert!(runs(&bed, STAGING, "v1.0.1"));
 }
 
@@ -113,18 +178,35 @@ fn prod_without_auto_sync_gets_a_sync_operation_of_ours() {
     let bed = bed(ArgoVersion::V3_5, false);
     let r = run(&bed, &["prod", "v1.0.1", "--direct", "--wait=60s"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("auto-sync is off: starting a sync"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("auto-sync is off: starting a sync"),
+        "{}",
+        r.stderr
+    );
     let head = bed.kit.origin_head();
     let a = app(&bed, PROD);
     assert_eq!(deployed(&a), head);
     assert_eq!(a["status"]["sync"]["status"], "Synced");
     assert_eq!(a["status"]["health"]["status"], "Healthy");
-    let last = a["status"]["history"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(last["initiatedBy"]["username"], "Test User <test@example.com>");
-    let info = a["status"]["operationState"]["operation"]["info"].as_array().unwrap();
+    let last = a["status"]["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["initiatedBy"]["username"],
+        "Test User <test@example.com>"
+    );
+    let info = a["status"]["operationState"]["operation"]["info"]
+        .as_array()
+        .unwrap();
     assert!(info.iter().any(|i| i["name"] == "promote-id"), "{info:?}");
     assert!(runs(&bed, PROD, "v1.0.1"));
-    assert!(a["spec"]["syncPolicy"]["automated"].is_null(), "a sync does not touch the sync policy");
+    assert!(
+        a["spec"]["syncPolicy"]["automated"].is_null(),
+        "a sync does not touch the sync policy"
+    );
 }
 
 #[test]
@@ -139,9 +221,17 @@ fn degraded_release_exits_5_at_once_then_argocd_rollback_sticks_and_resume_waits
     let started = Instant::now();
     let bad = run(&bed, &["staging", "v1.0.2", "--wait=120s"]);
     assert_eq!(bad.code, 5, "{}\n{}", bad.stdout, bad.stderr);
-    assert!(started.elapsed() < Duration::from_secs(30), "exit 5 at once, not at the deadline: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "exit 5 at once, not at the deadline: {:?}",
+        started.elapsed()
+    );
     assert!(bad.stderr.contains("staging is Degraded"), "{}", bad.stderr);
-    assert!(bad.stderr.contains("kubectl promote rollback staging"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("kubectl promote rollback staging"),
+        "{}",
+        bad.stderr
+    );
     let bad_rev = bed.kit.origin_head();
 
     // status and history, as scripts read them.
@@ -162,45 +252,110 @@ fn degraded_release_exits_5_at_once_then_argocd_rollback_sticks_and_resume_waits
     assert_eq!(doc["kind"], "History");
     let entries = doc["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{entries:?}");
-    assert_eq!((entries[0]["version"].as_str(), entries[0]["wasHealthy"].as_bool(), entries[0]["running"].as_bool()), (Some("v1.0.2"), Some(false), Some(true)));
-    assert_eq!((entries[1]["version"].as_str(), entries[1]["wasHealthy"].as_bool()), (Some("v1.0.1"), Some(true)));
+    assert_eq!(
+        (
+            entries[0]["version"].as_str(),
+            entries[0]["wasHealthy"].as_bool(),
+            entries[0]["running"].as_bool()
+        ),
+        (Some("v1.0.2"), Some(false), Some(true))
+    );
+    assert_eq!(
+        (
+            entries[1]["version"].as_str(),
+            entries[1]["wasHealthy"].as_bool()
+        ),
+        (Some("v1.0.1"), Some(true))
+    );
     assert_eq!(entries[1]["revision"], json!(good_rev));
-    assert_eq!((entries[2]["version"].as_str(), &entries[2]["wasHealthy"]), (Some("v1.0.0"), &Value::Null));
+    assert_eq!(
+        (entries[2]["version"].as_str(), &entries[2]["wasHealthy"]),
+        (Some("v1.0.0"), &Value::Null)
+    );
     assert_eq!(entries[2]["initiatedBy"], "automated");
     let limited = run(&bed, &["history", "staging", "--limit", "1"]);
     assert_eq!(limited.code, 0, "{}", limited.stderr);
-    assert!(limited.stdout.contains("v1.0.2") && !limited.stdout.contains("v1.0.1"), "{}", limited.stdout);
+    assert!(
+        limited.stdout.contains("v1.0.2") && !limited.stdout.contains("v1.0.1"),
+        "{}",
+        limited.stdout
+    );
 
     // Roll back through Argo CD: the default target is the newest entry running another version
     // that was recorded healthy.
-    let rb = run(&bed, &["rollback", "staging", "--strategy", "argocd", "--wait=60s", "-m", "checkout fails"]);
+    let rb = run(
+        &bed,
+        &[
+            "rollback",
+            "staging",
+            "--strategy",
+            "argocd",
+            "--wait=60s",
+            "-m",
+            "checkout fails",
+        ],
+    );
     assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
-    assert!(rb.stdout.contains("rolled back staging to v1.0.1"), "{}", rb.stdout);
+    assert!(
+        rb.stdout.contains("rolled back staging to v1.0.1"),
+        "{}",
+        rb.stdout
+    );
     let a = app(&bed, STAGING);
-    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true, "enabled": false}), "auto-sync off, prune/selfHeal kept");
-    assert_eq!(annotation(&a, "promote.kubectl.io/rolled-back-by"), Some("Test User <test@example.com>"));
-    assert_eq!(annotation(&a, "promote.kubectl.io/rollback-reason"), Some("checkout fails"));
+    assert_eq!(
+        a["spec"]["syncPolicy"]["automated"],
+        json!({"prune": true, "selfHeal": true, "enabled": false}),
+        "auto-sync off, prune/selfHeal kept"
+    );
+    assert_eq!(
+        annotation(&a, "promote.kubectl.io/rolled-back-by"),
+        Some("Test User <test@example.com>")
+    );
+    assert_eq!(
+        annotation(&a, "promote.kubectl.io/rollback-reason"),
+        Some("checkout fails")
+    );
     assert_eq!(deployed(&a), good_rev);
     assert_eq!(a["status"]["health"]["status"], "Healthy");
     // It sticks: were auto-sync still on, the stand-in would sync HEAD (v1.0.2) again.
-    bed.argo.patch_application(STAGING, &json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}));
+    bed.argo.patch_application(
+        STAGING,
+        &json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+    );
     std::thread::sleep(Duration::from_secs(3));
     let a = app(&bed, STAGING);
-    assert_eq!(deployed(&a), good_rev, "{}", bed.argo.controller_log().join("\n"));
+    assert_eq!(
+        deployed(&a),
+        good_rev,
+        "{}",
+        bed.argo.controller_log().join("\n")
+    );
     assert!(runs(&bed, STAGING, "v1.0.1"));
     let status = run(&bed, &["status", "staging"]);
-    assert!(status.stdout.contains("rolled back by Test User"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("rolled back by Test User"),
+        "{}",
+        status.stdout
+    );
 
     // Promotions are refused while the marker is set, unless --resume.
     let refused = run(&bed, &["staging", "v1.0.3"]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(refused.stderr.contains("--resume") && refused.stderr.contains("rolled back with Argo CD"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--resume") && refused.stderr.contains("rolled back with Argo CD"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(bed.kit.origin_head(), bad_rev, "nothing was pushed");
 
     // resume is refused while git still holds the version rolled back from.
     let resume = run(&bed, &["resume", "staging"]);
     assert_eq!(resume.code, 1, "{}", resume.stderr);
-    assert!(resume.stderr.contains("git still holds v1.0.2") && resume.stderr.contains("--force"), "{}", resume.stderr);
+    assert!(
+        resume.stderr.contains("git still holds v1.0.2") && resume.stderr.contains("--force"),
+        "{}",
+        resume.stderr
+    );
     assert!(annotation(&app(&bed, STAGING), "promote.kubectl.io/rolled-back-by").is_some());
 
     // Fix git (a reviewed revert), then resume: auto-sync comes back as it was.
@@ -209,15 +364,25 @@ fn degraded_release_exits_5_at_once_then_argocd_rollback_sticks_and_resume_waits
     let resumed = run(&bed, &["resume", "staging"]);
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     let a = app(&bed, STAGING);
-    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true}));
+    assert_eq!(
+        a["spec"]["syncPolicy"]["automated"],
+        json!({"prune": true, "selfHeal": true})
+    );
     assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
     // The revert renders what runs: Argo CD finds it Synced, so auto-sync has nothing to do and
     // writes no history; the wait knows that from the comparison.
     let sync = run(&bed, &["sync", "staging", "--wait=60s"]);
     assert_eq!(sync.code, 0, "{}", sync.stderr);
-    assert!(sync.stderr.contains("already runs the render"), "{}", sync.stderr);
+    assert!(
+        sync.stderr.contains("already runs the render"),
+        "{}",
+        sync.stderr
+    );
     let a = app(&bed, STAGING);
-    assert_eq!(a["status"]["sync"]["revision"], json!(bed.kit.origin_head()));
+    assert_eq!(
+        a["status"]["sync"]["revision"],
+        json!(bed.kit.origin_head())
+    );
     assert_eq!(a["status"]["sync"]["status"], "Synced");
     assert_eq!(deployed(&a), good_rev);
     assert!(runs(&bed, STAGING, "v1.0.1"));
@@ -229,7 +394,10 @@ fn rolled_back(version: ArgoVersion) -> Bed {
     assert_eq!(run(&bed, &["staging", "v1.0.1", "--wait=60s"]).code, 0);
     bed.argo.set_health_for_tag("v1.0.2", "Degraded");
     assert_eq!(run(&bed, &["staging", "v1.0.2", "--wait=60s"]).code, 5);
-    let rb = run(&bed, &["rollback", "staging", "--to", "v1.0.1", "--wait=60s"]);
+    let rb = run(
+        &bed,
+        &["rollback", "staging", "--to", "v1.0.1", "--wait=60s"],
+    );
     assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
     bed
 }
@@ -238,9 +406,18 @@ fn rolled_back(version: ArgoVersion) -> Bed {
 fn argo_cd_3_0_rollback_removes_automated_and_promote_resume_brings_it_back() {
     let bed = rolled_back(ArgoVersion::V3_0);
     let a = app(&bed, STAGING);
-    assert!(a["spec"]["syncPolicy"]["automated"].is_null(), "3.0 prunes `enabled`, so automated is removed: {}", a["spec"]);
-    assert_eq!(annotation(&a, "promote.kubectl.io/auto-sync-disabled-by"), Some("removed"));
-    let before: Value = serde_json::from_str(annotation(&a, "promote.kubectl.io/sync-policy-before").unwrap()).unwrap();
+    assert!(
+        a["spec"]["syncPolicy"]["automated"].is_null(),
+        "3.0 prunes `enabled`, so automated is removed: {}",
+        a["spec"]
+    );
+    assert_eq!(
+        annotation(&a, "promote.kubectl.io/auto-sync-disabled-by"),
+        Some("removed")
+    );
+    let before: Value =
+        serde_json::from_str(annotation(&a, "promote.kubectl.io/sync-policy-before").unwrap())
+            .unwrap();
     assert_eq!(before, json!({"prune": true, "selfHeal": true}));
     let rolled_to = deployed(&a);
 
@@ -250,7 +427,10 @@ fn argo_cd_3_0_rollback_removes_automated_and_promote_resume_brings_it_back() {
     let r = run(&bed, &["staging", "v1.0.3", "--resume", "--wait=60s"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let a = app(&bed, STAGING);
-    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true}));
+    assert_eq!(
+        a["spec"]["syncPolicy"]["automated"],
+        json!({"prune": true, "selfHeal": true})
+    );
     assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
     assert_ne!(deployed(&a), rolled_to);
     assert_eq!(deployed(&a), bed.kit.origin_head());
@@ -263,37 +443,88 @@ fn resume_with_force_restores_auto_sync_while_git_holds_the_bad_version() {
     let r = run(&bed, &["resume", "staging", "--force", "-o", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!((doc["kind"].as_str(), doc["autoSync"].as_str(), doc["forced"].as_bool()), (Some("ResumeResult"), Some("on"), Some(true)));
+    assert_eq!(
+        (
+            doc["kind"].as_str(),
+            doc["autoSync"].as_str(),
+            doc["forced"].as_bool()
+        ),
+        (Some("ResumeResult"), Some("on"), Some(true))
+    );
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
     let a = app(&bed, STAGING);
-    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true}));
+    assert_eq!(
+        a["spec"]["syncPolicy"]["automated"],
+        json!({"prune": true, "selfHeal": true})
+    );
     assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
     let again = run(&bed, &["resume", "staging"]);
     assert_eq!(again.code, 1);
-    assert!(again.stderr.contains("nothing to resume"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to resume"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[test]
 fn rollback_prod_with_auto_sync_on_by_id_and_dry_run() {
     let bed = bed(ArgoVersion::V3_5, true);
-    assert_eq!(run(&bed, &["prod", "v1.0.1", "--direct", "--wait=60s"]).code, 0);
+    assert_eq!(
+        run(&bed, &["prod", "v1.0.1", "--direct", "--wait=60s"]).code,
+        0
+    );
     let first = bed.kit.origin_head();
-    assert_eq!(run(&bed, &["prod", "v1.0.2", "--direct", "--wait=60s"]).code, 0);
-    let id = app(&bed, PROD)["status"]["history"].as_array().unwrap().iter().find(|h| h["revision"] == json!(first)).unwrap()["id"].as_i64().unwrap();
-    let dry = run(&bed, &["rollback", "prod", "--to-id", &id.to_string(), "--dry-run"]);
+    assert_eq!(
+        run(&bed, &["prod", "v1.0.2", "--direct", "--wait=60s"]).code,
+        0
+    );
+    let id = app(&bed, PROD)["status"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["revision"] == json!(first))
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let dry = run(
+        &bed,
+        &["rollback", "prod", "--to-id", &id.to_string(), "--dry-run"],
+    );
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
-    assert!(annotation(&app(&bed, PROD), "promote.kubectl.io/rolled-back-by").is_none(), "a dry run changes nothing");
-    let r = run(&bed, &["rollback", "prod", "--to-id", &id.to_string(), "--wait=60s", "-o", "json"]);
+    assert!(
+        annotation(&app(&bed, PROD), "promote.kubectl.io/rolled-back-by").is_none(),
+        "a dry run changes nothing"
+    );
+    let r = run(
+        &bed,
+        &[
+            "rollback",
+            "prod",
+            "--to-id",
+            &id.to_string(),
+            "--wait=60s",
+            "-o",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(doc["kind"], "RollbackResult");
     assert_eq!(doc["wait"]["result"], "ready");
     let a = app(&bed, PROD);
     assert_eq!(deployed(&a), first);
-    assert_eq!(a["spec"]["syncPolicy"]["automated"]["enabled"], json!(false));
+    assert_eq!(
+        a["spec"]["syncPolicy"]["automated"]["enabled"],
+        json!(false)
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(deployed(&app(&bed, PROD)), first, "auto-sync stays off: HEAD is not re-synced");
+    assert_eq!(
+        deployed(&app(&bed, PROD)),
+        first,
+        "auto-sync stays off: HEAD is not re-synced"
+    );
     assert!(runs(&bed, PROD, "v1.0.1"));
 }
 
@@ -304,20 +535,43 @@ fn rest_transport_promotes_and_syncs_through_argocd_server() {
     let token = bed.argo.argocd_token().to_owned();
     // No kubeconfig at all: only argocd-server is reachable.
     let nowhere = bed.kit.root().join("no-kubeconfig");
-    let r = run_env(&bed, &nowhere, &[("ARGOCD_AUTH_TOKEN", &token)], &["staging", "v1.0.1", "--wait=60s", "--argocd-server", &url]);
+    let r = run_env(
+        &bed,
+        &nowhere,
+        &[("ARGOCD_AUTH_TOKEN", &token)],
+        &["staging", "v1.0.1", "--wait=60s", "--argocd-server", &url],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(deployed(&app(&bed, STAGING)), bed.kit.origin_head());
-    let r = run_env(&bed, &nowhere, &[("ARGOCD_AUTH_TOKEN", &token), ("ARGOCD_SERVER", &url)], &["sync", "prod", "--wait=60s"]);
+    let r = run_env(
+        &bed,
+        &nowhere,
+        &[("ARGOCD_AUTH_TOKEN", &token), ("ARGOCD_SERVER", &url)],
+        &["sync", "prod", "--wait=60s"],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(deployed(&app(&bed, PROD)), bed.kit.origin_head());
     let log = bed.argo.request_log();
     assert!(log.iter().any(|l| l.starts_with("POST /api/v1/applications/prod-microservices-demo/sync -> 200")), "{log:?}");
-    let history = run_env(&bed, &nowhere, &[("ARGOCD_AUTH_TOKEN", &token)], &["history", "prod", "--argocd-server", &url, "-o", "json"]);
+    let history = run_env(
+        &bed,
+        &nowhere,
+        &[("ARGOCD_AUTH_TOKEN", &token)],
+        &["history", "prod", "--argocd-server", &url, "-o", "json"],
+    );
     assert_eq!(history.code, 0, "{}", history.stderr);
     let doc: Value = serde_json::from_str(&history.stdout).unwrap();
-    assert_eq!(doc["entries"][0]["initiatedBy"], "admin", "argocd-server records the token's user");
+    assert_eq!(
+        doc["entries"][0]["initiatedBy"], "admin",
+        "argocd-server records the token's user"
+    );
     // Without a token: one line naming the variable.
-    let r = run_env(&bed, &nowhere, &[], &["sync", "prod", "--argocd-server", &url]);
+    let r = run_env(
+        &bed,
+        &nowhere,
+        &[],
+        &["sync", "prod", "--argocd-server", &url],
+    );
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("ARGOCD_AUTH_TOKEN"), "{}", r.stderr);
 }
@@ -328,26 +582,65 @@ fn missing_app_forbidden_and_unreachable_each_give_one_clear_line() {
     let missing = run(&bed, &["sync", "prod"]);
     assert_eq!(missing.code, 1);
     assert_eq!(error_lines(&missing.stderr).len(), 1, "{}", missing.stderr);
-    assert!(missing.stderr.contains("argocd/prod-microservices-demo not found") && missing.stderr.contains("promote.yaml"), "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("argocd/prod-microservices-demo not found")
+            && missing.stderr.contains("promote.yaml"),
+        "{}",
+        missing.stderr
+    );
 
     bed.argo.forbid(Some(&[]));
     let forbidden = run(&bed, &["sync", "staging"]);
     assert_eq!(forbidden.code, 1);
-    assert_eq!(error_lines(&forbidden.stderr).len(), 1, "{}", forbidden.stderr);
-    assert!(forbidden.stderr.contains("not allowed to get Argo CD application argocd/staging-microservices-demo"), "{}", forbidden.stderr);
+    assert_eq!(
+        error_lines(&forbidden.stderr).len(),
+        1,
+        "{}",
+        forbidden.stderr
+    );
+    assert!(
+        forbidden
+            .stderr
+            .contains("not allowed to get Argo CD application argocd/staging-microservices-demo"),
+        "{}",
+        forbidden.stderr
+    );
     bed.argo.forbid(None);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dead = bed.kit.root().join("dead-kubeconfig");
     std::fs::write(&dead, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: http://127.0.0.1:{port}}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\ncurrent-context: dead\nusers:\n- name: dead\n  user: {{token: x}}\n")).unwrap();
     let unreachable = run_env(&bed, &dead, &[], &["sync", "staging"]);
     assert_eq!(unreachable.code, 1);
-    assert_eq!(error_lines(&unreachable.stderr).len(), 1, "{}", unreachable.stderr);
-    assert!(unreachable.stderr.contains("cannot reach Argo CD for argocd/staging-microservices-demo"), "{}", unreachable.stderr);
+    assert_eq!(
+        error_lines(&unreachable.stderr).len(),
+        1,
+        "{}",
+        unreachable.stderr
+    );
+    assert!(
+        unreachable
+            .stderr
+            .contains("cannot reach Argo CD for argocd/staging-microservices-demo"),
+        "{}",
+        unreachable.stderr
+    );
     // status does not fail on it: the Argo CD part is a warning.
     let status = run_env(&bed, &dead, &[], &["status"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
-    assert!(status.stderr.contains("warning: staging: Argo CD state not shown"), "{}", status.stderr);
+    assert!(
+        status
+            .stderr
+            .contains("warning: staging: Argo CD state not shown"),
+        "{}",
+        status.stderr
+    );
     // A promotion still lands; the refresh it could not ask for is a warning.
     let pushed = run_env(&bed, &dead, &[], &["staging", "v1.0.1"]);
     assert_eq!(pushed.code, 0, "{}", pushed.stderr);
@@ -361,5 +654,9 @@ fn an_app_that_deploys_another_path_is_refused_before_waiting() {
     let r = run(&bed, &["sync", "prod", "--wait=30s"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("does not deploy prod's overlay: path is kustomize/staging, the overlay is kustomize/prod"), "{}", r.stderr);
-    assert!(r.stderr.contains("spec.source.kustomize.images"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("spec.source.kustomize.images"),
+        "{}",
+        r.stderr
+    );
 }

@@ -80,13 +80,14 @@ fn promotes_directly_with_a_minimal_diff_and_an_audit_trail() {
 fn dry_run_prints_the_plan_and_changes_nothing() {
     let kit = examples();
     let before = (kit.origin_head(), kit.clone_state());
-    let r = run(&kit, &["prod", "v1.0.1", "--dry-run"]);
+    // staging has no policies: a dry run that would be allowed exits 0.
+    let r = run(&kit, &["staging", "v1.0.1", "--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("-  newTag: v1.0.0\n+  newTag: v1.0.1"), "{}", r.stdout);
     assert!(r.stdout.contains("render: ok (kubectl kustomize, 18 resources"), "{}", r.stdout);
-    assert!(r.stdout.contains("Promote-Environment: prod"), "{}", r.stdout);
+    assert!(r.stdout.contains("Promote-Environment: staging"), "{}", r.stdout);
     assert_eq!((kit.origin_head(), kit.clone_state()), before);
-    let json = run(&kit, &["prod", "v1.0.1", "--dry-run", "-o", "json"]);
+    let json = run(&kit, &["staging", "v1.0.1", "--dry-run", "-o", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
     assert_eq!(doc["apiVersion"], "promote.kubectl.io/v1alpha1");
     assert_eq!(doc["kind"], "PromotionResult");
@@ -94,8 +95,9 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(doc["images"].as_array().unwrap().len(), 9);
     assert_eq!(doc["images"][0]["from"]["tag"], "v1.0.0");
     assert_eq!(doc["images"][0]["to"]["tag"], "v1.0.1");
-    let yaml = run(&kit, &["prod", "v1.0.1", "--dry-run", "-o", "yaml"]);
+    let yaml = run(&kit, &["staging", "v1.0.1", "--dry-run", "-o", "yaml"]);
     assert!(yaml.stdout.starts_with("apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionResult\n"), "{}", yaml.stdout);
+    assert_eq!((kit.origin_head(), kit.clone_state()), before);
 }
 
 #[test]
@@ -243,8 +245,8 @@ fn status_shows_versions_mixed_and_last_promotion() {
 
 #[test]
 fn protected_envs_do_not_prompt_without_a_terminal() {
-    let kit = examples();
-    let r = run(&kit, &["prod", "v1.0.1", "--direct"]);
+    let kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1\n");
+    let r = run(&kit, &["prod", "v2", "--direct"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("[y/N]"));
 }

@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod argo;
 pub mod init;
+pub mod policy;
 pub mod pr;
 pub mod promote;
 pub mod render;
@@ -13,7 +14,7 @@ pub mod rollback;
 pub mod session;
 pub mod status;
 
-pub use session::{OpenOptions, Session};
+pub use session::{OpenOptions, PolicyOptions, Session};
 
 use promote_core::config::ConfigError;
 use promote_core::overlay::OverlayError;
@@ -61,6 +62,9 @@ pub enum PromoteError {
     EditCheck { file: String, detail: String },
     #[error("{0}")]
     Usage(String),
+    /// A policy module could not be loaded or run (not a denial: that is an outcome).
+    #[error("policy: {0}")]
+    Policy(String),
     #[error(transparent)]
     Forge(#[from] promote_core::forge::ForgeError),
     #[error(transparent)]

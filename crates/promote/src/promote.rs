@@ -18,6 +18,7 @@ use promote_core::trailers::{self, Trailers};
 use promote_core::{diff, Person};
 use promote_git::{CommitId, PushOutcome};
 
+use crate::policy::{self, PolicyVerdict};
 use crate::render::{Rendered, Renderer};
 use crate::{Progress, PromoteError, Session};
 
@@ -58,6 +59,8 @@ pub struct Plan {
     pub render: RenderReport,
     pub commit_message: String,
     pub author: Person,
+    /// Every policy's verdict (`None`: no policies configured for this operation).
+    pub policy: Option<PolicyVerdict>,
     /// The remote tip the plan was made from.
     pub base: String,
     #[serde(skip)]
@@ -146,10 +149,37 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
     }
     let mode = req.mode.unwrap_or(env.mode);
     let draft = Draft { env: &env, overlay: &overlay, edits: &edits, changes, version, previous_version: previous, from: upstream_name, mode, author: req.author.clone() };
-    let plan = finish(session, draft, renderer, progress, &|d, author| {
-        commit_message(session, d.env, d.from.as_deref(), d.version.as_deref(), d.overlay.file(), &d.changes, author, req.message.as_deref())
+    check_override(session, &env)?;
+    let gate = |d: &Draft<'_>, author: &Person| -> Result<Option<PolicyVerdict>, PromoteError> {
+        if d.env.promote_policies.is_empty() && session.policy.one_offs.is_empty() {
+            return Ok(None);
+        }
+        let policies = policy::load(session, &d.env.promote_policies)?;
+        let actor = policy::actor(session, author);
+        let override_ = session.policy.override_reason.as_ref().map(|r| policy::OverrideDoc { by: author.to_string(), reason: r.clone() });
+        let version = d.version.as_deref().unwrap_or("mixed");
+        let op = policy::promotion_operation(d.env, d.from.as_deref(), version, d.previous_version.as_deref(), &d.changes, d.mode, actor, override_.as_ref());
+        let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
+        policy::evaluate(session, d.env, &policies, op, author, version, &promoted, &|_| None, progress).map(Some)
+    };
+    let plan = finish(session, draft, renderer, progress, &gate, &|d, author, verdict| {
+        commit_message(session, d.env, d.from.as_deref(), d.version.as_deref(), d.overlay.file(), &d.changes, author, req.message.as_deref(), verdict)
     })?;
     Ok(Prepared::Ready(Box::new(plan)))
+}
+
+/// Evaluates an operation's policies for a draft (None: none configured).
+pub(crate) type Gate<'a> = dyn Fn(&Draft<'_>, &Person) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
+
+/// `--override-policy` is break-glass: only where the environment allows it.
+pub(crate) fn check_override(session: &Session, env: &Environment) -> Result<(), PromoteError> {
+    if session.policy.override_reason.is_some() && !env.allow_override {
+        return Err(PromoteError::Usage(format!(
+            "--override-policy: {} does not allow overrides (set `allowOverride: true` on the environment in promote.yaml to allow break-glass)",
+            env.name
+        )));
+    }
+    Ok(())
 }
 
 /// What a promotion and a revert share once the edits are planned.
@@ -166,7 +196,9 @@ pub(crate) struct Draft<'a> {
 }
 
 /// Apply the edits, check they hold, render (beside the rest), and assemble the [`Plan`].
-pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progress: &dyn Progress, message: &dyn Fn(&Draft<'_>, &Person) -> String) -> Result<Plan, PromoteError> {
+/// `gate` evaluates the policies (on this thread, while the render runs on another); `message`
+/// builds the commit message with their verdict.
+pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progress: &dyn Progress, gate: &Gate<'_>, message: &dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>) -> String) -> Result<Plan, PromoteError> {
     let env = d.env;
     let overlay = d.overlay;
     let new_text = overlay.apply(d.edits)?;
@@ -188,12 +220,13 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progr
             Some(a) => Ok(a.clone()),
             None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
         };
+        let verdict = author.as_ref().map_err(|_| PromoteError::NoIdentity).and_then(|a| gate(&d, a));
         let rendered = render.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (rendered, author)
+        (rendered, author.and_then(|a| verdict.map(|v| (a, v))))
     });
     let rendered = rendered?;
-    let author = author?;
-    let commit_message = message(&d, &author);
+    let (author, policy) = author?;
+    let commit_message = message(&d, &author, policy.as_ref());
     Ok(Plan {
         environment: env.name.clone(),
         diff: diff::unified(&file, overlay.text(), &new_text),
@@ -206,6 +239,7 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progr
         render: RenderReport { program: renderer.program.describe().to_owned(), resources: rendered.resources, cached: rendered.cached },
         commit_message,
         author,
+        policy,
         base: session.base.to_string(),
         new_text,
         overlay_dir: env.overlay.clone(),
@@ -227,7 +261,7 @@ fn check_edit(before: &Overlay, new_text: &str, changes: &[ImageChange]) -> Resu
 }
 
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the message's parts")]
-fn commit_message(session: &Session, env: &Environment, from: Option<&str>, version: Option<&str>, file: &str, changes: &[ImageChange], author: &Person, message: Option<&str>) -> String {
+fn commit_message(session: &Session, env: &Environment, from: Option<&str>, version: Option<&str>, file: &str, changes: &[ImageChange], author: &Person, message: Option<&str>, verdict: Option<&PolicyVerdict>) -> String {
     let version_s = version.unwrap_or("mixed");
     let subject = match from {
         Some(up) => format!("promote {} to {version_s} (from {up})", env.name),
@@ -250,7 +284,12 @@ fn commit_message(session: &Session, env: &Environment, from: Option<&str>, vers
     if let Some(up) = from {
         t.push(trailers::FROM, up);
     }
-    t.push(trailers::POLICY_DECISION, if env.promote_policies.is_empty() { "allow (no policies configured)" } else { "allow" });
+    match verdict {
+        Some(v) => v.add_trailers(&mut t),
+        None => {
+            t.push(trailers::POLICY_DECISION, "allow (no policies configured)");
+        }
+    }
     if let Some(cfg) = &session.config_override {
         t.push(trailers::POLICY_CONFIG, format!("--config {cfg}"));
     }

@@ -16,7 +16,9 @@ use promote_core::trailers::{self, Trailers};
 use promote_core::Person;
 use promote_git::CommitId;
 
+use crate::policy::{self, PolicyVerdict};
 use crate::promote::{finish, Draft, Prepared};
+use promote_policy::sdk;
 use crate::render::Renderer;
 use crate::{Progress, PromoteError, Session};
 
@@ -145,7 +147,28 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
         mode: req.mode.unwrap_or(env.mode),
         author: req.author.clone(),
     };
-    let plan = finish(session, draft, renderer, progress, &|d, author| {
+    crate::promote::check_override(session, &env)?;
+    let running_version = running.as_str().unwrap_or("").to_owned();
+    let gate = |d: &Draft<'_>, author: &Person| -> Result<Option<PolicyVerdict>, PromoteError> {
+        if d.env.rollback_policies.is_empty() && session.policy.one_offs.is_empty() {
+            return Ok(None);
+        }
+        let policies = policy::load(session, &d.env.rollback_policies)?;
+        let actor = policy::actor(session, author);
+        let override_ = session.policy.override_reason.as_ref().map(|r| sdk::Override { by: actor.clone(), reason: r.clone() });
+        let to_version = d.version.clone().unwrap_or_else(|| "mixed".into());
+        let op = sdk::Operation::Rollback(sdk::Rollback {
+            environment: d.env.name.clone(),
+            strategy: sdk::RollbackStrategy::Revert,
+            from: sdk::RollbackFrom { version: running_version.clone(), revision: Some(session.base.to_string()), deployed_at: None },
+            to: sdk::RollbackTo { version: to_version.clone(), revision: target_at.to_string(), history_id: None, deployed_at: None, was_healthy: None },
+            requested_by: actor,
+            override_,
+        });
+        let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
+        policy::evaluate(session, d.env, &policies, op, author, &to_version, &promoted, &|_| None, progress).map(Some)
+    };
+    let plan = finish(session, draft, renderer, progress, &gate, &|d, author, verdict| {
         let v = d.version.as_deref().unwrap_or("mixed");
         let subject = match &undone_commit {
             Some((sha, subj)) if req.target == RollbackTarget::Previous => format!("rollback {} to {v} (revert {} \"{subj}\")", d.env.name, &sha[..7]),
@@ -169,7 +192,12 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
         if let Some((sha, _)) = &undone_commit {
             t.push(trailers::REVERTS, sha.clone());
         }
-        t.push(trailers::POLICY_DECISION, if d.env.rollback_policies.is_empty() { "allow (no policies configured)" } else { "allow" });
+        match verdict {
+            Some(v) => v.add_trailers(&mut t),
+            None => {
+                t.push(trailers::POLICY_DECISION, "allow (no policies configured)");
+            }
+        }
         trailers::message(&subject, &body, &t)
     })?;
     Ok(Prepared::Ready(Box::new(plan)))

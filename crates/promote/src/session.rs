@@ -21,6 +21,24 @@ pub struct OpenOptions {
     pub config_override: Option<(String, String)>,
     /// A person at a terminal (git may prompt for credentials).
     pub interactive: bool,
+    /// How policies run for this command.
+    pub policy: PolicyOptions,
+}
+
+/// Policy settings of one command (flags and facts that do not come from git).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyOptions {
+    /// Root for compiled modules (`$XDG_CACHE_HOME`); `None` = `--no-cache`.
+    pub cache: Option<PathBuf>,
+    /// `--policy PATH` modules, added to the operation's policies.
+    pub one_offs: Vec<PathBuf>,
+    /// `--override-policy --reason TEXT`.
+    pub override_reason: Option<String>,
+    /// The Kubernetes user of the current context, when known.
+    pub kube_user: Option<String>,
+    /// `context.now` (RFC 3339 UTC); `None` = the current time.
+    pub now: Option<String>,
+    pub dry_run: bool,
 }
 
 /// An opened repository with its configuration, as of the fetched remote tip.
@@ -35,6 +53,8 @@ pub struct Session {
     /// Set when `--config` replaced the remote's `promote.yaml`.
     pub config_override: Option<String>,
     pub cache_dir: PathBuf,
+    pub policy: PolicyOptions,
+    runtime: std::sync::OnceLock<crate::policy::PolicyRuntime>,
 }
 
 fn looks_like_url(s: &str) -> bool {
@@ -91,7 +111,31 @@ impl Session {
             }
         };
         let base_branch = config.git.base_branch.clone();
-        Ok(Session { repo, config, remote, base_branch, base, config_override: override_label, cache_dir: opts.cache_dir.clone() })
+        Ok(Session {
+            repo,
+            config,
+            remote,
+            base_branch,
+            base,
+            config_override: override_label,
+            cache_dir: opts.cache_dir.clone(),
+            policy: opts.policy.clone(),
+            runtime: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The wasmtime host, created on first use (only commands that evaluate policies pay).
+    pub fn policy_runtime(&self) -> Result<&crate::policy::PolicyRuntime, PromoteError> {
+        if let Some(r) = self.runtime.get() {
+            return Ok(r);
+        }
+        let r = crate::policy::PolicyRuntime::new(self.policy.cache.clone())?;
+        Ok(self.runtime.get_or_init(|| r))
+    }
+
+    /// `context.now` for policies.
+    pub fn now(&self) -> String {
+        self.policy.now.clone().unwrap_or_else(|| jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
     }
 
     /// `origin/main`-style name of the base tip, for messages.

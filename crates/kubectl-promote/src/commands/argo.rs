@@ -13,17 +13,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use promote::argo::{self as uc, ArgoError, HistoryTarget, RollbackPlan, Target, WaitOptions, Waited};
-use promote::render::Renderer;
 use promote::Session;
+use promote::argo::{
+    self as uc, ArgoError, HistoryTarget, RollbackPlan, Target, WaitOptions, Waited,
+};
+use promote::render::Renderer;
 use promote_argocd::{ConnectOptions, KubeArgoCd, RestArgoCd, RestOptions};
 use promote_core::argocd::{AppRef, ArgoCd};
 use promote_core::config::Environment;
 
-use super::{usage, Ctx};
-use crate::cli::{HistoryArgs, ResumeArgs, RollbackArgs, SyncArgs};
-use crate::output::{Shell, BOLD, DIM, GREEN, RED, YELLOW};
+use super::{Ctx, usage};
 use crate::Exit;
+use crate::cli::{HistoryArgs, ResumeArgs, RollbackArgs, SyncArgs};
+use crate::output::{BOLD, DIM, GREEN, RED, Shell, YELLOW};
 
 /// Reads that do not wait get this request timeout unless `--request-timeout` says otherwise, so
 /// `status` on an unreachable cluster does not hang; waits keep their own deadline.
@@ -38,7 +40,11 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn target(&self) -> Target<'_> {
-        Target { argo: self.argo.as_ref(), app: self.app.clone(), via: self.via.clone() }
+        Target {
+            argo: self.argo.as_ref(),
+            app: self.app.clone(),
+            via: self.via.clone(),
+        }
     }
 }
 
@@ -53,16 +59,31 @@ pub(crate) enum Purpose {
 fn request_timeout(ctx: &Ctx<'_>) -> anyhow::Result<Option<Duration>> {
     match ctx.global.request_timeout.as_deref().map(str::trim) {
         None | Some("0") => Ok(None),
-        Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(Duration::from_secs(t.parse().map_err(|_| usage(format!("--request-timeout {t}: not a number of seconds")))?))),
-        Some(t) => crate::cli::parse_duration(t).map(Some).map_err(|e| usage(format!("--request-timeout: {e}"))),
+        Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Some(Duration::from_secs(t.parse().map_err(|_| {
+                usage(format!("--request-timeout {t}: not a number of seconds"))
+            })?)))
+        }
+        Some(t) => crate::cli::parse_duration(t)
+            .map(Some)
+            .map_err(|e| usage(format!("--request-timeout: {e}"))),
     }
 }
 
 /// Connects the transport for ENV's Application.
 pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> anyhow::Result<Conn> {
-    let target = env.argocd.as_ref().ok_or_else(|| ArgoError::NoApp { env: env.name.clone() })?;
-    let namespace = ctx.global.namespace.clone().unwrap_or_else(|| target.namespace.clone());
-    let app = AppRef { namespace: Some(namespace), name: target.app.clone() };
+    let target = env.argocd.as_ref().ok_or_else(|| ArgoError::NoApp {
+        env: env.name.clone(),
+    })?;
+    let namespace = ctx
+        .global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| target.namespace.clone());
+    let app = AppRef {
+        namespace: Some(namespace),
+        name: target.app.clone(),
+    };
     let timeout = match (request_timeout(ctx)?, purpose) {
         (Some(t), _) => Some(t),
         (None, Purpose::Read) => Some(READ_TIMEOUT),
@@ -73,19 +94,50 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
         .argocd_server
         .clone()
         .map(|s| (s, "--argocd-server"))
-        .or_else(|| ctx.env.var("ARGOCD_SERVER").map(|s| (s.to_owned(), "ARGOCD_SERVER")))
-        .or_else(|| target.server.clone().map(|s| (s, "argocd.server in promote.yaml")));
+        .or_else(|| {
+            ctx.env
+                .var("ARGOCD_SERVER")
+                .map(|s| (s.to_owned(), "ARGOCD_SERVER"))
+        })
+        .or_else(|| {
+            target
+                .server
+                .clone()
+                .map(|s| (s, "argocd.server in promote.yaml"))
+        });
     if let Some((server, from)) = server {
         let token = ctx.env.var("ARGOCD_AUTH_TOKEN").ok_or_else(|| {
             anyhow::anyhow!("argocd-server {server} (from {from}) needs a token: set ARGOCD_AUTH_TOKEN (e.g. `argocd account generate-token`), or drop the server to use the Kubernetes API")
         })?;
-        let insecure = ctx.env.var("ARGOCD_INSECURE").is_some_and(|v| v == "true" || v == "1");
+        let insecure = ctx
+            .env
+            .var("ARGOCD_INSECURE")
+            .is_some_and(|v| v == "true" || v == "1");
         let via = format!("argocd-server {server}");
-        let argo = RestArgoCd::connect(&RestOptions { server: server.clone(), token: token.to_owned(), insecure, app_namespace: None, request_timeout: timeout })
-            .map_err(|e| anyhow::anyhow!("cannot use argocd-server {server} (from {from}): {}", one_line(&e)))?;
-        return Ok(Conn { argo: Box::new(argo), app, via });
+        let argo = RestArgoCd::connect(&RestOptions {
+            server: server.clone(),
+            token: token.to_owned(),
+            insecure,
+            app_namespace: None,
+            request_timeout: timeout,
+        })
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot use argocd-server {server} (from {from}): {}",
+                one_line(&e)
+            )
+        })?;
+        return Ok(Conn {
+            argo: Box::new(argo),
+            app,
+            via,
+        });
     }
-    let context = ctx.global.context.clone().or_else(|| target.context.clone());
+    let context = ctx
+        .global
+        .context
+        .clone()
+        .or_else(|| target.context.clone());
     let via = match &context {
         Some(c) => format!("context {c}"),
         None => "current context".to_owned(),
@@ -99,7 +151,11 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
         request_timeout: timeout,
     };
     let argo = KubeArgoCd::connect(&options).map_err(|e| anyhow::anyhow!("cannot reach Argo CD for {app} ({via}): {}; check --kubeconfig/KUBECONFIG and --context (or set --argocd-server)", one_line(&e)))?;
-    Ok(Conn { argo: Box::new(argo), app, via })
+    Ok(Conn {
+        argo: Box::new(argo),
+        app,
+        via,
+    })
 }
 
 /// An error and its causes on one line.
@@ -119,16 +175,29 @@ fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Who starts our operations: the git identity, as in a commit's trailers.
 fn user(session: &Session) -> String {
-    session.repo.config_person().map(|p| p.to_string()).unwrap_or_else(|| "kubectl-promote".to_owned())
+    session
+        .repo
+        .config_person()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "kubectl-promote".to_owned())
 }
 
 fn wait_options(session: &Session, timeout: Duration) -> WaitOptions {
-    WaitOptions { timeout, user: user(session), promote_id: promote_argocd::new_promote_id() }
+    WaitOptions {
+        timeout,
+        user: user(session),
+        promote_id: promote_argocd::new_promote_id(),
+    }
 }
 
 /// Before a promotion plans anything: an env rolled back with Argo CD refuses promotions unless
 /// `--resume`. When Argo CD cannot be read, say so and go on (the push itself is safe).
-pub(crate) fn check_before_promote(ctx: &Ctx<'_>, session: &Session, env_name: &str, resume: bool) -> anyhow::Result<()> {
+pub(crate) fn check_before_promote(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    env_name: &str,
+    resume: bool,
+) -> anyhow::Result<()> {
     let env = session.config.env(env_name)?;
     if env.argocd.is_none() {
         return Ok(());
@@ -138,7 +207,9 @@ pub(crate) fn check_before_promote(ctx: &Ctx<'_>, session: &Session, env_name: &
         Ok(app) if !resume => Ok(uc::check_marker(env, &app)?),
         Ok(_) => Ok(()),
         Err(e) => {
-            ctx.shell.warn(&format!("could not check {env_name}'s Argo CD application for a rollback marker: {e}"));
+            ctx.shell.warn(&format!(
+                "could not check {env_name}'s Argo CD application for a rollback marker: {e}"
+            ));
             Ok(())
         }
     }
@@ -146,16 +217,34 @@ pub(crate) fn check_before_promote(ctx: &Ctx<'_>, session: &Session, env_name: &
 
 /// After a push to (or a merge into) the base branch: `--resume` turns auto-sync back on, then a
 /// refresh, or with `--wait` a sync and the wait. `commit` is ours on the base branch.
-pub(crate) fn after_landing(ctx: &Ctx<'_>, session: &Session, renderer: &Renderer, env_name: &str, commit: &str, wait: Option<Duration>, resume: bool) -> anyhow::Result<Exit> {
+pub(crate) fn after_landing(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    renderer: &Renderer,
+    env_name: &str,
+    commit: &str,
+    wait: Option<Duration>,
+    resume: bool,
+) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     let env = session.config.env(env_name)?;
     if env.argocd.is_none() {
         if wait.is_some() {
-            shell.warn(&format!("{env_name} has no Argo CD application in promote.yaml: nothing to wait for"));
+            shell.warn(&format!(
+                "{env_name} has no Argo CD application in promote.yaml: nothing to wait for"
+            ));
         }
         return Ok(Exit::Ok);
     }
-    let conn = match connect(ctx, env, if wait.is_some() { Purpose::Wait } else { Purpose::Read }) {
+    let conn = match connect(
+        ctx,
+        env,
+        if wait.is_some() {
+            Purpose::Wait
+        } else {
+            Purpose::Read
+        },
+    ) {
         Ok(c) => c,
         Err(e) if wait.is_none() && !resume => {
             shell.warn(&format!("pushed, but Argo CD was not asked to refresh (it will notice at its next poll): {e}"));
@@ -169,9 +258,15 @@ pub(crate) fn after_landing(ctx: &Ctx<'_>, session: &Session, renderer: &Rendere
         match uc::marker(&app) {
             Some(marker) => {
                 let resumed = uc::resume_now(env, &t, marker, false, shell)?;
-                shell.status(&format!("resumed {}: auto-sync {} (prune {}, selfHeal {}), rollback marker removed", resumed.app, resumed.auto_sync, resumed.prune, resumed.self_heal));
+                shell.status(&format!(
+                    "resumed {}: auto-sync {} (prune {}, selfHeal {}), rollback marker removed",
+                    resumed.app, resumed.auto_sync, resumed.prune, resumed.self_heal
+                ));
             }
-            None => shell.status(&format!("--resume: {} has no rollback marker; nothing to resume", t.app)),
+            None => shell.status(&format!(
+                "--resume: {} has no rollback marker; nothing to resume",
+                t.app
+            )),
         }
     }
     let ours = session.repo.resolve(commit)?;
@@ -181,15 +276,34 @@ pub(crate) fn after_landing(ctx: &Ctx<'_>, session: &Session, renderer: &Rendere
         }
         return Ok(Exit::Ok);
     };
-    let waited = uc::sync_and_wait(session, env, &t, ours, renderer, &wait_options(session, timeout), shell)?;
+    let waited = uc::sync_and_wait(
+        session,
+        env,
+        &t,
+        ours,
+        renderer,
+        &wait_options(session, timeout),
+        shell,
+    )?;
     report_wait(shell, env_name, &t, &waited, false)
 }
 
 /// The outcome of a wait: a line on stdout when ready, the state seen and what to do otherwise.
-fn report_wait(shell: &Shell, env_name: &str, t: &Target<'_>, waited: &Waited, after_rollback: bool) -> anyhow::Result<Exit> {
+fn report_wait(
+    shell: &Shell,
+    env_name: &str,
+    t: &Target<'_>,
+    waited: &Waited,
+    after_rollback: bool,
+) -> anyhow::Result<Exit> {
     let rollback = format!("kubectl promote rollback {env_name}");
     match waited {
-        Waited::Ready { revision, sync, health, waited_seconds } => {
+        Waited::Ready {
+            revision,
+            sync,
+            health,
+            waited_seconds,
+        } => {
             if shell.is_text() {
                 let rev = revision.as_deref().map(short).unwrap_or("?");
                 shell.out(format!("{GREEN}deployed{GREEN:#} {rev} on {env_name} ({}): {sync}, {health} after {waited_seconds}s", t.app))?;
@@ -199,19 +313,43 @@ fn report_wait(shell: &Shell, env_name: &str, t: &Target<'_>, waited: &Waited, a
             }
             Ok(Exit::Ok)
         }
-        Waited::Degraded { revision, message, waited_seconds } => {
+        Waited::Degraded {
+            revision,
+            message,
+            waited_seconds,
+        } => {
             let rev = revision.as_deref().map(short).unwrap_or("?");
-            let msg = if message.is_empty() { String::new() } else { format!(" ({message})") };
-            let hint = if after_rollback { format!("check the app; `kubectl promote history {env_name}` lists other entries") } else { format!("roll back with `{rollback}`") };
+            let msg = if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            };
+            let hint = if after_rollback {
+                format!("check the app; `kubectl promote history {env_name}` lists other entries")
+            } else {
+                format!("roll back with `{rollback}`")
+            };
             shell.err_text(&format!("{RED}error:{RED:#} {env_name} is Degraded{msg} running {rev} on {} after {waited_seconds}s; {hint}\n", t.app));
             Ok(Exit::Unhealthy)
         }
-        Waited::OperationFailed { phase, message, waited_seconds } => {
+        Waited::OperationFailed {
+            phase,
+            message,
+            waited_seconds,
+        } => {
             shell.err_text(&format!("{RED}error:{RED:#} the Argo CD operation on {} ended {phase} after {waited_seconds}s: {message}; see `kubectl promote status {env_name}`\n", t.app));
             Ok(Exit::Unhealthy)
         }
-        Waited::TimedOut { waited_for, last_seen, waited_seconds } => {
-            let hint = if after_rollback { String::new() } else { format!("; if it is broken, roll back with `{rollback}`") };
+        Waited::TimedOut {
+            waited_for,
+            last_seen,
+            waited_seconds,
+        } => {
+            let hint = if after_rollback {
+                String::new()
+            } else {
+                format!("; if it is broken, roll back with `{rollback}`")
+            };
             shell.err_text(&format!("{RED}error:{RED:#} timed out after {waited_seconds}s waiting for {waited_for} on {}; last seen: {last_seen}{hint}\n", t.app));
             Ok(Exit::Unhealthy)
         }
@@ -226,11 +364,23 @@ fn short(rev: &str) -> &str {
 pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
-    let conn = connect(ctx, &env, if args.wait.is_some() { Purpose::Wait } else { Purpose::Read })?;
+    let conn = connect(
+        ctx,
+        &env,
+        if args.wait.is_some() {
+            Purpose::Wait
+        } else {
+            Purpose::Read
+        },
+    )?;
     let t = conn.target();
     let app = uc::read_app(&env, &t)?;
     if let Some(m) = &app.rollback_marker {
-        return Err(ArgoError::SyncWhileRolledBack { env: env.name.clone(), by: m.by.clone() }.into());
+        return Err(ArgoError::SyncWhileRolledBack {
+            env: env.name.clone(),
+            by: m.by.clone(),
+        }
+        .into());
     }
     let renderer = ctx.renderer();
     let opts = wait_options(&session, args.wait.unwrap_or(Duration::ZERO));
@@ -251,18 +401,49 @@ pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
         None => {
             if ctx.shell.is_text() {
                 match how {
-                    "auto-sync" => ctx.shell.out(format!("refreshed {}: auto-sync deploys {} ({})", t.app, session.base.short(), session.base_name()))?,
-                    _ => ctx.shell.out(format!("{GREEN}started{GREEN:#} a sync of {} to {} ({})", t.app, session.base.short(), session.base_name()))?,
+                    "auto-sync" => ctx.shell.out(format!(
+                        "refreshed {}: auto-sync deploys {} ({})",
+                        t.app,
+                        session.base.short(),
+                        session.base_name()
+                    ))?,
+                    _ => ctx.shell.out(format!(
+                        "{GREEN}started{GREEN:#} a sync of {} to {} ({})",
+                        t.app,
+                        session.base.short(),
+                        session.base_name()
+                    ))?,
                 }
             }
             (Exit::Ok, None)
         }
         Some(_) => {
-            let waited = uc::wait_for_sync(&session, &env, &t, session.base, started, &renderer, &opts, ctx.shell)?;
-            (report_wait(ctx.shell, &env.name, &t, &waited, false)?, Some(waited))
+            let waited = uc::wait_for_sync(
+                &session,
+                &env,
+                &t,
+                session.base,
+                started,
+                &renderer,
+                &opts,
+                ctx.shell,
+            )?;
+            (
+                report_wait(ctx.shell, &env.name, &t, &waited, false)?,
+                Some(waited),
+            )
         }
     };
-    ctx.shell.document("SyncResult", &SyncDoc { environment: &env.name, app: t.app.to_string(), revision: session.base.to_string(), how, wait: waited.as_ref() })?;
+    ctx.shell.document(
+        "SyncResult",
+        &SyncDoc {
+            environment: &env.name,
+            app: t.app.to_string(),
+            revision: session.base.to_string(),
+            how,
+            wait: waited.as_ref(),
+        },
+    )?;
     Ok(exit)
 }
 
@@ -276,8 +457,14 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
     let items = uc::history(&session, &env, &app, args.limit);
     let shell = ctx.shell;
     if shell.is_text() {
-        shell.out(format!("{DIM}Argo CD history of {} ({}), newest first{DIM:#}", t.app, env.name))?;
-        shell.out(format!("{BOLD}{:>4}  {:8}  {:10}  {:20}  {:8}  BY{BOLD:#}", "ID", "REVISION", "VERSION", "DEPLOYED", "HEALTHY"))?;
+        shell.out(format!(
+            "{DIM}Argo CD history of {} ({}), newest first{DIM:#}",
+            t.app, env.name
+        ))?;
+        shell.out(format!(
+            "{BOLD}{:>4}  {:8}  {:10}  {:20}  {:8}  BY{BOLD:#}",
+            "ID", "REVISION", "VERSION", "DEPLOYED", "HEALTHY"
+        ))?;
         for h in &items {
             let healthy = match h.was_healthy {
                 Some(true) => format!("{GREEN}yes{GREEN:#}     "),
@@ -291,7 +478,11 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
                 h.version.as_deref().unwrap_or("?"),
                 h.deployed_at.as_deref().unwrap_or("-"),
                 h.initiated_by.as_deref().unwrap_or("?"),
-                if h.running { format!("  {YELLOW}(running){YELLOW:#}") } else { String::new() }
+                if h.running {
+                    format!("  {YELLOW}(running){YELLOW:#}")
+                } else {
+                    String::new()
+                }
             ))?;
         }
         if items.is_empty() {
@@ -304,7 +495,14 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
         app: String,
         entries: &'a [uc::HistoryItem],
     }
-    shell.document("History", &HistoryDoc { environment: &env.name, app: t.app.to_string(), entries: &items })?;
+    shell.document(
+        "History",
+        &HistoryDoc {
+            environment: &env.name,
+            app: t.app.to_string(),
+            entries: &items,
+        },
+    )?;
     Ok(Exit::Ok)
 }
 
@@ -328,14 +526,19 @@ pub fn resume(ctx: &Ctx<'_>, args: &ResumeArgs) -> anyhow::Result<Exit> {
 /// What `rollback` decided about the strategy.
 pub(crate) enum Picked {
     /// Argo CD's history holds the target.
-    Argocd(Box<Conn>, RollbackPlan),
+    Argocd(Box<Conn>, Box<RollbackPlan>),
     /// Revert in git (asked for, or the history does not hold the target).
     Revert,
 }
 
 /// `--strategy` given or not: pick. With no strategy, `argocd` where the history holds the
 /// target, else `revert` (and say why).
-pub(crate) fn pick_strategy(ctx: &Ctx<'_>, session: &Session, args: &RollbackArgs, argocd_asked: bool) -> anyhow::Result<Picked> {
+pub(crate) fn pick_strategy(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    args: &RollbackArgs,
+    argocd_asked: bool,
+) -> anyhow::Result<Picked> {
     let env = session.config.env(&args.env)?;
     let target = match (&args.to, &args.to_revision, args.to_id) {
         (Some(v), None, None) => HistoryTarget::Version(v.clone()),
@@ -344,7 +547,11 @@ pub(crate) fn pick_strategy(ctx: &Ctx<'_>, session: &Session, args: &RollbackArg
         (None, None, None) => HistoryTarget::Previous,
         _ => return Err(usage("give at most one of --to, --to-id and --to-revision")),
     };
-    let purpose = if args.wait.is_some() { Purpose::Wait } else { Purpose::Read };
+    let purpose = if args.wait.is_some() {
+        Purpose::Wait
+    } else {
+        Purpose::Read
+    };
     if !argocd_asked {
         // The default: look, and fall back to a revert when Argo CD cannot be used.
         if env.argocd.is_none() {
@@ -353,7 +560,8 @@ pub(crate) fn pick_strategy(ctx: &Ctx<'_>, session: &Session, args: &RollbackArg
         let conn = match connect(ctx, env, purpose) {
             Ok(c) => c,
             Err(e) => {
-                ctx.shell.status(&format!("reverting in git: Argo CD is not reachable ({e})"));
+                ctx.shell
+                    .status(&format!("reverting in git: Argo CD is not reachable ({e})"));
                 return Ok(Picked::Revert);
             }
         };
@@ -365,9 +573,12 @@ pub(crate) fn pick_strategy(ctx: &Ctx<'_>, session: &Session, args: &RollbackArg
             }
         };
         return Ok(match uc::plan_rollback(session, env, &app, &target)? {
-            Some(plan) => Picked::Argocd(Box::new(conn), plan),
+            Some(plan) => Picked::Argocd(Box::new(conn), Box::new(plan)),
             None => {
-                ctx.shell.status(&format!("reverting in git: the Argo CD history of {} does not hold the target", conn.app));
+                ctx.shell.status(&format!(
+                    "reverting in git: the Argo CD history of {} does not hold the target",
+                    conn.app
+                ));
                 Picked::Revert
             }
         });
@@ -375,17 +586,29 @@ pub(crate) fn pick_strategy(ctx: &Ctx<'_>, session: &Session, args: &RollbackArg
     let conn = connect(ctx, env, purpose)?;
     let app = uc::read_app(env, &conn.target())?;
     match uc::plan_rollback(session, env, &app, &target)? {
-        Some(plan) => Ok(Picked::Argocd(Box::new(conn), plan)),
+        Some(plan) => Ok(Picked::Argocd(Box::new(conn), Box::new(plan))),
         None => Err(uc::no_target(env, &app, &target).into()),
     }
 }
 
 /// `rollback --strategy argocd` once the entry is picked.
-pub(crate) fn rollback(ctx: &Ctx<'_>, session: &Session, args: &RollbackArgs, conn: &Conn, plan: RollbackPlan) -> anyhow::Result<Exit> {
+pub(crate) fn rollback(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    args: &RollbackArgs,
+    conn: &Conn,
+    plan: RollbackPlan,
+) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     let env = session.config.env(&args.env)?.clone();
     let t = conn.target();
-    let to_rev = plan.to.revision.as_deref().map(short).unwrap_or("?").to_owned();
+    let to_rev = plan
+        .to
+        .revision
+        .as_deref()
+        .map(short)
+        .unwrap_or("?")
+        .to_owned();
     let to_version = plan.to.version.clone().unwrap_or_else(|| "?".into());
     let summary = format!(
         "{BOLD}{}{BOLD:#}: {} ({}) → {BOLD}{to_version}{BOLD:#} ({to_rev}, Argo CD history id {}) on {}; auto-sync {} → off{}, rollback marker set",
@@ -395,11 +618,18 @@ pub(crate) fn rollback(ctx: &Ctx<'_>, session: &Session, args: &RollbackArgs, co
         plan.to.id,
         plan.app,
         plan.auto_sync,
-        if plan.auto_sync == "on" { " (prune/selfHeal kept)" } else { "" }
+        if plan.auto_sync == "on" {
+            " (prune/selfHeal kept)"
+        } else {
+            ""
+        }
     );
     if plan.from_revision == plan.to.revision {
         if shell.is_text() {
-            shell.out(format!("{} already runs {to_version} ({to_rev}): nothing to do", env.name))?;
+            shell.out(format!(
+                "{} already runs {to_version} ({to_rev}): nothing to do",
+                env.name
+            ))?;
         }
         return Ok(Exit::Ok);
     }
@@ -411,12 +641,18 @@ pub(crate) fn rollback(ctx: &Ctx<'_>, session: &Session, args: &RollbackArgs, co
             shell.out(summary)?;
             shell.out(format!("{DIM}dry run: nothing was changed{DIM:#}"))?;
         }
-        shell.document("RollbackResult", &serde_json::json!({"result": "dry-run", "strategy": "argocd", "plan": &plan}))?;
+        shell.document(
+            "RollbackResult",
+            &serde_json::json!({"result": "dry-run", "strategy": "argocd", "plan": &plan}),
+        )?;
         return Ok(Exit::Ok);
     }
     if env.protected && ctx.env.interactive && !args.yes {
         shell.err_text(&format!("{summary}\n"));
-        if !super::promote::confirm(shell, &format!("Roll back {} to {to_version} with Argo CD?", env.name))? {
+        if !super::promote::confirm(
+            shell,
+            &format!("Roll back {} to {to_version} with Argo CD?", env.name),
+        )? {
             shell.warn("not confirmed; nothing was changed");
             return Ok(Exit::Error);
         }
@@ -443,7 +679,10 @@ pub(crate) fn rollback(ctx: &Ctx<'_>, session: &Session, args: &RollbackArgs, co
         None => (Exit::Ok, None),
         Some(timeout) => {
             let waited = uc::wait_rollback(&env, &t, &rolled, timeout, shell)?;
-            (report_wait(shell, &env.name, &t, &waited, true)?, Some(waited))
+            (
+                report_wait(shell, &env.name, &t, &waited, true)?,
+                Some(waited),
+            )
         }
     };
     shell.document("RollbackResult", &serde_json::json!({"result": "rolled-back", "strategy": "argocd", "rollback": &rolled, "wait": waited}))?;
@@ -451,13 +690,43 @@ pub(crate) fn rollback(ctx: &Ctx<'_>, session: &Session, args: &RollbackArgs, co
 }
 
 /// Argo CD's view of ENV for `status`; unreachable or missing is a warning, not a failure.
-pub(crate) fn status_facts(ctx: &Ctx<'_>, session: &Session, env: &Environment) -> Option<uc::ArgoStatus> {
+pub(crate) fn status_facts(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    env: &Environment,
+) -> Option<uc::ArgoStatus> {
     env.argocd.as_ref()?;
-    let read = connect(ctx, env, Purpose::Read).and_then(|c| Ok(uc::read_app(env, &c.target())?)).with_context(|| format!("{}: Argo CD state not shown", env.name));
+    let read = connect(ctx, env, Purpose::Read)
+        .and_then(|c| Ok(uc::read_app(env, &c.target())?))
+        .with_context(|| format!("{}: Argo CD state not shown", env.name));
     match read {
         Ok(app) => Some(uc::status_facts(session, env, &app)),
         Err(e) => {
-            ctx.shell.warn(&format!("{}", one_line(e.as_ref())));
+            ctx.shell.warn(&one_line(e.as_ref()));
+            None
+        }
+    }
+}
+
+/// ENV's Argo CD facts for the policy request (`environments.<env>.argocd`); `None` (with a
+/// warning) when the env has no app or it cannot be read, which policies see as null.
+#[expect(
+    dead_code,
+    reason = "for the policy wiring, which plugs it into the request"
+)]
+pub(crate) fn policy_facts(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    env: &Environment,
+) -> Option<uc::PolicyArgoCdState> {
+    env.argocd.as_ref()?;
+    let read = connect(ctx, env, Purpose::Read)
+        .and_then(|c| Ok(uc::read_app(env, &c.target())?))
+        .with_context(|| format!("{}: Argo CD facts not given to policies", env.name));
+    match read {
+        Ok(app) => Some(uc::policy_facts(session, env, &app)),
+        Err(e) => {
+            ctx.shell.warn(&one_line(e.as_ref()));
             None
         }
     }

@@ -19,7 +19,8 @@ pub use status::status;
 use anyhow::Context as _;
 
 use ::promote::render::{RenderProgram, Renderer};
-use ::promote::{OpenOptions, Session};
+use ::promote::{OpenOptions, PolicyOptions, Session};
+use std::path::Path;
 
 use crate::cli::Global;
 use crate::env::Env;
@@ -34,6 +35,11 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn open(&self) -> anyhow::Result<Session> {
+        self.open_for(false, None)
+    }
+
+    /// Open for a command that evaluates policies: `--dry-run` and `--override-policy`.
+    fn open_for(&self, dry_run: bool, override_reason: Option<String>) -> anyhow::Result<Session> {
         let config_override = match &self.global.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("reading --config {}", path.display()))?;
@@ -47,6 +53,15 @@ impl Ctx<'_> {
             cache_dir: self.env.cache_dir.clone(),
             config_override,
             interactive: self.env.interactive,
+            policy: PolicyOptions {
+                // The host puts `kubectl-promote/compiled/…` below this root.
+                cache: (!self.global.no_cache).then(|| self.env.cache_dir.parent().map(Path::to_path_buf)).flatten(),
+                one_offs: self.global.policy.clone(),
+                override_reason,
+                kube_user: None,
+                now: self.env.now.clone(),
+                dry_run,
+            },
         };
         Ok(Session::open(&opts, self.shell)?)
     }

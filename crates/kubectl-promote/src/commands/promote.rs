@@ -38,6 +38,8 @@ struct PromotionResult<'a> {
     compare_url: Option<&'a str>,
     /// PR mode with a forge: the pull request, what it superseded, the approvals.
     pull_request: Option<&'a promote::pr::OpenedPr>,
+    /// Every policy's verdict and the combined decision (null: no policies configured).
+    policy: Option<&'a promote::policy::PolicyVerdict>,
 }
 
 pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
@@ -56,7 +58,7 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let mode = if args.pr { Some(Mode::Pr) } else if args.direct { Some(Mode::Direct) } else { None };
     let req = PromoteRequest { env: env_name.clone(), target, only: args.only.clone(), digests, drop_digests: args.drop_digest, mode, message: args.message.clone(), author };
 
-    let session = ctx.open()?;
+    let session = ctx.open_for(args.dry_run, args.override_policy.then(|| args.reason.clone()).flatten())?;
     // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
     super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
     let renderer = ctx.renderer();
@@ -100,18 +102,42 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
                 branch: None,
                 compare_url: None,
                 pull_request: None,
+                policy: None,
             })?;
             return Ok(Exit::Ok);
         }
         Prepared::Ready(plan) => plan,
     };
+    // The policies' say: a denial stops here (exit 3) unless overridden where allowed;
+    // unmet approvals stop a direct promotion (exit 4) and make a PR wait for them.
+    let verdict = plan.policy.as_ref();
+    let denied = verdict.is_some_and(|v| v.denied() && v.override_.is_none());
+    let missing: Vec<promote::approvals::RequiredApproval> =
+        verdict.and_then(|v| v.approvals.as_ref()).map(|c| c.missing.iter().map(|m| m.requirement.clone()).collect()).unwrap_or_default();
+    let waiting = verdict.is_some_and(|v| v.awaiting_approval()) && v_override_absent(verdict);
     if how.dry_run {
         if shell.is_text() {
             print_plan(shell, &plan, true)?;
             shell.out(format!("{DIM}dry run: nothing was committed or pushed{DIM:#}"))?;
         }
-        shell.document("PromotionResult", &result_doc("dry-run", &plan, None))?;
-        return Ok(Exit::Ok);
+        shell.document("PromotionResult", &result_doc(if denied { "denied" } else if waiting { "awaiting-approval" } else { "dry-run" }, &plan, None))?;
+        return Ok(if denied { Exit::Denied } else if waiting { Exit::WaitingForApproval } else { Exit::Ok });
+    }
+    if denied {
+        if shell.is_text() {
+            print_plan(shell, &plan, false)?;
+            shell.out(format!("{RED}denied by policy{RED:#}: nothing was committed or pushed"))?;
+        }
+        shell.document("PromotionResult", &result_doc("denied", &plan, None))?;
+        return Ok(Exit::Denied);
+    }
+    if waiting && plan.mode == Mode::Direct {
+        if shell.is_text() {
+            print_plan(shell, &plan, false)?;
+            shell.out(format!("{CYAN}waiting for approval{CYAN:#}: nothing was pushed. Record it with `kubectl promote approve ENV VERSION --role ROLE`, or promote with --pr to collect it in a pull request"))?;
+        }
+        shell.document("PromotionResult", &result_doc("awaiting-approval", &plan, None))?;
+        return Ok(Exit::WaitingForApproval);
     }
     let env_cfg = session.config.env(&plan.environment)?;
     if env_cfg.protected && ctx.env.interactive && !how.yes {
@@ -135,10 +161,10 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
     }
     let pr_options = promote::pr::PrOptions {
         forge: connection.as_ref().and_then(|c| c.forge()),
-        // Required approvals come from the environment's policies (not evaluated yet).
-        required: Vec::new(),
+        // Required approvals the records on file do not meet: the PR collects them.
+        required: if waiting { missing } else { Vec::new() },
         wait: wait.map(promote::pr::MergeWait::polite),
-        policy_report: None,
+        policy_report: plan.policy.as_ref().map(promote::policy::PolicyVerdict::markdown),
     };
     let landed = promote::promote::apply_with(session, &plan, renderer, &pr_options, shell)?;
     if shell.is_text() {
@@ -235,6 +261,7 @@ fn result_doc<'a>(result: &'static str, plan: &'a Plan, landed: Option<&'a Lande
         branch,
         compare_url,
         pull_request,
+        policy: plan.policy.as_ref(),
     }
 }
 
@@ -259,8 +286,54 @@ fn plan_text(plan: &Plan) -> String {
         plan.render.resources,
         if plan.render.cached { ", cached" } else { "" }
     ));
-    s.push_str("policies: none configured for this environment\n");
+    match &plan.policy {
+        None => s.push_str("policies: none configured for this environment\n"),
+        Some(v) => s.push_str(&policy_text(v)),
+    }
     s
+}
+
+/// Each policy's verdict, then what is missing or overridden.
+pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
+    let style = match v.decision.as_str() {
+        "allow" => GREEN,
+        "deny" => RED,
+        _ => CYAN,
+    };
+    let mut s = format!("policies: {style}{}{style:#}\n", v.decision);
+    for p in &v.policies {
+        let (mark, style) = match p.decision.as_str() {
+            "allow" => ("✓", GREEN),
+            "deny" | "error" => ("✗", RED),
+            _ => ("…", CYAN),
+        };
+        s.push_str(&format!("  {style}{mark} {:<7}{style:#} {} {DIM}(sha256:{}, {:.1} ms){DIM:#}\n", p.decision, p.origin, &p.sha256[..12], p.elapsed_ms));
+        for r in &p.reasons {
+            s.push_str(&format!("      {}: {}\n", r.code, r.message));
+        }
+        if let Some(e) = &p.error {
+            s.push_str(&format!("      {RED}policy error:{RED:#} {e}\n"));
+        }
+        for w in &p.warnings {
+            s.push_str(&format!("      warning: {w}\n"));
+        }
+    }
+    if let Some(check) = &v.approvals {
+        for m in &check.met {
+            s.push_str(&format!("  approval {GREEN}met{GREEN:#}: {}\n", m.describe()));
+        }
+        for m in &check.missing {
+            s.push_str(&format!("  approval {CYAN}missing{CYAN:#}: {}\n", m.describe()));
+        }
+    }
+    if let Some(o) = &v.override_ {
+        s.push_str(&format!("  {RED}policy override{RED:#} by {}: {}\n", o.by, o.reason));
+    }
+    s
+}
+
+fn v_override_absent(v: Option<&promote::policy::PolicyVerdict>) -> bool {
+    v.is_none_or(|v| v.override_.is_none())
 }
 
 fn fmt_ref(r: &ImageRef) -> String {

@@ -3,25 +3,35 @@
 //! where Argo CD's history holds the target, else `revert`.
 
 use promote::rollback::{RevertRequest, RollbackTarget};
-use promote_core::config::Mode;
 use promote_core::Person;
+use promote_core::config::Mode;
 
-use super::argo::{pick_strategy, Picked};
-use super::promote::{land_with, Landing};
-use super::{usage, Ctx};
-use crate::cli::{RollbackArgs, Strategy};
+use super::argo::{Picked, pick_strategy};
+use super::promote::{Landing, land_with};
+use super::{Ctx, usage};
 use crate::Exit;
+use crate::cli::{RollbackArgs, Strategy};
 
 pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
     if args.to_id.is_some() && args.strategy == Some(Strategy::Revert) {
-        return Err(usage("--to-id names an Argo CD history entry: it needs --strategy argocd (or no --strategy)"));
+        return Err(usage(
+            "--to-id names an Argo CD history entry: it needs --strategy argocd (or no --strategy)",
+        ));
     }
-    let author = args.author.as_deref().map(str::parse::<Person>).transpose().map_err(|e| usage(format!("--author: {e}")))?;
-    let session = ctx.open()?;
+    let author = args
+        .author
+        .as_deref()
+        .map(str::parse::<Person>)
+        .transpose()
+        .map_err(|e| usage(format!("--author: {e}")))?;
+    let session = ctx.open_for(
+        args.dry_run,
+        args.override_policy.then(|| args.reason.clone()).flatten(),
+    )?;
     if args.strategy != Some(Strategy::Revert) {
         let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();
         if let Picked::Argocd(conn, plan) = pick_strategy(ctx, &session, args, asked)? {
-            return super::argo::rollback(ctx, &session, args, &conn, plan);
+            return super::argo::rollback(ctx, &session, args, &conn, *plan);
         }
     }
     let target = match (&args.to, &args.to_revision) {
@@ -30,9 +40,33 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         (None, None) => RollbackTarget::Previous,
         (Some(_), Some(_)) => return Err(usage("give at most one of --to and --to-revision")),
     };
-    let mode = if args.pr { Some(Mode::Pr) } else if args.direct { Some(Mode::Direct) } else { None };
-    let req = RevertRequest { env: args.env.clone(), target, mode, message: args.message.clone(), author };
+    let mode = if args.pr {
+        Some(Mode::Pr)
+    } else if args.direct {
+        Some(Mode::Direct)
+    } else {
+        None
+    };
+    let req = RevertRequest {
+        env: args.env.clone(),
+        target,
+        mode,
+        message: args.message.clone(),
+        author,
+    };
     let renderer = ctx.renderer();
     let prepared = promote::rollback::prepare_revert(&session, &req, &renderer, ctx.shell)?;
-    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Roll back", resume: false }, args.wait)
+    land_with(
+        ctx,
+        &session,
+        &renderer,
+        prepared,
+        &Landing {
+            dry_run: args.dry_run,
+            yes: args.yes,
+            verb: "Roll back",
+            resume: false,
+        },
+        args.wait,
+    )
 }

@@ -1,0 +1,298 @@
+//! The policy gate of promotions and rollbacks: load ENV's modules (repo paths from the base
+//! tip, never the working tree, and checked against their pin), gather the facts into the
+//! request of `specs/policy-abi.md`, evaluate every module and report each verdict.
+//!
+//! A denial is a result, not an error: the plan carries a [`PolicyVerdict`] and the binary turns
+//! `deny` into exit 3 and unmet required approvals into exit 4.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use promote_core::config::{Environment, FailurePolicy as ConfigFailure, ModuleRef, PolicyRef};
+use promote_core::image::{EnvVersion, ImageChange, ImageRef};
+use promote_core::trailers::{self, Trailers};
+use promote_core::Person;
+use promote_policy::sdk::{self, EvaluationRequest, Operation, Verdict};
+use promote_policy::{CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, Sha256};
+
+use crate::approvals::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
+use crate::{Progress, PromoteError, Session};
+
+/// The wasmtime host, created once per command that evaluates policies.
+pub struct PolicyRuntime {
+    pub host: Host,
+}
+
+impl std::fmt::Debug for PolicyRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PolicyRuntime")
+    }
+}
+
+impl PolicyRuntime {
+    /// `cache`: `<cache>/kubectl-promote` root for compiled modules, or `None` (`--no-cache`).
+    pub fn new(cache: Option<PathBuf>) -> Result<PolicyRuntime, PromoteError> {
+        let mode = match cache {
+            Some(dir) => CacheMode::Dir(dir),
+            None => CacheMode::Disabled,
+        };
+        let host = Host::new(HostConfig::new(mode)).map_err(|e| PromoteError::Policy(e.to_string()))?;
+        Ok(PolicyRuntime { host })
+    }
+}
+
+/// One module's verdict, for reports, JSON, trailers and PR bodies.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleVerdict {
+    pub name: String,
+    pub origin: String,
+    pub sha256: String,
+    pub decision: String,
+    pub reasons: Vec<sdk::Reason>,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+    pub fuel_used: Option<u64>,
+    pub elapsed_ms: f64,
+}
+
+/// Every module's verdict and the combined decision.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyVerdict {
+    /// `allow`, `deny` or `require-approval` (after the approvals on record were counted, an
+    /// `allow` means they are met).
+    pub decision: String,
+    pub reasons: Vec<promote_policy::AttributedReason>,
+    pub required_approvals: Vec<RequiredApproval>,
+    /// How each required approval stands (approvals on record and, in PR mode, reviews).
+    pub approvals: Option<ApprovalCheck>,
+    pub warnings: Vec<String>,
+    pub policies: Vec<ModuleVerdict>,
+    /// Set when `--override-policy` was given (only where the env allows it).
+    #[serde(rename = "override")]
+    pub override_: Option<OverrideDoc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OverrideDoc {
+    pub by: String,
+    pub reason: String,
+}
+
+impl PolicyVerdict {
+    pub fn denied(&self) -> bool {
+        self.decision == "deny"
+    }
+
+    pub fn awaiting_approval(&self) -> bool {
+        self.decision == "require-approval"
+    }
+
+    /// `Policy-Decision` and `Policy-Module` trailers (and `Policy-Override`).
+    pub fn add_trailers(&self, t: &mut Trailers) {
+        let decision = match &self.override_ {
+            Some(_) if self.denied() => "deny (overridden)".to_owned(),
+            _ => self.decision.clone(),
+        };
+        t.push(trailers::POLICY_DECISION, decision);
+        for p in &self.policies {
+            t.push(trailers::POLICY_MODULE, format!("{} sha256:{} {}", p.origin, p.sha256, p.decision));
+        }
+        if let Some(o) = &self.override_ {
+            t.push(trailers::OVERRIDE, format!("{} by {}", o.reason, o.by));
+        }
+    }
+
+    /// Markdown for a PR body.
+    pub fn markdown(&self) -> String {
+        let mut s = format!("**Policy decision: {}**\n\n| policy | decision | reasons |\n|---|---|---|\n", self.decision);
+        for p in &self.policies {
+            let reasons: Vec<String> = p.reasons.iter().map(|r| format!("{}: {}", r.code, r.message)).chain(p.error.clone()).collect();
+            s.push_str(&format!("| `{}` | {} | {} |\n", p.origin, p.decision, reasons.join("<br>").replace('|', "\\|")));
+        }
+        for w in &self.warnings {
+            s.push_str(&format!("\n> warning: {w}"));
+        }
+        if let Some(o) = &self.override_ {
+            s.push_str(&format!("\n\n**Policy override** by {}: {}", o.by, o.reason));
+        }
+        s
+    }
+}
+
+/// Load the modules: configured ones (for `op`) plus one-offs. Repo modules are read from the
+/// base tip and must match their pin before anything is compiled.
+pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolicy>, PromoteError> {
+    let runtime = session.policy_runtime()?;
+    let mut out = Vec::new();
+    for r in refs {
+        let source = match &r.module {
+            ModuleRef::Builtin(name) => ModuleSource::Builtin(name.clone()),
+            ModuleRef::RepoPath(path) => {
+                let bytes = session.repo.read_file(session.base, path)?.ok_or_else(|| {
+                    PromoteError::Config(session.config.error(format!("{}.module", r.key), format!("no file `{path}` at {}", session.base_name()), "commit the module to the base branch, or fix the path"))
+                })?;
+                let Some(pin) = &r.sha256 else {
+                    return Err(PromoteError::Config(session.config.error(
+                        format!("{}.sha256", r.key),
+                        format!("repo module `{path}` is not pinned"),
+                        format!("add `sha256: {}` (the digest of the module at {}) so a changed module is refused", Sha256::of(&bytes), session.base_name()),
+                    )));
+                };
+                let pin: Sha256 = pin.parse().map_err(PromoteError::Policy)?;
+                ModuleSource::Bytes { label: format!("{path}@{}", session.base_name()), bytes, sha256: Some(pin) }
+            }
+            ModuleRef::Krew(name) => {
+                return Err(PromoteError::Config(session.config.error(
+                    format!("{}.module", r.key),
+                    format!("krew:{name}: modules installed by krew are not supported by this version"),
+                    "commit the module to the repo and reference it by path with its sha256",
+                )));
+            }
+        };
+        let policy = runtime.host.load(&source).map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
+        let validation = runtime.host.validate_settings(&policy, &r.settings).map_err(|e| PromoteError::Policy(format!("{}: validating settings: {e}", r.key)))?;
+        if !validation.valid {
+            return Err(PromoteError::Config(session.config.error(
+                format!("{}.settings", r.key),
+                format!("{} refuses its settings: {}", r.module, validation.message.unwrap_or_default()),
+                format!("see `kubectl promote policy inspect {}` for the settings it takes", r.module),
+            )));
+        }
+        out.push(ConfiguredPolicy {
+            policy: Arc::new(policy),
+            settings: r.settings.clone(),
+            failure_policy: match r.failure_policy {
+                ConfigFailure::Fail => FailurePolicy::Fail,
+                ConfigFailure::Ignore => FailurePolicy::Ignore,
+            },
+        });
+    }
+    for path in &session.policy.one_offs {
+        let policy = runtime.host.load(&ModuleSource::File { path: path.clone(), sha256: None }).map_err(|e| PromoteError::Policy(format!("--policy {}: {e}", path.display())))?;
+        out.push(ConfiguredPolicy { policy: Arc::new(policy), settings: serde_json::json!({}), failure_policy: FailurePolicy::Fail });
+    }
+    Ok(out)
+}
+
+/// What every environment runs in git (and, when known, in Argo CD).
+pub fn environments(session: &Session, argocd: &dyn Fn(&Environment) -> Option<sdk::ArgoCdState>) -> Result<BTreeMap<String, sdk::Environment>, PromoteError> {
+    let mut out = BTreeMap::new();
+    for env in &session.config.environments {
+        let overlay = session.overlay_at(env, session.base)?;
+        let images = overlay.image_map();
+        let last = session.repo.log_path(session.base, overlay.file(), 1, crate::rollback::MAX_WALK)?.into_iter().next();
+        out.insert(
+            env.name.clone(),
+            sdk::Environment {
+                version: EnvVersion::of(images.values()).as_str().unwrap_or("").to_owned(),
+                images: images.iter().map(|(k, v)| (k.clone(), to_sdk_ref(v))).collect(),
+                git: last.map(|c| sdk::GitState { revision: c.id.to_string(), committed_at: Some(crate::status::rfc3339(c.time)) }),
+                argocd: argocd(env),
+            },
+        );
+    }
+    Ok(out)
+}
+
+pub(crate) fn to_sdk_ref(r: &ImageRef) -> sdk::ImageRef {
+    sdk::ImageRef { tag: r.tag.clone(), digest: r.digest.clone() }
+}
+
+fn to_sdk_records(records: &[ApprovalRecord]) -> Vec<sdk::ApprovalRecord> {
+    records.iter().filter_map(|r| serde_json::to_value(r).ok().and_then(|v| serde_json::from_value(v).ok())).collect()
+}
+
+/// The actor, as the request names it.
+pub fn actor(session: &Session, person: &Person) -> sdk::Actor {
+    sdk::Actor { name: Some(person.name.clone()), email: Some(person.email.clone()), kube_user: session.policy.kube_user.clone(), verified: false }
+}
+
+/// Evaluate and combine; count approvals on record against required ones.
+#[expect(clippy::too_many_arguments, reason = "the request's parts come from several places")]
+pub fn evaluate(
+    session: &Session,
+    env: &Environment,
+    policies: &[ConfiguredPolicy],
+    operation: Operation,
+    requested_by: &Person,
+    version: &str,
+    promoted: &BTreeMap<String, ImageRef>,
+    argocd: &dyn Fn(&Environment) -> Option<sdk::ArgoCdState>,
+    progress: &dyn Progress,
+) -> Result<PolicyVerdict, PromoteError> {
+    let records = approvals::list(session, progress).unwrap_or_default();
+    let request = EvaluationRequest {
+        operation,
+        settings: serde_json::json!({}),
+        environments: environments(session, argocd)?,
+        approvals: to_sdk_records(&records),
+        context: sdk::Context { now: session.now(), dry_run: session.policy.dry_run, promote_version: env!("CARGO_PKG_VERSION").to_owned() },
+    };
+    progress.step(&format!("evaluating {} polic{} for {}", policies.len(), if policies.len() == 1 { "y" } else { "ies" }, env.name));
+    let combined = session.policy_runtime()?.host.evaluate_all(policies, &request);
+    let override_ = session.policy.override_reason.as_ref().map(|reason| OverrideDoc { by: requested_by.to_string(), reason: reason.clone() });
+    let required: Vec<RequiredApproval> = combined
+        .required_approvals
+        .iter()
+        .map(|a| RequiredApproval {
+            // A requirement's id is `role` or `role@env` (e.g. `qa@staging`); records and
+            // reviews are counted by role.
+            id: a.id.split('@').next().unwrap_or(&a.id).to_owned(),
+            environment: if a.environment.is_empty() { env.name.clone() } else { a.environment.clone() },
+            count: a.count,
+        })
+        .collect();
+    let mut decision = match combined.decision {
+        Verdict::Allow => "allow",
+        Verdict::Deny => "deny",
+        Verdict::RequireApproval => "require-approval",
+    }
+    .to_owned();
+    let approvals = (!required.is_empty()).then(|| approvals::check_required(&required, version, promoted, &records, None));
+    if decision == "require-approval" && approvals.as_ref().is_some_and(ApprovalCheck::is_met) {
+        decision = "allow".into();
+    }
+    let policies = combined
+        .policies
+        .iter()
+        .map(|p| ModuleVerdict {
+            name: p.name.clone(),
+            origin: p.origin.clone(),
+            sha256: p.sha256.clone(),
+            decision: match (&p.error, p.decision) {
+                (Some(_), _) => "error".into(),
+                (None, Verdict::Allow) => "allow".into(),
+                (None, Verdict::Deny) => "deny".into(),
+                (None, Verdict::RequireApproval) => "require-approval".into(),
+            },
+            reasons: p.reasons.clone(),
+            warnings: p.warnings.clone(),
+            error: p.error.as_ref().map(ToString::to_string),
+            fuel_used: p.fuel_used,
+            elapsed_ms: p.elapsed.as_secs_f64() * 1000.0,
+        })
+        .collect();
+    Ok(PolicyVerdict { decision, reasons: combined.reasons, required_approvals: required, approvals, warnings: combined.warnings, policies, override_ })
+}
+
+/// The promotion half of the request.
+pub fn promotion_operation(env: &Environment, from: Option<&str>, version: &str, previous: Option<&str>, changes: &[ImageChange], mode: promote_core::config::Mode, actor: sdk::Actor, override_: Option<&OverrideDoc>) -> Operation {
+    Operation::Promote(sdk::Promotion {
+        environment: env.name.clone(),
+        from: from.map(str::to_owned),
+        version: version.to_owned(),
+        previous_version: previous.map(str::to_owned),
+        images: changes.iter().map(|c| sdk::ImageChange { name: c.name.clone(), new_name: c.new_name.clone(), from: to_sdk_ref(&c.from), to: to_sdk_ref(&c.to) }).collect(),
+        mode: match mode {
+            promote_core::config::Mode::Pr => sdk::PromotionMode::Pr,
+            promote_core::config::Mode::Direct => sdk::PromotionMode::Direct,
+        },
+        override_: override_.map(|o| sdk::Override { by: actor.clone(), reason: o.reason.clone() }),
+        requested_by: actor,
+    })
+}
