@@ -2,30 +2,14 @@
 //! `kubectl` (render check and plugin discovery). Each test builds its own bare origin.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use promote_testkit::repo::{workspace_root, GitOps};
+use promote_testkit::repo::{workspace_root, GitOps, Run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn run_in(kit: &GitOps, dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--color=never")
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(kit.env())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kubectl-promote");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    kit.run_bin(BIN, dir, &[], args)
 }
 
 fn run(kit: &GitOps, args: &[&str]) -> Run {

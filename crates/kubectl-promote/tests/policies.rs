@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use promote_testkit::repo::{workspace_root, GitOps};
+use promote_testkit::repo::{workspace_root, GitOps, Run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
 /// A Tuesday morning in Berlin: outside every window of examples/gitops/promote.yaml.
@@ -14,25 +14,8 @@ const FRIDAY: &str = "2026-11-27T16:00:00Z";
 /// Inside the year-end freeze.
 const FREEZE: &str = "2026-12-22T09:00:00Z";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn run_at(kit: &GitOps, dir: &Path, now: &str, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--color=never")
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(kit.env())
-        .env("KUBECTL_PROMOTE_NOW", now)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kubectl-promote");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    kit.run_bin(BIN, dir, &[("KUBECTL_PROMOTE_NOW", now)], args)
 }
 
 /// A clone of origin whose git identity is QA's (approvers.qa lists qa@example.com).

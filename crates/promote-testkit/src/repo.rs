@@ -179,3 +179,31 @@ fn copy_dir(root: &Path, dir: &Path, add: &mut dyn FnMut(&str, String)) {
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
+
+/// What a run of the binary printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl GitOps {
+    /// Run a binary (`env!("CARGO_BIN_EXE_kubectl-promote")`) in `dir` the way a user would,
+    /// with nothing of the test process's environment but `PATH`: the kit's hermetic home,
+    /// `--color=never`, no stdin (so nothing prompts), plus `extra` variables.
+    pub fn run_bin(&self, bin: &str, dir: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
+        let out = Command::new(bin)
+            .args(args)
+            .arg("--color=never")
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env())
+            .envs(extra.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {bin}: {e}"));
+        Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    }
+}
