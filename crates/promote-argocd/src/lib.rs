@@ -603,4 +603,22 @@ impl ArgoCd for KubeArgoCd {
     ) -> Result<WaitReport, ArgoCdError> {
         self.runtime.block_on(self.wait_async(app, goal, timeout))
     }
+
+    fn annotate(
+        &self,
+        app: &AppRef,
+        annotations: &[(String, Option<String>)],
+    ) -> Result<Application, ArgoCdError> {
+        let label = self.label(app);
+        let patch = core::annotations_patch(annotations);
+        let obj = self
+            .runtime
+            .block_on(self.api(app).patch(
+                &app.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            ))
+            .map_err(|e| fail(&label, "annotate", e))?;
+        read(&label, &obj)
+    }
 }

@@ -467,4 +467,19 @@ impl ArgoCd for RestArgoCd {
     ) -> Result<WaitReport, ArgoCdError> {
         self.runtime.block_on(self.wait_async(app, goal, timeout))
     }
+
+    /// GET, change the annotations, `PUT ?validate=false`: argocd-server's update carries the
+    /// body's annotations over, as it does for the UI's edits.
+    fn annotate(
+        &self,
+        app: &AppRef,
+        annotations: &[(String, Option<String>)],
+    ) -> Result<Application, ArgoCdError> {
+        self.runtime.block_on(async {
+            let current = self.get(app, &[]).await?;
+            let mut doc = current.raw;
+            core::apply_annotations(&mut doc, annotations);
+            self.update(app, "annotate", doc).await
+        })
+    }
 }

@@ -1147,6 +1147,42 @@ pub fn refresh_patch(hard: bool, now: Timestamp) -> Value {
     }}})
 }
 
+/// The JSON merge patch of [`ArgoCd::annotate`]: `null` removes an annotation.
+pub fn annotations_patch(annotations: &[(String, Option<String>)]) -> Value {
+    let map: Map<String, Value> = annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
+        .collect();
+    json!({"metadata": {"annotations": map}})
+}
+
+/// [`annotations_patch`] applied to a whole document, for transports that can only replace.
+pub fn apply_annotations(doc: &mut Value, annotations: &[(String, Option<String>)]) {
+    let Some(obj) = doc.as_object_mut() else {
+        return;
+    };
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let current = meta.entry("annotations").or_insert_with(|| json!({}));
+    if !current.is_object() {
+        *current = json!({});
+    }
+    if let Some(a) = current.as_object_mut() {
+        for (k, v) in annotations {
+            match v {
+                Some(v) => {
+                    a.insert(k.clone(), Value::String(v.clone()));
+                }
+                None => {
+                    a.remove(k);
+                }
+            }
+        }
+    }
+}
+
 /// Who, when and why, for the marker a rollback leaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RollbackContext {
@@ -1842,6 +1878,14 @@ pub trait ArgoCd {
     fn resume(&self, app: &AppRef) -> Result<Application, ArgoCdError>;
     /// Ask the controller to terminate the running operation.
     fn terminate_operation(&self, app: &AppRef) -> Result<Application, ArgoCdError>;
+    /// Set (`Some`) or remove (`None`) these annotations, leaving every other field alone: this
+    /// tool's own bookkeeping on the app (the revisions a wait saw healthy), visible to every
+    /// user and needing nothing installed in the cluster.
+    fn annotate(
+        &self,
+        app: &AppRef,
+        annotations: &[(String, Option<String>)],
+    ) -> Result<Application, ArgoCdError>;
     /// Wait, at most `timeout`, until [`evaluate`] answers for `goal`.
     fn wait(
         &self,

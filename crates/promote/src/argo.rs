@@ -24,7 +24,10 @@ use promote_core::image::{EnvVersion, ImageMap};
 use promote_git::CommitId;
 
 use crate::render::Renderer;
+
 use crate::{Progress, Session};
+/// The policy request's `environments.<env>.argocd`, as [`policy_facts`] fills it.
+pub use promote_policy_sdk::ArgoCdState as PolicyArgoCdState;
 
 /// Revisions one of our waits saw Healthy (comma-separated SHAs, newest last).
 pub const HEALTHY_REVISIONS: &str = "promote.kubectl.io/healthy-revisions";
@@ -46,39 +49,97 @@ pub struct Target<'a> {
 
 impl std::fmt::Debug for Target<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("app", &self.app).field("via", &self.via).finish_non_exhaustive()
+        f.debug_struct("Target")
+            .field("app", &self.app)
+            .field("via", &self.via)
+            .finish_non_exhaustive()
     }
 }
 
 /// Argo CD could not be used for an environment. Each variant is one line that says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ArgoError {
-    #[error("environment {env} has no Argo CD application; add `argocd: {{app: NAME, namespace: argocd}}` to it in promote.yaml")]
+    #[error(
+        "environment {env} has no Argo CD application; add `argocd: {{app: NAME, namespace: argocd}}` to it in promote.yaml"
+    )]
     NoApp { env: String },
-    #[error("Argo CD application {app} not found ({via}); check environments[].argocd of {env} in promote.yaml (app, namespace), or pass -n/--context")]
-    NotFound { env: String, app: String, via: String },
-    #[error("not allowed to {action} Argo CD application {app} ({via}): {message}; ask for access to argoproj.io applications, or use another --context/--user")]
-    Forbidden { app: String, via: String, action: &'static str, message: String },
-    #[error("cannot reach Argo CD for {app} ({via}): {cause}; check --kubeconfig/--context (or --argocd-server) and that the server is up")]
-    Unreachable { app: String, via: String, cause: String },
+    #[error(
+        "Argo CD application {app} not found ({via}); check environments[].argocd of {env} in promote.yaml (app, namespace), or pass -n/--context"
+    )]
+    NotFound {
+        env: String,
+        app: String,
+        via: String,
+    },
+    #[error(
+        "not allowed to {action} Argo CD application {app} ({via}): {message}; ask for access to argoproj.io applications, or use another --context/--user"
+    )]
+    Forbidden {
+        app: String,
+        via: String,
+        action: &'static str,
+        message: String,
+    },
+    #[error(
+        "cannot reach Argo CD for {app} ({via}): {cause}; check --kubeconfig/--context (or --argocd-server) and that the server is up"
+    )]
+    Unreachable {
+        app: String,
+        via: String,
+        cause: String,
+    },
     #[error("Argo CD application {app} ({via}): {message}")]
-    Failed { app: String, via: String, message: String },
-    #[error("Argo CD application {app} does not deploy {env}'s overlay: {problems}. Fix the Application's spec.source, or environments[].argocd of {env} in promote.yaml")]
-    Mismatch { env: String, app: String, problems: String },
-    #[error("{env} was rolled back with Argo CD by {by}{at}{reason}, so promotions are refused while its rollback marker is set: fix git first, then promote with --resume (turns auto-sync back on), or run `kubectl promote resume {env}`")]
-    RolledBack { env: String, by: String, at: String, reason: String },
-    #[error("{env} has a rollback marker (by {by}): syncing would deploy what git holds again; run `kubectl promote resume {env}` once git holds a good version")]
+    Failed {
+        app: String,
+        via: String,
+        message: String,
+    },
+    #[error(
+        "Argo CD application {app} does not deploy {env}'s overlay: {problems}. Fix the Application's spec.source, or environments[].argocd of {env} in promote.yaml"
+    )]
+    Mismatch {
+        env: String,
+        app: String,
+        problems: String,
+    },
+    #[error(
+        "{env} was rolled back with Argo CD by {by}{at}{reason}, so promotions are refused while its rollback marker is set: fix git first, then promote with --resume (turns auto-sync back on), or run `kubectl promote resume {env}`"
+    )]
+    RolledBack {
+        env: String,
+        by: String,
+        at: String,
+        reason: String,
+    },
+    #[error(
+        "{env} has a rollback marker (by {by}): syncing would deploy what git holds again; run `kubectl promote resume {env}` once git holds a good version"
+    )]
     SyncWhileRolledBack { env: String, by: String },
     #[error("no rollback by kubectl promote is recorded on {app}: there is nothing to resume")]
     NothingToResume { app: String },
-    #[error("{env}: git still holds {version} at {base}, the version rolled back from ({revision}); turning auto-sync back on would deploy it again. Revert it (`kubectl promote rollback {env} --strategy revert`) or promote a fix first; --force resumes anyway")]
-    StillRolledBackVersion { env: String, version: String, base: String, revision: String },
-    #[error("{env}: cannot tell what was rolled back from (the history of {app} no longer shows it); check `kubectl promote history {env}` and pass --force to resume anyway")]
+    #[error(
+        "{env}: git still holds {version} at {base}, the version rolled back from ({revision}); turning auto-sync back on would deploy it again. Revert it (`kubectl promote rollback {env} --strategy revert`) or promote a fix first; --force resumes anyway"
+    )]
+    StillRolledBackVersion {
+        env: String,
+        version: String,
+        base: String,
+        revision: String,
+    },
+    #[error(
+        "{env}: cannot tell what was rolled back from (the history of {app} no longer shows it); check `kubectl promote history {env}` and pass --force to resume anyway"
+    )]
     UnknownRolledBackFrom { env: String, app: String },
     #[error("{0}")]
     NoTarget(String),
-    #[error("Argo CD deployed {deployed} for {env}, a later commit that renders {env} differently from ours ({ours}): someone changed {env} after us; see `kubectl promote status {env}`")]
-    Superseded { env: String, deployed: String, ours: String },
+    #[error(
+        "Argo CD deployed {deployed} for {env}, a later commit that renders {env} differently from ours ({ours}): someone changed {env} after us; see `kubectl promote status {env}`"
+    )]
+    Superseded {
+        env: String,
+        deployed: String,
+        ours: String,
+    },
 }
 
 /// One line from an [`ArgoCdError`], with the fix where the kind of failure tells it.
@@ -86,9 +147,26 @@ pub fn classify(env: &str, t: &Target<'_>, e: ArgoCdError) -> ArgoError {
     let app = t.app.to_string();
     let via = t.via.clone();
     match e {
-        ArgoCdError::NotFound { .. } => ArgoError::NotFound { env: env.to_owned(), app, via },
-        ArgoCdError::Forbidden { action, message, .. } => ArgoError::Forbidden { app, via, action, message },
-        ArgoCdError::Transport { ref cause, .. } if is_unreachable(cause.as_ref()) => ArgoError::Unreachable { app, via, cause: root_cause(cause.as_ref()) },
+        ArgoCdError::NotFound { .. } => ArgoError::NotFound {
+            env: env.to_owned(),
+            app,
+            via,
+        },
+        ArgoCdError::Forbidden {
+            action, message, ..
+        } => ArgoError::Forbidden {
+            app,
+            via,
+            action,
+            message,
+        },
+        ArgoCdError::Transport { ref cause, .. } if is_unreachable(cause.as_ref()) => {
+            ArgoError::Unreachable {
+                app,
+                via,
+                cause: root_cause(cause.as_ref()),
+            }
+        }
         other => {
             let mut message = other.to_string();
             let mut src = std::error::Error::source(&other);
@@ -120,12 +198,26 @@ fn is_unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
     while let Some(c) = cur {
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            if matches!(io.kind(), ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | TimedOut | HostUnreachable | NetworkUnreachable | AddrNotAvailable) {
+            if matches!(
+                io.kind(),
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | TimedOut
+                    | HostUnreachable
+                    | NetworkUnreachable
+                    | AddrNotAvailable
+            ) {
                 return true;
             }
         }
         let text = c.to_string().to_ascii_lowercase();
-        if text.contains("connect") || text.contains("dns error") || text.contains("timed out") || text.contains("connection") {
+        if text.contains("connect")
+            || text.contains("dns error")
+            || text.contains("timed out")
+            || text.contains("connection")
+        {
             return true;
         }
         cur = c.source();
@@ -135,7 +227,9 @@ fn is_unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// The Application as it is now.
 pub fn read_app(env: &Environment, t: &Target<'_>) -> Result<Application, ArgoError> {
-    t.argo.application(&t.app).map_err(|e| classify(&env.name, t, e))
+    t.argo
+        .application(&t.app)
+        .map_err(|e| classify(&env.name, t, e))
 }
 
 /// What `promote.yaml` and the remote say the app must deploy.
@@ -149,7 +243,12 @@ pub fn expected_source(session: &Session, env: &Environment) -> ExpectedSource {
 
 /// The consistency check before relying on an app (DESIGN step 7): a mismatch is an error,
 /// Argo-side image overrides and multi-source apps are warnings.
-pub fn check_app(session: &Session, env: &Environment, app: &Application, progress: &dyn Progress) -> Result<(), ArgoError> {
+pub fn check_app(
+    session: &Session,
+    env: &Environment,
+    app: &Application,
+    progress: &dyn Progress,
+) -> Result<(), ArgoError> {
     let check = core::check_source(app, &expected_source(session, env));
     for w in &check.warnings {
         match w {
@@ -173,13 +272,27 @@ pub fn check_app(session: &Session, env: &Environment, app: &Application, progre
         .mismatches
         .iter()
         .map(|m| match m {
-            SourceMismatch::RepoUrl { expected, actual } => format!("repoURL is {actual}, the remote {} is {expected}", session.remote),
-            SourceMismatch::Path { expected, actual } => format!("path is {actual}, the overlay is {expected}"),
-            SourceMismatch::TargetRevision { expected, actual } => format!("targetRevision is {}, the base branch is {expected}", if actual.is_empty() { "HEAD" } else { actual }),
-            SourceMismatch::NoSource => "it has no single source (none, or a source hydrator)".to_owned(),
+            SourceMismatch::RepoUrl { expected, actual } => format!(
+                "repoURL is {actual}, the remote {} is {expected}",
+                session.remote
+            ),
+            SourceMismatch::Path { expected, actual } => {
+                format!("path is {actual}, the overlay is {expected}")
+            }
+            SourceMismatch::TargetRevision { expected, actual } => format!(
+                "targetRevision is {}, the base branch is {expected}",
+                if actual.is_empty() { "HEAD" } else { actual }
+            ),
+            SourceMismatch::NoSource => {
+                "it has no single source (none, or a source hydrator)".to_owned()
+            }
         })
         .collect();
-    Err(ArgoError::Mismatch { env: env.name.clone(), app: app.qualified_name(), problems: problems.join("; ") })
+    Err(ArgoError::Mismatch {
+        env: env.name.clone(),
+        app: app.qualified_name(),
+        problems: problems.join("; "),
+    })
 }
 
 /// Refuses a promotion into an env whose rollback marker is set (unless `--resume`).
@@ -190,17 +303,28 @@ pub fn check_marker(env: &Environment, app: &Application) -> Result<(), ArgoErro
             env: env.name.clone(),
             by: m.by.clone(),
             at: m.at.map(|t| format!(" at {t}")).unwrap_or_default(),
-            reason: if m.reason.is_empty() { String::new() } else { format!(" ({})", m.reason) },
+            reason: if m.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", m.reason)
+            },
         }),
     }
 }
 
 /// After a push to the base branch: check the app and ask for a refresh, as a webhook would.
-pub fn after_push(session: &Session, env: &Environment, t: &Target<'_>, progress: &dyn Progress) -> Result<Application, ArgoError> {
+pub fn after_push(
+    session: &Session,
+    env: &Environment,
+    t: &Target<'_>,
+    progress: &dyn Progress,
+) -> Result<Application, ArgoError> {
     let app = read_app(env, t)?;
     check_app(session, env, &app, progress)?;
     progress.step(&format!("asking Argo CD to refresh {}", t.app));
-    t.argo.refresh(&t.app, false).map_err(|e| classify(&env.name, t, e))
+    t.argo
+        .refresh(&t.app, false)
+        .map_err(|e| classify(&env.name, t, e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,16 +347,33 @@ pub struct WaitOptions {
 pub enum Waited {
     /// Synced and Healthy (after a promotion or sync), Healthy (after a rollback).
     #[serde(rename_all = "camelCase")]
-    Ready { revision: Option<String>, sync: String, health: String, waited_seconds: u64 },
+    Ready {
+        revision: Option<String>,
+        sync: String,
+        health: String,
+        waited_seconds: u64,
+    },
     /// The operation succeeded and the app went Degraded.
     #[serde(rename_all = "camelCase")]
-    Degraded { revision: Option<String>, message: String, waited_seconds: u64 },
+    Degraded {
+        revision: Option<String>,
+        message: String,
+        waited_seconds: u64,
+    },
     /// The operation completed without succeeding.
     #[serde(rename_all = "camelCase")]
-    OperationFailed { phase: String, message: String, waited_seconds: u64 },
+    OperationFailed {
+        phase: String,
+        message: String,
+        waited_seconds: u64,
+    },
     /// The deadline passed.
     #[serde(rename_all = "camelCase")]
-    TimedOut { waited_for: String, last_seen: String, waited_seconds: u64 },
+    TimedOut {
+        waited_for: String,
+        last_seen: String,
+        waited_seconds: u64,
+    },
 }
 
 impl Waited {
@@ -251,7 +392,15 @@ enum Goal {
 /// `--wait` after a push (or `kubectl promote sync ENV --wait`): refresh, sync when auto-sync is
 /// off, wait until the deployed revision is `ours` (or a descendant rendering ENV the same) and
 /// the app is Synced and Healthy. Records what it saw in the healthy/unhealthy annotations.
-pub fn sync_and_wait(session: &Session, env: &Environment, t: &Target<'_>, ours: CommitId, renderer: &Renderer, opts: &WaitOptions, progress: &dyn Progress) -> Result<Waited, ArgoError> {
+pub fn sync_and_wait(
+    session: &Session,
+    env: &Environment,
+    t: &Target<'_>,
+    ours: CommitId,
+    renderer: &Renderer,
+    opts: &WaitOptions,
+    progress: &dyn Progress,
+) -> Result<Waited, ArgoError> {
     let started = start_sync(session, env, t, ours, opts, progress)?;
     wait_for_sync(session, env, t, ours, started, renderer, opts, progress)
 }
@@ -264,27 +413,63 @@ pub struct StartedSync {
 }
 
 /// Checks the app, refreshes it and starts a sync unless auto-sync will.
-pub fn start_sync(session: &Session, env: &Environment, t: &Target<'_>, ours: CommitId, opts: &WaitOptions, progress: &dyn Progress) -> Result<StartedSync, ArgoError> {
+pub fn start_sync(
+    session: &Session,
+    env: &Environment,
+    t: &Target<'_>,
+    ours: CommitId,
+    opts: &WaitOptions,
+    progress: &dyn Progress,
+) -> Result<StartedSync, ArgoError> {
     let fail = |e| classify(&env.name, t, e);
     let app = read_app(env, t)?;
     check_app(session, env, &app, progress)?;
     progress.step(&format!("asking Argo CD to refresh {}", t.app));
     let app = t.argo.refresh(&t.app, false).map_err(fail)?;
     if app.auto_sync.is_enabled() {
-        progress.step(&format!("auto-sync is on: Argo CD deploys {} by itself", ours.short()));
-        return Ok(StartedSync { goal: Goal::Auto(vec![ours.to_string()]), how: "auto-sync" });
+        progress.step(&format!(
+            "auto-sync is on: Argo CD deploys {} by itself",
+            ours.short()
+        ));
+        return Ok(StartedSync {
+            goal: Goal::Auto(vec![ours.to_string()]),
+            how: "auto-sync",
+        });
     }
-    progress.step(&format!("auto-sync is off: starting a sync of {} to {}", t.app, session.base_branch));
+    progress.step(&format!(
+        "auto-sync is off: starting a sync of {} to {}",
+        t.app, session.base_branch
+    ));
     // The branch, not our SHA: a later commit on it wins, as it would for auto-sync; the wait
     // then checks the deployed revision renders ENV as ours does.
-    let request = SyncRequest { revision: None, prune: false, user: opts.user.clone(), promote_id: opts.promote_id.clone() };
+    let request = SyncRequest {
+        revision: None,
+        prune: false,
+        user: opts.user.clone(),
+        promote_id: opts.promote_id.clone(),
+    };
     let started = t.argo.sync(&t.app, &request).map_err(fail)?;
-    Ok(StartedSync { goal: Goal::Ours(started.goal), how: "operation" })
+    Ok(StartedSync {
+        goal: Goal::Ours(started.goal),
+        how: "operation",
+    })
 }
 
 /// The waiting half of [`sync_and_wait`].
-#[expect(clippy::too_many_arguments, reason = "the use case's collaborators, passed as they are")]
-pub fn wait_for_sync(session: &Session, env: &Environment, t: &Target<'_>, ours: CommitId, started: StartedSync, renderer: &Renderer, opts: &WaitOptions, progress: &dyn Progress) -> Result<Waited, ArgoError> {
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the use case's collaborators, passed as they are"
+)]
+pub fn wait_for_sync(
+    session: &Session,
+    env: &Environment,
+    t: &Target<'_>,
+    ours: CommitId,
+    started: StartedSync,
+    renderer: &Renderer,
+    opts: &WaitOptions,
+    progress: &dyn Progress,
+) -> Result<Waited, ArgoError> {
     let fail = |e| classify(&env.name, t, e);
     let begin = Instant::now();
     let deadline = begin + opts.timeout;
@@ -293,13 +478,21 @@ pub fn wait_for_sync(session: &Session, env: &Environment, t: &Target<'_>, ours:
     loop {
         let core_goal = match &goal {
             Goal::Ours(g) => g.clone(),
-            Goal::Auto(revisions) => WaitGoal::AutoSync { revisions: revisions.clone() },
+            Goal::Auto(revisions) => WaitGoal::AutoSync {
+                revisions: revisions.clone(),
+            },
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         // Short first watches: with auto-sync, an app that already runs our render is answered
         // between watches (below), and that is the common case of `sync ENV --wait`.
-        let first = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
-        let slice = remaining.min(*first.get(round as usize).unwrap_or(&WAIT_SLICE)).max(Duration::from_millis(1));
+        let first = [
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(4),
+        ];
+        let slice = remaining
+            .min(*first.get(round as usize).unwrap_or(&WAIT_SLICE))
+            .max(Duration::from_millis(1));
         round += 1;
         match t.argo.wait(&t.app, &core_goal, slice) {
             Ok(report) => {
@@ -311,28 +504,64 @@ pub fn wait_for_sync(session: &Session, env: &Environment, t: &Target<'_>, ours:
                         if let (Goal::Ours(_), Some(d)) = (&goal, &deployed)
                             && !acceptable(session, env, ours, d, renderer)
                         {
-                            return Err(ArgoError::Superseded { env: env.name.clone(), deployed: short(d).to_owned(), ours: ours.short() });
+                            return Err(ArgoError::Superseded {
+                                env: env.name.clone(),
+                                deployed: short(d).to_owned(),
+                                ours: ours.short(),
+                            });
                         }
                         record(t, &app, deployed.as_deref(), true, progress);
-                        Ok(Waited::Ready { revision: deployed, sync: app.sync_status.to_string(), health: app.health.to_string(), waited_seconds })
+                        Ok(Waited::Ready {
+                            revision: deployed,
+                            sync: app.sync_status.to_string(),
+                            health: app.health.to_string(),
+                            waited_seconds,
+                        })
                     }
                     WaitOutcome::Degraded { message } => {
                         record(t, &app, deployed.as_deref(), false, progress);
-                        Ok(Waited::Degraded { revision: deployed, message, waited_seconds })
+                        Ok(Waited::Degraded {
+                            revision: deployed,
+                            message,
+                            waited_seconds,
+                        })
                     }
-                    WaitOutcome::OperationFailed { phase, message } => Ok(Waited::OperationFailed { phase: phase.to_string(), message, waited_seconds }),
+                    WaitOutcome::OperationFailed { phase, message } => {
+                        Ok(Waited::OperationFailed {
+                            phase: phase.to_string(),
+                            message,
+                            waited_seconds,
+                        })
+                    }
                 };
             }
-            Err(ArgoCdError::WaitTimedOut { waited_for, last_seen, .. }) => {
+            Err(ArgoCdError::WaitTimedOut {
+                waited_for,
+                last_seen,
+                ..
+            }) => {
                 if Instant::now() >= deadline {
-                    return Ok(Waited::TimedOut { waited_for, last_seen, waited_seconds: begin.elapsed().as_secs() });
+                    return Ok(Waited::TimedOut {
+                        waited_for,
+                        last_seen,
+                        waited_seconds: begin.elapsed().as_secs(),
+                    });
                 }
-                progress.step(&format!("waiting for {waited_for} on {} ({}s): {last_seen}", t.app, begin.elapsed().as_secs()));
+                progress.step(&format!(
+                    "waiting for {waited_for} on {} ({}s): {last_seen}",
+                    t.app,
+                    begin.elapsed().as_secs()
+                ));
                 // Auto-sync may have deployed a later commit (someone pushed after us): if it
                 // renders ENV as ours does, it is as good as ours.
                 if let Goal::Auto(revisions) = &mut goal {
                     let app = t.argo.application(&t.app).map_err(fail)?;
-                    let candidates = [app.operation_state.as_ref().and_then(|s| s.sync_revision.clone()), app.sync_revision.clone()];
+                    let candidates = [
+                        app.operation_state
+                            .as_ref()
+                            .and_then(|s| s.sync_revision.clone()),
+                        app.sync_revision.clone(),
+                    ];
                     for c in candidates.into_iter().flatten() {
                         if !revisions.contains(&c) && acceptable(session, env, ours, &c, renderer) {
                             progress.step(&format!("{} is a later commit that renders {} as {} does: waiting for either", short(&c), env.name, ours.short()));
@@ -353,38 +582,75 @@ pub fn wait_for_sync(session: &Session, env: &Environment, t: &Target<'_>, ours:
 /// (a revert back to what runs, `sync` of what is deployed), Argo CD compares, finds it Synced and
 /// writes no history. Argo CD compares manifests, so Synced at `sync.revision` = ours, after our
 /// refresh was processed and with no operation pending, means our render runs.
-fn already_running(t: &Target<'_>, app: &Application, revisions: &[String], begin: Instant, progress: &dyn Progress) -> Option<Waited> {
-    let refreshed = app.raw.pointer("/metadata/annotations").and_then(|a| a.get(core::REFRESH_ANNOTATION)).is_none();
-    let compared = app.sync_revision.as_deref().filter(|r| revisions.iter().any(|x| x == r))?;
+fn already_running(
+    t: &Target<'_>,
+    app: &Application,
+    revisions: &[String],
+    begin: Instant,
+    progress: &dyn Progress,
+) -> Option<Waited> {
+    let refreshed = app
+        .raw
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(core::REFRESH_ANNOTATION))
+        .is_none();
+    let compared = app
+        .sync_revision
+        .as_deref()
+        .filter(|r| revisions.iter().any(|x| x == r))?;
     if !refreshed || app.operation.is_some() || app.sync_status != core::SyncStatus::Synced {
         return None;
     }
     let waited_seconds = begin.elapsed().as_secs();
     match app.health {
         core::HealthStatus::Healthy => {
-            progress.step(&format!("{} already runs the render of {} (Synced, no sync needed)", t.app, short(compared)));
+            progress.step(&format!(
+                "{} already runs the render of {} (Synced, no sync needed)",
+                t.app,
+                short(compared)
+            ));
             record(t, app, Some(compared), true, progress);
-            Some(Waited::Ready { revision: Some(compared.to_owned()), sync: app.sync_status.to_string(), health: app.health.to_string(), waited_seconds })
+            Some(Waited::Ready {
+                revision: Some(compared.to_owned()),
+                sync: app.sync_status.to_string(),
+                health: app.health.to_string(),
+                waited_seconds,
+            })
         }
         core::HealthStatus::Degraded => {
             record(t, app, Some(compared), false, progress);
-            Some(Waited::Degraded { revision: Some(compared.to_owned()), message: app.health_message.clone().unwrap_or_default(), waited_seconds })
+            Some(Waited::Degraded {
+                revision: Some(compared.to_owned()),
+                message: app.health_message.clone().unwrap_or_default(),
+                waited_seconds,
+            })
         }
         _ => None,
     }
 }
 
 /// `theirs` is `ours`, or a descendant whose render of ENV equals ours.
-fn acceptable(session: &Session, env: &Environment, ours: CommitId, theirs: &str, renderer: &Renderer) -> bool {
+fn acceptable(
+    session: &Session,
+    env: &Environment,
+    ours: CommitId,
+    theirs: &str,
+    renderer: &Renderer,
+) -> bool {
     if theirs == ours.to_string() {
         return true;
     }
-    let Some(theirs) = resolve_fetching(session, theirs) else { return false };
+    let Some(theirs) = resolve_fetching(session, theirs) else {
+        return false;
+    };
     if !session.repo.is_ancestor(ours, theirs) {
         return false;
     }
     let none = BTreeMap::new();
-    match (renderer.render(&session.repo, ours, &none, &env.overlay), renderer.render(&session.repo, theirs, &none, &env.overlay)) {
+    match (
+        renderer.render(&session.repo, ours, &none, &env.overlay),
+        renderer.render(&session.repo, theirs, &none, &env.overlay),
+    ) {
         (Ok(a), Ok(b)) => a.manifests == b.manifests,
         _ => false,
     }
@@ -401,17 +667,30 @@ fn resolve_fetching(session: &Session, sha: &str) -> Option<CommitId> {
 
 fn annotation_list(app: &Application, key: &str) -> Vec<String> {
     app.raw
-        .pointer(&format!("/metadata/annotations/{}", key.replace('~', "~0").replace('/', "~1")))
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            key.replace('~', "~0").replace('/', "~1")
+        ))
         .and_then(|v| v.as_str())
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// What our waits recorded about `revision`: `Some(true)` seen Healthy, `Some(false)` seen
 /// Degraded (the later observation wins when both were), `None` unknown.
 pub fn was_healthy(app: &Application, revision: &str) -> Option<bool> {
-    let healthy = annotation_list(app, HEALTHY_REVISIONS).iter().rposition(|r| r == revision);
-    let unhealthy = annotation_list(app, UNHEALTHY_REVISIONS).iter().rposition(|r| r == revision);
+    let healthy = annotation_list(app, HEALTHY_REVISIONS)
+        .iter()
+        .rposition(|r| r == revision);
+    let unhealthy = annotation_list(app, UNHEALTHY_REVISIONS)
+        .iter()
+        .rposition(|r| r == revision);
     match (healthy, unhealthy) {
         (None, None) => None,
         (Some(_), None) => Some(true),
@@ -426,9 +705,19 @@ pub fn was_healthy(app: &Application, revision: &str) -> Option<bool> {
 }
 
 /// Adds `revision` to the healthy (or unhealthy) list and takes it off the other one.
-fn record(t: &Target<'_>, app: &Application, revision: Option<&str>, healthy: bool, progress: &dyn Progress) {
+fn record(
+    t: &Target<'_>,
+    app: &Application,
+    revision: Option<&str>,
+    healthy: bool,
+    progress: &dyn Progress,
+) {
     let Some(revision) = revision else { return };
-    let (into, out_of) = if healthy { (HEALTHY_REVISIONS, UNHEALTHY_REVISIONS) } else { (UNHEALTHY_REVISIONS, HEALTHY_REVISIONS) };
+    let (into, out_of) = if healthy {
+        (HEALTHY_REVISIONS, UNHEALTHY_REVISIONS)
+    } else {
+        (UNHEALTHY_REVISIONS, HEALTHY_REVISIONS)
+    };
     let mut list = annotation_list(app, into);
     list.retain(|r| r != revision);
     list.push(revision.to_owned());
@@ -439,10 +728,22 @@ fn record(t: &Target<'_>, app: &Application, revision: Option<&str>, healthy: bo
     other.retain(|r| r != revision);
     let mut changes = vec![(into.to_owned(), Some(list.join(",")))];
     if other.len() != had {
-        changes.push((out_of.to_owned(), if other.is_empty() { None } else { Some(other.join(",")) }));
+        changes.push((
+            out_of.to_owned(),
+            if other.is_empty() {
+                None
+            } else {
+                Some(other.join(","))
+            },
+        ));
     }
     if let Err(e) = t.argo.annotate(&t.app, &changes) {
-        progress.warn(&format!("could not record on {} that {} was {}: {e}", t.app, short(revision), if healthy { "Healthy" } else { "Degraded" }));
+        progress.warn(&format!(
+            "could not record on {} that {} was {}: {e}",
+            t.app,
+            short(revision),
+            if healthy { "Healthy" } else { "Degraded" }
+        ));
     }
 }
 
@@ -553,7 +854,10 @@ pub fn status_facts(session: &Session, env: &Environment, app: &Application) -> 
             (op, state) => Some(OperationFacts {
                 in_progress: op.is_some(),
                 phase: state.as_ref().map(|s| s.phase.to_string()),
-                message: state.as_ref().map(|s| s.message.clone()).filter(|m| !m.is_empty()),
+                message: state
+                    .as_ref()
+                    .map(|s| s.message.clone())
+                    .filter(|m| !m.is_empty()),
                 revision: state.as_ref().and_then(|s| s.sync_revision.clone()),
             }),
         },
@@ -571,17 +875,23 @@ struct Versions<'a> {
 
 impl<'a> Versions<'a> {
     fn new(session: &'a Session, env: &'a Environment) -> Self {
-        Versions { session, env, cache: BTreeMap::new() }
+        Versions {
+            session,
+            env,
+            cache: BTreeMap::new(),
+        }
     }
 
     fn read(&mut self, revision: &str) -> Option<(String, ImageMap)> {
         if let Some(v) = self.cache.get(revision) {
             return v.clone();
         }
-        let v = resolve_fetching(self.session, revision).and_then(|c| self.session.overlay_at(self.env, c).ok()).map(|o| {
-            let images = o.image_map();
-            (EnvVersion::of(images.values()).to_string(), images)
-        });
+        let v = resolve_fetching(self.session, revision)
+            .and_then(|c| self.session.overlay_at(self.env, c).ok())
+            .map(|o| {
+                let images = o.image_map();
+                (EnvVersion::of(images.values()).to_string(), images)
+            });
         self.cache.insert(revision.to_owned(), v.clone());
         v
     }
@@ -613,7 +923,12 @@ pub struct HistoryItem {
 }
 
 /// ENV's Argo CD history, newest first, at most `limit` entries.
-pub fn history(session: &Session, env: &Environment, app: &Application, limit: Option<usize>) -> Vec<HistoryItem> {
+pub fn history(
+    session: &Session,
+    env: &Environment,
+    app: &Application,
+    limit: Option<usize>,
+) -> Vec<HistoryItem> {
     let mut versions = Versions::new(session, env);
     let last = app.history.last().map(|h| h.id);
     app.history
@@ -640,7 +955,11 @@ pub fn history(session: &Session, env: &Environment, app: &Application, limit: O
 }
 
 /// ENV's Argo CD facts in the shape of the policy request's `environments.<env>.argocd`.
-pub fn policy_facts(session: &Session, env: &Environment, app: &Application) -> promote_policy_sdk::ArgoCdState {
+pub fn policy_facts(
+    session: &Session,
+    env: &Environment,
+    app: &Application,
+) -> promote_policy_sdk::ArgoCdState {
     let mut items = history(session, env, app, None);
     items.reverse(); // the request lists history oldest first, as Argo CD does
     promote_policy_sdk::ArgoCdState {
@@ -658,8 +977,14 @@ pub fn policy_facts(session: &Session, env: &Environment, app: &Application) -> 
                     version: h.version,
                     deployed_at: h.deployed_at,
                     initiated_by: h.initiated_by.map(|u| match u.as_str() {
-                        "automated" => promote_policy_sdk::InitiatedBy { automated: true, username: None },
-                        _ => promote_policy_sdk::InitiatedBy { automated: false, username: Some(u) },
+                        "automated" => promote_policy_sdk::InitiatedBy {
+                            automated: true,
+                            username: None,
+                        },
+                        _ => promote_policy_sdk::InitiatedBy {
+                            automated: false,
+                            username: Some(u),
+                        },
                     }),
                     was_healthy: h.was_healthy,
                 })
@@ -702,7 +1027,12 @@ pub struct RollbackPlan {
 
 /// Picks the entry. `Ok(None)`: the history does not hold the target (the default strategy
 /// then reverts in git instead).
-pub fn plan_rollback(session: &Session, env: &Environment, app: &Application, target: &HistoryTarget) -> Result<Option<RollbackPlan>, ArgoError> {
+pub fn plan_rollback(
+    session: &Session,
+    env: &Environment,
+    app: &Application,
+    target: &HistoryTarget,
+) -> Result<Option<RollbackPlan>, ArgoError> {
     let items = history(session, env, app, None);
     let running = items.first();
     let from_version = running.and_then(|r| r.version.clone());
@@ -712,16 +1042,27 @@ pub fn plan_rollback(session: &Session, env: &Environment, app: &Application, ta
         HistoryTarget::Version(v) => older().find(|h| h.version.as_deref() == Some(v.as_str())),
         HistoryTarget::Revision(r) => {
             if r.len() < 7 || !r.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ArgoError::NoTarget(format!("--to-revision {r}: give a commit SHA (at least 7 hex digits)")));
+                return Err(ArgoError::NoTarget(format!(
+                    "--to-revision {r}: give a commit SHA (at least 7 hex digits)"
+                )));
             }
-            older().find(|h| h.revision.as_deref().is_some_and(|x| x.starts_with(r.as_str())))
+            older().find(|h| {
+                h.revision
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with(r.as_str()))
+            })
         }
         HistoryTarget::Previous => {
             let differs = |h: &&HistoryItem| h.version.is_some() && h.version != from_version;
-            older().filter(differs).find(|h| h.was_healthy == Some(true)).or_else(|| older().filter(differs).find(|h| h.was_healthy.is_none()))
+            older()
+                .filter(differs)
+                .find(|h| h.was_healthy == Some(true))
+                .or_else(|| older().filter(differs).find(|h| h.was_healthy.is_none()))
         }
     };
-    let Some(to) = pick.cloned() else { return Ok(None) };
+    let Some(to) = pick.cloned() else {
+        return Ok(None);
+    };
     let (auto_sync, _, _) = auto_sync_facts(&app.auto_sync);
     Ok(Some(RollbackPlan {
         environment: env.name.clone(),
@@ -737,7 +1078,9 @@ pub fn plan_rollback(session: &Session, env: &Environment, app: &Application, ta
 /// Why [`plan_rollback`] found nothing, for the error when `--strategy argocd` was asked for.
 pub fn no_target(env: &Environment, app: &Application, target: &HistoryTarget) -> ArgoError {
     let what = match target {
-        HistoryTarget::Previous => "an entry running another version that was not seen Degraded".to_owned(),
+        HistoryTarget::Previous => {
+            "an entry running another version that was not seen Degraded".to_owned()
+        }
         HistoryTarget::Version(v) => format!("an earlier entry running {v}"),
         HistoryTarget::Id(id) => format!("the id {id}"),
         HistoryTarget::Revision(r) => format!("an earlier entry of revision {r}"),
@@ -765,10 +1108,32 @@ pub struct RolledBack {
 
 /// Auto-sync off, the marker and Argo CD's rollback operation (one replace on the Kubernetes
 /// transport), as Argo CD's Rollback does.
-pub fn rollback(env: &Environment, t: &Target<'_>, plan: RollbackPlan, user: &str, reason: &str, now: Timestamp, progress: &dyn Progress) -> Result<RolledBack, ArgoError> {
-    let request = RollbackRequest { id: plan.to.id, prune: false, dry_run: false, user: user.to_owned(), reason: reason.to_owned() };
-    progress.step(&format!("turning auto-sync of {} off and rolling back to history id {} ({})", t.app, plan.to.id, plan.to.revision.as_deref().map(short).unwrap_or("?")));
-    let started = t.argo.rollback(&t.app, &request, now).map_err(|e| classify(&env.name, t, e))?;
+pub fn rollback(
+    env: &Environment,
+    t: &Target<'_>,
+    plan: RollbackPlan,
+    user: &str,
+    reason: &str,
+    now: Timestamp,
+    progress: &dyn Progress,
+) -> Result<RolledBack, ArgoError> {
+    let request = RollbackRequest {
+        id: plan.to.id,
+        prune: false,
+        dry_run: false,
+        user: user.to_owned(),
+        reason: reason.to_owned(),
+    };
+    progress.step(&format!(
+        "turning auto-sync of {} off and rolling back to history id {} ({})",
+        t.app,
+        plan.to.id,
+        plan.to.revision.as_deref().map(short).unwrap_or("?")
+    ));
+    let started = t
+        .argo
+        .rollback(&t.app, &request, now)
+        .map_err(|e| classify(&env.name, t, e))?;
     let disabled_by = match started.disabled_by {
         AutoSyncDisabledBy::EnabledFalse => "enabled-false",
         AutoSyncDisabledBy::Removed => "removed",
@@ -777,17 +1142,32 @@ pub fn rollback(env: &Environment, t: &Target<'_>, plan: RollbackPlan, user: &st
     for m in &started.started.app.managed_by {
         progress.warn(&m.to_string());
     }
-    Ok(RolledBack { plan, auto_sync_disabled_by: disabled_by, goal: Some(started.started.goal) })
+    Ok(RolledBack {
+        plan,
+        auto_sync_disabled_by: disabled_by,
+        goal: Some(started.started.goal),
+    })
 }
 
 /// `rollback --wait`: the operation Succeeded and the app is Healthy (OutOfSync is expected:
 /// the branch still holds the version rolled back from).
-pub fn wait_rollback(env: &Environment, t: &Target<'_>, rolled: &RolledBack, timeout: Duration, progress: &dyn Progress) -> Result<Waited, ArgoError> {
-    let Some(goal) = &rolled.goal else { return Err(ArgoError::NoTarget("nothing to wait for".into())) };
+pub fn wait_rollback(
+    env: &Environment,
+    t: &Target<'_>,
+    rolled: &RolledBack,
+    timeout: Duration,
+    progress: &dyn Progress,
+) -> Result<Waited, ArgoError> {
+    let Some(goal) = &rolled.goal else {
+        return Err(ArgoError::NoTarget("nothing to wait for".into()));
+    };
     let begin = Instant::now();
     let deadline = begin + timeout;
     loop {
-        let slice = deadline.saturating_duration_since(Instant::now()).min(WAIT_SLICE).max(Duration::from_millis(1));
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(WAIT_SLICE)
+            .max(Duration::from_millis(1));
         match t.argo.wait(&t.app, goal, slice) {
             Ok(report) => {
                 let app = report.app;
@@ -796,20 +1176,45 @@ pub fn wait_rollback(env: &Environment, t: &Target<'_>, rolled: &RolledBack, tim
                 return Ok(match report.outcome {
                     WaitOutcome::Ready => {
                         record(t, &app, deployed.as_deref(), true, progress);
-                        Waited::Ready { revision: deployed, sync: app.sync_status.to_string(), health: app.health.to_string(), waited_seconds }
+                        Waited::Ready {
+                            revision: deployed,
+                            sync: app.sync_status.to_string(),
+                            health: app.health.to_string(),
+                            waited_seconds,
+                        }
                     }
                     WaitOutcome::Degraded { message } => {
                         record(t, &app, deployed.as_deref(), false, progress);
-                        Waited::Degraded { revision: deployed, message, waited_seconds }
+                        Waited::Degraded {
+                            revision: deployed,
+                            message,
+                            waited_seconds,
+                        }
                     }
-                    WaitOutcome::OperationFailed { phase, message } => Waited::OperationFailed { phase: phase.to_string(), message, waited_seconds },
+                    WaitOutcome::OperationFailed { phase, message } => Waited::OperationFailed {
+                        phase: phase.to_string(),
+                        message,
+                        waited_seconds,
+                    },
                 });
             }
-            Err(ArgoCdError::WaitTimedOut { waited_for, last_seen, .. }) => {
+            Err(ArgoCdError::WaitTimedOut {
+                waited_for,
+                last_seen,
+                ..
+            }) => {
                 if Instant::now() >= deadline {
-                    return Ok(Waited::TimedOut { waited_for, last_seen, waited_seconds: begin.elapsed().as_secs() });
+                    return Ok(Waited::TimedOut {
+                        waited_for,
+                        last_seen,
+                        waited_seconds: begin.elapsed().as_secs(),
+                    });
                 }
-                progress.step(&format!("waiting for {waited_for} on {} ({}s): {last_seen}", t.app, begin.elapsed().as_secs()));
+                progress.step(&format!(
+                    "waiting for {waited_for} on {} ({}s): {last_seen}",
+                    t.app,
+                    begin.elapsed().as_secs()
+                ));
             }
             Err(e) => return Err(classify(&env.name, t, e)),
         }
@@ -835,14 +1240,25 @@ pub struct Resumed {
 /// `resume ENV [--force]`: restore the recorded sync policy and remove the marker, refusing while
 /// git still holds the rolled-back version (the overlay's images at the base tip equal those of
 /// the revision rolled back from).
-pub fn resume(session: &Session, env: &Environment, t: &Target<'_>, force: bool, progress: &dyn Progress) -> Result<Resumed, ArgoError> {
+pub fn resume(
+    session: &Session,
+    env: &Environment,
+    t: &Target<'_>,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<Resumed, ArgoError> {
     let app = read_app(env, t)?;
-    let marker = marker_facts(&app).ok_or_else(|| ArgoError::NothingToResume { app: t.app.to_string() })?;
+    let marker = marker_facts(&app).ok_or_else(|| ArgoError::NothingToResume {
+        app: t.app.to_string(),
+    })?;
     let mut forced = false;
     match rolled_back_from(&app) {
         Some(from) => {
             let mut versions = Versions::new(session, env);
-            let base_images = session.overlay_at(env, session.base).map_err(|e| ArgoError::NoTarget(e.to_string()))?.image_map();
+            let base_images = session
+                .overlay_at(env, session.base)
+                .map_err(|e| ArgoError::NoTarget(e.to_string()))?
+                .image_map();
             let from_images = versions.images(&from);
             let still = match &from_images {
                 Some(images) => *images == base_images,
@@ -857,14 +1273,22 @@ pub fn resume(session: &Session, env: &Environment, t: &Target<'_>, force: bool,
                             base: format!("{} {}", session.base_name(), session.base.short()),
                             revision: short(&from).to_owned(),
                         },
-                        None => ArgoError::UnknownRolledBackFrom { env: env.name.clone(), app: t.app.to_string() },
+                        None => ArgoError::UnknownRolledBackFrom {
+                            env: env.name.clone(),
+                            app: t.app.to_string(),
+                        },
                     });
                 }
                 progress.warn(&format!("--force: git still holds what {} was rolled back from ({}); Argo CD will deploy it again", env.name, short(&from)));
                 forced = true;
             }
         }
-        None if !force => return Err(ArgoError::UnknownRolledBackFrom { env: env.name.clone(), app: t.app.to_string() }),
+        None if !force => {
+            return Err(ArgoError::UnknownRolledBackFrom {
+                env: env.name.clone(),
+                app: t.app.to_string(),
+            });
+        }
         None => forced = true,
     }
     resume_now(env, t, marker, forced, progress)
@@ -872,13 +1296,30 @@ pub fn resume(session: &Session, env: &Environment, t: &Target<'_>, force: bool,
 
 /// Restores the sync policy and refreshes (used by `resume` and by `promote --resume` after
 /// its push).
-pub fn resume_now(env: &Environment, t: &Target<'_>, marker: MarkerFacts, forced: bool, progress: &dyn Progress) -> Result<Resumed, ArgoError> {
+pub fn resume_now(
+    env: &Environment,
+    t: &Target<'_>,
+    marker: MarkerFacts,
+    forced: bool,
+    progress: &dyn Progress,
+) -> Result<Resumed, ArgoError> {
     let fail = |e| classify(&env.name, t, e);
-    progress.step(&format!("restoring the sync policy of {} and removing the rollback marker", t.app));
+    progress.step(&format!(
+        "restoring the sync policy of {} and removing the rollback marker",
+        t.app
+    ));
     t.argo.resume(&t.app).map_err(fail)?;
     let app = t.argo.refresh(&t.app, false).map_err(fail)?;
     let (auto_sync, prune, self_heal) = auto_sync_facts(&app.auto_sync);
-    Ok(Resumed { environment: env.name.clone(), app: t.app.to_string(), auto_sync, prune, self_heal, marker, forced })
+    Ok(Resumed {
+        environment: env.name.clone(),
+        app: t.app.to_string(),
+        auto_sync,
+        prune,
+        self_heal,
+        marker,
+        forced,
+    })
 }
 
 /// The marker of ENV's app, for `promote --resume`.
@@ -892,9 +1333,75 @@ pub fn marker(app: &Application) -> Option<MarkerFacts> {
 fn rolled_back_from(app: &Application) -> Option<String> {
     let marker = app.rollback_marker.as_ref()?;
     let to = marker.to_revision.as_deref()?;
-    let appended = app.history.iter().rposition(|h| marker.to_id.is_none_or(|id| h.id > id) && h.revision.as_deref() == Some(to));
+    let appended = app.history.iter().rposition(|h| {
+        marker.to_id.is_none_or(|id| h.id > id) && h.revision.as_deref() == Some(to)
+    });
     match appended {
-        Some(i) => app.history[..i].iter().rev().find_map(|h| h.revision.clone().filter(|r| r != to)),
-        None => app.history.last().and_then(|h| h.revision.clone()).filter(|r| r != to),
+        Some(i) => app.history[..i]
+            .iter()
+            .rev()
+            .find_map(|h| h.revision.clone().filter(|r| r != to)),
+        None => app
+            .history
+            .last()
+            .and_then(|h| h.revision.clone())
+            .filter(|r| r != to),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+
+    fn app(annotations: serde_json::Value, history: &[(i64, &str)]) -> Application {
+        let history: Vec<_> = history
+            .iter()
+            .map(|(id, rev)| json!({"id": id, "revision": rev, "deployedAt": "2026-08-22T10:00:00Z"}))
+            .collect();
+        Application::from_json(json!({
+            "metadata": {"name": "shop", "namespace": "argocd", "annotations": annotations},
+            "spec": {"source": {"repoURL": "r", "path": "p", "targetRevision": "main"}},
+            "status": {"history": history}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn was_healthy_is_unknown_unless_recorded_and_the_later_record_wins() {
+        let a = app(
+            json!({HEALTHY_REVISIONS: format!("{A},{B}"), UNHEALTHY_REVISIONS: C}),
+            &[],
+        );
+        assert_eq!(was_healthy(&a, A), Some(true));
+        assert_eq!(was_healthy(&a, C), Some(false));
+        assert_eq!(
+            was_healthy(&a, "dddddddddddddddddddddddddddddddddddddddd"),
+            None
+        );
+        // B is last in the unhealthy list but second to last in the healthy one.
+        let both = app(
+            json!({HEALTHY_REVISIONS: format!("{B},{A}"), UNHEALTHY_REVISIONS: B}),
+            &[],
+        );
+        assert_eq!(was_healthy(&both, B), Some(false));
+    }
+
+    #[test]
+    fn the_version_rolled_back_from_is_the_entry_before_the_rollbacks_own() {
+        let marker = json!({
+            core::ROLLED_BACK_BY: "alice", core::ROLLBACK_TO_ID: "1", core::ROLLBACK_TO_REVISION: B,
+        });
+        // Rolled back from C (id 2) to B (id 1); the rollback appended id 3.
+        let done = app(marker.clone(), &[(0, A), (1, B), (2, C), (3, B)]);
+        assert_eq!(rolled_back_from(&done).as_deref(), Some(C));
+        // The rollback has not completed: what runs now is what it rolls back from.
+        let pending = app(marker, &[(0, A), (1, B), (2, C)]);
+        assert_eq!(rolled_back_from(&pending).as_deref(), Some(C));
+        assert_eq!(rolled_back_from(&app(json!({}), &[(0, A)])), None);
     }
 }
