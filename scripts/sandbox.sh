@@ -8,17 +8,19 @@ ROOT=$PWD
 source scripts/env.sh
 bash scripts/setup.sh
 
-echo "» building kubectl-promote"
-cargo build --quiet -p kubectl-promote
+echo "» building kubectl-promote and the Argo CD stand-in"
+cargo build --quiet -p kubectl-promote -p promote-testkit --bin kubectl-promote --bin promote-standin
 BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-promote-sandbox.XXXXXX")
-if [ "${KEEP_SANDBOX:-}" = "" ]; then trap 'rm -rf "$SANDBOX"' EXIT; fi
+STANDIN_PID=""
+cleanup() { [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null && wait "$STANDIN_PID" 2>/dev/null; [ -n "${KEEP_SANDBOX:-}" ] || rm -rf "$SANDBOX"; }
+trap cleanup EXIT
 export HOME="$SANDBOX/home" XDG_CACHE_HOME="$SANDBOX/home/.cache" XDG_CONFIG_HOME="$SANDBOX/home/.config"
 # A bin dir holding only the plugin (the target dir has files kubectl would take for plugins).
 mkdir -p "$SANDBOX/bin" && ln -s "$BIN_DIR/kubectl-promote" "$SANDBOX/bin/kubectl-promote"
-export GIT_CONFIG_NOSYSTEM=1 KUBECONFIG="$SANDBOX/home/.kube/config" PATH="$SANDBOX/bin:$PATH"
-unset CI
+export GIT_CONFIG_NOSYSTEM=1 PATH="$SANDBOX/bin:$PATH"
+unset CI KUBECTL_PROMOTE_NOW ARGOCD_SERVER ARGOCD_AUTH_TOKEN
 mkdir -p "$HOME"
 git config --global user.name "Ana Platform"
 git config --global user.email ana@example.com
@@ -30,50 +32,80 @@ run() { printf '\033[36m$ %s\033[0m\n' "$*"; "$@"; }
 expect_exit() { local want=$1; shift; printf '\033[36m$ %s\033[0m\n' "$*"; set +e; "$@"; local got=$?; set -e
   if [ "$got" != "$want" ]; then echo "sandbox: expected exit $want, got $got" >&2; exit 1; fi
   echo "(exit $got, as expected)"; }
+# QA works in a clone of their own, as themselves (approvers.qa lists qa@example.com).
+as_qa() { (cd "$SANDBOX/qa" && printf '\033[35m[qa]\033[0m ' && run "$@"); }
 
-step "A GitOps repo: nine services, staging and prod overlays, Argo CD apps, promote.yaml"
+step "A GitOps repo: nine services, staging and prod overlays, Argo CD apps, promote.yaml with policies"
 git init --quiet --bare "$SANDBOX/origin.git"
 cp -r "$ROOT/examples/gitops" "$SANDBOX/seed"
 (cd "$SANDBOX/seed" && git init --quiet && git add -A && git commit --quiet -m "online boutique at v1.0.0" && git push --quiet "$SANDBOX/origin.git" HEAD:main)
 run git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/gitops"
+git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/qa"
+git -C "$SANDBOX/qa" config user.name "Quinn QA"; git -C "$SANDBOX/qa" config user.email qa@example.com
+
+step "The cluster: a local Kubernetes API with an Argo CD stand-in (a test stand-in, not Argo CD), v1.0.3 marked bad"
+"$BIN_DIR/promote-standin" --repo "$SANDBOX/origin.git" --app "$ROOT/examples/gitops/argocd/staging-microservices-demo.yaml" \
+  --app "$ROOT/examples/gitops/argocd/prod-microservices-demo.yaml" --degraded v1.0.3 --out "$SANDBOX/standin.env" > "$SANDBOX/standin.log" 2>&1 &
+STANDIN_PID=$!
+for _ in $(seq 1 100); do [ -s "$SANDBOX/standin.env" ] && break; sleep 0.1; done
+[ -s "$SANDBOX/standin.env" ] || { cat "$SANDBOX/standin.log"; echo "sandbox: the stand-in did not start" >&2; exit 1; }
+set -a; source "$SANDBOX/standin.env"; set +a
+unset ARGOCD_SERVER ARGOCD_AUTH_TOKEN   # talk to the Kubernetes API (the REST transport is tested separately)
 cd "$SANDBOX/gitops"
 run kubectl plugin list
 run kubectl promote version
 run kubectl promote status
 
-step "Release v1.0.1 reaches staging (direct mode: straight to main); first just the frontend"
-run kubectl promote staging v1.0.1 --only frontend
-run kubectl promote status staging
-run kubectl promote staging v1.0.1
+step "Release v1.0.1 reaches staging (direct); Argo CD auto-syncs it and we wait until it is healthy"
+run kubectl promote staging v1.0.1 --wait=2m
 
-step "Before prod: the plan, with nothing changed"
-run kubectl promote prod --from staging --dry-run
+step "Prod wants QA's approval of exactly these images first"
+expect_exit 4 kubectl promote prod --from staging --dry-run
+as_qa kubectl promote approve staging v1.0.1 -m "regression suite passed"
+step "...and no changes during the year-end freeze"
+expect_exit 3 env KUBECTL_PROMOTE_NOW=2026-12-22T10:00:00Z kubectl promote prod --from staging --dry-run -q
 
-step "Prod is promoted through a pull request (no forge token here: the branch is pushed and the compare URL printed)"
+step "Prod through a pull request (no forge token here: the branch is pushed and the compare URL printed)"
 run kubectl promote prod --from staging --yes
-
-step "The project manager merges the pull request"
-BRANCH=promote/prod/v1.0.1
+step "The project manager merges it; Argo CD syncs exactly that commit"
 run git fetch --quiet origin
-run git push --quiet origin "origin/$BRANCH:refs/heads/main"
-run git log --oneline -3 origin/main
-
-step "Status: what each environment runs, and who promoted it"
+run git push --quiet origin "origin/promote/prod/v1.0.1:refs/heads/main"
+run kubectl promote sync prod --wait=2m
 run kubectl promote status
-run kubectl promote status prod -o json
 
-step "v1.0.2 reaches prod and goes bad: revert the promotion in git"
-run kubectl promote prod v1.0.2 --direct --yes -m "hotfix release"
-run kubectl promote rollback prod --strategy revert --dry-run
-run kubectl promote rollback prod --strategy revert --direct --yes -m "v1.0.2 is broken in prod"
+step "v1.0.2: QA rejects it on staging, so it cannot reach prod"
+run kubectl promote staging v1.0.2 --wait=2m
+as_qa kubectl promote reject staging v1.0.2 -m "checkout is broken"
+expect_exit 3 kubectl promote prod --from staging --direct --yes
+
+step "v1.0.3 passes QA but goes Degraded in prod: exit 5, with the command to run"
+run kubectl promote staging v1.0.3
+as_qa kubectl promote approve staging v1.0.3 -m "looks good"
+expect_exit 5 kubectl promote prod --from staging --direct --yes --wait=2m
+
+step "Roll back through Argo CD's history (fast): auto-sync off (prune/selfHeal kept), the operation, the marker"
+run kubectl promote history prod
+run kubectl promote rollback prod --yes --wait=2m
 run kubectl promote status prod
+
+step "Promotions into a rolled-back env are refused until --resume"
+run kubectl promote staging v1.0.4 --wait=2m
+as_qa kubectl promote approve staging v1.0.4 -m "fixes checkout"
+expect_exit 1 kubectl promote prod --from staging --direct --yes
+run kubectl promote prod --from staging --direct --yes --resume --wait=2m
+run kubectl promote status
+
+step "Going back by reverting in git instead (reviewed): not to the bad v1.0.3, but to v1.0.1"
+expect_exit 3 kubectl promote rollback prod --strategy revert --dry-run -q
+run kubectl promote rollback prod --strategy revert --to v1.0.1 --dry-run
 
 step "The audit trail is plain git"
 run git fetch --quiet origin
-run git log --format='%h %s%n    %(trailers:key=Promoted-By,key=Promote-Environment,key=Promote-Version,separator=%x2C )' -4 origin/main
+run git log --format='%h %s%n    %(trailers:key=Promoted-By,key=Promote-Environment,key=Promote-Version,key=Policy-Decision,separator=%x2C )' -6 origin/main
+run git log --format='%h %s' origin/promote/approvals
 
 step "Errors are named and nothing is half-written"
-expect_exit 1 kubectl promote prod v1.0.3 --only redis
+expect_exit 1 kubectl promote prod v1.0.5 --only redis
 expect_exit 2 kubectl promote prod
 
 printf '\n\033[1msandbox: the story ran end to end\033[0m\n'

@@ -180,7 +180,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
 }
 
 /// What every environment runs in git (and, when known, in Argo CD).
-pub fn environments(session: &Session, argocd: &dyn Fn(&Environment) -> Option<sdk::ArgoCdState>) -> Result<BTreeMap<String, sdk::Environment>, PromoteError> {
+pub fn environments(session: &Session) -> Result<BTreeMap<String, sdk::Environment>, PromoteError> {
     let mut out = BTreeMap::new();
     for env in &session.config.environments {
         let overlay = session.overlay_at(env, session.base)?;
@@ -192,7 +192,7 @@ pub fn environments(session: &Session, argocd: &dyn Fn(&Environment) -> Option<s
                 version: EnvVersion::of(images.values()).as_str().unwrap_or("").to_owned(),
                 images: images.iter().map(|(k, v)| (k.clone(), to_sdk_ref(v))).collect(),
                 git: last.map(|c| sdk::GitState { revision: c.id.to_string(), committed_at: Some(crate::status::rfc3339(c.time)) }),
-                argocd: argocd(env),
+                argocd: session.policy.argocd_facts.get(&env.name).cloned(),
             },
         );
     }
@@ -222,14 +222,13 @@ pub fn evaluate(
     requested_by: &Person,
     version: &str,
     promoted: &BTreeMap<String, ImageRef>,
-    argocd: &dyn Fn(&Environment) -> Option<sdk::ArgoCdState>,
     progress: &dyn Progress,
 ) -> Result<PolicyVerdict, PromoteError> {
     let records = approvals::list(session, progress).unwrap_or_default();
     let request = EvaluationRequest {
         operation,
         settings: serde_json::json!({}),
-        environments: environments(session, argocd)?,
+        environments: environments(session)?,
         approvals: to_sdk_records(&records),
         context: sdk::Context { now: session.now(), dry_run: session.policy.dry_run, promote_version: env!("CARGO_PKG_VERSION").to_owned() },
     };
@@ -295,4 +294,35 @@ pub fn promotion_operation(env: &Environment, from: Option<&str>, version: &str,
         override_: override_.map(|o| sdk::Override { by: actor.clone(), reason: o.reason.clone() }),
         requested_by: actor,
     })
+}
+
+/// The rollback policies' verdict on an Argo CD history rollback (None: none configured).
+pub fn argocd_rollback_verdict(session: &Session, env: &Environment, plan: &crate::argo::RollbackPlan, author: &Person, progress: &dyn Progress) -> Result<Option<PolicyVerdict>, PromoteError> {
+    crate::promote::check_override(session, env)?;
+    if env.rollback_policies.is_empty() && session.policy.one_offs.is_empty() {
+        return Ok(None);
+    }
+    let policies = load(session, &env.rollback_policies)?;
+    let actor = actor(session, author);
+    let to_version = plan.to.version.clone().unwrap_or_else(|| "mixed".into());
+    let op = Operation::Rollback(sdk::Rollback {
+        environment: env.name.clone(),
+        strategy: sdk::RollbackStrategy::Argocd,
+        from: sdk::RollbackFrom { version: plan.from_version.clone().unwrap_or_default(), revision: plan.from_revision.clone(), deployed_at: None },
+        to: sdk::RollbackTo {
+            version: to_version.clone(),
+            revision: plan.to.revision.clone().unwrap_or_default(),
+            history_id: Some(plan.to.id),
+            deployed_at: plan.to.deployed_at.clone(),
+            was_healthy: plan.to.was_healthy,
+        },
+        override_: session.policy.override_reason.as_ref().map(|r| sdk::Override { by: actor.clone(), reason: r.clone() }),
+        requested_by: actor,
+    });
+    // What the target revision's overlay pins: the images the rollback brings back.
+    let promoted = match plan.to.revision.as_deref().map(|r| session.repo.resolve(r)) {
+        Some(Ok(at)) => session.overlay_at(env, at).map(|o| o.image_map()).unwrap_or_default(),
+        _ => BTreeMap::new(),
+    };
+    evaluate(session, env, &policies, op, author, &to_version, &promoted, progress).map(Some)
 }

@@ -161,12 +161,12 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
             environment: d.env.name.clone(),
             strategy: sdk::RollbackStrategy::Revert,
             from: sdk::RollbackFrom { version: running_version.clone(), revision: Some(session.base.to_string()), deployed_at: None },
-            to: sdk::RollbackTo { version: to_version.clone(), revision: target_at.to_string(), history_id: None, deployed_at: None, was_healthy: None },
+            to: revert_target(session, &d.env.name, &to_version, target_at),
             requested_by: actor,
             override_,
         });
         let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
-        policy::evaluate(session, d.env, &policies, op, author, &to_version, &promoted, &|_| None, progress).map(Some)
+        policy::evaluate(session, d.env, &policies, op, author, &to_version, &promoted, progress).map(Some)
     };
     let plan = finish(session, draft, renderer, progress, &gate, &|d, author, verdict| {
         let v = d.version.as_deref().unwrap_or("mixed");
@@ -201,4 +201,22 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
         trailers::message(&subject, &body, &t)
     })?;
     Ok(Prepared::Ready(Box::new(plan)))
+}
+
+/// The revert's target as the policies see it: where Argo CD's history shows that version ran
+/// (the newest such entry), its id, time and recorded health; else the git commit alone.
+fn revert_target(session: &Session, env: &str, version: &str, at: CommitId) -> sdk::RollbackTo {
+    let at = at.to_string();
+    let entry = session
+        .policy
+        .argocd_facts
+        .get(env)
+        .and_then(|f| f.history.iter().rev().find(|h| h.revision == at || h.version.as_deref() == Some(version)));
+    sdk::RollbackTo {
+        version: version.to_owned(),
+        revision: entry.map_or(at, |h| h.revision.clone()),
+        history_id: entry.map(|h| h.id),
+        deployed_at: entry.and_then(|h| h.deployed_at.clone()),
+        was_healthy: entry.and_then(|h| h.was_healthy),
+    }
 }

@@ -39,6 +39,9 @@ pub struct PolicyOptions {
     /// `context.now` (RFC 3339 UTC); `None` = the current time.
     pub now: Option<String>,
     pub dry_run: bool,
+    /// Argo CD facts per environment (`environments.<env>.argocd` of the request), gathered
+    /// by the caller that can reach the clusters; a missing env is `null` to policies.
+    pub argocd_facts: std::collections::BTreeMap<String, promote_policy::sdk::ArgoCdState>,
 }
 
 /// An opened repository with its configuration, as of the fetched remote tip.

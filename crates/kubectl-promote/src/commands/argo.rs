@@ -25,7 +25,7 @@ use promote_core::config::Environment;
 use super::{Ctx, usage};
 use crate::Exit;
 use crate::cli::{HistoryArgs, ResumeArgs, RollbackArgs, SyncArgs};
-use crate::output::{BOLD, DIM, GREEN, RED, Shell, YELLOW};
+use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW};
 
 /// Reads that do not wait get this request timeout unless `--request-timeout` says otherwise, so
 /// `status` on an unreachable cluster does not hang; waits keep their own deadline.
@@ -633,6 +633,32 @@ pub(crate) fn rollback(
         }
         return Ok(Exit::Ok);
     }
+    // The rollback policies decide first (with wasHealthy from our waits).
+    let author = match &args.author {
+        Some(a) => a.parse::<promote_core::Person>().map_err(|e| usage(format!("--author: {e}")))?,
+        None => session.repo.config_person().ok_or(promote::PromoteError::NoIdentity)?,
+    };
+    let verdict = promote::policy::argocd_rollback_verdict(session, &env, &plan, &author, shell)?;
+    if let Some(v) = &verdict {
+        if shell.is_text() {
+            shell.out(summary.clone())?;
+            shell.out(super::promote::policy_text(v).trim_end())?;
+        }
+        if v.denied() && v.override_.is_none() {
+            if shell.is_text() {
+                shell.out(format!("{RED}denied by policy{RED:#}: nothing was changed"))?;
+            }
+            shell.document("RollbackResult", &serde_json::json!({"result": "denied", "strategy": "argocd", "plan": &plan, "policy": v}))?;
+            return Ok(Exit::Denied);
+        }
+        if v.awaiting_approval() && v.override_.is_none() {
+            if shell.is_text() {
+                shell.out(format!("{CYAN}waiting for approval{CYAN:#}: nothing was changed"))?;
+            }
+            shell.document("RollbackResult", &serde_json::json!({"result": "awaiting-approval", "strategy": "argocd", "plan": &plan, "policy": v}))?;
+            return Ok(Exit::WaitingForApproval);
+        }
+    }
     for m in &plan.managed_by {
         shell.warn(&format!("{} is written by {m}, which may turn auto-sync back on after the rollback; add `ignoreDifferences: [{{group: argoproj.io, kind: Application, jsonPointers: [/spec/syncPolicy]}}]` to it (argo-cd #5351, #9570)", plan.app));
     }
@@ -697,10 +723,18 @@ pub(crate) fn status_facts(
 ) -> Option<uc::ArgoStatus> {
     env.argocd.as_ref()?;
     let read = connect(ctx, env, Purpose::Read)
-        .and_then(|c| Ok(uc::read_app(env, &c.target())?))
+        .and_then(|c| {
+            let t = c.target();
+            let app = uc::read_app(env, &t)?;
+            let window = uc::sync_window_warning(&t, &app, uc::session_now(session));
+            Ok((app, window))
+        })
         .with_context(|| format!("{}: Argo CD state not shown", env.name));
     match read {
-        Ok(app) => Some(uc::status_facts(session, env, &app)),
+        Ok((app, window)) => Some(uc::ArgoStatus {
+            sync_window: window,
+            ..uc::status_facts(session, env, &app)
+        }),
         Err(e) => {
             ctx.shell.warn(&one_line(e.as_ref()));
             None
@@ -708,12 +742,23 @@ pub(crate) fn status_facts(
     }
 }
 
+/// Give policies every environment's Argo CD facts, when the operation has policies to ask.
+pub(crate) fn gather_policy_facts(ctx: &Ctx<'_>, session: &mut Session, env_name: &str, rollback: bool) {
+    let Ok(env) = session.config.env(env_name) else { return };
+    let configured = if rollback { &env.rollback_policies } else { &env.promote_policies };
+    if configured.is_empty() && session.policy.one_offs.is_empty() {
+        return;
+    }
+    let envs = session.config.environments.clone();
+    for e in &envs {
+        if let Some(facts) = policy_facts(ctx, session, e) {
+            session.policy.argocd_facts.insert(e.name.clone(), facts);
+        }
+    }
+}
+
 /// ENV's Argo CD facts for the policy request (`environments.<env>.argocd`); `None` (with a
 /// warning) when the env has no app or it cannot be read, which policies see as null.
-#[expect(
-    dead_code,
-    reason = "for the policy wiring, which plugs it into the request"
-)]
 pub(crate) fn policy_facts(
     ctx: &Ctx<'_>,
     session: &Session,

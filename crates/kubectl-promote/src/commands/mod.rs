@@ -4,17 +4,21 @@ mod approve;
 pub(crate) mod argo;
 mod init;
 mod misc;
+mod policy;
 mod promote;
 mod rollback;
 mod status;
+mod verify;
 
 pub use approve::{approve, reject};
 pub use argo::{history, resume, sync};
 pub use init::init;
 pub use misc::{completion, version};
+pub use policy::policy;
 pub use promote::promote;
 pub use rollback::rollback;
 pub use status::status;
+pub use verify::verify;
 
 use anyhow::Context as _;
 
@@ -61,6 +65,7 @@ impl Ctx<'_> {
                 kube_user: None,
                 now: self.env.now.clone(),
                 dry_run,
+                argocd_facts: Default::default(),
             },
         };
         Ok(Session::open(&opts, self.shell)?)

@@ -58,9 +58,10 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let mode = if args.pr { Some(Mode::Pr) } else if args.direct { Some(Mode::Direct) } else { None };
     let req = PromoteRequest { env: env_name.clone(), target, only: args.only.clone(), digests, drop_digests: args.drop_digest, mode, message: args.message.clone(), author };
 
-    let session = ctx.open_for(args.dry_run, args.override_policy.then(|| args.reason.clone()).flatten())?;
+    let mut session = ctx.open_for(args.dry_run, args.override_policy.then(|| args.reason.clone()).flatten())?;
     // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
     super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
+    super::argo::gather_policy_facts(ctx, &mut session, &env_name, false);
     let renderer = ctx.renderer();
     let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
     land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Promote", resume: args.resume }, args.wait)

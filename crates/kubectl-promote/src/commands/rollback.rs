@@ -24,10 +24,11 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         .map(str::parse::<Person>)
         .transpose()
         .map_err(|e| usage(format!("--author: {e}")))?;
-    let session = ctx.open_for(
+    let mut session = ctx.open_for(
         args.dry_run,
         args.override_policy.then(|| args.reason.clone()).flatten(),
     )?;
+    super::argo::gather_policy_facts(ctx, &mut session, &args.env, true);
     if args.strategy != Some(Strategy::Revert) {
         let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();
         if let Picked::Argocd(conn, plan) = pick_strategy(ctx, &session, args, asked)? {
