@@ -224,6 +224,12 @@ pub enum Command {
     /// Print shell completion code (bash, zsh, fish, powershell, elvish)
     #[command(after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"")]
     Completion(CompletionArgs),
+    /// Policy modules: list, inspect, evaluate a request, run test cases
+    #[command(subcommand, after_help = POLICY_HELP)]
+    Policy(PolicyCommand),
+    /// CI / branch protection: re-run the render check and the promote policies on a change to the overlays
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
     /// Print the version
     #[command(after_help = "Examples:\n  kubectl promote version\n  kubectl promote version -o json")]
     Version,
@@ -242,6 +248,8 @@ impl Command {
             Command::History(_) => "history",
             Command::Resume(_) => "resume",
             Command::Version => "version",
+            Command::Policy(_) => "policy",
+            Command::Verify(_) => "verify",
         }
     }
 }
@@ -375,6 +383,88 @@ pub struct InitArgs {
     /// Overwrite an existing promote.yaml
     #[arg(long)]
     pub force: bool,
+}
+
+const POLICY_HELP: &str = "\
+Examples:
+  # The built-ins, the modules promote.yaml configures (at the remote tip) and --policy one-offs
+  kubectl promote policy list
+  kubectl promote policy list --policy ./cost-guard.wasm -o json
+
+  # Metadata, digest, import/export check and limits of a module
+  kubectl promote policy inspect builtin:change-window
+  kubectl promote policy inspect policies/cost-guard.wasm   # sidecar promote-policy.yaml beside it is read
+
+  # Evaluate one request (exit 0 allow, 3 deny, 4 require-approval, 1 policy error)
+  kubectl promote policy eval builtin:semver-guard --input request.json --settings settings.yaml
+
+  # Run test cases: DIR/cases/*.json against the module in DIR, or each DIR/NAME/*.json
+  # against builtin:NAME (default DIR: ./cases, else ./policies/cases)
+  kubectl promote policy test ./max-images
+  kubectl promote policy test policies/cases";
+
+const VERIFY_HELP: &str = "\
+Examples:
+  # In CI on a pull request: what HEAD changes since it left the base branch
+  kubectl promote verify
+
+  # One commit, or a range
+  kubectl promote verify 3f2a9c1
+  kubectl promote verify origin/main..feature
+
+  # Fetch the pull request's head (GitHub/Gitea refs/pull/N/head, GitLab refs/merge-requests/N/head)
+  kubectl promote verify --pr 42
+
+The configuration and policy modules come from the base branch's tip on the remote, never from
+the change itself. Exit codes: 0 allowed (or no environment changed) · 1 error · 3 denied ·
+4 approvals missing.";
+
+/// `kubectl promote policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The built-in modules, the ones promote.yaml configures, and --policy one-offs
+    List,
+    /// A module's metadata, digest, import/export check and limits
+    Inspect(PolicyInspectArgs),
+    /// Evaluate one request file and print the Decision, the fuel and the time it took
+    Eval(PolicyEvalArgs),
+    /// Run policy test cases (`cases/*.json`) through the real sandbox
+    Test(PolicyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyInspectArgs {
+    /// `builtin:NAME`, a `.wasm` file, or a directory holding one (or a promote-policy.yaml naming it)
+    pub module: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyEvalArgs {
+    /// `builtin:NAME`, a `.wasm` file, or a directory holding one
+    pub module: String,
+    /// The EvaluationRequest (JSON; `-` reads stdin)
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Settings (JSON or YAML) that replace the request's `settings`
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyTestArgs {
+    /// A policy directory (module + `cases/`), a directory of cases, or one of per-module
+    /// subdirectories (default: ./cases, else ./policies/cases)
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// `A..B`, `A...B` or one commit (`C` = `C^..C`); default: merge-base(HEAD, base tip)..HEAD
+    #[arg(value_name = "REV", conflicts_with = "pr")]
+    pub rev: Option<String>,
+    /// Verify pull request N: fetch its head from the remote
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,8 @@ fn main() -> ExitCode {
         Some(Command::Resume(a)) => commands::resume(&ctx, a),
         Some(Command::Completion(a)) => commands::completion(a),
         Some(Command::Version) => commands::version(&ctx),
+        Some(Command::Policy(a)) => commands::policy(&ctx, a),
+        Some(Command::Verify(a)) => commands::verify(&ctx, a),
     };
     shell.flush();
     let code = match result {

@@ -473,6 +473,34 @@ impl Repo {
         }
         Ok(out)
     }
+
+    /// The best common ancestor of two commits (`git merge-base A B`), if they share history.
+    pub fn merge_base(&self, a: CommitId, b: CommitId) -> Result<Option<CommitId>, GitError> {
+        match self.repo.merge_base(a.0, b.0) {
+            Ok(oid) => Ok(Some(CommitId(oid))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(GitError::Git { doing: format!("finding the merge base of {a} and {b}"), source: e }),
+        }
+    }
+
+    /// Fetch one ref of `remote` (e.g. `refs/pull/7/head`) into the local ref `into` (git CLI,
+    /// so credentials work as for `git fetch`) and return its commit; `None` when the remote
+    /// has no such ref.
+    pub fn fetch_ref(&self, remote: &str, src: &str, into: &str) -> Result<Option<CommitId>, GitError> {
+        self.remote_url(remote)?;
+        let refspec = format!("+{src}:{into}");
+        let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, refspec.as_str()];
+        let out = git_output(&self.git_dir, &args, self.interactive)?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("couldn't find remote ref") {
+                return Ok(None);
+            }
+            return Err(GitError::Cli { args: args.join(" "), stderr: stderr.trim().to_owned() });
+        }
+        let oid = self.repo.refname_to_id(into).map_err(g(|| format!("reading {into} after fetching {src}")))?;
+        Ok(Some(CommitId(oid)))
+    }
 }
 
 fn git_output(git_dir: &Path, args: &[&str], interactive: bool) -> Result<std::process::Output, GitError> {

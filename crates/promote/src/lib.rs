@@ -13,6 +13,7 @@ pub mod render;
 pub mod rollback;
 pub mod session;
 pub mod status;
+pub mod verify;
 
 pub use session::{OpenOptions, PolicyOptions, Session};
 

@@ -150,22 +150,26 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
     let mode = req.mode.unwrap_or(env.mode);
     let draft = Draft { env: &env, overlay: &overlay, edits: &edits, changes, version, previous_version: previous, from: upstream_name, mode, author: req.author.clone() };
     check_override(session, &env)?;
-    let gate = |d: &Draft<'_>, author: &Person| -> Result<Option<PolicyVerdict>, PromoteError> {
-        if d.env.promote_policies.is_empty() && session.policy.one_offs.is_empty() {
-            return Ok(None);
-        }
-        let policies = policy::load(session, &d.env.promote_policies)?;
-        let actor = policy::actor(session, author);
-        let override_ = session.policy.override_reason.as_ref().map(|r| policy::OverrideDoc { by: author.to_string(), reason: r.clone() });
-        let version = d.version.as_deref().unwrap_or("mixed");
-        let op = policy::promotion_operation(d.env, d.from.as_deref(), version, d.previous_version.as_deref(), &d.changes, d.mode, actor, override_.as_ref());
-        let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
-        policy::evaluate(session, d.env, &policies, op, author, version, &promoted, &|_| None, progress).map(Some)
-    };
+    let gate = |d: &Draft<'_>, author: &Person| promote_gate(session, d, author, progress);
     let plan = finish(session, draft, renderer, progress, &gate, &|d, author, verdict| {
         commit_message(session, d.env, d.from.as_deref(), d.version.as_deref(), d.overlay.file(), &d.changes, author, req.message.as_deref(), verdict)
     })?;
     Ok(Prepared::Ready(Box::new(plan)))
+}
+
+/// ENV's promote policies on a drafted promotion (None: none configured). Shared by [`prepare`]
+/// and `verify`, which judges a hand-written change as the promotion it amounts to.
+pub(crate) fn promote_gate(session: &Session, d: &Draft<'_>, author: &Person, progress: &dyn Progress) -> Result<Option<PolicyVerdict>, PromoteError> {
+    if d.env.promote_policies.is_empty() && session.policy.one_offs.is_empty() {
+        return Ok(None);
+    }
+    let policies = policy::load(session, &d.env.promote_policies)?;
+    let actor = policy::actor(session, author);
+    let override_ = session.policy.override_reason.as_ref().map(|r| policy::OverrideDoc { by: author.to_string(), reason: r.clone() });
+    let version = d.version.as_deref().unwrap_or("mixed");
+    let op = policy::promotion_operation(d.env, d.from.as_deref(), version, d.previous_version.as_deref(), &d.changes, d.mode, actor, override_.as_ref());
+    let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
+    policy::evaluate(session, d.env, &policies, op, author, version, &promoted, progress).map(Some)
 }
 
 /// Evaluates an operation's policies for a draft (None: none configured).

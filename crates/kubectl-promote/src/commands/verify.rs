@@ -1,0 +1,146 @@
+//! `kubectl promote verify [REV|--pr N]`: the report of [`promote::verify`] per environment, and
+//! its exit code (0 allowed or nothing changed, 3 denied, 4 approvals missing, 1 error).
+
+use promote::verify::{EnvReport, Outcome, Range, RenderCheck, VerifyReport};
+
+use super::Ctx;
+use crate::Exit;
+use crate::cli::VerifyArgs;
+use crate::output::{BOLD, CYAN, DIM, GREEN, RED, YELLOW};
+
+pub fn verify(ctx: &Ctx<'_>, args: &VerifyArgs) -> anyhow::Result<Exit> {
+    let range = match (&args.rev, args.pr) {
+        (_, Some(n)) => Range::Pr(n),
+        (Some(rev), None) => Range::Rev(rev.clone()),
+        (None, None) => Range::Head,
+    };
+    // A check changes nothing: policies see `dryRun: true`.
+    let session = ctx.open_for(true, None)?;
+    let report = promote::verify::verify(&session, &range, &ctx.renderer(), ctx.shell)?;
+    if ctx.shell.is_text() {
+        print(ctx, &report)?;
+    }
+    ctx.shell.document("VerifyResult", &report)?;
+    Ok(match report.result {
+        Outcome::Unchanged | Outcome::Allowed => Exit::Ok,
+        Outcome::Denied => Exit::Denied,
+        Outcome::AwaitingApproval => Exit::WaitingForApproval,
+        Outcome::Error => Exit::Error,
+    })
+}
+
+fn print(ctx: &Ctx<'_>, r: &VerifyReport) -> anyhow::Result<()> {
+    let shell = ctx.shell;
+    shell.out(format!(
+        "{BOLD}verify{BOLD:#} {} ({}), compared with {}",
+        r.range, r.source, r.compared_with
+    ))?;
+    shell.out(format!(
+        "config: {} — a change's own promote.yaml and policy modules are never used",
+        r.config
+    ))?;
+    if r.config_changed {
+        shell.out(format!("{YELLOW}note:{YELLOW:#} this change edits promote.yaml; it was not used here and takes effect once merged"))?;
+    }
+    if r.environments.is_empty() {
+        shell.out("no environment changed: nothing to verify")?;
+        return Ok(());
+    }
+    for e in &r.environments {
+        shell.out("")?;
+        env_text(ctx, e)?;
+    }
+    shell.out("")?;
+    let (style, text) = outcome_text(r.result);
+    shell.out(format!("result: {style}{text}{style:#}"))?;
+    Ok(())
+}
+
+fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
+    let shell = ctx.shell;
+    let from = e
+        .from
+        .as_deref()
+        .map(|f| format!(" (from {f})"))
+        .unwrap_or_default();
+    match &e.version {
+        Some(v) => shell.out(format!(
+            "{BOLD}{}{BOLD:#}: {} → {BOLD}{v}{BOLD:#}{from}, {}",
+            e.environment,
+            e.previous_version.as_deref().unwrap_or("mixed"),
+            e.overlay_file
+        ))?,
+        None => shell.out(format!(
+            "{BOLD}{}{BOLD:#}: no image changes, {}",
+            e.environment, e.overlay_file
+        ))?,
+    }
+    if !e.images.is_empty() {
+        let width = e
+            .images
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        shell.out(format!(
+            "  {DIM}{:width$}  {:20}  {}{DIM:#}",
+            "IMAGE", "FROM", "TO"
+        ))?;
+        for c in &e.images {
+            let from = if c.from.tag.is_none() && c.from.digest.is_none() {
+                "(added)".to_owned()
+            } else {
+                c.from.to_string()
+            };
+            shell.out(format!(
+                "  {:width$}  {RED}{from:20}{RED:#}  {GREEN}{}{GREEN:#}",
+                c.name, c.to
+            ))?;
+        }
+    }
+    for name in &e.removed_images {
+        shell.out(format!("  {YELLOW}removed{YELLOW:#} {name}"))?;
+    }
+    match &e.render {
+        RenderCheck::Ok(r) => shell.out(format!(
+            "render: {GREEN}ok{GREEN:#} ({}, {} resources{})",
+            r.program,
+            r.resources,
+            if r.cached { ", cached" } else { "" }
+        ))?,
+        RenderCheck::Failed { message } => {
+            shell.out(format!("render: {RED}failed{RED:#}\n{message}"))?
+        }
+    }
+    match &e.policy {
+        Some(v) => {
+            for line in super::promote::policy_text(v).lines() {
+                shell.out(line)?;
+            }
+        }
+        None if e.images.is_empty() => shell.out("policies: not run (no image is promoted)")?,
+        None if e.error.is_none() => shell.out("policies: none configured for this environment")?,
+        None => {}
+    }
+    // A render failure was printed with the render line; other errors (policies that could
+    // not be loaded) get their own.
+    if let Some(err) = &e.error
+        && !matches!(&e.render, RenderCheck::Failed { message } if message == err)
+    {
+        shell.out(format!("{RED}error:{RED:#} {err}"))?;
+    }
+    let (style, text) = outcome_text(e.result);
+    shell.out(format!("{}: {style}{text}{style:#}", e.environment))?;
+    Ok(())
+}
+
+fn outcome_text(o: Outcome) -> (anstyle::Style, &'static str) {
+    match o {
+        Outcome::Unchanged => (DIM, "no environment changed"),
+        Outcome::Allowed => (GREEN, "allowed"),
+        Outcome::AwaitingApproval => (CYAN, "approvals missing"),
+        Outcome::Denied => (RED, "denied by policy"),
+        Outcome::Error => (RED, "error"),
+    }
+}
