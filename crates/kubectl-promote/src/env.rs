@@ -20,6 +20,11 @@ pub struct Env {
     /// A snapshot of the environment, for variables named at run time (a forge's `tokenEnv`,
     /// `ARGOCD_AUTH_TOKEN`). Values may be secrets: never print them.
     vars: std::collections::BTreeMap<String, String>,
+    /// Test builds only (`--features test-hooks`): `KUBECTL_PROMOTE_TEST_PAUSE=POINT` and
+    /// `KUBECTL_PROMOTE_TEST_PAUSE_FILE=PATH` make the process stop at that point, so a test can
+    /// kill it there. Release builds never read these variables.
+    #[cfg(feature = "test-hooks")]
+    test_pause: Option<(String, PathBuf)>,
 }
 
 impl Env {
@@ -41,7 +46,29 @@ impl Env {
             kustomize: which("kustomize"),
             now: var("KUBECTL_PROMOTE_NOW").map(|v| v.to_string_lossy().into_owned()),
             vars: std::env::vars().collect(),
+            #[cfg(feature = "test-hooks")]
+            test_pause: var("KUBECTL_PROMOTE_TEST_PAUSE")
+                .zip(var("KUBECTL_PROMOTE_TEST_PAUSE_FILE"))
+                .map(|(p, f)| (p.to_string_lossy().into_owned(), PathBuf::from(f))),
         }
+    }
+
+    /// A named point where a test may stop the process (`--features test-hooks`): when
+    /// `KUBECTL_PROMOTE_TEST_PAUSE` names it, write the marker file and sleep until killed (at
+    /// most ten minutes, then carry on). Without the feature this does nothing.
+    pub fn pause_at(&self, point: &str) {
+        #[cfg(feature = "test-hooks")]
+        if let Some((wanted, marker)) = &self.test_pause
+            && wanted == point
+        {
+            let _ = std::fs::write(marker, format!("{point} {}\n", std::process::id()));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+            while std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = point;
     }
 
     /// A variable's value, if set and not empty.

@@ -29,7 +29,7 @@ use serde_json::Value;
 use promote_core::argocd::{
     self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, Expect,
     OperationRefused, PrepareError, Progress, RollbackContext, RollbackRequest, Started,
-    StartedRollback, SyncRequest, Timestamp, WaitGoal, WaitReport,
+    StartedRollback, SyncRequest, SyncWindow, Timestamp, WaitGoal, WaitReport,
 };
 
 pub use connect::{ConnectError, ConnectOptions, DEFAULT_NAMESPACE};
@@ -593,6 +593,22 @@ impl ArgoCd for KubeArgoCd {
             .runtime
             .block_on(self.read_modify_write(app, "terminate the operation of", change))?
             .0)
+    }
+
+    /// The AppProject lives in Argo CD's own namespace (the default one here), wherever the
+    /// Application is.
+    fn project_sync_windows(&self, app: &Application) -> Result<Vec<SyncWindow>, ArgoCdError> {
+        let project = core::app_project(app);
+        let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject");
+        let resource = ApiResource::from_gvk_with_plural(&gvk, "appprojects");
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        let label = format!("{}/{} (AppProject {project})", app.namespace, app.name);
+        let obj = self
+            .runtime
+            .block_on(api.get(&project))
+            .map_err(|e| fail(&label, "get the project of", e))?;
+        Ok(core::parse_sync_windows(&to_json(&obj)))
     }
 
     fn wait(

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use promote_core::argocd::{
     self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, Expect,
     OperationRefused, RollbackContext, RollbackRequest, Started, StartedRollback, SyncRequest,
-    Timestamp, WaitGoal, WaitReport,
+    SyncWindow, Timestamp, WaitGoal, WaitReport,
 };
 
 use crate::{ConnectError, Seen, refused};
@@ -457,6 +457,20 @@ impl ArgoCd for RestArgoCd {
             .await?;
             self.get(app, &[]).await
         })
+    }
+
+    /// `GET /api/v1/projects/{name}` (ProjectService.Get) answers the AppProject itself.
+    fn project_sync_windows(&self, app: &Application) -> Result<Vec<SyncWindow>, ArgoCdError> {
+        let project = core::app_project(app);
+        let at = AppRef {
+            namespace: Some(app.namespace.clone()).filter(|n| !n.is_empty()),
+            name: app.name.clone(),
+        };
+        let path = format!("/api/v1/projects/{}", encode(&project));
+        let doc =
+            self.runtime
+                .block_on(self.call(&at, "get the project of", Method::GET, path, None))?;
+        Ok(core::parse_sync_windows(&doc))
     }
 
     fn wait(

@@ -1060,3 +1060,56 @@ fn kubeconfig_lists_in_the_environment_are_merged_like_kubectl() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// The app's AppProject sync windows, through both transports
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn both_transports_read_the_projects_sync_windows_and_a_missing_project_is_an_error() {
+    let kit = Gitops::new("v1.0.0");
+    let argo = stand_in(ArgoVersion::V3_5);
+    argo.create_application(kit.application(json!({})));
+    let kube = client(&argo);
+    let rest = rest_client(&argo);
+    let app = kube.application(&shop()).unwrap();
+    // Argo CD's own `default` project: no windows.
+    assert_eq!(kube.project_sync_windows(&app).unwrap(), vec![]);
+    assert_eq!(rest.project_sync_windows(&app).unwrap(), vec![]);
+    argo.put_project(json!({
+        "metadata": {"name": "default"},
+        "spec": {"syncWindows": [
+            {"kind": "deny", "schedule": "0 22 * * 5", "duration": "60h", "namespaces": ["prod"], "manualSync": true, "description": "weekend"},
+            {"kind": "allow", "schedule": "0 8 * * *", "duration": "10h", "applications": ["shop"], "timeZone": "UTC", "andOperator": true}
+        ]}
+    }));
+    for windows in [
+        kube.project_sync_windows(&app).unwrap(),
+        rest.project_sync_windows(&app).unwrap(),
+    ] {
+        assert_eq!(windows.len(), 2);
+        assert_eq!(
+            windows[0].kind,
+            Some(promote_core::argocd::WindowKind::Deny)
+        );
+        assert_eq!(
+            windows[0].to_string(),
+            "deny window \"0 22 * * 5\" for 60h [weekend]"
+        );
+        assert!(windows[0].manual_sync);
+        assert_eq!(windows[1].applications, vec!["shop".to_owned()]);
+        assert!(windows[1].and_operator);
+        assert!(windows[0].matches(&app) && windows[1].matches(&app));
+    }
+    let elsewhere = Application::from_json({
+        let mut doc = app.raw.clone();
+        doc["spec"]["project"] = json!("team-a");
+        doc
+    })
+    .unwrap();
+    assert!(matches!(
+        kube.project_sync_windows(&elsewhere),
+        Err(ArgoCdError::NotFound { .. })
+    ));
+    assert!(rest.project_sync_windows(&elsewhere).is_err());
+}

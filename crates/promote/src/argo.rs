@@ -424,6 +424,11 @@ pub fn start_sync(
     let fail = |e| classify(&env.name, t, e);
     let app = read_app(env, t)?;
     check_app(session, env, &app, progress)?;
+    // With auto-sync on, Argo CD syncs by itself: its windows are auto-sync's (`CanSync(false)`).
+    let manual = !app.auto_sync.is_enabled();
+    if let Some(w) = sync_window_warning(t, &app, session_now(session), manual) {
+        progress.warn(&w);
+    }
     progress.step(&format!("asking Argo CD to refresh {}", t.app));
     let app = t.argo.refresh(&t.app, false).map_err(fail)?;
     if app.auto_sync.is_enabled() {
@@ -777,6 +782,9 @@ pub struct ArgoStatus {
     pub rollback_marker: Option<MarkerFacts>,
     /// ApplicationSets and parent apps that write this app (and may turn auto-sync back on).
     pub managed_by: Vec<String>,
+    /// Why a manual sync would be held now by the project's sync windows (or why that is
+    /// unknown); null when nothing blocks it. Filled by [`sync_window_warning`].
+    pub sync_window: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -863,6 +871,57 @@ pub fn status_facts(session: &Session, env: &Environment, app: &Application) -> 
         },
         rollback_marker: marker_facts(app),
         managed_by: managed_by(app),
+        sync_window: None,
+    }
+}
+
+/// Now, for window decisions: the session's clock (`context.now` when tests pin it).
+pub fn session_now(session: &Session) -> Timestamp {
+    Timestamp::parse(&session.now())
+        .unwrap_or_else(|| Timestamp::from_unix(jiff::Timestamp::now().as_second()))
+}
+
+/// DESIGN step 7: whether the app's AppProject sync windows block a sync now, as one line
+/// naming the windows; `None` when nothing blocks it. `manual`: a sync we start (or a
+/// rollback's operation), where `manualSync` windows let it through; else auto-sync's.
+/// The project not being readable is said too: a warning, never a failure.
+pub fn sync_window_warning(
+    t: &Target<'_>,
+    app: &Application,
+    now: Timestamp,
+    manual: bool,
+) -> Option<String> {
+    let project = core::app_project(app);
+    let name = app.qualified_name();
+    let windows = match t.argo.project_sync_windows(app) {
+        Ok(w) => w,
+        Err(e) => {
+            return Some(format!(
+                "could not read the sync windows of {name}'s Argo CD project {project}: {e}"
+            ));
+        }
+    };
+    let list = |ws: &[core::SyncWindow]| {
+        ws.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let kind = if manual { "manual syncs" } else { "auto-sync" };
+    match core::sync_window_verdict(&windows, app, now, manual) {
+        core::WindowVerdict::Allowed => None,
+        core::WindowVerdict::DeniedBy(ws) => Some(format!(
+            "Argo CD project {project} blocks {kind} of {name} now: {} is active{}; Argo CD refuses or holds a sync until it closes",
+            list(&ws),
+            if manual { " without manualSync" } else { "" }
+        )),
+        core::WindowVerdict::OutsideAllow(ws) => Some(format!(
+            "Argo CD project {project} blocks {kind} of {name} now: no allow window is open ({}); Argo CD refuses or holds a sync until one opens",
+            list(&ws)
+        )),
+        core::WindowVerdict::Unknown(e) => Some(format!(
+            "cannot tell whether Argo CD project {project}'s sync windows allow a sync of {name} (Argo CD refuses syncs on an invalid window): {e}"
+        )),
     }
 }
 
@@ -1124,6 +1183,12 @@ pub fn rollback(
         user: user.to_owned(),
         reason: reason.to_owned(),
     };
+    // Argo CD's Rollback API does not check windows, its controller does (§2.3, §2.4).
+    if let Ok(app) = t.argo.application(&t.app)
+        && let Some(w) = sync_window_warning(t, &app, now, true)
+    {
+        progress.warn(&w);
+    }
     progress.step(&format!(
         "turning auto-sync of {} off and rolling back to history id {} ({})",
         t.app,

@@ -447,60 +447,96 @@ pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
-/// `kubectl promote history ENV [--limit N]`.
+/// `kubectl promote history ENV [--limit N]`: Argo CD's history (when ENV has an app) with the
+/// version each entry ran, then the overlay's git changes (promotions, reverts, hand edits).
 pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
-    let conn = connect(ctx, &env, Purpose::Read)?;
-    let t = conn.target();
-    let app = uc::read_app(&env, &t)?;
-    let items = uc::history(&session, &env, &app, args.limit);
+    let argo = match env.argocd {
+        Some(_) => {
+            let conn = connect(ctx, &env, Purpose::Read)?;
+            let t = conn.target();
+            let app = uc::read_app(&env, &t)?;
+            Some((t.app.to_string(), uc::history(&session, &env, &app, args.limit)))
+        }
+        None => None,
+    };
+    let mut git = promote::rollback::overlay_history(&session, &env.name)?;
+    git.truncate(args.limit.unwrap_or(usize::MAX));
     let shell = ctx.shell;
     if shell.is_text() {
-        shell.out(format!(
-            "{DIM}Argo CD history of {} ({}), newest first{DIM:#}",
-            t.app, env.name
-        ))?;
-        shell.out(format!(
-            "{BOLD}{:>4}  {:8}  {:10}  {:20}  {:8}  BY{BOLD:#}",
-            "ID", "REVISION", "VERSION", "DEPLOYED", "HEALTHY"
-        ))?;
-        for h in &items {
-            let healthy = match h.was_healthy {
-                Some(true) => format!("{GREEN}yes{GREEN:#}     "),
-                Some(false) => format!("{RED}no{RED:#}      "),
-                None => "unknown ".to_owned(),
-            };
+        if let Some((app, items)) = &argo {
             shell.out(format!(
-                "{:>4}  {:8}  {:10}  {:20}  {healthy}  {}{}",
-                h.id,
-                h.revision.as_deref().map(short).unwrap_or("-"),
-                h.version.as_deref().unwrap_or("?"),
-                h.deployed_at.as_deref().unwrap_or("-"),
-                h.initiated_by.as_deref().unwrap_or("?"),
-                if h.running {
-                    format!("  {YELLOW}(running){YELLOW:#}")
-                } else {
-                    String::new()
-                }
+                "{DIM}Argo CD history of {app} ({}), newest first{DIM:#}",
+                env.name
+            ))?;
+            shell.out(format!(
+                "{BOLD}{:>4}  {:8}  {:10}  {:20}  {:8}  BY{BOLD:#}",
+                "ID", "REVISION", "VERSION", "DEPLOYED", "HEALTHY"
+            ))?;
+            for h in items {
+                let healthy = match h.was_healthy {
+                    Some(true) => format!("{GREEN}yes{GREEN:#}     "),
+                    Some(false) => format!("{RED}no{RED:#}      "),
+                    None => "unknown ".to_owned(),
+                };
+                shell.out(format!(
+                    "{:>4}  {:8}  {:10}  {:20}  {healthy}  {}{}",
+                    h.id,
+                    h.revision.as_deref().map(short).unwrap_or("-"),
+                    h.version.as_deref().unwrap_or("?"),
+                    h.deployed_at.as_deref().unwrap_or("-"),
+                    h.initiated_by.as_deref().unwrap_or("?"),
+                    if h.running {
+                        format!("  {YELLOW}(running){YELLOW:#}")
+                    } else {
+                        String::new()
+                    }
+                ))?;
+            }
+            if items.is_empty() {
+                shell.out("(no deployments recorded)")?;
+            }
+            shell.out("")?;
+        }
+        shell.out(format!(
+            "{DIM}git changes of {} ({}), newest first{DIM:#}",
+            env.overlay, env.name
+        ))?;
+        shell.out(format!(
+            "{BOLD}{:8}  {:10}  {:24}  SUBJECT{BOLD:#}",
+            "COMMIT", "VERSION", "PROMOTED-BY"
+        ))?;
+        for c in &git {
+            shell.out(format!(
+                "{:8}  {:10}  {:24}  {}",
+                short(&c.commit),
+                c.version.as_deref().unwrap_or("-"),
+                c.promoted_by.as_deref().unwrap_or("-"),
+                c.subject
             ))?;
         }
-        if items.is_empty() {
-            shell.out("(no deployments recorded)")?;
+        if git.is_empty() {
+            shell.out("(no changes found)")?;
         }
     }
     #[derive(Serialize)]
     struct HistoryDoc<'a> {
         environment: &'a str,
-        app: String,
+        /// Null when ENV has no Argo CD application.
+        app: Option<&'a str>,
+        /// Argo CD's history, newest first (empty without an app).
         entries: &'a [uc::HistoryItem],
+        /// The overlay's git changes, newest first.
+        git: &'a [promote::rollback::OverlayChange],
     }
     shell.document(
         "History",
         &HistoryDoc {
             environment: &env.name,
-            app: t.app.to_string(),
-            entries: &items,
+            app: argo.as_ref().map(|(a, _)| a.as_str()),
+            entries: argo.as_ref().map(|(_, i)| i.as_slice()).unwrap_or_default(),
+            git: &git,
         },
     )?;
     Ok(Exit::Ok)
@@ -688,7 +724,9 @@ pub(crate) fn rollback(
         Some(a) => a.to_owned(),
         None => user(session),
     };
+    ctx.env.pause_at("before-rollback-write");
     let rolled = uc::rollback(&env, &t, plan, &who, &reason, promote_argocd::now(), shell)?;
+    ctx.env.pause_at("after-rollback-write");
     if shell.is_text() {
         shell.out(format!(
             "{GREEN}rolled back{GREEN:#} {} to {to_version} ({to_rev}) with Argo CD; auto-sync {}",
@@ -726,7 +764,8 @@ pub(crate) fn status_facts(
         .and_then(|c| {
             let t = c.target();
             let app = uc::read_app(env, &t)?;
-            let window = uc::sync_window_warning(&t, &app, uc::session_now(session));
+            // `status` answers for a manual sync: what `sync` or a rollback would meet.
+            let window = uc::sync_window_warning(&t, &app, uc::session_now(session), true);
             Ok((app, window))
         })
         .with_context(|| format!("{}: Argo CD state not shown", env.name));

@@ -33,6 +33,9 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
                 if let Some(op) = a.operation.as_ref().filter(|o| o.in_progress) {
                     shell.out(format!("      {YELLOW}operation in progress{YELLOW:#}: {}", op.phase.as_deref().unwrap_or("pending")))?;
                 }
+                if let Some(w) = &a.sync_window {
+                    shell.out(format!("      {YELLOW}sync window{YELLOW:#}: {w}"))?;
+                }
                 if let Some(m) = &a.rollback_marker {
                     let why = if m.reason.is_empty() { String::new() } else { format!(": {}", m.reason) };
                     shell.out(format!("      {RED}rolled back{RED:#} by {} at {}{why}; `kubectl promote resume {}` ends it", m.by, m.at.as_deref().unwrap_or("?"), e.name))?;

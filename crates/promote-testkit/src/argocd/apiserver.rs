@@ -4,6 +4,8 @@
 //! resourceVersion, `410 Gone` when it is too old), create, replace (`409` on a stale
 //! resourceVersion, `?dryRun=All`), JSON merge patch and JSON patch, delete. Errors are
 //! `metav1.Status` bodies with the apiserver's wording. Bearer auth with the kubeconfig's token.
+//! AppProjects (`appprojects`: get and create) are served too, for their `spec.syncWindows`,
+//! which the controller and the REST API's sync honour.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -212,8 +214,21 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let Some(req) = read_request(&mut reader)? else {
         return Ok(());
     };
-    if req.path.starts_with("/api/v1/applications/") || req.path == "/api/v1/stream/applications" {
+    if req.path.starts_with("/api/v1/applications/")
+        || req.path.starts_with("/api/v1/projects/")
+        || req.path == "/api/v1/stream/applications"
+    {
         return super::rest::handle(stream, shared, &req);
+    }
+    if let Some(segs) = req
+        .path
+        .strip_prefix(PREFIX)
+        .map(|r| r.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        .filter(|s| s.get(2) == Some(&"appprojects"))
+    {
+        let (code, body) = appprojects(shared, &req, &segs);
+        shared.log(format!("{} {} -> {code}", req.method, req.path));
+        return respond(&mut stream, code, &body);
     }
 
     // Which verb and object, for RBAC and the log.
@@ -296,6 +311,80 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     respond(&mut stream, code, &body)
 }
 
+/// AppProjects: get and create, namespaced (`namespaces/NS/appprojects[/NAME]`).
+fn appprojects(shared: &Shared, req: &Request, segs: &[&str]) -> (u16, Value) {
+    if req.headers.get("authorization").map(String::as_str)
+        != Some(&format!("Bearer {}", shared.token))
+    {
+        return (
+            401,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
+        );
+    }
+    let project_status = |code: u16, reason: &str, message: String, name: &str| {
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": message, "reason": reason,
+               "details": {"name": name, "group": GROUP, "kind": "appprojects"}, "code": code})
+    };
+    match (req.method.as_str(), segs) {
+        ("GET", ["namespaces", ns, "appprojects", name]) => {
+            match shared
+                .projects()
+                .get(&((*ns).to_owned(), (*name).to_owned()))
+            {
+                Some(p) => (200, p.clone()),
+                None => (
+                    404,
+                    project_status(
+                        404,
+                        "NotFound",
+                        format!("appprojects.argoproj.io \"{name}\" not found"),
+                        name,
+                    ),
+                ),
+            }
+        }
+        ("POST", ["namespaces", ns, "appprojects"]) => {
+            let Ok(mut doc) = serde_json::from_slice::<Value>(&req.body) else {
+                return (
+                    400,
+                    status(400, "BadRequest", "the body is not JSON".into(), None),
+                );
+            };
+            let name = doc
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let key = ((*ns).to_owned(), name.clone());
+            let mut projects = shared.projects();
+            if projects.contains_key(&key) {
+                return (
+                    409,
+                    project_status(
+                        409,
+                        "AlreadyExists",
+                        format!("appprojects.argoproj.io \"{name}\" already exists"),
+                        &name,
+                    ),
+                );
+            }
+            doc["metadata"]["namespace"] = Value::from(*ns);
+            projects.insert(key, doc.clone());
+            (201, doc)
+        }
+        _ => (
+            405,
+            status(
+                405,
+                "MethodNotAllowed",
+                "the stand-in serves get and create of appprojects".into(),
+                None,
+            ),
+        ),
+    }
+}
+
 fn discovery(path: &str) -> (u16, Value) {
     match path.trim_end_matches('/') {
         "/version" => (
@@ -320,6 +409,9 @@ fn discovery(path: &str) -> (u16, Value) {
                 "name": "applications", "singularName": "application", "namespaced": true, "kind": "Application",
                 "verbs": ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"],
                 "shortNames": ["app", "apps"]
+            }, {
+                "name": "appprojects", "singularName": "appproject", "namespaced": true, "kind": "AppProject",
+                "verbs": ["get", "create"], "shortNames": ["appproj", "appprojs"]
             }]}),
         ),
         other => (

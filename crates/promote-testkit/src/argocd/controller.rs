@@ -486,7 +486,7 @@ fn auto_sync(
     if !auto_sync_enabled(shared.options.version, obj) {
         return AutoSync::Skip(None);
     }
-    if shared.controls().sync_window_blocked {
+    if shared.sync_window_blocks(obj, false) {
         return AutoSync::Skip(Some("blocked by sync window".into()));
     }
     if present(obj.get("operation")).is_some() {
@@ -725,7 +725,12 @@ fn process_operation(shared: &Shared, st: &mut State, key: &Key, obj: &Value) {
                 .push(format!("{}: retrying, attempt #{count}", key.1));
         }
         "Running" => {
-            if shared.controls().sync_window_blocked {
+            // §2.4 `syncWindowPreventsSync`: manual = not initiated by auto-sync.
+            let manual = obj
+                .pointer("/operation/initiatedBy/automated")
+                .and_then(Value::as_bool)
+                != Some(true);
+            if shared.sync_window_blocks(obj, manual) {
                 app.attempt_started = Some(now);
                 if str_of(&state, "/message") != "Sync operation blocked by sync window" {
                     patch(

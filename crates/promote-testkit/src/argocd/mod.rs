@@ -103,6 +103,8 @@ pub(crate) struct Shared {
     pub options: Options,
     log: Mutex<Vec<String>>,
     pub controller: Mutex<controller::State>,
+    /// AppProjects by (namespace, name), served by both APIs and read by the controller.
+    projects: Mutex<HashMap<store::Key, Value>>,
 }
 
 impl Shared {
@@ -112,6 +114,33 @@ impl Shared {
 
     pub fn controls(&self) -> MutexGuard<'_, Controls> {
         self.controls.lock().expect("controls lock")
+    }
+
+    pub fn projects(&self) -> MutexGuard<'_, HashMap<store::Key, Value>> {
+        self.projects.lock().expect("projects lock")
+    }
+
+    /// Whether the sync windows of `app`'s AppProject (in the stand-in's namespace) block a
+    /// sync now: the test switch, or `CanSync(manual)` over `spec.syncWindows`. A window that
+    /// cannot be evaluated blocks, as Argo CD refuses syncs on an invalid window.
+    pub fn sync_window_blocks(&self, app: &Value, manual: bool) -> bool {
+        if self.controls().sync_window_blocked {
+            return true;
+        }
+        let Ok(parsed) = promote_core::argocd::Application::from_json(app.clone()) else {
+            return false;
+        };
+        let key = (
+            self.options.namespace.clone(),
+            promote_core::argocd::app_project(&parsed),
+        );
+        let Some(project) = self.projects().get(&key).cloned() else {
+            return false;
+        };
+        let windows = promote_core::argocd::parse_sync_windows(&project);
+        let now = promote_core::argocd::Timestamp::from_unix(jiff::Timestamp::now().as_second());
+        promote_core::argocd::sync_window_verdict(&windows, &parsed, now, manual)
+            != promote_core::argocd::WindowVerdict::Allowed
     }
 
     pub fn log(&self, line: String) {
@@ -179,6 +208,16 @@ impl ArgoCdStandIn {
             options: options.clone(),
             log: Mutex::new(Vec::new()),
             controller: Mutex::new(controller::State::default()),
+            // Argo CD creates the `default` AppProject itself, allowing everything.
+            projects: Mutex::new(HashMap::from([(
+                (options.namespace.clone(), "default".to_owned()),
+                serde_json::json!({
+                    "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                    "metadata": {"name": "default", "namespace": options.namespace},
+                    "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                             "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}
+                }),
+            )])),
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
@@ -252,6 +291,24 @@ impl ArgoCdStandIn {
             .expect("create application");
         self.shared.changed.notify_all();
         out
+    }
+
+    /// Creates or replaces an AppProject in the stand-in's namespace (e.g. with
+    /// `spec.syncWindows`), as `kubectl apply` would.
+    pub fn put_project(&self, mut doc: Value) {
+        if doc.get("apiVersion").is_none() {
+            doc["apiVersion"] = Value::from("argoproj.io/v1alpha1");
+            doc["kind"] = Value::from("AppProject");
+        }
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .expect("AppProject metadata.name")
+            .to_owned();
+        let ns = self.shared.options.namespace.clone();
+        doc["metadata"]["namespace"] = Value::from(ns.clone());
+        self.shared.projects().insert((ns, name), doc);
+        self.shared.changed.notify_all();
     }
 
     /// The Application as stored.

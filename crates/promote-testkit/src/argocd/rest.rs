@@ -89,6 +89,19 @@ pub(crate) fn handle(mut stream: TcpStream, shared: &Shared, req: &Request) -> s
             shared.log(format!("GET {} stream", req.path));
             return stream_app(stream, shared, (ns, name));
         }
+        if let Some(name) = req.path.strip_prefix("/api/v1/projects/") {
+            // ProjectService.Get answers the AppProject itself.
+            break 'answer match (req.method.as_str(), name.contains('/')) {
+                ("GET", false) => {
+                    let key: Key = (shared.options.namespace.clone(), name.to_owned());
+                    match shared.projects().get(&key) {
+                        Some(p) => (200, p.clone()),
+                        None => grpc(5, format!("appprojects.argoproj.io \"{name}\" not found")),
+                    }
+                }
+                _ => grpc(12, "method not implemented by the stand-in"),
+            };
+        }
         let rest = req.path.trim_start_matches("/api/v1/applications/");
         let (name, action) = rest.split_once('/').unwrap_or((rest, ""));
         let key: Key = (ns, name.to_owned());
@@ -206,7 +219,7 @@ fn sync(shared: &Shared, key: &Key, req: &Value) -> (u16, Value) {
         Ok(a) => a,
         Err(e) => return e,
     };
-    if shared.controls().sync_window_blocked {
+    if shared.sync_window_blocks(&app, true) {
         return grpc(7, "cannot sync: blocked by sync window");
     }
     if present(app.pointer("/metadata/deletionTimestamp")).is_some() {
