@@ -135,6 +135,21 @@ pub struct PromoteArgs {
     /// Print the plan (file diff, render check, every policy verdict); change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub land: LandingArgs,
+    /// Wait (default 30m; e.g. --wait=2h): in PR mode for the merge first (closed unmerged exits
+    /// 1); then until Argo CD deploys the commit, Synced and Healthy (syncing when auto-sync is
+    /// off); not healthy in time exits 5
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "30m", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+    /// Promote into an environment rolled back with Argo CD, turning its auto-sync back on
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// What a promotion and a rollback that commits share: how it lands, and who says why.
+#[derive(Debug, Clone, Args)]
+pub struct LandingArgs {
     /// Open a pull request (default: the environment's mode in promote.yaml)
     #[arg(long, conflicts_with = "direct")]
     pub pr: bool,
@@ -150,20 +165,35 @@ pub struct PromoteArgs {
     /// Why the override is needed (an incident id), with --override-policy
     #[arg(long, value_name = "TEXT", requires = "override_policy")]
     pub reason: Option<String>,
-    /// The commit message's body
+    /// The commit message's body (say why)
     #[arg(short = 'm', long, value_name = "TEXT")]
     pub message: Option<String>,
     /// The commit author, "Name <email>" (default: git config user.name/user.email)
     #[arg(long, value_name = "NAME <EMAIL>")]
     pub author: Option<String>,
-    /// Wait (default 30m; e.g. --wait=2h): in PR mode for the merge first (closed unmerged exits
-    /// 1); then until Argo CD deploys the commit, Synced and Healthy (syncing when auto-sync is
-    /// off); not healthy in time exits 5
-    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "30m", value_parser = parse_duration)]
-    pub wait: Option<std::time::Duration>,
-    /// Promote into an environment rolled back with Argo CD, turning its auto-sync back on
-    #[arg(long)]
-    pub resume: bool,
+}
+
+impl LandingArgs {
+    /// `--pr` / `--direct`; `None`: the environment's mode.
+    pub fn mode(&self) -> Option<promote_core::config::Mode> {
+        if self.pr {
+            Some(promote_core::config::Mode::Pr)
+        } else if self.direct {
+            Some(promote_core::config::Mode::Direct)
+        } else {
+            None
+        }
+    }
+
+    /// `--author`, parsed.
+    pub fn author(&self) -> Result<Option<promote_core::Person>, String> {
+        self.author.as_deref().map(str::parse).transpose().map_err(|e| format!("--author: {e}"))
+    }
+
+    /// The break-glass reason, when `--override-policy` was given.
+    pub fn override_reason(&self) -> Option<String> {
+        self.override_policy.then(|| self.reason.clone()).flatten()
+    }
 }
 
 /// `90s`, `5m`, `1h30m`, `250ms`: a number and a unit, repeated.
@@ -283,27 +313,8 @@ pub struct RollbackArgs {
     /// Print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Open a pull request (default: the environment's mode in promote.yaml)
-    #[arg(long, conflicts_with = "direct")]
-    pub pr: bool,
-    /// Push to the base branch
-    #[arg(long)]
-    pub direct: bool,
-    /// Skip the confirmation asked on a terminal for protected environments
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-    /// Break-glass: go ahead although a policy denies (only where the env has allowOverride: true); recorded everywhere
-    #[arg(long, requires = "reason")]
-    pub override_policy: bool,
-    /// Why the override is needed (an incident id), with --override-policy
-    #[arg(long, value_name = "TEXT", requires = "override_policy")]
-    pub reason: Option<String>,
-    /// The commit message's body (say why)
-    #[arg(short = 'm', long, value_name = "TEXT")]
-    pub message: Option<String>,
-    /// The commit author, "Name <email>" (default: git config)
-    #[arg(long, value_name = "NAME <EMAIL>")]
-    pub author: Option<String>,
+    #[command(flatten)]
+    pub land: LandingArgs,
 }
 
 /// Rollback strategies.

@@ -129,6 +129,5 @@ impl Renderer {
 }
 
 fn count_resources(manifests: &str) -> usize {
-    let docs = manifests.split("\n---\n").filter(|d| d.lines().any(|l| l.starts_with("kind:"))).count();
-    docs
+    manifests.split("\n---\n").filter(|d| d.lines().any(|l| l.starts_with("kind:"))).count()
 }

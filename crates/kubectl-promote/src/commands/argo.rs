@@ -670,7 +670,7 @@ pub(crate) fn rollback(
         return Ok(Exit::Ok);
     }
     // The rollback policies decide first (with wasHealthy from our waits).
-    let author = match &args.author {
+    let author = match &args.land.author {
         Some(a) => a.parse::<promote_core::Person>().map_err(|e| usage(format!("--author: {e}")))?,
         None => session.repo.config_person().ok_or(promote::PromoteError::NoIdentity)?,
     };
@@ -709,7 +709,7 @@ pub(crate) fn rollback(
         )?;
         return Ok(Exit::Ok);
     }
-    if env.protected && ctx.env.interactive && !args.yes {
+    if env.protected && ctx.env.interactive && !args.land.yes {
         shell.err_text(&format!("{summary}\n"));
         if !super::promote::confirm(
             shell,
@@ -719,8 +719,8 @@ pub(crate) fn rollback(
             return Ok(Exit::Error);
         }
     }
-    let reason = args.message.clone().unwrap_or_default();
-    let who = match args.author.as_deref() {
+    let reason = args.land.message.clone().unwrap_or_default();
+    let who = match args.land.author.as_deref() {
         Some(a) => a.to_owned(),
         None => user(session),
     };

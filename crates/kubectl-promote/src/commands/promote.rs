@@ -9,7 +9,6 @@ use serde::Serialize;
 use promote::promote::{Landed, Plan, Prepared, PromoteRequest, TargetSpec};
 use promote_core::config::Mode;
 use promote_core::image::{ImageChange, ImageRef};
-use promote_core::Person;
 
 use super::{usage, Ctx};
 use crate::cli::PromoteArgs;
@@ -54,17 +53,16 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
         let (name, digest) = d.split_once('=').ok_or_else(|| usage(format!("--digest {d}: expected IMAGE=sha256:…")))?;
         digests.insert(name.to_owned(), digest.to_owned());
     }
-    let author = args.author.as_deref().map(str::parse::<Person>).transpose().map_err(|e| usage(format!("--author: {e}")))?;
-    let mode = if args.pr { Some(Mode::Pr) } else if args.direct { Some(Mode::Direct) } else { None };
-    let req = PromoteRequest { env: env_name.clone(), target, only: args.only.clone(), digests, drop_digests: args.drop_digest, mode, message: args.message.clone(), author };
+    let author = args.land.author().map_err(usage)?;
+    let req = PromoteRequest { env: env_name.clone(), target, only: args.only.clone(), digests, drop_digests: args.drop_digest, mode: args.land.mode(), message: args.land.message.clone(), author };
 
-    let mut session = ctx.open_for(args.dry_run, args.override_policy.then(|| args.reason.clone()).flatten())?;
+    let mut session = ctx.open_for(args.dry_run, args.land.override_reason())?;
     // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
     super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
     super::argo::gather_policy_facts(ctx, &mut session, &env_name, false);
     let renderer = ctx.renderer();
     let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
-    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.yes, verb: "Promote", resume: args.resume }, args.wait)
+    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.land.yes, verb: "Promote", resume: args.resume }, args.wait)
 }
 
 /// How the shared tail of promote and rollback behaves.

@@ -3,8 +3,6 @@
 //! where Argo CD's history holds the target, else `revert`.
 
 use promote::rollback::{RevertRequest, RollbackTarget};
-use promote_core::Person;
-use promote_core::config::Mode;
 
 use super::argo::{Picked, pick_strategy};
 use super::promote::{Landing, land_with};
@@ -18,15 +16,10 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
             "--to-id names an Argo CD history entry: it needs --strategy argocd (or no --strategy)",
         ));
     }
-    let author = args
-        .author
-        .as_deref()
-        .map(str::parse::<Person>)
-        .transpose()
-        .map_err(|e| usage(format!("--author: {e}")))?;
+    let author = args.land.author().map_err(usage)?;
     let mut session = ctx.open_for(
         args.dry_run,
-        args.override_policy.then(|| args.reason.clone()).flatten(),
+        args.land.override_reason(),
     )?;
     super::argo::gather_policy_facts(ctx, &mut session, &args.env, true);
     if args.strategy != Some(Strategy::Revert) {
@@ -41,18 +34,12 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         (None, None) => RollbackTarget::Previous,
         (Some(_), Some(_)) => return Err(usage("give at most one of --to and --to-revision")),
     };
-    let mode = if args.pr {
-        Some(Mode::Pr)
-    } else if args.direct {
-        Some(Mode::Direct)
-    } else {
-        None
-    };
+    let mode = args.land.mode();
     let req = RevertRequest {
         env: args.env.clone(),
         target,
         mode,
-        message: args.message.clone(),
+        message: args.land.message.clone(),
         author,
     };
     let renderer = ctx.renderer();
@@ -64,7 +51,7 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         prepared,
         &Landing {
             dry_run: args.dry_run,
-            yes: args.yes,
+            yes: args.land.yes,
             verb: "Roll back",
             resume: false,
         },
