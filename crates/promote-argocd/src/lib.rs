@@ -27,7 +27,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 use promote_core::argocd::{
-    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, Expect,
+    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy,
     OperationRefused, PrepareError, Progress, RollbackContext, RollbackRequest, Started,
     StartedRollback, SyncRequest, SyncWindow, Timestamp, WaitGoal, WaitReport,
 };
@@ -522,13 +522,7 @@ impl ArgoCd for KubeArgoCd {
         let (written, ()) = self
             .runtime
             .block_on(self.read_modify_write(app, "sync", change))?;
-        let operation = written.operation.clone().unwrap_or(Value::Null);
-        let goal = WaitGoal::Operation {
-            operation,
-            revision: request.revision.clone(),
-            expect: Expect::SyncedAndHealthy,
-        };
-        Ok(Started { app: written, goal })
+        Ok(Started::sync(written, request))
     }
 
     fn rollback(
@@ -550,17 +544,8 @@ impl ArgoCd for KubeArgoCd {
         if written.auto_sync.is_enabled() {
             return Err(ArgoCdError::AutoSyncStillOn { app: label });
         }
-        let revision = written
-            .history_entry(request.id)
-            .and_then(|h| h.revision.clone());
-        let operation = written.operation.clone().unwrap_or(Value::Null);
-        let goal = WaitGoal::Operation {
-            operation,
-            revision,
-            expect: Expect::Healthy,
-        };
         Ok(StartedRollback {
-            started: Started { app: written, goal },
+            started: Started::rollback(written, request.id),
             disabled_by,
         })
     }

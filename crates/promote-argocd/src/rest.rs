@@ -21,7 +21,7 @@ use http::{HeaderName, HeaderValue, Method, Request};
 use serde_json::{Value, json};
 
 use promote_core::argocd::{
-    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, Expect,
+    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy,
     OperationRefused, RollbackContext, RollbackRequest, Started, StartedRollback, SyncRequest,
     SyncWindow, Timestamp, WaitGoal, WaitReport,
 };
@@ -382,13 +382,7 @@ impl ArgoCd for RestArgoCd {
             Some(body),
         ))?;
         let written = self.read(app, v)?;
-        let operation = written.operation.clone().unwrap_or(Value::Null);
-        let goal = WaitGoal::Operation {
-            operation,
-            revision: request.revision.clone(),
-            expect: Expect::SyncedAndHealthy,
-        };
-        Ok(Started { app: written, goal })
+        Ok(Started::sync(written, request))
     }
 
     fn rollback(
@@ -428,10 +422,7 @@ impl ArgoCd for RestArgoCd {
             }
             let v = self.call(app, "roll back", Method::POST, self.path(app, "/rollback", &[]), Some(body)).await?;
             let written = self.read(app, v)?;
-            let revision = written.history_entry(request.id).and_then(|h| h.revision.clone());
-            let operation = written.operation.clone().unwrap_or(Value::Null);
-            let goal = WaitGoal::Operation { operation, revision, expect: Expect::Healthy };
-            Ok(StartedRollback { started: Started { app: written, goal }, disabled_by })
+            Ok(StartedRollback { started: Started::rollback(written, request.id), disabled_by })
         })
     }
 

@@ -2372,6 +2372,24 @@ pub struct Started {
     pub goal: WaitGoal,
 }
 
+impl Started {
+    /// The goal of a sync we just wrote: our operation done, the app Synced and Healthy.
+    pub fn sync(app: Application, request: &SyncRequest) -> Started {
+        let operation = app.operation.clone().unwrap_or(Value::Null);
+        let goal = WaitGoal::Operation { operation, revision: request.revision.clone(), expect: Expect::SyncedAndHealthy };
+        Started { app, goal }
+    }
+
+    /// The goal of a rollback to history entry `id`: our operation done, the app Healthy
+    /// (OutOfSync is expected after a rollback).
+    pub fn rollback(app: Application, id: i64) -> Started {
+        let revision = app.history_entry(id).and_then(|h| h.revision.clone());
+        let operation = app.operation.clone().unwrap_or(Value::Null);
+        let goal = WaitGoal::Operation { operation, revision, expect: Expect::Healthy };
+        Started { app, goal }
+    }
+}
+
 /// A started rollback.
 #[derive(Clone, Debug)]
 pub struct StartedRollback {
