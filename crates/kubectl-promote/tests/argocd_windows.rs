@@ -4,11 +4,10 @@
 //! overlay's git promotions beside Argo CD's entries.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use promote_testkit::argocd::{ArgoCdStandIn, ArgoVersion, Options};
-use promote_testkit::repo::{GitOps, workspace_root};
+use promote_testkit::repo::{GitOps, Run, workspace_root};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
@@ -27,12 +26,6 @@ environments:
     protected: true
     argocd: {app: prod-microservices-demo, namespace: argocd}
 ";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 struct Bed {
     kit: GitOps,
@@ -55,23 +48,10 @@ fn bed() -> Bed {
 }
 
 fn run_env(bed: &Bed, kubeconfig: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .args(args)
-        .args(["--color", "never"])
-        .current_dir(&bed.kit.clone)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(bed.kit.env())
-        .env("KUBECONFIG", kubeconfig)
-        .envs(extra.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kubectl-promote");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let mut env = vec![("KUBECONFIG", kubeconfig)];
+    env.extend_from_slice(extra);
+    bed.kit.run_bin(BIN, &bed.kit.clone, &env, args)
 }
 
 fn run(bed: &Bed, args: &[&str]) -> Run {
