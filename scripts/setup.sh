@@ -19,3 +19,5 @@ if ! need kubectl; then
   apt-get update -qq && apt-get install -y -qq kubernetes-client
 fi
 need git || { apt-get update -qq && apt-get install -y -qq git; }
+# OPA, krew and crane are built from their Go modules.
+bash scripts/go-tools.sh

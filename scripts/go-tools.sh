@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Go-built tools the tests drive for real (OPA, krew, crane), pinned, into a cache
+# outside the clone; idempotent (a tool already at its pinned version is not rebuilt).
+#   bash scripts/go-tools.sh            # the tools the tests need
+#   bash scripts/go-tools.sh kustomize  # also kustomize (benchmarks only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+command -v go >/dev/null 2>&1 || { echo "go-tools: go not found; install Go 1.26 (https://go.dev/dl)" >&2; exit 1; }
+mkdir -p "$PROMOTE_TOOLS"
+
+# name  module@version  binary
+tools=(
+  "opa   github.com/open-policy-agent/opa@v1.22.3                      opa"
+  "krew  sigs.k8s.io/krew/cmd/krew@v0.4.3                              kubectl-krew"
+  "crane github.com/google/go-containerregistry/cmd/crane@v0.22.1      crane"
+)
+[ "${1:-}" = kustomize ] && tools+=("kustomize sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 kustomize")
+
+for t in "${tools[@]}"; do
+  read -r name mod bin <<<"$t"
+  stamp="$PROMOTE_TOOLS/.$bin.version"
+  if [ -x "$PROMOTE_TOOLS/$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then
+    continue
+  fi
+  echo "go-tools: building $name ($mod)" >&2
+  tmp=$(mktemp -d)
+  GOBIN="$tmp" go install "$mod"
+  # krew's binary is named krew; kubectl finds plugins as kubectl-<name>.
+  src="$tmp/$(basename "${mod%@*}")"
+  mv "$src" "$PROMOTE_TOOLS/$bin"
+  rm -rf "$tmp"
+  echo "$mod" >"$stamp"
+done
