@@ -59,6 +59,11 @@ func SameImage(wanted, actual ImageRef) bool {
 	return eqPtr(wanted.Tag, actual.Tag) && (wanted.Digest == nil || eqPtr(wanted.Digest, actual.Digest))
 }
 
+// Equal reports whether r and o name the same tag and the same digest (nil equals only nil).
+func (r ImageRef) Equal(o ImageRef) bool {
+	return eqPtr(r.Tag, o.Tag) && eqPtr(r.Digest, o.Digest)
+}
+
 // String is `v1.0.1@sha256:abcdef012345` (the digest cut to 12 hex digits) or `v1.0.1`, for
 // messages.
 func (r ImageRef) String() string {

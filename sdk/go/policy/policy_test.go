@@ -253,6 +253,9 @@ func TestSameImage(t *testing.T) {
 			t.Errorf("case %d: SameImage(%s, %s) = %v", i, c.wanted, c.actual, got)
 		}
 	}
+	if !(ImageRef{Tag: Ptr("v1")}).Equal(ImageRef{Tag: v1}) || (ImageRef{Tag: v1}).Equal(ImageRef{Tag: v1, Digest: d1}) {
+		t.Error("Equal compares values, and a missing digest differs from a digest")
+	}
 }
 
 func run(args []string, stdin string, evaluate EvaluateFunc) (int, string, string) {
