@@ -8,6 +8,9 @@ bash scripts/setup.sh
 if [ -x scripts/build-policies.sh ] && [ -d policies ]; then
   bash scripts/build-policies.sh --check
 fi
+# The Go policy SDK and the Go example policy, natively (the Rust tests build it to WASI).
+(cd sdk/go && go vet ./... && go test ./...)
+(cd examples/policies/go/qa-approved && go vet ./... && go test ./...)
 cargo test --workspace --no-fail-fast "$@"
 # The kill-mid-rollback tests need the binary built with its named pause points.
 cargo test -p kubectl-promote --features test-hooks --test argocd_kill

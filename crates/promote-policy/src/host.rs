@@ -54,6 +54,15 @@ pub struct Limits {
 
 impl Limits {
     /// The contract's defaults: 1e9 fuel, 2 s, 128 MiB.
+    ///
+    /// Fuel is calibrated on Go, the heaviest common guest (the spec asks that Go's runtime
+    /// start fit). Measured on `examples/policies/go/qa-approved` (Go 1.26, wasmtime 48; see
+    /// `benches/evaluate.rs` and docs/policies.md, "What Go costs"): a bare Go `main` costs
+    /// GO_FLOOR fuel per call, the Go qa policy 8.6 M on a 5 KB request (the Rust built-in: 0.16 M),
+    /// and Go's `encoding/json` adds about 800 fuel per request byte (serde: about 90). So 1e9
+    /// is over 100× what a Go policy needs on a typical request and covers requests up to about
+    /// 1 MB; a larger budget would only meet the 2 s deadline instead, since 1e9 fuel of Go
+    /// takes about 1 s here. Policies that expect huge requests ask for more in `resources`.
     pub const DEFAULT: Self = Self {
         fuel: 1_000_000_000,
         timeout: Duration::from_secs(2),
@@ -284,7 +293,19 @@ struct Sidecar {
     sha256: Option<String>,
 }
 
-const SIDECAR: &str = "promote-policy.yaml";
+/// The name of the sidecar metadata file beside a module.
+pub const SIDECAR: &str = "promote-policy.yaml";
+
+/// A sidecar `promote-policy.yaml` the caller read itself, for modules that do not come from a
+/// directory: a repo-path module read from a git revision has its sidecar in the same tree.
+/// Modules without a metadata custom section (Go, anything not built with the Rust SDK) need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarText {
+    /// Where it was read, for messages (`policies/promote-policy.yaml@origin/main`).
+    pub place: String,
+    /// The YAML.
+    pub text: String,
+}
 
 impl Host {
     /// Builds the engine, the WASI linker and the epoch ticker.
@@ -323,6 +344,20 @@ impl Host {
     /// # Errors
     /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
     pub fn load(&self, source: &ModuleSource) -> Result<Policy, LoadError> {
+        self.load_with_sidecar(source, None)
+    }
+
+    /// [`Host::load`] with sidecar metadata the caller read (used instead of a
+    /// `promote-policy.yaml` beside a file module). The sidecar's own `sha256` pin applies
+    /// only to file modules; callers of this pin the bytes in `source`.
+    ///
+    /// # Errors
+    /// As [`Host::load`].
+    pub fn load_with_sidecar(
+        &self,
+        source: &ModuleSource,
+        given: Option<&SidecarText>,
+    ) -> Result<Policy, LoadError> {
         let origin = source.origin();
         let o = origin.to_string();
         let (bytes, pin, dir): (Cow<'_, [u8]>, Option<Sha256>, Option<&Path>) = match source {
@@ -345,9 +380,10 @@ impl Host {
             }
         };
         let sha256 = Sha256::of(&bytes);
-        let sidecar = match dir.map(|d| d.join(SIDECAR)).filter(|p| p.is_file()) {
-            Some(path) => Some(read_sidecar(&o, &path)?),
-            None => None,
+        let sidecar = match (given, dir.map(|d| d.join(SIDECAR)).filter(|p| p.is_file())) {
+            (Some(g), _) => Some(parse_sidecar(&o, &g.place, &g.text)?),
+            (None, Some(path)) => Some(read_sidecar(&o, &path)?),
+            (None, None) => None,
         };
         let file_name = match source {
             ModuleSource::File { path, .. } => path.file_name().and_then(|n| n.to_str()),
@@ -727,10 +763,14 @@ fn read_sidecar(origin: &str, path: &Path) -> Result<(Sidecar, String), LoadErro
         path: path.to_owned(),
         source,
     })?;
-    let sidecar = serde_saphyr::from_str::<Sidecar>(&text).map_err(|e| LoadError::Metadata {
+    parse_sidecar(origin, &place, &text)
+}
+
+fn parse_sidecar(origin: &str, place: &str, text: &str) -> Result<(Sidecar, String), LoadError> {
+    let sidecar = serde_saphyr::from_str::<Sidecar>(text).map_err(|e| LoadError::Metadata {
         origin: origin.to_owned(),
-        place: place.clone(),
+        place: place.to_owned(),
         message: e.to_string(),
     })?;
-    Ok((sidecar, place))
+    Ok((sidecar, place.to_owned()))
 }

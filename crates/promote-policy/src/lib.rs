@@ -25,7 +25,9 @@ pub use combine::{
     combine,
 };
 pub use error::{HostError, LoadError, PolicyError};
-pub use host::{Evaluation, Host, HostConfig, Limits, Policy, STDERR_LIMIT, STDOUT_LIMIT};
+pub use host::{
+    Evaluation, Host, HostConfig, Limits, Policy, SIDECAR, STDERR_LIMIT, STDOUT_LIMIT, SidecarText,
+};
 pub use source::{ModuleSource, Origin, Sha256};
 
 pub use promote_policy_sdk as sdk;

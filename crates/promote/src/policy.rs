@@ -16,7 +16,7 @@ use promote_core::image::{EnvVersion, ImageChange, ImageRef};
 use promote_core::trailers::{self, Trailers};
 use promote_core::Person;
 use promote_policy::sdk::{self, EvaluationRequest, Operation, Verdict};
-use promote_policy::{CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, Sha256};
+use promote_policy::{CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, SIDECAR, Sha256, SidecarText};
 
 use crate::approvals::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
 use crate::{Progress, PromoteError, Session};
@@ -130,6 +130,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
     let runtime = session.policy_runtime()?;
     let mut out = Vec::new();
     for r in refs {
+        let mut sidecar = None;
         let source = match &r.module {
             ModuleRef::Builtin(name) => ModuleSource::Builtin(name.clone()),
             ModuleRef::RepoPath(path) => {
@@ -144,6 +145,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                     )));
                 };
                 let pin: Sha256 = pin.parse().map_err(PromoteError::Policy)?;
+                sidecar = repo_sidecar(session, path)?;
                 ModuleSource::Bytes { label: format!("{path}@{}", session.base_name()), bytes, sha256: Some(pin) }
             }
             ModuleRef::Krew(name) => {
@@ -154,7 +156,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                 )));
             }
         };
-        let policy = runtime.host.load(&source).map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
+        let policy = runtime.host.load_with_sidecar(&source, sidecar.as_ref()).map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
         let validation = runtime.host.validate_settings(&policy, &r.settings).map_err(|e| PromoteError::Policy(format!("{}: validating settings: {e}", r.key)))?;
         if !validation.valid {
             return Err(PromoteError::Config(session.config.error(
@@ -177,6 +179,17 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
         out.push(ConfiguredPolicy { policy: Arc::new(policy), settings: serde_json::json!({}), failure_policy: FailurePolicy::Fail });
     }
     Ok(out)
+}
+
+/// The `promote-policy.yaml` beside a repo-path module at the base tip, if there is one: the
+/// metadata of modules without a metadata custom section (Go, and anything not built with the
+/// Rust SDK). It comes from the same revision as `promote.yaml`, so it is as trusted.
+pub fn repo_sidecar(session: &Session, module_path: &str) -> Result<Option<SidecarText>, PromoteError> {
+    let dir = module_path.rsplit_once('/').map_or("", |(d, _)| d);
+    let path = if dir.is_empty() { SIDECAR.to_owned() } else { format!("{dir}/{SIDECAR}") };
+    let Some(bytes) = session.repo.read_file(session.base, &path)? else { return Ok(None) };
+    let text = String::from_utf8(bytes).map_err(|_| PromoteError::Policy(format!("{path}@{}: not UTF-8 text", session.base_name())))?;
+    Ok(Some(SidecarText { place: format!("{path}@{}", session.base_name()), text }))
 }
 
 /// What every environment runs in git (and, when known, in Argo CD).

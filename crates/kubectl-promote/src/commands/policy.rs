@@ -20,7 +20,7 @@ use promote_policy::cases::{Case, run_case};
 use promote_policy::sdk::{EvaluationRequest, PolicyMetadata, Verdict};
 use promote_policy::{
     BUILTIN_NAMES, CacheMode, Host, HostConfig, LoadError, ModuleSource, Policy, PolicyError,
-    Sha256, builtin_bytes,
+    Sha256, SidecarText, builtin_bytes,
 };
 
 use super::{Ctx, usage};
@@ -172,7 +172,13 @@ struct ListRow {
     error: Option<String>,
 }
 
-fn row(host: &Host, source: &ModuleSource, origin: String, used_by: Vec<String>) -> ListRow {
+fn row(
+    host: &Host,
+    source: &ModuleSource,
+    sidecar: Option<&SidecarText>,
+    origin: String,
+    used_by: Vec<String>,
+) -> ListRow {
     let (sha, cached) = digest_and_cached(host, source);
     let mut r = ListRow {
         name: None,
@@ -185,7 +191,7 @@ fn row(host: &Host, source: &ModuleSource, origin: String, used_by: Vec<String>)
         used_by,
         error: None,
     };
-    match host.load(source) {
+    match host.load_with_sidecar(source, sidecar) {
         Ok(p) => {
             let m = p.metadata();
             r.name = Some(m.name.clone());
@@ -270,6 +276,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                                         }
                                         None => None,
                                     };
+                                    let sidecar = promote::policy::repo_sidecar(s, path)?;
                                     let mut row = row(
                                         &host,
                                         &ModuleSource::Bytes {
@@ -277,6 +284,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                                             bytes,
                                             sha256: pin,
                                         },
+                                        sidecar.as_ref(),
                                         origin,
                                         vec![used],
                                     );
@@ -317,6 +325,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
             row(
                 &host,
                 &ModuleSource::Builtin((*n).to_owned()),
+                None,
                 format!("builtin:{n}"),
                 builtin_users.remove(*n).unwrap_or_default(),
             )
@@ -330,6 +339,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                 path: path.clone(),
                 sha256: None,
             },
+            None,
             path.display().to_string(),
             vec!["--policy".into()],
         ));
