@@ -209,3 +209,53 @@ fn a_go_policy_from_the_repo_gates_a_promotion() {
     assert!(msg.contains(&format!("Policy-Module: policies/qa-approved-go/policy.wasm@origin/main sha256:{pin} allow")), "{msg}");
     assert!(kit.origin_git(&["show", "main:kustomize/prod/kustomization.yaml"]).contains("v1.0.1"));
 }
+
+/// A Rego policy (`promote.opa/v1`) in promote.yaml: the example qa-approved bundle, built by
+/// the real `opa`, committed to the repo and pinned by sha256, gates prod as the built-in does.
+#[test]
+fn a_rego_policy_from_the_repo_gates_a_promotion() {
+    let bundle = std::fs::read(promote_testkit::opa::build_dir(
+        &workspace_root().join("examples/policies/rego/qa-approved"),
+        &["promote/decision", "promote/validate_settings"],
+    ))
+    .unwrap();
+    let digest = {
+        use std::io::Write;
+        let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&bundle).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+    };
+    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let scratch = kit.root().join("scratch");
+    kit.git_in(kit.root(), &["clone", "--quiet", kit.origin.to_str().unwrap(), "scratch"]);
+    std::fs::create_dir_all(scratch.join("policies")).unwrap();
+    std::fs::write(scratch.join("policies/qa-approved.tar.gz"), &bundle).unwrap();
+    let config = std::fs::read_to_string(scratch.join("promote.yaml")).unwrap();
+    let rego = format!("- {{module: policies/qa-approved.tar.gz, sha256: \"{digest}\", settings: {{role: qa}}}}");
+    assert!(config.contains("- module: builtin:qa-approved"));
+    std::fs::write(scratch.join("promote.yaml"), config.replacen("- module: builtin:qa-approved", &rego, 1)).unwrap();
+    kit.git_in(&scratch, &["add", "promote.yaml", "policies/qa-approved.tar.gz"]);
+    kit.git_in(&scratch, &["-c", "user.name=Ops", "-c", "user.email=ops@example.com", "commit", "--quiet", "-m", "qa-approved in Rego"]);
+    kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
+
+    let qa = qa_clone(&kit);
+    let me = kit.clone.clone();
+    assert_eq!(run_at(&kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
+    let origin = "policies/qa-approved.tar.gz@origin/main";
+    let waiting = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--dry-run"]);
+    assert_eq!(waiting.code, 4, "{}{}", waiting.stdout, waiting.stderr);
+    assert!(waiting.stdout.contains(origin) && waiting.stdout.contains("approval missing: qa on staging"), "{}", waiting.stdout);
+
+    assert_eq!(run_at(&kit, &qa, TUESDAY, &["reject", "staging", "v1.0.1", "-m", "checkout is broken"]).code, 0);
+    let head = kit.origin_head();
+    let denied = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--direct"]);
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    assert!(denied.stdout.contains("QaRejected") || denied.stdout.contains("checkout is broken"), "{}", denied.stdout);
+    assert_eq!(kit.origin_head(), head, "a denial pushes nothing");
+
+    assert_eq!(run_at(&kit, &qa, TUESDAY, &["approve", "staging", "v1.0.1", "-m", "fixed"]).code, 0);
+    let landed = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--direct"]);
+    assert_eq!(landed.code, 0, "{}{}", landed.stdout, landed.stderr);
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(msg.contains(&format!("Policy-Module: {origin} sha256:{digest} allow")), "{msg}");
+}

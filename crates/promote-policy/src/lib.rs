@@ -7,6 +7,9 @@
 //! `evaluate` and `validate-settings` in a fresh sandboxed store per call under fuel, an epoch
 //! deadline and memory limits, and [`combine`]-ing the decisions of an operation's policies.
 //!
+//! Rego policies (`promote.opa/v1`, built by `opa build -t wasm`) run on the same engine, cache
+//! and limits through `opa-wasm` (see the `opa` module).
+//!
 //! The API is synchronous (wasmtime's sync API); async callers go through `spawn_blocking`.
 
 mod builtins;
@@ -16,6 +19,7 @@ mod combine;
 mod error;
 mod host;
 mod inspect;
+mod opa;
 mod source;
 
 pub use builtins::{BUILTIN_NAMES, builtin_bytes};
@@ -28,6 +32,7 @@ pub use error::{HostError, LoadError, PolicyError};
 pub use host::{
     Evaluation, Host, HostConfig, Limits, Policy, SIDECAR, STDERR_LIMIT, STDOUT_LIMIT, SidecarText,
 };
+pub use opa::{ABI_OPA_V1, DECISION_ENTRYPOINT, SETTINGS_ENTRYPOINT, SUPPORTED_BUILTINS};
 pub use source::{ModuleSource, Origin, Sha256};
 
 pub use promote_policy_sdk as sdk;

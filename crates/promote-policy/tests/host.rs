@@ -13,6 +13,8 @@ use promote_policy::{
 };
 use serde_json::json;
 
+mod rego;
+
 const META: &str = r#"(@custom "kubectl-promote.policy.v1" "{\"name\":\"t\",\"version\":\"0\",\"abi\":\"promote.wasi-command/v1\",\"operations\":[\"promote\"]}")"#;
 const ALLOW: &str = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"allow\"}"#;
 const DENY: &str = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"deny\",\"reasons\":[{\"code\":\"Sandbox\",\"message\":\"the sandbox leaked\"}]}"#;

@@ -4,7 +4,7 @@
 //!
 //! A MODULE is `builtin:NAME`, a `.wasm` file (its metadata may sit beside it in
 //! `promote-policy.yaml`), or a directory holding one: the module a `promote-policy.yaml` there
-//! names, else its only `.wasm`, else the only one cargo built under
+//! names, else its only `.wasm` or `bundle.tar.gz` (a Rego module from `opa build`), else the only one cargo built under
 //! `target/wasm32-wasip1/release/`.
 
 use std::collections::BTreeMap;
@@ -69,7 +69,7 @@ fn resolve_module(arg: &str, base: &Path) -> anyhow::Result<ModuleSource> {
     if path.is_dir() {
         return module_in_dir(&path)?.ok_or_else(|| {
             usage(format!(
-                "{}: no policy module here: expected a promote-policy.yaml naming `module:`, one .wasm file, or one built under target/wasm32-wasip1/release/ (build it with `cargo build --release --target wasm32-wasip1`)",
+                "{}: no policy module here: expected a promote-policy.yaml naming `module:`, one .wasm file or bundle.tar.gz (`opa build -t wasm -e promote/decision -b .`), or one built under target/wasm32-wasip1/release/ (build it with `cargo build --release --target wasm32-wasip1`)",
                 path.display()
             ))
         });
@@ -127,7 +127,12 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "wasm"))
+        .filter(|p| {
+            p.is_file()
+                && (p.extension().is_some_and(|e| e == "wasm")
+                    // `opa build -t wasm` output: a Rego module (promote.opa/v1).
+                    || p.file_name().is_some_and(|n| n == "bundle.tar.gz"))
+        })
         .collect();
     v.sort();
     v
