@@ -388,3 +388,28 @@ fn kubectl_completes_promote_through_the_plugin_hook() {
     assert_eq!(complete(&["policy", "inspect", "builtin:s"]), ["builtin:semver-guard", "builtin:soak-time", ":0"]);
     assert_eq!(complete(&["completion", "k"]), ["kubectl-hook", ":4"]);
 }
+
+#[test]
+fn the_committed_index_matches_a_fresh_packaging_and_installs() {
+    let kit = GitOps::new();
+    // plugins/ (the custom index) is what scripts/package-policies.sh writes, byte for byte.
+    let check = Command::new("bash")
+        .arg(workspace_root().join("scripts/package-policies.sh"))
+        .arg("--check")
+        .env_clear()
+        .envs(kit.env())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIN", BIN)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    // And krew accepts a committed manifest with an archive rebuilt here: its sha256 is real.
+    let dir = policy_dir(&kit, "rollback-guard");
+    let pkg = promote(&kit, kit.root(), &["policy", "package", dir.to_str().unwrap(), "--out-dir", "dist"]);
+    assert_eq!(pkg.code, 0, "{}", pkg.stderr);
+    let manifest = workspace_root().join("plugins/promote-policy-rollback-guard.yaml");
+    let archive = kit.root().join("dist/promote-policy-rollback-guard-v0.1.0.tar.gz");
+    krew(&kit, &["install", &format!("--manifest={}", manifest.display()), &format!("--archive={}", archive.display())]);
+    let list = promote(&kit, kit.root(), &["policy", "list"]);
+    assert!(list.stdout.contains("krew:detached/rollback-guard@v0.1.0"), "{}{}", list.stdout, list.stderr);
+}
