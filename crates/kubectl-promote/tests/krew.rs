@@ -413,3 +413,13 @@ fn the_committed_index_matches_a_fresh_packaging_and_installs() {
     let list = promote(&kit, kit.root(), &["policy", "list"]);
     assert!(list.stdout.contains("krew:detached/rollback-guard@v0.1.0"), "{}{}", list.stdout, list.stderr);
 }
+
+#[test]
+fn help_of_policy_package_and_completion() {
+    let kit = GitOps::new();
+    for (name, args) in [("policy_package_help", ["policy", "package", "--help"].as_slice()), ("completion_help", ["completion", "--help"].as_slice())] {
+        let run = promote(&kit, kit.root(), args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        insta::assert_snapshot!(name, run.stdout);
+    }
+}
