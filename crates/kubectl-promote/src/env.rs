@@ -17,6 +17,8 @@ pub struct Env {
     /// `KUBECTL_PROMOTE_NOW` (RFC 3339): the time policies see, for reproducible runs and
     /// tests of time-dependent policies (change windows, soak times). Unset = the clock.
     pub now: Option<String>,
+    /// `$KREW_ROOT`, else `~/.krew`: where krew installs `promote-policy-*` modules.
+    pub krew_root: Option<PathBuf>,
     /// A snapshot of the environment, for variables named at run time (a forge's `tokenEnv`,
     /// `ARGOCD_AUTH_TOKEN`). Values may be secrets: never print them.
     vars: std::collections::BTreeMap<String, String>,
@@ -44,6 +46,7 @@ impl Env {
             interactive: !ci && std::io::stdin().is_terminal(),
             kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
             kustomize: which("kustomize"),
+            krew_root: var("KREW_ROOT").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".krew"))),
             now: var("KUBECTL_PROMOTE_NOW").map(|v| v.to_string_lossy().into_owned()),
             vars: std::env::vars().collect(),
             #[cfg(feature = "test-hooks")]

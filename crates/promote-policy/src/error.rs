@@ -46,6 +46,23 @@ pub enum LoadError {
         /// The digest of the bytes found.
         actual: String,
     },
+    /// A krew-installed module whose bytes no longer match the sha256 its package recorded.
+    #[error(
+        "{origin}: the installed module {} has sha256 {actual}, but its package recorded {expected}: it changed after krew installed it; refusing to load it. Reinstall it: {reinstall}",
+        path.display()
+    )]
+    KrewModuleChanged {
+        /// `krew:<index>/<name>@<version>`.
+        origin: String,
+        /// The module file in the krew store.
+        path: PathBuf,
+        /// The digest in the package's `promote-policy.yaml`.
+        expected: String,
+        /// The digest of the bytes found.
+        actual: String,
+        /// The command that puts the packaged module back.
+        reinstall: String,
+    },
     /// Not a WebAssembly module (or not valid WAT).
     #[error("{origin} is not a valid WebAssembly module: {message}")]
     Malformed {

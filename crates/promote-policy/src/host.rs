@@ -405,6 +405,25 @@ impl Host {
             ModuleSource::Bytes { bytes, sha256, .. } => {
                 (Cow::Borrowed(bytes.as_slice()), *sha256, None)
             }
+            ModuleSource::Krew(installed) => {
+                let bytes = std::fs::read(&installed.module).map_err(|source| LoadError::Read {
+                    path: installed.module.clone(),
+                    source,
+                })?;
+                // The package's own pin, checked here with a message that says how to repair
+                // the install (the generic pin message would blame the configuration).
+                let actual = Sha256::of(&bytes);
+                if actual != installed.sha256 {
+                    return Err(LoadError::KrewModuleChanged {
+                        origin: o,
+                        path: installed.module.clone(),
+                        expected: installed.sha256.to_hex(),
+                        actual: actual.to_hex(),
+                        reinstall: installed.reinstall_command(),
+                    });
+                }
+                (Cow::Owned(bytes), None, Some(installed.dir.as_path()))
+            }
         };
         let sha256 = Sha256::of(&bytes);
         let sidecar = match (given, dir.map(|d| d.join(SIDECAR)).filter(|p| p.is_file())) {
@@ -414,6 +433,7 @@ impl Host {
         };
         let file_name = match source {
             ModuleSource::File { path, .. } => path.file_name().and_then(|n| n.to_str()),
+            ModuleSource::Krew(i) => i.module.file_name().and_then(|n| n.to_str()),
             _ => None,
         };
         let sidecar_pin = match &sidecar {

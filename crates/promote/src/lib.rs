@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod argo;
 pub mod init;
+pub mod peek;
 pub mod policy;
 pub mod pr;
 pub mod promote;

@@ -2,6 +2,7 @@
 
 mod approve;
 pub(crate) mod argo;
+pub(crate) mod complete;
 mod init;
 mod misc;
 mod policy;
@@ -65,6 +66,7 @@ impl Ctx<'_> {
                 kube_user: None,
                 now: self.env.now.clone(),
                 dry_run,
+                krew_root: self.env.krew_root.clone(),
                 argocd_facts: Default::default(),
             },
         };
