@@ -9,5 +9,6 @@ if [ -x scripts/build-policies.sh ] && [ -d policies ]; then
   bash scripts/build-policies.sh --check
 fi
 cargo test --workspace --no-fail-fast "$@"
-# The kill-mid-rollback tests need the binary built with its named pause points.
-cargo test -p kubectl-promote --features test-hooks --test argocd_kill
+# The kill-mid-rollback/promotion tests and the race tests need the binary built with its named
+# pause points.
+cargo test -p kubectl-promote --features test-hooks --test argocd_kill --test faults --test races
