@@ -67,7 +67,10 @@ impl Env {
             if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 return;
             }
-            let _ = std::fs::write(marker, format!("{point} {}\n", std::process::id()));
+            // Written aside and renamed, so a test never reads a marker that exists but is empty.
+            let aside = marker.with_extension("writing");
+            let _ = std::fs::write(&aside, format!("{point} {}\n", std::process::id()));
+            let _ = std::fs::rename(&aside, marker);
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
             while std::time::Instant::now() < deadline && marker.exists() {
                 std::thread::sleep(std::time::Duration::from_millis(20));
