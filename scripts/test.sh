@@ -16,5 +16,6 @@ fi
 command -v opa >/dev/null || { echo "opa not found: run scripts/go-tools.sh" >&2; exit 1; }
 opa test --ignore cases examples/policies/rego/qa-approved
 cargo test --workspace --no-fail-fast "$@"
-# The kill-mid-rollback tests need the binary built with its named pause points.
-cargo test -p kubectl-promote --features test-hooks --test argocd_kill
+# The kill-mid-rollback/promotion tests and the race tests need the binary built with its named
+# pause points.
+cargo test -p kubectl-promote --features test-hooks --test argocd_kill --test faults --test races

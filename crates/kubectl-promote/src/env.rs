@@ -57,17 +57,26 @@ impl Env {
     }
 
     /// A named point where a test may stop the process (`--features test-hooks`): when
-    /// `KUBECTL_PROMOTE_TEST_PAUSE` names it, write the marker file and sleep until killed (at
-    /// most ten minutes, then carry on). Without the feature this does nothing.
+    /// `KUBECTL_PROMOTE_TEST_PAUSE` names it, write the marker file and sleep until killed, or
+    /// until the test deletes the marker (a barrier: the race tests hold ten processes there and
+    /// release them at once), at most ten minutes, then carry on. A process pauses once; a retry
+    /// passing the point again goes on. Without the feature this does nothing.
     pub fn pause_at(&self, point: &str) {
         #[cfg(feature = "test-hooks")]
         if let Some((wanted, marker)) = &self.test_pause
             && wanted == point
         {
-            let _ = std::fs::write(marker, format!("{point} {}\n", std::process::id()));
+            static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            // Written aside and renamed, so a test never reads a marker that exists but is empty.
+            let aside = marker.with_extension("writing");
+            let _ = std::fs::write(&aside, format!("{point} {}\n", std::process::id()));
+            let _ = std::fs::rename(&aside, marker);
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-            while std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+            while std::time::Instant::now() < deadline && marker.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
         #[cfg(not(feature = "test-hooks"))]

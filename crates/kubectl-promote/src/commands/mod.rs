@@ -38,6 +38,20 @@ pub struct Ctx<'a> {
     pub shell: &'a Shell,
 }
 
+/// Progress for the use cases: lines go to the shell, named checkpoints to the test hooks
+/// ([`Env::pause_at`]; nothing in a release build).
+impl ::promote::Progress for Ctx<'_> {
+    fn step(&self, message: &str) {
+        ::promote::Progress::step(self.shell, message);
+    }
+    fn warn(&self, message: &str) {
+        ::promote::Progress::warn(self.shell, message);
+    }
+    fn checkpoint(&self, point: &str) {
+        self.env.pause_at(point);
+    }
+}
+
 impl Ctx<'_> {
     fn open(&self) -> anyhow::Result<Session> {
         self.open_for(false, None)
