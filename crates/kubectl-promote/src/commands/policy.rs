@@ -403,7 +403,7 @@ fn krew_rows(ctx: &Ctx<'_>, host: &Host, users: Vec<(String, String, String)>) -
                     .map(|(.., used)| used.clone())
                     .collect();
                 users.retain(|(r, ..)| !r.as_ref().is_ok_and(|r| r.plugin() == i.plugin));
-                rows.push(row(host, &ModuleSource::Krew(i.clone()), i.label(), used_by));
+                rows.push(row(host, &ModuleSource::Krew(i.clone()), None, i.label(), used_by));
             }
             Err(e) => rows.push(error_row("krew".into(), Vec::new(), e.to_string())),
         }
@@ -683,6 +683,7 @@ fn error_kind(e: &PolicyError) -> &'static str {
         PolicyError::UnsupportedOperation { .. } => "unsupported-operation",
         PolicyError::Request { .. } => "bad-request",
         PolicyError::Instantiate { .. } => "instantiate",
+        PolicyError::Undefined { .. } => "undefined",
     }
 }
 
