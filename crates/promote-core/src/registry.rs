@@ -231,7 +231,7 @@ pub fn not_found_message(missing: &[(ImageQuery, String)]) -> String {
 pub enum RegistryError {
     #[error("`{name}` is not an image name: {reason}")]
     InvalidName { name: String, reason: &'static str },
-    #[error("{registry} refused access to {repository} (HTTP {status}{detail}): log in with `docker login {registry}` (kubectl promote reads the docker config and its credential helpers), or use --skip-image-check")]
+    #[error("{registry} refused access to {repository} (HTTP {status}{detail}): the repository does not exist there, or it needs credentials: log in with `docker login {registry}` (kubectl promote reads the docker config and its credential helpers), or use --skip-image-check")]
     Unauthorized { registry: String, repository: String, status: u16, detail: String },
     #[error("could not reach registry {registry} to {action}; check the network or the registry name, or use --skip-image-check where the registry is out of reach")]
     Transport {
