@@ -146,12 +146,17 @@ pub struct Seen {
 }
 
 /// A registry that wants a Bearer token for everything, from its own token endpoint, which
-/// hands one out only for Basic `user:password`. It knows the manifests in `tags`.
+/// hands one out only for Basic `user:password`. It knows the manifests in `tags`; one with an
+/// empty digest is served without `Docker-Content-Digest` (as some registries do), its body
+/// [`FAKE_MANIFEST`] on GET.
 pub struct TokenRegistry {
     server: Arc<tiny_http::Server>,
     pub host: String,
     pub seen: Arc<Mutex<Seen>>,
 }
+
+/// The manifest body of a tag served without a digest header.
+pub const FAKE_MANIFEST: &str = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}";
 
 /// The token the endpoint hands out.
 pub const FAKE_TOKEN: &str = "fake-registry-token-3141";
@@ -184,6 +189,10 @@ impl TokenRegistry {
                 } else {
                     let hit = tags.iter().find(|(r, t, _)| url == format!("/v2/{r}/manifests/{t}"));
                     match hit {
+                        Some((_, _, d)) if d.is_empty() => {
+                            let body = if request.method() == &tiny_http::Method::Get { FAKE_MANIFEST } else { "" };
+                            tiny_http::Response::from_string(body).with_status_code(200)
+                        }
                         Some((_, _, d)) => tiny_http::Response::from_string("").with_status_code(200).with_header(header("Docker-Content-Digest", d)),
                         None => tiny_http::Response::from_string("{\"errors\": [{\"code\": \"MANIFEST_UNKNOWN\"}]}").with_status_code(404),
                     }
