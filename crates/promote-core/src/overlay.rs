@@ -115,6 +115,9 @@ pub struct PlanOptions {
     pub pin: BTreeMap<String, String>,
 }
 
+/// The selected entries with what the target asks of each, and the `--digest` values by name.
+type Wanted<'a> = (Vec<(&'a ImageEntry, ImageRef)>, BTreeMap<String, String>);
+
 /// One image `--pin-digests` resolves: entry `name`, running as `image:tag`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinWanted {
@@ -244,7 +247,7 @@ impl Overlay {
 
     /// The selected entries with what the target asks of each (before the digest rules), and
     /// the `--digest` values by entry name; every flag checked.
-    fn wanted(&self, target: &Target<'_>, opts: &PlanOptions) -> Result<(Vec<(&ImageEntry, ImageRef)>, BTreeMap<String, String>), OverlayError> {
+    fn wanted(&self, target: &Target<'_>, opts: &PlanOptions) -> Result<Wanted<'_>, OverlayError> {
         let entries = self.images()?;
         if let Target::Version(v) = target
             && !valid_tag(v)

@@ -300,7 +300,7 @@ mod tests {
         };
         let qs = queries(&[change("cart", Some("reg.io/shop/cart"), "v1", Some(&d)), change("reg.io/shop/cart", None, "v1", None)]).unwrap();
         let shown: Vec<String> = qs.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, [format!("reg.io/shop/cart:v1"), format!("reg.io/shop/cart@{d}")]);
+        assert_eq!(shown, ["reg.io/shop/cart:v1".to_owned(), format!("reg.io/shop/cart@{d}")]);
     }
 
     #[test]

@@ -47,10 +47,10 @@ impl Registry {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(port) = line.split("serving on port ").nth(1) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(port.trim().to_owned());
-                    }
+                if let Some(port) = line.split("serving on port ").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(port.trim().to_owned());
                 }
             }
         });

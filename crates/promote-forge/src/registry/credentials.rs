@@ -103,10 +103,10 @@ impl Credentials {
         if let Some((_, helper)) = config.cred_helpers.iter().find(|(k, _)| matches(k)) {
             return run_helper(helper, registry, server);
         }
-        if let Some((_, entry)) = config.auths.iter().find(|(k, _)| matches(k)) {
-            if let Some(c) = from_entry(entry, registry, self)? {
-                return Ok(Some(c));
-            }
+        if let Some((_, entry)) = config.auths.iter().find(|(k, _)| matches(k))
+            && let Some(c) = from_entry(entry, registry, self)?
+        {
+            return Ok(Some(c));
         }
         match &config.creds_store {
             Some(store) if !store.is_empty() => run_helper(store, registry, server),
