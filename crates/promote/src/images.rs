@@ -57,6 +57,9 @@ const PARALLEL: usize = 8;
 /// A reference that was found, with its digest and whether `--pin-digests` wrote it.
 pub(crate) type Found = (ImageQuery, String, bool);
 
+/// The resolver and the references still to look up.
+pub(crate) type Pending<'a> = (&'a dyn ImageResolver, Vec<ImageQuery>);
+
 /// Look every query up, in parallel; all references the registries lack are reported together.
 fn resolve_all(resolver: &dyn ImageResolver, queries: &[ImageQuery]) -> Result<Vec<(ImageQuery, String)>, PromoteError> {
     let mut answers = Vec::with_capacity(queries.len());
@@ -106,7 +109,7 @@ pub(crate) fn pin(check: &ImageCheck, overlay: &Overlay, target: &Target<'_>, op
 
 /// What is left to look up of the references `changes` write, after what `known` answers:
 /// `None` when the check is skipped. Runs on the caller's thread (it reports progress).
-pub(crate) fn pending<'a>(check: &'a ImageCheck, changes: &[ImageChange], known: &[Found], progress: &dyn Progress) -> Result<Option<(&'a dyn ImageResolver, Vec<ImageQuery>)>, PromoteError> {
+pub(crate) fn pending<'a>(check: &'a ImageCheck, changes: &[ImageChange], known: &[Found], progress: &dyn Progress) -> Result<Option<Pending<'a>>, PromoteError> {
     let Some(resolver) = check.resolver() else { return Ok(None) };
     let all = registry::queries(changes)?;
     let pinned_digests: Vec<&String> = known.iter().map(|(_, d, _)| d).collect();
@@ -127,7 +130,7 @@ pub(crate) fn pending<'a>(check: &'a ImageCheck, changes: &[ImageChange], known:
 }
 
 /// Look the pending references up (on any thread) and add them to `known`.
-pub(crate) fn resolve_pending(pending: Option<(&dyn ImageResolver, Vec<ImageQuery>)>, known: &[Found]) -> Result<Option<Vec<Found>>, PromoteError> {
+pub(crate) fn resolve_pending(pending: Option<Pending<'_>>, known: &[Found]) -> Result<Option<Vec<Found>>, PromoteError> {
     let Some((resolver, todo)) = pending else { return Ok(None) };
     let mut found: Vec<Found> = known.to_vec();
     found.extend(resolve_all(resolver, &todo)?.into_iter().map(|(q, d)| (q, d, false)));
