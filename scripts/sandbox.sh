@@ -14,13 +14,19 @@ BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-promote-sandbox.XXXXXX")
 STANDIN_PID=""
-cleanup() { [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null && wait "$STANDIN_PID" 2>/dev/null; [ -n "${KEEP_SANDBOX:-}" ] || rm -rf "$SANDBOX"; }
+REGISTRY_PID=""
+cleanup() {
+  [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null && wait "$STANDIN_PID" 2>/dev/null
+  # crane exits 143 on SIGTERM: not a failure of the sandbox.
+  if [ -n "$REGISTRY_PID" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
+  [ -n "${KEEP_SANDBOX:-}" ] || rm -rf "$SANDBOX"
+}
 trap cleanup EXIT
 export HOME="$SANDBOX/home" XDG_CACHE_HOME="$SANDBOX/home/.cache" XDG_CONFIG_HOME="$SANDBOX/home/.config"
 # A bin dir holding only the plugin (the target dir has files kubectl would take for plugins).
 mkdir -p "$SANDBOX/bin" && ln -s "$BIN_DIR/kubectl-promote" "$SANDBOX/bin/kubectl-promote"
 export GIT_CONFIG_NOSYSTEM=1 PATH="$SANDBOX/bin:$PATH"
-unset CI KUBECTL_PROMOTE_NOW ARGOCD_SERVER ARGOCD_AUTH_TOKEN
+unset CI KUBECTL_PROMOTE_NOW ARGOCD_SERVER ARGOCD_AUTH_TOKEN KUBECTL_PROMOTE_SKIP_IMAGE_CHECK DOCKER_CONFIG
 mkdir -p "$HOME"
 git config --global user.name "Ana Platform"
 git config --global user.email ana@example.com
@@ -35,9 +41,31 @@ expect_exit() { local want=$1; shift; printf '\033[36m$ %s\033[0m\n' "$*"; set +
 # QA works in a clone of their own, as themselves (approvers.qa lists qa@example.com).
 as_qa() { (cd "$SANDBOX/qa" && printf '\033[35m[qa]\033[0m ' && run "$@"); }
 
+step "A container registry on loopback (crane registry serve) holding v1.0.0..v1.0.4 of the nine images"
+crane registry serve --address 127.0.0.1:0 > "$SANDBOX/registry.log" 2>&1 &
+REGISTRY_PID=$!
+REGISTRY=""
+for _ in $(seq 1 100); do
+  REGISTRY=$(sed -n 's/.*serving on port \([0-9]*\).*/127.0.0.1:\1/p' "$SANDBOX/registry.log" | head -1)
+  [ -n "$REGISTRY" ] && break; sleep 0.1
+done
+[ -n "$REGISTRY" ] || { cat "$SANDBOX/registry.log"; echo "sandbox: the registry did not start" >&2; exit 1; }
+mkdir -p "$SANDBOX/layers"
+for svc in $(sed -n 's|.*registry.example.com/microservices-demo/\([a-z]*\).*|\1|p' "$ROOT/examples/gitops/kustomize/staging/kustomization.yaml"); do
+  for v in v1.0.0 v1.0.1 v1.0.2 v1.0.3 v1.0.4; do
+    # One small layer naming the image, so every tag has a digest of its own.
+    echo "$svc $v" > "$SANDBOX/layers/ref.txt"
+    tar -C "$SANDBOX/layers" -cf "$SANDBOX/layers/$svc-$v.tar" ref.txt
+    crane append --new_layer "$SANDBOX/layers/$svc-$v.tar" --new_tag "$REGISTRY/microservices-demo/$svc:$v" >/dev/null 2>&1
+  done
+done
+run crane ls "$REGISTRY/microservices-demo/cartservice"
+
 step "A GitOps repo: nine services, staging and prod overlays, Argo CD apps, promote.yaml with policies"
 git init --quiet --bare "$SANDBOX/origin.git"
 cp -r "$ROOT/examples/gitops" "$SANDBOX/seed"
+# The example's images live on the sandbox's registry.
+grep -rl registry.example.com "$SANDBOX/seed" | xargs sed -i "s|registry.example.com|$REGISTRY|g"
 (cd "$SANDBOX/seed" && git init --quiet && git add -A && git commit --quiet -m "online boutique at v1.0.0" && git push --quiet "$SANDBOX/origin.git" HEAD:main)
 run git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/gitops"
 git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/qa"
@@ -55,6 +83,9 @@ cd "$SANDBOX/gitops"
 run kubectl plugin list
 run kubectl promote version
 run kubectl promote status
+
+step "Every image is looked up before anything is committed: a typo'd tag is refused, nothing is pushed"
+expect_exit 1 kubectl promote staging v1.0.11
 
 step "Release v1.0.1 reaches staging (direct); Argo CD auto-syncs it and we wait until it is healthy"
 run kubectl promote staging v1.0.1 --wait=2m
@@ -89,7 +120,7 @@ run kubectl promote rollback prod --yes --wait=2m
 run kubectl promote status prod
 
 step "Promotions into a rolled-back env are refused until --resume"
-run kubectl promote staging v1.0.4 --wait=2m
+run kubectl promote staging v1.0.4 --pin-digests --wait=2m   # the digests each tag names now go into git
 as_qa kubectl promote approve staging v1.0.4 -m "fixes checkout"
 expect_exit 1 kubectl promote prod --from staging --direct --yes
 run kubectl promote prod --from staging --direct --yes --resume --wait=2m
@@ -101,7 +132,7 @@ run kubectl promote rollback prod --strategy revert --to v1.0.1 --dry-run
 
 step "The audit trail is plain git"
 run git fetch --quiet origin
-run git log --format='%h %s%n    %(trailers:key=Promoted-By,key=Promote-Environment,key=Promote-Version,key=Policy-Decision,separator=%x2C )' -6 origin/main
+run git log --format='%h %s%n    %(trailers:key=Promoted-By,key=Promote-Environment,key=Promote-Version,key=Policy-Decision,key=Image-Check,separator=%x2C )' -6 origin/main
 run git log --format='%h %s' origin/promote/approvals
 
 step "Errors are named and nothing is half-written"

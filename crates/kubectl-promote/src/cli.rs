@@ -132,6 +132,9 @@ pub struct PromoteArgs {
     /// Remove digests the overlay pins (they would keep the old image running)
     #[arg(long)]
     pub drop_digest: bool,
+    /// Write the digest each promoted tag resolves to in its registry now (beside the tag)
+    #[arg(long, conflicts_with_all = ["drop_digest", "skip_image_check"])]
+    pub pin_digests: bool,
     /// Print the plan (file diff, render check, every policy verdict); change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -171,6 +174,10 @@ pub struct LandingArgs {
     /// The commit author, "Name <email>" (default: git config user.name/user.email)
     #[arg(long, value_name = "NAME <EMAIL>")]
     pub author: Option<String>,
+    /// Do not look the written images up in their registries (air-gapped use); recorded in the
+    /// plan and the Image-Check trailer [env: KUBECTL_PROMOTE_SKIP_IMAGE_CHECK]
+    #[arg(long)]
+    pub skip_image_check: bool,
 }
 
 impl LandingArgs {

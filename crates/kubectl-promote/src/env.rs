@@ -19,6 +19,8 @@ pub struct Env {
     pub now: Option<String>,
     /// `$KREW_ROOT`, else `~/.krew`: where krew installs `promote-policy-*` modules.
     pub krew_root: Option<PathBuf>,
+    /// The image check's registry settings (README "Images exist before we commit").
+    pub registries: Registries,
     /// A snapshot of the environment, for variables named at run time (a forge's `tokenEnv`,
     /// `ARGOCD_AUTH_TOKEN`). Values may be secrets: never print them.
     vars: std::collections::BTreeMap<String, String>,
@@ -48,6 +50,13 @@ impl Env {
             kustomize: which("kustomize"),
             krew_root: var("KREW_ROOT").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".krew"))),
             now: var("KUBECTL_PROMOTE_NOW").map(|v| v.to_string_lossy().into_owned()),
+            registries: Registries {
+                docker_config: var("DOCKER_CONFIG").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".docker"))).map(|d| d.join("config.json")),
+                insecure: var("KUBECTL_PROMOTE_INSECURE_REGISTRIES")
+                    .map(|v| v.to_string_lossy().split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect())
+                    .unwrap_or_default(),
+                skip_check: var("KUBECTL_PROMOTE_SKIP_IMAGE_CHECK").is_some_and(|v| v != "false" && v != "0"),
+            },
             vars: std::env::vars().collect(),
             #[cfg(feature = "test-hooks")]
             test_pause: var("KUBECTL_PROMOTE_TEST_PAUSE")
@@ -87,6 +96,19 @@ impl Env {
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
+}
+
+/// Where registry credentials are and which registries are special.
+#[derive(Debug, Clone)]
+pub struct Registries {
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (as the docker CLI).
+    pub docker_config: Option<PathBuf>,
+    /// `KUBECTL_PROMOTE_INSECURE_REGISTRIES=host[:port],…`: reached over plain HTTP (loopback
+    /// registries always are).
+    pub insecure: Vec<String>,
+    /// `KUBECTL_PROMOTE_SKIP_IMAGE_CHECK=1`: `--skip-image-check` for every command (air-gapped
+    /// CI); still recorded in the plan and the `Image-Check` trailer.
+    pub skip_check: bool,
 }
 
 fn is_executable(p: &Path) -> bool {

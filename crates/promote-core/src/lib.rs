@@ -11,6 +11,7 @@ pub mod diff;
 pub mod forge;
 pub mod image;
 pub mod overlay;
+pub mod registry;
 pub mod trailers;
 pub mod yaml;
 

@@ -110,6 +110,20 @@ pub struct PlanOptions {
     /// Where images not listed in the overlay are set instead (kustomization file → image names),
     /// for the "edit it there" hint.
     pub elsewhere: Vec<(String, Vec<String>)>,
+    /// Digests resolved for `--pin-digests` (entry name → digest): set where `--digest` does
+    /// not set one. [`Overlay::pins_wanted`] says which to resolve.
+    pub pin: BTreeMap<String, String>,
+}
+
+/// The selected entries with what the target asks of each, and the `--digest` values by name.
+type Wanted<'a> = (Vec<(&'a ImageEntry, ImageRef)>, BTreeMap<String, String>);
+
+/// One image `--pin-digests` resolves: entry `name`, running as `image:tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinWanted {
+    pub name: String,
+    pub image: String,
+    pub tag: String,
 }
 
 impl Overlay {
@@ -182,6 +196,58 @@ impl Overlay {
     /// Check a promotion against the overlay and turn it into edits and image changes.
     /// An empty change list means "already there".
     pub fn plan(&self, target: &Target<'_>, opts: &PlanOptions) -> Result<(Vec<ImageEdit>, Vec<ImageChange>), OverlayError> {
+        let (wanted, digests) = self.wanted(target, opts)?;
+        let mut edits = Vec::new();
+        let mut changes = Vec::new();
+        for (entry, mut to) in wanted {
+            let from = entry.pinned();
+            let mut digest = DigestEdit::Keep;
+            if let Some(d) = digests.get(&entry.name) {
+                to.digest = Some(d.clone());
+            } else if let Some(d) = opts.pin.get(&entry.name) {
+                to.digest = Some(d.clone());
+            } else if opts.drop_digests {
+                to.digest = None;
+            } else if matches!(target, Target::Version(_)) && from.digest.is_some() && to.tag != from.tag {
+                return Err(OverlayError::StaleDigest {
+                    file: self.file.clone(),
+                    name: entry.name.clone(),
+                    digest: from.digest.clone().unwrap_or_default(),
+                });
+            }
+            if to.digest != from.digest {
+                digest = match &to.digest {
+                    Some(d) => DigestEdit::Set(d.clone()),
+                    None => DigestEdit::Drop,
+                };
+            }
+            if to == from {
+                continue;
+            }
+            let tag = if to.tag != from.tag { to.tag.clone() } else { None };
+            edits.push(ImageEdit { name: entry.name.clone(), tag, digest });
+            changes.push(ImageChange { name: entry.name.clone(), new_name: entry.new_name.clone(), from, to });
+        }
+        Ok((edits, changes))
+    }
+
+    /// What `--pin-digests` must resolve before planning: each selected image whose digest
+    /// neither `--digest` nor the upstream sets, with the name it will run under (`newName`,
+    /// else `name`) and the tag it will carry.
+    pub fn pins_wanted(&self, target: &Target<'_>, opts: &PlanOptions) -> Result<Vec<PinWanted>, OverlayError> {
+        let (wanted, digests) = self.wanted(target, opts)?;
+        Ok(wanted
+            .into_iter()
+            .filter(|(e, to)| !digests.contains_key(&e.name) && (matches!(target, Target::Version(_)) || to.digest.is_none()))
+            .filter_map(|(e, to)| {
+                to.tag.map(|tag| PinWanted { name: e.name.clone(), image: e.new_name.clone().unwrap_or_else(|| e.name.clone()), tag })
+            })
+            .collect())
+    }
+
+    /// The selected entries with what the target asks of each (before the digest rules), and
+    /// the `--digest` values by entry name; every flag checked.
+    fn wanted(&self, target: &Target<'_>, opts: &PlanOptions) -> Result<Wanted<'_>, OverlayError> {
         let entries = self.images()?;
         if let Target::Version(v) = target
             && !valid_tag(v)
@@ -213,8 +279,7 @@ impl Overlay {
             Target::Upstream(up) => Some((up.file(), up.image_map())),
             Target::Version(_) => None,
         };
-        let mut edits = Vec::new();
-        let mut changes = Vec::new();
+        let mut out = Vec::new();
         for entry in selected {
             let from = entry.pinned();
             let mut to = match (target, &upstream_map) {
@@ -235,34 +300,10 @@ impl Overlay {
                 // Upstream pins only a digest: keep our tag text out of the way rather than guess.
                 to.tag = from.tag.clone();
             }
-            let mut digest = DigestEdit::Keep;
-            if let Some(d) = digests.get(&entry.name) {
-                to.digest = Some(d.clone());
-            } else if opts.drop_digests {
-                to.digest = None;
-            } else if matches!(target, Target::Version(_)) && from.digest.is_some() && to.tag != from.tag {
-                return Err(OverlayError::StaleDigest {
-                    file: self.file.clone(),
-                    name: entry.name.clone(),
-                    digest: from.digest.clone().unwrap_or_default(),
-                });
-            }
-            if to.digest != from.digest {
-                digest = match &to.digest {
-                    Some(d) => DigestEdit::Set(d.clone()),
-                    None => DigestEdit::Drop,
-                };
-            }
-            if to == from {
-                continue;
-            }
-            let tag = if to.tag != from.tag { to.tag.clone() } else { None };
-            edits.push(ImageEdit { name: entry.name.clone(), tag, digest });
-            changes.push(ImageChange { name: entry.name.clone(), new_name: entry.new_name.clone(), from, to });
+            out.push((entry, to));
         }
-        Ok((edits, changes))
+        Ok((out, digests))
     }
-
     /// The entry a user means by `given`: its exact `name`, or else the last path segment of
     /// `name` or `newName` (`cartservice` for `registry.example.com/shop/cartservice`) when
     /// exactly one entry has it.
@@ -545,6 +586,27 @@ mod tests {
         let (edits, changes) = prod.plan(&Target::Upstream(&up), &PlanOptions::default()).unwrap();
         assert_eq!(changes.len(), 2);
         assert_eq!(prod.apply(&edits).unwrap(), format!("images:\n- name: a\n  newTag: v2\n  digest: {d}\n- name: b\n  newTag: v2\n"));
+    }
+
+    #[test]
+    fn pinned_digests_are_written_where_nothing_else_sets_one() {
+        let d_up = format!("sha256:{}", "4".repeat(64));
+        let d_pin = format!("sha256:{}", "5".repeat(64));
+        let d_old = format!("sha256:{}", "6".repeat(64));
+        let prod = Overlay::parse("prod.yaml", &format!("images:\n- name: a\n  newName: reg/a\n  newTag: v1\n  digest: {d_old}\n- {{name: b, newTag: v1}}\n")).unwrap();
+        let wanted = prod.pins_wanted(&Target::Version("v2"), &PlanOptions::default()).unwrap();
+        assert_eq!(wanted, [PinWanted { name: "a".into(), image: "reg/a".into(), tag: "v2".into() }, PinWanted { name: "b".into(), image: "b".into(), tag: "v2".into() }]);
+        let pin: BTreeMap<String, String> = [("a".to_owned(), d_pin.clone()), ("b".to_owned(), d_pin.clone())].into();
+        let (edits, _) = prod.plan(&Target::Version("v2"), &PlanOptions { pin: pin.clone(), ..Default::default() }).unwrap();
+        assert_eq!(prod.apply(&edits).unwrap(), format!("images:\n- name: a\n  newName: reg/a\n  newTag: v2\n  digest: {d_pin}\n- {{name: b, newTag: v2, digest: {d_pin}}}\n"));
+        // From upstream: upstream's own digest is copied, not re-resolved.
+        let up = Overlay::parse("staging.yaml", &format!("images:\n- {{name: a, newTag: v2, digest: {d_up}}}\n- {{name: b, newTag: v2}}\n")).unwrap();
+        let wanted = prod.pins_wanted(&Target::Upstream(&up), &PlanOptions::default()).unwrap();
+        assert_eq!(wanted.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        // --digest wins over a pin.
+        let digests = [("a".to_owned(), d_up.clone())].into();
+        let wanted = prod.pins_wanted(&Target::Version("v2"), &PlanOptions { digests, ..Default::default() }).unwrap();
+        assert_eq!(wanted.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["b"]);
     }
 
     #[test]

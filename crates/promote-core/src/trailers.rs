@@ -14,6 +14,9 @@ pub const OVERRIDE: &str = "Policy-Override";
 pub const REVERTS: &str = "Promote-Reverts";
 pub const ROLLBACK: &str = "Promote-Rollback";
 pub const PROMOTE_ID: &str = "Promote-Id";
+/// What the image check did: `verified N image references in REGISTRY[; pinned N digests]`,
+/// or `skipped by Name <email>` (`--skip-image-check`).
+pub const IMAGE_CHECK: &str = "Image-Check";
 
 /// Ordered `Key: value` trailers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,12 +7,16 @@
 //! so the token is never sent to another origin. The token travels in the header each vendor
 //! documents (GitHub `Authorization: Bearer`, Gitea `Authorization: token`, GitLab `PRIVATE-TOKEN`)
 //! and nowhere else; vendor messages passed on in errors are scrubbed of it.
+//!
+//! [`registry`] looks images up in OCI registries (the same kind of blocking HTTPS adapter; its
+//! module doc says why it lives here).
 
 mod gitea;
 mod github;
 mod github_like;
 mod gitlab;
 mod http;
+pub mod registry;
 
 use std::time::{Duration, Instant};
 

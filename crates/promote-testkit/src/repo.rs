@@ -16,6 +16,9 @@ pub struct GitOps {
     pub home: PathBuf,
     /// Files staged for the next `commit` on origin (through a scratch clone).
     pending: Vec<(String, Option<String>)>,
+    /// Whether the binary looks images up ([`GitOps::check_images`]); off by default, because
+    /// most scenarios use images no registry has.
+    check_images: bool,
 }
 
 impl Default for GitOps {
@@ -33,7 +36,7 @@ impl GitOps {
         std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n").expect("gitconfig");
         let origin = tmp.path().join("origin.git");
         let clone = tmp.path().join("work");
-        let kit = GitOps { tmp, origin, clone, home, pending: Vec::new() };
+        let kit = GitOps { tmp, origin, clone, home, pending: Vec::new(), check_images: false };
         kit.git_in(kit.tmp.path(), &["init", "--quiet", "--bare", "--initial-branch=main", "origin.git"]);
         kit
     }
@@ -46,6 +49,37 @@ impl GitOps {
         });
         kit.commit("initial: GitOps repo");
         kit
+    }
+
+    /// `examples/gitops`-style seed whose images live on `registry` instead of
+    /// `registry.example.com`, with each of the example's images pushed there at `tags`; the
+    /// binary checks images for this kit.
+    pub fn from_dir_on(dir: &Path, registry: &crate::registry::Registry, tags: &[&str]) -> GitOps {
+        let mut kit = GitOps::new();
+        let mut repos = std::collections::BTreeSet::new();
+        copy_dir(dir, dir, &mut |rel, content| {
+            for line in content.lines() {
+                if let Some(rest) = line.split("registry.example.com/").nth(1) {
+                    let repo: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.')).collect();
+                    repos.insert(repo);
+                }
+            }
+            kit.pending.push((rel.to_owned(), Some(content.replace("registry.example.com", registry.host()))));
+        });
+        for repo in &repos {
+            for tag in tags {
+                registry.push(repo, tag);
+            }
+        }
+        kit.commit("initial: GitOps repo");
+        kit.check_images = true;
+        kit
+    }
+
+    /// Let the binary look the images it writes up in their registries (see [`GitOps::env`]).
+    pub fn check_images(mut self) -> Self {
+        self.check_images = true;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -116,10 +150,14 @@ impl GitOps {
         cmd
     }
 
-    /// Environment for every process a test runs (git and the binary alike).
+    /// Environment for every process a test runs (git and the binary alike). It is also the
+    /// one place that turns the image check off for scenarios unrelated to images
+    /// (`KUBECTL_PROMOTE_SKIP_IMAGE_CHECK`, the variable twin of `--skip-image-check`), unless
+    /// the kit was built to check them ([`GitOps::check_images`], [`GitOps::from_dir_on`]).
     pub fn env(&self) -> Vec<(String, String)> {
         let h = self.home.to_string_lossy().into_owned();
-        vec![
+        let skip = (!self.check_images).then(|| ("KUBECTL_PROMOTE_SKIP_IMAGE_CHECK".to_owned(), "1".to_owned()));
+        let mut vars = vec![
             ("HOME".into(), h.clone()),
             ("XDG_CONFIG_HOME".into(), format!("{h}/.config")),
             ("XDG_CACHE_HOME".into(), format!("{h}/.cache")),
@@ -127,7 +165,9 @@ impl GitOps {
             ("KREW_ROOT".into(), format!("{h}/.krew")),
             ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
             ("GIT_TERMINAL_PROMPT".into(), "0".into()),
-        ]
+        ];
+        vars.extend(skip);
+        vars
     }
 
     /// Run git in the user's clone.

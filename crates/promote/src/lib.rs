@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod argo;
+pub mod images;
 pub mod init;
 pub mod peek;
 pub mod policy;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod status;
 pub mod verify;
 
+pub use images::ImageCheck;
 pub use session::{OpenOptions, PolicyOptions, Session};
 
 use promote_core::config::ConfigError;
@@ -85,6 +87,11 @@ pub enum PromoteError {
     NothingToRevoke { env: String, version: String, role: String },
     #[error("gave up after {attempts} attempts: others kept recording on {branch}; nothing of ours was pushed. Try again")]
     ApprovalsRace { branch: String, attempts: usize },
+    /// Image references the registries do not have (the message lists each, and the way out).
+    #[error("{0}")]
+    ImagesNotFound(String),
+    #[error(transparent)]
+    Registry(#[from] promote_core::registry::RegistryError),
     #[error("branch {branch} already exists on {remote} with another change for this environment and version; nothing was pushed. Close its pull request and delete the branch (`git push {remote} --delete {branch}`), then promote again")]
     BranchTaken { branch: String, remote: String },
 }

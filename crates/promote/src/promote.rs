@@ -14,6 +14,7 @@ use serde::Serialize;
 use promote_core::config::{Environment, Mode};
 use promote_core::image::{EnvVersion, ImageChange};
 use promote_core::overlay::{Overlay, PlanOptions, Target};
+use promote_core::registry::ImageCheckReport;
 use promote_core::trailers::{self, Trailers};
 use promote_core::{diff, Person};
 use promote_git::{CommitId, PushOutcome};
@@ -61,6 +62,8 @@ pub struct Plan {
     pub author: Person,
     /// Every policy's verdict (`None`: no policies configured for this operation).
     pub policy: Option<PolicyVerdict>,
+    /// What the registries said about every image reference the plan writes, or who skipped it.
+    pub image_check: ImageCheckReport,
     /// The remote tip the plan was made from.
     pub base: String,
     #[serde(skip)]
@@ -128,13 +131,17 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
         (TargetSpec::From(_), Some(up)) => Target::Upstream(up),
         (TargetSpec::From(_), None) => unreachable!("upstream overlay is read for --from"),
     };
-    let opts = PlanOptions {
+    let mut opts = PlanOptions {
         only: req.only.clone(),
         digests: req.digests.clone(),
         drop_digests: req.drop_digests,
         elsewhere: if req.only.is_empty() { Vec::new() } else { session.images_elsewhere(&env.overlay, session.base) },
+        pin: BTreeMap::new(),
     };
     progress.step(&format!("planning {} in {}", env.name, overlay.file()));
+    // --pin-digests: the digests are part of the edit, so they are resolved before it is made.
+    let (pins, pinned) = crate::images::pin(&session.images, &overlay, &target, &opts, progress)?;
+    opts.pin = pins;
     let (edits, changes) = overlay.plan(&target, &opts)?;
     let previous = EnvVersion::of(overlay.image_map().values()).as_str().map(str::to_owned);
     let version = match (&req.target, &upstream) {
@@ -151,8 +158,8 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
     let draft = Draft { env: &env, overlay: &overlay, edits: &edits, changes, version, previous_version: previous, from: upstream_name, mode, author: req.author.clone() };
     check_override(session, &env)?;
     let gate = |d: &Draft<'_>, author: &Person| promote_gate(session, d, author, progress);
-    let plan = finish(session, draft, renderer, progress, &gate, &|d, author, verdict| {
-        commit_message(session, d.env, d.from.as_deref(), d.version.as_deref(), d.overlay.file(), &d.changes, author, req.message.as_deref(), verdict)
+    let plan = finish(session, draft, &pinned, renderer, progress, &gate, &|d, author, verdict, images| {
+        commit_message(session, d.env, d.from.as_deref(), d.version.as_deref(), d.overlay.file(), &d.changes, author, req.message.as_deref(), verdict, images)
     })?;
     Ok(Prepared::Ready(Box::new(plan)))
 }
@@ -199,10 +206,14 @@ pub(crate) struct Draft<'a> {
     pub author: Option<Person>,
 }
 
-/// Apply the edits, check they hold, render (beside the rest), and assemble the [`Plan`].
-/// `gate` evaluates the policies (on this thread, while the render runs on another); `message`
-/// builds the commit message with their verdict.
-pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progress: &dyn Progress, gate: &Gate<'_>, message: &dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>) -> String) -> Result<Plan, PromoteError> {
+/// Builds a commit message from the draft, the author, the policies' verdict and the image check.
+pub(crate) type Message<'a> = dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, &ImageCheckReport) -> String + 'a;
+
+/// Apply the edits, check they hold, render and look the images up (beside the rest), and
+/// assemble the [`Plan`]. `gate` evaluates the policies (on this thread, while the render and
+/// the image check run on others); `pinned` are the references `--pin-digests` already resolved;
+/// `message` builds the commit message with the verdict and the check.
+pub(crate) fn finish(session: &Session, d: Draft<'_>, pinned: &[crate::images::Found], renderer: &Renderer, progress: &dyn Progress, gate: &Gate<'_>, message: &Message<'_>) -> Result<Plan, PromoteError> {
     let env = d.env;
     let overlay = d.overlay;
     let new_text = overlay.apply(d.edits)?;
@@ -212,7 +223,7 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progr
     let file = overlay.file().to_owned();
     let changes_map: BTreeMap<String, Vec<u8>> = [(file.clone(), new_text.clone().into_bytes())].into();
     progress.step(&format!("rendering {} with {}", env.overlay, renderer.program.describe()));
-    let (rendered, author) = thread::scope(|s| {
+    let (rendered, found, author) = thread::scope(|s| {
         let (git_dir, base, overlay_dir) = (session.repo.git_dir().to_owned(), session.base, env.overlay.clone());
         let changes_map = &changes_map;
         // git2 handles are not shared across threads: the render opens its own.
@@ -220,17 +231,23 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progr
             let repo = promote_git::Repo::open(&git_dir)?;
             Ok(renderer.render(&repo, base, changes_map, &overlay_dir)?)
         });
+        let pending = crate::images::pending(&session.images, &d.changes, pinned, progress);
+        let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
         let author = match &d.author {
             Some(a) => Ok(a.clone()),
             None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
         };
         let verdict = author.as_ref().map_err(|_| PromoteError::NoIdentity).and_then(|a| gate(&d, a));
         let rendered = render.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (rendered, author.and_then(|a| verdict.map(|v| (a, v))))
+        let found = images.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (rendered, found, author.and_then(|a| verdict.map(|v| (a, v))))
     });
+    // An unknown image is the first thing to fix: report it before a render error it may cause.
+    let found = found?;
     let rendered = rendered?;
     let (author, policy) = author?;
-    let commit_message = message(&d, &author, policy.as_ref());
+    let image_check = crate::images::report(found, &author);
+    let commit_message = message(&d, &author, policy.as_ref(), &image_check);
     Ok(Plan {
         environment: env.name.clone(),
         diff: diff::unified(&file, overlay.text(), &new_text),
@@ -244,6 +261,7 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, renderer: &Renderer, progr
         commit_message,
         author,
         policy,
+        image_check,
         base: session.base.to_string(),
         new_text,
         overlay_dir: env.overlay.clone(),
@@ -265,7 +283,7 @@ fn check_edit(before: &Overlay, new_text: &str, changes: &[ImageChange]) -> Resu
 }
 
 #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the message's parts")]
-fn commit_message(session: &Session, env: &Environment, from: Option<&str>, version: Option<&str>, file: &str, changes: &[ImageChange], author: &Person, message: Option<&str>, verdict: Option<&PolicyVerdict>) -> String {
+fn commit_message(session: &Session, env: &Environment, from: Option<&str>, version: Option<&str>, file: &str, changes: &[ImageChange], author: &Person, message: Option<&str>, verdict: Option<&PolicyVerdict>, images: &ImageCheckReport) -> String {
     let version_s = version.unwrap_or("mixed");
     let subject = match from {
         Some(up) => format!("promote {} to {version_s} (from {up})", env.name),
@@ -297,6 +315,7 @@ fn commit_message(session: &Session, env: &Environment, from: Option<&str>, vers
     if let Some(cfg) = &session.config_override {
         t.push(trailers::POLICY_CONFIG, format!("--config {cfg}"));
     }
+    images.add_trailers(&mut t);
     trailers::message(&subject, &body, &t)
 }
 

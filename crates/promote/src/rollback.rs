@@ -168,7 +168,8 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
         let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
         policy::evaluate(session, d.env, &policies, op, author, &to_version, &promoted, progress).map(Some)
     };
-    let plan = finish(session, draft, renderer, progress, &gate, &|d, author, verdict| {
+    // The revert target's images must still exist: a registry's retention may have deleted them.
+    let plan = finish(session, draft, &[], renderer, progress, &gate, &|d, author, verdict, images| {
         let v = d.version.as_deref().unwrap_or("mixed");
         let subject = match &undone_commit {
             Some((sha, subj)) if req.target == RollbackTarget::Previous => format!("rollback {} to {v} (revert {} \"{subj}\")", d.env.name, &sha[..7]),
@@ -198,6 +199,7 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
                 t.push(trailers::POLICY_DECISION, "allow (no policies configured)");
             }
         }
+        images.add_trailers(&mut t);
         trailers::message(&subject, &body, &t)
     })?;
     Ok(Prepared::Ready(Box::new(plan)))

@@ -23,6 +23,8 @@ pub struct OpenOptions {
     pub interactive: bool,
     /// How policies run for this command.
     pub policy: PolicyOptions,
+    /// How the images a promotion writes are checked (`--skip-image-check`, `--pin-digests`).
+    pub images: crate::ImageCheck,
 }
 
 /// Policy settings of one command (flags and facts that do not come from git).
@@ -60,6 +62,8 @@ pub struct Session {
     pub config_override: Option<String>,
     pub cache_dir: PathBuf,
     pub policy: PolicyOptions,
+    /// How the images this command writes are checked.
+    pub images: crate::ImageCheck,
     runtime: std::sync::OnceLock<crate::policy::PolicyRuntime>,
 }
 
@@ -126,6 +130,7 @@ impl Session {
             config_override: override_label,
             cache_dir: opts.cache_dir.clone(),
             policy: opts.policy.clone(),
+            images: opts.images.clone(),
             runtime: std::sync::OnceLock::new(),
         })
     }

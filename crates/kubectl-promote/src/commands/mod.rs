@@ -83,6 +83,8 @@ impl Ctx<'_> {
                 krew_root: self.env.krew_root.clone(),
                 argocd_facts: Default::default(),
             },
+            // Set by the commands that commit image references (promote, rollback).
+            images: ::promote::ImageCheck::Skip,
         };
         Ok(Session::open(&opts, self.shell)?)
     }
@@ -93,6 +95,23 @@ impl Ctx<'_> {
             None => RenderProgram::Kubectl(self.env.kubectl.clone()),
         };
         Renderer { program, cache: (!self.global.no_cache).then(|| self.env.cache_dir.join("renders")) }
+    }
+
+    /// How a committing command checks the images it writes: `--skip-image-check` (or
+    /// `KUBECTL_PROMOTE_SKIP_IMAGE_CHECK`), `--pin-digests` (which wins over the variable), or a
+    /// lookup of every written reference.
+    fn image_check(&self, skip: bool, pin: bool) -> anyhow::Result<::promote::ImageCheck> {
+        use ::promote::ImageCheck;
+        if !pin && (skip || self.env.registries.skip_check) {
+            return Ok(ImageCheck::Skip);
+        }
+        let options = promote_forge::registry::RegistryOptions {
+            docker_config: self.env.registries.docker_config.clone(),
+            insecure: self.env.registries.insecure.clone(),
+            ..Default::default()
+        };
+        let resolver = std::sync::Arc::new(promote_forge::registry::HttpRegistry::new(&options)?);
+        Ok(if pin { ImageCheck::Pin(resolver) } else { ImageCheck::Check(resolver) })
     }
 }
 

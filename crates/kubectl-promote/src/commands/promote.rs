@@ -39,6 +39,8 @@ struct PromotionResult<'a> {
     pull_request: Option<&'a promote::pr::OpenedPr>,
     /// Every policy's verdict and the combined decision (null: no policies configured).
     policy: Option<&'a promote::policy::PolicyVerdict>,
+    /// What the registries said about each written image reference, or who skipped the check.
+    image_check: Option<&'a promote_core::registry::ImageCheckReport>,
 }
 
 pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
@@ -57,6 +59,7 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let req = PromoteRequest { env: env_name.clone(), target, only: args.only.clone(), digests, drop_digests: args.drop_digest, mode: args.land.mode(), message: args.land.message.clone(), author };
 
     let mut session = ctx.open_for(args.dry_run, args.land.override_reason())?;
+    session.images = ctx.image_check(args.land.skip_image_check, args.pin_digests)?;
     // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
     super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
     super::argo::gather_policy_facts(ctx, &mut session, &env_name, false);
@@ -102,6 +105,7 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
                 compare_url: None,
                 pull_request: None,
                 policy: None,
+                image_check: None,
             })?;
             return Ok(Exit::Ok);
         }
@@ -262,6 +266,7 @@ fn result_doc<'a>(result: &'static str, plan: &'a Plan, landed: Option<&'a Lande
         compare_url,
         pull_request,
         policy: plan.policy.as_ref(),
+        image_check: Some(&plan.image_check),
     }
 }
 
@@ -286,6 +291,7 @@ fn plan_text(plan: &Plan) -> String {
         plan.render.resources,
         if plan.render.cached { ", cached" } else { "" }
     ));
+    s.push_str(&image_check_text(&plan.image_check));
     match &plan.policy {
         None => s.push_str("policies: none configured for this environment\n"),
         Some(v) => s.push_str(&policy_text(v)),
@@ -330,6 +336,22 @@ pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
         s.push_str(&format!("  {RED}policy override{RED:#} by {}: {}\n", o.by, o.reason));
     }
     s
+}
+
+/// `images: ok (verified …)` with each reference and digest, or who skipped the check.
+fn image_check_text(r: &promote_core::registry::ImageCheckReport) -> String {
+    use promote_core::registry::ImageCheckReport;
+    match r {
+        ImageCheckReport::Verified { images, .. } => {
+            let mut s = format!("images: {GREEN}ok{GREEN:#} ({})\n", r.summary());
+            for i in images {
+                let pinned = if i.pinned { " (pinned)" } else { "" };
+                s.push_str(&format!("  {DIM}{} → {}{pinned}{DIM:#}\n", i.reference, i.digest));
+            }
+            s
+        }
+        ImageCheckReport::Skipped { .. } => format!("images: {CYAN}not checked{CYAN:#} ({})\n", r.summary()),
+    }
 }
 
 fn v_override_absent(v: Option<&promote::policy::PolicyVerdict>) -> bool {

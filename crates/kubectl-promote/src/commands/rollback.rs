@@ -42,6 +42,7 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         message: args.land.message.clone(),
         author,
     };
+    session.images = ctx.image_check(args.land.skip_image_check, false)?;
     let renderer = ctx.renderer();
     let prepared = promote::rollback::prepare_revert(&session, &req, &renderer, ctx.shell)?;
     land_with(

@@ -1,0 +1,245 @@
+//! OCI registries for tests. [`Registry`] is the real thing: go-containerregistry's
+//! `crane registry serve` on loopback (pinned by `scripts/go-tools.sh`, on PATH after
+//! `source scripts/env.sh`), with images pushed by `crane append`, each tag with content of its
+//! own so every tag has its own digest. [`TokenRegistry`] is a stand-in used only for what
+//! crane's registry cannot do, authentication: Docker's token flow (401 with a Bearer challenge,
+//! a token endpoint that wants Basic credentials), recording what clients sent.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// `crane registry serve` on `127.0.0.1:<free port>`, killed on drop.
+#[derive(Debug)]
+pub struct Registry {
+    child: Child,
+    host: String,
+    crane: PathBuf,
+    scratch: TempDir,
+}
+
+/// `crane` from PATH, else from the tools cache `scripts/go-tools.sh` fills.
+pub fn crane() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = std::env::split_paths(&path).map(|d| d.join("crane")).find(|p| p.is_file());
+    let cached = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/kubectl-promote-dev/bin/crane")).filter(|p| p.is_file());
+    on_path.or(cached).expect("crane not found: run `bash scripts/go-tools.sh` and `source scripts/env.sh`")
+}
+
+impl Registry {
+    /// Starts the registry and waits (at most 20 s) until it accepts connections.
+    pub fn start() -> Registry {
+        let crane = crane();
+        let mut child = Command::new(&crane)
+            .args(["registry", "serve", "--address", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} registry serve: {e}", crane.display()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Read the port from its first line, then keep draining: crane logs every request.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line.split("serving on port ").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(port.trim().to_owned());
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("crane registry serve did not say which port it serves on within 20 s");
+            }
+        };
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "crane registry serve on {host} did not accept connections within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { child, host, crane, scratch: tempfile::Builder::new().prefix("promote-registry-").tempdir().expect("tempdir") }
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of image names.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Pushes `repo:tag` (a one-layer image whose file names the reference, so its digest is
+    /// its own) and returns the digest crane reports.
+    pub fn push(&self, repo: &str, tag: &str) -> String {
+        let reference = format!("{}/{repo}:{tag}", self.host);
+        let layer = self.scratch.path().join(format!("{}.tar", reference.replace(['/', ':'], "_")));
+        std::fs::write(&layer, tar_of_one_file("ref.txt", reference.as_bytes())).expect("write layer");
+        self.crane(&["append", "--new_layer", layer.to_str().expect("utf-8"), "--new_tag", &reference]);
+        self.digest(repo, tag)
+    }
+
+    /// `crane digest HOST/repo:tag`.
+    pub fn digest(&self, repo: &str, tag: &str) -> String {
+        self.crane(&["digest", &format!("{}/{repo}:{tag}", self.host)]).trim().to_owned()
+    }
+
+    /// Deletes `repo:tag` and the manifest it names (`crane delete` of both): what a
+    /// registry's retention policy does.
+    pub fn delete(&self, repo: &str, tag: &str) {
+        let digest = self.digest(repo, tag);
+        self.crane(&["delete", &format!("{}/{repo}:{tag}", self.host)]);
+        self.crane(&["delete", &format!("{}/{repo}@{digest}", self.host)]);
+    }
+
+    fn crane(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.crane).args(args).output().expect("run crane");
+        assert!(out.status.success(), "crane {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A ustar archive holding one regular file.
+fn tar_of_one_file(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    let octal = |field: &mut [u8], value: u64| {
+        let text = format!("{value:0width$o}\0", width = field.len() - 1);
+        field.copy_from_slice(text.as_bytes());
+    };
+    octal(&mut header[100..108], 0o644);
+    octal(&mut header[108..116], 0);
+    octal(&mut header[116..124], 0);
+    octal(&mut header[124..136], content.len() as u64);
+    octal(&mut header[136..148], 0);
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u64 = header.iter().map(|b| u64::from(*b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = header.to_vec();
+    out.extend_from_slice(content);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// What a [`TokenRegistry`] saw.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// `METHOD path Authorization` of every request, in order.
+    pub requests: Vec<String>,
+}
+
+/// A registry that wants a Bearer token for everything, from its own token endpoint, which
+/// hands one out only for Basic `user:password`. It knows the manifests in `tags`; one with an
+/// empty digest is served without `Docker-Content-Digest` (as some registries do), its body
+/// [`FAKE_MANIFEST`] on GET.
+pub struct TokenRegistry {
+    server: Arc<tiny_http::Server>,
+    pub host: String,
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+/// The manifest body of a tag served without a digest header.
+pub const FAKE_MANIFEST: &str = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}";
+
+/// The token the endpoint hands out.
+pub const FAKE_TOKEN: &str = "fake-registry-token-3141";
+
+impl TokenRegistry {
+    /// `tags`: `(repository, tag, digest)` it serves.
+    pub fn start(user: &str, password: &str, tags: &[(&str, &str, &str)]) -> TokenRegistry {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind a fake registry on 127.0.0.1:0"));
+        let host = format!("127.0.0.1:{}", server.server_addr().to_ip().expect("ip").port());
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        use base64_lite::encode;
+        let want_basic = format!("Basic {}", encode(format!("{user}:{password}").as_bytes()));
+        let tags: Vec<(String, String, String)> = tags.iter().map(|(r, t, d)| ((*r).to_owned(), (*t).to_owned(), (*d).to_owned())).collect();
+        let (srv, seen2, host2) = (server.clone(), seen.clone(), host.clone());
+        std::thread::spawn(move || {
+            for request in srv.incoming_requests() {
+                let auth = request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str().to_owned()).unwrap_or_default();
+                let url = request.url().to_owned();
+                seen2.lock().expect("seen").requests.push(format!("{} {url} {auth}", request.method()));
+                let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k, v).expect("header");
+                let response = if url.starts_with("/token") {
+                    if auth == want_basic {
+                        tiny_http::Response::from_string(format!("{{\"token\": \"{FAKE_TOKEN}\"}}")).with_status_code(200)
+                    } else {
+                        tiny_http::Response::from_string("{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}").with_status_code(401)
+                    }
+                } else if auth != format!("Bearer {FAKE_TOKEN}") {
+                    let challenge = format!("Bearer realm=\"http://{host2}/token\",service=\"fake-registry\"");
+                    tiny_http::Response::from_string("{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}").with_status_code(401).with_header(header("WWW-Authenticate", &challenge))
+                } else {
+                    let hit = tags.iter().find(|(r, t, _)| url == format!("/v2/{r}/manifests/{t}"));
+                    match hit {
+                        Some((_, _, d)) if d.is_empty() => {
+                            let body = if request.method() == &tiny_http::Method::Get { FAKE_MANIFEST } else { "" };
+                            tiny_http::Response::from_string(body).with_status_code(200)
+                        }
+                        Some((_, _, d)) => tiny_http::Response::from_string("").with_status_code(200).with_header(header("Docker-Content-Digest", d)),
+                        None => tiny_http::Response::from_string("{\"errors\": [{\"code\": \"MANIFEST_UNKNOWN\"}]}").with_status_code(404),
+                    }
+                };
+                let _ = request.respond(response);
+            }
+        });
+        TokenRegistry { server, host, seen }
+    }
+}
+
+impl std::fmt::Debug for TokenRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRegistry").field("host", &self.host).finish_non_exhaustive()
+    }
+}
+
+impl Drop for TokenRegistry {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// Standard base64 for the stand-in's expected header (the testkit links no base64 crate).
+mod base64_lite {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    pub fn encode(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn known_values() {
+        assert_eq!(encode(b"ana:s3cret"), "YW5hOnMzY3JldA==");
+        assert_eq!(encode(b"ab"), "YWI=");
+        assert_eq!(encode(b"abc"), "YWJj");
+    }
+}
