@@ -3,7 +3,8 @@
 //! Rust built-in qa-approved next to its Go twin (`examples/policies/go/qa-approved`, built with
 //! the real Go toolchain) and semver-guard. After criterion's groups it prints module sizes,
 //! per-call p50/p99 and the fuel each call burns, including Go's bare runtime start. Not part
-//! of CI; run with `cargo bench -p promote-policy --bench evaluate`.
+//! of CI; run with `cargo bench -p promote-policy --bench evaluate` (add `--profile dev` to reuse
+//! the test build: compile times grow, fuel and memory do not change).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -93,11 +94,16 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    report(&cached, &modules, &requests);
+    report(&cached, dir.path(), &modules, &requests);
 }
 
 /// Sizes, p50/p99 per call and fuel, printed after criterion's groups.
-fn report(host: &Host, modules: &[(&str, ModuleSource)], requests: &[EvaluationRequest]) {
+fn report(
+    host: &Host,
+    cache: &Path,
+    modules: &[(&str, ModuleSource)],
+    requests: &[EvaluationRequest],
+) {
     const CALLS: usize = 400;
     let percentiles = |policy: &Policy, req: &EvaluationRequest| {
         let mut times: Vec<Duration> = (0..CALLS)
@@ -135,7 +141,7 @@ fn report(host: &Host, modules: &[(&str, ModuleSource)], requests: &[EvaluationR
     for (name, source) in &modules[1..] {
         eprintln!(
             "{name}: needs {} MiB of memory on allow-approved",
-            min_memory_mib(source, req)
+            min_memory_mib(source, req, cache)
         );
     }
     let mut rollback = case("rollback-guard/allow-previous.json");
@@ -151,9 +157,9 @@ fn report(host: &Host, modules: &[(&str, ModuleSource)], requests: &[EvaluationR
 }
 
 /// The smallest memory limit (MiB) under which `source` still decides `req`.
-fn min_memory_mib(source: &ModuleSource, req: &EvaluationRequest) -> u64 {
+fn min_memory_mib(source: &ModuleSource, req: &EvaluationRequest, cache: &Path) -> u64 {
     let fits = |mib: u64| {
-        let mut config = HostConfig::new(CacheMode::Disabled);
+        let mut config = HostConfig::new(CacheMode::Dir(cache.into()));
         config.defaults.memory_bytes = mib << 20;
         let host = Host::new(config).unwrap();
         let policy = host.load(source).unwrap();

@@ -58,11 +58,12 @@ impl Limits {
     /// Fuel is calibrated on Go, the heaviest common guest (the spec asks that Go's runtime
     /// start fit). Measured on `examples/policies/go/qa-approved` (Go 1.26, wasmtime 48; see
     /// `benches/evaluate.rs` and docs/policies.md, "What Go costs"): a bare Go `main` costs
-    /// GO_FLOOR fuel per call, the Go qa policy 8.6 M on a 5 KB request (the Rust built-in: 0.16 M),
-    /// and Go's `encoding/json` adds about 800 fuel per request byte (serde: about 90). So 1e9
-    /// is over 100× what a Go policy needs on a typical request and covers requests up to about
-    /// 1 MB; a larger budget would only meet the 2 s deadline instead, since 1e9 fuel of Go
-    /// takes about 1 s here. Policies that expect huge requests ask for more in `resources`.
+    /// 1.5 M fuel per call, the Go qa policy 8.6 M on a 2 KB request (the Rust built-in:
+    /// 0.16 M), and Go's `encoding/json` adds about 800 fuel per request byte (serde: about
+    /// 90). So 1e9 is over 100× what a Go policy needs on a typical request and covers requests
+    /// up to about 1 MB (12 images with 1000 approval records, 740 KB: 0.6e9); a larger budget
+    /// would only run into the 2 s deadline instead, as 1e9 fuel of Go takes about 1 s. Go needs
+    /// 4 MiB of the 128 MiB. Policies that expect huge requests ask for more in `resources`.
     pub const DEFAULT: Self = Self {
         fuel: 1_000_000_000,
         timeout: Duration::from_secs(2),

@@ -8,8 +8,10 @@
 // messages and decisions are the Rust built-in's, so both pass policies/cases/qa-approved and
 // serve as a like-for-like benchmark.
 //
-//	go run . evaluate < cases/allow-approved.json   # natively (a case file is not a request: see README)
-//	GOOS=wasip1 GOARCH=wasm go build -o policy.wasm  # the module kubectl promote runs
+//	go test ./...                                    # table tests and the shared cases, natively
+//	jq '.request + {settings: .settings}' cases/allow-approved.json | go run . evaluate
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -o policy.wasm .
+//	kubectl promote policy test .                    # the same cases in the sandbox
 package main
 
 import (
