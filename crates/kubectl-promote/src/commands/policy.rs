@@ -611,6 +611,7 @@ fn error_kind(e: &PolicyError) -> &'static str {
         PolicyError::Trap { .. } => "trap",
         PolicyError::OutputTooLarge { .. } => "output-too-large",
         PolicyError::InvalidOutput { .. } => "invalid-output",
+        PolicyError::Undefined { .. } => "undefined",
         PolicyError::UnsupportedOperation { .. } => "unsupported-operation",
         PolicyError::Request { .. } => "bad-request",
         PolicyError::Instantiate { .. } => "instantiate",
