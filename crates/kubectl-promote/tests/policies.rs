@@ -226,7 +226,8 @@ fn a_rego_policy_from_the_repo_gates_a_promotion() {
         String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_owned()
     };
     let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
-    let scratch = kit.root().join("scratch");
+    let scratch = kit.root().join("ops");
+    kit.git_in(kit.root(), &["clone", "--quiet", kit.origin.to_str().unwrap(), "ops"]);
     std::fs::create_dir_all(scratch.join("policies")).unwrap();
     std::fs::write(scratch.join("policies/qa-approved.tar.gz"), &bundle).unwrap();
     let config = std::fs::read_to_string(scratch.join("promote.yaml")).unwrap();

@@ -23,8 +23,17 @@ fn bench(c: &mut Criterion) {
         &["promote/decision", "promote/validate_settings"],
     );
     let sources = [
-        ("rego qa-approved", ModuleSource::File { path: bundle, sha256: None }),
-        ("rust builtin:qa-approved", ModuleSource::Builtin("qa-approved".into())),
+        (
+            "rego qa-approved",
+            ModuleSource::File {
+                path: bundle,
+                sha256: None,
+            },
+        ),
+        (
+            "rust builtin:qa-approved",
+            ModuleSource::Builtin("qa-approved".into()),
+        ),
     ];
     let cold = Host::new(HostConfig::new(CacheMode::Disabled)).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -53,7 +62,12 @@ fn bench(c: &mut Criterion) {
     for (name, source) in &sources {
         let policy = cached.load(source).unwrap();
         let ev = cached.evaluate(&policy, &req).unwrap();
-        assert_eq!(ev.decision.decision, Verdict::Allow, "{name}: {:?}", ev.decision);
+        assert_eq!(
+            ev.decision.decision,
+            Verdict::Allow,
+            "{name}: {:?}",
+            ev.decision
+        );
         eprintln!("{name}: {} fuel per evaluation", ev.fuel_used);
         g.bench_function(format!("evaluate ({name}, fresh instance)"), |b| {
             b.iter(|| cached.evaluate(&policy, &req).unwrap());

@@ -367,6 +367,15 @@ impl Host {
         self.cache.path(sha256)
     }
 
+    /// Where the compiled artifact of these module bytes lives (None without a cache). For an
+    /// `opa build` bundle that is the artifact of the `policy.wasm` inside it.
+    pub fn cache_path_of(&self, bytes: &[u8]) -> Option<PathBuf> {
+        match crate::opa::unpack("", bytes) {
+            Ok(Some(unpacked)) => self.cache.path(&Sha256::of(&unpacked.wasm)),
+            _ => self.cache.path(&Sha256::of(bytes)),
+        }
+    }
+
     /// Reads, pins, checks and compiles a module. Nothing of it runs.
     ///
     /// # Errors

@@ -163,8 +163,7 @@ fn unpack_bundle(origin: &str, bytes: &[u8]) -> Result<Unpacked, LoadError> {
     }
     let manifest: Option<Value> = match files.get(".manifest") {
         Some(m) => Some(
-            serde_json::from_slice(m)
-                .map_err(|e| bad(format!("/.manifest is not JSON: {e}")))?,
+            serde_json::from_slice(m).map_err(|e| bad(format!("/.manifest is not JSON: {e}")))?,
         ),
         None => None,
     };
@@ -322,7 +321,11 @@ fn declared(engine: &Engine, module: &Module, limits: crate::Limits) -> wasmtime
         .imports()
         .find(|i| i.module() == "env" && i.name() == "memory")
         .and_then(|i| i.ty().memory().cloned())
-        .ok_or_else(|| wasmtime::format_err!("it does not import env.memory; is it an `opa build -t wasm` module?"))?;
+        .ok_or_else(|| {
+            wasmtime::format_err!(
+                "it does not import env.memory; is it an `opa build -t wasm` module?"
+            )
+        })?;
     let memory = Memory::new(&mut store, memory_type)?;
     let mut linker = Linker::new(engine);
     linker.define(&store, "env", "memory", memory)?;
@@ -340,7 +343,9 @@ fn declared(engine: &Engine, module: &Module, limits: crate::Limits) -> wasmtime
         let text = data
             .get(start..)
             .and_then(|tail| tail.iter().position(|&b| b == 0).map(|end| &tail[..end]))
-            .ok_or_else(|| wasmtime::format_err!("{export}() returned an address outside memory"))?;
+            .ok_or_else(|| {
+                wasmtime::format_err!("{export}() returned an address outside memory")
+            })?;
         let map: BTreeMap<String, Value> = serde_json::from_slice(text)
             .map_err(|e| wasmtime::format_err!("{export}() is not a JSON object: {e}"))?;
         Ok(map)
@@ -378,7 +383,11 @@ impl EvaluationContext for FixedContext {
         }
     }
 
-    fn cache_set<K: Serialize, C: Serialize>(&mut self, key: &K, content: &C) -> anyhow::Result<()> {
+    fn cache_set<K: Serialize, C: Serialize>(
+        &mut self,
+        key: &K,
+        content: &C,
+    ) -> anyhow::Result<()> {
         self.cache
             .insert(serde_json::to_string(key)?, serde_json::to_value(content)?);
         Ok(())

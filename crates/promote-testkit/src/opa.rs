@@ -11,14 +11,19 @@ use std::process::Command;
 use sha2::{Digest as _, Sha256};
 
 /// What to run when `opa` is missing.
-const HOW: &str = "install it with `bash scripts/go-tools.sh`, then `source scripts/env.sh` to put it on PATH";
+const HOW: &str =
+    "install it with `bash scripts/go-tools.sh`, then `source scripts/env.sh` to put it on PATH";
 
 /// `opa version`, or a panic saying how to get opa.
 pub fn opa_version() -> String {
     let out = Command::new("opa").arg("version").output().unwrap_or_else(|e| {
         panic!("the Rego policy tests need `opa` (v1.22.3) on PATH and could not run it ({e}); {HOW}")
     });
-    assert!(out.status.success(), "`opa version` failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "`opa version` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -33,8 +38,10 @@ pub fn build_dir(dir: &Path, entrypoints: &[&str]) -> PathBuf {
 
 /// Builds a bundle from inline files (`("policy.rego", "package promote ...")`, `(".manifest", ...)`).
 pub fn build_files(files: &[(&str, &str)], entrypoints: &[&str]) -> PathBuf {
-    let mut owned: Vec<(String, Vec<u8>)> =
-        files.iter().map(|(n, t)| ((*n).to_owned(), t.as_bytes().to_vec())).collect();
+    let mut owned: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), t.as_bytes().to_vec()))
+        .collect();
     owned.sort();
     build(&owned, entrypoints, None)
 }
@@ -45,7 +52,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         if path.is_dir() {
             collect(root, &path, out);
         } else {
-            let rel = path.strip_prefix(root).expect("below root").to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .expect("below root")
+                .to_string_lossy()
+                .into_owned();
             out.push((rel, std::fs::read(&path).expect("reading a policy file")));
         }
     }
@@ -92,8 +103,19 @@ fn build(files: &[(String, Vec<u8>)], entrypoints: &[&str], dir: Option<&Path>) 
     for e in entrypoints {
         cmd.args(["-e", e]);
     }
-    cmd.args(["-b", ".", "--ignore", "*_test.rego", "--ignore", "cases", "-o"]).arg(&out);
-    let run = cmd.output().unwrap_or_else(|e| panic!("running opa build: {e}; {HOW}"));
+    cmd.args([
+        "-b",
+        ".",
+        "--ignore",
+        "*_test.rego",
+        "--ignore",
+        "cases",
+        "-o",
+    ])
+    .arg(&out);
+    let run = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running opa build: {e}; {HOW}"));
     assert!(
         run.status.success(),
         "opa build failed in {}:\n{}{}",

@@ -148,13 +148,15 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The bytes' digest and whether the cache held a compiled copy before this command ran.
 fn digest_and_cached(host: &Host, source: &ModuleSource) -> (Option<Sha256>, Option<bool>) {
-    let sha = match source {
-        ModuleSource::Builtin(n) => builtin_bytes(n).map(Sha256::of),
-        ModuleSource::File { path, .. } => std::fs::read(path).ok().map(|b| Sha256::of(&b)),
-        ModuleSource::Bytes { bytes, .. } => Some(Sha256::of(bytes)),
-        ModuleSource::Krew(i) => std::fs::read(&i.module).ok().map(|b| Sha256::of(&b)),
+    let bytes: Option<std::borrow::Cow<'_, [u8]>> = match source {
+        ModuleSource::Builtin(n) => builtin_bytes(n).map(Into::into),
+        ModuleSource::File { path, .. } => std::fs::read(path).ok().map(Into::into),
+        ModuleSource::Bytes { bytes, .. } => Some(bytes.as_slice().into()),
+        ModuleSource::Krew(i) => std::fs::read(&i.module).ok().map(Into::into),
     };
-    let cached = sha.and_then(|s| host.cache_path(&s)).map(|p| p.exists());
+    let sha = bytes.as_deref().map(Sha256::of);
+    // A Rego bundle's compiled artifact is that of the policy.wasm inside it.
+    let cached = bytes.as_deref().and_then(|b| host.cache_path_of(b)).map(|p| p.exists());
     (sha, cached)
 }
 
@@ -550,7 +552,17 @@ fn inspect(ctx: &Ctx<'_>, args: &PolicyInspectArgs) -> anyhow::Result<Exit> {
         Ok(p) => InspectDoc {
             origin,
             sha256: Some(p.sha256().to_hex()),
-            check: CheckDoc { passed: Some(true), message: "imports only from wasi_snapshot_preview1; exports _start (func) and memory (memory)".into() },
+            check: CheckDoc {
+                passed: Some(true),
+                message: match p.opa_builtins() {
+                    // A Rego module (promote.opa/v1): what the load-time check looked at.
+                    Some(b) => format!(
+                        "an `opa build -t wasm` module with entrypoint promote/decision; host builtins it calls: {}",
+                        if b.is_empty() { "none".to_owned() } else { b.join(", ") }
+                    ),
+                    None => "imports only from wasi_snapshot_preview1; exports _start (func) and memory (memory)".into(),
+                },
+            },
             metadata: Some(p.metadata().clone()),
             limits: Some(LimitsDoc { fuel: p.limits().fuel, timeout_ms: p.limits().timeout.as_millis(), memory_mib: p.limits().memory_bytes >> 20 }),
             cached,
@@ -562,6 +574,7 @@ fn inspect(ctx: &Ctx<'_>, args: &PolicyInspectArgs) -> anyhow::Result<Exit> {
             // from those later steps mean the check passed.
             let passed = match &e {
                 LoadError::Malformed { .. } | LoadError::RefusedImport { .. } | LoadError::MissingExport { .. } => Some(false),
+                LoadError::Opa { .. } | LoadError::UnsupportedBuiltins { .. } | LoadError::AbiMismatch { .. } => Some(false),
                 LoadError::UnknownBuiltin { .. } | LoadError::PinMismatch { .. } | LoadError::KrewModuleChanged { .. } => None,
                 _ => Some(true),
             };
@@ -680,6 +693,7 @@ fn error_kind(e: &PolicyError) -> &'static str {
         PolicyError::Trap { .. } => "trap",
         PolicyError::OutputTooLarge { .. } => "output-too-large",
         PolicyError::InvalidOutput { .. } => "invalid-output",
+        PolicyError::Undefined { .. } => "undefined",
         PolicyError::UnsupportedOperation { .. } => "unsupported-operation",
         PolicyError::Request { .. } => "bad-request",
         PolicyError::Instantiate { .. } => "instantiate",

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use promote_policy::cases::{load_cases, run_case};
 use promote_policy::sdk::Verdict;
 use promote_policy::{
-    CacheMode, CacheStatus, Host, HostConfig, Limits, LoadError, ModuleSource, PolicyError,
-    Sha256,
+    CacheMode, CacheStatus, Host, HostConfig, Limits, LoadError, ModuleSource, PolicyError, Sha256,
 };
 use promote_testkit::opa::{build_dir, build_files};
 use promote_testkit::repo::workspace_root;
@@ -55,8 +54,14 @@ fn the_rego_qa_approved_passes_the_builtin_cases_and_its_own() {
     let rego = host.load(&file(&bundle)).unwrap();
     assert_eq!(rego.metadata().abi, "promote.opa/v1");
     assert_eq!(rego.name(), "qa-approved-rego");
-    assert_eq!(rego.opa_builtins(), Some(&[][..]), "everything it uses is compiled into the module");
-    let builtin = host.load(&ModuleSource::Builtin("qa-approved".into())).unwrap();
+    assert_eq!(
+        rego.opa_builtins(),
+        Some(&[][..]),
+        "everything it uses is compiled into the module"
+    );
+    let builtin = host
+        .load(&ModuleSource::Builtin("qa-approved".into()))
+        .unwrap();
     let mut ran = 0;
     for dir in [
         workspace_root().join("policies/cases/qa-approved"),
@@ -89,15 +94,30 @@ fn allow_deny_and_require_approval_come_through_with_their_reasons() {
         "at": "2026-11-25T12:00:00Z", "note": null});
     req.approvals = vec![serde_json::from_value(approval.clone()).unwrap()];
     let allowed = host.evaluate(&policy, &req).unwrap();
-    assert_eq!(allowed.decision.decision, Verdict::Allow, "{:?}", allowed.decision);
-    assert_eq!(allowed.decision.reasons[0].message, "Quinn approved v1.0.1 on staging at 2026-11-25T12:00:00Z");
+    assert_eq!(
+        allowed.decision.decision,
+        Verdict::Allow,
+        "{:?}",
+        allowed.decision
+    );
+    assert_eq!(
+        allowed.decision.reasons[0].message,
+        "Quinn approved v1.0.1 on staging at 2026-11-25T12:00:00Z"
+    );
     let mut rejected = approval;
     rejected["verdict"] = json!("rejected");
     rejected["note"] = json!("checkout is broken");
-    req.approvals.push(serde_json::from_value(rejected).unwrap());
+    req.approvals
+        .push(serde_json::from_value(rejected).unwrap());
     let denied = host.evaluate(&policy, &req).unwrap();
     assert_eq!(denied.decision.decision, Verdict::Deny);
-    assert!(denied.decision.reasons[0].message.ends_with("checkout is broken"), "{:?}", denied.decision);
+    assert!(
+        denied.decision.reasons[0]
+            .message
+            .ends_with("checkout is broken"),
+        "{:?}",
+        denied.decision
+    );
 }
 
 #[test]
@@ -109,34 +129,68 @@ decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decisi
 "#))
         .unwrap();
     let err = host.evaluate(&policy, &request()).unwrap_err();
-    assert_eq!(err, PolicyError::Undefined { entrypoint: DECISION.into() });
-    assert!(err.to_string().contains("left promote/decision undefined"), "{err}");
+    assert_eq!(
+        err,
+        PolicyError::Undefined {
+            entrypoint: DECISION.into()
+        }
+    );
+    assert!(
+        err.to_string().contains("left promote/decision undefined"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_value_that_is_not_a_decision_is_a_policy_error() {
     let host = host();
     let policy = host
-        .load(&rego("package promote\ndecision := {\"decision\": \"maybe\"}\n"))
+        .load(&rego(
+            "package promote\ndecision := {\"decision\": \"maybe\"}\n",
+        ))
         .unwrap();
     let err = host.evaluate(&policy, &request()).unwrap_err();
-    assert!(matches!(&err, PolicyError::InvalidOutput { expected: "Decision", .. }), "{err:?}");
+    assert!(
+        matches!(
+            &err,
+            PolicyError::InvalidOutput {
+                expected: "Decision",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn builtins_opa_wasm_only_stubs_are_refused_at_load_by_name() {
     let host = host();
     for (builtin, body) in [
-        ("http.send", r#"http.send({"method": "GET", "url": "https://example.com"}).status_code == 200"#),
-        ("regex.split", r#"count(regex.split(",", input.promotion.version)) > 0"#),
-        ("net.cidr_expand", r#"count(net.cidr_expand("10.0.0.0/30")) > 0"#),
+        (
+            "http.send",
+            r#"http.send({"method": "GET", "url": "https://example.com"}).status_code == 200"#,
+        ),
+        (
+            "regex.split",
+            r#"count(regex.split(",", input.promotion.version)) > 0"#,
+        ),
+        (
+            "net.cidr_expand",
+            r#"count(net.cidr_expand("10.0.0.0/30")) > 0"#,
+        ),
     ] {
-        let src = format!("package promote\ndecision := {{\"apiVersion\": \"policy.promote.kubectl.io/v1alpha1\", \"kind\": \"Decision\", \"decision\": \"allow\"}} if {{\n  {body}\n}}\n");
+        let src = format!(
+            "package promote\ndecision := {{\"apiVersion\": \"policy.promote.kubectl.io/v1alpha1\", \"kind\": \"Decision\", \"decision\": \"allow\"}} if {{\n  {body}\n}}\n"
+        );
         let source = rego(&src);
         let origin = source.origin().to_string();
-        let Err(err) = host.load(&source) else { panic!("{builtin} must be refused") };
+        let Err(err) = host.load(&source) else {
+            panic!("{builtin} must be refused")
+        };
         match &err {
-            LoadError::UnsupportedBuiltins { builtins, .. } => assert_eq!(builtins, &[builtin.to_owned()]),
+            LoadError::UnsupportedBuiltins { builtins, .. } => {
+                assert_eq!(builtins, &[builtin.to_owned()])
+            }
             other => panic!("{builtin}: {other:?}"),
         }
         let msg = err.to_string();
@@ -144,9 +198,15 @@ fn builtins_opa_wasm_only_stubs_are_refused_at_load_by_name() {
     }
     // A builtin the host does provide loads and runs (time.now_ns, on the request's clock).
     let policy = host.load(&rego(CLOCK)).unwrap();
-    assert_eq!(policy.opa_builtins(), Some(&["time.now_ns".to_owned(), "time.parse_rfc3339_ns".to_owned()][..]));
+    assert_eq!(
+        policy.opa_builtins(),
+        Some(&["time.now_ns".to_owned(), "time.parse_rfc3339_ns".to_owned()][..])
+    );
     let ev = host.evaluate(&policy, &request()).unwrap();
-    assert_eq!(ev.decision.warnings, vec!["clock=context.now".to_owned(), "v1.0.1".to_owned()]);
+    assert_eq!(
+        ev.decision.warnings,
+        vec!["clock=context.now".to_owned(), "v1.0.1".to_owned()]
+    );
 }
 
 /// Reports whether `time.now_ns()` (a host builtin) is the request's `context.now`, and the version.
@@ -163,13 +223,19 @@ decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decisi
 
 #[test]
 fn an_expensive_rego_loop_runs_out_of_fuel() {
-    let host = host_with(Limits { fuel: 20_000_000, ..Limits::DEFAULT });
+    let host = host_with(Limits {
+        fuel: 20_000_000,
+        ..Limits::DEFAULT
+    });
     let policy = host.load(&rego(SPIN)).unwrap();
     let err = host.evaluate(&policy, &request()).unwrap_err();
     assert_eq!(err, PolicyError::OutOfFuel { limit: 20_000_000 });
     // The same host still runs a well-behaved Rego module.
     let ok = host.load(&rego(ALLOW_REGO)).unwrap();
-    assert_eq!(host.evaluate(&ok, &request()).unwrap().decision.decision, Verdict::Allow);
+    assert_eq!(
+        host.evaluate(&ok, &request()).unwrap().decision.decision,
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -183,7 +249,11 @@ fn an_expensive_rego_loop_hits_the_deadline() {
     let started = Instant::now();
     let err = host.evaluate(&policy, &request()).unwrap_err();
     assert_eq!(err, PolicyError::TimedOut { ms: 200 });
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -200,7 +270,10 @@ decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decisi
 "#))
         .unwrap();
     let err = host.evaluate(&policy, &request()).unwrap_err();
-    assert!(matches!(err, PolicyError::MemoryLimit { limit_mib: 16, .. }), "{err:?}");
+    assert!(
+        matches!(err, PolicyError::MemoryLimit { limit_mib: 16, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -210,8 +283,13 @@ fn every_evaluation_gets_a_fresh_instance() {
     let req = request();
     // A fresh instance pays for instantiation, the builtin and entrypoint tables and loading
     // `data` on every call; a reused one would pay only on the first. Same cost every time:
-    let costs: Vec<u64> = (0..3).map(|_| host.evaluate(&policy, &req).unwrap().fuel_used).collect();
-    assert!(costs.iter().all(|&c| c == costs[0]), "fuel per call differs: {costs:?}");
+    let costs: Vec<u64> = (0..3)
+        .map(|_| host.evaluate(&policy, &req).unwrap().fuel_used)
+        .collect();
+    assert!(
+        costs.iter().all(|&c| c == costs[0]),
+        "fuel per call differs: {costs:?}"
+    );
     // And nothing of one request is seen by the next: the clock is each request's own.
     let clock = host.load(&rego(CLOCK)).unwrap();
     let mut later = request();
@@ -221,7 +299,10 @@ fn every_evaluation_gets_a_fresh_instance() {
     }
     for (r, version) in [(&req, "v1.0.1"), (&later, "v9.9.9"), (&req, "v1.0.1")] {
         let ev = host.evaluate(&clock, r).unwrap();
-        assert_eq!(ev.decision.warnings, vec!["clock=context.now".to_owned(), version.to_owned()]);
+        assert_eq!(
+            ev.decision.warnings,
+            vec!["clock=context.now".to_owned(), version.to_owned()]
+        );
     }
 }
 
@@ -229,13 +310,23 @@ fn every_evaluation_gets_a_fresh_instance() {
 fn validate_settings_uses_the_optional_entrypoint() {
     let host = host();
     let policy = host.load(&file(&example_bundle())).unwrap();
-    assert!(host.validate_settings(&policy, &json!({"role": "qa"})).unwrap().valid);
-    let bad = host.validate_settings(&policy, &json!({"rol": "qa"})).unwrap();
+    assert!(
+        host.validate_settings(&policy, &json!({"role": "qa"}))
+            .unwrap()
+            .valid
+    );
+    let bad = host
+        .validate_settings(&policy, &json!({"rol": "qa"}))
+        .unwrap();
     assert!(!bad.valid);
     assert!(bad.message.unwrap().contains("\"rol\""));
     // Without the entrypoint, any settings are accepted.
     let plain = host.load(&rego(ALLOW_REGO)).unwrap();
-    assert!(host.validate_settings(&plain, &json!({"anything": 1})).unwrap().valid);
+    assert!(
+        host.validate_settings(&plain, &json!({"anything": 1}))
+            .unwrap()
+            .valid
+    );
 }
 
 #[test]
@@ -261,7 +352,10 @@ fn a_bare_policy_wasm_needs_a_sidecar_and_loads_with_one() {
     .unwrap();
     let policy = host.load(&file(&wasm)).unwrap();
     assert_eq!(
-        host.evaluate(&policy, &request()).unwrap().decision.decision,
+        host.evaluate(&policy, &request())
+            .unwrap()
+            .decision
+            .decision,
         Verdict::RequireApproval
     );
 }
@@ -273,26 +367,65 @@ fn bundles_are_pinned_cached_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
     // The pin is the digest of the file as configured (the bundle).
-    let pinned = ModuleSource::Bytes { label: "rego.tar.gz".into(), bytes: bytes.clone(), sha256: Some(Sha256::of(&bytes)) };
-    assert_eq!(host.load(&pinned).unwrap().cache_status(), CacheStatus::Miss);
+    let pinned = ModuleSource::Bytes {
+        label: "rego.tar.gz".into(),
+        bytes: bytes.clone(),
+        sha256: Some(Sha256::of(&bytes)),
+    };
+    assert_eq!(
+        host.load(&pinned).unwrap().cache_status(),
+        CacheStatus::Miss
+    );
     assert_eq!(host.load(&pinned).unwrap().cache_status(), CacheStatus::Hit);
-    let wrong = ModuleSource::Bytes { label: "rego.tar.gz".into(), bytes: bytes.clone(), sha256: Some(Sha256([7; 32])) };
-    assert!(matches!(host.load(&wrong), Err(LoadError::PinMismatch { .. })));
+    let wrong = ModuleSource::Bytes {
+        label: "rego.tar.gz".into(),
+        bytes: bytes.clone(),
+        sha256: Some(Sha256([7; 32])),
+    };
+    assert!(matches!(
+        host.load(&wrong),
+        Err(LoadError::PinMismatch { .. })
+    ));
     // Built without the decision entrypoint: refused, naming it.
-    let other = build_files(&[("policy.rego", "package promote\nother := 1\n"), (".manifest", MANIFEST)], &["promote/other"]);
+    let other = build_files(
+        &[
+            ("policy.rego", "package promote\nother := 1\n"),
+            (".manifest", MANIFEST),
+        ],
+        &["promote/other"],
+    );
     let err = host.load(&file(&other)).err().expect("no entrypoint");
-    assert!(err.to_string().contains("no entrypoint promote/decision"), "{err}");
+    assert!(
+        err.to_string().contains("no entrypoint promote/decision"),
+        "{err}"
+    );
     // A bundle whose manifest declares the WASI ABI is refused as a mismatch.
     let wasi = build_files(
-        &[("policy.rego", ALLOW_REGO), (".manifest", &MANIFEST.replace("promote.opa/v1", "promote.wasi-command/v1"))],
+        &[
+            ("policy.rego", ALLOW_REGO),
+            (
+                ".manifest",
+                &MANIFEST.replace("promote.opa/v1", "promote.wasi-command/v1"),
+            ),
+        ],
         &[DECISION],
     );
-    assert!(matches!(host.load(&file(&wasi)), Err(LoadError::AbiMismatch { .. })));
+    assert!(matches!(
+        host.load(&file(&wasi)),
+        Err(LoadError::AbiMismatch { .. })
+    ));
     // No metadata at all: says where to put it.
     let bare = build_files(&[("policy.rego", ALLOW_REGO)], &[DECISION]);
     let err = host.load(&file(&bare)).err().expect("no metadata");
-    assert!(err.to_string().contains("metadata.kubectl-promote"), "{err}");
+    assert!(
+        err.to_string().contains("metadata.kubectl-promote"),
+        "{err}"
+    );
     // Garbage that looks gzip'd is a clear error, not a panic.
-    let junk = ModuleSource::Bytes { label: "junk.tar.gz".into(), bytes: vec![0x1f, 0x8b, 0, 1, 2, 3], sha256: None };
+    let junk = ModuleSource::Bytes {
+        label: "junk.tar.gz".into(),
+        bytes: vec![0x1f, 0x8b, 0, 1, 2, 3],
+        sha256: None,
+    };
     assert!(matches!(host.load(&junk), Err(LoadError::Opa { .. })));
 }
