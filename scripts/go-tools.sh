@@ -26,8 +26,11 @@ for t in "${tools[@]}"; do
   echo "go-tools: building $name ($mod)" >&2
   tmp=$(mktemp -d)
   GOBIN="$tmp" go install "$mod"
-  # krew's binary is named krew; kubectl finds plugins as kubectl-<name>.
-  src="$tmp/$(basename "${mod%@*}")"
+  # krew's binary is named krew; kubectl finds plugins as kubectl-<name>. A module path ending
+  # in a major version (kustomize/v5) names its binary after the element before it, as go does.
+  path="${mod%@*}"
+  case "$(basename "$path")" in v[0-9]*) path=$(dirname "$path") ;; esac
+  src="$tmp/$(basename "$path")"
   mv "$src" "$PROMOTE_TOOLS/$bin"
   rm -rf "$tmp"
   echo "$mod" >"$stamp"
