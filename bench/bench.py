@@ -462,6 +462,41 @@ def bench_envs(w, iters):
         row("5. scale", f"{name}: 20 environments vs 2", res["20"], res["2"], 1.2)
 
 
+# --- part 2: policy evaluation against OPA --------------------------------------------------------
+
+def bench_policy_process(w, iters):
+    """Whole process: `kubectl-promote policy eval builtin:qa-approved` (compiled module cached)
+    against `opa eval` of the same rule in Rego, on the same request."""
+    print("\n## policy evaluation, whole process: ours vs `opa eval`", flush=True)
+    repo_root = Path(__file__).resolve().parent.parent
+    rego = Path(w.args.rego or repo_root / "examples/policies/rego/qa-approved")
+    if not (rego / "policy.rego").exists() or not w.args.opa:
+        print(f"  skipped: no {rego}/policy.rego or no --opa", flush=True)
+        plain_row("2. policy", "whole process vs `opa eval`", "pending", "pending", "—", "≤ 0.2×", "pending", f"needs {rego.relative_to(repo_root) if rego.is_relative_to(repo_root) else rego} and opa")
+        return
+    case = json.loads((repo_root / "policies/cases/qa-approved/allow-approved.json").read_text())
+    d = w.root / "policy"
+    d.mkdir(exist_ok=True)
+    (d / "input.json").write_text(json.dumps(case["request"]))
+    (d / "settings.json").write_text(json.dumps(case.get("settings", {})))
+    ours = [w.args.bin, "policy", "eval", "builtin:qa-approved", "--input", str(d / "input.json"), "--settings", str(d / "settings.json"), "-o", "json"]
+    opa = [w.args.opa, "eval", "--format", "json", "-d", str(rego / "policy.rego"), "-i", str(d / "input.json"), "data.promote.decision"]
+    # Both must agree before they are timed.
+    _, a = run(ours, env=w.env, check=False)
+    _, b = run(opa, env=w.env)
+    da = json.loads(a.stdout)
+    db = json.loads(b.stdout)["result"][0]["expressions"][0]["value"]
+    print(f"  ours: {json.dumps(da)[:200]}\n  opa:  {json.dumps(db)[:200]}", flush=True)
+    res = interleave({"ours": lambda i: run(ours, env=w.env, check=False)[0], "opa": lambda i: run(opa, env=w.env)[0]}, iters, warmup=2)
+    row("2. policy", "`kubectl-promote policy eval builtin:qa-approved` (cached module) vs `opa eval` (Rego)", res["ours"], res["opa"], 0.2)
+    cold_env = {**w.env, "XDG_CACHE_HOME": str(d / "nocache")}
+    def cold(i):
+        shutil.rmtree(d / "nocache", ignore_errors=True)
+        return run(ours, env=cold_env, check=False)[0]
+    res = interleave({"ours-cold": cold, "opa": lambda i: run(opa, env=w.env)[0]}, max(3, iters // 3), warmup=0)
+    row("2. policy", "same, cold: the module compiled in the process (no cache)", res["ours-cold"], res["opa"])
+
+
 # --- output --------------------------------------------------------------------------------------
 
 def machine():
@@ -491,6 +526,8 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--standin")
     ap.add_argument("--kustomize")
+    ap.add_argument("--opa")
+    ap.add_argument("--rego", help="dir of the Rego qa-approved (default examples/policies/rego/qa-approved)")
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--deep", type=int, default=100_000)
     ap.add_argument("--markdown")
@@ -498,7 +535,7 @@ def main():
     ap.add_argument("parts", nargs="*")
     a = ap.parse_args()
     a.bin = str(Path(a.bin).resolve())
-    parts = a.parts or ["promote10", "promote1000", "rollback", "startup", "scale", "envs"]
+    parts = a.parts or ["promote10", "promote1000", "rollback", "startup", "scale", "envs", "policy"]
     root = tempfile.mkdtemp(prefix="kubectl-promote-bench.")
     w = World(root, a)
     print(f"bench: {machine()}\nbench: scratch {root}", flush=True)
@@ -515,6 +552,8 @@ def main():
                 bench_rollback(w, a.iterations)
             elif p == "scale":
                 bench_scale(w, a.iterations, a.deep)
+            elif p == "policy":
+                bench_policy_process(w, a.iterations * 2)
             elif p == "envs":
                 bench_envs(w, a.iterations)
             else:

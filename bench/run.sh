@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/go-tools.sh kustomize
-echo "bench: building the release binary and the stand-in" >&2
-cargo build --release --quiet -p kubectl-promote -p promote-testkit --bin kubectl-promote --bin promote-standin
-REL="$CARGO_TARGET_DIR/release"
-exec python3 bench/bench.py --bin "$REL/kubectl-promote" --standin "$REL/promote-standin" \
-  --kustomize "$PROMOTE_TOOLS/kustomize" --iterations "${ITERATIONS:-10}" --deep "${DEEP:-100000}" \
+echo "bench: building the release binary, and the stand-in (a test server, dev profile as in the sandbox)" >&2
+cargo build --release --quiet -p kubectl-promote --bin kubectl-promote
+cargo build --quiet -p promote-testkit --bin promote-standin
+exec python3 bench/bench.py --bin "$CARGO_TARGET_DIR/release/kubectl-promote" --standin "$CARGO_TARGET_DIR/debug/promote-standin" \
+  --kustomize "$PROMOTE_TOOLS/bench/kustomize" --opa "$PROMOTE_TOOLS/opa" --iterations "${ITERATIONS:-10}" --deep "${DEEP:-100000}" \
   --markdown "${OUT:-bench/results.md}" "$@"
