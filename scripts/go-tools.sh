@@ -15,11 +15,13 @@ tools=(
   "krew  sigs.k8s.io/krew/cmd/krew@v0.4.3                              kubectl-krew"
   "crane github.com/google/go-containerregistry/cmd/crane@v0.22.1      crane"
 )
-[ "${1:-}" = kustomize ] && tools+=("kustomize sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 kustomize")
+# kustomize goes beside the others but not on PATH: the render check prefers a standalone kustomize
+# when one is on PATH, and the tests expect kubectl's built-in one.
+[ "${1:-}" = kustomize ] && tools+=("kustomize sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 bench/kustomize")
 
 for t in "${tools[@]}"; do
   read -r name mod bin <<<"$t"
-  stamp="$PROMOTE_TOOLS/.$bin.version"
+  stamp="$PROMOTE_TOOLS/.$(basename "$bin").version"
   if [ -x "$PROMOTE_TOOLS/$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then
     continue
   fi
@@ -31,6 +33,7 @@ for t in "${tools[@]}"; do
   path="${mod%@*}"
   case "$(basename "$path")" in v[0-9]*) path=$(dirname "$path") ;; esac
   src="$tmp/$(basename "$path")"
+  mkdir -p "$(dirname "$PROMOTE_TOOLS/$bin")"
   mv "$src" "$PROMOTE_TOOLS/$bin"
   rm -rf "$tmp"
   echo "$mod" >"$stamp"

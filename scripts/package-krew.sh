@@ -7,6 +7,8 @@
 #   scripts/package-krew.sh                 # release build
 #   PROFILE=dev scripts/package-krew.sh     # debug build (fast; what the tests install)
 #   URI_BASE=https://…/releases/download/v0.1.0 scripts/package-krew.sh   # URIs for publishing
+#   BIN=path/to/kubectl-promote OUT=dir scripts/package-krew.sh   # package an already-built binary
+#                                           # (no cargo; the krew tests package the debug binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,9 +17,12 @@ PROFILE=${PROFILE:-release}
 OUT=${OUT:-$ROOT/dist/krew}
 VERSION=v$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-cargo build --quiet --profile "$PROFILE" -p kubectl-promote
-dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-BIN="$CARGO_TARGET_DIR/$dir/kubectl-promote"
+if [ -z "${BIN:-}" ]; then
+  cargo build --quiet --profile "$PROFILE" -p kubectl-promote
+  dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+  BIN="$CARGO_TARGET_DIR/$dir/kubectl-promote"
+fi
+[ -x "$BIN" ] || { echo "package-krew: BIN=$BIN is not an executable kubectl-promote" >&2; exit 1; }
 
 mkdir -p "$OUT"
 stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT

@@ -8,6 +8,14 @@ bash scripts/setup.sh
 if [ -x scripts/build-policies.sh ] && [ -d policies ]; then
   bash scripts/build-policies.sh --check
 fi
+# The Go policy SDK and the Go example policy, natively (the Rust tests build it to WASI).
+(cd sdk/go && go vet ./... && go test ./...)
+(cd examples/policies/go/qa-approved && go vet ./... && go test ./...)
+# Rego example policy: its unit tests with the pinned opa (the Rust tests build its bundle with
+# `opa build -t wasm` themselves, cached by source hash under the target dir).
+command -v opa >/dev/null || { echo "opa not found: run scripts/go-tools.sh" >&2; exit 1; }
+opa test --ignore cases examples/policies/rego/qa-approved
 cargo test --workspace --no-fail-fast "$@"
-# The kill-mid-rollback tests need the binary built with its named pause points.
-cargo test -p kubectl-promote --features test-hooks --test argocd_kill
+# The kill-mid-rollback/promotion tests and the race tests need the binary built with its named
+# pause points.
+cargo test -p kubectl-promote --features test-hooks --test argocd_kill --test faults --test races

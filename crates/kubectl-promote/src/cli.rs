@@ -251,10 +251,10 @@ pub enum Command {
     /// Turn auto-sync back on after an argocd rollback (refused while git holds the bad version)
     #[command(after_help = "Examples:\n  # After reverting the bad promotion in git\n  kubectl promote resume prod\n\n  # Resume although git still holds the version rolled back from\n  kubectl promote resume prod --force")]
     Resume(ResumeArgs),
-    /// Print shell completion code (bash, zsh, fish, powershell, elvish)
-    #[command(after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"")]
+    /// Print shell completion code (bash, zsh, fish, powershell, elvish), or kubectl's plugin completion hook
+    #[command(after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"\n\n  # `kubectl promote <TAB>` inside kubectl's own completion (kubectl >= 1.26): an executable on PATH\n  kubectl promote completion kubectl-hook > ~/.krew/bin/kubectl_complete-promote\n  chmod +x ~/.krew/bin/kubectl_complete-promote")]
     Completion(CompletionArgs),
-    /// Policy modules: list, inspect, evaluate a request, run test cases
+    /// Policy modules: list, inspect, evaluate a request, run test cases, package for krew
     #[command(subcommand, after_help = POLICY_HELP)]
     Policy(PolicyCommand),
     /// CI / branch protection: re-run the render check and the promote policies on a change to the overlays
@@ -412,7 +412,13 @@ Examples:
   # Run test cases: DIR/cases/*.json against the module in DIR, or each DIR/NAME/*.json
   # against builtin:NAME (default DIR: ./cases, else ./policies/cases)
   kubectl promote policy test ./max-images
-  kubectl promote policy test policies/cases";
+  kubectl promote policy test policies/cases
+
+  # A module installed by krew (plugin promote-policy-NAME), as promote.yaml's `module: krew:NAME`
+  kubectl promote policy inspect krew:cost-guard
+
+  # Package a module for krew (see `kubectl promote policy package --help`)
+  kubectl promote policy package ./cost-guard --out-dir dist";
 
 const VERIFY_HELP: &str = "\
 Examples:
@@ -441,11 +447,53 @@ pub enum PolicyCommand {
     Eval(PolicyEvalArgs),
     /// Run policy test cases (`cases/*.json`) through the real sandbox
     Test(PolicyTestArgs),
+    /// Package a module for krew: a reproducible .tar.gz and its plugin manifest
+    #[command(after_help = POLICY_PACKAGE_HELP)]
+    Package(PolicyPackageArgs),
+}
+
+const POLICY_PACKAGE_HELP: &str = "\
+Examples:
+  # promote-policy-cost-guard-v0.1.0.tar.gz and promote-policy-cost-guard.yaml in ./dist
+  kubectl promote policy package ./cost-guard --out-dir dist
+
+  # For a custom krew index: the release URL the archive will be uploaded to
+  kubectl promote policy package ./cost-guard --version v0.2.0 --out-dir dist \\
+    --uri 'https://github.com/acme/policies/releases/download/{version}/{archive}'
+
+  # Try it locally, then use it in promote.yaml as `module: krew:cost-guard`
+  kubectl krew install --manifest=dist/promote-policy-cost-guard.yaml \\
+    --archive=dist/promote-policy-cost-guard-v0.1.0.tar.gz
+
+DIR holds the module (a promote-policy.yaml naming it, one .wasm, or one cargo built under
+target/wasm32-wasip1/release/) and a LICENSE. Publishing: docs/policies.md, \"Publish your
+policy with krew\".";
+
+#[derive(Debug, Args)]
+pub struct PolicyPackageArgs {
+    /// The policy directory (module + LICENSE), or the module file (LICENSE beside it)
+    pub dir: PathBuf,
+    /// The package version (default: the module's metadata version, with a leading `v`)
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
+    /// Where to write the archive and the manifest (`-o` is the output format)
+    #[arg(long, value_name = "OUTDIR", default_value = ".")]
+    pub out_dir: PathBuf,
+    /// Download URL of the archive, or a template with {name} {plugin} {version} {archive}
+    /// (default: a file:// URI of the written archive, for `kubectl krew install --archive`)
+    #[arg(long, value_name = "URL")]
+    pub uri: Option<String>,
+    /// The licence to ship (default: DIR/LICENSE)
+    #[arg(long, value_name = "FILE")]
+    pub license: Option<PathBuf>,
+    /// `spec.homepage` of the krew manifest
+    #[arg(long, value_name = "URL")]
+    pub homepage: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct PolicyInspectArgs {
-    /// `builtin:NAME`, a `.wasm` file, or a directory holding one (or a promote-policy.yaml naming it)
+    /// `builtin:NAME`, `krew:NAME`, a `.wasm` file, or a directory holding one (or a promote-policy.yaml naming it)
     pub module: String,
 }
 
@@ -480,7 +528,19 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionArgs {
-    pub shell: clap_complete::Shell,
+    pub shell: CompletionShell,
+}
+
+/// `kubectl promote completion SHELL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+    /// The `kubectl_complete-promote` script that makes `kubectl promote <TAB>` complete (kubectl >= 1.26)
+    KubectlHook,
 }
 
 #[cfg(test)]

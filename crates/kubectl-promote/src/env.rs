@@ -17,6 +17,8 @@ pub struct Env {
     /// `KUBECTL_PROMOTE_NOW` (RFC 3339): the time policies see, for reproducible runs and
     /// tests of time-dependent policies (change windows, soak times). Unset = the clock.
     pub now: Option<String>,
+    /// `$KREW_ROOT`, else `~/.krew`: where krew installs `promote-policy-*` modules.
+    pub krew_root: Option<PathBuf>,
     /// A snapshot of the environment, for variables named at run time (a forge's `tokenEnv`,
     /// `ARGOCD_AUTH_TOKEN`). Values may be secrets: never print them.
     vars: std::collections::BTreeMap<String, String>,
@@ -44,6 +46,7 @@ impl Env {
             interactive: !ci && std::io::stdin().is_terminal(),
             kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
             kustomize: which("kustomize"),
+            krew_root: var("KREW_ROOT").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".krew"))),
             now: var("KUBECTL_PROMOTE_NOW").map(|v| v.to_string_lossy().into_owned()),
             vars: std::env::vars().collect(),
             #[cfg(feature = "test-hooks")]
@@ -54,17 +57,26 @@ impl Env {
     }
 
     /// A named point where a test may stop the process (`--features test-hooks`): when
-    /// `KUBECTL_PROMOTE_TEST_PAUSE` names it, write the marker file and sleep until killed (at
-    /// most ten minutes, then carry on). Without the feature this does nothing.
+    /// `KUBECTL_PROMOTE_TEST_PAUSE` names it, write the marker file and sleep until killed, or
+    /// until the test deletes the marker (a barrier: the race tests hold ten processes there and
+    /// release them at once), at most ten minutes, then carry on. A process pauses once; a retry
+    /// passing the point again goes on. Without the feature this does nothing.
     pub fn pause_at(&self, point: &str) {
         #[cfg(feature = "test-hooks")]
         if let Some((wanted, marker)) = &self.test_pause
             && wanted == point
         {
-            let _ = std::fs::write(marker, format!("{point} {}\n", std::process::id()));
+            static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            // Written aside and renamed, so a test never reads a marker that exists but is empty.
+            let aside = marker.with_extension("writing");
+            let _ = std::fs::write(&aside, format!("{point} {}\n", std::process::id()));
+            let _ = std::fs::rename(&aside, marker);
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-            while std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+            while std::time::Instant::now() < deadline && marker.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
         #[cfg(not(feature = "test-hooks"))]

@@ -27,6 +27,13 @@ pub enum Exit {
 }
 
 fn main() -> ExitCode {
+    // kubectl's plugin completion (`kubectl_complete-promote`) and cobra-style `__complete`:
+    // the words are not a command line to parse, so this comes before clap.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "__complete") {
+        let code = commands::complete::complete(&env::Env::from_process(), &args[1..], &mut std::io::stdout());
+        return ExitCode::from(code as u8);
+    }
     let cli = Cli::parse();
     match cli.global.color {
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),

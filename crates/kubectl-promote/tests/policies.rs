@@ -157,3 +157,105 @@ fn a_hostile_one_off_module_is_a_policy_error_that_denies() {
     assert!(r.stdout.contains("timed out after 300 ms"), "{}", r.stdout);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+/// prod gated by the Go qa-approved example only: a repo-path module pinned by sha256, its
+/// metadata in the sidecar `promote-policy.yaml` beside it at the remote tip.
+const GO_CONFIG: &str = "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {mode: direct}\napprovers: {qa: [qa@example.com]}\nenvironments:\n  - name: staging\n    overlay: kustomize/staging\n  - name: prod\n    overlay: kustomize/prod\n    from: staging\n    policies:\n      promote:\n        - {module: policies/qa-approved-go/policy.wasm, sha256: \"PIN\"}\n";
+
+#[test]
+fn a_go_policy_from_the_repo_gates_a_promotion() {
+    let wasm = promote_testkit::go::go_qa_approved();
+    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    // The documented pinning step: `policy inspect` prints the digest of the built module.
+    let inspect = run_at(&kit, &kit.clone, TUESDAY, &["policy", "inspect", wasm.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(inspect.code, 0, "{}{}", inspect.stdout, inspect.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(doc["metadata"]["name"], "qa-approved-go", "{doc}");
+    let pin = doc["sha256"].as_str().unwrap().to_owned();
+
+    // The module is binary: commit it through git directly, with its sidecar and the config.
+    let scratch = kit.root().join("scratch");
+    std::fs::create_dir_all(scratch.join("policies/qa-approved-go")).unwrap();
+    std::fs::copy(&wasm, scratch.join("policies/qa-approved-go/policy.wasm")).unwrap();
+    std::fs::copy(wasm.with_file_name("promote-policy.yaml"), scratch.join("policies/qa-approved-go/promote-policy.yaml")).unwrap();
+    std::fs::write(scratch.join("promote.yaml"), GO_CONFIG.replace("PIN", &pin)).unwrap();
+    kit.git_in(&scratch, &["add", "-A"]);
+    kit.git_in(&scratch, &["commit", "--quiet", "-m", "gate prod with the Go qa-approved policy"]);
+    kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
+
+    let qa = qa_clone(&kit);
+    let me = kit.clone.clone();
+    let list = run_at(&kit, &me, TUESDAY, &["policy", "list"]);
+    assert_eq!(list.code, 0, "{}{}", list.stdout, list.stderr);
+    assert!(list.stdout.contains("qa-approved-go") && list.stdout.contains("policies/qa-approved-go/policy.wasm@origin/main"), "{}", list.stdout);
+    assert_eq!(run_at(&kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
+
+    let waiting = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--dry-run"]);
+    assert_eq!(waiting.code, 4, "{}{}", waiting.stdout, waiting.stderr);
+    assert!(waiting.stdout.contains("policies/qa-approved-go/policy.wasm@origin/main") && waiting.stdout.contains("approval missing: qa on staging: 0 of 1"), "{}", waiting.stdout);
+
+    assert_eq!(run_at(&kit, &qa, TUESDAY, &["reject", "staging", "v1.0.1", "-m", "checkout is broken"]).code, 0);
+    let head = kit.origin_head();
+    let denied = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging"]);
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    assert!(denied.stdout.contains("checkout is broken") && denied.stdout.contains("denied by policy"), "{}", denied.stdout);
+    assert_eq!(kit.origin_head(), head, "a denial pushes nothing");
+
+    assert_eq!(run_at(&kit, &qa, TUESDAY, &["approve", "staging", "v1.0.1", "-m", "fixed and retested"]).code, 0);
+    let landed = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging"]);
+    assert_eq!(landed.code, 0, "{}{}", landed.stdout, landed.stderr);
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(msg.contains("Policy-Decision: allow"), "{msg}");
+    assert!(msg.contains(&format!("Policy-Module: policies/qa-approved-go/policy.wasm@origin/main sha256:{pin} allow")), "{msg}");
+    assert!(kit.origin_git(&["show", "main:kustomize/prod/kustomization.yaml"]).contains("v1.0.1"));
+}
+
+/// A Rego policy (`promote.opa/v1`) in promote.yaml: the example qa-approved bundle, built by
+/// the real `opa`, committed to the repo and pinned by sha256, gates prod as the built-in does.
+#[test]
+fn a_rego_policy_from_the_repo_gates_a_promotion() {
+    let bundle = std::fs::read(promote_testkit::opa::build_dir(
+        &workspace_root().join("examples/policies/rego/qa-approved"),
+        &["promote/decision", "promote/validate_settings"],
+    ))
+    .unwrap();
+    let digest = {
+        use std::io::Write;
+        let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&bundle).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+    };
+    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let scratch = kit.root().join("scratch");
+    kit.git_in(kit.root(), &["clone", "--quiet", kit.origin.to_str().unwrap(), "scratch"]);
+    std::fs::create_dir_all(scratch.join("policies")).unwrap();
+    std::fs::write(scratch.join("policies/qa-approved.tar.gz"), &bundle).unwrap();
+    let config = std::fs::read_to_string(scratch.join("promote.yaml")).unwrap();
+    let rego = format!("- {{module: policies/qa-approved.tar.gz, sha256: \"{digest}\", settings: {{role: qa}}}}");
+    assert!(config.contains("- module: builtin:qa-approved"));
+    std::fs::write(scratch.join("promote.yaml"), config.replacen("- module: builtin:qa-approved", &rego, 1)).unwrap();
+    kit.git_in(&scratch, &["add", "promote.yaml", "policies/qa-approved.tar.gz"]);
+    kit.git_in(&scratch, &["-c", "user.name=Ops", "-c", "user.email=ops@example.com", "commit", "--quiet", "-m", "qa-approved in Rego"]);
+    kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
+
+    let qa = qa_clone(&kit);
+    let me = kit.clone.clone();
+    assert_eq!(run_at(&kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
+    let origin = "policies/qa-approved.tar.gz@origin/main";
+    let waiting = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--dry-run"]);
+    assert_eq!(waiting.code, 4, "{}{}", waiting.stdout, waiting.stderr);
+    assert!(waiting.stdout.contains(origin) && waiting.stdout.contains("approval missing: qa on staging"), "{}", waiting.stdout);
+
+    assert_eq!(run_at(&kit, &qa, TUESDAY, &["reject", "staging", "v1.0.1", "-m", "checkout is broken"]).code, 0);
+    let head = kit.origin_head();
+    let denied = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--direct"]);
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    assert!(denied.stdout.contains("QaRejected") || denied.stdout.contains("checkout is broken"), "{}", denied.stdout);
+    assert_eq!(kit.origin_head(), head, "a denial pushes nothing");
+
+    assert_eq!(run_at(&kit, &qa, TUESDAY, &["approve", "staging", "v1.0.1", "-m", "fixed"]).code, 0);
+    let landed = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--direct"]);
+    assert_eq!(landed.code, 0, "{}{}", landed.stdout, landed.stderr);
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(msg.contains(&format!("Policy-Module: {origin} sha256:{digest} allow")), "{msg}");
+}

@@ -316,14 +316,14 @@ impl Overlay {
             let mut inserts: Vec<(&'static str, String)> = Vec::new();
             if let Some(tag) = &edit.tag {
                 match node.get("newTag").and_then(Node::as_scalar) {
-                    Some(s) => patches.push((s.range.clone(), yaml::render_scalar(tag, s.quote, fallback))),
+                    Some(s) => patches.push(self.replacement(s, yaml::render_scalar(tag, s.quote, fallback))),
                     None => inserts.push(("newTag", yaml::render_scalar(tag, Quote::Plain, fallback))),
                 }
             }
             match &edit.digest {
                 DigestEdit::Keep => {}
                 DigestEdit::Set(d) => match node.get("digest").and_then(Node::as_scalar) {
-                    Some(s) => patches.push((s.range.clone(), yaml::render_scalar(d, s.quote, fallback))),
+                    Some(s) => patches.push(self.replacement(s, yaml::render_scalar(d, s.quote, fallback))),
                     None => inserts.push(("digest", yaml::render_scalar(d, Quote::Plain, fallback))),
                 },
                 DigestEdit::Drop => {
@@ -342,6 +342,18 @@ impl Overlay {
             out.replace_range(range, &text);
         }
         Ok(out)
+    }
+
+    /// The patch that writes `rendered` in place of scalar `s`. An implicit null (`newTag:` with
+    /// nothing after it, or a flow `{name: a, newTag}`) has no bytes: the value goes after the
+    /// colon with a space, or after the key with `: ` when there is no colon.
+    fn replacement(&self, s: &Scalar, rendered: String) -> (Range<usize>, String) {
+        if !s.range.is_empty() {
+            return (s.range.clone(), rendered);
+        }
+        let at = s.range.start;
+        let sep = if self.text[..at].ends_with(':') { " " } else { ": " };
+        (at..at, format!("{sep}{rendered}"))
     }
 
     /// Where and what to insert for new keys of an entry: after `newTag`/`newName`/`name`.
@@ -481,6 +493,16 @@ mod tests {
         let text = "# prod\nresources:\n- ../base\nimages:\n# the cart\n- name: cart   # trailing\n  newName: reg/cart\n  newTag: v1.0.0 # pinned\n\n- name: 'front'\n  newTag: 'v1.0.0'\n";
         let out = v(text, "v1.0.1");
         assert_eq!(out, text.replace("v1.0.0 #", "v1.0.1 #").replace("'v1.0.0'", "'v1.0.1'"));
+    }
+
+    #[test]
+    fn empty_values_are_filled_after_the_colon() {
+        // Found by fuzzing (fuzz/overlay_edit): the edit went before the colon (`newTaga: `).
+        assert_eq!(v("images: [{newTag: , name: a}]\r\n", "v2"), "images: [{newTag: v2 , name: a}]\r\n");
+        assert_eq!(v("images:\n- name: a\n  newTag:\n", "v2"), "images:\n- name: a\n  newTag: v2\n");
+        assert_eq!(v("images:\n- name: a\n  newTag: # c\n  newName: b\n", "v2"), "images:\n- name: a\n  newTag: v2 # c\n  newName: b\n");
+        assert_eq!(v("images:\n- newTag:\n  name: a\n", "v2"), "images:\n- newTag: v2\n  name: a\n");
+        assert_eq!(v("images: [{name: a, newTag}]\n", "v2"), "images: [{name: a, newTag: v2}]\n");
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
     let mut it = events.into_iter().filter(|e| !matches!(e.0, Ev::Doc)).peekable();
     match it.peek() {
         None => Ok(Node::Mapping { style: Style::Block, range: 0..0, line: 1, entries: Vec::new() }),
-        Some(_) => build(file, &mut it),
+        Some(_) => build(file, text, &mut it),
     }
 }
 
@@ -201,7 +201,7 @@ enum Ev {
 
 type Item = (Ev, Range<usize>, usize, usize);
 
-fn build(file: &str, it: &mut std::iter::Peekable<impl Iterator<Item = Item>>) -> Result<Node, YamlError> {
+fn build(file: &str, text: &str, it: &mut std::iter::Peekable<impl Iterator<Item = Item>>) -> Result<Node, YamlError> {
     let truncated = || YamlError::Syntax { file: file.to_owned(), line: 0, column: 0, message: "unexpected end".into() };
     let (ev, range, line, column) = it.next().ok_or_else(truncated)?;
     match ev {
@@ -215,7 +215,7 @@ fn build(file: &str, it: &mut std::iter::Peekable<impl Iterator<Item = Item>>) -
                     let end = end.max(items.last().map_or(range.end, Node::end));
                     return Ok(Node::Sequence { style, range: range.start..end, line, items });
                 }
-                items.push(build(file, it)?);
+                items.push(build(file, text, it)?);
             }
         }
         Ev::MapStart(style) => {
@@ -227,7 +227,7 @@ fn build(file: &str, it: &mut std::iter::Peekable<impl Iterator<Item = Item>>) -
                     let end = end.max(entries.last().map_or(range.end, |(_, v)| v.end()));
                     return Ok(Node::Mapping { style, range: range.start..end, line, entries });
                 }
-                let key = match build(file, it)? {
+                let key = match build(file, text, it)? {
                     Node::Scalar(s) => s,
                     other => {
                         return Err(YamlError::Unsupported {
@@ -245,7 +245,17 @@ fn build(file: &str, it: &mut std::iter::Peekable<impl Iterator<Item = Item>>) -
                         message: format!("duplicate key `{}`", key.value),
                     });
                 }
-                let value = build(file, it)?;
+                let value = match build(file, text, it)? {
+                    // An implicit null (`key:` and nothing) has no bytes, and the parser puts it
+                    // at the key's end; it belongs after the colon, where a value would be written.
+                    Node::Scalar(mut s) if s.range.is_empty() => {
+                        let at = after_colon(text, key.range.end);
+                        s.column += text.get(s.range.start..at).map_or(0, |t| t.chars().count());
+                        s.range = at..at;
+                        Node::Scalar(s)
+                    }
+                    other => other,
+                };
                 entries.push((key, value));
             }
         }
@@ -255,6 +265,16 @@ fn build(file: &str, it: &mut std::iter::Peekable<impl Iterator<Item = Item>>) -
             column: column + 1,
             message: "unexpected end of a collection".into(),
         }),
+    }
+}
+
+/// Just past the `:` that follows a mapping key ending at `key_end` (spaces may come between);
+/// `key_end` itself when there is none (a flow mapping's `{key}`).
+fn after_colon(text: &str, key_end: usize) -> usize {
+    let rest = text.get(key_end..).unwrap_or_default();
+    match rest.find(|c: char| c != ' ' && c != '\t') {
+        Some(i) if rest[i..].starts_with(':') => key_end + i + 1,
+        _ => key_end,
     }
 }
 
@@ -285,7 +305,7 @@ pub fn needs_quotes(value: &str) -> bool {
     if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
         return true;
     }
-    value.contains(": ") || value.contains(" #") || value.ends_with(':') || value.contains(['\n', '\r', '\t'])
+    value.contains(": ") || value.contains(" #") || value.ends_with(':') || value.contains(|c: char| c.is_control() || c == '\u{feff}')
 }
 
 /// Write `value` as a scalar in the given style (a plain style that cannot hold it becomes
@@ -296,10 +316,28 @@ pub fn render_scalar(value: &str, quote: Quote, fallback: Quote) -> String {
         Quote::Block => Quote::Double,
         q => q,
     };
+    // Single quotes fold line breaks and cannot escape: such values need double quotes.
+    let quote = if quote == Quote::Single && value.contains(|c: char| c.is_control() && c != '\t') { Quote::Double } else { quote };
     match quote {
         Quote::Plain | Quote::Block => value.to_owned(),
         Quote::Single => format!("'{}'", value.replace('\'', "''")),
-        Quote::Double => format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
+        Quote::Double => {
+            let mut out = String::with_capacity(value.len() + 2);
+            out.push('"');
+            for c in value.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push('\t'),
+                    c if c.is_control() || c == '\u{feff}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
     }
 }
 
@@ -341,4 +379,16 @@ mod tests {
         assert_eq!(render_scalar("1234", Quote::Plain, Quote::Single), "'1234'");
         assert_eq!(render_scalar("it's", Quote::Single, Quote::Double), "'it''s'");
     }
+
+    #[test]
+    fn line_breaks_and_control_characters_are_escaped() {
+        for v in ["a\nb", "a\r\nb", "tab\there", "nul\u{0}x", "bell\u{7}", "\u{85}next", "back\\slash \"q\""] {
+            for (quote, fallback) in [(Quote::Plain, Quote::Single), (Quote::Single, Quote::Single), (Quote::Double, Quote::Double)] {
+                let text = format!("k: {}\n", render_scalar(v, quote, fallback));
+                let tree = parse_tree("k", &text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                assert_eq!(tree.get("k").and_then(Node::as_scalar).map(|s| s.value.as_str()), Some(v), "{text:?}");
+            }
+        }
+    }
 }
+

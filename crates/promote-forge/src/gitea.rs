@@ -3,12 +3,12 @@
 //! A duplicate is 409 "pull request already exists for these targets [...]".
 
 use promote_core::forge::{
-    ForgeError, ForgeUser, NewPullRequest, PrEdit, PrQuery, PrState, PullRequest, Review,
-    ReviewState, encode_component,
+    ForgeError, ForgeUser, NewPullRequest, PrQuery, PrState, PullRequest, Review, ReviewState,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::github_like::{get, repo};
 use crate::http::{Client, Method, Subject};
 
 /// Gitea caps pages at 50 by default (`MAX_RESPONSE_ITEMS`); asking for more gets 50 anyway.
@@ -39,7 +39,7 @@ struct Branch {
 }
 
 #[derive(Deserialize)]
-struct Pull {
+pub(crate) struct Pull {
     number: u64,
     html_url: String,
     title: String,
@@ -84,14 +84,6 @@ struct ReviewDoc {
     submitted_at: Option<String>,
     #[serde(default)]
     dismissed: bool,
-}
-
-fn repo(c: &Client) -> String {
-    format!(
-        "/repos/{}/{}",
-        encode_component(c.target.repo.owner()),
-        encode_component(c.target.repo.name())
-    )
 }
 
 pub(crate) fn whoami(c: &Client) -> Result<ForgeUser, ForgeError> {
@@ -146,63 +138,6 @@ pub(crate) fn create(c: &Client, pr: &NewPullRequest) -> Result<PullRequest, For
         .map(PullRequest::from)
 }
 
-pub(crate) fn update(c: &Client, number: u64, edit: &PrEdit) -> Result<PullRequest, ForgeError> {
-    let mut body = serde_json::Map::new();
-    if let Some(title) = &edit.title {
-        body.insert("title".into(), json!(title));
-    }
-    if let Some(text) = &edit.body {
-        body.insert("body".into(), json!(text));
-    }
-    let path = format!("{}/pulls/{number}", repo(c));
-    let p: Pull = c.json(
-        Method::Patch,
-        &path,
-        Some(&Value::Object(body)),
-        "update the pull request",
-        Subject::Pull(number),
-    )?;
-    Ok(p.into())
-}
-
-pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
-    let path = format!("{}/issues/{number}/comments", repo(c));
-    c.call(
-        Method::Post,
-        &path,
-        Some(&json!({"body": comment})),
-        "comment on the pull request",
-        Subject::Pull(number),
-    )?;
-    let path = format!("{}/pulls/{number}", repo(c));
-    c.call(
-        Method::Patch,
-        &path,
-        Some(&json!({"state": "closed"})),
-        "close the pull request",
-        Subject::Pull(number),
-    )?;
-    Ok(())
-}
-
-pub(crate) fn request_reviewers(
-    c: &Client,
-    number: u64,
-    reviewers: &[String],
-) -> Result<(), ForgeError> {
-    let (users, teams) = crate::split_teams(reviewers);
-    let path = format!("{}/pulls/{number}/requested_reviewers", repo(c));
-    let body = json!({"reviewers": users, "team_reviewers": teams});
-    c.call(
-        Method::Post,
-        &path,
-        Some(&body),
-        "request reviewers",
-        Subject::Pull(number),
-    )?;
-    Ok(())
-}
-
 /// Gitea adds labels by id: look the names up, create the missing ones, then add.
 pub(crate) fn add_labels(c: &Client, number: u64, labels: &[String]) -> Result<(), ForgeError> {
     let existing: Vec<Label> = c.all_pages(
@@ -238,20 +173,8 @@ pub(crate) fn add_labels(c: &Client, number: u64, labels: &[String]) -> Result<(
     Ok(())
 }
 
-pub(crate) fn get(c: &Client, number: u64) -> Result<PullRequest, ForgeError> {
-    let path = format!("{}/pulls/{number}", repo(c));
-    let p: Pull = c.json(
-        Method::Get,
-        &path,
-        None,
-        "read the pull request",
-        Subject::Pull(number),
-    )?;
-    Ok(p.into())
-}
-
 pub(crate) fn reviews(c: &Client, number: u64) -> Result<Vec<Review>, ForgeError> {
-    get(c, number)?;
+    get::<Pull>(c, number)?;
     let path = format!("{}/pulls/{number}/reviews?limit={PAGE}", repo(c));
     let docs: Vec<ReviewDoc> = c.all_pages(&path, "read the pull request's reviews")?;
     Ok(docs

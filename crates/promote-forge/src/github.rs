@@ -3,12 +3,13 @@
 //! already exists for owner:branch.".
 
 use promote_core::forge::{
-    ForgeError, ForgeUser, NewPullRequest, PrEdit, PrQuery, PrState, PullRequest, Review,
-    ReviewState, encode_component,
+    ForgeError, ForgeUser, NewPullRequest, PrQuery, PrState, PullRequest, Review, ReviewState,
+    encode_component,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::github_like::{get, repo};
 use crate::http::{Client, Method, Subject, vendor_message};
 
 #[derive(Deserialize)]
@@ -32,7 +33,7 @@ struct Branch {
 }
 
 #[derive(Deserialize)]
-struct Pull {
+pub(crate) struct Pull {
     number: u64,
     html_url: String,
     title: String,
@@ -76,14 +77,6 @@ struct ReviewDoc {
     state: String,
     commit_id: Option<String>,
     submitted_at: Option<String>,
-}
-
-fn repo(c: &Client) -> String {
-    format!(
-        "/repos/{}/{}",
-        encode_component(c.target.repo.owner()),
-        encode_component(c.target.repo.name())
-    )
 }
 
 pub(crate) fn whoami(c: &Client) -> Result<ForgeUser, ForgeError> {
@@ -156,64 +149,6 @@ pub(crate) fn create(c: &Client, pr: &NewPullRequest) -> Result<PullRequest, For
         .map(PullRequest::from)
 }
 
-pub(crate) fn update(c: &Client, number: u64, edit: &PrEdit) -> Result<PullRequest, ForgeError> {
-    let mut body = serde_json::Map::new();
-    if let Some(title) = &edit.title {
-        body.insert("title".into(), json!(title));
-    }
-    if let Some(text) = &edit.body {
-        body.insert("body".into(), json!(text));
-    }
-    let path = format!("{}/pulls/{number}", repo(c));
-    let p: Pull = c.json(
-        Method::Patch,
-        &path,
-        Some(&Value::Object(body)),
-        "update the pull request",
-        Subject::Pull(number),
-    )?;
-    Ok(p.into())
-}
-
-pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
-    // Pull requests take comments through the issues API.
-    let path = format!("{}/issues/{number}/comments", repo(c));
-    c.call(
-        Method::Post,
-        &path,
-        Some(&json!({"body": comment})),
-        "comment on the pull request",
-        Subject::Pull(number),
-    )?;
-    let path = format!("{}/pulls/{number}", repo(c));
-    c.call(
-        Method::Patch,
-        &path,
-        Some(&json!({"state": "closed"})),
-        "close the pull request",
-        Subject::Pull(number),
-    )?;
-    Ok(())
-}
-
-pub(crate) fn request_reviewers(
-    c: &Client,
-    number: u64,
-    reviewers: &[String],
-) -> Result<(), ForgeError> {
-    let (users, teams) = crate::split_teams(reviewers);
-    let path = format!("{}/pulls/{number}/requested_reviewers", repo(c));
-    let body = json!({"reviewers": users, "team_reviewers": teams});
-    c.call(
-        Method::Post,
-        &path,
-        Some(&body),
-        "request reviewers",
-        Subject::Pull(number),
-    )?;
-    Ok(())
-}
-
 pub(crate) fn add_labels(c: &Client, number: u64, labels: &[String]) -> Result<(), ForgeError> {
     let path = format!("{}/issues/{number}/labels", repo(c));
     c.call(
@@ -226,21 +161,9 @@ pub(crate) fn add_labels(c: &Client, number: u64, labels: &[String]) -> Result<(
     Ok(())
 }
 
-pub(crate) fn get(c: &Client, number: u64) -> Result<PullRequest, ForgeError> {
-    let path = format!("{}/pulls/{number}", repo(c));
-    let p: Pull = c.json(
-        Method::Get,
-        &path,
-        None,
-        "read the pull request",
-        Subject::Pull(number),
-    )?;
-    Ok(p.into())
-}
-
 pub(crate) fn reviews(c: &Client, number: u64) -> Result<Vec<Review>, ForgeError> {
     // Check the pull request first, so a wrong number reads as such rather than as a wrong repo.
-    get(c, number)?;
+    get::<Pull>(c, number)?;
     let path = format!("{}/pulls/{number}/reviews?per_page=100", repo(c));
     let docs: Vec<ReviewDoc> = c.all_pages(&path, "read the pull request's reviews")?;
     Ok(docs

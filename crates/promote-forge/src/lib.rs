@@ -10,6 +10,7 @@
 
 mod gitea;
 mod github;
+mod github_like;
 mod gitlab;
 mod http;
 
@@ -105,17 +106,17 @@ impl Forge for HttpForge {
 
     fn update(&self, number: u64, edit: &PrEdit) -> Result<PullRequest, ForgeError> {
         match self.client.target.kind {
-            ForgeKind::GitHub => github::update(&self.client, number, edit),
+            ForgeKind::GitHub => github_like::update::<github::Pull>(&self.client, number, edit),
             ForgeKind::GitLab => gitlab::update(&self.client, number, edit),
-            ForgeKind::Gitea => gitea::update(&self.client, number, edit),
+            ForgeKind::Gitea => github_like::update::<gitea::Pull>(&self.client, number, edit),
         }
     }
 
     fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
         match self.client.target.kind {
-            ForgeKind::GitHub => github::close_with_comment(&self.client, number, comment),
+            ForgeKind::GitHub => github_like::close_with_comment(&self.client, number, comment),
             ForgeKind::GitLab => gitlab::close_with_comment(&self.client, number, comment),
-            ForgeKind::Gitea => gitea::close_with_comment(&self.client, number, comment),
+            ForgeKind::Gitea => github_like::close_with_comment(&self.client, number, comment),
         }
     }
 
@@ -137,9 +138,9 @@ impl Forge for HttpForge {
             return Ok(());
         }
         match kind {
-            ForgeKind::GitHub => github::request_reviewers(&self.client, number, &reviewers),
+            ForgeKind::GitHub => github_like::request_reviewers(&self.client, number, &reviewers),
             ForgeKind::GitLab => gitlab::request_reviewers(&self.client, number, &reviewers),
-            ForgeKind::Gitea => gitea::request_reviewers(&self.client, number, &reviewers),
+            ForgeKind::Gitea => github_like::request_reviewers(&self.client, number, &reviewers),
         }
     }
 
@@ -156,9 +157,9 @@ impl Forge for HttpForge {
 
     fn get(&self, number: u64) -> Result<PullRequest, ForgeError> {
         match self.client.target.kind {
-            ForgeKind::GitHub => github::get(&self.client, number),
+            ForgeKind::GitHub => github_like::get::<github::Pull>(&self.client, number),
             ForgeKind::GitLab => gitlab::get(&self.client, number),
-            ForgeKind::Gitea => gitea::get(&self.client, number),
+            ForgeKind::Gitea => github_like::get::<gitea::Pull>(&self.client, number),
         }
     }
 

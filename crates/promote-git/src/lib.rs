@@ -377,10 +377,12 @@ impl Repo {
         }
         // Behind: the remote refused a non-fast-forward, or lost the race at its ref update
         // (`[remote rejected] … (atomic transaction failed)` and `cannot lock ref … but expected`
-        // come on different lines).
+        // come on different lines), or another push held the ref's lock at that moment
+        // (`cannot lock ref …: Unable to create '….lock': File exists`): the caller re-fetches
+        // and decides again, which is right in every case.
         let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let rejected = text.lines().any(|l| l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info")));
-        let lost_lock = text.contains("[remote rejected]") && text.contains("cannot lock ref") && text.contains("but expected");
+        let lost_lock = text.contains("[remote rejected]") && text.contains("cannot lock ref") && (text.contains("but expected") || text.contains("File exists"));
         if rejected || lost_lock {
             return Ok(PushOutcome::Behind);
         }

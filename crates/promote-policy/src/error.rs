@@ -46,6 +46,23 @@ pub enum LoadError {
         /// The digest of the bytes found.
         actual: String,
     },
+    /// A krew-installed module whose bytes no longer match the sha256 its package recorded.
+    #[error(
+        "{origin}: the installed module {} has sha256 {actual}, but its package recorded {expected}: it changed after krew installed it; refusing to load it. Reinstall it: {reinstall}",
+        path.display()
+    )]
+    KrewModuleChanged {
+        /// `krew:<index>/<name>@<version>`.
+        origin: String,
+        /// The module file in the krew store.
+        path: PathBuf,
+        /// The digest in the package's `promote-policy.yaml`.
+        expected: String,
+        /// The digest of the bytes found.
+        actual: String,
+        /// The command that puts the packaged module back.
+        reinstall: String,
+    },
     /// Not a WebAssembly module (or not valid WAT).
     #[error("{origin} is not a valid WebAssembly module: {message}")]
     Malformed {
@@ -93,12 +110,43 @@ pub enum LoadError {
         message: String,
     },
     /// Metadata names an ABI this host does not run.
-    #[error("{origin} declares abi {abi:?}; this host runs promote.wasi-command/v1 modules")]
+    #[error(
+        "{origin} declares abi {abi:?}; this host runs promote.wasi-command/v1 and promote.opa/v1 modules"
+    )]
     UnsupportedAbi {
         /// The module.
         origin: String,
         /// The declared ABI.
         abi: String,
+    },
+    /// The metadata's ABI does not match what the bytes are.
+    #[error("{origin} declares abi {declared:?} but is {found}")]
+    AbiMismatch {
+        /// The module.
+        origin: String,
+        /// The declared ABI.
+        declared: String,
+        /// What the bytes are, e.g. "an `opa build -t wasm` module (abi promote.opa/v1)".
+        found: &'static str,
+    },
+    /// An `opa build` output that cannot be used.
+    #[error("{origin}: not a usable `opa build -t wasm` output: {message}")]
+    Opa {
+        /// The module.
+        origin: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A Rego module needs builtins the host cannot run.
+    #[error(
+        "{origin} needs the Rego builtin(s) {} which this host does not provide (opa-wasm only stubs them, or they would break the sandbox); rewrite the policy without them (see `Writing a policy in Rego` in docs/policies.md for what is supported)",
+        builtins.join(", ")
+    )]
+    UnsupportedBuiltins {
+        /// The module.
+        origin: String,
+        /// The refused builtins.
+        builtins: Vec<String>,
     },
     /// Cranelift or validation failed.
     #[error("compiling {origin}: {message}")]
@@ -173,6 +221,14 @@ pub enum PolicyError {
         expected: &'static str,
         /// serde's message.
         message: String,
+    },
+    /// A Rego entrypoint produced no value (an empty result set).
+    #[error(
+        "left {entrypoint} undefined for this input; a Rego policy must always produce a value (add a `default` rule or an `else` branch)"
+    )]
+    Undefined {
+        /// The entrypoint, e.g. `promote/decision`.
+        entrypoint: String,
     },
     /// The policy is configured for an operation its metadata does not list.
     #[error("does not decide {operation} (its metadata lists: {declared})")]

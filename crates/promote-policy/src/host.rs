@@ -38,8 +38,8 @@ pub const STDERR_LIMIT: usize = 64 << 10;
 /// How much of stderr an exit or trap error quotes.
 const STDERR_TAIL: usize = 1024;
 /// Epoch tick: the deadline's resolution.
-const TICK: Duration = Duration::from_millis(10);
-const MIB: u64 = 1 << 20;
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+pub(crate) const MIB: u64 = 1 << 20;
 
 /// Resource limits of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,15 @@ pub struct Limits {
 
 impl Limits {
     /// The contract's defaults: 1e9 fuel, 2 s, 128 MiB.
+    ///
+    /// Fuel is calibrated on Go, the heaviest common guest (the spec asks that Go's runtime
+    /// start fit). Measured on `examples/policies/go/qa-approved` (Go 1.26, wasmtime 48; see
+    /// `benches/evaluate.rs` and docs/policies.md, "What Go costs"): a bare Go `main` costs
+    /// GO_FLOOR fuel per call, the Go qa policy 8.6 M on a 5 KB request (the Rust built-in: 0.16 M),
+    /// and Go's `encoding/json` adds about 800 fuel per request byte (serde: about 90). So 1e9
+    /// is over 100× what a Go policy needs on a typical request and covers requests up to about
+    /// 1 MB; a larger budget would only meet the 2 s deadline instead, since 1e9 fuel of Go
+    /// takes about 1 s here. Policies that expect huge requests ask for more in `resources`.
     pub const DEFAULT: Self = Self {
         fuel: 1_000_000_000,
         timeout: Duration::from_secs(2),
@@ -112,7 +121,13 @@ pub struct Policy {
     sha256: Sha256,
     limits: Limits,
     cache_status: CacheStatus,
-    pre: InstancePre<GuestState>,
+    kind: Kind,
+}
+
+/// How a policy runs: a WASI command, or a Rego module through opa-wasm.
+enum Kind {
+    Wasi(InstancePre<GuestState>),
+    Opa(crate::opa::OpaModule),
 }
 
 impl Policy {
@@ -140,6 +155,13 @@ impl Policy {
     pub fn cache_status(&self) -> CacheStatus {
         self.cache_status
     }
+    /// For a Rego module: the host builtins it calls (each one of [`crate::SUPPORTED_BUILTINS`]).
+    pub fn opa_builtins(&self) -> Option<&[String]> {
+        match &self.kind {
+            Kind::Opa(m) => Some(m.builtins()),
+            Kind::Wasi(_) => None,
+        }
+    }
 }
 
 /// A decision and what it cost.
@@ -162,10 +184,10 @@ struct GuestState {
 
 /// `StoreLimits` plus a note of the first refused memory growth, so a failure after it is
 /// reported as what it is.
-struct Limiter {
-    inner: StoreLimits,
-    memory_limit: u64,
-    refused: Option<u64>,
+pub(crate) struct Limiter {
+    pub(crate) inner: StoreLimits,
+    pub(crate) memory_limit: u64,
+    pub(crate) refused: Option<u64>,
 }
 
 impl ResourceLimiter for Limiter {
@@ -284,7 +306,33 @@ struct Sidecar {
     sha256: Option<String>,
 }
 
-const SIDECAR: &str = "promote-policy.yaml";
+/// The name of the sidecar metadata file beside a module.
+pub const SIDECAR: &str = "promote-policy.yaml";
+
+/// A sidecar `promote-policy.yaml` the caller read itself, for modules that do not come from a
+/// directory: a repo-path module read from a git revision has its sidecar in the same tree.
+/// Modules without a metadata custom section (Go, anything not built with the Rust SDK) need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarText {
+    /// Where it was read, for messages (`policies/promote-policy.yaml@origin/main`).
+    pub place: String,
+    /// The YAML.
+    pub text: String,
+}
+
+impl Sidecar {
+    fn into_metadata(self) -> PolicyMetadata {
+        let _ = (self.api_version, self.kind, self.module, self.sha256);
+        PolicyMetadata {
+            name: self.name,
+            version: self.version,
+            abi: self.abi,
+            operations: self.operations,
+            settings_schema: self.settings_schema,
+            resources: self.resources,
+        }
+    }
+}
 
 impl Host {
     /// Builds the engine, the WASI linker and the epoch ticker.
@@ -323,6 +371,20 @@ impl Host {
     /// # Errors
     /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
     pub fn load(&self, source: &ModuleSource) -> Result<Policy, LoadError> {
+        self.load_with_sidecar(source, None)
+    }
+
+    /// [`Host::load`] with sidecar metadata the caller read (used instead of a
+    /// `promote-policy.yaml` beside a file module). The sidecar's own `sha256` pin applies
+    /// only to file modules; callers of this pin the bytes in `source`.
+    ///
+    /// # Errors
+    /// As [`Host::load`].
+    pub fn load_with_sidecar(
+        &self,
+        source: &ModuleSource,
+        given: Option<&SidecarText>,
+    ) -> Result<Policy, LoadError> {
         let origin = source.origin();
         let o = origin.to_string();
         let (bytes, pin, dir): (Cow<'_, [u8]>, Option<Sha256>, Option<&Path>) = match source {
@@ -343,14 +405,35 @@ impl Host {
             ModuleSource::Bytes { bytes, sha256, .. } => {
                 (Cow::Borrowed(bytes.as_slice()), *sha256, None)
             }
+            ModuleSource::Krew(installed) => {
+                let bytes = std::fs::read(&installed.module).map_err(|source| LoadError::Read {
+                    path: installed.module.clone(),
+                    source,
+                })?;
+                // The package's own pin, checked here with a message that says how to repair
+                // the install (the generic pin message would blame the configuration).
+                let actual = Sha256::of(&bytes);
+                if actual != installed.sha256 {
+                    return Err(LoadError::KrewModuleChanged {
+                        origin: o,
+                        path: installed.module.clone(),
+                        expected: installed.sha256.to_hex(),
+                        actual: actual.to_hex(),
+                        reinstall: installed.reinstall_command(),
+                    });
+                }
+                (Cow::Owned(bytes), None, Some(installed.dir.as_path()))
+            }
         };
         let sha256 = Sha256::of(&bytes);
-        let sidecar = match dir.map(|d| d.join(SIDECAR)).filter(|p| p.is_file()) {
-            Some(path) => Some(read_sidecar(&o, &path)?),
-            None => None,
+        let sidecar = match (given, dir.map(|d| d.join(SIDECAR)).filter(|p| p.is_file())) {
+            (Some(g), _) => Some(parse_sidecar(&o, &g.place, &g.text)?),
+            (None, Some(path)) => Some(read_sidecar(&o, &path)?),
+            (None, None) => None,
         };
         let file_name = match source {
             ModuleSource::File { path, .. } => path.file_name().and_then(|n| n.to_str()),
+            ModuleSource::Krew(i) => i.module.file_name().and_then(|n| n.to_str()),
             _ => None,
         };
         let sidecar_pin = match &sidecar {
@@ -380,6 +463,9 @@ impl Host {
                 actual: sha256.to_hex(),
             });
         }
+        if let Some(unpacked) = crate::opa::unpack(&o, &bytes)? {
+            return self.load_opa(origin, sha256, unpacked, sidecar);
+        }
         let shape = crate::inspect::check(&o, &bytes)?;
         let metadata = match (shape.metadata, sidecar) {
             (Some(json), _) => serde_json::from_slice::<PolicyMetadata>(&json).map_err(|e| {
@@ -389,19 +475,16 @@ impl Host {
                     message: e.to_string(),
                 }
             })?,
-            (None, Some((s, _))) => {
-                let _ = (s.api_version, s.kind);
-                PolicyMetadata {
-                    name: s.name,
-                    version: s.version,
-                    abi: s.abi,
-                    operations: s.operations,
-                    settings_schema: s.settings_schema,
-                    resources: s.resources,
-                }
-            }
+            (None, Some((s, _))) => s.into_metadata(),
             (None, None) => return Err(LoadError::NoMetadata { origin: o }),
         };
+        if metadata.abi == crate::ABI_OPA_V1 {
+            return Err(LoadError::AbiMismatch {
+                origin: o,
+                declared: metadata.abi,
+                found: "not an `opa build -t wasm` module (neither a bundle.tar.gz nor a policy.wasm importing env.opa_abort)",
+            });
+        }
         if metadata.abi != ABI_WASI_COMMAND_V1 {
             return Err(LoadError::UnsupportedAbi {
                 origin: o,
@@ -429,7 +512,57 @@ impl Host {
             sha256,
             limits,
             cache_status,
-            pre,
+            kind: Kind::Wasi(pre),
+        })
+    }
+
+    /// The Rego half of [`Host::load`]: metadata from the bundle manifest (else the sidecar),
+    /// the shared cache keyed by the digest of the wasm bytes, and the builtin check.
+    fn load_opa(
+        &self,
+        origin: Origin,
+        sha256: Sha256,
+        unpacked: crate::opa::Unpacked,
+        sidecar: Option<(Sidecar, String)>,
+    ) -> Result<Policy, LoadError> {
+        let o = origin.to_string();
+        let metadata = match (unpacked.metadata, sidecar) {
+            (Some((m, _)), _) => m,
+            (None, Some((s, _))) => s.into_metadata(),
+            (None, None) => {
+                return Err(LoadError::Opa {
+                    origin: o,
+                    message: format!(
+                        "no metadata: put {{name, version, abi: promote.opa/v1, operations}} under `metadata.{}` in the bundle's .manifest (then `opa build -b DIR`), or in a promote-policy.yaml beside the {}",
+                        crate::opa::MANIFEST_KEY,
+                        if unpacked.bundle { "bundle" } else { "module" }
+                    ),
+                });
+            }
+        };
+        if metadata.abi != crate::ABI_OPA_V1 {
+            return Err(LoadError::AbiMismatch {
+                origin: o,
+                declared: metadata.abi,
+                found: "an `opa build -t wasm` module (abi promote.opa/v1)",
+            });
+        }
+        let limits = self.limits_for(&o, metadata.resources)?;
+        let (module, cache_status) = self
+            .cache
+            .load_or_compile(&self.engine, &Sha256::of(&unpacked.wasm), &unpacked.wasm)
+            .map_err(|e| LoadError::Compile {
+                origin: o.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let opa = crate::opa::prepare(&self.engine, &o, module, unpacked.data, limits)?;
+        Ok(Policy {
+            metadata,
+            origin,
+            sha256,
+            limits,
+            cache_status,
+            kind: Kind::Opa(opa),
         })
     }
 
@@ -482,9 +615,6 @@ impl Host {
         policy: &Policy,
         request: &EvaluationRequest,
     ) -> Result<Evaluation, PolicyError> {
-        let input = serde_json::to_vec(request).map_err(|e| PolicyError::Request {
-            message: format!("encoding the request: {e}"),
-        })?;
         let now = request
             .context
             .now
@@ -496,6 +626,34 @@ impl Host {
                     request.context.now
                 ),
             })?;
+        if let Kind::Opa(m) = &policy.kind {
+            let input = serde_json::to_value(request).map_err(|e| PolicyError::Request {
+                message: format!("encoding the request: {e}"),
+            })?;
+            let out = crate::opa::evaluate(
+                &self.engine,
+                m,
+                policy.limits,
+                crate::DECISION_ENTRYPOINT,
+                &input,
+                now,
+            )?;
+            let decision = serde_json::from_value::<Decision>(out.value).map_err(|e| {
+                PolicyError::InvalidOutput {
+                    expected: "Decision",
+                    message: e.to_string(),
+                }
+            })?;
+            return Ok(Evaluation {
+                decision,
+                fuel_used: out.fuel_used,
+                elapsed: out.elapsed,
+                log: String::new(),
+            });
+        }
+        let input = serde_json::to_vec(request).map_err(|e| PolicyError::Request {
+            message: format!("encoding the request: {e}"),
+        })?;
         let out = self.run(policy, "evaluate", input, now)?;
         let decision = serde_json::from_slice::<Decision>(&out.stdout).map_err(|e| {
             PolicyError::InvalidOutput {
@@ -524,6 +682,26 @@ impl Host {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
+        if let Kind::Opa(m) = &policy.kind {
+            // The entrypoint is optional: without it, a Rego policy takes any settings.
+            if !m.has_validate_settings() {
+                return Ok(SettingsValidation::valid());
+            }
+            let out = crate::opa::evaluate(
+                &self.engine,
+                m,
+                policy.limits,
+                crate::SETTINGS_ENTRYPOINT,
+                settings,
+                now,
+            )?;
+            return serde_json::from_value::<SettingsValidation>(out.value).map_err(|e| {
+                PolicyError::InvalidOutput {
+                    expected: "SettingsValidation",
+                    message: e.to_string(),
+                }
+            });
+        }
         let out = self.run(policy, "validate-settings", input, now)?;
         serde_json::from_slice::<SettingsValidation>(&out.stdout).map_err(|e| {
             PolicyError::InvalidOutput {
@@ -584,6 +762,11 @@ impl Host {
         input: Vec<u8>,
         now: Duration,
     ) -> Result<RunOutput, PolicyError> {
+        let Kind::Wasi(pre) = &policy.kind else {
+            return Err(PolicyError::Request {
+                message: "a Rego module has no WASI command to run".into(),
+            });
+        };
         let limits = policy.limits;
         let stdout = MemoryOutputPipe::new(STDOUT_LIMIT + 1);
         let stderr = MemoryOutputPipe::new(STDERR_LIMIT + 1);
@@ -625,7 +808,7 @@ impl Host {
         store.epoch_deadline_trap();
 
         let started = Instant::now();
-        let result = policy.pre.instantiate(&mut store).and_then(|instance| {
+        let result = pre.instantiate(&mut store).and_then(|instance| {
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call(&mut store, ())
         });
@@ -727,10 +910,14 @@ fn read_sidecar(origin: &str, path: &Path) -> Result<(Sidecar, String), LoadErro
         path: path.to_owned(),
         source,
     })?;
-    let sidecar = serde_saphyr::from_str::<Sidecar>(&text).map_err(|e| LoadError::Metadata {
+    parse_sidecar(origin, &place, &text)
+}
+
+fn parse_sidecar(origin: &str, place: &str, text: &str) -> Result<(Sidecar, String), LoadError> {
+    let sidecar = serde_saphyr::from_str::<Sidecar>(text).map_err(|e| LoadError::Metadata {
         origin: origin.to_owned(),
-        place: place.clone(),
+        place: place.to_owned(),
         message: e.to_string(),
     })?;
-    Ok((sidecar, place))
+    Ok((sidecar, place.to_owned()))
 }

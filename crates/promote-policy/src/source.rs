@@ -1,5 +1,6 @@
-//! Where a module comes from and how it is identified: `builtin:NAME`, or a file with an
-//! optional sha256 pin that is checked before anything is compiled.
+//! Where a module comes from and how it is identified: `builtin:NAME`, a file with an optional
+//! sha256 pin, or a krew-installed package pinned by its own metadata; pins are checked before
+//! anything is compiled.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -63,6 +64,10 @@ pub enum ModuleSource {
         /// The pinned digest.
         sha256: Option<Sha256>,
     },
+    /// Installed by krew as `promote-policy-<name>` ([`crate::krew`]): the module in the store,
+    /// pinned by the sha256 its package recorded; the package's `promote-policy.yaml` is its
+    /// sidecar.
+    Krew(crate::krew::Installed),
 }
 
 impl ModuleSource {
@@ -84,6 +89,11 @@ impl ModuleSource {
             Self::Builtin(name) => Origin::Builtin(name.clone()),
             Self::File { path, .. } => Origin::File(path.clone()),
             Self::Bytes { label, .. } => Origin::Bytes(label.clone()),
+            Self::Krew(i) => Origin::Krew {
+                index: i.index.clone(),
+                name: i.name().to_owned(),
+                version: i.version.clone(),
+            },
         }
     }
 }
@@ -97,6 +107,15 @@ pub enum Origin {
     File(PathBuf),
     /// Caller-supplied bytes.
     Bytes(String),
+    /// Installed by krew: `krew:<index>/<name>@<version>`.
+    Krew {
+        /// The index it was installed from (`detached` for `--manifest` installs).
+        index: String,
+        /// The policy name (the plugin name without `promote-policy-`).
+        name: String,
+        /// The installed version.
+        version: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -105,6 +124,11 @@ impl fmt::Display for Origin {
             Self::Builtin(n) => write!(f, "builtin:{n}"),
             Self::File(p) => write!(f, "{}", p.display()),
             Self::Bytes(l) => f.write_str(l),
+            Self::Krew {
+                index,
+                name,
+                version,
+            } => write!(f, "krew:{index}/{name}@{version}"),
         }
     }
 }

@@ -13,6 +13,8 @@ use promote_policy::{
 };
 use serde_json::json;
 
+mod rego;
+
 const META: &str = r#"(@custom "kubectl-promote.policy.v1" "{\"name\":\"t\",\"version\":\"0\",\"abi\":\"promote.wasi-command/v1\",\"operations\":[\"promote\"]}")"#;
 const ALLOW: &str = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"allow\"}"#;
 const DENY: &str = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"deny\",\"reasons\":[{\"code\":\"Sandbox\",\"message\":\"the sandbox leaked\"}]}"#;
@@ -740,4 +742,199 @@ fn host_and_policies_are_shareable_across_threads() {
     for t in threads {
         assert_eq!(t.join().unwrap(), Verdict::Allow);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go: examples/policies/go/qa-approved built with the real toolchain (GOOS=wasip1 GOARCH=wasm)
+
+/// A host whose compiled-module cache outlives the test: Go modules compile once per engine.
+fn go_host_with(limits: Limits) -> Host {
+    let mut config = HostConfig::new(CacheMode::Dir(promote_testkit::go::compiled_cache()));
+    config.defaults = limits;
+    Host::new(config).unwrap()
+}
+
+fn go_host() -> Host {
+    go_host_with(Limits::DEFAULT)
+}
+
+fn go_qa_approved() -> ModuleSource {
+    ModuleSource::File {
+        path: promote_testkit::go::go_qa_approved(),
+        sha256: None,
+    }
+}
+
+/// A qa-approved case's request, with its settings.
+fn case_request(name: &str) -> EvaluationRequest {
+    let dir = repo_root().join("policies/cases/qa-approved");
+    let cases = load_cases(&dir).unwrap();
+    let (_, case) = cases
+        .iter()
+        .find(|(p, _)| p.file_stem().is_some_and(|s| s == name))
+        .unwrap_or_else(|| panic!("no case {name} in {}", dir.display()));
+    let mut req = case.request.clone().unwrap();
+    req.settings = case.settings.clone();
+    req
+}
+
+#[test]
+fn go_policy_decides_like_the_builtin() {
+    let host = go_host();
+    let go = host.load(&go_qa_approved()).unwrap();
+    assert_eq!(go.name(), "qa-approved-go", "metadata from the sidecar");
+    assert_eq!(
+        go.limits(),
+        Limits::DEFAULT,
+        "a Go policy needs no extra resources"
+    );
+    let rust = host
+        .load(&ModuleSource::Builtin("qa-approved".into()))
+        .unwrap();
+    for (case, verdict, code) in [
+        ("allow-approved", Verdict::Allow, "QaApproved"),
+        ("deny-rejected-later", Verdict::Deny, "QaRejected"),
+        ("wait-no-approval", Verdict::RequireApproval, ""),
+    ] {
+        let req = case_request(case);
+        let ev = host.evaluate(&go, &req).unwrap();
+        assert_eq!(ev.decision.decision, verdict, "{case}: {:?}", ev.decision);
+        assert_eq!(
+            ev.decision.reasons.first().map_or("", |r| r.code.as_str()),
+            code,
+            "{case}"
+        );
+        // Same codes, messages, approvals and warnings as the Rust built-in.
+        assert_eq!(
+            ev.decision,
+            host.evaluate(&rust, &req).unwrap().decision,
+            "{case}"
+        );
+        // The default fuel leaves a wide margin for Go's runtime start plus the evaluation.
+        assert!(
+            ev.fuel_used < Limits::DEFAULT.fuel / 20,
+            "{case}: {} fuel",
+            ev.fuel_used
+        );
+    }
+    let waiting = host
+        .evaluate(&go, &case_request("wait-no-approval"))
+        .unwrap()
+        .decision;
+    assert_eq!(
+        waiting.required_approvals,
+        vec![RequiredApproval {
+            id: "qa@staging".into(),
+            environment: "staging".into(),
+            count: 1,
+            reason: "v1.0.1 has no qa approval on staging yet (kubectl promote approve staging v1.0.1 --role qa)".into(),
+        }]
+    );
+}
+
+#[test]
+fn go_policy_passes_the_builtins_cases() {
+    let host = go_host();
+    let go = host.load(&go_qa_approved()).unwrap();
+    let cases = load_cases(&repo_root().join("policies/cases/qa-approved")).unwrap();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(p, c)| {
+            run_case(&host, &go, c)
+                .err()
+                .map(|e| format!("{}: {e}", p.display()))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn go_policy_errors_exit_through_proc_exit() {
+    let host = go_host();
+    let go = host.load(&go_qa_approved()).unwrap();
+    let mut req = case_request("allow-approved");
+    req.settings = json!({"rol": "qa"});
+    // Bad settings in evaluate: the SDK logs to stderr and calls os.Exit(1) (WASI proc_exit).
+    let err = host.evaluate(&go, &req).unwrap_err();
+    let PolicyError::Exit { code, stderr_tail } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*code, 1);
+    assert!(
+        stderr_tail.contains("invalid settings: unknown field `rol`"),
+        "{stderr_tail}"
+    );
+    let v = host.validate_settings(&go, &json!({"rol": "qa"})).unwrap();
+    assert!(!v.valid && v.message.unwrap().contains("`rol`"));
+    assert!(host.validate_settings(&go, &json!({})).unwrap().valid);
+}
+
+#[test]
+fn go_policy_runs_are_deterministic() {
+    let host = go_host();
+    let go = host.load(&go_qa_approved()).unwrap();
+    let req = case_request("deny-upstream-moved");
+    let a = host.evaluate(&go, &req).unwrap();
+    let b = host.evaluate(&go, &req).unwrap();
+    // Seeded random and fixed clocks: even the fuel Go's runtime burns is the same.
+    assert_eq!(
+        (a.decision, a.fuel_used, a.log),
+        (b.decision, b.fuel_used, b.log)
+    );
+}
+
+#[test]
+fn go_policy_out_of_fuel_and_memory_are_policy_errors() {
+    let go = go_qa_approved();
+    let req = case_request("allow-approved");
+    let starved = go_host_with(Limits {
+        fuel: 100_000,
+        ..Limits::DEFAULT
+    });
+    let p = starved.load(&go).unwrap();
+    assert_eq!(
+        starved.evaluate(&p, &req).unwrap_err(),
+        PolicyError::OutOfFuel { limit: 100_000 }
+    );
+    let cramped = go_host_with(Limits {
+        memory_bytes: 1 << 20,
+        ..Limits::DEFAULT
+    });
+    let p = cramped.load(&go).unwrap();
+    let err = cramped.evaluate(&p, &req).unwrap_err();
+    assert!(
+        matches!(err, PolicyError::MemoryLimit { limit_mib: 1, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sidecar_text_from_elsewhere_supplies_metadata() {
+    // A repo-path module read from a git revision: bytes, with its sidecar read by the caller.
+    let wasm = promote_testkit::go::go_qa_approved();
+    let bytes = std::fs::read(&wasm).unwrap();
+    let sidecar = promote_policy::SidecarText {
+        place: "policies/promote-policy.yaml@origin/main".into(),
+        text: std::fs::read_to_string(wasm.with_file_name("promote-policy.yaml")).unwrap(),
+    };
+    let source = ModuleSource::Bytes {
+        label: "policies/qa.wasm@origin/main".into(),
+        sha256: Some(Sha256::of(&bytes)),
+        bytes,
+    };
+    let host = go_host();
+    let err = host.load(&source).err().unwrap();
+    assert!(matches!(err, LoadError::NoMetadata { .. }), "{err:?}");
+    let p = host.load_with_sidecar(&source, Some(&sidecar)).unwrap();
+    assert_eq!(p.metadata().name, "qa-approved-go");
+    let bad = promote_policy::SidecarText {
+        text: "name: x\n".into(),
+        ..sidecar
+    };
+    let err = host.load_with_sidecar(&source, Some(&bad)).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("policies/promote-policy.yaml@origin/main"),
+        "{err}"
+    );
 }

@@ -548,6 +548,7 @@ pub fn record(
         }
         let parents: Vec<CommitId> = tip.into_iter().collect();
         let commit = repo.commit(&tree, &parents, &author, &committer, &message, sign)?;
+        progress.checkpoint("before-approval-push");
         progress.step(&format!(
             "recording {} {} {} as {} on {}/{branch}",
             record.verdict, record.environment, record.version, record.role, session.remote

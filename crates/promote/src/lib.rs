@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod argo;
 pub mod init;
+pub mod peek;
 pub mod policy;
 pub mod pr;
 pub mod promote;
@@ -25,6 +26,10 @@ use promote_git::GitError;
 pub trait Progress {
     fn step(&self, message: &str);
     fn warn(&self, message: &str);
+    /// A named point between two writes (`before-push`, …) where the binary's test build may
+    /// stop the process, so tests can kill it there and check that nothing is left half done.
+    /// Does nothing by default.
+    fn checkpoint(&self, _point: &str) {}
 }
 
 /// Progress that goes nowhere.

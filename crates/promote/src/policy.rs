@@ -1,5 +1,6 @@
 //! The policy gate of promotions and rollbacks: load ENV's modules (repo paths from the base
-//! tip, never the working tree, and checked against their pin), gather the facts into the
+//! tip, never the working tree, and checked against their pin; `krew:` modules from the krew
+//! store, checked against their package's pin), gather the facts into the
 //! request of `specs/policy-abi.md`, evaluate every module and report each verdict.
 //!
 //! A denial is a result, not an error: the plan carries a [`PolicyVerdict`] and the binary turns
@@ -16,7 +17,8 @@ use promote_core::image::{EnvVersion, ImageChange, ImageRef};
 use promote_core::trailers::{self, Trailers};
 use promote_core::Person;
 use promote_policy::sdk::{self, EvaluationRequest, Operation, Verdict};
-use promote_policy::{CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, Sha256};
+use promote_policy::krew::{self, KrewRef};
+use promote_policy::{CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, SIDECAR, Sha256, SidecarText};
 
 use crate::approvals::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
 use crate::{Progress, PromoteError, Session};
@@ -130,6 +132,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
     let runtime = session.policy_runtime()?;
     let mut out = Vec::new();
     for r in refs {
+        let mut sidecar = None;
         let source = match &r.module {
             ModuleRef::Builtin(name) => ModuleSource::Builtin(name.clone()),
             ModuleRef::RepoPath(path) => {
@@ -144,17 +147,40 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                     )));
                 };
                 let pin: Sha256 = pin.parse().map_err(PromoteError::Policy)?;
+                sidecar = repo_sidecar(session, path)?;
                 ModuleSource::Bytes { label: format!("{path}@{}", session.base_name()), bytes, sha256: Some(pin) }
             }
             ModuleRef::Krew(name) => {
-                return Err(PromoteError::Config(session.config.error(
-                    format!("{}.module", r.key),
-                    format!("krew:{name}: modules installed by krew are not supported by this version"),
-                    "commit the module to the repo and reference it by path with its sha256",
-                )));
+                let key = format!("{}.module", r.key);
+                let reference = KrewRef::parse(name).map_err(|e| PromoteError::Config(session.config.error(key.clone(), e, "name the plugin as `kubectl krew list` shows it, without `promote-policy-`")))?;
+                let Some(root) = &session.policy.krew_root else {
+                    return Err(PromoteError::Config(session.config.error(key, format!("{reference}: no krew root (neither KREW_ROOT nor HOME is set)"), "set KREW_ROOT to krew's directory (default ~/.krew)")));
+                };
+                let installed = krew::find(root, &reference).map_err(|e| {
+                    let (problem, fix) = match &e {
+                        krew::KrewError::NotInstalled { plugin, receipt, install, .. } => (
+                            format!("{reference}: the krew plugin {plugin} is not installed (no {receipt})"),
+                            format!("install it: `{install}` (the index once: `kubectl krew index add {} <index git URL>`), or from files: `kubectl krew install --manifest=FILE --archive=FILE`", reference.index.as_deref().unwrap_or(krew::SUGGESTED_INDEX)),
+                        ),
+                        other => (other.to_string(), "`kubectl krew list` shows what krew installed".to_owned()),
+                    };
+                    PromoteError::Config(session.config.error(key, problem, fix))
+                })?;
+                // A `sha256:` next to a krew module pins it further (e.g. to what was reviewed).
+                if let Some(pin) = &r.sha256 {
+                    let pin: Sha256 = pin.parse().map_err(PromoteError::Policy)?;
+                    if pin != installed.sha256 {
+                        return Err(PromoteError::Config(session.config.error(
+                            format!("{}.sha256", r.key),
+                            format!("{} is installed with module sha256 {}, but the configuration pins {pin}", installed.label(), installed.sha256),
+                            "install the reviewed version of the plugin, or update the pin if you trust the installed one",
+                        )));
+                    }
+                }
+                ModuleSource::Krew(installed)
             }
         };
-        let policy = runtime.host.load(&source).map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
+        let policy = runtime.host.load_with_sidecar(&source, sidecar.as_ref()).map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
         let validation = runtime.host.validate_settings(&policy, &r.settings).map_err(|e| PromoteError::Policy(format!("{}: validating settings: {e}", r.key)))?;
         if !validation.valid {
             return Err(PromoteError::Config(session.config.error(
@@ -177,6 +203,17 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
         out.push(ConfiguredPolicy { policy: Arc::new(policy), settings: serde_json::json!({}), failure_policy: FailurePolicy::Fail });
     }
     Ok(out)
+}
+
+/// The `promote-policy.yaml` beside a repo-path module at the base tip, if there is one: the
+/// metadata of modules without a metadata custom section (Go, and anything not built with the
+/// Rust SDK). It comes from the same revision as `promote.yaml`, so it is as trusted.
+pub fn repo_sidecar(session: &Session, module_path: &str) -> Result<Option<SidecarText>, PromoteError> {
+    let dir = module_path.rsplit_once('/').map_or("", |(d, _)| d);
+    let path = if dir.is_empty() { SIDECAR.to_owned() } else { format!("{dir}/{SIDECAR}") };
+    let Some(bytes) = session.repo.read_file(session.base, &path)? else { return Ok(None) };
+    let text = String::from_utf8(bytes).map_err(|_| PromoteError::Policy(format!("{path}@{}: not UTF-8 text", session.base_name())))?;
+    Ok(Some(SidecarText { place: format!("{path}@{}", session.base_name()), text }))
 }
 
 /// What every environment runs in git (and, when known, in Argo CD).

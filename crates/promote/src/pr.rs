@@ -121,6 +121,7 @@ pub(crate) fn land(
         forge.find_open(&PrQuery::Label(forge::env_label(&env.name)))?;
     }
     let commit = push_branch(session, plan, &branch, progress)?;
+    progress.checkpoint("after-branch-push");
 
     let Some(forge) = opts.forge else {
         let compare_url = forge_target(session)

@@ -318,10 +318,10 @@ pub fn apply_with(session: &Session, plan: &Plan, renderer: &Renderer, pr: &crat
     let changes: BTreeMap<String, Option<Vec<u8>>> = [(plan.overlay_file.clone(), Some(plan.new_text.clone().into_bytes()))].into();
     match plan.mode {
         Mode::Direct => {
-            const ATTEMPTS: usize = 5;
-            for attempt in 1..=ATTEMPTS {
+            for attempt in 1..=DIRECT_ATTEMPTS {
                 let tree = repo.tree_with(base, &changes)?;
                 let commit = repo.commit(&tree, &[base], &plan.author, &committer, &plan.commit_message, sign)?;
+                progress.checkpoint("before-push");
                 progress.step(&format!("pushing {} to {} ({})", commit.short(), session.base_name(), if sign { "signed" } else { "unsigned" }));
                 match repo.push(&session.remote, commit, &session.base_branch)? {
                     PushOutcome::Pushed => {
@@ -329,6 +329,7 @@ pub fn apply_with(session: &Session, plan: &Plan, renderer: &Renderer, pr: &crat
                     }
                     PushOutcome::Behind => {
                         progress.step(&format!("{} moved while promoting; checking whether {} was touched", session.base_name(), plan.environment));
+                        thread::sleep(backoff(attempt));
                         repo.fetch(&session.remote)?;
                         let tip = repo.remote_tip(&session.remote, &session.base_branch)?.ok_or_else(|| promote_git::GitError::NoBranch { remote: session.remote.clone(), branch: session.base_branch.clone() })?;
                         if repo.path_id(tip, &plan.overlay_dir)? != overlay_id {
@@ -342,10 +343,23 @@ pub fn apply_with(session: &Session, plan: &Plan, renderer: &Renderer, pr: &crat
                     }
                 }
             }
-            Err(PromoteError::TooManyRetries { attempts: ATTEMPTS })
+            Err(PromoteError::TooManyRetries { attempts: DIRECT_ATTEMPTS })
         }
         Mode::Pr => crate::pr::land(session, plan, pr, progress),
     }
+}
+
+/// How often a direct push is rebuilt on a moved tip before giving up. Every lost push means
+/// another push landed first, so this bounds how many others may land meanwhile: ten CI jobs
+/// promoting ten environments at once all land (`kubectl-promote/tests/races.rs`).
+const DIRECT_ATTEMPTS: usize = 20;
+
+/// A short, growing, jittered pause before rebuilding on a moved tip, so that processes that
+/// lost the same race do not all push again in lockstep.
+fn backoff(attempt: usize) -> std::time::Duration {
+    let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) ^ std::process::id();
+    let base = u64::try_from(attempt.min(10)).unwrap_or(10) * 20;
+    std::time::Duration::from_millis(base + u64::from(jitter % 50))
 }
 
 fn raced(session: &Session, plan: &Plan, tip: CommitId) -> PromoteError {

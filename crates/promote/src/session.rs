@@ -39,6 +39,9 @@ pub struct PolicyOptions {
     /// `context.now` (RFC 3339 UTC); `None` = the current time.
     pub now: Option<String>,
     pub dry_run: bool,
+    /// `$KREW_ROOT` (default `~/.krew`), where `krew:` modules are installed; `None` = unknown
+    /// (no home directory), and `krew:` modules are refused.
+    pub krew_root: Option<PathBuf>,
     /// Argo CD facts per environment (`environments.<env>.argocd` of the request), gathered
     /// by the caller that can reach the clusters; a missing env is `null` to policies.
     pub argocd_facts: std::collections::BTreeMap<String, promote_policy::sdk::ArgoCdState>,

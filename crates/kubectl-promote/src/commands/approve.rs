@@ -104,7 +104,7 @@ fn run(ctx: &Ctx<'_>, req: RecordRequest) -> anyhow::Result<Exit> {
             .status(&format!("identity from git config (unverified): {why}"));
     }
     let identity = Identity::of(&session, connection.forge())?;
-    let recorded = approvals::record(&session, &req, &identity, ctx.shell)?;
+    let recorded = approvals::record(&session, &req, &identity, ctx)?;
     let shell = ctx.shell;
     if shell.is_text() {
         print(ctx, &recorded)?;

@@ -1,18 +1,31 @@
-//! `kubectl promote completion SHELL` and `kubectl promote version`.
+//! `kubectl promote completion SHELL|kubectl-hook` and `kubectl promote version`.
 
 use std::io::Write;
 
 use serde::Serialize;
 
 use super::Ctx;
-use crate::cli::CompletionArgs;
+use crate::cli::{CompletionArgs, CompletionShell};
 use crate::Exit;
 
 pub fn completion(args: &CompletionArgs) -> anyhow::Result<Exit> {
     use clap::CommandFactory;
+    let shell = match args.shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+        CompletionShell::Powershell => clap_complete::Shell::PowerShell,
+        CompletionShell::Elvish => clap_complete::Shell::Elvish,
+        CompletionShell::KubectlHook => {
+            let mut out = std::io::stdout();
+            out.write_all(super::complete::KUBECTL_HOOK.as_bytes())?;
+            out.flush()?;
+            return Ok(Exit::Ok);
+        }
+    };
     let mut cmd = crate::cli::Cli::command();
     let mut out = std::io::stdout();
-    clap_complete::generate(args.shell, &mut cmd, "kubectl-promote", &mut out);
+    clap_complete::generate(shell, &mut cmd, "kubectl-promote", &mut out);
     out.flush()?;
     Ok(Exit::Ok)
 }

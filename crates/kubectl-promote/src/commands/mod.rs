@@ -2,6 +2,7 @@
 
 mod approve;
 pub(crate) mod argo;
+pub(crate) mod complete;
 mod init;
 mod misc;
 mod policy;
@@ -37,6 +38,20 @@ pub struct Ctx<'a> {
     pub shell: &'a Shell,
 }
 
+/// Progress for the use cases: lines go to the shell, named checkpoints to the test hooks
+/// ([`Env::pause_at`]; nothing in a release build).
+impl ::promote::Progress for Ctx<'_> {
+    fn step(&self, message: &str) {
+        ::promote::Progress::step(self.shell, message);
+    }
+    fn warn(&self, message: &str) {
+        ::promote::Progress::warn(self.shell, message);
+    }
+    fn checkpoint(&self, point: &str) {
+        self.env.pause_at(point);
+    }
+}
+
 impl Ctx<'_> {
     fn open(&self) -> anyhow::Result<Session> {
         self.open_for(false, None)
@@ -65,6 +80,7 @@ impl Ctx<'_> {
                 kube_user: None,
                 now: self.env.now.clone(),
                 dry_run,
+                krew_root: self.env.krew_root.clone(),
                 argocd_facts: Default::default(),
             },
         };

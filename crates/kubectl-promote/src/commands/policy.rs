@@ -1,10 +1,11 @@
-//! `kubectl promote policy list | inspect MODULE | eval MODULE --input FILE | test [DIR]`: the
-//! policy author's and the operator's view of modules, straight on the wasmtime host
-//! (`promote-policy`), with the same limits and cache as promotions.
+//! `kubectl promote policy list | inspect MODULE | eval MODULE --input FILE | test [DIR] |
+//! package DIR`: the policy author's and the operator's view of modules, straight on the wasmtime
+//! host (`promote-policy`), with the same limits and cache as promotions.
 //!
-//! A MODULE is `builtin:NAME`, a `.wasm` file (its metadata may sit beside it in
+//! A MODULE is `builtin:NAME`, `krew:NAME` (a `promote-policy-NAME` plugin krew installed under
+//! `$KREW_ROOT`), a `.wasm` file (its metadata may sit beside it in
 //! `promote-policy.yaml`), or a directory holding one: the module a `promote-policy.yaml` there
-//! names, else its only `.wasm`, else the only one cargo built under
+//! names, else its only `.wasm` or `bundle.tar.gz` (a Rego module from `opa build`), else the only one cargo built under
 //! `target/wasm32-wasip1/release/`.
 
 use std::collections::BTreeMap;
@@ -18,14 +19,15 @@ use serde_json::Value;
 use promote_core::config::ModuleRef;
 use promote_policy::cases::{Case, run_case};
 use promote_policy::sdk::{EvaluationRequest, PolicyMetadata, Verdict};
+use promote_policy::krew::{self, KrewRef};
 use promote_policy::{
     BUILTIN_NAMES, CacheMode, Host, HostConfig, LoadError, ModuleSource, Policy, PolicyError,
-    Sha256, builtin_bytes,
+    Sha256, SidecarText, builtin_bytes,
 };
 
 use super::{Ctx, usage};
 use crate::Exit;
-use crate::cli::{PolicyCommand, PolicyEvalArgs, PolicyInspectArgs, PolicyTestArgs};
+use crate::cli::{PolicyCommand, PolicyEvalArgs, PolicyInspectArgs, PolicyPackageArgs, PolicyTestArgs};
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED};
 
 pub fn policy(ctx: &Ctx<'_>, cmd: &PolicyCommand) -> anyhow::Result<Exit> {
@@ -34,6 +36,7 @@ pub fn policy(ctx: &Ctx<'_>, cmd: &PolicyCommand) -> anyhow::Result<Exit> {
         PolicyCommand::Inspect(a) => inspect(ctx, a),
         PolicyCommand::Eval(a) => eval(ctx, a),
         PolicyCommand::Test(a) => test(ctx, a),
+        PolicyCommand::Package(a) => package(ctx, a),
     }
 }
 
@@ -47,8 +50,13 @@ fn host(ctx: &Ctx<'_>) -> anyhow::Result<Host> {
     Ok(Host::new(HostConfig::new(mode))?)
 }
 
-/// `builtin:NAME`, a file, or a directory holding a module.
-fn resolve_module(arg: &str, base: &Path) -> anyhow::Result<ModuleSource> {
+/// `builtin:NAME`, `krew:NAME` (installed by krew), a file, or a directory holding a module.
+fn resolve_module(arg: &str, base: &Path, krew_root: Option<&Path>) -> anyhow::Result<ModuleSource> {
+    if let Some(name) = arg.strip_prefix("krew:") {
+        let reference = KrewRef::parse(name).map_err(usage)?;
+        let root = krew_root.ok_or_else(|| anyhow::anyhow!("{reference}: no krew root (neither KREW_ROOT nor HOME is set); set KREW_ROOT"))?;
+        return Ok(ModuleSource::Krew(krew::find(root, &reference)?));
+    }
     if let Some(name) = arg.strip_prefix("builtin:") {
         if builtin_bytes(name).is_none() {
             return Err(usage(format!(
@@ -69,7 +77,7 @@ fn resolve_module(arg: &str, base: &Path) -> anyhow::Result<ModuleSource> {
     if path.is_dir() {
         return module_in_dir(&path)?.ok_or_else(|| {
             usage(format!(
-                "{}: no policy module here: expected a promote-policy.yaml naming `module:`, one .wasm file, or one built under target/wasm32-wasip1/release/ (build it with `cargo build --release --target wasm32-wasip1`)",
+                "{}: no policy module here: expected a promote-policy.yaml naming `module:`, one .wasm file or bundle.tar.gz (`opa build -t wasm -e promote/decision -b .`), or one built under target/wasm32-wasip1/release/ (build it with `cargo build --release --target wasm32-wasip1`)",
                 path.display()
             ))
         });
@@ -127,7 +135,12 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "wasm"))
+        .filter(|p| {
+            p.is_file()
+                && (p.extension().is_some_and(|e| e == "wasm")
+                    // `opa build -t wasm` output: a Rego module (promote.opa/v1).
+                    || p.file_name().is_some_and(|n| n == "bundle.tar.gz"))
+        })
         .collect();
     v.sort();
     v
@@ -139,6 +152,7 @@ fn digest_and_cached(host: &Host, source: &ModuleSource) -> (Option<Sha256>, Opt
         ModuleSource::Builtin(n) => builtin_bytes(n).map(Sha256::of),
         ModuleSource::File { path, .. } => std::fs::read(path).ok().map(|b| Sha256::of(&b)),
         ModuleSource::Bytes { bytes, .. } => Some(Sha256::of(bytes)),
+        ModuleSource::Krew(i) => std::fs::read(&i.module).ok().map(|b| Sha256::of(&b)),
     };
     let cached = sha.and_then(|s| host.cache_path(&s)).map(|p| p.exists());
     (sha, cached)
@@ -172,7 +186,13 @@ struct ListRow {
     error: Option<String>,
 }
 
-fn row(host: &Host, source: &ModuleSource, origin: String, used_by: Vec<String>) -> ListRow {
+fn row(
+    host: &Host,
+    source: &ModuleSource,
+    sidecar: Option<&SidecarText>,
+    origin: String,
+    used_by: Vec<String>,
+) -> ListRow {
     let (sha, cached) = digest_and_cached(host, source);
     let mut r = ListRow {
         name: None,
@@ -185,7 +205,7 @@ fn row(host: &Host, source: &ModuleSource, origin: String, used_by: Vec<String>)
         used_by,
         error: None,
     };
-    match host.load(source) {
+    match host.load_with_sidecar(source, sidecar) {
         Ok(p) => {
             let m = p.metadata();
             r.name = Some(m.name.clone());
@@ -214,6 +234,8 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
         Err(e) => return Err(e),
     };
     let mut builtin_users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // (what `krew:` names, its config key, ENV/OPERATION)
+    let mut krew_users: Vec<(String, String, String)> = Vec::new();
     let mut repo_rows: Vec<ListRow> = Vec::new();
     if let Some(s) = &session {
         for env in &s.config.environments {
@@ -270,6 +292,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                                         }
                                         None => None,
                                     };
+                                    let sidecar = promote::policy::repo_sidecar(s, path)?;
                                     let mut row = row(
                                         &host,
                                         &ModuleSource::Bytes {
@@ -277,6 +300,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                                             bytes,
                                             sha256: pin,
                                         },
+                                        sidecar.as_ref(),
                                         origin,
                                         vec![used],
                                     );
@@ -292,20 +316,9 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                             };
                             repo_rows.push(row);
                         }
-                        ModuleRef::Krew(name) => repo_rows.push(ListRow {
-                            name: Some(name.clone()),
-                            version: None,
-                            abi: None,
-                            operations: Vec::new(),
-                            origin: format!("krew:{name}"),
-                            sha256: None,
-                            cached: None,
-                            used_by: vec![used],
-                            error: Some(
-                                "modules installed by krew are not supported by this version"
-                                    .into(),
-                            ),
-                        }),
+                        ModuleRef::Krew(name) => {
+                            krew_users.push((name.clone(), r.key.clone(), used))
+                        }
                     }
                 }
             }
@@ -317,12 +330,14 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
             row(
                 &host,
                 &ModuleSource::Builtin((*n).to_owned()),
+                None,
                 format!("builtin:{n}"),
                 builtin_users.remove(*n).unwrap_or_default(),
             )
         })
         .collect();
     items.extend(repo_rows);
+    items.extend(krew_rows(ctx, &host, krew_users));
     for path in &ctx.global.policy {
         items.push(row(
             &host,
@@ -330,6 +345,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                 path: path.clone(),
                 sha256: None,
             },
+            None,
             path.display().to_string(),
             vec!["--policy".into()],
         ));
@@ -349,6 +365,64 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// Every `promote-policy-*` plugin krew installed, with the configured `krew:` modules that use
+/// it; a configured one that is not installed is an error row naming the install command.
+fn krew_rows(ctx: &Ctx<'_>, host: &Host, users: Vec<(String, String, String)>) -> Vec<ListRow> {
+    let mut rows = Vec::new();
+    let error_row = |origin: String, used_by: Vec<String>, error: String| ListRow {
+        name: None,
+        version: None,
+        abi: None,
+        operations: Vec::new(),
+        origin,
+        sha256: None,
+        cached: None,
+        used_by,
+        error: Some(error),
+    };
+    let installed = match ctx.env.krew_root.as_deref().map(krew::installed) {
+        Some(Ok(list)) => list,
+        Some(Err(e)) => {
+            rows.push(error_row("krew".into(), Vec::new(), e.to_string()));
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let mut users: Vec<(Result<KrewRef, String>, String, String)> = users
+        .into_iter()
+        .map(|(name, key, used)| (KrewRef::parse(&name), key, used))
+        .collect();
+    for found in installed {
+        match found {
+            Ok(i) => {
+                let used_by = users
+                    .iter()
+                    .filter(|(r, ..)| r.as_ref().is_ok_and(|r| r.plugin() == i.plugin))
+                    .map(|(.., used)| used.clone())
+                    .collect();
+                users.retain(|(r, ..)| !r.as_ref().is_ok_and(|r| r.plugin() == i.plugin));
+                rows.push(row(host, &ModuleSource::Krew(i.clone()), None, i.label(), used_by));
+            }
+            Err(e) => rows.push(error_row("krew".into(), Vec::new(), e.to_string())),
+        }
+    }
+    // Configured but not installed (or not parseable).
+    for (r, key, used) in users {
+        let (origin, error) = match r {
+            Ok(r) => {
+                let error = match ctx.env.krew_root.as_deref().map(|root| krew::find(root, &r)) {
+                    Some(Err(e)) => e.to_string(),
+                    _ => format!("{r}: not installed; install it: {}", r.install_command()),
+                };
+                (r.to_string(), error)
+            }
+            Err(e) => ("krew".to_owned(), e),
+        };
+        rows.push(error_row(origin, vec![used], format!("{key}: {error}")));
+    }
+    rows
 }
 
 fn is_not_a_repo(e: &anyhow::Error) -> bool {
@@ -469,7 +543,7 @@ struct LimitsDoc {
 
 fn inspect(ctx: &Ctx<'_>, args: &PolicyInspectArgs) -> anyhow::Result<Exit> {
     let host = host(ctx)?;
-    let source = resolve_module(&args.module, &std::env::current_dir()?)?;
+    let source = resolve_module(&args.module, &std::env::current_dir()?, ctx.env.krew_root.as_deref())?;
     let (sha, cached) = digest_and_cached(&host, &source);
     let origin = source.origin().to_string();
     let doc = match host.load(&source) {
@@ -488,7 +562,7 @@ fn inspect(ctx: &Ctx<'_>, args: &PolicyInspectArgs) -> anyhow::Result<Exit> {
             // from those later steps mean the check passed.
             let passed = match &e {
                 LoadError::Malformed { .. } | LoadError::RefusedImport { .. } | LoadError::MissingExport { .. } => Some(false),
-                LoadError::UnknownBuiltin { .. } | LoadError::PinMismatch { .. } => None,
+                LoadError::UnknownBuiltin { .. } | LoadError::PinMismatch { .. } | LoadError::KrewModuleChanged { .. } => None,
                 _ => Some(true),
             };
             let message = match passed {
@@ -609,6 +683,7 @@ fn error_kind(e: &PolicyError) -> &'static str {
         PolicyError::UnsupportedOperation { .. } => "unsupported-operation",
         PolicyError::Request { .. } => "bad-request",
         PolicyError::Instantiate { .. } => "instantiate",
+        PolicyError::Undefined { .. } => "undefined",
     }
 }
 
@@ -640,7 +715,7 @@ fn read_settings(path: &Path) -> anyhow::Result<Value> {
 
 fn eval(ctx: &Ctx<'_>, args: &PolicyEvalArgs) -> anyhow::Result<Exit> {
     let host = host(ctx)?;
-    let source = resolve_module(&args.module, &std::env::current_dir()?)?;
+    let source = resolve_module(&args.module, &std::env::current_dir()?, ctx.env.krew_root.as_deref())?;
     let policy = host.load(&source)?;
     let bytes = read_input(&args.input)?;
     let bad = |e: &dyn std::fmt::Display| {
@@ -950,7 +1025,7 @@ fn test(ctx: &Ctx<'_>, args: &PolicyTestArgs) -> anyhow::Result<Exit> {
                     result.description = case.description.clone();
                     let module = match named {
                         Some(m) => {
-                            resolve_module(&m, &suite.dir).map_err(|e| format!("\"module\": {e}"))
+                            resolve_module(&m, &suite.dir, ctx.env.krew_root.as_deref()).map_err(|e| format!("\"module\": {e}"))
                         }
                         None => suite.module.clone(),
                     };
@@ -1042,4 +1117,95 @@ fn print_case(ctx: &Ctx<'_>, r: &CaseResult) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// package
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PackageDoc {
+    plugin: String,
+    version: String,
+    archive: String,
+    sha256: String,
+    manifest: String,
+    uri: String,
+    module_sha256: String,
+}
+
+fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
+    let cwd = std::env::current_dir()?;
+    let given = cwd.join(&args.dir);
+    let (dir, source) = if given.is_file() {
+        let dir = given.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.clone());
+        (dir, ModuleSource::File { path: given.clone(), sha256: None })
+    } else if given.is_dir() {
+        let source = module_in_dir(&given)?.ok_or_else(|| {
+            usage(format!(
+                "{}: no policy module here: expected a promote-policy.yaml naming `module:`, one .wasm file, or one built under target/wasm32-wasip1/release/",
+                given.display()
+            ))
+        })?;
+        (given.clone(), source)
+    } else {
+        return Err(usage(format!("{}: no such policy directory or module file", args.dir.display())));
+    };
+    let license_path = args.license.as_ref().map_or_else(|| dir.join("LICENSE"), |l| cwd.join(l));
+    let license = match std::fs::read(&license_path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(usage(format!(
+                "{}: missing; a krew package ships its licence: put the licence text there (e.g. copy your project's LICENSE) or pass --license FILE",
+                license_path.display()
+            )));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", license_path.display()))),
+    };
+    let ModuleSource::File { path: module_path, .. } = &source else {
+        unreachable!("module_in_dir returns files");
+    };
+    let host = host(ctx)?;
+    // Load it as promotions would: a module that would be refused is not packaged.
+    let policy = host
+        .load(&source)
+        .with_context(|| format!("{}: not packaged", module_path.display()))?;
+    let module = std::fs::read(module_path).with_context(|| format!("reading {}", module_path.display()))?;
+    let out_dir = cwd.join(&args.out_dir);
+    let p = promote_policy::package::package(
+        &promote_policy::package::PackageInput {
+            metadata: policy.metadata(),
+            module: &module,
+            license: &license,
+            version: args.version.as_deref(),
+            uri: args.uri.as_deref(),
+            homepage: args.homepage.as_deref(),
+        },
+        &out_dir,
+    )
+    .map_err(|e| match e {
+        promote_policy::package::PackageError::Write { .. } => anyhow::Error::new(e),
+        other => usage(other.to_string()),
+    })?;
+    let shown = |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string();
+    let doc = PackageDoc {
+        plugin: p.plugin.clone(),
+        version: p.version.clone(),
+        archive: shown(&p.archive),
+        sha256: p.sha256.to_hex(),
+        manifest: shown(&p.manifest),
+        uri: p.uri.clone(),
+        module_sha256: p.module_sha256.to_hex(),
+    };
+    if ctx.shell.is_text() {
+        ctx.shell.out(format!("{BOLD}{}{BOLD:#} {}", doc.plugin, doc.version))?;
+        ctx.shell.out(format!("archive:   {} (sha256 {})", doc.archive, doc.sha256))?;
+        ctx.shell.out(format!("manifest:  {}", doc.manifest))?;
+        ctx.shell.out(format!("uri:       {}", doc.uri))?;
+        ctx.shell.out(format!("module:    {} (sha256 {})", promote_policy::package::MODULE_FILE, doc.module_sha256))?;
+        ctx.shell.out(format!("install:   kubectl krew install --manifest={} --archive={}", doc.manifest, doc.archive))?;
+        ctx.shell.out(format!("use:       module: krew:{}", policy.metadata().name))?;
+    }
+    ctx.shell.document("PolicyPackageResult", &doc)?;
+    Ok(Exit::Ok)
 }

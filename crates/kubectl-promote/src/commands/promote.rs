@@ -165,7 +165,7 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
         wait: wait.map(promote::pr::MergeWait::polite),
         policy_report: plan.policy.as_ref().map(promote::policy::PolicyVerdict::markdown),
     };
-    let landed = promote::promote::apply_with(session, &plan, renderer, &pr_options, shell)?;
+    let landed = promote::promote::apply_with(session, &plan, renderer, &pr_options, ctx)?;
     if shell.is_text() {
         print_plan(shell, &plan, false)?;
         match &landed {
@@ -201,6 +201,7 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
         _ => None,
     };
     if let Some(commit) = on_base {
+        ctx.env.pause_at("after-push-before-refresh");
         let argo = super::argo::after_landing(ctx, session, renderer, &plan.environment, &commit, wait, how.resume)?;
         if exit == Exit::Ok {
             return Ok(argo);

@@ -1,0 +1,298 @@
+//! Rego policies (`promote.opa/v1`) on the host: bundles built by the real `opa` (cached by
+//! source hash in the target dir), the example `qa-approved` against the built-in's cases and
+//! its own, the load-time builtin check, undefined results, limits, and a fresh instance per call.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use promote_policy::cases::{load_cases, run_case};
+use promote_policy::sdk::Verdict;
+use promote_policy::{
+    CacheMode, CacheStatus, Host, HostConfig, Limits, LoadError, ModuleSource, PolicyError,
+    Sha256,
+};
+use promote_testkit::opa::{build_dir, build_files};
+use promote_testkit::repo::workspace_root;
+use serde_json::json;
+
+use super::{host, host_with, request};
+
+const MANIFEST: &str = r#"{"roots": ["promote"], "metadata": {"kubectl-promote": {"name": "t", "version": "0.0.1", "abi": "promote.opa/v1", "operations": ["promote"]}}}"#;
+const DECISION: &str = "promote/decision";
+
+fn example_dir() -> PathBuf {
+    workspace_root().join("examples/policies/rego/qa-approved")
+}
+
+/// The example bundle, built as docs/policies.md says.
+fn example_bundle() -> PathBuf {
+    build_dir(&example_dir(), &[DECISION, "promote/validate_settings"])
+}
+
+fn file(path: &Path) -> ModuleSource {
+    ModuleSource::File {
+        path: path.to_owned(),
+        sha256: None,
+    }
+}
+
+/// A bundle of one inline `package promote` policy with metadata in its manifest.
+fn rego(policy: &str) -> ModuleSource {
+    file(&build_files(
+        &[("policy.rego", policy), (".manifest", MANIFEST)],
+        &[DECISION],
+    ))
+}
+
+const ALLOW_REGO: &str = r#"package promote
+decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decision", "decision": "allow"}
+"#;
+
+#[test]
+fn the_rego_qa_approved_passes_the_builtin_cases_and_its_own() {
+    let host = host();
+    let bundle = example_bundle();
+    let rego = host.load(&file(&bundle)).unwrap();
+    assert_eq!(rego.metadata().abi, "promote.opa/v1");
+    assert_eq!(rego.name(), "qa-approved-rego");
+    assert_eq!(rego.opa_builtins(), Some(&[][..]), "everything it uses is compiled into the module");
+    let builtin = host.load(&ModuleSource::Builtin("qa-approved".into())).unwrap();
+    let mut ran = 0;
+    for dir in [
+        workspace_root().join("policies/cases/qa-approved"),
+        example_dir().join("cases"),
+    ] {
+        for (path, case) in load_cases(&dir).unwrap() {
+            // Both languages must agree on every case: the Rego one is a faithful port.
+            for (which, policy) in [("rego", &rego), ("rust built-in", &builtin)] {
+                if let Err(problems) = run_case(&host, policy, &case) {
+                    panic!("{which} on {}:\n{problems}", path.display());
+                }
+            }
+            ran += 1;
+        }
+    }
+    assert!(ran >= 14, "only {ran} cases ran");
+}
+
+#[test]
+fn allow_deny_and_require_approval_come_through_with_their_reasons() {
+    let host = host();
+    let policy = host.load(&file(&example_bundle())).unwrap();
+    let mut req = request();
+    let waiting = host.evaluate(&policy, &req).unwrap();
+    assert_eq!(waiting.decision.decision, Verdict::RequireApproval);
+    assert_eq!(waiting.decision.required_approvals[0].id, "qa@staging");
+    assert!(waiting.fuel_used > 0);
+    let approval = json!({"environment": "staging", "version": "v1.0.1", "role": "qa", "verdict": "approved",
+        "images": {"cart": {"tag": "v1.0.1", "digest": null}}, "by": {"name": "Quinn", "email": null, "verified": true},
+        "at": "2026-11-25T12:00:00Z", "note": null});
+    req.approvals = vec![serde_json::from_value(approval.clone()).unwrap()];
+    let allowed = host.evaluate(&policy, &req).unwrap();
+    assert_eq!(allowed.decision.decision, Verdict::Allow, "{:?}", allowed.decision);
+    assert_eq!(allowed.decision.reasons[0].message, "Quinn approved v1.0.1 on staging at 2026-11-25T12:00:00Z");
+    let mut rejected = approval;
+    rejected["verdict"] = json!("rejected");
+    rejected["note"] = json!("checkout is broken");
+    req.approvals.push(serde_json::from_value(rejected).unwrap());
+    let denied = host.evaluate(&policy, &req).unwrap();
+    assert_eq!(denied.decision.decision, Verdict::Deny);
+    assert!(denied.decision.reasons[0].message.ends_with("checkout is broken"), "{:?}", denied.decision);
+}
+
+#[test]
+fn an_undefined_decision_is_a_policy_error() {
+    let host = host();
+    let policy = host
+        .load(&rego(r#"package promote
+decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decision", "decision": "allow"} if input.operation == "nothing"
+"#))
+        .unwrap();
+    let err = host.evaluate(&policy, &request()).unwrap_err();
+    assert_eq!(err, PolicyError::Undefined { entrypoint: DECISION.into() });
+    assert!(err.to_string().contains("left promote/decision undefined"), "{err}");
+}
+
+#[test]
+fn a_value_that_is_not_a_decision_is_a_policy_error() {
+    let host = host();
+    let policy = host
+        .load(&rego("package promote\ndecision := {\"decision\": \"maybe\"}\n"))
+        .unwrap();
+    let err = host.evaluate(&policy, &request()).unwrap_err();
+    assert!(matches!(&err, PolicyError::InvalidOutput { expected: "Decision", .. }), "{err:?}");
+}
+
+#[test]
+fn builtins_opa_wasm_only_stubs_are_refused_at_load_by_name() {
+    let host = host();
+    for (builtin, body) in [
+        ("http.send", r#"http.send({"method": "GET", "url": "https://example.com"}).status_code == 200"#),
+        ("regex.split", r#"count(regex.split(",", input.promotion.version)) > 0"#),
+        ("net.cidr_expand", r#"count(net.cidr_expand("10.0.0.0/30")) > 0"#),
+    ] {
+        let src = format!("package promote\ndecision := {{\"apiVersion\": \"policy.promote.kubectl.io/v1alpha1\", \"kind\": \"Decision\", \"decision\": \"allow\"}} if {{\n  {body}\n}}\n");
+        let source = rego(&src);
+        let origin = source.origin().to_string();
+        let Err(err) = host.load(&source) else { panic!("{builtin} must be refused") };
+        match &err {
+            LoadError::UnsupportedBuiltins { builtins, .. } => assert_eq!(builtins, &[builtin.to_owned()]),
+            other => panic!("{builtin}: {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(builtin) && msg.contains(&origin), "{msg}");
+    }
+    // A builtin the host does provide loads and runs (time.now_ns, on the request's clock).
+    let policy = host.load(&rego(CLOCK)).unwrap();
+    assert_eq!(policy.opa_builtins(), Some(&["time.now_ns".to_owned(), "time.parse_rfc3339_ns".to_owned()][..]));
+    let ev = host.evaluate(&policy, &request()).unwrap();
+    assert_eq!(ev.decision.warnings, vec!["clock=context.now".to_owned(), "v1.0.1".to_owned()]);
+}
+
+/// Reports whether `time.now_ns()` (a host builtin) is the request's `context.now`, and the version.
+const CLOCK: &str = r#"package promote
+clock := "clock=context.now" if time.now_ns() == time.parse_rfc3339_ns(input.context.now) else := "clock=other"
+decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decision", "decision": "allow", "warnings": [clock, input.promotion.version]}
+"#;
+
+/// 25 million iterations: far more than any fuel or time limit below allows.
+const SPIN: &str = r#"package promote
+n := count([1 | some i in numbers.range(1, 5000); some j in numbers.range(1, 5000); i != j])
+decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decision", "decision": "allow", "warnings": [format_int(n, 10)]}
+"#;
+
+#[test]
+fn an_expensive_rego_loop_runs_out_of_fuel() {
+    let host = host_with(Limits { fuel: 20_000_000, ..Limits::DEFAULT });
+    let policy = host.load(&rego(SPIN)).unwrap();
+    let err = host.evaluate(&policy, &request()).unwrap_err();
+    assert_eq!(err, PolicyError::OutOfFuel { limit: 20_000_000 });
+    // The same host still runs a well-behaved Rego module.
+    let ok = host.load(&rego(ALLOW_REGO)).unwrap();
+    assert_eq!(host.evaluate(&ok, &request()).unwrap().decision.decision, Verdict::Allow);
+}
+
+#[test]
+fn an_expensive_rego_loop_hits_the_deadline() {
+    let host = host_with(Limits {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_millis(200),
+        ..Limits::DEFAULT
+    });
+    let policy = host.load(&rego(SPIN)).unwrap();
+    let started = Instant::now();
+    let err = host.evaluate(&policy, &request()).unwrap_err();
+    assert_eq!(err, PolicyError::TimedOut { ms: 200 });
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_rego_memory_bomb_hits_the_memory_limit() {
+    let host = host_with(Limits {
+        memory_bytes: 16 << 20,
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_secs(10),
+    });
+    let policy = host
+        .load(&rego(r#"package promote
+big := numbers.range(1, 10000000)
+decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decision", "decision": "allow", "warnings": [format_int(count(big), 10)]}
+"#))
+        .unwrap();
+    let err = host.evaluate(&policy, &request()).unwrap_err();
+    assert!(matches!(err, PolicyError::MemoryLimit { limit_mib: 16, .. }), "{err:?}");
+}
+
+#[test]
+fn every_evaluation_gets_a_fresh_instance() {
+    let host = host();
+    let policy = host.load(&file(&example_bundle())).unwrap();
+    let req = request();
+    // A fresh instance pays for instantiation, the builtin and entrypoint tables and loading
+    // `data` on every call; a reused one would pay only on the first. Same cost every time:
+    let costs: Vec<u64> = (0..3).map(|_| host.evaluate(&policy, &req).unwrap().fuel_used).collect();
+    assert!(costs.iter().all(|&c| c == costs[0]), "fuel per call differs: {costs:?}");
+    // And nothing of one request is seen by the next: the clock is each request's own.
+    let clock = host.load(&rego(CLOCK)).unwrap();
+    let mut later = request();
+    later.context.now = "2026-11-27T11:00:00Z".into();
+    if let promote_policy::sdk::Operation::Promote(p) = &mut later.operation {
+        p.version = "v9.9.9".into();
+    }
+    for (r, version) in [(&req, "v1.0.1"), (&later, "v9.9.9"), (&req, "v1.0.1")] {
+        let ev = host.evaluate(&clock, r).unwrap();
+        assert_eq!(ev.decision.warnings, vec!["clock=context.now".to_owned(), version.to_owned()]);
+    }
+}
+
+#[test]
+fn validate_settings_uses_the_optional_entrypoint() {
+    let host = host();
+    let policy = host.load(&file(&example_bundle())).unwrap();
+    assert!(host.validate_settings(&policy, &json!({"role": "qa"})).unwrap().valid);
+    let bad = host.validate_settings(&policy, &json!({"rol": "qa"})).unwrap();
+    assert!(!bad.valid);
+    assert!(bad.message.unwrap().contains("\"rol\""));
+    // Without the entrypoint, any settings are accepted.
+    let plain = host.load(&rego(ALLOW_REGO)).unwrap();
+    assert!(host.validate_settings(&plain, &json!({"anything": 1})).unwrap().valid);
+}
+
+#[test]
+fn a_bare_policy_wasm_needs_a_sidecar_and_loads_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("tar")
+        .args(["xzf"])
+        .arg(example_bundle())
+        .args(["-C"])
+        .arg(dir.path())
+        .arg("/policy.wasm")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let wasm = dir.path().join("policy.wasm");
+    let host = host();
+    let err = host.load(&file(&wasm)).err().expect("no metadata");
+    assert!(err.to_string().contains("promote-policy.yaml"), "{err}");
+    std::fs::write(
+        dir.path().join("promote-policy.yaml"),
+        "name: qa-approved-rego\nversion: 0.1.0\nabi: promote.opa/v1\noperations: [promote]\n",
+    )
+    .unwrap();
+    let policy = host.load(&file(&wasm)).unwrap();
+    assert_eq!(
+        host.evaluate(&policy, &request()).unwrap().decision.decision,
+        Verdict::RequireApproval
+    );
+}
+
+#[test]
+fn bundles_are_pinned_cached_and_checked() {
+    let bundle = example_bundle();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
+    // The pin is the digest of the file as configured (the bundle).
+    let pinned = ModuleSource::Bytes { label: "rego.tar.gz".into(), bytes: bytes.clone(), sha256: Some(Sha256::of(&bytes)) };
+    assert_eq!(host.load(&pinned).unwrap().cache_status(), CacheStatus::Miss);
+    assert_eq!(host.load(&pinned).unwrap().cache_status(), CacheStatus::Hit);
+    let wrong = ModuleSource::Bytes { label: "rego.tar.gz".into(), bytes: bytes.clone(), sha256: Some(Sha256([7; 32])) };
+    assert!(matches!(host.load(&wrong), Err(LoadError::PinMismatch { .. })));
+    // Built without the decision entrypoint: refused, naming it.
+    let other = build_files(&[("policy.rego", "package promote\nother := 1\n"), (".manifest", MANIFEST)], &["promote/other"]);
+    let err = host.load(&file(&other)).err().expect("no entrypoint");
+    assert!(err.to_string().contains("no entrypoint promote/decision"), "{err}");
+    // A bundle whose manifest declares the WASI ABI is refused as a mismatch.
+    let wasi = build_files(
+        &[("policy.rego", ALLOW_REGO), (".manifest", &MANIFEST.replace("promote.opa/v1", "promote.wasi-command/v1"))],
+        &[DECISION],
+    );
+    assert!(matches!(host.load(&file(&wasi)), Err(LoadError::AbiMismatch { .. })));
+    // No metadata at all: says where to put it.
+    let bare = build_files(&[("policy.rego", ALLOW_REGO)], &[DECISION]);
+    let err = host.load(&file(&bare)).err().expect("no metadata");
+    assert!(err.to_string().contains("metadata.kubectl-promote"), "{err}");
+    // Garbage that looks gzip'd is a clear error, not a panic.
+    let junk = ModuleSource::Bytes { label: "junk.tar.gz".into(), bytes: vec![0x1f, 0x8b, 0, 1, 2, 3], sha256: None };
+    assert!(matches!(host.load(&junk), Err(LoadError::Opa { .. })));
+}

@@ -1,0 +1,281 @@
+package policy
+
+// The EvaluationRequest a policy reads on stdin, field for field as specs/policy-abi.md and the
+// Rust SDK (crates/promote-policy-sdk) define it. Nullable fields are pointers; a nil pointer
+// is JSON null ("the host could not learn it").
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Operation names, as in `operation` and in the metadata's `operations`.
+const (
+	OperationPromote  = "promote"
+	OperationRollback = "rollback"
+)
+
+// Approval verdicts, as in ApprovalRecord.Verdict.
+const (
+	Approved = "approved"
+	Rejected = "rejected"
+	Revoked  = "revoked"
+)
+
+// EvaluationRequest is everything a policy learns about one operation. Exactly one of
+// Promotion and Rollback is set, matching Operation; ParseRequest checks that.
+type EvaluationRequest struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// Operation is "promote" or "rollback".
+	Operation string `json:"operation"`
+	// Settings are this policy's settings from promote.yaml ({} when none were given).
+	Settings json.RawMessage `json:"settings"`
+	// Promotion is set for "promote".
+	Promotion *Promotion `json:"promotion"`
+	// Rollback is set for "rollback".
+	Rollback *Rollback `json:"rollback"`
+	// Environments holds every configured environment by name.
+	Environments map[string]Environment `json:"environments"`
+	// Approvals lists approvals, rejections and revocations in time order.
+	Approvals []ApprovalRecord `json:"approvals"`
+	// Context holds the clock, the dry-run flag and the host version.
+	Context Context `json:"context"`
+}
+
+// Promotion is the promotion being decided.
+type Promotion struct {
+	// Environment is the target environment.
+	Environment string `json:"environment"`
+	// From is the upstream environment; nil for `promote ENV VERSION` without one.
+	From *string `json:"from"`
+	// Version is the version promoted ("mixed" when the upstream's images disagree).
+	Version string `json:"version"`
+	// PreviousVersion is what the target ran before; nil when unknown.
+	PreviousVersion *string `json:"previousVersion"`
+	// Images are the per-image changes.
+	Images []ImageChange `json:"images"`
+	// Mode is "pr" or "direct".
+	Mode string `json:"mode"`
+	// Override is set when --override-policy was given.
+	Override *Override `json:"override"`
+	// RequestedBy is who asked.
+	RequestedBy Actor `json:"requestedBy"`
+}
+
+// ImageChange is one image's change in a promotion.
+type ImageChange struct {
+	// Name is the `name` key of the overlay's images entry.
+	Name string `json:"name"`
+	// NewName is the `newName` key, when the entry has one.
+	NewName *string `json:"newName"`
+	// From is what the target runs now.
+	From ImageRef `json:"from"`
+	// To is what it will run.
+	To ImageRef `json:"to"`
+}
+
+// ImageRef is a tag and a digest; either may be nil.
+type ImageRef struct {
+	Tag    *string `json:"tag"`
+	Digest *string `json:"digest"`
+}
+
+// Override is break-glass: --override-policy --reason TEXT.
+type Override struct {
+	By     Actor  `json:"by"`
+	Reason string `json:"reason"`
+}
+
+// Actor is the person (or CI job) running the command.
+type Actor struct {
+	Name     *string `json:"name"`
+	Email    *string `json:"email"`
+	KubeUser *string `json:"kubeUser"`
+	// Verified is true when the identity comes from the forge account behind a token.
+	Verified bool `json:"verified"`
+}
+
+// Rollback is the rollback being decided.
+type Rollback struct {
+	Environment string `json:"environment"`
+	// Strategy is "argocd" or "revert".
+	Strategy    string       `json:"strategy"`
+	From        RollbackFrom `json:"from"`
+	To          RollbackTo   `json:"to"`
+	RequestedBy Actor        `json:"requestedBy"`
+	Override    *Override    `json:"override"`
+}
+
+// RollbackFrom is what runs now.
+type RollbackFrom struct {
+	Version    string  `json:"version"`
+	Revision   *string `json:"revision"`
+	DeployedAt *string `json:"deployedAt"`
+}
+
+// RollbackTo is what a rollback goes back to.
+type RollbackTo struct {
+	Version    string  `json:"version"`
+	Revision   string  `json:"revision"`
+	HistoryID  *int64  `json:"historyId"`
+	DeployedAt *string `json:"deployedAt"`
+	// WasHealthy is nil when unknown.
+	WasHealthy *bool `json:"wasHealthy"`
+}
+
+// Environment is what the host knows about one environment.
+type Environment struct {
+	// Version is the tag all images share, else "mixed".
+	Version string `json:"version"`
+	// Images is the per-image truth, by image name.
+	Images map[string]ImageRef `json:"images"`
+	// Git is the overlay's last change on the base branch.
+	Git *GitState `json:"git"`
+	// ArgoCD is nil when the env has no Argo CD app or it could not be read.
+	ArgoCD *ArgoCDState `json:"argocd"`
+}
+
+// GitState holds git facts about an environment's overlay.
+type GitState struct {
+	Revision    string  `json:"revision"`
+	CommittedAt *string `json:"committedAt"`
+}
+
+// ArgoCDState holds Argo CD facts about an environment.
+type ArgoCDState struct {
+	Sync             *string `json:"sync"`
+	Health           *string `json:"health"`
+	DeployedRevision *string `json:"deployedRevision"`
+	AutoSync         *bool   `json:"autoSync"`
+	// RollbackMarker is raw JSON (null when none): the host owns its shape.
+	RollbackMarker json.RawMessage `json:"rollbackMarker"`
+	// History is the deployment history, oldest first.
+	History []HistoryEntry `json:"history"`
+}
+
+// HistoryEntry is one status.history entry.
+type HistoryEntry struct {
+	ID          int64        `json:"id"`
+	Revision    string       `json:"revision"`
+	Version     *string      `json:"version"`
+	DeployedAt  *string      `json:"deployedAt"`
+	InitiatedBy *InitiatedBy `json:"initiatedBy"`
+	WasHealthy  *bool        `json:"wasHealthy"`
+}
+
+// InitiatedBy is Argo CD's initiatedBy.
+type InitiatedBy struct {
+	Automated bool    `json:"automated"`
+	Username  *string `json:"username"`
+}
+
+// ApprovalRecord is an approval, rejection or revocation.
+type ApprovalRecord struct {
+	Environment string `json:"environment"`
+	Version     string `json:"version"`
+	Role        string `json:"role"`
+	// Verdict is "approved", "rejected" or "revoked".
+	Verdict string `json:"verdict"`
+	// Images are the tags and digests the verdict is about.
+	Images map[string]ImageRef `json:"images"`
+	By     Approver            `json:"by"`
+	// At is RFC 3339.
+	At   string  `json:"at"`
+	Note *string `json:"note"`
+}
+
+// Approver is the identity behind an approval record.
+type Approver struct {
+	Name     *string `json:"name"`
+	Email    *string `json:"email"`
+	Verified bool    `json:"verified"`
+}
+
+// Context holds facts about the invocation.
+type Context struct {
+	// Now is the time the decision is made at (RFC 3339); in the sandbox the wall clock is
+	// fixed to it. Time-based logic should read this, never time.Now.
+	Now            string `json:"now"`
+	DryRun         bool   `json:"dryRun"`
+	PromoteVersion string `json:"promoteVersion"`
+}
+
+// ParseRequest decodes a request and checks what the contract promises: the apiVersion and
+// kind, a known operation, exactly the matching one of promotion and rollback, and known
+// values of the enumerations (mode, strategy, approval verdicts). A missing `settings` becomes
+// {}.
+func ParseRequest(data []byte) (*EvaluationRequest, error) {
+	var req EvaluationRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, err
+	}
+	if req.APIVersion != APIVersion {
+		return nil, fmt.Errorf("apiVersion is %q, this policy understands %q", req.APIVersion, APIVersion)
+	}
+	if req.Kind != "EvaluationRequest" {
+		return nil, fmt.Errorf("kind is %q, expected \"EvaluationRequest\"", req.Kind)
+	}
+	if req.Promotion != nil && req.Rollback != nil {
+		return nil, fmt.Errorf("both `promotion` and `rollback` are set")
+	}
+	switch req.Operation {
+	case OperationPromote:
+		if req.Promotion == nil {
+			return nil, fmt.Errorf("operation is \"promote\" but `promotion` is null or missing")
+		}
+	case OperationRollback:
+		if req.Rollback == nil {
+			return nil, fmt.Errorf("operation is \"rollback\" but `rollback` is null or missing")
+		}
+	default:
+		return nil, fmt.Errorf("operation is %q, expected \"promote\" or \"rollback\"", req.Operation)
+	}
+	if req.Promotion != nil && req.Promotion.Mode != "pr" && req.Promotion.Mode != "direct" {
+		return nil, fmt.Errorf("promotion.mode is %q, expected \"pr\" or \"direct\"", req.Promotion.Mode)
+	}
+	if req.Rollback != nil && req.Rollback.Strategy != "argocd" && req.Rollback.Strategy != "revert" {
+		return nil, fmt.Errorf("rollback.strategy is %q, expected \"argocd\" or \"revert\"", req.Rollback.Strategy)
+	}
+	for i, a := range req.Approvals {
+		switch a.Verdict {
+		case Approved, Rejected, Revoked:
+		default:
+			return nil, fmt.Errorf("approvals[%d].verdict is %q, expected \"approved\", \"rejected\" or \"revoked\"", i, a.Verdict)
+		}
+	}
+	if len(req.Settings) == 0 {
+		req.Settings = json.RawMessage("{}")
+	}
+	return &req, nil
+}
+
+// TargetEnvironment is the environment the operation changes.
+func (r *EvaluationRequest) TargetEnvironment() string {
+	if r.Promotion != nil {
+		return r.Promotion.Environment
+	}
+	if r.Rollback != nil {
+		return r.Rollback.Environment
+	}
+	return ""
+}
+
+// DecodeSettings decodes the request's settings into v (a pointer to a struct) with
+// DecodeSettings' strict rules.
+func (r *EvaluationRequest) DecodeSettings(v any) error {
+	return DecodeSettings(r.Settings, v)
+}
+
+// Str is the string p points to, or "" for nil: for messages.
+func Str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// Ptr returns a pointer to v: for building requests in tests.
+func Ptr[T any](v T) *T {
+	return &v
+}
