@@ -558,6 +558,9 @@ def main():
                 bench_envs(w, a.iterations)
             else:
                 raise SystemExit(f"bench: unknown part {p}")
+            if a.markdown:
+                # After every part, so that a run stopped early keeps what it measured.
+                Path(a.markdown).write_text(f"Machine: {machine()}\n\n" + markdown())
         for n, r in sorted(rss.items()):
             plain_row("4. memory", f"peak RSS, full promotion with 3 policies, {n} images", f"{r['ours'] / 1024:.1f} MiB",
                       f"`kubectl kustomize` child: {r['kubectl'] / 1024:.1f} MiB", "—", "≤ 100 MiB (ours)",
