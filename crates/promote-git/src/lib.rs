@@ -96,6 +96,58 @@ pub struct CommitInfo {
     pub parents: Vec<CommitId>,
 }
 
+/// The commits that changed one path, newest first, from [`Repo::path_log`]: a first-parent
+/// walk (merge commits compare against parent 1, so a merged PR counts as one change) that
+/// compares the path's object id in each commit and its parent, carrying the parent's lookup
+/// forward so each commit's tree is read once. It stops after `max_walk` commits, and at the
+/// commit that created the path: before it the path did not exist, so no earlier state of it
+/// can matter to a status, a history or a revert (an overlay deleted and re-created starts a
+/// new history). Without that stop, an overlay added to a repository with 100,000 commits of
+/// other history would be walked through all of them by every `history` and `rollback`.
+pub struct PathLog<'r> {
+    repo: &'r Repo,
+    path: PathBuf,
+    next: Option<Oid>,
+    /// The path's id in `next`, when already read (as the previous commit's parent).
+    here: Option<Option<Oid>>,
+    walked: usize,
+    max_walk: usize,
+}
+
+impl Iterator for PathLog<'_> {
+    type Item = Result<CommitInfo, GitError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let oid = self.next.take()?;
+            if self.walked >= self.max_walk {
+                return None;
+            }
+            self.walked += 1;
+            let c = match self.repo.repo.find_commit(oid) {
+                Ok(c) => c,
+                Err(e) => return Some(Err(GitError::Git { doing: format!("reading commit {oid}"), source: e })),
+            };
+            let lookup = |t: Option<git2::Tree<'_>>| t.and_then(|t| t.get_path(&self.path).ok().map(|e| e.id()));
+            let here = match self.here.take() {
+                Some(h) => h,
+                None => lookup(c.tree().ok()),
+            };
+            let parent = c.parents().next();
+            let before = lookup(parent.as_ref().and_then(|p| p.tree().ok()));
+            if here.is_some() && before.is_none() {
+                // Created here: the walk ends with this change.
+                return Some(self.repo.commit_info(CommitId(oid)));
+            }
+            self.next = parent.map(|p| p.id());
+            self.here = Some(before);
+            if here != before {
+                return Some(self.repo.commit_info(CommitId(oid)));
+            }
+        }
+    }
+}
+
 /// A repository: a user's checkout (we only read and add objects) or our cached clone.
 pub struct Repo {
     repo: Repository,
@@ -403,26 +455,16 @@ impl Repo {
     }
 
     /// Commits reachable from `from` (first parents only, as `git log --first-parent`) that
-    /// changed `path`, newest first, at most `limit`; and how many commits were visited.
+    /// changed `path`, newest first, at most `limit`, visiting at most `max_walk` commits.
+    /// The walk ends at the commit that created `path` (see [`PathLog`]).
     pub fn log_path(&self, from: CommitId, path: &str, limit: usize, max_walk: usize) -> Result<Vec<CommitInfo>, GitError> {
-        let mut out = Vec::new();
-        let mut cur = Some(from.0);
-        let mut walked = 0;
-        while let Some(oid) = cur {
-            if out.len() >= limit || walked >= max_walk {
-                break;
-            }
-            walked += 1;
-            let c = self.repo.find_commit(oid).map_err(g(|| format!("reading commit {oid}")))?;
-            let here = c.tree().ok().and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()));
-            let parent = c.parents().next();
-            let before = parent.as_ref().and_then(|p| p.tree().ok()).and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()));
-            if here != before {
-                out.push(self.commit_info(CommitId(oid))?);
-            }
-            cur = parent.map(|p| p.id());
-        }
-        Ok(out)
+        self.path_log(from, path, max_walk).take(limit).collect()
+    }
+
+    /// The changes of `path` from `from` back, lazily: a caller that finds what it looks for
+    /// stops the walk there, so a deep history is only read as far as it is needed.
+    pub fn path_log<'r>(&'r self, from: CommitId, path: &str, max_walk: usize) -> PathLog<'r> {
+        PathLog { repo: self, path: PathBuf::from(path), next: Some(from.0), here: None, walked: 0, max_walk }
     }
 
     /// Is `ancestor` reachable from `descendant` (or equal)?

@@ -61,28 +61,34 @@ pub struct OverlayChange {
     pub(crate) images: ImageMap,
 }
 
-/// The overlay changes of ENV, newest first (bounded by [`MAX_CHANGES`] / [`MAX_WALK`]).
-pub fn overlay_history(session: &Session, env_name: &str) -> Result<Vec<OverlayChange>, PromoteError> {
+/// The newest `limit` overlay changes of ENV (at most [`MAX_CHANGES`], walking at most
+/// [`MAX_WALK`] commits).
+pub fn overlay_history(session: &Session, env_name: &str, limit: usize) -> Result<Vec<OverlayChange>, PromoteError> {
+    overlay_changes(session, env_name)?.take(limit.min(MAX_CHANGES)).collect()
+}
+
+/// The overlay changes of ENV, newest first, read lazily: the revert lookup stops at the
+/// change it needs instead of reading [`MAX_CHANGES`] of them from a deep history.
+fn overlay_changes<'s>(session: &'s Session, env_name: &str) -> Result<impl Iterator<Item = Result<OverlayChange, PromoteError>> + 's, PromoteError> {
     let env = session.config.env(env_name)?;
     let file = session.overlay_at(env, session.base)?.file().to_owned();
-    let commits = session.repo.log_path(session.base, &file, MAX_CHANGES, MAX_WALK)?;
-    let mut out = Vec::new();
-    for c in commits {
+    let log = session.repo.path_log(session.base, &file, MAX_WALK);
+    Ok(log.map(move |c| {
+        let c = c?;
         let images = match session.repo.read_file(c.id, &file)? {
             Some(bytes) => Overlay::parse(&file, &String::from_utf8_lossy(&bytes)).map(|o| o.image_map()).unwrap_or_default(),
             None => ImageMap::new(),
         };
         let t = Trailers::parse(&c.message);
-        out.push(OverlayChange {
+        Ok(OverlayChange {
             commit: c.id.to_string(),
             subject: c.message.lines().next().unwrap_or("").to_owned(),
             version: EnvVersion::of(images.values()).as_str().map(str::to_owned),
             promoted_by: t.get(trailers::PROMOTED_BY).map(str::to_owned),
             id: Some(c.id),
             images,
-        });
-    }
-    Ok(out)
+        })
+    }))
 }
 
 /// Plan the revert. Writes nothing; [`crate::promote::apply`] lands the plan.
@@ -91,18 +97,19 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
     let current = session.overlay_at(&env, session.base)?;
     let running = EnvVersion::of(current.image_map().values());
     progress.step(&format!("walking the history of {}", current.file()));
-    let history = overlay_history(session, &env.name)?;
+    let mut changes = overlay_changes(session, &env.name)?.take(MAX_CHANGES);
     let file = current.file().to_owned();
 
     // (the commit whose images we go back to, the promotion being undone)
-    let (target_at, undone): (CommitId, Option<&OverlayChange>) = match &req.target {
+    let (target_at, undone): (CommitId, Option<OverlayChange>) = match &req.target {
         RollbackTarget::Previous => {
             let running_s = running.as_str().map(str::to_owned);
             // The oldest commit of the newest run of changes that already showed today's images
             // is the promotion that brought them; its parent holds what ran before.
             let today = current.image_map();
             let mut promotion = None;
-            for change in &history {
+            for change in changes.by_ref() {
+                let change = change?;
                 if change.images == today {
                     promotion = Some(change);
                 } else {
@@ -115,18 +122,33 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
             (parent, Some(promotion))
         }
         RollbackTarget::Version(v) => {
-            let hit = history.iter().find(|c| c.version.as_deref() == Some(v.as_str())).ok_or_else(|| {
-                let seen: Vec<String> = history.iter().filter_map(|c| c.version.clone()).fold(Vec::new(), |mut acc, v| {
+            let mut walked: Vec<OverlayChange> = Vec::new();
+            let mut hit = None;
+            for change in changes.by_ref() {
+                let change = change?;
+                if change.version.as_deref() == Some(v.as_str()) {
+                    hit = change.id;
+                    break;
+                }
+                walked.push(change);
+            }
+            let Some(hit) = hit else {
+                let seen: Vec<String> = walked.iter().filter_map(|c| c.version.clone()).fold(Vec::new(), |mut acc, v| {
                     if !acc.contains(&v) {
                         acc.push(v);
                     }
                     acc
                 });
-                PromoteError::Usage(format!("--to {v}: {} never ran {v} in the last {} changes of {file} (it ran: {})", env.name, history.len(), seen.join(", ")))
-            })?;
-            (hit.id.expect("walked commits have ids"), history.first())
+                return Err(PromoteError::Usage(format!("--to {v}: {} never ran {v} in the last {} changes of {file} (it ran: {})", env.name, walked.len(), seen.join(", "))));
+            };
+            // The newest change is what is being undone (the hit itself when it is the newest).
+            let newest = match walked.into_iter().next() {
+                Some(c) => c,
+                None => overlay_changes(session, &env.name)?.next().transpose()?.expect("the hit is a change"),
+            };
+            (hit, Some(newest))
         }
-        RollbackTarget::Revision(rev) => (session.repo.resolve(rev)?, history.first()),
+        RollbackTarget::Revision(rev) => (session.repo.resolve(rev)?, changes.next().transpose()?),
     };
     let target_text = session.repo.read_file(target_at, &file)?.ok_or_else(|| PromoteError::Usage(format!("{file} does not exist at {}", target_at.short())))?;
     let target_overlay = Overlay::parse(&format!("{file}@{}", target_at.short()), &String::from_utf8_lossy(&target_text))?;

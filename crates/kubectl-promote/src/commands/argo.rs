@@ -461,8 +461,7 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
-    let mut git = promote::rollback::overlay_history(&session, &env.name)?;
-    git.truncate(args.limit.unwrap_or(usize::MAX));
+    let git = promote::rollback::overlay_history(&session, &env.name, args.limit.unwrap_or(usize::MAX))?;
     let shell = ctx.shell;
     if shell.is_text() {
         if let Some((app, items)) = &argo {
