@@ -37,6 +37,8 @@ fn prod_needs_qa_approval_a_rejection_denies_and_windows_hold() {
     let waiting = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging", "--dry-run"]);
     assert_eq!(waiting.code, 4, "{}{}", waiting.stdout, waiting.stderr);
     assert!(waiting.stdout.contains("builtin:qa-approved") && waiting.stdout.contains("approval missing: qa on staging: 0 of 1"), "{}", waiting.stdout);
+    // The policy's reason says what to do about it.
+    assert!(waiting.stdout.contains("0 of 1 — v1.0.1 has no qa approval on staging yet (kubectl promote approve staging v1.0.1 --role qa)"), "{}", waiting.stdout);
 
     let approve = run_at(&kit, &qa, TUESDAY, &["approve", "staging", "v1.0.1", "-m", "regression suite passed"]);
     assert_eq!(approve.code, 0, "{}", approve.stderr);

@@ -304,7 +304,7 @@ fn manifest(
          \x20   The kubectl promote policy module `{name}` {mversion} ({abi}; decides: {ops}).\n\
          \x20   A sandboxed WebAssembly module that kubectl promote loads; not a command of its own.\n\
          \x20 caveats: |\n\
-         \x20   Needs kubectl promote (`kubectl krew install promote/promote`). Use it in promote.yaml:\n\
+         \x20   Needs the kubectl promote plugin (kubectl-promote on PATH). Use it in promote.yaml:\n\
          \x20     policies:\n\
          \x20       promote:\n\
          \x20         - module: krew:{name}\n\

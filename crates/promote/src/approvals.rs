@@ -642,6 +642,9 @@ pub struct RequiredApproval {
     /// The environment the approval is recorded for (QA approves on staging what goes to prod).
     pub environment: String,
     pub count: u32,
+    /// Why the policy asks for it, shown beside a missing approval so the user knows what to do.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub reason: String,
 }
 
 /// The approvals given in the promotion's pull request, for the environment it promotes.
@@ -681,6 +684,9 @@ impl RequirementState {
             self.approved_by.len(),
             r.count
         );
+        if !self.is_met() && !r.reason.is_empty() {
+            s.push_str(&format!(" — {}", r.reason.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
         if !self.approved_by.is_empty() {
             s.push_str(&format!(" ({})", self.approved_by.join(", ")));
         }
@@ -905,6 +911,7 @@ mod tests {
             id: "qa".into(),
             environment: "staging".into(),
             count,
+            reason: String::new(),
         }]
     }
 

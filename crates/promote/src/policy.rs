@@ -281,6 +281,7 @@ pub fn evaluate(
             id: a.id.split('@').next().unwrap_or(&a.id).to_owned(),
             environment: if a.environment.is_empty() { env.name.clone() } else { a.environment.clone() },
             count: a.count,
+            reason: a.reason.clone(),
         })
         .collect();
     let mut decision = match combined.decision {

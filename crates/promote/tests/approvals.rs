@@ -232,6 +232,7 @@ fn a_later_rejection_wins_and_a_revocation_clears() {
         id: "qa".into(),
         environment: "staging".into(),
         count: 1,
+        reason: String::new(),
     }];
     let promoted = records[0].images.clone();
     let check = approvals::check_required(&required, "v1.0.2", &promoted, &records, None);
@@ -402,6 +403,7 @@ fn a_pm_approves_what_the_pull_request_would_merge() {
         id: "pm".into(),
         environment: "prod".into(),
         count: 1,
+        reason: String::new(),
     }];
     assert!(
         approvals::check_required(&required, "v1.0.1", &done.record.images, &list(&kit), None)
@@ -669,11 +671,13 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
             id: "qa".into(),
             environment: "staging".into(),
             count: 1,
+            reason: String::new(),
         },
         RequiredApproval {
             id: "pm".into(),
             environment: "prod".into(),
             count: 1,
+            reason: String::new(),
         },
     ];
     let opts = PrOptions {

@@ -199,6 +199,10 @@ func TestDecodeSettingsIsStrict(t *testing.T) {
 			}
 		})
 	}
+	// A request built by hand in a test may carry no settings at all: that reads as `{}`.
+	if err := DecodeSettings(nil, &settings{}); err != nil {
+		t.Errorf("absent settings: %v", err)
+	}
 	s := settings{Role: "qa"}
 	if err := DecodeSettings(json.RawMessage(`{"environment": "uat"}`), &s); err != nil || s.Role != "qa" || Str(s.Environment) != "uat" {
 		t.Errorf("defaults kept, value read: %v %+v", err, s)

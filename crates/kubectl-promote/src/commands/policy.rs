@@ -697,7 +697,6 @@ fn error_kind(e: &PolicyError) -> &'static str {
         PolicyError::UnsupportedOperation { .. } => "unsupported-operation",
         PolicyError::Request { .. } => "bad-request",
         PolicyError::Instantiate { .. } => "instantiate",
-        PolicyError::Undefined { .. } => "undefined",
     }
 }
 
