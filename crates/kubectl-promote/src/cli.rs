@@ -118,7 +118,12 @@ pub struct PromoteArgs {
     #[arg(value_name = "ENV", required = true)]
     pub env: Option<String>,
     /// The tag to set on every image of ENV's overlay
-    #[arg(id = "target_version", value_name = "VERSION", required_unless_present = "from", conflicts_with = "from")]
+    #[arg(
+        id = "target_version",
+        value_name = "VERSION",
+        required_unless_present = "from",
+        conflicts_with = "from"
+    )]
     pub version: Option<String>,
     /// Copy exactly what UPSTREAM's overlay runs (each image's tag and digest)
     #[arg(long, value_name = "UPSTREAM")]
@@ -194,7 +199,11 @@ impl LandingArgs {
 
     /// `--author`, parsed.
     pub fn author(&self) -> Result<Option<promote_core::Person>, String> {
-        self.author.as_deref().map(str::parse).transpose().map_err(|e| format!("--author: {e}"))
+        self.author
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("--author: {e}"))
     }
 
     /// The break-glass reason, when `--override-policy` was given.
@@ -215,7 +224,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         let tail = &rest[digits..];
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let unit = match &tail[..unit_len] {
             "ms" => std::time::Duration::from_millis(n),
             "s" => std::time::Duration::from_secs(n),
@@ -235,31 +246,49 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record that VERSION is good on ENV ("v1.0.1 is good on staging"), or --revoke that
-    #[command(after_help = "Examples:\n  # QA approves what staging runs (bound to its images' tags and digests)\n  kubectl promote approve staging v1.0.1\n\n  # The project manager's approval, with a note\n  kubectl promote approve prod v1.0.1 --role pm -m \"release notes checked\"\n\n  # Take an approval back\n  kubectl promote approve --revoke staging v1.0.1\n\nRecords go to the approvals branch (git.approvalsBranch, default promote/approvals):\n  git log origin/promote/approvals")]
+    #[command(
+        after_help = "Examples:\n  # QA approves what staging runs (bound to its images' tags and digests)\n  kubectl promote approve staging v1.0.1\n\n  # The project manager's approval, with a note\n  kubectl promote approve prod v1.0.1 --role pm -m \"release notes checked\"\n\n  # Take an approval back\n  kubectl promote approve --revoke staging v1.0.1\n\nRecords go to the approvals branch (git.approvalsBranch, default promote/approvals):\n  git log origin/promote/approvals"
+    )]
     Approve(ApproveArgs),
     /// Record that VERSION is not good on ENV, with a reason: it is not promoted on
-    #[command(after_help = "Examples:\n  kubectl promote reject staging v1.0.2 -m \"checkout fails with a 500\"\n  kubectl promote reject prod v1.0.2 --role pm -m \"not in this release window\"")]
+    #[command(
+        after_help = "Examples:\n  kubectl promote reject staging v1.0.2 -m \"checkout fails with a 500\"\n  kubectl promote reject prod v1.0.2 --role pm -m \"not in this release window\""
+    )]
     Reject(RejectArgs),
     /// What each environment runs: version (or "mixed" with per-image tags) and last promotion
-    #[command(after_help = "Examples:\n  kubectl promote status\n  kubectl promote status prod -o json")]
+    #[command(
+        after_help = "Examples:\n  kubectl promote status\n  kubectl promote status prod -o json"
+    )]
     Status(StatusArgs),
     /// Write promote.yaml from the overlays and Argo CD Applications found in the repository
-    #[command(after_help = "Examples:\n  kubectl promote init\n  kubectl promote init --force   # overwrite an existing promote.yaml")]
+    #[command(
+        after_help = "Examples:\n  kubectl promote init\n  kubectl promote init --force   # overwrite an existing promote.yaml"
+    )]
     Init(InitArgs),
     /// Go back: revert the promotion in git (reviewed like a promotion)
-    #[command(after_help = "Examples:\n  # Revert the promotion that brought what prod runs now\n  kubectl promote rollback prod\n\n  # Back to the newest state in which prod ran v1.0.1, as a pull request\n  kubectl promote rollback prod --to v1.0.1 --pr\n\n  # Show the revert without doing it\n  kubectl promote rollback prod --dry-run")]
+    #[command(
+        after_help = "Examples:\n  # Revert the promotion that brought what prod runs now\n  kubectl promote rollback prod\n\n  # Back to the newest state in which prod ran v1.0.1, as a pull request\n  kubectl promote rollback prod --to v1.0.1 --pr\n\n  # Show the revert without doing it\n  kubectl promote rollback prod --dry-run"
+    )]
     Rollback(RollbackArgs),
     /// Refresh Argo CD and sync ENV to what git holds (a sync operation when auto-sync is off)
-    #[command(after_help = "Examples:\n  kubectl promote sync prod\n  kubectl promote sync prod --wait=10m\n  kubectl promote sync prod --argocd-server https://argocd.example.com   # token: ARGOCD_AUTH_TOKEN")]
+    #[command(
+        after_help = "Examples:\n  kubectl promote sync prod\n  kubectl promote sync prod --wait=10m\n  kubectl promote sync prod --argocd-server https://argocd.example.com   # token: ARGOCD_AUTH_TOKEN"
+    )]
     Sync(SyncArgs),
     /// ENV's Argo CD history: each deployment with the version it ran, who started it, wasHealthy
-    #[command(after_help = "Examples:\n  kubectl promote history prod\n  kubectl promote history prod --limit 5 -o json")]
+    #[command(
+        after_help = "Examples:\n  kubectl promote history prod\n  kubectl promote history prod --limit 5 -o json"
+    )]
     History(HistoryArgs),
     /// Turn auto-sync back on after an argocd rollback (refused while git holds the bad version)
-    #[command(after_help = "Examples:\n  # After reverting the bad promotion in git\n  kubectl promote resume prod\n\n  # Resume although git still holds the version rolled back from\n  kubectl promote resume prod --force")]
+    #[command(
+        after_help = "Examples:\n  # After reverting the bad promotion in git\n  kubectl promote resume prod\n\n  # Resume although git still holds the version rolled back from\n  kubectl promote resume prod --force"
+    )]
     Resume(ResumeArgs),
     /// Print shell completion code (bash, zsh, fish, powershell, elvish), or kubectl's plugin completion hook
-    #[command(after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"\n\n  # `kubectl promote <TAB>` inside kubectl's own completion (kubectl >= 1.26): an executable on PATH\n  kubectl promote completion kubectl-hook > ~/.krew/bin/kubectl_complete-promote\n  chmod +x ~/.krew/bin/kubectl_complete-promote")]
+    #[command(
+        after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"\n\n  # `kubectl promote <TAB>` inside kubectl's own completion (kubectl >= 1.26): an executable on PATH\n  kubectl promote completion kubectl-hook > ~/.krew/bin/kubectl_complete-promote\n  chmod +x ~/.krew/bin/kubectl_complete-promote"
+    )]
     Completion(CompletionArgs),
     /// Policy modules: list, inspect, evaluate a request, run test cases, package for krew
     #[command(subcommand, after_help = POLICY_HELP)]
@@ -268,7 +297,9 @@ pub enum Command {
     #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
     /// Print the version
-    #[command(after_help = "Examples:\n  kubectl promote version\n  kubectl promote version -o json")]
+    #[command(
+        after_help = "Examples:\n  kubectl promote version\n  kubectl promote version -o json"
+    )]
     Version,
 }
 
@@ -563,8 +594,14 @@ mod tests {
     fn durations() {
         use std::time::Duration;
         assert_eq!(super::parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(super::parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(super::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            super::parse_duration("1h30m"),
+            Ok(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            super::parse_duration("250ms"),
+            Ok(Duration::from_millis(250))
+        );
         assert!(super::parse_duration("5").is_err());
         assert!(super::parse_duration("5x").is_err());
         assert!(super::parse_duration("0s").is_err());

@@ -42,20 +42,36 @@ impl Env {
             .join("kubectl-promote");
         let ci = var("CI").is_some_and(|v| v != "false" && v != "0");
         let path = var("PATH").unwrap_or_default();
-        let which = |name: &str| std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p));
+        let which = |name: &str| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| is_executable(p))
+        };
         Env {
             cache_dir,
             interactive: !ci && std::io::stdin().is_terminal(),
             kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
             kustomize: which("kustomize"),
-            krew_root: var("KREW_ROOT").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".krew"))),
+            krew_root: var("KREW_ROOT")
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".krew"))),
             now: var("KUBECTL_PROMOTE_NOW").map(|v| v.to_string_lossy().into_owned()),
             registries: Registries {
-                docker_config: var("DOCKER_CONFIG").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".docker"))).map(|d| d.join("config.json")),
+                docker_config: var("DOCKER_CONFIG")
+                    .map(PathBuf::from)
+                    .or_else(|| home.as_ref().map(|h| h.join(".docker")))
+                    .map(|d| d.join("config.json")),
                 insecure: var("KUBECTL_PROMOTE_INSECURE_REGISTRIES")
-                    .map(|v| v.to_string_lossy().split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect())
+                    .map(|v| {
+                        v.to_string_lossy()
+                            .split(',')
+                            .map(|h| h.trim().to_owned())
+                            .filter(|h| !h.is_empty())
+                            .collect()
+                    })
                     .unwrap_or_default(),
-                skip_check: var("KUBECTL_PROMOTE_SKIP_IMAGE_CHECK").is_some_and(|v| v != "false" && v != "0"),
+                skip_check: var("KUBECTL_PROMOTE_SKIP_IMAGE_CHECK")
+                    .is_some_and(|v| v != "false" && v != "0"),
             },
             vars: std::env::vars().collect(),
             #[cfg(feature = "test-hooks")]
@@ -75,7 +91,8 @@ impl Env {
         if let Some((wanted, marker)) = &self.test_pause
             && wanted == point
         {
-            static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            static PAUSED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
             if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 return;
             }
@@ -94,7 +111,10 @@ impl Env {
 
     /// A variable's value, if set and not empty.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -115,7 +135,8 @@ fn is_executable(p: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     }
     #[cfg(not(unix))]
     {

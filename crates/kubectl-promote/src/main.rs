@@ -31,7 +31,11 @@ fn main() -> ExitCode {
     // the words are not a command line to parse, so this comes before clap.
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "__complete") {
-        let code = commands::complete::complete(&env::Env::from_process(), &args[1..], &mut std::io::stdout());
+        let code = commands::complete::complete(
+            &env::Env::from_process(),
+            &args[1..],
+            &mut std::io::stdout(),
+        );
         return ExitCode::from(code as u8);
     }
     let cli = Cli::parse();
@@ -41,12 +45,24 @@ fn main() -> ExitCode {
         ColorWhen::Auto => {}
     }
     let env = env::Env::from_process();
-    let shell = Shell::new(Box::new(anstream::stdout()), Box::new(anstream::stderr()), cli.global.output, cli.global.quiet, cli.global.verbose);
-    let ctx = Ctx { global: &cli.global, env: &env, shell: &shell };
+    let shell = Shell::new(
+        Box::new(anstream::stdout()),
+        Box::new(anstream::stderr()),
+        cli.global.output,
+        cli.global.quiet,
+        cli.global.verbose,
+    );
+    let ctx = Ctx {
+        global: &cli.global,
+        env: &env,
+        shell: &shell,
+    };
     let result = match &cli.command {
-        Some(cmd) if cli.promote.env.is_some() => {
-            Err(commands::usage(format!("`{}` before a subcommand: subcommands come first, e.g. `kubectl promote {} …`", cli.promote.env.as_deref().unwrap_or(""), cmd.name())))
-        }
+        Some(cmd) if cli.promote.env.is_some() => Err(commands::usage(format!(
+            "`{}` before a subcommand: subcommands come first, e.g. `kubectl promote {} …`",
+            cli.promote.env.as_deref().unwrap_or(""),
+            cmd.name()
+        ))),
         None => commands::promote(&ctx, &cli.promote),
         Some(Command::Status(a)) => commands::status(&ctx, a),
         Some(Command::Approve(a)) => commands::approve(&ctx, a),
@@ -66,8 +82,16 @@ fn main() -> ExitCode {
         Ok(exit) => exit,
         Err(err) if is_broken_pipe(&err) => Exit::Ok,
         Err(err) => {
-            let code = if err.downcast_ref::<commands::UsageError>().is_some() { Exit::Usage } else { Exit::Error };
-            let mut msg = format!("{}error:{} {err}", anstyle::AnsiColor::Red.on_default().render(), anstyle::Reset.render());
+            let code = if err.downcast_ref::<commands::UsageError>().is_some() {
+                Exit::Usage
+            } else {
+                Exit::Error
+            };
+            let mut msg = format!(
+                "{}error:{} {err}",
+                anstyle::AnsiColor::Red.on_default().render(),
+                anstyle::Reset.render()
+            );
             for cause in err.chain().skip(1) {
                 msg.push_str(&format!("\n  caused by: {cause}"));
             }
@@ -79,5 +103,8 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

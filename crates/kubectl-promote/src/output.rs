@@ -37,8 +37,20 @@ pub const BOLD: Style = Style::new().bold();
 pub const DIM: Style = Style::new().dimmed();
 
 impl Shell {
-    pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, format: OutputFormat, quiet: bool, verbose: u8) -> Shell {
-        Shell { out: RefCell::new(out), err: RefCell::new(err), format, quiet, verbose }
+    pub fn new(
+        out: Box<dyn Write>,
+        err: Box<dyn Write>,
+        format: OutputFormat,
+        quiet: bool,
+        verbose: u8,
+    ) -> Shell {
+        Shell {
+            out: RefCell::new(out),
+            err: RefCell::new(err),
+            format,
+            quiet,
+            verbose,
+        }
     }
 
     pub fn is_text(&self) -> bool {
@@ -52,10 +64,16 @@ impl Shell {
 
     /// The result as a document, in JSON or YAML (text mode calls `text` instead).
     pub fn document<T: Serialize>(&self, kind: &str, body: &T) -> anyhow::Result<()> {
-        let doc = Document { api_version: API_VERSION, kind, body };
+        let doc = Document {
+            api_version: API_VERSION,
+            kind,
+            body,
+        };
         let text = match self.format {
             OutputFormat::Json => serde_json::to_string_pretty(&doc)? + "\n",
-            OutputFormat::Yaml => promote_core::yaml::to_string(&doc).map_err(anyhow::Error::msg)?,
+            OutputFormat::Yaml => {
+                promote_core::yaml::to_string(&doc).map_err(anyhow::Error::msg)?
+            }
             OutputFormat::Text => return Ok(()),
         };
         self.out.borrow_mut().write_all(text.as_bytes())?;
@@ -70,7 +88,10 @@ impl Shell {
     }
 
     pub fn warn(&self, message: &str) {
-        let _ = writeln!(self.err.borrow_mut(), "{YELLOW}warning:{YELLOW:#} {message}");
+        let _ = writeln!(
+            self.err.borrow_mut(),
+            "{YELLOW}warning:{YELLOW:#} {message}"
+        );
     }
 
     /// Free text on stderr (plans shown before a confirmation).

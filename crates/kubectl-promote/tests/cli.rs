@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use promote_testkit::repo::{workspace_root, GitOps, Run};
+use promote_testkit::repo::{GitOps, Run, workspace_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
 
@@ -44,19 +44,47 @@ fn promotes_directly_with_a_minimal_diff_and_an_audit_trail() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("pushed "), "{}", r.stdout);
     let diff = kit.origin_git(&["diff", "--unified=0", "main~1", "main"]);
-    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
-    assert_eq!(changed.len(), 18, "9 images, one line out and one in each:\n{diff}");
-    assert!(changed.iter().all(|l| l.ends_with("newTag: v1.0.0") || l.ends_with("newTag: v1.0.1")), "{diff}");
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed.len(),
+        18,
+        "9 images, one line out and one in each:\n{diff}"
+    );
+    assert!(
+        changed
+            .iter()
+            .all(|l| l.ends_with("newTag: v1.0.0") || l.ends_with("newTag: v1.0.1")),
+        "{diff}"
+    );
     let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
-    for trailer in ["Promoted-By: Test User <test@example.com>", "Promote-Environment: staging", "Promote-Version: v1.0.1"] {
+    for trailer in [
+        "Promoted-By: Test User <test@example.com>",
+        "Promote-Environment: staging",
+        "Promote-Version: v1.0.1",
+    ] {
         assert!(msg.contains(trailer), "{msg}");
     }
-    assert_eq!(kit.clone_state(), state, "the user's working tree, index and branches are untouched");
+    assert_eq!(
+        kit.clone_state(),
+        state,
+        "the user's working tree, index and branches are untouched"
+    );
     // Running it again is a no-op.
     let head = kit.origin_head();
     let again = run(&kit, &["staging", "v1.0.1"]);
     assert_eq!(again.code, 0);
-    assert!(again.stdout.contains("already runs v1.0.1: nothing to do"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("already runs v1.0.1: nothing to do"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(kit.origin_head(), head);
 }
 
@@ -67,9 +95,22 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     // staging has no policies: a dry run that would be allowed exits 0.
     let r = run(&kit, &["staging", "v1.0.1", "--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("-  newTag: v1.0.0\n+  newTag: v1.0.1"), "{}", r.stdout);
-    assert!(r.stdout.contains("render: ok (kubectl kustomize, 18 resources"), "{}", r.stdout);
-    assert!(r.stdout.contains("Promote-Environment: staging"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("-  newTag: v1.0.0\n+  newTag: v1.0.1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("render: ok (kubectl kustomize, 18 resources"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("Promote-Environment: staging"),
+        "{}",
+        r.stdout
+    );
     assert_eq!((kit.origin_head(), kit.clone_state()), before);
     let json = run(&kit, &["staging", "v1.0.1", "--dry-run", "-o", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
@@ -80,14 +121,22 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(doc["images"][0]["from"]["tag"], "v1.0.0");
     assert_eq!(doc["images"][0]["to"]["tag"], "v1.0.1");
     let yaml = run(&kit, &["staging", "v1.0.1", "--dry-run", "-o", "yaml"]);
-    assert!(yaml.stdout.starts_with("apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionResult\n"), "{}", yaml.stdout);
+    assert!(
+        yaml.stdout
+            .starts_with("apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionResult\n"),
+        "{}",
+        yaml.stdout
+    );
     assert_eq!((kit.origin_head(), kit.clone_state()), before);
 }
 
 #[test]
 fn json_result_is_stable() {
     let kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1\n");
-    let r = run(&kit, &["prod", "v2", "--only", "reg/a", "--dry-run", "-o", "json"]);
+    let r = run(
+        &kit,
+        &["prod", "v2", "--only", "reg/a", "--dry-run", "-o", "json"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     doc["commitMessage"] = "<message>".into();
@@ -97,17 +146,24 @@ fn json_result_is_stable() {
 #[test]
 fn from_upstream_copies_tags_and_digests() {
     let d = format!("sha256:{}", "a".repeat(64));
-    let mut kit = own_repo("resources: [../base]\nimages:\n- {name: reg/a, newTag: v1}\n- {name: reg/b, newTag: v1}\n- {name: reg/c, newTag: v1}\n");
+    let mut kit = own_repo(
+        "resources: [../base]\nimages:\n- {name: reg/a, newTag: v1}\n- {name: reg/b, newTag: v1}\n- {name: reg/c, newTag: v1}\n",
+    );
     kit.put("staging/kustomization.yaml", &format!("resources: [../base]\nimages:\n- {{name: reg/a, newTag: v2, digest: {d}}}\n- {{name: reg/b, newTag: v2}}\n- {{name: reg/c, newTag: v3}}\n"));
     kit.commit("staging runs v2/v3");
     let r = run(&kit, &["prod", "--from", "staging"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         kit.origin_file("prod/kustomization.yaml").unwrap(),
-        format!("resources: [../base]\nimages:\n- {{name: reg/a, newTag: v2, digest: {d}}}\n- {{name: reg/b, newTag: v2}}\n- {{name: reg/c, newTag: v3}}\n")
+        format!(
+            "resources: [../base]\nimages:\n- {{name: reg/a, newTag: v2, digest: {d}}}\n- {{name: reg/b, newTag: v2}}\n- {{name: reg/c, newTag: v3}}\n"
+        )
     );
     let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
-    assert!(msg.contains("Promote-From: staging") && msg.contains("Promote-Version: mixed"), "{msg}");
+    assert!(
+        msg.contains("Promote-From: staging") && msg.contains("Promote-Version: mixed"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -120,20 +176,49 @@ fn hand_written_overlays_keep_their_bytes() {
     let kit = own_repo(&prod);
     let stale = run(&kit, &["prod", "v2"]);
     assert_eq!(stale.code, 1);
-    assert!(stale.stderr.contains("prod/kustomization.yaml: image `reg/a` pins digest"), "{}", stale.stderr);
-    assert!(stale.stderr.contains("--digest reg/a=sha256:"), "{}", stale.stderr);
+    assert!(
+        stale
+            .stderr
+            .contains("prod/kustomization.yaml: image `reg/a` pins digest"),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        stale.stderr.contains("--digest reg/a=sha256:"),
+        "{}",
+        stale.stderr
+    );
     let r = run(&kit, &["prod", "v2", "--digest", &format!("reg/a={d2}")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let expected = prod.replace("\"v1\"", "\"v2\"").replace(&d1, &d2).replace("'v1'", "'v2'").replace("  - name: reg/c  # no tag yet\r\n", "  - name: reg/c  # no tag yet\r\n    newTag: v2\r\n");
-    assert_eq!(kit.origin_file("prod/kustomization.yaml").unwrap(), expected);
+    let expected = prod
+        .replace("\"v1\"", "\"v2\"")
+        .replace(&d1, &d2)
+        .replace("'v1'", "'v2'")
+        .replace(
+            "  - name: reg/c  # no tag yet\r\n",
+            "  - name: reg/c  # no tag yet\r\n    newTag: v2\r\n",
+        );
+    assert_eq!(
+        kit.origin_file("prod/kustomization.yaml").unwrap(),
+        expected
+    );
 }
 
 #[test]
 fn bad_overlays_get_clear_errors_and_nothing_is_written() {
     let cases = [
-        ("resources: [../base]\n", "prod/kustomization.yaml: no `images:` list"),
-        ("resources: [../base]\nimages:\n- name: reg/a\n- name: reg/a\n", "prod/kustomization.yaml: line 4: image `reg/a` is listed twice"),
-        ("resources: [../base]\nimages:\n- name: reg/a\n  newTag: [v1\n", "prod/kustomization.yaml: line"),
+        (
+            "resources: [../base]\n",
+            "prod/kustomization.yaml: no `images:` list",
+        ),
+        (
+            "resources: [../base]\nimages:\n- name: reg/a\n- name: reg/a\n",
+            "prod/kustomization.yaml: line 4: image `reg/a` is listed twice",
+        ),
+        (
+            "resources: [../base]\nimages:\n- name: reg/a\n  newTag: [v1\n",
+            "prod/kustomization.yaml: line",
+        ),
     ];
     for (prod, expected) in cases {
         let kit = own_repo(prod);
@@ -147,11 +232,17 @@ fn bad_overlays_get_clear_errors_and_nothing_is_written() {
 
 #[test]
 fn render_errors_stop_the_promotion_with_kustomizes_message() {
-    let kit = own_repo("resources: [../base, missing.yaml]\nimages:\n- name: reg/a\n  newTag: v1\n");
+    let kit =
+        own_repo("resources: [../base, missing.yaml]\nimages:\n- name: reg/a\n  newTag: v1\n");
     let head = kit.origin_head();
     let r = run(&kit, &["prod", "v2"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("rendering prod with kubectl kustomize failed"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("rendering prod with kubectl kustomize failed"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("missing.yaml"), "{}", r.stderr);
     assert_eq!(kit.origin_head(), head);
 }
@@ -159,23 +250,40 @@ fn render_errors_stop_the_promotion_with_kustomizes_message() {
 #[test]
 fn only_reports_images_set_elsewhere() {
     let mut kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1\n");
-    kit.put("base/kustomization.yaml", "resources: [deploy.yaml]\nimages:\n- {name: reg/b, newTag: v0}\n");
+    kit.put(
+        "base/kustomization.yaml",
+        "resources: [deploy.yaml]\nimages:\n- {name: reg/b, newTag: v0}\n",
+    );
     kit.commit("base pins b");
     let r = run(&kit, &["prod", "v2", "--only", "reg/b"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("image `reg/b` is not listed in `images:`; it is set in base/kustomization.yaml"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "image `reg/b` is not listed in `images:`; it is set in base/kustomization.yaml"
+        ),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn a_rejected_push_leaves_everything_as_it_was() {
     let kit = examples();
     let hook = kit.origin.join("hooks/pre-receive");
-    std::fs::write(&hook, "#!/bin/sh\necho 'protected branch: pushes need a review' >&2\nexit 1\n").unwrap();
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'protected branch: pushes need a review' >&2\nexit 1\n",
+    )
+    .unwrap();
     Command::new("chmod").arg("+x").arg(&hook).status().unwrap();
     let before = (kit.origin_head(), kit.clone_state());
     let r = run(&kit, &["staging", "v1.0.1"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("protected branch: pushes need a review"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("protected branch: pushes need a review"),
+        "{}",
+        r.stderr
+    );
     assert_eq!((kit.origin_head(), kit.clone_state()), before);
 }
 
@@ -186,11 +294,30 @@ fn config_errors_name_the_file_key_and_fix() {
     kit.commit("bad config");
     let r = run(&kit, &["status"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("promote.yaml (origin/main "), "{}", r.stderr);
-    assert!(r.stderr.contains("environments[0].name: `status` is a kubectl promote subcommand"), "{}", r.stderr);
-    assert!(r.stderr.contains("fix: rename the environment"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("promote.yaml (origin/main "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("environments[0].name: `status` is a kubectl promote subcommand"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("fix: rename the environment"),
+        "{}",
+        r.stderr
+    );
     let unknown = run(&kit, &["--config", "/nonexistent.yaml", "status"]);
-    assert!(unknown.stderr.contains("reading --config /nonexistent.yaml"), "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("reading --config /nonexistent.yaml"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]
@@ -198,7 +325,12 @@ fn unknown_environment_lists_the_known_ones() {
     let kit = examples();
     let r = run(&kit, &["qa", "v1"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("no environment named `qa`") && r.stderr.contains("use one of: staging, prod"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no environment named `qa`")
+            && r.stderr.contains("use one of: staging, prod"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -209,22 +341,51 @@ fn usage_errors_exit_2() {
     assert_eq!(run(&kit, &["prod", "v1", "--bogus"]).code, 2);
     let bad_digest = run(&kit, &["prod", "v1", "--digest", "nope"]);
     assert_eq!(bad_digest.code, 2, "{}", bad_digest.stderr);
-    assert!(bad_digest.stderr.contains("--digest nope: expected IMAGE=sha256:"));
+    assert!(
+        bad_digest
+            .stderr
+            .contains("--digest nope: expected IMAGE=sha256:")
+    );
 }
 
 #[test]
 fn status_shows_versions_mixed_and_last_promotion() {
     let kit = examples();
-    assert_eq!(run(&kit, &["staging", "v1.0.1", "--only", "registry.example.com/microservices-demo/frontend"]).code, 0);
+    assert_eq!(
+        run(
+            &kit,
+            &[
+                "staging",
+                "v1.0.1",
+                "--only",
+                "registry.example.com/microservices-demo/frontend"
+            ]
+        )
+        .code,
+        0
+    );
     let r = run(&kit, &["status"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("staging  mixed"), "{}", r.stdout);
-    assert!(r.stdout.contains("registry.example.com/microservices-demo/frontend  v1.0.1"), "{}", r.stdout);
-    assert!(r.stdout.contains("last change: ") && r.stdout.contains("by Test User <test@example.com>"), "{}", r.stdout);
-    let json: serde_json::Value = serde_json::from_str(&run(&kit, &["status", "prod", "-o", "json"]).stdout).unwrap();
+    assert!(
+        r.stdout
+            .contains("registry.example.com/microservices-demo/frontend  v1.0.1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("last change: ") && r.stdout.contains("by Test User <test@example.com>"),
+        "{}",
+        r.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&kit, &["status", "prod", "-o", "json"]).stdout).unwrap();
     assert_eq!(json["kind"], "Status");
     assert_eq!(json["environments"][0]["version"], "v1.0.0");
-    assert_eq!(json["environments"][0]["images"]["registry.example.com/microservices-demo/cartservice"]["tag"], "v1.0.0");
+    assert_eq!(
+        json["environments"][0]["images"]["registry.example.com/microservices-demo/cartservice"]["tag"],
+        "v1.0.0"
+    );
 }
 
 #[test]
@@ -241,7 +402,11 @@ fn repo_url_uses_a_cached_clone() {
     let url = format!("file://{}", kit.origin.display());
     let r = run_in(&kit, kit.root(), &["--repo", &url, "staging", "v1.0.1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(kit.origin_file("kustomize/staging/kustomization.yaml").unwrap().contains("v1.0.1"));
+    assert!(
+        kit.origin_file("kustomize/staging/kustomization.yaml")
+            .unwrap()
+            .contains("v1.0.1")
+    );
     let again = run_in(&kit, kit.root(), &["--repo", &url, "status", "staging"]);
     assert!(again.stdout.contains("staging  v1.0.1"), "{}", again.stdout);
 }
@@ -255,7 +420,10 @@ fn init_writes_a_config_from_overlays_and_apps() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(kit.clone.join("promote.yaml")).unwrap();
     assert!(text.contains("- name: staging\n    overlay: kustomize/staging\n    mode: direct\n    argocd: {app: staging-microservices-demo, namespace: argocd}"), "{text}");
-    assert!(text.contains("- name: prod\n    overlay: kustomize/prod\n    from: staging"), "{text}");
+    assert!(
+        text.contains("- name: prod\n    overlay: kustomize/prod\n    from: staging"),
+        "{text}"
+    );
     assert_eq!(run(&kit, &["init"]).code, 1, "refuses to overwrite");
 }
 
@@ -269,12 +437,31 @@ fn help_and_version_through_kubectl() {
     let bin_dir = kit.root().join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     std::os::unix::fs::symlink(BIN, bin_dir.join("kubectl-promote")).unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-    let list = Command::new("kubectl").args(["plugin", "list"]).env("PATH", &path).output().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let list = Command::new("kubectl")
+        .args(["plugin", "list"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
     let listed = String::from_utf8_lossy(&list.stdout);
-    assert!(listed.contains(&format!("{}/kubectl-promote", bin_dir.display())), "{listed}{}", String::from_utf8_lossy(&list.stderr));
-    let version = Command::new("kubectl").args(["promote", "version"]).env("PATH", &path).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("kubectl-promote {}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        listed.contains(&format!("{}/kubectl-promote", bin_dir.display())),
+        "{listed}{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let version = Command::new("kubectl")
+        .args(["promote", "version"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("kubectl-promote {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -285,42 +472,85 @@ fn rollback_reverts_the_promotion_that_brought_the_running_version() {
     let bad = kit.origin_head();
     let dry = run(&kit, &["rollback", "staging", "--dry-run"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
-    assert!(dry.stdout.contains("staging: v1.0.2 → v1.0.1"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("staging: v1.0.2 → v1.0.1"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(kit.origin_head(), bad, "a dry run pushes nothing");
     let r = run(&kit, &["rollback", "staging"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
-    assert!(msg.starts_with(&format!("rollback staging to v1.0.1 (revert {} \"promote staging to v1.0.2\")", &bad[..7])), "{msg}");
-    assert!(msg.contains(&format!("Promote-Reverts: {bad}")) && msg.contains("Promote-Rollback: revert"), "{msg}");
-    assert!(kit.origin_file("kustomize/staging/kustomization.yaml").unwrap().contains("newTag: v1.0.1"));
+    assert!(
+        msg.starts_with(&format!(
+            "rollback staging to v1.0.1 (revert {} \"promote staging to v1.0.2\")",
+            &bad[..7]
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("Promote-Reverts: {bad}"))
+            && msg.contains("Promote-Rollback: revert"),
+        "{msg}"
+    );
+    assert!(
+        kit.origin_file("kustomize/staging/kustomization.yaml")
+            .unwrap()
+            .contains("newTag: v1.0.1")
+    );
     // Back to the very first version by name, across two changes.
     let r = run(&kit, &["rollback", "staging", "--to", "v1.0.0"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(kit.origin_file("kustomize/staging/kustomization.yaml").unwrap(), std::fs::read_to_string(workspace_root().join("examples/gitops/kustomize/staging/kustomization.yaml")).unwrap());
+    assert_eq!(
+        kit.origin_file("kustomize/staging/kustomization.yaml")
+            .unwrap(),
+        std::fs::read_to_string(
+            workspace_root().join("examples/gitops/kustomize/staging/kustomization.yaml")
+        )
+        .unwrap()
+    );
     let never = run(&kit, &["rollback", "staging", "--to", "v9"]);
     assert_eq!(never.code, 1);
-    assert!(never.stderr.contains("--to v9: staging never ran v9"), "{}", never.stderr);
+    assert!(
+        never.stderr.contains("--to v9: staging never ran v9"),
+        "{}",
+        never.stderr
+    );
 }
 
 #[test]
 fn rollback_finds_squash_merged_promotions_by_their_images() {
     let mut kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1 # pinned\n");
     // A hand-written change (no trailers), as a squash merge would leave it.
-    kit.put("prod/kustomization.yaml", "resources: [../base]\nimages:\n- name: reg/a\n  newTag: v2 # pinned\n");
+    kit.put(
+        "prod/kustomization.yaml",
+        "resources: [../base]\nimages:\n- name: reg/a\n  newTag: v2 # pinned\n",
+    );
     kit.commit("Bump a to v2 (#42)");
     kit.put("README.md", "unrelated\n");
     kit.commit("docs");
     let r = run(&kit, &["rollback", "prod", "--direct"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(kit.origin_file("prod/kustomization.yaml").unwrap(), "resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1 # pinned\n");
-    assert!(kit.origin_git(&["log", "-1", "--format=%s", "main"]).contains("(revert "), "names the reverted change");
+    assert_eq!(
+        kit.origin_file("prod/kustomization.yaml").unwrap(),
+        "resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1 # pinned\n"
+    );
+    assert!(
+        kit.origin_git(&["log", "-1", "--format=%s", "main"])
+            .contains("(revert "),
+        "names the reverted change"
+    );
 }
 
 #[test]
 fn commits_are_signed_when_commit_gpgsign_is_set() {
     let kit = examples();
     let key = kit.root().join("signing-key");
-    let keygen = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"]).arg(&key).status().expect("ssh-keygen");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
     assert!(keygen.success());
     kit.git(&["config", "commit.gpgsign", "true"]);
     kit.git(&["config", "gpg.format", "ssh"]);
@@ -329,6 +559,9 @@ fn commits_are_signed_when_commit_gpgsign_is_set() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("(signed)"), "{}", r.stderr);
     let raw = kit.origin_git(&["cat-file", "-p", "main"]);
-    assert!(raw.contains("gpgsig -----BEGIN SSH SIGNATURE-----"), "{raw}");
+    assert!(
+        raw.contains("gpgsig -----BEGIN SSH SIGNATURE-----"),
+        "{raw}"
+    );
     assert!(raw.contains("Promote-Environment: staging"), "{raw}");
 }

@@ -67,8 +67,14 @@ struct Run {
 }
 
 fn run(kit: &GitOps, args: &[&str], extra: &[(&str, &str)]) -> Run {
-    let out = command(kit, args, extra).output().expect("run kubectl-promote");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    let out = command(kit, args, extra)
+        .output()
+        .expect("run kubectl-promote");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 /// Starts the command, waits until it stands at `point`, SIGKILLs it.
@@ -85,14 +91,25 @@ fn kill_at(kit: &GitOps, args: &[&str], extra: &[(&str, &str)], point: &str) {
     while !marker.exists() {
         if child.try_wait().unwrap().is_some() {
             let out = child.wait_with_output().unwrap();
-            panic!("{args:?} ended ({}) before reaching {point}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "{args:?} ended ({}) before reaching {point}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        assert!(Instant::now() < deadline, "{args:?} did not reach {point} within 120s");
+        assert!(
+            Instant::now() < deadline,
+            "{args:?} did not reach {point} within 120s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().expect("SIGKILL");
     let status = child.wait().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "killed, not finished");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "killed, not finished"
+    );
 }
 
 /// Every ref of the origin with its commit.
@@ -133,7 +150,8 @@ fn status_json(kit: &GitOps, env: &str, extra: &[(&str, &str)]) -> Value {
 }
 
 fn overlay(kit: &GitOps, env: &str) -> String {
-    kit.origin_file(&format!("kustomize/{env}/kustomization.yaml")).unwrap()
+    kit.origin_file(&format!("kustomize/{env}/kustomization.yaml"))
+        .unwrap()
 }
 
 #[test]
@@ -145,13 +163,27 @@ fn killed_before_the_push_leaves_remote_and_clone_untouched_and_a_rerun_lands() 
     assert_eq!(origin_refs(&kit), refs, "the remote is untouched");
     assert_clone_untouched(&kit, &clone);
     let s = status_json(&kit, "staging", &[]);
-    assert_eq!(s["version"], json!("v1.0.0"), "status says nothing landed: {s}");
+    assert_eq!(
+        s["version"],
+        json!("v1.0.0"),
+        "status says nothing landed: {s}"
+    );
 
     let r = run(&kit, &["staging", "v1.0.1", "--direct"], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(overlay(&kit, "staging").matches("newTag: v1.0.1").count(), 9);
-    assert_eq!(kit.origin_git(&["rev-list", "--count", "main"]).trim(), "3", "one promotion commit on top");
-    assert_eq!(status_json(&kit, "staging", &[])["version"], json!("v1.0.1"));
+    assert_eq!(
+        overlay(&kit, "staging").matches("newTag: v1.0.1").count(),
+        9
+    );
+    assert_eq!(
+        kit.origin_git(&["rev-list", "--count", "main"]).trim(),
+        "3",
+        "one promotion commit on top"
+    );
+    assert_eq!(
+        status_json(&kit, "staging", &[])["version"],
+        json!("v1.0.1")
+    );
 }
 
 #[test]
@@ -171,23 +203,47 @@ fn killed_after_the_push_before_the_refresh_leaves_the_push_complete_and_the_app
     assert_eq!(r.code, 0, "{}", r.stderr);
     let app = || argo.application("staging-microservices-demo").unwrap();
     let before = app();
-    let deployed = before["status"]["history"].as_array().and_then(|h| h.last()).map(|h| h["revision"].clone()).unwrap();
+    let deployed = before["status"]["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .map(|h| h["revision"].clone())
+        .unwrap();
     let (main, clone) = (kit.origin_head(), kit.clone_state());
 
-    kill_at(&kit, &["staging", "v1.0.1", "--direct"], &extra, "after-push-before-refresh");
+    kill_at(
+        &kit,
+        &["staging", "v1.0.1", "--direct"],
+        &extra,
+        "after-push-before-refresh",
+    );
 
     // The push is complete: one commit on main, with its trailers and the whole edit.
     let tip = kit.origin_head();
     assert_eq!(kit.origin_git(&["rev-parse", "main~1"]).trim(), main);
-    let trailers = kit.origin_git(&["log", "-1", "--format=%(trailers:key=Promote-Environment,key=Promote-Version)", &tip]);
-    assert!(trailers.contains("Promote-Environment: staging") && trailers.contains("Promote-Version: v1.0.1"), "{trailers}");
-    assert_eq!(overlay(&kit, "staging").matches("newTag: v1.0.1").count(), 9);
+    let trailers = kit.origin_git(&[
+        "log",
+        "-1",
+        "--format=%(trailers:key=Promote-Environment,key=Promote-Version)",
+        &tip,
+    ]);
+    assert!(
+        trailers.contains("Promote-Environment: staging")
+            && trailers.contains("Promote-Version: v1.0.1"),
+        "{trailers}"
+    );
+    assert_eq!(
+        overlay(&kit, "staging").matches("newTag: v1.0.1").count(),
+        9
+    );
     assert_clone_untouched(&kit, &clone);
     // The Application is untouched: no refresh asked, no operation, nothing deployed.
     std::thread::sleep(Duration::from_millis(500));
     let after = app();
     assert_eq!(after["spec"], before["spec"]);
-    assert_eq!(after["metadata"]["annotations"], before["metadata"]["annotations"], "no refresh was asked");
+    assert_eq!(
+        after["metadata"]["annotations"], before["metadata"]["annotations"],
+        "no refresh was asked"
+    );
     assert!(after["operation"].is_null(), "{after}");
     assert_eq!(after["status"]["history"], before["status"]["history"]);
     // status tells both truths: git holds v1.0.1, Argo CD still runs what it ran.
@@ -199,18 +255,28 @@ fn killed_after_the_push_before_the_refresh_leaves_the_push_complete_and_the_app
     // Again: already there, nothing pushed; `sync` then deploys it.
     let r = run(&kit, &["staging", "v1.0.1", "--direct"], &extra);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(format!("{}{}", r.stdout, r.stderr).contains("already"), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("already"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
     assert_eq!(kit.origin_head(), tip);
     let r = run(&kit, &["sync", "staging", "--wait=60s"], &extra);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(status_json(&kit, "staging", &extra)["argocd"]["deployedRevision"], json!(tip));
+    assert_eq!(
+        status_json(&kit, "staging", &extra)["argocd"]["deployedRevision"],
+        json!(tip)
+    );
 }
 
 #[test]
 fn killed_before_the_approval_push_records_nothing_and_a_rerun_records_once() {
     let kit = repo(&config(""));
     let (refs, clone) = (origin_refs(&kit), kit.clone_state());
-    let args = ["approve", "staging", "v1.0.0", "--role", "qa", "-m", "tested"];
+    let args = [
+        "approve", "staging", "v1.0.0", "--role", "qa", "-m", "tested",
+    ];
     kill_at(&kit, &args, &[], "before-approval-push");
 
     assert_eq!(origin_refs(&kit), refs, "no approvals branch, nothing else");
@@ -220,7 +286,12 @@ fn killed_before_the_approval_push_records_nothing_and_a_rerun_records_once() {
 
     let r = run(&kit, &args, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(kit.origin_git(&["rev-list", "--count", "promote/approvals"]).trim(), "1", "exactly one record");
+    assert_eq!(
+        kit.origin_git(&["rev-list", "--count", "promote/approvals"])
+            .trim(),
+        "1",
+        "exactly one record"
+    );
     let s = status_json(&kit, "staging", &[]);
     assert_eq!(s["approvals"].as_array().map(Vec::len), Some(1), "{s}");
 }
@@ -228,25 +299,51 @@ fn killed_before_the_approval_push_records_nothing_and_a_rerun_records_once() {
 #[test]
 fn killed_after_the_branch_push_opens_no_pull_request_and_a_rerun_reuses_the_branch() {
     let forge = FakeForge::start(Vendor::GitHub);
-    forge.add_user("promoter", Some(TOKEN)).add_repo("acme/gitops");
-    let kit = repo(&config(&format!("forge: {{type: github, url: \"{}\", repo: acme/gitops, tokenEnv: FORGE_TOKEN}}\n", forge.api_url())));
+    forge
+        .add_user("promoter", Some(TOKEN))
+        .add_repo("acme/gitops");
+    let kit = repo(&config(&format!(
+        "forge: {{type: github, url: \"{}\", repo: acme/gitops, tokenEnv: FORGE_TOKEN}}\n",
+        forge.api_url()
+    )));
     let (main, clone) = (kit.origin_head(), kit.clone_state());
     let extra = [("FORGE_TOKEN", TOKEN)];
     kill_at(&kit, &["prod", "v1.0.1"], &extra, "after-branch-push");
 
     // The branch is complete (it holds the whole promotion); main and the forge are untouched.
     assert_eq!(kit.origin_head(), main);
-    let branch_tip = kit.origin_git(&["rev-parse", "promote/prod/v1.0.1"]).trim().to_owned();
-    let file = kit.origin_git(&["show", "promote/prod/v1.0.1:kustomize/prod/kustomization.yaml"]);
+    let branch_tip = kit
+        .origin_git(&["rev-parse", "promote/prod/v1.0.1"])
+        .trim()
+        .to_owned();
+    let file = kit.origin_git(&[
+        "show",
+        "promote/prod/v1.0.1:kustomize/prod/kustomization.yaml",
+    ]);
     assert_eq!(file.matches("newTag: v1.0.1").count(), 9);
-    assert!(forge.pulls("acme/gitops").is_empty(), "no pull request was opened");
+    assert!(
+        forge.pulls("acme/gitops").is_empty(),
+        "no pull request was opened"
+    );
     assert_clone_untouched(&kit, &clone);
-    assert_eq!(status_json(&kit, "prod", &[])["version"], json!("v1.0.0"), "main still runs v1.0.0");
+    assert_eq!(
+        status_json(&kit, "prod", &[])["version"],
+        json!("v1.0.0"),
+        "main still runs v1.0.0"
+    );
 
     let r = run(&kit, &["prod", "v1.0.1", "-v"], &extra);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("already makes this change; reusing"), "{}", r.stderr);
-    assert_eq!(kit.origin_git(&["rev-parse", "promote/prod/v1.0.1"]).trim(), branch_tip, "the branch was reused, not rewritten");
+    assert!(
+        r.stderr.contains("already makes this change; reusing"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        kit.origin_git(&["rev-parse", "promote/prod/v1.0.1"]).trim(),
+        branch_tip,
+        "the branch was reused, not rewritten"
+    );
     let pulls = forge.pulls("acme/gitops");
     assert_eq!(pulls.len(), 1, "one pull request");
     assert_eq!(pulls[0].head, "promote/prod/v1.0.1");

@@ -44,7 +44,12 @@ fn krew_dir() -> PathBuf {
 fn path_with(first: &[&Path]) -> String {
     let own = std::env::var_os("PATH").unwrap_or_default();
     let rest = std::env::split_paths(&own).filter(|d| !d.join("kubectl-promote").exists());
-    let dirs: Vec<PathBuf> = first.iter().map(|p| p.to_path_buf()).chain([krew_dir()]).chain(rest).collect();
+    let dirs: Vec<PathBuf> = first
+        .iter()
+        .map(|p| p.to_path_buf())
+        .chain([krew_dir()])
+        .chain(rest)
+        .collect();
     std::env::join_paths(dirs).unwrap().into_string().unwrap()
 }
 
@@ -68,7 +73,11 @@ fn cmd(kit: &GitOps, program: &str, dir: &Path, path: &str, args: &[&str]) -> Ru
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("running {program}: {e}"));
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 /// `kubectl promote …` through kubectl's plugin discovery (the debug binary's dir on PATH).
@@ -87,7 +96,11 @@ fn promote(kit: &GitOps, dir: &Path, args: &[&str]) -> Run {
         .stdin(Stdio::null())
         .output()
         .expect("kubectl");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 fn krew(kit: &GitOps, args: &[&str]) -> Run {
@@ -95,7 +108,11 @@ fn krew(kit: &GitOps, args: &[&str]) -> Run {
     let mut all = vec!["krew"];
     all.extend_from_slice(args);
     let run = cmd(kit, "kubectl", kit.root(), &path, &all);
-    assert_eq!(run.code, 0, "kubectl krew {args:?}: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "kubectl krew {args:?}: {}{}",
+        run.stdout, run.stderr
+    );
     run
 }
 
@@ -131,7 +148,11 @@ fn serve(file: PathBuf) -> String {
                 }
             }
             let body = std::fs::read(&file).unwrap_or_default();
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = s.write_all(&body);
         }
     });
@@ -159,27 +180,62 @@ fn sha256_hex(bytes: &[u8]) -> String {
             c.wait_with_output()
         })
         .expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
 fn a_package_is_reproducible_complete_and_needs_a_license() {
     let kit = GitOps::new();
     let dir = policy_dir(&kit, "semver-guard");
-    let a = promote(&kit, kit.root(), &["policy", "package", dir.to_str().unwrap(), "--out-dir", "a", "-o", "json"]);
+    let a = promote(
+        &kit,
+        kit.root(),
+        &[
+            "policy",
+            "package",
+            dir.to_str().unwrap(),
+            "--out-dir",
+            "a",
+            "-o",
+            "json",
+        ],
+    );
     assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
     let doc: serde_json::Value = serde_json::from_str(&a.stdout).unwrap();
     assert_eq!(doc["plugin"], "promote-policy-semver-guard");
     assert_eq!(doc["version"], "v0.1.0");
-    let b = promote(&kit, kit.root(), &["policy", "package", dir.to_str().unwrap(), "--out-dir", "b", "--uri", "https://example.com/dl/{version}/"]);
+    let b = promote(
+        &kit,
+        kit.root(),
+        &[
+            "policy",
+            "package",
+            dir.to_str().unwrap(),
+            "--out-dir",
+            "b",
+            "--uri",
+            "https://example.com/dl/{version}/",
+        ],
+    );
     assert_eq!(b.code, 0, "{}", b.stderr);
     let archive = "promote-policy-semver-guard-v0.1.0.tar.gz";
-    let (x, y) = (std::fs::read(kit.root().join("a").join(archive)).unwrap(), std::fs::read(kit.root().join("b").join(archive)).unwrap());
-    assert_eq!(x, y, "the same module and licence must give the same archive bytes");
+    let (x, y) = (
+        std::fs::read(kit.root().join("a").join(archive)).unwrap(),
+        std::fs::read(kit.root().join("b").join(archive)).unwrap(),
+    );
+    assert_eq!(
+        x, y,
+        "the same module and licence must give the same archive bytes"
+    );
     assert_eq!(doc["sha256"], sha256_hex(&x));
 
     // The manifest carries the archive's real sha256 and krew's required fields.
-    let manifest = std::fs::read_to_string(kit.root().join("b/promote-policy-semver-guard.yaml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(kit.root().join("b/promote-policy-semver-guard.yaml")).unwrap();
     for want in [
         "apiVersion: krew.googlecontainertools.github.com/v1alpha2",
         "kind: Plugin",
@@ -190,96 +246,229 @@ fn a_package_is_reproducible_complete_and_needs_a_license() {
         "bin: promote-policy-semver-guard",
         "{key: os, operator: In, values: [darwin, linux]}",
     ] {
-        assert!(manifest.contains(want), "manifest lacks {want:?}:\n{manifest}");
+        assert!(
+            manifest.contains(want),
+            "manifest lacks {want:?}:\n{manifest}"
+        );
     }
 
     // The archive: the metadata pinning the module, the module, the licence and the shim.
-    let list = Command::new("tar").args(["tzvf", kit.root().join("a").join(archive).to_str().unwrap()]).output().unwrap();
+    let list = Command::new("tar")
+        .args(["tzvf", kit.root().join("a").join(archive).to_str().unwrap()])
+        .output()
+        .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
-    let names: Vec<&str> = list.lines().map(|l| l.split_whitespace().last().unwrap()).collect();
-    assert_eq!(names, ["LICENSE", "policy.wasm", "promote-policy-semver-guard", "promote-policy.yaml"], "{list}");
-    assert!(list.lines().all(|l| l.contains("0/0") && l.contains("1970-01-01")), "fixed owners and times: {list}");
-    assert!(list.lines().nth(2).unwrap().starts_with("-rwxr-xr-x"), "the shim is executable: {list}");
-    let out = Command::new("tar").args(["xzOf", kit.root().join("a").join(archive).to_str().unwrap(), "promote-policy.yaml", "promote-policy-semver-guard"]).output().unwrap();
+    let names: Vec<&str> = list
+        .lines()
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "LICENSE",
+            "policy.wasm",
+            "promote-policy-semver-guard",
+            "promote-policy.yaml"
+        ],
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .all(|l| l.contains("0/0") && l.contains("1970-01-01")),
+        "fixed owners and times: {list}"
+    );
+    assert!(
+        list.lines().nth(2).unwrap().starts_with("-rwxr-xr-x"),
+        "the shim is executable: {list}"
+    );
+    let out = Command::new("tar")
+        .args([
+            "xzOf",
+            kit.root().join("a").join(archive).to_str().unwrap(),
+            "promote-policy.yaml",
+            "promote-policy-semver-guard",
+        ])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let module = std::fs::read(dir.join("policy.wasm")).unwrap();
-    assert!(text.contains("module: policy.wasm") && text.contains(&format!("sha256: {}", sha256_hex(&module))), "{text}");
-    assert!(text.contains("name: \"semver-guard\"") && text.contains("operations: [\"promote\"]"), "{text}");
-    assert!(text.contains("# Metadata of a kubectl promote policy module") && text.contains("#!/bin/sh\n") && text.contains("exec kubectl-promote policy inspect krew:semver-guard \"$@\""), "{text}");
+    assert!(
+        text.contains("module: policy.wasm")
+            && text.contains(&format!("sha256: {}", sha256_hex(&module))),
+        "{text}"
+    );
+    assert!(
+        text.contains("name: \"semver-guard\"") && text.contains("operations: [\"promote\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# Metadata of a kubectl promote policy module")
+            && text.contains("#!/bin/sh\n")
+            && text.contains("exec kubectl-promote policy inspect krew:semver-guard \"$@\""),
+        "{text}"
+    );
 
     // Installed straight from the files (`--manifest --archive`: krew records index `detached`).
     let b = kit.root().join("b");
-    krew(&kit, &["install", &format!("--manifest={}", b.join("promote-policy-semver-guard.yaml").display()), &format!("--archive={}", b.join(archive).display())]);
-    let inspect = promote(&kit, kit.root(), &["policy", "inspect", "krew:promote-policy-semver-guard"]);
+    krew(
+        &kit,
+        &[
+            "install",
+            &format!(
+                "--manifest={}",
+                b.join("promote-policy-semver-guard.yaml").display()
+            ),
+            &format!("--archive={}", b.join(archive).display()),
+        ],
+    );
+    let inspect = promote(
+        &kit,
+        kit.root(),
+        &["policy", "inspect", "krew:promote-policy-semver-guard"],
+    );
     assert_eq!(inspect.code, 0, "{}{}", inspect.stdout, inspect.stderr);
-    assert!(inspect.stdout.contains("origin:      krew:detached/semver-guard@v0.1.0"), "{}", inspect.stdout);
+    assert!(
+        inspect
+            .stdout
+            .contains("origin:      krew:detached/semver-guard@v0.1.0"),
+        "{}",
+        inspect.stdout
+    );
 
     // No LICENSE: refused, naming the file and the fix.
     std::fs::remove_file(dir.join("LICENSE")).unwrap();
-    let no = promote(&kit, kit.root(), &["policy", "package", dir.to_str().unwrap(), "--out-dir", "c"]);
+    let no = promote(
+        &kit,
+        kit.root(),
+        &["policy", "package", dir.to_str().unwrap(), "--out-dir", "c"],
+    );
     assert_eq!(no.code, 2, "{}", no.stderr);
-    assert!(no.stderr.contains(&format!("{}: missing", dir.join("LICENSE").display())) && no.stderr.contains("--license FILE"), "{}", no.stderr);
+    assert!(
+        no.stderr
+            .contains(&format!("{}: missing", dir.join("LICENSE").display()))
+            && no.stderr.contains("--license FILE"),
+        "{}",
+        no.stderr
+    );
     assert!(!kit.root().join("c").exists(), "nothing written");
     // A version krew would refuse.
     std::fs::write(dir.join("LICENSE"), "MIT").unwrap();
-    let bad = promote(&kit, kit.root(), &["policy", "package", dir.to_str().unwrap(), "--version", "1.2", "--out-dir", "c"]);
+    let bad = promote(
+        &kit,
+        kit.root(),
+        &[
+            "policy",
+            "package",
+            dir.to_str().unwrap(),
+            "--version",
+            "1.2",
+            "--out-dir",
+            "c",
+        ],
+    );
     assert_eq!(bad.code, 2, "{}", bad.stderr);
-    assert!(bad.stderr.contains("`1.2` (from --version) is not a semantic version"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("`1.2` (from --version) is not a semantic version"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
 fn krew_installs_a_policy_promotions_use_it_and_tampering_or_uninstalling_is_refused() {
     let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
-    let config = std::fs::read_to_string(workspace_root().join("examples/gitops/promote.yaml")).unwrap();
+    let config =
+        std::fs::read_to_string(workspace_root().join("examples/gitops/promote.yaml")).unwrap();
     let config = config.replacen(
         "    mode: direct\n",
         "    mode: direct\n    policies:\n      promote:\n        - module: krew:semver-guard\n",
         1,
     );
-    kit.put("promote.yaml", &config).commit("staging: semver-guard from krew");
+    kit.put("promote.yaml", &config)
+        .commit("staging: semver-guard from krew");
     let me = kit.clone.clone();
 
     // Not installed yet: the promotion names the plugin and the install command.
     let missing = promote(&kit, &me, &["staging", "v1.0.1", "--dry-run"]);
     assert_eq!(missing.code, 1, "{}{}", missing.stdout, missing.stderr);
     assert!(
-        missing.stderr.contains("the krew plugin promote-policy-semver-guard is not installed")
-            && missing.stderr.contains("kubectl krew install promote/promote-policy-semver-guard"),
+        missing
+            .stderr
+            .contains("the krew plugin promote-policy-semver-guard is not installed")
+            && missing
+                .stderr
+                .contains("kubectl krew install promote/promote-policy-semver-guard"),
         "{}",
         missing.stderr
     );
 
     // Published as in production: the archive at a URL, the manifest in a custom index.
     let dir = policy_dir(&kit, "semver-guard");
-    let archive = kit.root().join("dist/promote-policy-semver-guard-v0.1.0.tar.gz");
+    let archive = kit
+        .root()
+        .join("dist/promote-policy-semver-guard-v0.1.0.tar.gz");
     let url = serve(archive.clone());
-    let pkg = promote(&kit, kit.root(), &["policy", "package", dir.to_str().unwrap(), "--out-dir", "dist", "--uri", &format!("{url}/releases/{{version}}/{{archive}}")]);
+    let pkg = promote(
+        &kit,
+        kit.root(),
+        &[
+            "policy",
+            "package",
+            dir.to_str().unwrap(),
+            "--out-dir",
+            "dist",
+            "--uri",
+            &format!("{url}/releases/{{version}}/{{archive}}"),
+        ],
+    );
     assert_eq!(pkg.code, 0, "{}", pkg.stderr);
     let manifest = kit.root().join("dist/promote-policy-semver-guard.yaml");
     add_index(&kit, &[&manifest]);
     krew(&kit, &["install", "promote/promote-policy-semver-guard"]);
     let root = krew_root(&kit);
-    assert!(root.join("receipts/promote-policy-semver-guard.yaml").is_file());
-    assert!(!root.join("index/default").exists(), "krew must not have cloned its default index");
+    assert!(
+        root.join("receipts/promote-policy-semver-guard.yaml")
+            .is_file()
+    );
+    assert!(
+        !root.join("index/default").exists(),
+        "krew must not have cloned its default index"
+    );
 
     // Listed, with its origin and who uses it.
     let list = promote(&kit, &me, &["policy", "list", "-o", "json"]);
     assert_eq!(list.code, 0, "{}{}", list.stdout, list.stderr);
     let doc: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-    let row = doc["items"].as_array().unwrap().iter().find(|r| r["origin"] == "krew:promote/semver-guard@v0.1.0").unwrap_or_else(|| panic!("{}", list.stdout));
+    let row = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["origin"] == "krew:promote/semver-guard@v0.1.0")
+        .unwrap_or_else(|| panic!("{}", list.stdout));
     let module_sha = sha256_hex(&std::fs::read(dir.join("policy.wasm")).unwrap());
     assert_eq!(row["sha256"], module_sha.as_str());
     assert_eq!(row["usedBy"], serde_json::json!(["staging/promote"]));
     // krew's link runs the shim, which inspects the installed module.
     let shim = promote_plugin(&kit, "promote-policy-semver-guard");
     assert_eq!(shim.code, 0, "{}{}", shim.stdout, shim.stderr);
-    assert!(shim.stdout.contains("origin:      krew:promote/semver-guard@v0.1.0"), "{}", shim.stdout);
+    assert!(
+        shim.stdout
+            .contains("origin:      krew:promote/semver-guard@v0.1.0"),
+        "{}",
+        shim.stdout
+    );
 
     // A promotion goes through it; the verdict is in the trailers.
     let done = promote(&kit, &me, &["staging", "v1.0.1"]);
     assert_eq!(done.code, 0, "{}{}", done.stdout, done.stderr);
     let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
-    assert!(msg.contains(&format!("Policy-Module: krew:promote/semver-guard@v0.1.0 sha256:{module_sha} allow")), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "Policy-Module: krew:promote/semver-guard@v0.1.0 sha256:{module_sha} allow"
+        )),
+        "{msg}"
+    );
     // And it decides: a downgrade through promote is denied by the krew-installed module.
     let down = promote(&kit, &me, &["staging", "v1.0.0", "--dry-run"]);
     assert_eq!(down.code, 3, "{}{}", down.stdout, down.stderr);
@@ -306,13 +495,26 @@ fn krew_installs_a_policy_promotions_use_it_and_tampering_or_uninstalling_is_ref
     assert!(!root.join("store/promote-policy-semver-guard").exists());
     let gone = promote(&kit, &me, &["staging", "v1.0.2", "--dry-run"]);
     assert_eq!(gone.code, 1, "{}", gone.stderr);
-    assert!(gone.stderr.contains("promote.yaml") && gone.stderr.contains("promote-policy-semver-guard is not installed"), "{}", gone.stderr);
+    assert!(
+        gone.stderr.contains("promote.yaml")
+            && gone
+                .stderr
+                .contains("promote-policy-semver-guard is not installed"),
+        "{}",
+        gone.stderr
+    );
 }
 
 /// `kubectl <plugin>` through krew's link in `$KREW_ROOT/bin`.
 fn promote_plugin(kit: &GitOps, plugin: &str) -> Run {
     let path = path_with(&[&krew_root(kit).join("bin"), &bin_dir()]);
-    cmd(kit, "kubectl", kit.root(), &path, &[plugin, "--color=never"])
+    cmd(
+        kit,
+        "kubectl",
+        kit.root(),
+        &path,
+        &[plugin, "--color=never"],
+    )
 }
 
 #[test]
@@ -329,28 +531,57 @@ fn kubectl_promote_itself_installs_with_krew_from_its_manifest() {
         .env("OUT", &out)
         .output()
         .unwrap();
-    assert!(pkg.status.success(), "{}{}", String::from_utf8_lossy(&pkg.stdout), String::from_utf8_lossy(&pkg.stderr));
+    assert!(
+        pkg.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&pkg.stdout),
+        String::from_utf8_lossy(&pkg.stderr)
+    );
     let version = format!("v{}", env!("CARGO_PKG_VERSION"));
     let manifest = out.join("promote.yaml");
     let archive = out.join(format!("kubectl-promote_{version}_linux_amd64.tar.gz"));
     let text = std::fs::read_to_string(&manifest).unwrap();
-    assert!(text.contains(&format!("sha256: {}", sha256_hex(&std::fs::read(&archive).unwrap()))), "{text}");
+    assert!(
+        text.contains(&format!(
+            "sha256: {}",
+            sha256_hex(&std::fs::read(&archive).unwrap())
+        )),
+        "{text}"
+    );
     add_index(&kit, &[]);
-    krew(&kit, &["install", &format!("--manifest={}", manifest.display()), &format!("--archive={}", archive.display())]);
+    krew(
+        &kit,
+        &[
+            "install",
+            &format!("--manifest={}", manifest.display()),
+            &format!("--archive={}", archive.display()),
+        ],
+    );
     let receipt = std::fs::read_to_string(krew_root(&kit).join("receipts/promote.yaml")).unwrap();
     assert!(receipt.contains("name: detached"), "{receipt}");
 
     // Only krew's bin dir provides kubectl-promote now.
     let krew_bin = krew_root(&kit).join("bin");
     let link = std::fs::read_link(krew_bin.join("kubectl-promote")).unwrap();
-    assert!(link.starts_with(krew_root(&kit).join("store/promote").join(&version)), "{}", link.display());
+    assert!(
+        link.starts_with(krew_root(&kit).join("store/promote").join(&version)),
+        "{}",
+        link.display()
+    );
     let path = path_with(&[&krew_bin]);
     let v = cmd(&kit, "kubectl", kit.root(), &path, &["promote", "version"]);
     assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
-    assert_eq!(v.stdout.trim(), format!("kubectl-promote {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        v.stdout.trim(),
+        format!("kubectl-promote {}", env!("CARGO_PKG_VERSION"))
+    );
     krew(&kit, &["uninstall", "promote"]);
     let after = cmd(&kit, "kubectl", kit.root(), &path, &["promote", "version"]);
-    assert_ne!(after.code, 0, "kubectl-promote is gone from PATH: {}", after.stdout);
+    assert_ne!(
+        after.code, 0,
+        "kubectl-promote is gone from PATH: {}",
+        after.stdout
+    );
 }
 
 #[test]
@@ -358,7 +589,13 @@ fn kubectl_completes_promote_through_the_plugin_hook() {
     let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
     let hook_dir = kit.root().join("hook");
     std::fs::create_dir_all(&hook_dir).unwrap();
-    let hook = cmd(&kit, BIN, kit.root(), &path_with(&[]), &["completion", "kubectl-hook"]);
+    let hook = cmd(
+        &kit,
+        BIN,
+        kit.root(),
+        &path_with(&[]),
+        &["completion", "kubectl-hook"],
+    );
     assert_eq!(hook.code, 0, "{}", hook.stderr);
     let script = hook_dir.join("kubectl_complete-promote");
     std::fs::write(&script, &hook.stdout).unwrap();
@@ -372,20 +609,37 @@ fn kubectl_completes_promote_through_the_plugin_hook() {
         args.extend_from_slice(words);
         let run = cmd(&kit, "kubectl", &kit.clone, &path, &args);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        run.stdout.lines().map(|l| l.split('\t').next().unwrap().to_owned()).collect::<Vec<_>>()
+        run.stdout
+            .lines()
+            .map(|l| l.split('\t').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
     };
     // A new word: subcommands and the environments of promote.yaml (as last fetched).
     let all = complete(&[""]);
-    for want in ["staging", "prod", "policy", "rollback", "status", "completion", ":4"] {
+    for want in [
+        "staging",
+        "prod",
+        "policy",
+        "rollback",
+        "status",
+        "completion",
+        ":4",
+    ] {
         assert!(all.iter().any(|c| c == want), "{want} missing from {all:?}");
     }
     assert!(!all.iter().any(|c| c == "__complete"), "hidden: {all:?}");
     assert_eq!(complete(&["pr"]), ["prod", ":4"]);
     assert_eq!(complete(&["rollback", "st"]), ["staging", ":4"]);
-    assert_eq!(complete(&["rollback", "prod", "--strategy", ""]), ["argocd", "revert", ":4"]);
+    assert_eq!(
+        complete(&["rollback", "prod", "--strategy", ""]),
+        ["argocd", "revert", ":4"]
+    );
     assert_eq!(complete(&["prod", "--fr"]), ["--from", ":4"]);
     assert_eq!(complete(&["prod", "--from", "s"]), ["staging", ":4"]);
-    assert_eq!(complete(&["policy", "inspect", "builtin:s"]), ["builtin:semver-guard", "builtin:soak-time", ":0"]);
+    assert_eq!(
+        complete(&["policy", "inspect", "builtin:s"]),
+        ["builtin:semver-guard", "builtin:soak-time", ":0"]
+    );
     assert_eq!(complete(&["completion", "k"]), ["kubectl-hook", ":4"]);
 }
 
@@ -402,22 +656,57 @@ fn the_committed_index_matches_a_fresh_packaging_and_installs() {
         .env("BIN", BIN)
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
     // And krew accepts a committed manifest with an archive rebuilt here: its sha256 is real.
     let dir = policy_dir(&kit, "rollback-guard");
-    let pkg = promote(&kit, kit.root(), &["policy", "package", dir.to_str().unwrap(), "--out-dir", "dist"]);
+    let pkg = promote(
+        &kit,
+        kit.root(),
+        &[
+            "policy",
+            "package",
+            dir.to_str().unwrap(),
+            "--out-dir",
+            "dist",
+        ],
+    );
     assert_eq!(pkg.code, 0, "{}", pkg.stderr);
     let manifest = workspace_root().join("plugins/promote-policy-rollback-guard.yaml");
-    let archive = kit.root().join("dist/promote-policy-rollback-guard-v0.1.0.tar.gz");
-    krew(&kit, &["install", &format!("--manifest={}", manifest.display()), &format!("--archive={}", archive.display())]);
+    let archive = kit
+        .root()
+        .join("dist/promote-policy-rollback-guard-v0.1.0.tar.gz");
+    krew(
+        &kit,
+        &[
+            "install",
+            &format!("--manifest={}", manifest.display()),
+            &format!("--archive={}", archive.display()),
+        ],
+    );
     let list = promote(&kit, kit.root(), &["policy", "list"]);
-    assert!(list.stdout.contains("krew:detached/rollback-guard@v0.1.0"), "{}{}", list.stdout, list.stderr);
+    assert!(
+        list.stdout.contains("krew:detached/rollback-guard@v0.1.0"),
+        "{}{}",
+        list.stdout,
+        list.stderr
+    );
 }
 
 #[test]
 fn help_of_policy_package_and_completion() {
     let kit = GitOps::new();
-    for (name, args) in [("policy_package_help", ["policy", "package", "--help"].as_slice()), ("completion_help", ["completion", "--help"].as_slice())] {
+    for (name, args) in [
+        (
+            "policy_package_help",
+            ["policy", "package", "--help"].as_slice(),
+        ),
+        ("completion_help", ["completion", "--help"].as_slice()),
+    ] {
         let run = promote(&kit, kit.root(), args);
         assert_eq!(run.code, 0, "{}", run.stderr);
         insta::assert_snapshot!(name, run.stdout);

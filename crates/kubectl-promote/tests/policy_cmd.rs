@@ -778,7 +778,8 @@ fn verify_after_the_merge_judges_the_change_against_where_it_started() {
 fn rego_bundles_inspect_eval_and_test() {
     let kit = examples();
     let src = workspace_root().join("examples/policies/rego/qa-approved");
-    let built = promote_testkit::opa::build_dir(&src, &["promote/decision", "promote/validate_settings"]);
+    let built =
+        promote_testkit::opa::build_dir(&src, &["promote/decision", "promote/validate_settings"]);
     let dir = scratch(&kit, "rego");
     std::fs::copy(&built, dir.join("bundle.tar.gz")).unwrap();
     let cases = dir.join("cases");
@@ -793,25 +794,54 @@ fn rego_bundles_inspect_eval_and_test() {
     let doc: Value = serde_json::from_str(&inspect.stdout).unwrap();
     assert_eq!(doc["metadata"]["abi"], "promote.opa/v1");
     assert_eq!(doc["sha256"], sha256_of(&dir.join("bundle.tar.gz")));
-    assert!(doc["check"]["message"].as_str().unwrap().contains("opa build -t wasm"), "{}", doc["check"]);
+    assert!(
+        doc["check"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("opa build -t wasm"),
+        "{}",
+        doc["check"]
+    );
 
-    write_json(&dir.join("request.json"), &case("qa-approved/deny-rejected-later.json")["request"]);
-    let eval = run(&kit, &dir, &["policy", "eval", "bundle.tar.gz", "--input", "request.json"]);
+    write_json(
+        &dir.join("request.json"),
+        &case("qa-approved/deny-rejected-later.json")["request"],
+    );
+    let eval = run(
+        &kit,
+        &dir,
+        &["policy", "eval", "bundle.tar.gz", "--input", "request.json"],
+    );
     assert_eq!(eval.code, 3, "{}{}", eval.stdout, eval.stderr);
     assert!(eval.stdout.contains("QaRejected"), "{}", eval.stdout);
 
     let test = run(&kit, &dir, &["policy", "test", "."]);
     assert_eq!(test.code, 0, "{}{}", test.stdout, test.stderr);
-    assert!(test.stdout.contains("14 passed, 0 failed"), "{}", test.stdout);
+    assert!(
+        test.stdout.contains("14 passed, 0 failed"),
+        "{}",
+        test.stdout
+    );
 
     let http = promote_testkit::opa::build_files(
         &[
-            ("policy.rego", "package promote\ndecision := {\"apiVersion\": \"policy.promote.kubectl.io/v1alpha1\", \"kind\": \"Decision\", \"decision\": \"allow\"} if http.send({\"method\": \"GET\", \"url\": \"https://example.com\"}).status_code == 200\n"),
-            (".manifest", r#"{"roots": ["promote"], "metadata": {"kubectl-promote": {"name": "phone-home", "version": "0.0.1", "abi": "promote.opa/v1", "operations": ["promote"]}}}"#),
+            (
+                "policy.rego",
+                "package promote\ndecision := {\"apiVersion\": \"policy.promote.kubectl.io/v1alpha1\", \"kind\": \"Decision\", \"decision\": \"allow\"} if http.send({\"method\": \"GET\", \"url\": \"https://example.com\"}).status_code == 200\n",
+            ),
+            (
+                ".manifest",
+                r#"{"roots": ["promote"], "metadata": {"kubectl-promote": {"name": "phone-home", "version": "0.0.1", "abi": "promote.opa/v1", "operations": ["promote"]}}}"#,
+            ),
         ],
         &["promote/decision"],
     );
     let refused = run(&kit, &dir, &["policy", "inspect", http.to_str().unwrap()]);
     assert_ne!(refused.code, 0);
-    assert!(refused.stdout.contains("http.send") || refused.stderr.contains("http.send"), "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stdout.contains("http.send") || refused.stderr.contains("http.send"),
+        "{}{}",
+        refused.stdout,
+        refused.stderr
+    );
 }

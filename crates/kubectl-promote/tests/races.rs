@@ -35,15 +35,22 @@ spec:
 /// that logs `REF OLD NEW` for every ref update it commits.
 fn repo() -> GitOps {
     let mut kit = GitOps::new();
-    kit.put("kustomize/base/kustomization.yaml", "resources:\n- deployment.yaml\n");
+    kit.put(
+        "kustomize/base/kustomization.yaml",
+        "resources:\n- deployment.yaml\n",
+    );
     kit.put("kustomize/base/deployment.yaml", DEPLOYMENT);
-    let mut config = String::from("apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {remote: origin, baseBranch: main, mode: direct}\nenvironments:\n");
+    let mut config = String::from(
+        "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {remote: origin, baseBranch: main, mode: direct}\nenvironments:\n",
+    );
     for i in 0..ENVS {
         kit.put(
             &format!("kustomize/env{i}/kustomization.yaml"),
             &format!("# env{i}\nnamespace: env{i}\nresources:\n- ../base\nimages:\n- name: registry.example.com/shop/app\n  newTag: v1.0.0 # pinned\n"),
         );
-        config.push_str(&format!("  - {{name: env{i}, overlay: kustomize/env{i}}}\n"));
+        config.push_str(&format!(
+            "  - {{name: env{i}, overlay: kustomize/env{i}}}\n"
+        ));
     }
     kit.put("promote.yaml", &config);
     kit.commit("ten environments");
@@ -73,7 +80,10 @@ struct Done {
 /// there, to stop at `before-push`.
 fn start(kit: &GitOps, i: usize, env: &str, version: &str) -> Job {
     let dir = format!("job{i}");
-    kit.git_in(kit.root(), &["clone", "--quiet", kit.origin.to_str().unwrap(), &dir]);
+    kit.git_in(
+        kit.root(),
+        &["clone", "--quiet", kit.origin.to_str().unwrap(), &dir],
+    );
     let marker = kit.root().join(format!("paused-{i}"));
     let child = Command::new(BIN)
         .args([env, version, "--direct", "--color", "never"])
@@ -88,7 +98,11 @@ fn start(kit: &GitOps, i: usize, env: &str, version: &str) -> Job {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn kubectl-promote");
-    Job { child, marker, label: format!("{env} {version}") }
+    Job {
+        child,
+        marker,
+        label: format!("{env} {version}"),
+    }
 }
 
 /// Wait until every job stands at `before-push`, release them all at once, collect the results.
@@ -96,12 +110,23 @@ fn release_together(jobs: Vec<Job>) -> Vec<Done> {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut jobs = jobs;
     while !jobs.iter().all(|j| j.marker.exists()) {
-        if let Some(i) = jobs.iter_mut().position(|j| j.child.try_wait().unwrap().is_some()) {
+        if let Some(i) = jobs
+            .iter_mut()
+            .position(|j| j.child.try_wait().unwrap().is_some())
+        {
             let j = jobs.swap_remove(i);
             let out = j.child.wait_with_output().unwrap();
-            panic!("{} ended ({}) before reaching before-push: {}", j.label, out.status, String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "{} ended ({}) before reaching before-push: {}",
+                j.label,
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        assert!(Instant::now() < deadline, "not every promotion reached before-push within 300s");
+        assert!(
+            Instant::now() < deadline,
+            "not every promotion reached before-push within 300s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     for j in &jobs {
@@ -110,7 +135,11 @@ fn release_together(jobs: Vec<Job>) -> Vec<Done> {
     jobs.into_iter()
         .map(|j| {
             let out = j.child.wait_with_output().unwrap();
-            Done { code: out.status.code().unwrap_or(-1), stderr: String::from_utf8_lossy(&out.stderr).into_owned(), label: j.label }
+            Done {
+                code: out.status.code().unwrap_or(-1),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                label: j.label,
+            }
         })
         .collect()
 }
@@ -121,7 +150,11 @@ fn updates(kit: &GitOps) -> Vec<(String, String, String)> {
     log.lines()
         .map(|l| {
             let mut parts = l.split(' ').map(str::to_owned);
-            (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
+            (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            )
         })
         .collect()
 }
@@ -129,11 +162,20 @@ fn updates(kit: &GitOps) -> Vec<(String, String, String)> {
 /// Every update of `main` moved it forward from the tip before it (no force, no lost commit),
 /// one after the other; returns how many.
 fn assert_main_only_moved_forward(kit: &GitOps, from: &str) -> usize {
-    let mains: Vec<_> = updates(kit).into_iter().filter(|(r, _, _)| r == "refs/heads/main").collect();
+    let mains: Vec<_> = updates(kit)
+        .into_iter()
+        .filter(|(r, _, _)| r == "refs/heads/main")
+        .collect();
     let mut tip = from.to_owned();
     for (_, old, new) in &mains {
-        assert_eq!(old, &tip, "an update of main did not start from the tip before it: {mains:?}");
-        let ancestor = kit.git_cmd(&kit.origin, &["merge-base", "--is-ancestor", old, new]).status().unwrap();
+        assert_eq!(
+            old, &tip,
+            "an update of main did not start from the tip before it: {mains:?}"
+        );
+        let ancestor = kit
+            .git_cmd(&kit.origin, &["merge-base", "--is-ancestor", old, new])
+            .status()
+            .unwrap();
         assert!(ancestor.success(), "{old} -> {new} is not a fast-forward");
         tip = new.clone();
     }
@@ -154,45 +196,83 @@ fn linear_commits(kit: &GitOps, from: &str) -> Vec<String> {
 }
 
 fn trailer(kit: &GitOps, commit: &str, key: &str) -> String {
-    kit.origin_git(&["log", "-1", &format!("--format=%(trailers:key={key},valueonly)"), commit]).trim().to_owned()
+    kit.origin_git(&[
+        "log",
+        "-1",
+        &format!("--format=%(trailers:key={key},valueonly)"),
+        commit,
+    ])
+    .trim()
+    .to_owned()
 }
 
 fn overlay(kit: &GitOps, env: &str) -> String {
-    kit.origin_file(&format!("kustomize/{env}/kustomization.yaml")).unwrap()
+    kit.origin_file(&format!("kustomize/{env}/kustomization.yaml"))
+        .unwrap()
 }
 
 fn show(done: &[Done]) -> String {
-    done.iter().map(|d| format!("--- {} (exit {})\n{}", d.label, d.code, d.stderr)).collect()
+    done.iter()
+        .map(|d| format!("--- {} (exit {})\n{}", d.label, d.code, d.stderr))
+        .collect()
 }
 
 #[test]
 fn ten_direct_promotions_of_ten_environments_at_once_all_land_in_a_straight_line() {
     let kit = repo();
     let start_tip = kit.origin_head();
-    let jobs = (0..ENVS).map(|i| start(&kit, i, &format!("env{i}"), &format!("v2.0.{i}"))).collect();
+    let jobs = (0..ENVS)
+        .map(|i| start(&kit, i, &format!("env{i}"), &format!("v2.0.{i}")))
+        .collect();
     let done = release_together(jobs);
-    assert!(done.iter().all(|d| d.code == 0), "every promotion lands:\n{}", show(&done));
+    assert!(
+        done.iter().all(|d| d.code == 0),
+        "every promotion lands:\n{}",
+        show(&done)
+    );
     // All ten built on the same tip, so nine lost the first push and were rebuilt.
-    let retried = done.iter().filter(|d| d.stderr.contains("moved while promoting")).count();
-    assert!(retried >= ENVS - 1, "{retried} rebuilt on a moved tip:\n{}", show(&done));
+    let retried = done
+        .iter()
+        .filter(|d| d.stderr.contains("moved while promoting"))
+        .count();
+    assert!(
+        retried >= ENVS - 1,
+        "{retried} rebuilt on a moved tip:\n{}",
+        show(&done)
+    );
 
     let commits = linear_commits(&kit, &start_tip);
     assert_eq!(commits.len(), ENVS, "ten promotion commits, nothing else");
-    let mut envs: Vec<String> = commits.iter().map(|c| trailer(&kit, c, "Promote-Environment")).collect();
+    let mut envs: Vec<String> = commits
+        .iter()
+        .map(|c| trailer(&kit, c, "Promote-Environment"))
+        .collect();
     envs.sort();
-    assert_eq!(envs, (0..ENVS).map(|i| format!("env{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        envs,
+        (0..ENVS).map(|i| format!("env{i}")).collect::<Vec<_>>()
+    );
     for i in 0..ENVS {
         let text = overlay(&kit, &format!("env{i}"));
-        assert!(text.contains(&format!("  newTag: v2.0.{i} # pinned\n")), "env{i} lost its promotion:\n{text}");
+        assert!(
+            text.contains(&format!("  newTag: v2.0.{i} # pinned\n")),
+            "env{i} lost its promotion:\n{text}"
+        );
     }
-    assert_eq!(assert_main_only_moved_forward(&kit, &start_tip), ENVS, "one push per promotion");
+    assert_eq!(
+        assert_main_only_moved_forward(&kit, &start_tip),
+        ENVS,
+        "one push per promotion"
+    );
 }
 
 #[test]
 fn ten_direct_promotions_of_one_environment_at_once_one_lands_nine_stop_with_the_race_message() {
     let kit = repo();
     let start_tip = kit.origin_head();
-    let jobs = (0..ENVS).map(|i| start(&kit, i, "env0", &format!("v3.0.{i}"))).collect();
+    let jobs = (0..ENVS)
+        .map(|i| start(&kit, i, "env0", &format!("v3.0.{i}")))
+        .collect();
     let done = release_together(jobs);
     let winners: Vec<&Done> = done.iter().filter(|d| d.code == 0).collect();
     assert_eq!(winners.len(), 1, "exactly one lands:\n{}", show(&done));
@@ -200,7 +280,12 @@ fn ten_direct_promotions_of_one_environment_at_once_one_lands_nine_stop_with_the
     for d in done.iter().filter(|d| d.code != 0) {
         assert_eq!(d.code, 1, "a lost race exits 1:\n{}", show(&done));
         let expected = format!("env0 changed from v1.0.0 to {won} while you promoted");
-        assert!(d.stderr.contains(&expected), "{} says `{expected}`:\n{}", d.label, d.stderr);
+        assert!(
+            d.stderr.contains(&expected),
+            "{} says `{expected}`:\n{}",
+            d.label,
+            d.stderr
+        );
         assert!(d.stderr.contains("nothing was pushed"), "{}", d.stderr);
     }
 
@@ -208,11 +293,21 @@ fn ten_direct_promotions_of_one_environment_at_once_one_lands_nine_stop_with_the
     assert_eq!(commits.len(), 1, "exactly one promotion commit");
     assert_eq!(trailer(&kit, &commits[0], "Promote-Version"), won);
     let text = overlay(&kit, "env0");
-    assert!(text.contains(&format!("  newTag: {won} # pinned\n")), "{text}");
+    assert!(
+        text.contains(&format!("  newTag: {won} # pinned\n")),
+        "{text}"
+    );
     for i in 1..ENVS {
-        assert!(overlay(&kit, &format!("env{i}")).contains("newTag: v1.0.0"), "env{i} untouched");
+        assert!(
+            overlay(&kit, &format!("env{i}")).contains("newTag: v1.0.0"),
+            "env{i} untouched"
+        );
     }
-    assert_eq!(assert_main_only_moved_forward(&kit, &start_tip), 1, "one push reached main");
+    assert_eq!(
+        assert_main_only_moved_forward(&kit, &start_tip),
+        1,
+        "one push reached main"
+    );
     // No loser's commit reached any ref of the origin.
     let refs = kit.origin_git(&["for-each-ref", "--format=%(refname)"]);
     assert_eq!(refs.trim(), "refs/heads/main", "no other refs appeared");
@@ -234,7 +329,11 @@ fn the_before_push_pause_is_inert_unless_named() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!Path::new(&kit.root().join("never")).exists());
     assert!(overlay(&kit, "env3").contains("newTag: v9.9.9"));
 }

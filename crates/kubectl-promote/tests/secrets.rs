@@ -33,7 +33,10 @@ struct Bed {
 
 fn bed() -> Bed {
     let forge = FakeForge::start(Vendor::GitHub);
-    forge.add_user("promoter", Some(FORGE_TOKEN)).add_user("pm-lead", None).add_repo("acme/gitops");
+    forge
+        .add_user("promoter", Some(FORGE_TOKEN))
+        .add_user("pm-lead", None)
+        .add_repo("acme/gitops");
     let config = format!(
         "apiVersion: promote.kubectl.io/v1alpha1
 kind: PromotionConfig
@@ -61,15 +64,33 @@ environments:
     for name in ["staging-microservices-demo", "prod-microservices-demo"] {
         let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
         let text = std::fs::read_to_string(&file).unwrap();
-        let mut doc: Value = promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
+        let mut doc: Value =
+            promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
         doc["spec"]["source"]["repoURL"] = json!(kit.origin.to_str().unwrap());
         doc["spec"]["syncPolicy"] = json!({});
         argo.create_application(doc);
     }
     let kubeconfig = std::fs::read_to_string(argo.kubeconfig_path()).unwrap();
-    let kube_token = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("token: ")).expect("the kubeconfig has a token").to_owned();
-    let secrets = vec![FORGE_TOKEN.into(), WRONG_FORGE_TOKEN.into(), WRONG_ARGOCD_TOKEN.into(), UNRELATED.into(), argo.argocd_token().to_owned(), kube_token];
-    Bed { kit, argo, forge, secrets, runs: Default::default() }
+    let kube_token = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("the kubeconfig has a token")
+        .to_owned();
+    let secrets = vec![
+        FORGE_TOKEN.into(),
+        WRONG_FORGE_TOKEN.into(),
+        WRONG_ARGOCD_TOKEN.into(),
+        UNRELATED.into(),
+        argo.argocd_token().to_owned(),
+        kube_token,
+    ];
+    Bed {
+        kit,
+        argo,
+        forge,
+        secrets,
+        runs: Default::default(),
+    }
 }
 
 impl Bed {
@@ -77,10 +98,20 @@ impl Bed {
     fn run(&self, kubeconfig: Option<&Path>, vars: &[(&str, &str)], args: &[&str]) -> Run {
         let nowhere = self.kit.root().join("no-kubeconfig");
         let kubeconfig = kubeconfig.unwrap_or(&nowhere).to_str().unwrap().to_owned();
-        let mut env = vec![("KUBECONFIG", kubeconfig.as_str()), ("UNRELATED_SECRET", UNRELATED)];
+        let mut env = vec![
+            ("KUBECONFIG", kubeconfig.as_str()),
+            ("UNRELATED_SECRET", UNRELATED),
+        ];
         env.extend_from_slice(vars);
         let r = self.kit.run_bin(BIN, &self.kit.clone, &env, args);
-        self.runs.borrow_mut().push((format!("{args:?}"), Run { code: r.code, stdout: r.stdout.clone(), stderr: r.stderr.clone() }));
+        self.runs.borrow_mut().push((
+            format!("{args:?}"),
+            Run {
+                code: r.code,
+                stdout: r.stdout.clone(),
+                stderr: r.stderr.clone(),
+            },
+        ));
         r
     }
 
@@ -92,24 +123,41 @@ impl Bed {
         }
         let messages = self.kit.origin_git(&["log", "--all", "--format=%H%n%B"]);
         places.push(("commit messages on the origin".into(), messages));
-        let refs = self.kit.origin_git(&["for-each-ref", "--format=%(refname)"]);
+        let refs = self
+            .kit
+            .origin_git(&["for-each-ref", "--format=%(refname)"]);
         places.push(("ref names on the origin".into(), refs));
         for pr in self.forge.pulls("acme/gitops") {
-            places.push((format!("PR #{} title and body", pr.number), format!("{}\n{}", pr.title, pr.body)));
+            places.push((
+                format!("PR #{} title and body", pr.number),
+                format!("{}\n{}", pr.title, pr.body),
+            ));
             for c in &pr.comments {
                 places.push((format!("a comment on PR #{}", pr.number), c.body.clone()));
             }
         }
         for req in self.forge.requests() {
-            places.push((format!("forge request {}", req.path), format!("{}\n{}", req.path, req.raw_body)));
+            places.push((
+                format!("forge request {}", req.path),
+                format!("{}\n{}", req.path, req.raw_body),
+            ));
         }
         for name in ["staging-microservices-demo", "prod-microservices-demo"] {
-            places.push((format!("Application {name}"), self.argo.application(name).unwrap().to_string()));
+            places.push((
+                format!("Application {name}"),
+                self.argo.application(name).unwrap().to_string(),
+            ));
         }
-        places.push(("the Argo CD request log".into(), self.argo.request_log().join("\n")));
+        places.push((
+            "the Argo CD request log".into(),
+            self.argo.request_log().join("\n"),
+        ));
         for (place, text) in &places {
             for secret in &self.secrets {
-                assert!(!text.contains(secret.as_str()), "a secret leaked into {place}:\n{text}");
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "a secret leaked into {place}:\n{text}"
+                );
             }
         }
     }
@@ -122,17 +170,34 @@ fn tokens_never_show_in_output_logs_errors_commits_or_pull_requests() {
     let argocd_token = bed.argo.argocd_token().to_owned();
     let url = bed.argo.url();
     let forge = [("FORGE_TOKEN", FORGE_TOKEN)];
-    let argo_rest = [("ARGOCD_AUTH_TOKEN", argocd_token.as_str()), ("ARGOCD_SERVER", url.as_str())];
+    let argo_rest = [
+        ("ARGOCD_AUTH_TOKEN", argocd_token.as_str()),
+        ("ARGOCD_SERVER", url.as_str()),
+    ];
 
     // Success paths, verbose: a direct promotion through argocd-server, waited for; status and
     // history through the kube API; a QA approval as the forge account; a PR-mode promotion.
-    let r = bed.run(None, &[argo_rest[0], argo_rest[1], forge[0]], &["staging", "v1.0.1", "--wait=60s", "-v"]);
+    let r = bed.run(
+        None,
+        &[argo_rest[0], argo_rest[1], forge[0]],
+        &["staging", "v1.0.1", "--wait=60s", "-v"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for args in [&["status", "-v"][..], &["status", "-o", "json"], &["history", "staging", "-v"]] {
+    for args in [
+        &["status", "-v"][..],
+        &["status", "-o", "json"],
+        &["history", "staging", "-v"],
+    ] {
         let r = bed.run(kube, &forge, args);
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     }
-    let r = bed.run(kube, &forge, &["approve", "staging", "v1.0.1", "--role", "qa", "-m", "tested", "-v"]);
+    let r = bed.run(
+        kube,
+        &forge,
+        &[
+            "approve", "staging", "v1.0.1", "--role", "qa", "-m", "tested", "-v",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = bed.run(kube, &forge, &["prod", "v1.0.1", "-v", "-o", "yaml"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -141,26 +206,71 @@ fn tokens_never_show_in_output_logs_errors_commits_or_pull_requests() {
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     // Failure paths, verbose: wrong tokens get 401s, whose errors must not echo what was sent.
-    let r = bed.run(None, &[("ARGOCD_AUTH_TOKEN", WRONG_ARGOCD_TOKEN), argo_rest[1]], &["sync", "staging", "-v"]);
+    let r = bed.run(
+        None,
+        &[("ARGOCD_AUTH_TOKEN", WRONG_ARGOCD_TOKEN), argo_rest[1]],
+        &["sync", "staging", "-v"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("answered 401"), "{}", r.stderr);
-    let r = bed.run(None, &[("ARGOCD_AUTH_TOKEN", WRONG_ARGOCD_TOKEN), argo_rest[1]], &["status", "staging", "-v"]);
+    let r = bed.run(
+        None,
+        &[("ARGOCD_AUTH_TOKEN", WRONG_ARGOCD_TOKEN), argo_rest[1]],
+        &["status", "staging", "-v"],
+    );
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-    let r = bed.run(kube, &[("FORGE_TOKEN", WRONG_FORGE_TOKEN)], &["prod", "v1.0.2", "-v"]);
-    assert_eq!(r.code, 1, "a wrong forge token fails before anything is pushed: {}", r.stderr);
-    assert!(r.stderr.contains("rejected the token in $FORGE_TOKEN"), "{}", r.stderr);
-    let r = bed.run(kube, &[("FORGE_TOKEN", WRONG_FORGE_TOKEN)], &["approve", "staging", "v1.0.1", "--role", "qa", "-v"]);
+    let r = bed.run(
+        kube,
+        &[("FORGE_TOKEN", WRONG_FORGE_TOKEN)],
+        &["prod", "v1.0.2", "-v"],
+    );
+    assert_eq!(
+        r.code, 1,
+        "a wrong forge token fails before anything is pushed: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("rejected the token in $FORGE_TOKEN"),
+        "{}",
+        r.stderr
+    );
+    let r = bed.run(
+        kube,
+        &[("FORGE_TOKEN", WRONG_FORGE_TOKEN)],
+        &["approve", "staging", "v1.0.1", "--role", "qa", "-v"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("rejected the token in $FORGE_TOKEN"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("rejected the token in $FORGE_TOKEN"),
+        "{}",
+        r.stderr
+    );
     // A refused promotion (not running upstream) and a rejected approval, with the good tokens.
-    let r = bed.run(kube, &forge, &["approve", "staging", "v9.9.9", "--role", "qa", "-v"]);
+    let r = bed.run(
+        kube,
+        &forge,
+        &["approve", "staging", "v9.9.9", "--role", "qa", "-v"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let r = bed.run(None, &[argo_rest[0], argo_rest[1], forge[0]], &["rollback", "staging", "--to", "v1.0.0", "--dry-run", "-v"]);
+    let r = bed.run(
+        None,
+        &[argo_rest[0], argo_rest[1], forge[0]],
+        &["rollback", "staging", "--to", "v1.0.0", "--dry-run", "-v"],
+    );
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
 
     // The approval record is among the commit messages searched.
-    assert!(bed.kit.origin_git(&["log", "-1", "--format=%B", "promote/approvals"]).contains("staging"));
+    assert!(
+        bed.kit
+            .origin_git(&["log", "-1", "--format=%B", "promote/approvals"])
+            .contains("staging")
+    );
     bed.assert_nothing_leaked();
     // The search found what it looks for: the forge saw the token in its auth header.
-    assert!(bed.forge.requests().iter().any(|q| q.header("Authorization") == Some(format!("Bearer {FORGE_TOKEN}").as_str())));
+    assert!(
+        bed.forge
+            .requests()
+            .iter()
+            .any(|q| q.header("Authorization") == Some(format!("Bearer {FORGE_TOKEN}").as_str()))
+    );
 }

@@ -27,9 +27,9 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 use promote_core::argocd::{
-    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy,
-    OperationRefused, PrepareError, Progress, RollbackContext, RollbackRequest, Started,
-    StartedRollback, SyncRequest, SyncWindow, Timestamp, WaitGoal, WaitReport,
+    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, OperationRefused,
+    PrepareError, Progress, RollbackContext, RollbackRequest, Started, StartedRollback,
+    SyncRequest, SyncWindow, Timestamp, WaitGoal, WaitReport,
 };
 
 pub use connect::{ConnectError, ConnectOptions, DEFAULT_NAMESPACE};

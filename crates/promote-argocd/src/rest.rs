@@ -21,9 +21,9 @@ use http::{HeaderName, HeaderValue, Method, Request};
 use serde_json::{Value, json};
 
 use promote_core::argocd::{
-    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy,
-    OperationRefused, RollbackContext, RollbackRequest, Started, StartedRollback, SyncRequest,
-    SyncWindow, Timestamp, WaitGoal, WaitReport,
+    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, OperationRefused,
+    RollbackContext, RollbackRequest, Started, StartedRollback, SyncRequest, SyncWindow, Timestamp,
+    WaitGoal, WaitReport,
 };
 
 use crate::{ConnectError, Seen, refused};

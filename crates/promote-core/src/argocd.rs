@@ -2376,7 +2376,11 @@ impl Started {
     /// The goal of a sync we just wrote: our operation done, the app Synced and Healthy.
     pub fn sync(app: Application, request: &SyncRequest) -> Started {
         let operation = app.operation.clone().unwrap_or(Value::Null);
-        let goal = WaitGoal::Operation { operation, revision: request.revision.clone(), expect: Expect::SyncedAndHealthy };
+        let goal = WaitGoal::Operation {
+            operation,
+            revision: request.revision.clone(),
+            expect: Expect::SyncedAndHealthy,
+        };
         Started { app, goal }
     }
 
@@ -2385,7 +2389,11 @@ impl Started {
     pub fn rollback(app: Application, id: i64) -> Started {
         let revision = app.history_entry(id).and_then(|h| h.revision.clone());
         let operation = app.operation.clone().unwrap_or(Value::Null);
-        let goal = WaitGoal::Operation { operation, revision, expect: Expect::Healthy };
+        let goal = WaitGoal::Operation {
+            operation,
+            revision,
+            expect: Expect::Healthy,
+        };
         Started { app, goal }
     }
 }

@@ -16,8 +16,21 @@ pub const FILE_NAME: &str = "promote.yaml";
 
 /// Subcommands: an environment may not be named like one, or `kubectl promote status` would be
 /// ambiguous.
-pub const RESERVED_NAMES: [&str; 13] =
-    ["approve", "reject", "verify", "status", "history", "sync", "rollback", "resume", "policy", "init", "completion", "version", "help"];
+pub const RESERVED_NAMES: [&str; 13] = [
+    "approve",
+    "reject",
+    "verify",
+    "status",
+    "history",
+    "sync",
+    "rollback",
+    "resume",
+    "policy",
+    "init",
+    "completion",
+    "version",
+    "help",
+];
 
 /// A problem in `promote.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,29 +228,62 @@ impl Config {
     }
 
     pub fn env(&self, name: &str) -> Result<&Environment, ConfigError> {
-        self.environments.iter().find(|e| e.name == name).ok_or_else(|| ConfigError {
-            file: self.file.clone(),
-            key: "environments".into(),
-            problem: format!("no environment named `{name}`"),
-            fix: format!("use one of: {}", self.environments.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")),
-        })
+        self.environments
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| ConfigError {
+                file: self.file.clone(),
+                key: "environments".into(),
+                problem: format!("no environment named `{name}`"),
+                fix: format!(
+                    "use one of: {}",
+                    self.environments
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
     }
 
     /// Environments whose `from` is `name`.
-    pub fn downstream_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Environment> + 'a {
-        self.environments.iter().filter(move |e| e.from.as_deref() == Some(name))
+    pub fn downstream_of<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Environment> + 'a {
+        self.environments
+            .iter()
+            .filter(move |e| e.from.as_deref() == Some(name))
     }
 
-    pub fn error(&self, key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
-        ConfigError { file: self.file.clone(), key: key.into(), problem: problem.into(), fix: fix.into() }
+    pub fn error(
+        &self,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
     }
 }
 
 fn strip_file_prefix(msg: &str, file: &str) -> String {
-    msg.strip_prefix(file).and_then(|m| m.strip_prefix(": ")).unwrap_or(msg).to_owned()
+    msg.strip_prefix(file)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(msg)
+        .to_owned()
 }
 
-fn parse_mode(file: &str, key: &str, value: Option<&str>, default: Mode) -> Result<Mode, ConfigError> {
+fn parse_mode(
+    file: &str,
+    key: &str,
+    value: Option<&str>,
+    default: Mode,
+) -> Result<Mode, ConfigError> {
     match value {
         None => Ok(default),
         Some("pr") => Ok(Mode::Pr),
@@ -254,13 +300,20 @@ fn parse_mode(file: &str, key: &str, value: Option<&str>, default: Mode) -> Resu
 fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && !name.ends_with('-')
 }
 
 fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
-    let err = |key: String, problem: String, fix: String| ConfigError { file: file.to_owned(), key, problem, fix };
+    let err = |key: String, problem: String, fix: String| ConfigError {
+        file: file.to_owned(),
+        key,
+        problem,
+        fix,
+    };
     match raw.api_version.as_deref() {
         Some(API_VERSION) => {}
         other => {
@@ -275,45 +328,91 @@ fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
         }
     }
     if raw.kind.as_deref() != Some(KIND) {
-        return Err(err("kind".into(), format!("expected `{KIND}`, found {:?}", raw.kind.unwrap_or_default()), format!("set `kind: {KIND}`")));
+        return Err(err(
+            "kind".into(),
+            format!(
+                "expected `{KIND}`, found {:?}",
+                raw.kind.unwrap_or_default()
+            ),
+            format!("set `kind: {KIND}`"),
+        ));
     }
     let git = GitSettings {
         remote: raw.git.remote.unwrap_or_else(|| "origin".into()),
         base_branch: raw.git.base_branch.unwrap_or_else(|| "main".into()),
         mode: parse_mode(file, "git.mode", raw.git.mode.as_deref(), Mode::Pr)?,
-        approvals_branch: raw.git.approvals_branch.unwrap_or_else(|| "promote/approvals".into()),
+        approvals_branch: raw
+            .git
+            .approvals_branch
+            .unwrap_or_else(|| "promote/approvals".into()),
     };
     let forge = raw.forge;
     for (role, people) in &raw.approvers {
         if people.is_empty() {
-            return Err(err(format!("approvers.{role}"), "empty list".into(), "name at least one email or `github:org/team`, or remove the role".into()));
+            return Err(err(
+                format!("approvers.{role}"),
+                "empty list".into(),
+                "name at least one email or `github:org/team`, or remove the role".into(),
+            ));
         }
     }
     if raw.environments.is_empty() {
-        return Err(err("environments".into(), "no environments".into(), "list at least one: `- {name: staging, overlay: kustomize/staging}`".into()));
+        return Err(err(
+            "environments".into(),
+            "no environments".into(),
+            "list at least one: `- {name: staging, overlay: kustomize/staging}`".into(),
+        ));
     }
     let mut names = BTreeSet::new();
     let mut environments = Vec::new();
     for (i, e) in raw.environments.into_iter().enumerate() {
         let key = |k: &str| format!("environments[{i}].{k}");
         if !valid_env_name(&e.name) {
-            return Err(err(key("name"), format!("`{}` is not a valid environment name", e.name), "use lower-case letters, digits and `-`, starting with a letter".into()));
+            return Err(err(
+                key("name"),
+                format!("`{}` is not a valid environment name", e.name),
+                "use lower-case letters, digits and `-`, starting with a letter".into(),
+            ));
         }
         if RESERVED_NAMES.contains(&e.name.as_str()) {
             return Err(err(
                 key("name"),
-                format!("`{}` is a kubectl promote subcommand, so `kubectl promote {}` would be ambiguous", e.name, e.name),
+                format!(
+                    "`{}` is a kubectl promote subcommand, so `kubectl promote {}` would be ambiguous",
+                    e.name, e.name
+                ),
                 format!("rename the environment, e.g. `{}-env`", e.name),
             ));
         }
         if !names.insert(e.name.clone()) {
-            return Err(err(key("name"), format!("environment `{}` is defined twice", e.name), "keep one definition".into()));
+            return Err(err(
+                key("name"),
+                format!("environment `{}` is defined twice", e.name),
+                "keep one definition".into(),
+            ));
         }
-        let overlay = e.overlay.trim_end_matches('/').trim_start_matches("./").to_owned();
-        if overlay.is_empty() || overlay.starts_with('/') || overlay.split('/').any(|p| p == ".." || p.is_empty()) {
-            return Err(err(key("overlay"), format!("`{}` is not a path inside the repository", e.overlay), "give the overlay directory relative to the repo root, e.g. `kustomize/prod`".into()));
+        let overlay = e
+            .overlay
+            .trim_end_matches('/')
+            .trim_start_matches("./")
+            .to_owned();
+        if overlay.is_empty()
+            || overlay.starts_with('/')
+            || overlay.split('/').any(|p| p == ".." || p.is_empty())
+        {
+            return Err(err(
+                key("overlay"),
+                format!("`{}` is not a path inside the repository", e.overlay),
+                "give the overlay directory relative to the repo root, e.g. `kustomize/prod`"
+                    .into(),
+            ));
         }
-        let argocd = e.argocd.map(|a| ArgoTarget { app: a.app, namespace: a.namespace.unwrap_or_else(|| "argocd".into()), context: a.context, server: a.server });
+        let argocd = e.argocd.map(|a| ArgoTarget {
+            app: a.app,
+            namespace: a.namespace.unwrap_or_else(|| "argocd".into()),
+            context: a.context,
+            server: a.server,
+        });
         let policies = |list: Vec<RawPolicy>, op: &str| -> Result<Vec<PolicyRef>, ConfigError> {
             list.into_iter()
                 .enumerate()
@@ -341,7 +440,14 @@ fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
     for (i, e) in environments.iter().enumerate() {
         if let Some(from) = &e.from {
             if !names.contains(from) {
-                return Err(err(format!("environments[{i}].from"), format!("`{from}` is not an environment"), format!("use one of: {}", names.iter().cloned().collect::<Vec<_>>().join(", "))));
+                return Err(err(
+                    format!("environments[{i}].from"),
+                    format!("`{from}` is not an environment"),
+                    format!(
+                        "use one of: {}",
+                        names.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
             }
             // Follow the chain; coming back to `e` is a cycle.
             let mut seen = vec![e.name.as_str()];
@@ -349,26 +455,48 @@ fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
             loop {
                 if seen.contains(&cur) {
                     seen.push(cur);
-                    return Err(err(format!("environments[{i}].from"), format!("`from` makes a cycle: {}", seen.join(" <- ")), "promotions must flow one way; remove one `from`".into()));
+                    return Err(err(
+                        format!("environments[{i}].from"),
+                        format!("`from` makes a cycle: {}", seen.join(" <- ")),
+                        "promotions must flow one way; remove one `from`".into(),
+                    ));
                 }
                 seen.push(cur);
-                match environments.iter().find(|x| x.name == cur).and_then(|x| x.from.as_deref()) {
+                match environments
+                    .iter()
+                    .find(|x| x.name == cur)
+                    .and_then(|x| x.from.as_deref())
+                {
                     Some(next) => cur = next,
                     None => break,
                 }
             }
         }
     }
-    Ok(Config { file: file.to_owned(), git, forge, approvers: raw.approvers, environments })
+    Ok(Config {
+        file: file.to_owned(),
+        git,
+        forge,
+        approvers: raw.approvers,
+        environments,
+    })
 }
 
 fn policy_ref(file: &str, key: &str, p: RawPolicy) -> Result<PolicyRef, ConfigError> {
-    let err = |k: &str, problem: String, fix: String| ConfigError { file: file.to_owned(), key: format!("{key}.{k}"), problem, fix };
+    let err = |k: &str, problem: String, fix: String| ConfigError {
+        file: file.to_owned(),
+        key: format!("{key}.{k}"),
+        problem,
+        fix,
+    };
     let module = if let Some(name) = p.module.strip_prefix("builtin:") {
         ModuleRef::Builtin(name.to_owned())
     } else if let Some(name) = p.module.strip_prefix("krew:") {
         ModuleRef::Krew(name.trim_start_matches("promote-policy-").to_owned())
-    } else if p.module.contains("://") || p.module.starts_with('/') || p.module.split('/').any(|s| s == "..") {
+    } else if p.module.contains("://")
+        || p.module.starts_with('/')
+        || p.module.split('/').any(|s| s == "..")
+    {
         return Err(err("module", format!("`{}` is not a repo path, `builtin:` or `krew:` module", p.module), "keep modules in the repo (and pin them with sha256), or install them with krew; use --policy PATH for a one-off".into()));
     } else {
         ModuleRef::RepoPath(p.module.trim_start_matches("./").to_owned())
@@ -376,17 +504,30 @@ fn policy_ref(file: &str, key: &str, p: RawPolicy) -> Result<PolicyRef, ConfigEr
     if let Some(sha) = &p.sha256
         && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()))
     {
-        return Err(err("sha256", format!("`{sha}` is not a sha256 (64 hex digits)"), "run `sha256sum` on the module and paste the digest".into()));
+        return Err(err(
+            "sha256",
+            format!("`{sha}` is not a sha256 (64 hex digits)"),
+            "run `sha256sum` on the module and paste the digest".into(),
+        ));
     }
     let failure_policy = match p.failure_policy.as_deref() {
         None | Some("Fail") => FailurePolicy::Fail,
         Some("Ignore") => FailurePolicy::Ignore,
-        Some(other) => return Err(err("failurePolicy", format!("unknown failure policy `{other}`"), "use `Fail` (a policy error denies) or `Ignore` (a policy error is a warning)".into())),
+        Some(other) => {
+            return Err(err(
+                "failurePolicy",
+                format!("unknown failure policy `{other}`"),
+                "use `Fail` (a policy error denies) or `Ignore` (a policy error is a warning)"
+                    .into(),
+            ));
+        }
     };
     Ok(PolicyRef {
         module,
         sha256: p.sha256.map(|s| s.to_ascii_lowercase()),
-        settings: p.settings.unwrap_or(serde_json::Value::Object(Default::default())),
+        settings: p
+            .settings
+            .unwrap_or(serde_json::Value::Object(Default::default())),
         failure_policy,
         key: key.to_owned(),
     })
@@ -407,10 +548,15 @@ pub fn render_init(envs: &[InitEnv], base_branch: &str) -> String {
     out.push_str("# kubectl promote configuration (written by `kubectl promote init`).\n");
     out.push_str("# Read from the tip of the base branch on the remote; commit it there.\n");
     out.push_str(&format!("apiVersion: {API_VERSION}\nkind: {KIND}\n"));
-    out.push_str(&format!("git: {{remote: origin, baseBranch: {base_branch}, mode: pr}}\n"));
+    out.push_str(&format!(
+        "git: {{remote: origin, baseBranch: {base_branch}, mode: pr}}\n"
+    ));
     out.push_str("environments:\n");
     for e in envs {
-        out.push_str(&format!("  - name: {}\n    overlay: {}\n", e.name, e.overlay));
+        out.push_str(&format!(
+            "  - name: {}\n    overlay: {}\n",
+            e.name, e.overlay
+        ));
         match &e.from {
             Some(from) => out.push_str(&format!("    from: {from}\n    protected: true\n")),
             None => out.push_str("    mode: direct\n"),
@@ -429,7 +575,10 @@ mod tests {
     const F: &str = "promote.yaml (origin/main)";
 
     fn parse(body: &str) -> Result<Config, ConfigError> {
-        Config::parse(F, &format!("apiVersion: {API_VERSION}\nkind: {KIND}\n{body}"))
+        Config::parse(
+            F,
+            &format!("apiVersion: {API_VERSION}\nkind: {KIND}\n{body}"),
+        )
     }
 
     #[test]
@@ -442,16 +591,29 @@ mod tests {
         assert_eq!(c.env("staging").unwrap().overlay, "kustomize/staging");
         let prod = c.env("prod").unwrap();
         assert_eq!(prod.mode, Mode::Pr);
-        assert_eq!(prod.promote_policies[0].module, ModuleRef::Builtin("change-window".into()));
-        assert_eq!(prod.promote_policies[0].settings["deny"][0]["from"], "15:00");
-        assert_eq!(prod.promote_policies[1].failure_policy, FailurePolicy::Ignore);
+        assert_eq!(
+            prod.promote_policies[0].module,
+            ModuleRef::Builtin("change-window".into())
+        );
+        assert_eq!(
+            prod.promote_policies[0].settings["deny"][0]["from"],
+            "15:00"
+        );
+        assert_eq!(
+            prod.promote_policies[1].failure_policy,
+            FailurePolicy::Ignore
+        );
     }
 
     #[test]
     fn errors_name_file_key_and_fix() {
         let e = parse("environments:\n  - name: status\n    overlay: k\n").unwrap_err();
         assert_eq!(e.key, "environments[0].name");
-        assert!(e.to_string().starts_with("promote.yaml (origin/main): environments[0].name:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("promote.yaml (origin/main): environments[0].name:"),
+            "{e}"
+        );
         let e = parse("environments:\n  - {name: a, overlay: k, from: b}\n  - {name: b, overlay: l, from: a}\n").unwrap_err();
         assert!(e.problem.contains("cycle"), "{e}");
         let e = parse("environments:\n  - {name: a, overlay: k, from: nope}\n").unwrap_err();
@@ -470,8 +632,18 @@ mod tests {
     fn init_output_parses() {
         let text = render_init(
             &[
-                InitEnv { name: "staging".into(), overlay: "kustomize/staging".into(), from: None, argocd: Some(("s".into(), "argocd".into())) },
-                InitEnv { name: "prod".into(), overlay: "kustomize/prod".into(), from: Some("staging".into()), argocd: None },
+                InitEnv {
+                    name: "staging".into(),
+                    overlay: "kustomize/staging".into(),
+                    from: None,
+                    argocd: Some(("s".into(), "argocd".into())),
+                },
+                InitEnv {
+                    name: "prod".into(),
+                    overlay: "kustomize/prod".into(),
+                    from: Some("staging".into()),
+                    argocd: None,
+                },
             ],
             "main",
         );

@@ -14,6 +14,9 @@ mod tests {
     #[test]
     fn shows_only_changed_lines_with_context() {
         let d = super::unified("k.yaml", "a\nb\nc\n", "a\nB\nc\n");
-        assert!(d.starts_with("--- a/k.yaml\n+++ b/k.yaml\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"), "{d}");
+        assert!(
+            d.starts_with("--- a/k.yaml\n+++ b/k.yaml\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"),
+            "{d}"
+        );
     }
 }

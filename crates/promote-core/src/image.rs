@@ -15,7 +15,10 @@ pub struct ImageRef {
 
 impl ImageRef {
     pub fn tag(tag: impl Into<String>) -> Self {
-        ImageRef { tag: Some(tag.into()), digest: None }
+        ImageRef {
+            tag: Some(tag.into()),
+            digest: None,
+        }
     }
 }
 
@@ -62,7 +65,9 @@ pub enum EnvVersion {
 impl EnvVersion {
     pub fn of<'a>(images: impl IntoIterator<Item = &'a ImageRef>) -> EnvVersion {
         let mut tags = images.into_iter().map(|i| i.tag.as_deref());
-        let Some(first) = tags.next() else { return EnvVersion::Unpinned };
+        let Some(first) = tags.next() else {
+            return EnvVersion::Unpinned;
+        };
         if tags.all(|t| t == first) {
             match first {
                 Some(t) => EnvVersion::Uniform(t.to_owned()),
@@ -102,7 +107,11 @@ pub fn valid_tag(tag: &str) -> bool {
 
 /// Is `digest` a well-formed content digest (`sha256:` + 64 hex, `sha512:` + 128 hex)?
 pub fn valid_digest(digest: &str) -> bool {
-    let hex_ok = |h: &str, n: usize| h.len() == n && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    let hex_ok = |h: &str, n: usize| {
+        h.len() == n
+            && h.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    };
     match digest.split_once(':') {
         Some(("sha256", h)) => hex_ok(h, 64),
         Some(("sha512", h)) => hex_ok(h, 128),
@@ -120,14 +129,19 @@ mod tests {
         let b = ImageRef::tag("v2");
         assert_eq!(EnvVersion::of([&a, &a]), EnvVersion::Uniform("v1".into()));
         assert_eq!(EnvVersion::of([&a, &b]), EnvVersion::Mixed);
-        assert_eq!(EnvVersion::of([&a, &ImageRef::default()]), EnvVersion::Mixed);
+        assert_eq!(
+            EnvVersion::of([&a, &ImageRef::default()]),
+            EnvVersion::Mixed
+        );
         assert_eq!(EnvVersion::of(std::iter::empty()), EnvVersion::Unpinned);
     }
 
     #[test]
     fn tags_and_digests_are_checked() {
         assert!(valid_tag("v1.0.1") && valid_tag("1234") && valid_tag("_x"));
-        assert!(!valid_tag("-x") && !valid_tag("a:b") && !valid_tag("") && !valid_tag(&"a".repeat(129)));
+        assert!(
+            !valid_tag("-x") && !valid_tag("a:b") && !valid_tag("") && !valid_tag(&"a".repeat(129))
+        );
         assert!(valid_digest(&format!("sha256:{}", "a".repeat(64))));
         assert!(!valid_digest("sha256:abc") && !valid_digest(&format!("md5:{}", "a".repeat(64))));
     }

@@ -16,7 +16,9 @@ pub mod trailers;
 pub mod yaml;
 
 /// A person as git writes one: `Name <email>`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Person {
     pub name: String,
     pub email: String,
@@ -39,6 +41,9 @@ impl std::str::FromStr for Person {
         if name.is_empty() || email.is_empty() || !email.contains('@') {
             return Err(bad());
         }
-        Ok(Person { name: name.to_owned(), email: email.to_owned() })
+        Ok(Person {
+            name: name.to_owned(),
+            email: email.to_owned(),
+        })
     }
 }

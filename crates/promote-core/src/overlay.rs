@@ -13,11 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use crate::image::{valid_digest, valid_tag, ImageChange, ImageMap, ImageRef};
+use crate::image::{ImageChange, ImageMap, ImageRef, valid_digest, valid_tag};
 use crate::yaml::{self, Node, Quote, Scalar, Style, YamlError};
 
 /// The file names Kustomize accepts for a kustomization, in its order of preference.
-pub const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// Something is wrong with an overlay, or with what was asked of it.
 #[derive(Debug, thiserror::Error)]
@@ -26,28 +27,68 @@ pub enum OverlayError {
     Yaml(#[from] YamlError),
     #[error("{file}: the document is {kind}, not a kustomization mapping")]
     NotAMapping { file: String, kind: &'static str },
-    #[error("{file}: no `images:` list; add one naming each image this environment pins, e.g.\n  images:\n  - name: registry.example.com/shop/cartservice\n    newTag: v1.0.0")]
+    #[error(
+        "{file}: no `images:` list; add one naming each image this environment pins, e.g.\n  images:\n  - name: registry.example.com/shop/cartservice\n    newTag: v1.0.0"
+    )]
     NoImages { file: String },
     #[error("{file}: line {line}: `{key}` must be {expected}")]
-    BadField { file: String, line: usize, key: String, expected: &'static str },
+    BadField {
+        file: String,
+        line: usize,
+        key: String,
+        expected: &'static str,
+    },
     #[error("{file}: line {line}: image `{name}` is listed twice in `images:`; keep one entry")]
-    DuplicateImage { file: String, line: usize, name: String },
+    DuplicateImage {
+        file: String,
+        line: usize,
+        name: String,
+    },
     #[error("{file}: image `{name}` is not listed in `images:`{hint}")]
-    UnknownImage { file: String, name: String, hint: String },
-    #[error("{file}: image `{name}` pins digest {digest}; a new tag beside it would keep the old image running. Pass --digest {name}=sha256:… with the new digest, or --drop-digest")]
-    StaleDigest { file: String, name: String, digest: String },
-    #[error("`{value}` is not a valid image tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)")]
+    UnknownImage {
+        file: String,
+        name: String,
+        hint: String,
+    },
+    #[error(
+        "{file}: image `{name}` pins digest {digest}; a new tag beside it would keep the old image running. Pass --digest {name}=sha256:… with the new digest, or --drop-digest"
+    )]
+    StaleDigest {
+        file: String,
+        name: String,
+        digest: String,
+    },
+    #[error(
+        "`{value}` is not a valid image tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"
+    )]
     BadTag { value: String },
     #[error("--digest {name}={value}: not a digest; expected sha256: followed by 64 hex digits")]
     BadDigest { name: String, value: String },
     #[error("--digest {name}=…: `{name}` is not among the images being promoted ({among})")]
     DigestForUnknownImage { name: String, among: String },
-    #[error("{upstream_file}: upstream does not list image `{name}`, which {file} pins; promote it by version, or add it upstream first")]
-    MissingUpstream { file: String, upstream_file: String, name: String },
+    #[error(
+        "{upstream_file}: upstream does not list image `{name}`, which {file} pins; promote it by version, or add it upstream first"
+    )]
+    MissingUpstream {
+        file: String,
+        upstream_file: String,
+        name: String,
+    },
     #[error("{file}: `{given}` matches several images ({matches}); use the full name")]
-    AmbiguousImage { file: String, given: String, matches: String },
-    #[error("{file}: line {line}: `{key}` of image `{name}` is a block scalar; write it on one line")]
-    BlockScalar { file: String, line: usize, key: String, name: String },
+    AmbiguousImage {
+        file: String,
+        given: String,
+        matches: String,
+    },
+    #[error(
+        "{file}: line {line}: `{key}` of image `{name}` is a block scalar; write it on one line"
+    )]
+    BlockScalar {
+        file: String,
+        line: usize,
+        key: String,
+        name: String,
+    },
 }
 
 /// One `images:` entry as the overlay writes it.
@@ -63,7 +104,10 @@ pub struct ImageEntry {
 
 impl ImageEntry {
     pub fn pinned(&self) -> ImageRef {
-        ImageRef { tag: self.new_tag.clone(), digest: self.digest.clone() }
+        ImageRef {
+            tag: self.new_tag.clone(),
+            digest: self.digest.clone(),
+        }
     }
 }
 
@@ -131,11 +175,16 @@ impl Overlay {
     pub fn parse(file: &str, text: &str) -> Result<Overlay, OverlayError> {
         let tree = yaml::parse_tree(file, text)?;
         if !matches!(tree, Node::Mapping { .. }) {
-            return Err(OverlayError::NotAMapping { file: file.to_owned(), kind: tree.kind() });
+            return Err(OverlayError::NotAMapping {
+                file: file.to_owned(),
+                kind: tree.kind(),
+            });
         }
         let images = match tree.get("images") {
             None => None,
-            Some(Node::Scalar(s)) if s.value.is_empty() || s.value == "null" || s.value == "~" => Some(Vec::new()),
+            Some(Node::Scalar(s)) if s.value.is_empty() || s.value == "null" || s.value == "~" => {
+                Some(Vec::new())
+            }
             Some(Node::Sequence { items, .. }) => Some(read_entries(file, items)?),
             Some(other) => {
                 return Err(OverlayError::BadField {
@@ -146,7 +195,12 @@ impl Overlay {
                 });
             }
         };
-        Ok(Overlay { file: file.to_owned(), text: text.to_owned(), tree, images })
+        Ok(Overlay {
+            file: file.to_owned(),
+            text: text.to_owned(),
+            tree,
+            images,
+        })
     }
 
     pub fn file(&self) -> &str {
@@ -159,7 +213,11 @@ impl Overlay {
 
     /// The `images:` entries, or `NoImages` when the overlay has no such list.
     pub fn images(&self) -> Result<&[ImageEntry], OverlayError> {
-        self.images.as_deref().ok_or_else(|| OverlayError::NoImages { file: self.file.clone() })
+        self.images
+            .as_deref()
+            .ok_or_else(|| OverlayError::NoImages {
+                file: self.file.clone(),
+            })
     }
 
     /// Has an `images:` key at all (an empty list counts)?
@@ -169,7 +227,11 @@ impl Overlay {
 
     /// Per-image pins, by image name.
     pub fn image_map(&self) -> ImageMap {
-        self.images.iter().flatten().map(|e| (e.name.clone(), e.pinned())).collect()
+        self.images
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.pinned()))
+            .collect()
     }
 
     /// Local directories this kustomization builds on (`resources`, `bases`, `components`), as
@@ -181,8 +243,11 @@ impl Overlay {
                 for item in items {
                     if let Some(s) = item.as_scalar() {
                         let v = s.value.as_str();
-                        let remote = v.contains("://") || v.starts_with("git@") || v.starts_with("github.com/");
-                        let file = v.ends_with(".yaml") || v.ends_with(".yml") || v.ends_with(".json");
+                        let remote = v.contains("://")
+                            || v.starts_with("git@")
+                            || v.starts_with("github.com/");
+                        let file =
+                            v.ends_with(".yaml") || v.ends_with(".yml") || v.ends_with(".json");
                         if !remote && !file {
                             out.push(v.to_owned());
                         }
@@ -195,7 +260,11 @@ impl Overlay {
 
     /// Check a promotion against the overlay and turn it into edits and image changes.
     /// An empty change list means "already there".
-    pub fn plan(&self, target: &Target<'_>, opts: &PlanOptions) -> Result<(Vec<ImageEdit>, Vec<ImageChange>), OverlayError> {
+    pub fn plan(
+        &self,
+        target: &Target<'_>,
+        opts: &PlanOptions,
+    ) -> Result<(Vec<ImageEdit>, Vec<ImageChange>), OverlayError> {
         let (wanted, digests) = self.wanted(target, opts)?;
         let mut edits = Vec::new();
         let mut changes = Vec::new();
@@ -208,7 +277,10 @@ impl Overlay {
                 to.digest = Some(d.clone());
             } else if opts.drop_digests {
                 to.digest = None;
-            } else if matches!(target, Target::Version(_)) && from.digest.is_some() && to.tag != from.tag {
+            } else if matches!(target, Target::Version(_))
+                && from.digest.is_some()
+                && to.tag != from.tag
+            {
                 return Err(OverlayError::StaleDigest {
                     file: self.file.clone(),
                     name: entry.name.clone(),
@@ -224,9 +296,22 @@ impl Overlay {
             if to == from {
                 continue;
             }
-            let tag = if to.tag != from.tag { to.tag.clone() } else { None };
-            edits.push(ImageEdit { name: entry.name.clone(), tag, digest });
-            changes.push(ImageChange { name: entry.name.clone(), new_name: entry.new_name.clone(), from, to });
+            let tag = if to.tag != from.tag {
+                to.tag.clone()
+            } else {
+                None
+            };
+            edits.push(ImageEdit {
+                name: entry.name.clone(),
+                tag,
+                digest,
+            });
+            changes.push(ImageChange {
+                name: entry.name.clone(),
+                new_name: entry.new_name.clone(),
+                from,
+                to,
+            });
         }
         Ok((edits, changes))
     }
@@ -234,13 +319,24 @@ impl Overlay {
     /// What `--pin-digests` must resolve before planning: each selected image whose digest
     /// neither `--digest` nor the upstream sets, with the name it will run under (`newName`,
     /// else `name`) and the tag it will carry.
-    pub fn pins_wanted(&self, target: &Target<'_>, opts: &PlanOptions) -> Result<Vec<PinWanted>, OverlayError> {
+    pub fn pins_wanted(
+        &self,
+        target: &Target<'_>,
+        opts: &PlanOptions,
+    ) -> Result<Vec<PinWanted>, OverlayError> {
         let (wanted, digests) = self.wanted(target, opts)?;
         Ok(wanted
             .into_iter()
-            .filter(|(e, to)| !digests.contains_key(&e.name) && (matches!(target, Target::Version(_)) || to.digest.is_none()))
+            .filter(|(e, to)| {
+                !digests.contains_key(&e.name)
+                    && (matches!(target, Target::Version(_)) || to.digest.is_none())
+            })
             .filter_map(|(e, to)| {
-                to.tag.map(|tag| PinWanted { name: e.name.clone(), image: e.new_name.clone().unwrap_or_else(|| e.name.clone()), tag })
+                to.tag.map(|tag| PinWanted {
+                    name: e.name.clone(),
+                    image: e.new_name.clone().unwrap_or_else(|| e.name.clone()),
+                    tag,
+                })
             })
             .collect())
     }
@@ -252,7 +348,9 @@ impl Overlay {
         if let Target::Version(v) = target
             && !valid_tag(v)
         {
-            return Err(OverlayError::BadTag { value: (*v).to_owned() });
+            return Err(OverlayError::BadTag {
+                value: (*v).to_owned(),
+            });
         }
         let listed: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         let mut only = Vec::new();
@@ -262,16 +360,31 @@ impl Overlay {
                 None => return Err(self.unknown_image(given, &listed, &opts.elsewhere)),
             }
         }
-        let selected: Vec<&ImageEntry> = entries.iter().filter(|e| only.is_empty() || only.contains(&e.name)).collect();
+        let selected: Vec<&ImageEntry> = entries
+            .iter()
+            .filter(|e| only.is_empty() || only.contains(&e.name))
+            .collect();
         let mut digests = BTreeMap::new();
         for (given, value) in &opts.digests {
-            let name = self.resolve_name(given)?.filter(|n| selected.iter().any(|e| &e.name == n));
+            let name = self
+                .resolve_name(given)?
+                .filter(|n| selected.iter().any(|e| &e.name == n));
             let Some(name) = name else {
-                let among = selected.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
-                return Err(OverlayError::DigestForUnknownImage { name: given.clone(), among });
+                let among = selected
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(OverlayError::DigestForUnknownImage {
+                    name: given.clone(),
+                    among,
+                });
             };
             if !valid_digest(value) {
-                return Err(OverlayError::BadDigest { name: given.clone(), value: value.clone() });
+                return Err(OverlayError::BadDigest {
+                    name: given.clone(),
+                    value: value.clone(),
+                });
             }
             digests.insert(name, value.clone());
         }
@@ -283,7 +396,10 @@ impl Overlay {
         for entry in selected {
             let from = entry.pinned();
             let mut to = match (target, &upstream_map) {
-                (Target::Version(v), _) => ImageRef { tag: Some((*v).to_owned()), digest: from.digest.clone() },
+                (Target::Version(v), _) => ImageRef {
+                    tag: Some((*v).to_owned()),
+                    digest: from.digest.clone(),
+                },
                 (Target::Upstream(_), Some((up_file, map))) => match map.get(&entry.name) {
                     Some(up) => up.clone(),
                     None => {
@@ -294,7 +410,9 @@ impl Overlay {
                         });
                     }
                 },
-                (Target::Upstream(_), None) => unreachable!("upstream map is built for upstream targets"),
+                (Target::Upstream(_), None) => {
+                    unreachable!("upstream map is built for upstream targets")
+                }
             };
             if to.tag.is_none() {
                 // Upstream pins only a digest: keep our tag text out of the way rather than guess.
@@ -315,7 +433,12 @@ impl Overlay {
         let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
         let hits: Vec<&ImageEntry> = entries
             .iter()
-            .filter(|e| last(&e.name) == given || e.new_name.as_deref().is_some_and(|n| n == given || last(n) == given))
+            .filter(|e| {
+                last(&e.name) == given
+                    || e.new_name
+                        .as_deref()
+                        .is_some_and(|n| n == given || last(n) == given)
+            })
             .collect();
         match hits.as_slice() {
             [] => Ok(None),
@@ -323,49 +446,95 @@ impl Overlay {
             many => Err(OverlayError::AmbiguousImage {
                 file: self.file.clone(),
                 given: given.to_owned(),
-                matches: many.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
+                matches: many
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
 
-    fn unknown_image(&self, name: &str, listed: &BTreeSet<&str>, elsewhere: &[(String, Vec<String>)]) -> OverlayError {
-        let hint = match elsewhere.iter().find(|(_, names)| names.iter().any(|n| n == name)) {
+    fn unknown_image(
+        &self,
+        name: &str,
+        listed: &BTreeSet<&str>,
+        elsewhere: &[(String, Vec<String>)],
+    ) -> OverlayError {
+        let hint = match elsewhere
+            .iter()
+            .find(|(_, names)| names.iter().any(|n| n == name))
+        {
             Some((where_, _)) => format!(
                 "; it is set in {where_}. Add an entry for it to {} (`- name: {name}` with `newTag:`) to promote it per environment, or edit {where_}",
                 self.file
             ),
             None if listed.is_empty() => String::new(),
-            None => format!(" (it lists: {})", listed.iter().copied().collect::<Vec<_>>().join(", ")),
+            None => format!(
+                " (it lists: {})",
+                listed.iter().copied().collect::<Vec<_>>().join(", ")
+            ),
         };
-        OverlayError::UnknownImage { file: self.file.clone(), name: name.to_owned(), hint }
+        OverlayError::UnknownImage {
+            file: self.file.clone(),
+            name: name.to_owned(),
+            hint,
+        }
     }
 
     /// Apply edits, returning the new text. Only the edited scalars' bytes change.
     pub fn apply(&self, edits: &[ImageEdit]) -> Result<String, OverlayError> {
         let Some(Node::Sequence { items, .. }) = self.tree.get("images") else {
-            return if edits.is_empty() { Ok(self.text.clone()) } else { Err(OverlayError::NoImages { file: self.file.clone() }) };
+            return if edits.is_empty() {
+                Ok(self.text.clone())
+            } else {
+                Err(OverlayError::NoImages {
+                    file: self.file.clone(),
+                })
+            };
         };
-        let eol = if self.text.contains("\r\n") { "\r\n" } else { "\n" };
+        let eol = if self.text.contains("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
         let fallback = preferred_quote(&self.tree);
         let mut patches: Vec<(Range<usize>, String)> = Vec::new();
         for edit in edits {
             let node = items
                 .iter()
-                .find(|n| n.get("name").and_then(Node::as_scalar).is_some_and(|s| s.value == edit.name))
-                .ok_or_else(|| OverlayError::UnknownImage { file: self.file.clone(), name: edit.name.clone(), hint: String::new() })?;
-            let Node::Mapping { style, entries, .. } = node else { unreachable!("entries were checked to be mappings") };
+                .find(|n| {
+                    n.get("name")
+                        .and_then(Node::as_scalar)
+                        .is_some_and(|s| s.value == edit.name)
+                })
+                .ok_or_else(|| OverlayError::UnknownImage {
+                    file: self.file.clone(),
+                    name: edit.name.clone(),
+                    hint: String::new(),
+                })?;
+            let Node::Mapping { style, entries, .. } = node else {
+                unreachable!("entries were checked to be mappings")
+            };
             let mut inserts: Vec<(&'static str, String)> = Vec::new();
             if let Some(tag) = &edit.tag {
                 match node.get("newTag").and_then(Node::as_scalar) {
-                    Some(s) => patches.push(self.replacement(s, yaml::render_scalar(tag, s.quote, fallback))),
-                    None => inserts.push(("newTag", yaml::render_scalar(tag, Quote::Plain, fallback))),
+                    Some(s) => patches
+                        .push(self.replacement(s, yaml::render_scalar(tag, s.quote, fallback))),
+                    None => {
+                        inserts.push(("newTag", yaml::render_scalar(tag, Quote::Plain, fallback)))
+                    }
                 }
             }
             match &edit.digest {
                 DigestEdit::Keep => {}
                 DigestEdit::Set(d) => match node.get("digest").and_then(Node::as_scalar) {
-                    Some(s) => patches.push(self.replacement(s, yaml::render_scalar(d, s.quote, fallback))),
-                    None => inserts.push(("digest", yaml::render_scalar(d, Quote::Plain, fallback))),
+                    Some(s) => {
+                        patches.push(self.replacement(s, yaml::render_scalar(d, s.quote, fallback)))
+                    }
+                    None => {
+                        inserts.push(("digest", yaml::render_scalar(d, Quote::Plain, fallback)))
+                    }
                 },
                 DigestEdit::Drop => {
                     if let Some(i) = entries.iter().position(|(k, _)| k.value == "digest") {
@@ -393,12 +562,22 @@ impl Overlay {
             return (s.range.clone(), rendered);
         }
         let at = s.range.start;
-        let sep = if self.text[..at].ends_with(':') { " " } else { ": " };
+        let sep = if self.text[..at].ends_with(':') {
+            " "
+        } else {
+            ": "
+        };
         (at..at, format!("{sep}{rendered}"))
     }
 
     /// Where and what to insert for new keys of an entry: after `newTag`/`newName`/`name`.
-    fn insertion(&self, style: Style, entries: &[(Scalar, Node)], inserts: &[(&str, String)], eol: &str) -> (Range<usize>, String) {
+    fn insertion(
+        &self,
+        style: Style,
+        entries: &[(Scalar, Node)],
+        inserts: &[(&str, String)],
+        eol: &str,
+    ) -> (Range<usize>, String) {
         let anchor_key = ["newTag", "newName", "name"]
             .into_iter()
             .find_map(|k| entries.iter().find(|(key, _)| key.value == k))
@@ -413,7 +592,10 @@ impl Overlay {
             Style::Block => {
                 let indent = " ".repeat(entries[0].0.column);
                 let at = line_end(&self.text, anchor_end);
-                let text: String = inserts.iter().map(|(k, v)| format!("{eol}{indent}{k}: {v}")).collect();
+                let text: String = inserts
+                    .iter()
+                    .map(|(k, v)| format!("{eol}{indent}{k}: {v}"))
+                    .collect();
                 (at..at, text)
             }
         }
@@ -430,16 +612,26 @@ impl Overlay {
             },
             Style::Block => {
                 let start = line_start(&self.text, key.range.start);
-                let own_line = self.text[start..key.range.start].chars().all(|c| c == ' ' || c == '\t');
+                let own_line = self.text[start..key.range.start]
+                    .chars()
+                    .all(|c| c == ' ' || c == '\t');
                 if own_line {
                     let end = line_end(&self.text, value.end());
-                    let end = if self.text[end..].starts_with("\r\n") { end + 2 } else if end < self.text.len() { end + 1 } else { end };
+                    let end = if self.text[end..].starts_with("\r\n") {
+                        end + 2
+                    } else if end < self.text.len() {
+                        end + 1
+                    } else {
+                        end
+                    };
                     start..end
                 } else if let Some((next, _)) = entries.get(i + 1) {
                     // `- digest: …` on the dash line: pull the next key up onto it.
                     key.range.start..next.range.start
                 } else {
-                    let prev = i.checked_sub(1).map_or(key.range.start, |p| entries[p].1.end());
+                    let prev = i
+                        .checked_sub(1)
+                        .map_or(key.range.start, |p| entries[p].1.end());
                     prev..value.end()
                 }
             }
@@ -451,27 +643,57 @@ fn read_entries(file: &str, items: &[Node]) -> Result<Vec<ImageEntry>, OverlayEr
     let mut out: Vec<ImageEntry> = Vec::new();
     for item in items {
         let Node::Mapping { line, .. } = item else {
-            return Err(OverlayError::BadField { file: file.to_owned(), line: item.line(), key: "images[]".into(), expected: "a mapping with `name:`" });
+            return Err(OverlayError::BadField {
+                file: file.to_owned(),
+                line: item.line(),
+                key: "images[]".into(),
+                expected: "a mapping with `name:`",
+            });
         };
         let field = |key: &str| -> Result<Option<String>, OverlayError> {
             match item.get(key) {
                 None => Ok(None),
-                Some(Node::Scalar(s)) if s.quote == Quote::Block => Err(OverlayError::BlockScalar {
-                    file: file.to_owned(),
-                    line: s.line,
-                    key: key.to_owned(),
-                    name: item.get("name").and_then(Node::as_scalar).map(|n| n.value.clone()).unwrap_or_default(),
-                }),
-                Some(Node::Scalar(s)) if s.quote == Quote::Plain && (s.value.is_empty() || s.value == "~" || s.value == "null") => Ok(None),
+                Some(Node::Scalar(s)) if s.quote == Quote::Block => {
+                    Err(OverlayError::BlockScalar {
+                        file: file.to_owned(),
+                        line: s.line,
+                        key: key.to_owned(),
+                        name: item
+                            .get("name")
+                            .and_then(Node::as_scalar)
+                            .map(|n| n.value.clone())
+                            .unwrap_or_default(),
+                    })
+                }
+                Some(Node::Scalar(s))
+                    if s.quote == Quote::Plain
+                        && (s.value.is_empty() || s.value == "~" || s.value == "null") =>
+                {
+                    Ok(None)
+                }
                 Some(Node::Scalar(s)) => Ok(Some(s.value.clone())),
-                Some(other) => Err(OverlayError::BadField { file: file.to_owned(), line: other.line(), key: key.to_owned(), expected: "a string" }),
+                Some(other) => Err(OverlayError::BadField {
+                    file: file.to_owned(),
+                    line: other.line(),
+                    key: key.to_owned(),
+                    expected: "a string",
+                }),
             }
         };
         let Some(name) = field("name")? else {
-            return Err(OverlayError::BadField { file: file.to_owned(), line: *line, key: "images[].name".into(), expected: "set: the image name as the manifests write it" });
+            return Err(OverlayError::BadField {
+                file: file.to_owned(),
+                line: *line,
+                key: "images[].name".into(),
+                expected: "set: the image name as the manifests write it",
+            });
         };
         if out.iter().any(|e| e.name == name) {
-            return Err(OverlayError::DuplicateImage { file: file.to_owned(), line: *line, name });
+            return Err(OverlayError::DuplicateImage {
+                file: file.to_owned(),
+                line: *line,
+                name,
+            });
         }
         out.push(ImageEntry {
             new_name: field("newName")?,
@@ -494,13 +716,19 @@ fn preferred_quote(tree: &Node) -> Quote {
                 Quote::Double => *double += 1,
                 _ => {}
             },
-            Node::Mapping { entries, .. } => entries.iter().for_each(|(_, v)| walk(v, single, double)),
+            Node::Mapping { entries, .. } => {
+                entries.iter().for_each(|(_, v)| walk(v, single, double))
+            }
             Node::Sequence { items, .. } => items.iter().for_each(|v| walk(v, single, double)),
         }
     }
     let (mut single, mut double) = (0, 0);
     walk(tree, &mut single, &mut double);
-    if single > double { Quote::Single } else { Quote::Double }
+    if single > double {
+        Quote::Single
+    } else {
+        Quote::Double
+    }
 }
 
 fn line_end(text: &str, from: usize) -> usize {
@@ -533,59 +761,124 @@ mod tests {
     fn only_tag_scalars_change() {
         let text = "# prod\nresources:\n- ../base\nimages:\n# the cart\n- name: cart   # trailing\n  newName: reg/cart\n  newTag: v1.0.0 # pinned\n\n- name: 'front'\n  newTag: 'v1.0.0'\n";
         let out = v(text, "v1.0.1");
-        assert_eq!(out, text.replace("v1.0.0 #", "v1.0.1 #").replace("'v1.0.0'", "'v1.0.1'"));
+        assert_eq!(
+            out,
+            text.replace("v1.0.0 #", "v1.0.1 #")
+                .replace("'v1.0.0'", "'v1.0.1'")
+        );
     }
 
     #[test]
     fn empty_values_are_filled_after_the_colon() {
         // Found by fuzzing (fuzz/overlay_edit): the edit went before the colon (`newTaga: `).
-        assert_eq!(v("images: [{newTag: , name: a}]\r\n", "v2"), "images: [{newTag: v2 , name: a}]\r\n");
-        assert_eq!(v("images:\n- name: a\n  newTag:\n", "v2"), "images:\n- name: a\n  newTag: v2\n");
-        assert_eq!(v("images:\n- name: a\n  newTag: # c\n  newName: b\n", "v2"), "images:\n- name: a\n  newTag: v2 # c\n  newName: b\n");
-        assert_eq!(v("images:\n- newTag:\n  name: a\n", "v2"), "images:\n- newTag: v2\n  name: a\n");
-        assert_eq!(v("images: [{name: a, newTag}]\n", "v2"), "images: [{name: a, newTag: v2}]\n");
+        assert_eq!(
+            v("images: [{newTag: , name: a}]\r\n", "v2"),
+            "images: [{newTag: v2 , name: a}]\r\n"
+        );
+        assert_eq!(
+            v("images:\n- name: a\n  newTag:\n", "v2"),
+            "images:\n- name: a\n  newTag: v2\n"
+        );
+        assert_eq!(
+            v("images:\n- name: a\n  newTag: # c\n  newName: b\n", "v2"),
+            "images:\n- name: a\n  newTag: v2 # c\n  newName: b\n"
+        );
+        assert_eq!(
+            v("images:\n- newTag:\n  name: a\n", "v2"),
+            "images:\n- newTag: v2\n  name: a\n"
+        );
+        assert_eq!(
+            v("images: [{name: a, newTag}]\n", "v2"),
+            "images: [{name: a, newTag: v2}]\n"
+        );
     }
 
     #[test]
     fn flow_style_and_crlf_are_kept() {
         let text = "images: [{name: a, newTag: v1}, {name: b, newTag: \"v1\"}]\r\nresources: [../base]\r\n";
-        assert_eq!(v(text, "v2"), "images: [{name: a, newTag: v2}, {name: b, newTag: \"v2\"}]\r\nresources: [../base]\r\n");
+        assert_eq!(
+            v(text, "v2"),
+            "images: [{name: a, newTag: v2}, {name: b, newTag: \"v2\"}]\r\nresources: [../base]\r\n"
+        );
     }
 
     #[test]
     fn missing_new_tag_is_inserted_in_the_entry_style() {
         let text = "images:\r\n  - name: a\r\n    newName: reg/a # moved\r\n  - {name: b}\r\n";
-        assert_eq!(v(text, "v2"), "images:\r\n  - name: a\r\n    newName: reg/a # moved\r\n    newTag: v2\r\n  - {name: b, newTag: v2}\r\n");
+        assert_eq!(
+            v(text, "v2"),
+            "images:\r\n  - name: a\r\n    newName: reg/a # moved\r\n    newTag: v2\r\n  - {name: b, newTag: v2}\r\n"
+        );
     }
 
     #[test]
     fn numeric_tags_are_quoted_in_the_file_style() {
         let text = "images:\n- name: a\n  newTag: v1\n- name: 'b'\n";
-        assert_eq!(v(text, "1234"), "images:\n- name: a\n  newTag: '1234'\n- name: 'b'\n  newTag: '1234'\n");
+        assert_eq!(
+            v(text, "1234"),
+            "images:\n- name: a\n  newTag: '1234'\n- name: 'b'\n  newTag: '1234'\n"
+        );
     }
 
     #[test]
     fn stale_digest_is_refused_and_can_be_replaced_or_dropped() {
         let d1 = format!("sha256:{}", "1".repeat(64));
         let d2 = format!("sha256:{}", "2".repeat(64));
-        let text = format!("images:\n- name: a\n  newTag: v1\n  digest: {d1}\n- digest: {d1}\n  name: b\n  newTag: v1\n");
+        let text = format!(
+            "images:\n- name: a\n  newTag: v1\n  digest: {d1}\n- digest: {d1}\n  name: b\n  newTag: v1\n"
+        );
         let err = promote(&text, "v2", &PlanOptions::default()).unwrap_err();
-        assert!(matches!(err, OverlayError::StaleDigest { ref name, .. } if name == "a"), "{err}");
-        let dropped = promote(&text, "v2", &PlanOptions { drop_digests: true, ..Default::default() }).unwrap();
-        assert_eq!(dropped, "images:\n- name: a\n  newTag: v2\n- name: b\n  newTag: v2\n");
+        assert!(
+            matches!(err, OverlayError::StaleDigest { ref name, .. } if name == "a"),
+            "{err}"
+        );
+        let dropped = promote(
+            &text,
+            "v2",
+            &PlanOptions {
+                drop_digests: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            dropped,
+            "images:\n- name: a\n  newTag: v2\n- name: b\n  newTag: v2\n"
+        );
         let digests = [("a".to_owned(), d2.clone()), ("b".to_owned(), d2.clone())].into();
-        let set = promote(&text, "v2", &PlanOptions { digests, ..Default::default() }).unwrap();
+        let set = promote(
+            &text,
+            "v2",
+            &PlanOptions {
+                digests,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(set, text.replace("v1", "v2").replace(&d1, &d2));
     }
 
     #[test]
     fn from_upstream_copies_tag_and_digest() {
         let d = format!("sha256:{}", "3".repeat(64));
-        let up = Overlay::parse("staging.yaml", &format!("images:\n- name: a\n  newTag: v2\n  digest: {d}\n- name: b\n  newTag: v2\n")).unwrap();
-        let prod = Overlay::parse("prod.yaml", "images:\n- name: a\n  newTag: v1\n- name: b\n  newTag: v1\n  digest: sha256:old\n").unwrap();
-        let (edits, changes) = prod.plan(&Target::Upstream(&up), &PlanOptions::default()).unwrap();
+        let up = Overlay::parse(
+            "staging.yaml",
+            &format!("images:\n- name: a\n  newTag: v2\n  digest: {d}\n- name: b\n  newTag: v2\n"),
+        )
+        .unwrap();
+        let prod = Overlay::parse(
+            "prod.yaml",
+            "images:\n- name: a\n  newTag: v1\n- name: b\n  newTag: v1\n  digest: sha256:old\n",
+        )
+        .unwrap();
+        let (edits, changes) = prod
+            .plan(&Target::Upstream(&up), &PlanOptions::default())
+            .unwrap();
         assert_eq!(changes.len(), 2);
-        assert_eq!(prod.apply(&edits).unwrap(), format!("images:\n- name: a\n  newTag: v2\n  digest: {d}\n- name: b\n  newTag: v2\n"));
+        assert_eq!(
+            prod.apply(&edits).unwrap(),
+            format!("images:\n- name: a\n  newTag: v2\n  digest: {d}\n- name: b\n  newTag: v2\n")
+        );
     }
 
     #[test]
@@ -594,35 +887,112 @@ mod tests {
         let d_pin = format!("sha256:{}", "5".repeat(64));
         let d_old = format!("sha256:{}", "6".repeat(64));
         let prod = Overlay::parse("prod.yaml", &format!("images:\n- name: a\n  newName: reg/a\n  newTag: v1\n  digest: {d_old}\n- {{name: b, newTag: v1}}\n")).unwrap();
-        let wanted = prod.pins_wanted(&Target::Version("v2"), &PlanOptions::default()).unwrap();
-        assert_eq!(wanted, [PinWanted { name: "a".into(), image: "reg/a".into(), tag: "v2".into() }, PinWanted { name: "b".into(), image: "b".into(), tag: "v2".into() }]);
-        let pin: BTreeMap<String, String> = [("a".to_owned(), d_pin.clone()), ("b".to_owned(), d_pin.clone())].into();
-        let (edits, _) = prod.plan(&Target::Version("v2"), &PlanOptions { pin: pin.clone(), ..Default::default() }).unwrap();
-        assert_eq!(prod.apply(&edits).unwrap(), format!("images:\n- name: a\n  newName: reg/a\n  newTag: v2\n  digest: {d_pin}\n- {{name: b, newTag: v2, digest: {d_pin}}}\n"));
+        let wanted = prod
+            .pins_wanted(&Target::Version("v2"), &PlanOptions::default())
+            .unwrap();
+        assert_eq!(
+            wanted,
+            [
+                PinWanted {
+                    name: "a".into(),
+                    image: "reg/a".into(),
+                    tag: "v2".into()
+                },
+                PinWanted {
+                    name: "b".into(),
+                    image: "b".into(),
+                    tag: "v2".into()
+                }
+            ]
+        );
+        let pin: BTreeMap<String, String> = [
+            ("a".to_owned(), d_pin.clone()),
+            ("b".to_owned(), d_pin.clone()),
+        ]
+        .into();
+        let (edits, _) = prod
+            .plan(
+                &Target::Version("v2"),
+                &PlanOptions {
+                    pin: pin.clone(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            prod.apply(&edits).unwrap(),
+            format!(
+                "images:\n- name: a\n  newName: reg/a\n  newTag: v2\n  digest: {d_pin}\n- {{name: b, newTag: v2, digest: {d_pin}}}\n"
+            )
+        );
         // From upstream: upstream's own digest is copied, not re-resolved.
-        let up = Overlay::parse("staging.yaml", &format!("images:\n- {{name: a, newTag: v2, digest: {d_up}}}\n- {{name: b, newTag: v2}}\n")).unwrap();
-        let wanted = prod.pins_wanted(&Target::Upstream(&up), &PlanOptions::default()).unwrap();
-        assert_eq!(wanted.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        let up = Overlay::parse(
+            "staging.yaml",
+            &format!(
+                "images:\n- {{name: a, newTag: v2, digest: {d_up}}}\n- {{name: b, newTag: v2}}\n"
+            ),
+        )
+        .unwrap();
+        let wanted = prod
+            .pins_wanted(&Target::Upstream(&up), &PlanOptions::default())
+            .unwrap();
+        assert_eq!(
+            wanted.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
         // --digest wins over a pin.
         let digests = [("a".to_owned(), d_up.clone())].into();
-        let wanted = prod.pins_wanted(&Target::Version("v2"), &PlanOptions { digests, ..Default::default() }).unwrap();
-        assert_eq!(wanted.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        let wanted = prod
+            .pins_wanted(
+                &Target::Version("v2"),
+                &PlanOptions {
+                    digests,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            wanted.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
     }
 
     #[test]
     fn already_there_is_no_change() {
         let o = Overlay::parse("k", "images:\n- name: a\n  newTag: v1\n").unwrap();
-        let (edits, changes) = o.plan(&Target::Version("v1"), &PlanOptions::default()).unwrap();
+        let (edits, changes) = o
+            .plan(&Target::Version("v1"), &PlanOptions::default())
+            .unwrap();
         assert!(edits.is_empty() && changes.is_empty());
     }
 
     #[test]
     fn bad_overlays_get_named_errors() {
-        let no_images = promote("resources: [../base]\n", "v1", &PlanOptions::default()).unwrap_err();
-        assert!(no_images.to_string().starts_with("k.yaml: no `images:` list"), "{no_images}");
-        let dup = promote("images:\n- name: a\n- name: a\n", "v1", &PlanOptions::default()).unwrap_err();
-        assert!(dup.to_string().contains("line 3: image `a` is listed twice"), "{dup}");
-        let syntax = promote("images:\n- name: a\n  newTag: [\n", "v1", &PlanOptions::default()).unwrap_err();
+        let no_images =
+            promote("resources: [../base]\n", "v1", &PlanOptions::default()).unwrap_err();
+        assert!(
+            no_images
+                .to_string()
+                .starts_with("k.yaml: no `images:` list"),
+            "{no_images}"
+        );
+        let dup = promote(
+            "images:\n- name: a\n- name: a\n",
+            "v1",
+            &PlanOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            dup.to_string()
+                .contains("line 3: image `a` is listed twice"),
+            "{dup}"
+        );
+        let syntax = promote(
+            "images:\n- name: a\n  newTag: [\n",
+            "v1",
+            &PlanOptions::default(),
+        )
+        .unwrap_err();
         assert!(syntax.to_string().starts_with("k.yaml: line"), "{syntax}");
         let bad_tag = promote("images:\n- name: a\n", "v1:x", &PlanOptions::default()).unwrap_err();
         assert!(matches!(bad_tag, OverlayError::BadTag { .. }));
@@ -632,24 +1002,52 @@ mod tests {
     fn only_names_unknown_images_and_where_they_are_set() {
         let opts = PlanOptions {
             only: vec!["redis".into()],
-            elsewhere: vec![("kustomize/base/kustomization.yaml".into(), vec!["redis".into()])],
+            elsewhere: vec![(
+                "kustomize/base/kustomization.yaml".into(),
+                vec!["redis".into()],
+            )],
             ..Default::default()
         };
-        let err = promote("images:\n- name: a\n", "v1", &opts).unwrap_err().to_string();
-        assert!(err.contains("it is set in kustomize/base/kustomization.yaml"), "{err}");
-        let only_a = PlanOptions { only: vec!["a".into()], ..Default::default() };
-        assert_eq!(promote("images:\n- name: a\n  newTag: v0\n- name: b\n  newTag: v0\n", "v1", &only_a).unwrap(), "images:\n- name: a\n  newTag: v1\n- name: b\n  newTag: v0\n");
+        let err = promote("images:\n- name: a\n", "v1", &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it is set in kustomize/base/kustomization.yaml"),
+            "{err}"
+        );
+        let only_a = PlanOptions {
+            only: vec!["a".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            promote(
+                "images:\n- name: a\n  newTag: v0\n- name: b\n  newTag: v0\n",
+                "v1",
+                &only_a
+            )
+            .unwrap(),
+            "images:\n- name: a\n  newTag: v1\n- name: b\n  newTag: v0\n"
+        );
     }
 
     #[test]
     fn short_names_select_images_when_unambiguous() {
         let text = "images:\n- name: reg.io/shop/cart\n  newTag: v1\n- name: front\n  newName: reg.io/shop/frontend\n  newTag: v1\n- name: other.io/cart\n";
         let o = Overlay::parse("k", text).unwrap();
-        assert_eq!(o.resolve_name("frontend").unwrap().as_deref(), Some("front"));
+        assert_eq!(
+            o.resolve_name("frontend").unwrap().as_deref(),
+            Some("front")
+        );
         assert_eq!(o.resolve_name("front").unwrap().as_deref(), Some("front"));
-        assert!(matches!(o.resolve_name("cart"), Err(OverlayError::AmbiguousImage { .. })));
+        assert!(matches!(
+            o.resolve_name("cart"),
+            Err(OverlayError::AmbiguousImage { .. })
+        ));
         assert_eq!(o.resolve_name("nope").unwrap(), None);
-        let opts = PlanOptions { only: vec!["frontend".into()], ..Default::default() };
+        let opts = PlanOptions {
+            only: vec!["frontend".into()],
+            ..Default::default()
+        };
         let (_, changes) = o.plan(&Target::Version("v2"), &opts).unwrap();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].name, "front");

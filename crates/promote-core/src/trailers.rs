@@ -25,17 +25,27 @@ pub struct Trailers(pub Vec<(String, String)>);
 impl Trailers {
     pub fn push(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
         // A trailer value is one line: fold anything a user typed onto one.
-        let value: String = value.into().split_whitespace().collect::<Vec<_>>().join(" ");
+        let value: String = value
+            .into()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         self.0.push((key.to_owned(), value));
         self
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Read the trailer block: the last paragraph of `message`, if every line in it is a
@@ -99,8 +109,15 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut t = Trailers::default();
-        t.push(PROMOTED_BY, "Ana <ana@example.com>").push(ENVIRONMENT, "prod").push(VERSION, "v1.0.1").push(OVERRIDE, "INC-1\nmulti line");
-        let msg = message("promote prod to v1.0.1", &["Images:\n  a  v1 -> v2".into()], &t);
+        t.push(PROMOTED_BY, "Ana <ana@example.com>")
+            .push(ENVIRONMENT, "prod")
+            .push(VERSION, "v1.0.1")
+            .push(OVERRIDE, "INC-1\nmulti line");
+        let msg = message(
+            "promote prod to v1.0.1",
+            &["Images:\n  a  v1 -> v2".into()],
+            &t,
+        );
         let back = Trailers::parse(&msg);
         assert_eq!(back, t);
         assert_eq!(back.get("promote-environment"), Some("prod"));
@@ -109,7 +126,11 @@ mod tests {
 
     #[test]
     fn a_plain_body_has_no_trailers() {
-        assert!(Trailers::parse("fix: things\n\nThis changes stuff.\nAnd more.\n").0.is_empty());
+        assert!(
+            Trailers::parse("fix: things\n\nThis changes stuff.\nAnd more.\n")
+                .0
+                .is_empty()
+        );
         assert!(Trailers::parse("subject only").0.is_empty());
     }
 }

@@ -16,18 +16,30 @@ use serde::de::DeserializeOwned;
 pub enum YamlError {
     /// The text is not YAML.
     #[error("{file}: line {line}, column {column}: {message}")]
-    Syntax { file: String, line: usize, column: usize, message: String },
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// The YAML does not have the expected shape (serde's message, with its location).
     #[error("{file}: {message}")]
     Shape { file: String, message: String },
     /// A construct this tool refuses to edit around (anchors, aliases, tags, several documents).
     #[error("{file}: line {line}: {message}")]
-    Unsupported { file: String, line: usize, message: String },
+    Unsupported {
+        file: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// Deserialize a whole document into `T` (unknown keys are refused where `T` says so).
 pub fn from_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str(text).map_err(|e| YamlError::Shape { file: file.to_owned(), message: e.to_string() })
+    serde_saphyr::from_str(text).map_err(|e| YamlError::Shape {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// Serialize a value as YAML (for `-o yaml` and files we write whole).
@@ -67,15 +79,27 @@ pub enum Style {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
     Scalar(Scalar),
-    Mapping { style: Style, range: Range<usize>, line: usize, entries: Vec<(Scalar, Node)> },
-    Sequence { style: Style, range: Range<usize>, line: usize, items: Vec<Node> },
+    Mapping {
+        style: Style,
+        range: Range<usize>,
+        line: usize,
+        entries: Vec<(Scalar, Node)>,
+    },
+    Sequence {
+        style: Style,
+        range: Range<usize>,
+        line: usize,
+        items: Vec<Node>,
+    },
 }
 
 impl Node {
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match self {
-            Node::Mapping { entries, .. } => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| v),
+            Node::Mapping { entries, .. } => {
+                entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| v)
+            }
             _ => None,
         }
     }
@@ -83,7 +107,10 @@ impl Node {
     /// The key scalar and value under `key` in a mapping.
     pub fn entry(&self, key: &str) -> Option<(&Scalar, &Node)> {
         match self {
-            Node::Mapping { entries, .. } => entries.iter().find(|(k, _)| k.value == key).map(|(k, v)| (k, v)),
+            Node::Mapping { entries, .. } => entries
+                .iter()
+                .find(|(k, _)| k.value == key)
+                .map(|(k, v)| (k, v)),
             _ => None,
         }
     }
@@ -128,19 +155,27 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
             let m = e.marker();
-            YamlError::Syntax { file: file.to_owned(), line: m.line(), column: m.col() + 1, message: e.info().to_owned() }
+            YamlError::Syntax {
+                file: file.to_owned(),
+                line: m.line(),
+                column: m.col() + 1,
+                message: e.info().to_owned(),
+            }
         })?;
         let range = span.byte_range().unwrap_or(0..0);
         let line = span.start.line();
         let column = span.start.col();
         match event {
             Event::Comment(..) | Event::StreamStart | Event::StreamEnd => {}
-            Event::DocumentStart(..) | Event::DocumentEnd => events.push((Ev::Doc, range, line, column)),
+            Event::DocumentStart(..) | Event::DocumentEnd => {
+                events.push((Ev::Doc, range, line, column))
+            }
             Event::Alias(_) | Event::UnresolvedAlias(_) | Event::Anchor(..) => {
                 return Err(YamlError::Unsupported {
                     file: file.to_owned(),
                     line,
-                    message: "anchors and aliases are not supported here; write the values out".into(),
+                    message: "anchors and aliases are not supported here; write the values out"
+                        .into(),
                 });
             }
             Event::Scalar(value, style, _, tag) => {
@@ -159,9 +194,13 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
                 };
                 events.push((Ev::Scalar(value.into_owned(), quote), range, line, column));
             }
-            Event::SequenceStart(style, ..) => events.push((Ev::SeqStart(style.into()), range, line, column)),
+            Event::SequenceStart(style, ..) => {
+                events.push((Ev::SeqStart(style.into()), range, line, column))
+            }
             Event::SequenceEnd => events.push((Ev::SeqEnd, range, line, column)),
-            Event::MappingStart(style, ..) => events.push((Ev::MapStart(style.into()), range, line, column)),
+            Event::MappingStart(style, ..) => {
+                events.push((Ev::MapStart(style.into()), range, line, column))
+            }
             Event::MappingEnd => events.push((Ev::MapEnd, range, line, column)),
             _ => {}
         }
@@ -174,9 +213,17 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
             message: "several YAML documents in one file; keep one".into(),
         });
     }
-    let mut it = events.into_iter().filter(|e| !matches!(e.0, Ev::Doc)).peekable();
+    let mut it = events
+        .into_iter()
+        .filter(|e| !matches!(e.0, Ev::Doc))
+        .peekable();
     match it.peek() {
-        None => Ok(Node::Mapping { style: Style::Block, range: 0..0, line: 1, entries: Vec::new() }),
+        None => Ok(Node::Mapping {
+            style: Style::Block,
+            range: 0..0,
+            line: 1,
+            entries: Vec::new(),
+        }),
         Some(_) => build(file, text, &mut it),
     }
 }
@@ -201,11 +248,26 @@ enum Ev {
 
 type Item = (Ev, Range<usize>, usize, usize);
 
-fn build(file: &str, text: &str, it: &mut std::iter::Peekable<impl Iterator<Item = Item>>) -> Result<Node, YamlError> {
-    let truncated = || YamlError::Syntax { file: file.to_owned(), line: 0, column: 0, message: "unexpected end".into() };
+fn build(
+    file: &str,
+    text: &str,
+    it: &mut std::iter::Peekable<impl Iterator<Item = Item>>,
+) -> Result<Node, YamlError> {
+    let truncated = || YamlError::Syntax {
+        file: file.to_owned(),
+        line: 0,
+        column: 0,
+        message: "unexpected end".into(),
+    };
     let (ev, range, line, column) = it.next().ok_or_else(truncated)?;
     match ev {
-        Ev::Scalar(value, quote) => Ok(Node::Scalar(Scalar { value, quote, range, line, column })),
+        Ev::Scalar(value, quote) => Ok(Node::Scalar(Scalar {
+            value,
+            quote,
+            range,
+            line,
+            column,
+        })),
         Ev::SeqStart(style) => {
             let mut items = Vec::new();
             loop {
@@ -213,7 +275,12 @@ fn build(file: &str, text: &str, it: &mut std::iter::Peekable<impl Iterator<Item
                     let end = end.end;
                     it.next();
                     let end = end.max(items.last().map_or(range.end, Node::end));
-                    return Ok(Node::Sequence { style, range: range.start..end, line, items });
+                    return Ok(Node::Sequence {
+                        style,
+                        range: range.start..end,
+                        line,
+                        items,
+                    });
                 }
                 items.push(build(file, text, it)?);
             }
@@ -225,7 +292,12 @@ fn build(file: &str, text: &str, it: &mut std::iter::Peekable<impl Iterator<Item
                     let end = end.end;
                     it.next();
                     let end = end.max(entries.last().map_or(range.end, |(_, v)| v.end()));
-                    return Ok(Node::Mapping { style, range: range.start..end, line, entries });
+                    return Ok(Node::Mapping {
+                        style,
+                        range: range.start..end,
+                        line,
+                        entries,
+                    });
                 }
                 let key = match build(file, text, it)? {
                     Node::Scalar(s) => s,
@@ -287,7 +359,19 @@ pub fn needs_quotes(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".inf" | "-.inf" | "+.inf" | ".nan"
+        "~" | "null"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+            | ".nan"
     ) {
         return true;
     }
@@ -295,7 +379,10 @@ pub fn needs_quotes(value: &str) -> bool {
     if value.parse::<f64>().is_ok()
         || (numeric.starts_with("0x") && i64::from_str_radix(&numeric[2..], 16).is_ok())
         || (numeric.starts_with("0o") && i64::from_str_radix(&numeric[2..], 8).is_ok())
-        || (!numeric.is_empty() && numeric.chars().all(|c| c.is_ascii_digit() || c == '_' || c == ':' || c == '.')
+        || (!numeric.is_empty()
+            && numeric
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '_' || c == ':' || c == '.')
             && numeric.chars().next().is_some_and(|c| c.is_ascii_digit())
             && numeric.matches('.').count() <= 1)
     {
@@ -305,7 +392,10 @@ pub fn needs_quotes(value: &str) -> bool {
     if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
         return true;
     }
-    value.contains(": ") || value.contains(" #") || value.ends_with(':') || value.contains(|c: char| c.is_control() || c == '\u{feff}')
+    value.contains(": ")
+        || value.contains(" #")
+        || value.ends_with(':')
+        || value.contains(|c: char| c.is_control() || c == '\u{feff}')
 }
 
 /// Write `value` as a scalar in the given style (a plain style that cannot hold it becomes
@@ -317,7 +407,11 @@ pub fn render_scalar(value: &str, quote: Quote, fallback: Quote) -> String {
         q => q,
     };
     // Single quotes fold line breaks and cannot escape: such values need double quotes.
-    let quote = if quote == Quote::Single && value.contains(|c: char| c.is_control() && c != '\t') { Quote::Double } else { quote };
+    let quote = if quote == Quote::Single && value.contains(|c: char| c.is_control() && c != '\t') {
+        Quote::Double
+    } else {
+        quote
+    };
     match quote {
         Quote::Plain | Quote::Block => value.to_owned(),
         Quote::Single => format!("'{}'", value.replace('\'', "''")),
@@ -331,7 +425,9 @@ pub fn render_scalar(value: &str, quote: Quote, fallback: Quote) -> String {
                     '\n' => out.push_str("\\n"),
                     '\r' => out.push_str("\\r"),
                     '\t' => out.push('\t'),
-                    c if c.is_control() || c == '\u{feff}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c if c.is_control() || c == '\u{feff}' => {
+                        out.push_str(&format!("\\u{:04x}", u32::from(c)))
+                    }
                     c => out.push(c),
                 }
             }
@@ -349,7 +445,9 @@ mod tests {
     fn ranges_cover_quotes_and_survive_crlf() {
         let text = "images:\r\n- name: 'a'\r\n  newTag: \"v1\"\r\n";
         let tree = parse_tree("k.yaml", text).unwrap();
-        let Some(Node::Sequence { items, .. }) = tree.get("images") else { panic!("no images") };
+        let Some(Node::Sequence { items, .. }) = tree.get("images") else {
+            panic!("no images")
+        };
         let tag = items[0].get("newTag").unwrap().as_scalar().unwrap();
         assert_eq!(&text[tag.range.clone()], "\"v1\"");
         assert_eq!(tag.quote, Quote::Double);
@@ -358,37 +456,69 @@ mod tests {
 
     #[test]
     fn duplicate_keys_and_aliases_are_refused() {
-        assert!(parse_tree("k", "a: 1\na: 2\n").unwrap_err().to_string().contains("duplicate key `a`"));
+        assert!(
+            parse_tree("k", "a: 1\na: 2\n")
+                .unwrap_err()
+                .to_string()
+                .contains("duplicate key `a`")
+        );
         assert!(parse_tree("k", "a: &x 1\nb: *x\n").is_err());
     }
 
     #[test]
     fn syntax_errors_name_file_and_line() {
-        let err = parse_tree("kustomize/prod/kustomization.yaml", "images:\n- name: [a\n").unwrap_err();
-        assert!(err.to_string().starts_with("kustomize/prod/kustomization.yaml: line"), "{err}");
+        let err =
+            parse_tree("kustomize/prod/kustomization.yaml", "images:\n- name: [a\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("kustomize/prod/kustomization.yaml: line"),
+            "{err}"
+        );
     }
 
     #[test]
     fn numeric_looking_tags_are_quoted() {
-        for v in ["1234", "3.2e2", "1.0", "true", "no", "0x1F", "", "1_000", "12:30"] {
+        for v in [
+            "1234", "3.2e2", "1.0", "true", "no", "0x1F", "", "1_000", "12:30",
+        ] {
             assert!(needs_quotes(v), "{v}");
         }
         for v in ["v1.0.1", "1.2.3", "latest", "sha-abc", "2024.01.02-rc1"] {
             assert!(!needs_quotes(v), "{v}");
         }
         assert_eq!(render_scalar("1234", Quote::Plain, Quote::Single), "'1234'");
-        assert_eq!(render_scalar("it's", Quote::Single, Quote::Double), "'it''s'");
+        assert_eq!(
+            render_scalar("it's", Quote::Single, Quote::Double),
+            "'it''s'"
+        );
     }
 
     #[test]
     fn line_breaks_and_control_characters_are_escaped() {
-        for v in ["a\nb", "a\r\nb", "tab\there", "nul\u{0}x", "bell\u{7}", "\u{85}next", "back\\slash \"q\""] {
-            for (quote, fallback) in [(Quote::Plain, Quote::Single), (Quote::Single, Quote::Single), (Quote::Double, Quote::Double)] {
+        for v in [
+            "a\nb",
+            "a\r\nb",
+            "tab\there",
+            "nul\u{0}x",
+            "bell\u{7}",
+            "\u{85}next",
+            "back\\slash \"q\"",
+        ] {
+            for (quote, fallback) in [
+                (Quote::Plain, Quote::Single),
+                (Quote::Single, Quote::Single),
+                (Quote::Double, Quote::Double),
+            ] {
                 let text = format!("k: {}\n", render_scalar(v, quote, fallback));
                 let tree = parse_tree("k", &text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-                assert_eq!(tree.get("k").and_then(Node::as_scalar).map(|s| s.value.as_str()), Some(v), "{text:?}");
+                assert_eq!(
+                    tree.get("k")
+                        .and_then(Node::as_scalar)
+                        .map(|s| s.value.as_str()),
+                    Some(v),
+                    "{text:?}"
+                );
             }
         }
     }
 }
-

@@ -2,13 +2,18 @@
 //! for authentication, the testkit's token stand-in: lookups, digests, not-found as an answer,
 //! credentials from the docker config, and no secret in any error.
 
-use promote_core::registry::{ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError};
+use promote_core::registry::{
+    ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError,
+};
 use promote_forge::registry::{HttpRegistry, RegistryOptions};
-use promote_testkit::registry::{Registry, TokenRegistry, FAKE_MANIFEST};
+use promote_testkit::registry::{FAKE_MANIFEST, Registry, TokenRegistry};
 use sha2::{Digest as _, Sha256};
 
 fn query(image: &str, tag: &str) -> ImageQuery {
-    ImageQuery { image: ImageName::parse(image).unwrap(), reference: Reference::Tag(tag.into()) }
+    ImageQuery {
+        image: ImageName::parse(image).unwrap(),
+        reference: Reference::Tag(tag.into()),
+    }
 }
 
 #[test]
@@ -17,19 +22,46 @@ fn tags_resolve_to_cranes_digests_and_unknown_tags_are_not_found() {
     let digest = reg.push("shop/cart", "v1");
     let client = HttpRegistry::new(&RegistryOptions::default()).unwrap();
     let image = format!("{}/shop/cart", reg.host());
-    assert_eq!(client.resolve(&query(&image, "v1")).unwrap(), Lookup::Found { digest: digest.clone() });
-    let by_digest = ImageQuery { image: ImageName::parse(&image).unwrap(), reference: Reference::Digest(digest.clone()) };
-    assert_eq!(client.resolve(&by_digest).unwrap(), Lookup::Found { digest });
-    assert_eq!(client.resolve(&query(&image, "v9")).unwrap(), Lookup::NotFound { request: "HEAD /v2/shop/cart/manifests/v9 → 404".into() });
-    assert!(matches!(client.resolve(&query(&format!("{}/shop/nope", reg.host()), "v1")).unwrap(), Lookup::NotFound { .. }));
+    assert_eq!(
+        client.resolve(&query(&image, "v1")).unwrap(),
+        Lookup::Found {
+            digest: digest.clone()
+        }
+    );
+    let by_digest = ImageQuery {
+        image: ImageName::parse(&image).unwrap(),
+        reference: Reference::Digest(digest.clone()),
+    };
+    assert_eq!(
+        client.resolve(&by_digest).unwrap(),
+        Lookup::Found { digest }
+    );
+    assert_eq!(
+        client.resolve(&query(&image, "v9")).unwrap(),
+        Lookup::NotFound {
+            request: "HEAD /v2/shop/cart/manifests/v9 → 404".into()
+        }
+    );
+    assert!(matches!(
+        client
+            .resolve(&query(&format!("{}/shop/nope", reg.host()), "v1"))
+            .unwrap(),
+        Lookup::NotFound { .. }
+    ));
 }
 
 #[test]
 fn an_unreachable_registry_is_an_error_that_offers_the_way_out() {
     // A port nothing listens on: bind and drop.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let client = HttpRegistry::new(&RegistryOptions::default()).unwrap();
-    let err = client.resolve(&query(&format!("127.0.0.1:{port}/shop/cart"), "v1")).unwrap_err();
+    let err = client
+        .resolve(&query(&format!("127.0.0.1:{port}/shop/cart"), "v1"))
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Transport { .. }), "{err}");
     assert!(err.to_string().contains("--skip-image-check"), "{err}");
 }
@@ -37,33 +69,93 @@ fn an_unreachable_registry_is_an_error_that_offers_the_way_out() {
 #[test]
 fn docker_config_auths_answer_the_token_flow_and_stay_secret() {
     let d = format!("sha256:{}", "d".repeat(64));
-    let fake = TokenRegistry::start("ana", "pa55-word", &[("shop/cart", "v1", &d), ("shop/cart", "nodigest", "")]);
+    let fake = TokenRegistry::start(
+        "ana",
+        "pa55-word",
+        &[("shop/cart", "v1", &d), ("shop/cart", "nodigest", "")],
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");
     // base64("ana:pa55-word")
-    std::fs::write(&config, format!("{{\"auths\": {{\"http://{}\": {{\"auth\": \"YW5hOnBhNTUtd29yZA==\"}}}}}}", fake.host)).unwrap();
-    let client = HttpRegistry::new(&RegistryOptions { docker_config: Some(config.clone()), ..Default::default() }).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{{\"auths\": {{\"http://{}\": {{\"auth\": \"YW5hOnBhNTUtd29yZA==\"}}}}}}",
+            fake.host
+        ),
+    )
+    .unwrap();
+    let client = HttpRegistry::new(&RegistryOptions {
+        docker_config: Some(config.clone()),
+        ..Default::default()
+    })
+    .unwrap();
     let image = format!("{}/shop/cart", fake.host);
-    assert_eq!(client.resolve(&query(&image, "v1")).unwrap(), Lookup::Found { digest: d.clone() });
+    assert_eq!(
+        client.resolve(&query(&image, "v1")).unwrap(),
+        Lookup::Found { digest: d.clone() }
+    );
     // Without Docker-Content-Digest: the sha256 of the manifest's bytes.
-    let expected = format!("sha256:{}", hex::encode(Sha256::digest(FAKE_MANIFEST.as_bytes())));
-    assert_eq!(client.resolve(&query(&image, "nodigest")).unwrap(), Lookup::Found { digest: expected });
-    assert!(matches!(client.resolve(&query(&image, "v2")).unwrap(), Lookup::NotFound { .. }));
+    let expected = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(FAKE_MANIFEST.as_bytes()))
+    );
+    assert_eq!(
+        client.resolve(&query(&image, "nodigest")).unwrap(),
+        Lookup::Found { digest: expected }
+    );
+    assert!(matches!(
+        client.resolve(&query(&image, "v2")).unwrap(),
+        Lookup::NotFound { .. }
+    ));
     // The token is reused: one token request for all three lookups.
-    let tokens = fake.seen.lock().unwrap().requests.iter().filter(|r| r.starts_with("GET /token")).count();
+    let tokens = fake
+        .seen
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.starts_with("GET /token"))
+        .count();
     assert_eq!(tokens, 1, "{:#?}", fake.seen.lock().unwrap().requests);
 
     // Anonymous: the token endpoint refuses, and the error says what to do, with no secret.
     let anonymous = HttpRegistry::new(&RegistryOptions::default()).unwrap();
-    let err = anonymous.resolve(&query(&image, "v1")).unwrap_err().to_string();
-    assert!(err.contains("refused access to shop/cart (HTTP 401") && err.contains("docker login"), "{err}");
+    let err = anonymous
+        .resolve(&query(&image, "v1"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("refused access to shop/cart (HTTP 401") && err.contains("docker login"),
+        "{err}"
+    );
     // Wrong password: named, not shown.
-    std::fs::write(&config, format!("{{\"auths\": {{\"{}\": {{\"username\": \"ana\", \"password\": \"not-the-pa55\"}}}}}}", fake.host)).unwrap();
-    let wrong = HttpRegistry::new(&RegistryOptions { docker_config: Some(config), ..Default::default() }).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"username\": \"ana\", \"password\": \"not-the-pa55\"}}}}}}",
+            fake.host
+        ),
+    )
+    .unwrap();
+    let wrong = HttpRegistry::new(&RegistryOptions {
+        docker_config: Some(config),
+        ..Default::default()
+    })
+    .unwrap();
     let err = wrong.resolve(&query(&image, "v1")).unwrap_err();
     let shown = format!("{err} {err:?} {wrong:?}");
-    assert!(shown.contains("with the credentials from the docker config") || shown.contains("for the credentials from the docker config"), "{shown}");
-    for secret in ["pa55-word", "not-the-pa55", "YW5hOnBhNTUtd29yZA==", promote_testkit::registry::FAKE_TOKEN] {
+    assert!(
+        shown.contains("with the credentials from the docker config")
+            || shown.contains("for the credentials from the docker config"),
+        "{shown}"
+    );
+    for secret in [
+        "pa55-word",
+        "not-the-pa55",
+        "YW5hOnBhNTUtd29yZA==",
+        promote_testkit::registry::FAKE_TOKEN,
+    ] {
         assert!(!shown.contains(secret), "{shown}");
     }
 }

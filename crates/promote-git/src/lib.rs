@@ -41,18 +41,27 @@ impl CommitId {
 impl FromStr for CommitId {
     type Err = GitError;
     fn from_str(s: &str) -> Result<Self, GitError> {
-        Oid::from_str(s).map(CommitId).map_err(|e| GitError::Git { doing: format!("reading commit id `{s}`"), source: e })
+        Oid::from_str(s).map(CommitId).map_err(|e| GitError::Git {
+            doing: format!("reading commit id `{s}`"),
+            source: e,
+        })
     }
 }
 
 /// What went wrong talking to git.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("{path}: not inside a git repository; run kubectl promote inside your GitOps repo or pass --repo PATH|URL")]
+    #[error(
+        "{path}: not inside a git repository; run kubectl promote inside your GitOps repo or pass --repo PATH|URL"
+    )]
     NotARepo { path: PathBuf },
-    #[error("git remote `{remote}` is not configured in {repo}; add it with `git remote add {remote} URL` or set git.remote in promote.yaml")]
+    #[error(
+        "git remote `{remote}` is not configured in {repo}; add it with `git remote add {remote} URL` or set git.remote in promote.yaml"
+    )]
     NoRemote { remote: String, repo: PathBuf },
-    #[error("branch `{branch}` does not exist on remote `{remote}`; check git.baseBranch in promote.yaml")]
+    #[error(
+        "branch `{branch}` does not exist on remote `{remote}`; check git.baseBranch in promote.yaml"
+    )]
     NoBranch { remote: String, branch: String },
     #[error("`git {args}` failed: {stderr}")]
     Cli { args: String, stderr: String },
@@ -74,7 +83,10 @@ pub enum GitError {
 }
 
 fn g(doing: impl FnOnce() -> String) -> impl FnOnce(git2::Error) -> GitError {
-    move |source| GitError::Git { doing: doing(), source }
+    move |source| GitError::Git {
+        doing: doing(),
+        source,
+    }
 }
 
 /// How a push ended when git itself worked.
@@ -126,9 +138,16 @@ impl Iterator for PathLog<'_> {
             self.walked += 1;
             let c = match self.repo.repo.find_commit(oid) {
                 Ok(c) => c,
-                Err(e) => return Some(Err(GitError::Git { doing: format!("reading commit {oid}"), source: e })),
+                Err(e) => {
+                    return Some(Err(GitError::Git {
+                        doing: format!("reading commit {oid}"),
+                        source: e,
+                    }));
+                }
             };
-            let lookup = |t: Option<git2::Tree<'_>>| t.and_then(|t| t.get_path(&self.path).ok().map(|e| e.id()));
+            let lookup = |t: Option<git2::Tree<'_>>| {
+                t.and_then(|t| t.get_path(&self.path).ok().map(|e| e.id()))
+            };
             let here = match self.here.take() {
                 Some(h) => h,
                 None => lookup(c.tree().ok()),
@@ -157,22 +176,36 @@ pub struct Repo {
 
 impl fmt::Debug for Repo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Repo").field("git_dir", &self.git_dir).finish()
+        f.debug_struct("Repo")
+            .field("git_dir", &self.git_dir)
+            .finish()
     }
 }
 
 impl Repo {
     /// The repository around `path` (like `git rev-parse --git-dir`).
     pub fn discover(path: &Path) -> Result<Repo, GitError> {
-        let repo = Repository::discover(path).map_err(|_| GitError::NotARepo { path: path.to_owned() })?;
+        let repo = Repository::discover(path).map_err(|_| GitError::NotARepo {
+            path: path.to_owned(),
+        })?;
         let git_dir = repo.path().to_owned();
-        Ok(Repo { repo, git_dir, interactive: false })
+        Ok(Repo {
+            repo,
+            git_dir,
+            interactive: false,
+        })
     }
 
     /// Open the repository at a git dir found earlier (e.g. from another thread).
     pub fn open(git_dir: &Path) -> Result<Repo, GitError> {
-        let repo = Repository::open(git_dir).map_err(|_| GitError::NotARepo { path: git_dir.to_owned() })?;
-        Ok(Repo { repo, git_dir: git_dir.to_owned(), interactive: false })
+        let repo = Repository::open(git_dir).map_err(|_| GitError::NotARepo {
+            path: git_dir.to_owned(),
+        })?;
+        Ok(Repo {
+            repo,
+            git_dir: git_dir.to_owned(),
+            interactive: false,
+        })
     }
 
     /// A bare clone of `url` cached under `cache_root`, created on first use and reused after.
@@ -182,12 +215,21 @@ impl Repo {
         let key = hex::encode(&Sha256::digest(url.as_bytes())[..10]);
         let dir = cache_root.join("repos").join(key);
         if !dir.join("HEAD").exists() {
-            std::fs::create_dir_all(&dir).map_err(|source| GitError::Io { doing: "creating the clone cache", path: dir.clone(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| GitError::Io {
+                doing: "creating the clone cache",
+                path: dir.clone(),
+                source,
+            })?;
             run_git(&dir, &["init", "--bare", "--quiet"], true)?;
             run_git(&dir, &["remote", "add", "origin", url], true)?;
         }
-        let repo = Repository::open_bare(&dir).map_err(g(|| format!("opening the cached clone {}", dir.display())))?;
-        Ok(Repo { repo, git_dir: dir, interactive: false })
+        let repo = Repository::open_bare(&dir)
+            .map_err(g(|| format!("opening the cached clone {}", dir.display())))?;
+        Ok(Repo {
+            repo,
+            git_dir: dir,
+            interactive: false,
+        })
     }
 
     /// Let git ask for credentials on the terminal (only when a person is there).
@@ -209,14 +251,34 @@ impl Repo {
     }
 
     pub fn remote_url(&self, remote: &str) -> Result<String, GitError> {
-        let r = self.repo.find_remote(remote).map_err(|_| GitError::NoRemote { remote: remote.to_owned(), repo: self.git_dir.clone() })?;
-        r.url().ok().map(str::to_owned).ok_or_else(|| GitError::NoRemote { remote: remote.to_owned(), repo: self.git_dir.clone() })
+        let r = self
+            .repo
+            .find_remote(remote)
+            .map_err(|_| GitError::NoRemote {
+                remote: remote.to_owned(),
+                repo: self.git_dir.clone(),
+            })?;
+        r.url()
+            .ok()
+            .map(str::to_owned)
+            .ok_or_else(|| GitError::NoRemote {
+                remote: remote.to_owned(),
+                repo: self.git_dir.clone(),
+            })
     }
 
     /// `git fetch REMOTE` with its configured refspecs: updates remote-tracking refs only.
     pub fn fetch(&self, remote: &str) -> Result<(), GitError> {
         self.remote_url(remote)?;
-        self.git(&["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", remote]).map(drop)
+        self.git(&[
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--no-tags",
+            "--no-write-fetch-head",
+            remote,
+        ])
+        .map(drop)
     }
 
     /// The remote-tracking tip `refs/remotes/REMOTE/BRANCH`, if it exists.
@@ -225,14 +287,21 @@ impl Repo {
         match self.repo.refname_to_id(&name) {
             Ok(oid) => Ok(Some(CommitId(oid))),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(GitError::Git { doing: format!("reading {name}"), source: e }),
+            Err(e) => Err(GitError::Git {
+                doing: format!("reading {name}"),
+                source: e,
+            }),
         }
     }
 
     /// Resolve a revision expression (`HEAD~2`, a SHA, a ref) to a commit.
     pub fn resolve(&self, rev: &str) -> Result<CommitId, GitError> {
-        let obj = self.repo.revparse_single(rev).map_err(g(|| format!("no commit `{rev}` in {}", self.git_dir.display())))?;
-        let commit = obj.peel_to_commit().map_err(g(|| format!("`{rev}` is not a commit")))?;
+        let obj = self.repo.revparse_single(rev).map_err(g(|| {
+            format!("no commit `{rev}` in {}", self.git_dir.display())
+        }))?;
+        let commit = obj
+            .peel_to_commit()
+            .map_err(g(|| format!("`{rev}` is not a commit")))?;
         Ok(CommitId(commit.id()))
     }
 
@@ -242,12 +311,20 @@ impl Repo {
         let entry = match tree.get_path(Path::new(path)) {
             Ok(e) => e,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(GitError::Git { doing: format!("reading {path} at {commit}"), source: e }),
+            Err(e) => {
+                return Err(GitError::Git {
+                    doing: format!("reading {path} at {commit}"),
+                    source: e,
+                });
+            }
         };
         if entry.kind() != Some(ObjectType::Blob) {
             return Ok(None);
         }
-        let blob = self.repo.find_blob(entry.id()).map_err(g(|| format!("reading {path} at {commit}")))?;
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(g(|| format!("reading {path} at {commit}")))?;
         Ok(Some(blob.content().to_vec()))
     }
 
@@ -257,7 +334,10 @@ impl Repo {
         if path.is_empty() {
             return Ok(Some(tree.id().to_string()));
         }
-        Ok(tree.get_path(Path::new(path)).ok().map(|e| e.id().to_string()))
+        Ok(tree
+            .get_path(Path::new(path))
+            .ok()
+            .map(|e| e.id().to_string()))
     }
 
     /// Names in the directory `dir` at `commit` (files and directories), sorted.
@@ -267,11 +347,22 @@ impl Repo {
             tree
         } else {
             match tree.get_path(Path::new(dir)) {
-                Ok(e) if e.kind() == Some(ObjectType::Tree) => self.repo.find_tree(e.id()).map_err(g(|| format!("reading {dir}")))?,
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => self
+                    .repo
+                    .find_tree(e.id())
+                    .map_err(g(|| format!("reading {dir}")))?,
                 _ => return Ok(Vec::new()),
             }
         };
-        Ok(sub.iter().filter_map(|e| Some((e.name().ok()?.to_owned(), e.kind() == Some(ObjectType::Tree)))).collect())
+        Ok(sub
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.name().ok()?.to_owned(),
+                    e.kind() == Some(ObjectType::Tree),
+                ))
+            })
+            .collect())
     }
 
     /// Every file path at `commit`, for discovery (`init`).
@@ -291,13 +382,21 @@ impl Repo {
     }
 
     fn tree_of(&self, commit: CommitId) -> Result<git2::Tree<'_>, GitError> {
-        let c = self.repo.find_commit(commit.0).map_err(g(|| format!("reading commit {commit}")))?;
-        c.tree().map_err(g(|| format!("reading the tree of {commit}")))
+        let c = self
+            .repo
+            .find_commit(commit.0)
+            .map_err(g(|| format!("reading commit {commit}")))?;
+        c.tree()
+            .map_err(g(|| format!("reading the tree of {commit}")))
     }
 
     /// A new tree: `commit`'s tree with each `path` set to the bytes given (or removed for
     /// `None`). Only objects are written; no ref, index or file changes.
-    pub fn tree_with(&self, commit: CommitId, changes: &BTreeMap<String, Option<Vec<u8>>>) -> Result<String, GitError> {
+    pub fn tree_with(
+        &self,
+        commit: CommitId,
+        changes: &BTreeMap<String, Option<Vec<u8>>>,
+    ) -> Result<String, GitError> {
         let base = self.tree_of(commit)?;
         let mut update = git2::build::TreeUpdateBuilder::new();
         for (path, content) in changes {
@@ -307,7 +406,10 @@ impl Repo {
                         Ok(e) if e.filemode() == 0o100755 => git2::FileMode::BlobExecutable,
                         _ => git2::FileMode::Blob,
                     };
-                    let blob = self.repo.blob(bytes).map_err(g(|| format!("writing {path}")))?;
+                    let blob = self
+                        .repo
+                        .blob(bytes)
+                        .map_err(g(|| format!("writing {path}")))?;
                     update.upsert(path.as_str(), blob, mode);
                 }
                 None => {
@@ -315,13 +417,28 @@ impl Repo {
                 }
             }
         }
-        let tree = update.create_updated(&self.repo, &base).map_err(g(|| "writing the new tree".to_owned()))?;
+        let tree = update
+            .create_updated(&self.repo, &base)
+            .map_err(g(|| "writing the new tree".to_owned()))?;
         Ok(tree.to_string())
     }
 
     /// Write a commit object (no ref moves). `sign` makes it through `git commit-tree -S`.
-    pub fn commit(&self, tree: &str, parents: &[CommitId], author: &Person, committer: &Person, message: &str, sign: bool) -> Result<CommitId, GitError> {
-        let now = Time::new(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64), 0);
+    pub fn commit(
+        &self,
+        tree: &str,
+        parents: &[CommitId],
+        author: &Person,
+        committer: &Person,
+        message: &str,
+        sign: bool,
+    ) -> Result<CommitId, GitError> {
+        let now = Time::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            0,
+        );
         if sign {
             let mut args: Vec<String> = vec!["commit-tree".into(), "-S".into(), tree.to_owned()];
             for p in parents {
@@ -344,31 +461,59 @@ impl Repo {
                 .spawn()
                 .and_then(|mut child| {
                     use std::io::Write;
-                    child.stdin.take().expect("piped").write_all(message.as_bytes())?;
+                    child
+                        .stdin
+                        .take()
+                        .expect("piped")
+                        .write_all(message.as_bytes())?;
                     child.wait_with_output()
                 })
                 .map_err(GitError::Spawn)?;
             if !out.status.success() {
-                return Err(GitError::Cli { args: "commit-tree -S (commit.gpgsign is set)".into(), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() });
+                return Err(GitError::Cli {
+                    args: "commit-tree -S (commit.gpgsign is set)".into(),
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                });
             }
             return String::from_utf8_lossy(&out.stdout).trim().parse();
         }
-        let tree = self.repo.find_tree(Oid::from_str(tree).map_err(g(|| "tree id".into()))?).map_err(g(|| "reading the new tree".into()))?;
-        let a = Signature::new(&author.name, &author.email, &now).map_err(g(|| format!("author `{}`", author)))?;
-        let c = Signature::new(&committer.name, &committer.email, &now).map_err(g(|| format!("committer `{}`", committer)))?;
-        let parents: Vec<git2::Commit<'_>> = parents.iter().map(|p| self.repo.find_commit(p.0)).collect::<Result<_, _>>().map_err(g(|| "reading parents".into()))?;
+        let tree = self
+            .repo
+            .find_tree(Oid::from_str(tree).map_err(g(|| "tree id".into()))?)
+            .map_err(g(|| "reading the new tree".into()))?;
+        let a = Signature::new(&author.name, &author.email, &now)
+            .map_err(g(|| format!("author `{}`", author)))?;
+        let c = Signature::new(&committer.name, &committer.email, &now)
+            .map_err(g(|| format!("committer `{}`", committer)))?;
+        let parents: Vec<git2::Commit<'_>> = parents
+            .iter()
+            .map(|p| self.repo.find_commit(p.0))
+            .collect::<Result<_, _>>()
+            .map_err(g(|| "reading parents".into()))?;
         let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
-        let oid = self.repo.commit(None, &a, &c, message, &tree, &refs).map_err(g(|| "writing the commit".into()))?;
+        let oid = self
+            .repo
+            .commit(None, &a, &c, message, &tree, &refs)
+            .map_err(g(|| "writing the commit".into()))?;
         Ok(CommitId(oid))
     }
 
     /// `git push REMOTE SHA:refs/heads/BRANCH`: a fast-forward or nothing. Never forced.
-    pub fn push(&self, remote: &str, commit: CommitId, branch: &str) -> Result<PushOutcome, GitError> {
+    pub fn push(
+        &self,
+        remote: &str,
+        commit: CommitId,
+        branch: &str,
+    ) -> Result<PushOutcome, GitError> {
         self.push_refspecs(remote, &[format!("{commit}:refs/heads/{branch}")])
     }
 
     /// Push several refspecs atomically (all or none), never forced.
-    pub fn push_refspecs(&self, remote: &str, refspecs: &[String]) -> Result<PushOutcome, GitError> {
+    pub fn push_refspecs(
+        &self,
+        remote: &str,
+        refspecs: &[String],
+    ) -> Result<PushOutcome, GitError> {
         let mut args = vec!["push", "--porcelain", "--atomic", remote];
         args.extend(refspecs.iter().map(String::as_str));
         let out = git_output(&self.git_dir, &args, self.interactive)?;
@@ -380,18 +525,33 @@ impl Repo {
         // come on different lines), or another push held the ref's lock at that moment
         // (`cannot lock ref …: Unable to create '….lock': File exists`): the caller re-fetches
         // and decides again, which is right in every case.
-        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let rejected = text.lines().any(|l| l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info")));
-        let lost_lock = text.contains("[remote rejected]") && text.contains("cannot lock ref") && (text.contains("but expected") || text.contains("File exists"));
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rejected = text.lines().any(|l| {
+            l.contains("[rejected]")
+                && (l.contains("non-fast-forward")
+                    || l.contains("fetch first")
+                    || l.contains("stale info"))
+        });
+        let lost_lock = text.contains("[remote rejected]")
+            && text.contains("cannot lock ref")
+            && (text.contains("but expected") || text.contains("File exists"));
         if rejected || lost_lock {
             return Ok(PushOutcome::Behind);
         }
-        Err(GitError::Cli { args: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+        Err(GitError::Cli {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 
     /// Delete a remote branch (only branches we created).
     pub fn delete_remote_branch(&self, remote: &str, branch: &str) -> Result<(), GitError> {
-        self.git(&["push", "--quiet", remote, &format!(":refs/heads/{branch}")]).map(drop)
+        self.git(&["push", "--quiet", remote, &format!(":refs/heads/{branch}")])
+            .map(drop)
     }
 
     /// Write `commit`'s whole tree into `dir` (for rendering), without touching any index.
@@ -399,24 +559,43 @@ impl Repo {
         let tree = self.tree_of(commit)?;
         let mut failure: Option<GitError> = None;
         tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
-            let Ok(name) = entry.name() else { return git2::TreeWalkResult::Skip };
+            let Ok(name) = entry.name() else {
+                return git2::TreeWalkResult::Skip;
+            };
             let path = dir.join(root).join(name);
-            let res: Result<(), GitError> = (|| {
-                match entry.kind() {
-                    Some(ObjectType::Tree) => std::fs::create_dir_all(&path).map_err(|source| GitError::Io { doing: "materializing the tree", path: path.clone(), source }),
-                    Some(ObjectType::Blob) => {
-                        let blob = self.repo.find_blob(entry.id()).map_err(g(|| format!("reading {}", path.display())))?;
-                        if entry.filemode() == 0o120000 {
-                            #[cfg(unix)]
-                            {
-                                let target = String::from_utf8_lossy(blob.content()).into_owned();
-                                return std::os::unix::fs::symlink(target, &path).map_err(|source| GitError::Io { doing: "materializing a symlink", path: path.clone(), source });
-                            }
-                        }
-                        std::fs::write(&path, blob.content()).map_err(|source| GitError::Io { doing: "materializing the tree", path: path.clone(), source })
-                    }
-                    _ => Ok(()),
+            let res: Result<(), GitError> = (|| match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    std::fs::create_dir_all(&path).map_err(|source| GitError::Io {
+                        doing: "materializing the tree",
+                        path: path.clone(),
+                        source,
+                    })
                 }
+                Some(ObjectType::Blob) => {
+                    let blob = self
+                        .repo
+                        .find_blob(entry.id())
+                        .map_err(g(|| format!("reading {}", path.display())))?;
+                    if entry.filemode() == 0o120000 {
+                        #[cfg(unix)]
+                        {
+                            let target = String::from_utf8_lossy(blob.content()).into_owned();
+                            return std::os::unix::fs::symlink(target, &path).map_err(|source| {
+                                GitError::Io {
+                                    doing: "materializing a symlink",
+                                    path: path.clone(),
+                                    source,
+                                }
+                            });
+                        }
+                    }
+                    std::fs::write(&path, blob.content()).map_err(|source| GitError::Io {
+                        doing: "materializing the tree",
+                        path: path.clone(),
+                        source,
+                    })
+                }
+                _ => Ok(()),
             })();
             match res {
                 Ok(()) => git2::TreeWalkResult::Ok,
@@ -439,15 +618,25 @@ impl Repo {
     }
 
     pub fn config_bool(&self, key: &str) -> bool {
-        self.repo.config().ok().and_then(|c| c.get_bool(key).ok()).unwrap_or(false)
+        self.repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_bool(key).ok())
+            .unwrap_or(false)
     }
 
     pub fn commit_info(&self, id: CommitId) -> Result<CommitInfo, GitError> {
-        let c = self.repo.find_commit(id.0).map_err(g(|| format!("reading commit {id}")))?;
+        let c = self
+            .repo
+            .find_commit(id.0)
+            .map_err(g(|| format!("reading commit {id}")))?;
         let author = c.author();
         Ok(CommitInfo {
             id,
-            author: Person { name: author.name().unwrap_or("").to_owned(), email: author.email().unwrap_or("").to_owned() },
+            author: Person {
+                name: author.name().unwrap_or("").to_owned(),
+                email: author.email().unwrap_or("").to_owned(),
+            },
             time: author.when().seconds(),
             message: c.message().unwrap_or("").to_owned(),
             parents: c.parent_ids().map(CommitId).collect(),
@@ -457,26 +646,48 @@ impl Repo {
     /// Commits reachable from `from` (first parents only, as `git log --first-parent`) that
     /// changed `path`, newest first, at most `limit`, visiting at most `max_walk` commits.
     /// The walk ends at the commit that created `path` (see [`PathLog`]).
-    pub fn log_path(&self, from: CommitId, path: &str, limit: usize, max_walk: usize) -> Result<Vec<CommitInfo>, GitError> {
+    pub fn log_path(
+        &self,
+        from: CommitId,
+        path: &str,
+        limit: usize,
+        max_walk: usize,
+    ) -> Result<Vec<CommitInfo>, GitError> {
         self.path_log(from, path, max_walk).take(limit).collect()
     }
 
     /// The changes of `path` from `from` back, lazily: a caller that finds what it looks for
     /// stops the walk there, so a deep history is only read as far as it is needed.
     pub fn path_log<'r>(&'r self, from: CommitId, path: &str, max_walk: usize) -> PathLog<'r> {
-        PathLog { repo: self, path: PathBuf::from(path), next: Some(from.0), here: None, walked: 0, max_walk }
+        PathLog {
+            repo: self,
+            path: PathBuf::from(path),
+            next: Some(from.0),
+            here: None,
+            walked: 0,
+            max_walk,
+        }
     }
 
     /// Is `ancestor` reachable from `descendant` (or equal)?
     pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> bool {
-        ancestor == descendant || self.repo.graph_descendant_of(descendant.0, ancestor.0).unwrap_or(false)
+        ancestor == descendant
+            || self
+                .repo
+                .graph_descendant_of(descendant.0, ancestor.0)
+                .unwrap_or(false)
     }
 
     /// The id of the empty tree, written to the object database: the tree of record-only
     /// commits (approvals), which carry their content in the message.
     pub fn empty_tree(&self) -> Result<String, GitError> {
-        let builder = self.repo.treebuilder(None).map_err(g(|| "building the empty tree".to_owned()))?;
-        let oid = builder.write().map_err(g(|| "writing the empty tree".to_owned()))?;
+        let builder = self
+            .repo
+            .treebuilder(None)
+            .map_err(g(|| "building the empty tree".to_owned()))?;
+        let oid = builder
+            .write()
+            .map_err(g(|| "writing the empty tree".to_owned()))?;
         Ok(oid.to_string())
     }
 
@@ -486,7 +697,14 @@ impl Repo {
     pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<Option<CommitId>, GitError> {
         self.remote_url(remote)?;
         let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
-        let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, refspec.as_str()];
+        let args = [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            remote,
+            refspec.as_str(),
+        ];
         let out = git_output(&self.git_dir, &args, self.interactive)?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -497,21 +715,31 @@ impl Repo {
                 }
                 return Ok(None);
             }
-            return Err(GitError::Cli { args: args.join(" "), stderr: stderr.trim().to_owned() });
+            return Err(GitError::Cli {
+                args: args.join(" "),
+                stderr: stderr.trim().to_owned(),
+            });
         }
         self.remote_tip(remote, branch)
     }
 
     /// Commits reachable from `from` along first parents (as `git log --first-parent`), newest
     /// first, at most `limit`.
-    pub fn first_parent_log(&self, from: CommitId, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+    pub fn first_parent_log(
+        &self,
+        from: CommitId,
+        limit: usize,
+    ) -> Result<Vec<CommitInfo>, GitError> {
         let mut out = Vec::new();
         let mut cur = Some(from.0);
         while let Some(oid) = cur {
             if out.len() >= limit {
                 break;
             }
-            let c = self.repo.find_commit(oid).map_err(g(|| format!("reading commit {oid}")))?;
+            let c = self
+                .repo
+                .find_commit(oid)
+                .map_err(g(|| format!("reading commit {oid}")))?;
             cur = c.parent_ids().next();
             out.push(self.commit_info(CommitId(oid))?);
         }
@@ -523,33 +751,61 @@ impl Repo {
         match self.repo.merge_base(a.0, b.0) {
             Ok(oid) => Ok(Some(CommitId(oid))),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(GitError::Git { doing: format!("finding the merge base of {a} and {b}"), source: e }),
+            Err(e) => Err(GitError::Git {
+                doing: format!("finding the merge base of {a} and {b}"),
+                source: e,
+            }),
         }
     }
 
     /// Fetch one ref of `remote` (e.g. `refs/pull/7/head`) into the local ref `into` (git CLI,
     /// so credentials work as for `git fetch`) and return its commit; `None` when the remote
     /// has no such ref.
-    pub fn fetch_ref(&self, remote: &str, src: &str, into: &str) -> Result<Option<CommitId>, GitError> {
+    pub fn fetch_ref(
+        &self,
+        remote: &str,
+        src: &str,
+        into: &str,
+    ) -> Result<Option<CommitId>, GitError> {
         self.remote_url(remote)?;
         let refspec = format!("+{src}:{into}");
-        let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, refspec.as_str()];
+        let args = [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            remote,
+            refspec.as_str(),
+        ];
         let out = git_output(&self.git_dir, &args, self.interactive)?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.contains("couldn't find remote ref") {
                 return Ok(None);
             }
-            return Err(GitError::Cli { args: args.join(" "), stderr: stderr.trim().to_owned() });
+            return Err(GitError::Cli {
+                args: args.join(" "),
+                stderr: stderr.trim().to_owned(),
+            });
         }
-        let oid = self.repo.refname_to_id(into).map_err(g(|| format!("reading {into} after fetching {src}")))?;
+        let oid = self
+            .repo
+            .refname_to_id(into)
+            .map_err(g(|| format!("reading {into} after fetching {src}")))?;
         Ok(Some(CommitId(oid)))
     }
 }
 
-fn git_output(git_dir: &Path, args: &[&str], interactive: bool) -> Result<std::process::Output, GitError> {
+fn git_output(
+    git_dir: &Path,
+    args: &[&str],
+    interactive: bool,
+) -> Result<std::process::Output, GitError> {
     let mut cmd = Command::new("git");
-    cmd.arg("--git-dir").arg(git_dir).args(args).stdin(Stdio::null());
+    cmd.arg("--git-dir")
+        .arg(git_dir)
+        .args(args)
+        .stdin(Stdio::null());
     if !interactive {
         // Never hang waiting for a password nobody can type.
         cmd.env("GIT_TERMINAL_PROMPT", "0");
@@ -562,6 +818,9 @@ fn run_git(git_dir: &Path, args: &[&str], interactive: bool) -> Result<String, G
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(GitError::Cli { args: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+        Err(GitError::Cli {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }

@@ -330,7 +330,11 @@ fn read(root: &Path, receipt: &Path) -> Result<Installed, KrewError> {
     let module = match pin.module {
         Some(m) if !m.is_empty() && !m.contains(['/', '\\']) && m != ".." => m,
         Some(m) => return Err(problem(format!("`module: {m}` must name a file beside it"))),
-        None => return Err(problem("no `module:` (the packaged module's file name)".into())),
+        None => {
+            return Err(problem(
+                "no `module:` (the packaged module's file name)".into(),
+            ));
+        }
     };
     let sha256 = match pin.sha256.as_deref().map(str::parse::<Sha256>) {
         Some(Ok(s)) => s,
@@ -349,11 +353,20 @@ mod tests {
     #[test]
     fn references() {
         let r = KrewRef::parse("qa-approved").unwrap();
-        assert_eq!((r.index.as_deref(), r.name.as_str(), r.plugin()), (None, "qa-approved", "promote-policy-qa-approved".to_owned()));
+        assert_eq!(
+            (r.index.as_deref(), r.name.as_str(), r.plugin()),
+            (None, "qa-approved", "promote-policy-qa-approved".to_owned())
+        );
         assert_eq!(KrewRef::parse("promote-policy-qa-approved").unwrap(), r);
         let r = KrewRef::parse("acme/promote-policy-cost_guard").unwrap();
-        assert_eq!((r.index.as_deref(), r.name.as_str()), (Some("acme"), "cost_guard"));
-        assert_eq!(r.install_command(), "kubectl krew install acme/promote-policy-cost_guard");
+        assert_eq!(
+            (r.index.as_deref(), r.name.as_str()),
+            (Some("acme"), "cost_guard")
+        );
+        assert_eq!(
+            r.install_command(),
+            "kubectl krew install acme/promote-policy-cost_guard"
+        );
         for bad in ["", "a/b/c", "../x", "x y", "acme/"] {
             assert!(KrewRef::parse(bad).is_err(), "{bad}");
         }
@@ -372,7 +385,10 @@ mod tests {
     fn receipts_then_the_store() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        assert!(installed(root).unwrap().is_empty(), "no receipts dir: nothing installed");
+        assert!(
+            installed(root).unwrap().is_empty(),
+            "no receipts dir: nothing installed"
+        );
         // A receipt without a source: krew's default index. Another plugin's receipt is ignored.
         receipt(root, "promote-policy-a", "");
         receipt(root, "ctx", "status:\n  source:\n    name: default\n");
@@ -383,23 +399,51 @@ mod tests {
         let all = installed(root).unwrap();
         assert_eq!(all.len(), 1);
         let a = all[0].as_ref().unwrap();
-        assert_eq!((a.index.as_str(), a.name(), a.label()), ("default", "a", "krew:default/a@v1.2.0".to_owned()));
-        assert_eq!((a.module.clone(), a.sha256), (store.join("policy.wasm"), sha));
-        assert_eq!(a.reinstall_command(), "kubectl krew uninstall promote-policy-a && kubectl krew install promote-policy-a");
+        assert_eq!(
+            (a.index.as_str(), a.name(), a.label()),
+            ("default", "a", "krew:default/a@v1.2.0".to_owned())
+        );
+        assert_eq!(
+            (a.module.clone(), a.sha256),
+            (store.join("policy.wasm"), sha)
+        );
+        assert_eq!(
+            a.reinstall_command(),
+            "kubectl krew uninstall promote-policy-a && kubectl krew install promote-policy-a"
+        );
 
         // From another index than asked for.
-        let e = find(root, &KrewRef::parse("acme/a").unwrap()).unwrap_err().to_string();
-        assert!(e.contains("installed from the krew index `default`, not `acme`"), "{e}");
+        let e = find(root, &KrewRef::parse("acme/a").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("installed from the krew index `default`, not `acme`"),
+            "{e}"
+        );
         // Not installed.
-        let e = find(root, &KrewRef::parse("b").unwrap()).unwrap_err().to_string();
-        assert!(e.contains("promote-policy-b is not installed") && e.contains("kubectl krew install promote/promote-policy-b"), "{e}");
+        let e = find(root, &KrewRef::parse("b").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("promote-policy-b is not installed")
+                && e.contains("kubectl krew install promote/promote-policy-b"),
+            "{e}"
+        );
         // A package without its pin.
         std::fs::write(store.join(PACKAGE_FILE), "name: a\nmodule: policy.wasm\n").unwrap();
-        let e = find(root, &KrewRef::parse("a").unwrap()).unwrap_err().to_string();
-        assert!(e.contains("no `sha256:` pin") && e.contains("reinstall it: kubectl krew uninstall promote-policy-a"), "{e}");
+        let e = find(root, &KrewRef::parse("a").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no `sha256:` pin")
+                && e.contains("reinstall it: kubectl krew uninstall promote-policy-a"),
+            "{e}"
+        );
         // Files removed from the store.
         std::fs::remove_dir_all(&store).unwrap();
-        let e = find(root, &KrewRef::parse("a").unwrap()).unwrap_err().to_string();
+        let e = find(root, &KrewRef::parse("a").unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot read the package metadata"), "{e}");
     }
 }

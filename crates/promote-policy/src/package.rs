@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use promote_policy_sdk::PolicyMetadata;
 
-use crate::krew::{PACKAGE_FILE, PLUGIN_PREFIX};
 use crate::Sha256;
+use crate::krew::{PACKAGE_FILE, PLUGIN_PREFIX};
 
 /// The module's file name inside the package.
 pub const MODULE_FILE: &str = "policy.wasm";
@@ -153,7 +153,14 @@ pub fn package(input: &PackageInput<'_>, out_dir: &Path) -> Result<Package, Pack
             format!("file://{}", abs.display())
         }
     };
-    let manifest = manifest(input.metadata, &plugin, &version, &uri, &sha256, input.homepage);
+    let manifest = manifest(
+        input.metadata,
+        &plugin,
+        &version,
+        &uri,
+        &sha256,
+        input.homepage,
+    );
     let manifest_path = out_dir.join(format!("{plugin}.yaml"));
     write(&archive_path, &archive_bytes)?;
     write(&manifest_path, manifest.as_bytes())?;
@@ -190,15 +197,16 @@ fn is_semver(v: &str) -> bool {
     };
     let ident_ok = |s: &str| {
         !s.is_empty()
-            && s.split('.').all(|p| {
-                !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            })
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
     };
     let nums: Vec<&str> = core.split('.').collect();
     nums.len() == 3
-        && nums
-            .iter()
-            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && (n.len() == 1 || !n.starts_with('0')))
+        && nums.iter().all(|n| {
+            !n.is_empty()
+                && n.chars().all(|c| c.is_ascii_digit())
+                && (n.len() == 1 || !n.starts_with('0'))
+        })
         && pre.is_none_or(ident_ok)
         && build.is_none_or(ident_ok)
 }
@@ -364,7 +372,15 @@ mod tests {
         for ok in ["v0.1.0", "v1.2.3-rc.1", "v1.2.3+build.5", "v10.0.0-alpha-1"] {
             assert!(is_semver(ok), "{ok}");
         }
-        for bad in ["0.1.0", "v1.2", "v1.2.3.4", "v01.2.3", "v1.2.3-", "vx.y.z", "v1.2.3-a..b"] {
+        for bad in [
+            "0.1.0",
+            "v1.2",
+            "v1.2.3.4",
+            "v01.2.3",
+            "v1.2.3-",
+            "vx.y.z",
+            "v1.2.3-a..b",
+        ] {
             assert!(!is_semver(bad), "{bad}");
         }
     }

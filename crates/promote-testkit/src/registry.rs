@@ -25,9 +25,15 @@ pub struct Registry {
 /// `crane` from PATH, else from the tools cache `scripts/go-tools.sh` fills.
 pub fn crane() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let on_path = std::env::split_paths(&path).map(|d| d.join("crane")).find(|p| p.is_file());
-    let cached = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/kubectl-promote-dev/bin/crane")).filter(|p| p.is_file());
-    on_path.or(cached).expect("crane not found: run `bash scripts/go-tools.sh` and `source scripts/env.sh`")
+    let on_path = std::env::split_paths(&path)
+        .map(|d| d.join("crane"))
+        .find(|p| p.is_file());
+    let cached = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cache/kubectl-promote-dev/bin/crane"))
+        .filter(|p| p.is_file());
+    on_path
+        .or(cached)
+        .expect("crane not found: run `bash scripts/go-tools.sh` and `source scripts/env.sh`")
 }
 
 impl Registry {
@@ -64,10 +70,21 @@ impl Registry {
         let host = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "crane registry serve on {host} did not accept connections within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "crane registry serve on {host} did not accept connections within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Registry { child, host, crane, scratch: tempfile::Builder::new().prefix("promote-registry-").tempdir().expect("tempdir") }
+        Registry {
+            child,
+            host,
+            crane,
+            scratch: tempfile::Builder::new()
+                .prefix("promote-registry-")
+                .tempdir()
+                .expect("tempdir"),
+        }
     }
 
     /// `127.0.0.1:PORT`, the registry part of image names.
@@ -79,15 +96,27 @@ impl Registry {
     /// its own) and returns the digest crane reports.
     pub fn push(&self, repo: &str, tag: &str) -> String {
         let reference = format!("{}/{repo}:{tag}", self.host);
-        let layer = self.scratch.path().join(format!("{}.tar", reference.replace(['/', ':'], "_")));
-        std::fs::write(&layer, tar_of_one_file("ref.txt", reference.as_bytes())).expect("write layer");
-        self.crane(&["append", "--new_layer", layer.to_str().expect("utf-8"), "--new_tag", &reference]);
+        let layer = self
+            .scratch
+            .path()
+            .join(format!("{}.tar", reference.replace(['/', ':'], "_")));
+        std::fs::write(&layer, tar_of_one_file("ref.txt", reference.as_bytes()))
+            .expect("write layer");
+        self.crane(&[
+            "append",
+            "--new_layer",
+            layer.to_str().expect("utf-8"),
+            "--new_tag",
+            &reference,
+        ]);
         self.digest(repo, tag)
     }
 
     /// `crane digest HOST/repo:tag`.
     pub fn digest(&self, repo: &str, tag: &str) -> String {
-        self.crane(&["digest", &format!("{}/{repo}:{tag}", self.host)]).trim().to_owned()
+        self.crane(&["digest", &format!("{}/{repo}:{tag}", self.host)])
+            .trim()
+            .to_owned()
     }
 
     /// Deletes `repo:tag` and the manifest it names (`crane delete` of both): what a
@@ -99,8 +128,15 @@ impl Registry {
     }
 
     fn crane(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.crane).args(args).output().expect("run crane");
-        assert!(out.status.success(), "crane {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&self.crane)
+            .args(args)
+            .output()
+            .expect("run crane");
+        assert!(
+            out.status.success(),
+            "crane {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -156,7 +192,8 @@ pub struct TokenRegistry {
 }
 
 /// The manifest body of a tag served without a digest header.
-pub const FAKE_MANIFEST: &str = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}";
+pub const FAKE_MANIFEST: &str =
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}";
 
 /// The token the endpoint hands out.
 pub const FAKE_TOKEN: &str = "fake-registry-token-3141";
@@ -164,37 +201,73 @@ pub const FAKE_TOKEN: &str = "fake-registry-token-3141";
 impl TokenRegistry {
     /// `tags`: `(repository, tag, digest)` it serves.
     pub fn start(user: &str, password: &str, tags: &[(&str, &str, &str)]) -> TokenRegistry {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind a fake registry on 127.0.0.1:0"));
-        let host = format!("127.0.0.1:{}", server.server_addr().to_ip().expect("ip").port());
+        let server = Arc::new(
+            tiny_http::Server::http("127.0.0.1:0").expect("bind a fake registry on 127.0.0.1:0"),
+        );
+        let host = format!(
+            "127.0.0.1:{}",
+            server.server_addr().to_ip().expect("ip").port()
+        );
         let seen = Arc::new(Mutex::new(Seen::default()));
         use base64_lite::encode;
         let want_basic = format!("Basic {}", encode(format!("{user}:{password}").as_bytes()));
-        let tags: Vec<(String, String, String)> = tags.iter().map(|(r, t, d)| ((*r).to_owned(), (*t).to_owned(), (*d).to_owned())).collect();
+        let tags: Vec<(String, String, String)> = tags
+            .iter()
+            .map(|(r, t, d)| ((*r).to_owned(), (*t).to_owned(), (*d).to_owned()))
+            .collect();
         let (srv, seen2, host2) = (server.clone(), seen.clone(), host.clone());
         std::thread::spawn(move || {
             for request in srv.incoming_requests() {
-                let auth = request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str().to_owned()).unwrap_or_default();
+                let auth = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                    .map(|h| h.value.as_str().to_owned())
+                    .unwrap_or_default();
                 let url = request.url().to_owned();
-                seen2.lock().expect("seen").requests.push(format!("{} {url} {auth}", request.method()));
-                let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k, v).expect("header");
+                seen2
+                    .lock()
+                    .expect("seen")
+                    .requests
+                    .push(format!("{} {url} {auth}", request.method()));
+                let header =
+                    |k: &str, v: &str| tiny_http::Header::from_bytes(k, v).expect("header");
                 let response = if url.starts_with("/token") {
                     if auth == want_basic {
-                        tiny_http::Response::from_string(format!("{{\"token\": \"{FAKE_TOKEN}\"}}")).with_status_code(200)
+                        tiny_http::Response::from_string(format!("{{\"token\": \"{FAKE_TOKEN}\"}}"))
+                            .with_status_code(200)
                     } else {
-                        tiny_http::Response::from_string("{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}").with_status_code(401)
+                        tiny_http::Response::from_string(
+                            "{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}",
+                        )
+                        .with_status_code(401)
                     }
                 } else if auth != format!("Bearer {FAKE_TOKEN}") {
-                    let challenge = format!("Bearer realm=\"http://{host2}/token\",service=\"fake-registry\"");
-                    tiny_http::Response::from_string("{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}").with_status_code(401).with_header(header("WWW-Authenticate", &challenge))
+                    let challenge =
+                        format!("Bearer realm=\"http://{host2}/token\",service=\"fake-registry\"");
+                    tiny_http::Response::from_string("{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}")
+                        .with_status_code(401)
+                        .with_header(header("WWW-Authenticate", &challenge))
                 } else {
-                    let hit = tags.iter().find(|(r, t, _)| url == format!("/v2/{r}/manifests/{t}"));
+                    let hit = tags
+                        .iter()
+                        .find(|(r, t, _)| url == format!("/v2/{r}/manifests/{t}"));
                     match hit {
                         Some((_, _, d)) if d.is_empty() => {
-                            let body = if request.method() == &tiny_http::Method::Get { FAKE_MANIFEST } else { "" };
+                            let body = if request.method() == &tiny_http::Method::Get {
+                                FAKE_MANIFEST
+                            } else {
+                                ""
+                            };
                             tiny_http::Response::from_string(body).with_status_code(200)
                         }
-                        Some((_, _, d)) => tiny_http::Response::from_string("").with_status_code(200).with_header(header("Docker-Content-Digest", d)),
-                        None => tiny_http::Response::from_string("{\"errors\": [{\"code\": \"MANIFEST_UNKNOWN\"}]}").with_status_code(404),
+                        Some((_, _, d)) => tiny_http::Response::from_string("")
+                            .with_status_code(200)
+                            .with_header(header("Docker-Content-Digest", d)),
+                        None => tiny_http::Response::from_string(
+                            "{\"errors\": [{\"code\": \"MANIFEST_UNKNOWN\"}]}",
+                        )
+                        .with_status_code(404),
                     }
                 };
                 let _ = request.respond(response);
@@ -206,7 +279,9 @@ impl TokenRegistry {
 
 impl std::fmt::Debug for TokenRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRegistry").field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("TokenRegistry")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }
 
@@ -223,7 +298,11 @@ mod base64_lite {
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
                 if i <= chunk.len() {

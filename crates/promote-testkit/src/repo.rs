@@ -30,14 +30,33 @@ impl Default for GitOps {
 impl GitOps {
     /// An empty bare origin with branch `main`, and a home with a git identity.
     pub fn new() -> GitOps {
-        let tmp = tempfile::Builder::new().prefix("promote-test-").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("promote-test-")
+            .tempdir()
+            .expect("tempdir");
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).expect("home");
         std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n").expect("gitconfig");
         let origin = tmp.path().join("origin.git");
         let clone = tmp.path().join("work");
-        let kit = GitOps { tmp, origin, clone, home, pending: Vec::new(), check_images: false };
-        kit.git_in(kit.tmp.path(), &["init", "--quiet", "--bare", "--initial-branch=main", "origin.git"]);
+        let kit = GitOps {
+            tmp,
+            origin,
+            clone,
+            home,
+            pending: Vec::new(),
+            check_images: false,
+        };
+        kit.git_in(
+            kit.tmp.path(),
+            &[
+                "init",
+                "--quiet",
+                "--bare",
+                "--initial-branch=main",
+                "origin.git",
+            ],
+        );
         kit
     }
 
@@ -60,11 +79,19 @@ impl GitOps {
         copy_dir(dir, dir, &mut |rel, content| {
             for line in content.lines() {
                 if let Some(rest) = line.split("registry.example.com/").nth(1) {
-                    let repo: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.')).collect();
+                    let repo: String = rest
+                        .chars()
+                        .take_while(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.')
+                        })
+                        .collect();
                     repos.insert(repo);
                 }
             }
-            kit.pending.push((rel.to_owned(), Some(content.replace("registry.example.com", registry.host()))));
+            kit.pending.push((
+                rel.to_owned(),
+                Some(content.replace("registry.example.com", registry.host())),
+            ));
         });
         for repo in &repos {
             for tag in tags {
@@ -88,13 +115,15 @@ impl GitOps {
 
     /// Stage a file for the next commit on origin.
     pub fn file(mut self, path: &str, content: &str) -> Self {
-        self.pending.push((path.to_owned(), Some(content.to_owned())));
+        self.pending
+            .push((path.to_owned(), Some(content.to_owned())));
         self
     }
 
     /// Stage a file (by reference, for tests that keep the kit in a variable).
     pub fn put(&mut self, path: &str, content: &str) -> &mut Self {
-        self.pending.push((path.to_owned(), Some(content.to_owned())));
+        self.pending
+            .push((path.to_owned(), Some(content.to_owned())));
         self
     }
 
@@ -108,9 +137,20 @@ impl GitOps {
     pub fn commit(&mut self, message: &str) -> String {
         let scratch = self.tmp.path().join("scratch");
         if !scratch.exists() {
-            self.git_in(self.tmp.path(), &["clone", "--quiet", self.origin.to_str().expect("utf-8"), "scratch"]);
+            self.git_in(
+                self.tmp.path(),
+                &[
+                    "clone",
+                    "--quiet",
+                    self.origin.to_str().expect("utf-8"),
+                    "scratch",
+                ],
+            );
         } else {
-            self.git_in(&scratch, &["pull", "--quiet", "--ff-only", "origin", "main"]);
+            self.git_in(
+                &scratch,
+                &["pull", "--quiet", "--ff-only", "origin", "main"],
+            );
         }
         for (path, content) in std::mem::take(&mut self.pending) {
             let p = scratch.join(&path);
@@ -125,18 +165,37 @@ impl GitOps {
             }
         }
         self.git_in(&scratch, &["add", "-A"]);
-        self.git_in(&scratch, &["commit", "--quiet", "--allow-empty", "-m", message]);
+        self.git_in(
+            &scratch,
+            &["commit", "--quiet", "--allow-empty", "-m", message],
+        );
         self.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
         if !self.clone.exists() {
-            self.git_in(self.tmp.path(), &["clone", "--quiet", self.origin.to_str().expect("utf-8"), "work"]);
+            self.git_in(
+                self.tmp.path(),
+                &[
+                    "clone",
+                    "--quiet",
+                    self.origin.to_str().expect("utf-8"),
+                    "work",
+                ],
+            );
         }
-        self.git_in(&scratch, &["rev-parse", "HEAD"]).trim().to_owned()
+        self.git_in(&scratch, &["rev-parse", "HEAD"])
+            .trim()
+            .to_owned()
     }
 
     /// Run git in `dir` with the hermetic environment; panics with git's stderr on failure.
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git_cmd(dir, args).output().expect("run git");
-        assert!(out.status.success(), "git {:?} failed in {}: {}", args, dir.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {:?} failed in {}: {}",
+            args,
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -156,7 +215,12 @@ impl GitOps {
     /// the kit was built to check them ([`GitOps::check_images`], [`GitOps::from_dir_on`]).
     pub fn env(&self) -> Vec<(String, String)> {
         let h = self.home.to_string_lossy().into_owned();
-        let skip = (!self.check_images).then(|| ("KUBECTL_PROMOTE_SKIP_IMAGE_CHECK".to_owned(), "1".to_owned()));
+        let skip = (!self.check_images).then(|| {
+            (
+                "KUBECTL_PROMOTE_SKIP_IMAGE_CHECK".to_owned(),
+                "1".to_owned(),
+            )
+        });
         let mut vars = vec![
             ("HOME".into(), h.clone()),
             ("XDG_CONFIG_HOME".into(), format!("{h}/.config")),
@@ -182,8 +246,13 @@ impl GitOps {
 
     /// A file on origin's `main`.
     pub fn origin_file(&self, path: &str) -> Option<String> {
-        let out = self.git_cmd(&self.origin, &["show", &format!("main:{path}")]).output().expect("git show");
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = self
+            .git_cmd(&self.origin, &["show", &format!("main:{path}")])
+            .output()
+            .expect("git show");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Origin's `main` SHA.
@@ -196,20 +265,31 @@ impl GitOps {
     pub fn clone_state(&self) -> String {
         let mut s = self.git(&["status", "--porcelain", "--untracked-files=all"]);
         s.push_str(&self.git(&["rev-parse", "HEAD"]));
-        s.push_str(&self.git(&["for-each-ref", "refs/heads", "--format=%(refname) %(objectname)"]));
+        s.push_str(&self.git(&[
+            "for-each-ref",
+            "refs/heads",
+            "--format=%(refname) %(objectname)",
+        ]));
         s.push_str(&self.git(&["ls-files", "-s"]));
         s
     }
 }
 
 fn copy_dir(root: &Path, dir: &Path, add: &mut dyn FnMut(&str, String)) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read_dir").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
             copy_dir(root, &p, add);
         } else {
-            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(root)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
             add(&rel, std::fs::read_to_string(&p).expect("utf-8 file"));
         }
     }
@@ -217,7 +297,10 @@ fn copy_dir(root: &Path, dir: &Path, add: &mut dyn FnMut(&str, String)) {
 
 /// The workspace root (for `examples/`), from this crate's manifest dir.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// What a run of the binary printed and how it exited.
@@ -244,6 +327,10 @@ impl GitOps {
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("running {bin}: {e}"));
-        Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
     }
 }

@@ -685,7 +685,10 @@ impl RequirementState {
             r.count
         );
         if !self.is_met() && !r.reason.is_empty() {
-            s.push_str(&format!(" — {}", r.reason.split_whitespace().collect::<Vec<_>>().join(" ")));
+            s.push_str(&format!(
+                " — {}",
+                r.reason.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
         }
         if !self.approved_by.is_empty() {
             s.push_str(&format!(" ({})", self.approved_by.join(", ")));

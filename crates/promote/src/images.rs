@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread;
 
+use promote_core::Person;
 use promote_core::image::ImageChange;
 use promote_core::overlay::{Overlay, PlanOptions, Target};
-use promote_core::registry::{self, ImageCheckReport, ImageName, ImageQuery, ImageResolver, Lookup, Reference};
-use promote_core::Person;
+use promote_core::registry::{
+    self, ImageCheckReport, ImageName, ImageQuery, ImageResolver, Lookup, Reference,
+};
 
 use crate::{Progress, PromoteError};
 
@@ -61,12 +63,21 @@ pub(crate) type Found = (ImageQuery, String, bool);
 pub(crate) type Pending<'a> = (&'a dyn ImageResolver, Vec<ImageQuery>);
 
 /// Look every query up, in parallel; all references the registries lack are reported together.
-fn resolve_all(resolver: &dyn ImageResolver, queries: &[ImageQuery]) -> Result<Vec<(ImageQuery, String)>, PromoteError> {
+fn resolve_all(
+    resolver: &dyn ImageResolver,
+    queries: &[ImageQuery],
+) -> Result<Vec<(ImageQuery, String)>, PromoteError> {
     let mut answers = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(PARALLEL) {
         let results: Vec<_> = thread::scope(|s| {
-            let handles: Vec<_> = chunk.iter().map(|q| s.spawn(move || resolver.resolve(q))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|q| s.spawn(move || resolver.resolve(q)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         });
         answers.extend(chunk.iter().cloned().zip(results));
     }
@@ -79,27 +90,47 @@ fn resolve_all(resolver: &dyn ImageResolver, queries: &[ImageQuery]) -> Result<V
         }
     }
     if !missing.is_empty() {
-        return Err(PromoteError::ImagesNotFound(registry::not_found_message(&missing)));
+        return Err(PromoteError::ImagesNotFound(registry::not_found_message(
+            &missing,
+        )));
     }
     Ok(found)
 }
 
 /// `--pin-digests`: resolve the tag each selected image will carry and return the digests to
 /// pin (entry name → digest) with what was found. Nothing to do unless the check is `Pin`.
-pub(crate) fn pin(check: &ImageCheck, overlay: &Overlay, target: &Target<'_>, opts: &PlanOptions, progress: &dyn Progress) -> Result<(BTreeMap<String, String>, Vec<Found>), PromoteError> {
-    let ImageCheck::Pin(resolver) = check else { return Ok((BTreeMap::new(), Vec::new())) };
+pub(crate) fn pin(
+    check: &ImageCheck,
+    overlay: &Overlay,
+    target: &Target<'_>,
+    opts: &PlanOptions,
+    progress: &dyn Progress,
+) -> Result<(BTreeMap<String, String>, Vec<Found>), PromoteError> {
+    let ImageCheck::Pin(resolver) = check else {
+        return Ok((BTreeMap::new(), Vec::new()));
+    };
     let wanted = overlay.pins_wanted(target, opts)?;
     let mut queries = Vec::new();
     for w in &wanted {
-        queries.push(ImageQuery { image: ImageName::parse(&w.image)?, reference: Reference::Tag(w.tag.clone()) });
+        queries.push(ImageQuery {
+            image: ImageName::parse(&w.image)?,
+            reference: Reference::Tag(w.tag.clone()),
+        });
     }
     queries.sort();
     queries.dedup();
-    progress.step(&format!("resolving {} tag{} to pin their digests", queries.len(), if queries.len() == 1 { "" } else { "s" }));
+    progress.step(&format!(
+        "resolving {} tag{} to pin their digests",
+        queries.len(),
+        if queries.len() == 1 { "" } else { "s" }
+    ));
     let found = resolve_all(resolver.as_ref(), &queries)?;
     let mut pins = BTreeMap::new();
     for w in &wanted {
-        let hit = found.iter().find(|(q, _)| q.reference == Reference::Tag(w.tag.clone()) && ImageName::parse(&w.image).is_ok_and(|i| i == q.image));
+        let hit = found.iter().find(|(q, _)| {
+            q.reference == Reference::Tag(w.tag.clone())
+                && ImageName::parse(&w.image).is_ok_and(|i| i == q.image)
+        });
         if let Some((_, digest)) = hit {
             pins.insert(w.name.clone(), digest.clone());
         }
@@ -109,8 +140,15 @@ pub(crate) fn pin(check: &ImageCheck, overlay: &Overlay, target: &Target<'_>, op
 
 /// What is left to look up of the references `changes` write, after what `known` answers:
 /// `None` when the check is skipped. Runs on the caller's thread (it reports progress).
-pub(crate) fn pending<'a>(check: &'a ImageCheck, changes: &[ImageChange], known: &[Found], progress: &dyn Progress) -> Result<Option<Pending<'a>>, PromoteError> {
-    let Some(resolver) = check.resolver() else { return Ok(None) };
+pub(crate) fn pending<'a>(
+    check: &'a ImageCheck,
+    changes: &[ImageChange],
+    known: &[Found],
+    progress: &dyn Progress,
+) -> Result<Option<Pending<'a>>, PromoteError> {
+    let Some(resolver) = check.resolver() else {
+        return Ok(None);
+    };
     let all = registry::queries(changes)?;
     let pinned_digests: Vec<&String> = known.iter().map(|(_, d, _)| d).collect();
     let todo: Vec<ImageQuery> = all
@@ -124,16 +162,30 @@ pub(crate) fn pending<'a>(check: &'a ImageCheck, changes: &[ImageChange], known:
         let mut registries: Vec<&str> = todo.iter().map(|q| q.image.registry.as_str()).collect();
         registries.sort_unstable();
         registries.dedup();
-        progress.step(&format!("checking {} image reference{} in {}", todo.len(), if todo.len() == 1 { "" } else { "s" }, registries.join(", ")));
+        progress.step(&format!(
+            "checking {} image reference{} in {}",
+            todo.len(),
+            if todo.len() == 1 { "" } else { "s" },
+            registries.join(", ")
+        ));
     }
     Ok(Some((resolver, todo)))
 }
 
 /// Look the pending references up (on any thread) and add them to `known`.
-pub(crate) fn resolve_pending(pending: Option<Pending<'_>>, known: &[Found]) -> Result<Option<Vec<Found>>, PromoteError> {
-    let Some((resolver, todo)) = pending else { return Ok(None) };
+pub(crate) fn resolve_pending(
+    pending: Option<Pending<'_>>,
+    known: &[Found],
+) -> Result<Option<Vec<Found>>, PromoteError> {
+    let Some((resolver, todo)) = pending else {
+        return Ok(None);
+    };
     let mut found: Vec<Found> = known.to_vec();
-    found.extend(resolve_all(resolver, &todo)?.into_iter().map(|(q, d)| (q, d, false)));
+    found.extend(
+        resolve_all(resolver, &todo)?
+            .into_iter()
+            .map(|(q, d)| (q, d, false)),
+    );
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Some(found))
 }
@@ -142,6 +194,8 @@ pub(crate) fn resolve_pending(pending: Option<Pending<'_>>, known: &[Found]) -> 
 pub(crate) fn report(found: Option<Vec<Found>>, author: &Person) -> ImageCheckReport {
     match found {
         Some(found) => ImageCheckReport::verified(found),
-        None => ImageCheckReport::Skipped { by: author.to_string() },
+        None => ImageCheckReport::Skipped {
+            by: author.to_string(),
+        },
     }
 }

@@ -26,5 +26,7 @@ pub fn config(cwd: &Path) -> Option<Config> {
 
 /// The environment names of [`config`], in file order.
 pub fn environment_names(cwd: &Path) -> Vec<String> {
-    config(cwd).map(|c| c.environments.into_iter().map(|e| e.name).collect()).unwrap_or_default()
+    config(cwd)
+        .map(|c| c.environments.into_iter().map(|e| e.name).collect())
+        .unwrap_or_default()
 }

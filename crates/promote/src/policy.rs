@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use promote_core::Person;
 use promote_core::config::{Environment, FailurePolicy as ConfigFailure, ModuleRef, PolicyRef};
 use promote_core::image::{EnvVersion, ImageChange, ImageRef};
 use promote_core::trailers::{self, Trailers};
-use promote_core::Person;
-use promote_policy::sdk::{self, EvaluationRequest, Operation, Verdict};
 use promote_policy::krew::{self, KrewRef};
-use promote_policy::{CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, SIDECAR, Sha256, SidecarText};
+use promote_policy::sdk::{self, EvaluationRequest, Operation, Verdict};
+use promote_policy::{
+    CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, SIDECAR, Sha256,
+    SidecarText,
+};
 
 use crate::approvals::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
 use crate::{Progress, PromoteError, Session};
@@ -41,7 +44,8 @@ impl PolicyRuntime {
             Some(dir) => CacheMode::Dir(dir),
             None => CacheMode::Disabled,
         };
-        let host = Host::new(HostConfig::new(mode)).map_err(|e| PromoteError::Policy(e.to_string()))?;
+        let host =
+            Host::new(HostConfig::new(mode)).map_err(|e| PromoteError::Policy(e.to_string()))?;
         Ok(PolicyRuntime { host })
     }
 }
@@ -102,7 +106,10 @@ impl PolicyVerdict {
         };
         t.push(trailers::POLICY_DECISION, decision);
         for p in &self.policies {
-            t.push(trailers::POLICY_MODULE, format!("{} sha256:{} {}", p.origin, p.sha256, p.decision));
+            t.push(
+                trailers::POLICY_MODULE,
+                format!("{} sha256:{} {}", p.origin, p.sha256, p.decision),
+            );
         }
         if let Some(o) = &self.override_ {
             t.push(trailers::OVERRIDE, format!("{} by {}", o.reason, o.by));
@@ -111,16 +118,32 @@ impl PolicyVerdict {
 
     /// Markdown for a PR body.
     pub fn markdown(&self) -> String {
-        let mut s = format!("**Policy decision: {}**\n\n| policy | decision | reasons |\n|---|---|---|\n", self.decision);
+        let mut s = format!(
+            "**Policy decision: {}**\n\n| policy | decision | reasons |\n|---|---|---|\n",
+            self.decision
+        );
         for p in &self.policies {
-            let reasons: Vec<String> = p.reasons.iter().map(|r| format!("{}: {}", r.code, r.message)).chain(p.error.clone()).collect();
-            s.push_str(&format!("| `{}` | {} | {} |\n", p.origin, p.decision, reasons.join("<br>").replace('|', "\\|")));
+            let reasons: Vec<String> = p
+                .reasons
+                .iter()
+                .map(|r| format!("{}: {}", r.code, r.message))
+                .chain(p.error.clone())
+                .collect();
+            s.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                p.origin,
+                p.decision,
+                reasons.join("<br>").replace('|', "\\|")
+            ));
         }
         for w in &self.warnings {
             s.push_str(&format!("\n> warning: {w}"));
         }
         if let Some(o) = &self.override_ {
-            s.push_str(&format!("\n\n**Policy override** by {}: {}", o.by, o.reason));
+            s.push_str(&format!(
+                "\n\n**Policy override** by {}: {}",
+                o.by, o.reason
+            ));
         }
         s
     }
@@ -137,7 +160,11 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
             ModuleRef::Builtin(name) => ModuleSource::Builtin(name.clone()),
             ModuleRef::RepoPath(path) => {
                 let bytes = session.repo.read_file(session.base, path)?.ok_or_else(|| {
-                    PromoteError::Config(session.config.error(format!("{}.module", r.key), format!("no file `{path}` at {}", session.base_name()), "commit the module to the base branch, or fix the path"))
+                    PromoteError::Config(session.config.error(
+                        format!("{}.module", r.key),
+                        format!("no file `{path}` at {}", session.base_name()),
+                        "commit the module to the base branch, or fix the path",
+                    ))
                 })?;
                 let Some(pin) = &r.sha256 else {
                     return Err(PromoteError::Config(session.config.error(
@@ -148,13 +175,21 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                 };
                 let pin: Sha256 = pin.parse().map_err(PromoteError::Policy)?;
                 sidecar = repo_sidecar(session, path)?;
-                ModuleSource::Bytes { label: format!("{path}@{}", session.base_name()), bytes, sha256: Some(pin) }
+                ModuleSource::Bytes {
+                    label: format!("{path}@{}", session.base_name()),
+                    bytes,
+                    sha256: Some(pin),
+                }
             }
             ModuleRef::Krew(name) => {
                 let key = format!("{}.module", r.key);
                 let reference = KrewRef::parse(name).map_err(|e| PromoteError::Config(session.config.error(key.clone(), e, "name the plugin as `kubectl krew list` shows it, without `promote-policy-`")))?;
                 let Some(root) = &session.policy.krew_root else {
-                    return Err(PromoteError::Config(session.config.error(key, format!("{reference}: no krew root (neither KREW_ROOT nor HOME is set)"), "set KREW_ROOT to krew's directory (default ~/.krew)")));
+                    return Err(PromoteError::Config(session.config.error(
+                        key,
+                        format!("{reference}: no krew root (neither KREW_ROOT nor HOME is set)"),
+                        "set KREW_ROOT to krew's directory (default ~/.krew)",
+                    )));
                 };
                 let installed = krew::find(root, &reference).map_err(|e| {
                     let (problem, fix) = match &e {
@@ -180,13 +215,26 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                 ModuleSource::Krew(installed)
             }
         };
-        let policy = runtime.host.load_with_sidecar(&source, sidecar.as_ref()).map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
-        let validation = runtime.host.validate_settings(&policy, &r.settings).map_err(|e| PromoteError::Policy(format!("{}: validating settings: {e}", r.key)))?;
+        let policy = runtime
+            .host
+            .load_with_sidecar(&source, sidecar.as_ref())
+            .map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
+        let validation = runtime
+            .host
+            .validate_settings(&policy, &r.settings)
+            .map_err(|e| PromoteError::Policy(format!("{}: validating settings: {e}", r.key)))?;
         if !validation.valid {
             return Err(PromoteError::Config(session.config.error(
                 format!("{}.settings", r.key),
-                format!("{} refuses its settings: {}", r.module, validation.message.unwrap_or_default()),
-                format!("see `kubectl promote policy inspect {}` for the settings it takes", r.module),
+                format!(
+                    "{} refuses its settings: {}",
+                    r.module,
+                    validation.message.unwrap_or_default()
+                ),
+                format!(
+                    "see `kubectl promote policy inspect {}` for the settings it takes",
+                    r.module
+                ),
             )));
         }
         out.push(ConfiguredPolicy {
@@ -199,8 +247,18 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
         });
     }
     for path in &session.policy.one_offs {
-        let policy = runtime.host.load(&ModuleSource::File { path: path.clone(), sha256: None }).map_err(|e| PromoteError::Policy(format!("--policy {}: {e}", path.display())))?;
-        out.push(ConfiguredPolicy { policy: Arc::new(policy), settings: serde_json::json!({}), failure_policy: FailurePolicy::Fail });
+        let policy = runtime
+            .host
+            .load(&ModuleSource::File {
+                path: path.clone(),
+                sha256: None,
+            })
+            .map_err(|e| PromoteError::Policy(format!("--policy {}: {e}", path.display())))?;
+        out.push(ConfiguredPolicy {
+            policy: Arc::new(policy),
+            settings: serde_json::json!({}),
+            failure_policy: FailurePolicy::Fail,
+        });
     }
     Ok(out)
 }
@@ -208,12 +266,26 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
 /// The `promote-policy.yaml` beside a repo-path module at the base tip, if there is one: the
 /// metadata of modules without a metadata custom section (Go, and anything not built with the
 /// Rust SDK). It comes from the same revision as `promote.yaml`, so it is as trusted.
-pub fn repo_sidecar(session: &Session, module_path: &str) -> Result<Option<SidecarText>, PromoteError> {
+pub fn repo_sidecar(
+    session: &Session,
+    module_path: &str,
+) -> Result<Option<SidecarText>, PromoteError> {
     let dir = module_path.rsplit_once('/').map_or("", |(d, _)| d);
-    let path = if dir.is_empty() { SIDECAR.to_owned() } else { format!("{dir}/{SIDECAR}") };
-    let Some(bytes) = session.repo.read_file(session.base, &path)? else { return Ok(None) };
-    let text = String::from_utf8(bytes).map_err(|_| PromoteError::Policy(format!("{path}@{}: not UTF-8 text", session.base_name())))?;
-    Ok(Some(SidecarText { place: format!("{path}@{}", session.base_name()), text }))
+    let path = if dir.is_empty() {
+        SIDECAR.to_owned()
+    } else {
+        format!("{dir}/{SIDECAR}")
+    };
+    let Some(bytes) = session.repo.read_file(session.base, &path)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(bytes).map_err(|_| {
+        PromoteError::Policy(format!("{path}@{}: not UTF-8 text", session.base_name()))
+    })?;
+    Ok(Some(SidecarText {
+        place: format!("{path}@{}", session.base_name()),
+        text,
+    }))
 }
 
 /// What every environment runs in git (and, when known, in Argo CD).
@@ -222,13 +294,26 @@ pub fn environments(session: &Session) -> Result<BTreeMap<String, sdk::Environme
     for env in &session.config.environments {
         let overlay = session.overlay_at(env, session.base)?;
         let images = overlay.image_map();
-        let last = session.repo.log_path(session.base, overlay.file(), 1, crate::rollback::MAX_WALK)?.into_iter().next();
+        let last = session
+            .repo
+            .log_path(session.base, overlay.file(), 1, crate::rollback::MAX_WALK)?
+            .into_iter()
+            .next();
         out.insert(
             env.name.clone(),
             sdk::Environment {
-                version: EnvVersion::of(images.values()).as_str().unwrap_or("").to_owned(),
-                images: images.iter().map(|(k, v)| (k.clone(), to_sdk_ref(v))).collect(),
-                git: last.map(|c| sdk::GitState { revision: c.id.to_string(), committed_at: Some(crate::status::rfc3339(c.time)) }),
+                version: EnvVersion::of(images.values())
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                images: images
+                    .iter()
+                    .map(|(k, v)| (k.clone(), to_sdk_ref(v)))
+                    .collect(),
+                git: last.map(|c| sdk::GitState {
+                    revision: c.id.to_string(),
+                    committed_at: Some(crate::status::rfc3339(c.time)),
+                }),
                 argocd: session.policy.argocd_facts.get(&env.name).cloned(),
             },
         );
@@ -237,20 +322,38 @@ pub fn environments(session: &Session) -> Result<BTreeMap<String, sdk::Environme
 }
 
 pub(crate) fn to_sdk_ref(r: &ImageRef) -> sdk::ImageRef {
-    sdk::ImageRef { tag: r.tag.clone(), digest: r.digest.clone() }
+    sdk::ImageRef {
+        tag: r.tag.clone(),
+        digest: r.digest.clone(),
+    }
 }
 
 fn to_sdk_records(records: &[ApprovalRecord]) -> Vec<sdk::ApprovalRecord> {
-    records.iter().filter_map(|r| serde_json::to_value(r).ok().and_then(|v| serde_json::from_value(v).ok())).collect()
+    records
+        .iter()
+        .filter_map(|r| {
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+        })
+        .collect()
 }
 
 /// The actor, as the request names it.
 pub fn actor(session: &Session, person: &Person) -> sdk::Actor {
-    sdk::Actor { name: Some(person.name.clone()), email: Some(person.email.clone()), kube_user: session.policy.kube_user.clone(), verified: false }
+    sdk::Actor {
+        name: Some(person.name.clone()),
+        email: Some(person.email.clone()),
+        kube_user: session.policy.kube_user.clone(),
+        verified: false,
+    }
 }
 
 /// Evaluate and combine; count approvals on record against required ones.
-#[expect(clippy::too_many_arguments, reason = "the request's parts come from several places")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts come from several places"
+)]
 pub fn evaluate(
     session: &Session,
     env: &Environment,
@@ -267,11 +370,30 @@ pub fn evaluate(
         settings: serde_json::json!({}),
         environments: environments(session)?,
         approvals: to_sdk_records(&records),
-        context: sdk::Context { now: session.now(), dry_run: session.policy.dry_run, promote_version: env!("CARGO_PKG_VERSION").to_owned() },
+        context: sdk::Context {
+            now: session.now(),
+            dry_run: session.policy.dry_run,
+            promote_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
     };
-    progress.step(&format!("evaluating {} polic{} for {}", policies.len(), if policies.len() == 1 { "y" } else { "ies" }, env.name));
-    let combined = session.policy_runtime()?.host.evaluate_all(policies, &request);
-    let override_ = session.policy.override_reason.as_ref().map(|reason| OverrideDoc { by: requested_by.to_string(), reason: reason.clone() });
+    progress.step(&format!(
+        "evaluating {} polic{} for {}",
+        policies.len(),
+        if policies.len() == 1 { "y" } else { "ies" },
+        env.name
+    ));
+    let combined = session
+        .policy_runtime()?
+        .host
+        .evaluate_all(policies, &request);
+    let override_ = session
+        .policy
+        .override_reason
+        .as_ref()
+        .map(|reason| OverrideDoc {
+            by: requested_by.to_string(),
+            reason: reason.clone(),
+        });
     let required: Vec<RequiredApproval> = combined
         .required_approvals
         .iter()
@@ -279,7 +401,11 @@ pub fn evaluate(
             // A requirement's id is `role` or `role@env` (e.g. `qa@staging`); records and
             // reviews are counted by role.
             id: a.id.split('@').next().unwrap_or(&a.id).to_owned(),
-            environment: if a.environment.is_empty() { env.name.clone() } else { a.environment.clone() },
+            environment: if a.environment.is_empty() {
+                env.name.clone()
+            } else {
+                a.environment.clone()
+            },
             count: a.count,
             reason: a.reason.clone(),
         })
@@ -290,7 +416,8 @@ pub fn evaluate(
         Verdict::RequireApproval => "require-approval",
     }
     .to_owned();
-    let approvals = (!required.is_empty()).then(|| approvals::check_required(&required, version, promoted, &records, None));
+    let approvals = (!required.is_empty())
+        .then(|| approvals::check_required(&required, version, promoted, &records, None));
     if decision == "require-approval" && approvals.as_ref().is_some_and(ApprovalCheck::is_met) {
         decision = "allow".into();
     }
@@ -314,28 +441,62 @@ pub fn evaluate(
             elapsed_ms: p.elapsed.as_secs_f64() * 1000.0,
         })
         .collect();
-    Ok(PolicyVerdict { decision, reasons: combined.reasons, required_approvals: required, approvals, warnings: combined.warnings, policies, override_ })
+    Ok(PolicyVerdict {
+        decision,
+        reasons: combined.reasons,
+        required_approvals: required,
+        approvals,
+        warnings: combined.warnings,
+        policies,
+        override_,
+    })
 }
 
 /// The promotion half of the request.
-pub fn promotion_operation(env: &Environment, from: Option<&str>, version: &str, previous: Option<&str>, changes: &[ImageChange], mode: promote_core::config::Mode, actor: sdk::Actor, override_: Option<&OverrideDoc>) -> Operation {
+pub fn promotion_operation(
+    env: &Environment,
+    from: Option<&str>,
+    version: &str,
+    previous: Option<&str>,
+    changes: &[ImageChange],
+    mode: promote_core::config::Mode,
+    actor: sdk::Actor,
+    override_: Option<&OverrideDoc>,
+) -> Operation {
     Operation::Promote(sdk::Promotion {
         environment: env.name.clone(),
         from: from.map(str::to_owned),
         version: version.to_owned(),
         previous_version: previous.map(str::to_owned),
-        images: changes.iter().map(|c| sdk::ImageChange { name: c.name.clone(), new_name: c.new_name.clone(), from: to_sdk_ref(&c.from), to: to_sdk_ref(&c.to) }).collect(),
+        images: changes
+            .iter()
+            .map(|c| sdk::ImageChange {
+                name: c.name.clone(),
+                new_name: c.new_name.clone(),
+                from: to_sdk_ref(&c.from),
+                to: to_sdk_ref(&c.to),
+            })
+            .collect(),
         mode: match mode {
             promote_core::config::Mode::Pr => sdk::PromotionMode::Pr,
             promote_core::config::Mode::Direct => sdk::PromotionMode::Direct,
         },
-        override_: override_.map(|o| sdk::Override { by: actor.clone(), reason: o.reason.clone() }),
+        override_: override_.map(|o| sdk::Override {
+            by: actor.clone(),
+            reason: o.reason.clone(),
+        }),
         requested_by: actor,
     })
 }
 
 /// The rollback policies' verdict on an Argo CD history rollback (None: none configured).
-pub fn argocd_rollback_verdict(session: &Session, env: &Environment, plan: &crate::argo::RollbackPlan, author: &Person, progress: &dyn Progress) -> Result<Option<PolicyVerdict>, PromoteError> {
+pub fn argocd_rollback_verdict(
+    session: &Session,
+    env: &Environment,
+    plan: &crate::argo::RollbackPlan,
+    author: &Person,
+    progress: &dyn Progress,
+) -> Result<Option<PolicyVerdict>, PromoteError> {
     crate::promote::check_override(session, env)?;
     if env.rollback_policies.is_empty() && session.policy.one_offs.is_empty() {
         return Ok(None);
@@ -346,7 +507,11 @@ pub fn argocd_rollback_verdict(session: &Session, env: &Environment, plan: &crat
     let op = Operation::Rollback(sdk::Rollback {
         environment: env.name.clone(),
         strategy: sdk::RollbackStrategy::Argocd,
-        from: sdk::RollbackFrom { version: plan.from_version.clone().unwrap_or_default(), revision: plan.from_revision.clone(), deployed_at: None },
+        from: sdk::RollbackFrom {
+            version: plan.from_version.clone().unwrap_or_default(),
+            revision: plan.from_revision.clone(),
+            deployed_at: None,
+        },
         to: sdk::RollbackTo {
             version: to_version.clone(),
             revision: plan.to.revision.clone().unwrap_or_default(),
@@ -354,13 +519,33 @@ pub fn argocd_rollback_verdict(session: &Session, env: &Environment, plan: &crat
             deployed_at: plan.to.deployed_at.clone(),
             was_healthy: plan.to.was_healthy,
         },
-        override_: session.policy.override_reason.as_ref().map(|r| sdk::Override { by: actor.clone(), reason: r.clone() }),
+        override_: session
+            .policy
+            .override_reason
+            .as_ref()
+            .map(|r| sdk::Override {
+                by: actor.clone(),
+                reason: r.clone(),
+            }),
         requested_by: actor,
     });
     // What the target revision's overlay pins: the images the rollback brings back.
     let promoted = match plan.to.revision.as_deref().map(|r| session.repo.resolve(r)) {
-        Some(Ok(at)) => session.overlay_at(env, at).map(|o| o.image_map()).unwrap_or_default(),
+        Some(Ok(at)) => session
+            .overlay_at(env, at)
+            .map(|o| o.image_map())
+            .unwrap_or_default(),
         _ => BTreeMap::new(),
     };
-    evaluate(session, env, &policies, op, author, &to_version, &promoted, progress).map(Some)
+    evaluate(
+        session,
+        env,
+        &policies,
+        op,
+        author,
+        &to_version,
+        &promoted,
+        progress,
+    )
+    .map(Some)
 }

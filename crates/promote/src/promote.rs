@@ -16,7 +16,7 @@ use promote_core::image::{EnvVersion, ImageChange};
 use promote_core::overlay::{Overlay, PlanOptions, Target};
 use promote_core::registry::ImageCheckReport;
 use promote_core::trailers::{self, Trailers};
-use promote_core::{diff, Person};
+use promote_core::{Person, diff};
 use promote_git::{CommitId, PushOutcome};
 
 use crate::policy::{self, PolicyVerdict};
@@ -86,7 +86,11 @@ pub struct RenderReport {
 #[derive(Debug, Clone)]
 pub enum Prepared {
     /// Every selected image already runs what was asked: nothing to do.
-    AlreadyAt { environment: String, version: Option<String>, overlay_file: String },
+    AlreadyAt {
+        environment: String,
+        version: Option<String>,
+        overlay_file: String,
+    },
     Ready(Box<Plan>),
 }
 
@@ -95,9 +99,17 @@ pub enum Prepared {
 #[serde(rename_all = "camelCase", tag = "landed")]
 pub enum Landed {
     /// Pushed to the base branch.
-    Pushed { commit: String, branch: String, attempts: usize },
+    Pushed {
+        commit: String,
+        branch: String,
+        attempts: usize,
+    },
     /// PR mode without a forge token: the branch is pushed; open the PR at the URL.
-    BranchPushed { commit: String, branch: String, compare_url: Option<String> },
+    BranchPushed {
+        commit: String,
+        branch: String,
+        compare_url: Option<String>,
+    },
     /// PR mode: the pull request is open and every required approval is there.
     PrOpen(crate::pr::OpenedPr),
     /// PR mode: the pull request is open, reviewers are requested, approvals are missing (exit 4).
@@ -109,7 +121,12 @@ pub enum Landed {
 }
 
 /// Plan and check a promotion. Writes nothing: not to the remote, not to the repository.
-pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, progress: &dyn Progress) -> Result<Prepared, PromoteError> {
+pub fn prepare(
+    session: &Session,
+    req: &PromoteRequest,
+    renderer: &Renderer,
+    progress: &dyn Progress,
+) -> Result<Prepared, PromoteError> {
     let env = session.config.env(&req.env)?.clone();
     let overlay = session.overlay_at(&env, session.base)?;
     let upstream_name = match &req.target {
@@ -119,7 +136,9 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
     let upstream = match &req.target {
         TargetSpec::From(up) => {
             if up == &env.name {
-                return Err(PromoteError::Usage(format!("--from {up}: an environment cannot be promoted from itself")));
+                return Err(PromoteError::Usage(format!(
+                    "--from {up}: an environment cannot be promoted from itself"
+                )));
             }
             let up_env = session.config.env(up)?;
             Some(session.overlay_at(up_env, session.base)?)
@@ -135,7 +154,11 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
         only: req.only.clone(),
         digests: req.digests.clone(),
         drop_digests: req.drop_digests,
-        elsewhere: if req.only.is_empty() { Vec::new() } else { session.images_elsewhere(&env.overlay, session.base) },
+        elsewhere: if req.only.is_empty() {
+            Vec::new()
+        } else {
+            session.images_elsewhere(&env.overlay, session.base)
+        },
         pin: BTreeMap::new(),
     };
     progress.step(&format!("planning {} in {}", env.name, overlay.file()));
@@ -143,44 +166,114 @@ pub fn prepare(session: &Session, req: &PromoteRequest, renderer: &Renderer, pro
     let (pins, pinned) = crate::images::pin(&session.images, &overlay, &target, &opts, progress)?;
     opts.pin = pins;
     let (edits, changes) = overlay.plan(&target, &opts)?;
-    let previous = EnvVersion::of(overlay.image_map().values()).as_str().map(str::to_owned);
+    let previous = EnvVersion::of(overlay.image_map().values())
+        .as_str()
+        .map(str::to_owned);
     let version = match (&req.target, &upstream) {
         (TargetSpec::Version(v), _) => Some(v.clone()),
         // What the promoted images will run; when nothing changes, what upstream runs.
-        (TargetSpec::From(_), Some(_)) if !changes.is_empty() => EnvVersion::of(changes.iter().map(|c| &c.to)).as_str().map(str::to_owned),
-        (TargetSpec::From(_), Some(up)) => EnvVersion::of(up.image_map().values()).as_str().map(str::to_owned),
+        (TargetSpec::From(_), Some(_)) if !changes.is_empty() => {
+            EnvVersion::of(changes.iter().map(|c| &c.to))
+                .as_str()
+                .map(str::to_owned)
+        }
+        (TargetSpec::From(_), Some(up)) => EnvVersion::of(up.image_map().values())
+            .as_str()
+            .map(str::to_owned),
         (TargetSpec::From(_), None) => None,
     };
     if changes.is_empty() {
-        return Ok(Prepared::AlreadyAt { environment: env.name.clone(), version, overlay_file: overlay.file().to_owned() });
+        return Ok(Prepared::AlreadyAt {
+            environment: env.name.clone(),
+            version,
+            overlay_file: overlay.file().to_owned(),
+        });
     }
     let mode = req.mode.unwrap_or(env.mode);
-    let draft = Draft { env: &env, overlay: &overlay, edits: &edits, changes, version, previous_version: previous, from: upstream_name, mode, author: req.author.clone() };
+    let draft = Draft {
+        env: &env,
+        overlay: &overlay,
+        edits: &edits,
+        changes,
+        version,
+        previous_version: previous,
+        from: upstream_name,
+        mode,
+        author: req.author.clone(),
+    };
     check_override(session, &env)?;
     let gate = |d: &Draft<'_>, author: &Person| promote_gate(session, d, author, progress);
-    let plan = finish(session, draft, &pinned, renderer, progress, &gate, &|d, author, verdict, images| {
-        commit_message(session, d.env, d.from.as_deref(), d.version.as_deref(), d.overlay.file(), &d.changes, author, req.message.as_deref(), verdict, images)
-    })?;
+    let plan = finish(
+        session,
+        draft,
+        &pinned,
+        renderer,
+        progress,
+        &gate,
+        &|d, author, verdict, images| {
+            commit_message(
+                session,
+                d.env,
+                d.from.as_deref(),
+                d.version.as_deref(),
+                d.overlay.file(),
+                &d.changes,
+                author,
+                req.message.as_deref(),
+                verdict,
+                images,
+            )
+        },
+    )?;
     Ok(Prepared::Ready(Box::new(plan)))
 }
 
 /// ENV's promote policies on a drafted promotion (None: none configured). Shared by [`prepare`]
 /// and `verify`, which judges a hand-written change as the promotion it amounts to.
-pub(crate) fn promote_gate(session: &Session, d: &Draft<'_>, author: &Person, progress: &dyn Progress) -> Result<Option<PolicyVerdict>, PromoteError> {
+pub(crate) fn promote_gate(
+    session: &Session,
+    d: &Draft<'_>,
+    author: &Person,
+    progress: &dyn Progress,
+) -> Result<Option<PolicyVerdict>, PromoteError> {
     if d.env.promote_policies.is_empty() && session.policy.one_offs.is_empty() {
         return Ok(None);
     }
     let policies = policy::load(session, &d.env.promote_policies)?;
     let actor = policy::actor(session, author);
-    let override_ = session.policy.override_reason.as_ref().map(|r| policy::OverrideDoc { by: author.to_string(), reason: r.clone() });
+    let override_ = session
+        .policy
+        .override_reason
+        .as_ref()
+        .map(|r| policy::OverrideDoc {
+            by: author.to_string(),
+            reason: r.clone(),
+        });
     let version = d.version.as_deref().unwrap_or("mixed");
-    let op = policy::promotion_operation(d.env, d.from.as_deref(), version, d.previous_version.as_deref(), &d.changes, d.mode, actor, override_.as_ref());
-    let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
-    policy::evaluate(session, d.env, &policies, op, author, version, &promoted, progress).map(Some)
+    let op = policy::promotion_operation(
+        d.env,
+        d.from.as_deref(),
+        version,
+        d.previous_version.as_deref(),
+        &d.changes,
+        d.mode,
+        actor,
+        override_.as_ref(),
+    );
+    let promoted = d
+        .changes
+        .iter()
+        .map(|c| (c.name.clone(), c.to.clone()))
+        .collect();
+    policy::evaluate(
+        session, d.env, &policies, op, author, version, &promoted, progress,
+    )
+    .map(Some)
 }
 
 /// Evaluates an operation's policies for a draft (None: none configured).
-pub(crate) type Gate<'a> = dyn Fn(&Draft<'_>, &Person) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
+pub(crate) type Gate<'a> =
+    dyn Fn(&Draft<'_>, &Person) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
 
 /// `--override-policy` is break-glass: only where the environment allows it.
 pub(crate) fn check_override(session: &Session, env: &Environment) -> Result<(), PromoteError> {
@@ -207,13 +300,22 @@ pub(crate) struct Draft<'a> {
 }
 
 /// Builds a commit message from the draft, the author, the policies' verdict and the image check.
-pub(crate) type Message<'a> = dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, &ImageCheckReport) -> String + 'a;
+pub(crate) type Message<'a> =
+    dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, &ImageCheckReport) -> String + 'a;
 
 /// Apply the edits, check they hold, render and look the images up (beside the rest), and
 /// assemble the [`Plan`]. `gate` evaluates the policies (on this thread, while the render and
 /// the image check run on others); `pinned` are the references `--pin-digests` already resolved;
 /// `message` builds the commit message with the verdict and the check.
-pub(crate) fn finish(session: &Session, d: Draft<'_>, pinned: &[crate::images::Found], renderer: &Renderer, progress: &dyn Progress, gate: &Gate<'_>, message: &Message<'_>) -> Result<Plan, PromoteError> {
+pub(crate) fn finish(
+    session: &Session,
+    d: Draft<'_>,
+    pinned: &[crate::images::Found],
+    renderer: &Renderer,
+    progress: &dyn Progress,
+    gate: &Gate<'_>,
+    message: &Message<'_>,
+) -> Result<Plan, PromoteError> {
     let env = d.env;
     let overlay = d.overlay;
     let new_text = overlay.apply(d.edits)?;
@@ -221,10 +323,19 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, pinned: &[crate::images::F
 
     // The render is the slow part: it runs beside the rest of the planning.
     let file = overlay.file().to_owned();
-    let changes_map: BTreeMap<String, Vec<u8>> = [(file.clone(), new_text.clone().into_bytes())].into();
-    progress.step(&format!("rendering {} with {}", env.overlay, renderer.program.describe()));
+    let changes_map: BTreeMap<String, Vec<u8>> =
+        [(file.clone(), new_text.clone().into_bytes())].into();
+    progress.step(&format!(
+        "rendering {} with {}",
+        env.overlay,
+        renderer.program.describe()
+    ));
     let (rendered, found, author) = thread::scope(|s| {
-        let (git_dir, base, overlay_dir) = (session.repo.git_dir().to_owned(), session.base, env.overlay.clone());
+        let (git_dir, base, overlay_dir) = (
+            session.repo.git_dir().to_owned(),
+            session.base,
+            env.overlay.clone(),
+        );
         let changes_map = &changes_map;
         // git2 handles are not shared across threads: the render opens its own.
         let render = s.spawn(move || -> Result<Rendered, PromoteError> {
@@ -237,10 +348,21 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, pinned: &[crate::images::F
             Some(a) => Ok(a.clone()),
             None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
         };
-        let verdict = author.as_ref().map_err(|_| PromoteError::NoIdentity).and_then(|a| gate(&d, a));
-        let rendered = render.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let found = images.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (rendered, found, author.and_then(|a| verdict.map(|v| (a, v))))
+        let verdict = author
+            .as_ref()
+            .map_err(|_| PromoteError::NoIdentity)
+            .and_then(|a| gate(&d, a));
+        let rendered = render
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let found = images
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (
+            rendered,
+            found,
+            author.and_then(|a| verdict.map(|v| (a, v))),
+        )
     });
     // An unknown image is the first thing to fix: report it before a render error it may cause.
     let found = found?;
@@ -257,7 +379,11 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, pinned: &[crate::images::F
         mode: d.mode,
         overlay_file: file,
         images: d.changes,
-        render: RenderReport { program: renderer.program.describe().to_owned(), resources: rendered.resources, cached: rendered.cached },
+        render: RenderReport {
+            program: renderer.program.describe().to_owned(),
+            resources: rendered.resources,
+            cached: rendered.cached,
+        },
         commit_message,
         author,
         policy,
@@ -270,20 +396,44 @@ pub(crate) fn finish(session: &Session, d: Draft<'_>, pinned: &[crate::images::F
 }
 
 /// The edited text must parse and hold exactly the intended values (and nothing else moved).
-fn check_edit(before: &Overlay, new_text: &str, changes: &[ImageChange]) -> Result<(), PromoteError> {
-    let after = Overlay::parse(before.file(), new_text).map_err(|e| PromoteError::EditCheck { file: before.file().to_owned(), detail: e.to_string() })?;
+fn check_edit(
+    before: &Overlay,
+    new_text: &str,
+    changes: &[ImageChange],
+) -> Result<(), PromoteError> {
+    let after = Overlay::parse(before.file(), new_text).map_err(|e| PromoteError::EditCheck {
+        file: before.file().to_owned(),
+        detail: e.to_string(),
+    })?;
     let mut expected = before.image_map();
     for c in changes {
         expected.insert(c.name.clone(), c.to.clone());
     }
     if after.image_map() != expected {
-        return Err(PromoteError::EditCheck { file: before.file().to_owned(), detail: "the images read back differ from the plan".into() });
+        return Err(PromoteError::EditCheck {
+            file: before.file().to_owned(),
+            detail: "the images read back differ from the plan".into(),
+        });
     }
     Ok(())
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the message's parts")]
-fn commit_message(session: &Session, env: &Environment, from: Option<&str>, version: Option<&str>, file: &str, changes: &[ImageChange], author: &Person, message: Option<&str>, verdict: Option<&PolicyVerdict>, images: &ImageCheckReport) -> String {
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the arguments are the message's parts"
+)]
+fn commit_message(
+    session: &Session,
+    env: &Environment,
+    from: Option<&str>,
+    version: Option<&str>,
+    file: &str,
+    changes: &[ImageChange],
+    author: &Person,
+    message: Option<&str>,
+    verdict: Option<&PolicyVerdict>,
+    images: &ImageCheckReport,
+) -> String {
     let version_s = version.unwrap_or("mixed");
     let subject = match from {
         Some(up) => format!("promote {} to {version_s} (from {up})", env.name),
@@ -321,48 +471,100 @@ fn commit_message(session: &Session, env: &Environment, from: Option<&str>, vers
 
 /// Commit and push a prepared plan. On a lost race the edit is re-applied on the new tip only
 /// if that tip did not change this environment's overlay; never forced.
-pub fn apply(session: &Session, plan: &Plan, renderer: &Renderer, progress: &dyn Progress) -> Result<Landed, PromoteError> {
-    apply_with(session, plan, renderer, &crate::pr::PrOptions::default(), progress)
+pub fn apply(
+    session: &Session,
+    plan: &Plan,
+    renderer: &Renderer,
+    progress: &dyn Progress,
+) -> Result<Landed, PromoteError> {
+    apply_with(
+        session,
+        plan,
+        renderer,
+        &crate::pr::PrOptions::default(),
+        progress,
+    )
 }
 
 /// [`apply`] with what PR mode needs: the forge (built by the caller with the token), the
 /// required approvals and `--wait` ([`crate::pr`]). Without a forge, PR mode pushes the branch
 /// and returns the compare URL.
-pub fn apply_with(session: &Session, plan: &Plan, renderer: &Renderer, pr: &crate::pr::PrOptions<'_>, progress: &dyn Progress) -> Result<Landed, PromoteError> {
+pub fn apply_with(
+    session: &Session,
+    plan: &Plan,
+    renderer: &Renderer,
+    pr: &crate::pr::PrOptions<'_>,
+    progress: &dyn Progress,
+) -> Result<Landed, PromoteError> {
     let repo = &session.repo;
     let sign = repo.config_bool("commit.gpgsign");
     let committer = repo.config_person().unwrap_or_else(|| plan.author.clone());
     let mut base = plan.base_id.unwrap_or(session.base);
     let overlay_id = repo.path_id(base, &plan.overlay_dir)?;
-    let changes: BTreeMap<String, Option<Vec<u8>>> = [(plan.overlay_file.clone(), Some(plan.new_text.clone().into_bytes()))].into();
+    let changes: BTreeMap<String, Option<Vec<u8>>> = [(
+        plan.overlay_file.clone(),
+        Some(plan.new_text.clone().into_bytes()),
+    )]
+    .into();
     match plan.mode {
         Mode::Direct => {
             for attempt in 1..=DIRECT_ATTEMPTS {
                 let tree = repo.tree_with(base, &changes)?;
-                let commit = repo.commit(&tree, &[base], &plan.author, &committer, &plan.commit_message, sign)?;
+                let commit = repo.commit(
+                    &tree,
+                    &[base],
+                    &plan.author,
+                    &committer,
+                    &plan.commit_message,
+                    sign,
+                )?;
                 progress.checkpoint("before-push");
-                progress.step(&format!("pushing {} to {} ({})", commit.short(), session.base_name(), if sign { "signed" } else { "unsigned" }));
+                progress.step(&format!(
+                    "pushing {} to {} ({})",
+                    commit.short(),
+                    session.base_name(),
+                    if sign { "signed" } else { "unsigned" }
+                ));
                 match repo.push(&session.remote, commit, &session.base_branch)? {
                     PushOutcome::Pushed => {
-                        return Ok(Landed::Pushed { commit: commit.to_string(), branch: session.base_branch.clone(), attempts: attempt });
+                        return Ok(Landed::Pushed {
+                            commit: commit.to_string(),
+                            branch: session.base_branch.clone(),
+                            attempts: attempt,
+                        });
                     }
                     PushOutcome::Behind => {
-                        progress.step(&format!("{} moved while promoting; checking whether {} was touched", session.base_name(), plan.environment));
+                        progress.step(&format!(
+                            "{} moved while promoting; checking whether {} was touched",
+                            session.base_name(),
+                            plan.environment
+                        ));
                         thread::sleep(backoff(attempt));
                         repo.fetch(&session.remote)?;
-                        let tip = repo.remote_tip(&session.remote, &session.base_branch)?.ok_or_else(|| promote_git::GitError::NoBranch { remote: session.remote.clone(), branch: session.base_branch.clone() })?;
+                        let tip = repo
+                            .remote_tip(&session.remote, &session.base_branch)?
+                            .ok_or_else(|| promote_git::GitError::NoBranch {
+                                remote: session.remote.clone(),
+                                branch: session.base_branch.clone(),
+                            })?;
                         if repo.path_id(tip, &plan.overlay_dir)? != overlay_id {
                             return Err(raced(session, plan, tip));
                         }
                         // Someone else changed other files: our edit still applies as is. The
                         // base they changed may affect the render, so check it again.
-                        let rerender: BTreeMap<String, Vec<u8>> = [(plan.overlay_file.clone(), plan.new_text.clone().into_bytes())].into();
+                        let rerender: BTreeMap<String, Vec<u8>> = [(
+                            plan.overlay_file.clone(),
+                            plan.new_text.clone().into_bytes(),
+                        )]
+                        .into();
                         renderer.render(repo, tip, &rerender, &plan.overlay_dir)?;
                         base = tip;
                     }
                 }
             }
-            Err(PromoteError::TooManyRetries { attempts: DIRECT_ATTEMPTS })
+            Err(PromoteError::TooManyRetries {
+                attempts: DIRECT_ATTEMPTS,
+            })
         }
         Mode::Pr => crate::pr::land(session, plan, pr, progress),
     }
@@ -376,7 +578,10 @@ const DIRECT_ATTEMPTS: usize = 20;
 /// A short, growing, jittered pause before rebuilding on a moved tip, so that processes that
 /// lost the same race do not all push again in lockstep.
 fn backoff(attempt: usize) -> std::time::Duration {
-    let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) ^ std::process::id();
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
     let base = u64::try_from(attempt.min(10)).unwrap_or(10) * 20;
     std::time::Duration::from_millis(base + u64::from(jitter % 50))
 }
@@ -384,16 +589,30 @@ fn backoff(attempt: usize) -> std::time::Duration {
 fn raced(session: &Session, plan: &Plan, tip: CommitId) -> PromoteError {
     let repo = &session.repo;
     let env = session.config.env(&plan.environment).ok();
-    let now = env.and_then(|e| session.overlay_at(e, tip).ok()).map(|o| EnvVersion::of(o.image_map().values()).to_string()).unwrap_or_else(|| "(unreadable)".into());
+    let now = env
+        .and_then(|e| session.overlay_at(e, tip).ok())
+        .map(|o| EnvVersion::of(o.image_map().values()).to_string())
+        .unwrap_or_else(|| "(unreadable)".into());
     let who = repo
         .log_path(tip, &plan.overlay_dir, 1, 10_000)
         .ok()
         .and_then(|v| v.into_iter().next())
-        .map(|c| (c.id.short(), Trailers::parse(&c.message).get(trailers::PROMOTED_BY).map(str::to_owned).unwrap_or_else(|| c.author.to_string())))
+        .map(|c| {
+            (
+                c.id.short(),
+                Trailers::parse(&c.message)
+                    .get(trailers::PROMOTED_BY)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| c.author.to_string()),
+            )
+        })
         .unwrap_or_else(|| (tip.short(), "someone".into()));
     PromoteError::Raced {
         env: plan.environment.clone(),
-        from: plan.previous_version.clone().unwrap_or_else(|| "(no tag)".into()),
+        from: plan
+            .previous_version
+            .clone()
+            .unwrap_or_else(|| "(no tag)".into()),
         to: now,
         commit: who.0,
         by: who.1,

@@ -42,7 +42,11 @@ pub struct Renderer {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("rendering {overlay} with {program} failed:\n{message}")]
-    Kustomize { overlay: String, program: &'static str, message: String },
+    Kustomize {
+        overlay: String,
+        program: &'static str,
+        message: String,
+    },
     #[error("could not run {program}: {source}; is it installed and on PATH?")]
     Spawn {
         program: &'static str,
@@ -63,8 +67,17 @@ pub struct Rendered {
 
 impl Renderer {
     /// Render `overlay` of `base`'s tree with `changes` (repo path → new bytes) applied.
-    pub fn render(&self, repo: &Repo, base: CommitId, changes: &BTreeMap<String, Vec<u8>>, overlay: &str) -> Result<Rendered, RenderError> {
-        let tree = repo.path_id(base, "").map_err(|e| RenderError::Scratch(e.to_string()))?.unwrap_or_default();
+    pub fn render(
+        &self,
+        repo: &Repo,
+        base: CommitId,
+        changes: &BTreeMap<String, Vec<u8>>,
+        overlay: &str,
+    ) -> Result<Rendered, RenderError> {
+        let tree = repo
+            .path_id(base, "")
+            .map_err(|e| RenderError::Scratch(e.to_string()))?
+            .unwrap_or_default();
         let mut h = Sha256::new();
         h.update(tree.as_bytes());
         for (p, c) in changes {
@@ -78,10 +91,18 @@ impl Renderer {
         if let Some(dir) = &self.cache
             && let Ok(manifests) = std::fs::read_to_string(dir.join(&key))
         {
-            return Ok(Rendered { resources: count_resources(&manifests), manifests, cached: true });
+            return Ok(Rendered {
+                resources: count_resources(&manifests),
+                manifests,
+                cached: true,
+            });
         }
-        let scratch = tempfile::Builder::new().prefix("kubectl-promote-render-").tempdir().map_err(|e| RenderError::Scratch(e.to_string()))?;
-        repo.materialize(base, scratch.path()).map_err(|e| RenderError::Scratch(e.to_string()))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("kubectl-promote-render-")
+            .tempdir()
+            .map_err(|e| RenderError::Scratch(e.to_string()))?;
+        repo.materialize(base, scratch.path())
+            .map_err(|e| RenderError::Scratch(e.to_string()))?;
         for (p, c) in changes {
             let path = scratch.path().join(p);
             if let Some(parent) = path.parent() {
@@ -99,7 +120,11 @@ impl Renderer {
                 }
             }
         }
-        Ok(Rendered { resources: count_resources(&manifests), manifests, cached: false })
+        Ok(Rendered {
+            resources: count_resources(&manifests),
+            manifests,
+            cached: false,
+        })
     }
 
     fn run(&self, root: &Path, overlay: &str) -> Result<String, RenderError> {
@@ -116,18 +141,28 @@ impl Renderer {
                 c
             }
         };
-        let out = cmd.output().map_err(|source| RenderError::Spawn { program: self.program.describe(), source })?;
+        let out = cmd.output().map_err(|source| RenderError::Spawn {
+            program: self.program.describe(),
+            source,
+        })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             // kustomize names the scratch dir; show repo paths instead.
             let prefix = format!("{}/", root.display());
             let message = stderr.replace(&prefix, "").trim().to_owned();
-            return Err(RenderError::Kustomize { overlay: overlay.to_owned(), program: self.program.describe(), message });
+            return Err(RenderError::Kustomize {
+                overlay: overlay.to_owned(),
+                program: self.program.describe(),
+                message,
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
 fn count_resources(manifests: &str) -> usize {
-    manifests.split("\n---\n").filter(|d| d.lines().any(|l| l.starts_with("kind:"))).count()
+    manifests
+        .split("\n---\n")
+        .filter(|d| d.lines().any(|l| l.starts_with("kind:")))
+        .count()
 }

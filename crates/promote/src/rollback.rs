@@ -9,18 +9,18 @@
 
 use serde::Serialize;
 
+use promote_core::Person;
 use promote_core::config::Mode;
 use promote_core::image::{EnvVersion, ImageMap};
 use promote_core::overlay::{Overlay, PlanOptions, Target};
 use promote_core::trailers::{self, Trailers};
-use promote_core::Person;
 use promote_git::CommitId;
 
 use crate::policy::{self, PolicyVerdict};
-use crate::promote::{finish, Draft, Prepared};
-use promote_policy::sdk;
+use crate::promote::{Draft, Prepared, finish};
 use crate::render::Renderer;
 use crate::{Progress, PromoteError, Session};
+use promote_policy::sdk;
 
 /// How far back a revert looks: overlay changes considered, and commits walked to find them.
 pub const MAX_CHANGES: usize = 200;
@@ -63,20 +63,31 @@ pub struct OverlayChange {
 
 /// The newest `limit` overlay changes of ENV (at most [`MAX_CHANGES`], walking at most
 /// [`MAX_WALK`] commits).
-pub fn overlay_history(session: &Session, env_name: &str, limit: usize) -> Result<Vec<OverlayChange>, PromoteError> {
-    overlay_changes(session, env_name)?.take(limit.min(MAX_CHANGES)).collect()
+pub fn overlay_history(
+    session: &Session,
+    env_name: &str,
+    limit: usize,
+) -> Result<Vec<OverlayChange>, PromoteError> {
+    overlay_changes(session, env_name)?
+        .take(limit.min(MAX_CHANGES))
+        .collect()
 }
 
 /// The overlay changes of ENV, newest first, read lazily: the revert lookup stops at the
 /// change it needs instead of reading [`MAX_CHANGES`] of them from a deep history.
-fn overlay_changes<'s>(session: &'s Session, env_name: &str) -> Result<impl Iterator<Item = Result<OverlayChange, PromoteError>> + 's, PromoteError> {
+fn overlay_changes<'s>(
+    session: &'s Session,
+    env_name: &str,
+) -> Result<impl Iterator<Item = Result<OverlayChange, PromoteError>> + 's, PromoteError> {
     let env = session.config.env(env_name)?;
     let file = session.overlay_at(env, session.base)?.file().to_owned();
     let log = session.repo.path_log(session.base, &file, MAX_WALK);
     Ok(log.map(move |c| {
         let c = c?;
         let images = match session.repo.read_file(c.id, &file)? {
-            Some(bytes) => Overlay::parse(&file, &String::from_utf8_lossy(&bytes)).map(|o| o.image_map()).unwrap_or_default(),
+            Some(bytes) => Overlay::parse(&file, &String::from_utf8_lossy(&bytes))
+                .map(|o| o.image_map())
+                .unwrap_or_default(),
             None => ImageMap::new(),
         };
         let t = Trailers::parse(&c.message);
@@ -92,7 +103,12 @@ fn overlay_changes<'s>(session: &'s Session, env_name: &str) -> Result<impl Iter
 }
 
 /// Plan the revert. Writes nothing; [`crate::promote::apply`] lands the plan.
-pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Renderer, progress: &dyn Progress) -> Result<Prepared, PromoteError> {
+pub fn prepare_revert(
+    session: &Session,
+    req: &RevertRequest,
+    renderer: &Renderer,
+    progress: &dyn Progress,
+) -> Result<Prepared, PromoteError> {
     let env = session.config.env(&req.env)?.clone();
     let current = session.overlay_at(&env, session.base)?;
     let running = EnvVersion::of(current.image_map().values());
@@ -116,9 +132,25 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
                     break;
                 }
             }
-            let promotion = promotion.ok_or_else(|| PromoteError::Usage(format!("found no change of {file} that brought {}", running)))?;
-            let parent = session.repo.commit_info(promotion.id.expect("walked commits have ids"))?.parents.first().copied();
-            let parent = parent.ok_or_else(|| PromoteError::Usage(format!("{} ({}) is the first commit of {file}: there is nothing before it", &promotion.commit[..7], running_s.as_deref().unwrap_or("?"))))?;
+            let promotion = promotion.ok_or_else(|| {
+                PromoteError::Usage(format!(
+                    "found no change of {file} that brought {}",
+                    running
+                ))
+            })?;
+            let parent = session
+                .repo
+                .commit_info(promotion.id.expect("walked commits have ids"))?
+                .parents
+                .first()
+                .copied();
+            let parent = parent.ok_or_else(|| {
+                PromoteError::Usage(format!(
+                    "{} ({}) is the first commit of {file}: there is nothing before it",
+                    &promotion.commit[..7],
+                    running_s.as_deref().unwrap_or("?")
+                ))
+            })?;
             (parent, Some(promotion))
         }
         RollbackTarget::Version(v) => {
@@ -133,29 +165,57 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
                 walked.push(change);
             }
             let Some(hit) = hit else {
-                let seen: Vec<String> = walked.iter().filter_map(|c| c.version.clone()).fold(Vec::new(), |mut acc, v| {
-                    if !acc.contains(&v) {
-                        acc.push(v);
-                    }
-                    acc
-                });
-                return Err(PromoteError::Usage(format!("--to {v}: {} never ran {v} in the last {} changes of {file} (it ran: {})", env.name, walked.len(), seen.join(", "))));
+                let seen: Vec<String> = walked.iter().filter_map(|c| c.version.clone()).fold(
+                    Vec::new(),
+                    |mut acc, v| {
+                        if !acc.contains(&v) {
+                            acc.push(v);
+                        }
+                        acc
+                    },
+                );
+                return Err(PromoteError::Usage(format!(
+                    "--to {v}: {} never ran {v} in the last {} changes of {file} (it ran: {})",
+                    env.name,
+                    walked.len(),
+                    seen.join(", ")
+                )));
             };
             // The newest change is what is being undone (the hit itself when it is the newest).
             let newest = match walked.into_iter().next() {
                 Some(c) => c,
-                None => overlay_changes(session, &env.name)?.next().transpose()?.expect("the hit is a change"),
+                None => overlay_changes(session, &env.name)?
+                    .next()
+                    .transpose()?
+                    .expect("the hit is a change"),
             };
             (hit, Some(newest))
         }
         RollbackTarget::Revision(rev) => (session.repo.resolve(rev)?, changes.next().transpose()?),
     };
-    let target_text = session.repo.read_file(target_at, &file)?.ok_or_else(|| PromoteError::Usage(format!("{file} does not exist at {}", target_at.short())))?;
-    let target_overlay = Overlay::parse(&format!("{file}@{}", target_at.short()), &String::from_utf8_lossy(&target_text))?;
-    let (edits, changes) = current.plan(&Target::Upstream(&target_overlay), &PlanOptions { drop_digests: false, ..Default::default() })?;
-    let version = EnvVersion::of(target_overlay.image_map().values()).as_str().map(str::to_owned);
+    let target_text = session.repo.read_file(target_at, &file)?.ok_or_else(|| {
+        PromoteError::Usage(format!("{file} does not exist at {}", target_at.short()))
+    })?;
+    let target_overlay = Overlay::parse(
+        &format!("{file}@{}", target_at.short()),
+        &String::from_utf8_lossy(&target_text),
+    )?;
+    let (edits, changes) = current.plan(
+        &Target::Upstream(&target_overlay),
+        &PlanOptions {
+            drop_digests: false,
+            ..Default::default()
+        },
+    )?;
+    let version = EnvVersion::of(target_overlay.image_map().values())
+        .as_str()
+        .map(str::to_owned);
     if changes.is_empty() {
-        return Ok(Prepared::AlreadyAt { environment: env.name.clone(), version, overlay_file: file });
+        return Ok(Prepared::AlreadyAt {
+            environment: env.name.clone(),
+            version,
+            overlay_file: file,
+        });
     }
     let undone_commit = undone.map(|u| (u.commit.clone(), u.subject.clone()));
     let draft = Draft {
@@ -177,53 +237,90 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
         }
         let policies = policy::load(session, &d.env.rollback_policies)?;
         let actor = policy::actor(session, author);
-        let override_ = session.policy.override_reason.as_ref().map(|r| sdk::Override { by: actor.clone(), reason: r.clone() });
+        let override_ = session
+            .policy
+            .override_reason
+            .as_ref()
+            .map(|r| sdk::Override {
+                by: actor.clone(),
+                reason: r.clone(),
+            });
         let to_version = d.version.clone().unwrap_or_else(|| "mixed".into());
         let op = sdk::Operation::Rollback(sdk::Rollback {
             environment: d.env.name.clone(),
             strategy: sdk::RollbackStrategy::Revert,
-            from: sdk::RollbackFrom { version: running_version.clone(), revision: Some(session.base.to_string()), deployed_at: None },
+            from: sdk::RollbackFrom {
+                version: running_version.clone(),
+                revision: Some(session.base.to_string()),
+                deployed_at: None,
+            },
             to: revert_target(session, &d.env.name, &to_version, target_at),
             requested_by: actor,
             override_,
         });
-        let promoted = d.changes.iter().map(|c| (c.name.clone(), c.to.clone())).collect();
-        policy::evaluate(session, d.env, &policies, op, author, &to_version, &promoted, progress).map(Some)
+        let promoted = d
+            .changes
+            .iter()
+            .map(|c| (c.name.clone(), c.to.clone()))
+            .collect();
+        policy::evaluate(
+            session,
+            d.env,
+            &policies,
+            op,
+            author,
+            &to_version,
+            &promoted,
+            progress,
+        )
+        .map(Some)
     };
     // The revert target's images must still exist: a registry's retention may have deleted them.
-    let plan = finish(session, draft, &[], renderer, progress, &gate, &|d, author, verdict, images| {
-        let v = d.version.as_deref().unwrap_or("mixed");
-        let subject = match &undone_commit {
-            Some((sha, subj)) if req.target == RollbackTarget::Previous => format!("rollback {} to {v} (revert {} \"{subj}\")", d.env.name, &sha[..7]),
-            _ => format!("rollback {} to {v}", d.env.name),
-        };
-        let mut body = Vec::new();
-        if let Some(m) = &req.message {
-            body.push(m.clone());
-        }
-        let width = d.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
-        let mut table = format!("{}:\n", d.overlay.file());
-        for c in &d.changes {
-            table.push_str(&format!("  {:width$}  {} -> {}\n", c.name, c.from, c.to));
-        }
-        body.push(table);
-        let mut t = Trailers::default();
-        t.push(trailers::PROMOTED_BY, author.to_string());
-        t.push(trailers::ENVIRONMENT, &d.env.name);
-        t.push(trailers::VERSION, v);
-        t.push(trailers::ROLLBACK, "revert");
-        if let Some((sha, _)) = &undone_commit {
-            t.push(trailers::REVERTS, sha.clone());
-        }
-        match verdict {
-            Some(v) => v.add_trailers(&mut t),
-            None => {
-                t.push(trailers::POLICY_DECISION, "allow (no policies configured)");
+    let plan = finish(
+        session,
+        draft,
+        &[],
+        renderer,
+        progress,
+        &gate,
+        &|d, author, verdict, images| {
+            let v = d.version.as_deref().unwrap_or("mixed");
+            let subject = match &undone_commit {
+                Some((sha, subj)) if req.target == RollbackTarget::Previous => format!(
+                    "rollback {} to {v} (revert {} \"{subj}\")",
+                    d.env.name,
+                    &sha[..7]
+                ),
+                _ => format!("rollback {} to {v}", d.env.name),
+            };
+            let mut body = Vec::new();
+            if let Some(m) = &req.message {
+                body.push(m.clone());
             }
-        }
-        images.add_trailers(&mut t);
-        trailers::message(&subject, &body, &t)
-    })?;
+            let width = d.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
+            let mut table = format!("{}:\n", d.overlay.file());
+            for c in &d.changes {
+                table.push_str(&format!("  {:width$}  {} -> {}\n", c.name, c.from, c.to));
+            }
+            body.push(table);
+            let mut t = Trailers::default();
+            t.push(trailers::PROMOTED_BY, author.to_string());
+            t.push(trailers::ENVIRONMENT, &d.env.name);
+            t.push(trailers::VERSION, v);
+            t.push(trailers::ROLLBACK, "revert");
+            if let Some((sha, _)) = &undone_commit {
+                t.push(trailers::REVERTS, sha.clone());
+            }
+            match verdict {
+                Some(v) => v.add_trailers(&mut t),
+                None => {
+                    t.push(trailers::POLICY_DECISION, "allow (no policies configured)");
+                }
+            }
+            images.add_trailers(&mut t);
+            trailers::message(&subject, &body, &t)
+        },
+    )?;
     Ok(Prepared::Ready(Box::new(plan)))
 }
 
@@ -231,11 +328,12 @@ pub fn prepare_revert(session: &Session, req: &RevertRequest, renderer: &Rendere
 /// (the newest such entry), its id, time and recorded health; else the git commit alone.
 fn revert_target(session: &Session, env: &str, version: &str, at: CommitId) -> sdk::RollbackTo {
     let at = at.to_string();
-    let entry = session
-        .policy
-        .argocd_facts
-        .get(env)
-        .and_then(|f| f.history.iter().rev().find(|h| h.revision == at || h.version.as_deref() == Some(version)));
+    let entry = session.policy.argocd_facts.get(env).and_then(|f| {
+        f.history
+            .iter()
+            .rev()
+            .find(|h| h.revision == at || h.version.as_deref() == Some(version))
+    });
     sdk::RollbackTo {
         version: version.to_owned(),
         revision: entry.map_or(at, |h| h.revision.clone()),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use promote_core::config::{self, Config, Environment};
-use promote_core::overlay::{Overlay, KUSTOMIZATION_FILES};
+use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
 use promote_git::{CommitId, Repo};
 
 use crate::{Progress, PromoteError};
@@ -68,7 +68,9 @@ pub struct Session {
 }
 
 fn looks_like_url(s: &str) -> bool {
-    s.contains("://") || (s.contains('@') && s.contains(':') && !Path::new(s).exists()) || s.starts_with("file:")
+    s.contains("://")
+        || (s.contains('@') && s.contains(':') && !Path::new(s).exists())
+        || s.starts_with("file:")
 }
 
 impl Session {
@@ -101,7 +103,12 @@ impl Session {
             Some(b) => b,
             None => default_branch(&repo, &remote)?,
         };
-        let mut base = repo.remote_tip(&remote, &branch)?.ok_or_else(|| PromoteError::Git(promote_git::GitError::NoBranch { remote: remote.clone(), branch: branch.clone() }))?;
+        let mut base = repo.remote_tip(&remote, &branch)?.ok_or_else(|| {
+            PromoteError::Git(promote_git::GitError::NoBranch {
+                remote: remote.clone(),
+                branch: branch.clone(),
+            })
+        })?;
         let config = match &override_text {
             Some(text) => Config::parse(override_label.as_deref().unwrap_or("--config"), text)?,
             None => {
@@ -112,7 +119,12 @@ impl Session {
                     if r != remote {
                         repo.fetch(&r)?;
                     }
-                    base = repo.remote_tip(&r, &b)?.ok_or_else(|| PromoteError::Git(promote_git::GitError::NoBranch { remote: r.clone(), branch: b.clone() }))?;
+                    base = repo.remote_tip(&r, &b)?.ok_or_else(|| {
+                        PromoteError::Git(promote_git::GitError::NoBranch {
+                            remote: r.clone(),
+                            branch: b.clone(),
+                        })
+                    })?;
                     remote = r;
                     read_config(&repo, &remote, &b, base)?
                 } else {
@@ -146,7 +158,11 @@ impl Session {
 
     /// `context.now` for policies.
     pub fn now(&self) -> String {
-        self.policy.now.clone().unwrap_or_else(|| jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        self.policy.now.clone().unwrap_or_else(|| {
+            jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        })
     }
 
     /// `origin/main`-style name of the base tip, for messages.
@@ -156,20 +172,27 @@ impl Session {
 
     /// Find and parse ENV's kustomization at `at`.
     pub fn overlay_at(&self, env: &Environment, at: CommitId) -> Result<Overlay, PromoteError> {
-        let (file, text) = self.kustomization_at(&env.overlay, at)?.ok_or_else(|| PromoteError::MissingOverlay {
-            env: env.name.clone(),
-            dir: env.overlay.clone(),
-            at: self.base_name(),
+        let (file, text) = self.kustomization_at(&env.overlay, at)?.ok_or_else(|| {
+            PromoteError::MissingOverlay {
+                env: env.name.clone(),
+                dir: env.overlay.clone(),
+                at: self.base_name(),
+            }
         })?;
         Ok(Overlay::parse(&file, &text)?)
     }
 
     /// The kustomization file in `dir` at `at`: (path, text), trying Kustomize's three names.
-    pub fn kustomization_at(&self, dir: &str, at: CommitId) -> Result<Option<(String, String)>, PromoteError> {
+    pub fn kustomization_at(
+        &self,
+        dir: &str,
+        at: CommitId,
+    ) -> Result<Option<(String, String)>, PromoteError> {
         for name in KUSTOMIZATION_FILES {
             let path = format!("{dir}/{name}");
             if let Some(bytes) = self.repo.read_file(at, &path)? {
-                let text = String::from_utf8(bytes).map_err(|_| PromoteError::NotUtf8 { path: path.clone() })?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| PromoteError::NotUtf8 { path: path.clone() })?;
                 return Ok(Some((path, text)));
             }
         }
@@ -209,8 +232,12 @@ impl Session {
             if depth > 16 || !seen.insert(dir.clone()) {
                 continue;
             }
-            let Ok(Some((file, text))) = self.kustomization_at(&dir, at) else { continue };
-            let Ok(o) = Overlay::parse(&file, &text) else { continue };
+            let Ok(Some((file, text))) = self.kustomization_at(&dir, at) else {
+                continue;
+            };
+            let Ok(o) = Overlay::parse(&file, &text) else {
+                continue;
+            };
             if depth > 0 {
                 let names: Vec<String> = o.image_map().into_keys().collect();
                 if !names.is_empty() {
@@ -246,13 +273,27 @@ fn default_branch(repo: &Repo, remote: &str) -> Result<String, PromoteError> {
             return Ok(b.to_owned());
         }
     }
-    Err(PromoteError::Git(promote_git::GitError::NoBranch { remote: remote.to_owned(), branch: "main".into() }))
+    Err(PromoteError::Git(promote_git::GitError::NoBranch {
+        remote: remote.to_owned(),
+        branch: "main".into(),
+    }))
 }
 
-fn read_config(repo: &Repo, remote: &str, branch: &str, at: CommitId) -> Result<Config, PromoteError> {
+fn read_config(
+    repo: &Repo,
+    remote: &str,
+    branch: &str,
+    at: CommitId,
+) -> Result<Config, PromoteError> {
     let label = format!("{} ({remote}/{branch} {})", config::FILE_NAME, at.short());
-    let bytes = repo.read_file(at, config::FILE_NAME)?.ok_or_else(|| PromoteError::NoConfig { at: format!("{remote}/{branch}") })?;
-    let text = String::from_utf8(bytes).map_err(|_| PromoteError::NotUtf8 { path: config::FILE_NAME.into() })?;
+    let bytes = repo
+        .read_file(at, config::FILE_NAME)?
+        .ok_or_else(|| PromoteError::NoConfig {
+            at: format!("{remote}/{branch}"),
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| PromoteError::NotUtf8 {
+        path: config::FILE_NAME.into(),
+    })?;
     Ok(Config::parse(&label, &text)?)
 }
 

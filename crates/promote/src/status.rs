@@ -57,27 +57,52 @@ pub fn status(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
     }
     let records = crate::approvals::list(session, &crate::Quiet)?;
     let mut out = Vec::new();
-    for env in session.config.environments.iter().filter(|e| only.is_none_or(|o| o == e.name)) {
+    for env in session
+        .config
+        .environments
+        .iter()
+        .filter(|e| only.is_none_or(|o| o == e.name))
+    {
         let overlay = session.overlay_at(env, session.base)?;
         let images = overlay.image_map();
         let version = EnvVersion::of(images.values()).as_str().map(str::to_owned);
-        let last_change = session.repo.log_path(session.base, overlay.file(), 1, MAX_WALK)?.into_iter().next().map(|c| {
-            let t = Trailers::parse(&c.message);
-            LastChange {
-                commit: c.id.to_string(),
-                by: t.get(trailers::PROMOTED_BY).map(str::to_owned).unwrap_or_else(|| c.author.to_string()),
-                at: rfc3339(c.time),
-                subject: c.message.lines().next().unwrap_or("").to_owned(),
-                promoted_version: t.get(trailers::VERSION).map(str::to_owned),
-                promoted_from: t.get(trailers::FROM).map(str::to_owned),
-            }
+        let last_change = session
+            .repo
+            .log_path(session.base, overlay.file(), 1, MAX_WALK)?
+            .into_iter()
+            .next()
+            .map(|c| {
+                let t = Trailers::parse(&c.message);
+                LastChange {
+                    commit: c.id.to_string(),
+                    by: t
+                        .get(trailers::PROMOTED_BY)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| c.author.to_string()),
+                    at: rfc3339(c.time),
+                    subject: c.message.lines().next().unwrap_or("").to_owned(),
+                    promoted_version: t.get(trailers::VERSION).map(str::to_owned),
+                    promoted_from: t.get(trailers::FROM).map(str::to_owned),
+                }
+            });
+        out.push(EnvStatus {
+            name: env.name.clone(),
+            overlay: overlay.file().to_owned(),
+            from: env.from.clone(),
+            mode: env.mode,
+            version,
+            images,
+            last_change,
+            approvals: crate::approvals::summary(&records, &env.name, APPROVALS_SHOWN),
+            argocd: None,
         });
-        out.push(EnvStatus { name: env.name.clone(), overlay: overlay.file().to_owned(), from: env.from.clone(), mode: env.mode, version, images, last_change, approvals: crate::approvals::summary(&records, &env.name, APPROVALS_SHOWN), argocd: None });
     }
     Ok(out)
 }
 
 /// Seconds since the epoch as RFC 3339 UTC with second precision (as Kubernetes writes times).
 pub fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }

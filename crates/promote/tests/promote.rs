@@ -1,27 +1,41 @@
 //! The promotion use case against real git: bare remotes in temp dirs, two users racing.
 
-use promote::promote::{apply, prepare, Landed, Prepared, PromoteRequest, TargetSpec};
+use promote::promote::{Landed, Prepared, PromoteRequest, TargetSpec, apply, prepare};
 use promote::render::{RenderProgram, Renderer};
 use promote::{OpenOptions, PromoteError, Quiet, Session};
-use promote_testkit::repo::{workspace_root, GitOps};
+use promote_testkit::repo::{GitOps, workspace_root};
 
 fn examples() -> GitOps {
     GitOps::from_dir(&workspace_root().join("examples/gitops"))
 }
 
 fn renderer() -> Renderer {
-    Renderer { program: RenderProgram::Kubectl("kubectl".into()), cache: None }
+    Renderer {
+        program: RenderProgram::Kubectl("kubectl".into()),
+        cache: None,
+    }
 }
 
 /// A second user's clone of the same origin.
 fn second_clone(kit: &GitOps) -> std::path::PathBuf {
     let dir = kit.root().join("other");
-    kit.git_in(kit.root(), &["clone", "--quiet", kit.origin.to_str().unwrap(), "other"]);
+    kit.git_in(
+        kit.root(),
+        &["clone", "--quiet", kit.origin.to_str().unwrap(), "other"],
+    );
     dir
 }
 
 fn open(kit: &GitOps, dir: &std::path::Path) -> Session {
-    Session::open(&OpenOptions { cwd: dir.to_owned(), cache_dir: kit.home.join(".cache/kubectl-promote"), ..Default::default() }, &Quiet).unwrap()
+    Session::open(
+        &OpenOptions {
+            cwd: dir.to_owned(),
+            cache_dir: kit.home.join(".cache/kubectl-promote"),
+            ..Default::default()
+        },
+        &Quiet,
+    )
+    .unwrap()
 }
 
 fn request(env: &str, version: &str) -> PromoteRequest {
@@ -52,15 +66,39 @@ fn racing_promotions_of_different_environments_both_land() {
     let b = open(&kit, &other);
     let plan_a = ready(prepare(&a, &request("staging", "v1.0.1"), &renderer(), &Quiet).unwrap());
     let plan_b = ready(prepare(&b, &request("prod", "v1.0.1"), &renderer(), &Quiet).unwrap());
-    assert!(matches!(apply(&a, &plan_a, &renderer(), &Quiet).unwrap(), Landed::Pushed { attempts: 1, .. }));
+    assert!(matches!(
+        apply(&a, &plan_a, &renderer(), &Quiet).unwrap(),
+        Landed::Pushed { attempts: 1, .. }
+    ));
     let landed = apply(&b, &plan_b, &renderer(), &Quiet).unwrap();
-    assert!(matches!(landed, Landed::Pushed { attempts: 2, .. }), "{landed:?}");
+    assert!(
+        matches!(landed, Landed::Pushed { attempts: 2, .. }),
+        "{landed:?}"
+    );
     // History is linear and both edits are there.
     let log = kit.origin_git(&["log", "--format=%s", "--first-parent", "main"]);
-    assert_eq!(log.lines().take(2).collect::<Vec<_>>(), ["promote prod to v1.0.1 (from staging)", "promote staging to v1.0.1"]);
-    assert!(kit.origin_file("kustomize/staging/kustomization.yaml").unwrap().contains("newTag: v1.0.1"));
-    assert!(kit.origin_file("kustomize/prod/kustomization.yaml").unwrap().contains("newTag: v1.0.1"));
-    assert_eq!(kit.origin_git(&["rev-list", "--merges", "--count", "main"]).trim(), "0");
+    assert_eq!(
+        log.lines().take(2).collect::<Vec<_>>(),
+        [
+            "promote prod to v1.0.1 (from staging)",
+            "promote staging to v1.0.1"
+        ]
+    );
+    assert!(
+        kit.origin_file("kustomize/staging/kustomization.yaml")
+            .unwrap()
+            .contains("newTag: v1.0.1")
+    );
+    assert!(
+        kit.origin_file("kustomize/prod/kustomization.yaml")
+            .unwrap()
+            .contains("newTag: v1.0.1")
+    );
+    assert_eq!(
+        kit.origin_git(&["rev-list", "--merges", "--count", "main"])
+            .trim(),
+        "0"
+    );
 }
 
 #[test]
@@ -75,7 +113,11 @@ fn racing_promotions_of_one_environment_one_wins_the_other_stops() {
     let head = kit.origin_head();
     let err = apply(&b, &plan_b, &renderer(), &Quiet).unwrap_err();
     assert!(matches!(err, PromoteError::Raced { .. }), "{err}");
-    assert!(err.to_string().starts_with("prod changed from v1.0.0 to v1.0.1 while you promoted"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("prod changed from v1.0.0 to v1.0.1 while you promoted"),
+        "{err}"
+    );
     assert_eq!(kit.origin_head(), head, "the loser pushed nothing");
 }
 
@@ -87,5 +129,9 @@ fn prepare_writes_nothing() {
     let s = open(&kit, &kit.clone);
     ready(prepare(&s, &request("prod", "v1.0.1"), &renderer(), &Quiet).unwrap());
     assert_eq!((kit.origin_head(), kit.clone_state()), before);
-    assert_eq!(kit.git(&["count-objects", "-v"]), objects_before, "no objects written by a plan");
+    assert_eq!(
+        kit.git(&["count-objects", "-v"]),
+        objects_before,
+        "no objects written by a plan"
+    );
 }

@@ -457,11 +457,15 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
             let conn = connect(ctx, &env, Purpose::Read)?;
             let t = conn.target();
             let app = uc::read_app(&env, &t)?;
-            Some((t.app.to_string(), uc::history(&session, &env, &app, args.limit)))
+            Some((
+                t.app.to_string(),
+                uc::history(&session, &env, &app, args.limit),
+            ))
         }
         None => None,
     };
-    let git = promote::rollback::overlay_history(&session, &env.name, args.limit.unwrap_or(usize::MAX))?;
+    let git =
+        promote::rollback::overlay_history(&session, &env.name, args.limit.unwrap_or(usize::MAX))?;
     let shell = ctx.shell;
     if shell.is_text() {
         if let Some((app, items)) = &argo {
@@ -670,8 +674,13 @@ pub(crate) fn rollback(
     }
     // The rollback policies decide first (with wasHealthy from our waits).
     let author = match &args.land.author {
-        Some(a) => a.parse::<promote_core::Person>().map_err(|e| usage(format!("--author: {e}")))?,
-        None => session.repo.config_person().ok_or(promote::PromoteError::NoIdentity)?,
+        Some(a) => a
+            .parse::<promote_core::Person>()
+            .map_err(|e| usage(format!("--author: {e}")))?,
+        None => session
+            .repo
+            .config_person()
+            .ok_or(promote::PromoteError::NoIdentity)?,
     };
     let verdict = promote::policy::argocd_rollback_verdict(session, &env, &plan, &author, shell)?;
     if let Some(v) = &verdict {
@@ -688,7 +697,9 @@ pub(crate) fn rollback(
         }
         if v.awaiting_approval() && v.override_.is_none() {
             if shell.is_text() {
-                shell.out(format!("{CYAN}waiting for approval{CYAN:#}: nothing was changed"))?;
+                shell.out(format!(
+                    "{CYAN}waiting for approval{CYAN:#}: nothing was changed"
+                ))?;
             }
             shell.document("RollbackResult", &serde_json::json!({"result": "awaiting-approval", "strategy": "argocd", "plan": &plan, "policy": v}))?;
             return Ok(Exit::WaitingForApproval);
@@ -781,9 +792,20 @@ pub(crate) fn status_facts(
 }
 
 /// Give policies every environment's Argo CD facts, when the operation has policies to ask.
-pub(crate) fn gather_policy_facts(ctx: &Ctx<'_>, session: &mut Session, env_name: &str, rollback: bool) {
-    let Ok(env) = session.config.env(env_name) else { return };
-    let configured = if rollback { &env.rollback_policies } else { &env.promote_policies };
+pub(crate) fn gather_policy_facts(
+    ctx: &Ctx<'_>,
+    session: &mut Session,
+    env_name: &str,
+    rollback: bool,
+) {
+    let Ok(env) = session.config.env(env_name) else {
+        return;
+    };
+    let configured = if rollback {
+        &env.rollback_policies
+    } else {
+        &env.promote_policies
+    };
     if configured.is_empty() && session.policy.one_offs.is_empty() {
         return;
     }

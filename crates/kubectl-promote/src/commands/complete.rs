@@ -31,7 +31,9 @@ pub const KUBECTL_HOOK: &str = "#!/bin/sh\n\
 exec kubectl-promote __complete \"$@\"\n";
 
 /// Subcommands whose first positional argument is an environment name.
-const ENV_FIRST: &[&str] = &["approve", "reject", "status", "rollback", "sync", "history", "resume"];
+const ENV_FIRST: &[&str] = &[
+    "approve", "reject", "status", "rollback", "sync", "history", "resume",
+];
 
 /// Answers one completion request on `out`; never fails (no candidates is an answer).
 pub fn complete(env: &Env, words: &[String], out: &mut dyn Write) -> Exit {
@@ -40,7 +42,9 @@ pub fn complete(env: &Env, words: &[String], out: &mut dyn Write) -> Exit {
     let mut text = String::new();
     for (c, d) in candidates {
         match d {
-            Some(d) if !d.is_empty() => text.push_str(&format!("{c}\t{}\n", d.lines().next().unwrap_or(""))),
+            Some(d) if !d.is_empty() => {
+                text.push_str(&format!("{c}\t{}\n", d.lines().next().unwrap_or("")))
+            }
             _ => text.push_str(&format!("{c}\n")),
         }
     }
@@ -77,7 +81,10 @@ fn candidates(env: &Env, cwd: &Path, words: &[String]) -> (Candidates, u8) {
             }
             let arg = match flag.strip_prefix('-') {
                 Some(long) => cmd.get_arguments().find(|a| a.get_long() == Some(long)),
-                None => flag.chars().last().and_then(|c| cmd.get_arguments().find(|a| a.get_short() == Some(c))),
+                None => flag
+                    .chars()
+                    .last()
+                    .and_then(|c| cmd.get_arguments().find(|a| a.get_short() == Some(c))),
             };
             if let Some(a) = arg
                 && takes_value(a)
@@ -96,7 +103,12 @@ fn candidates(env: &Env, cwd: &Path, words: &[String]) -> (Candidates, u8) {
         }
         positionals += 1;
     }
-    let keep = |c: &Candidates| c.iter().filter(|(v, _)| v.starts_with(cur)).cloned().collect::<Candidates>();
+    let keep = |c: &Candidates| {
+        c.iter()
+            .filter(|(v, _)| v.starts_with(cur))
+            .cloned()
+            .collect::<Candidates>()
+    };
     // The value of a flag.
     if let Some(arg) = pending_value {
         return value_candidates(cwd, &arg, keep);
@@ -105,12 +117,25 @@ fn candidates(env: &Env, cwd: &Path, words: &[String]) -> (Candidates, u8) {
         && let Some(long) = flag.strip_prefix("--")
         && let Some(arg) = cmd.get_arguments().find(|a| a.get_long() == Some(long))
     {
-        let (c, d) = value_candidates(cwd, arg, |c: &Candidates| c.iter().filter(|(v, _)| v.starts_with(value)).cloned().collect());
-        return (c.into_iter().map(|(v, h)| (format!("{flag}={v}"), h)).collect(), d);
+        let (c, d) = value_candidates(cwd, arg, |c: &Candidates| {
+            c.iter()
+                .filter(|(v, _)| v.starts_with(value))
+                .cloned()
+                .collect()
+        });
+        return (
+            c.into_iter()
+                .map(|(v, h)| (format!("{flag}={v}"), h))
+                .collect(),
+            d,
+        );
     }
     if cur.starts_with('-') {
         let mut flags: Candidates = Vec::new();
-        for a in cmd.get_arguments().filter(|a| !a.is_hide_set() && !a.is_positional()) {
+        for a in cmd
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && !a.is_positional())
+        {
             let help = a.get_help().map(ToString::to_string);
             if let Some(l) = a.get_long() {
                 flags.push((format!("--{l}"), help.clone()));
@@ -123,7 +148,12 @@ fn candidates(env: &Env, cwd: &Path, words: &[String]) -> (Candidates, u8) {
     }
     let mut out: Candidates = Vec::new();
     if positionals == 0 {
-        out.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).map(|s| (s.get_name().to_owned(), s.get_about().map(ToString::to_string))));
+        out.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).map(|s| {
+            (
+                s.get_name().to_owned(),
+                s.get_about().map(ToString::to_string),
+            )
+        }));
     }
     let sub = path.iter().map(String::as_str).collect::<Vec<_>>();
     match (sub.as_slice(), positionals) {
@@ -153,11 +183,20 @@ fn possible_values(a: &clap::Arg) -> Candidates {
     a.get_possible_values()
         .iter()
         .filter(|v| !v.is_hide_set())
-        .map(|v| (v.get_name().to_owned(), v.get_help().map(ToString::to_string)))
+        .map(|v| {
+            (
+                v.get_name().to_owned(),
+                v.get_help().map(ToString::to_string),
+            )
+        })
         .collect()
 }
 
-fn value_candidates(cwd: &Path, arg: &clap::Arg, keep: impl Fn(&Candidates) -> Candidates) -> (Candidates, u8) {
+fn value_candidates(
+    cwd: &Path,
+    arg: &clap::Arg,
+    keep: impl Fn(&Candidates) -> Candidates,
+) -> (Candidates, u8) {
     let values = possible_values(arg);
     if !values.is_empty() {
         return (keep(&values), NO_FILES);
@@ -165,22 +204,36 @@ fn value_candidates(cwd: &Path, arg: &clap::Arg, keep: impl Fn(&Candidates) -> C
     match arg.get_id().as_str() {
         "from" => (keep(&environments(cwd, "upstream environment")), NO_FILES),
         // Paths and URLs: let the shell complete file names.
-        "repo" | "config" | "policy" | "kubeconfig" | "input" | "settings" | "out_dir" | "license" => (Vec::new(), FILES),
+        "repo" | "config" | "policy" | "kubeconfig" | "input" | "settings" | "out_dir"
+        | "license" => (Vec::new(), FILES),
         _ => (Vec::new(), NO_FILES),
     }
 }
 
 fn environments(cwd: &Path, what: &str) -> Candidates {
-    promote::peek::environment_names(cwd).into_iter().map(|n| (n, Some(what.to_owned()))).collect()
+    promote::peek::environment_names(cwd)
+        .into_iter()
+        .map(|n| (n, Some(what.to_owned())))
+        .collect()
 }
 
 /// `builtin:NAME` and the `krew:NAME` modules krew installed.
 fn modules(env: &Env) -> Candidates {
-    let mut out: Candidates = promote_policy::BUILTIN_NAMES.iter().map(|n| (format!("builtin:{n}"), Some("built-in policy".to_owned()))).collect();
-    if let Some(Ok(installed)) = env.krew_root.as_deref().map(promote_policy::krew::installed) {
+    let mut out: Candidates = promote_policy::BUILTIN_NAMES
+        .iter()
+        .map(|n| (format!("builtin:{n}"), Some("built-in policy".to_owned())))
+        .collect();
+    if let Some(Ok(installed)) = env
+        .krew_root
+        .as_deref()
+        .map(promote_policy::krew::installed)
+    {
         for i in installed.into_iter().flatten() {
             let label = i.label();
-            out.push((format!("krew:{}", i.name()), Some(format!("installed by krew ({label})"))));
+            out.push((
+                format!("krew:{}", i.name()),
+                Some(format!("installed by krew ({label})")),
+            ));
         }
     }
     out

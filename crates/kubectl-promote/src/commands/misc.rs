@@ -5,8 +5,8 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::cli::{CompletionArgs, CompletionShell};
 use crate::Exit;
+use crate::cli::{CompletionArgs, CompletionShell};
 
 pub fn completion(args: &CompletionArgs) -> anyhow::Result<Exit> {
     use clap::CommandFactory;
@@ -36,11 +36,13 @@ pub fn version(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
         version: &'static str,
         commit: Option<&'static str>,
     }
-    let doc = VersionDoc { version: env!("CARGO_PKG_VERSION"), commit: option_env!("KUBECTL_PROMOTE_COMMIT") };
+    let doc = VersionDoc {
+        version: env!("CARGO_PKG_VERSION"),
+        commit: option_env!("KUBECTL_PROMOTE_COMMIT"),
+    };
     if ctx.shell.is_text() {
         ctx.shell.out(format!("kubectl-promote {}", doc.version))?;
     }
     ctx.shell.document("Version", &doc)?;
     Ok(Exit::Ok)
 }
-

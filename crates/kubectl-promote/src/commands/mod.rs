@@ -61,7 +61,8 @@ impl Ctx<'_> {
     fn open_for(&self, dry_run: bool, override_reason: Option<String>) -> anyhow::Result<Session> {
         let config_override = match &self.global.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading --config {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --config {}", path.display()))?;
                 Some((path.display().to_string(), text))
             }
             None => None,
@@ -74,7 +75,9 @@ impl Ctx<'_> {
             interactive: self.env.interactive,
             policy: PolicyOptions {
                 // The host puts `kubectl-promote/compiled/…` below this root.
-                cache: (!self.global.no_cache).then(|| self.env.cache_dir.parent().map(Path::to_path_buf)).flatten(),
+                cache: (!self.global.no_cache)
+                    .then(|| self.env.cache_dir.parent().map(Path::to_path_buf))
+                    .flatten(),
                 one_offs: self.global.policy.clone(),
                 override_reason,
                 kube_user: None,
@@ -94,7 +97,10 @@ impl Ctx<'_> {
             Some(k) => RenderProgram::Kustomize(k.clone()),
             None => RenderProgram::Kubectl(self.env.kubectl.clone()),
         };
-        Renderer { program, cache: (!self.global.no_cache).then(|| self.env.cache_dir.join("renders")) }
+        Renderer {
+            program,
+            cache: (!self.global.no_cache).then(|| self.env.cache_dir.join("renders")),
+        }
     }
 
     /// How a committing command checks the images it writes: `--skip-image-check` (or
@@ -111,7 +117,11 @@ impl Ctx<'_> {
             ..Default::default()
         };
         let resolver = std::sync::Arc::new(promote_forge::registry::HttpRegistry::new(&options)?);
-        Ok(if pin { ImageCheck::Pin(resolver) } else { ImageCheck::Check(resolver) })
+        Ok(if pin {
+            ImageCheck::Pin(resolver)
+        } else {
+            ImageCheck::Check(resolver)
+        })
     }
 }
 
@@ -123,4 +133,3 @@ pub struct UsageError(pub String);
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
-

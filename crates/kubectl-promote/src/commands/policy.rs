@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use promote_core::config::ModuleRef;
 use promote_policy::cases::{Case, run_case};
-use promote_policy::sdk::{EvaluationRequest, PolicyMetadata, Verdict};
 use promote_policy::krew::{self, KrewRef};
+use promote_policy::sdk::{EvaluationRequest, PolicyMetadata, Verdict};
 use promote_policy::{
     BUILTIN_NAMES, CacheMode, Host, HostConfig, LoadError, ModuleSource, Policy, PolicyError,
     Sha256, SidecarText, builtin_bytes,
@@ -27,7 +27,9 @@ use promote_policy::{
 
 use super::{Ctx, usage};
 use crate::Exit;
-use crate::cli::{PolicyCommand, PolicyEvalArgs, PolicyInspectArgs, PolicyPackageArgs, PolicyTestArgs};
+use crate::cli::{
+    PolicyCommand, PolicyEvalArgs, PolicyInspectArgs, PolicyPackageArgs, PolicyTestArgs,
+};
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED};
 
 pub fn policy(ctx: &Ctx<'_>, cmd: &PolicyCommand) -> anyhow::Result<Exit> {
@@ -51,10 +53,18 @@ fn host(ctx: &Ctx<'_>) -> anyhow::Result<Host> {
 }
 
 /// `builtin:NAME`, `krew:NAME` (installed by krew), a file, or a directory holding a module.
-fn resolve_module(arg: &str, base: &Path, krew_root: Option<&Path>) -> anyhow::Result<ModuleSource> {
+fn resolve_module(
+    arg: &str,
+    base: &Path,
+    krew_root: Option<&Path>,
+) -> anyhow::Result<ModuleSource> {
     if let Some(name) = arg.strip_prefix("krew:") {
         let reference = KrewRef::parse(name).map_err(usage)?;
-        let root = krew_root.ok_or_else(|| anyhow::anyhow!("{reference}: no krew root (neither KREW_ROOT nor HOME is set); set KREW_ROOT"))?;
+        let root = krew_root.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{reference}: no krew root (neither KREW_ROOT nor HOME is set); set KREW_ROOT"
+            )
+        })?;
         return Ok(ModuleSource::Krew(krew::find(root, &reference)?));
     }
     if let Some(name) = arg.strip_prefix("builtin:") {
@@ -156,7 +166,10 @@ fn digest_and_cached(host: &Host, source: &ModuleSource) -> (Option<Sha256>, Opt
     };
     let sha = bytes.as_deref().map(Sha256::of);
     // A Rego bundle's compiled artifact is that of the policy.wasm inside it.
-    let cached = bytes.as_deref().and_then(|b| host.cache_path_of(b)).map(|p| p.exists());
+    let cached = bytes
+        .as_deref()
+        .and_then(|b| host.cache_path_of(b))
+        .map(|p| p.exists());
     (sha, cached)
 }
 
@@ -405,7 +418,13 @@ fn krew_rows(ctx: &Ctx<'_>, host: &Host, users: Vec<(String, String, String)>) -
                     .map(|(.., used)| used.clone())
                     .collect();
                 users.retain(|(r, ..)| !r.as_ref().is_ok_and(|r| r.plugin() == i.plugin));
-                rows.push(row(host, &ModuleSource::Krew(i.clone()), None, i.label(), used_by));
+                rows.push(row(
+                    host,
+                    &ModuleSource::Krew(i.clone()),
+                    None,
+                    i.label(),
+                    used_by,
+                ));
             }
             Err(e) => rows.push(error_row("krew".into(), Vec::new(), e.to_string())),
         }
@@ -414,7 +433,12 @@ fn krew_rows(ctx: &Ctx<'_>, host: &Host, users: Vec<(String, String, String)>) -
     for (r, key, used) in users {
         let (origin, error) = match r {
             Ok(r) => {
-                let error = match ctx.env.krew_root.as_deref().map(|root| krew::find(root, &r)) {
+                let error = match ctx
+                    .env
+                    .krew_root
+                    .as_deref()
+                    .map(|root| krew::find(root, &r))
+                {
                     Some(Err(e)) => e.to_string(),
                     _ => format!("{r}: not installed; install it: {}", r.install_command()),
                 };
@@ -545,7 +569,11 @@ struct LimitsDoc {
 
 fn inspect(ctx: &Ctx<'_>, args: &PolicyInspectArgs) -> anyhow::Result<Exit> {
     let host = host(ctx)?;
-    let source = resolve_module(&args.module, &std::env::current_dir()?, ctx.env.krew_root.as_deref())?;
+    let source = resolve_module(
+        &args.module,
+        &std::env::current_dir()?,
+        ctx.env.krew_root.as_deref(),
+    )?;
     let (sha, cached) = digest_and_cached(&host, &source);
     let origin = source.origin().to_string();
     let doc = match host.load(&source) {
@@ -728,7 +756,11 @@ fn read_settings(path: &Path) -> anyhow::Result<Value> {
 
 fn eval(ctx: &Ctx<'_>, args: &PolicyEvalArgs) -> anyhow::Result<Exit> {
     let host = host(ctx)?;
-    let source = resolve_module(&args.module, &std::env::current_dir()?, ctx.env.krew_root.as_deref())?;
+    let source = resolve_module(
+        &args.module,
+        &std::env::current_dir()?,
+        ctx.env.krew_root.as_deref(),
+    )?;
     let policy = host.load(&source)?;
     let bytes = read_input(&args.input)?;
     let bad = |e: &dyn std::fmt::Display| {
@@ -1037,9 +1069,8 @@ fn test(ctx: &Ctx<'_>, args: &PolicyTestArgs) -> anyhow::Result<Exit> {
                 Ok((named, case)) => {
                     result.description = case.description.clone();
                     let module = match named {
-                        Some(m) => {
-                            resolve_module(&m, &suite.dir, ctx.env.krew_root.as_deref()).map_err(|e| format!("\"module\": {e}"))
-                        }
+                        Some(m) => resolve_module(&m, &suite.dir, ctx.env.krew_root.as_deref())
+                            .map_err(|e| format!("\"module\": {e}")),
                         None => suite.module.clone(),
                     };
                     match module {
@@ -1151,8 +1182,17 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
     let cwd = std::env::current_dir()?;
     let given = cwd.join(&args.dir);
     let (dir, source) = if given.is_file() {
-        let dir = given.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.clone());
-        (dir, ModuleSource::File { path: given.clone(), sha256: None })
+        let dir = given
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cwd.clone());
+        (
+            dir,
+            ModuleSource::File {
+                path: given.clone(),
+                sha256: None,
+            },
+        )
     } else if given.is_dir() {
         let source = module_in_dir(&given)?.ok_or_else(|| {
             usage(format!(
@@ -1162,9 +1202,15 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
         })?;
         (given.clone(), source)
     } else {
-        return Err(usage(format!("{}: no such policy directory or module file", args.dir.display())));
+        return Err(usage(format!(
+            "{}: no such policy directory or module file",
+            args.dir.display()
+        )));
     };
-    let license_path = args.license.as_ref().map_or_else(|| dir.join("LICENSE"), |l| cwd.join(l));
+    let license_path = args
+        .license
+        .as_ref()
+        .map_or_else(|| dir.join("LICENSE"), |l| cwd.join(l));
     let license = match std::fs::read(&license_path) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -1173,9 +1219,14 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
                 license_path.display()
             )));
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", license_path.display()))),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", license_path.display())));
+        }
     };
-    let ModuleSource::File { path: module_path, .. } = &source else {
+    let ModuleSource::File {
+        path: module_path, ..
+    } = &source
+    else {
         unreachable!("module_in_dir returns files");
     };
     let host = host(ctx)?;
@@ -1183,7 +1234,8 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
     let policy = host
         .load(&source)
         .with_context(|| format!("{}: not packaged", module_path.display()))?;
-    let module = std::fs::read(module_path).with_context(|| format!("reading {}", module_path.display()))?;
+    let module =
+        std::fs::read(module_path).with_context(|| format!("reading {}", module_path.display()))?;
     let out_dir = cwd.join(&args.out_dir);
     let p = promote_policy::package::package(
         &promote_policy::package::PackageInput {
@@ -1211,13 +1263,27 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
         module_sha256: p.module_sha256.to_hex(),
     };
     if ctx.shell.is_text() {
-        ctx.shell.out(format!("{BOLD}{}{BOLD:#} {}", doc.plugin, doc.version))?;
-        ctx.shell.out(format!("archive:   {} (sha256 {})", doc.archive, doc.sha256))?;
+        ctx.shell
+            .out(format!("{BOLD}{}{BOLD:#} {}", doc.plugin, doc.version))?;
+        ctx.shell.out(format!(
+            "archive:   {} (sha256 {})",
+            doc.archive, doc.sha256
+        ))?;
         ctx.shell.out(format!("manifest:  {}", doc.manifest))?;
         ctx.shell.out(format!("uri:       {}", doc.uri))?;
-        ctx.shell.out(format!("module:    {} (sha256 {})", promote_policy::package::MODULE_FILE, doc.module_sha256))?;
-        ctx.shell.out(format!("install:   kubectl krew install --manifest={} --archive={}", doc.manifest, doc.archive))?;
-        ctx.shell.out(format!("use:       module: krew:{}", policy.metadata().name))?;
+        ctx.shell.out(format!(
+            "module:    {} (sha256 {})",
+            promote_policy::package::MODULE_FILE,
+            doc.module_sha256
+        ))?;
+        ctx.shell.out(format!(
+            "install:   kubectl krew install --manifest={} --archive={}",
+            doc.manifest, doc.archive
+        ))?;
+        ctx.shell.out(format!(
+            "use:       module: krew:{}",
+            policy.metadata().name
+        ))?;
     }
     ctx.shell.document("PolicyPackageResult", &doc)?;
     Ok(Exit::Ok)

@@ -10,10 +10,10 @@ use promote::promote::{Landed, Plan, Prepared, PromoteRequest, TargetSpec};
 use promote_core::config::Mode;
 use promote_core::image::{ImageChange, ImageRef};
 
-use super::{usage, Ctx};
-use crate::cli::PromoteArgs;
-use crate::output::{color_diff, Shell, BOLD, CYAN, DIM, GREEN, RED};
+use super::{Ctx, usage};
 use crate::Exit;
+use crate::cli::PromoteArgs;
+use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, color_diff};
 
 /// The JSON/YAML shape of a promotion's result (`kind: PromotionResult`).
 #[derive(Debug, Serialize)]
@@ -52,11 +52,22 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     };
     let mut digests = BTreeMap::new();
     for d in &args.digest {
-        let (name, digest) = d.split_once('=').ok_or_else(|| usage(format!("--digest {d}: expected IMAGE=sha256:…")))?;
+        let (name, digest) = d
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--digest {d}: expected IMAGE=sha256:…")))?;
         digests.insert(name.to_owned(), digest.to_owned());
     }
     let author = args.land.author().map_err(usage)?;
-    let req = PromoteRequest { env: env_name.clone(), target, only: args.only.clone(), digests, drop_digests: args.drop_digest, mode: args.land.mode(), message: args.land.message.clone(), author };
+    let req = PromoteRequest {
+        env: env_name.clone(),
+        target,
+        only: args.only.clone(),
+        digests,
+        drop_digests: args.drop_digest,
+        mode: args.land.mode(),
+        message: args.land.message.clone(),
+        author,
+    };
 
     let mut session = ctx.open_for(args.dry_run, args.land.override_reason())?;
     session.images = ctx.image_check(args.land.skip_image_check, args.pin_digests)?;
@@ -65,7 +76,19 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     super::argo::gather_policy_facts(ctx, &mut session, &env_name, false);
     let renderer = ctx.renderer();
     let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
-    land_with(ctx, &session, &renderer, prepared, &Landing { dry_run: args.dry_run, yes: args.land.yes, verb: "Promote", resume: args.resume }, args.wait)
+    land_with(
+        ctx,
+        &session,
+        &renderer,
+        prepared,
+        &Landing {
+            dry_run: args.dry_run,
+            yes: args.land.yes,
+            verb: "Promote",
+            resume: args.resume,
+        },
+        args.wait,
+    )
 }
 
 /// How the shared tail of promote and rollback behaves.
@@ -80,33 +103,50 @@ pub(super) struct Landing {
 
 /// Show the plan, confirm on a terminal for protected envs, apply, and report: the part that a
 /// promotion and a revert share. `wait`: PR mode waits for the merge, then Argo CD runs the commit.
-pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &promote::render::Renderer, prepared: Prepared, how: &Landing, wait: Option<std::time::Duration>) -> anyhow::Result<Exit> {
+pub(super) fn land_with(
+    ctx: &Ctx<'_>,
+    session: &promote::Session,
+    renderer: &promote::render::Renderer,
+    prepared: Prepared,
+    how: &Landing,
+    wait: Option<std::time::Duration>,
+) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     let plan = match prepared {
-        Prepared::AlreadyAt { environment, version, overlay_file } => {
+        Prepared::AlreadyAt {
+            environment,
+            version,
+            overlay_file,
+        } => {
             let v = version.as_deref().unwrap_or("the requested images");
             if shell.is_text() {
-                shell.out(format!("{environment} already runs {v}: nothing to do ({overlay_file} at {})", session.base_name()))?;
+                shell.out(format!(
+                    "{environment} already runs {v}: nothing to do ({overlay_file} at {})",
+                    session.base_name()
+                ))?;
             }
-            shell.document("PromotionResult", &PromotionResult {
-                result: "already-at",
-                environment: &environment,
-                from: None,
-                version: version.as_deref(),
-                previous_version: version.as_deref(),
-                mode: None,
-                overlay: &overlay_file,
-                images: &[],
-                diff: None,
-                render: None,
-                commit_message: None,
-                commit: None,
-                branch: None,
-                compare_url: None,
-                pull_request: None,
-                policy: None,
-                image_check: None,
-            })?;
+            shell.document(
+                "PromotionResult",
+                &PromotionResult {
+                    result: "already-at",
+                    environment: &environment,
+                    from: None,
+                    version: version.as_deref(),
+                    previous_version: version.as_deref(),
+                    mode: None,
+                    overlay: &overlay_file,
+                    images: &[],
+                    diff: None,
+                    render: None,
+                    commit_message: None,
+                    commit: None,
+                    branch: None,
+                    compare_url: None,
+                    pull_request: None,
+                    policy: None,
+                    image_check: None,
+                },
+            )?;
             return Ok(Exit::Ok);
         }
         Prepared::Ready(plan) => plan,
@@ -115,21 +155,46 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
     // unmet approvals stop a direct promotion (exit 4) and make a PR wait for them.
     let verdict = plan.policy.as_ref();
     let denied = verdict.is_some_and(|v| v.denied() && v.override_.is_none());
-    let missing: Vec<promote::approvals::RequiredApproval> =
-        verdict.and_then(|v| v.approvals.as_ref()).map(|c| c.missing.iter().map(|m| m.requirement.clone()).collect()).unwrap_or_default();
+    let missing: Vec<promote::approvals::RequiredApproval> = verdict
+        .and_then(|v| v.approvals.as_ref())
+        .map(|c| c.missing.iter().map(|m| m.requirement.clone()).collect())
+        .unwrap_or_default();
     let waiting = verdict.is_some_and(|v| v.awaiting_approval()) && v_override_absent(verdict);
     if how.dry_run {
         if shell.is_text() {
             print_plan(shell, &plan, true)?;
-            shell.out(format!("{DIM}dry run: nothing was committed or pushed{DIM:#}"))?;
+            shell.out(format!(
+                "{DIM}dry run: nothing was committed or pushed{DIM:#}"
+            ))?;
         }
-        shell.document("PromotionResult", &result_doc(if denied { "denied" } else if waiting { "awaiting-approval" } else { "dry-run" }, &plan, None))?;
-        return Ok(if denied { Exit::Denied } else if waiting { Exit::WaitingForApproval } else { Exit::Ok });
+        shell.document(
+            "PromotionResult",
+            &result_doc(
+                if denied {
+                    "denied"
+                } else if waiting {
+                    "awaiting-approval"
+                } else {
+                    "dry-run"
+                },
+                &plan,
+                None,
+            ),
+        )?;
+        return Ok(if denied {
+            Exit::Denied
+        } else if waiting {
+            Exit::WaitingForApproval
+        } else {
+            Exit::Ok
+        });
     }
     if denied {
         if shell.is_text() {
             print_plan(shell, &plan, false)?;
-            shell.out(format!("{RED}denied by policy{RED:#}: nothing was committed or pushed"))?;
+            shell.out(format!(
+                "{RED}denied by policy{RED:#}: nothing was committed or pushed"
+            ))?;
         }
         shell.document("PromotionResult", &result_doc("denied", &plan, None))?;
         return Ok(Exit::Denied);
@@ -139,13 +204,24 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
             print_plan(shell, &plan, false)?;
             shell.out(format!("{CYAN}waiting for approval{CYAN:#}: nothing was pushed. Record it with `kubectl promote approve ENV VERSION --role ROLE`, or promote with --pr to collect it in a pull request"))?;
         }
-        shell.document("PromotionResult", &result_doc("awaiting-approval", &plan, None))?;
+        shell.document(
+            "PromotionResult",
+            &result_doc("awaiting-approval", &plan, None),
+        )?;
         return Ok(Exit::WaitingForApproval);
     }
     let env_cfg = session.config.env(&plan.environment)?;
     if env_cfg.protected && ctx.env.interactive && !how.yes {
         shell.err_text(&plan_text(&plan));
-        if !confirm(shell, &format!("{} {} to {}?", how.verb, plan.environment, plan.version.as_deref().unwrap_or("mixed")))? {
+        if !confirm(
+            shell,
+            &format!(
+                "{} {} to {}?",
+                how.verb,
+                plan.environment,
+                plan.version.as_deref().unwrap_or("mixed")
+            ),
+        )? {
             shell.warn("not confirmed; nothing was committed or pushed");
             return Ok(Exit::Error);
         }
@@ -158,7 +234,9 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
     };
     if let Some(why) = connection.as_ref().and_then(|c| c.why_not()) {
         if wait.is_some() {
-            anyhow::bail!("--wait in PR mode waits for the merge on the forge, and there is none: {why}. Set the token (forge.tokenEnv in promote.yaml names the variable) or drop --wait; nothing was pushed");
+            anyhow::bail!(
+                "--wait in PR mode waits for the merge on the forge, and there is none: {why}. Set the token (forge.tokenEnv in promote.yaml names the variable) or drop --wait; nothing was pushed"
+            );
         }
         shell.status(&format!("pushing the branch only: {why}"));
     }
@@ -167,23 +245,43 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
         // Required approvals the records on file do not meet: the PR collects them.
         required: if waiting { missing } else { Vec::new() },
         wait: wait.map(promote::pr::MergeWait::polite),
-        policy_report: plan.policy.as_ref().map(promote::policy::PolicyVerdict::markdown),
+        policy_report: plan
+            .policy
+            .as_ref()
+            .map(promote::policy::PolicyVerdict::markdown),
     };
     let landed = promote::promote::apply_with(session, &plan, renderer, &pr_options, ctx)?;
     if shell.is_text() {
         print_plan(shell, &plan, false)?;
         match &landed {
             Landed::Pushed { commit, branch, .. } => {
-                shell.out(format!("{GREEN}pushed{GREEN:#} {} to {}/{branch}", &commit[..7], session.remote))?;
+                shell.out(format!(
+                    "{GREEN}pushed{GREEN:#} {} to {}/{branch}",
+                    &commit[..7],
+                    session.remote
+                ))?;
             }
-            Landed::BranchPushed { commit, branch, compare_url } => {
-                shell.out(format!("{GREEN}pushed branch{GREEN:#} {branch} ({})", &commit[..7]))?;
+            Landed::BranchPushed {
+                commit,
+                branch,
+                compare_url,
+            } => {
+                shell.out(format!(
+                    "{GREEN}pushed branch{GREEN:#} {branch} ({})",
+                    &commit[..7]
+                ))?;
                 match compare_url {
                     Some(url) => shell.out(format!("open the pull request: {url}"))?,
-                    None => shell.out(format!("open a pull request from {branch} into {}", session.base_branch))?,
+                    None => shell.out(format!(
+                        "open a pull request from {branch} into {}",
+                        session.base_branch
+                    ))?,
                 }
             }
-            Landed::PrOpen(pr) | Landed::PrAwaitingApproval(pr) | Landed::PrMerged(pr) | Landed::PrClosedUnmerged(pr) => print_pr(shell, &landed, pr)?,
+            Landed::PrOpen(pr)
+            | Landed::PrAwaitingApproval(pr)
+            | Landed::PrMerged(pr)
+            | Landed::PrClosedUnmerged(pr) => print_pr(shell, &landed, pr)?,
         }
     }
     let (result, exit) = match &landed {
@@ -200,13 +298,24 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
         Landed::Pushed { commit, .. } => Some(commit.clone()),
         Landed::PrMerged(_) => {
             session.repo.fetch(&session.remote)?;
-            session.repo.remote_tip(&session.remote, &session.base_branch)?.map(|c| c.to_string())
+            session
+                .repo
+                .remote_tip(&session.remote, &session.base_branch)?
+                .map(|c| c.to_string())
         }
         _ => None,
     };
     if let Some(commit) = on_base {
         ctx.env.pause_at("after-push-before-refresh");
-        let argo = super::argo::after_landing(ctx, session, renderer, &plan.environment, &commit, wait, how.resume)?;
+        let argo = super::argo::after_landing(
+            ctx,
+            session,
+            renderer,
+            &plan.environment,
+            &commit,
+            wait,
+            how.resume,
+        )?;
         if exit == Exit::Ok {
             return Ok(argo);
         }
@@ -219,9 +328,18 @@ pub(super) fn land_with(ctx: &Ctx<'_>, session: &promote::Session, renderer: &pr
 
 fn print_pr(shell: &Shell, landed: &Landed, pr: &promote::pr::OpenedPr) -> anyhow::Result<()> {
     let verb = if pr.created { "opened" } else { "updated" };
-    shell.out(format!("{GREEN}{verb}{GREEN:#} pull request #{} from {} ({}): {}", pr.number, pr.branch, &pr.commit[..7], pr.url))?;
+    shell.out(format!(
+        "{GREEN}{verb}{GREEN:#} pull request #{} from {} ({}): {}",
+        pr.number,
+        pr.branch,
+        &pr.commit[..7],
+        pr.url
+    ))?;
     for old in &pr.superseded {
-        shell.out(format!("  closed #{} (superseded): {}", old.number, old.url))?;
+        shell.out(format!(
+            "  closed #{} (superseded): {}",
+            old.number, old.url
+        ))?;
     }
     for m in &pr.approvals.met {
         shell.out(format!("  {GREEN}✓{GREEN:#} {}", m.describe()))?;
@@ -230,23 +348,55 @@ fn print_pr(shell: &Shell, landed: &Landed, pr: &promote::pr::OpenedPr) -> anyho
         shell.out(format!("  {RED}✗{RED:#} {}", m.describe()))?;
     }
     match landed {
-        Landed::PrAwaitingApproval(_) => shell.out("waiting for approvals: the pull request is open with reviewers requested")?,
-        Landed::PrMerged(_) => shell.out(format!("{GREEN}merged{GREEN:#} pull request #{}", pr.number))?,
-        Landed::PrClosedUnmerged(_) => shell.out(format!("{RED}closed unmerged{RED:#}: pull request #{}", pr.number))?,
+        Landed::PrAwaitingApproval(_) => {
+            shell.out("waiting for approvals: the pull request is open with reviewers requested")?
+        }
+        Landed::PrMerged(_) => shell.out(format!(
+            "{GREEN}merged{GREEN:#} pull request #{}",
+            pr.number
+        ))?,
+        Landed::PrClosedUnmerged(_) => shell.out(format!(
+            "{RED}closed unmerged{RED:#}: pull request #{}",
+            pr.number
+        ))?,
         _ => {}
     }
     Ok(())
 }
 
-fn result_doc<'a>(result: &'static str, plan: &'a Plan, landed: Option<&'a Landed>) -> PromotionResult<'a> {
+fn result_doc<'a>(
+    result: &'static str,
+    plan: &'a Plan,
+    landed: Option<&'a Landed>,
+) -> PromotionResult<'a> {
     let (commit, branch, compare_url) = match landed {
-        Some(Landed::Pushed { commit, branch, .. }) => (Some(commit.as_str()), Some(branch.as_str()), None),
-        Some(Landed::BranchPushed { commit, branch, compare_url }) => (Some(commit.as_str()), Some(branch.as_str()), compare_url.as_deref()),
-        Some(Landed::PrOpen(pr) | Landed::PrAwaitingApproval(pr) | Landed::PrMerged(pr) | Landed::PrClosedUnmerged(pr)) => (Some(pr.commit.as_str()), Some(pr.branch.as_str()), None),
+        Some(Landed::Pushed { commit, branch, .. }) => {
+            (Some(commit.as_str()), Some(branch.as_str()), None)
+        }
+        Some(Landed::BranchPushed {
+            commit,
+            branch,
+            compare_url,
+        }) => (
+            Some(commit.as_str()),
+            Some(branch.as_str()),
+            compare_url.as_deref(),
+        ),
+        Some(
+            Landed::PrOpen(pr)
+            | Landed::PrAwaitingApproval(pr)
+            | Landed::PrMerged(pr)
+            | Landed::PrClosedUnmerged(pr),
+        ) => (Some(pr.commit.as_str()), Some(pr.branch.as_str()), None),
         None => (None, None, None),
     };
     let pull_request = match landed {
-        Some(Landed::PrOpen(pr) | Landed::PrAwaitingApproval(pr) | Landed::PrMerged(pr) | Landed::PrClosedUnmerged(pr)) => Some(pr),
+        Some(
+            Landed::PrOpen(pr)
+            | Landed::PrAwaitingApproval(pr)
+            | Landed::PrMerged(pr)
+            | Landed::PrClosedUnmerged(pr),
+        ) => Some(pr),
         _ => None,
     };
     PromotionResult {
@@ -272,7 +422,11 @@ fn result_doc<'a>(result: &'static str, plan: &'a Plan, landed: Option<&'a Lande
 
 fn plan_text(plan: &Plan) -> String {
     let mut s = String::new();
-    let from = plan.from.as_deref().map(|f| format!(" (from {f})")).unwrap_or_default();
+    let from = plan
+        .from
+        .as_deref()
+        .map(|f| format!(" (from {f})"))
+        .unwrap_or_default();
     s.push_str(&format!(
         "{BOLD}{}{BOLD:#}: {} → {BOLD}{}{BOLD:#}{from}, {} mode\n",
         plan.environment,
@@ -280,10 +434,24 @@ fn plan_text(plan: &Plan) -> String {
         plan.version.as_deref().unwrap_or("mixed"),
         plan.mode
     ));
-    let width = plan.images.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
-    s.push_str(&format!("  {DIM}{:width$}  {:20}  {}{DIM:#}\n", "IMAGE", "FROM", "TO"));
+    let width = plan
+        .images
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    s.push_str(&format!(
+        "  {DIM}{:width$}  {:20}  {}{DIM:#}\n",
+        "IMAGE", "FROM", "TO"
+    ));
     for c in &plan.images {
-        s.push_str(&format!("  {:width$}  {RED}{:20}{RED:#}  {GREEN}{}{GREEN:#}\n", c.name, fmt_ref(&c.from), fmt_ref(&c.to)));
+        s.push_str(&format!(
+            "  {:width$}  {RED}{:20}{RED:#}  {GREEN}{}{GREEN:#}\n",
+            c.name,
+            fmt_ref(&c.from),
+            fmt_ref(&c.to)
+        ));
     }
     s.push_str(&format!(
         "render: {GREEN}ok{GREEN:#} ({}, {} resources{})\n",
@@ -313,7 +481,13 @@ pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
             "deny" | "error" => ("✗", RED),
             _ => ("…", CYAN),
         };
-        s.push_str(&format!("  {style}{mark} {:<7}{style:#} {} {DIM}(sha256:{}, {:.1} ms){DIM:#}\n", p.decision, p.origin, &p.sha256[..12], p.elapsed_ms));
+        s.push_str(&format!(
+            "  {style}{mark} {:<7}{style:#} {} {DIM}(sha256:{}, {:.1} ms){DIM:#}\n",
+            p.decision,
+            p.origin,
+            &p.sha256[..12],
+            p.elapsed_ms
+        ));
         for r in &p.reasons {
             s.push_str(&format!("      {}: {}\n", r.code, r.message));
         }
@@ -326,14 +500,23 @@ pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
     }
     if let Some(check) = &v.approvals {
         for m in &check.met {
-            s.push_str(&format!("  approval {GREEN}met{GREEN:#}: {}\n", m.describe()));
+            s.push_str(&format!(
+                "  approval {GREEN}met{GREEN:#}: {}\n",
+                m.describe()
+            ));
         }
         for m in &check.missing {
-            s.push_str(&format!("  approval {CYAN}missing{CYAN:#}: {}\n", m.describe()));
+            s.push_str(&format!(
+                "  approval {CYAN}missing{CYAN:#}: {}\n",
+                m.describe()
+            ));
         }
     }
     if let Some(o) = &v.override_ {
-        s.push_str(&format!("  {RED}policy override{RED:#} by {}: {}\n", o.by, o.reason));
+        s.push_str(&format!(
+            "  {RED}policy override{RED:#} by {}: {}\n",
+            o.by, o.reason
+        ));
     }
     s
 }
@@ -346,11 +529,16 @@ fn image_check_text(r: &promote_core::registry::ImageCheckReport) -> String {
             let mut s = format!("images: {GREEN}ok{GREEN:#} ({})\n", r.summary());
             for i in images {
                 let pinned = if i.pinned { " (pinned)" } else { "" };
-                s.push_str(&format!("  {DIM}{} → {}{pinned}{DIM:#}\n", i.reference, i.digest));
+                s.push_str(&format!(
+                    "  {DIM}{} → {}{pinned}{DIM:#}\n",
+                    i.reference, i.digest
+                ));
             }
             s
         }
-        ImageCheckReport::Skipped { .. } => format!("images: {CYAN}not checked{CYAN:#} ({})\n", r.summary()),
+        ImageCheckReport::Skipped { .. } => {
+            format!("images: {CYAN}not checked{CYAN:#} ({})\n", r.summary())
+        }
     }
 }
 
@@ -387,4 +575,3 @@ pub(super) fn confirm(shell: &Shell, question: &str) -> anyhow::Result<bool> {
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
 }
-

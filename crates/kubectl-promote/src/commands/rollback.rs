@@ -17,10 +17,7 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         ));
     }
     let author = args.land.author().map_err(usage)?;
-    let mut session = ctx.open_for(
-        args.dry_run,
-        args.land.override_reason(),
-    )?;
+    let mut session = ctx.open_for(args.dry_run, args.land.override_reason())?;
     super::argo::gather_policy_facts(ctx, &mut session, &args.env, true);
     if args.strategy != Some(Strategy::Revert) {
         let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();

@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use super::Ctx;
+use crate::Exit;
 use crate::cli::StatusArgs;
 use crate::output::{BOLD, DIM, GREEN, RED, YELLOW};
-use crate::Exit;
 
 pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
     let session = ctx.open()?;
@@ -16,33 +16,68 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
     }
     let shell = ctx.shell;
     if shell.is_text() {
-        shell.out(format!("{DIM}as of {} {}{DIM:#}", session.base_name(), session.base.short()))?;
+        shell.out(format!(
+            "{DIM}as of {} {}{DIM:#}",
+            session.base_name(),
+            session.base.short()
+        ))?;
         for e in &envs {
             let version = e.version.as_deref().unwrap_or("(no tag)");
-            let from = e.from.as_deref().map(|f| format!("  from {f}")).unwrap_or_default();
-            shell.out(format!("{BOLD}{}{BOLD:#}  {version}{from}  ({} mode, {})", e.name, e.mode, e.overlay))?;
+            let from = e
+                .from
+                .as_deref()
+                .map(|f| format!("  from {f}"))
+                .unwrap_or_default();
+            shell.out(format!(
+                "{BOLD}{}{BOLD:#}  {version}{from}  ({} mode, {})",
+                e.name, e.mode, e.overlay
+            ))?;
             if e.version.as_deref() == Some("mixed") || shell.verbose > 0 {
                 for (name, r) in &e.images {
                     shell.out(format!("    {name}  {r}"))?;
                 }
             }
             if let Some(a) = &e.argocd {
-                let rev = a.deployed_revision.as_deref().map(|r| &r[..r.len().min(7)]).unwrap_or("nothing");
-                let version = a.deployed_version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
-                shell.out(format!("    argocd {}: {}, {}, deployed {rev}{version}, auto-sync {}", a.app, a.sync, a.health, a.auto_sync))?;
+                let rev = a
+                    .deployed_revision
+                    .as_deref()
+                    .map(|r| &r[..r.len().min(7)])
+                    .unwrap_or("nothing");
+                let version = a
+                    .deployed_version
+                    .as_deref()
+                    .map(|v| format!(" ({v})"))
+                    .unwrap_or_default();
+                shell.out(format!(
+                    "    argocd {}: {}, {}, deployed {rev}{version}, auto-sync {}",
+                    a.app, a.sync, a.health, a.auto_sync
+                ))?;
                 if let Some(op) = a.operation.as_ref().filter(|o| o.in_progress) {
-                    shell.out(format!("      {YELLOW}operation in progress{YELLOW:#}: {}", op.phase.as_deref().unwrap_or("pending")))?;
+                    shell.out(format!(
+                        "      {YELLOW}operation in progress{YELLOW:#}: {}",
+                        op.phase.as_deref().unwrap_or("pending")
+                    ))?;
                 }
                 if let Some(w) = &a.sync_window {
                     shell.out(format!("      {YELLOW}sync window{YELLOW:#}: {w}"))?;
                 }
                 if let Some(m) = &a.rollback_marker {
-                    let why = if m.reason.is_empty() { String::new() } else { format!(": {}", m.reason) };
+                    let why = if m.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", m.reason)
+                    };
                     shell.out(format!("      {RED}rolled back{RED:#} by {} at {}{why}; `kubectl promote resume {}` ends it", m.by, m.at.as_deref().unwrap_or("?"), e.name))?;
                 }
             }
             if let Some(c) = &e.last_change {
-                shell.out(format!("    last change: {} by {} at {} — {}", &c.commit[..7], c.by, c.at, c.subject))?;
+                shell.out(format!(
+                    "    last change: {} by {} at {} — {}",
+                    &c.commit[..7],
+                    c.by,
+                    c.at,
+                    c.subject
+                ))?;
             }
             for a in &e.approvals {
                 let r = &a.in_force;
@@ -51,8 +86,15 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
                     promote::approvals::Verdict::Rejected => format!("{RED}rejected{RED:#}"),
                     promote::approvals::Verdict::Revoked => format!("{YELLOW}revoked{YELLOW:#}"),
                 };
-                let note = r.note.as_deref().map(|n| format!(": {}", n.split_whitespace().collect::<Vec<_>>().join(" "))).unwrap_or_default();
-                shell.out(format!("    {} {}: {mark} by {} at {}{note}", a.version, a.role, r.by, r.at))?;
+                let note = r
+                    .note
+                    .as_deref()
+                    .map(|n| format!(": {}", n.split_whitespace().collect::<Vec<_>>().join(" ")))
+                    .unwrap_or_default();
+                shell.out(format!(
+                    "    {} {}: {mark} by {} at {}{note}",
+                    a.version, a.role, r.by, r.at
+                ))?;
                 if a.approved_by.len() > 1 {
                     let all: Vec<String> = a.approved_by.iter().map(ToString::to_string).collect();
                     shell.out(format!("      approved by {}", all.join(", ")))?;
@@ -65,7 +107,12 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
         base: String,
         environments: &'a [promote::status::EnvStatus],
     }
-    shell.document("Status", &StatusDoc { base: session.base.to_string(), environments: &envs })?;
+    shell.document(
+        "Status",
+        &StatusDoc {
+            base: session.base.to_string(),
+            environments: &envs,
+        },
+    )?;
     Ok(Exit::Ok)
 }
-

@@ -23,7 +23,10 @@ const HUB_SERVER: &str = "https://index.docker.io/v1/";
 /// What to authenticate with.
 #[derive(Debug, Clone)]
 pub enum Credential {
-    Basic { username: String, password: Token },
+    Basic {
+        username: String,
+        password: Token,
+    },
     /// An OAuth2 refresh token (`identitytoken`, or a helper's `<token>` user).
     IdentityToken(Token),
 }
@@ -70,7 +73,11 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(file: Option<PathBuf>) -> Self {
-        Credentials { file, config: OnceLock::new(), found: Mutex::new(HashMap::new()) }
+        Credentials {
+            file,
+            config: OnceLock::new(),
+            found: Mutex::new(HashMap::new()),
+        }
     }
 
     fn config(&self) -> Result<&DockerConfig, RegistryError> {
@@ -83,22 +90,43 @@ impl Credentials {
                 Ok(text) => serde_json::from_str(&text).map_err(|e| e.to_string()),
             },
         });
-        loaded.as_ref().map_err(|detail| RegistryError::DockerConfig { file: self.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), detail: detail.clone() })
+        loaded
+            .as_ref()
+            .map_err(|detail| RegistryError::DockerConfig {
+                file: self
+                    .file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                detail: detail.clone(),
+            })
     }
 
     /// The credential for `registry` (as image names write it: `docker.io`, `host:port`).
     pub fn for_registry(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
-        if let Some(found) = self.found.lock().unwrap_or_else(|p| p.into_inner()).get(registry) {
+        if let Some(found) = self
+            .found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(registry)
+        {
             return Ok(found.clone());
         }
         let found = self.look_up(registry)?;
-        self.found.lock().unwrap_or_else(|p| p.into_inner()).insert(registry.to_owned(), found.clone());
+        self.found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(registry.to_owned(), found.clone());
         Ok(found)
     }
 
     fn look_up(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
         let config = self.config()?;
-        let server = if registry == DOCKER_HUB { HUB_SERVER } else { registry };
+        let server = if registry == DOCKER_HUB {
+            HUB_SERVER
+        } else {
+            registry
+        };
         let matches = |key: &str| normalize(key) == normalize(server);
         if let Some((_, helper)) = config.cred_helpers.iter().find(|(k, _)| matches(k)) {
             return run_helper(helper, registry, server);
@@ -118,7 +146,10 @@ impl Credentials {
 /// `https://index.docker.io/v1/` → `index.docker.io`; `http://reg:5000/` → `reg:5000`.
 fn normalize(key: &str) -> String {
     let k = key.trim();
-    let k = k.strip_prefix("https://").or_else(|| k.strip_prefix("http://")).unwrap_or(k);
+    let k = k
+        .strip_prefix("https://")
+        .or_else(|| k.strip_prefix("http://"))
+        .unwrap_or(k);
     let host = k.split('/').next().unwrap_or(k).to_ascii_lowercase();
     match host.as_str() {
         "docker.io" | "registry-1.docker.io" => "index.docker.io".to_owned(),
@@ -126,29 +157,60 @@ fn normalize(key: &str) -> String {
     }
 }
 
-fn from_entry(entry: &AuthEntry, registry: &str, creds: &Credentials) -> Result<Option<Credential>, RegistryError> {
+fn from_entry(
+    entry: &AuthEntry,
+    registry: &str,
+    creds: &Credentials,
+) -> Result<Option<Credential>, RegistryError> {
     if let Some(t) = entry.identitytoken.as_deref().and_then(Token::new) {
         return Ok(Some(Credential::IdentityToken(t)));
     }
-    if let (Some(u), Some(p)) = (&entry.username, entry.password.as_deref().and_then(Token::new)) {
-        return Ok(Some(Credential::Basic { username: u.clone(), password: p }));
+    if let (Some(u), Some(p)) = (
+        &entry.username,
+        entry.password.as_deref().and_then(Token::new),
+    ) {
+        return Ok(Some(Credential::Basic {
+            username: u.clone(),
+            password: p,
+        }));
     }
-    let Some(auth) = entry.auth.as_deref().filter(|a| !a.trim().is_empty()) else { return Ok(None) };
+    let Some(auth) = entry.auth.as_deref().filter(|a| !a.trim().is_empty()) else {
+        return Ok(None);
+    };
     use base64::Engine as _;
     let bad = |what: &str| RegistryError::DockerConfig {
-        file: creds.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-        detail: format!("auths entry for {registry}: `auth` is {what}; expected base64 of `user:password` (run `docker login {registry}` again)"),
+        file: creds
+            .file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        detail: format!(
+            "auths entry for {registry}: `auth` is {what}; expected base64 of `user:password` (run `docker login {registry}` again)"
+        ),
     };
-    let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad("not base64"))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .map_err(|_| bad("not base64"))?;
     let text = String::from_utf8(decoded).map_err(|_| bad("not UTF-8 text"))?;
     let (u, p) = text.split_once(':').ok_or_else(|| bad("missing the `:`"))?;
-    Ok(Token::new(p).map(|password| Credential::Basic { username: u.to_owned(), password }))
+    Ok(Token::new(p).map(|password| Credential::Basic {
+        username: u.to_owned(),
+        password,
+    }))
 }
 
 /// `docker-credential-<helper> get`, the server on stdin; "not found" is no credential.
-fn run_helper(helper: &str, registry: &str, server: &str) -> Result<Option<Credential>, RegistryError> {
+fn run_helper(
+    helper: &str,
+    registry: &str,
+    server: &str,
+) -> Result<Option<Credential>, RegistryError> {
     let program = format!("docker-credential-{helper}");
-    let failed = |detail: String| RegistryError::CredentialHelper { helper: helper.to_owned(), registry: registry.to_owned(), detail };
+    let failed = |detail: String| RegistryError::CredentialHelper {
+        helper: helper.to_owned(),
+        registry: registry.to_owned(),
+        detail,
+    };
     let mut child = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
@@ -159,7 +221,9 @@ fn run_helper(helper: &str, registry: &str, server: &str) -> Result<Option<Crede
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         // The helpers print "credentials not found in native keychain" for an unknown server.
@@ -168,12 +232,28 @@ fn run_helper(helper: &str, registry: &str, server: &str) -> Result<Option<Crede
             return Ok(None);
         }
         // Its words, trimmed to one short line; a failing helper has printed no secret.
-        let line = said.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(160).collect::<String>();
+        let line = said
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(160)
+            .collect::<String>();
         return Err(failed(format!("{} ({line})", out.status)));
     }
-    let answer: HelperAnswer = serde_json::from_str(&stdout).map_err(|_| failed("its answer is not {\"Username\", \"Secret\"} JSON".into()))?;
-    let Some(secret) = Token::new(answer.secret) else { return Ok(None) };
-    Ok(Some(if answer.username == "<token>" { Credential::IdentityToken(secret) } else { Credential::Basic { username: answer.username, password: secret } }))
+    let answer: HelperAnswer = serde_json::from_str(&stdout)
+        .map_err(|_| failed("its answer is not {\"Username\", \"Secret\"} JSON".into()))?;
+    let Some(secret) = Token::new(answer.secret) else {
+        return Ok(None);
+    };
+    Ok(Some(if answer.username == "<token>" {
+        Credential::IdentityToken(secret)
+    } else {
+        Credential::Basic {
+            username: answer.username,
+            password: secret,
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -184,7 +264,10 @@ mod tests {
     fn config_keys_match_the_registry_as_docker_writes_them() {
         assert_eq!(normalize("https://index.docker.io/v1/"), "index.docker.io");
         assert_eq!(normalize(HUB_SERVER), normalize("docker.io"));
-        assert_eq!(normalize("http://Reg.example.com:5000/"), "reg.example.com:5000");
+        assert_eq!(
+            normalize("http://Reg.example.com:5000/"),
+            "reg.example.com:5000"
+        );
     }
 
     #[test]
@@ -195,7 +278,10 @@ mod tests {
         std::fs::write(&file, r#"{"auths": {"https://reg.example.com": {"auth": "YW5hOnMzY3JldC1wYXNz"}, "other.io": {"identitytoken": "refresh-xyz"}, "bad.io": {"auth": "!!"}}}"#).unwrap();
         let creds = Credentials::new(Some(file));
         match creds.for_registry("reg.example.com").unwrap() {
-            Some(Credential::Basic { username, password }) => assert_eq!((username.as_str(), password.expose_secret()), ("ana", "s3cret-pass")),
+            Some(Credential::Basic { username, password }) => assert_eq!(
+                (username.as_str(), password.expose_secret()),
+                ("ana", "s3cret-pass")
+            ),
             other => panic!("{other:?}"),
         }
         let token = creds.for_registry("other.io").unwrap();

@@ -28,7 +28,9 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 use promote_core::forge::Token;
-use promote_core::registry::{ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError, is_loopback_host};
+use promote_core::registry::{
+    ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError, is_loopback_host,
+};
 
 use challenge::Challenge;
 use credentials::{Credential, Credentials};
@@ -55,7 +57,12 @@ pub struct RegistryOptions {
 
 impl Default for RegistryOptions {
     fn default() -> Self {
-        RegistryOptions { timeout: Duration::from_secs(30), proxy: None, docker_config: None, insecure: Vec::new() }
+        RegistryOptions {
+            timeout: Duration::from_secs(30),
+            proxy: None,
+            docker_config: None,
+            insecure: Vec::new(),
+        }
     }
 }
 
@@ -71,7 +78,9 @@ pub struct HttpRegistry {
 
 impl std::fmt::Debug for HttpRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpRegistry").field("insecure", &self.insecure).finish_non_exhaustive()
+        f.debug_struct("HttpRegistry")
+            .field("insecure", &self.insecure)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +101,11 @@ enum Method {
 impl HttpRegistry {
     pub fn new(options: &RegistryOptions) -> Result<Self, RegistryError> {
         let proxy = match &options.proxy {
-            Some(url) => Some(ureq::Proxy::new(url).map_err(|e| RegistryError::Transport { registry: url.clone(), action: "use the configured proxy".into(), source: Box::new(e) })?),
+            Some(url) => Some(ureq::Proxy::new(url).map_err(|e| RegistryError::Transport {
+                registry: url.clone(),
+                action: "use the configured proxy".into(),
+                source: Box::new(e),
+            })?),
             None => None,
         };
         let config = ureq::Agent::config_builder()
@@ -117,14 +130,34 @@ impl HttpRegistry {
 
     fn base(&self, image: &ImageName) -> String {
         let host = image.api_host();
-        format!("{}://{host}", if self.plain_http(host) { "http" } else { "https" })
+        format!(
+            "{}://{host}",
+            if self.plain_http(host) {
+                "http"
+            } else {
+                "https"
+            }
+        )
     }
 
-    fn send(&self, method: Method, url: &str, auth: Option<&Token>, image: &ImageName, action: &str) -> Result<Answer, RegistryError> {
-        let transport = |source: ureq::Error| RegistryError::Transport { registry: image.registry.clone(), action: action.to_owned(), source: Box::new(source) };
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Option<&Token>,
+        image: &ImageName,
+        action: &str,
+    ) -> Result<Answer, RegistryError> {
+        let transport = |source: ureq::Error| RegistryError::Transport {
+            registry: image.registry.clone(),
+            action: action.to_owned(),
+            source: Box::new(source),
+        };
         macro_rules! common {
             ($b:expr) => {{
-                let b = $b.header("Accept", MANIFEST_ACCEPT).header("User-Agent", self.user_agent.as_str());
+                let b = $b
+                    .header("Accept", MANIFEST_ACCEPT)
+                    .header("User-Agent", self.user_agent.as_str());
                 match auth {
                     Some(a) => b.header("Authorization", a.expose_secret()),
                     None => b,
@@ -136,87 +169,207 @@ impl HttpRegistry {
             Method::Get => common!(self.agent.get(url)).call(),
         }
         .map_err(transport)?;
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let digest = header("docker-content-digest");
         let challenge = header("www-authenticate");
         let status = response.status().as_u16();
         let body = match method {
             Method::Head => Vec::new(),
-            Method::Get => response.body_mut().with_config().limit(MAX_MANIFEST).read_to_vec().map_err(transport)?,
+            Method::Get => response
+                .body_mut()
+                .with_config()
+                .limit(MAX_MANIFEST)
+                .read_to_vec()
+                .map_err(transport)?,
         };
-        Ok(Answer { status, digest, challenge, body })
+        Ok(Answer {
+            status,
+            digest,
+            challenge,
+            body,
+        })
     }
 
     /// A request that answers 401 the way the registry's challenge asks.
-    fn authed(&self, method: Method, url: &str, image: &ImageName, action: &str) -> Result<Answer, RegistryError> {
+    fn authed(
+        &self,
+        method: Method,
+        url: &str,
+        image: &ImageName,
+        action: &str,
+    ) -> Result<Answer, RegistryError> {
         let key = format!("{}/{}", image.api_host(), image.repository);
-        let cached = self.auth.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let cached = self
+            .auth
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
         let first = self.send(method, url, cached.as_ref(), image, action)?;
         if first.status != 401 {
             return Ok(first);
         }
         let raw = first.challenge.clone().unwrap_or_default();
-        let challenge = Challenge::parse(&raw).ok_or_else(|| RegistryError::Challenge { registry: image.registry.clone(), challenge: raw.clone() })?;
+        let challenge = Challenge::parse(&raw).ok_or_else(|| RegistryError::Challenge {
+            registry: image.registry.clone(),
+            challenge: raw.clone(),
+        })?;
         let credential = self.credentials.for_registry(&image.registry)?;
         let header = match challenge {
             Challenge::Basic => match &credential {
-                Some(Credential::Basic { username, password }) => basic(username, password.expose_secret()),
-                _ => return Err(unauthorized(image, 401, " and no credentials for it in the docker config")),
+                Some(Credential::Basic { username, password }) => {
+                    basic(username, password.expose_secret())
+                }
+                _ => {
+                    return Err(unauthorized(
+                        image,
+                        401,
+                        " and no credentials for it in the docker config",
+                    ));
+                }
             },
-            Challenge::Bearer { realm, service, scope } => {
-                let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", image.repository));
-                let token = self.token(image, &realm, service.as_deref(), &scope, credential.as_ref())?;
-                Token::new(format!("Bearer {}", token.expose_secret())).ok_or_else(|| RegistryError::TokenEndpoint { registry: image.registry.clone(), realm: realm.clone(), detail: "an empty token".into() })?
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => {
+                let scope =
+                    scope.unwrap_or_else(|| format!("repository:{}:pull", image.repository));
+                let token = self.token(
+                    image,
+                    &realm,
+                    service.as_deref(),
+                    &scope,
+                    credential.as_ref(),
+                )?;
+                Token::new(format!("Bearer {}", token.expose_secret())).ok_or_else(|| {
+                    RegistryError::TokenEndpoint {
+                        registry: image.registry.clone(),
+                        realm: realm.clone(),
+                        detail: "an empty token".into(),
+                    }
+                })?
             }
         };
         let second = self.send(method, url, Some(&header), image, action)?;
         if second.status == 401 || second.status == 403 {
-            let how = if credential.is_some() { " with the credentials from the docker config" } else { " anonymously" };
+            let how = if credential.is_some() {
+                " with the credentials from the docker config"
+            } else {
+                " anonymously"
+            };
             return Err(unauthorized(image, second.status, how));
         }
-        self.auth.lock().unwrap_or_else(|p| p.into_inner()).insert(key, header);
+        self.auth
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, header);
         Ok(second)
     }
 
     /// A Bearer token from the challenge's realm (Docker's token protocol; with an identity
     /// token, the OAuth2 refresh-token grant).
-    fn token(&self, image: &ImageName, realm: &str, service: Option<&str>, scope: &str, credential: Option<&Credential>) -> Result<Token, RegistryError> {
-        let realm_host = realm.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
+    fn token(
+        &self,
+        image: &ImageName,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        credential: Option<&Credential>,
+    ) -> Result<Token, RegistryError> {
+        let realm_host = realm
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
         if realm.starts_with("http://") && credential.is_some() && !self.plain_http(realm_host) {
-            return Err(RegistryError::Insecure { registry: image.registry.clone(), reason: format!("its token realm {realm} is plain HTTP, and credentials are not sent over it") });
+            return Err(RegistryError::Insecure {
+                registry: image.registry.clone(),
+                reason: format!(
+                    "its token realm {realm} is plain HTTP, and credentials are not sent over it"
+                ),
+            });
         }
-        let failed = |detail: String| RegistryError::TokenEndpoint { registry: image.registry.clone(), realm: realm.to_owned(), detail };
-        let transport = |source: ureq::Error| RegistryError::Transport { registry: image.registry.clone(), action: format!("get a token from {realm}"), source: Box::new(source) };
+        let failed = |detail: String| RegistryError::TokenEndpoint {
+            registry: image.registry.clone(),
+            realm: realm.to_owned(),
+            detail,
+        };
+        let transport = |source: ureq::Error| RegistryError::Transport {
+            registry: image.registry.clone(),
+            action: format!("get a token from {realm}"),
+            source: Box::new(source),
+        };
         let mut response = match credential {
             Some(Credential::IdentityToken(refresh)) => {
-                let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh.expose_secret()), ("client_id", "kubectl-promote"), ("scope", scope)];
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.expose_secret()),
+                    ("client_id", "kubectl-promote"),
+                    ("scope", scope),
+                ];
                 if let Some(s) = service {
                     form.push(("service", s));
                 }
-                self.agent.post(realm).header("User-Agent", self.user_agent.as_str()).send_form(form).map_err(transport)?
+                self.agent
+                    .post(realm)
+                    .header("User-Agent", self.user_agent.as_str())
+                    .send_form(form)
+                    .map_err(transport)?
             }
             other => {
-                let mut req = self.agent.get(realm).header("User-Agent", self.user_agent.as_str()).query("scope", scope);
+                let mut req = self
+                    .agent
+                    .get(realm)
+                    .header("User-Agent", self.user_agent.as_str())
+                    .query("scope", scope);
                 if let Some(s) = service {
                     req = req.query("service", s);
                 }
                 if let Some(Credential::Basic { username, password }) = other {
-                    req = req.header("Authorization", basic(username, password.expose_secret()).expose_secret());
+                    req = req.header(
+                        "Authorization",
+                        basic(username, password.expose_secret()).expose_secret(),
+                    );
                 }
                 req.call().map_err(transport)?
             }
         };
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
-            let how = if credential.is_some() { "the credentials from the docker config" } else { "an anonymous request" };
-            return Err(unauthorized(image, status, &format!(" at its token endpoint {realm}, for {how}")));
+            let how = if credential.is_some() {
+                "the credentials from the docker config"
+            } else {
+                "an anonymous request"
+            };
+            return Err(unauthorized(
+                image,
+                status,
+                &format!(" at its token endpoint {realm}, for {how}"),
+            ));
         }
-        let body = response.body_mut().with_config().limit(1024 * 1024).read_to_string().map_err(transport)?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(1024 * 1024)
+            .read_to_string()
+            .map_err(transport)?;
         if status != 200 {
             return Err(failed(format!("HTTP {status}")));
         }
-        let doc: serde_json::Value = serde_json::from_str(&body).map_err(|_| failed("a body that is not JSON".into()))?;
-        let value = doc.get("token").or_else(|| doc.get("access_token")).and_then(|v| v.as_str()).unwrap_or("");
+        let doc: serde_json::Value =
+            serde_json::from_str(&body).map_err(|_| failed("a body that is not JSON".into()))?;
+        let value = doc
+            .get("token")
+            .or_else(|| doc.get("access_token"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         Token::new(value).ok_or_else(|| failed("no `token` in its answer".into()))
     }
 }
@@ -224,7 +377,11 @@ impl HttpRegistry {
 impl ImageResolver for HttpRegistry {
     fn resolve(&self, query: &ImageQuery) -> Result<Lookup, RegistryError> {
         let image = &query.image;
-        let path = format!("/v2/{}/manifests/{}", image.repository, query.reference.as_str());
+        let path = format!(
+            "/v2/{}/manifests/{}",
+            image.repository,
+            query.reference.as_str()
+        );
         let url = format!("{}{path}", self.base(image));
         let action = format!("look up {query}");
         let mut answer = self.authed(Method::Head, &url, image, &action)?;
@@ -236,21 +393,44 @@ impl ImageResolver for HttpRegistry {
         }
         match answer.status {
             200 => {}
-            404 => return Ok(Lookup::NotFound { request: format!("{method} {path} → 404") }),
+            404 => {
+                return Ok(Lookup::NotFound {
+                    request: format!("{method} {path} → 404"),
+                });
+            }
             403 => return Err(unauthorized(image, 403, "")),
             status => {
-                let message = String::from_utf8_lossy(&answer.body).chars().take(200).collect::<String>();
-                return Err(RegistryError::Unexpected { registry: image.registry.clone(), request: format!("{method} {path}"), status, message: if message.trim().is_empty() { "(no body)".into() } else { message } });
+                let message = String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
+                return Err(RegistryError::Unexpected {
+                    registry: image.registry.clone(),
+                    request: format!("{method} {path}"),
+                    status,
+                    message: if message.trim().is_empty() {
+                        "(no body)".into()
+                    } else {
+                        message
+                    },
+                });
             }
         }
         if let Reference::Digest(d) = &query.reference {
             return Ok(Lookup::Found { digest: d.clone() });
         }
-        let digest = match answer.digest.filter(|d| promote_core::image::valid_digest(d)) {
+        let digest = match answer
+            .digest
+            .filter(|d| promote_core::image::valid_digest(d))
+        {
             Some(d) => d,
             None => {
                 // No Docker-Content-Digest: the digest is the sha256 of the manifest's bytes.
-                let body = if method == "GET" { answer.body } else { self.authed(Method::Get, &url, image, &action)?.body };
+                let body = if method == "GET" {
+                    answer.body
+                } else {
+                    self.authed(Method::Get, &url, image, &action)?.body
+                };
                 format!("sha256:{}", hex::encode(Sha256::digest(&body)))
             }
         };
@@ -259,12 +439,18 @@ impl ImageResolver for HttpRegistry {
 }
 
 fn unauthorized(image: &ImageName, status: u16, detail: &str) -> RegistryError {
-    RegistryError::Unauthorized { registry: image.registry.clone(), repository: image.repository.clone(), status, detail: detail.to_owned() }
+    RegistryError::Unauthorized {
+        registry: image.registry.clone(),
+        repository: image.repository.clone(),
+        status,
+        detail: detail.to_owned(),
+    }
 }
 
 /// `Basic base64(user:password)`.
 fn basic(username: &str, password: &str) -> Token {
     use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     Token::new(format!("Basic {encoded}")).expect("never empty")
 }
