@@ -22,6 +22,18 @@ use crate::krew::{PACKAGE_FILE, PLUGIN_PREFIX};
 
 /// The module's file name inside the package.
 pub const MODULE_FILE: &str = "policy.wasm";
+/// The module's file name for a Rego bundle from `opa build` (kept whole: its `data.json` and
+/// `.manifest` belong to the policy; the host recognises a bundle by its content).
+pub const BUNDLE_FILE: &str = "bundle.tar.gz";
+
+/// The name a module travels under in the package: a gzip'd Rego bundle keeps its own name.
+pub fn module_file(module: &[u8]) -> &'static str {
+    if module.starts_with(&[0x1f, 0x8b]) {
+        BUNDLE_FILE
+    } else {
+        MODULE_FILE
+    }
+}
 /// The licence's file name inside the package.
 pub const LICENSE_FILE: &str = "LICENSE";
 /// krew's manifest `apiVersion`.
@@ -61,6 +73,8 @@ pub struct Package {
     pub sha256: Sha256,
     /// The module's sha256 (in `promote-policy.yaml`).
     pub module_sha256: Sha256,
+    /// The module's file name in the archive (`policy.wasm`, or `bundle.tar.gz` for Rego).
+    pub module_file: &'static str,
     /// The manifest's `uri`.
     pub uri: String,
 }
@@ -122,14 +136,15 @@ pub fn package(input: &PackageInput<'_>, out_dir: &Path) -> Result<Package, Pack
         return Err(PackageError::Version { version: raw, from });
     }
     let module_sha256 = Sha256::of(input.module);
+    let module_file = module_file(input.module);
     let files: [(&str, u32, Vec<u8>); 4] = [
         (LICENSE_FILE, 0o644, input.license.to_vec()),
-        (MODULE_FILE, 0o644, input.module.to_vec()),
+        (module_file, 0o644, input.module.to_vec()),
         (plugin.as_str(), 0o755, shim(name).into_bytes()),
         (
             PACKAGE_FILE,
             0o644,
-            package_yaml(input.metadata, &module_sha256).into_bytes(),
+            package_yaml(input.metadata, module_file, &module_sha256).into_bytes(),
         ),
     ];
     let archive_bytes = archive(&files).map_err(|source| PackageError::Write {
@@ -155,6 +170,7 @@ pub fn package(input: &PackageInput<'_>, out_dir: &Path) -> Result<Package, Pack
     };
     let manifest = manifest(
         input.metadata,
+        module_file,
         &plugin,
         &version,
         &uri,
@@ -171,6 +187,7 @@ pub fn package(input: &PackageInput<'_>, out_dir: &Path) -> Result<Package, Pack
         manifest: manifest_path,
         sha256,
         module_sha256,
+        module_file,
         uri,
     })
 }
@@ -256,7 +273,7 @@ fn shim(name: &str) -> String {
 }
 
 /// `promote-policy.yaml`: the metadata (JSON values are YAML too), the module's file and pin.
-fn package_yaml(m: &PolicyMetadata, sha: &Sha256) -> String {
+fn package_yaml(m: &PolicyMetadata, module_file: &str, sha: &Sha256) -> String {
     let json = |v: &serde_json::Value| serde_json::to_string(v).unwrap_or_default();
     let mut s = String::from(
         "# Metadata of a kubectl promote policy module (specs/policy-abi.md), written by\n\
@@ -277,12 +294,13 @@ fn package_yaml(m: &PolicyMetadata, sha: &Sha256) -> String {
         let v = serde_json::to_value(r).unwrap_or_default();
         s.push_str(&format!("resources: {}\n", json(&v)));
     }
-    s.push_str(&format!("module: {MODULE_FILE}\nsha256: {sha}\n"));
+    s.push_str(&format!("module: {module_file}\nsha256: {sha}\n"));
     s
 }
 
 fn manifest(
     m: &PolicyMetadata,
+    module_file: &str,
     plugin: &str,
     version: &str,
     uri: &str,
@@ -328,7 +346,7 @@ fn manifest(
          \x20   bin: {plugin}\n\
          \x20   files:\n\
          \x20   - {{from: {PACKAGE_FILE}, to: .}}\n\
-         \x20   - {{from: {MODULE_FILE}, to: .}}\n\
+         \x20   - {{from: {module_file}, to: .}}\n\
          \x20   - {{from: {LICENSE_FILE}, to: .}}\n\
          \x20   - {{from: {plugin}, to: .}}\n",
         short = q(&format!("Policy module {name} for kubectl promote ({ops})")),
@@ -365,7 +383,7 @@ fn archive(files: &[(&str, u32, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_semver;
+    use super::{BUNDLE_FILE, MODULE_FILE, is_semver, module_file};
 
     #[test]
     fn semver() {
@@ -383,5 +401,11 @@ mod tests {
         ] {
             assert!(!is_semver(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_rego_bundle_keeps_its_name_and_a_wasm_module_is_policy_wasm() {
+        assert_eq!(module_file(&[0x1f, 0x8b, 8, 0]), BUNDLE_FILE);
+        assert_eq!(module_file(b"\0asm\x01\0\0\0"), MODULE_FILE);
     }
 }

@@ -1175,6 +1175,7 @@ struct PackageDoc {
     sha256: String,
     manifest: String,
     uri: String,
+    module_file: &'static str,
     module_sha256: String,
 }
 
@@ -1260,6 +1261,7 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
         sha256: p.sha256.to_hex(),
         manifest: shown(&p.manifest),
         uri: p.uri.clone(),
+        module_file: p.module_file,
         module_sha256: p.module_sha256.to_hex(),
     };
     if ctx.shell.is_text() {
@@ -1273,8 +1275,7 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
         ctx.shell.out(format!("uri:       {}", doc.uri))?;
         ctx.shell.out(format!(
             "module:    {} (sha256 {})",
-            promote_policy::package::MODULE_FILE,
-            doc.module_sha256
+            doc.module_file, doc.module_sha256
         ))?;
         ctx.shell.out(format!(
             "install:   kubectl krew install --manifest={} --archive={}",
