@@ -391,69 +391,11 @@ fn a_go_policy_from_the_repo_gates_a_promotion() {
         "{}",
         list.stdout
     );
-    assert_eq!(run_at(&kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
-
-    let waiting = run_at(
+    gates_like_qa_approved(
         &kit,
-        &me,
-        TUESDAY,
-        &["prod", "--from", "staging", "--dry-run"],
-    );
-    assert_eq!(waiting.code, 4, "{}{}", waiting.stdout, waiting.stderr);
-    assert!(
-        waiting
-            .stdout
-            .contains("policies/qa-approved-go/policy.wasm@origin/main")
-            && waiting
-                .stdout
-                .contains("approval missing: qa on staging: 0 of 1"),
-        "{}",
-        waiting.stdout
-    );
-
-    assert_eq!(
-        run_at(
-            &kit,
-            &qa,
-            TUESDAY,
-            &["reject", "staging", "v1.0.1", "-m", "checkout is broken"]
-        )
-        .code,
-        0
-    );
-    let head = kit.origin_head();
-    let denied = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging"]);
-    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
-    assert!(
-        denied.stdout.contains("checkout is broken") && denied.stdout.contains("denied by policy"),
-        "{}",
-        denied.stdout
-    );
-    assert_eq!(kit.origin_head(), head, "a denial pushes nothing");
-
-    assert_eq!(
-        run_at(
-            &kit,
-            &qa,
-            TUESDAY,
-            &["approve", "staging", "v1.0.1", "-m", "fixed and retested"]
-        )
-        .code,
-        0
-    );
-    let landed = run_at(&kit, &me, TUESDAY, &["prod", "--from", "staging"]);
-    assert_eq!(landed.code, 0, "{}{}", landed.stdout, landed.stderr);
-    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
-    assert!(msg.contains("Policy-Decision: allow"), "{msg}");
-    assert!(
-        msg.contains(&format!(
-            "Policy-Module: policies/qa-approved-go/policy.wasm@origin/main sha256:{pin} allow"
-        )),
-        "{msg}"
-    );
-    assert!(
-        kit.origin_git(&["show", "main:kustomize/prod/kustomization.yaml"])
-            .contains("v1.0.1")
+        &qa,
+        "policies/qa-approved-go/policy.wasm@origin/main",
+        &pin,
     );
 }
 
@@ -519,11 +461,22 @@ fn a_rego_policy_from_the_repo_gates_a_promotion() {
     kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
 
     let qa = qa_clone(&kit);
-    let me = kit.clone.clone();
-    assert_eq!(run_at(&kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
-    let origin = "policies/qa-approved.tar.gz@origin/main";
-    let waiting = run_at(
+    gates_like_qa_approved(
         &kit,
+        &qa,
+        "policies/qa-approved.tar.gz@origin/main",
+        &digest,
+    );
+}
+
+/// The QA gate every port of qa-approved must hold, through the binary: staging v1.0.1 lands;
+/// prod waits for QA (exit 4, the module named by `origin`); a rejection denies (exit 3, nothing
+/// pushed); an approval lets it land with a `Policy-Module: ORIGIN sha256:PIN allow` trailer.
+fn gates_like_qa_approved(kit: &GitOps, qa: &Path, origin: &str, pin: &str) {
+    let me = kit.clone.clone();
+    assert_eq!(run_at(kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
+    let waiting = run_at(
+        kit,
         &me,
         TUESDAY,
         &["prod", "--from", "staging", "--dry-run"],
@@ -531,56 +484,47 @@ fn a_rego_policy_from_the_repo_gates_a_promotion() {
     assert_eq!(waiting.code, 4, "{}{}", waiting.stdout, waiting.stderr);
     assert!(
         waiting.stdout.contains(origin)
-            && waiting.stdout.contains("approval missing: qa on staging"),
+            && waiting
+                .stdout
+                .contains("approval missing: qa on staging: 0 of 1"),
         "{}",
         waiting.stdout
     );
 
-    assert_eq!(
-        run_at(
-            &kit,
-            &qa,
-            TUESDAY,
-            &["reject", "staging", "v1.0.1", "-m", "checkout is broken"]
-        )
-        .code,
-        0
-    );
+    let reject = ["reject", "staging", "v1.0.1", "-m", "checkout is broken"];
+    assert_eq!(run_at(kit, qa, TUESDAY, &reject).code, 0);
     let head = kit.origin_head();
     let denied = run_at(
-        &kit,
+        kit,
         &me,
         TUESDAY,
         &["prod", "--from", "staging", "--direct"],
     );
     assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
     assert!(
-        denied.stdout.contains("QaRejected") || denied.stdout.contains("checkout is broken"),
+        denied.stdout.contains("checkout is broken") && denied.stdout.contains("denied by policy"),
         "{}",
         denied.stdout
     );
     assert_eq!(kit.origin_head(), head, "a denial pushes nothing");
 
-    assert_eq!(
-        run_at(
-            &kit,
-            &qa,
-            TUESDAY,
-            &["approve", "staging", "v1.0.1", "-m", "fixed"]
-        )
-        .code,
-        0
-    );
+    let approve = ["approve", "staging", "v1.0.1", "-m", "fixed and retested"];
+    assert_eq!(run_at(kit, qa, TUESDAY, &approve).code, 0);
     let landed = run_at(
-        &kit,
+        kit,
         &me,
         TUESDAY,
         &["prod", "--from", "staging", "--direct"],
     );
     assert_eq!(landed.code, 0, "{}{}", landed.stdout, landed.stderr);
     let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(msg.contains("Policy-Decision: allow"), "{msg}");
     assert!(
-        msg.contains(&format!("Policy-Module: {origin} sha256:{digest} allow")),
+        msg.contains(&format!("Policy-Module: {origin} sha256:{pin} allow")),
         "{msg}"
+    );
+    assert!(
+        kit.origin_git(&["show", "main:kustomize/prod/kustomization.yaml"])
+            .contains("v1.0.1")
     );
 }

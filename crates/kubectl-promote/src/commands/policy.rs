@@ -1221,7 +1221,9 @@ fn package(ctx: &Ctx<'_>, args: &PolicyPackageArgs) -> anyhow::Result<Exit> {
             )));
         }
         Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!("reading {}", license_path.display())));
+            return Err(
+                anyhow::Error::new(e).context(format!("reading {}", license_path.display()))
+            );
         }
     };
     let ModuleSource::File {
