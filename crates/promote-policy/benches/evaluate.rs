@@ -179,6 +179,9 @@ fn size(source: &ModuleSource) -> usize {
         ModuleSource::Builtin(n) => promote_policy::builtin_bytes(n).map_or(0, <[u8]>::len),
         ModuleSource::File { path, .. } => std::fs::metadata(path).map_or(0, |m| m.len() as usize),
         ModuleSource::Bytes { bytes, .. } => bytes.len(),
+        ModuleSource::Krew(installed) => {
+            std::fs::metadata(&installed.module).map_or(0, |m| m.len() as usize)
+        }
     }
 }
 
