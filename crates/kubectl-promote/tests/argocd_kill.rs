@@ -6,10 +6,11 @@
 #![cfg(feature = "test-hooks")]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use promote_testkit::argocd::{ArgoCdStandIn, ArgoVersion, Options};
+use promote_testkit::hooks;
 use promote_testkit::repo::{GitOps, workspace_root};
 use serde_json::{Value, json};
 
@@ -37,16 +38,9 @@ struct Bed {
 }
 
 fn command(bed: &Bed, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .args(["--color", "never"])
-        .current_dir(&bed.kit.clone)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(bed.kit.env())
-        .env("KUBECONFIG", bed.argo.kubeconfig_path())
-        .stdin(Stdio::null());
-    c
+    let kubeconfig = bed.argo.kubeconfig_path();
+    let extra = [("KUBECONFIG", kubeconfig.to_str().unwrap())];
+    bed.kit.bin_command(BIN, &bed.kit.clone, &extra, args)
 }
 
 fn run(bed: &Bed, args: &[&str]) -> Output {
@@ -102,32 +96,8 @@ fn bed_origin(kit: &GitOps) -> String {
 /// Starts `rollback prod --yes`, waits until it reports the pause point, SIGKILLs it.
 fn kill_at(bed: &Bed, point: &str) {
     let marker = bed.kit.root().join(format!("paused-{point}"));
-    let mut child = command(bed, &["rollback", "prod", "--strategy", "argocd", "--yes"])
-        .env("KUBECTL_PROMOTE_TEST_PAUSE", point)
-        .env("KUBECTL_PROMOTE_TEST_PAUSE_FILE", &marker)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn kubectl-promote");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !marker.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the rollback ended ({status}) before reaching {point}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the rollback did not reach {point} within 60s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(std::fs::read_to_string(&marker).unwrap().starts_with(point));
-    child.kill().expect("SIGKILL");
-    let status = child.wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "killed, not finished"
-    );
+    let rollback = command(bed, &["rollback", "prod", "--strategy", "argocd", "--yes"]);
+    hooks::kill_at(rollback, &marker, point, Duration::from_secs(60));
 }
 
 fn status_text(bed: &Bed) -> String {

@@ -12,12 +12,13 @@
 #![cfg(feature = "test-hooks")]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use promote_testkit::argocd::{ArgoCdStandIn, ArgoVersion, Options};
 use promote_testkit::forge::{FakeForge, Vendor};
-use promote_testkit::repo::{GitOps, workspace_root};
+use promote_testkit::hooks;
+use promote_testkit::repo::{GitOps, Run, workspace_root};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
@@ -48,67 +49,21 @@ fn repo(config: &str) -> GitOps {
 }
 
 fn command(kit: &GitOps, args: &[&str], extra: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .args(["--color", "never"])
-        .current_dir(&kit.clone)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(kit.env())
-        .envs(extra.iter().copied())
-        .stdin(Stdio::null());
-    c
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+    kit.bin_command(BIN, &kit.clone, extra, args)
 }
 
 fn run(kit: &GitOps, args: &[&str], extra: &[(&str, &str)]) -> Run {
-    let out = command(kit, args, extra)
-        .output()
-        .expect("run kubectl-promote");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    kit.run_bin(BIN, &kit.clone, extra, args)
 }
 
 /// Starts the command, waits until it stands at `point`, SIGKILLs it.
 fn kill_at(kit: &GitOps, args: &[&str], extra: &[(&str, &str)], point: &str) {
     let marker = kit.root().join(format!("paused-{point}"));
-    let mut child = command(kit, args, extra)
-        .env("KUBECTL_PROMOTE_TEST_PAUSE", point)
-        .env("KUBECTL_PROMOTE_TEST_PAUSE_FILE", &marker)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kubectl-promote");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !marker.exists() {
-        if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{args:?} ended ({}) before reaching {point}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{args:?} did not reach {point} within 120s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().expect("SIGKILL");
-    let status = child.wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "killed, not finished"
+    hooks::kill_at(
+        command(kit, args, extra),
+        &marker,
+        point,
+        Duration::from_secs(120),
     );
 }
 

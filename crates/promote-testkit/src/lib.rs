@@ -8,6 +8,7 @@
 pub mod argocd;
 pub mod forge;
 pub mod go;
+pub mod hooks;
 pub mod opa;
 pub mod registry;
 pub mod repo;

@@ -315,16 +315,31 @@ impl GitOps {
     /// Run a binary (`env!("CARGO_BIN_EXE_kubectl-promote")`) in `dir` the way a user would,
     /// with nothing of the test process's environment but `PATH`: the kit's hermetic home,
     /// `--color=never`, no stdin (so nothing prompts), plus `extra` variables.
-    pub fn run_bin(&self, bin: &str, dir: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
-        let out = Command::new(bin)
-            .args(args)
+    /// The binary `bin` as a hermetic command in `dir`: only `PATH` from the outside, the kit's
+    /// environment ([`GitOps::env`]) plus `extra`, no colour, no stdin. Tests that need the
+    /// process itself (to kill it, to run several at once) start this; others use `run_bin`.
+    pub fn bin_command(
+        &self,
+        bin: &str,
+        dir: &Path,
+        extra: &[(&str, &str)],
+        args: &[&str],
+    ) -> Command {
+        let mut c = Command::new(bin);
+        c.args(args)
             .arg("--color=never")
             .current_dir(dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env())
             .envs(extra.iter().copied())
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    pub fn run_bin(&self, bin: &str, dir: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
+        let out = self
+            .bin_command(bin, dir, extra, args)
             .output()
             .unwrap_or_else(|e| panic!("running {bin}: {e}"));
         Run {
