@@ -247,6 +247,58 @@ fn render_errors_stop_the_promotion_with_kustomizes_message() {
     assert_eq!(kit.origin_head(), head);
 }
 
+/// The render starts from the last-fetched tip while the fetch runs; it is used only when the
+/// fetch changed nothing the render reads.
+#[test]
+fn the_render_started_during_the_fetch_is_used_only_when_its_inputs_held() {
+    const SPECULATED: &str = "rendered while fetching";
+    // Each run gets its own TMPDIR: no scratch tree may outlive the command, guess or not.
+    let run = |kit: &GitOps, args: &[&str]| {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = kit.run_bin(
+            BIN,
+            &kit.clone,
+            &[("TMPDIR", tmp.path().to_str().unwrap())],
+            args,
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        r
+    };
+    let prod = "resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1\n";
+    // Another team commits elsewhere: the guess holds.
+    let mut kit = own_repo(prod);
+    kit.put("docs/notes.md", "elsewhere\n");
+    kit.commit("docs");
+    let r = run(&kit, &["prod", "v2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(SPECULATED), "{}", r.stderr);
+
+    // Someone breaks the base after our last fetch: the guess (a good render of the old tree)
+    // must not stand in for the render of what we would push.
+    let mut kit = own_repo(prod);
+    kit.put(
+        "base/kustomization.yaml",
+        "resources: [deploy.yaml, gone.yaml]\n",
+    );
+    kit.commit("break the base");
+    let head = kit.origin_head();
+    let r = run(&kit, &["prod", "v2"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("gone.yaml"), "{}", r.stderr);
+    assert!(!r.stderr.contains(SPECULATED), "{}", r.stderr);
+    assert_eq!(kit.origin_head(), head);
+
+    // And the other way: our last fetch saw a broken base, the remote has fixed it.
+    kit.git(&["fetch", "--quiet", "origin"]);
+    kit.put("base/kustomization.yaml", BASE);
+    kit.commit("fix the base");
+    let r = run(&kit, &["prod", "v2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains(SPECULATED), "{}", r.stderr);
+    assert!(r.stdout.contains("render: ok"), "{}", r.stdout);
+}
+
 #[test]
 fn only_reports_images_set_elsewhere() {
     let mut kit = own_repo("resources: [../base]\nimages:\n- name: reg/a\n  newTag: v1\n");

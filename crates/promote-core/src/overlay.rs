@@ -258,6 +258,46 @@ impl Overlay {
         out
     }
 
+    /// Every entry that makes Kustomize load another path (`resources`, `bases`, `components`,
+    /// `generators`, `transformers`, `validators`: local files, directories and remote URLs
+    /// alike), for working out what a render reads. `None` when the kustomization inflates Helm
+    /// charts (`helmCharts`, `helmGlobals`, `helmChartInflationGenerator`), whose chart home
+    /// may lie anywhere.
+    pub fn load_refs(&self) -> Option<Vec<String>> {
+        if ["helmCharts", "helmGlobals", "helmChartInflationGenerator"]
+            .iter()
+            .any(|k| self.tree.get(k).is_some())
+        {
+            return None;
+        }
+        let mut out = Vec::new();
+        for key in [
+            "resources",
+            "bases",
+            "components",
+            "generators",
+            "transformers",
+            "validators",
+        ] {
+            match self.tree.get(key) {
+                Some(Node::Sequence { items, .. }) => {
+                    for item in items {
+                        // An inline generator/transformer config (a mapping) reads no path.
+                        if let Some(s) = item.as_scalar() {
+                            out.push(s.value.clone());
+                        }
+                    }
+                }
+                Some(Node::Scalar(s))
+                    if s.value.is_empty() || s.value == "null" || s.value == "~" => {}
+                None => {}
+                // Anything else: not understood, so not narrowed.
+                Some(_) => return None,
+            }
+        }
+        Some(out)
+    }
+
     /// Check a promotion against the overlay and turn it into edits and image changes.
     /// An empty change list means "already there".
     pub fn plan(
@@ -1051,6 +1091,25 @@ mod tests {
         let (_, changes) = o.plan(&Target::Version("v2"), &opts).unwrap();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].name, "front");
+    }
+
+    #[test]
+    fn load_refs_lists_every_loaded_path() {
+        let o = Overlay::parse("k", "resources:\n- ../base\n- ns.yaml\n- https://github.com/x/y\ncomponents: [../comp]\ntransformers:\n- labels.yaml\n- {apiVersion: builtin, kind: LabelTransformer}\ngenerators: ~\nimages: []\n").unwrap();
+        assert_eq!(
+            o.load_refs().unwrap(),
+            vec![
+                "../base",
+                "ns.yaml",
+                "https://github.com/x/y",
+                "../comp",
+                "labels.yaml"
+            ]
+        );
+        let helm = Overlay::parse("k", "helmCharts:\n- name: x\nresources: [a.yaml]\n").unwrap();
+        assert_eq!(helm.load_refs(), None);
+        let odd = Overlay::parse("k", "resources: ../base\n").unwrap();
+        assert_eq!(odd.load_refs(), None);
     }
 
     #[test]

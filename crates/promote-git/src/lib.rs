@@ -16,6 +16,16 @@ use std::str::FromStr;
 use git2::{ObjectType, Oid, Repository, Signature, Time};
 use promote_core::Person;
 
+/// What a path in a tree is ([`Repo::path_entry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    Dir,
+    File,
+    Symlink,
+    /// A submodule or another entry whose content is not in this repository.
+    Other,
+}
+
 /// A commit id (40 hex digits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommitId(Oid);
@@ -338,6 +348,30 @@ impl Repo {
             .get_path(Path::new(path))
             .ok()
             .map(|e| e.id().to_string()))
+    }
+
+    /// What `path` is at `commit` and its object id: a directory, a regular file, a symlink, or
+    /// `None` when absent (`""` is the root tree).
+    pub fn path_entry(
+        &self,
+        commit: CommitId,
+        path: &str,
+    ) -> Result<Option<(PathKind, String)>, GitError> {
+        let tree = self.tree_of(commit)?;
+        if path.is_empty() {
+            return Ok(Some((PathKind::Dir, tree.id().to_string())));
+        }
+        let Ok(e) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        let kind = match (e.kind(), e.filemode()) {
+            (Some(ObjectType::Tree), _) => PathKind::Dir,
+            (Some(ObjectType::Blob), 0o120000) => PathKind::Symlink,
+            (Some(ObjectType::Blob), _) => PathKind::File,
+            // A submodule (commit entry): its content is not in this repository.
+            _ => PathKind::Other,
+        };
+        Ok(Some((kind, e.id().to_string())))
     }
 
     /// Names in the directory `dir` at `commit` (files and directories), sorted.

@@ -20,7 +20,8 @@ use promote_core::{Person, diff};
 use promote_git::{CommitId, PushOutcome};
 
 use crate::policy::{self, PolicyVerdict};
-use crate::render::{Rendered, Renderer};
+use crate::render::{Rendered, Renderer, SpeculativeInput};
+use crate::session::OpenOptions;
 use crate::{Progress, PromoteError, Session};
 
 /// What the user asked for.
@@ -127,39 +128,17 @@ pub fn prepare(
     renderer: &Renderer,
     progress: &dyn Progress,
 ) -> Result<Prepared, PromoteError> {
-    let env = session.config.env(&req.env)?.clone();
-    let overlay = session.overlay_at(&env, session.base)?;
-    let upstream_name = match &req.target {
-        TargetSpec::From(up) => Some(up.clone()),
-        TargetSpec::Version(_) => env.from.clone(),
-    };
-    let upstream = match &req.target {
-        TargetSpec::From(up) => {
-            if up == &env.name {
-                return Err(PromoteError::Usage(format!(
-                    "--from {up}: an environment cannot be promoted from itself"
-                )));
-            }
-            let up_env = session.config.env(up)?;
-            Some(session.overlay_at(up_env, session.base)?)
-        }
-        TargetSpec::Version(_) => None,
-    };
+    let Inputs {
+        env,
+        overlay,
+        upstream_name,
+        upstream,
+        mut opts,
+    } = inputs(session, req)?;
     let target = match (&req.target, &upstream) {
         (TargetSpec::Version(v), _) => Target::Version(v),
         (TargetSpec::From(_), Some(up)) => Target::Upstream(up),
         (TargetSpec::From(_), None) => unreachable!("upstream overlay is read for --from"),
-    };
-    let mut opts = PlanOptions {
-        only: req.only.clone(),
-        digests: req.digests.clone(),
-        drop_digests: req.drop_digests,
-        elsewhere: if req.only.is_empty() {
-            Vec::new()
-        } else {
-            session.images_elsewhere(&env.overlay, session.base)
-        },
-        pin: BTreeMap::new(),
     };
     progress.step(&format!("planning {} in {}", env.name, overlay.file()));
     // --pin-digests: the digests are part of the edit, so they are resolved before it is made.
@@ -226,6 +205,88 @@ pub fn prepare(
         },
     )?;
     Ok(Prepared::Ready(Box::new(plan)))
+}
+
+/// What a promotion is planned from: ENV, its overlay and the upstream's, at the session's base.
+struct Inputs {
+    env: Environment,
+    overlay: Overlay,
+    upstream_name: Option<String>,
+    upstream: Option<Overlay>,
+    opts: PlanOptions,
+}
+
+fn inputs(session: &Session, req: &PromoteRequest) -> Result<Inputs, PromoteError> {
+    let env = session.config.env(&req.env)?.clone();
+    let overlay = session.overlay_at(&env, session.base)?;
+    let upstream_name = match &req.target {
+        TargetSpec::From(up) => Some(up.clone()),
+        TargetSpec::Version(_) => env.from.clone(),
+    };
+    let upstream = match &req.target {
+        TargetSpec::From(up) => {
+            if up == &env.name {
+                return Err(PromoteError::Usage(format!(
+                    "--from {up}: an environment cannot be promoted from itself"
+                )));
+            }
+            let up_env = session.config.env(up)?;
+            Some(session.overlay_at(up_env, session.base)?)
+        }
+        TargetSpec::Version(_) => None,
+    };
+    let opts = PlanOptions {
+        only: req.only.clone(),
+        digests: req.digests.clone(),
+        drop_digests: req.drop_digests,
+        elsewhere: if req.only.is_empty() {
+            Vec::new()
+        } else {
+            session.images_elsewhere(&env.overlay, session.base)
+        },
+        pin: BTreeMap::new(),
+    };
+    Ok(Inputs {
+        env,
+        overlay,
+        upstream_name,
+        upstream,
+        opts,
+    })
+}
+
+/// Guess, without fetching, what the render check of `req` will render: the promotion planned
+/// from the last-fetched remote tip ([`Session::open_at_last_fetch`]), to be rendered while
+/// the real session fetches (a [`crate::render::Speculation`]). The guess is only used when
+/// the render key after the fetch is the same, so a wrong guess costs a wasted render, never
+/// a wrong check. `None` when there is nothing to guess: the repo cannot be opened this way,
+/// the plan fails or changes nothing, or `--pin-digests` (the edit waits on the registry).
+pub fn speculate(opts: &OpenOptions, req: &PromoteRequest) -> Option<SpeculativeInput> {
+    if matches!(opts.images, crate::ImageCheck::Pin(_)) {
+        return None;
+    }
+    let session = Session::open_at_last_fetch(opts)?;
+    let Inputs {
+        env,
+        overlay,
+        upstream,
+        opts: plan_opts,
+        ..
+    } = inputs(&session, req).ok()?;
+    let target = match (&req.target, &upstream) {
+        (TargetSpec::Version(v), _) => Target::Version(v),
+        (TargetSpec::From(_), Some(up)) => Target::Upstream(up),
+        (TargetSpec::From(_), None) => return None,
+    };
+    let (edits, changes) = overlay.plan(&target, &plan_opts).ok()?;
+    if changes.is_empty() {
+        return None;
+    }
+    let new_text = overlay.apply(&edits).ok()?;
+    let changed: BTreeMap<String, Vec<u8>> =
+        [(overlay.file().to_owned(), new_text.into_bytes())].into();
+    let Session { repo, base, .. } = session;
+    Some((repo, base, changed, env.overlay))
 }
 
 /// ENV's promote policies on a drafted promotion (None: none configured). Shared by [`prepare`]
@@ -367,6 +428,9 @@ pub(crate) fn finish(
     // An unknown image is the first thing to fix: report it before a render error it may cause.
     let found = found?;
     let rendered = rendered?;
+    if rendered.speculative {
+        progress.step("rendered while fetching: the fetch changed nothing the render reads");
+    }
     let (author, policy) = author?;
     let image_check = crate::images::report(found, &author);
     let commit_message = message(&d, &author, policy.as_ref(), &image_check);

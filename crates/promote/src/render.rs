@@ -1,17 +1,28 @@
 //! The render check: build the edited overlay with `kubectl kustomize` (or `kustomize build`
 //! where installed) from a scratch copy of the tree, and refuse on kustomize's errors.
 //!
-//! Renders are cached by content: the key hashes the base tree id, the edited files and the
-//! program, so the same tree is never rendered twice (a retried promotion, `verify` after a dry
-//! run). The scratch tree is written from git objects, never from the user's working tree.
+//! Renders are cached by content: the key hashes what the render can read (the directories of
+//! the overlay and of every kustomization it loads, by tree id; see [`Renderer::key`]), the
+//! edited files and the program, so the same input is never rendered twice (a retried
+//! promotion, `verify` after a dry run, a promotion after other environments moved). The scratch
+//! tree is written from git objects, never from the user's working tree.
+//!
+//! A [`Speculation`] renders a promotion as planned from the last-fetched remote tip while the
+//! fetch runs; the real render takes its result only when the keys are equal, i.e. when the
+//! fetch changed nothing the render reads.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
-use promote_git::{CommitId, Repo};
+use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
+use promote_git::{CommitId, PathKind, Repo};
 
 /// Which program renders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +47,9 @@ pub struct Renderer {
     pub program: RenderProgram,
     /// `<cache>/renders`; `None` disables the cache (`--no-cache`).
     pub cache: Option<PathBuf>,
+    /// A render started while the session fetched ([`Speculation::start`]), taken when its key
+    /// is ours.
+    pub speculation: Option<Arc<Speculation>>,
 }
 
 /// The render failed: kustomize's own words.
@@ -63,6 +77,8 @@ pub struct Rendered {
     pub manifests: String,
     pub resources: usize,
     pub cached: bool,
+    /// Rendered by the [`Speculation`] started during the fetch.
+    pub speculative: bool,
 }
 
 impl Renderer {
@@ -74,12 +90,52 @@ impl Renderer {
         changes: &BTreeMap<String, Vec<u8>>,
         overlay: &str,
     ) -> Result<Rendered, RenderError> {
-        let tree = repo
-            .path_id(base, "")
-            .map_err(|e| RenderError::Scratch(e.to_string()))?
-            .unwrap_or_default();
+        let key = self.key(repo, base, changes, overlay)?;
+        if let Some(hit) = self.cached(&key) {
+            return Ok(hit);
+        }
+        if let Some(spec) = &self.speculation
+            && let Some(taken) = spec.claim(&key)
+        {
+            return taken;
+        }
+        self.render_fresh(repo, base, changes, overlay, &key, None)
+    }
+
+    /// The cache key of a render: what it can read and which program reads it.
+    ///
+    /// Kustomize (both `kubectl kustomize` and `kustomize build`, with their default load
+    /// restrictor `LoadRestrictionsRootOnly`) reads only files in or below a kustomization's
+    /// directory, plus the directories its `resources`/`components`/… load as kustomizations
+    /// in turn. So the key holds the tree id of each of those directories, found by following
+    /// the kustomizations at `base`, instead of the whole repository's tree: other teams'
+    /// commits elsewhere leave it unchanged. Anything not understood (a remote or absolute
+    /// reference, a symlink or a file outside its root, Helm charts, an unparsable
+    /// kustomization) falls back to the root tree id, as before.
+    pub fn key(
+        &self,
+        repo: &Repo,
+        base: CommitId,
+        changes: &BTreeMap<String, Vec<u8>>,
+        overlay: &str,
+    ) -> Result<String, RenderError> {
+        let scratch = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
         let mut h = Sha256::new();
-        h.update(tree.as_bytes());
+        match render_inputs(repo, base, overlay).map_err(scratch)? {
+            Some(dirs) => {
+                h.update(b"inputs/v1\0");
+                for (dir, id) in dirs {
+                    h.update(dir.as_bytes());
+                    h.update([0]);
+                    h.update(id.as_bytes());
+                    h.update([0]);
+                }
+            }
+            None => {
+                let tree = repo.path_id(base, "").map_err(scratch)?.unwrap_or_default();
+                h.update(tree.as_bytes());
+            }
+        }
         for (p, c) in changes {
             h.update(p.as_bytes());
             h.update([0]);
@@ -87,16 +143,30 @@ impl Renderer {
         }
         h.update(overlay.as_bytes());
         h.update(self.program.describe().as_bytes());
-        let key = hex::encode(h.finalize());
-        if let Some(dir) = &self.cache
-            && let Ok(manifests) = std::fs::read_to_string(dir.join(&key))
-        {
-            return Ok(Rendered {
-                resources: count_resources(&manifests),
-                manifests,
-                cached: true,
-            });
-        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    fn cached(&self, key: &str) -> Option<Rendered> {
+        let manifests = std::fs::read_to_string(self.cache.as_ref()?.join(key)).ok()?;
+        Some(Rendered {
+            resources: count_resources(&manifests),
+            manifests,
+            cached: true,
+            speculative: false,
+        })
+    }
+
+    /// Render without looking at the cache (the result is stored in it). `cancel`: a
+    /// speculation's handle, so that the child can be killed when its render is not wanted.
+    fn render_fresh(
+        &self,
+        repo: &Repo,
+        base: CommitId,
+        changes: &BTreeMap<String, Vec<u8>>,
+        overlay: &str,
+        key: &str,
+        cancel: Option<&Shared>,
+    ) -> Result<Rendered, RenderError> {
         let scratch = tempfile::Builder::new()
             .prefix("kubectl-promote-render-")
             .tempdir()
@@ -110,13 +180,13 @@ impl Renderer {
             }
             std::fs::write(&path, c).map_err(|e| RenderError::Scratch(e.to_string()))?;
         }
-        let manifests = self.run(scratch.path(), overlay)?;
+        let manifests = self.run(scratch.path(), overlay, cancel)?;
         if let Some(dir) = &self.cache {
             // Best effort: a cache that cannot be written only costs a re-render next time.
             if std::fs::create_dir_all(dir).is_ok() {
                 let tmp = dir.join(format!(".{key}.{}", std::process::id()));
                 if std::fs::write(&tmp, &manifests).is_ok() {
-                    let _ = std::fs::rename(&tmp, dir.join(&key));
+                    let _ = std::fs::rename(&tmp, dir.join(key));
                 }
             }
         }
@@ -124,10 +194,16 @@ impl Renderer {
             resources: count_resources(&manifests),
             manifests,
             cached: false,
+            speculative: false,
         })
     }
 
-    fn run(&self, root: &Path, overlay: &str) -> Result<String, RenderError> {
+    fn run(
+        &self,
+        root: &Path,
+        overlay: &str,
+        cancel: Option<&Shared>,
+    ) -> Result<String, RenderError> {
         let dir = root.join(overlay);
         let mut cmd = match &self.program {
             RenderProgram::Kubectl(p) => {
@@ -141,10 +217,14 @@ impl Renderer {
                 c
             }
         };
-        let out = cmd.output().map_err(|source| RenderError::Spawn {
+        let spawn = |source| RenderError::Spawn {
             program: self.program.describe(),
             source,
-        })?;
+        };
+        let out = match cancel {
+            None => cmd.output().map_err(spawn)?,
+            Some(shared) => shared.output(cmd).map_err(spawn)?,
+        };
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             // kustomize names the scratch dir; show repo paths instead.
@@ -165,4 +245,269 @@ fn count_resources(manifests: &str) -> usize {
         .split("\n---\n")
         .filter(|d| d.lines().any(|l| l.starts_with("kind:")))
         .count()
+}
+
+/// The directories a render of `overlay` at `base` reads, with their tree ids (see
+/// [`Renderer::key`]); `None` when that cannot be narrowed safely.
+fn render_inputs(
+    repo: &Repo,
+    base: CommitId,
+    overlay: &str,
+) -> Result<Option<BTreeMap<String, String>>, promote_git::GitError> {
+    let mut dirs = BTreeMap::new();
+    let mut queue = vec![overlay.trim_matches('/').to_owned()];
+    while let Some(dir) = queue.pop() {
+        if dirs.contains_key(&dir) {
+            continue;
+        }
+        let Some((PathKind::Dir, id)) = repo.path_entry(base, &dir)? else {
+            return Ok(None);
+        };
+        dirs.insert(dir.clone(), id);
+        if dirs.len() > 512 {
+            return Ok(None);
+        }
+        let mut found = None;
+        for name in KUSTOMIZATION_FILES {
+            let path = if dir.is_empty() {
+                name.to_string()
+            } else {
+                format!("{dir}/{name}")
+            };
+            if let Some(bytes) = repo.read_file(base, &path)? {
+                found = Some((path, bytes));
+                break;
+            }
+        }
+        let Some((path, bytes)) = found else {
+            return Ok(None);
+        };
+        let Some(refs) = String::from_utf8(bytes)
+            .ok()
+            .and_then(|text| Overlay::parse(&path, &text).ok())
+            .and_then(|o| o.load_refs())
+        else {
+            return Ok(None);
+        };
+        for r in refs {
+            if r.contains("://") || r.starts_with("git@") || r.starts_with("github.com/") {
+                return Ok(None);
+            }
+            let Some(p) = join_inside(&dir, &r) else {
+                return Ok(None);
+            };
+            match repo.path_entry(base, &p)? {
+                Some((PathKind::Dir, _)) => queue.push(p),
+                // A file below this kustomization's directory is in its tree id already.
+                Some((PathKind::File, _)) if is_below(&p, &dir) => {}
+                // Missing: kustomize will say so, from inside this root or not.
+                None if is_below(&p, &dir) => {}
+                _ => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(dirs))
+}
+
+/// `dir/rel` as a repo path, `None` when it is absolute or climbs out of the repository.
+fn join_inside(dir: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for p in rel.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn is_below(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// A render started ahead of time on another thread: while `Session::open` fetches, the
+/// promotion is planned from the last-fetched remote tip and rendered. [`Renderer::render`]
+/// takes the result when the key it computes after the fetch is the speculation's key (the
+/// fetch changed nothing the render reads), and otherwise kills the speculative child and
+/// renders itself. Dropping the last handle cancels and joins the thread, so no child process
+/// or scratch directory outlives the command.
+pub struct Speculation {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Speculation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speculation").finish_non_exhaustive()
+    }
+}
+
+/// What a speculation is planned from: an opened repository, the commit, the edited files and
+/// the overlay directory.
+pub type SpeculativeInput = (Repo, CommitId, BTreeMap<String, Vec<u8>>, String);
+
+enum State {
+    Planning,
+    Rendering(String),
+    Done(String, Result<Rendered, RenderError>),
+    /// Taken by the real render, or nothing to offer.
+    Over,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    child: Mutex<Option<Child>>,
+    cancelled: AtomicBool,
+}
+
+impl Shared {
+    fn set(&self, state: State) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        self.changed.notify_all();
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(child) = self
+            .child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            let _ = child.kill();
+        }
+    }
+
+    /// `Command::output`, with the child reachable by [`Shared::cancel`] while it runs.
+    fn output(&self, mut cmd: Command) -> std::io::Result<std::process::Output> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn()?;
+        let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+        *self.child.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
+        if self.cancelled.load(Ordering::SeqCst) {
+            self.cancel();
+        }
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        std::thread::scope(|s| {
+            let e = s.spawn(|| {
+                if let Some(err) = err.as_mut() {
+                    let _ = err.read_to_end(&mut stderr);
+                }
+            });
+            if let Some(out) = out.as_mut() {
+                let _ = out.read_to_end(&mut stdout);
+            }
+            let _ = e.join();
+        });
+        let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let status = match child {
+            Some(mut c) => c.wait()?,
+            None => return Err(std::io::Error::other("render child lost")),
+        };
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Speculation {
+    /// Start `plan` on a thread, then render what it returns with `renderer` (its cache is
+    /// written as for any render). `plan` returns `None` when there is nothing to guess.
+    pub fn start<F>(renderer: Renderer, plan: F) -> Arc<Speculation>
+    where
+        F: FnOnce() -> Option<SpeculativeInput> + Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::Planning),
+            changed: Condvar::new(),
+            child: Mutex::new(None),
+            cancelled: AtomicBool::new(false),
+        });
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("speculative-render".into())
+            .spawn(move || {
+                let guess = if s.cancelled.load(Ordering::SeqCst) {
+                    None
+                } else {
+                    plan()
+                };
+                let Some((repo, base, changes, overlay)) = guess else {
+                    return s.set(State::Over);
+                };
+                let key = match renderer.key(&repo, base, &changes, &overlay) {
+                    Ok(k) if renderer.cached(&k).is_none() => k,
+                    // A cache hit needs no head start; an error is the real render's to report.
+                    _ => return s.set(State::Over),
+                };
+                s.set(State::Rendering(key.clone()));
+                if s.cancelled.load(Ordering::SeqCst) {
+                    return s.set(State::Over);
+                }
+                let r = renderer.render_fresh(&repo, base, &changes, &overlay, &key, Some(&s));
+                let mut state = s.state.lock().unwrap_or_else(|p| p.into_inner());
+                if matches!(*state, State::Rendering(_)) {
+                    *state = State::Done(key, r);
+                }
+                drop(state);
+                s.changed.notify_all();
+            });
+        Arc::new(Speculation {
+            shared,
+            thread: Mutex::new(thread.ok()),
+        })
+    }
+
+    /// The speculative render's result when its key is `key` (waiting for it to finish);
+    /// otherwise cancel it and return `None`.
+    fn claim(&self, key: &str) -> Option<Result<Rendered, RenderError>> {
+        let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match &*state {
+                State::Planning => {}
+                State::Rendering(k) if k == key => {}
+                State::Done(k, _) if k == key => {
+                    let State::Done(_, r) = std::mem::replace(&mut *state, State::Over) else {
+                        unreachable!()
+                    };
+                    return Some(r.map(|r| Rendered {
+                        speculative: true,
+                        ..r
+                    }));
+                }
+                _ => break,
+            }
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        drop(state);
+        self.shared.cancel();
+        None
+    }
+}
+
+impl Drop for Speculation {
+    fn drop(&mut self) {
+        self.shared.cancel();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -75,6 +75,24 @@ fn looks_like_url(s: &str) -> bool {
 
 impl Session {
     pub fn open(opts: &OpenOptions, progress: &dyn Progress) -> Result<Session, PromoteError> {
+        Self::open_inner(opts, progress, true)
+    }
+
+    /// The session as of the last fetch: the same as [`Session::open`] without fetching (the
+    /// remote-tracking refs as they are). Only for guesses that are checked against a real
+    /// session later ([`crate::promote::speculate`]); `None` for `--repo URL` clones.
+    pub fn open_at_last_fetch(opts: &OpenOptions) -> Option<Session> {
+        if opts.repo.as_deref().is_some_and(looks_like_url) {
+            return None;
+        }
+        Self::open_inner(opts, &crate::Quiet, false).ok()
+    }
+
+    fn open_inner(
+        opts: &OpenOptions,
+        progress: &dyn Progress,
+        fetch: bool,
+    ) -> Result<Session, PromoteError> {
         let mut repo = match &opts.repo {
             Some(url) if looks_like_url(url) => {
                 progress.step(&format!("using a cached clone of {url}"));
@@ -97,8 +115,10 @@ impl Session {
             remote = cfg.git.remote.clone();
             branch = Some(cfg.git.base_branch.clone());
         }
-        progress.step(&format!("fetching {remote}"));
-        repo.fetch(&remote)?;
+        if fetch {
+            progress.step(&format!("fetching {remote}"));
+            repo.fetch(&remote)?;
+        }
         let branch = match branch {
             Some(b) => b,
             None => default_branch(&repo, &remote)?,
@@ -116,7 +136,7 @@ impl Session {
                 if cfg.git.remote != remote || cfg.git.base_branch != branch {
                     // The file names another remote or branch: that one is the truth.
                     let (r, b) = (cfg.git.remote.clone(), cfg.git.base_branch.clone());
-                    if r != remote {
+                    if r != remote && fetch {
                         repo.fetch(&r)?;
                     }
                     base = repo.remote_tip(&r, &b)?.ok_or_else(|| {

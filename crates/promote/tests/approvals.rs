@@ -40,6 +40,7 @@ fn renderer() -> Renderer {
     Renderer {
         program: RenderProgram::Kubectl("kubectl".into()),
         cache: None,
+        speculation: None,
     }
 }
 

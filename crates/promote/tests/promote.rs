@@ -13,6 +13,7 @@ fn renderer() -> Renderer {
     Renderer {
         program: RenderProgram::Kubectl("kubectl".into()),
         cache: None,
+        speculation: None,
     }
 }
 
@@ -134,4 +135,50 @@ fn prepare_writes_nothing() {
         objects_before,
         "no objects written by a plan"
     );
+}
+
+/// The render key holds what kustomize can read: the overlay's directory and the directories of
+/// the kustomizations it loads, not the whole tree.
+#[test]
+fn the_render_key_changes_only_with_what_the_render_reads() {
+    let mut kit = GitOps::new()
+        .file("promote.yaml", "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\nenvironments:\n  - {name: prod, overlay: envs/prod}\n")
+        .file("base/kustomization.yaml", "resources: [deploy.yaml]\n")
+        .file("base/deploy.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+        .file("comp/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n")
+        .file("envs/prod/kustomization.yaml", "resources: [../../base]\ncomponents: [../../comp]\nimages:\n- {name: reg/a, newTag: v1}\n")
+        .file("envs/staging/kustomization.yaml", "resources: [../../base]\nimages:\n- {name: reg/a, newTag: v1}\n");
+    kit.commit("seed");
+    let r = renderer();
+    let key = |kit: &GitOps| {
+        let s = open(kit, &kit.clone);
+        r.key(&s.repo, s.base, &Default::default(), "envs/prod")
+            .unwrap()
+    };
+    let k0 = key(&kit);
+    kit.put(
+        "envs/staging/kustomization.yaml",
+        "resources: [../../base]\nimages:\n- {name: reg/a, newTag: v2}\n",
+    )
+    .put("docs/notes.md", "other teams' work\n");
+    kit.commit("elsewhere");
+    assert_eq!(key(&kit), k0, "changes outside prod's inputs keep the key");
+    kit.put("comp/patch.yaml", "x: 1\n");
+    kit.commit("a file below a loaded component");
+    let k1 = key(&kit);
+    assert_ne!(k1, k0, "a component's directory is an input");
+    kit.put(
+        "base/deploy.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+    );
+    kit.commit("base");
+    let k2 = key(&kit);
+    assert_ne!(k2, k1, "the base is an input");
+    // A reference this cannot follow: fall back to the whole tree, which any commit changes.
+    kit.put("envs/prod/kustomization.yaml", "resources: [../../base, https://example.com/x.yaml]\nimages:\n- {name: reg/a, newTag: v1}\n");
+    kit.commit("remote resource");
+    let k3 = key(&kit);
+    kit.put("docs/notes.md", "more\n");
+    kit.commit("elsewhere again");
+    assert_ne!(key(&kit), k3, "not narrowed: the root tree is the key");
 }

@@ -59,6 +59,16 @@ impl Ctx<'_> {
 
     /// Open for a command that evaluates policies: `--dry-run` and `--override-policy`.
     fn open_for(&self, dry_run: bool, override_reason: Option<String>) -> anyhow::Result<Session> {
+        let opts = self.open_options(dry_run, override_reason)?;
+        Ok(Session::open(&opts, self.shell)?)
+    }
+
+    /// How [`Ctx::open_for`] opens the repository.
+    fn open_options(
+        &self,
+        dry_run: bool,
+        override_reason: Option<String>,
+    ) -> anyhow::Result<OpenOptions> {
         let config_override = match &self.global.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -89,7 +99,7 @@ impl Ctx<'_> {
             // Set by the commands that commit image references (promote, rollback).
             images: ::promote::ImageCheck::Skip,
         };
-        Ok(Session::open(&opts, self.shell)?)
+        Ok(opts)
     }
 
     fn renderer(&self) -> Renderer {
@@ -100,6 +110,7 @@ impl Ctx<'_> {
         Renderer {
             program,
             cache: (!self.global.no_cache).then(|| self.env.cache_dir.join("renders")),
+            speculation: None,
         }
     }
 

@@ -69,12 +69,21 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
         author,
     };
 
-    let mut session = ctx.open_for(args.dry_run, args.land.override_reason())?;
-    session.images = ctx.image_check(args.land.skip_image_check, args.pin_digests)?;
+    let mut opts = ctx.open_options(args.dry_run, args.land.override_reason())?;
+    opts.images = ctx.image_check(args.land.skip_image_check, args.pin_digests)?;
+    // The render is the slow part and needs only git objects: start it from the last-fetched
+    // remote tip while the fetch runs; it is used only if the fetch changed nothing it reads.
+    let mut renderer = ctx.renderer();
+    renderer.speculation = Some({
+        let (opts, req) = (opts.clone(), req.clone());
+        promote::render::Speculation::start(renderer.clone(), move || {
+            promote::promote::speculate(&opts, &req)
+        })
+    });
+    let mut session = promote::Session::open(&opts, ctx.shell)?;
     // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
     super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
     super::argo::gather_policy_facts(ctx, &mut session, &env_name, false);
-    let renderer = ctx.renderer();
     let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
     land_with(
         ctx,
