@@ -192,9 +192,19 @@ impl fmt::Debug for Repo {
     }
 }
 
+/// libgit2 re-hashes every object it reads (SHA-1 with collision detection) unless told not
+/// to; git itself does not. Objects reach our repositories through the `git` CLI, which checks
+/// them as it indexes what it fetched, so reading them again need not re-hash them: at 1,000
+/// images, re-hashing the blobs of a render's scratch tree was most of a promotion's own time.
+fn trust_the_object_store() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
+}
+
 impl Repo {
     /// The repository around `path` (like `git rev-parse --git-dir`).
     pub fn discover(path: &Path) -> Result<Repo, GitError> {
+        trust_the_object_store();
         let repo = Repository::discover(path).map_err(|_| GitError::NotARepo {
             path: path.to_owned(),
         })?;
@@ -208,6 +218,7 @@ impl Repo {
 
     /// Open the repository at a git dir found earlier (e.g. from another thread).
     pub fn open(git_dir: &Path) -> Result<Repo, GitError> {
+        trust_the_object_store();
         let repo = Repository::open(git_dir).map_err(|_| GitError::NotARepo {
             path: git_dir.to_owned(),
         })?;
@@ -221,6 +232,7 @@ impl Repo {
     /// A bare clone of `url` cached under `cache_root`, created on first use and reused after.
     /// Its remote is called `origin`, with the usual `refs/remotes/origin/*` refspec.
     pub fn cached_clone(url: &str, cache_root: &Path) -> Result<Repo, GitError> {
+        trust_the_object_store();
         use sha2::{Digest, Sha256};
         let key = hex::encode(&Sha256::digest(url.as_bytes())[..10]);
         let dir = cache_root.join("repos").join(key);
@@ -588,14 +600,36 @@ impl Repo {
             .map(drop)
     }
 
-    /// Write `commit`'s whole tree into `dir` (for rendering), without touching any index.
-    pub fn materialize(&self, commit: CommitId, dir: &Path) -> Result<(), GitError> {
+    /// Write `commit`'s tree into `dir` (for rendering), without touching any index: the whole
+    /// tree, or with `only`, just those directories (repo paths, `""` = everything).
+    pub fn materialize(
+        &self,
+        commit: CommitId,
+        dir: &Path,
+        only: Option<&[String]>,
+    ) -> Result<(), GitError> {
         let tree = self.tree_of(commit)?;
         let mut failure: Option<GitError> = None;
+        // Is `rel` (a/b, no trailing slash) inside one of `only`, or on the way to one?
+        let wanted = |rel: &str, is_dir: bool| -> bool {
+            let Some(only) = only else { return true };
+            only.iter().any(|d| {
+                d.is_empty()
+                    || rel == d
+                    || rel
+                        .strip_prefix(d.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+                    || (is_dir && d.strip_prefix(rel).is_some_and(|r| r.starts_with('/')))
+            })
+        };
         tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
             let Ok(name) = entry.name() else {
                 return git2::TreeWalkResult::Skip;
             };
+            let rel = format!("{root}{name}");
+            if !wanted(&rel, entry.kind() == Some(ObjectType::Tree)) {
+                return git2::TreeWalkResult::Skip;
+            }
             let path = dir.join(root).join(name);
             let res: Result<(), GitError> = (|| match entry.kind() {
                 Some(ObjectType::Tree) => {

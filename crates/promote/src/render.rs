@@ -5,7 +5,8 @@
 //! the overlay and of every kustomization it loads, by tree id; see [`Renderer::key`]), the
 //! edited files and the program, so the same input is never rendered twice (a retried
 //! promotion, `verify` after a dry run, a promotion after other environments moved). The scratch
-//! tree is written from git objects, never from the user's working tree.
+//! tree is written from git objects, never from the user's working tree, and holds only those
+//! directories when they could be narrowed (the whole tree otherwise).
 //!
 //! A [`Speculation`] renders a promotion as planned from the last-fetched remote tip while the
 //! fetch runs; the real render takes its result only when the keys are equal, i.e. when the
@@ -90,7 +91,7 @@ impl Renderer {
         changes: &BTreeMap<String, Vec<u8>>,
         overlay: &str,
     ) -> Result<Rendered, RenderError> {
-        let key = self.key(repo, base, changes, overlay)?;
+        let (key, inputs) = self.key_and_inputs(repo, base, changes, overlay)?;
         if let Some(hit) = self.cached(&key) {
             return Ok(hit);
         }
@@ -99,7 +100,14 @@ impl Renderer {
         {
             return taken;
         }
-        self.render_fresh(repo, base, changes, overlay, &key, None)
+        self.render_fresh(
+            repo,
+            base,
+            changes,
+            overlay,
+            (&key, inputs.as_deref()),
+            None,
+        )
     }
 
     /// The cache key of a render: what it can read and which program reads it.
@@ -119,9 +127,22 @@ impl Renderer {
         changes: &BTreeMap<String, Vec<u8>>,
         overlay: &str,
     ) -> Result<String, RenderError> {
+        Ok(self.key_and_inputs(repo, base, changes, overlay)?.0)
+    }
+
+    /// The key, and the directories the render reads when they could be narrowed (only those
+    /// are written to the scratch tree).
+    fn key_and_inputs(
+        &self,
+        repo: &Repo,
+        base: CommitId,
+        changes: &BTreeMap<String, Vec<u8>>,
+        overlay: &str,
+    ) -> Result<(String, Option<Vec<String>>), RenderError> {
         let scratch = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
         let mut h = Sha256::new();
-        match render_inputs(repo, base, overlay).map_err(scratch)? {
+        let inputs = render_inputs(repo, base, overlay).map_err(scratch)?;
+        match &inputs {
             Some(dirs) => {
                 h.update(b"inputs/v1\0");
                 for (dir, id) in dirs {
@@ -143,7 +164,8 @@ impl Renderer {
         }
         h.update(overlay.as_bytes());
         h.update(self.program.describe().as_bytes());
-        Ok(hex::encode(h.finalize()))
+        let dirs = inputs.map(|d| d.into_keys().collect());
+        Ok((hex::encode(h.finalize()), dirs))
     }
 
     fn cached(&self, key: &str) -> Option<Rendered> {
@@ -164,14 +186,14 @@ impl Renderer {
         base: CommitId,
         changes: &BTreeMap<String, Vec<u8>>,
         overlay: &str,
-        key: &str,
+        (key, inputs): (&str, Option<&[String]>),
         cancel: Option<&Shared>,
     ) -> Result<Rendered, RenderError> {
         let scratch = tempfile::Builder::new()
             .prefix("kubectl-promote-render-")
             .tempdir()
             .map_err(|e| RenderError::Scratch(e.to_string()))?;
-        repo.materialize(base, scratch.path())
+        repo.materialize(base, scratch.path(), inputs)
             .map_err(|e| RenderError::Scratch(e.to_string()))?;
         for (p, c) in changes {
             let path = scratch.path().join(p);
@@ -449,16 +471,23 @@ impl Speculation {
                 let Some((repo, base, changes, overlay)) = guess else {
                     return s.set(State::Over);
                 };
-                let key = match renderer.key(&repo, base, &changes, &overlay) {
-                    Ok(k) if renderer.cached(&k).is_none() => k,
-                    // A cache hit needs no head start; an error is the real render's to report.
+                let (key, inputs) = match renderer.key_and_inputs(&repo, base, &changes, &overlay) {
+                    Ok((k, i)) if renderer.cached(&k).is_none() => (k, i),
+                    // A cache hit needs no head start; an error is the real render's.
                     _ => return s.set(State::Over),
                 };
                 s.set(State::Rendering(key.clone()));
                 if s.cancelled.load(Ordering::SeqCst) {
                     return s.set(State::Over);
                 }
-                let r = renderer.render_fresh(&repo, base, &changes, &overlay, &key, Some(&s));
+                let r = renderer.render_fresh(
+                    &repo,
+                    base,
+                    &changes,
+                    &overlay,
+                    (&key, inputs.as_deref()),
+                    Some(&s),
+                );
                 let mut state = s.state.lock().unwrap_or_else(|p| p.into_inner());
                 if matches!(*state, State::Rendering(_)) {
                     *state = State::Done(key, r);

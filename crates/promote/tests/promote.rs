@@ -182,3 +182,29 @@ fn the_render_key_changes_only_with_what_the_render_reads() {
     kit.commit("elsewhere again");
     assert_ne!(key(&kit), k3, "not narrowed: the root tree is the key");
 }
+
+/// A render's scratch tree holds just the directories the render reads.
+#[test]
+fn materialize_writes_only_the_directories_asked_for() {
+    let kit = examples();
+    let s = open(&kit, &kit.clone);
+    let out = tempfile::tempdir().unwrap();
+    let only = vec!["kustomize/base".to_owned(), "kustomize/prod".to_owned()];
+    s.repo.materialize(s.base, out.path(), Some(&only)).unwrap();
+    assert!(
+        out.path()
+            .join("kustomize/prod/kustomization.yaml")
+            .is_file()
+    );
+    assert!(
+        out.path()
+            .join("kustomize/base/kustomization.yaml")
+            .is_file()
+    );
+    assert!(!out.path().join("kustomize/staging").exists());
+    assert!(!out.path().join("promote.yaml").exists());
+    let all = tempfile::tempdir().unwrap();
+    s.repo.materialize(s.base, all.path(), None).unwrap();
+    assert!(all.path().join("promote.yaml").is_file());
+    assert!(all.path().join("kustomize/staging").is_dir());
+}
