@@ -386,6 +386,39 @@ impl Repo {
         Ok(Some((kind, e.id().to_string())))
     }
 
+    /// The entries of directory `dir` at `commit` with their kinds and ids (empty when `dir`
+    /// is not a directory): one tree read for many [`Repo::path_entry`]-style lookups.
+    pub fn dir_entries(
+        &self,
+        commit: CommitId,
+        dir: &str,
+    ) -> Result<BTreeMap<String, (PathKind, String)>, GitError> {
+        let root = self.tree_of(commit)?;
+        let tree = if dir.is_empty() {
+            root
+        } else {
+            match root.get_path(Path::new(dir)) {
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => self
+                    .repo
+                    .find_tree(e.id())
+                    .map_err(g(|| format!("reading {dir}")))?,
+                _ => return Ok(BTreeMap::new()),
+            }
+        };
+        Ok(tree
+            .iter()
+            .filter_map(|e| {
+                let kind = match (e.kind(), e.filemode()) {
+                    (Some(ObjectType::Tree), _) => PathKind::Dir,
+                    (Some(ObjectType::Blob), 0o120000) => PathKind::Symlink,
+                    (Some(ObjectType::Blob), _) => PathKind::File,
+                    _ => PathKind::Other,
+                };
+                Some((e.name().ok()?.to_owned(), (kind, e.id().to_string())))
+            })
+            .collect())
+    }
+
     /// Names in the directory `dir` at `commit` (files and directories), sorted.
     pub fn list_dir(&self, commit: CommitId, dir: &str) -> Result<Vec<(String, bool)>, GitError> {
         let tree = self.tree_of(commit)?;

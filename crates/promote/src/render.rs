@@ -277,6 +277,15 @@ fn render_inputs(
     overlay: &str,
 ) -> Result<Option<BTreeMap<String, String>>, promote_git::GitError> {
     let mut dirs = BTreeMap::new();
+    // Each directory's listing is read once: an overlay may load a thousand files of one base.
+    let mut listings: BTreeMap<String, BTreeMap<String, (PathKind, String)>> = BTreeMap::new();
+    let mut entry = |path: &str| -> Result<Option<PathKind>, promote_git::GitError> {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if !listings.contains_key(parent) {
+            listings.insert(parent.to_owned(), repo.dir_entries(base, parent)?);
+        }
+        Ok(listings[parent].get(name).map(|(k, _)| *k))
+    };
     let mut queue = vec![overlay.trim_matches('/').to_owned()];
     while let Some(dir) = queue.pop() {
         if dirs.contains_key(&dir) {
@@ -318,10 +327,10 @@ fn render_inputs(
             let Some(p) = join_inside(&dir, &r) else {
                 return Ok(None);
             };
-            match repo.path_entry(base, &p)? {
-                Some((PathKind::Dir, _)) => queue.push(p),
+            match entry(&p)? {
+                Some(PathKind::Dir) => queue.push(p),
                 // A file below this kustomization's directory is in its tree id already.
-                Some((PathKind::File, _)) if is_below(&p, &dir) => {}
+                Some(PathKind::File) if is_below(&p, &dir) => {}
                 // Missing: kustomize will say so, from inside this root or not.
                 None if is_below(&p, &dir) => {}
                 _ => return Ok(None),
