@@ -10,10 +10,11 @@ pub struct Env {
     pub cache_dir: PathBuf,
     /// A person is at the terminal: stdin is a TTY and `CI` is unset.
     pub interactive: bool,
-    /// The `kubectl` to render with (PATH lookup).
-    pub kubectl: PathBuf,
-    /// A standalone `kustomize` on PATH, preferred for rendering where present.
-    pub kustomize: Option<PathBuf>,
+    /// `PATH` as the process got it; [`Env::render_tools`] searches it on first use, so
+    /// commands that never render (`policy eval`, `status`) skip the probes.
+    path: std::ffi::OsString,
+    /// The render tools found on `path`, looked up once.
+    render_tools: std::sync::OnceLock<RenderTools>,
     /// `KUBECTL_PROMOTE_NOW` (RFC 3339): the time policies see, for reproducible runs and
     /// tests of time-dependent policies (change windows, soak times). Unset = the clock.
     pub now: Option<String>,
@@ -41,17 +42,11 @@ impl Env {
             .unwrap_or_else(std::env::temp_dir)
             .join("kubectl-promote");
         let ci = var("CI").is_some_and(|v| v != "false" && v != "0");
-        let path = var("PATH").unwrap_or_default();
-        let which = |name: &str| {
-            std::env::split_paths(&path)
-                .map(|d| d.join(name))
-                .find(|p| is_executable(p))
-        };
         Env {
             cache_dir,
             interactive: !ci && std::io::stdin().is_terminal(),
-            kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
-            kustomize: which("kustomize"),
+            path: var("PATH").unwrap_or_default(),
+            render_tools: std::sync::OnceLock::new(),
             krew_root: var("KREW_ROOT")
                 .map(PathBuf::from)
                 .or_else(|| home.as_ref().map(|h| h.join(".krew"))),
@@ -109,6 +104,22 @@ impl Env {
         let _ = point;
     }
 
+    /// The `kubectl` to render with and a standalone `kustomize`, preferred where present
+    /// (PATH lookups, made on the first call).
+    pub fn render_tools(&self) -> &RenderTools {
+        self.render_tools.get_or_init(|| {
+            let which = |name: &str| {
+                std::env::split_paths(&self.path)
+                    .map(|d| d.join(name))
+                    .find(|p| is_executable(p))
+            };
+            RenderTools {
+                kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
+                kustomize: which("kustomize"),
+            }
+        })
+    }
+
     /// A variable's value, if set and not empty.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars
@@ -116,6 +127,15 @@ impl Env {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
+}
+
+/// The programs a render runs, found on `PATH`.
+#[derive(Debug, Clone)]
+pub struct RenderTools {
+    /// The `kubectl` to render with (PATH lookup).
+    pub kubectl: PathBuf,
+    /// A standalone `kustomize` on PATH, preferred for rendering where present.
+    pub kustomize: Option<PathBuf>,
 }
 
 /// Where registry credentials are and which registries are special.

@@ -94,9 +94,14 @@ impl Cache {
 
 /// Deserializes an artifact from our private cache.
 ///
-/// The file is read into memory first rather than mapped with `Module::deserialize_file`: a
-/// mapped file that another process truncates under us (a concurrent `rm -rf` of the cache, a
-/// disk filling up) would kill this process with SIGBUS; a copy cannot change under us.
+/// The file itself is never mapped (`Module::deserialize_file`): a mapped file that another
+/// process truncates under us (a concurrent `rm -rf` of the cache, a disk filling up) would
+/// kill this process with SIGBUS. On Linux the bytes are copied in the kernel into a sealed
+/// memfd that wasmtime maps instead: nobody can shrink or write it (`F_SEAL_SHRINK |
+/// F_SEAL_WRITE`, and `F_SEAL_SEAL` so the seals stay), so it cannot change under us either,
+/// and only the pages wasmtime touches are paged in, once, instead of the whole artifact being
+/// copied twice (into a buffer, then into wasmtime's code memory). Elsewhere, or when the
+/// memfd cannot be made, the file is read into memory and deserialized from that copy.
 #[expect(
     unsafe_code,
     reason = "Module::deserialize is unsafe: it loads native code"
@@ -108,14 +113,38 @@ fn load_private(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
             path.display()
         );
     }
-    let bytes = fs::read(path)?;
-    // SAFETY: `path` is `<cache>/kubectl-promote/compiled/<engine key>/<sha256>.cwasm` in the
-    // cache directory this program created with owner-only permissions; the file was written by
-    // `store` below (temp file + rename) from `Module::serialize` of the same engine
+    // SAFETY (both calls): `path` is `<cache>/kubectl-promote/compiled/<engine key>/<sha256>.cwasm`
+    // in the cache directory this program created with owner-only permissions; the file was
+    // written by `store` below (temp file + rename) from `Module::serialize` of the same engine
     // configuration (the engine key), never copied from a package or another user, and
     // `is_private` refused it above if others could have written it. wasmtime checks the
-    // header and compatibility hash; anything that fails is deleted and recompiled.
+    // header and compatibility hash; anything that fails is deleted and recompiled. What
+    // wasmtime maps is our sealed private copy (see above), which cannot change while mapped.
+    #[cfg(target_os = "linux")]
+    if let Ok(copy) = sealed_copy(path) {
+        return unsafe { Module::deserialize_open_file(engine, copy) };
+    }
+    let bytes = fs::read(path)?;
     unsafe { Module::deserialize(engine, &bytes) }
+}
+
+/// The file's bytes in an anonymous memfd, sealed against any change.
+#[cfg(target_os = "linux")]
+fn sealed_copy(path: &Path) -> std::io::Result<fs::File> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let mut src = fs::File::open(path)?;
+    let fd = rustix::fs::memfd_create(
+        "kubectl-promote-cwasm",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )?;
+    let mut copy = fs::File::from(fd);
+    // File to file: `copy_file_range`/`sendfile`, no user-space buffer.
+    std::io::copy(&mut src, &mut copy)?;
+    rustix::fs::fcntl_add_seals(
+        &copy,
+        SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
+    )?;
+    Ok(copy)
 }
 
 #[cfg(unix)]

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,8 +20,8 @@ use promote_policy_sdk::{
 use serde::Deserialize;
 use serde_json::Value;
 use wasmtime::{
-    Config, Engine, InstancePre, Linker, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder,
-    Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker,
+    PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -40,6 +40,19 @@ const STDERR_TAIL: usize = 1024;
 /// Epoch tick: the deadline's resolution.
 pub(crate) const TICK: Duration = Duration::from_millis(10);
 pub(crate) const MIB: u64 = 1 << 20;
+/// Calls that may run at once on one host; more wait for a free slot (see [`Slots`]).
+const CONCURRENT_CALLS: u32 = 8;
+/// Per call at most: two instances (OPA: the module and its host-made memory), two memories
+/// and eight tables, as the stores' `StoreLimits` allow.
+const INSTANCES_PER_CALL: u32 = 2;
+const MEMORIES_PER_CALL: u32 = 2;
+const TABLES_PER_CALL: u32 = 8;
+/// The most table elements a store may have (its `StoreLimits`), so also a pool slot's size.
+pub(crate) const TABLE_ELEMENTS: usize = 1 << 20;
+/// Linear memory a pool slot keeps mapped between calls; the pages a call dirtied in it are
+/// put back to the module's initial image with a copy (found with Linux's `PAGEMAP_SCAN`)
+/// instead of being unmapped and faulted in again by the next call.
+const KEEP_RESIDENT: usize = 8 << 20;
 
 /// Resource limits of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +125,55 @@ pub struct Host {
     linker: Linker<GuestState>,
     cache: Cache,
     config: HostConfig,
+    slots: Slots,
+    pooled: bool,
     _ticker: Ticker,
+}
+
+/// A counting semaphore over the pooling allocator's slots: a call takes one before it creates
+/// its store and gives it back after the store is gone, so concurrent calls wait for a slot
+/// instead of failing when the pool is full.
+struct Slots {
+    free: Mutex<u32>,
+    freed: Condvar,
+}
+
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: u32) -> Self {
+        Self {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Slot<'_> {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut free = self
+            .0
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *free += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// A loaded, checked, compiled module, ready to instantiate.
@@ -347,7 +408,17 @@ impl Host {
         // Determinism: same module + same request → same answer on every machine.
         c.cranelift_nan_canonicalization(true);
         c.relaxed_simd_deterministic(true);
-        let engine = Engine::new(&c).map_err(|e| HostError::Engine(e.to_string()))?;
+        // Every call still gets a fresh instance: the pool only recycles the mappings, and a
+        // slot's memory is reset to the module's initial image (or zero) before it is reused.
+        // Where the pool's address space cannot be reserved (e.g. under `ulimit -v`), the
+        // on-demand allocator is used instead.
+        let (engine, pooled) = match Engine::new(c.clone().allocation_strategy(pooling())) {
+            Ok(engine) => (engine, true),
+            Err(_) => (
+                Engine::new(&c).map_err(|e| HostError::Engine(e.to_string()))?,
+                false,
+            ),
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
             .map_err(|e| HostError::Engine(e.to_string()))?;
@@ -358,8 +429,15 @@ impl Host {
             linker,
             cache,
             config,
+            slots: Slots::new(CONCURRENT_CALLS),
+            pooled,
             _ticker: ticker,
         })
+    }
+
+    /// Whether calls run on the pooling instance allocator (else on-demand: see [`Host::new`]).
+    pub fn pooled(&self) -> bool {
+        self.pooled
     }
 
     /// Where the compiled artifact of a module with this digest lives (None without a cache).
@@ -565,7 +643,10 @@ impl Host {
                 origin: o.clone(),
                 message: format!("{e:#}"),
             })?;
-        let opa = crate::opa::prepare(&self.engine, &o, module, unpacked.data, limits)?;
+        let opa = {
+            let _slot = self.slots.take();
+            crate::opa::prepare(&self.engine, &o, module, unpacked.data, limits)?
+        };
         Ok(Policy {
             metadata,
             origin,
@@ -640,6 +721,7 @@ impl Host {
             let input = serde_json::to_value(request).map_err(|e| PolicyError::Request {
                 message: format!("encoding the request: {e}"),
             })?;
+            let _slot = self.slots.take();
             let out = crate::opa::evaluate(
                 &self.engine,
                 m,
@@ -697,6 +779,7 @@ impl Host {
             if !m.has_validate_settings() {
                 return Ok(SettingsValidation::valid());
             }
+            let _slot = self.slots.take();
             let out = crate::opa::evaluate(
                 &self.engine,
                 m,
@@ -798,7 +881,7 @@ impl Host {
         let limiter = Limiter {
             inner: StoreLimitsBuilder::new()
                 .memory_size(memory_limit)
-                .table_elements(1 << 20)
+                .table_elements(TABLE_ELEMENTS)
                 .instances(1)
                 .tables(8)
                 .memories(1)
@@ -806,6 +889,7 @@ impl Host {
             memory_limit: limits.memory_bytes,
             refused: None,
         };
+        let _slot = self.slots.take();
         let mut store = Store::new(&self.engine, GuestState { wasi, limiter });
         store.limiter(|s| &mut s.limiter);
         store
@@ -876,6 +960,30 @@ impl Host {
             elapsed,
         })
     }
+}
+
+/// The pooling allocator's configuration: room for [`CONCURRENT_CALLS`] calls, each as large
+/// as a store's `StoreLimits` allow (memory up to 4 GiB, the most a 32-bit memory can have;
+/// the policy's own memory limit is enforced by its store).
+fn pooling() -> InstanceAllocationStrategy {
+    let mut p = PoolingAllocationConfig::new();
+    p.total_core_instances(CONCURRENT_CALLS * INSTANCES_PER_CALL)
+        .total_memories(CONCURRENT_CALLS * MEMORIES_PER_CALL)
+        .total_tables(CONCURRENT_CALLS * TABLES_PER_CALL)
+        .max_memories_per_module(MEMORIES_PER_CALL)
+        .max_tables_per_module(TABLES_PER_CALL)
+        .table_elements(TABLE_ELEMENTS)
+        .max_memory_size(4 << 30)
+        // OPA calls run on a fiber (opa-wasm's API is async): one stack per call. The default
+        // of 1000 stacks costs ~1.5 ms of `mprotect`s when the host starts.
+        .total_stacks(CONCURRENT_CALLS);
+    // Without `PAGEMAP_SCAN` (Linux < 6.7) keeping memory resident would mean zeroing all of
+    // it on every reuse; then the pool unmaps dirty pages (`madvise`) as usual.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        p.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT);
+    }
+    InstanceAllocationStrategy::Pooling(p)
 }
 
 struct RunOutput {

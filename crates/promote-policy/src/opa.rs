@@ -250,7 +250,7 @@ fn new_store(engine: &Engine, limits: crate::Limits) -> Result<Store<OpaState>, 
     let limiter = Limiter {
         inner: StoreLimitsBuilder::new()
             .memory_size(memory_limit)
-            .table_elements(1 << 20)
+            .table_elements(crate::host::TABLE_ELEMENTS)
             // The module's instance, plus the one wasmtime makes for the host-created
             // `env.memory` that OPA modules import.
             .instances(2)

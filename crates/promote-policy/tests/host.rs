@@ -716,6 +716,51 @@ fn evaluate_all_applies_settings_and_reports_per_policy() {
     );
 }
 
+/// The pooling allocator recycles slots, never state: memory a call wrote, grew or left in a
+/// global is back to the module's initial image for the next call.
+#[test]
+fn every_call_gets_a_fresh_instance() {
+    let host = host();
+    #[cfg(target_os = "linux")]
+    assert!(
+        host.pooled(),
+        "the pooling allocator should be available on Linux"
+    );
+    let module = format!(
+        r#"(module {META}
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (global $calls (mut i32) (i32.const 0))
+          (data (i32.const 64) "{ALLOW}")
+          (data (i32.const 4096) "{DENY}")
+          (func $say (param $at i32) (param $len i32)
+            (i32.store (i32.const 0) (local.get $at))
+            (i32.store (i32.const 4) (local.get $len))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+          (func (export "_start")
+            ;; Anything a previous call left: a global, a byte, a grown memory.
+            (if (i32.or (i32.or (global.get $calls) (i32.load8_u (i32.const 2048)))
+                        (i32.ne (memory.size) (i32.const 1)))
+              (then (call $say (i32.const 4096) (i32.const {deny})) (return)))
+            (global.set $calls (i32.const 1))
+            (i32.store8 (i32.const 2048) (i32.const 7))
+            (drop (memory.grow (i32.const 3)))
+            (call $say (i32.const 64) (i32.const {allow}))))"#,
+        allow = unescaped_len(ALLOW),
+        deny = unescaped_len(DENY),
+    );
+    let policy = host.load(&wat(&module)).unwrap();
+    for i in 0..5 {
+        let ev = host.evaluate(&policy, &request()).unwrap();
+        assert_eq!(
+            ev.decision.decision,
+            Verdict::Allow,
+            "call {i}: {:?}",
+            ev.decision
+        );
+    }
+}
+
 /// The use-case layer shares one host across `spawn_blocking` calls.
 #[test]
 fn host_and_policies_are_shareable_across_threads() {
@@ -728,7 +773,8 @@ fn host_and_policies_are_shareable_across_threads() {
         host.load(&ModuleSource::Builtin("semver-guard".into()))
             .unwrap(),
     );
-    let threads: Vec<_> = (0..2)
+    // More threads than the host's pool has slots: the rest wait for one, none fails.
+    let threads: Vec<_> = (0..20)
         .map(|_| {
             let (host, policy) = (Arc::clone(&host), Arc::clone(&policy));
             std::thread::spawn(move || {

@@ -103,9 +103,10 @@ impl Ctx<'_> {
     }
 
     fn renderer(&self) -> Renderer {
-        let program = match &self.env.kustomize {
+        let tools = self.env.render_tools();
+        let program = match &tools.kustomize {
             Some(k) => RenderProgram::Kustomize(k.clone()),
-            None => RenderProgram::Kubectl(self.env.kubectl.clone()),
+            None => RenderProgram::Kubectl(tools.kubectl.clone()),
         };
         Renderer {
             program,
