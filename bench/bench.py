@@ -144,7 +144,7 @@ class World:
         self.env = {
             "HOME": str(self.home), "XDG_CACHE_HOME": str(self.home / ".cache"), "XDG_CONFIG_HOME": str(self.home / ".config"),
             "PATH": f"{self.bindir}:/usr/local/bin:/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1", "CI": "1",
-            "KUBECTL_PROMOTE_NOW": NOW, "LANG": "C.UTF-8", "TMPDIR": str(self.root / "tmp"),
+            "KUBECTL_PROMOTE_NOW": NOW, "KUBECTL_PROMOTE_SKIP_IMAGE_CHECK": "1", "LANG": "C.UTF-8", "TMPDIR": str(self.root / "tmp"),
         }
         (self.root / "tmp").mkdir(exist_ok=True)
         for k, v in [("user.name", "Ana Platform"), ("user.email", "ana@example.com"), ("init.defaultBranch", "main"), ("advice.detachedHead", "false")]:
