@@ -42,12 +42,16 @@ fn bed(version: ArgoVersion, prod_auto_sync: bool) -> Bed {
 }
 
 fn bed_with(version: ArgoVersion, prod_auto_sync: bool, apps: &[&str]) -> Bed {
+    bed_opts(Options::new(version), prod_auto_sync, apps)
+}
+
+fn bed_opts(options: Options, prod_auto_sync: bool, apps: &[&str]) -> Bed {
     let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
     // The example's environments and Argo CD apps, without its policies: these tests are about
     // Argo CD, not about approvals or change windows.
     kit.put("promote.yaml", CONFIG);
     kit.commit("promote.yaml without policies");
-    let argo = ArgoCdStandIn::start(Options::new(version));
+    let argo = ArgoCdStandIn::start(options);
     for name in apps {
         let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
         let text = std::fs::read_to_string(&file).unwrap();
@@ -638,5 +642,95 @@ fn an_app_that_deploys_another_path_is_refused_before_waiting() {
         r.stderr.contains("spec.source.kustomize.images"),
         "{}",
         r.stderr
+    );
+}
+
+/// A stand-in whose operations take `secs` each, so the next command meets one still running.
+fn slow_bed(secs: u64) -> Bed {
+    let mut options = Options::new(ArgoVersion::V3_5);
+    options.sync_duration = Duration::from_secs(secs);
+    bed_opts(options, false, &[STAGING, PROD])
+}
+
+#[test]
+fn a_fix_promoted_with_resume_and_wait_right_after_a_rollback_waits_for_its_operation() {
+    let bed = slow_bed(3);
+    for v in ["v1.0.1", "v1.0.2"] {
+        let r = run(&bed, &["prod", v, "--direct", "--yes", "--wait=60s"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    // The rollback returns once Argo CD accepted it; its operation runs for 3s more.
+    let rb = run(
+        &bed,
+        &[
+            "rollback",
+            "prod",
+            "--strategy",
+            "argocd",
+            "--to",
+            "v1.0.1",
+            "--yes",
+        ],
+    );
+    assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
+    assert!(
+        !app(&bed, PROD)["operation"].is_null(),
+        "the rollback's operation is still running"
+    );
+    // The fix, right away: Argo CD refuses a sync while the rollback runs; --wait waits it out.
+    let fix = run(
+        &bed,
+        &[
+            "prod",
+            "v1.0.3",
+            "--direct",
+            "--yes",
+            "--resume",
+            "--wait=60s",
+        ],
+    );
+    assert_eq!(fix.code, 0, "{}\n{}", fix.stdout, fix.stderr);
+    assert!(
+        fix.stderr
+            .contains("is running another operation (started by Test User <test@example.com>, Running): waiting for it to finish before syncing"),
+        "{}",
+        fix.stderr
+    );
+    let a = app(&bed, PROD);
+    assert_eq!(deployed(&a), bed.kit.origin_head());
+    assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
+    assert!(runs(&bed, PROD, "v1.0.3"));
+}
+
+#[test]
+fn a_sync_meeting_another_operation_refuses_at_once_or_after_its_wait() {
+    let bed = slow_bed(6);
+    let r = run(&bed, &["prod", "v1.0.1", "--direct", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = run(&bed, &["sync", "prod"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // Without --wait: Argo CD's answer, at once.
+    let now = run(&bed, &["sync", "prod"]);
+    assert_eq!(now.code, 1, "{}", now.stderr);
+    assert!(
+        now.stderr
+            .contains("another operation is already in progress"),
+        "{}",
+        now.stderr
+    );
+    // With --wait: waits for it within the deadline, then says what was in the way.
+    let started = Instant::now();
+    let waited = run(&bed, &["sync", "prod", "--wait=1s"]);
+    assert_eq!(waited.code, 1, "{}", waited.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error_lines(&waited.stderr).len(), 1, "{}", waited.stderr);
+    assert!(
+        waited.stderr.contains("was still running another operation (started by Test User <test@example.com>, Running) after 1s, so ours could not start"),
+        "{}",
+        waited.stderr
     );
 }
