@@ -734,3 +734,133 @@ fn a_sync_meeting_another_operation_refuses_at_once_or_after_its_wait() {
         waited.stderr
     );
 }
+
+/// A Rego one-off that denies, its one reason the JSON of every env's `argocd` facts.
+fn facts_echo_policy() -> std::path::PathBuf {
+    promote_testkit::opa::build_files(
+        &[
+            (
+                "policy.rego",
+                "package promote\nfacts := {name: f | some name, e in input.environments; f := e.argocd}\ndecision := {\"apiVersion\": \"policy.promote.kubectl.io/v1alpha1\", \"kind\": \"Decision\", \"decision\": \"deny\", \"reasons\": [{\"code\": \"Facts\", \"message\": json.marshal(facts)}]}\n",
+            ),
+            (
+                ".manifest",
+                r#"{"roots": ["promote"], "metadata": {"kubectl-promote": {"name": "facts-echo", "version": "0.0.1", "abi": "promote.opa/v1", "operations": ["promote", "rollback"]}}}"#,
+            ),
+        ],
+        &["promote/decision"],
+    )
+}
+
+/// The message of the reason with this code, anywhere in a document.
+fn reason_message(doc: &Value, code: &str) -> Option<String> {
+    match doc {
+        Value::Object(m) => {
+            if m.get("code").and_then(Value::as_str) == Some(code) {
+                return m.get("message").and_then(Value::as_str).map(str::to_owned);
+            }
+            m.values().find_map(|v| reason_message(v, code))
+        }
+        Value::Array(a) => a.iter().find_map(|v| reason_message(v, code)),
+        _ => None,
+    }
+}
+
+#[test]
+fn policies_see_every_envs_argo_cd_facts_read_at_once_and_an_unreachable_one_is_a_warning() {
+    let mut bed = bed(ArgoVersion::V3_5, false);
+    // A third env on another cluster that is down: its own transport, read on its own thread.
+    bed.kit.put(
+        "promote.yaml",
+        &format!("{CONFIG}  - name: dr\n    overlay: kustomize/prod\n    from: prod\n    argocd: {{app: dr-microservices-demo, namespace: argocd, context: dead}}\n"),
+    );
+    bed.kit.commit("a dr environment");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = bed.kit.root().join("dead-kubeconfig");
+    std::fs::write(&dead, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: http://127.0.0.1:{port}}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\nusers:\n- name: dead\n  user: {{token: x}}\n")).unwrap();
+    let kubeconfig = std::env::join_paths([bed.argo.kubeconfig_path(), dead.as_path()]).unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let run = |args: &[&str]| {
+        bed.kit
+            .run_bin(BIN, &bed.kit.clone, &[("KUBECONFIG", kubeconfig)], args)
+    };
+    for args in [
+        &["staging", "v1.0.1", "--wait=60s"][..],
+        &["prod", "v1.0.1", "--direct", "--yes", "--wait=60s"],
+        &["prod", "v1.0.2", "--direct", "--yes", "--wait=60s"],
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    let policy = facts_echo_policy();
+    let r = run(&[
+        "rollback",
+        "prod",
+        "--strategy",
+        "argocd",
+        "--to",
+        "v1.0.1",
+        "--dry-run",
+        "-o",
+        "json",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("warning: dr: Argo CD facts not given to policies: cannot reach Argo CD for argocd/dr-microservices-demo (context dead)"),
+        "{}",
+        r.stderr
+    );
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let facts: Value =
+        serde_json::from_str(&reason_message(&doc, "Facts").expect("the echo")).unwrap();
+    assert_eq!(facts["dr"], Value::Null, "{facts}");
+    // Each env's facts are its own app's, as a read of that app alone gives them.
+    for (env, name) in [("staging", STAGING), ("prod", PROD)] {
+        let a = app(&bed, name);
+        let f = &facts[env];
+        assert_eq!(f["sync"], a["status"]["sync"]["status"], "{env}: {f}");
+        assert_eq!(f["health"], a["status"]["health"]["status"], "{env}: {f}");
+        assert_eq!(f["deployedRevision"], json!(deployed(&a)), "{env}: {f}");
+        assert_eq!(
+            f["autoSync"],
+            json!(a["spec"]["syncPolicy"]["automated"].is_object()),
+            "{env}: {f}"
+        );
+        let ids = |h: &Value| -> Vec<(i64, String)> {
+            h.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["id"].as_i64().unwrap(),
+                        e["revision"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            ids(&f["history"]),
+            ids(&a["status"]["history"]),
+            "{env}: {f}"
+        );
+    }
+    assert_eq!(
+        facts["prod"]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["v1.0.1", "v1.0.2"]
+    );
+    assert_eq!(facts["staging"]["autoSync"], json!(true));
+    assert_eq!(facts["prod"]["autoSync"], json!(false));
+    // The rollback's own plan came from the same read: it names prod's history entry.
+    assert!(r.stdout.contains("\"denied\""), "{}", r.stdout);
+}

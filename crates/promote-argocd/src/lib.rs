@@ -478,14 +478,28 @@ impl AsyncChange<AutoSyncDisabledBy> for RollbackChange<'_> {
     }
 }
 
-impl ArgoCd for KubeArgoCd {
-    fn application(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
+impl KubeArgoCd {
+    async fn get(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
         let label = self.label(app);
         let obj = self
-            .runtime
-            .block_on(self.api(app).get(&app.name))
+            .api(app)
+            .get(&app.name)
+            .await
             .map_err(|e| fail(&label, "get", e))?;
         read(&label, &obj)
+    }
+}
+
+impl ArgoCd for KubeArgoCd {
+    fn application(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
+        self.runtime.block_on(self.get(app))
+    }
+
+    /// The GETs at once, on this client's connection pool.
+    fn applications(&self, apps: &[AppRef]) -> Vec<Result<Application, ArgoCdError>> {
+        self.runtime.block_on(futures_util::future::join_all(
+            apps.iter().map(|a| self.get(a)),
+        ))
     }
 
     fn refresh(&self, app: &AppRef, hard: bool) -> Result<Application, ArgoCdError> {

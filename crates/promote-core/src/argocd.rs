@@ -2476,6 +2476,11 @@ pub enum ArgoCdError {
 pub trait ArgoCd {
     /// The Application as it is now.
     fn application(&self, app: &AppRef) -> Result<Application, ArgoCdError>;
+    /// Several Applications as they are now, one answer per [`AppRef`] in order. Transports
+    /// that can send the requests at once override this (policy facts read every env's app).
+    fn applications(&self, apps: &[AppRef]) -> Vec<Result<Application, ArgoCdError>> {
+        apps.iter().map(|a| self.application(a)).collect()
+    }
     /// Ask the controller to refresh (`argocd.argoproj.io/refresh`), as a webhook would.
     fn refresh(&self, app: &AppRef, hard: bool) -> Result<Application, ArgoCdError>;
     /// Start a sync as Argo CD's Sync API does, refusing while another operation runs.

@@ -8,6 +8,8 @@
 //! Kubernetes API as kubectl would reach it (`--kubeconfig`, `--context` over the env's
 //! `argocd.context`, `-n` over its `argocd.namespace`).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,21 +21,23 @@ use promote::argo::{
 };
 use promote::render::Renderer;
 use promote_argocd::{ConnectOptions, KubeArgoCd, RestArgoCd, RestOptions};
-use promote_core::argocd::{AppRef, ArgoCd};
+use promote_core::argocd::{AppRef, Application, ArgoCd};
 use promote_core::config::Environment;
 
 use super::{Ctx, usage};
 use crate::Exit;
-use crate::cli::{HistoryArgs, ResumeArgs, RollbackArgs, SyncArgs};
+use crate::cli::{Global, HistoryArgs, ResumeArgs, RollbackArgs, SyncArgs};
+use crate::env::Env;
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW};
 
 /// Reads that do not wait get this request timeout unless `--request-timeout` says otherwise, so
 /// `status` on an unreachable cluster does not hang; waits keep their own deadline.
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// An environment's Application and the transport that reaches it.
+/// An environment's Application and the transport that reaches it. Environments reached the
+/// same way share one transport (one client, one connection pool).
 pub(crate) struct Conn {
-    argo: Box<dyn ArgoCd>,
+    argo: Arc<dyn ArgoCd + Send + Sync>,
     app: AppRef,
     via: String,
 }
@@ -55,9 +59,26 @@ pub(crate) enum Purpose {
     Wait,
 }
 
+/// What [`connect`] reads besides the environment: the global flags and the process
+/// environment. Unlike [`Ctx`] (whose shell is not `Sync`), these can go to other threads.
+#[derive(Clone, Copy)]
+struct Reach<'a> {
+    global: &'a Global,
+    env: &'a Env,
+}
+
+impl<'a> From<&Ctx<'a>> for Reach<'a> {
+    fn from(ctx: &Ctx<'a>) -> Self {
+        Reach {
+            global: ctx.global,
+            env: ctx.env,
+        }
+    }
+}
+
 /// `--request-timeout` as kubectl reads it: `0` is none, a bare number is seconds.
-fn request_timeout(ctx: &Ctx<'_>) -> anyhow::Result<Option<Duration>> {
-    match ctx.global.request_timeout.as_deref().map(str::trim) {
+fn request_timeout(reach: Reach<'_>) -> anyhow::Result<Option<Duration>> {
+    match reach.global.request_timeout.as_deref().map(str::trim) {
         None | Some("0") => Ok(None),
         Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => {
             Ok(Some(Duration::from_secs(t.parse().map_err(|_| {
@@ -70,12 +91,30 @@ fn request_timeout(ctx: &Ctx<'_>) -> anyhow::Result<Option<Duration>> {
     }
 }
 
-/// Connects the transport for ENV's Application.
-pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> anyhow::Result<Conn> {
+/// How a transport is opened; two environments with equal ways share one.
+#[derive(Clone, PartialEq, Eq)]
+enum Way {
+    /// argocd-server's REST API; `from` names the flag, variable or key that chose the server.
+    Rest {
+        options: RestOptions,
+        from: &'static str,
+    },
+    Kube(ConnectOptions),
+}
+
+/// ENV's Application and how to reach it, before anything is opened.
+struct Planned {
+    way: Way,
+    app: AppRef,
+    via: String,
+}
+
+/// Flags, then `promote.yaml`, then defaults: which transport reaches ENV's Application.
+fn plan(reach: Reach<'_>, env: &Environment, purpose: Purpose) -> anyhow::Result<Planned> {
     let target = env.argocd.as_ref().ok_or_else(|| ArgoError::NoApp {
         env: env.name.clone(),
     })?;
-    let namespace = ctx
+    let namespace = reach
         .global
         .namespace
         .clone()
@@ -84,18 +123,19 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
         namespace: Some(namespace),
         name: target.app.clone(),
     };
-    let timeout = match (request_timeout(ctx)?, purpose) {
+    let timeout = match (request_timeout(reach)?, purpose) {
         (Some(t), _) => Some(t),
         (None, Purpose::Read) => Some(READ_TIMEOUT),
         (None, Purpose::Wait) => None,
     };
-    let server = ctx
+    let server = reach
         .global
         .argocd_server
         .clone()
         .map(|s| (s, "--argocd-server"))
         .or_else(|| {
-            ctx.env
+            reach
+                .env
                 .var("ARGOCD_SERVER")
                 .map(|s| (s.to_owned(), "ARGOCD_SERVER"))
         })
@@ -106,34 +146,28 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
                 .map(|s| (s, "argocd.server in promote.yaml"))
         });
     if let Some((server, from)) = server {
-        let token = ctx.env.var("ARGOCD_AUTH_TOKEN").ok_or_else(|| {
+        let token = reach.env.var("ARGOCD_AUTH_TOKEN").ok_or_else(|| {
             anyhow::anyhow!("argocd-server {server} (from {from}) needs a token: set ARGOCD_AUTH_TOKEN (e.g. `argocd account generate-token`), or drop the server to use the Kubernetes API")
         })?;
-        let insecure = ctx
+        let insecure = reach
             .env
             .var("ARGOCD_INSECURE")
             .is_some_and(|v| v == "true" || v == "1");
         let via = format!("argocd-server {server}");
-        let argo = RestArgoCd::connect(&RestOptions {
-            server: server.clone(),
+        let options = RestOptions {
+            server,
             token: token.to_owned(),
             insecure,
             app_namespace: None,
             request_timeout: timeout,
-        })
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot use argocd-server {server} (from {from}): {}",
-                one_line(&e)
-            )
-        })?;
-        return Ok(Conn {
-            argo: Box::new(argo),
+        };
+        return Ok(Planned {
+            way: Way::Rest { options, from },
             app,
             via,
         });
     }
-    let context = ctx
+    let context = reach
         .global
         .context
         .clone()
@@ -143,18 +177,52 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
         None => "current context".to_owned(),
     };
     let options = ConnectOptions {
-        kubeconfig: ctx.global.kubeconfig.clone(),
+        kubeconfig: reach.global.kubeconfig.clone(),
         context,
-        cluster: ctx.global.cluster.clone(),
-        user: ctx.global.user.clone(),
+        cluster: reach.global.cluster.clone(),
+        user: reach.global.user.clone(),
         namespace: None,
         request_timeout: timeout,
     };
-    let argo = KubeArgoCd::connect(&options).map_err(|e| anyhow::anyhow!("cannot reach Argo CD for {app} ({via}): {}; check --kubeconfig/KUBECONFIG and --context (or set --argocd-server)", one_line(&e)))?;
-    Ok(Conn {
-        argo: Box::new(argo),
+    Ok(Planned {
+        way: Way::Kube(options),
         app,
         via,
+    })
+}
+
+/// Opens the transport of a [`Way`].
+fn open(way: &Way) -> Result<Arc<dyn ArgoCd + Send + Sync>, promote_argocd::ConnectError> {
+    Ok(match way {
+        Way::Rest { options, .. } => Arc::new(RestArgoCd::connect(options)?),
+        Way::Kube(options) => Arc::new(KubeArgoCd::connect(options)?),
+    })
+}
+
+/// Why [`open`] failed, said for one environment's Application.
+fn open_error(planned: &Planned, e: &promote_argocd::ConnectError) -> anyhow::Error {
+    let (app, via) = (&planned.app, &planned.via);
+    match &planned.way {
+        Way::Rest { options, from } => anyhow::anyhow!(
+            "cannot use argocd-server {} (from {from}): {}",
+            options.server,
+            one_line(e)
+        ),
+        Way::Kube(_) => anyhow::anyhow!(
+            "cannot reach Argo CD for {app} ({via}): {}; check --kubeconfig/KUBECONFIG and --context (or set --argocd-server)",
+            one_line(e)
+        ),
+    }
+}
+
+/// Connects the transport for ENV's Application.
+pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> anyhow::Result<Conn> {
+    let planned = plan(ctx.into(), env, purpose)?;
+    let argo = open(&planned.way).map_err(|e| open_error(&planned, &e))?;
+    Ok(Conn {
+        argo,
+        app: planned.app,
+        via: planned.via,
     })
 }
 
@@ -571,12 +639,15 @@ pub(crate) enum Picked {
 }
 
 /// `--strategy` given or not: pick. With no strategy, `argocd` where the history holds the
-/// target, else `revert` (and say why).
+/// target, else `revert` (and say why). `reads`: the apps the policy facts read a moment ago,
+/// reused rather than read again (and their transport, unless `--wait` needs one without a
+/// request timeout).
 pub(crate) fn pick_strategy(
     ctx: &Ctx<'_>,
     session: &Session,
     args: &RollbackArgs,
     argocd_asked: bool,
+    mut reads: ArgoReads,
 ) -> anyhow::Result<Picked> {
     let env = session.config.env(&args.env)?;
     let target = match (&args.to, &args.to_revision, args.to_id) {
@@ -591,12 +662,17 @@ pub(crate) fn pick_strategy(
     } else {
         Purpose::Read
     };
+    if !argocd_asked && env.argocd.is_none() {
+        return Ok(Picked::Revert);
+    }
+    let (conn, read) = match reads.apps.remove(&env.name) {
+        Some((conn, app)) if purpose == Purpose::Read => (Ok(conn), Some(app)),
+        Some((_, app)) => (connect(ctx, env, purpose), Some(app)),
+        None => (connect(ctx, env, purpose), None),
+    };
     if !argocd_asked {
         // The default: look, and fall back to a revert when Argo CD cannot be used.
-        if env.argocd.is_none() {
-            return Ok(Picked::Revert);
-        }
-        let conn = match connect(ctx, env, purpose) {
+        let conn = match conn {
             Ok(c) => c,
             Err(e) => {
                 ctx.shell
@@ -604,7 +680,7 @@ pub(crate) fn pick_strategy(
                 return Ok(Picked::Revert);
             }
         };
-        let app = match uc::read_app(env, &conn.target()) {
+        let app = match read.map_or_else(|| uc::read_app(env, &conn.target()), Ok) {
             Ok(a) => a,
             Err(e) => {
                 ctx.shell.status(&format!("reverting in git: {e}"));
@@ -622,8 +698,11 @@ pub(crate) fn pick_strategy(
             }
         });
     }
-    let conn = connect(ctx, env, purpose)?;
-    let app = uc::read_app(env, &conn.target())?;
+    let conn = conn?;
+    let app = match read {
+        Some(app) => app,
+        None => uc::read_app(env, &conn.target())?,
+    };
     match uc::plan_rollback(session, env, &app, &target)? {
         Some(plan) => Ok(Picked::Argocd(Box::new(conn), Box::new(plan))),
         None => Err(uc::no_target(env, &app, &target).into()),
@@ -791,15 +870,26 @@ pub(crate) fn status_facts(
     }
 }
 
+/// The Applications read for the policy facts, kept so the rollback that follows reuses them
+/// (and their transports) instead of reading again.
+#[derive(Default)]
+pub(crate) struct ArgoReads {
+    /// By environment name: its connection (opened for [`Purpose::Read`]) and the app read.
+    apps: BTreeMap<String, (Conn, Application)>,
+}
+
 /// Give policies every environment's Argo CD facts, when the operation has policies to ask.
+/// The apps are read at once ([`read_all`]); the facts are computed here, in environment order,
+/// from those reads, with the warnings for the ones that could not be read.
 pub(crate) fn gather_policy_facts(
     ctx: &Ctx<'_>,
     session: &mut Session,
     env_name: &str,
     rollback: bool,
-) {
+) -> ArgoReads {
+    let mut reads = ArgoReads::default();
     let Ok(env) = session.config.env(env_name) else {
-        return;
+        return reads;
     };
     let configured = if rollback {
         &env.rollback_policies
@@ -807,32 +897,93 @@ pub(crate) fn gather_policy_facts(
         &env.promote_policies
     };
     if configured.is_empty() && session.policy.one_offs.is_empty() {
-        return;
+        return reads;
     }
-    let envs = session.config.environments.clone();
-    for e in &envs {
-        if let Some(facts) = policy_facts(ctx, session, e) {
-            session.policy.argocd_facts.insert(e.name.clone(), facts);
+    let envs: Vec<Environment> = session
+        .config
+        .environments
+        .iter()
+        .filter(|e| e.argocd.is_some())
+        .cloned()
+        .collect();
+    for (env, read) in envs.iter().zip(read_all(ctx.into(), &envs)) {
+        match read.with_context(|| format!("{}: Argo CD facts not given to policies", env.name)) {
+            Ok((conn, app)) => {
+                let facts = uc::policy_facts(session, env, &app);
+                session.policy.argocd_facts.insert(env.name.clone(), facts);
+                reads.apps.insert(env.name.clone(), (conn, app));
+            }
+            Err(e) => ctx.shell.warn(&one_line(e.as_ref())),
         }
     }
+    reads
 }
 
-/// ENV's Argo CD facts for the policy request (`environments.<env>.argocd`); `None` (with a
-/// warning) when the env has no app or it cannot be read, which policies see as null.
-pub(crate) fn policy_facts(
-    ctx: &Ctx<'_>,
-    session: &Session,
-    env: &Environment,
-) -> Option<uc::PolicyArgoCdState> {
-    env.argocd.as_ref()?;
-    let read = connect(ctx, env, Purpose::Read)
-        .and_then(|c| Ok(uc::read_app(env, &c.target())?))
-        .with_context(|| format!("{}: Argo CD facts not given to policies", env.name));
-    match read {
-        Ok(app) => Some(uc::policy_facts(session, env, &app)),
-        Err(e) => {
-            ctx.shell.warn(&one_line(e.as_ref()));
-            None
+/// Reads the Application of every env (each has `argocd`) for [`Purpose::Read`], at once: one
+/// transport per distinct way of reaching Argo CD, opened on its own thread, each sending its
+/// GETs together. One answer per env, in order; the same answers as reading one after another.
+fn read_all(reach: Reach<'_>, envs: &[Environment]) -> Vec<anyhow::Result<(Conn, Application)>> {
+    let mut out: Vec<Option<anyhow::Result<(Conn, Application)>>> = Vec::new();
+    // Environments by the way they are reached, in order of first appearance.
+    let mut groups: Vec<(Way, Vec<(usize, Planned)>)> = Vec::new();
+    for (i, env) in envs.iter().enumerate() {
+        match plan(reach, env, Purpose::Read) {
+            Ok(p) => {
+                out.push(None);
+                match groups.iter_mut().find(|(w, _)| *w == p.way) {
+                    Some((_, members)) => members.push((i, p)),
+                    None => groups.push((p.way.clone(), vec![(i, p)])),
+                }
+            }
+            Err(e) => out.push(Some(Err(e))),
         }
     }
+    let read_group = |(way, members): (Way, Vec<(usize, Planned)>)| {
+        let answers: Vec<(usize, anyhow::Result<(Conn, Application)>)> = match open(&way) {
+            Err(e) => members
+                .into_iter()
+                .map(|(i, p)| (i, Err(open_error(&p, &e))))
+                .collect(),
+            Ok(argo) => {
+                let refs: Vec<AppRef> = members.iter().map(|(_, p)| p.app.clone()).collect();
+                let apps = argo.applications(&refs);
+                members
+                    .into_iter()
+                    .zip(apps)
+                    .map(|((i, p), app)| {
+                        let conn = Conn {
+                            argo: Arc::clone(&argo),
+                            app: p.app,
+                            via: p.via,
+                        };
+                        let read =
+                            app.map_err(|e| uc::classify(&envs[i].name, &conn.target(), e).into());
+                        (i, read.map(|app| (conn, app)))
+                    })
+                    .collect()
+            }
+        };
+        answers
+    };
+    let answers: Vec<_> = match groups.len() {
+        0 => Vec::new(),
+        // One transport: no thread to start.
+        1 => groups.into_iter().flat_map(read_group).collect(),
+        _ => std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .into_iter()
+                .map(|g| scope.spawn(|| read_group(g)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("an Argo CD read thread panicked"))
+                .collect()
+        }),
+    };
+    for (i, answer) in answers {
+        out[i] = Some(answer);
+    }
+    out.into_iter()
+        .map(|o| o.expect("every env answered"))
+        .collect()
 }

@@ -18,10 +18,10 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
     }
     let author = args.land.author().map_err(usage)?;
     let mut session = ctx.open_for(args.dry_run, args.land.override_reason())?;
-    super::argo::gather_policy_facts(ctx, &mut session, &args.env, true);
+    let reads = super::argo::gather_policy_facts(ctx, &mut session, &args.env, true);
     if args.strategy != Some(Strategy::Revert) {
         let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();
-        if let Picked::Argocd(conn, plan) = pick_strategy(ctx, &session, args, asked)? {
+        if let Picked::Argocd(conn, plan) = pick_strategy(ctx, &session, args, asked, reads)? {
             return super::argo::rollback(ctx, &session, args, &conn, *plan);
         }
     }
