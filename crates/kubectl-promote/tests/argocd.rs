@@ -797,6 +797,7 @@ fn policies_see_every_envs_argo_cd_facts_read_at_once_and_an_unreachable_one_is_
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     }
     let policy = facts_echo_policy();
+    let seen_before = bed.argo.request_log().len();
     let r = run(&[
         "rollback",
         "prod",
@@ -861,6 +862,90 @@ fn policies_see_every_envs_argo_cd_facts_read_at_once_and_an_unreachable_one_is_
     );
     assert_eq!(facts["staging"]["autoSync"], json!(true));
     assert_eq!(facts["prod"]["autoSync"], json!(false));
-    // The rollback's own plan came from the same read: it names prod's history entry.
     assert!(r.stdout.contains("\"denied\""), "{}", r.stdout);
+    // One read of each app (sent together): the strategy pick used the read the facts came from.
+    let mut gets: Vec<String> = bed.argo.request_log()[seen_before..]
+        .iter()
+        .filter(|l| l.starts_with("GET "))
+        .cloned()
+        .collect();
+    gets.sort();
+    assert_eq!(
+        gets,
+        [PROD, STAGING].map(|a| format!(
+            "GET /apis/argoproj.io/v1alpha1/namespaces/argocd/applications/{a} -> 200"
+        )),
+    );
+}
+
+/// Someone changed prod's Application in promote.yaml since this clone last fetched: the reads
+/// started from the stale file during the fetch are not used; the fetched file's app is read.
+#[test]
+fn a_rollback_reads_the_app_the_fetched_promote_yaml_names_not_the_stale_one() {
+    let mut bed = bed(ArgoVersion::V3_5, false);
+    for v in ["v1.0.1", "v1.0.2"] {
+        let r = run(&bed, &["prod", v, "--direct", "--yes", "--wait=60s"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    // The clone's origin/main names an app that does not exist...
+    bed.kit.put(
+        "promote.yaml",
+        &CONFIG.replace(
+            "argocd: {app: prod-microservices-demo, namespace: argocd}",
+            "argocd: {app: prod-old, namespace: argocd}",
+        ),
+    );
+    bed.kit.commit("prod's app renamed (wrongly)");
+    bed.kit
+        .git_in(&bed.kit.clone, &["fetch", "--quiet", "origin"]);
+    // ...and origin, pushed from elsewhere and not fetched here yet, names the right one again.
+    let other = bed.kit.root().join("other");
+    bed.kit.git_in(
+        bed.kit.root(),
+        &[
+            "clone",
+            "--quiet",
+            bed.kit.origin.to_str().unwrap(),
+            "other",
+        ],
+    );
+    std::fs::write(other.join("promote.yaml"), CONFIG).unwrap();
+    bed.kit
+        .git_in(&other, &["commit", "--quiet", "-am", "prod's app back"]);
+    bed.kit
+        .git_in(&other, &["push", "--quiet", "origin", "HEAD:main"]);
+    let policy = facts_echo_policy();
+    let r = run(
+        &bed,
+        &[
+            "rollback",
+            "prod",
+            "--strategy",
+            "argocd",
+            "--to",
+            "v1.0.1",
+            "--dry-run",
+            "-o",
+            "json",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("prod-old"), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["plan"]["app"], format!("argocd/{PROD}"), "{doc}");
+    let facts: Value = serde_json::from_str(&reason_message(&doc, "Facts").unwrap()).unwrap();
+    assert_eq!(
+        facts["prod"]["deployedRevision"],
+        json!(deployed(&app(&bed, PROD)))
+    );
+    assert!(
+        bed.argo
+            .request_log()
+            .iter()
+            .any(|l| l.contains("/applications/prod-old -> 404")),
+        "the stale guess was read, and dropped: {:?}",
+        bed.argo.request_log()
+    );
 }

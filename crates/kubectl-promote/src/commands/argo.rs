@@ -103,6 +103,7 @@ enum Way {
 }
 
 /// ENV's Application and how to reach it, before anything is opened.
+#[derive(PartialEq, Eq)]
 struct Planned {
     way: Way,
     app: AppRef,
@@ -665,47 +666,46 @@ pub(crate) fn pick_strategy(
     if !argocd_asked && env.argocd.is_none() {
         return Ok(Picked::Revert);
     }
-    let (conn, read) = match reads.apps.remove(&env.name) {
-        Some((conn, app)) if purpose == Purpose::Read => (Ok(conn), Some(app)),
-        Some((_, app)) => (connect(ctx, env, purpose), Some(app)),
-        None => (connect(ctx, env, purpose), None),
+    // ENV's app as read a moment ago (with its transport, unless --wait needs one without a
+    // request timeout), else read now.
+    let got = match reads.apps.remove(&env.name) {
+        Some(Ok((conn, app))) if purpose == Purpose::Read => Ok((conn, app)),
+        Some(Ok((_, app))) => connect(ctx, env, purpose)
+            .map(|c| (c, app))
+            .map_err(ReadFailure::Connect),
+        Some(Err(failure)) => Err(failure),
+        None => match connect(ctx, env, purpose) {
+            Ok(c) => match uc::read_app(env, &c.target()) {
+                Ok(app) => Ok((c, app)),
+                Err(e) => Err(ReadFailure::Read(e)),
+            },
+            Err(e) => Err(ReadFailure::Connect(e)),
+        },
     };
-    if !argocd_asked {
-        // The default: look, and fall back to a revert when Argo CD cannot be used.
-        let conn = match conn {
-            Ok(c) => c,
-            Err(e) => {
-                ctx.shell
-                    .status(&format!("reverting in git: Argo CD is not reachable ({e})"));
-                return Ok(Picked::Revert);
-            }
-        };
-        let app = match read.map_or_else(|| uc::read_app(env, &conn.target()), Ok) {
-            Ok(a) => a,
-            Err(e) => {
-                ctx.shell.status(&format!("reverting in git: {e}"));
-                return Ok(Picked::Revert);
-            }
-        };
-        return Ok(match uc::plan_rollback(session, env, &app, &target)? {
-            Some(plan) => Picked::Argocd(Box::new(conn), Box::new(plan)),
-            None => {
-                ctx.shell.status(&format!(
-                    "reverting in git: the Argo CD history of {} does not hold the target",
-                    conn.app
-                ));
-                Picked::Revert
-            }
-        });
-    }
-    let conn = conn?;
-    let app = match read {
-        Some(app) => app,
-        None => uc::read_app(env, &conn.target())?,
+    let (conn, app) = match got {
+        Ok(got) => got,
+        Err(failure) if argocd_asked => return Err(failure.into_anyhow()),
+        // The default: fall back to a revert when Argo CD cannot be used.
+        Err(ReadFailure::Connect(e)) => {
+            ctx.shell
+                .status(&format!("reverting in git: Argo CD is not reachable ({e})"));
+            return Ok(Picked::Revert);
+        }
+        Err(ReadFailure::Read(e)) => {
+            ctx.shell.status(&format!("reverting in git: {e}"));
+            return Ok(Picked::Revert);
+        }
     };
     match uc::plan_rollback(session, env, &app, &target)? {
         Some(plan) => Ok(Picked::Argocd(Box::new(conn), Box::new(plan))),
-        None => Err(uc::no_target(env, &app, &target).into()),
+        None if argocd_asked => Err(uc::no_target(env, &app, &target).into()),
+        None => {
+            ctx.shell.status(&format!(
+                "reverting in git: the Argo CD history of {} does not hold the target",
+                conn.app
+            ));
+            Ok(Picked::Revert)
+        }
     }
 }
 
@@ -870,23 +870,127 @@ pub(crate) fn status_facts(
     }
 }
 
-/// The Applications read for the policy facts, kept so the rollback that follows reuses them
-/// (and their transports) instead of reading again.
-#[derive(Default)]
-pub(crate) struct ArgoReads {
-    /// By environment name: its connection (opened for [`Purpose::Read`]) and the app read.
-    apps: BTreeMap<String, (Conn, Application)>,
+/// Why an env's app could not be read: opening its transport failed, or the read did.
+pub(crate) enum ReadFailure {
+    Connect(anyhow::Error),
+    Read(ArgoError),
 }
 
-/// Give policies every environment's Argo CD facts, when the operation has policies to ask.
-/// The apps are read at once ([`read_all`]); the facts are computed here, in environment order,
-/// from those reads, with the warnings for the ones that could not be read.
+impl ReadFailure {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            ReadFailure::Connect(e) => e,
+            ReadFailure::Read(e) => e.into(),
+        }
+    }
+}
+
+type Read = Result<(Conn, Application), ReadFailure>;
+
+/// The Applications an operation read (for the policy facts, and ENV's own for a rollback's
+/// strategy pick), kept so that nothing reads them twice.
+#[derive(Default)]
+pub(crate) struct ArgoReads {
+    /// By environment name: its connection (opened for [`Purpose::Read`]) and the app, or why
+    /// not.
+    apps: BTreeMap<String, Read>,
+}
+
+/// Argo CD reads started during the session's fetch, from `promote.yaml` as the last fetch left
+/// it ([`promote::peek`]). After the fetch, [`gather_policy_facts`] uses an env's read only when
+/// the fetched `promote.yaml` reaches that env's app the same way (same app, namespace and
+/// transport); what Argo CD holds does not depend on our fetch, so such a read is the one that
+/// would have been made a few milliseconds later. Anything else is read again.
+pub(crate) struct EarlyReads {
+    apps: BTreeMap<String, (Planned, Read)>,
+}
+
+/// Starts [`EarlyReads`] on a thread of `scope` while the caller fetches: for an operation on
+/// `env_name` (`pick`: a rollback that may pick the argocd strategy). `None` when there is
+/// nothing to guess from (`--repo URL`: the clone is fetched first; no readable file).
+pub(crate) fn start_early_reads<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    ctx: &Ctx<'scope>,
+    env_name: &'scope str,
+    rollback: bool,
+    pick: bool,
+) -> Option<std::thread::ScopedJoinHandle<'scope, EarlyReads>> {
+    let reach = Reach::from(ctx);
+    let config = match (&reach.global.config, &reach.global.repo) {
+        // A --config file is read again by the session; a parse error is reported there.
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).ok()?;
+            promote_core::config::Config::parse(&path.display().to_string(), &text).ok()?
+        }
+        (None, Some(repo))
+            if repo.contains("://") || repo.contains('@') || repo.starts_with("file:") =>
+        {
+            return None;
+        }
+        (None, repo) => {
+            let cwd = std::env::current_dir().ok()?;
+            promote::peek::config(&repo.as_ref().map_or(cwd.clone(), |r| cwd.join(r)))?
+        }
+    };
+    Some(scope.spawn(move || {
+        let policies = !reach.global.policy.is_empty();
+        let envs = wanted(&config, env_name, rollback, policies, pick);
+        let plans: Vec<Option<Planned>> = envs
+            .iter()
+            .map(|e| plan(reach, e, Purpose::Read).ok())
+            .collect();
+        let reads = read_all(reach, &envs);
+        EarlyReads {
+            apps: envs
+                .into_iter()
+                .zip(plans)
+                .zip(reads)
+                .filter_map(|((e, p), r)| Some((e.name, (p?, r))))
+                .collect(),
+        }
+    }))
+}
+
+/// The envs whose apps an operation on `env_name` reads: every env with an app when policies
+/// ask (`policies`: one-off modules were given), and with `pick` ENV's own.
+fn wanted(
+    config: &promote_core::config::Config,
+    env_name: &str,
+    rollback: bool,
+    policies: bool,
+    pick: bool,
+) -> Vec<Environment> {
+    let Ok(env) = config.env(env_name) else {
+        return Vec::new();
+    };
+    let configured = if rollback {
+        &env.rollback_policies
+    } else {
+        &env.promote_policies
+    };
+    let facts = policies || !configured.is_empty();
+    config
+        .environments
+        .iter()
+        .filter(|e| e.argocd.is_some() && (facts || (pick && e.name == env_name)))
+        .cloned()
+        .collect()
+}
+
+/// Give policies every environment's Argo CD facts, when the operation has policies to ask;
+/// with `pick` (a rollback that may use Argo CD), read ENV's app too, for [`pick_strategy`].
+/// The apps come from `early` where it holds an equivalent read, else are read at once
+/// ([`read_all`]); the facts are computed here, in environment order, with a warning for each
+/// app that could not be read.
 pub(crate) fn gather_policy_facts(
     ctx: &Ctx<'_>,
     session: &mut Session,
     env_name: &str,
     rollback: bool,
+    pick: bool,
+    early: Option<EarlyReads>,
 ) -> ArgoReads {
+    let reach = Reach::from(ctx);
     let mut reads = ArgoReads::default();
     let Ok(env) = session.config.env(env_name) else {
         return reads;
@@ -896,25 +1000,56 @@ pub(crate) fn gather_policy_facts(
     } else {
         &env.promote_policies
     };
-    if configured.is_empty() && session.policy.one_offs.is_empty() {
-        return reads;
-    }
-    let envs: Vec<Environment> = session
-        .config
-        .environments
+    let facts = !configured.is_empty() || !session.policy.one_offs.is_empty();
+    let envs = wanted(
+        &session.config,
+        env_name,
+        rollback,
+        !session.policy.one_offs.is_empty(),
+        pick,
+    );
+    let mut early = early.map(|e| e.apps).unwrap_or_default();
+    let mut got: Vec<Option<Read>> = envs
         .iter()
-        .filter(|e| e.argocd.is_some())
-        .cloned()
+        .map(|e| {
+            let (planned, read) = early.remove(&e.name)?;
+            let now = plan(reach, e, Purpose::Read).ok()?;
+            (now == planned).then_some(read)
+        })
         .collect();
-    for (env, read) in envs.iter().zip(read_all(ctx.into(), &envs)) {
-        match read.with_context(|| format!("{}: Argo CD facts not given to policies", env.name)) {
-            Ok((conn, app)) => {
-                let facts = uc::policy_facts(session, env, &app);
-                session.policy.argocd_facts.insert(env.name.clone(), facts);
-                reads.apps.insert(env.name.clone(), (conn, app));
-            }
-            Err(e) => ctx.shell.warn(&one_line(e.as_ref())),
+    let missing: Vec<Environment> = envs
+        .iter()
+        .zip(&got)
+        .filter(|(_, g)| g.is_none())
+        .map(|(e, _)| e.clone())
+        .collect();
+    let mut fresh = read_all(reach, &missing).into_iter();
+    for g in &mut got {
+        if g.is_none() {
+            *g = fresh.next();
         }
+    }
+    for (env, read) in envs.iter().zip(got) {
+        let read = read.expect("every env read");
+        if facts {
+            match &read {
+                Ok((_, app)) => {
+                    let f = uc::policy_facts(session, env, app);
+                    session.policy.argocd_facts.insert(env.name.clone(), f);
+                }
+                Err(ReadFailure::Connect(e)) => ctx.shell.warn(&format!(
+                    "{}: Argo CD facts not given to policies: {}",
+                    env.name,
+                    one_line(e.as_ref())
+                )),
+                Err(ReadFailure::Read(e)) => ctx.shell.warn(&format!(
+                    "{}: Argo CD facts not given to policies: {}",
+                    env.name,
+                    one_line(e)
+                )),
+            }
+        }
+        reads.apps.insert(env.name.clone(), read);
     }
     reads
 }
@@ -922,8 +1057,8 @@ pub(crate) fn gather_policy_facts(
 /// Reads the Application of every env (each has `argocd`) for [`Purpose::Read`], at once: one
 /// transport per distinct way of reaching Argo CD, opened on its own thread, each sending its
 /// GETs together. One answer per env, in order; the same answers as reading one after another.
-fn read_all(reach: Reach<'_>, envs: &[Environment]) -> Vec<anyhow::Result<(Conn, Application)>> {
-    let mut out: Vec<Option<anyhow::Result<(Conn, Application)>>> = Vec::new();
+fn read_all(reach: Reach<'_>, envs: &[Environment]) -> Vec<Read> {
+    let mut out: Vec<Option<Read>> = Vec::new();
     // Environments by the way they are reached, in order of first appearance.
     let mut groups: Vec<(Way, Vec<(usize, Planned)>)> = Vec::new();
     for (i, env) in envs.iter().enumerate() {
@@ -935,14 +1070,14 @@ fn read_all(reach: Reach<'_>, envs: &[Environment]) -> Vec<anyhow::Result<(Conn,
                     None => groups.push((p.way.clone(), vec![(i, p)])),
                 }
             }
-            Err(e) => out.push(Some(Err(e))),
+            Err(e) => out.push(Some(Err(ReadFailure::Connect(e)))),
         }
     }
     let read_group = |(way, members): (Way, Vec<(usize, Planned)>)| {
-        let answers: Vec<(usize, anyhow::Result<(Conn, Application)>)> = match open(&way) {
+        let answers: Vec<(usize, Read)> = match open(&way) {
             Err(e) => members
                 .into_iter()
-                .map(|(i, p)| (i, Err(open_error(&p, &e))))
+                .map(|(i, p)| (i, Err(ReadFailure::Connect(open_error(&p, &e)))))
                 .collect(),
             Ok(argo) => {
                 let refs: Vec<AppRef> = members.iter().map(|(_, p)| p.app.clone()).collect();
@@ -956,8 +1091,9 @@ fn read_all(reach: Reach<'_>, envs: &[Environment]) -> Vec<anyhow::Result<(Conn,
                             app: p.app,
                             via: p.via,
                         };
-                        let read =
-                            app.map_err(|e| uc::classify(&envs[i].name, &conn.target(), e).into());
+                        let read = app.map_err(|e| {
+                            ReadFailure::Read(uc::classify(&envs[i].name, &conn.target(), e))
+                        });
                         (i, read.map(|app| (conn, app)))
                     })
                     .collect()
