@@ -986,9 +986,19 @@ pub fn sync_window_warning(
     now: Timestamp,
     manual: bool,
 ) -> Option<String> {
+    window_warning(app, t.argo.project_sync_windows(app), now, manual)
+}
+
+/// [`sync_window_warning`] from the project's windows as read (or not) already.
+pub fn window_warning(
+    app: &Application,
+    windows: Result<Vec<core::SyncWindow>, ArgoCdError>,
+    now: Timestamp,
+    manual: bool,
+) -> Option<String> {
     let project = core::app_project(app);
     let name = app.qualified_name();
-    let windows = match t.argo.project_sync_windows(app) {
+    let windows = match windows {
         Ok(w) => w,
         Err(e) => {
             return Some(format!(
@@ -1261,11 +1271,19 @@ pub struct RolledBack {
 }
 
 /// Auto-sync off, the marker and Argo CD's rollback operation (one replace on the Kubernetes
-/// transport), as Argo CD's Rollback does.
+/// transport), as Argo CD's Rollback does. `app` is the Application the plan was made from
+/// and `windows` its project's sync windows as read (a caller may read them while it does
+/// something else, e.g. runs the policies).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the use case's collaborators, passed as they are"
+)]
 pub fn rollback(
     env: &Environment,
     t: &Target<'_>,
     plan: RollbackPlan,
+    app: &Application,
+    windows: Result<Vec<core::SyncWindow>, ArgoCdError>,
     user: &str,
     reason: &str,
     now: Timestamp,
@@ -1279,9 +1297,7 @@ pub fn rollback(
         reason: reason.to_owned(),
     };
     // Argo CD's Rollback API does not check windows, its controller does (§2.3, §2.4).
-    if let Ok(app) = t.argo.application(&t.app)
-        && let Some(w) = sync_window_warning(t, &app, now, true)
-    {
+    if let Some(w) = window_warning(app, windows, now, true) {
         progress.warn(&w);
     }
     progress.step(&format!(

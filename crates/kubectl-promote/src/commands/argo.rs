@@ -633,8 +633,12 @@ pub fn resume(ctx: &Ctx<'_>, args: &ResumeArgs) -> anyhow::Result<Exit> {
 
 /// What `rollback` decided about the strategy.
 pub(crate) enum Picked {
-    /// Argo CD's history holds the target.
-    Argocd(Box<Conn>, Box<RollbackPlan>),
+    /// Argo CD's history holds the target: the plan, and the app it was made from.
+    Argocd {
+        conn: Box<Conn>,
+        plan: Box<RollbackPlan>,
+        app: Box<Application>,
+    },
     /// Revert in git (asked for, or the history does not hold the target).
     Revert,
 }
@@ -697,7 +701,11 @@ pub(crate) fn pick_strategy(
         }
     };
     match uc::plan_rollback(session, env, &app, &target)? {
-        Some(plan) => Ok(Picked::Argocd(Box::new(conn), Box::new(plan))),
+        Some(plan) => Ok(Picked::Argocd {
+            conn: Box::new(conn),
+            plan: Box::new(plan),
+            app: Box::new(app),
+        }),
         None if argocd_asked => Err(uc::no_target(env, &app, &target).into()),
         None => {
             ctx.shell.status(&format!(
@@ -716,6 +724,7 @@ pub(crate) fn rollback(
     args: &RollbackArgs,
     conn: &Conn,
     plan: RollbackPlan,
+    app: &Application,
 ) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     let env = session.config.env(&args.env)?.clone();
@@ -751,6 +760,45 @@ pub(crate) fn rollback(
         }
         return Ok(Exit::Ok);
     }
+    // The project's sync windows, for the warning before the write, are read meanwhile (a dry
+    // run writes nothing, so it needs none).
+    std::thread::scope(|scope| {
+        let argo = &conn.argo;
+        let windows = (!args.dry_run).then(|| scope.spawn(move || argo.project_sync_windows(app)));
+        decide_and_roll_back(ctx, session, args, &env, &t, plan, app, summary, windows)
+    })
+}
+
+/// The rest of [`rollback`]: the policies, the confirmation, the write and the wait.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of one rollback, passed down one level"
+)]
+fn decide_and_roll_back(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    args: &RollbackArgs,
+    env: &Environment,
+    t: &Target<'_>,
+    plan: RollbackPlan,
+    app: &Application,
+    summary: String,
+    windows: Option<
+        std::thread::ScopedJoinHandle<
+            '_,
+            Result<Vec<promote_core::argocd::SyncWindow>, promote_core::argocd::ArgoCdError>,
+        >,
+    >,
+) -> anyhow::Result<Exit> {
+    let shell = ctx.shell;
+    let to_rev = plan
+        .to
+        .revision
+        .as_deref()
+        .map(short)
+        .unwrap_or("?")
+        .to_owned();
+    let to_version = plan.to.version.clone().unwrap_or_else(|| "?".into());
     // The rollback policies decide first (with wasHealthy from our waits).
     let author = match &args.land.author {
         Some(a) => a
@@ -761,7 +809,7 @@ pub(crate) fn rollback(
             .config_person()
             .ok_or(promote::PromoteError::NoIdentity)?,
     };
-    let verdict = promote::policy::argocd_rollback_verdict(session, &env, &plan, &author, shell)?;
+    let verdict = promote::policy::argocd_rollback_verdict(session, env, &plan, &author, shell)?;
     if let Some(v) = &verdict {
         if shell.is_text() {
             shell.out(summary.clone())?;
@@ -814,7 +862,21 @@ pub(crate) fn rollback(
         None => user(session),
     };
     ctx.env.pause_at("before-rollback-write");
-    let rolled = uc::rollback(&env, &t, plan, &who, &reason, promote_argocd::now(), shell)?;
+    let windows = match windows {
+        Some(read) => read.join().expect("the sync window read panicked"),
+        None => t.argo.project_sync_windows(app),
+    };
+    let rolled = uc::rollback(
+        env,
+        t,
+        plan,
+        app,
+        windows,
+        &who,
+        &reason,
+        promote_argocd::now(),
+        shell,
+    )?;
     ctx.env.pause_at("after-rollback-write");
     if shell.is_text() {
         shell.out(format!(

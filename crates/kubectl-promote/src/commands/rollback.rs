@@ -30,8 +30,10 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let reads = super::argo::gather_policy_facts(ctx, &mut session, &args.env, true, pick, early);
     if pick {
         let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();
-        if let Picked::Argocd(conn, plan) = pick_strategy(ctx, &session, args, asked, reads)? {
-            return super::argo::rollback(ctx, &session, args, &conn, *plan);
+        if let Picked::Argocd { conn, plan, app } =
+            pick_strategy(ctx, &session, args, asked, reads)?
+        {
+            return super::argo::rollback(ctx, &session, args, &conn, *plan, &app);
         }
     }
     let target = match (&args.to, &args.to_revision) {
