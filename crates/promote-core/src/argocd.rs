@@ -2493,6 +2493,20 @@ pub trait ArgoCd {
         request: &RollbackRequest,
         now: Timestamp,
     ) -> Result<StartedRollback, ArgoCdError>;
+    /// [`ArgoCd::rollback`] from `current`, the app as the caller last read it: a transport
+    /// that writes under optimistic concurrency may make its first write against `current`'s
+    /// `resourceVersion` instead of reading the app again; a conflict (the app moved since)
+    /// makes it read again, so the outcome is the same. Default: [`ArgoCd::rollback`].
+    fn rollback_from(
+        &self,
+        app: &AppRef,
+        current: &Application,
+        request: &RollbackRequest,
+        now: Timestamp,
+    ) -> Result<StartedRollback, ArgoCdError> {
+        let _ = current;
+        self.rollback(app, request, now)
+    }
     /// Restore the sync policy a rollback recorded and remove the marker.
     fn resume(&self, app: &AppRef) -> Result<Application, ArgoCdError>;
     /// Ask the controller to terminate the running operation.

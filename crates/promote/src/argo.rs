@@ -1308,7 +1308,7 @@ pub fn rollback(
     ));
     let started = t
         .argo
-        .rollback(&t.app, &request, now)
+        .rollback_from(&t.app, app, &request, now)
         .map_err(|e| classify(&env.name, t, e))?;
     let disabled_by = match started.disabled_by {
         AutoSyncDisabledBy::EnabledFalse => "enabled-false",
