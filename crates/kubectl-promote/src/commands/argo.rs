@@ -3,6 +3,10 @@
 //! `rollback --strategy argocd` branch, and the steps `promote` runs around a push (the rollback
 //! marker check before, refresh or `--wait` after). The decisions are `promote::argo`'s.
 //!
+//! Reads for policy facts and a rollback's strategy pick are made at once, one transport per
+//! way of reaching Argo CD ([`read_all`]), and a rollback starts them during the session's fetch
+//! ([`EarlyReads`]), keeping only those the fetched `promote.yaml` agrees with.
+//!
 //! Which transport: argocd-server's REST API when `--argocd-server` (or `ARGOCD_SERVER`, or the
 //! env's `argocd.server`) names one, with the token from `ARGOCD_AUTH_TOKEN`; otherwise the
 //! Kubernetes API as kubectl would reach it (`--kubeconfig`, `--context` over the env's
