@@ -897,9 +897,9 @@ fn decide_and_roll_back(
     let (exit, waited) = match args.wait {
         None => (Exit::Ok, None),
         Some(timeout) => {
-            let waited = uc::wait_rollback(&env, &t, &rolled, timeout, shell)?;
+            let waited = uc::wait_rollback(env, t, &rolled, timeout, shell)?;
             (
-                report_wait(shell, &env.name, &t, &waited, true)?,
+                report_wait(shell, &env.name, t, &waited, true)?,
                 Some(waited),
             )
         }
