@@ -42,12 +42,16 @@ fn bed(version: ArgoVersion, prod_auto_sync: bool) -> Bed {
 }
 
 fn bed_with(version: ArgoVersion, prod_auto_sync: bool, apps: &[&str]) -> Bed {
+    bed_opts(Options::new(version), prod_auto_sync, apps)
+}
+
+fn bed_opts(options: Options, prod_auto_sync: bool, apps: &[&str]) -> Bed {
     let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
     // The example's environments and Argo CD apps, without its policies: these tests are about
     // Argo CD, not about approvals or change windows.
     kit.put("promote.yaml", CONFIG);
     kit.commit("promote.yaml without policies");
-    let argo = ArgoCdStandIn::start(Options::new(version));
+    let argo = ArgoCdStandIn::start(options);
     for name in apps {
         let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
         let text = std::fs::read_to_string(&file).unwrap();
@@ -638,5 +642,310 @@ fn an_app_that_deploys_another_path_is_refused_before_waiting() {
         r.stderr.contains("spec.source.kustomize.images"),
         "{}",
         r.stderr
+    );
+}
+
+/// A stand-in whose operations take `secs` each, so the next command meets one still running.
+fn slow_bed(secs: u64) -> Bed {
+    let mut options = Options::new(ArgoVersion::V3_5);
+    options.sync_duration = Duration::from_secs(secs);
+    bed_opts(options, false, &[STAGING, PROD])
+}
+
+#[test]
+fn a_fix_promoted_with_resume_and_wait_right_after_a_rollback_waits_for_its_operation() {
+    let bed = slow_bed(3);
+    for v in ["v1.0.1", "v1.0.2"] {
+        let r = run(&bed, &["prod", v, "--direct", "--yes", "--wait=60s"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    // The rollback returns once Argo CD accepted it; its operation runs for 3s more.
+    let rb = run(
+        &bed,
+        &[
+            "rollback",
+            "prod",
+            "--strategy",
+            "argocd",
+            "--to",
+            "v1.0.1",
+            "--yes",
+        ],
+    );
+    assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
+    assert!(
+        !app(&bed, PROD)["operation"].is_null(),
+        "the rollback's operation is still running"
+    );
+    // The fix, right away: Argo CD refuses a sync while the rollback runs; --wait waits it out.
+    let fix = run(
+        &bed,
+        &[
+            "prod",
+            "v1.0.3",
+            "--direct",
+            "--yes",
+            "--resume",
+            "--wait=60s",
+        ],
+    );
+    assert_eq!(fix.code, 0, "{}\n{}", fix.stdout, fix.stderr);
+    assert!(
+        fix.stderr
+            .contains("is running another operation (started by Test User <test@example.com>, Running): waiting for it to finish before syncing"),
+        "{}",
+        fix.stderr
+    );
+    let a = app(&bed, PROD);
+    assert_eq!(deployed(&a), bed.kit.origin_head());
+    assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_none());
+    assert!(runs(&bed, PROD, "v1.0.3"));
+}
+
+#[test]
+fn a_sync_meeting_another_operation_refuses_at_once_or_after_its_wait() {
+    let bed = slow_bed(6);
+    let r = run(&bed, &["prod", "v1.0.1", "--direct", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = run(&bed, &["sync", "prod"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // Without --wait: Argo CD's answer, at once.
+    let now = run(&bed, &["sync", "prod"]);
+    assert_eq!(now.code, 1, "{}", now.stderr);
+    assert!(
+        now.stderr
+            .contains("another operation is already in progress"),
+        "{}",
+        now.stderr
+    );
+    // With --wait: waits for it within the deadline, then says what was in the way.
+    let started = Instant::now();
+    let waited = run(&bed, &["sync", "prod", "--wait=1s"]);
+    assert_eq!(waited.code, 1, "{}", waited.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error_lines(&waited.stderr).len(), 1, "{}", waited.stderr);
+    assert!(
+        waited.stderr.contains("was still running another operation (started by Test User <test@example.com>, Running) after 1s, so ours could not start"),
+        "{}",
+        waited.stderr
+    );
+}
+
+/// A Rego one-off that denies, its one reason the JSON of every env's `argocd` facts.
+fn facts_echo_policy() -> std::path::PathBuf {
+    promote_testkit::opa::build_files(
+        &[
+            (
+                "policy.rego",
+                "package promote\nfacts := {name: f | some name, e in input.environments; f := e.argocd}\ndecision := {\"apiVersion\": \"policy.promote.kubectl.io/v1alpha1\", \"kind\": \"Decision\", \"decision\": \"deny\", \"reasons\": [{\"code\": \"Facts\", \"message\": json.marshal(facts)}]}\n",
+            ),
+            (
+                ".manifest",
+                r#"{"roots": ["promote"], "metadata": {"kubectl-promote": {"name": "facts-echo", "version": "0.0.1", "abi": "promote.opa/v1", "operations": ["promote", "rollback"]}}}"#,
+            ),
+        ],
+        &["promote/decision"],
+    )
+}
+
+/// The message of the reason with this code, anywhere in a document.
+fn reason_message(doc: &Value, code: &str) -> Option<String> {
+    match doc {
+        Value::Object(m) => {
+            if m.get("code").and_then(Value::as_str) == Some(code) {
+                return m.get("message").and_then(Value::as_str).map(str::to_owned);
+            }
+            m.values().find_map(|v| reason_message(v, code))
+        }
+        Value::Array(a) => a.iter().find_map(|v| reason_message(v, code)),
+        _ => None,
+    }
+}
+
+#[test]
+fn policies_see_every_envs_argo_cd_facts_read_at_once_and_an_unreachable_one_is_a_warning() {
+    let mut bed = bed(ArgoVersion::V3_5, false);
+    // A third env on another cluster that is down: its own transport, read on its own thread.
+    bed.kit.put(
+        "promote.yaml",
+        &format!("{CONFIG}  - name: dr\n    overlay: kustomize/prod\n    from: prod\n    argocd: {{app: dr-microservices-demo, namespace: argocd, context: dead}}\n"),
+    );
+    bed.kit.commit("a dr environment");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = bed.kit.root().join("dead-kubeconfig");
+    std::fs::write(&dead, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: http://127.0.0.1:{port}}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\nusers:\n- name: dead\n  user: {{token: x}}\n")).unwrap();
+    let kubeconfig = std::env::join_paths([bed.argo.kubeconfig_path(), dead.as_path()]).unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let run = |args: &[&str]| {
+        bed.kit
+            .run_bin(BIN, &bed.kit.clone, &[("KUBECONFIG", kubeconfig)], args)
+    };
+    for args in [
+        &["staging", "v1.0.1", "--wait=60s"][..],
+        &["prod", "v1.0.1", "--direct", "--yes", "--wait=60s"],
+        &["prod", "v1.0.2", "--direct", "--yes", "--wait=60s"],
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    let policy = facts_echo_policy();
+    let seen_before = bed.argo.request_log().len();
+    let r = run(&[
+        "rollback",
+        "prod",
+        "--strategy",
+        "argocd",
+        "--to",
+        "v1.0.1",
+        "--dry-run",
+        "-o",
+        "json",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("warning: dr: Argo CD facts not given to policies: cannot reach Argo CD for argocd/dr-microservices-demo (context dead)"),
+        "{}",
+        r.stderr
+    );
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let facts: Value =
+        serde_json::from_str(&reason_message(&doc, "Facts").expect("the echo")).unwrap();
+    assert_eq!(facts["dr"], Value::Null, "{facts}");
+    // Each env's facts are its own app's, as a read of that app alone gives them.
+    for (env, name) in [("staging", STAGING), ("prod", PROD)] {
+        let a = app(&bed, name);
+        let f = &facts[env];
+        assert_eq!(f["sync"], a["status"]["sync"]["status"], "{env}: {f}");
+        assert_eq!(f["health"], a["status"]["health"]["status"], "{env}: {f}");
+        assert_eq!(f["deployedRevision"], json!(deployed(&a)), "{env}: {f}");
+        assert_eq!(
+            f["autoSync"],
+            json!(a["spec"]["syncPolicy"]["automated"].is_object()),
+            "{env}: {f}"
+        );
+        let ids = |h: &Value| -> Vec<(i64, String)> {
+            h.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["id"].as_i64().unwrap(),
+                        e["revision"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            ids(&f["history"]),
+            ids(&a["status"]["history"]),
+            "{env}: {f}"
+        );
+    }
+    assert_eq!(
+        facts["prod"]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["v1.0.1", "v1.0.2"]
+    );
+    assert_eq!(facts["staging"]["autoSync"], json!(true));
+    assert_eq!(facts["prod"]["autoSync"], json!(false));
+    assert!(r.stdout.contains("\"denied\""), "{}", r.stdout);
+    // One read of each app (sent together): the strategy pick used the read the facts came from.
+    let mut gets: Vec<String> = bed.argo.request_log()[seen_before..]
+        .iter()
+        .filter(|l| l.starts_with("GET "))
+        .cloned()
+        .collect();
+    gets.sort();
+    assert_eq!(
+        gets,
+        [PROD, STAGING].map(|a| format!(
+            "GET /apis/argoproj.io/v1alpha1/namespaces/argocd/applications/{a} -> 200"
+        )),
+    );
+}
+
+/// Someone changed prod's Application in promote.yaml since this clone last fetched: the reads
+/// started from the stale file during the fetch are not used; the fetched file's app is read.
+#[test]
+fn a_rollback_reads_the_app_the_fetched_promote_yaml_names_not_the_stale_one() {
+    let mut bed = bed(ArgoVersion::V3_5, false);
+    for v in ["v1.0.1", "v1.0.2"] {
+        let r = run(&bed, &["prod", v, "--direct", "--yes", "--wait=60s"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    // The clone's origin/main names an app that does not exist...
+    bed.kit.put(
+        "promote.yaml",
+        &CONFIG.replace(
+            "argocd: {app: prod-microservices-demo, namespace: argocd}",
+            "argocd: {app: prod-old, namespace: argocd}",
+        ),
+    );
+    bed.kit.commit("prod's app renamed (wrongly)");
+    bed.kit
+        .git_in(&bed.kit.clone, &["fetch", "--quiet", "origin"]);
+    // ...and origin, pushed from elsewhere and not fetched here yet, names the right one again.
+    let other = bed.kit.root().join("other");
+    bed.kit.git_in(
+        bed.kit.root(),
+        &[
+            "clone",
+            "--quiet",
+            bed.kit.origin.to_str().unwrap(),
+            "other",
+        ],
+    );
+    std::fs::write(other.join("promote.yaml"), CONFIG).unwrap();
+    bed.kit
+        .git_in(&other, &["commit", "--quiet", "-am", "prod's app back"]);
+    bed.kit
+        .git_in(&other, &["push", "--quiet", "origin", "HEAD:main"]);
+    let policy = facts_echo_policy();
+    let r = run(
+        &bed,
+        &[
+            "rollback",
+            "prod",
+            "--strategy",
+            "argocd",
+            "--to",
+            "v1.0.1",
+            "--dry-run",
+            "-o",
+            "json",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("prod-old"), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["plan"]["app"], format!("argocd/{PROD}"), "{doc}");
+    let facts: Value = serde_json::from_str(&reason_message(&doc, "Facts").unwrap()).unwrap();
+    assert_eq!(
+        facts["prod"]["deployedRevision"],
+        json!(deployed(&app(&bed, PROD)))
+    );
+    assert!(
+        bed.argo
+            .request_log()
+            .iter()
+            .any(|l| l.contains("/applications/prod-old -> 404")),
+        "the stale guess was read, and dropped: {:?}",
+        bed.argo.request_log()
     );
 }

@@ -293,3 +293,52 @@ fn an_unreadable_project_is_a_warning_and_the_default_project_blocks_nothing() {
         status.stdout
     );
 }
+
+#[test]
+fn an_argocd_rollback_names_the_deny_window_that_will_hold_its_operation() {
+    let bed = bed();
+    for v in ["v1.0.1", "v1.0.2"] {
+        let r = run(&bed, &["prod", v, "--direct", "--yes", "--wait=60s"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    project(
+        &bed,
+        json!([{"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["prod-*"], "description": "freeze"}]),
+    );
+    let warning = r#"Argo CD project default blocks manual syncs of argocd/prod-microservices-demo now: deny window "* * * * *" for 1h [freeze]"#;
+    // A dry run writes nothing and reads no project.
+    let dry = run(
+        &bed,
+        &[
+            "rollback",
+            "prod",
+            "--strategy",
+            "argocd",
+            "--to",
+            "v1.0.1",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(!dry.stderr.contains(warning), "{}", dry.stderr);
+    // Argo CD's Rollback API accepts it, its controller holds it: said before the write.
+    let r = run(
+        &bed,
+        &[
+            "rollback",
+            "prod",
+            "--strategy",
+            "argocd",
+            "--to",
+            "v1.0.1",
+            "--yes",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(warning), "{}", r.stderr);
+    let write = r
+        .stderr
+        .find("turning auto-sync of")
+        .expect("the write's progress line");
+    assert!(r.stderr.find(warning).unwrap() < write, "{}", r.stderr);
+}

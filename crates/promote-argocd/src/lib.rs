@@ -186,21 +186,27 @@ impl KubeArgoCd {
     }
 
     /// GET, change, replace with the fetched resourceVersion; again on 409. `change` returns
-    /// the document to write and a value to hand back.
+    /// the document to write and a value to hand back. `first`: the app as the caller last read
+    /// it, changed and written without a GET on the first attempt (a 409 reads it again).
     async fn read_modify_write<T>(
         &self,
         app: &AppRef,
         action: &'static str,
+        mut first: Option<Value>,
         mut change: impl AsyncChange<T>,
     ) -> Result<(Application, T), ArgoCdError> {
         let api = self.api(app);
         let label = self.label(app);
         for _ in 0..CONFLICT_ATTEMPTS {
-            let current = api
-                .get(&app.name)
-                .await
-                .map_err(|e| fail(&label, action, e))?;
-            let (doc, out) = change.change(&api, &label, to_json(&current)).await?;
+            let current = match first.take() {
+                Some(doc) => doc,
+                None => to_json(
+                    &api.get(&app.name)
+                        .await
+                        .map_err(|e| fail(&label, action, e))?,
+                ),
+            };
+            let (doc, out) = change.change(&api, &label, current).await?;
             let obj = to_object(&label, doc)?;
             match api.replace(&app.name, &PostParams::default(), &obj).await {
                 Ok(written) => return Ok((read(&label, &written)?, out)),
@@ -478,14 +484,56 @@ impl AsyncChange<AutoSyncDisabledBy> for RollbackChange<'_> {
     }
 }
 
-impl ArgoCd for KubeArgoCd {
-    fn application(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
+impl KubeArgoCd {
+    async fn get(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
         let label = self.label(app);
         let obj = self
-            .runtime
-            .block_on(self.api(app).get(&app.name))
+            .api(app)
+            .get(&app.name)
+            .await
             .map_err(|e| fail(&label, "get", e))?;
         read(&label, &obj)
+    }
+}
+
+impl KubeArgoCd {
+    fn roll_back(
+        &self,
+        app: &AppRef,
+        first: Option<Value>,
+        request: &RollbackRequest,
+        now: Timestamp,
+    ) -> Result<StartedRollback, ArgoCdError> {
+        let label = self.label(app);
+        let context = RollbackContext {
+            user: request.user.clone(),
+            reason: request.reason.clone(),
+            now,
+        };
+        let change = RollbackChange { request, context };
+        let (written, disabled_by) =
+            self.runtime
+                .block_on(self.read_modify_write(app, "roll back", first, change))?;
+        if written.auto_sync.is_enabled() {
+            return Err(ArgoCdError::AutoSyncStillOn { app: label });
+        }
+        Ok(StartedRollback {
+            started: Started::rollback(written, request.id),
+            disabled_by,
+        })
+    }
+}
+
+impl ArgoCd for KubeArgoCd {
+    fn application(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
+        self.runtime.block_on(self.get(app))
+    }
+
+    /// The GETs at once, on this client's connection pool.
+    fn applications(&self, apps: &[AppRef]) -> Vec<Result<Application, ArgoCdError>> {
+        self.runtime.block_on(futures_util::future::join_all(
+            apps.iter().map(|a| self.get(a)),
+        ))
     }
 
     fn refresh(&self, app: &AppRef, hard: bool) -> Result<Application, ArgoCdError> {
@@ -521,7 +569,7 @@ impl ArgoCd for KubeArgoCd {
         });
         let (written, ()) = self
             .runtime
-            .block_on(self.read_modify_write(app, "sync", change))?;
+            .block_on(self.read_modify_write(app, "sync", None, change))?;
         Ok(Started::sync(written, request))
     }
 
@@ -531,23 +579,21 @@ impl ArgoCd for KubeArgoCd {
         request: &RollbackRequest,
         now: Timestamp,
     ) -> Result<StartedRollback, ArgoCdError> {
-        let label = self.label(app);
-        let context = RollbackContext {
-            user: request.user.clone(),
-            reason: request.reason.clone(),
-            now,
-        };
-        let change = RollbackChange { request, context };
-        let (written, disabled_by) =
-            self.runtime
-                .block_on(self.read_modify_write(app, "roll back", change))?;
-        if written.auto_sync.is_enabled() {
-            return Err(ArgoCdError::AutoSyncStillOn { app: label });
-        }
-        Ok(StartedRollback {
-            started: Started::rollback(written, request.id),
-            disabled_by,
-        })
+        self.roll_back(app, None, request, now)
+    }
+
+    /// The first replace goes against `current` (one GET fewer); a 409 reads again.
+    fn rollback_from(
+        &self,
+        app: &AppRef,
+        current: &Application,
+        request: &RollbackRequest,
+        now: Timestamp,
+    ) -> Result<StartedRollback, ArgoCdError> {
+        let same = current.name == app.name
+            && current.namespace == app.namespace.as_deref().unwrap_or(&self.namespace);
+        let first = (same && !current.resource_version.is_empty()).then(|| current.raw.clone());
+        self.roll_back(app, first, request, now)
     }
 
     fn resume(&self, app: &AppRef) -> Result<Application, ArgoCdError> {
@@ -560,7 +606,7 @@ impl ArgoCd for KubeArgoCd {
         });
         Ok(self
             .runtime
-            .block_on(self.read_modify_write(app, "resume", change))?
+            .block_on(self.read_modify_write(app, "resume", None, change))?
             .0)
     }
 
@@ -576,7 +622,7 @@ impl ArgoCd for KubeArgoCd {
         });
         Ok(self
             .runtime
-            .block_on(self.read_modify_write(app, "terminate the operation of", change))?
+            .block_on(self.read_modify_write(app, "terminate the operation of", None, change))?
             .0)
     }
 

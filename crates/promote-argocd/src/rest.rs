@@ -357,6 +357,13 @@ impl ArgoCd for RestArgoCd {
         self.runtime.block_on(self.get(app, &[]))
     }
 
+    /// The GETs at once, on this client's connection pool.
+    fn applications(&self, apps: &[AppRef]) -> Vec<Result<Application, ArgoCdError>> {
+        self.runtime.block_on(futures_util::future::join_all(
+            apps.iter().map(|a| self.get(a, &[])),
+        ))
+    }
+
     /// `GET ?refresh=normal|hard`: argocd-server blocks until the controller has refreshed.
     fn refresh(&self, app: &AppRef, hard: bool) -> Result<Application, ArgoCdError> {
         self.runtime

@@ -446,6 +446,61 @@ fn rollback_with_auto_sync_on_disables_it_keeping_prune_and_self_heal_and_sticks
 }
 
 #[test]
+fn rollback_from_a_stale_read_conflicts_then_reads_again() {
+    let (_repo, stand_in, argo, first, _second) = two_deployments(ArgoVersion::V3_5);
+    // Stale: the app moves after our read; the first replace conflicts, the loop reads again.
+    let stale = argo.application(&shop()).unwrap();
+    argo.annotate(&shop(), &[("team".into(), Some("shop".into()))])
+        .unwrap();
+    let seen = stand_in.request_log().len();
+    let rolled = argo
+        .rollback_from(&shop(), &stale, &rollback_request(0), now())
+        .unwrap();
+    assert_eq!(rolled.disabled_by, AutoSyncDisabledBy::EnabledFalse);
+    let written = &rolled.started.app;
+    assert_eq!(
+        written.raw["metadata"]["annotations"]["team"], "shop",
+        "the move is kept"
+    );
+    assert_eq!(
+        written.operation.as_ref().unwrap()["sync"]["revision"],
+        json!(first)
+    );
+    let log = stand_in.request_log()[seen..].to_vec();
+    assert!(
+        log[0].starts_with("PUT ") && log[0].ends_with("-> 409"),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l.starts_with("GET ")), "{log:?}");
+    let report = argo.wait(&shop(), &rolled.started.goal, WAIT).unwrap();
+    assert_eq!(report.outcome, WaitOutcome::Ready);
+    assert_eq!(stand_in.live_images("shop"), image("v1.0.0"));
+}
+
+#[test]
+fn rollback_from_a_fresh_read_writes_without_reading_again() {
+    let (_repo, stand_in, argo, _first, _second) = two_deployments(ArgoVersion::V3_5);
+    let current = argo.application(&shop()).unwrap();
+    let seen = stand_in.request_log().len();
+    let rolled = argo
+        .rollback_from(&shop(), &current, &rollback_request(0), now())
+        .unwrap();
+    // The dry-run probe of `enabled: false`, then the replace.
+    let log = stand_in.request_log()[seen..].to_vec();
+    assert_eq!(
+        log.iter()
+            .map(|l| l.split(' ').next().unwrap())
+            .collect::<Vec<_>>(),
+        ["PUT", "PUT"],
+        "{log:?}"
+    );
+    assert!(log[0].contains("(dry run)"), "{log:?}");
+    let report = argo.wait(&shop(), &rolled.started.goal, WAIT).unwrap();
+    assert_eq!(report.outcome, WaitOutcome::Ready);
+    assert_eq!(stand_in.live_images("shop"), image("v1.0.0"));
+}
+
+#[test]
 fn the_stand_in_undoes_a_rollback_left_with_auto_sync_on() {
     let (_repo, stand_in, argo, first, second) = two_deployments(ArgoVersion::V3_5);
     let app = argo.application(&shop()).unwrap();

@@ -2476,6 +2476,11 @@ pub enum ArgoCdError {
 pub trait ArgoCd {
     /// The Application as it is now.
     fn application(&self, app: &AppRef) -> Result<Application, ArgoCdError>;
+    /// Several Applications as they are now, one answer per [`AppRef`] in order. Transports
+    /// that can send the requests at once override this (policy facts read every env's app).
+    fn applications(&self, apps: &[AppRef]) -> Vec<Result<Application, ArgoCdError>> {
+        apps.iter().map(|a| self.application(a)).collect()
+    }
     /// Ask the controller to refresh (`argocd.argoproj.io/refresh`), as a webhook would.
     fn refresh(&self, app: &AppRef, hard: bool) -> Result<Application, ArgoCdError>;
     /// Start a sync as Argo CD's Sync API does, refusing while another operation runs.
@@ -2488,6 +2493,20 @@ pub trait ArgoCd {
         request: &RollbackRequest,
         now: Timestamp,
     ) -> Result<StartedRollback, ArgoCdError>;
+    /// [`ArgoCd::rollback`] from `current`, the app as the caller last read it: a transport
+    /// that writes under optimistic concurrency may make its first write against `current`'s
+    /// `resourceVersion` instead of reading the app again; a conflict (the app moved since)
+    /// makes it read again, so the outcome is the same. Default: [`ArgoCd::rollback`].
+    fn rollback_from(
+        &self,
+        app: &AppRef,
+        current: &Application,
+        request: &RollbackRequest,
+        now: Timestamp,
+    ) -> Result<StartedRollback, ArgoCdError> {
+        let _ = current;
+        self.rollback(app, request, now)
+    }
     /// Restore the sync policy a rollback recorded and remove the marker.
     fn resume(&self, app: &AppRef) -> Result<Application, ArgoCdError>;
     /// Ask the controller to terminate the running operation.

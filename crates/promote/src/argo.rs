@@ -115,6 +115,16 @@ pub enum ArgoError {
         "{env} has a rollback marker (by {by}): syncing would deploy what git holds again; run `kubectl promote resume {env}` once git holds a good version"
     )]
     SyncWhileRolledBack { env: String, by: String },
+    #[error(
+        "Argo CD application {app} ({via}) was still running another operation ({operation}) after {waited_seconds}s, so ours could not start: wait for it (`kubectl promote status {env}`), or give --wait more time"
+    )]
+    Busy {
+        env: String,
+        app: String,
+        via: String,
+        operation: String,
+        waited_seconds: u64,
+    },
     #[error("no rollback by kubectl promote is recorded on {app}: there is nothing to resume")]
     NothingToResume { app: String },
     #[error(
@@ -410,6 +420,8 @@ pub struct StartedSync {
     goal: Goal,
     /// `auto-sync` (Argo CD syncs by itself) or `operation` (we started one).
     pub how: &'static str,
+    /// Spent waiting for another operation to finish before ours could start.
+    busy_for: Duration,
 }
 
 /// Checks the app, refreshes it and starts a sync unless auto-sync will.
@@ -439,6 +451,7 @@ pub fn start_sync(
         return Ok(StartedSync {
             goal: Goal::Auto(vec![ours.to_string()]),
             how: "auto-sync",
+            busy_for: Duration::ZERO,
         });
     }
     progress.step(&format!(
@@ -453,11 +466,92 @@ pub fn start_sync(
         user: opts.user.clone(),
         promote_id: opts.promote_id.clone(),
     };
-    let started = t.argo.sync(&t.app, &request).map_err(fail)?;
+    let (started, busy_for) = sync_when_idle(env, t, &request, opts.timeout, progress)?;
     Ok(StartedSync {
         goal: Goal::Ours(started.goal),
         how: "operation",
+        busy_for,
     })
+}
+
+/// How often [`sync_when_idle`] looks whether the operation in the way has finished.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// Starts our sync. Argo CD refuses one while another operation runs (specs/argocd.md §2.7):
+/// a rollback started without `--wait` a moment ago, an auto-sync, a colleague's sync. With a
+/// wait budget (`--wait`), wait for that operation to finish, within the budget, then start
+/// ours: the user asked to wait until their commit runs, and the operation in the way ends by
+/// itself. Without one (`sync` without `--wait`), refuse at once, as Argo CD does. Returns
+/// the time spent waiting, which the caller's wait deducts from its own budget.
+fn sync_when_idle(
+    env: &Environment,
+    t: &Target<'_>,
+    request: &SyncRequest,
+    budget: Duration,
+    progress: &dyn Progress,
+) -> Result<(core::Started, Duration), ArgoError> {
+    let fail = |e| classify(&env.name, t, e);
+    let begin = Instant::now();
+    let deadline = begin + budget;
+    let mut said = false;
+    loop {
+        match t.argo.sync(&t.app, request) {
+            Ok(started) => return Ok((started, begin.elapsed())),
+            Err(ArgoCdError::Refused {
+                reason: core::OperationRefused::AnotherOperationInProgress,
+                ..
+            }) if !budget.is_zero() => {
+                let mut app = t.argo.application(&t.app).map_err(fail)?;
+                while app.operation.is_some() {
+                    if Instant::now() >= deadline {
+                        return Err(ArgoError::Busy {
+                            env: env.name.clone(),
+                            app: t.app.to_string(),
+                            via: t.via.clone(),
+                            operation: describe_operation(&app),
+                            waited_seconds: begin.elapsed().as_secs(),
+                        });
+                    }
+                    if !said {
+                        progress.step(&format!(
+                            "{} is running another operation ({}): waiting for it to finish before syncing",
+                            t.app,
+                            describe_operation(&app)
+                        ));
+                        said = true;
+                    }
+                    std::thread::sleep(
+                        IDLE_POLL.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    app = t.argo.application(&t.app).map_err(fail)?;
+                }
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    }
+}
+
+/// The operation in `.operation`, for messages: who started it, and its phase.
+fn describe_operation(app: &Application) -> String {
+    let by = app.operation.as_ref().and_then(|op| {
+        let i = op.get("initiatedBy")?;
+        if i.get("automated").and_then(serde_json::Value::as_bool) == Some(true) {
+            Some("auto-sync".to_owned())
+        } else {
+            i.get("username")
+                .and_then(serde_json::Value::as_str)
+                .map(|u| format!("started by {u}"))
+        }
+    });
+    let phase = app
+        .operation_state
+        .as_ref()
+        .map(|s| s.phase.to_string())
+        .unwrap_or_else(|| "pending".to_owned());
+    match by {
+        Some(by) => format!("{by}, {phase}"),
+        None => phase,
+    }
 }
 
 /// The waiting half of [`sync_and_wait`].
@@ -477,7 +571,8 @@ pub fn wait_for_sync(
 ) -> Result<Waited, ArgoError> {
     let fail = |e| classify(&env.name, t, e);
     let begin = Instant::now();
-    let deadline = begin + opts.timeout;
+    // The budget is the user's `--wait`: time spent waiting for an operation in the way counts.
+    let deadline = begin + opts.timeout.saturating_sub(started.busy_for);
     let mut goal = started.goal;
     let mut round = 0u32;
     loop {
@@ -891,9 +986,19 @@ pub fn sync_window_warning(
     now: Timestamp,
     manual: bool,
 ) -> Option<String> {
+    window_warning(app, t.argo.project_sync_windows(app), now, manual)
+}
+
+/// [`sync_window_warning`] from the project's windows as read (or not) already.
+pub fn window_warning(
+    app: &Application,
+    windows: Result<Vec<core::SyncWindow>, ArgoCdError>,
+    now: Timestamp,
+    manual: bool,
+) -> Option<String> {
     let project = core::app_project(app);
     let name = app.qualified_name();
-    let windows = match t.argo.project_sync_windows(app) {
+    let windows = match windows {
         Ok(w) => w,
         Err(e) => {
             return Some(format!(
@@ -1166,11 +1271,19 @@ pub struct RolledBack {
 }
 
 /// Auto-sync off, the marker and Argo CD's rollback operation (one replace on the Kubernetes
-/// transport), as Argo CD's Rollback does.
+/// transport), as Argo CD's Rollback does. `app` is the Application the plan was made from
+/// and `windows` its project's sync windows as read (a caller may read them while it does
+/// something else, e.g. runs the policies).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the use case's collaborators, passed as they are"
+)]
 pub fn rollback(
     env: &Environment,
     t: &Target<'_>,
     plan: RollbackPlan,
+    app: &Application,
+    windows: Result<Vec<core::SyncWindow>, ArgoCdError>,
     user: &str,
     reason: &str,
     now: Timestamp,
@@ -1184,9 +1297,7 @@ pub fn rollback(
         reason: reason.to_owned(),
     };
     // Argo CD's Rollback API does not check windows, its controller does (§2.3, §2.4).
-    if let Ok(app) = t.argo.application(&t.app)
-        && let Some(w) = sync_window_warning(t, &app, now, true)
-    {
+    if let Some(w) = window_warning(app, windows, now, true) {
         progress.warn(&w);
     }
     progress.step(&format!(
@@ -1197,7 +1308,7 @@ pub fn rollback(
     ));
     let started = t
         .argo
-        .rollback(&t.app, &request, now)
+        .rollback_from(&t.app, app, &request, now)
         .map_err(|e| classify(&env.name, t, e))?;
     let disabled_by = match started.disabled_by {
         AutoSyncDisabledBy::EnabledFalse => "enabled-false",

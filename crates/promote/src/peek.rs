@@ -1,7 +1,9 @@
 //! What `promote.yaml` says without touching the network: for shell completion, which must
 //! answer in a blink and never prompt. It reads the file from the remote-tracking base branch as
 //! the last fetch left it (`origin/main`, else `origin/master`), else from the working tree.
-//! Commands that act never use this: they fetch and read the remote tip (`session`).
+//! Commands that act never decide from this: they fetch and read the remote tip (`session`).
+//! `rollback` uses it only to start its Argo CD reads during that fetch, keeping each read only
+//! where the fetched file reaches the app the same way.
 
 use std::path::Path;
 

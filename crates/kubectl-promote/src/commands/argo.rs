@@ -3,11 +3,17 @@
 //! `rollback --strategy argocd` branch, and the steps `promote` runs around a push (the rollback
 //! marker check before, refresh or `--wait` after). The decisions are `promote::argo`'s.
 //!
+//! Reads for policy facts and a rollback's strategy pick are made at once, one transport per
+//! way of reaching Argo CD ([`read_all`]), and a rollback starts them during the session's fetch
+//! ([`EarlyReads`]), keeping only those the fetched `promote.yaml` agrees with.
+//!
 //! Which transport: argocd-server's REST API when `--argocd-server` (or `ARGOCD_SERVER`, or the
 //! env's `argocd.server`) names one, with the token from `ARGOCD_AUTH_TOKEN`; otherwise the
 //! Kubernetes API as kubectl would reach it (`--kubeconfig`, `--context` over the env's
 //! `argocd.context`, `-n` over its `argocd.namespace`).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,21 +25,23 @@ use promote::argo::{
 };
 use promote::render::Renderer;
 use promote_argocd::{ConnectOptions, KubeArgoCd, RestArgoCd, RestOptions};
-use promote_core::argocd::{AppRef, ArgoCd};
+use promote_core::argocd::{AppRef, Application, ArgoCd};
 use promote_core::config::Environment;
 
 use super::{Ctx, usage};
 use crate::Exit;
-use crate::cli::{HistoryArgs, ResumeArgs, RollbackArgs, SyncArgs};
+use crate::cli::{Global, HistoryArgs, ResumeArgs, RollbackArgs, SyncArgs};
+use crate::env::Env;
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW};
 
 /// Reads that do not wait get this request timeout unless `--request-timeout` says otherwise, so
 /// `status` on an unreachable cluster does not hang; waits keep their own deadline.
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// An environment's Application and the transport that reaches it.
+/// An environment's Application and the transport that reaches it. Environments reached the
+/// same way share one transport (one client, one connection pool).
 pub(crate) struct Conn {
-    argo: Box<dyn ArgoCd>,
+    argo: Arc<dyn ArgoCd + Send + Sync>,
     app: AppRef,
     via: String,
 }
@@ -55,9 +63,26 @@ pub(crate) enum Purpose {
     Wait,
 }
 
+/// What [`connect`] reads besides the environment: the global flags and the process
+/// environment. Unlike [`Ctx`] (whose shell is not `Sync`), these can go to other threads.
+#[derive(Clone, Copy)]
+struct Reach<'a> {
+    global: &'a Global,
+    env: &'a Env,
+}
+
+impl<'a> From<&Ctx<'a>> for Reach<'a> {
+    fn from(ctx: &Ctx<'a>) -> Self {
+        Reach {
+            global: ctx.global,
+            env: ctx.env,
+        }
+    }
+}
+
 /// `--request-timeout` as kubectl reads it: `0` is none, a bare number is seconds.
-fn request_timeout(ctx: &Ctx<'_>) -> anyhow::Result<Option<Duration>> {
-    match ctx.global.request_timeout.as_deref().map(str::trim) {
+fn request_timeout(reach: Reach<'_>) -> anyhow::Result<Option<Duration>> {
+    match reach.global.request_timeout.as_deref().map(str::trim) {
         None | Some("0") => Ok(None),
         Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => {
             Ok(Some(Duration::from_secs(t.parse().map_err(|_| {
@@ -70,12 +95,31 @@ fn request_timeout(ctx: &Ctx<'_>) -> anyhow::Result<Option<Duration>> {
     }
 }
 
-/// Connects the transport for ENV's Application.
-pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> anyhow::Result<Conn> {
+/// How a transport is opened; two environments with equal ways share one.
+#[derive(Clone, PartialEq, Eq)]
+enum Way {
+    /// argocd-server's REST API; `from` names the flag, variable or key that chose the server.
+    Rest {
+        options: RestOptions,
+        from: &'static str,
+    },
+    Kube(ConnectOptions),
+}
+
+/// ENV's Application and how to reach it, before anything is opened.
+#[derive(PartialEq, Eq)]
+struct Planned {
+    way: Way,
+    app: AppRef,
+    via: String,
+}
+
+/// Flags, then `promote.yaml`, then defaults: which transport reaches ENV's Application.
+fn plan(reach: Reach<'_>, env: &Environment, purpose: Purpose) -> anyhow::Result<Planned> {
     let target = env.argocd.as_ref().ok_or_else(|| ArgoError::NoApp {
         env: env.name.clone(),
     })?;
-    let namespace = ctx
+    let namespace = reach
         .global
         .namespace
         .clone()
@@ -84,18 +128,19 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
         namespace: Some(namespace),
         name: target.app.clone(),
     };
-    let timeout = match (request_timeout(ctx)?, purpose) {
+    let timeout = match (request_timeout(reach)?, purpose) {
         (Some(t), _) => Some(t),
         (None, Purpose::Read) => Some(READ_TIMEOUT),
         (None, Purpose::Wait) => None,
     };
-    let server = ctx
+    let server = reach
         .global
         .argocd_server
         .clone()
         .map(|s| (s, "--argocd-server"))
         .or_else(|| {
-            ctx.env
+            reach
+                .env
                 .var("ARGOCD_SERVER")
                 .map(|s| (s.to_owned(), "ARGOCD_SERVER"))
         })
@@ -106,34 +151,28 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
                 .map(|s| (s, "argocd.server in promote.yaml"))
         });
     if let Some((server, from)) = server {
-        let token = ctx.env.var("ARGOCD_AUTH_TOKEN").ok_or_else(|| {
+        let token = reach.env.var("ARGOCD_AUTH_TOKEN").ok_or_else(|| {
             anyhow::anyhow!("argocd-server {server} (from {from}) needs a token: set ARGOCD_AUTH_TOKEN (e.g. `argocd account generate-token`), or drop the server to use the Kubernetes API")
         })?;
-        let insecure = ctx
+        let insecure = reach
             .env
             .var("ARGOCD_INSECURE")
             .is_some_and(|v| v == "true" || v == "1");
         let via = format!("argocd-server {server}");
-        let argo = RestArgoCd::connect(&RestOptions {
-            server: server.clone(),
+        let options = RestOptions {
+            server,
             token: token.to_owned(),
             insecure,
             app_namespace: None,
             request_timeout: timeout,
-        })
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot use argocd-server {server} (from {from}): {}",
-                one_line(&e)
-            )
-        })?;
-        return Ok(Conn {
-            argo: Box::new(argo),
+        };
+        return Ok(Planned {
+            way: Way::Rest { options, from },
             app,
             via,
         });
     }
-    let context = ctx
+    let context = reach
         .global
         .context
         .clone()
@@ -143,18 +182,52 @@ pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> any
         None => "current context".to_owned(),
     };
     let options = ConnectOptions {
-        kubeconfig: ctx.global.kubeconfig.clone(),
+        kubeconfig: reach.global.kubeconfig.clone(),
         context,
-        cluster: ctx.global.cluster.clone(),
-        user: ctx.global.user.clone(),
+        cluster: reach.global.cluster.clone(),
+        user: reach.global.user.clone(),
         namespace: None,
         request_timeout: timeout,
     };
-    let argo = KubeArgoCd::connect(&options).map_err(|e| anyhow::anyhow!("cannot reach Argo CD for {app} ({via}): {}; check --kubeconfig/KUBECONFIG and --context (or set --argocd-server)", one_line(&e)))?;
-    Ok(Conn {
-        argo: Box::new(argo),
+    Ok(Planned {
+        way: Way::Kube(options),
         app,
         via,
+    })
+}
+
+/// Opens the transport of a [`Way`].
+fn open(way: &Way) -> Result<Arc<dyn ArgoCd + Send + Sync>, promote_argocd::ConnectError> {
+    Ok(match way {
+        Way::Rest { options, .. } => Arc::new(RestArgoCd::connect(options)?),
+        Way::Kube(options) => Arc::new(KubeArgoCd::connect(options)?),
+    })
+}
+
+/// Why [`open`] failed, said for one environment's Application.
+fn open_error(planned: &Planned, e: &promote_argocd::ConnectError) -> anyhow::Error {
+    let (app, via) = (&planned.app, &planned.via);
+    match &planned.way {
+        Way::Rest { options, from } => anyhow::anyhow!(
+            "cannot use argocd-server {} (from {from}): {}",
+            options.server,
+            one_line(e)
+        ),
+        Way::Kube(_) => anyhow::anyhow!(
+            "cannot reach Argo CD for {app} ({via}): {}; check --kubeconfig/KUBECONFIG and --context (or set --argocd-server)",
+            one_line(e)
+        ),
+    }
+}
+
+/// Connects the transport for ENV's Application.
+pub(crate) fn connect(ctx: &Ctx<'_>, env: &Environment, purpose: Purpose) -> anyhow::Result<Conn> {
+    let planned = plan(ctx.into(), env, purpose)?;
+    let argo = open(&planned.way).map_err(|e| open_error(&planned, &e))?;
+    Ok(Conn {
+        argo,
+        app: planned.app,
+        via: planned.via,
     })
 }
 
@@ -564,19 +637,26 @@ pub fn resume(ctx: &Ctx<'_>, args: &ResumeArgs) -> anyhow::Result<Exit> {
 
 /// What `rollback` decided about the strategy.
 pub(crate) enum Picked {
-    /// Argo CD's history holds the target.
-    Argocd(Box<Conn>, Box<RollbackPlan>),
+    /// Argo CD's history holds the target: the plan, and the app it was made from.
+    Argocd {
+        conn: Box<Conn>,
+        plan: Box<RollbackPlan>,
+        app: Box<Application>,
+    },
     /// Revert in git (asked for, or the history does not hold the target).
     Revert,
 }
 
 /// `--strategy` given or not: pick. With no strategy, `argocd` where the history holds the
-/// target, else `revert` (and say why).
+/// target, else `revert` (and say why). `reads`: the apps the policy facts read a moment ago,
+/// reused rather than read again (and their transport, unless `--wait` needs one without a
+/// request timeout).
 pub(crate) fn pick_strategy(
     ctx: &Ctx<'_>,
     session: &Session,
     args: &RollbackArgs,
     argocd_asked: bool,
+    mut reads: ArgoReads,
 ) -> anyhow::Result<Picked> {
     let env = session.config.env(&args.env)?;
     let target = match (&args.to, &args.to_revision, args.to_id) {
@@ -591,42 +671,53 @@ pub(crate) fn pick_strategy(
     } else {
         Purpose::Read
     };
-    if !argocd_asked {
-        // The default: look, and fall back to a revert when Argo CD cannot be used.
-        if env.argocd.is_none() {
+    if !argocd_asked && env.argocd.is_none() {
+        return Ok(Picked::Revert);
+    }
+    // ENV's app as read a moment ago (with its transport, unless --wait needs one without a
+    // request timeout), else read now.
+    let got = match reads.apps.remove(&env.name) {
+        Some(Ok((conn, app))) if purpose == Purpose::Read => Ok((conn, app)),
+        Some(Ok((_, app))) => connect(ctx, env, purpose)
+            .map(|c| (c, app))
+            .map_err(ReadFailure::Connect),
+        Some(Err(failure)) => Err(failure),
+        None => match connect(ctx, env, purpose) {
+            Ok(c) => match uc::read_app(env, &c.target()) {
+                Ok(app) => Ok((c, app)),
+                Err(e) => Err(ReadFailure::Read(e)),
+            },
+            Err(e) => Err(ReadFailure::Connect(e)),
+        },
+    };
+    let (conn, app) = match got {
+        Ok(got) => got,
+        Err(failure) if argocd_asked => return Err(failure.into_anyhow()),
+        // The default: fall back to a revert when Argo CD cannot be used.
+        Err(ReadFailure::Connect(e)) => {
+            ctx.shell
+                .status(&format!("reverting in git: Argo CD is not reachable ({e})"));
             return Ok(Picked::Revert);
         }
-        let conn = match connect(ctx, env, purpose) {
-            Ok(c) => c,
-            Err(e) => {
-                ctx.shell
-                    .status(&format!("reverting in git: Argo CD is not reachable ({e})"));
-                return Ok(Picked::Revert);
-            }
-        };
-        let app = match uc::read_app(env, &conn.target()) {
-            Ok(a) => a,
-            Err(e) => {
-                ctx.shell.status(&format!("reverting in git: {e}"));
-                return Ok(Picked::Revert);
-            }
-        };
-        return Ok(match uc::plan_rollback(session, env, &app, &target)? {
-            Some(plan) => Picked::Argocd(Box::new(conn), Box::new(plan)),
-            None => {
-                ctx.shell.status(&format!(
-                    "reverting in git: the Argo CD history of {} does not hold the target",
-                    conn.app
-                ));
-                Picked::Revert
-            }
-        });
-    }
-    let conn = connect(ctx, env, purpose)?;
-    let app = uc::read_app(env, &conn.target())?;
+        Err(ReadFailure::Read(e)) => {
+            ctx.shell.status(&format!("reverting in git: {e}"));
+            return Ok(Picked::Revert);
+        }
+    };
     match uc::plan_rollback(session, env, &app, &target)? {
-        Some(plan) => Ok(Picked::Argocd(Box::new(conn), Box::new(plan))),
-        None => Err(uc::no_target(env, &app, &target).into()),
+        Some(plan) => Ok(Picked::Argocd {
+            conn: Box::new(conn),
+            plan: Box::new(plan),
+            app: Box::new(app),
+        }),
+        None if argocd_asked => Err(uc::no_target(env, &app, &target).into()),
+        None => {
+            ctx.shell.status(&format!(
+                "reverting in git: the Argo CD history of {} does not hold the target",
+                conn.app
+            ));
+            Ok(Picked::Revert)
+        }
     }
 }
 
@@ -637,6 +728,7 @@ pub(crate) fn rollback(
     args: &RollbackArgs,
     conn: &Conn,
     plan: RollbackPlan,
+    app: &Application,
 ) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     let env = session.config.env(&args.env)?.clone();
@@ -672,6 +764,45 @@ pub(crate) fn rollback(
         }
         return Ok(Exit::Ok);
     }
+    // The project's sync windows, for the warning before the write, are read meanwhile (a dry
+    // run writes nothing, so it needs none).
+    std::thread::scope(|scope| {
+        let argo = &conn.argo;
+        let windows = (!args.dry_run).then(|| scope.spawn(move || argo.project_sync_windows(app)));
+        decide_and_roll_back(ctx, session, args, &env, &t, plan, app, summary, windows)
+    })
+}
+
+/// The rest of [`rollback`]: the policies, the confirmation, the write and the wait.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of one rollback, passed down one level"
+)]
+fn decide_and_roll_back(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    args: &RollbackArgs,
+    env: &Environment,
+    t: &Target<'_>,
+    plan: RollbackPlan,
+    app: &Application,
+    summary: String,
+    windows: Option<
+        std::thread::ScopedJoinHandle<
+            '_,
+            Result<Vec<promote_core::argocd::SyncWindow>, promote_core::argocd::ArgoCdError>,
+        >,
+    >,
+) -> anyhow::Result<Exit> {
+    let shell = ctx.shell;
+    let to_rev = plan
+        .to
+        .revision
+        .as_deref()
+        .map(short)
+        .unwrap_or("?")
+        .to_owned();
+    let to_version = plan.to.version.clone().unwrap_or_else(|| "?".into());
     // The rollback policies decide first (with wasHealthy from our waits).
     let author = match &args.land.author {
         Some(a) => a
@@ -682,7 +813,7 @@ pub(crate) fn rollback(
             .config_person()
             .ok_or(promote::PromoteError::NoIdentity)?,
     };
-    let verdict = promote::policy::argocd_rollback_verdict(session, &env, &plan, &author, shell)?;
+    let verdict = promote::policy::argocd_rollback_verdict(session, env, &plan, &author, shell)?;
     if let Some(v) = &verdict {
         if shell.is_text() {
             shell.out(summary.clone())?;
@@ -735,7 +866,21 @@ pub(crate) fn rollback(
         None => user(session),
     };
     ctx.env.pause_at("before-rollback-write");
-    let rolled = uc::rollback(&env, &t, plan, &who, &reason, promote_argocd::now(), shell)?;
+    let windows = match windows {
+        Some(read) => read.join().expect("the sync window read panicked"),
+        None => t.argo.project_sync_windows(app),
+    };
+    let rolled = uc::rollback(
+        env,
+        t,
+        plan,
+        app,
+        windows,
+        &who,
+        &reason,
+        promote_argocd::now(),
+        shell,
+    )?;
     ctx.env.pause_at("after-rollback-write");
     if shell.is_text() {
         shell.out(format!(
@@ -752,9 +897,9 @@ pub(crate) fn rollback(
     let (exit, waited) = match args.wait {
         None => (Exit::Ok, None),
         Some(timeout) => {
-            let waited = uc::wait_rollback(&env, &t, &rolled, timeout, shell)?;
+            let waited = uc::wait_rollback(env, t, &rolled, timeout, shell)?;
             (
-                report_wait(shell, &env.name, &t, &waited, true)?,
+                report_wait(shell, &env.name, t, &waited, true)?,
                 Some(waited),
             )
         }
@@ -791,48 +936,256 @@ pub(crate) fn status_facts(
     }
 }
 
-/// Give policies every environment's Argo CD facts, when the operation has policies to ask.
-pub(crate) fn gather_policy_facts(
-    ctx: &Ctx<'_>,
-    session: &mut Session,
+/// Why an env's app could not be read: opening its transport failed, or the read did.
+pub(crate) enum ReadFailure {
+    Connect(anyhow::Error),
+    Read(ArgoError),
+}
+
+impl ReadFailure {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            ReadFailure::Connect(e) => e,
+            ReadFailure::Read(e) => e.into(),
+        }
+    }
+}
+
+type Read = Result<(Conn, Application), ReadFailure>;
+
+/// The Applications an operation read (for the policy facts, and ENV's own for a rollback's
+/// strategy pick), kept so that nothing reads them twice.
+#[derive(Default)]
+pub(crate) struct ArgoReads {
+    /// By environment name: its connection (opened for [`Purpose::Read`]) and the app, or why
+    /// not.
+    apps: BTreeMap<String, Read>,
+}
+
+/// Argo CD reads started during the session's fetch, from `promote.yaml` as the last fetch left
+/// it ([`promote::peek`]). After the fetch, [`gather_policy_facts`] uses an env's read only when
+/// the fetched `promote.yaml` reaches that env's app the same way (same app, namespace and
+/// transport); what Argo CD holds does not depend on our fetch, so such a read is the one that
+/// would have been made a few milliseconds later. Anything else is read again.
+pub(crate) struct EarlyReads {
+    apps: BTreeMap<String, (Planned, Read)>,
+}
+
+/// Starts [`EarlyReads`] on a thread of `scope` while the caller fetches: for an operation on
+/// `env_name` (`pick`: a rollback that may pick the argocd strategy). `None` when there is
+/// nothing to guess from (`--repo URL`: the clone is fetched first; no readable file).
+pub(crate) fn start_early_reads<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    ctx: &Ctx<'scope>,
+    env_name: &'scope str,
+    rollback: bool,
+    pick: bool,
+) -> Option<std::thread::ScopedJoinHandle<'scope, EarlyReads>> {
+    let reach = Reach::from(ctx);
+    let config = match (&reach.global.config, &reach.global.repo) {
+        // A --config file is read again by the session; a parse error is reported there.
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).ok()?;
+            promote_core::config::Config::parse(&path.display().to_string(), &text).ok()?
+        }
+        (None, Some(repo))
+            if repo.contains("://") || repo.contains('@') || repo.starts_with("file:") =>
+        {
+            return None;
+        }
+        (None, repo) => {
+            let cwd = std::env::current_dir().ok()?;
+            promote::peek::config(&repo.as_ref().map_or(cwd.clone(), |r| cwd.join(r)))?
+        }
+    };
+    Some(scope.spawn(move || {
+        let policies = !reach.global.policy.is_empty();
+        let envs = wanted(&config, env_name, rollback, policies, pick);
+        let plans: Vec<Option<Planned>> = envs
+            .iter()
+            .map(|e| plan(reach, e, Purpose::Read).ok())
+            .collect();
+        let reads = read_all(reach, &envs);
+        EarlyReads {
+            apps: envs
+                .into_iter()
+                .zip(plans)
+                .zip(reads)
+                .filter_map(|((e, p), r)| Some((e.name, (p?, r))))
+                .collect(),
+        }
+    }))
+}
+
+/// The envs whose apps an operation on `env_name` reads: every env with an app when policies
+/// ask (`policies`: one-off modules were given), and with `pick` ENV's own.
+fn wanted(
+    config: &promote_core::config::Config,
     env_name: &str,
     rollback: bool,
-) {
-    let Ok(env) = session.config.env(env_name) else {
-        return;
+    policies: bool,
+    pick: bool,
+) -> Vec<Environment> {
+    let Ok(env) = config.env(env_name) else {
+        return Vec::new();
     };
     let configured = if rollback {
         &env.rollback_policies
     } else {
         &env.promote_policies
     };
-    if configured.is_empty() && session.policy.one_offs.is_empty() {
-        return;
-    }
-    let envs = session.config.environments.clone();
-    for e in &envs {
-        if let Some(facts) = policy_facts(ctx, session, e) {
-            session.policy.argocd_facts.insert(e.name.clone(), facts);
-        }
-    }
+    let facts = policies || !configured.is_empty();
+    config
+        .environments
+        .iter()
+        .filter(|e| e.argocd.is_some() && (facts || (pick && e.name == env_name)))
+        .cloned()
+        .collect()
 }
 
-/// ENV's Argo CD facts for the policy request (`environments.<env>.argocd`); `None` (with a
-/// warning) when the env has no app or it cannot be read, which policies see as null.
-pub(crate) fn policy_facts(
+/// Give policies every environment's Argo CD facts, when the operation has policies to ask;
+/// with `pick` (a rollback that may use Argo CD), read ENV's app too, for [`pick_strategy`].
+/// The apps come from `early` where it holds an equivalent read, else are read at once
+/// ([`read_all`]); the facts are computed here, in environment order, with a warning for each
+/// app that could not be read.
+pub(crate) fn gather_policy_facts(
     ctx: &Ctx<'_>,
-    session: &Session,
-    env: &Environment,
-) -> Option<uc::PolicyArgoCdState> {
-    env.argocd.as_ref()?;
-    let read = connect(ctx, env, Purpose::Read)
-        .and_then(|c| Ok(uc::read_app(env, &c.target())?))
-        .with_context(|| format!("{}: Argo CD facts not given to policies", env.name));
-    match read {
-        Ok(app) => Some(uc::policy_facts(session, env, &app)),
-        Err(e) => {
-            ctx.shell.warn(&one_line(e.as_ref()));
-            None
+    session: &mut Session,
+    env_name: &str,
+    rollback: bool,
+    pick: bool,
+    early: Option<EarlyReads>,
+) -> ArgoReads {
+    let reach = Reach::from(ctx);
+    let mut reads = ArgoReads::default();
+    let Ok(env) = session.config.env(env_name) else {
+        return reads;
+    };
+    let configured = if rollback {
+        &env.rollback_policies
+    } else {
+        &env.promote_policies
+    };
+    let facts = !configured.is_empty() || !session.policy.one_offs.is_empty();
+    let envs = wanted(
+        &session.config,
+        env_name,
+        rollback,
+        !session.policy.one_offs.is_empty(),
+        pick,
+    );
+    let mut early = early.map(|e| e.apps).unwrap_or_default();
+    let mut got: Vec<Option<Read>> = envs
+        .iter()
+        .map(|e| {
+            let (planned, read) = early.remove(&e.name)?;
+            let now = plan(reach, e, Purpose::Read).ok()?;
+            (now == planned).then_some(read)
+        })
+        .collect();
+    let missing: Vec<Environment> = envs
+        .iter()
+        .zip(&got)
+        .filter(|(_, g)| g.is_none())
+        .map(|(e, _)| e.clone())
+        .collect();
+    let mut fresh = read_all(reach, &missing).into_iter();
+    for g in &mut got {
+        if g.is_none() {
+            *g = fresh.next();
         }
     }
+    for (env, read) in envs.iter().zip(got) {
+        let read = read.expect("every env read");
+        if facts {
+            match &read {
+                Ok((_, app)) => {
+                    let f = uc::policy_facts(session, env, app);
+                    session.policy.argocd_facts.insert(env.name.clone(), f);
+                }
+                Err(ReadFailure::Connect(e)) => ctx.shell.warn(&format!(
+                    "{}: Argo CD facts not given to policies: {}",
+                    env.name,
+                    one_line(e.as_ref())
+                )),
+                Err(ReadFailure::Read(e)) => ctx.shell.warn(&format!(
+                    "{}: Argo CD facts not given to policies: {}",
+                    env.name,
+                    one_line(e)
+                )),
+            }
+        }
+        reads.apps.insert(env.name.clone(), read);
+    }
+    reads
+}
+
+/// Reads the Application of every env (each has `argocd`) for [`Purpose::Read`], at once: one
+/// transport per distinct way of reaching Argo CD, opened on its own thread, each sending its
+/// GETs together. One answer per env, in order; the same answers as reading one after another.
+fn read_all(reach: Reach<'_>, envs: &[Environment]) -> Vec<Read> {
+    let mut out: Vec<Option<Read>> = Vec::new();
+    // Environments by the way they are reached, in order of first appearance.
+    let mut groups: Vec<(Way, Vec<(usize, Planned)>)> = Vec::new();
+    for (i, env) in envs.iter().enumerate() {
+        match plan(reach, env, Purpose::Read) {
+            Ok(p) => {
+                out.push(None);
+                match groups.iter_mut().find(|(w, _)| *w == p.way) {
+                    Some((_, members)) => members.push((i, p)),
+                    None => groups.push((p.way.clone(), vec![(i, p)])),
+                }
+            }
+            Err(e) => out.push(Some(Err(ReadFailure::Connect(e)))),
+        }
+    }
+    let read_group = |(way, members): (Way, Vec<(usize, Planned)>)| {
+        let answers: Vec<(usize, Read)> = match open(&way) {
+            Err(e) => members
+                .into_iter()
+                .map(|(i, p)| (i, Err(ReadFailure::Connect(open_error(&p, &e)))))
+                .collect(),
+            Ok(argo) => {
+                let refs: Vec<AppRef> = members.iter().map(|(_, p)| p.app.clone()).collect();
+                let apps = argo.applications(&refs);
+                members
+                    .into_iter()
+                    .zip(apps)
+                    .map(|((i, p), app)| {
+                        let conn = Conn {
+                            argo: Arc::clone(&argo),
+                            app: p.app,
+                            via: p.via,
+                        };
+                        let read = app.map_err(|e| {
+                            ReadFailure::Read(uc::classify(&envs[i].name, &conn.target(), e))
+                        });
+                        (i, read.map(|app| (conn, app)))
+                    })
+                    .collect()
+            }
+        };
+        answers
+    };
+    let answers: Vec<_> = match groups.len() {
+        0 => Vec::new(),
+        // One transport: no thread to start.
+        1 => groups.into_iter().flat_map(read_group).collect(),
+        _ => std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .into_iter()
+                .map(|g| scope.spawn(|| read_group(g)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("an Argo CD read thread panicked"))
+                .collect()
+        }),
+    };
+    for (i, answer) in answers {
+        out[i] = Some(answer);
+    }
+    out.into_iter()
+        .map(|o| o.expect("every env answered"))
+        .collect()
 }

@@ -83,7 +83,7 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let mut session = promote::Session::open(&opts, ctx.shell)?;
     // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
     super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
-    super::argo::gather_policy_facts(ctx, &mut session, &env_name, false);
+    super::argo::gather_policy_facts(ctx, &mut session, &env_name, false, false, None);
     let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
     land_with(
         ctx,

@@ -17,12 +17,23 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         ));
     }
     let author = args.land.author().map_err(usage)?;
-    let mut session = ctx.open_for(args.dry_run, args.land.override_reason())?;
-    super::argo::gather_policy_facts(ctx, &mut session, &args.env, true);
-    if args.strategy != Some(Strategy::Revert) {
+    let pick = args.strategy != Some(Strategy::Revert);
+    // The Argo CD reads do not depend on the fetch: start them from promote.yaml as last
+    // fetched, and keep those the fetched promote.yaml agrees with (`EarlyReads`).
+    let (session, early) = std::thread::scope(|scope| {
+        let early = super::argo::start_early_reads(scope, ctx, &args.env, true, pick);
+        let session = ctx.open_for(args.dry_run, args.land.override_reason());
+        let early = early.map(|h| h.join().expect("the Argo CD read thread panicked"));
+        (session, early)
+    });
+    let mut session = session?;
+    let reads = super::argo::gather_policy_facts(ctx, &mut session, &args.env, true, pick, early);
+    if pick {
         let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();
-        if let Picked::Argocd(conn, plan) = pick_strategy(ctx, &session, args, asked)? {
-            return super::argo::rollback(ctx, &session, args, &conn, *plan);
+        if let Picked::Argocd { conn, plan, app } =
+            pick_strategy(ctx, &session, args, asked, reads)?
+        {
+            return super::argo::rollback(ctx, &session, args, &conn, *plan, &app);
         }
     }
     let target = match (&args.to, &args.to_revision) {
