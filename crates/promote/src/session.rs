@@ -25,6 +25,9 @@ pub struct OpenOptions {
     pub policy: PolicyOptions,
     /// How the images a promotion writes are checked (`--skip-image-check`, `--pin-digests`).
     pub images: crate::ImageCheck,
+    /// Create the wasmtime host on another thread while the fetch runs (for commands that will
+    /// evaluate policies: promote, rollback).
+    pub warm_policies: bool,
 }
 
 /// Policy settings of one command (flags and facts that do not come from git).
@@ -65,6 +68,9 @@ pub struct Session {
     /// How the images this command writes are checked.
     pub images: crate::ImageCheck,
     runtime: std::sync::OnceLock<crate::policy::PolicyRuntime>,
+    /// The host being created during the fetch ([`OpenOptions::warm_policies`]).
+    warming:
+        std::sync::Mutex<Option<std::thread::JoinHandle<Option<crate::policy::PolicyRuntime>>>>,
 }
 
 fn looks_like_url(s: &str) -> bool {
@@ -102,6 +108,12 @@ impl Session {
             None => Repo::discover(&opts.cwd)?,
         };
         repo.set_interactive(opts.interactive);
+        // The engine does not depend on the fetch: make it meanwhile (a failure is reported
+        // by the lazy path in `policy_runtime`).
+        let warming = (fetch && opts.warm_policies).then(|| {
+            let cache = opts.policy.cache.clone();
+            std::thread::spawn(move || crate::policy::PolicyRuntime::new(cache).ok())
+        });
         // The remote and base branch come from promote.yaml, which lives on the remote: start
         // from `origin` and its default branch, then follow what the file says.
         let (override_label, override_text) = match &opts.config_override {
@@ -164,6 +176,7 @@ impl Session {
             policy: opts.policy.clone(),
             images: opts.images.clone(),
             runtime: std::sync::OnceLock::new(),
+            warming: std::sync::Mutex::new(warming),
         })
     }
 
@@ -172,7 +185,16 @@ impl Session {
         if let Some(r) = self.runtime.get() {
             return Ok(r);
         }
-        let r = crate::policy::PolicyRuntime::new(self.policy.cache.clone())?;
+        let warmed = self
+            .warming
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .and_then(|h| h.join().ok().flatten());
+        let r = match warmed {
+            Some(r) => r,
+            None => crate::policy::PolicyRuntime::new(self.policy.cache.clone())?,
+        };
         Ok(self.runtime.get_or_init(|| r))
     }
 

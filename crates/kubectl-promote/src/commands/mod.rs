@@ -64,7 +64,7 @@ impl Ctx<'_> {
     }
 
     /// How [`Ctx::open_for`] opens the repository.
-    fn open_options(
+    pub(super) fn open_options(
         &self,
         dry_run: bool,
         override_reason: Option<String>,
@@ -98,6 +98,7 @@ impl Ctx<'_> {
             },
             // Set by the commands that commit image references (promote, rollback).
             images: ::promote::ImageCheck::Skip,
+            warm_policies: false,
         };
         Ok(opts)
     }

@@ -71,6 +71,7 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
 
     let mut opts = ctx.open_options(args.dry_run, args.land.override_reason())?;
     opts.images = ctx.image_check(args.land.skip_image_check, args.pin_digests)?;
+    opts.warm_policies = true;
     // The render is the slow part and needs only git objects: start it from the last-fetched
     // remote tip while the fetch runs; it is used only if the fetch changed nothing it reads.
     let mut renderer = ctx.renderer();

@@ -22,7 +22,15 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
     // fetched, and keep those the fetched promote.yaml agrees with (`EarlyReads`).
     let (session, early) = std::thread::scope(|scope| {
         let early = super::argo::start_early_reads(scope, ctx, &args.env, true, pick);
-        let session = ctx.open_for(args.dry_run, args.land.override_reason());
+        let session = ctx
+            .open_options(args.dry_run, args.land.override_reason())
+            .and_then(|opts| {
+                let opts = promote::OpenOptions {
+                    warm_policies: true,
+                    ..opts
+                };
+                Ok(promote::Session::open(&opts, ctx.shell)?)
+            });
         let early = early.map(|h| h.join().expect("the Argo CD read thread panicked"));
         (session, early)
     });
