@@ -26,6 +26,18 @@ pub enum PathKind {
     Other,
 }
 
+impl PathKind {
+    fn of(e: &git2::TreeEntry<'_>) -> PathKind {
+        match (e.kind(), e.filemode()) {
+            (Some(ObjectType::Tree), _) => PathKind::Dir,
+            (Some(ObjectType::Blob), 0o120000) => PathKind::Symlink,
+            (Some(ObjectType::Blob), _) => PathKind::File,
+            // A submodule (commit entry): its content is not in this repository.
+            _ => PathKind::Other,
+        }
+    }
+}
+
 /// A commit id (40 hex digits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommitId(Oid);
@@ -376,14 +388,7 @@ impl Repo {
         let Ok(e) = tree.get_path(Path::new(path)) else {
             return Ok(None);
         };
-        let kind = match (e.kind(), e.filemode()) {
-            (Some(ObjectType::Tree), _) => PathKind::Dir,
-            (Some(ObjectType::Blob), 0o120000) => PathKind::Symlink,
-            (Some(ObjectType::Blob), _) => PathKind::File,
-            // A submodule (commit entry): its content is not in this repository.
-            _ => PathKind::Other,
-        };
-        Ok(Some((kind, e.id().to_string())))
+        Ok(Some((PathKind::of(&e), e.id().to_string())))
     }
 
     /// The entries of directory `dir` at `commit` with their kinds and ids (empty when `dir`
@@ -408,39 +413,20 @@ impl Repo {
         Ok(tree
             .iter()
             .filter_map(|e| {
-                let kind = match (e.kind(), e.filemode()) {
-                    (Some(ObjectType::Tree), _) => PathKind::Dir,
-                    (Some(ObjectType::Blob), 0o120000) => PathKind::Symlink,
-                    (Some(ObjectType::Blob), _) => PathKind::File,
-                    _ => PathKind::Other,
-                };
-                Some((e.name().ok()?.to_owned(), (kind, e.id().to_string())))
+                Some((
+                    e.name().ok()?.to_owned(),
+                    (PathKind::of(&e), e.id().to_string()),
+                ))
             })
             .collect())
     }
 
     /// Names in the directory `dir` at `commit` (files and directories), sorted.
     pub fn list_dir(&self, commit: CommitId, dir: &str) -> Result<Vec<(String, bool)>, GitError> {
-        let tree = self.tree_of(commit)?;
-        let sub = if dir.is_empty() {
-            tree
-        } else {
-            match tree.get_path(Path::new(dir)) {
-                Ok(e) if e.kind() == Some(ObjectType::Tree) => self
-                    .repo
-                    .find_tree(e.id())
-                    .map_err(g(|| format!("reading {dir}")))?,
-                _ => return Ok(Vec::new()),
-            }
-        };
-        Ok(sub
-            .iter()
-            .filter_map(|e| {
-                Some((
-                    e.name().ok()?.to_owned(),
-                    e.kind() == Some(ObjectType::Tree),
-                ))
-            })
+        Ok(self
+            .dir_entries(commit, dir)?
+            .into_iter()
+            .map(|(name, (kind, _))| (name, kind == PathKind::Dir))
             .collect())
     }
 

@@ -733,14 +733,7 @@ pub(crate) fn rollback(
     let shell = ctx.shell;
     let env = session.config.env(&args.env)?.clone();
     let t = conn.target();
-    let to_rev = plan
-        .to
-        .revision
-        .as_deref()
-        .map(short)
-        .unwrap_or("?")
-        .to_owned();
-    let to_version = plan.to.version.clone().unwrap_or_else(|| "?".into());
+    let (to_rev, to_version) = target_labels(&plan);
     let summary = format!(
         "{BOLD}{}{BOLD:#}: {} ({}) → {BOLD}{to_version}{BOLD:#} ({to_rev}, Argo CD history id {}) on {}; auto-sync {} → off{}, rollback marker set",
         env.name,
@@ -795,14 +788,7 @@ fn decide_and_roll_back(
     >,
 ) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
-    let to_rev = plan
-        .to
-        .revision
-        .as_deref()
-        .map(short)
-        .unwrap_or("?")
-        .to_owned();
-    let to_version = plan.to.version.clone().unwrap_or_else(|| "?".into());
+    let (to_rev, to_version) = target_labels(&plan);
     // The rollback policies decide first (with wasHealthy from our waits).
     let author = match &args.land.author {
         Some(a) => a
@@ -1188,4 +1174,11 @@ fn read_all(reach: Reach<'_>, envs: &[Environment]) -> Vec<Read> {
     out.into_iter()
         .map(|o| o.expect("every env answered"))
         .collect()
+}
+
+/// The rollback target's short revision and version, `?` where unknown, for messages.
+fn target_labels(plan: &RollbackPlan) -> (String, String) {
+    let rev = plan.to.revision.as_deref().map(short).unwrap_or("?");
+    let version = plan.to.version.clone().unwrap_or_else(|| "?".into());
+    (rev.to_owned(), version)
 }
