@@ -170,6 +170,12 @@ pub struct PinWanted {
     pub tag: String,
 }
 
+/// A kustomization reference that Kustomize fetches (a URL, `git@…`, `github.com/…`) rather
+/// than reads from the repository.
+pub fn is_remote_ref(v: &str) -> bool {
+    v.contains("://") || v.starts_with("git@") || v.starts_with("github.com/")
+}
+
 impl Overlay {
     /// Parse a kustomization file. `file` is its repo path, used in every message.
     pub fn parse(file: &str, text: &str) -> Result<Overlay, OverlayError> {
@@ -243,9 +249,7 @@ impl Overlay {
                 for item in items {
                     if let Some(s) = item.as_scalar() {
                         let v = s.value.as_str();
-                        let remote = v.contains("://")
-                            || v.starts_with("git@")
-                            || v.starts_with("github.com/");
+                        let remote = is_remote_ref(v);
                         let file =
                             v.ends_with(".yaml") || v.ends_with(".yml") || v.ends_with(".json");
                         if !remote && !file {

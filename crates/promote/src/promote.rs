@@ -135,11 +135,7 @@ pub fn prepare(
         upstream,
         mut opts,
     } = inputs(session, req)?;
-    let target = match (&req.target, &upstream) {
-        (TargetSpec::Version(v), _) => Target::Version(v),
-        (TargetSpec::From(_), Some(up)) => Target::Upstream(up),
-        (TargetSpec::From(_), None) => unreachable!("upstream overlay is read for --from"),
-    };
+    let target = target(req, &upstream);
     progress.step(&format!("planning {} in {}", env.name, overlay.file()));
     // --pin-digests: the digests are part of the edit, so they are resolved before it is made.
     let (pins, pinned) = crate::images::pin(&session.images, &overlay, &target, &opts, progress)?;
@@ -216,6 +212,15 @@ struct Inputs {
     opts: PlanOptions,
 }
 
+/// What the overlay is moved to: VERSION, or the upstream overlay [`inputs`] read for `--from`.
+fn target<'a>(req: &'a PromoteRequest, upstream: &'a Option<Overlay>) -> Target<'a> {
+    match (&req.target, upstream) {
+        (TargetSpec::Version(v), _) => Target::Version(v),
+        (TargetSpec::From(_), Some(up)) => Target::Upstream(up),
+        (TargetSpec::From(_), None) => unreachable!("upstream overlay is read for --from"),
+    }
+}
+
 fn inputs(session: &Session, req: &PromoteRequest) -> Result<Inputs, PromoteError> {
     let env = session.config.env(&req.env)?.clone();
     let overlay = session.overlay_at(&env, session.base)?;
@@ -273,11 +278,7 @@ pub fn speculate(opts: &OpenOptions, req: &PromoteRequest) -> Option<Speculative
         opts: plan_opts,
         ..
     } = inputs(&session, req).ok()?;
-    let target = match (&req.target, &upstream) {
-        (TargetSpec::Version(v), _) => Target::Version(v),
-        (TargetSpec::From(_), Some(up)) => Target::Upstream(up),
-        (TargetSpec::From(_), None) => return None,
-    };
+    let target = target(req, &upstream);
     let (edits, changes) = overlay.plan(&target, &plan_opts).ok()?;
     if changes.is_empty() {
         return None;

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
-use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
+use promote_core::overlay::{Overlay, is_remote_ref};
 use promote_git::{CommitId, PathKind, Repo};
 
 /// Which program renders.
@@ -298,19 +298,7 @@ fn render_inputs(
         if dirs.len() > 512 {
             return Ok(None);
         }
-        let mut found = None;
-        for name in KUSTOMIZATION_FILES {
-            let path = if dir.is_empty() {
-                name.to_string()
-            } else {
-                format!("{dir}/{name}")
-            };
-            if let Some(bytes) = repo.read_file(base, &path)? {
-                found = Some((path, bytes));
-                break;
-            }
-        }
-        let Some((path, bytes)) = found else {
+        let Some((path, bytes)) = crate::session::kustomization_in(repo, &dir, base)? else {
             return Ok(None);
         };
         let Some(refs) = String::from_utf8(bytes)
@@ -321,7 +309,7 @@ fn render_inputs(
             return Ok(None);
         };
         for r in refs {
-            if r.contains("://") || r.starts_with("git@") || r.starts_with("github.com/") {
+            if is_remote_ref(&r) {
                 return Ok(None);
             }
             let Some(p) = join_inside(&dir, &r) else {

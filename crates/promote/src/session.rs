@@ -230,15 +230,14 @@ impl Session {
         dir: &str,
         at: CommitId,
     ) -> Result<Option<(String, String)>, PromoteError> {
-        for name in KUSTOMIZATION_FILES {
-            let path = format!("{dir}/{name}");
-            if let Some(bytes) = self.repo.read_file(at, &path)? {
+        match kustomization_in(&self.repo, dir, at)? {
+            Some((path, bytes)) => {
                 let text = String::from_utf8(bytes)
                     .map_err(|_| PromoteError::NotUtf8 { path: path.clone() })?;
-                return Ok(Some((path, text)));
+                Ok(Some((path, text)))
             }
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// Check that every environment's overlay exists and has `images:` (a config error otherwise).
@@ -292,6 +291,26 @@ impl Session {
         }
         out
     }
+}
+
+/// The kustomization file in `dir` at `at` (Kustomize's three names, in its order): its repo
+/// path and bytes.
+pub(crate) fn kustomization_in(
+    repo: &Repo,
+    dir: &str,
+    at: CommitId,
+) -> Result<Option<(String, Vec<u8>)>, promote_git::GitError> {
+    for name in KUSTOMIZATION_FILES {
+        let path = if dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{dir}/{name}")
+        };
+        if let Some(bytes) = repo.read_file(at, &path)? {
+            return Ok(Some((path, bytes)));
+        }
+    }
+    Ok(None)
 }
 
 /// Resolve `a/b/../c` → `a/c` (repo paths only; never escapes the root).
