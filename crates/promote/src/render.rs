@@ -6,7 +6,9 @@
 //! edited files and the program, so the same input is never rendered twice (a retried
 //! promotion, `verify` after a dry run, a promotion after other environments moved). The scratch
 //! tree is written from git objects, never from the user's working tree, and holds only those
-//! directories when they could be narrowed (the whole tree otherwise).
+//! directories when they could be narrowed (the whole tree otherwise). The tree may come from an
+//! untrusted pull request: [`Repo::materialize`] refuses entries and symlinks that would write or
+//! read outside the scratch directory.
 //!
 //! A [`Speculation`] renders a promotion as planned from the last-fetched remote tip while the
 //! fetch runs; the real render takes its result only when the keys are equal, i.e. when the
@@ -193,15 +195,8 @@ impl Renderer {
             .prefix("kubectl-promote-render-")
             .tempdir()
             .map_err(|e| RenderError::Scratch(e.to_string()))?;
-        repo.materialize(base, scratch.path(), inputs)
+        repo.materialize(base, scratch.path(), inputs, changes)
             .map_err(|e| RenderError::Scratch(e.to_string()))?;
-        for (p, c) in changes {
-            let path = scratch.path().join(p);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| RenderError::Scratch(e.to_string()))?;
-            }
-            std::fs::write(&path, c).map_err(|e| RenderError::Scratch(e.to_string()))?;
-        }
         let manifests = self.run(scratch.path(), overlay, cancel)?;
         if let Some(dir) = &self.cache {
             // Best effort: a cache that cannot be written only costs a re-render next time.
