@@ -8,7 +8,8 @@
 //! tree is written from git objects, never from the user's working tree, and holds only those
 //! directories when they could be narrowed (the whole tree otherwise). The tree may come from an
 //! untrusted pull request: [`Repo::materialize`] refuses entries and symlinks that would write or
-//! read outside the scratch directory.
+//! read outside the scratch directory, which is a [`ScratchDir`] (mode 0700, removed on drop
+//! and when the process is interrupted).
 //!
 //! A [`Speculation`] renders a promotion as planned from the last-fetched remote tip while the
 //! fetch runs; the real render takes its result only when the keys are equal, i.e. when the
@@ -26,6 +27,8 @@ use sha2::{Digest, Sha256};
 
 use promote_core::overlay::{Overlay, is_remote_ref};
 use promote_git::{CommitId, PathKind, Repo};
+
+use crate::scratch::ScratchDir;
 
 /// Which program renders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,10 +194,7 @@ impl Renderer {
         (key, inputs): (&str, Option<&[String]>),
         cancel: Option<&Shared>,
     ) -> Result<Rendered, RenderError> {
-        let scratch = tempfile::Builder::new()
-            .prefix("kubectl-promote-render-")
-            .tempdir()
-            .map_err(|e| RenderError::Scratch(e.to_string()))?;
+        let scratch = ScratchDir::new("render").map_err(|e| RenderError::Scratch(e.to_string()))?;
         repo.materialize(base, scratch.path(), inputs, changes)
             .map_err(|e| RenderError::Scratch(e.to_string()))?;
         let manifests = self.run(scratch.path(), overlay, cancel)?;
