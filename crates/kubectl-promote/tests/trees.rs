@@ -441,6 +441,40 @@ fn symlinks_out_of_the_repository_are_refused_and_nothing_outside_is_rendered() 
 }
 
 #[test]
+fn kustomize_references_out_of_the_repository_are_refused() {
+    // Kustomize loads a directory named in `resources` from anywhere (its load restrictor
+    // covers files only): from `tmp/kubectl-promote-render-X/kustomize/*`, four levels up is
+    // `outside`, a kustomization on this machine. In the overlay, or in a base it loads.
+    let cases = [
+        (
+            "kustomize/staging/kustomization.yaml",
+            "resources: [../base, ../../../../outside]\nimages:\n- {name: reg/a, newTag: v1}\n",
+        ),
+        (
+            "kustomize/base/kustomization.yaml",
+            "resources: [deploy.yaml, ../../../../outside]\n",
+        ),
+    ];
+    for (file, text) in cases {
+        let mut bed = Bed::new();
+        bed.kit.put(file, text);
+        bed.kit.commit("a reference out of the repository");
+        let head = bed.kit.origin_head();
+        let r = bed.run(&bed.kit.clone, &["staging", "v2", "--dry-run"]);
+        assert_refused(&bed, &r, &head, "../../../../outside");
+        assert!(
+            r.stderr.contains(&format!(
+                "{file}: `../../../../outside` is outside the repository"
+            )),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains(SECRET), "{}", r.stdout);
+        assert_eq!(bed.cached_with(SECRET), Vec::<PathBuf>::new());
+    }
+}
+
+#[test]
 fn symlinks_inside_the_repository_still_render() {
     let bed = Bed::new();
     let hostile = bed.hostile_commit("kustomize", |bed, dir| {
