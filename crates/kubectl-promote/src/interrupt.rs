@@ -1,11 +1,13 @@
-//! Ctrl-C, `kill` and a closed terminal: SIGINT, SIGTERM and SIGHUP end the process as they
-//! would by default (exit status 128 + the signal: 130, 143, 129), but first remove the scratch
-//! directories still alive ([`promote::scratch::remove_all`]), which no destructor would remove.
-//! Only the signals' default action changes: what the process does until then is not
-//! interrupted, and child processes (git, kustomize) start with the default handlers again.
+//! Ctrl-C, `kill` and a closed terminal: from the first scratch directory on, SIGINT, SIGTERM
+//! and SIGHUP end the process as they would by default (exit status 128 + the signal: 130, 143,
+//! 129), but first remove the scratch directories still alive
+//! ([`promote::scratch::remove_all`]), which no destructor would remove. Only the signals'
+//! default action changes: what the process does until then is not interrupted, and child
+//! processes (git, kustomize) start with the default handlers again.
 
-/// Install the handler (a thread that waits for the signals). A failure to install it is not
-/// worth failing the command for: without it the signals act as they always did.
+/// Install the handler (a thread that waits for the signals); `main` has it run before the first
+/// scratch directory is made. A failure to install it is not worth failing the command for:
+/// without it the signals act as they always did.
 pub fn install() {
     #[cfg(unix)]
     {

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         return ExitCode::from(code as u8);
     }
     let cli = Cli::parse();
-    interrupt::install();
+    ::promote::scratch::on_first_use(interrupt::install);
     match cli.global.color {
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
         ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
