@@ -17,7 +17,7 @@ use git2::{ObjectType, Oid, Repository, Signature, Time};
 use promote_core::Person;
 
 mod materialize;
-pub use materialize::{BadName, EntryName, LinkEscape};
+pub use materialize::{BadName, LinkEscape};
 
 /// What a path in a tree is ([`Repo::path_entry`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,9 @@ pub enum GitError {
         target: String,
         why: LinkEscape,
     },
-    #[error("cannot write `{path}` over the tree of {commit}: {why}")]
+    #[error(
+        "cannot write `{path}` over the tree of {commit}: {why}; an environment's overlay must be a directory of the tree (check its `overlay` in promote.yaml)"
+    )]
     BadOverride {
         commit: String,
         path: String,

@@ -557,6 +557,51 @@ mod tests {
         }
     }
 
+    fn path(p: &str) -> TreePath {
+        TreePath(p.split('/').map(|n| name(n).unwrap()).collect())
+    }
+
+    #[test]
+    fn edited_files_go_over_the_tree_never_through_a_symlink() {
+        let commit = CommitId(Oid::ZERO_SHA1);
+        let bytes = b"images: []\n".to_vec();
+        let mut plan = Plan {
+            entries: BTreeMap::from([
+                (path("kustomize"), Node::Dir),
+                (path("kustomize/prod"), Node::Symlink(b"staging".to_vec())),
+                (path("kustomize/staging"), Node::Dir),
+                (
+                    path("kustomize/staging/kustomization.yaml"),
+                    Node::Blob(Oid::ZERO_SHA1),
+                ),
+            ]),
+        };
+        plan.put(commit, "kustomize/staging/kustomization.yaml", &bytes)
+            .unwrap();
+        assert!(matches!(
+            plan.entries[&path("kustomize/staging/kustomization.yaml")],
+            Node::Bytes(_)
+        ));
+        plan.put(commit, "new/dir/kustomization.yaml", &bytes)
+            .unwrap();
+        assert!(matches!(plan.entries[&path("new/dir")], Node::Dir));
+        for bad in [
+            "kustomize/prod/kustomization.yaml",
+            "kustomize/../x",
+            "kustomize/staging",
+            "kustomize/staging/kustomization.yaml/x",
+            ".git/config",
+        ] {
+            assert!(
+                matches!(
+                    plan.put(commit, bad, &bytes),
+                    Err(GitError::BadOverride { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
     fn links<'a>(pairs: &[(&'a str, &'a str)]) -> HashMap<Vec<&'a [u8]>, &'a [u8]> {
         pairs
             .iter()
