@@ -665,7 +665,7 @@ impl Repo {
     ) -> Result<(), GitError> {
         let tree = self.tree_of(commit)?;
         let plan = materialize::Plan::read(&self.repo, commit, &tree, only, overrides)?;
-        materialize::write(&self.repo, &plan, root)
+        materialize::write(&self.repo, commit, &plan, root)
     }
 
     /// `user.name` / `user.email` from git config (repo, then global).

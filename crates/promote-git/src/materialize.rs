@@ -10,7 +10,9 @@
 //! and only through [`TreePath`], a path made of checked names below the root: there is no other
 //! way here to get a path to write, so no write can land outside the root. Files are created with
 //! `create_new` (an existing file or symlink in the way is an error, never followed), directories
-//! one level at a time, and symlinks last, when nothing more is written through them.
+//! one level at a time, and symlinks last, when nothing more is written through them; then each
+//! symlink's real path is checked once more, for file systems that treat names the tree keeps
+//! apart as one (case-insensitive APFS).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -192,6 +194,9 @@ pub enum LinkEscape {
     ThroughAbsolute(String),
     /// More symlinks in a row than the kernel follows (40).
     TooManyLinks,
+    /// Written, the file system resolves it outside the root (through names it treats as one
+    /// that the tree keeps apart).
+    OnDisk,
 }
 
 impl fmt::Display for LinkEscape {
@@ -204,6 +209,9 @@ impl fmt::Display for LinkEscape {
                 "a path that leads out of the repository through the symlink `{p}`"
             ),
             LinkEscape::TooManyLinks => f.write_str("a path through more than 40 symlinks"),
+            LinkEscape::OnDisk => f.write_str(
+                "a path this file system resolves outside the repository (it treats names the tree keeps apart, by case or Unicode form, as one)",
+            ),
         }
     }
 }
@@ -427,8 +435,13 @@ fn wanted(only: Option<&[String]>, path: &TreePath, is_dir: bool) -> bool {
     })
 }
 
-/// Write `plan` below `root` (an existing, empty directory).
-pub(crate) fn write(repo: &Repository, plan: &Plan<'_>, root: &Path) -> Result<(), GitError> {
+/// Write `plan` (of `commit`'s tree) below `root` (an existing, empty directory).
+pub(crate) fn write(
+    repo: &Repository,
+    commit: CommitId,
+    plan: &Plan<'_>,
+    root: &Path,
+) -> Result<(), GitError> {
     let io = |doing: &'static str, path: &Path| {
         let path = path.to_owned();
         move |source| GitError::Io {
@@ -459,21 +472,42 @@ pub(crate) fn write(repo: &Repository, plan: &Plan<'_>, root: &Path) -> Result<(
             Node::Bytes(bytes) => {
                 create_file(&dest, bytes).map_err(io("writing an edited file", &dest))?;
             }
-            Node::Symlink(target) => links.push((dest, target)),
+            Node::Symlink(target) => links.push((path, dest, target)),
         }
     }
     // Last, so that no file or directory above is written through a symlink.
-    for (dest, target) in links {
+    for (_, dest, target) in &links {
         #[cfg(unix)]
         {
             use std::os::unix::ffi::OsStrExt;
-            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &dest)
-                .map_err(io("materializing a symlink", &dest))?;
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), dest)
+                .map_err(io("materializing a symlink", dest))?;
         }
         #[cfg(not(unix))]
         {
             // No symlinks here: the target's text, as git writes it with core.symlinks=false.
-            create_file(&dest, target).map_err(io("materializing a symlink", &dest))?;
+            create_file(dest, target).map_err(io("materializing a symlink", dest))?;
+        }
+    }
+    // `Plan::check_links` resolved every target against the tree's own symlinks. A file system
+    // can treat names the tree keeps apart as one (case-insensitive APFS, Unicode forms), so a
+    // target there can pass through a symlink the check did not see; the kernel's answer, now
+    // that everything is written and before anything reads it, settles that.
+    #[cfg(unix)]
+    if !links.is_empty() {
+        let real_root =
+            std::fs::canonicalize(root).map_err(io("resolving the scratch directory", root))?;
+        for (path, dest, target) in &links {
+            if let Ok(real) = std::fs::canonicalize(dest)
+                && !real.starts_with(&real_root)
+            {
+                return Err(GitError::SymlinkEscape {
+                    commit: commit.to_string(),
+                    path: path.repo_path(),
+                    target: String::from_utf8_lossy(target).into_owned(),
+                    why: LinkEscape::OnDisk,
+                });
+            }
         }
     }
     Ok(())
@@ -600,6 +634,39 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_the_file_system_resolves_outside_is_refused_after_writing() {
+        // `pre` stands for a name the file system aliases to a symlink the tree check did not
+        // see (as case folding would): it exists on disk only, pointing above the root.
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path().join("repo")).unwrap();
+        let root = dir.path().join("scratch/root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink("..", root.join("pre")).unwrap();
+        let commit = CommitId(Oid::ZERO_SHA1);
+        let plan = Plan {
+            entries: BTreeMap::from([(path("e"), Node::Symlink(b"pre/..".to_vec()))]),
+        };
+        plan.check_links(commit).unwrap();
+        match write(&repo, commit, &plan, &root) {
+            Err(GitError::SymlinkEscape { path, why, .. }) => {
+                assert_eq!((path.as_str(), why), ("e", LinkEscape::OnDisk));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Inside is fine.
+        let ok = dir.path().join("ok");
+        std::fs::create_dir_all(&ok).unwrap();
+        let plan = Plan {
+            entries: BTreeMap::from([
+                (path("d"), Node::Dir),
+                (path("e"), Node::Symlink(b"d/..".to_vec())),
+            ]),
+        };
+        write(&repo, commit, &plan, &ok).unwrap();
     }
 
     fn links<'a>(pairs: &[(&'a str, &'a str)]) -> HashMap<Vec<&'a [u8]>, &'a [u8]> {
