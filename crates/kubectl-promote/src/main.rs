@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod env;
+mod interrupt;
 mod output;
 
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         return ExitCode::from(code as u8);
     }
     let cli = Cli::parse();
+    ::promote::scratch::on_first_use(interrupt::install);
     match cli.global.color {
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
         ColorWhen::Never => anstream::ColorChoice::Never.write_global(),

@@ -16,6 +16,9 @@ use std::str::FromStr;
 use git2::{ObjectType, Oid, Repository, Signature, Time};
 use promote_core::Person;
 
+mod materialize;
+pub use materialize::{BadName, LinkEscape};
+
 /// What a path in a tree is ([`Repo::path_entry`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathKind {
@@ -94,6 +97,35 @@ pub enum GitError {
         doing: String,
         #[source]
         source: git2::Error,
+    },
+    #[error(
+        "refusing to use {commit}: its tree entry `{path}` {why}; git does not create such entries, so the commit was built by hand: fix or drop it (`receive.fsckObjects` on the remote refuses such pushes)"
+    )]
+    BadTreeEntry {
+        commit: String,
+        path: String,
+        why: BadName,
+    },
+    #[error(
+        "refusing to use {commit}: its tree holds two entries named `{path}` (git fsck: duplicateEntries); git does not create such trees, so the commit was built by hand: fix or drop it (`receive.fsckObjects` on the remote refuses such pushes)"
+    )]
+    DuplicateTreeEntry { commit: String, path: String },
+    #[error(
+        "refusing to use {commit}: the symlink `{path}` points to `{target}`, {why}; kubectl promote renders only what is inside the repository: point the symlink inside it, or copy the files in"
+    )]
+    SymlinkEscape {
+        commit: String,
+        path: String,
+        target: String,
+        why: LinkEscape,
+    },
+    #[error(
+        "cannot write `{path}` over the tree of {commit}: {why}; an environment's overlay must be a directory of the tree (check its `overlay` in promote.yaml)"
+    )]
+    BadOverride {
+        commit: String,
+        path: String,
+        why: String,
     },
     #[error("{doing}: {path}")]
     Io {
@@ -619,81 +651,21 @@ impl Repo {
             .map(drop)
     }
 
-    /// Write `commit`'s tree into `dir` (for rendering), without touching any index: the whole
-    /// tree, or with `only`, just those directories (repo paths, `""` = everything).
+    /// Write `commit`'s tree into `root`, an empty scratch directory (for rendering), without
+    /// touching any index: the whole tree, or with `only`, just those directories (repo paths,
+    /// `""` = everything); then each of `overrides` (repo path → bytes) over it. The tree is
+    /// hostile input: everything is checked before anything is written (the `materialize`
+    /// module says how), and nothing is written outside `root`.
     pub fn materialize(
         &self,
         commit: CommitId,
-        dir: &Path,
+        root: &Path,
         only: Option<&[String]>,
+        overrides: &BTreeMap<String, Vec<u8>>,
     ) -> Result<(), GitError> {
         let tree = self.tree_of(commit)?;
-        let mut failure: Option<GitError> = None;
-        // Is `rel` (a/b, no trailing slash) inside one of `only`, or on the way to one?
-        let wanted = |rel: &str, is_dir: bool| -> bool {
-            let Some(only) = only else { return true };
-            only.iter().any(|d| {
-                d.is_empty()
-                    || rel == d
-                    || rel
-                        .strip_prefix(d.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-                    || (is_dir && d.strip_prefix(rel).is_some_and(|r| r.starts_with('/')))
-            })
-        };
-        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
-            let Ok(name) = entry.name() else {
-                return git2::TreeWalkResult::Skip;
-            };
-            let rel = format!("{root}{name}");
-            if !wanted(&rel, entry.kind() == Some(ObjectType::Tree)) {
-                return git2::TreeWalkResult::Skip;
-            }
-            let path = dir.join(root).join(name);
-            let res: Result<(), GitError> = (|| match entry.kind() {
-                Some(ObjectType::Tree) => {
-                    std::fs::create_dir_all(&path).map_err(|source| GitError::Io {
-                        doing: "materializing the tree",
-                        path: path.clone(),
-                        source,
-                    })
-                }
-                Some(ObjectType::Blob) => {
-                    let blob = self
-                        .repo
-                        .find_blob(entry.id())
-                        .map_err(g(|| format!("reading {}", path.display())))?;
-                    if entry.filemode() == 0o120000 {
-                        #[cfg(unix)]
-                        {
-                            let target = String::from_utf8_lossy(blob.content()).into_owned();
-                            return std::os::unix::fs::symlink(target, &path).map_err(|source| {
-                                GitError::Io {
-                                    doing: "materializing a symlink",
-                                    path: path.clone(),
-                                    source,
-                                }
-                            });
-                        }
-                    }
-                    std::fs::write(&path, blob.content()).map_err(|source| GitError::Io {
-                        doing: "materializing the tree",
-                        path: path.clone(),
-                        source,
-                    })
-                }
-                _ => Ok(()),
-            })();
-            match res {
-                Ok(()) => git2::TreeWalkResult::Ok,
-                Err(e) => {
-                    failure = Some(e);
-                    git2::TreeWalkResult::Abort
-                }
-            }
-        })
-        .ok();
-        failure.map_or(Ok(()), Err)
+        let plan = materialize::Plan::read(&self.repo, commit, &tree, only, overrides)?;
+        materialize::write(&self.repo, commit, &plan, root)
     }
 
     /// `user.name` / `user.email` from git config (repo, then global).

@@ -38,11 +38,22 @@ pub struct InitResult {
 pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
     let workdir = repo.workdir().ok_or_else(|| PromoteError::Usage("kubectl promote init needs a checkout (not a bare repository) to write promote.yaml into".into()))?.to_owned();
     let path = workdir.join(config::FILE_NAME);
-    if path.exists() && !force {
-        return Err(PromoteError::Usage(format!(
-            "{} exists already; pass --force to overwrite it",
-            path.display()
-        )));
+    // `symlink_metadata`: a symlink (even a dangling one, which `exists()` calls absent) is
+    // never written through; a checkout can hold one from an untrusted commit.
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(PromoteError::Usage(format!(
+                "{} is a symbolic link; kubectl promote init does not write through it: remove it first",
+                path.display()
+            )));
+        }
+        Ok(_) if !force => {
+            return Err(PromoteError::Usage(format!(
+                "{} exists already; pass --force to overwrite it",
+                path.display()
+            )));
+        }
+        _ => {}
     }
     let head = repo.resolve("HEAD")?;
     let files = repo.all_files(head)?;

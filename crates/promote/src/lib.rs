@@ -13,6 +13,7 @@ pub mod pr;
 pub mod promote;
 pub mod render;
 pub mod rollback;
+pub mod scratch;
 pub mod session;
 pub mod status;
 pub mod verify;

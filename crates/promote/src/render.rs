@@ -6,7 +6,10 @@
 //! edited files and the program, so the same input is never rendered twice (a retried
 //! promotion, `verify` after a dry run, a promotion after other environments moved). The scratch
 //! tree is written from git objects, never from the user's working tree, and holds only those
-//! directories when they could be narrowed (the whole tree otherwise).
+//! directories when they could be narrowed (the whole tree otherwise). The tree may come from an
+//! untrusted pull request: [`Repo::materialize`] refuses entries and symlinks that would write or
+//! read outside the scratch directory, which is a [`ScratchDir`] (mode 0700, removed on drop
+//! and when the process is interrupted).
 //!
 //! A [`Speculation`] renders a promotion as planned from the last-fetched remote tip while the
 //! fetch runs; the real render takes its result only when the keys are equal, i.e. when the
@@ -24,6 +27,8 @@ use sha2::{Digest, Sha256};
 
 use promote_core::overlay::{Overlay, is_remote_ref};
 use promote_git::{CommitId, PathKind, Repo};
+
+use crate::scratch::ScratchDir;
 
 /// Which program renders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +75,10 @@ pub enum RenderError {
     },
     #[error("preparing the scratch tree for rendering: {0}")]
     Scratch(String),
+    #[error(
+        "{file}: `{reference}` is outside the repository; kustomize would read it from this machine, not from git: keep every reference inside the repository"
+    )]
+    OutsideRepository { file: String, reference: String },
 }
 
 /// A successful render.
@@ -117,9 +126,10 @@ impl Renderer {
     /// directory, plus the directories its `resources`/`components`/… load as kustomizations
     /// in turn. So the key holds the tree id of each of those directories, found by following
     /// the kustomizations at `base`, instead of the whole repository's tree: other teams'
-    /// commits elsewhere leave it unchanged. Anything not understood (a remote or absolute
-    /// reference, a symlink or a file outside its root, Helm charts, an unparsable
-    /// kustomization) falls back to the root tree id, as before.
+    /// commits elsewhere leave it unchanged. Anything not understood (a remote reference, a
+    /// symlink or a file outside its root, Helm charts, an unparsable kustomization) falls
+    /// back to the root tree id, as before; a reference outside the repository is an error
+    /// ([`RenderError::OutsideRepository`]).
     pub fn key(
         &self,
         repo: &Repo,
@@ -141,7 +151,7 @@ impl Renderer {
     ) -> Result<(String, Option<Vec<String>>), RenderError> {
         let scratch = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
         let mut h = Sha256::new();
-        let inputs = render_inputs(repo, base, overlay).map_err(scratch)?;
+        let inputs = render_inputs(repo, base, overlay)?;
         match &inputs {
             Some(dirs) => {
                 h.update(b"inputs/v1\0");
@@ -189,19 +199,9 @@ impl Renderer {
         (key, inputs): (&str, Option<&[String]>),
         cancel: Option<&Shared>,
     ) -> Result<Rendered, RenderError> {
-        let scratch = tempfile::Builder::new()
-            .prefix("kubectl-promote-render-")
-            .tempdir()
+        let scratch = ScratchDir::new("render").map_err(|e| RenderError::Scratch(e.to_string()))?;
+        repo.materialize(base, scratch.path(), inputs, changes)
             .map_err(|e| RenderError::Scratch(e.to_string()))?;
-        repo.materialize(base, scratch.path(), inputs)
-            .map_err(|e| RenderError::Scratch(e.to_string()))?;
-        for (p, c) in changes {
-            let path = scratch.path().join(p);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| RenderError::Scratch(e.to_string()))?;
-            }
-            std::fs::write(&path, c).map_err(|e| RenderError::Scratch(e.to_string()))?;
-        }
         let manifests = self.run(scratch.path(), overlay, cancel)?;
         if let Some(dir) = &self.cache {
             // Best effort: a cache that cannot be written only costs a re-render next time.
@@ -271,12 +271,21 @@ fn count_resources(manifests: &str) -> usize {
 
 /// The directories a render of `overlay` at `base` reads, with their tree ids (see
 /// [`Renderer::key`]); `None` when that cannot be narrowed safely.
+///
+/// The walk also refuses a kustomization that references a path outside the repository
+/// (absolute, or `..` past the root): kustomize loads a directory given as a resource from
+/// anywhere on the machine (its load restrictor covers files only), so a pull request could
+/// otherwise render a directory of the CI runner into the plan and the render cache. So the
+/// walk goes on past what only stops the narrowing (a remote reference, a Helm chart, a
+/// symlink), to check every kustomization it can read.
 fn render_inputs(
     repo: &Repo,
     base: CommitId,
     overlay: &str,
-) -> Result<Option<BTreeMap<String, String>>, promote_git::GitError> {
+) -> Result<Option<BTreeMap<String, String>>, RenderError> {
+    let git = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
     let mut dirs = BTreeMap::new();
+    let mut narrow = true;
     // Each directory's listing is read once: an overlay may load a thousand files of one base.
     let mut listings: BTreeMap<String, BTreeMap<String, (PathKind, String)>> = BTreeMap::new();
     let mut entry = |path: &str| -> Result<Option<PathKind>, promote_git::GitError> {
@@ -291,41 +300,50 @@ fn render_inputs(
         if dirs.contains_key(&dir) {
             continue;
         }
-        let Some((PathKind::Dir, id)) = repo.path_entry(base, &dir)? else {
-            return Ok(None);
+        let Some((PathKind::Dir, id)) = repo.path_entry(base, &dir).map_err(git)? else {
+            narrow = false;
+            continue;
         };
         dirs.insert(dir.clone(), id);
         if dirs.len() > 512 {
             return Ok(None);
         }
-        let Some((path, bytes)) = crate::session::kustomization_in(repo, &dir, base)? else {
-            return Ok(None);
+        let Some((path, bytes)) =
+            crate::session::kustomization_in(repo, &dir, base).map_err(git)?
+        else {
+            narrow = false;
+            continue;
         };
         let Some(refs) = String::from_utf8(bytes)
             .ok()
             .and_then(|text| Overlay::parse(&path, &text).ok())
             .and_then(|o| o.load_refs())
         else {
-            return Ok(None);
+            narrow = false;
+            continue;
         };
         for r in refs {
             if is_remote_ref(&r) {
-                return Ok(None);
+                narrow = false;
+                continue;
             }
             let Some(p) = join_inside(&dir, &r) else {
-                return Ok(None);
+                return Err(RenderError::OutsideRepository {
+                    file: path,
+                    reference: r,
+                });
             };
-            match entry(&p)? {
+            match entry(&p).map_err(git)? {
                 Some(PathKind::Dir) => queue.push(p),
                 // A file below this kustomization's directory is in its tree id already.
                 Some(PathKind::File) if is_below(&p, &dir) => {}
                 // Missing: kustomize will say so, from inside this root or not.
                 None if is_below(&p, &dir) => {}
-                _ => return Ok(None),
+                _ => narrow = false,
             }
         }
     }
-    Ok(Some(dirs))
+    Ok(narrow.then_some(dirs))
 }
 
 /// `dir/rel` as a repo path, `None` when it is absolute or climbs out of the repository.

@@ -190,7 +190,10 @@ fn materialize_writes_only_the_directories_asked_for() {
     let s = open(&kit, &kit.clone);
     let out = tempfile::tempdir().unwrap();
     let only = vec!["kustomize/base".to_owned(), "kustomize/prod".to_owned()];
-    s.repo.materialize(s.base, out.path(), Some(&only)).unwrap();
+    let none = std::collections::BTreeMap::new();
+    s.repo
+        .materialize(s.base, out.path(), Some(&only), &none)
+        .unwrap();
     assert!(
         out.path()
             .join("kustomize/prod/kustomization.yaml")
@@ -204,7 +207,7 @@ fn materialize_writes_only_the_directories_asked_for() {
     assert!(!out.path().join("kustomize/staging").exists());
     assert!(!out.path().join("promote.yaml").exists());
     let all = tempfile::tempdir().unwrap();
-    s.repo.materialize(s.base, all.path(), None).unwrap();
+    s.repo.materialize(s.base, all.path(), None, &none).unwrap();
     assert!(all.path().join("promote.yaml").is_file());
     assert!(all.path().join("kustomize/staging").is_dir());
 }
