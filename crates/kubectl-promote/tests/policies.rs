@@ -528,3 +528,124 @@ fn gates_like_qa_approved(kit: &GitOps, qa: &Path, origin: &str, pin: &str) {
             .contains("v1.0.1")
     );
 }
+
+/// Writes `wasm` and its sidecar `promote-policy.yaml` (metadata `sidecar`) into a fresh
+/// directory below the kit, for `--policy`.
+fn one_off(kit: &GitOps, name: &str, wasm: &[u8], sidecar: &str) -> PathBuf {
+    let dir = kit.root().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.wasm"), wasm).unwrap();
+    std::fs::write(dir.join("promote-policy.yaml"), sidecar).unwrap();
+    dir.join("policy.wasm")
+}
+
+const DENY_SLEPT: &str = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"deny\",\"reasons\":[{\"code\":\"Slept\",\"message\":\"woke up\"}]}"#;
+
+/// A module that sleeps 60 s (`poll_oneoff` on the monotonic clock) and then denies with code
+/// `Slept`. The guest's clock is virtual: the sleep returns at once, 60 s later in its time,
+/// and the promotion is denied in well under the 2 s limit instead of blocking for a minute.
+#[test]
+fn a_sleeping_module_does_not_hold_the_promotion() {
+    let kit = guarded(false);
+    let len = DENY_SLEPT.replace("\\\"", "\"").len();
+    let wasm = wat::parse_str(format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 200) "{DENY_SLEPT}")
+          (func (export "_start")
+            (i32.store (i32.const 1040) (i32.const 1))
+            (i64.store (i32.const 1048) (i64.const 60000000000))
+            (drop (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000)))
+            (i32.store (i32.const 0) (i32.const 200))
+            (i32.store (i32.const 4) (i32.const {len}))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#
+    ))
+    .unwrap();
+    let module = one_off(
+        &kit,
+        "sleeper",
+        &wasm,
+        "name: sleeper\nversion: 0.0.1\nabi: promote.wasi-command/v1\noperations: [promote]\n",
+    );
+    let started = std::time::Instant::now();
+    let r = run_at(
+        &kit,
+        &kit.clone,
+        TUESDAY,
+        &[
+            "prod",
+            "v2.1.0",
+            "--dry-run",
+            "--policy",
+            module.to_str().unwrap(),
+        ],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Slept: woke up"),
+        "the module ran on after its sleep: {}",
+        r.stdout
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "a 60 s sleep held the promotion for {elapsed:?}"
+    );
+}
+
+/// The same with Go's `time.Sleep`, whose runtime waits in `poll_oneoff` when no goroutine can
+/// run: the module sees the minute pass (`time.Since`) without the host waiting for it.
+#[test]
+fn a_go_module_sleeping_a_minute_does_not_hold_the_promotion() {
+    let kit = guarded(false);
+    let src = kit.root().join("go-sleeper");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module sleeper\n\ngo 1.21\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        r#"package main
+
+import (
+	"fmt"
+	"time"
+)
+
+func main() {
+	start := time.Now()
+	time.Sleep(60 * time.Second)
+	slept := time.Since(start).Round(time.Second)
+	fmt.Printf(`{"apiVersion":"policy.promote.kubectl.io/v1alpha1","kind":"Decision","decision":"deny","reasons":[{"code":"Slept","message":"slept %s"}]}`, slept)
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("promote-policy.yaml"),
+        "name: go-sleeper\nversion: 0.0.1\nabi: promote.wasi-command/v1\noperations: [promote]\n",
+    )
+    .unwrap();
+    let module = promote_testkit::go::go_policy(&src);
+    let started = std::time::Instant::now();
+    let r = run_at(
+        &kit,
+        &kit.clone,
+        TUESDAY,
+        &[
+            "prod",
+            "v2.1.0",
+            "--dry-run",
+            "--policy",
+            module.to_str().unwrap(),
+        ],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Slept: slept 1m0s"), "{}", r.stdout);
+    // Compiling a Go module takes a few seconds in a debug build; the sleep adds nothing.
+    assert!(
+        elapsed < std::time::Duration::from_secs(45),
+        "a 60 s sleep held the promotion for {elapsed:?}"
+    );
+}

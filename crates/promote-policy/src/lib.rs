@@ -17,6 +17,7 @@
 mod builtins;
 mod cache;
 pub mod cases;
+mod clock;
 mod combine;
 mod error;
 mod host;

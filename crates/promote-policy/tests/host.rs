@@ -413,6 +413,153 @@ fn builtins_validate_their_settings() {
     assert!(err.to_string().contains("qa-approved"), "{err}");
 }
 
+/// A WASI command that sleeps `ns` on the given clock with `poll_oneoff`, then allows only if
+/// the call succeeded with the one clock event and both clocks moved forward by the sleep.
+fn sleeper(clock: u32, ns: u64) -> String {
+    format!(
+        r#"(module {META}
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 200) "{ALLOW}")
+          (data (i32.const 400) "{DENY}")
+          (func $out (param $at i32) (param $len i32)
+            (i32.store (i32.const 0) (local.get $at))
+            (i32.store (i32.const 4) (local.get $len))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+          (func (export "_start") (local $ok i32)
+            (local.set $ok (i32.const 1))
+            ;; one clock subscription at 1024: userdata 7, relative, {ns} ns
+            (i64.store (i32.const 1024) (i64.const 7))
+            (i32.store8 (i32.const 1032) (i32.const 0))
+            (i32.store (i32.const 1040) (i32.const {clock}))
+            (i64.store (i32.const 1048) (i64.const {ns}))
+            (i32.store16 (i32.const 1064) (i32.const 0))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 0))
+              (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load (i32.const 3000)) (i32.const 1)) (then (local.set $ok (i32.const 0))))
+            (if (i64.ne (i64.load (i32.const 2048)) (i64.const 7)) (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load16_u (i32.const 2056)) (i32.const 0)) (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load8_u (i32.const 2058)) (i32.const 0)) (then (local.set $ok (i32.const 0))))
+            ;; the wall clock is context.now + the sleep, the monotonic clock past the sleep
+            (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 48)))
+            (if (i64.ne (i64.load (i32.const 48)) (i64.add (i64.const {NOW_NS}) (i64.const {ns})))
+              (then (local.set $ok (i32.const 0))))
+            (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 56)))
+            (if (i64.lt_u (i64.load (i32.const 56)) (i64.const {ns})) (then (local.set $ok (i32.const 0))))
+            (if (local.get $ok)
+              (then (call $out (i32.const 200) (i32.const {allow_len})))
+              (else (call $out (i32.const 400) (i32.const {deny_len}))))))"#,
+        deny_len = unescaped_len(DENY),
+        allow_len = unescaped_len(ALLOW),
+    )
+}
+
+/// Sleeping does not block the host: the guest's clocks are virtual, so a 60 s sleep returns at
+/// once with both clocks 60 s later (on either clock id), well inside the 2 s limit.
+#[test]
+fn a_sleep_advances_the_virtual_clocks_instead_of_blocking() {
+    let host = host();
+    for clock in [0, 1] {
+        let policy = host.load(&wat(&sleeper(clock, 60_000_000_000))).unwrap();
+        let started = Instant::now();
+        let ev = host.evaluate(&policy, &request()).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            ev.decision.decision,
+            Verdict::Allow,
+            "clock {clock}: {:?}",
+            ev.decision.reasons
+        );
+    }
+    assert_still_usable(&host);
+}
+
+/// A module that sleeps in a loop until the wall clock passes a time far away ends like any
+/// endless loop: bounded by fuel or the deadline, never by the host's own clock.
+#[test]
+fn sleeping_forever_in_small_steps_is_bounded() {
+    let host = host_with(Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::DEFAULT
+    });
+    let (err, elapsed) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META}
+              (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "_start")
+                (i32.store (i32.const 1040) (i32.const 1))
+                (i64.store (i32.const 1048) (i64.const 1000000))
+                (loop (drop (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000))) (br 0))))"#
+        ),
+    );
+    assert!(
+        matches!(
+            err,
+            PolicyError::TimedOut { .. } | PolicyError::OutOfFuel { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert_still_usable(&host);
+}
+
+/// `poll_oneoff` checks what the guest hands it: no subscriptions, unknown fds and pointers
+/// out of memory are WASI errors, not host crashes; stdin and stdout are ready at once.
+#[test]
+fn poll_oneoff_refuses_bad_arguments() {
+    let host = host();
+    // errno for: 0 subscriptions; fd 5 for reading; subs past the end of memory;
+    // then fd 0 for reading must succeed with one FdRead event.
+    let module = format!(
+        r#"(module {META}
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 200) "{ALLOW}")
+          (data (i32.const 400) "{DENY}")
+          (func $out (param $at i32) (param $len i32)
+            (i32.store (i32.const 0) (local.get $at))
+            (i32.store (i32.const 4) (local.get $len))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+          (func (export "_start") (local $ok i32)
+            (local.set $ok (i32.const 1))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 0) (i32.const 3000)) (i32.const 28))
+              (then (local.set $ok (i32.const 0))))
+            (i32.store8 (i32.const 1032) (i32.const 1))
+            (i32.store (i32.const 1040) (i32.const 5))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 8))
+              (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (call $poll (i32.const 65530) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 21))
+              (then (local.set $ok (i32.const 0))))
+            (i32.store (i32.const 1040) (i32.const 0))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 0))
+              (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load (i32.const 3000)) (i32.const 1)) (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load8_u (i32.const 2058)) (i32.const 1)) (then (local.set $ok (i32.const 0))))
+            (if (local.get $ok)
+              (then (call $out (i32.const 200) (i32.const {allow_len})))
+              (else (call $out (i32.const 400) (i32.const {deny_len}))))))"#,
+        deny_len = unescaped_len(DENY),
+        allow_len = unescaped_len(ALLOW),
+    );
+    let policy = host.load(&wat(&module)).unwrap();
+    assert_eq!(
+        host.evaluate(&policy, &request())
+            .unwrap()
+            .decision
+            .decision,
+        Verdict::Allow
+    );
+}
+
 #[test]
 fn evaluation_is_deterministic() {
     let host = host();
