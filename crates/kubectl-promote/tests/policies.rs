@@ -649,3 +649,62 @@ func main() {
         "a 60 s sleep held the promotion for {elapsed:?}"
     );
 }
+
+/// A flipped bit in a compiled module in the user's cache would be mapped as native code (and
+/// crash every later run). Its integrity record catches it: the next run rebuilds the entry,
+/// succeeds, and says so under `-v`.
+#[test]
+fn a_corrupted_compiled_module_cache_is_rebuilt_and_reported() {
+    let kit = guarded(false);
+    let args = ["prod", "v2.1.0", "--dry-run", "-v"];
+    let first = run_at(&kit, &kit.clone, TUESDAY, &args);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert!(!first.stderr.contains("recompiled"), "{}", first.stderr);
+    let compiled = kit.home.join(".cache/kubectl-promote/compiled");
+    let mut artifacts = Vec::new();
+    for engine in std::fs::read_dir(&compiled).unwrap() {
+        for f in std::fs::read_dir(engine.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            if p.extension().is_some_and(|e| e == "cwasm") {
+                artifacts.push(p);
+            }
+        }
+    }
+    assert!(
+        !artifacts.is_empty(),
+        "nothing cached under {}",
+        compiled.display()
+    );
+    for p in &artifacts {
+        let mut bytes = std::fs::read(p).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x40;
+        std::fs::write(p, &bytes).unwrap();
+    }
+    let healed = run_at(&kit, &kit.clone, TUESDAY, &args);
+    assert_eq!(healed.code, 0, "{}{}", healed.stdout, healed.stderr);
+    assert!(
+        healed
+            .stderr
+            .contains("builtin:semver-guard: the compiled-module cache entry")
+            && healed
+                .stderr
+                .contains("its bytes do not match its integrity record")
+            && healed.stderr.contains("recompiled and replaced it"),
+        "{}",
+        healed.stderr
+    );
+    let quiet = run_at(&kit, &kit.clone, TUESDAY, &["prod", "v2.1.0", "--dry-run"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(
+        !quiet.stderr.contains("recompiled"),
+        "-v only: {}",
+        quiet.stderr
+    );
+    let again = run_at(&kit, &kit.clone, TUESDAY, &args);
+    assert!(
+        !again.stderr.contains("recompiled"),
+        "healed: {}",
+        again.stderr
+    );
+}

@@ -28,7 +28,7 @@ pub mod package;
 mod source;
 
 pub use builtins::{BUILTIN_NAMES, builtin_bytes};
-pub use cache::{CacheMode, CacheStatus};
+pub use cache::{CacheMode, CacheStatus, Heal};
 pub use combine::{
     AttributedReason, Combined, ConfiguredPolicy, FailurePolicy, PolicyOutcome, PolicyReport,
     combine,

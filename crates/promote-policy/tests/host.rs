@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use promote_policy::cases::{load_cases, run_case};
 use promote_policy::sdk::{Decision, EvaluationRequest, Reason, RequiredApproval, Verdict};
 use promote_policy::{
-    BUILTIN_NAMES, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy, Host,
+    BUILTIN_NAMES, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy, Heal, Host,
     HostConfig, Limits, LoadError, ModuleSource, PolicyError, PolicyOutcome, Sha256, combine,
 };
 use serde_json::json;
@@ -413,6 +413,68 @@ fn builtins_validate_their_settings() {
     assert!(err.to_string().contains("qa-approved"), "{err}");
 }
 
+/// A bit flipped in a cached artifact is native code gone wrong: the integrity record beside it
+/// catches it before anything is mapped, and the entry is rebuilt. A missing record, or an
+/// artifact and record copied from another module's entry, are not trusted either.
+#[test]
+fn cached_artifacts_are_checked_against_their_integrity_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
+    let source = ModuleSource::Builtin("semver-guard".into());
+    let first = cache().load(&source).unwrap();
+    assert_eq!(first.cache_status(), CacheStatus::Miss);
+    let path = cache().cache_path(&first.sha256()).unwrap();
+    let record = PathBuf::from(format!("{}.integrity", path.display()));
+    let record_text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(record_text.trim().len(), 64, "{record_text}");
+
+    // One bit in the middle of the code: wasmtime's header checks cannot see it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let host = cache();
+    let healed = host.load(&source).unwrap();
+    assert_eq!(healed.cache_status(), CacheStatus::Healed(Heal::Corrupt));
+    assert_eq!(
+        host.evaluate(&healed, &request())
+            .unwrap()
+            .decision
+            .decision,
+        Verdict::Allow
+    );
+    assert_ne!(std::fs::read(&path).unwrap(), bytes, "replaced");
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+
+    // No record: not trusted (an entry from before records existed is rebuilt once).
+    std::fs::remove_file(&record).unwrap();
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Healed(Heal::Unrecorded)
+    );
+    assert!(record.is_file());
+
+    // Another module's artifact and record, copied over this entry: the record is keyed with
+    // the module digest, so it does not vouch for them here.
+    let other = cache()
+        .load(&ModuleSource::Builtin("soak-time".into()))
+        .unwrap();
+    let other_path = cache().cache_path(&other.sha256()).unwrap();
+    std::fs::copy(&other_path, &path).unwrap();
+    std::fs::copy(format!("{}.integrity", other_path.display()), &record).unwrap();
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Healed(Heal::Corrupt)
+    );
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+}
+
 /// A WASI command that sleeps `ns` on the given clock with `poll_oneoff`, then allows only if
 /// the call succeeded with the one clock event and both clocks moved forward by the sleep.
 fn sleeper(clock: u32, ns: u64) -> String {
@@ -599,7 +661,7 @@ fn compiled_modules_are_cached_and_heal() {
     // A corrupt artifact is deleted and rebuilt.
     std::fs::write(&path, b"not a compiled module").unwrap();
     let healed = again.load(&source).unwrap();
-    assert_eq!(healed.cache_status(), CacheStatus::Healed);
+    assert_eq!(healed.cache_status(), CacheStatus::Healed(Heal::Corrupt));
     assert_eq!(
         again
             .evaluate(&healed, &request())
@@ -612,8 +674,19 @@ fn compiled_modules_are_cached_and_heal() {
         again.load(&source).unwrap().cache_status(),
         CacheStatus::Hit
     );
-    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
-    assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    let mut leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    leftovers.sort();
+    assert_eq!(
+        leftovers,
+        [
+            format!("{}.cwasm", first.sha256()),
+            format!("{}.cwasm.integrity", first.sha256())
+        ],
+        "the artifact and its integrity record, no temp files left behind"
+    );
 
     // No-cache mode compiles and writes nothing.
     assert_eq!(

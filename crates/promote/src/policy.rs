@@ -19,8 +19,8 @@ use promote_core::trailers::{self, Trailers};
 use promote_policy::krew::{self, KrewRef};
 use promote_policy::sdk::{self, EvaluationRequest, Operation, Verdict};
 use promote_policy::{
-    CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, SIDECAR, Sha256,
-    SidecarText,
+    CacheMode, CacheStatus, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource,
+    SIDECAR, Sha256, SidecarText,
 };
 
 use crate::approvals::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
@@ -151,7 +151,13 @@ impl PolicyVerdict {
 
 /// Load the modules: configured ones (for `op`) plus one-offs. Repo modules are read from the
 /// base tip and must match their pin before anything is compiled.
-pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolicy>, PromoteError> {
+///
+/// `progress` gets a detail line when the compiled-module cache had to be repaired.
+pub fn load(
+    session: &Session,
+    refs: &[PolicyRef],
+    progress: &dyn Progress,
+) -> Result<Vec<ConfiguredPolicy>, PromoteError> {
     let runtime = session.policy_runtime()?;
     let mut out = Vec::new();
     for r in refs {
@@ -219,6 +225,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
             .host
             .load_with_sidecar(&source, sidecar.as_ref())
             .map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
+        note_cache(&runtime.host, &policy, progress);
         let validation = runtime
             .host
             .validate_settings(&policy, &r.settings)
@@ -254,6 +261,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                 sha256: None,
             })
             .map_err(|e| PromoteError::Policy(format!("--policy {}: {e}", path.display())))?;
+        note_cache(&runtime.host, &policy, progress);
         out.push(ConfiguredPolicy {
             policy: Arc::new(policy),
             settings: serde_json::json!({}),
@@ -261,6 +269,20 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
         });
     }
     Ok(out)
+}
+
+/// Says (as a detail, shown with `-v`) when a module's compiled artifact in the cache could
+/// not be used and was rebuilt: a corrupted cache heals itself, but not silently.
+pub fn note_cache(host: &Host, policy: &promote_policy::Policy, progress: &dyn Progress) {
+    if let CacheStatus::Healed(why) = policy.cache_status() {
+        let path = host
+            .cache_path(&policy.sha256())
+            .map_or_else(String::new, |p| format!(" {}", p.display()));
+        progress.detail(&format!(
+            "{}: the compiled-module cache entry{path} was not used ({why}); recompiled and replaced it",
+            policy.origin()
+        ));
+    }
 }
 
 /// The `promote-policy.yaml` beside a repo-path module at the base tip, if there is one: the
@@ -501,7 +523,7 @@ pub fn argocd_rollback_verdict(
     if env.rollback_policies.is_empty() && session.policy.one_offs.is_empty() {
         return Ok(None);
     }
-    let policies = load(session, &env.rollback_policies)?;
+    let policies = load(session, &env.rollback_policies, progress)?;
     let actor = actor(session, author);
     let to_version = plan.to.version.clone().unwrap_or_else(|| "mixed".into());
     let op = Operation::Rollback(sdk::Rollback {
