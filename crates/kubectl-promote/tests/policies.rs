@@ -708,3 +708,74 @@ fn a_corrupted_compiled_module_cache_is_rebuilt_and_reported() {
         again.stderr
     );
 }
+
+/// Limit and output errors point at the fix: the `resources` key that raises a limit and the
+/// docs' section, and for output that is not a Decision, what the module printed and that logs
+/// belong on stderr.
+#[test]
+fn policy_errors_point_at_the_fix() {
+    let kit = guarded(false);
+    let run = |name: &str, wat_text: &str, resources: &str| {
+        let wasm = wat::parse_str(wat_text).unwrap();
+        let module = one_off(
+            &kit,
+            name,
+            &wasm,
+            &format!(
+                "name: {name}\nversion: 0.0.1\nabi: promote.wasi-command/v1\noperations: [promote]\n{resources}"
+            ),
+        );
+        let r = run_at(
+            &kit,
+            &kit.clone,
+            TUESDAY,
+            &[
+                "prod",
+                "v2.1.0",
+                "--dry-run",
+                "--policy",
+                module.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+        r.stdout
+    };
+    let out = run(
+        "bomb",
+        r#"(module (memory (export "memory") 1)
+            (func (export "_start")
+              (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+              unreachable))"#,
+        "resources: {memoryMiB: 8}\n",
+    );
+    assert!(
+        out.contains("exceeded its memory limit of 8 MiB")
+            && out.contains("`resources: {memoryMiB: N}`")
+            && out.contains("\"Limits\" in docs/policies.md"),
+        "{out}"
+    );
+    let chatty = "starting up\\nchecking images\\n{\\\"apiVersion\\\":\\\"policy.promote.kubectl.io/v1alpha1\\\",\\\"kind\\\":\\\"Decision\\\",\\\"decision\\\":\\\"allow\\\"}";
+    let len = chatty.replace("\\n", "\n").replace("\\\"", "\"").len();
+    let out = run(
+        "chatty",
+        &format!(
+            r#"(module
+              (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (data (i32.const 64) "{chatty}")
+              (func (export "_start")
+                (i32.store (i32.const 0) (i32.const 64))
+                (i32.store (i32.const 4) (i32.const {len}))
+                (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#
+        ),
+        "",
+    );
+    assert!(
+        out.contains("wrote an invalid Decision")
+            && out.contains(&format!(
+                "it printed (all {len} bytes): \"starting up\\nchecking images\\n{{"
+            ))
+            && out.contains("logs go to stderr"),
+        "{out}"
+    );
+}

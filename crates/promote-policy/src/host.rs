@@ -30,6 +30,7 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use crate::cache::{Cache, CacheMode, CacheStatus};
 use crate::clock::{HasVirtualTime, VirtualTime};
 use crate::combine::{Combined, ConfiguredPolicy, PolicyOutcome, combine};
+use crate::error::Printed;
 use crate::{HostError, LoadError, ModuleSource, Origin, PolicyError, Sha256, builtin_bytes};
 
 /// Cap on a policy's stdout.
@@ -718,6 +719,7 @@ impl Host {
                 PolicyError::InvalidOutput {
                     expected: "Decision",
                     message: e.to_string(),
+                    stdout: None,
                 }
             })?;
             return Ok(Evaluation {
@@ -735,6 +737,7 @@ impl Host {
             PolicyError::InvalidOutput {
                 expected: "Decision",
                 message: e.to_string(),
+                stdout: Some(Printed::of(&out.stdout)),
             }
         })?;
         Ok(Evaluation {
@@ -776,6 +779,7 @@ impl Host {
                 PolicyError::InvalidOutput {
                     expected: "SettingsValidation",
                     message: e.to_string(),
+                    stdout: None,
                 }
             });
         }
@@ -784,6 +788,7 @@ impl Host {
             PolicyError::InvalidOutput {
                 expected: "SettingsValidation",
                 message: e.to_string(),
+                stdout: Some(Printed::of(&out.stdout)),
             }
         })
     }

@@ -33,7 +33,7 @@ pub use combine::{
     AttributedReason, Combined, ConfiguredPolicy, FailurePolicy, PolicyOutcome, PolicyReport,
     combine,
 };
-pub use error::{HostError, LoadError, PolicyError};
+pub use error::{HostError, LIMITS_DOC, LoadError, PolicyError, Printed, QUOTED_STDOUT};
 pub use host::{
     Evaluation, Host, HostConfig, Limits, Policy, SIDECAR, STDERR_LIMIT, STDOUT_LIMIT, SidecarText,
 };

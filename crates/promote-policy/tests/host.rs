@@ -104,7 +104,14 @@ fn endless_loop_hits_the_deadline() {
         ),
     );
     assert_eq!(err, PolicyError::TimedOut { ms: 200 });
-    assert_eq!(err.to_string(), "timed out after 200 ms");
+    // The message says how a module that needs longer gets it.
+    let text = err.to_string();
+    assert!(
+        text.starts_with("timed out after 200 ms;")
+            && text.contains("`resources: {timeoutMs: N}`")
+            && text.contains("\"Limits\" in docs/policies.md"),
+        "{text}"
+    );
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert_still_usable(&host);
 }
@@ -122,6 +129,7 @@ fn endless_loop_runs_out_of_fuel() {
         ),
     );
     assert_eq!(err, PolicyError::OutOfFuel { limit: 1_000_000 });
+    assert!(err.to_string().contains("`resources: {fuel: N}`"), "{err}");
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
     assert_still_usable(&host);
 }
@@ -143,8 +151,12 @@ fn memory_bomb_hits_the_memory_limit() {
             limit_mib: 128,
             wanted,
         } => assert!(wanted > 128 << 20),
-        other => panic!("expected a memory limit error, got {other:?}"),
+        ref other => panic!("expected a memory limit error, got {other:?}"),
     }
+    assert!(
+        err.to_string().contains("`resources: {memoryMiB: N}`"),
+        "{err}"
+    );
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert_still_usable(&host);
 }
@@ -230,6 +242,7 @@ fn invalid_json_carries_the_serde_message() {
         PolicyError::InvalidOutput {
             expected: "Decision",
             message,
+            ..
         } => {
             assert!(message.contains("expected"), "{message}")
         }
