@@ -529,6 +529,22 @@ fn gates_like_qa_approved(kit: &GitOps, qa: &Path, origin: &str, pin: &str) {
     );
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// Writes `wasm` and its sidecar `promote-policy.yaml` (metadata `sidecar`) into a fresh
 /// directory below the kit, for `--policy`.
 fn one_off(kit: &GitOps, name: &str, wasm: &[u8], sidecar: &str) -> PathBuf {
@@ -709,6 +725,103 @@ fn a_corrupted_compiled_module_cache_is_rebuilt_and_reported() {
     );
 }
 
+/// prod gated by a repo module (pinned, with its sidecar) under `failurePolicy: POLICY`.
+fn with_repo_module(wasm: &[u8], sidecar: &str, failure_policy: &str) -> GitOps {
+    let pin = sha256_hex(wasm);
+    let mut kit = GitOps::new()
+        .file("promote.yaml", &format!(
+            "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {{mode: direct}}\nenvironments:\n  - name: prod\n    overlay: prod\n    policies:\n      promote:\n        - {{module: policies/m/policy.wasm, sha256: \"{pin}\", failurePolicy: {failure_policy}}}\n"
+        ))
+        .file("policies/m/promote-policy.yaml", sidecar)
+        .file("prod/kustomization.yaml", "resources: [deploy.yaml]\nimages:\n- name: reg/a\n  newTag: v2.0.0\n")
+        .file("prod/deploy.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: a, image: reg/a}\n");
+    kit.commit("seed");
+    let ops = kit.root().join("ops");
+    kit.git_in(
+        kit.root(),
+        &["clone", "--quiet", kit.origin.to_str().unwrap(), "ops"],
+    );
+    let scratch = ops;
+    std::fs::write(scratch.join("policies/m/policy.wasm"), wasm).unwrap();
+    kit.git_in(&scratch, &["add", "policies/m/policy.wasm"]);
+    kit.git_in(
+        &scratch,
+        &[
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "add the module",
+        ],
+    );
+    kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
+    kit
+}
+
+/// A module that spins in `validate-settings` (it spins in every operation) is a policy error
+/// like any other: under `Fail` it denies (exit 3, code `PolicyError`), under `Ignore` it
+/// warns and the promotion goes on, the plan marking it ignored. Either way the error is
+/// printed once, naming the limit and the key that raises it.
+#[test]
+fn a_module_failing_in_validate_settings_is_governed_by_its_failure_policy() {
+    let spin = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#,
+    )
+    .unwrap();
+    let sidecar = "name: spin\nversion: 0.0.1\nabi: promote.wasi-command/v1\noperations: [promote]\nresources: {timeoutMs: 300}\n";
+    let error = "in validate-settings: timed out after 300 ms";
+
+    let kit = with_repo_module(&spin, sidecar, "Fail");
+    let denied = run_at(&kit, &kit.clone, TUESDAY, &["prod", "v2.1.0", "--direct"]);
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    let all = format!("{}{}", denied.stdout, denied.stderr);
+    assert_eq!(all.matches(error).count(), 1, "printed once: {all}");
+    assert!(
+        denied.stdout.contains("✗ error")
+            && denied.stdout.contains("`resources: {timeoutMs: N}`")
+            && denied.stdout.contains("denied by policy"),
+        "{}",
+        denied.stdout
+    );
+    let json = run_at(
+        &kit,
+        &kit.clone,
+        TUESDAY,
+        &["prod", "v2.1.0", "--dry-run", "-o", "json"],
+    );
+    assert_eq!(json.code, 3, "{}", json.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["policy"]["decision"], "deny");
+    assert_eq!(doc["policy"]["reasons"][0]["code"], "PolicyError");
+    assert_eq!(doc["policy"]["policies"][0]["decision"], "error");
+
+    let kit = with_repo_module(&spin, sidecar, "Ignore");
+    let head = kit.origin_head();
+    let landed = run_at(&kit, &kit.clone, TUESDAY, &["prod", "v2.1.0", "--direct"]);
+    assert_eq!(landed.code, 0, "{}{}", landed.stdout, landed.stderr);
+    let all = format!("{}{}", landed.stdout, landed.stderr);
+    assert_eq!(all.matches(error).count(), 1, "printed once: {all}");
+    assert!(
+        landed.stdout.contains("- ignored")
+            && landed
+                .stdout
+                .contains("policy error, ignored (failurePolicy: Ignore)")
+            && !landed.stdout.contains('✗'),
+        "{}",
+        landed.stdout
+    );
+    assert_ne!(kit.origin_head(), head, "the promotion landed");
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        msg.contains("Policy-Module: policies/m/policy.wasm@origin/main sha256:")
+            && msg.contains(" ignored"),
+        "{msg}"
+    );
+}
+
 /// Limit and output errors point at the fix: the `resources` key that raises a limit and the
 /// docs' section, and for output that is not a Decision, what the module printed and that logs
 /// belong on stderr.
@@ -778,4 +891,87 @@ fn policy_errors_point_at_the_fix() {
             && out.contains("logs go to stderr"),
         "{out}"
     );
+}
+
+/// Break-glass config: prod allows overrides; its promote policies are `POLICIES` (YAML list
+/// items, indented for `promote:`).
+fn break_glass_kit(policies: &str) -> GitOps {
+    let mut kit = GitOps::new()
+        .file("promote.yaml", &format!("apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {{mode: direct}}\napprovers: {{pm: [pm@example.com]}}\nenvironments:\n  - name: prod\n    overlay: prod\n    allowOverride: true\n    policies:\n      promote:\n{policies}"))
+        .file("prod/kustomization.yaml", "resources: [deploy.yaml]\nimages:\n- name: reg/a\n  newTag: v2.0.0\n")
+        .file("prod/deploy.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: a, image: reg/a}\n");
+    kit.commit("seed");
+    kit
+}
+
+const OVERRIDE: [&str; 3] = ["--override-policy", "--reason", "INC-1234"];
+
+/// `builtin:change-window` without `honorOverride` refuses break-glass: its denial stands
+/// (exit 3) with a reason naming it, while the overridable semver-guard denial is set aside.
+#[test]
+fn an_override_does_not_open_a_window_that_refuses_it() {
+    let kit = break_glass_kit(
+        "        - module: builtin:semver-guard\n        - module: builtin:change-window\n          settings: {timezone: Europe/Berlin, deny: [{days: [Fri], from: \"15:00\", to: \"24:00\"}]}\n",
+    );
+    let head = kit.origin_head();
+    let mut args = vec!["prod", "v1.0.0", "--direct"];
+    args.extend(OVERRIDE);
+    let r = run_at(&kit, &kit.clone, FRIDAY, &args);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("OverrideRefused")
+            && r.stdout.contains(
+                "policy change-window (builtin:change-window) does not let this denial be overridden"
+            )
+            && r.stdout.contains("deny (overridden) builtin:semver-guard")
+            && r.stdout.contains("denied by policy"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(kit.origin_head(), head, "nothing pushed");
+
+    // The same outside the window: only the overridable denial remains, and it is set aside.
+    let r = run_at(&kit, &kit.clone, TUESDAY, &args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        msg.contains("Policy-Decision: deny (overridden)")
+            && msg.contains("Policy-Override: INC-1234 by Test User <test@example.com>")
+            && msg.contains(" deny (overridden)\n")
+            && msg.contains("Policy-Module: builtin:change-window sha256:"),
+        "{msg}"
+    );
+}
+
+/// An override covers denials, never missing approvals: the promoter cannot waive somebody
+/// else's sign-off. The downgrade denial is set aside; the PM approval is still required
+/// (exit 4, nothing pushed in direct mode).
+#[test]
+fn an_override_does_not_waive_required_approvals() {
+    let kit = break_glass_kit(
+        "        - module: builtin:semver-guard\n        - module: builtin:require-approval\n          settings: {role: pm}\n",
+    );
+    let head = kit.origin_head();
+    let mut args = vec!["prod", "v1.0.0", "--direct"];
+    args.extend(OVERRIDE);
+    let r = run_at(&kit, &kit.clone, TUESDAY, &args);
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("approval missing: pm on prod")
+            && r.stdout
+                .contains("an override never covers missing approvals")
+            && r.stdout.contains("waiting for approval"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(kit.origin_head(), head, "nothing pushed");
+    let mut json = args.clone();
+    json.extend(["--dry-run", "-o", "json"]);
+    let r = run_at(&kit, &kit.clone, TUESDAY, &json);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["result"], "awaiting-approval");
+    assert_eq!(doc["policy"]["decision"], "require-approval");
+    assert_eq!(doc["policy"]["overridden"][0]["policy"], "semver-guard");
+    assert_eq!(doc["policy"]["policies"][0]["override"], "overridden");
 }

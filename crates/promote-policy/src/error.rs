@@ -266,6 +266,9 @@ pub enum PolicyError {
         /// What was wrong with the request.
         message: String,
     },
+    /// `validate-settings` could not decide on the configured settings.
+    #[error("in validate-settings: {0}")]
+    ValidateSettings(Box<PolicyError>),
     /// Instantiation failed for another reason than memory.
     #[error("could not be instantiated: {message}")]
     Instantiate {

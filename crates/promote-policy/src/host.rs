@@ -29,7 +29,7 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use crate::cache::{Cache, CacheMode, CacheStatus};
 use crate::clock::{HasVirtualTime, VirtualTime};
-use crate::combine::{Combined, ConfiguredPolicy, PolicyOutcome, combine};
+use crate::combine::{BreakGlass, Combined, ConfiguredPolicy, PolicyOutcome, combine};
 use crate::error::Printed;
 use crate::{HostError, LoadError, ModuleSource, Origin, PolicyError, Sha256, builtin_bytes};
 
@@ -794,8 +794,10 @@ impl Host {
     }
 
     /// Runs every configured policy on `request` (each with its own settings) and combines
-    /// the results as the contract says. Policies that do not declare the request's operation
-    /// are policy errors (a configuration mistake should not pass silently).
+    /// the results as the contract says, setting overridable denials aside when the request
+    /// carries an `override`. Policies that do not declare the request's operation are policy
+    /// errors (a configuration mistake should not pass silently), and so are policies whose
+    /// `validate-settings` could not decide ([`ConfiguredPolicy::settings_error`]).
     pub fn evaluate_all(
         &self,
         policies: &[ConfiguredPolicy],
@@ -806,7 +808,9 @@ impl Host {
             .map(|c| {
                 let started = Instant::now();
                 let p = &c.policy;
-                let result = if p.metadata.operations.contains(&request.kind()) {
+                let result = if let Some(e) = &c.settings_error {
+                    Err(PolicyError::ValidateSettings(Box::new(e.clone())))
+                } else if p.metadata.operations.contains(&request.kind()) {
                     let mut req = request.clone();
                     req.settings = c.settings.clone();
                     self.evaluate(p, &req)
@@ -834,7 +838,11 @@ impl Host {
                 }
             })
             .collect();
-        combine(outcomes)
+        let break_glass = match request.override_() {
+            Some(_) => BreakGlass::Requested,
+            None => BreakGlass::No,
+        };
+        combine(outcomes, break_glass)
     }
 
     fn run(

@@ -30,8 +30,8 @@ mod source;
 pub use builtins::{BUILTIN_NAMES, builtin_bytes};
 pub use cache::{CacheMode, CacheStatus, Heal};
 pub use combine::{
-    AttributedReason, Combined, ConfiguredPolicy, FailurePolicy, PolicyOutcome, PolicyReport,
-    combine,
+    AttributedReason, BreakGlass, Combined, ConfiguredPolicy, FailurePolicy, OverrideOutcome,
+    PolicyOutcome, PolicyReport, combine,
 };
 pub use error::{HostError, LIMITS_DOC, LoadError, PolicyError, Printed, QUOTED_STDOUT};
 pub use host::{

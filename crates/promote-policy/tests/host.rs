@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use promote_policy::cases::{load_cases, run_case};
 use promote_policy::sdk::{Decision, EvaluationRequest, Reason, RequiredApproval, Verdict};
 use promote_policy::{
-    BUILTIN_NAMES, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy, Heal, Host,
-    HostConfig, Limits, LoadError, ModuleSource, PolicyError, PolicyOutcome, Sha256, combine,
+    BUILTIN_NAMES, BreakGlass, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy,
+    Heal, Host, HostConfig, Limits, LoadError, ModuleSource, OverrideOutcome, PolicyError,
+    PolicyOutcome, Sha256, combine,
 };
 use serde_json::json;
 
@@ -851,12 +852,15 @@ fn needs(id: &str, count: u32) -> Decision {
 #[test]
 fn combining_follows_the_contract() {
     use FailurePolicy::*;
-    let c = combine(vec![
-        outcome("a", Ok(Decision::allow().with_warning("heads up")), Fail),
-        outcome("b", Ok(needs("pm", 1)), Fail),
-        outcome("c", Ok(needs("pm", 2)), Fail),
-        outcome("d", Ok(needs("qa", 1)), Fail),
-    ]);
+    let c = combine(
+        vec![
+            outcome("a", Ok(Decision::allow().with_warning("heads up")), Fail),
+            outcome("b", Ok(needs("pm", 1)), Fail),
+            outcome("c", Ok(needs("pm", 2)), Fail),
+            outcome("d", Ok(needs("qa", 1)), Fail),
+        ],
+        BreakGlass::No,
+    );
     assert_eq!(c.decision, Verdict::RequireApproval);
     let got: Vec<_> = c
         .required_approvals
@@ -866,16 +870,19 @@ fn combining_follows_the_contract() {
     assert_eq!(got, [("pm", 2), ("qa", 1)]);
     assert_eq!(c.warnings, ["a: heads up"]);
 
-    let c = combine(vec![
-        outcome(
-            "a",
-            Ok(Decision::deny("X", "x").with_reason("Y", "y")),
-            Fail,
-        ),
-        outcome("b", Ok(needs("pm", 1)), Fail),
-        outcome("c", Ok(Decision::deny("Z", "z")), Fail),
-        outcome("d", Ok(Decision::allow().with_reason("Fine", "fine")), Fail),
-    ]);
+    let c = combine(
+        vec![
+            outcome(
+                "a",
+                Ok(Decision::deny("X", "x").with_reason("Y", "y")),
+                Fail,
+            ),
+            outcome("b", Ok(needs("pm", 1)), Fail),
+            outcome("c", Ok(Decision::deny("Z", "z")), Fail),
+            outcome("d", Ok(Decision::allow().with_reason("Fine", "fine")), Fail),
+        ],
+        BreakGlass::No,
+    );
     assert_eq!(c.decision, Verdict::Deny);
     let codes: Vec<_> = c
         .reasons
@@ -885,20 +892,123 @@ fn combining_follows_the_contract() {
     assert_eq!(codes, [("a", "X"), ("a", "Y"), ("c", "Z")]);
 
     let err = PolicyError::TimedOut { ms: 2000 };
-    let c = combine(vec![
-        outcome("slow", Err(err.clone()), Fail),
-        outcome("ok", Ok(Decision::allow()), Fail),
-    ]);
+    let c = combine(
+        vec![
+            outcome("slow", Err(err.clone()), Fail),
+            outcome("ok", Ok(Decision::allow()), Fail),
+        ],
+        BreakGlass::No,
+    );
     assert_eq!(c.decision, Verdict::Deny);
     assert_eq!(c.reasons[0].code, "PolicyError");
     assert!(c.reasons[0].message.contains("timed out after 2000 ms"));
     assert_eq!(c.policies[0].error, Some(err.clone()));
 
-    let c = combine(vec![outcome("slow", Err(err), Ignore)]);
+    let c = combine(vec![outcome("slow", Err(err), Ignore)], BreakGlass::No);
     assert_eq!(c.decision, Verdict::Allow);
     assert!(c.warnings[0].contains("timed out"), "{:?}", c.warnings);
-    assert_eq!(combine(Vec::new()).decision, Verdict::Allow);
+    assert_eq!(combine(Vec::new(), BreakGlass::No).decision, Verdict::Allow);
     let _ = Reason::new("unused", "import check");
+}
+
+/// Break-glass sets denials aside, except where the policy refuses (its Decision says
+/// `overridable: false`); it never waives a required approval.
+#[test]
+fn an_override_sets_aside_overridable_denials_only() {
+    use FailurePolicy::*;
+    let outcomes = || {
+        vec![
+            outcome("guard", Ok(Decision::deny("Downgrade", "v2 to v1")), Fail),
+            outcome("qa", Ok(needs("qa", 1)), Fail),
+            outcome("broken", Err(PolicyError::TimedOut { ms: 2000 }), Fail),
+        ]
+    };
+    let plain = combine(outcomes(), BreakGlass::No);
+    assert_eq!(plain.decision, Verdict::Deny);
+    assert!(plain.overridden.is_empty());
+    assert!(plain.policies.iter().all(|p| p.override_outcome.is_none()));
+
+    let c = combine(outcomes(), BreakGlass::Requested);
+    assert_eq!(
+        c.decision,
+        Verdict::RequireApproval,
+        "approvals stay required"
+    );
+    assert!(c.reasons.is_empty(), "{:?}", c.reasons);
+    let set_aside: Vec<_> = c.overridden.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(set_aside, ["Downgrade", "PolicyError"]);
+    assert_eq!(
+        c.policies[0].override_outcome,
+        Some(OverrideOutcome::Overridden)
+    );
+    assert_eq!(c.policies[1].override_outcome, None);
+
+    let mut refusing = outcomes();
+    refusing.push(outcome(
+        "window",
+        Ok(Decision::deny("ChangeWindow", "Friday").not_overridable()),
+        Fail,
+    ));
+    let c = combine(refusing, BreakGlass::Requested);
+    assert_eq!(c.decision, Verdict::Deny);
+    let standing: Vec<_> = c
+        .reasons
+        .iter()
+        .map(|r| (r.policy.as_str(), r.code.as_str()))
+        .collect();
+    assert_eq!(
+        standing,
+        [("window", "ChangeWindow"), ("window", "OverrideRefused")]
+    );
+    assert!(
+        c.reasons[1]
+            .message
+            .contains("does not let this denial be overridden")
+    );
+    assert_eq!(
+        c.policies[3].override_outcome,
+        Some(OverrideOutcome::Refused)
+    );
+}
+
+/// A module whose `validate-settings` failed is not evaluated: the error is its result, and
+/// its failure policy decides what that means, as for any policy error.
+#[test]
+fn a_settings_error_is_a_policy_error_under_the_failure_policy() {
+    let host = host();
+    let semver = Arc::new(
+        host.load(&ModuleSource::Builtin("semver-guard".into()))
+            .unwrap(),
+    );
+    let broken = |failure_policy| ConfiguredPolicy {
+        policy: Arc::clone(&semver),
+        settings: json!({}),
+        failure_policy,
+        settings_error: Some(PolicyError::TimedOut { ms: 2000 }),
+    };
+    let c = host.evaluate_all(&[broken(FailurePolicy::Fail)], &request());
+    assert_eq!(c.decision, Verdict::Deny);
+    assert_eq!(c.reasons[0].code, "PolicyError");
+    assert!(
+        c.reasons[0]
+            .message
+            .contains("in validate-settings: timed out after 2000 ms"),
+        "{}",
+        c.reasons[0].message
+    );
+    assert_eq!(c.policies[0].fuel_used, None, "not evaluated");
+    let c = host.evaluate_all(&[broken(FailurePolicy::Ignore)], &request());
+    assert_eq!(c.decision, Verdict::Allow);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("failurePolicy: Ignore"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.policies[0].warnings.is_empty(),
+        "said once, by the operation"
+    );
 }
 
 #[test]
@@ -920,6 +1030,7 @@ fn evaluate_all_applies_settings_and_reports_per_policy() {
         policy: Arc::clone(policy),
         settings,
         failure_policy: FailurePolicy::Fail,
+        settings_error: None,
     };
     let c = host.evaluate_all(&[configured(&semver, json!({}))], &req);
     assert_eq!(c.decision, Verdict::Deny);

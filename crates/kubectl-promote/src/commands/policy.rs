@@ -725,6 +725,7 @@ fn error_kind(e: &PolicyError) -> &'static str {
         PolicyError::UnsupportedOperation { .. } => "unsupported-operation",
         PolicyError::Request { .. } => "bad-request",
         PolicyError::Instantiate { .. } => "instantiate",
+        PolicyError::ValidateSettings(inner) => error_kind(inner),
     }
 }
 
