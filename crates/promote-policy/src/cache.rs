@@ -59,7 +59,7 @@ pub enum Heal {
     /// It has no integrity record (written by an older kubectl-promote, or the record was
     /// lost).
     Unrecorded,
-    /// Others could write to it or its directory.
+    /// Others could write to it, its directory or its integrity record.
     NotPrivate,
     /// wasmtime refused it (not an artifact of this engine).
     Unloadable,
@@ -70,7 +70,7 @@ impl std::fmt::Display for Heal {
         f.write_str(match self {
             Self::Corrupt => "its bytes do not match its integrity record (the file changed after it was written)",
             Self::Unrecorded => "it has no integrity record",
-            Self::NotPrivate => "others can write to it",
+            Self::NotPrivate => "others can write to it or to its integrity record",
             Self::Unloadable => "wasmtime could not load it",
         })
     }
@@ -126,8 +126,8 @@ impl Cache {
         let record = record_path(&path);
         let mut status = CacheStatus::Miss;
         if path.is_file() {
-            let expected = fs::read_to_string(&record).ok();
-            match load_private(engine, &path, expected.as_deref(), self.integrity(sha256)) {
+            let expected = read_record(&record);
+            match load_private(engine, &path, expected.as_ref(), self.integrity(sha256)) {
                 Ok(module) => return Ok((module, CacheStatus::Hit)),
                 Err(why) => {
                     // Corrupt, truncated, unrecorded or foreign: drop it and rebuild below.
@@ -151,6 +151,28 @@ impl Cache {
         Ok((module, status))
     }
 }
+
+/// What an integrity record says: `Ok(text)`, `Err(NotPrivate)` when others could have written
+/// it, `Err(Unrecorded)` when there is none (or it is not a record: too long, not text).
+fn read_record(path: &Path) -> Result<String, Heal> {
+    use std::io::Read as _;
+    let file = fs::File::open(path).map_err(|_| Heal::Unrecorded)?;
+    if !is_private(path) {
+        return Err(Heal::NotPrivate);
+    }
+    // 64 hex digits and a newline at most; read no more than that, whatever the file holds.
+    let mut text = String::new();
+    file.take(RECORD_MAX as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|_| Heal::Unrecorded)?;
+    if text.len() > RECORD_MAX {
+        return Err(Heal::Unrecorded);
+    }
+    Ok(text)
+}
+
+/// The longest record text accepted.
+const RECORD_MAX: usize = 128;
 
 /// `<sha256>.cwasm.integrity` beside `<sha256>.cwasm`.
 fn record_path(artifact: &Path) -> PathBuf {
@@ -194,13 +216,13 @@ impl Integrity {
 fn load_private(
     engine: &Engine,
     path: &Path,
-    record: Option<&str>,
+    record: Result<&String, &Heal>,
     mut sum: Integrity,
 ) -> Result<Module, Heal> {
     if !is_private(path) {
         return Err(Heal::NotPrivate);
     }
-    let record = record.ok_or(Heal::Unrecorded)?;
+    let record = record.map_err(|why| *why)?;
     // SAFETY (both calls): `path` is `<cache>/kubectl-promote/compiled/<engine key>/<sha256>.cwasm`
     // in the cache directory this program created with owner-only permissions; the file was
     // written by `store` below (temp file + rename) from `Module::serialize` of the same engine

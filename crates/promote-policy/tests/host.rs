@@ -471,6 +471,26 @@ fn cached_artifacts_are_checked_against_their_integrity_record() {
     );
     assert!(record.is_file());
 
+    // A record others may write is no record; nor is something that is not one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(
+            cache().load(&source).unwrap().cache_status(),
+            CacheStatus::Healed(Heal::NotPrivate)
+        );
+    }
+    std::fs::write(&record, "0".repeat(1 << 20)).unwrap();
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Healed(Heal::Unrecorded)
+    );
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+
     // Another module's artifact and record, copied over this entry: the record is keyed with
     // the module digest, so it does not vouch for them here.
     let other = cache()
