@@ -514,6 +514,10 @@ pub fn evaluate(
 }
 
 /// The promotion half of the request.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the promotion's parts come from the draft, the config and the flags"
+)]
 pub fn promotion_operation(
     env: &Environment,
     from: Option<&str>,
