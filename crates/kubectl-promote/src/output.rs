@@ -109,6 +109,11 @@ impl promote::Progress for Shell {
     fn step(&self, message: &str) {
         self.status(message);
     }
+    fn detail(&self, message: &str) {
+        if self.verbose > 0 {
+            self.status(message);
+        }
+    }
     fn warn(&self, message: &str) {
         Shell::warn(self, message);
     }

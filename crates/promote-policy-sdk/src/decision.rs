@@ -3,6 +3,11 @@
 //! A decision is checked when it is read: `deny` must say why (at least one reason) and
 //! `require-approval` must say which approvals (at least one, each with `count >= 1`), so the
 //! host never has to guess what an empty denial means.
+//!
+//! Break-glass (`--override-policy`, where the environment allows it) sets a denial aside
+//! unless the denying policy says it may not be: `"overridable": false` in its Decision (see
+//! [`Decision::not_overridable`]). The field is optional and defaults to `true`, so decisions
+//! written before it existed keep their meaning. An override never covers missing approvals.
 
 use std::fmt;
 
@@ -80,6 +85,9 @@ pub struct Decision {
     pub required_approvals: Vec<RequiredApproval>,
     /// Things worth saying that do not change the verdict.
     pub warnings: Vec<String>,
+    /// Whether `--override-policy` may set this denial aside (`true` unless the policy says
+    /// otherwise; meaningless on anything but a `deny`).
+    pub overridable: bool,
 }
 
 impl Decision {
@@ -90,6 +98,7 @@ impl Decision {
             reasons: Vec::new(),
             required_approvals: Vec::new(),
             warnings: Vec::new(),
+            overridable: true,
         }
     }
 
@@ -122,6 +131,14 @@ impl Decision {
     #[must_use]
     pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
         self.warnings.push(warning.into());
+        self
+    }
+
+    /// Refuses break-glass: `--override-policy` does not set this denial aside (it stays a
+    /// denial, and the report says this policy refused the override).
+    #[must_use]
+    pub fn not_overridable(mut self) -> Self {
+        self.overridable = false;
         self
     }
 
@@ -199,6 +216,18 @@ struct RawDecision {
     required_approvals: Vec<RequiredApproval>,
     #[serde(default)]
     warnings: Vec<String>,
+    /// Absent means `true`; written only when `false`, so decisions that do not use it read
+    /// as they did before it existed.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    overridable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl TryFrom<RawDecision> for Decision {
@@ -216,6 +245,7 @@ impl TryFrom<RawDecision> for Decision {
             reasons: raw.reasons,
             required_approvals: raw.required_approvals,
             warnings: raw.warnings,
+            overridable: raw.overridable,
         };
         decision.validate()?;
         Ok(decision)
@@ -231,6 +261,7 @@ impl From<Decision> for RawDecision {
             reasons: d.reasons,
             required_approvals: d.required_approvals,
             warnings: d.warnings,
+            overridable: d.overridable,
         }
     }
 }

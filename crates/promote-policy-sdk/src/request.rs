@@ -56,6 +56,14 @@ impl EvaluationRequest {
         }
     }
 
+    /// The break-glass details (`--override-policy`) of the promotion or rollback, if given.
+    pub fn override_(&self) -> Option<&Override> {
+        match &self.operation {
+            Operation::Promote(p) => p.override_.as_ref(),
+            Operation::Rollback(r) => r.override_.as_ref(),
+        }
+    }
+
     /// The environment the operation changes.
     pub fn target_environment(&self) -> &str {
         match &self.operation {

@@ -150,6 +150,30 @@ fn decision_serializes_as_the_spec_shows() {
 }
 
 #[test]
+fn overridable_is_optional_and_written_only_when_false() {
+    // Absent (every decision written before the field existed) means overridable.
+    let old = json!({"apiVersion": API_VERSION, "kind": "Decision", "decision": "deny",
+        "reasons": [{"code": "No", "message": "because"}]});
+    let d = serde_json::from_value::<Decision>(old.clone()).unwrap();
+    assert!(d.overridable);
+    assert_eq!(
+        serde_json::to_value(&d).unwrap()["overridable"],
+        Value::Null
+    );
+    let refused = Decision::deny("ChangeFreeze", "frozen").not_overridable();
+    let v = serde_json::to_value(&refused).unwrap();
+    assert_eq!(v["overridable"], json!(false));
+    assert_eq!(serde_json::from_value::<Decision>(v).unwrap(), refused);
+    let mut explicit = old;
+    explicit["overridable"] = json!(false);
+    assert!(
+        !serde_json::from_value::<Decision>(explicit)
+            .unwrap()
+            .overridable
+    );
+}
+
+#[test]
 fn decision_invariants_are_enforced_when_read() {
     let deny_empty = json!({"apiVersion": API_VERSION, "kind": "Decision", "decision": "deny"});
     let e = serde_json::from_value::<Decision>(deny_empty)

@@ -5,6 +5,18 @@
 //! a temp file in the same directory and renamed into place, so readers never see half a file.
 //! Only files in this private cache, written by this program, are ever deserialized; anything
 //! that fails to load is deleted and recompiled.
+//!
+//! `deserialize` maps the bytes as native code, and wasmtime checks only the artifact's header:
+//! a flipped bit in the code (a bad disk, a torn write, a stray edit) would run as whatever
+//! instructions it now encodes and crash the process (or worse) on every later run. So every
+//! artifact has an integrity record beside it, `<sha256>.cwasm.integrity`, written when it is
+//! compiled: a SHA-256 over the artifact's bytes, keyed with the engine key and the module's
+//! digest so that a record can only vouch for the artifact of that module on that engine (a
+//! stale record, or an artifact and record copied from another entry, do not match). The
+//! record is checked against the exact bytes that are then mapped; a missing or mismatching
+//! record means recompile and replace ([`CacheStatus::Healed`] says why). This guards against
+//! corruption and mix-ups; a process that can write the user's cache can also write the
+//! record, as it could the binary itself, and is outside what this cache defends against.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -35,31 +47,69 @@ pub enum CacheStatus {
     Hit,
     /// Compiled and stored.
     Miss,
-    /// A stored artifact failed to load; it was deleted, recompiled and stored again.
-    Healed,
+    /// A stored artifact could not be used; it was deleted, recompiled and stored again.
+    Healed(Heal),
+}
+
+/// Why a stored artifact was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heal {
+    /// Its bytes do not match its integrity record: it changed after it was written.
+    Corrupt,
+    /// It has no integrity record (written by an older kubectl-promote, or the record was
+    /// lost).
+    Unrecorded,
+    /// Others could write to it, its directory or its integrity record.
+    NotPrivate,
+    /// wasmtime refused it (not an artifact of this engine).
+    Unloadable,
+}
+
+impl std::fmt::Display for Heal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Corrupt => "its bytes do not match its integrity record (the file changed after it was written)",
+            Self::Unrecorded => "it has no integrity record",
+            Self::NotPrivate => "others can write to it or to its integrity record",
+            Self::Unloadable => "wasmtime could not load it",
+        })
+    }
 }
 
 /// The cache of one engine.
 pub(crate) struct Cache {
     dir: Option<PathBuf>,
+    /// The engine key (the directory's name), part of every integrity record's key.
+    engine_key: String,
 }
 
 impl Cache {
     pub(crate) fn new(mode: &CacheMode, engine: &Engine) -> Self {
+        let engine_key = engine_key(engine);
         let dir = match mode {
             CacheMode::Disabled => None,
             CacheMode::Dir(root) => Some(
                 root.join("kubectl-promote")
                     .join("compiled")
-                    .join(engine_key(engine)),
+                    .join(&engine_key),
             ),
         };
-        Self { dir }
+        Self { dir, engine_key }
     }
 
     /// The artifact path for a module digest, when caching is on.
     pub(crate) fn path(&self, sha256: &Sha256) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.join(format!("{sha256}.cwasm")))
+    }
+
+    /// The keyed hash an artifact of module `sha256` must have (see the module docs).
+    fn integrity(&self, sha256: &Sha256) -> Integrity {
+        let mut h = sha2::Sha256::new();
+        h.update(b"kubectl-promote compiled-module integrity v1\0");
+        h.update(self.engine_key.as_bytes());
+        h.update(b"\0");
+        h.update(sha256.0);
+        Integrity(h)
     }
 
     /// Loads the module from the cache or compiles (and stores) it. Cache I/O problems never
@@ -73,22 +123,79 @@ impl Cache {
         let Some(path) = self.path(sha256) else {
             return Ok((Module::new(engine, bytes)?, CacheStatus::Disabled));
         };
+        let record = record_path(&path);
         let mut status = CacheStatus::Miss;
         if path.is_file() {
-            match load_private(engine, &path) {
+            let expected = read_record(&record);
+            match load_private(engine, &path, expected.as_ref(), self.integrity(sha256)) {
                 Ok(module) => return Ok((module, CacheStatus::Hit)),
-                Err(_) => {
-                    // Corrupt, truncated or foreign: drop it and rebuild below.
+                Err(why) => {
+                    // Corrupt, truncated, unrecorded or foreign: drop it and rebuild below.
                     let _ = fs::remove_file(&path);
-                    status = CacheStatus::Healed;
+                    let _ = fs::remove_file(&record);
+                    status = CacheStatus::Healed(why);
                 }
             }
         }
         let module = Module::new(engine, bytes)?;
         if let Ok(serialized) = module.serialize() {
-            let _ = store(&path, &serialized);
+            let mut sum = self.integrity(sha256);
+            sum.update(&serialized);
+            // The artifact first, then its record: a reader between the two sees a record
+            // that does not match (or none) and recompiles, never a record vouching for
+            // bytes it was not made from.
+            if store(&path, &serialized).is_ok() {
+                let _ = store(&record, sum.hex().as_bytes());
+            }
         }
         Ok((module, status))
+    }
+}
+
+/// What an integrity record says: `Ok(text)`, `Err(NotPrivate)` when others could have written
+/// it, `Err(Unrecorded)` when there is none (or it is not a record: too long, not text).
+fn read_record(path: &Path) -> Result<String, Heal> {
+    use std::io::Read as _;
+    let file = fs::File::open(path).map_err(|_| Heal::Unrecorded)?;
+    if !is_private(path) {
+        return Err(Heal::NotPrivate);
+    }
+    // 64 hex digits and a newline at most; read no more than that, whatever the file holds.
+    let mut text = String::new();
+    file.take(RECORD_MAX as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|_| Heal::Unrecorded)?;
+    if text.len() > RECORD_MAX {
+        return Err(Heal::Unrecorded);
+    }
+    Ok(text)
+}
+
+/// The longest record text accepted.
+const RECORD_MAX: usize = 128;
+
+/// `<sha256>.cwasm.integrity` beside `<sha256>.cwasm`.
+fn record_path(artifact: &Path) -> PathBuf {
+    let mut name = artifact.as_os_str().to_owned();
+    name.push(".integrity");
+    PathBuf::from(name)
+}
+
+/// A keyed SHA-256 in progress: the key is hashed in, the artifact's bytes go next.
+struct Integrity(sha2::Sha256);
+
+impl Integrity {
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn hex(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+
+    /// Whether the hash equals the record's text (hex, surrounding whitespace ignored).
+    fn matches(self, record: &str) -> bool {
+        self.hex() == record.trim()
     }
 }
 
@@ -106,26 +213,57 @@ impl Cache {
     unsafe_code,
     reason = "Module::deserialize is unsafe: it loads native code"
 )]
-fn load_private(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
+fn load_private(
+    engine: &Engine,
+    path: &Path,
+    record: Result<&String, &Heal>,
+    mut sum: Integrity,
+) -> Result<Module, Heal> {
     if !is_private(path) {
-        wasmtime::bail!(
-            "{} is writable by others; not loading native code from it",
-            path.display()
-        );
+        return Err(Heal::NotPrivate);
     }
+    let record = record.map_err(|why| *why)?;
     // SAFETY (both calls): `path` is `<cache>/kubectl-promote/compiled/<engine key>/<sha256>.cwasm`
     // in the cache directory this program created with owner-only permissions; the file was
     // written by `store` below (temp file + rename) from `Module::serialize` of the same engine
     // configuration (the engine key), never copied from a package or another user, and
-    // `is_private` refused it above if others could have written it. wasmtime checks the
-    // header and compatibility hash; anything that fails is deleted and recompiled. What
-    // wasmtime maps is our sealed private copy (see above), which cannot change while mapped.
+    // `is_private` refused it above if others could have written it. The bytes handed to
+    // wasmtime are exactly the bytes whose keyed hash matched the record written beside them
+    // when they were compiled (so a corrupted or swapped file is never mapped), and wasmtime
+    // checks the header and compatibility hash; anything that fails is deleted and
+    // recompiled. What wasmtime maps is our sealed private copy (see above), which cannot
+    // change between the check and the mapping, nor while mapped.
     #[cfg(target_os = "linux")]
     if let Ok(copy) = sealed_copy(path) {
-        return unsafe { Module::deserialize_open_file(engine, copy) };
+        hash_file(&copy, &mut sum).map_err(|_| Heal::Unloadable)?;
+        if !sum.matches(record) {
+            return Err(Heal::Corrupt);
+        }
+        return unsafe { Module::deserialize_open_file(engine, copy) }
+            .map_err(|_| Heal::Unloadable);
     }
-    let bytes = fs::read(path)?;
-    unsafe { Module::deserialize(engine, &bytes) }
+    let bytes = fs::read(path).map_err(|_| Heal::Unloadable)?;
+    sum.update(&bytes);
+    if !sum.matches(record) {
+        return Err(Heal::Corrupt);
+    }
+    unsafe { Module::deserialize(engine, &bytes) }.map_err(|_| Heal::Unloadable)
+}
+
+/// Feeds a file's bytes to `sum`, read at explicit offsets (the file's position is left alone).
+#[cfg(target_os = "linux")]
+fn hash_file(file: &fs::File, sum: &mut Integrity) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            return Ok(());
+        }
+        sum.update(&buf[..n]);
+        at += n as u64;
+    }
 }
 
 /// The file's bytes in an anonymous memfd, sealed against any change.

@@ -8,7 +8,8 @@
 //!  "expect": {"decision": "deny", "reasons": ["ChangeWindow"]}}
 //! ```
 //! `expect.reasons` (reason codes) and `expect.requiredApprovals` (ids) are compared as sets
-//! when given; `expect.settingsValid` runs `validate-settings` instead of (or as well as)
+//! when given; `expect.overridable` checks whether a denial lets `--override-policy` set it
+//! aside; `expect.settingsValid` runs `validate-settings` instead of (or as well as)
 //! `evaluate`.
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,9 @@ pub struct Expectation {
     /// The `valid` of `validate-settings`.
     #[serde(default)]
     pub settings_valid: Option<bool>,
+    /// The decision's `overridable` (whether `--override-policy` may set a denial aside).
+    #[serde(default)]
+    pub overridable: Option<bool>,
 }
 
 fn empty_object() -> Value {
@@ -180,6 +184,11 @@ pub fn run_case(host: &Host, policy: &Policy, case: &Case) -> Result<(), String>
                     if got != want {
                         problems.push(format!("required approvals are {got:?}, expected {want:?}"));
                     }
+                }
+                if let Some(want) = e.overridable
+                    && d.overridable != want
+                {
+                    problems.push(format!("overridable is {}, expected {want}", d.overridable));
                 }
                 for w in e.warnings.iter().flatten() {
                     if !d.warnings.iter().any(|x| x.contains(w.as_str())) {

@@ -3,6 +3,13 @@
 //! approvals by id, keeping the highest count; otherwise allowed. A policy error becomes a
 //! deny with code `PolicyError` under `failurePolicy: Fail` (the default) and a warning under
 //! `Ignore`.
+//!
+//! Break-glass (`--override-policy`) covers policy denials only: each denial is set aside
+//! unless its policy's Decision says `"overridable": false`, which keeps it a denial with a
+//! reason naming the policy that refused. Required approvals stay required: the promoter
+//! cannot waive somebody else's sign-off (a policy may drop its own requirement when it sees
+//! the request's `override`). A policy error under `Fail` is overridable: the module did not
+//! decide, so it did not refuse either.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +39,28 @@ pub struct ConfiguredPolicy {
     pub settings: Value,
     /// What an error means.
     pub failure_policy: FailurePolicy,
+    /// Why `validate-settings` could not decide on the settings (a trap, a limit, bad output);
+    /// `None` when it accepted them. Such a policy is not evaluated: the error is its result,
+    /// governed by `failure_policy` like any policy error.
+    pub settings_error: Option<PolicyError>,
+}
+
+/// Whether `--override-policy` was given for the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakGlass {
+    /// No override: every denial denies.
+    No,
+    /// Set aside the denials whose policies allow it.
+    Requested,
+}
+
+/// What an override did to one policy's denial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideOutcome {
+    /// The denial was set aside.
+    Overridden,
+    /// The policy refused (`"overridable": false`): the denial stands.
+    Refused,
 }
 
 /// One policy's raw result, as input to [`combine`].
@@ -74,6 +103,10 @@ pub struct PolicyReport {
     pub elapsed: Duration,
     /// The error, when it could not decide.
     pub error: Option<PolicyError>,
+    /// What the failure policy made of the error (meaningful when `error` is set).
+    pub failure_policy: FailurePolicy,
+    /// For a denial under `--override-policy`: whether it was set aside.
+    pub override_outcome: Option<OverrideOutcome>,
     /// Its stderr.
     pub log: String,
 }
@@ -92,10 +125,12 @@ pub struct AttributedReason {
 /// The operation's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Combined {
-    /// Allow, deny (exit 3) or require-approval (exit 4 while unmet).
+    /// Allow, deny (exit 3) or require-approval (exit 4 while unmet), after any override.
     pub decision: Verdict,
-    /// Every denying policy's reasons (empty unless denied).
+    /// Every standing denial's reasons (empty unless denied).
     pub reasons: Vec<AttributedReason>,
+    /// The reasons of the denials an override set aside.
+    pub overridden: Vec<AttributedReason>,
     /// Union by id, highest count.
     pub required_approvals: Vec<RequiredApproval>,
     /// Every policy's warnings, prefixed with its name.
@@ -104,19 +139,28 @@ pub struct Combined {
     pub policies: Vec<PolicyReport>,
 }
 
-/// Combines per-policy outcomes (in configuration order).
-pub fn combine(outcomes: Vec<PolicyOutcome>) -> Combined {
-    let policies: Vec<PolicyReport> = outcomes.into_iter().map(report).collect();
+/// Combines per-policy outcomes (in configuration order), setting overridable denials aside
+/// under [`BreakGlass::Requested`].
+pub fn combine(outcomes: Vec<PolicyOutcome>, break_glass: BreakGlass) -> Combined {
+    let mut policies: Vec<PolicyReport> = outcomes
+        .into_iter()
+        .map(|o| report(o, break_glass))
+        .collect();
     let mut reasons = Vec::new();
+    let mut overridden = Vec::new();
     let mut required: Vec<RequiredApproval> = Vec::new();
     let mut warnings = Vec::new();
-    for p in &policies {
+    for p in &mut policies {
         if p.decision == Verdict::Deny {
-            reasons.extend(p.reasons.iter().map(|r| AttributedReason {
+            let attributed = p.reasons.iter().map(|r| AttributedReason {
                 policy: p.name.clone(),
                 code: r.code.clone(),
                 message: r.message.clone(),
-            }));
+            });
+            match p.override_outcome {
+                Some(OverrideOutcome::Overridden) => overridden.extend(attributed),
+                _ => reasons.extend(attributed),
+            }
         }
         for a in &p.required_approvals {
             match required.iter_mut().find(|x| x.id == a.id) {
@@ -126,6 +170,12 @@ pub fn combine(outcomes: Vec<PolicyOutcome>) -> Combined {
             }
         }
         warnings.extend(p.warnings.iter().map(|w| format!("{}: {w}", p.name)));
+        if let (Some(err), FailurePolicy::Ignore) = (&p.error, p.failure_policy) {
+            warnings.push(format!(
+                "{}: could not decide (failurePolicy: Ignore): {err}",
+                p.name
+            ));
+        }
     }
     let decision = if !reasons.is_empty() {
         Verdict::Deny
@@ -137,13 +187,14 @@ pub fn combine(outcomes: Vec<PolicyOutcome>) -> Combined {
     Combined {
         decision,
         reasons,
+        overridden,
         required_approvals: required,
         warnings,
         policies,
     }
 }
 
-fn report(o: PolicyOutcome) -> PolicyReport {
+fn report(o: PolicyOutcome, break_glass: BreakGlass) -> PolicyReport {
     let base = |decision| PolicyReport {
         name: o.name.clone(),
         origin: o.origin.clone(),
@@ -155,13 +206,31 @@ fn report(o: PolicyOutcome) -> PolicyReport {
         fuel_used: None,
         elapsed: o.elapsed,
         error: None,
+        failure_policy: o.failure_policy,
+        override_outcome: None,
         log: String::new(),
     };
+    let overriding = break_glass == BreakGlass::Requested;
     match o.result {
         Ok(ref e) => {
             let d = &e.decision;
+            let mut reasons = d.reasons.clone();
+            let override_outcome = match (d.decision, overriding, d.overridable) {
+                (Verdict::Deny, true, true) => Some(OverrideOutcome::Overridden),
+                (Verdict::Deny, true, false) => {
+                    reasons.push(Reason::new(
+                        "OverrideRefused",
+                        format!(
+                            "--override-policy does not apply: policy {} ({}) does not let this denial be overridden",
+                            o.name, o.origin
+                        ),
+                    ));
+                    Some(OverrideOutcome::Refused)
+                }
+                _ => None,
+            };
             PolicyReport {
-                reasons: d.reasons.clone(),
+                reasons,
                 required_approvals: if d.decision == Verdict::RequireApproval {
                     d.required_approvals.clone()
                 } else {
@@ -170,6 +239,7 @@ fn report(o: PolicyOutcome) -> PolicyReport {
                 warnings: d.warnings.clone(),
                 fuel_used: Some(e.fuel_used),
                 log: e.log.clone(),
+                override_outcome,
                 ..base(d.decision)
             }
         }
@@ -180,10 +250,11 @@ fn report(o: PolicyOutcome) -> PolicyReport {
                     format!("policy {} ({}) could not decide: {err}", o.name, o.origin),
                 )],
                 error: Some(err.clone()),
+                override_outcome: overriding.then_some(OverrideOutcome::Overridden),
                 ..base(Verdict::Deny)
             },
+            // The error becomes one warning of the operation (see `combine`), not a verdict.
             FailurePolicy::Ignore => PolicyReport {
-                warnings: vec![format!("could not decide (failurePolicy: Ignore): {err}")],
                 error: Some(err.clone()),
                 ..base(Verdict::Allow)
             },

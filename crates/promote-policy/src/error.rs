@@ -166,24 +166,43 @@ pub enum LoadError {
     },
 }
 
+/// Where a limit error sends the reader: the section of the policy author's guide.
+pub const LIMITS_DOC: &str = "\"Limits\" in docs/policies.md";
+
+/// How much of a policy's stdout an invalid-output error quotes.
+pub const QUOTED_STDOUT: usize = 200;
+
 /// A policy could not decide. Under `failurePolicy: Fail` this becomes a deny with code
 /// `PolicyError`.
+///
+/// The limit errors name the metadata key that raises the limit (`resources.fuel`,
+/// `resources.timeoutMs`, `resources.memoryMiB`), since that is the fix when a policy
+/// legitimately needs more.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     /// Fuel exhausted.
-    #[error("ran out of fuel ({limit} units)")]
+    #[error(
+        "ran out of fuel ({limit} units); a module that needs more asks for it with `resources: {{fuel: N}}` in its metadata, up to the host maximum (see {})",
+        LIMITS_DOC
+    )]
     OutOfFuel {
         /// The fuel it had.
         limit: u64,
     },
     /// The epoch deadline passed.
-    #[error("timed out after {ms} ms")]
+    #[error(
+        "timed out after {ms} ms; a module that needs longer asks for it with `resources: {{timeoutMs: N}}` in its metadata, up to the host maximum (see {})",
+        LIMITS_DOC
+    )]
     TimedOut {
         /// The wall-time limit.
         ms: u64,
     },
     /// Linear memory would have grown past the limit.
-    #[error("exceeded its memory limit of {limit_mib} MiB (asked for {wanted} bytes)")]
+    #[error(
+        "exceeded its memory limit of {limit_mib} MiB (asked for {wanted} bytes); a module that needs more asks for it with `resources: {{memoryMiB: N}}` in its metadata, up to the host maximum (see {})",
+        LIMITS_DOC
+    )]
     MemoryLimit {
         /// The limit.
         limit_mib: u64,
@@ -215,12 +234,15 @@ pub enum PolicyError {
         limit: usize,
     },
     /// stdout is not the document the operation answers with.
-    #[error("wrote an invalid {expected} on stdout: {message}")]
+    #[error("wrote an invalid {expected}: {message}{}", stdout.as_ref().map(quote_stdout).unwrap_or_default())]
     InvalidOutput {
         /// `Decision` or `SettingsValidation`.
         expected: &'static str,
         /// serde's message.
         message: String,
+        /// For a WASI module: the start of what it wrote on stdout (at most
+        /// [`QUOTED_STDOUT`] bytes) and its full length. `None` for Rego, which has no stdout.
+        stdout: Option<Printed>,
     },
     /// A Rego entrypoint produced no value (an empty result set).
     #[error(
@@ -244,10 +266,57 @@ pub enum PolicyError {
         /// What was wrong with the request.
         message: String,
     },
+    /// `validate-settings` could not decide on the configured settings.
+    #[error("in validate-settings: {0}")]
+    ValidateSettings(Box<PolicyError>),
     /// Instantiation failed for another reason than memory.
     #[error("could not be instantiated: {message}")]
     Instantiate {
         /// wasmtime's message.
         message: String,
     },
+}
+
+/// The start of a policy's stdout, for an invalid-output error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    /// Its first bytes (at most [`QUOTED_STDOUT`], cut on a char boundary, lossily decoded).
+    pub head: String,
+    /// How many bytes `head` shows.
+    pub shown: usize,
+    /// How many bytes it wrote in all.
+    pub len: usize,
+}
+
+impl Printed {
+    /// The start of `stdout`.
+    pub fn of(stdout: &[u8]) -> Self {
+        let mut shown = stdout.len().min(QUOTED_STDOUT);
+        // Do not cut a UTF-8 character in two: end before the one the limit falls into.
+        for _ in 0..3 {
+            if shown < stdout.len() && shown > 0 && stdout[shown] & 0xc0 == 0x80 {
+                shown -= 1;
+            }
+        }
+        Self {
+            head: String::from_utf8_lossy(&stdout[..shown]).into_owned(),
+            shown,
+            len: stdout.len(),
+        }
+    }
+}
+
+fn quote_stdout(p: &Printed) -> String {
+    if p.len == 0 {
+        return "; it printed nothing on stdout, where the answer goes (exactly one JSON document; logs go to stderr)".to_owned();
+    }
+    let which = if p.len > p.shown {
+        format!("the first {} of {} bytes", p.shown, p.len)
+    } else {
+        format!("all {} bytes", p.len)
+    };
+    format!(
+        "; stdout must hold exactly one JSON document and nothing else (logs go to stderr), and it printed ({which}): {:?}",
+        p.head
+    )
 }

@@ -2,15 +2,15 @@
 //! and a fresh `Store` per call from the module's `InstancePre`.
 //!
 //! Each call gets argv `["policy", OP]`, the input on stdin, capped in-memory stdout/stderr, no
-//! preopened directories, an empty environment, a wall clock fixed to the request's
-//! `context.now`, a monotonic clock that only advances when read, and random bytes seeded from
-//! the module digest and the clock, so the same module and request always give the same answer.
+//! preopened directories, an empty environment, virtual clocks (the wall clock starts at the
+//! request's `context.now`, the monotonic one advances when read, and a sleep returns at once
+//! with both moved forward: see `clock`), and random bytes seeded from the module digest and the
+//! clock, so the same module and request always give the same answer.
 //! Fuel, an epoch deadline (driven by a ticker thread per host) and `StoreLimits` bound it.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,10 +25,12 @@ use wasmtime::{
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use crate::cache::{Cache, CacheMode, CacheStatus};
-use crate::combine::{Combined, ConfiguredPolicy, PolicyOutcome, combine};
+use crate::clock::{HasVirtualTime, VirtualTime};
+use crate::combine::{BreakGlass, Combined, ConfiguredPolicy, PolicyOutcome, combine};
+use crate::error::Printed;
 use crate::{HostError, LoadError, ModuleSource, Origin, PolicyError, Sha256, builtin_bytes};
 
 /// Cap on a policy's stdout.
@@ -242,6 +244,13 @@ pub struct Evaluation {
 struct GuestState {
     wasi: WasiP1Ctx,
     limiter: Limiter,
+    time: Arc<VirtualTime>,
+}
+
+impl HasVirtualTime for GuestState {
+    fn virtual_time(&self) -> &VirtualTime {
+        &self.time
+    }
 }
 
 /// `StoreLimits` plus a note of the first refused memory growth, so a failure after it is
@@ -285,32 +294,6 @@ impl ResourceLimiter for Limiter {
 
     fn memories(&self) -> usize {
         self.inner.memories()
-    }
-}
-
-/// The guest's wall clock: always the request's `context.now`.
-struct FixedClock(Duration);
-
-impl HostWallClock for FixedClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_nanos(1)
-    }
-    fn now(&self) -> Duration {
-        self.0
-    }
-}
-
-/// A monotonic clock that advances 1 µs per read: deterministic, yet never stuck.
-struct StepClock(Cell<u64>);
-
-impl HostMonotonicClock for StepClock {
-    fn resolution(&self) -> u64 {
-        1_000
-    }
-    fn now(&self) -> u64 {
-        let t = self.0.get();
-        self.0.set(t + 1_000);
-        t
     }
 }
 
@@ -422,6 +405,8 @@ impl Host {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
             .map_err(|e| HostError::Engine(e.to_string()))?;
+        // Sleeps advance the guest's virtual clocks instead of blocking (see `clock`).
+        crate::clock::add_poll_oneoff(&mut linker).map_err(|e| HostError::Engine(e.to_string()))?;
         let cache = Cache::new(&config.cache, &engine);
         let ticker = Ticker::start(engine.clone()).map_err(HostError::Ticker)?;
         Ok(Self {
@@ -734,6 +719,7 @@ impl Host {
                 PolicyError::InvalidOutput {
                     expected: "Decision",
                     message: e.to_string(),
+                    stdout: None,
                 }
             })?;
             return Ok(Evaluation {
@@ -751,6 +737,7 @@ impl Host {
             PolicyError::InvalidOutput {
                 expected: "Decision",
                 message: e.to_string(),
+                stdout: Some(Printed::of(&out.stdout)),
             }
         })?;
         Ok(Evaluation {
@@ -792,6 +779,7 @@ impl Host {
                 PolicyError::InvalidOutput {
                     expected: "SettingsValidation",
                     message: e.to_string(),
+                    stdout: None,
                 }
             });
         }
@@ -800,13 +788,16 @@ impl Host {
             PolicyError::InvalidOutput {
                 expected: "SettingsValidation",
                 message: e.to_string(),
+                stdout: Some(Printed::of(&out.stdout)),
             }
         })
     }
 
     /// Runs every configured policy on `request` (each with its own settings) and combines
-    /// the results as the contract says. Policies that do not declare the request's operation
-    /// are policy errors (a configuration mistake should not pass silently).
+    /// the results as the contract says, setting overridable denials aside when the request
+    /// carries an `override`. Policies that do not declare the request's operation are policy
+    /// errors (a configuration mistake should not pass silently), and so are policies whose
+    /// `validate-settings` could not decide ([`ConfiguredPolicy::settings_error`]).
     pub fn evaluate_all(
         &self,
         policies: &[ConfiguredPolicy],
@@ -817,7 +808,9 @@ impl Host {
             .map(|c| {
                 let started = Instant::now();
                 let p = &c.policy;
-                let result = if p.metadata.operations.contains(&request.kind()) {
+                let result = if let Some(e) = &c.settings_error {
+                    Err(PolicyError::ValidateSettings(Box::new(e.clone())))
+                } else if p.metadata.operations.contains(&request.kind()) {
                     let mut req = request.clone();
                     req.settings = c.settings.clone();
                     self.evaluate(p, &req)
@@ -845,7 +838,11 @@ impl Host {
                 }
             })
             .collect();
-        combine(outcomes)
+        let break_glass = match request.override_() {
+            Some(_) => BreakGlass::Requested,
+            None => BreakGlass::No,
+        };
+        combine(outcomes, break_glass)
     }
 
     fn run(
@@ -864,13 +861,14 @@ impl Host {
         let stdout = MemoryOutputPipe::new(STDOUT_LIMIT + 1);
         let stderr = MemoryOutputPipe::new(STDERR_LIMIT + 1);
         let seed = seed(&policy.sha256, now);
+        let time = VirtualTime::new(now);
         let wasi = WasiCtxBuilder::new()
             .args(&["policy", op])
             .stdin(MemoryInputPipe::new(input))
             .stdout(stdout.clone())
             .stderr(stderr.clone())
-            .wall_clock(FixedClock(now))
-            .monotonic_clock(StepClock(Cell::new(0)))
+            .wall_clock(time.wall_clock())
+            .monotonic_clock(time.monotonic_clock())
             .secure_random(wasmtime_wasi::Deterministic::new(random_bytes(seed)))
             .insecure_random(wasmtime_wasi::Deterministic::new(random_bytes(
                 seed ^ 0x9e37,
@@ -890,7 +888,14 @@ impl Host {
             refused: None,
         };
         let _slot = self.slots.take();
-        let mut store = Store::new(&self.engine, GuestState { wasi, limiter });
+        let mut store = Store::new(
+            &self.engine,
+            GuestState {
+                wasi,
+                limiter,
+                time,
+            },
+        );
         store.limiter(|s| &mut s.limiter);
         store
             .set_fuel(limits.fuel)

@@ -17,6 +17,7 @@
 mod builtins;
 mod cache;
 pub mod cases;
+mod clock;
 mod combine;
 mod error;
 mod host;
@@ -27,12 +28,12 @@ pub mod package;
 mod source;
 
 pub use builtins::{BUILTIN_NAMES, builtin_bytes};
-pub use cache::{CacheMode, CacheStatus};
+pub use cache::{CacheMode, CacheStatus, Heal};
 pub use combine::{
-    AttributedReason, Combined, ConfiguredPolicy, FailurePolicy, PolicyOutcome, PolicyReport,
-    combine,
+    AttributedReason, BreakGlass, Combined, ConfiguredPolicy, FailurePolicy, OverrideOutcome,
+    PolicyOutcome, PolicyReport, combine,
 };
-pub use error::{HostError, LoadError, PolicyError};
+pub use error::{HostError, LIMITS_DOC, LoadError, PolicyError, Printed, QUOTED_STDOUT};
 pub use host::{
     Evaluation, Host, HostConfig, Limits, Policy, SIDECAR, STDERR_LIMIT, STDOUT_LIMIT, SidecarText,
 };

@@ -451,6 +451,7 @@ pub(crate) fn evaluate(
                 return Err(PolicyError::InvalidOutput {
                     expected: "OPA result set",
                     message: format!("unexpected element {other:?}"),
+                    stdout: None,
                 });
             }
         },
@@ -458,6 +459,7 @@ pub(crate) fn evaluate(
             return Err(PolicyError::InvalidOutput {
                 expected: "OPA result set",
                 message: format!("expected one result, got {other}"),
+                stdout: None,
             });
         }
     };

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use promote_policy::cases::{load_cases, run_case};
 use promote_policy::sdk::{Decision, EvaluationRequest, Reason, RequiredApproval, Verdict};
 use promote_policy::{
-    BUILTIN_NAMES, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy, Host,
-    HostConfig, Limits, LoadError, ModuleSource, PolicyError, PolicyOutcome, Sha256, combine,
+    BUILTIN_NAMES, BreakGlass, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy,
+    Heal, Host, HostConfig, Limits, LoadError, ModuleSource, OverrideOutcome, PolicyError,
+    PolicyOutcome, Sha256, combine,
 };
 use serde_json::json;
 
@@ -104,7 +105,14 @@ fn endless_loop_hits_the_deadline() {
         ),
     );
     assert_eq!(err, PolicyError::TimedOut { ms: 200 });
-    assert_eq!(err.to_string(), "timed out after 200 ms");
+    // The message says how a module that needs longer gets it.
+    let text = err.to_string();
+    assert!(
+        text.starts_with("timed out after 200 ms;")
+            && text.contains("`resources: {timeoutMs: N}`")
+            && text.contains("\"Limits\" in docs/policies.md"),
+        "{text}"
+    );
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert_still_usable(&host);
 }
@@ -122,6 +130,7 @@ fn endless_loop_runs_out_of_fuel() {
         ),
     );
     assert_eq!(err, PolicyError::OutOfFuel { limit: 1_000_000 });
+    assert!(err.to_string().contains("`resources: {fuel: N}`"), "{err}");
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
     assert_still_usable(&host);
 }
@@ -143,8 +152,12 @@ fn memory_bomb_hits_the_memory_limit() {
             limit_mib: 128,
             wanted,
         } => assert!(wanted > 128 << 20),
-        other => panic!("expected a memory limit error, got {other:?}"),
+        ref other => panic!("expected a memory limit error, got {other:?}"),
     }
+    assert!(
+        err.to_string().contains("`resources: {memoryMiB: N}`"),
+        "{err}"
+    );
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert_still_usable(&host);
 }
@@ -230,6 +243,7 @@ fn invalid_json_carries_the_serde_message() {
         PolicyError::InvalidOutput {
             expected: "Decision",
             message,
+            ..
         } => {
             assert!(message.contains("expected"), "{message}")
         }
@@ -413,6 +427,235 @@ fn builtins_validate_their_settings() {
     assert!(err.to_string().contains("qa-approved"), "{err}");
 }
 
+/// A bit flipped in a cached artifact is native code gone wrong: the integrity record beside it
+/// catches it before anything is mapped, and the entry is rebuilt. A missing record, or an
+/// artifact and record copied from another module's entry, are not trusted either.
+#[test]
+fn cached_artifacts_are_checked_against_their_integrity_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
+    let source = ModuleSource::Builtin("semver-guard".into());
+    let first = cache().load(&source).unwrap();
+    assert_eq!(first.cache_status(), CacheStatus::Miss);
+    let path = cache().cache_path(&first.sha256()).unwrap();
+    let record = PathBuf::from(format!("{}.integrity", path.display()));
+    let record_text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(record_text.trim().len(), 64, "{record_text}");
+
+    // One bit in the middle of the code: wasmtime's header checks cannot see it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let host = cache();
+    let healed = host.load(&source).unwrap();
+    assert_eq!(healed.cache_status(), CacheStatus::Healed(Heal::Corrupt));
+    assert_eq!(
+        host.evaluate(&healed, &request())
+            .unwrap()
+            .decision
+            .decision,
+        Verdict::Allow
+    );
+    assert_ne!(std::fs::read(&path).unwrap(), bytes, "replaced");
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+
+    // No record: not trusted (an entry from before records existed is rebuilt once).
+    std::fs::remove_file(&record).unwrap();
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Healed(Heal::Unrecorded)
+    );
+    assert!(record.is_file());
+
+    // A record others may write is no record; nor is something that is not one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(
+            cache().load(&source).unwrap().cache_status(),
+            CacheStatus::Healed(Heal::NotPrivate)
+        );
+    }
+    std::fs::write(&record, "0".repeat(1 << 20)).unwrap();
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Healed(Heal::Unrecorded)
+    );
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+
+    // Another module's artifact and record, copied over this entry: the record is keyed with
+    // the module digest, so it does not vouch for them here.
+    let other = cache()
+        .load(&ModuleSource::Builtin("soak-time".into()))
+        .unwrap();
+    let other_path = cache().cache_path(&other.sha256()).unwrap();
+    std::fs::copy(&other_path, &path).unwrap();
+    std::fs::copy(format!("{}.integrity", other_path.display()), &record).unwrap();
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Healed(Heal::Corrupt)
+    );
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+}
+
+/// A WASI command that sleeps `ns` on the given clock with `poll_oneoff`, then allows only if
+/// the call succeeded with the one clock event and both clocks moved forward by the sleep.
+fn sleeper(clock: u32, ns: u64) -> String {
+    format!(
+        r#"(module {META}
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 200) "{ALLOW}")
+          (data (i32.const 400) "{DENY}")
+          (func $out (param $at i32) (param $len i32)
+            (i32.store (i32.const 0) (local.get $at))
+            (i32.store (i32.const 4) (local.get $len))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+          (func (export "_start") (local $ok i32)
+            (local.set $ok (i32.const 1))
+            ;; one clock subscription at 1024: userdata 7, relative, {ns} ns
+            (i64.store (i32.const 1024) (i64.const 7))
+            (i32.store8 (i32.const 1032) (i32.const 0))
+            (i32.store (i32.const 1040) (i32.const {clock}))
+            (i64.store (i32.const 1048) (i64.const {ns}))
+            (i32.store16 (i32.const 1064) (i32.const 0))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 0))
+              (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load (i32.const 3000)) (i32.const 1)) (then (local.set $ok (i32.const 0))))
+            (if (i64.ne (i64.load (i32.const 2048)) (i64.const 7)) (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load16_u (i32.const 2056)) (i32.const 0)) (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load8_u (i32.const 2058)) (i32.const 0)) (then (local.set $ok (i32.const 0))))
+            ;; the wall clock is context.now + the sleep, the monotonic clock past the sleep
+            (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 48)))
+            (if (i64.ne (i64.load (i32.const 48)) (i64.add (i64.const {NOW_NS}) (i64.const {ns})))
+              (then (local.set $ok (i32.const 0))))
+            (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 56)))
+            (if (i64.lt_u (i64.load (i32.const 56)) (i64.const {ns})) (then (local.set $ok (i32.const 0))))
+            (if (local.get $ok)
+              (then (call $out (i32.const 200) (i32.const {allow_len})))
+              (else (call $out (i32.const 400) (i32.const {deny_len}))))))"#,
+        deny_len = unescaped_len(DENY),
+        allow_len = unescaped_len(ALLOW),
+    )
+}
+
+/// Sleeping does not block the host: the guest's clocks are virtual, so a 60 s sleep returns at
+/// once with both clocks 60 s later (on either clock id), well inside the 2 s limit.
+#[test]
+fn a_sleep_advances_the_virtual_clocks_instead_of_blocking() {
+    let host = host();
+    for clock in [0, 1] {
+        let policy = host.load(&wat(&sleeper(clock, 60_000_000_000))).unwrap();
+        let started = Instant::now();
+        let ev = host.evaluate(&policy, &request()).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            ev.decision.decision,
+            Verdict::Allow,
+            "clock {clock}: {:?}",
+            ev.decision.reasons
+        );
+    }
+    assert_still_usable(&host);
+}
+
+/// A module that sleeps in a loop until the wall clock passes a time far away ends like any
+/// endless loop: bounded by fuel or the deadline, never by the host's own clock.
+#[test]
+fn sleeping_forever_in_small_steps_is_bounded() {
+    let host = host_with(Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::DEFAULT
+    });
+    let (err, elapsed) = eval_err(
+        &host,
+        &format!(
+            r#"(module {META}
+              (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "_start")
+                (i32.store (i32.const 1040) (i32.const 1))
+                (i64.store (i32.const 1048) (i64.const 1000000))
+                (loop (drop (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000))) (br 0))))"#
+        ),
+    );
+    assert!(
+        matches!(
+            err,
+            PolicyError::TimedOut { .. } | PolicyError::OutOfFuel { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert_still_usable(&host);
+}
+
+/// `poll_oneoff` checks what the guest hands it: no subscriptions, unknown fds and pointers
+/// out of memory are WASI errors, not host crashes; stdin and stdout are ready at once.
+#[test]
+fn poll_oneoff_refuses_bad_arguments() {
+    let host = host();
+    // errno for: 0 subscriptions; fd 5 for reading; subs past the end of memory;
+    // then fd 0 for reading must succeed with one FdRead event.
+    let module = format!(
+        r#"(module {META}
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 200) "{ALLOW}")
+          (data (i32.const 400) "{DENY}")
+          (func $out (param $at i32) (param $len i32)
+            (i32.store (i32.const 0) (local.get $at))
+            (i32.store (i32.const 4) (local.get $len))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+          (func (export "_start") (local $ok i32)
+            (local.set $ok (i32.const 1))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 0) (i32.const 3000)) (i32.const 28))
+              (then (local.set $ok (i32.const 0))))
+            (i32.store8 (i32.const 1032) (i32.const 1))
+            (i32.store (i32.const 1040) (i32.const 5))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 8))
+              (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (call $poll (i32.const 65530) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 21))
+              (then (local.set $ok (i32.const 0))))
+            (i32.store (i32.const 1040) (i32.const 0))
+            (if (i32.ne (call $poll (i32.const 1024) (i32.const 2048) (i32.const 1) (i32.const 3000)) (i32.const 0))
+              (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load (i32.const 3000)) (i32.const 1)) (then (local.set $ok (i32.const 0))))
+            (if (i32.ne (i32.load8_u (i32.const 2058)) (i32.const 1)) (then (local.set $ok (i32.const 0))))
+            (if (local.get $ok)
+              (then (call $out (i32.const 200) (i32.const {allow_len})))
+              (else (call $out (i32.const 400) (i32.const {deny_len}))))))"#,
+        deny_len = unescaped_len(DENY),
+        allow_len = unescaped_len(ALLOW),
+    );
+    let policy = host.load(&wat(&module)).unwrap();
+    assert_eq!(
+        host.evaluate(&policy, &request())
+            .unwrap()
+            .decision
+            .decision,
+        Verdict::Allow
+    );
+}
+
 #[test]
 fn evaluation_is_deterministic() {
     let host = host();
@@ -452,7 +695,7 @@ fn compiled_modules_are_cached_and_heal() {
     // A corrupt artifact is deleted and rebuilt.
     std::fs::write(&path, b"not a compiled module").unwrap();
     let healed = again.load(&source).unwrap();
-    assert_eq!(healed.cache_status(), CacheStatus::Healed);
+    assert_eq!(healed.cache_status(), CacheStatus::Healed(Heal::Corrupt));
     assert_eq!(
         again
             .evaluate(&healed, &request())
@@ -465,8 +708,19 @@ fn compiled_modules_are_cached_and_heal() {
         again.load(&source).unwrap().cache_status(),
         CacheStatus::Hit
     );
-    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
-    assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    let mut leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    leftovers.sort();
+    assert_eq!(
+        leftovers,
+        [
+            format!("{}.cwasm", first.sha256()),
+            format!("{}.cwasm.integrity", first.sha256())
+        ],
+        "the artifact and its integrity record, no temp files left behind"
+    );
 
     // No-cache mode compiles and writes nothing.
     assert_eq!(
@@ -618,12 +872,15 @@ fn needs(id: &str, count: u32) -> Decision {
 #[test]
 fn combining_follows_the_contract() {
     use FailurePolicy::*;
-    let c = combine(vec![
-        outcome("a", Ok(Decision::allow().with_warning("heads up")), Fail),
-        outcome("b", Ok(needs("pm", 1)), Fail),
-        outcome("c", Ok(needs("pm", 2)), Fail),
-        outcome("d", Ok(needs("qa", 1)), Fail),
-    ]);
+    let c = combine(
+        vec![
+            outcome("a", Ok(Decision::allow().with_warning("heads up")), Fail),
+            outcome("b", Ok(needs("pm", 1)), Fail),
+            outcome("c", Ok(needs("pm", 2)), Fail),
+            outcome("d", Ok(needs("qa", 1)), Fail),
+        ],
+        BreakGlass::No,
+    );
     assert_eq!(c.decision, Verdict::RequireApproval);
     let got: Vec<_> = c
         .required_approvals
@@ -633,16 +890,19 @@ fn combining_follows_the_contract() {
     assert_eq!(got, [("pm", 2), ("qa", 1)]);
     assert_eq!(c.warnings, ["a: heads up"]);
 
-    let c = combine(vec![
-        outcome(
-            "a",
-            Ok(Decision::deny("X", "x").with_reason("Y", "y")),
-            Fail,
-        ),
-        outcome("b", Ok(needs("pm", 1)), Fail),
-        outcome("c", Ok(Decision::deny("Z", "z")), Fail),
-        outcome("d", Ok(Decision::allow().with_reason("Fine", "fine")), Fail),
-    ]);
+    let c = combine(
+        vec![
+            outcome(
+                "a",
+                Ok(Decision::deny("X", "x").with_reason("Y", "y")),
+                Fail,
+            ),
+            outcome("b", Ok(needs("pm", 1)), Fail),
+            outcome("c", Ok(Decision::deny("Z", "z")), Fail),
+            outcome("d", Ok(Decision::allow().with_reason("Fine", "fine")), Fail),
+        ],
+        BreakGlass::No,
+    );
     assert_eq!(c.decision, Verdict::Deny);
     let codes: Vec<_> = c
         .reasons
@@ -652,20 +912,123 @@ fn combining_follows_the_contract() {
     assert_eq!(codes, [("a", "X"), ("a", "Y"), ("c", "Z")]);
 
     let err = PolicyError::TimedOut { ms: 2000 };
-    let c = combine(vec![
-        outcome("slow", Err(err.clone()), Fail),
-        outcome("ok", Ok(Decision::allow()), Fail),
-    ]);
+    let c = combine(
+        vec![
+            outcome("slow", Err(err.clone()), Fail),
+            outcome("ok", Ok(Decision::allow()), Fail),
+        ],
+        BreakGlass::No,
+    );
     assert_eq!(c.decision, Verdict::Deny);
     assert_eq!(c.reasons[0].code, "PolicyError");
     assert!(c.reasons[0].message.contains("timed out after 2000 ms"));
     assert_eq!(c.policies[0].error, Some(err.clone()));
 
-    let c = combine(vec![outcome("slow", Err(err), Ignore)]);
+    let c = combine(vec![outcome("slow", Err(err), Ignore)], BreakGlass::No);
     assert_eq!(c.decision, Verdict::Allow);
     assert!(c.warnings[0].contains("timed out"), "{:?}", c.warnings);
-    assert_eq!(combine(Vec::new()).decision, Verdict::Allow);
+    assert_eq!(combine(Vec::new(), BreakGlass::No).decision, Verdict::Allow);
     let _ = Reason::new("unused", "import check");
+}
+
+/// Break-glass sets denials aside, except where the policy refuses (its Decision says
+/// `overridable: false`); it never waives a required approval.
+#[test]
+fn an_override_sets_aside_overridable_denials_only() {
+    use FailurePolicy::*;
+    let outcomes = || {
+        vec![
+            outcome("guard", Ok(Decision::deny("Downgrade", "v2 to v1")), Fail),
+            outcome("qa", Ok(needs("qa", 1)), Fail),
+            outcome("broken", Err(PolicyError::TimedOut { ms: 2000 }), Fail),
+        ]
+    };
+    let plain = combine(outcomes(), BreakGlass::No);
+    assert_eq!(plain.decision, Verdict::Deny);
+    assert!(plain.overridden.is_empty());
+    assert!(plain.policies.iter().all(|p| p.override_outcome.is_none()));
+
+    let c = combine(outcomes(), BreakGlass::Requested);
+    assert_eq!(
+        c.decision,
+        Verdict::RequireApproval,
+        "approvals stay required"
+    );
+    assert!(c.reasons.is_empty(), "{:?}", c.reasons);
+    let set_aside: Vec<_> = c.overridden.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(set_aside, ["Downgrade", "PolicyError"]);
+    assert_eq!(
+        c.policies[0].override_outcome,
+        Some(OverrideOutcome::Overridden)
+    );
+    assert_eq!(c.policies[1].override_outcome, None);
+
+    let mut refusing = outcomes();
+    refusing.push(outcome(
+        "window",
+        Ok(Decision::deny("ChangeWindow", "Friday").not_overridable()),
+        Fail,
+    ));
+    let c = combine(refusing, BreakGlass::Requested);
+    assert_eq!(c.decision, Verdict::Deny);
+    let standing: Vec<_> = c
+        .reasons
+        .iter()
+        .map(|r| (r.policy.as_str(), r.code.as_str()))
+        .collect();
+    assert_eq!(
+        standing,
+        [("window", "ChangeWindow"), ("window", "OverrideRefused")]
+    );
+    assert!(
+        c.reasons[1]
+            .message
+            .contains("does not let this denial be overridden")
+    );
+    assert_eq!(
+        c.policies[3].override_outcome,
+        Some(OverrideOutcome::Refused)
+    );
+}
+
+/// A module whose `validate-settings` failed is not evaluated: the error is its result, and
+/// its failure policy decides what that means, as for any policy error.
+#[test]
+fn a_settings_error_is_a_policy_error_under_the_failure_policy() {
+    let host = host();
+    let semver = Arc::new(
+        host.load(&ModuleSource::Builtin("semver-guard".into()))
+            .unwrap(),
+    );
+    let broken = |failure_policy| ConfiguredPolicy {
+        policy: Arc::clone(&semver),
+        settings: json!({}),
+        failure_policy,
+        settings_error: Some(PolicyError::TimedOut { ms: 2000 }),
+    };
+    let c = host.evaluate_all(&[broken(FailurePolicy::Fail)], &request());
+    assert_eq!(c.decision, Verdict::Deny);
+    assert_eq!(c.reasons[0].code, "PolicyError");
+    assert!(
+        c.reasons[0]
+            .message
+            .contains("in validate-settings: timed out after 2000 ms"),
+        "{}",
+        c.reasons[0].message
+    );
+    assert_eq!(c.policies[0].fuel_used, None, "not evaluated");
+    let c = host.evaluate_all(&[broken(FailurePolicy::Ignore)], &request());
+    assert_eq!(c.decision, Verdict::Allow);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("failurePolicy: Ignore"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.policies[0].warnings.is_empty(),
+        "said once, by the operation"
+    );
 }
 
 #[test]
@@ -687,6 +1050,7 @@ fn evaluate_all_applies_settings_and_reports_per_policy() {
         policy: Arc::clone(policy),
         settings,
         failure_policy: FailurePolicy::Fail,
+        settings_error: None,
     };
     let c = host.evaluate_all(&[configured(&semver, json!({}))], &req);
     assert_eq!(c.decision, Verdict::Deny);

@@ -29,6 +29,8 @@ use promote_git::GitError;
 pub trait Progress {
     fn step(&self, message: &str);
     fn warn(&self, message: &str);
+    /// A detail only a verbose run shows (`-v`). Does nothing by default.
+    fn detail(&self, _message: &str) {}
     /// A named point between two writes (`before-push`, …) where the binary's test build may
     /// stop the process, so tests can kill it there and check that nothing is left half done.
     /// Does nothing by default.

@@ -19,8 +19,8 @@ use promote_core::trailers::{self, Trailers};
 use promote_policy::krew::{self, KrewRef};
 use promote_policy::sdk::{self, EvaluationRequest, Operation, Verdict};
 use promote_policy::{
-    CacheMode, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource, SIDECAR, Sha256,
-    SidecarText,
+    CacheMode, CacheStatus, ConfiguredPolicy, FailurePolicy, Host, HostConfig, ModuleSource,
+    OverrideOutcome, SIDECAR, Sha256, SidecarText,
 };
 
 use crate::approvals::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
@@ -57,22 +57,43 @@ pub struct ModuleVerdict {
     pub name: String,
     pub origin: String,
     pub sha256: String,
+    /// `allow`, `deny`, `require-approval`, `error` (a policy error that denies:
+    /// `failurePolicy: Fail`) or `ignored` (a policy error under `failurePolicy: Ignore`).
     pub decision: String,
     pub reasons: Vec<sdk::Reason>,
     pub warnings: Vec<String>,
     pub error: Option<String>,
     pub fuel_used: Option<u64>,
     pub elapsed_ms: f64,
+    /// Under `--override-policy`, for a denial: `overridden`, or `refused` when the policy
+    /// does not let it be overridden.
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<&'static str>,
+}
+
+impl ModuleVerdict {
+    /// The verdict as the `Policy-Module` trailer and the PR body show it.
+    pub fn outcome(&self) -> String {
+        match self.override_ {
+            Some(o) => format!("{} ({o})", self.decision),
+            None => self.decision.clone(),
+        }
+    }
 }
 
 /// Every module's verdict and the combined decision.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyVerdict {
-    /// `allow`, `deny` or `require-approval` (after the approvals on record were counted, an
-    /// `allow` means they are met).
+    /// `allow`, `deny` or `require-approval`, after any override (which sets denials aside,
+    /// never approvals) and after the approvals on record were counted (an `allow` means they
+    /// are met).
     pub decision: String,
+    /// The reasons of the denials that stand.
     pub reasons: Vec<promote_policy::AttributedReason>,
+    /// The reasons of the denials `--override-policy` set aside.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overridden: Vec<promote_policy::AttributedReason>,
     pub required_approvals: Vec<RequiredApproval>,
     /// How each required approval stands (approvals on record and, in PR mode, reviews).
     pub approvals: Option<ApprovalCheck>,
@@ -100,15 +121,16 @@ impl PolicyVerdict {
 
     /// `Policy-Decision` and `Policy-Module` trailers (and `Policy-Override`).
     pub fn add_trailers(&self, t: &mut Trailers) {
-        let decision = match &self.override_ {
-            Some(_) if self.denied() => "deny (overridden)".to_owned(),
-            _ => self.decision.clone(),
+        let decision = if self.overridden.is_empty() {
+            self.decision.clone()
+        } else {
+            "deny (overridden)".to_owned()
         };
         t.push(trailers::POLICY_DECISION, decision);
         for p in &self.policies {
             t.push(
                 trailers::POLICY_MODULE,
-                format!("{} sha256:{} {}", p.origin, p.sha256, p.decision),
+                format!("{} sha256:{} {}", p.origin, p.sha256, p.outcome()),
             );
         }
         if let Some(o) = &self.override_ {
@@ -123,16 +145,19 @@ impl PolicyVerdict {
             self.decision
         );
         for p in &self.policies {
-            let reasons: Vec<String> = p
-                .reasons
-                .iter()
-                .map(|r| format!("{}: {}", r.code, r.message))
-                .chain(p.error.clone())
-                .collect();
+            // A policy error is said once: the error itself, not also the reason it became.
+            let reasons: Vec<String> = match &p.error {
+                Some(e) => vec![format!("policy error: {e}")],
+                None => p
+                    .reasons
+                    .iter()
+                    .map(|r| format!("{}: {}", r.code, r.message))
+                    .collect(),
+            };
             s.push_str(&format!(
                 "| `{}` | {} | {} |\n",
                 p.origin,
-                p.decision,
+                p.outcome(),
                 reasons.join("<br>").replace('|', "\\|")
             ));
         }
@@ -151,7 +176,16 @@ impl PolicyVerdict {
 
 /// Load the modules: configured ones (for `op`) plus one-offs. Repo modules are read from the
 /// base tip and must match their pin before anything is compiled.
-pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolicy>, PromoteError> {
+///
+/// A module whose `validate-settings` could not decide (a trap, a limit, bad output) is kept
+/// with the error as its result, which its `failurePolicy` governs when the operation is
+/// evaluated; settings it refuses (`valid: false`) are a configuration error. `progress` gets
+/// a detail line when the compiled-module cache had to be repaired.
+pub fn load(
+    session: &Session,
+    refs: &[PolicyRef],
+    progress: &dyn Progress,
+) -> Result<Vec<ConfiguredPolicy>, PromoteError> {
     let runtime = session.policy_runtime()?;
     let mut out = Vec::new();
     for r in refs {
@@ -219,24 +253,28 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
             .host
             .load_with_sidecar(&source, sidecar.as_ref())
             .map_err(|e| PromoteError::Policy(format!("{}: {e}", r.key)))?;
-        let validation = runtime
-            .host
-            .validate_settings(&policy, &r.settings)
-            .map_err(|e| PromoteError::Policy(format!("{}: validating settings: {e}", r.key)))?;
-        if !validation.valid {
-            return Err(PromoteError::Config(session.config.error(
-                format!("{}.settings", r.key),
-                format!(
-                    "{} refuses its settings: {}",
-                    r.module,
-                    validation.message.unwrap_or_default()
-                ),
-                format!(
-                    "see `kubectl promote policy inspect {}` for the settings it takes",
-                    r.module
-                ),
-            )));
-        }
+        note_cache(&runtime.host, &policy, progress);
+        // Settings the module refuses are the configuration's fault: an error naming the key.
+        // A module that cannot decide on them (a trap, a limit, bad output) is a policy error
+        // like any other, kept for its failure policy to judge when the operation runs.
+        let settings_error = match runtime.host.validate_settings(&policy, &r.settings) {
+            Ok(v) if !v.valid => {
+                return Err(PromoteError::Config(session.config.error(
+                    format!("{}.settings", r.key),
+                    format!(
+                        "{} refuses its settings: {}",
+                        r.module,
+                        v.message.unwrap_or_default()
+                    ),
+                    format!(
+                        "see `kubectl promote policy inspect {}` for the settings it takes",
+                        r.module
+                    ),
+                )));
+            }
+            Ok(_) => None,
+            Err(e) => Some(e),
+        };
         out.push(ConfiguredPolicy {
             policy: Arc::new(policy),
             settings: r.settings.clone(),
@@ -244,6 +282,7 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                 ConfigFailure::Fail => FailurePolicy::Fail,
                 ConfigFailure::Ignore => FailurePolicy::Ignore,
             },
+            settings_error,
         });
     }
     for path in &session.policy.one_offs {
@@ -254,13 +293,29 @@ pub fn load(session: &Session, refs: &[PolicyRef]) -> Result<Vec<ConfiguredPolic
                 sha256: None,
             })
             .map_err(|e| PromoteError::Policy(format!("--policy {}: {e}", path.display())))?;
+        note_cache(&runtime.host, &policy, progress);
         out.push(ConfiguredPolicy {
             policy: Arc::new(policy),
             settings: serde_json::json!({}),
             failure_policy: FailurePolicy::Fail,
+            settings_error: None,
         });
     }
     Ok(out)
+}
+
+/// Says (as a detail, shown with `-v`) when a module's compiled artifact in the cache could
+/// not be used and was rebuilt: a corrupted cache heals itself, but not silently.
+pub fn note_cache(host: &Host, policy: &promote_policy::Policy, progress: &dyn Progress) {
+    if let CacheStatus::Healed(why) = policy.cache_status() {
+        let path = host
+            .cache_path(&policy.sha256())
+            .map_or_else(String::new, |p| format!(" {}", p.display()));
+        progress.detail(&format!(
+            "{}: the compiled-module cache entry{path} was not used ({why}); recompiled and replaced it",
+            policy.origin()
+        ));
+    }
 }
 
 /// The `promote-policy.yaml` beside a repo-path module at the base tip, if there is one: the
@@ -428,22 +483,28 @@ pub fn evaluate(
             name: p.name.clone(),
             origin: p.origin.clone(),
             sha256: p.sha256.clone(),
-            decision: match (&p.error, p.decision) {
-                (Some(_), _) => "error".into(),
-                (None, Verdict::Allow) => "allow".into(),
-                (None, Verdict::Deny) => "deny".into(),
-                (None, Verdict::RequireApproval) => "require-approval".into(),
+            decision: match (&p.error, p.failure_policy, p.decision) {
+                (Some(_), FailurePolicy::Fail, _) => "error".into(),
+                (Some(_), FailurePolicy::Ignore, _) => "ignored".into(),
+                (None, _, Verdict::Allow) => "allow".into(),
+                (None, _, Verdict::Deny) => "deny".into(),
+                (None, _, Verdict::RequireApproval) => "require-approval".into(),
             },
             reasons: p.reasons.clone(),
             warnings: p.warnings.clone(),
             error: p.error.as_ref().map(ToString::to_string),
             fuel_used: p.fuel_used,
             elapsed_ms: p.elapsed.as_secs_f64() * 1000.0,
+            override_: p.override_outcome.map(|o| match o {
+                OverrideOutcome::Overridden => "overridden",
+                OverrideOutcome::Refused => "override refused",
+            }),
         })
         .collect();
     Ok(PolicyVerdict {
         decision,
         reasons: combined.reasons,
+        overridden: combined.overridden,
         required_approvals: required,
         approvals,
         warnings: combined.warnings,
@@ -453,6 +514,10 @@ pub fn evaluate(
 }
 
 /// The promotion half of the request.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the promotion's parts come from the draft, the config and the flags"
+)]
 pub fn promotion_operation(
     env: &Environment,
     from: Option<&str>,
@@ -501,7 +566,7 @@ pub fn argocd_rollback_verdict(
     if env.rollback_policies.is_empty() && session.policy.one_offs.is_empty() {
         return Ok(None);
     }
-    let policies = load(session, &env.rollback_policies)?;
+    let policies = load(session, &env.rollback_policies, progress)?;
     let actor = actor(session, author);
     let to_version = plan.to.version.clone().unwrap_or_else(|| "mixed".into());
     let op = Operation::Rollback(sdk::Rollback {

@@ -301,7 +301,7 @@ pub(crate) fn promote_gate(
     if d.env.promote_policies.is_empty() && session.policy.one_offs.is_empty() {
         return Ok(None);
     }
-    let policies = policy::load(session, &d.env.promote_policies)?;
+    let policies = policy::load(session, &d.env.promote_policies, progress)?;
     let actor = policy::actor(session, author);
     let override_ = session
         .policy

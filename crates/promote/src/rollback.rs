@@ -235,7 +235,7 @@ pub fn prepare_revert(
         if d.env.rollback_policies.is_empty() && session.policy.one_offs.is_empty() {
             return Ok(None);
         }
-        let policies = policy::load(session, &d.env.rollback_policies)?;
+        let policies = policy::load(session, &d.env.rollback_policies, progress)?;
         let actor = policy::actor(session, author);
         let override_ = session
             .policy

@@ -28,7 +28,8 @@ struct Settings {
     allow_only: Vec<RawWindow>,
     #[serde(default)]
     freezes: Vec<RawFreeze>,
-    /// Let `--override-policy` through (with a warning).
+    /// Let `--override-policy` through (with a warning). Without it, a denial says it may not
+    /// be overridden (`overridable: false`), so break-glass cannot open a closed window.
     #[serde(default)]
     honor_override: bool,
 }
@@ -268,6 +269,9 @@ fn evaluate(req: &EvaluationRequest) -> Result<Decision, PolicyFailure> {
         None => {
             d.decision = Verdict::Deny;
             d.reasons = reasons;
+            // Without `honorOverride`, break-glass does not open a closed window either: the
+            // host keeps this denial under `--override-policy` and says this policy refused.
+            d.overridable = rules.honor_override;
         }
     }
     Ok(d)

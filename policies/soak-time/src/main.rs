@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use jiff::SignedDuration;
 use policy_common::{human, now, parse_time};
-use promote_policy_sdk::{Decision, EvaluationRequest, PolicyFailure, SettingsValidation};
+use promote_policy_sdk::{Decision, EvaluationRequest, PolicyFailure, SettingsValidation, Verdict};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -22,7 +22,8 @@ struct Settings {
     /// Where to soak; defaults to the promotion's `from`.
     #[serde(default)]
     environment: Option<String>,
-    /// Let `--override-policy` through (with a warning).
+    /// Let `--override-policy` through (with a warning). Without it, every denial says it may
+    /// not be overridden (`overridable: false`).
     #[serde(default)]
     honor_override: bool,
 }
@@ -39,8 +40,19 @@ fn validate_settings(settings: &Value) -> SettingsValidation {
     }
 }
 
+/// Without `honorOverride`, no denial of this policy may be set aside by break-glass: the host
+/// keeps it under `--override-policy` and says this policy refused the override.
 fn evaluate(req: &EvaluationRequest) -> Result<Decision, PolicyFailure> {
     let s: Settings = req.settings()?;
+    let d = decide(req, &s)?;
+    Ok(if d.decision == Verdict::Deny && !s.honor_override {
+        d.not_overridable()
+    } else {
+        d
+    })
+}
+
+fn decide(req: &EvaluationRequest, s: &Settings) -> Result<Decision, PolicyFailure> {
     let Some(p) = req.promotion() else {
         return Ok(Decision::allow().with_warning("soak-time only decides promotions"));
     };

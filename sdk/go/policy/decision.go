@@ -48,6 +48,10 @@ type Decision struct {
 	Reasons           []Reason           `json:"reasons"`
 	RequiredApprovals []RequiredApproval `json:"requiredApprovals"`
 	Warnings          []string           `json:"warnings"`
+	// RefusesOverride keeps a deny a deny under --override-policy (break-glass): it is written
+	// as "overridable": false. The zero value lets an override set the denial aside, as
+	// decisions did before the field existed. Set it with NotOverridable.
+	RefusesOverride bool `json:"-"`
 }
 
 // Allow is an allow with nothing to add.
@@ -74,6 +78,14 @@ func (d Decision) WithReason(code, message string) Decision {
 // WithWarning adds a warning: something worth saying that does not change the verdict.
 func (d Decision) WithWarning(warning string) Decision {
 	d.Warnings = append(append([]string(nil), d.Warnings...), warning)
+	return d
+}
+
+// NotOverridable refuses break-glass: --override-policy does not set this denial aside (it
+// stays a denial, and the report says this policy refused the override). An override never
+// covers missing approvals in any case.
+func (d Decision) NotOverridable() Decision {
+	d.RefusesOverride = true
 	return d
 }
 
@@ -109,6 +121,8 @@ type wireDecision struct {
 	Reasons           []Reason           `json:"reasons"`
 	RequiredApprovals []RequiredApproval `json:"requiredApprovals"`
 	Warnings          []string           `json:"warnings"`
+	// Overridable is written only when false; absent means true.
+	Overridable *bool `json:"overridable,omitempty"`
 }
 
 // MarshalJSON writes the Decision document with apiVersion and kind, and [] for empty lists
@@ -131,6 +145,10 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 	if w.Warnings == nil {
 		w.Warnings = []string{}
 	}
+	if d.RefusesOverride {
+		no := false
+		w.Overridable = &no
+	}
 	return json.Marshal(w)
 }
 
@@ -146,6 +164,7 @@ func (d *Decision) UnmarshalJSON(data []byte) error {
 	if w.Kind != "Decision" {
 		return fmt.Errorf("kind is %q, expected \"Decision\"", w.Kind)
 	}
-	*d = Decision{Decision: w.Decision, Reasons: w.Reasons, RequiredApprovals: w.RequiredApprovals, Warnings: w.Warnings}
+	*d = Decision{Decision: w.Decision, Reasons: w.Reasons, RequiredApprovals: w.RequiredApprovals, Warnings: w.Warnings,
+		RefusesOverride: w.Overridable != nil && !*w.Overridable}
 	return nil
 }

@@ -123,6 +123,8 @@ func TestDecisionsAreWrittenAsTheHostReadsThem(t *testing.T) {
 			`{"apiVersion":"policy.promote.kubectl.io/v1alpha1","kind":"Decision","decision":"deny","reasons":[{"code":"ChangeFreeze","message":"frozen"}],"requiredApprovals":[],"warnings":["w"]}`},
 		{"require-approval", RequireApproval(RequiredApproval{ID: "pm", Environment: "prod", Count: 1, Reason: "sign-off"}),
 			`{"apiVersion":"policy.promote.kubectl.io/v1alpha1","kind":"Decision","decision":"require-approval","reasons":[],"requiredApprovals":[{"id":"pm","environment":"prod","count":1,"reason":"sign-off"}],"warnings":[]}`},
+		{"deny, not overridable", Deny("ChangeFreeze", "frozen").NotOverridable(),
+			`{"apiVersion":"policy.promote.kubectl.io/v1alpha1","kind":"Decision","decision":"deny","reasons":[{"code":"ChangeFreeze","message":"frozen"}],"requiredApprovals":[],"warnings":[],"overridable":false}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,7 +136,7 @@ func TestDecisionsAreWrittenAsTheHostReadsThem(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", out, c.want)
 			}
 			var back Decision
-			if err := json.Unmarshal(out, &back); err != nil || back.Decision != c.d.Decision {
+			if err := json.Unmarshal(out, &back); err != nil || back.Decision != c.d.Decision || back.RefusesOverride != c.d.RefusesOverride {
 				t.Errorf("reading it back: %v %+v", err, back)
 			}
 		})

@@ -805,14 +805,14 @@ fn decide_and_roll_back(
             shell.out(summary.clone())?;
             shell.out(super::promote::policy_text(v).trim_end())?;
         }
-        if v.denied() && v.override_.is_none() {
+        if v.denied() {
             if shell.is_text() {
                 shell.out(format!("{RED}denied by policy{RED:#}: nothing was changed"))?;
             }
             shell.document("RollbackResult", &serde_json::json!({"result": "denied", "strategy": "argocd", "plan": &plan, "policy": v}))?;
             return Ok(Exit::Denied);
         }
-        if v.awaiting_approval() && v.override_.is_none() {
+        if v.awaiting_approval() {
             if shell.is_text() {
                 shell.out(format!(
                     "{CYAN}waiting for approval{CYAN:#}: nothing was changed"

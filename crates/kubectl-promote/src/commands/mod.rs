@@ -47,6 +47,9 @@ impl ::promote::Progress for Ctx<'_> {
     fn warn(&self, message: &str) {
         ::promote::Progress::warn(self.shell, message);
     }
+    fn detail(&self, message: &str) {
+        ::promote::Progress::detail(self.shell, message);
+    }
     fn checkpoint(&self, point: &str) {
         self.env.pause_at(point);
     }

@@ -725,6 +725,7 @@ fn error_kind(e: &PolicyError) -> &'static str {
         PolicyError::UnsupportedOperation { .. } => "unsupported-operation",
         PolicyError::Request { .. } => "bad-request",
         PolicyError::Instantiate { .. } => "instantiate",
+        PolicyError::ValidateSettings(inner) => error_kind(inner),
     }
 }
 
@@ -762,6 +763,7 @@ fn eval(ctx: &Ctx<'_>, args: &PolicyEvalArgs) -> anyhow::Result<Exit> {
         ctx.env.krew_root.as_deref(),
     )?;
     let policy = host.load(&source)?;
+    promote::policy::note_cache(&host, &policy, ctx);
     let bytes = read_input(&args.input)?;
     let bad = |e: &dyn std::fmt::Display| {
         usage(format!(
@@ -1078,9 +1080,13 @@ fn test(ctx: &Ctx<'_>, args: &PolicyTestArgs) -> anyhow::Result<Exit> {
                         Ok(source) => {
                             let key = source.origin().to_string();
                             result.module = Some(key.clone());
-                            let policy = loaded
-                                .entry(key)
-                                .or_insert_with(|| host.load(&source).map_err(|e| e.to_string()));
+                            let policy = loaded.entry(key).or_insert_with(|| {
+                                let p = host.load(&source).map_err(|e| e.to_string());
+                                if let Ok(p) = &p {
+                                    promote::policy::note_cache(&host, p, ctx);
+                                }
+                                p
+                            });
                             match policy {
                                 Err(e) => result.problems.push(e.clone()),
                                 Ok(p) => match run_case(&host, p, &case) {

@@ -13,7 +13,7 @@ use promote_core::image::{ImageChange, ImageRef};
 use super::{Ctx, usage};
 use crate::Exit;
 use crate::cli::PromoteArgs;
-use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, color_diff};
+use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW, color_diff};
 
 /// The JSON/YAML shape of a promotion's result (`kind: PromotionResult`).
 #[derive(Debug, Serialize)]
@@ -161,15 +161,16 @@ pub(super) fn land_with(
         }
         Prepared::Ready(plan) => plan,
     };
-    // The policies' say: a denial stops here (exit 3) unless overridden where allowed;
-    // unmet approvals stop a direct promotion (exit 4) and make a PR wait for them.
+    // The policies' say: a denial stops here (exit 3) unless an override set it aside (where
+    // the env allows one and the policy does not refuse it); unmet approvals, which no
+    // override covers, stop a direct promotion (exit 4) and make a PR wait for them.
     let verdict = plan.policy.as_ref();
-    let denied = verdict.is_some_and(|v| v.denied() && v.override_.is_none());
+    let denied = verdict.is_some_and(promote::policy::PolicyVerdict::denied);
     let missing: Vec<promote::approvals::RequiredApproval> = verdict
         .and_then(|v| v.approvals.as_ref())
         .map(|c| c.missing.iter().map(|m| m.requirement.clone()).collect())
         .unwrap_or_default();
-    let waiting = verdict.is_some_and(|v| v.awaiting_approval()) && v_override_absent(verdict);
+    let waiting = verdict.is_some_and(promote::policy::PolicyVerdict::awaiting_approval);
     if how.dry_run {
         if shell.is_text() {
             print_plan(shell, &plan, true)?;
@@ -477,32 +478,46 @@ fn plan_text(plan: &Plan) -> String {
     s
 }
 
-/// Each policy's verdict, then what is missing or overridden.
+/// Each policy's verdict, then what is missing or overridden. A policy error is said once,
+/// as the error; one that `failurePolicy: Ignore` let pass is marked as ignored, not failed.
 pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
     let style = match v.decision.as_str() {
         "allow" => GREEN,
         "deny" => RED,
         _ => CYAN,
     };
-    let mut s = format!("policies: {style}{}{style:#}\n", v.decision);
+    let overridden = if v.overridden.is_empty() {
+        String::new()
+    } else {
+        " (a denial was overridden)".to_owned()
+    };
+    let mut s = format!("policies: {style}{}{style:#}{overridden}\n", v.decision);
     for p in &v.policies {
-        let (mark, style) = match p.decision.as_str() {
-            "allow" => ("✓", GREEN),
-            "deny" | "error" => ("✗", RED),
+        let (mark, style) = match (p.decision.as_str(), p.override_) {
+            (_, Some("overridden")) => ("!", YELLOW),
+            ("allow", _) => ("✓", GREEN),
+            ("deny" | "error", _) => ("✗", RED),
+            ("ignored", _) => ("-", YELLOW),
             _ => ("…", CYAN),
         };
+        let label = p.outcome();
+        let width = 7.max(label.len());
         s.push_str(&format!(
-            "  {style}{mark} {:<7}{style:#} {} {DIM}(sha256:{}, {:.1} ms){DIM:#}\n",
-            p.decision,
+            "  {style}{mark} {label:<width$}{style:#} {} {DIM}(sha256:{}, {:.1} ms){DIM:#}\n",
             p.origin,
             &p.sha256[..12],
             p.elapsed_ms
         ));
-        for r in &p.reasons {
-            s.push_str(&format!("      {}: {}\n", r.code, r.message));
-        }
-        if let Some(e) = &p.error {
-            s.push_str(&format!("      {RED}policy error:{RED:#} {e}\n"));
+        match (&p.error, p.decision.as_str()) {
+            (Some(e), "ignored") => s.push_str(&format!(
+                "      {YELLOW}policy error, ignored (failurePolicy: Ignore):{YELLOW:#} {e}\n"
+            )),
+            (Some(e), _) => s.push_str(&format!("      {RED}policy error:{RED:#} {e}\n")),
+            (None, _) => {
+                for r in &p.reasons {
+                    s.push_str(&format!("      {}: {}\n", r.code, r.message));
+                }
+            }
         }
         for w in &p.warnings {
             s.push_str(&format!("      warning: {w}\n"));
@@ -523,8 +538,13 @@ pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
         }
     }
     if let Some(o) = &v.override_ {
+        let what = if v.overridden.is_empty() {
+            "nothing to override"
+        } else {
+            "denials set aside"
+        };
         s.push_str(&format!(
-            "  {RED}policy override{RED:#} by {}: {}\n",
+            "  {RED}policy override{RED:#} by {}: {} ({what}; an override never covers missing approvals)\n",
             o.by, o.reason
         ));
     }
@@ -550,10 +570,6 @@ fn image_check_text(r: &promote_core::registry::ImageCheckReport) -> String {
             format!("images: {CYAN}not checked{CYAN:#} ({})\n", r.summary())
         }
     }
-}
-
-fn v_override_absent(v: Option<&promote::policy::PolicyVerdict>) -> bool {
-    v.is_none_or(|v| v.override_.is_none())
 }
 
 fn fmt_ref(r: &ImageRef) -> String {
