@@ -163,6 +163,9 @@ pub struct KubeletOptions {
     pub rollout: Duration,
     /// Print each status written to stderr (the binary does).
     pub log: bool,
+    /// Only Deployments in this namespace (default: all). Two kubelets on one apiserver must
+    /// not look at the same Deployments: each would undo the other's verdicts.
+    pub namespace: Option<String>,
 }
 
 impl KubeletOptions {
@@ -172,6 +175,10 @@ impl KubeletOptions {
     }
     pub fn rollout(mut self, rollout: Duration) -> Self {
         self.rollout = rollout;
+        self
+    }
+    pub fn namespace(mut self, namespace: &str) -> Self {
+        self.namespace = Some(namespace.to_owned());
         self
     }
 }
@@ -210,6 +217,8 @@ impl std::fmt::Debug for Kubelet {
 
 struct Shared {
     api: Client,
+    /// `/apis/apps/v1/deployments`, or `/apis/apps/v1/namespaces/NS/deployments`.
+    collection: String,
     bad: Mutex<BTreeSet<String>>,
     rollout: Duration,
     log: bool,
@@ -218,6 +227,12 @@ struct Shared {
     seen: Mutex<HashMap<(String, i64), Instant>>,
     /// Generations seen but not yet given a status because their rollout time has not passed.
     pending: Mutex<BTreeSet<(String, i64)>>,
+    /// Per Deployment, the status last written: (resourceVersion after the write, generation,
+    /// verdict). Watch events queued before our write carry the old status; they must not
+    /// make us write the same status again.
+    written: Mutex<HashMap<String, (u64, i64, Verdict)>>,
+    /// One reconcile at a time (the watch thread, and `mark_bad`/`mark_good` on the caller's).
+    reconciling: Mutex<()>,
     writes: Mutex<Vec<StatusWrite>>,
 }
 
@@ -225,14 +240,21 @@ impl Kubelet {
     /// Check that the apiserver answers (listing Deployments), write the status of every
     /// Deployment already there, then keep watching on a thread.
     pub fn start(api: ApiServer, options: KubeletOptions) -> Result<Kubelet, KubeletError> {
+        let collection = match &options.namespace {
+            Some(ns) => format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+            None => "/apis/apps/v1/deployments".to_owned(),
+        };
         let shared = Arc::new(Shared {
             api: Client::new(api)?,
+            collection,
             bad: Mutex::new(options.bad),
             rollout: options.rollout,
             log: options.log,
             stop: AtomicBool::new(false),
             seen: Mutex::new(HashMap::new()),
             pending: Mutex::new(BTreeSet::new()),
+            written: Mutex::new(HashMap::new()),
+            reconciling: Mutex::new(()),
             writes: Mutex::new(Vec::new()),
         });
         let resource_version = shared.sync_all()?;
@@ -322,7 +344,8 @@ impl Shared {
     /// One watch from `resource_version` until the apiserver closes it; returns where to go on.
     fn watch(&self, resource_version: &str) -> Result<String, KubeletError> {
         let path = format!(
-            "/apis/apps/v1/deployments?watch=1&allowWatchBookmarks=true&timeoutSeconds={WATCH_SECONDS}&resourceVersion={resource_version}"
+            "{}?watch=1&allowWatchBookmarks=true&timeoutSeconds={WATCH_SECONDS}&resourceVersion={resource_version}",
+            self.collection
         );
         let mut rv = resource_version.to_owned();
         let reader = self.api.stream(&path)?;
@@ -351,7 +374,10 @@ impl Shared {
                         body: object["message"].as_str().unwrap_or_default().to_owned(),
                     });
                 }
-                Some("ADDED" | "MODIFIED") => self.reconcile(object)?,
+                Some("ADDED" | "MODIFIED") => {
+                    let _one = self.reconciling.lock().unwrap();
+                    self.reconcile(object)?;
+                }
                 _ => {}
             }
             if let Some(v) = object["metadata"]["resourceVersion"].as_str() {
@@ -363,7 +389,8 @@ impl Shared {
 
     /// List every Deployment and write the statuses due; returns the list's resourceVersion.
     fn sync_all(&self) -> Result<String, KubeletError> {
-        let list = self.api.get("/apis/apps/v1/deployments")?;
+        let _one = self.reconciling.lock().unwrap();
+        let list = self.api.get(&self.collection)?;
         for item in list["items"].as_array().into_iter().flatten() {
             self.reconcile(item)?;
         }
@@ -416,12 +443,28 @@ impl Shared {
         let Some((verdict, status)) = desired_status(deployment, &bad, &now) else {
             return Ok(());
         };
+        let key = format!("{namespace}/{name}");
+        let seen_rv = resource_version(deployment);
+        if let (Some(rv), Some(&(written_rv, g, v))) =
+            (seen_rv, self.written.lock().unwrap().get(&key))
+            && rv <= written_rv
+            && (g, v) == (generation, verdict)
+        {
+            // An event from before our own write: that write already says this.
+            return Ok(());
+        }
         let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status");
-        match self.api.merge_patch(&path, &json!({ "status": status })) {
-            Ok(()) => {}
+        let answer = match self.api.merge_patch(&path, &json!({ "status": status })) {
+            Ok(answer) => answer,
             // Deleted between the event and the patch: nothing to do.
             Err(KubeletError::Status { status: 404, .. }) => return Ok(()),
             Err(e) => return Err(e),
+        };
+        if let Some(rv) = resource_version(&answer) {
+            self.written
+                .lock()
+                .unwrap()
+                .insert(key, (rv, generation, verdict));
         }
         let images = images(deployment).into_iter().map(str::to_owned).collect();
         let write = StatusWrite {
@@ -440,6 +483,12 @@ impl Shared {
         self.writes.lock().unwrap().push(write);
         Ok(())
     }
+}
+
+/// An object's resourceVersion as a number. It is opaque by contract; the real apiserver's is
+/// etcd's revision, so a number compares, and anything else is not compared at all.
+fn resource_version(object: &Value) -> Option<u64> {
+    object["metadata"]["resourceVersion"].as_str()?.parse().ok()
 }
 
 /// The images of a Deployment's pod template (containers, then init containers).
@@ -676,7 +725,8 @@ impl Client {
         Ok(BufReader::new(answer.into_body().into_reader()))
     }
 
-    fn merge_patch(&self, path: &str, patch: &Value) -> Result<(), KubeletError> {
+    /// PATCH with a JSON merge patch; the object as written.
+    fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value, KubeletError> {
         let url = format!("{}{path}", self.url);
         let http = |source| KubeletError::Http {
             method: "PATCH",
@@ -691,8 +741,8 @@ impl Client {
             .send(patch.to_string().as_bytes())
             .map_err(http)?;
         let status = answer.status().as_u16();
+        let body = answer.body_mut().read_to_string().map_err(http)?;
         if status != 200 {
-            let body = answer.body_mut().read_to_string().unwrap_or_default();
             return Err(KubeletError::Status {
                 method: "PATCH",
                 url,
@@ -700,7 +750,11 @@ impl Client {
                 body,
             });
         }
-        Ok(())
+        serde_json::from_str(&body).map_err(|source| KubeletError::Json {
+            method: "PATCH",
+            url,
+            source,
+        })
     }
 }
 

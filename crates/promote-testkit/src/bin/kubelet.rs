@@ -3,7 +3,7 @@
 //! kubelet**: it runs no pods, it writes the status a finished rollout would have.
 //!
 //! ```text
-//! kubelet [--env FILE] [--bad-tag TAG]... [--rollout SECONDS]
+//! kubelet [--env FILE] [--bad-tag TAG]... [--rollout SECONDS] [--namespace NS]
 //! ```
 //!
 //! * `--env FILE`: the env file `scripts/real-cluster.sh start` wrote (default: the variables
@@ -12,6 +12,8 @@
 //! * `--bad-tag TAG`: Deployments running an image with this tag (or digest) go Degraded
 //!   (repeatable). Every other tag goes Healthy.
 //! * `--rollout SECONDS`: how long a new generation stays Progressing first (default 0).
+//! * `--namespace NS`: only Deployments in NS (default: every namespace). Run one kubelet per
+//!   set of Deployments: two would undo each other's verdicts.
 //!
 //! It runs until SIGTERM or SIGINT.
 
@@ -21,7 +23,8 @@ use std::time::Duration;
 
 use promote_testkit::kubelet::{ApiServer, Kubelet, KubeletOptions};
 
-const USAGE: &str = "usage: kubelet [--env FILE] [--bad-tag TAG]... [--rollout SECONDS]";
+const USAGE: &str =
+    "usage: kubelet [--env FILE] [--bad-tag TAG]... [--rollout SECONDS] [--namespace NS]";
 
 struct Args {
     env: Option<PathBuf>,
@@ -49,6 +52,7 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--env" => env = Some(PathBuf::from(value)),
             "--bad-tag" => options = options.bad_tag(&value),
+            "--namespace" => options = options.namespace(&value),
             "--rollout" => {
                 let secs: f64 = value
                     .parse()
