@@ -307,7 +307,7 @@ cmd_start() {
   mkdir -p "$PROMOTE_REAL"
   echo "$D" >"$PROMOTE_REAL/current-cluster"
   # Stop what was started if any step fails, so a failed start leaves nothing running.
-  trap 'rc=$?; [ $rc -eq 0 ] || real_stop_all "$D" || true' EXIT
+  trap 'rc=$?; [ $rc -eq 0 ] || { real_stop_all "$D" || true; rm -f "$PROMOTE_REAL/current-cluster"; }' EXIT
   P_ETCD=$(real_free_port); P_ETCD_PEER=$(real_free_port); P_ETCD_METRICS=$(real_free_port)
   P_REDIS=$(real_free_port); P_API=$(real_free_port)
   P_REPO=$(real_free_port); P_REPO_METRICS=$(real_free_port); P_CONTROLLER_METRICS=$(real_free_port)

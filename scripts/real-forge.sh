@@ -73,7 +73,7 @@ cmd_start() {
   fi
   mkdir -p "$PROMOTE_REAL" "$D/custom/conf" "$D/data" "$D/repos" "$D/home" "$D/logs"
   echo "$D" >"$PROMOTE_REAL/current-forge"
-  trap 'rc=$?; [ $rc -eq 0 ] || real_stop_all "$D" || true' EXIT
+  trap 'rc=$?; [ $rc -eq 0 ] || { real_stop_all "$D" || true; rm -f "$PROMOTE_REAL/current-forge"; }' EXIT
   P_HTTP=$(real_free_port)
   local secret internal jwt
   secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
