@@ -306,6 +306,7 @@ pub fn environments(session: &Session) -> Result<BTreeMap<String, sdk::Environme
                     .as_str()
                     .unwrap_or("")
                     .to_owned(),
+                protected: env.protected,
                 images: images
                     .iter()
                     .map(|(k, v)| (k.clone(), to_sdk_ref(v)))
@@ -328,6 +329,8 @@ pub(crate) fn to_sdk_ref(r: &ImageRef) -> sdk::ImageRef {
     }
 }
 
+/// The records as policies see them: ours carry more (the account, how the identity was
+/// verified, the commit); the request's shape keeps `name`, `email` and the computed `verified`.
 fn to_sdk_records(records: &[ApprovalRecord]) -> Vec<sdk::ApprovalRecord> {
     records
         .iter()
@@ -364,7 +367,9 @@ pub fn evaluate(
     promoted: &BTreeMap<String, ImageRef>,
     progress: &dyn Progress,
 ) -> Result<PolicyVerdict, PromoteError> {
-    let records = approvals::list(session, progress).unwrap_or_default();
+    // Only records by approvers reach policies; who counts, and whether they were verified, is
+    // decided here, when the records are read.
+    let records = approvals::list(session, progress)?.counted;
     let request = EvaluationRequest {
         operation,
         settings: serde_json::json!({}),
@@ -408,6 +413,7 @@ pub fn evaluate(
             },
             count: a.count,
             reason: a.reason.clone(),
+            verified: a.verified,
         })
         .collect();
     let mut decision = match combined.decision {
