@@ -227,7 +227,20 @@ fn an_ssh_signed_approval_by_an_allowed_key_is_verified() {
         status.stdout
     );
 
-    // Taking the key out of the file on main un-verifies what it signed.
+    // The result is kept, keyed by the keys it was checked against and the record's commit.
+    let record = kit.origin_git(&["rev-parse", "promote/approvals"]);
+    let cached: Vec<String> = std::fs::read_dir(kit.home.join(".cache/kubectl-promote/signatures"))
+        .unwrap()
+        .filter_map(|d| std::fs::read_to_string(d.unwrap().path().join(record.trim())).ok())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(
+        cached[0].starts_with("good ssh qa@example.com SHA256:"),
+        "{cached:?}"
+    );
+
+    // Taking the key out of the file on main un-verifies what it signed (another set of keys,
+    // so the kept result does not apply).
     kit.put(ALLOWED_SIGNERS, "# nobody\n");
     kit.commit("remove Quinn's key");
     assert_eq!(prod_dry_run(&kit).code, 4);

@@ -88,6 +88,45 @@ pub enum Checked {
     NoKeys { method: Method },
 }
 
+impl Checked {
+    /// One line for a cache of results ([`Signers::time_independent`]): `good ssh ID KEY`,
+    /// `not-allowed gpg`, `no-keys other`.
+    pub fn to_line(&self) -> String {
+        match self {
+            Checked::Good {
+                method,
+                identity,
+                key,
+            } => format!("good {method} {identity} {key}"),
+            Checked::NotAllowed { method } => format!("not-allowed {method}"),
+            Checked::NoKeys { method } => format!("no-keys {method}"),
+        }
+    }
+
+    /// Reads [`Checked::to_line`] back; `None` for anything else.
+    pub fn from_line(line: &str) -> Option<Checked> {
+        let mut f = line.trim_end_matches('\n').split(' ');
+        let kind = f.next()?;
+        let method = match f.next()? {
+            "ssh" => Method::Ssh,
+            "gpg" => Method::Gpg,
+            "other" => Method::Other,
+            _ => return None,
+        };
+        let checked = match kind {
+            "good" => Checked::Good {
+                method,
+                identity: f.next().filter(|i| plain_identity(i))?.to_owned(),
+                key: f.next().filter(|k| !k.is_empty())?.to_owned(),
+            },
+            "not-allowed" => Checked::NotAllowed { method },
+            "no-keys" => Checked::NoKeys { method },
+            _ => return None,
+        };
+        f.next().is_none().then_some(checked)
+    }
+}
+
 /// Why the allowed keys could not be prepared, or a signature could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
@@ -146,6 +185,10 @@ pub struct Signers {
     dir: tempfile::TempDir,
     ssh: Option<PathBuf>,
     gpg: Option<GpgKeys>,
+    /// sha256 of the keys as given (see [`Signers::fingerprint`]).
+    fingerprint: String,
+    /// No validity window in the allowed signers, no expiry on a gpg key.
+    time_independent: bool,
     /// Names the signature files of concurrent checks apart.
     next: AtomicUsize,
 }
@@ -163,6 +206,8 @@ struct GpgKeys {
     home: PathBuf,
     /// Primary key fingerprint → the e-mails of its valid user IDs (lower case).
     emails: BTreeMap<String, Vec<String>>,
+    /// Some key or subkey has an expiry date.
+    expires: bool,
 }
 
 impl Signers {
@@ -170,6 +215,7 @@ impl Signers {
     /// line here, so a typo is an error naming the line rather than a key that silently never
     /// verifies); `gpg`, armored public keys (imported into a fresh keyring; at least one).
     pub fn new(ssh: Option<&[u8]>, gpg: Option<&[u8]>) -> Result<Signers, SignerError> {
+        let ssh_text = ssh;
         let dir = tempfile::Builder::new()
             .prefix("kubectl-promote-keys-")
             .tempdir()
@@ -187,16 +233,48 @@ impl Signers {
                 Some(path)
             }
         };
-        let gpg = match gpg {
+        let windowed = ssh_text.is_some_and(|t| {
+            let t = String::from_utf8_lossy(t).to_ascii_lowercase();
+            t.contains("valid-before") || t.contains("valid-after")
+        });
+        let gpg_keys = match gpg {
             None => None,
             Some(keys) => Some(GpgKeys::import(dir.path(), keys)?),
         };
+        let fingerprint = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for part in [ssh_text, gpg] {
+                match part {
+                    Some(bytes) => {
+                        h.update((bytes.len() as u64).to_le_bytes());
+                        h.update(bytes);
+                    }
+                    None => h.update(u64::MAX.to_le_bytes()),
+                }
+            }
+            hex::encode(h.finalize())
+        };
         Ok(Signers {
+            time_independent: !windowed && !gpg_keys.as_ref().is_some_and(|k| k.expires),
             dir,
             ssh,
-            gpg,
+            gpg: gpg_keys,
+            fingerprint,
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// The sha256 of the keys these signers were made from: what a cached result is valid for.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Whether a check's result depends only on the commit and these keys, not on the time of
+    /// checking: no `valid-before`/`valid-after` in the allowed signers, no gpg key that
+    /// expires. Only then may results be cached.
+    pub fn time_independent(&self) -> bool {
+        self.time_independent
     }
 
     /// Checks `sig` for each of `identities` in turn (the first good one wins).
@@ -326,13 +404,23 @@ impl GpgKeys {
         let mut list = Self::gpg(&home);
         list.args(["--with-colons", "--fixed-list-mode", "--list-keys"]);
         let listed = run("gpg", list, b"")?;
-        let emails = parse_key_list(&String::from_utf8_lossy(&listed.stdout));
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        let emails = parse_key_list(&listed);
         if emails.is_empty() {
             return Err(SignerError::NoGpgKeys {
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             });
         }
-        Ok(GpgKeys { home, emails })
+        // Field 7 of a `pub`/`sub` line is its expiry (empty: never).
+        let expires = listed.lines().any(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            matches!(f.first(), Some(&"pub" | &"sub")) && f.get(6).is_some_and(|e| !e.is_empty())
+        });
+        Ok(GpgKeys {
+            home,
+            emails,
+            expires,
+        })
     }
 
     fn check(
@@ -624,6 +712,50 @@ uid:u::::1700000000::HASH::Revoked Key <pm@example.com>::::::::::0:\n";
                 "ABCDEF0123456789ABCDEF0123456789ABCDEF01".to_owned(),
                 vec!["qa@example.com".to_owned()]
             )])
+        );
+    }
+
+    #[test]
+    fn results_round_trip_through_cache_lines() {
+        for c in [
+            Checked::Good {
+                method: Method::Ssh,
+                identity: "qa@example.com".into(),
+                key: "SHA256:abc+/=".into(),
+            },
+            Checked::NotAllowed {
+                method: Method::Gpg,
+            },
+            Checked::NoKeys {
+                method: Method::Other,
+            },
+        ] {
+            assert_eq!(Checked::from_line(&c.to_line()), Some(c.clone()), "{c:?}");
+        }
+        for bad in [
+            "",
+            "good ssh",
+            "good ssh a,b k",
+            "good ssh id k extra",
+            "maybe ssh",
+            "no-keys x509",
+        ] {
+            assert_eq!(Checked::from_line(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn results_of_keys_with_validity_windows_are_not_cacheable() {
+        let line = format!("qa@example.com ssh-ed25519 {KEY}\n");
+        let plain = Signers::new(Some(line.as_bytes()), None).unwrap();
+        assert!(plain.time_independent());
+        let windowed = format!("qa@example.com valid-before=\"20300101\" ssh-ed25519 {KEY}\n");
+        let windowed = Signers::new(Some(windowed.as_bytes()), None).unwrap();
+        assert!(!windowed.time_independent());
+        assert_ne!(plain.fingerprint(), windowed.fingerprint());
+        assert_ne!(
+            plain.fingerprint(),
+            Signers::new(None, None).unwrap().fingerprint()
         );
     }
 

@@ -603,9 +603,15 @@ fn records_from(
         return Ok(out);
     }
     let verifier = Verifier::new(session)?;
+    let checked = verifier.check_all(
+        &parsed
+            .iter()
+            .map(|(id, r)| (*id, &r.by))
+            .collect::<Vec<_>>(),
+    )?;
     let approvers = &session.config.approvers;
-    for (id, mut r) in parsed {
-        r.by.verification = verifier.check(id, &r.by)?;
+    for ((_, mut r), verification) in parsed.into_iter().zip(checked) {
+        r.by.verification = verification;
         if listed(approvers, &r) {
             out.counted.push(r);
         } else {
@@ -630,11 +636,25 @@ fn records_from(
 }
 
 /// Checks record commits' signatures against the keys `approverKeys` names at the base tip.
+///
+/// A check runs `ssh-keygen` or `gpg` (about 3 ms each on an idle machine, 10–15 on a busy
+/// one), so a long approvals branch is checked on several threads, and results are kept in the
+/// cache (`<cache>/signatures/<sha256 of the keys>/<commit>`) when they cannot change: the
+/// commit id covers the signature, the signed bytes and the identities the record claims; the
+/// directory, the keys. Keys with a validity window or an expiry are checked every time.
 struct Verifier<'s> {
     session: &'s Session,
     /// `None` when promote.yaml names no keys.
     signers: Option<Signers>,
+    /// Where results are kept; `None` with `--no-cache` or time-dependent keys.
+    cache: Option<std::path::PathBuf>,
 }
+
+/// How many signature checks run at once.
+const CHECK_THREADS: usize = 8;
+
+/// A finished check: the record's index, its commit, the result.
+type Done = (usize, CommitId, Checked);
 
 impl<'s> Verifier<'s> {
     /// Reads and prepares the allowed keys. A missing or malformed key file is a configuration
@@ -645,6 +665,7 @@ impl<'s> Verifier<'s> {
             return Ok(Verifier {
                 session,
                 signers: None,
+                cache: None,
             });
         }
         let at = session.base_name();
@@ -704,65 +725,156 @@ impl<'s> Verifier<'s> {
                 },
             }
         })?;
+        let cache = session
+            .policy
+            .cache
+            .is_some()
+            .then(|| {
+                session
+                    .cache_dir
+                    .join("signatures")
+                    .join(&signers.fingerprint()[..32])
+            })
+            .filter(|_| signers.time_independent());
         Ok(Verifier {
             session,
             signers: Some(signers),
+            cache,
         })
     }
 
     fn check(&self, commit: CommitId, by: &Approver) -> Result<Verification, PromoteError> {
-        let Some(sig) = self.session.repo.commit_signature(commit)? else {
-            return Ok(Verification::unverified("the record commit is not signed"));
+        Ok(self.check_all(&[(commit, by)])?.remove(0))
+    }
+
+    /// The verification of each (record commit, approver), in order.
+    fn check_all(
+        &self,
+        records: &[(CommitId, &Approver)],
+    ) -> Result<Vec<Verification>, PromoteError> {
+        let failed = |source| PromoteError::Signatures {
+            branch: self.session.config.git.approvals_branch.clone(),
+            source,
         };
-        let method = sig.method();
-        let Some(signers) = &self.signers else {
-            return Ok(Verification::unverified(format!(
-                "signed with {method}, but promote.yaml names no approverKeys"
-            )));
-        };
-        let identities = by.identities();
-        let identities: Vec<&str> = identities.iter().map(String::as_str).collect();
-        if identities.is_empty() {
-            return Ok(Verification::unverified(
-                "the record names no e-mail or account to check its signature against",
-            ));
+        // What needs a tool: signed records with identities, when there are keys; the rest is
+        // decided here.
+        let mut out: Vec<Option<Verification>> = Vec::with_capacity(records.len());
+        let mut work = Vec::new();
+        for (i, (commit, by)) in records.iter().enumerate() {
+            let Some(sig) = self.session.repo.commit_signature(*commit)? else {
+                out.push(Some(Verification::unverified(
+                    "the record commit is not signed",
+                )));
+                continue;
+            };
+            let Some(signers) = &self.signers else {
+                out.push(Some(Verification::unverified(format!(
+                    "signed with {}, but promote.yaml names no approverKeys",
+                    sig.method()
+                ))));
+                continue;
+            };
+            let identities = by.identities();
+            if identities.is_empty() {
+                out.push(Some(Verification::unverified(
+                    "the record names no e-mail or account to check its signature against",
+                )));
+                continue;
+            }
+            match self.cached(commit) {
+                Some(checked) => out.push(Some(verification(checked, by))),
+                None => {
+                    out.push(None);
+                    work.push((i, *commit, sig, identities, signers));
+                }
+            }
         }
-        let checked =
-            signers
-                .check(&sig, &identities)
-                .map_err(|source| PromoteError::Signatures {
-                    branch: self.session.config.git.approvals_branch.clone(),
-                    source,
-                })?;
-        Ok(match checked {
-            Checked::Good {
-                method,
-                identity,
-                key,
-            } => Verification::Verified {
-                method: method.as_str(),
-                identity,
-                key,
-            },
-            Checked::NotAllowed { method } => Verification::unverified(format!(
-                "signed by {} {method} key approverKeys.{method} does not allow for {}",
-                if method == Method::Ssh { "an" } else { "a" },
-                by.email
-                    .iter()
-                    .chain(by.account.iter())
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )),
-            Checked::NoKeys {
-                method: Method::Other,
-            } => Verification::unverified(
-                "signed in a format kubectl promote does not check (it checks ssh and gpg signatures)",
-            ),
-            Checked::NoKeys { method } => Verification::unverified(format!(
-                "signed with {method}, but promote.yaml names no approverKeys.{method}"
-            )),
-        })
+        // The checks, on a few threads: each is a process that mostly waits.
+        let threads = CHECK_THREADS.min(work.len()).max(1);
+        let chunk = work.len().div_ceil(threads).max(1);
+        let results: Vec<Result<Vec<Done>, _>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(i, commit, sig, identities, signers)| {
+                                let ids: Vec<&str> =
+                                    identities.iter().map(String::as_str).collect();
+                                signers.check(sig, &ids).map(|c| (*i, *commit, c))
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a signature check thread panicked"))
+                .collect()
+        });
+        for part in results {
+            for (i, commit, checked) in part.map_err(failed)? {
+                self.remember(&commit, &checked);
+                out[i] = Some(verification(checked, records[i].1));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.expect("every record was decided"))
+            .collect())
+    }
+
+    /// A result kept by an earlier run, if the cache has a well-formed one.
+    fn cached(&self, commit: &CommitId) -> Option<Checked> {
+        let path = self.cache.as_ref()?.join(commit.to_string());
+        Checked::from_line(&std::fs::read_to_string(path).ok()?)
+    }
+
+    /// Keeps a result for later runs (best effort: a cache that cannot be written only costs
+    /// time). Written to a temp file and renamed, so a reader never sees half a line.
+    fn remember(&self, commit: &CommitId, checked: &Checked) {
+        let Some(dir) = &self.cache else { return };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut tmp, checked.to_line().as_bytes())?;
+            tmp.persist(dir.join(commit.to_string()))?;
+            Ok(())
+        };
+        let _ = write();
+    }
+}
+
+/// What a tool's result means for a record.
+fn verification(checked: Checked, by: &Approver) -> Verification {
+    match checked {
+        Checked::Good {
+            method,
+            identity,
+            key,
+        } => Verification::Verified {
+            method: method.as_str(),
+            identity,
+            key,
+        },
+        Checked::NotAllowed { method } => Verification::unverified(format!(
+            "signed by {} {method} key approverKeys.{method} does not allow for {}",
+            if method == Method::Ssh { "an" } else { "a" },
+            by.email
+                .iter()
+                .chain(by.account.iter())
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+        Checked::NoKeys {
+            method: Method::Other,
+        } => Verification::unverified(
+            "signed in a format kubectl promote does not check (it checks ssh and gpg signatures)",
+        ),
+        Checked::NoKeys { method } => Verification::unverified(format!(
+            "signed with {method}, but promote.yaml names no approverKeys.{method}"
+        )),
     }
 }
 
