@@ -422,3 +422,43 @@ fn a_broken_allowed_signers_file_is_an_error_naming_file_line_and_fix_and_nothin
         r.stderr
     );
 }
+
+#[test]
+fn a_rollback_is_not_held_up_by_records_it_cannot_check() {
+    let mut kit = staging_at_v1_0_1();
+    let qa = kit.signing_approver("qa", "Quinn QA", "qa@example.com");
+    assert_eq!(run_in(&kit, &qa, &["approve", "staging", "v1.0.1"]).code, 0);
+    let r = run_in(&kit, &kit.clone, &["prod", "--from", "staging", "--direct"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(run_in(&kit, &kit.clone, &["staging", "v1.0.2"]).code, 0);
+    // Someone breaks the allowed signers on main.
+    allow(&mut kit, "qa@example.com ssh-ed25519\n");
+    let promote = run_in(&kit, &kit.clone, &["prod", "v1.0.2", "--dry-run"]);
+    assert!(
+        promote.code == 1 && promote.stderr.contains("approverKeys.ssh"),
+        "a promotion stops: {}{}",
+        promote.stdout,
+        promote.stderr
+    );
+    let rollback = run_in(
+        &kit,
+        &kit.clone,
+        &[
+            "rollback",
+            "prod",
+            "--strategy",
+            "revert",
+            "--to",
+            "v1.0.0",
+            "--dry-run",
+        ],
+    );
+    assert_ne!(rollback.code, 1, "{}{}", rollback.stdout, rollback.stderr);
+    assert!(
+        rollback
+            .stderr
+            .contains("approval records not given to the rollback policies"),
+        "{}",
+        rollback.stderr
+    );
+}

@@ -368,8 +368,19 @@ pub fn evaluate(
     progress: &dyn Progress,
 ) -> Result<PolicyVerdict, PromoteError> {
     // Only records by approvers reach policies; who counts, and whether they were verified, is
-    // decided here, when the records are read.
-    let records = approvals::list(session, progress)?.counted;
+    // decided here, when the records are read. A promotion stops on records it cannot read (a
+    // broken approverKeys file is an error naming the fix); a rollback, which approvals do not
+    // gate, goes on without them, saying why.
+    let records = match approvals::list(session, progress) {
+        Ok(records) => records.counted,
+        Err(e) if matches!(operation, Operation::Rollback(_)) => {
+            progress.warn(&format!(
+                "approval records not given to the rollback policies: {e}"
+            ));
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
     let request = EvaluationRequest {
         operation,
         settings: serde_json::json!({}),
