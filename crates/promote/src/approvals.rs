@@ -28,6 +28,7 @@
 //! Decisions that require verified approvals ([`RequiredApproval::verified`]) count verified
 //! approvals only; rejections and revocations by an approver count whether verified or not (a
 //! forged one can only hold a release back).
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
