@@ -38,7 +38,8 @@ run() { printf '\033[36m$ %s\033[0m\n' "$*"; "$@"; }
 expect_exit() { local want=$1; shift; printf '\033[36m$ %s\033[0m\n' "$*"; set +e; "$@"; local got=$?; set -e
   if [ "$got" != "$want" ]; then echo "sandbox: expected exit $want, got $got" >&2; exit 1; fi
   echo "(exit $got, as expected)"; }
-# QA works in a clone of their own, as themselves (approvers.qa lists qa@example.com).
+# QA works in a clone of their own, as themselves (approvers.qa lists qa@example.com), and signs
+# their approvals with an ssh key that .promote/allowed_signers allows for that e-mail.
 as_qa() { (cd "$SANDBOX/qa" && printf '\033[35m[qa]\033[0m ' && run "$@"); }
 
 step "A container registry on loopback (crane registry serve) holding v1.0.0..v1.0.4 of the nine images"
@@ -66,10 +67,19 @@ git init --quiet --bare "$SANDBOX/origin.git"
 cp -r "$ROOT/examples/gitops" "$SANDBOX/seed"
 # The example's images live on the sandbox's registry.
 grep -rl registry.example.com "$SANDBOX/seed" | xargs sed -i "s|registry.example.com|$REGISTRY|g"
+# QA's signing key: prod is protected, so only verified approvals count there, and a record is
+# verified when its commit is signed by a key the repo's allowed signers list for its approver.
+ssh-keygen -q -t ed25519 -N "" -C "quinn-qa (sandbox)" -f "$SANDBOX/qa-signing-key"
+echo "qa@example.com $(cat "$SANDBOX/qa-signing-key.pub")" >> "$SANDBOX/seed/.promote/allowed_signers"
 (cd "$SANDBOX/seed" && git init --quiet && git add -A && git commit --quiet -m "online boutique at v1.0.0" && git push --quiet "$SANDBOX/origin.git" HEAD:main)
 run git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/gitops"
 git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/qa"
 git -C "$SANDBOX/qa" config user.name "Quinn QA"; git -C "$SANDBOX/qa" config user.email qa@example.com
+git -C "$SANDBOX/qa" config gpg.format ssh; git -C "$SANDBOX/qa" config user.signingkey "$SANDBOX/qa-signing-key"
+git -C "$SANDBOX/qa" config commit.gpgsign true
+# Someone who only claims to be QA: the same git identity, no signing key.
+git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/spoof"
+git -C "$SANDBOX/spoof" config user.name "Quinn QA"; git -C "$SANDBOX/spoof" config user.email qa@example.com
 
 step "The cluster: a local Kubernetes API with an Argo CD stand-in (a test stand-in, not Argo CD), v1.0.3 marked bad"
 "$BIN_DIR/promote-standin" --repo "$SANDBOX/origin.git" --app "$ROOT/examples/gitops/argocd/staging-microservices-demo.yaml" \
@@ -92,6 +102,10 @@ run kubectl promote staging v1.0.1 --wait=2m
 
 step "Prod wants QA's approval of exactly these images first"
 expect_exit 4 kubectl promote prod --from staging --dry-run
+step "...a verified one: an approval under QA's git e-mail, but unsigned, is recorded and does not count"
+(cd "$SANDBOX/spoof" && printf '\033[35m[not qa]\033[0m ' && run kubectl promote approve staging v1.0.1)
+expect_exit 4 kubectl promote prod --from staging --dry-run -q
+step "QA approves with a signed record (git's ssh signing; the key is in .promote/allowed_signers on main)"
 as_qa kubectl promote approve staging v1.0.1 -m "regression suite passed"
 step "...and no changes during the year-end freeze"
 expect_exit 3 env KUBECTL_PROMOTE_NOW=2026-12-22T10:00:00Z kubectl promote prod --from staging --dry-run -q
@@ -133,7 +147,8 @@ run kubectl promote rollback prod --strategy revert --to v1.0.1 --dry-run
 step "The audit trail is plain git"
 run git fetch --quiet origin
 run git log --format='%h %s%n    %(trailers:key=Promoted-By,key=Promote-Environment,key=Promote-Version,key=Policy-Decision,key=Image-Check,separator=%x2C )' -6 origin/main
-run git log --format='%h %s' origin/promote/approvals
+# The records' signatures, checked by git itself against the same allowed signers (G: good).
+run git -c gpg.ssh.allowedSignersFile="$SANDBOX/gitops/.promote/allowed_signers" log --format='%h %G? %GS %s' origin/promote/approvals
 
 step "Errors are named and nothing is half-written"
 expect_exit 1 kubectl promote prod v1.0.5 --only redis

@@ -18,22 +18,17 @@ fn run_at(kit: &GitOps, dir: &Path, now: &str, args: &[&str]) -> Run {
     kit.run_bin(BIN, dir, &[("KUBECTL_PROMOTE_NOW", now)], args)
 }
 
-/// A clone of origin whose git identity is QA's (approvers.qa lists qa@example.com).
-fn qa_clone(kit: &GitOps) -> PathBuf {
-    kit.git_in(
-        kit.root(),
-        &["clone", "--quiet", kit.origin.to_str().unwrap(), "qa"],
-    );
-    let dir = kit.root().join("qa");
-    kit.git_in(&dir, &["config", "user.name", "Quinn QA"]);
-    kit.git_in(&dir, &["config", "user.email", "qa@example.com"]);
-    dir
+/// A clone of origin whose git identity is QA's (approvers.qa lists qa@example.com), signing
+/// its commits with a key `approverKeys.ssh` allows for it: prod is protected, so only
+/// verified approvals count there.
+fn qa_clone(kit: &mut GitOps) -> PathBuf {
+    kit.signing_approver("qa", "Quinn QA", "qa@example.com")
 }
 
 #[test]
 fn prod_needs_qa_approval_a_rejection_denies_and_windows_hold() {
-    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
-    let qa = qa_clone(&kit);
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let qa = qa_clone(&mut kit);
     let me = kit.clone.clone();
     assert_eq!(run_at(&kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
 
@@ -339,12 +334,12 @@ fn a_hostile_one_off_module_is_a_policy_error_that_denies() {
 
 /// prod gated by the Go qa-approved example only: a repo-path module pinned by sha256, its
 /// metadata in the sidecar `promote-policy.yaml` beside it at the remote tip.
-const GO_CONFIG: &str = "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {mode: direct}\napprovers: {qa: [qa@example.com]}\nenvironments:\n  - name: staging\n    overlay: kustomize/staging\n  - name: prod\n    overlay: kustomize/prod\n    from: staging\n    policies:\n      promote:\n        - {module: policies/qa-approved-go/policy.wasm, sha256: \"PIN\"}\n";
+const GO_CONFIG: &str = "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {mode: direct}\napprovers: {qa: [qa@example.com]}\napproverKeys: {ssh: .promote/allowed_signers}\nenvironments:\n  - name: staging\n    overlay: kustomize/staging\n  - name: prod\n    overlay: kustomize/prod\n    from: staging\n    protected: true\n    policies:\n      promote:\n        - {module: policies/qa-approved-go/policy.wasm, sha256: \"PIN\"}\n";
 
 #[test]
 fn a_go_policy_from_the_repo_gates_a_promotion() {
     let wasm = promote_testkit::go::go_qa_approved();
-    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
     // The documented pinning step: `policy inspect` prints the digest of the built module.
     let inspect = run_at(
         &kit,
@@ -379,7 +374,7 @@ fn a_go_policy_from_the_repo_gates_a_promotion() {
     );
     kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
 
-    let qa = qa_clone(&kit);
+    let qa = qa_clone(&mut kit);
     let me = kit.clone.clone();
     let list = run_at(&kit, &me, TUESDAY, &["policy", "list"]);
     assert_eq!(list.code, 0, "{}{}", list.stdout, list.stderr);
@@ -423,7 +418,7 @@ fn a_rego_policy_from_the_repo_gates_a_promotion() {
             .unwrap()
             .to_owned()
     };
-    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
     let scratch = kit.root().join("ops");
     kit.git_in(
         kit.root(),
@@ -460,7 +455,7 @@ fn a_rego_policy_from_the_repo_gates_a_promotion() {
     );
     kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
 
-    let qa = qa_clone(&kit);
+    let qa = qa_clone(&mut kit);
     gates_like_qa_approved(
         &kit,
         &qa,

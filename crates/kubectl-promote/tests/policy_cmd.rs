@@ -593,11 +593,18 @@ fn verify_denies_a_hand_written_bump_of_prod_in_the_friday_window() {
         "{}",
         r.stdout
     );
-    // The same change on a Tuesday is not denied (the window is what denies).
+    // On a Tuesday the window does not deny; qa-approved does, because staging does not run
+    // v1.0.1 (nothing QA could approve).
     let tuesday = run_at(&kit, &kit.clone, TUESDAY, &["verify", "-o", "json"]);
-    assert_ne!(tuesday.code, 3, "{}", tuesday.stdout);
+    assert_eq!(tuesday.code, 3, "{}", tuesday.stdout);
     let doc: Value = serde_json::from_str(&tuesday.stdout).unwrap();
     assert_eq!(doc["kind"], "VerifyResult");
+    let reasons = doc["environments"][0]["policy"]["reasons"].to_string();
+    assert!(
+        reasons.contains("staging runs v1.0.0, not v1.0.1: promote staging first")
+            && !reasons.contains("ChangeWindow"),
+        "{reasons}"
+    );
     assert_eq!(doc["environments"][0]["environment"], "prod");
     assert_eq!(
         doc["environments"][0]["images"].as_array().unwrap().len(),
@@ -608,6 +615,8 @@ fn verify_denies_a_hand_written_bump_of_prod_in_the_friday_window() {
 #[test]
 fn verify_waits_for_qa_approval_then_allows() {
     let mut kit = examples();
+    // prod is protected: QA's approval counts when it is signed by a key approverKeys allows.
+    let qa = kit.signing_approver("qa", "Quinn QA", "qa@example.com");
     // staging runs v1.0.1 on the base branch; someone bumps prod by hand.
     let staging = kit.origin_file(STAGING).unwrap();
     kit.put(STAGING, &bump(&staging));
@@ -628,12 +637,6 @@ fn verify_waits_for_qa_approval_then_allows() {
         waiting.stdout
     );
 
-    kit.git_in(
-        kit.root(),
-        &["clone", "--quiet", kit.origin.to_str().unwrap(), "qa"],
-    );
-    let qa = kit.root().join("qa");
-    kit.git_in(&qa, &["config", "user.email", "qa@example.com"]);
     let approve = run_at(&kit, &qa, TUESDAY, &["approve", "staging", "v1.0.1"]);
     assert_eq!(approve.code, 0, "{}", approve.stderr);
     let allowed = run_at(&kit, &kit.clone, TUESDAY, &["verify"]);

@@ -405,7 +405,9 @@ fn approve_reject_revoke_and_status() {
         "v1.0.1"
     );
 
-    // QA through the forge account behind the token: verified; a later rejection wins.
+    // QA through the forge account behind the token: the record claims the account (a reader
+    // cannot ask the forge who wrote a commit, so without a signature it is not verified); a
+    // later rejection wins.
     let r = run(
         &kit,
         &[
@@ -421,7 +423,7 @@ fn approve_reject_revoke_and_status() {
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let doc: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(doc["record"]["by"]["verified"], true);
+    assert_eq!(doc["record"]["by"]["verified"], false);
     assert_eq!(doc["record"]["by"]["account"], "github:qa-bot");
 
     let r = run(&kit, &["status", "staging", "-o", "json"], None);
@@ -436,10 +438,11 @@ fn approve_reject_revoke_and_status() {
         ),
         (Some("v1.0.1"), Some("qa"), Some("rejected"))
     );
-    assert_eq!(a["inForce"]["by"]["verified"], true);
+    assert_eq!(a["inForce"]["by"]["verified"], false);
+    assert_eq!(a["inForce"]["by"]["account"], "github:qa-bot");
     assert_eq!(a["inForce"]["note"], "checkout returns 500");
     let r = run(&kit, &["status", "staging"], None);
-    assert!(r.stdout.contains("v1.0.1 qa: rejected by qa-bot (fake) <qa-bot@users.noreply.github.com> (verified github:qa-bot) at "), "{}", r.stdout);
+    assert!(r.stdout.contains("v1.0.1 qa: rejected by qa-bot (fake) <qa-bot@users.noreply.github.com> github:qa-bot (not verified: the record commit is not signed) at "), "{}", r.stdout);
     assert!(r.stdout.contains(": checkout returns 500"), "{}", r.stdout);
 
     // Nothing to revoke while a rejection is in force; approve again, then revoke.

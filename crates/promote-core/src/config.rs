@@ -54,8 +54,16 @@ struct RawConfig {
     forge: Option<ForgeSettings>,
     #[serde(default)]
     approvers: BTreeMap<String, Vec<String>>,
+    approver_keys: Option<RawApproverKeys>,
     #[serde(default)]
     environments: Vec<RawEnv>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproverKeys {
+    ssh: Option<String>,
+    gpg: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,7 +148,26 @@ pub struct Config {
     pub git: GitSettings,
     pub forge: Option<ForgeSettings>,
     pub approvers: BTreeMap<String, Vec<String>>,
+    /// Where the keys that verify approval records are kept on the base branch.
+    pub approver_keys: ApproverKeys,
     pub environments: Vec<Environment>,
+}
+
+/// `approverKeys`: repo paths, read from the base tip, of the public keys whose signatures make
+/// an approval record verified. Neither set: no record is verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApproverKeys {
+    /// An allowed-signers file in git's `gpg.ssh.allowedSignersFile` format
+    /// (`qa@example.com ssh-ed25519 AAAA…`): each line allows a key for its principals.
+    pub ssh: Option<String>,
+    /// ASCII-armored OpenPGP public keys; a key is allowed for the e-mails of its user IDs.
+    pub gpg: Option<String>,
+}
+
+impl ApproverKeys {
+    pub fn is_empty(&self) -> bool {
+        self.ssh.is_none() && self.gpg.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,6 +383,42 @@ fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let approver_keys = match raw.approver_keys {
+        None => ApproverKeys::default(),
+        Some(k) => {
+            let path = |key: &str, value: Option<String>| -> Result<Option<String>, ConfigError> {
+                let Some(v) = value else { return Ok(None) };
+                let p = v.trim_start_matches("./").to_owned();
+                if !is_repo_path(&p) || p.ends_with('/') {
+                    return Err(err(
+                        format!("approverKeys.{key}"),
+                        format!("`{v}` is not a file path inside the repository"),
+                        format!(
+                            "name a file on the base branch relative to the repo root, e.g. `{}`",
+                            if key == "ssh" {
+                                ".promote/allowed_signers"
+                            } else {
+                                ".promote/approvers.asc"
+                            }
+                        ),
+                    ));
+                }
+                Ok(Some(p))
+            };
+            let keys = ApproverKeys {
+                ssh: path("ssh", k.ssh)?,
+                gpg: path("gpg", k.gpg)?,
+            };
+            if keys.is_empty() {
+                return Err(err(
+                    "approverKeys".into(),
+                    "names no key file".into(),
+                    "set `ssh: .promote/allowed_signers` (git's allowed-signers format) and/or `gpg: .promote/approvers.asc` (armored public keys), or remove approverKeys".into(),
+                ));
+            }
+            keys
+        }
+    };
     if raw.environments.is_empty() {
         return Err(err(
             "environments".into(),
@@ -478,8 +541,14 @@ fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
         git,
         forge,
         approvers: raw.approvers,
+        approver_keys,
         environments,
     })
+}
+
+/// A relative path that stays inside the repository: no `..`, no empty or absolute parts.
+fn is_repo_path(p: &str) -> bool {
+    !p.is_empty() && !p.starts_with('/') && !p.split('/').any(|c| c == ".." || c.is_empty())
 }
 
 fn policy_ref(file: &str, key: &str, p: RawPolicy) -> Result<PolicyRef, ConfigError> {
@@ -626,6 +695,32 @@ mod tests {
         assert_eq!(e.key, "environments[0].mode");
         let e = Config::parse(F, "kind: PromotionConfig\nenvironments: []\n").unwrap_err();
         assert_eq!(e.key, "apiVersion");
+    }
+
+    #[test]
+    fn approver_keys_are_repo_paths() {
+        let envs = "environments:\n  - {name: a, overlay: k}\n";
+        let c = parse(&format!(
+            "approverKeys: {{ssh: ./.promote/allowed_signers, gpg: keys/qa.asc}}\n{envs}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.approver_keys,
+            ApproverKeys {
+                ssh: Some(".promote/allowed_signers".into()),
+                gpg: Some("keys/qa.asc".into())
+            }
+        );
+        assert!(parse(envs).unwrap().approver_keys.is_empty());
+        for bad in ["../signers", "/etc/ssh/allowed", "keys/", "a//b"] {
+            let e = parse(&format!("approverKeys: {{ssh: \"{bad}\"}}\n{envs}")).unwrap_err();
+            assert_eq!(e.key, "approverKeys.ssh", "{bad}: {e}");
+            assert!(e.fix.contains(".promote/allowed_signers"), "{e}");
+        }
+        let e = parse(&format!("approverKeys: {{}}\n{envs}")).unwrap_err();
+        assert_eq!(e.key, "approverKeys");
+        let e = parse(&format!("approverKeys: {{x509: f}}\n{envs}")).unwrap_err();
+        assert!(e.problem.contains("x509"), "{e}");
     }
 
     #[test]

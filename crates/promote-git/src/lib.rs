@@ -5,7 +5,8 @@
 //! work exactly as they do for `git push`; `git2` reads objects and builds blobs, trees and
 //! commits in the object database, without ever touching the user's working tree, index or
 //! branches. Signed commits go through `git commit-tree -S`, which honours `gpg.format`,
-//! `user.signingKey` and the ssh/x509 signers as the user configured them.
+//! `user.signingKey` and the ssh/x509 signers as the user configured them; [`signature`] checks
+//! signed commits against the keys a repository allows.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +18,7 @@ use git2::{ObjectType, Oid, Repository, Signature, Time};
 use promote_core::Person;
 
 mod materialize;
+pub mod signature;
 pub use materialize::{BadName, LinkEscape};
 
 /// What a path in a tree is ([`Repo::path_entry`]).

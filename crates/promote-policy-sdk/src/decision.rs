@@ -71,6 +71,10 @@ pub struct RequiredApproval {
     pub count: u32,
     /// Why.
     pub reason: String,
+    /// Only verified approvals count towards it: approval records whose `by.verified` is true,
+    /// and pull-request reviews (the forge says who reviewed). Combining ORs it per id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
 }
 
 /// A policy's answer to `evaluate`.

@@ -360,6 +360,10 @@ pub struct RollbackTo {
 pub struct Environment {
     /// The tag all images share, else `"mixed"`.
     pub version: String,
+    /// `protected: true` in `promote.yaml` (confirmation on a terminal; the built-in approval
+    /// policies require verified approvals there by default). False when absent.
+    #[serde(default)]
+    pub protected: bool,
     /// Per-image truth, by image name.
     #[serde(default)]
     pub images: BTreeMap<String, ImageRef>,
@@ -492,7 +496,10 @@ pub struct Approver {
     pub name: Option<String>,
     /// E-mail.
     pub email: Option<String>,
-    /// True when the identity comes from a forge account.
+    /// Computed by the host when it read the record, never taken from it: true when the
+    /// record's commit is signed by a key the repository allows for this approver
+    /// (`approverKeys` in `promote.yaml`). Only records by someone `approvers` lists for the
+    /// role reach a policy at all.
     pub verified: bool,
 }
 

@@ -57,6 +57,12 @@ fn spec_request_parses_into_typed_fields() {
     assert_eq!(req.approvals[0].verdict, ApprovalVerdict::Approved);
     assert!(req.rollback().is_none());
     assert_eq!(req.target_environment(), "prod");
+    // `protected` is false when a host (or a hand-written request) leaves it out.
+    assert!(!req.environments["prod"].protected);
+    let mut v = spec_request();
+    v["environments"]["prod"]["protected"] = json!(true);
+    let req: EvaluationRequest = serde_json::from_value(v).unwrap();
+    assert!(req.environments["prod"].protected);
 }
 
 #[test]
@@ -138,6 +144,7 @@ fn decision_serializes_as_the_spec_shows() {
         environment: "prod".into(),
         count: 1,
         reason: "prod needs a PM sign-off".into(),
+        verified: false,
     });
     let v = serde_json::to_value(&d).unwrap();
     assert_eq!(
@@ -146,6 +153,12 @@ fn decision_serializes_as_the_spec_shows() {
                "reasons": [], "requiredApprovals": [{"id": "pm", "environment": "prod", "count": 1,
                "reason": "prod needs a PM sign-off"}], "warnings": []})
     );
+    assert_eq!(serde_json::from_value::<Decision>(v).unwrap(), d);
+    // `verified` is written only when set, and read back.
+    let mut d = d;
+    d.required_approvals[0].verified = true;
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["requiredApprovals"][0]["verified"], true);
     assert_eq!(serde_json::from_value::<Decision>(v).unwrap(), d);
 }
 

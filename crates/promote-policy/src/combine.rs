@@ -164,8 +164,14 @@ pub fn combine(outcomes: Vec<PolicyOutcome>, break_glass: BreakGlass) -> Combine
         }
         for a in &p.required_approvals {
             match required.iter_mut().find(|x| x.id == a.id) {
-                Some(x) if a.count > x.count => *x = a.clone(),
-                Some(_) => {}
+                // The highest count wins; one policy wanting verified approvals is enough.
+                Some(x) => {
+                    let verified = x.verified || a.verified;
+                    if a.count > x.count {
+                        *x = a.clone();
+                    }
+                    x.verified = verified;
+                }
                 None => required.push(a.clone()),
             }
         }

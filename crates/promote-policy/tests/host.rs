@@ -866,6 +866,7 @@ fn needs(id: &str, count: u32) -> Decision {
         environment: "prod".into(),
         count,
         reason: id.into(),
+        verified: false,
     })
 }
 
@@ -889,6 +890,18 @@ fn combining_follows_the_contract() {
         .collect();
     assert_eq!(got, [("pm", 2), ("qa", 1)]);
     assert_eq!(c.warnings, ["a: heads up"]);
+    // One policy asking for verified approvals is enough, whichever count wins.
+    let mut verified = needs("pm", 1);
+    verified.required_approvals[0].verified = true;
+    let c = combine(
+        vec![
+            outcome("a", Ok(verified), Fail),
+            outcome("b", Ok(needs("pm", 2)), Fail),
+        ],
+        BreakGlass::No,
+    );
+    let pm = &c.required_approvals[0];
+    assert_eq!((pm.count, pm.verified), (2, true));
 
     let c = combine(
         vec![
@@ -1238,6 +1251,7 @@ fn go_policy_decides_like_the_builtin() {
             environment: "staging".into(),
             count: 1,
             reason: "v1.0.1 has no qa approval on staging yet (kubectl promote approve staging v1.0.1 --role qa)".into(),
+            verified: false,
         }]
     );
 }

@@ -275,6 +275,96 @@ impl GitOps {
     }
 }
 
+/// An ssh key pair made with `ssh-keygen` for signing commits (git's `gpg.format ssh`), offline.
+#[derive(Debug, Clone)]
+pub struct SshKey {
+    /// The private key file (no passphrase): what `user.signingkey` names.
+    pub private: PathBuf,
+    /// The public key as one line (`ssh-ed25519 AAAA… comment`), for an allowed-signers file.
+    pub public: String,
+}
+
+impl SshKey {
+    /// The line of an allowed-signers file (git's `gpg.ssh.allowedSignersFile` format) that
+    /// allows this key for `principals` (`qa@example.com`, or `a@x,b@x`).
+    pub fn allowed_signer(&self, principals: &str) -> String {
+        format!("{principals} {}\n", self.public)
+    }
+}
+
+impl GitOps {
+    /// A new ed25519 key named `name` in the kit's temp dir (no passphrase, so signing needs
+    /// neither an agent nor a terminal).
+    pub fn ssh_key(&self, name: &str) -> SshKey {
+        let private = self.tmp.path().join(format!("{name}.ssh-key"));
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&private)
+            .output()
+            .expect("run ssh-keygen");
+        assert!(
+            out.status.success(),
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let public = std::fs::read_to_string(private.with_extension("ssh-key.pub"))
+            .expect("public key")
+            .trim()
+            .to_owned();
+        SshKey { private, public }
+    }
+
+    /// Make the repository in `dir` sign its commits with `key`, as a user who set up git's ssh
+    /// signing would: `gpg.format ssh`, `user.signingkey`, `commit.gpgsign true`.
+    pub fn sign_with(&self, dir: &Path, key: &SshKey) {
+        self.git_in(dir, &["config", "gpg.format", "ssh"]);
+        self.git_in(
+            dir,
+            &[
+                "config",
+                "user.signingkey",
+                key.private.to_str().expect("utf-8"),
+            ],
+        );
+        self.git_in(dir, &["config", "commit.gpgsign", "true"]);
+    }
+
+    /// An approver whose records are verified: a clone named `name` with git identity `user
+    /// <email>` that signs its commits with a new ssh key, which is allowed for `email` in
+    /// `.promote/allowed_signers` on origin's main (the file `approverKeys.ssh` names in
+    /// `examples/gitops`).
+    pub fn signing_approver(&mut self, name: &str, user: &str, email: &str) -> PathBuf {
+        let key = self.ssh_key(name);
+        let mut signers = self
+            .origin_file(".promote/allowed_signers")
+            .unwrap_or_default();
+        signers.push_str(&key.allowed_signer(email));
+        self.put(".promote/allowed_signers", &signers);
+        self.commit(&format!("allow {email}'s signing key"));
+        let dir = self.person(name, user, email);
+        self.sign_with(&dir, &key);
+        dir
+    }
+
+    /// A clone of origin (in the kit's temp dir, named `name`) whose git identity is `Name
+    /// <email>`: a second person working next to the user.
+    pub fn person(&self, name: &str, user: &str, email: &str) -> PathBuf {
+        self.git_in(
+            self.tmp.path(),
+            &[
+                "clone",
+                "--quiet",
+                self.origin.to_str().expect("utf-8"),
+                name,
+            ],
+        );
+        let dir = self.tmp.path().join(name);
+        self.git_in(&dir, &["config", "user.name", user]);
+        self.git_in(&dir, &["config", "user.email", email]);
+        dir
+    }
+}
+
 fn copy_dir(root: &Path, dir: &Path, add: &mut dyn FnMut(&str, String)) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .expect("read_dir")

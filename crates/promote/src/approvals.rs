@@ -6,28 +6,39 @@
 //! origin/promote/approvals` is the audit trail and no file on `main` is involved (branch
 //! protection on `main` is not in the way). The branch is append-only: a record is built on the
 //! tip just fetched and pushed as a fast-forward; a push that loses a race is rebuilt on the new
-//! tip, never forced. Records are listed in branch order, which is time order.
+//! tip, never forced. Records are listed in branch order, which is time order. Record commits are
+//! signed when `commit.gpgsign` says so, as promotions are (`git commit-tree -S`, so
+//! `gpg.format=ssh` works).
 //!
 //! A record binds to the images ENV's overlay runs at the base tip (each image's tag and
-//! digest), not to a version string alone. Who may record for a role comes from `approvers` in
-//! `promote.yaml`; the identity is the forge account behind the token where there is one
-//! (`verified: true`), else git config (`verified: false`). The record in force for
-//! (environment, version, role) is the last one: a later rejection or revocation wins over
-//! earlier approvals ([`in_force`], [`check_required`]).
+//! digest), not to a version string alone. The record in force for (environment, version, role)
+//! is the last one: a later rejection or revocation wins over earlier approvals ([`in_force`],
+//! [`check_required`]).
 //!
-//! Note on trust: `verified` says this tool asked the forge who the token belongs to when it
-//! wrote the record. Anyone who can push to the approvals branch can write any commit there, so
-//! protect that branch (no force pushes, restricted pushers) as you protect `main`.
+//! Nothing in a record is believed as written: anyone who can push to the approvals branch can
+//! write any commit there. When records are read ([`list`]):
+//! - each is checked against `approvers` at the base tip for its role; records by anyone else
+//!   are set aside ([`Records::ignored`], shown by `status` as "not an approver") and never
+//!   reach a decision;
+//! - `verified` is computed, never taken from a trailer: a record is verified when its commit
+//!   carries a valid signature by a key `approverKeys` (files on the base tip) allows for the
+//!   record's e-mail or forge account ([`Verification`]). Pull-request reviews, read through the
+//!   forge's API, are the other verified approvals ([`PrApprovals`]).
+//!
+//! Decisions that require verified approvals ([`RequiredApproval::verified`]) count verified
+//! approvals only; rejections and revocations by an approver count whether verified or not (a
+//! forged one can only hold a release back).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use promote_core::Person;
-use promote_core::config::Environment;
+use promote_core::config::{ConfigError, Environment};
 use promote_core::forge::{Forge, ForgeKind, ForgeUser, RoleApproval};
 use promote_core::image::{ImageMap, ImageRef, valid_tag};
 use promote_core::trailers::{self, Trailers};
+use promote_git::signature::{Checked, Method, Signers};
 use promote_git::{CommitId, PushOutcome};
 
 use crate::{Progress, PromoteError, Session};
@@ -39,8 +50,9 @@ const ROLE: &str = "Promote-Role";
 const IMAGE: &str = "Promote-Image";
 const BY: &str = "Promote-By";
 const ACCOUNT: &str = "Promote-By-Account";
-const VERIFIED: &str = "Promote-By-Verified";
 const AT: &str = "Promote-At";
+// `Promote-By-Verified` was written by earlier versions; it is neither written nor read now:
+// whether a record is verified is computed when it is read.
 
 /// How many times a record is rebuilt on a new tip when others record at the same moment.
 const ATTEMPTS: usize = 5;
@@ -82,30 +94,75 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// Who recorded a verdict: the `by` of a record, as the policy request carries it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Who recorded a verdict: the `by` of a record, as the policy request carries it (`name`,
+/// `email`, `verified`), plus the forge account it claims and how it was verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approver {
     pub name: Option<String>,
     pub email: Option<String>,
-    /// True when the identity is the forge account behind the token.
-    pub verified: bool,
-    /// The forge account (`github:alice`) of a verified identity. Not part of the policy
-    /// contract's `by` (extra keys are ignored there); kept for audits and for counting one
-    /// person once when they approved both here and in the pull request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The forge account (`github:alice`) the record claims. Not part of the policy contract's
+    /// `by` (extra keys are ignored there); kept for audits, for matching `approvers` entries and
+    /// for counting one person once when they approved both here and in the pull request.
     pub account: Option<String>,
+    /// Computed when the record is read; `verified` in the policy request.
+    pub verification: Verification,
 }
 
 impl Approver {
-    /// How distinct approvers are told apart: the forge account, else the e-mail, else the name.
+    /// True when the identity was verified ([`Verification::Verified`]).
+    pub fn verified(&self) -> bool {
+        matches!(self.verification, Verification::Verified { .. })
+    }
+
+    /// How distinct approvers are told apart: the verified identity, else the forge account,
+    /// else the e-mail, else the name.
     pub fn key(&self) -> String {
+        if let Verification::Verified { identity, .. } = &self.verification {
+            return identity.to_lowercase();
+        }
         match (&self.account, &self.email, &self.name) {
             (Some(a), _, _) => a.to_lowercase(),
             (None, Some(e), _) if !e.is_empty() => e.to_lowercase(),
             (_, _, Some(n)) => n.clone(),
             _ => "<unknown>".to_owned(),
         }
+    }
+
+    /// The identities a signature may be checked against: the e-mail and the forge account, as
+    /// written and in lower case (e-mails are compared without case elsewhere too).
+    fn identities(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for id in self.email.iter().chain(self.account.iter()) {
+            for form in [id.trim().to_owned(), id.trim().to_lowercase()] {
+                if !form.is_empty() && !out.contains(&form) {
+                    out.push(form);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Serialize for Approver {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            name: &'a Option<String>,
+            email: &'a Option<String>,
+            verified: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            account: &'a Option<String>,
+            verification: &'a Verification,
+        }
+        Wire {
+            name: &self.name,
+            email: &self.email,
+            verified: self.verified(),
+            account: &self.account,
+            verification: &self.verification,
+        }
+        .serialize(s)
     }
 }
 
@@ -120,16 +177,56 @@ impl std::fmt::Display for Approver {
             Some(e) => write!(f, "{name} <{e}>")?,
             None => f.write_str(name)?,
         }
-        match (&self.account, self.verified) {
-            (Some(a), true) => write!(f, " (verified {a})"),
-            (_, true) => f.write_str(" (verified)"),
-            (_, false) => f.write_str(" (unverified, git config)"),
+        if let Some(a) = self.account.as_deref().filter(|a| *a != name) {
+            write!(f, " {a}")?;
+        }
+        write!(f, " ({})", self.verification)
+    }
+}
+
+/// Whether a record's identity was verified when it was read, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum Verification {
+    /// The record's commit carries a valid signature by a key `approverKeys` allows for
+    /// `identity` (the record's e-mail or forge account).
+    #[serde(rename_all = "camelCase")]
+    Verified {
+        /// `ssh` or `gpg`.
+        method: &'static str,
+        identity: String,
+        /// The key's fingerprint.
+        key: String,
+    },
+    /// Not verified, and why (a sentence).
+    Unverified { reason: String },
+}
+
+impl Verification {
+    fn unverified(reason: impl Into<String>) -> Verification {
+        Verification::Unverified {
+            reason: reason.into(),
+        }
+    }
+
+    /// The state of a record that was not read back from git (yet).
+    pub fn not_checked() -> Verification {
+        Verification::unverified("not checked")
+    }
+}
+
+impl std::fmt::Display for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verification::Verified { method, .. } => write!(f, "verified by {method} signature"),
+            Verification::Unverified { reason } => write!(f, "not verified: {reason}"),
         }
     }
 }
 
-/// One approval, rejection or revocation: the shape of the policy request's `approvals[]` items.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One approval, rejection or revocation: the shape of the policy request's `approvals[]` items
+/// (plus the record's commit, which the request leaves out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRecord {
     /// The environment the version was tested in (QA) or is going to (PM).
@@ -144,18 +241,22 @@ pub struct ApprovalRecord {
     pub at: String,
     /// `-m`: a note, or the reason of a rejection.
     pub note: Option<String>,
+    /// The record's commit on the approvals branch (empty for a record not read from git).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub commit: String,
 }
 
 // ---------------------------------------------------------------------------------------------
 // Identity and who may approve
 // ---------------------------------------------------------------------------------------------
 
-/// Who is recording.
+/// Who is recording: whom the record will claim to be by. Readers believe the claim only when
+/// the record's signature bears it out ([`Verification`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
-    /// The account behind the forge token: verified.
+    /// The account behind the forge token (the forge said who it is when we asked).
     Forge { kind: ForgeKind, user: ForgeUser },
-    /// `user.name` / `user.email` from git config: unverified.
+    /// `user.name` / `user.email` from git config.
     Git(Person),
 }
 
@@ -187,14 +288,14 @@ impl Identity {
                         .unwrap_or_else(|| user.login.clone()),
                 ),
                 email: user.email.clone().filter(|e| !e.trim().is_empty()),
-                verified: true,
                 account: Some(format!("{}:{}", kind.config_prefix(), user.login)),
+                verification: Verification::not_checked(),
             },
             Identity::Git(p) => Approver {
                 name: Some(p.name.clone()),
                 email: Some(p.email.clone()),
-                verified: false,
                 account: None,
+                verification: Verification::not_checked(),
             },
         }
     }
@@ -208,7 +309,7 @@ impl Identity {
                 user.login,
                 kind
             ),
-            Identity::Git(p) => format!("{p} (git config; unverified, no forge token)"),
+            Identity::Git(p) => format!("{p} (git config)"),
         }
     }
 }
@@ -239,6 +340,47 @@ pub fn entry_matches(entry: &str, identity: &Identity) -> bool {
             !login.is_empty() && !login.contains('/') && login.eq_ignore_ascii_case(&user.login)
         }
     }
+}
+
+/// Does the `approvers` entry name a record by `email` / `account` (`github:alice`)? E-mail
+/// entries match the e-mail; `github:alice` (and `gitlab:`, `gitea:`, `forgejo:`) match that
+/// forge's account, a bare `alice` an account of that name on any forge; teams never match.
+fn entry_names(entry: &str, email: Option<&str>, account: Option<&str>) -> bool {
+    let entry = entry.trim();
+    if entry.contains('@') && !entry.contains(':') {
+        return email.is_some_and(|e| entry.eq_ignore_ascii_case(e.trim()));
+    }
+    let Some((kind, login)) = account.and_then(|a| a.split_once(':')) else {
+        return false;
+    };
+    let Ok(kind) = ForgeKind::from_config(kind) else {
+        return false;
+    };
+    let wanted = match entry.split_once(':') {
+        Some((prefix, wanted)) => match ForgeKind::from_config(prefix) {
+            Ok(k) if k == kind => wanted,
+            _ => return false,
+        },
+        None => entry,
+    };
+    !wanted.is_empty() && !wanted.contains('/') && wanted.eq_ignore_ascii_case(login)
+}
+
+/// Is the record's author listed in `approvers` for its role? A verified record is judged by
+/// the identity its signature proved, an unverified one by what it claims (it counts only
+/// where unverified approvals do).
+fn listed(approvers: &BTreeMap<String, Vec<String>>, r: &ApprovalRecord) -> bool {
+    let Some(entries) = approvers.get(&r.role) else {
+        return false;
+    };
+    let (email, account) = match &r.by.verification {
+        Verification::Verified { identity, .. } if identity.contains(':') => {
+            (None, Some(identity.as_str()))
+        }
+        Verification::Verified { identity, .. } => (Some(identity.as_str()), None),
+        Verification::Unverified { .. } => (r.by.email.as_deref(), r.by.account.as_deref()),
+    };
+    entries.iter().any(|e| entry_names(e, email, account))
 }
 
 /// Checks that `identity` may record for `role`: the role must have approvers, and one entry
@@ -319,7 +461,6 @@ pub fn record_message(r: &ApprovalRecord) -> String {
     if let Some(a) = &r.by.account {
         t.push(ACCOUNT, a);
     }
-    t.push(VERIFIED, if r.by.verified { "true" } else { "false" });
     t.push(AT, &r.at);
     let body: Vec<String> = r.note.iter().cloned().collect();
     trailers::message(&subject, &body, &t)
@@ -370,8 +511,8 @@ pub fn parse_record(message: &str) -> Option<Result<ApprovalRecord, String>> {
         let by = Approver {
             name,
             email,
-            verified: t.get(VERIFIED) == Some("true"),
             account: t.get(ACCOUNT).map(str::to_owned),
+            verification: Verification::not_checked(),
         };
         // The note is the body: everything between the subject and the trailer block.
         let paragraphs: Vec<&str> = message.trim_end().split("\n\n").collect();
@@ -387,6 +528,7 @@ pub fn parse_record(message: &str) -> Option<Result<ApprovalRecord, String>> {
             by,
             at: need(AT)?,
             note,
+            commit: String::new(),
         })
     })())
 }
@@ -401,14 +543,32 @@ fn approvals_tip(session: &Session) -> Result<Option<CommitId>, PromoteError> {
     }
 }
 
-/// Every record on the approvals branch, in time order (oldest first). Commits on the branch
-/// that are not records are skipped; malformed records are skipped with a warning.
-pub fn list(
-    session: &Session,
-    progress: &dyn Progress,
-) -> Result<Vec<ApprovalRecord>, PromoteError> {
+/// The records on the approvals branch as read: those decisions use, and those set aside.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    /// Records by someone `approvers` lists for the record's role, in time order, each with its
+    /// computed verification: what policies and approval checks see.
+    pub counted: Vec<ApprovalRecord>,
+    /// Records by anyone else, in time order: never part of a decision; `status` shows them.
+    pub ignored: Vec<IgnoredRecord>,
+}
+
+/// A record that does not count, and why.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IgnoredRecord {
+    #[serde(flatten)]
+    pub record: ApprovalRecord,
+    /// `not an approver: approvers.qa at origin/main lists qa@example.com`.
+    pub reason: String,
+}
+
+/// Every record on the approvals branch, in time order (oldest first), checked against the
+/// base tip's `approvers` and `approverKeys`. Commits on the branch that are not records are
+/// skipped; malformed records are skipped with a warning.
+pub fn list(session: &Session, progress: &dyn Progress) -> Result<Records, PromoteError> {
     let Some(tip) = approvals_tip(session)? else {
-        return Ok(Vec::new());
+        return Ok(Records::default());
     };
     records_from(session, tip, progress)
 }
@@ -417,8 +577,8 @@ fn records_from(
     session: &Session,
     tip: CommitId,
     progress: &dyn Progress,
-) -> Result<Vec<ApprovalRecord>, PromoteError> {
-    let mut out = Vec::new();
+) -> Result<Records, PromoteError> {
+    let mut parsed = Vec::new();
     for c in session
         .repo
         .first_parent_log(tip, usize::MAX)?
@@ -427,7 +587,10 @@ fn records_from(
     {
         match parse_record(&c.message) {
             None => {}
-            Some(Ok(r)) => out.push(r),
+            Some(Ok(mut r)) => {
+                r.commit = c.id.to_string();
+                parsed.push((c.id, r));
+            }
             Some(Err(why)) => progress.warn(&format!(
                 "skipping approval record {} on {}/{}: {why}",
                 c.id.short(),
@@ -436,7 +599,284 @@ fn records_from(
             )),
         }
     }
+    let mut out = Records::default();
+    if parsed.is_empty() {
+        return Ok(out);
+    }
+    let verifier = Verifier::new(session)?;
+    let checked = verifier.check_all(
+        &parsed
+            .iter()
+            .map(|(id, r)| (*id, &r.by))
+            .collect::<Vec<_>>(),
+    )?;
+    let approvers = &session.config.approvers;
+    for ((_, mut r), verification) in parsed.into_iter().zip(checked) {
+        r.by.verification = verification;
+        if listed(approvers, &r) {
+            out.counted.push(r);
+        } else {
+            let reason = match approvers.get(&r.role) {
+                Some(entries) => format!(
+                    "not an approver: approvers.{} at {} lists {}",
+                    r.role,
+                    session.base_name(),
+                    entries.join(", ")
+                ),
+                None => format!(
+                    "not an approver: {} at {} has no approvers.{}",
+                    session.config.file,
+                    session.base_name(),
+                    r.role
+                ),
+            };
+            out.ignored.push(IgnoredRecord { record: r, reason });
+        }
+    }
     Ok(out)
+}
+
+/// Checks record commits' signatures against the keys `approverKeys` names at the base tip.
+///
+/// A check runs `ssh-keygen` or `gpg` (about 3 ms each on an idle machine, 10–15 on a busy
+/// one), so a long approvals branch is checked on several threads, and results are kept in the
+/// cache (`<cache>/signatures/<sha256 of the keys>/<commit>`) when they cannot change: the
+/// commit id covers the signature, the signed bytes and the identities the record claims; the
+/// directory, the keys. Keys with a validity window or an expiry are checked every time.
+struct Verifier<'s> {
+    session: &'s Session,
+    /// `None` when promote.yaml names no keys.
+    signers: Option<Signers>,
+    /// Where results are kept; `None` with `--no-cache` or time-dependent keys.
+    cache: Option<std::path::PathBuf>,
+}
+
+/// How many signature checks run at once.
+const CHECK_THREADS: usize = 8;
+
+/// A finished check: the record's index, its commit, the result.
+type Done = (usize, CommitId, Checked);
+
+impl<'s> Verifier<'s> {
+    /// Reads and prepares the allowed keys. A missing or malformed key file is a configuration
+    /// error naming the key, the file and the fix.
+    fn new(session: &'s Session) -> Result<Verifier<'s>, PromoteError> {
+        let keys = &session.config.approver_keys;
+        if keys.is_empty() {
+            return Ok(Verifier {
+                session,
+                signers: None,
+                cache: None,
+            });
+        }
+        let at = session.base_name();
+        let read = |key: &str,
+                    path: &Option<String>,
+                    what: &str|
+         -> Result<Option<Vec<u8>>, PromoteError> {
+            let Some(path) = path else { return Ok(None) };
+            match session.repo.read_file(session.base, path)? {
+                Some(bytes) => Ok(Some(bytes)),
+                None => Err(session
+                    .config
+                    .error(
+                        format!("approverKeys.{key}"),
+                        format!("no file `{path}` at {at}"),
+                        format!("commit {what} there on the base branch, or fix the path"),
+                    )
+                    .into()),
+            }
+        };
+        let ssh = read(
+            "ssh",
+            &keys.ssh,
+            "the allowed-signers file (`EMAIL ssh-ed25519 AAAA…` per line)",
+        )?;
+        let gpg = read(
+            "gpg",
+            &keys.gpg,
+            "the approvers' armored public keys (`gpg --armor --export EMAIL`)",
+        )?;
+        let signers = Signers::new(ssh.as_deref(), gpg.as_deref()).map_err(|e| {
+            use promote_git::signature::SignerError as E;
+            let config = |key: &str, path: &Option<String>, problem: String, fix: &str| {
+                PromoteError::Config(ConfigError {
+                    file: session.config.file.clone(),
+                    key: format!("approverKeys.{key}"),
+                    problem: format!("{}: {problem}", path.as_deref().unwrap_or("")),
+                    fix: fix.to_owned(),
+                })
+            };
+            match e {
+                E::AllowedSigners { .. } => config(
+                    "ssh",
+                    &keys.ssh,
+                    e.to_string(),
+                    "each line reads `PRINCIPALS [OPTIONS] KEYTYPE BASE64`, git's gpg.ssh.allowedSignersFile format (ALLOWED SIGNERS in ssh-keygen(1)), e.g. `qa@example.com ssh-ed25519 AAAAC3Nz…`",
+                ),
+                E::NoGpgKeys { .. } => config(
+                    "gpg",
+                    &keys.gpg,
+                    e.to_string(),
+                    "put the approvers' public keys there, as `gpg --armor --export EMAIL` writes them",
+                ),
+                other => PromoteError::Signatures {
+                    branch: session.config.git.approvals_branch.clone(),
+                    source: other,
+                },
+            }
+        })?;
+        let cache = session
+            .policy
+            .cache
+            .is_some()
+            .then(|| {
+                session
+                    .cache_dir
+                    .join("signatures")
+                    .join(&signers.fingerprint()[..32])
+            })
+            .filter(|_| signers.time_independent());
+        Ok(Verifier {
+            session,
+            signers: Some(signers),
+            cache,
+        })
+    }
+
+    fn check(&self, commit: CommitId, by: &Approver) -> Result<Verification, PromoteError> {
+        Ok(self.check_all(&[(commit, by)])?.remove(0))
+    }
+
+    /// The verification of each (record commit, approver), in order.
+    fn check_all(
+        &self,
+        records: &[(CommitId, &Approver)],
+    ) -> Result<Vec<Verification>, PromoteError> {
+        let failed = |source| PromoteError::Signatures {
+            branch: self.session.config.git.approvals_branch.clone(),
+            source,
+        };
+        // What needs a tool: signed records with identities, when there are keys; the rest is
+        // decided here.
+        let mut out: Vec<Option<Verification>> = Vec::with_capacity(records.len());
+        let mut work = Vec::new();
+        for (i, (commit, by)) in records.iter().enumerate() {
+            let Some(sig) = self.session.repo.commit_signature(*commit)? else {
+                out.push(Some(Verification::unverified(
+                    "the record commit is not signed",
+                )));
+                continue;
+            };
+            let Some(signers) = &self.signers else {
+                out.push(Some(Verification::unverified(format!(
+                    "signed with {}, but promote.yaml names no approverKeys",
+                    sig.method()
+                ))));
+                continue;
+            };
+            let identities = by.identities();
+            if identities.is_empty() {
+                out.push(Some(Verification::unverified(
+                    "the record names no e-mail or account to check its signature against",
+                )));
+                continue;
+            }
+            match self.cached(commit) {
+                Some(checked) => out.push(Some(verification(checked, by))),
+                None => {
+                    out.push(None);
+                    work.push((i, *commit, sig, identities, signers));
+                }
+            }
+        }
+        // The checks, on a few threads: each is a process that mostly waits.
+        let threads = CHECK_THREADS.min(work.len()).max(1);
+        let chunk = work.len().div_ceil(threads).max(1);
+        let results: Vec<Result<Vec<Done>, _>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(i, commit, sig, identities, signers)| {
+                                let ids: Vec<&str> =
+                                    identities.iter().map(String::as_str).collect();
+                                signers.check(sig, &ids).map(|c| (*i, *commit, c))
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a signature check thread panicked"))
+                .collect()
+        });
+        for part in results {
+            for (i, commit, checked) in part.map_err(failed)? {
+                self.remember(&commit, &checked);
+                out[i] = Some(verification(checked, records[i].1));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.expect("every record was decided"))
+            .collect())
+    }
+
+    /// A result kept by an earlier run, if the cache has a well-formed one.
+    fn cached(&self, commit: &CommitId) -> Option<Checked> {
+        let path = self.cache.as_ref()?.join(commit.to_string());
+        Checked::from_line(&std::fs::read_to_string(path).ok()?)
+    }
+
+    /// Keeps a result for later runs (best effort: a cache that cannot be written only costs
+    /// time). Written to a temp file and renamed, so a reader never sees half a line.
+    fn remember(&self, commit: &CommitId, checked: &Checked) {
+        let Some(dir) = &self.cache else { return };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut tmp, checked.to_line().as_bytes())?;
+            tmp.persist(dir.join(commit.to_string()))?;
+            Ok(())
+        };
+        let _ = write();
+    }
+}
+
+/// What a tool's result means for a record.
+fn verification(checked: Checked, by: &Approver) -> Verification {
+    match checked {
+        Checked::Good {
+            method,
+            identity,
+            key,
+        } => Verification::Verified {
+            method: method.as_str(),
+            identity,
+            key,
+        },
+        Checked::NotAllowed { method } => Verification::unverified(format!(
+            "signed by {} {method} key approverKeys.{method} does not allow for {}",
+            if method == Method::Ssh { "an" } else { "a" },
+            by.email
+                .iter()
+                .chain(by.account.iter())
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+        Checked::NoKeys {
+            method: Method::Other,
+        } => Verification::unverified(
+            "signed in a format kubectl promote does not check (it checks ssh and gpg signatures)",
+        ),
+        Checked::NoKeys { method } => Verification::unverified(format!(
+            "signed with {method}, but promote.yaml names no approverKeys.{method}"
+        )),
+    }
 }
 
 /// What to record.
@@ -525,14 +965,18 @@ pub fn record(
         by: approver,
         at: now_rfc3339(),
         note,
+        commit: String::new(),
     };
     let message = record_message(&record);
     let tree = repo.empty_tree()?;
+    // The keys that will judge the record, read before anything is written: a broken
+    // `approverKeys` stops here, not after the push.
+    let verifier = Verifier::new(session)?;
     for attempt in 1..=ATTEMPTS {
         let tip = repo.fetch_branch(&session.remote, &branch)?;
         if req.verdict == Verdict::Revoked {
             let records = match tip {
-                Some(t) => records_from(session, t, progress)?,
+                Some(t) => records_from(session, t, progress)?.counted,
                 None => Vec::new(),
             };
             if in_force(&records, &record.environment, &record.version, &record.role)
@@ -555,6 +999,10 @@ pub fn record(
         ));
         match repo.push(&session.remote, commit, &branch)? {
             PushOutcome::Pushed => {
+                // What every reader will compute for this record.
+                let mut record = record;
+                record.commit = commit.to_string();
+                record.by.verification = verifier.check(commit, &record.by)?;
                 return Ok(Recorded {
                     record,
                     commit: commit.to_string(),
@@ -645,6 +1093,10 @@ pub struct RequiredApproval {
     /// Why the policy asks for it, shown beside a missing approval so the user knows what to do.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub reason: String,
+    /// Only verified approvals count: signed records ([`Verification::Verified`]) and
+    /// pull-request reviews.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub verified: bool,
 }
 
 /// The approvals given in the promotion's pull request, for the environment it promotes.
@@ -667,6 +1119,10 @@ pub struct RequirementState {
     pub rejected: Option<ApprovalRecord>,
     /// Approvals that bind to other images (tags or digests) than the ones promoted.
     pub other_images: Vec<String>,
+    /// Approvals that do not count because they are not verified and the requirement wants
+    /// verified ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
 }
 
 impl RequirementState {
@@ -708,6 +1164,12 @@ impl RequirementState {
                 self.other_images.join(", ")
             ));
         }
+        if !self.unverified.is_empty() {
+            s.push_str(&format!(
+                " — only verified approvals count here, not: {}",
+                self.unverified.join(", ")
+            ));
+        }
         s
     }
 }
@@ -745,14 +1207,18 @@ pub fn covers(recorded: &BTreeMap<String, ImageRef>, promoted: &ImageMap) -> boo
 }
 
 /// Says which of `required` are met for promoting `version` with `promoted` images, given the
-/// records (time order) and the approvals of the promotion's pull request.
+/// records (time order; only records by approvers, see [`list`]) and the approvals of the
+/// promotion's pull request.
 ///
 /// Per requirement, over the records of (environment, version, role) in order: an approval that
 /// covers the promoted images counts its approver once; a rejection or a revocation clears what
 /// was counted before it (the later record wins), and a rejection blocks until someone approves
-/// again. Rejections and revocations bind to the version whatever the images: a new digest under
-/// the same tag does not escape them. Pull-request approvals of the role count for requirements
-/// on the environment the pull request promotes, unless a rejection is in force.
+/// again. Where the requirement wants verified approvals, an unverified approval is as if it
+/// was not given (it neither counts nor lifts a rejection); rejections and revocations count
+/// either way. Rejections and revocations bind to the version whatever the images: a new digest
+/// under the same tag does not escape them. Pull-request approvals of the role (verified: the
+/// forge says who reviewed) count for requirements on the environment the pull request
+/// promotes, unless a rejection is in force.
 pub fn check_required(
     required: &[RequiredApproval],
     version: &str,
@@ -765,10 +1231,14 @@ pub fn check_required(
         let mut counted: Vec<(String, String)> = Vec::new();
         let mut rejected = None;
         let mut other_images = BTreeSet::new();
+        let mut unverified = BTreeSet::new();
         for r in records.iter().filter(|r| {
             r.environment == req.environment && r.version == version && r.role == req.id
         }) {
             match r.verdict {
+                Verdict::Approved if req.verified && !r.by.verified() => {
+                    unverified.insert(r.by.to_string());
+                }
                 Verdict::Approved if covers(&r.images, promoted) => {
                     rejected = None;
                     let key = r.by.key();
@@ -782,11 +1252,13 @@ pub fn check_required(
                 Verdict::Rejected => {
                     counted.clear();
                     other_images.clear();
+                    unverified.clear();
                     rejected = Some(r.clone());
                 }
                 Verdict::Revoked => {
                     counted.clear();
                     other_images.clear();
+                    unverified.clear();
                     rejected = None;
                 }
             }
@@ -805,6 +1277,7 @@ pub fn check_required(
             approved_by: counted.into_iter().map(|(_, d)| d).collect(),
             rejected,
             other_images: other_images.into_iter().collect(),
+            unverified: unverified.into_iter().collect(),
         };
         if state.is_met() {
             check.met.push(state);
@@ -869,6 +1342,18 @@ pub fn summary(records: &[ApprovalRecord], environment: &str, limit: usize) -> V
     out
 }
 
+/// The records of `environment` that do not count, most recent first, at most `limit`.
+pub fn ignored(records: &Records, environment: &str, limit: usize) -> Vec<IgnoredRecord> {
+    records
+        .ignored
+        .iter()
+        .rev()
+        .filter(|i| i.record.environment == environment)
+        .take(limit)
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -890,11 +1375,12 @@ mod tests {
             by: Approver {
                 name: Some(who.into()),
                 email: Some(format!("{who}@example.com")),
-                verified: false,
                 account: None,
+                verification: Verification::not_checked(),
             },
             at: "2026-11-26T12:00:00Z".into(),
             note: (verdict == Verdict::Rejected).then(|| "broken\n\ncheckout fails".to_owned()),
+            commit: String::new(),
         }
     }
 
@@ -915,18 +1401,139 @@ mod tests {
             environment: "staging".into(),
             count,
             reason: String::new(),
+            verified: false,
         }]
+    }
+
+    fn signed(mut r: ApprovalRecord) -> ApprovalRecord {
+        r.by.verification = Verification::Verified {
+            method: "ssh",
+            identity: r.by.email.clone().unwrap(),
+            key: "SHA256:test".into(),
+        };
+        r
+    }
+
+    #[test]
+    fn where_verified_approvals_are_required_unverified_ones_are_as_if_not_given() {
+        let mut required = qa(1);
+        required[0].verified = true;
+        let unsigned = rec("v1", "qa", Verdict::Approved, "ana", "v1");
+        let c = check_required(
+            &required,
+            "v1",
+            &promoted("v1"),
+            std::slice::from_ref(&unsigned),
+            None,
+        );
+        assert!(!c.is_met());
+        assert_eq!(
+            c.missing[0].unverified,
+            ["ana <ana@example.com> (not verified: not checked)"]
+        );
+        assert!(
+            c.missing[0]
+                .describe()
+                .contains("only verified approvals count here"),
+            "{}",
+            c.missing[0].describe()
+        );
+        let ok = signed(rec("v1", "qa", Verdict::Approved, "ana", "v1"));
+        assert!(
+            check_required(
+                &required,
+                "v1",
+                &promoted("v1"),
+                std::slice::from_ref(&ok),
+                None
+            )
+            .is_met()
+        );
+        assert!(
+            check_required(
+                &qa(1),
+                "v1",
+                &promoted("v1"),
+                std::slice::from_ref(&unsigned),
+                None
+            )
+            .is_met(),
+            "counted where verification is not required"
+        );
+        // An unverified approval does not lift a rejection; an unverified rejection still counts.
+        let rejected = rec("v1", "qa", Verdict::Rejected, "bob", "v1");
+        let c = check_required(
+            &required,
+            "v1",
+            &promoted("v1"),
+            &[ok.clone(), rejected.clone(), unsigned],
+            None,
+        );
+        assert!(c.missing[0].rejected.is_some(), "{c:?}");
+        let c = check_required(&required, "v1", &promoted("v1"), &[ok, rejected], None);
+        assert!(!c.is_met());
+        // Pull-request reviews are verified by the forge.
+        let reviews = [RoleApproval {
+            role: "qa".into(),
+            login: "ana".into(),
+        }];
+        let pr = PrApprovals {
+            environment: "staging",
+            forge: ForgeKind::GitHub,
+            approvals: &reviews,
+        };
+        assert!(check_required(&required, "v1", &promoted("v1"), &[], Some(pr)).is_met());
+    }
+
+    #[test]
+    fn records_are_judged_by_who_they_are_from() {
+        let approvers: BTreeMap<String, Vec<String>> = [(
+            "qa".to_owned(),
+            vec!["qa@example.com".to_owned(), "github:qa-bot".to_owned()],
+        )]
+        .into();
+        let mut r = rec("v1", "qa", Verdict::Approved, "qa", "v1");
+        assert!(listed(&approvers, &r), "an e-mail entry");
+        r.by.email = Some("mallory@example.com".into());
+        assert!(!listed(&approvers, &r));
+        r.by.account = Some("github:QA-bot".into());
+        assert!(listed(&approvers, &r), "an account entry");
+        r.by.account = Some("gitlab:qa-bot".into());
+        assert!(!listed(&approvers, &r), "another forge's account");
+        // A verified record is judged by the identity its signature proved, not its claims.
+        r.by.email = Some("qa@example.com".into());
+        r.by.verification = Verification::Verified {
+            method: "ssh",
+            identity: "mallory@example.com".into(),
+            key: "k".into(),
+        };
+        assert!(!listed(&approvers, &r));
+        r.role = "pm".into();
+        r.by.verification = Verification::not_checked();
+        assert!(!listed(&approvers, &r), "a role nobody may approve for");
     }
 
     #[test]
     fn a_record_round_trips_through_its_commit_message() {
         for verdict in [Verdict::Approved, Verdict::Rejected, Verdict::Revoked] {
             let mut r = rec("v1.0.1", "qa", verdict, "ana", "v1.0.1");
-            r.by.verified = true;
             r.by.account = Some("github:ana".into());
             let msg = record_message(&r);
             assert_eq!(parse_record(&msg), Some(Ok(r.clone())), "{msg}");
+            assert!(
+                !msg.contains("Verified"),
+                "nothing a reader would believe: {msg}"
+            );
         }
+        // A `Promote-By-Verified: true` trailer (hand-written, or from an older version) is
+        // not believed: whether a record is verified is computed when it is read.
+        let forged = format!(
+            "{}Promote-By-Verified: true\n",
+            record_message(&rec("v1", "qa", Verdict::Approved, "ana", "v1"))
+        );
+        let parsed = parse_record(&forged).unwrap().unwrap();
+        assert!(!parsed.by.verified());
+        assert_eq!(parsed.by.verification, Verification::not_checked());
         assert_eq!(
             parse_record("promote prod to v1\n\nPromote-Environment: prod\n"),
             None

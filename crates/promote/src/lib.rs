@@ -140,6 +140,14 @@ pub enum PromoteError {
         "gave up after {attempts} attempts: others kept recording on {branch}; nothing of ours was pushed. Try again"
     )]
     ApprovalsRace { branch: String, attempts: usize },
+    /// A signature tool could not run while checking approval records (not an unverified
+    /// record: that is a result).
+    #[error("checking the signatures of the approval records on {branch}")]
+    Signatures {
+        branch: String,
+        #[source]
+        source: promote_git::signature::SignerError,
+    },
     /// Image references the registries do not have (the message lists each, and the way out).
     #[error("{0}")]
     ImagesNotFound(String),

@@ -361,6 +361,7 @@ pub fn environments(session: &Session) -> Result<BTreeMap<String, sdk::Environme
                     .as_str()
                     .unwrap_or("")
                     .to_owned(),
+                protected: env.protected,
                 images: images
                     .iter()
                     .map(|(k, v)| (k.clone(), to_sdk_ref(v)))
@@ -383,6 +384,8 @@ pub(crate) fn to_sdk_ref(r: &ImageRef) -> sdk::ImageRef {
     }
 }
 
+/// The records as policies see them: ours carry more (the account, how the identity was
+/// verified, the commit); the request's shape keeps `name`, `email` and the computed `verified`.
 fn to_sdk_records(records: &[ApprovalRecord]) -> Vec<sdk::ApprovalRecord> {
     records
         .iter()
@@ -419,7 +422,20 @@ pub fn evaluate(
     promoted: &BTreeMap<String, ImageRef>,
     progress: &dyn Progress,
 ) -> Result<PolicyVerdict, PromoteError> {
-    let records = approvals::list(session, progress).unwrap_or_default();
+    // Only records by approvers reach policies; who counts, and whether they were verified, is
+    // decided here, when the records are read. A promotion stops on records it cannot read (a
+    // broken approverKeys file is an error naming the fix); a rollback, which approvals do not
+    // gate, goes on without them, saying why.
+    let records = match approvals::list(session, progress) {
+        Ok(records) => records.counted,
+        Err(e) if matches!(operation, Operation::Rollback(_)) => {
+            progress.warn(&format!(
+                "approval records not given to the rollback policies: {e}"
+            ));
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
     let request = EvaluationRequest {
         operation,
         settings: serde_json::json!({}),
@@ -463,6 +479,7 @@ pub fn evaluate(
             },
             count: a.count,
             reason: a.reason.clone(),
+            verified: a.verified,
         })
         .collect();
     let mut decision = match combined.decision {

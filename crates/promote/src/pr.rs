@@ -138,7 +138,7 @@ pub(crate) fn land(
     let records = if opts.required.is_empty() {
         Vec::new()
     } else {
-        approvals::list(session, progress)?
+        approvals::list(session, progress)?.counted
     };
     let promoted: ImageMap = plan
         .images
@@ -432,14 +432,19 @@ fn body(
         }
         for m in &check.missing {
             let r = &m.requirement;
+            let signed = if r.verified {
+                " with signed commits (a key in `approverKeys`)"
+            } else {
+                ""
+            };
             let how = if r.environment == plan.environment {
                 format!(
-                    "approve this pull request as one of `approvers.{}`, or run `kubectl promote approve {} {version} --role {}`",
+                    "approve this pull request as one of `approvers.{}`, or run `kubectl promote approve {} {version} --role {}`{signed}",
                     r.id, r.environment, r.id
                 )
             } else {
                 format!(
-                    "run `kubectl promote approve {} {version} --role {}`",
+                    "run `kubectl promote approve {} {version} --role {}`{signed}",
                     r.environment, r.id
                 )
             };

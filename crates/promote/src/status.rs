@@ -26,6 +26,9 @@ pub struct EnvStatus {
     /// Approvals, rejections and revocations recorded for this environment: per version and
     /// role, the record in force and who approved, most recent first.
     pub approvals: Vec<crate::approvals::ApprovalState>,
+    /// Records for this environment that do not count (by someone `approvers` does not list
+    /// for the role), most recent first.
+    pub ignored_approvals: Vec<crate::approvals::IgnoredRecord>,
     /// Argo CD's view (sync, health, deployed revision, auto-sync, operation, rollback marker);
     /// filled by the caller that reaches Argo CD, absent when the env has no app or it was not read.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +96,8 @@ pub fn status(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
             version,
             images,
             last_change,
-            approvals: crate::approvals::summary(&records, &env.name, APPROVALS_SHOWN),
+            approvals: crate::approvals::summary(&records.counted, &env.name, APPROVALS_SHOWN),
+            ignored_approvals: crate::approvals::ignored(&records, &env.name, APPROVALS_SHOWN),
             argocd: None,
         });
     }

@@ -101,7 +101,9 @@ fn record(
 }
 
 fn list(kit: &GitOps) -> Vec<approvals::ApprovalRecord> {
-    approvals::list(&open(kit, &kit.clone), &Quiet).unwrap()
+    approvals::list(&open(kit, &kit.clone), &Quiet)
+        .unwrap()
+        .counted
 }
 
 fn origin_has_branch(kit: &GitOps, branch: &str) -> bool {
@@ -146,7 +148,6 @@ fn an_approval_is_an_empty_commit_on_the_approvals_branch_readable_with_git_log(
         "Promote-Role: qa",
         "Promote-Image: registry.example.com/microservices-demo/cartservice tag=v1.0.1",
         "Promote-By: Quinn QA <qa@example.com>",
-        "Promote-By-Verified: false",
     ] {
         assert!(log.contains(line), "missing `{line}` in\n{log}");
     }
@@ -181,13 +182,18 @@ fn an_approval_is_an_empty_commit_on_the_approvals_branch_readable_with_git_log(
             .values()
             .all(|i| i.tag.as_deref() == Some("v1.0.1"))
     );
-    assert!(!r.by.verified);
+    assert!(
+        !log.contains("Verified"),
+        "nothing a reader would believe: {log}"
+    );
+    assert!(!r.by.verified(), "an unsigned record");
     assert_eq!(r.note.as_deref(), Some("smoke tests green"));
-    // The wire shape policies read.
+    // The wire shape policies read (plus how `verified` was decided, which they ignore).
     let json = serde_json::to_value(r).unwrap();
     assert_eq!(
         json["by"],
-        serde_json::json!({"name": "Quinn QA", "email": "qa@example.com", "verified": false})
+        serde_json::json!({"name": "Quinn QA", "email": "qa@example.com", "verified": false,
+                           "verification": {"status": "unverified", "reason": "the record commit is not signed"}})
     );
     assert_eq!(json["verdict"], "approved");
     assert!(
@@ -234,14 +240,15 @@ fn a_later_rejection_wins_and_a_revocation_clears() {
         environment: "staging".into(),
         count: 1,
         reason: String::new(),
+        verified: false,
     }];
     let promoted = records[0].images.clone();
     let check = approvals::check_required(&required, "v1.0.2", &promoted, &records, None);
     assert!(!check.is_met());
     assert!(
-        check.missing[0]
-            .describe()
-            .contains("rejected by Quinn QA <qa@example.com> (unverified, git config)"),
+        check.missing[0].describe().contains(
+            "rejected by Quinn QA <qa@example.com> (not verified: the record commit is not signed)"
+        ),
         "{}",
         check.missing[0].describe()
     );
@@ -330,6 +337,47 @@ fn someone_not_listed_for_the_role_is_refused_and_nothing_is_pushed() {
 }
 
 #[test]
+fn who_may_approve_is_checked_when_records_are_read_not_only_when_written() {
+    let mut kit = repo();
+    promote(
+        &kit,
+        "staging",
+        "v1.0.1",
+        Mode::Direct,
+        &PrOptions::default(),
+    );
+    let qa = git_user("qa@example.com");
+    record(&kit, Verdict::Approved, "v1.0.1", "qa", &qa, None).unwrap();
+    assert_eq!(list(&kit).len(), 1);
+    // QA leaves the team: the record stays in git, but no longer counts.
+    kit.put("promote.yaml", &CONFIG.replace("qa@example.com, ", ""));
+    kit.commit("qa@example.com is no longer QA");
+    let records = approvals::list(&open(&kit, &kit.clone), &Quiet).unwrap();
+    assert!(records.counted.is_empty(), "{:?}", records.counted);
+    assert_eq!(records.ignored.len(), 1);
+    let ignored = &records.ignored[0];
+    assert_eq!(ignored.record.by.email.as_deref(), Some("qa@example.com"));
+    assert!(
+        ignored
+            .reason
+            .starts_with("not an approver: approvers.qa at origin/main lists github:qa-bot"),
+        "{}",
+        ignored.reason
+    );
+    let required = [RequiredApproval {
+        id: "qa".into(),
+        environment: "staging".into(),
+        count: 1,
+        reason: String::new(),
+        verified: false,
+    }];
+    let promoted = ignored.record.images.clone();
+    assert!(
+        !approvals::check_required(&required, "v1.0.1", &promoted, &records.counted, None).is_met()
+    );
+}
+
+#[test]
 fn approving_a_version_the_environment_does_not_run_is_refused() {
     let kit = repo();
     let err = record(
@@ -405,6 +453,7 @@ fn a_pm_approves_what_the_pull_request_would_merge() {
         environment: "prod".into(),
         count: 1,
         reason: String::new(),
+        verified: false,
     }];
     assert!(
         approvals::check_required(&required, "v1.0.1", &done.record.images, &list(&kit), None)
@@ -673,12 +722,14 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
             environment: "staging".into(),
             count: 1,
             reason: String::new(),
+            verified: false,
         },
         RequiredApproval {
             id: "pm".into(),
             environment: "prod".into(),
             count: 1,
             reason: String::new(),
+            verified: false,
         },
     ];
     let opts = PrOptions {
@@ -724,7 +775,8 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
     assert_eq!(forge.get(1).unwrap().labels, ["promote:prod"]);
     assert!(origin_has_branch(&kit, "promote/prod/v1.0.1"));
 
-    // QA approves on staging (verified through the forge), the PM approves the pull request.
+    // QA approves on staging (as the forge account behind its token), the PM approves the pull
+    // request (a review the forge confirms).
     let qa_forge = MemForge::new("qa-bot");
     let s = open(&kit, &kit.clone);
     let qa = Identity::of(&s, Some(&qa_forge)).unwrap();
@@ -741,7 +793,9 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
         &Quiet,
     )
     .unwrap();
-    assert!(done.record.by.verified);
+    // The forge said who the token is when the record was written, but a reader cannot ask:
+    // the record claims the account, and without a signature it is not verified.
+    assert!(!done.record.by.verified());
     assert_eq!(done.record.by.account.as_deref(), Some("github:qa-bot"));
     forge.approve(1, "pm-lead");
 
@@ -753,7 +807,7 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
     assert!(pr.approvals.is_met());
     let body = forge.get(1).unwrap().body;
     assert!(
-        body.contains("- [x] qa on staging: 1 of 1 (qa-bot (forge) (verified github:qa-bot))"),
+        body.contains("- [x] qa on staging: 1 of 1 (qa-bot (forge) github:qa-bot (not verified: the record commit is not signed))"),
         "{body}"
     );
     assert!(

@@ -4,6 +4,11 @@
 //!
 //! Each approver counts once, with their latest record; a record bound to other images than
 //! the promotion's does not count; a rejection in force denies.
+//!
+//! `requireVerified` (default: true when the environment is `protected`) counts only approvals
+//! whose `by.verified` the host computed as true (a commit signed by a key the repo allows), and
+//! tells the host to count only verified pull-request reviews and records too; an unverified
+//! approval is as if it was not given. Rejections and revocations count either way.
 
 use std::process::ExitCode;
 
@@ -28,6 +33,9 @@ struct Settings {
     /// Requirement id (combining takes the highest count per id); defaults to the role.
     #[serde(default)]
     id: Option<String>,
+    /// Only verified approvals count; defaults to the environment's `protected`.
+    #[serde(default)]
+    require_verified: Option<bool>,
 }
 
 fn one() -> u32 {
@@ -53,9 +61,27 @@ fn evaluate(req: &EvaluationRequest) -> Result<Decision, PolicyFailure> {
         return Ok(Decision::allow().with_warning("require-approval only decides promotions"));
     };
     let env = p.environment.as_str();
+    let require_verified = s
+        .require_verified
+        .unwrap_or_else(|| req.environments.get(env).is_some_and(|e| e.protected));
     let mut decision = Decision::allow();
     let mut approvers = Vec::new();
-    for record in latest_per_approver(&req.approvals, env, &p.version, &s.role) {
+    // Where only verified approvals count, an unverified one is as if it was not given.
+    let (records, unverified): (Vec<_>, Vec<_>) = req.approvals.iter().cloned().partition(|r| {
+        !(require_verified && r.verdict == ApprovalVerdict::Approved && !r.by.verified)
+    });
+    let mut not_counted: Vec<String> = Vec::new();
+    for r in latest_per_approver(&unverified, env, &p.version, &s.role) {
+        let who =
+            r.by.name
+                .clone()
+                .or_else(|| r.by.email.clone())
+                .unwrap_or_default();
+        if !not_counted.contains(&who) {
+            not_counted.push(who);
+        }
+    }
+    for record in latest_per_approver(&records, env, &p.version, &s.role) {
         let who = record
             .by
             .name
@@ -108,15 +134,24 @@ fn evaluate(req: &EvaluationRequest) -> Result<Decision, PolicyFailure> {
             ),
         ));
     }
+    let mut reason = format!(
+        "{env} needs {} {} approval(s) of {}; {have} so far",
+        s.count, s.role, p.version
+    );
+    not_counted.retain(|w| !approvers.contains(w));
+    if !not_counted.is_empty() {
+        reason.push_str(&format!(
+            "; not counted, because {env} counts verified approvals only: {} (approve the pull request on the forge, or sign approvals with a key listed in promote.yaml's approverKeys: `git config gpg.format ssh`, `git config user.signingkey ~/.ssh/id_ed25519`, `git config commit.gpgsign true`, and add `EMAIL ssh-ed25519 AAAA…` to the approverKeys.ssh file on the base branch; or set requireVerified: false)",
+            not_counted.join(", ")
+        ));
+    }
     decision.decision = Verdict::RequireApproval;
     decision.required_approvals.push(RequiredApproval {
         id: s.id.clone().unwrap_or_else(|| s.role.clone()),
         environment: env.to_owned(),
         count: s.count,
-        reason: format!(
-            "{env} needs {} {} approval(s) of {}; {have} so far",
-            s.count, s.role, p.version
-        ),
+        reason,
+        verified: require_verified,
     });
     Ok(decision)
 }

@@ -39,6 +39,9 @@ type RequiredApproval struct {
 	Count uint32 `json:"count"`
 	// Reason says why.
 	Reason string `json:"reason"`
+	// Verified: only verified approvals count towards it (approval records whose
+	// By.Verified is true, and pull-request reviews). Combining ORs it per ID.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // Decision is a policy's answer to evaluate. Build it with Allow, Deny or

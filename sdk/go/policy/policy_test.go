@@ -16,7 +16,7 @@ const request = `{
     "mode": "pr", "override": null,
     "requestedBy": {"name": "Ana", "email": "ana@example.com", "kubeUser": null, "verified": false}},
   "rollback": null,
-  "environments": {"staging": {"version": "v1.0.1", "images": {"cart": {"tag": "v1.0.1", "digest": null}},
+  "environments": {"staging": {"version": "v1.0.1", "protected": true, "images": {"cart": {"tag": "v1.0.1", "digest": null}},
     "git": {"revision": "abc", "committedAt": null},
     "argocd": {"sync": "Synced", "health": "Healthy", "deployedRevision": "abc", "autoSync": true, "rollbackMarker": null,
       "history": [{"id": 4, "revision": "abc", "version": "v1.0.1", "deployedAt": "2026-11-25T10:00:00Z",
@@ -42,6 +42,9 @@ func TestParseRequestReadsEveryField(t *testing.T) {
 	argo := req.Environments["staging"].ArgoCD
 	if argo == nil || Str(argo.Health) != "Healthy" || argo.History[0].ID != 4 || argo.History[0].WasHealthy != nil {
 		t.Fatalf("argocd: %+v", argo)
+	}
+	if !req.Environments["staging"].Protected {
+		t.Errorf("protected: %+v", req.Environments["staging"])
 	}
 	if string(argo.RollbackMarker) != "null" {
 		t.Errorf("rollbackMarker: %q", argo.RollbackMarker)
@@ -125,6 +128,8 @@ func TestDecisionsAreWrittenAsTheHostReadsThem(t *testing.T) {
 			`{"apiVersion":"policy.promote.kubectl.io/v1alpha1","kind":"Decision","decision":"require-approval","reasons":[],"requiredApprovals":[{"id":"pm","environment":"prod","count":1,"reason":"sign-off"}],"warnings":[]}`},
 		{"deny, not overridable", Deny("ChangeFreeze", "frozen").NotOverridable(),
 			`{"apiVersion":"policy.promote.kubectl.io/v1alpha1","kind":"Decision","decision":"deny","reasons":[{"code":"ChangeFreeze","message":"frozen"}],"requiredApprovals":[],"warnings":[],"overridable":false}`},
+		{"require-verified-approval", RequireApproval(RequiredApproval{ID: "pm", Environment: "prod", Count: 1, Reason: "sign-off", Verified: true}),
+			`{"apiVersion":"policy.promote.kubectl.io/v1alpha1","kind":"Decision","decision":"require-approval","reasons":[],"requiredApprovals":[{"id":"pm","environment":"prod","count":1,"reason":"sign-off","verified":true}],"warnings":[]}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -128,6 +128,9 @@ type RollbackTo struct {
 type Environment struct {
 	// Version is the tag all images share, else "mixed".
 	Version string `json:"version"`
+	// Protected is `protected: true` in promote.yaml (false when absent). The built-in
+	// approval policies require verified approvals there by default.
+	Protected bool `json:"protected"`
 	// Images is the per-image truth, by image name.
 	Images map[string]ImageRef `json:"images"`
 	// Git is the overlay's last change on the base branch.
@@ -187,9 +190,13 @@ type ApprovalRecord struct {
 
 // Approver is the identity behind an approval record.
 type Approver struct {
-	Name     *string `json:"name"`
-	Email    *string `json:"email"`
-	Verified bool    `json:"verified"`
+	Name  *string `json:"name"`
+	Email *string `json:"email"`
+	// Verified is computed by the host when it read the record, never taken from it: true
+	// when the record's commit is signed by a key the repository allows for this approver
+	// (approverKeys in promote.yaml). Only records by someone promote.yaml's approvers lists
+	// for the role reach a policy at all.
+	Verified bool `json:"verified"`
 }
 
 // Context holds facts about the invocation.

@@ -101,17 +101,27 @@ fn run(ctx: &Ctx<'_>, req: RecordRequest) -> anyhow::Result<Exit> {
     let connection = connect(ctx, &session)?;
     if let Some(why) = connection.why_not() {
         ctx.shell
-            .status(&format!("identity from git config (unverified): {why}"));
+            .status(&format!("identity from git config: {why}"));
     }
     let identity = Identity::of(&session, connection.forge())?;
     let recorded = approvals::record(&session, &req, &identity, ctx)?;
     let shell = ctx.shell;
+    if !recorded.record.by.verified() {
+        // Say it now, not when a protected promotion waits for an approval that never counts.
+        shell.warn(&format!(
+            "this record is {}; where verified approvals are required (protected environments, by default) it does not count. {SIGNING}",
+            recorded.record.by.verification
+        ));
+    }
     if shell.is_text() {
         print(ctx, &recorded)?;
     }
     shell.document("ApprovalRecord", &recorded)?;
     Ok(Exit::Ok)
 }
+
+/// How to make records verified, for the warning above.
+const SIGNING: &str = "To sign approvals: `git config gpg.format ssh`, `git config user.signingkey ~/.ssh/id_ed25519`, `git config commit.gpgsign true`, and add `YOUR-EMAIL ssh-ed25519 AAAA…` (your public key) to the file promote.yaml's approverKeys.ssh names, on the base branch (README: \"Signed approvals\")";
 
 fn print(ctx: &Ctx<'_>, rec: &Recorded) -> anyhow::Result<()> {
     let shell = ctx.shell;

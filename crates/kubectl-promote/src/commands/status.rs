@@ -100,6 +100,13 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
                     shell.out(format!("      approved by {}", all.join(", ")))?;
                 }
             }
+            for i in &e.ignored_approvals {
+                let r = &i.record;
+                shell.out(format!(
+                    "    {} {}: {} by {} at {} — {YELLOW}ignored{YELLOW:#}: {}",
+                    r.version, r.role, r.verdict, r.by, r.at, i.reason
+                ))?;
+            }
         }
     }
     #[derive(Serialize)]

@@ -37,6 +37,7 @@ test_no_record_waits_for_qa if {
 	d.requiredApprovals == [{
 		"id": "qa@staging", "environment": "staging", "count": 1,
 		"reason": "v1.0.1 has no qa approval on staging yet (kubectl promote approve staging v1.0.1 --role qa)",
+		"verified": false,
 	}]
 }
 
@@ -89,10 +90,36 @@ test_upstream_must_run_the_images if {
 }
 
 test_environment_setting_overrides_from if {
-	r := object.union(request([approval("approved", "t1")]), {"settings": {"environment": "qa-env"}})
+	r := json.patch(request([approval("approved", "t1")]), [
+		{"op": "replace", "path": "/settings", "value": {"environment": "qa-env"}},
+		{"op": "add", "path": "/environments/qa-env", "value": {"images": {"cart": {"tag": "v1.0.1", "digest": null}}}},
+	])
 	d := promote.decision with input as r
 	d.decision == "require-approval"
 	d.requiredApprovals[0].id == "qa@qa-env"
+}
+
+test_an_upstream_on_another_version_denies if {
+	r := json.patch(request([]), [
+		{"op": "replace", "path": "/environments/staging", "value": {"version": "v1.0.0", "images": {"cart": {"tag": "v1.0.0", "digest": null}}}},
+	])
+	d := promote.decision with input as r
+	d.decision == "deny"
+	d.reasons == [{"code": "UpstreamDiffers", "message": "staging runs v1.0.0, not v1.0.1: promote staging first"}]
+}
+
+test_protected_targets_count_verified_approvals_only if {
+	unsigned := object.union(approval("approved", "t1"), {"by": {"name": "Quinn", "email": "qa@example.com", "verified": false}})
+	protected := json.patch(request([unsigned]), [{"op": "add", "path": "/environments/prod", "value": {"protected": true, "images": {}}}])
+	d := promote.decision with input as protected
+	d.decision == "require-approval"
+	d.requiredApprovals[0].verified == true
+	startswith(d.requiredApprovals[0].reason, "the qa approval of v1.0.1 on staging by Quinn is not verified, and prod counts verified approvals only: ")
+	allowed := promote.decision with input as object.union(protected, {"settings": {"requireVerified": false}})
+	allowed.decision == "allow"
+	allowed.reasons[0].message == "Quinn (unverified) approved v1.0.1 on staging at t1"
+	unprotected := promote.decision with input as request([unsigned])
+	unprotected.decision == "allow"
 }
 
 test_no_upstream_denies if {
@@ -117,4 +144,6 @@ test_validate_settings if {
 	not promote.validate_settings.valid with input as {"rol": "qa"}
 	not promote.validate_settings.valid with input as {"role": ""}
 	not promote.validate_settings.valid with input as "qa"
+	promote.validate_settings.valid with input as {"requireVerified": false}
+	not promote.validate_settings.valid with input as {"requireVerified": "no"}
 }
