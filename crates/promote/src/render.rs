@@ -2,9 +2,11 @@
 //! where installed) from a scratch copy of the tree, and refuse on kustomize's errors.
 //!
 //! Renders are cached by content: the key hashes what the render can read (the directories of
-//! the overlay and of every kustomization it loads, by tree id; see [`Renderer::key`]), the
-//! edited files and the program, so the same input is never rendered twice (a retried
-//! promotion, `verify` after a dry run, a promotion after other environments moved). The scratch
+//! the overlay and of every kustomization it loads, by the tree id each has with the edited
+//! files applied; see [`Renderer::key`]) and the program, so the same input is never rendered
+//! twice (a retried promotion, `verify` after a dry run or of a pushed promotion, the next
+//! promotion's comparison with what the env last had, a promotion after other environments
+//! moved). The scratch
 //! tree is written from git objects, never from the user's working tree, and holds only those
 //! directories when they could be narrowed (the whole tree otherwise).
 //!
@@ -132,6 +134,12 @@ impl Renderer {
 
     /// The key, and the directories the render reads when they could be narrowed (only those
     /// are written to the scratch tree).
+    ///
+    /// The key is content-addressed: each directory counts by the tree id it has with
+    /// `changes` applied ([`Repo::tree_id_with`], computed without writing), so a tree rendered
+    /// with an edit and the commit that later holds the edit share a key. The promotion that
+    /// pushed an edit has thus already rendered what the next promotion's plan, `verify` of
+    /// that commit and `--wait` render for it with no edit.
     fn key_and_inputs(
         &self,
         repo: &Repo,
@@ -141,28 +149,35 @@ impl Renderer {
     ) -> Result<(String, Option<Vec<String>>), RenderError> {
         let scratch = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
         let mut h = Sha256::new();
-        let inputs = render_inputs(repo, base, overlay).map_err(scratch)?;
+        let inputs = render_inputs(repo, base, changes, overlay).map_err(scratch)?;
+        let effective = |dir: &str, id: &str| -> Result<String, RenderError> {
+            if changes.keys().any(|p| is_below(p, dir)) {
+                Ok(repo
+                    .tree_id_with(base, dir, changes)
+                    .map_err(scratch)?
+                    .unwrap_or_default())
+            } else {
+                Ok(id.to_owned())
+            }
+        };
         match &inputs {
             Some(dirs) => {
-                h.update(b"inputs/v1\0");
+                h.update(b"inputs/v2\0");
                 for (dir, id) in dirs {
                     h.update(dir.as_bytes());
                     h.update([0]);
-                    h.update(id.as_bytes());
+                    h.update(effective(dir, id)?.as_bytes());
                     h.update([0]);
                 }
             }
             None => {
                 let tree = repo.path_id(base, "").map_err(scratch)?.unwrap_or_default();
-                h.update(tree.as_bytes());
+                h.update(b"tree/v2\0");
+                h.update(effective("", &tree)?.as_bytes());
             }
         }
-        for (p, c) in changes {
-            h.update(p.as_bytes());
-            h.update([0]);
-            h.update(Sha256::digest(c));
-        }
         h.update(overlay.as_bytes());
+        h.update([0]);
         h.update(self.program.describe().as_bytes());
         let dirs = inputs.map(|d| d.into_keys().collect());
         Ok((hex::encode(h.finalize()), dirs))
@@ -271,9 +286,10 @@ fn count_resources(manifests: &str) -> usize {
 
 /// The directories a render of `overlay` at `base` reads, with their tree ids (see
 /// [`Renderer::key`]); `None` when that cannot be narrowed safely.
-fn render_inputs(
+pub(crate) fn render_inputs(
     repo: &Repo,
     base: CommitId,
+    changes: &BTreeMap<String, Vec<u8>>,
     overlay: &str,
 ) -> Result<Option<BTreeMap<String, String>>, promote_git::GitError> {
     let mut dirs = BTreeMap::new();
@@ -298,7 +314,16 @@ fn render_inputs(
         if dirs.len() > 512 {
             return Ok(None);
         }
-        let Some((path, bytes)) = crate::session::kustomization_in(repo, &dir, base)? else {
+        // The kustomization as the render will see it: edited where `changes` edit it.
+        let edited = promote_core::overlay::KUSTOMIZATION_FILES
+            .iter()
+            .map(|name| join_inside(&dir, name).unwrap_or_default())
+            .find_map(|p| changes.get(&p).map(|bytes| (p, bytes.clone())));
+        let found = match edited {
+            Some(e) => Some(e),
+            None => crate::session::kustomization_in(repo, &dir, base)?,
+        };
+        let Some((path, bytes)) = found else {
             return Ok(None);
         };
         let Some(refs) = String::from_utf8(bytes)
