@@ -59,6 +59,12 @@ pub struct Plan {
     pub images: Vec<ImageChange>,
     pub diff: String,
     pub render: RenderReport,
+    /// The render's container images against those of the tree the environment last had (its
+    /// last promotion): every change, each marked as explained by this edit or not. `None` when
+    /// the renders could not be compared (`rendered_note` says why).
+    pub rendered_images: Option<crate::rendered::RenderedImages>,
+    /// Why there is no `rendered_images`.
+    pub rendered_note: Option<String>,
     pub commit_message: String,
     pub author: Person,
     /// Every policy's verdict (`None`: no policies configured for this operation).
@@ -392,17 +398,34 @@ pub(crate) fn finish(
         env.overlay,
         renderer.program.describe()
     ));
-    let (rendered, found, author) = thread::scope(|s| {
+    // What the environment last had, rendered beside the edit, to show what this promotion
+    // carries that its edit does not explain (see `rendered::last_change`).
+    let last = crate::rendered::last_change(session, &file, session.base);
+    let (rendered, found, author, last_render) = thread::scope(|s| {
         let (git_dir, base, overlay_dir) = (
             session.repo.git_dir().to_owned(),
             session.base,
             env.overlay.clone(),
         );
         let changes_map = &changes_map;
-        // git2 handles are not shared across threads: the render opens its own.
+        // git2 handles are not shared across threads: each render opens its own.
+        let (git_dir2, overlay_dir2) = (git_dir.clone(), overlay_dir.clone());
         let render = s.spawn(move || -> Result<Rendered, PromoteError> {
             let repo = promote_git::Repo::open(&git_dir)?;
             Ok(renderer.render(&repo, base, changes_map, &overlay_dir)?)
+        });
+        let last_at = last.as_ref().map_or(base, |(c, _)| *c);
+        // Not through the speculation: that is the edit's render, and a render of another
+        // key would cancel it (`Speculation::claim`).
+        let plain = Renderer {
+            speculation: None,
+            ..renderer.clone()
+        };
+        let last_render = s.spawn(move || -> Result<Rendered, String> {
+            let repo = promote_git::Repo::open(&git_dir2).map_err(|e| e.to_string())?;
+            plain
+                .render(&repo, last_at, &BTreeMap::new(), &overlay_dir2)
+                .map_err(|e| e.to_string())
         });
         let pending = crate::images::pending(&session.images, &d.changes, pinned, progress);
         let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
@@ -420,10 +443,14 @@ pub(crate) fn finish(
         let found = images
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let last_render = last_render
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (
             rendered,
             found,
             author.and_then(|a| verdict.map(|v| (a, v))),
+            last_render,
         )
     });
     // An unknown image is the first thing to fix: report it before a render error it may cause.
@@ -433,6 +460,40 @@ pub(crate) fn finish(
         progress.step("rendered while fetching: the fetch changed nothing the render reads");
     }
     let (author, policy) = author?;
+    let compared_with = match &last {
+        Some((c, subject)) => format!(
+            "{} ({}'s last change of {file}: \"{subject}\")",
+            c.short(),
+            env.name
+        ),
+        None => format!(
+            "{} ({} before this edit)",
+            session.base.short(),
+            session.base_name()
+        ),
+    };
+    let names = crate::rendered::image_names(session, &env.overlay, &[session.base]);
+    let (rendered_images, rendered_note) = match crate::rendered::compare(
+        last_render
+            .as_ref()
+            .map(|r| r.manifests.as_str())
+            .map_err(String::as_str),
+        &rendered.manifests,
+        &names,
+        &d.changes,
+        (
+            last.as_ref().map_or(session.base, |(c, _)| *c),
+            compared_with,
+        ),
+    ) {
+        Ok((cmp, _)) => (Some(cmp), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "rendered images not compared: the render's output could not be read ({e})"
+            )),
+        ),
+    };
     let image_check = crate::images::report(found, &author);
     let commit_message = message(&d, &author, policy.as_ref(), &image_check);
     Ok(Plan {
@@ -449,6 +510,8 @@ pub(crate) fn finish(
             resources: rendered.resources,
             cached: rendered.cached,
         },
+        rendered_images,
+        rendered_note,
         commit_message,
         author,
         policy,

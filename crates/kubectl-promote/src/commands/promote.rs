@@ -13,7 +13,7 @@ use promote_core::image::{ImageChange, ImageRef};
 use super::{Ctx, usage};
 use crate::Exit;
 use crate::cli::PromoteArgs;
-use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, color_diff};
+use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW, color_diff};
 
 /// The JSON/YAML shape of a promotion's result (`kind: PromotionResult`).
 #[derive(Debug, Serialize)]
@@ -31,6 +31,11 @@ struct PromotionResult<'a> {
     images: &'a [ImageChange],
     diff: Option<&'a str>,
     render: Option<&'a promote::promote::RenderReport>,
+    /// The render's container images against the tree the environment last had, each change
+    /// marked as explained by the edit or not (null: not compared, see `renderedNote`).
+    rendered_images: Option<&'a promote::rendered::RenderedImages>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rendered_note: Option<&'a str>,
     commit_message: Option<&'a str>,
     commit: Option<&'a str>,
     branch: Option<&'a str>,
@@ -148,6 +153,8 @@ pub(super) fn land_with(
                     images: &[],
                     diff: None,
                     render: None,
+                    rendered_images: None,
+                    rendered_note: None,
                     commit_message: None,
                     commit: None,
                     branch: None,
@@ -420,6 +427,8 @@ fn result_doc<'a>(
         images: &plan.images,
         diff: Some(&plan.diff),
         render: Some(&plan.render),
+        rendered_images: plan.rendered_images.as_ref(),
+        rendered_note: plan.rendered_note.as_deref(),
         commit_message: Some(&plan.commit_message),
         commit,
         branch,
@@ -469,12 +478,63 @@ fn plan_text(plan: &Plan) -> String {
         plan.render.resources,
         if plan.render.cached { ", cached" } else { "" }
     ));
+    match (&plan.rendered_images, &plan.rendered_note) {
+        (Some(r), _) => s.push_str(&rendered_text(r, "this edit")),
+        (None, Some(note)) => s.push_str(&format!("{YELLOW}{note}{YELLOW:#}\n")),
+        (None, None) => {}
+    }
     s.push_str(&image_check_text(&plan.image_check));
     match &plan.policy {
         None => s.push_str("policies: none configured for this environment\n"),
         Some(v) => s.push_str(&policy_text(v)),
     }
     s
+}
+
+/// The rendered-image comparison: a summary line, then every container change that `by` (the
+/// `images:` edit) does not explain, flagged (`-o json|yaml` lists them all, each marked).
+pub(super) fn rendered_text(r: &promote::rendered::RenderedImages, by: &str) -> String {
+    let objects = match r.objects_changed {
+        1 => "1 object changes".to_owned(),
+        n => format!("{n} objects change"),
+    };
+    let unexplained: Vec<_> = r.unexplained().collect();
+    let images = match (r.containers.len(), unexplained.len()) {
+        (0, _) => "no container image changes".to_owned(),
+        (n, 0) => format!("{n} container image{} change, all from {by}", plural(n)),
+        (n, u) if u == n => format!(
+            "{YELLOW}{n} container image{} change, none from {by}{YELLOW:#}",
+            plural(n)
+        ),
+        (n, u) => format!(
+            "{n} container image{} change, {YELLOW}{u} not from {by}{YELLOW:#}",
+            plural(n)
+        ),
+    };
+    let mut s = format!(
+        "rendered: {objects}; {images} (compared with {})\n",
+        r.compared_with
+    );
+    if let Some(e) = &r.baseline_error {
+        let first = e.lines().next().unwrap_or_default();
+        s.push_str(&format!(
+            "  {YELLOW}that tree did not render, so every container counts as new:{YELLOW:#} {first}\n"
+        ));
+    }
+    for c in &unexplained {
+        s.push_str(&format!(
+            "  {YELLOW}!{YELLOW:#} {} {}: {} → {}\n",
+            c.object,
+            c.container,
+            c.from.as_deref().unwrap_or("(new)"),
+            c.to.as_deref().unwrap_or("(removed)")
+        ));
+    }
+    s
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// Each policy's verdict, then what is missing or overridden.
