@@ -831,3 +831,48 @@ fn a_promotion_plan_flags_rendered_changes_its_edit_does_not_explain() {
         next.stdout
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Arguments checked before any fetch (issue 12, item 7).
+
+/// A VERSION that is not an OCI tag, or an ENV no promote.yaml can hold, is a usage error (2)
+/// that states the rule, before the remote is contacted: here the remote is gone, so any
+/// fetch would fail (exit 1).
+#[test]
+fn bad_versions_and_env_names_exit_2_before_any_fetch() {
+    let kit = examples();
+    kit.git(&["remote", "set-url", "origin", "/nonexistent/origin.git"]);
+    let tag_rule = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+    for args in [
+        &["prod", "v1.0.1;rm -rf /"][..],
+        &["prod", "v1@sha256:abc"],
+        &["prod", ".hidden"],
+        &["approve", "staging", "v1/../../x"],
+        &["reject", "staging", "v1 v2", "-m", "no"],
+        &["rollback", "prod", "--to", "v1:latest"],
+    ] {
+        let r = run(&kit, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(tag_rule), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("fetch"), "{args:?}: {}", r.stderr);
+    }
+    for args in [
+        &["Prod", "v1.0.1"][..],
+        &["prod", "--from", "../staging"],
+        &["history", "prod;id"],
+        &["status", "PROD"],
+        &["sync", "-"],
+        &["approve", "staging/x", "v1.0.1"],
+    ] {
+        let r = run(&kit, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("environment names are lower-case letters"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // A well-formed name is looked up after the fetch (here: the fetch fails, exit 1).
+    assert_eq!(run(&kit, &["qa", "v1.0.1"]).code, 1);
+}

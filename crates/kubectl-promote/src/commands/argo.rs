@@ -435,6 +435,7 @@ fn short(rev: &str) -> &str {
 
 /// `kubectl promote sync ENV [--wait]`.
 pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
+    super::check_env("ENV", &args.env)?;
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
     let conn = connect(
@@ -523,6 +524,7 @@ pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
 /// `kubectl promote history ENV [--limit N]`: Argo CD's history (when ENV has an app) with the
 /// version each entry ran, then the overlay's git changes (promotions, reverts, hand edits).
 pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
+    super::check_env("ENV", &args.env)?;
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
     let argo = match env.argocd {
@@ -620,6 +622,7 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
 
 /// `kubectl promote resume ENV [--force]`.
 pub fn resume(ctx: &Ctx<'_>, args: &ResumeArgs) -> anyhow::Result<Exit> {
+    super::check_env("ENV", &args.env)?;
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
     let conn = connect(ctx, &env, Purpose::Read)?;

@@ -10,7 +10,7 @@ use promote::promote::{Landed, Plan, Prepared, PromoteRequest, TargetSpec};
 use promote_core::config::Mode;
 use promote_core::image::{ImageChange, ImageRef};
 
-use super::{Ctx, usage};
+use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
 use crate::cli::PromoteArgs;
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW, color_diff};
@@ -50,9 +50,17 @@ struct PromotionResult<'a> {
 
 pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let env_name = args.env.clone().context("ENV is required")?;
+    // Checked before the fetch (and the render started meanwhile).
+    check_env("ENV", &env_name)?;
     let target = match (&args.version, &args.from) {
-        (Some(v), None) => TargetSpec::Version(v.clone()),
-        (None, Some(f)) => TargetSpec::From(f.clone()),
+        (Some(v), None) => {
+            check_version("VERSION", v)?;
+            TargetSpec::Version(v.clone())
+        }
+        (None, Some(f)) => {
+            check_env("--from", f)?;
+            TargetSpec::From(f.clone())
+        }
         _ => return Err(usage("give either VERSION or --from UPSTREAM")),
     };
     let mut digests = BTreeMap::new();
