@@ -32,7 +32,9 @@ fn qa_clone(kit: &GitOps) -> PathBuf {
 
 #[test]
 fn prod_needs_qa_approval_a_rejection_denies_and_windows_hold() {
-    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    // No cluster here: without its app, protected prod does not ask Argo CD for a marker.
+    kit.without_argocd();
     let qa = qa_clone(&kit);
     let me = kit.clone.clone();
     assert_eq!(run_at(&kit, &me, TUESDAY, &["staging", "v1.0.1"]).code, 0);
@@ -423,7 +425,9 @@ fn a_rego_policy_from_the_repo_gates_a_promotion() {
             .unwrap()
             .to_owned()
     };
-    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    // No cluster here: without its app, protected prod does not ask Argo CD for a marker.
+    kit.without_argocd();
     let scratch = kit.root().join("ops");
     kit.git_in(
         kit.root(),
