@@ -876,3 +876,34 @@ fn bad_versions_and_env_names_exit_2_before_any_fetch() {
     // A well-formed name is looked up after the fetch (here: the fetch fails, exit 1).
     assert_eq!(run(&kit, &["qa", "v1.0.1"]).code, 1);
 }
+
+/// Pointing an `images:` entry's `newName` at another repository, tag unchanged, changes no
+/// tag or digest `images:` compares; the render shows it, under the new repository's own name
+/// (the change's entries name nothing, so it cannot borrow the entry's approvals).
+#[test]
+fn verify_judges_a_new_name_under_the_repository_it_renders() {
+    let kit = examples();
+    let overlay = std::fs::read_to_string(kit.clone.join(PROD_OVERLAY)).unwrap();
+    commit_in_clone(
+        &kit,
+        &[(
+            PROD_OVERLAY,
+            &overlay.replacen(
+                "- name: registry.example.com/microservices-demo/cartservice\n",
+                "- name: registry.example.com/microservices-demo/cartservice\n  newName: evil.example.com/cart\n",
+                1,
+            ),
+        )],
+        "prod: cart from elsewhere",
+    );
+    let json = verify_at(&kit, FRIDAY, &["-o", "json"]);
+    assert_eq!(json.code, 3, "{}{}", json.stdout, json.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let prod = env_doc(&doc, "prod");
+    assert_eq!(
+        prod["images"],
+        serde_json::json!([{"name": "evil.example.com/cart", "newName": null,
+            "from": {"tag": null, "digest": null}, "to": {"tag": "v1.0.0", "digest": null}}]),
+        "{prod}"
+    );
+}

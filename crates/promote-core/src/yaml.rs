@@ -44,15 +44,17 @@ pub fn from_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlEr
 
 /// Deserialize every document of a multi-document stream (rendered manifests, `---`
 /// separated). Null documents are skipped. The budget is sized for what `kustomize build`
-/// prints for a large application (thousands of objects): the default one stops at 1,024
-/// documents, while the limits that guard against alias bombs and deep nesting stay as they are.
+/// prints for a large application (thousands of objects; the default stops at 1,024
+/// documents) and for deep CRD schemas (nesting up to 256, where the default stops at 64),
+/// and still bounds what a hostile tree can make us build; the alias limits stay as they are.
 pub fn from_documents<T: DeserializeOwned>(file: &str, text: &str) -> Result<Vec<T>, YamlError> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_documents: 1_000_000,
-            max_events: 200_000_000,
-            max_nodes: 50_000_000,
-            max_total_scalar_bytes: 1 << 30,
+            max_documents: 100_000,
+            max_events: 50_000_000,
+            max_nodes: 10_000_000,
+            max_total_scalar_bytes: 256 << 20,
+            max_depth: 256,
         },
     };
     serde_saphyr::from_multiple_with_options(text, options).map_err(|e| YamlError::Shape {

@@ -436,7 +436,10 @@ fn verify_env(
     let mut comparison_error = None;
     let (rendered, judged) = match &render {
         Ok(r) => {
-            let names = rendered::image_names(session, &env.overlay, &[to, compare_at]);
+            // Named by the base's `images:` entries only: a change that points an entry's
+            // `newName` at another repository must not have that repository judged (and
+            // approved) under the trusted entry's name; it shows under its own.
+            let names = rendered::image_names(session, &env.overlay, &[compare_at]);
             match rendered::compare(
                 baseline
                     .as_ref()
