@@ -398,10 +398,9 @@ pub(crate) fn finish(
         env.overlay,
         renderer.program.describe()
     ));
-    // What the environment last had, rendered beside the edit, to show what this promotion
-    // carries that its edit does not explain (see `rendered::last_change`).
-    let last = crate::rendered::last_change(session, &file, session.base);
-    let (rendered, found, author, last_render) = thread::scope(|s| {
+    // What the environment last had, found and rendered beside the edit, to show what this
+    // promotion carries that its edit does not explain (see `rendered::last_change`).
+    let (rendered, found, author, (last, last_render)) = thread::scope(|s| {
         let (git_dir, base, overlay_dir) = (
             session.repo.git_dir().to_owned(),
             session.base,
@@ -414,18 +413,24 @@ pub(crate) fn finish(
             let repo = promote_git::Repo::open(&git_dir)?;
             Ok(renderer.render(&repo, base, changes_map, &overlay_dir)?)
         });
-        let last_at = last.as_ref().map_or(base, |(c, _)| *c);
         // Not through the speculation: that is the edit's render, and a render of another
         // key would cancel it (`Speculation::claim`).
         let plain = Renderer {
             speculation: None,
             ..renderer.clone()
         };
-        let last_render = s.spawn(move || -> Result<Rendered, String> {
-            let repo = promote_git::Repo::open(&git_dir2).map_err(|e| e.to_string())?;
-            plain
-                .render(&repo, last_at, &BTreeMap::new(), &overlay_dir2)
-                .map_err(|e| e.to_string())
+        let file = &file;
+        let last_render = s.spawn(move || {
+            let repo = match promote_git::Repo::open(&git_dir2) {
+                Ok(r) => r,
+                Err(e) => return (None, Err(e.to_string())),
+            };
+            let last = crate::rendered::last_change(&repo, file, base);
+            let at = last.as_ref().map_or(base, |(c, _)| *c);
+            let r = plain
+                .render(&repo, at, &BTreeMap::new(), &overlay_dir2)
+                .map_err(|e| e.to_string());
+            (last, r)
         });
         let pending = crate::images::pending(&session.images, &d.changes, pinned, progress);
         let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));

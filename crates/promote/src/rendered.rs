@@ -186,13 +186,11 @@ pub(crate) fn image_names(session: &Session, dir: &str, at: &[CommitId]) -> Imag
 /// the environment last had: the plan is the same offline, in a dry run and in CI, and `verify`
 /// already judged each of those edits for this environment when it was merged.
 pub(crate) fn last_change(
-    session: &Session,
+    repo: &promote_git::Repo,
     file: &str,
     at: CommitId,
 ) -> Option<(CommitId, String)> {
-    session
-        .repo
-        .log_path(at, file, 1, LAST_CHANGE_WALK)
+    repo.log_path(at, file, 1, LAST_CHANGE_WALK)
         .ok()?
         .into_iter()
         .next()
