@@ -151,6 +151,15 @@ fn from_upstream_copies_tags_and_digests() {
     let mut kit = own_repo(
         "resources: [../base]\nimages:\n- {name: reg/a, newTag: v1}\n- {name: reg/b, newTag: v1}\n- {name: reg/c, newTag: v1}\n",
     );
+    // Nothing but the edit differs from what prod last had: nothing to flag (nor to render).
+    let plain = run(&kit, &["prod", "v2", "--dry-run"]);
+    assert!(
+        plain
+            .stdout
+            .contains("rendered: only this edit changes what prod renders since"),
+        "{}",
+        plain.stdout
+    );
     kit.put("staging/kustomization.yaml", &format!("resources: [../base]\nimages:\n- {{name: reg/a, newTag: v2, digest: {d}}}\n- {{name: reg/b, newTag: v2}}\n- {{name: reg/c, newTag: v3}}\n"));
     kit.commit("staging runs v2/v3");
     let r = run(&kit, &["prod", "--from", "staging"]);

@@ -21,6 +21,7 @@ use promote_git::{CommitId, PushOutcome};
 
 use crate::policy::{self, PolicyVerdict};
 use crate::render::{Rendered, Renderer, SpeculativeInput};
+use crate::rendered::PlanComparison;
 use crate::session::OpenOptions;
 use crate::{Progress, PromoteError, Session};
 
@@ -60,11 +61,8 @@ pub struct Plan {
     pub diff: String,
     pub render: RenderReport,
     /// The render's container images against those of the tree the environment last had (its
-    /// last promotion): every change, each marked as explained by this edit or not. `None` when
-    /// the renders could not be compared (`rendered_note` says why).
-    pub rendered_images: Option<crate::rendered::RenderedImages>,
-    /// Why there is no `rendered_images`.
-    pub rendered_note: Option<String>,
+    /// last promotion): every change, each marked as explained by this edit or not.
+    pub rendered_images: PlanComparison,
     pub commit_message: String,
     pub author: Person,
     /// Every policy's verdict (`None`: no policies configured for this operation).
@@ -423,14 +421,11 @@ pub(crate) fn finish(
         let last_render = s.spawn(move || {
             let repo = match promote_git::Repo::open(&git_dir2) {
                 Ok(r) => r,
-                Err(e) => return (None, Err(e.to_string())),
+                Err(e) => return (None, Baseline::Failed(e.to_string())),
             };
             let last = crate::rendered::last_change(&repo, file, base);
             let at = last.as_ref().map_or(base, |(c, _)| *c);
-            let r = plain
-                .render(&repo, at, &BTreeMap::new(), &overlay_dir2)
-                .map_err(|e| e.to_string());
-            (last, r)
+            (last, baseline(&plain, &repo, at, base, &overlay_dir2))
         });
         let pending = crate::images::pending(&session.images, &d.changes, pinned, progress);
         let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
@@ -478,26 +473,24 @@ pub(crate) fn finish(
         ),
     };
     let names = crate::rendered::image_names(session, &env.overlay, &[session.base]);
-    let (rendered_images, rendered_note) = match crate::rendered::compare(
-        last_render
-            .as_ref()
-            .map(|r| r.manifests.as_str())
-            .map_err(String::as_str),
+    let compared_commit = last.as_ref().map_or(session.base, |(c, _)| *c);
+    let compare = |before: Result<&str, &str>| match crate::rendered::compare(
+        before,
         &rendered.manifests,
         &names,
         &d.changes,
-        (
-            last.as_ref().map_or(session.base, |(c, _)| *c),
-            compared_with,
-        ),
+        (compared_commit, compared_with.clone()),
     ) {
-        Ok((cmp, _)) => (Some(cmp), None),
-        Err(e) => (
-            None,
-            Some(format!(
-                "rendered images not compared: the render's output could not be read ({e})"
-            )),
-        ),
+        Ok((cmp, _)) => PlanComparison::Compared(cmp),
+        Err(message) => PlanComparison::Unreadable { message },
+    };
+    let rendered_images = match &last_render {
+        Baseline::Rendered(r) => compare(Ok(&r.manifests)),
+        Baseline::Failed(e) => compare(Err(e)),
+        Baseline::SameInputs => PlanComparison::OnlyThisEdit {
+            compared_commit: compared_commit.to_string(),
+            compared_with: compared_with.clone(),
+        },
     };
     let image_check = crate::images::report(found, &author);
     let commit_message = message(&d, &author, policy.as_ref(), &image_check);
@@ -516,7 +509,6 @@ pub(crate) fn finish(
             cached: rendered.cached,
         },
         rendered_images,
-        rendered_note,
         commit_message,
         author,
         policy,
@@ -526,6 +518,48 @@ pub(crate) fn finish(
         overlay_dir: env.overlay.clone(),
         base_id: Some(session.base),
     })
+}
+
+/// What a plan's render is compared with.
+enum Baseline {
+    Rendered(Rendered),
+    /// Nothing the render reads differs between the tree the env last had and the base tip
+    /// (equal render keys), and that render is not cached: the edit's render differs from it
+    /// by the edit alone, so there is nothing to flag and it is not rendered.
+    SameInputs,
+    /// It did not render (every container then counts as new).
+    Failed(String),
+}
+
+/// The render of the tree the env last had (`at`): from the cache where it is there; else
+/// skipped when its inputs are the base tip's ([`Baseline::SameInputs`]); else rendered. The
+/// skip keeps a first promotion on a machine (an empty cache) at one render.
+fn baseline(
+    renderer: &Renderer,
+    repo: &promote_git::Repo,
+    at: CommitId,
+    base: CommitId,
+    overlay_dir: &str,
+) -> Baseline {
+    let none = BTreeMap::new();
+    if let Ok(Some(r)) = renderer.render_cached(repo, at, &none, overlay_dir) {
+        return Baseline::Rendered(r);
+    }
+    let same = at == base
+        || matches!(
+            (
+                renderer.key(repo, at, &none, overlay_dir),
+                renderer.key(repo, base, &none, overlay_dir),
+            ),
+            (Ok(a), Ok(b)) if a == b
+        );
+    if same {
+        return Baseline::SameInputs;
+    }
+    match renderer.render(repo, at, &none, overlay_dir) {
+        Ok(r) => Baseline::Rendered(r),
+        Err(e) => Baseline::Failed(e.to_string()),
+    }
 }
 
 /// The edited text must parse and hold exactly the intended values (and nothing else moved).

@@ -183,6 +183,18 @@ impl Renderer {
         Ok((hex::encode(h.finalize()), dirs))
     }
 
+    /// The render of `overlay` at `base` with `changes` when the cache holds it; renders
+    /// nothing.
+    pub fn render_cached(
+        &self,
+        repo: &Repo,
+        base: CommitId,
+        changes: &BTreeMap<String, Vec<u8>>,
+        overlay: &str,
+    ) -> Result<Option<Rendered>, RenderError> {
+        Ok(self.cached(&self.key(repo, base, changes, overlay)?))
+    }
+
     fn cached(&self, key: &str) -> Option<Rendered> {
         let manifests = std::fs::read_to_string(self.cache.as_ref()?.join(key)).ok()?;
         Some(Rendered {

@@ -18,6 +18,23 @@ use promote_git::CommitId;
 use crate::Session;
 use crate::session::normalize;
 
+/// What a promotion's plan says about its render against the tree the environment last had.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum PlanComparison {
+    /// Both rendered and compared.
+    Compared(RenderedImages),
+    /// Nothing the render reads changed since that tree but the edit itself (equal render
+    /// keys), so there is nothing to flag; that tree was not rendered again.
+    #[serde(rename_all = "camelCase")]
+    OnlyThisEdit {
+        compared_commit: String,
+        compared_with: String,
+    },
+    /// A render's output is not readable YAML.
+    Unreadable { message: String },
+}
+
 /// How a render's container images differ from another render's.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use promote::promote::{Landed, Plan, Prepared, PromoteRequest, TargetSpec};
+use promote::rendered::PlanComparison;
 use promote_core::config::Mode;
 use promote_core::image::{ImageChange, ImageRef};
 
@@ -31,11 +32,10 @@ struct PromotionResult<'a> {
     images: &'a [ImageChange],
     diff: Option<&'a str>,
     render: Option<&'a promote::promote::RenderReport>,
-    /// The render's container images against the tree the environment last had, each change
-    /// marked as explained by the edit or not (null: not compared, see `renderedNote`).
-    rendered_images: Option<&'a promote::rendered::RenderedImages>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rendered_note: Option<&'a str>,
+    /// The render's container images against the tree the environment last had (`status`:
+    /// `compared`, each change marked as explained by the edit or not; `only-this-edit`;
+    /// `unreadable`).
+    rendered_images: Option<&'a PlanComparison>,
     commit_message: Option<&'a str>,
     commit: Option<&'a str>,
     branch: Option<&'a str>,
@@ -162,7 +162,6 @@ pub(super) fn land_with(
                     diff: None,
                     render: None,
                     rendered_images: None,
-                    rendered_note: None,
                     commit_message: None,
                     commit: None,
                     branch: None,
@@ -435,8 +434,7 @@ fn result_doc<'a>(
         images: &plan.images,
         diff: Some(&plan.diff),
         render: Some(&plan.render),
-        rendered_images: plan.rendered_images.as_ref(),
-        rendered_note: plan.rendered_note.as_deref(),
+        rendered_images: Some(&plan.rendered_images),
         commit_message: Some(&plan.commit_message),
         commit,
         branch,
@@ -486,10 +484,15 @@ fn plan_text(plan: &Plan) -> String {
         plan.render.resources,
         if plan.render.cached { ", cached" } else { "" }
     ));
-    match (&plan.rendered_images, &plan.rendered_note) {
-        (Some(r), _) => s.push_str(&rendered_text(r, "this edit")),
-        (None, Some(note)) => s.push_str(&format!("{YELLOW}{note}{YELLOW:#}\n")),
-        (None, None) => {}
+    match &plan.rendered_images {
+        PlanComparison::Compared(r) => s.push_str(&rendered_text(r, "this edit")),
+        PlanComparison::OnlyThisEdit { compared_with, .. } => s.push_str(&format!(
+            "rendered: only this edit changes what {} renders since {compared_with}\n",
+            plan.environment
+        )),
+        PlanComparison::Unreadable { message } => s.push_str(&format!(
+            "{YELLOW}rendered images not compared: the render's output could not be read:{YELLOW:#} {message}\n"
+        )),
     }
     s.push_str(&image_check_text(&plan.image_check));
     match &plan.policy {
