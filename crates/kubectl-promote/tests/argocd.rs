@@ -949,3 +949,112 @@ fn a_rollback_reads_the_app_the_fetched_promote_yaml_names_not_the_stale_one() {
         bed.argo.request_log()
     );
 }
+
+/// A kubeconfig whose current context points at a port nothing listens on, and that port.
+fn dead_kubeconfig(bed: &Bed) -> (std::path::PathBuf, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = bed.kit.root().join("dead-kubeconfig");
+    std::fs::write(&dead, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: http://127.0.0.1:{port}}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\ncurrent-context: dead\nusers:\n- name: dead\n  user: {{token: x}}\n")).unwrap();
+    (dead, port)
+}
+
+/// Issue 12, item 7: with Argo CD out of reach the rollback marker cannot be checked, so a
+/// protected environment refuses (naming where it looked and `--context`), dry run included;
+/// another environment warns and lands. Pointing `--context` at the cluster makes it go.
+#[test]
+fn a_protected_env_refuses_to_promote_when_its_rollback_marker_cannot_be_read() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    let (dead, port) = dead_kubeconfig(&bed);
+    let before = bed.kit.origin_head();
+    for args in [
+        &["prod", "v1.0.1", "--direct", "--yes"][..],
+        &["prod", "v1.0.1", "--dry-run"],
+    ] {
+        let r = run_env(&bed, &dead, &[], args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr
+                .contains("refusing to promote prod: it is protected")
+                && r.stderr.contains(&format!(
+                    "context \"dead\" (cluster \"dead\", server http://127.0.0.1:{port})"
+                ))
+                && r.stderr.contains("--context NAME"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert_eq!(bed.kit.origin_head(), before, "nothing was pushed");
+    }
+    // Not protected: a warning, and the promotion lands.
+    let staging = run_env(&bed, &dead, &[], &["staging", "v1.0.1"]);
+    assert_eq!(staging.code, 0, "{}", staging.stderr);
+    assert!(
+        staging.stderr.contains(
+            "warning: could not check staging's Argo CD application for a rollback marker"
+        ),
+        "{}",
+        staging.stderr
+    );
+    // The dead context first in KUBECONFIG (so it is current), the stand-in's named.
+    let both = std::env::join_paths([dead.as_path(), bed.argo.kubeconfig_path()]).unwrap();
+    let r = bed.kit.run_bin(
+        BIN,
+        &bed.kit.clone,
+        &[("KUBECONFIG", both.to_str().unwrap())],
+        &[
+            "prod",
+            "v1.0.1",
+            "--direct",
+            "--yes",
+            "--context",
+            "stand-in",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        bed.kit
+            .origin_file("kustomize/prod/kustomization.yaml")
+            .unwrap()
+            .contains("newTag: v1.0.1")
+    );
+}
+
+/// Issue 12, item 7: `history ENV` with Argo CD out of reach shows the git half and a
+/// warning, where it used to fail.
+#[test]
+fn history_shows_the_git_half_when_argo_cd_is_out_of_reach() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    assert_eq!(run(&bed, &["staging", "v1.0.1"]).code, 0);
+    let (dead, _) = dead_kubeconfig(&bed);
+    let r = run_env(&bed, &dead, &[], &["history", "staging"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "warning: staging: Argo CD history not shown, only git's: cannot reach Argo CD"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout
+            .contains("git changes of kustomize/staging (staging)")
+            && r.stdout.contains("promote staging to v1.0.1"),
+        "{}",
+        r.stdout
+    );
+    let json = run_env(&bed, &dead, &[], &["history", "staging", "-o", "json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["app"], "argocd/staging-microservices-demo");
+    assert_eq!(doc["entries"], json!([]));
+    assert!(
+        doc["argocdError"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Argo CD")
+    );
+    assert_eq!(doc["git"][0]["version"], "v1.0.1");
+}

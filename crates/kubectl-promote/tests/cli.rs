@@ -140,6 +140,8 @@ fn json_result_is_stable() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     doc["commitMessage"] = "<message>".into();
+    doc["renderedImages"]["comparedCommit"] = "<commit>".into();
+    doc["renderedImages"]["comparedWith"] = "<commit> (prod's last change)".into();
     insta::assert_json_snapshot!("dry_run_json", doc);
 }
 
@@ -148,6 +150,15 @@ fn from_upstream_copies_tags_and_digests() {
     let d = format!("sha256:{}", "a".repeat(64));
     let mut kit = own_repo(
         "resources: [../base]\nimages:\n- {name: reg/a, newTag: v1}\n- {name: reg/b, newTag: v1}\n- {name: reg/c, newTag: v1}\n",
+    );
+    // Nothing but the edit differs from what prod last had: nothing to flag (nor to render).
+    let plain = run(&kit, &["prod", "v2", "--dry-run"]);
+    assert!(
+        plain
+            .stdout
+            .contains("rendered: only this edit changes what prod renders since"),
+        "{}",
+        plain.stdout
     );
     kit.put("staging/kustomization.yaml", &format!("resources: [../base]\nimages:\n- {{name: reg/a, newTag: v2, digest: {d}}}\n- {{name: reg/b, newTag: v2}}\n- {{name: reg/c, newTag: v3}}\n"));
     kit.commit("staging runs v2/v3");
@@ -616,4 +627,292 @@ fn commits_are_signed_when_commit_gpgsign_is_set() {
         "{raw}"
     );
     assert!(raw.contains("Promote-Environment: staging"), "{raw}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rendered images (issue 12, item 3): `verify` and a promotion's plan see what the render
+// runs, whatever edit sets it.
+
+/// Friday 17:00 in Berlin: inside the change window of examples/gitops/promote.yaml, so prod's
+/// promote policies deny whatever they are asked about.
+const FRIDAY: &str = "2026-11-27T16:00:00Z";
+
+/// Write files in the user's clone and commit them there (a hand-written change, not pushed).
+fn commit_in_clone(kit: &GitOps, files: &[(&str, &str)], message: &str) {
+    for (path, text) in files {
+        let p = kit.clone.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+    kit.git(&["add", "-A"]);
+    kit.git(&["commit", "--quiet", "-m", message]);
+}
+
+fn verify_at(kit: &GitOps, now: &str, args: &[&str]) -> Run {
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    kit.run_bin(BIN, &kit.clone, &[("KUBECTL_PROMOTE_NOW", now)], &all)
+}
+
+fn env_doc<'a>(doc: &'a serde_json::Value, env: &str) -> &'a serde_json::Value {
+    doc["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["environment"] == env)
+        .unwrap_or_else(|| panic!("no {env} in {doc}"))
+}
+
+const PROD_OVERLAY: &str = "kustomize/prod/kustomization.yaml";
+
+/// A strategic-merge patch that swaps cartservice's image for another repository (which no
+/// `images:` entry rewrites) leaves `images:` alone; on main it passed with "policies: not run".
+#[test]
+fn verify_runs_the_policies_on_an_image_a_strategic_merge_patch_sets() {
+    let kit = examples();
+    let overlay = std::fs::read_to_string(kit.clone.join(PROD_OVERLAY)).unwrap();
+    commit_in_clone(
+        &kit,
+        &[
+            (
+                "kustomize/prod/debug.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: cartservice}\nspec:\n  template:\n    spec:\n      containers:\n      - name: server\n        image: evil.example.com/miner:v6\n",
+            ),
+            (
+                PROD_OVERLAY,
+                &format!("{overlay}patches:\n- path: debug.yaml\n"),
+            ),
+        ],
+        "prod: a little debugging",
+    );
+    let r = verify_at(&kit, FRIDAY, &[]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("1 container image change, none from images:")
+            && r.stdout.contains(
+                "! Deployment microservices-demo-prod/cartservice spec.template.spec.containers[server]: registry.example.com/microservices-demo/cartservice:v1.0.0 → evil.example.com/miner:v6"
+            ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("ChangeWindow"), "{}", r.stdout);
+    assert!(!r.stdout.contains("policies: not run"), "{}", r.stdout);
+    // The policies were asked about the image the render runs, named by its repository.
+    let json = verify_at(&kit, FRIDAY, &["-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let prod = env_doc(&doc, "prod");
+    assert_eq!(prod["result"], "denied");
+    assert_eq!(
+        prod["images"],
+        serde_json::json!([{"name": "evil.example.com/miner", "newName": null,
+            "from": {"tag": null, "digest": null}, "to": {"tag": "v6", "digest": null}}])
+    );
+    assert_eq!(prod["rendered"]["objectsChanged"], 1);
+    assert_eq!(prod["rendered"]["containers"][0]["explained"], false);
+}
+
+/// A base edit adds an init container to every environment built on the base: each is judged
+/// on it (staging has no policies: allowed; prod's deny), though no overlay changed.
+#[test]
+fn verify_judges_an_image_a_base_edit_adds_in_every_environment() {
+    let kit = examples();
+    let base = std::fs::read_to_string(kit.clone.join("kustomize/base/cartservice.yaml")).unwrap();
+    commit_in_clone(
+        &kit,
+        &[(
+            "kustomize/base/cartservice.yaml",
+            &base.replace(
+                "      containers:\n",
+                "      initContainers:\n      - name: warm-up\n        image: busybox:1.36\n      containers:\n",
+            ),
+        )],
+        "base: warm the cache up",
+    );
+    let r = verify_at(&kit, FRIDAY, &[]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let json = verify_at(&kit, FRIDAY, &["-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    for env in ["staging", "prod"] {
+        let e = env_doc(&doc, env);
+        assert_eq!(e["images"][0]["name"], "busybox", "{env}: {e}");
+        assert_eq!(e["images"][0]["to"]["tag"], "1.36", "{env}: {e}");
+        assert_eq!(
+            e["rendered"]["containers"][0]["container"],
+            "spec.template.spec.initContainers[warm-up]"
+        );
+    }
+    assert_eq!(env_doc(&doc, "staging")["result"], "allowed");
+    assert_eq!(env_doc(&doc, "prod")["result"], "denied");
+}
+
+/// A change to a protected environment's render inputs that runs no new image is reported
+/// with the count of rendered objects it changes, and allowed even inside the change window.
+#[test]
+fn verify_reports_a_change_that_alters_no_image_and_allows_it() {
+    let kit = examples();
+    let overlay = std::fs::read_to_string(kit.clone.join(PROD_OVERLAY)).unwrap();
+    commit_in_clone(
+        &kit,
+        &[(
+            PROD_OVERLAY,
+            &format!("{overlay}replicas:\n- name: cartservice\n  count: 3\n"),
+        )],
+        "prod: three carts",
+    );
+    let r = verify_at(&kit, FRIDAY, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("rendered: 1 object changes; no container image changes"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("policies: not run (no image changes")
+            && r.stdout.ends_with("result: allowed\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A promotion's plan compares its render with what the env last had (its last promotion):
+/// a base edit pushed since, which this promotion carries to prod for the first time, is
+/// flagged as not from this edit; the images the edit sets are not.
+#[test]
+fn a_promotion_plan_flags_rendered_changes_its_edit_does_not_explain() {
+    let mut kit = own_repo(
+        "resources: [../base]\nimages:\n- {name: reg/a, newTag: v1}\n- {name: reg/b, newTag: v1}\n- {name: reg/c, newTag: v1}\n",
+    );
+    kit.put(
+        "base/deploy.yaml",
+        &DEPLOY.replace(
+            "      containers:\n",
+            "      initContainers:\n      - {name: init, image: busybox:1.36}\n      containers:\n",
+        ),
+    );
+    kit.commit("base: an init container");
+    let r = run(&kit, &["prod", "v2", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("4 container images change, 1 not from this edit")
+            && r.stdout.contains(
+                "! Deployment shop spec.template.spec.initContainers[init]: (new) → busybox:1.36"
+            ),
+        "{}",
+        r.stdout
+    );
+    let json = run(&kit, &["prod", "v2", "--dry-run", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let containers = doc["renderedImages"]["containers"].as_array().unwrap();
+    let explained: Vec<(&str, bool)> = containers
+        .iter()
+        .map(|c| {
+            (
+                c["image"].as_str().unwrap(),
+                c["explained"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        explained,
+        [
+            ("reg/a", true),
+            ("reg/b", true),
+            ("reg/c", true),
+            ("busybox", false)
+        ]
+    );
+    assert!(
+        doc["renderedImages"]["comparedWith"]
+            .as_str()
+            .unwrap()
+            .contains("prod's last change of prod/kustomization.yaml: \"seed\""),
+        "{doc}"
+    );
+    // Once prod has been promoted with it, the next plan has nothing to flag.
+    assert_eq!(run(&kit, &["prod", "v2", "--direct"]).code, 0);
+    let next = run(&kit, &["prod", "v3", "--dry-run"]);
+    assert!(
+        next.stdout
+            .contains("3 container images change, all from this edit"),
+        "{}",
+        next.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments checked before any fetch (issue 12, item 7).
+
+/// A VERSION that is not an OCI tag, or an ENV no promote.yaml can hold, is a usage error (2)
+/// that states the rule, before the remote is contacted: here the remote is gone, so any
+/// fetch would fail (exit 1).
+#[test]
+fn bad_versions_and_env_names_exit_2_before_any_fetch() {
+    let kit = examples();
+    kit.git(&["remote", "set-url", "origin", "/nonexistent/origin.git"]);
+    let tag_rule = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+    for args in [
+        &["prod", "v1.0.1;rm -rf /"][..],
+        &["prod", "v1@sha256:abc"],
+        &["prod", ".hidden"],
+        &["approve", "staging", "v1/../../x"],
+        &["reject", "staging", "v1 v2", "-m", "no"],
+        &["rollback", "prod", "--to", "v1:latest"],
+    ] {
+        let r = run(&kit, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(tag_rule), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("fetch"), "{args:?}: {}", r.stderr);
+    }
+    for args in [
+        &["Prod", "v1.0.1"][..],
+        &["prod", "--from", "../staging"],
+        &["history", "prod;id"],
+        &["status", "PROD"],
+        &["sync", "-"],
+        &["approve", "staging/x", "v1.0.1"],
+    ] {
+        let r = run(&kit, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("environment names are lower-case letters"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // A well-formed name is looked up after the fetch (here: the fetch fails, exit 1).
+    assert_eq!(run(&kit, &["qa", "v1.0.1"]).code, 1);
+}
+
+/// Pointing an `images:` entry's `newName` at another repository, tag unchanged, changes no
+/// tag or digest `images:` compares; the render shows it, under the new repository's own name
+/// (the change's entries name nothing, so it cannot borrow the entry's approvals).
+#[test]
+fn verify_judges_a_new_name_under_the_repository_it_renders() {
+    let kit = examples();
+    let overlay = std::fs::read_to_string(kit.clone.join(PROD_OVERLAY)).unwrap();
+    commit_in_clone(
+        &kit,
+        &[(
+            PROD_OVERLAY,
+            &overlay.replacen(
+                "- name: registry.example.com/microservices-demo/cartservice\n",
+                "- name: registry.example.com/microservices-demo/cartservice\n  newName: evil.example.com/cart\n",
+                1,
+            ),
+        )],
+        "prod: cart from elsewhere",
+    );
+    let json = verify_at(&kit, FRIDAY, &["-o", "json"]);
+    assert_eq!(json.code, 3, "{}{}", json.stdout, json.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let prod = env_doc(&doc, "prod");
+    assert_eq!(
+        prod["images"],
+        serde_json::json!([{"name": "evil.example.com/cart", "newName": null,
+            "from": {"tag": null, "digest": null}, "to": {"tag": "v1.0.0", "digest": null}}]),
+        "{prod}"
+    );
 }

@@ -111,3 +111,37 @@ pub(crate) async fn client(
     let client = kube::Client::try_from(config).map_err(ConnectError::Client)?;
     Ok((client, namespace))
 }
+
+/// The cluster `options` select, as kubectl would (context, cluster name, server), for a
+/// message that tells the user where we looked: `context "prod" (cluster "prod-eu", server
+/// https://…)`. `None` when no kubeconfig can be read or it names no such context.
+pub fn describe_cluster(options: &ConnectOptions) -> Option<String> {
+    let kubeconfig = match &options.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).ok()?,
+        None => Kubeconfig::read().ok()?,
+    };
+    let context_name = options
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())?;
+    let context = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context_name)?;
+    let cluster_name = options
+        .cluster
+        .clone()
+        .or_else(|| context.context.as_ref().map(|c| c.cluster.clone()))?;
+    let server = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.server.clone());
+    Some(match server {
+        Some(server) => {
+            format!("context {context_name:?} (cluster {cluster_name:?}, server {server})")
+        }
+        None => format!("context {context_name:?} (cluster {cluster_name:?})"),
+    })
+}

@@ -32,7 +32,7 @@ use promote_core::argocd::{
     SyncRequest, SyncWindow, Timestamp, WaitGoal, WaitReport,
 };
 
-pub use connect::{ConnectError, ConnectOptions, DEFAULT_NAMESPACE};
+pub use connect::{ConnectError, ConnectOptions, DEFAULT_NAMESPACE, describe_cluster};
 pub use rest::{RestArgoCd, RestOptions};
 
 /// How many conflicting writes an operation tolerates before giving up (Argo CD's terminate

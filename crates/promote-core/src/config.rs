@@ -324,7 +324,11 @@ fn parse_mode(
     }
 }
 
-fn valid_env_name(name: &str) -> bool {
+/// The rule [`valid_env_name`] checks, for messages.
+pub const ENV_NAME_RULE: &str = "lower-case letters, digits and `-`, starting with a letter, not ending with `-`, at most 63 characters";
+
+/// Is `name` a valid environment name ([`ENV_NAME_RULE`])?
+pub fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name
@@ -434,7 +438,7 @@ fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
             return Err(err(
                 key("name"),
                 format!("`{}` is not a valid environment name", e.name),
-                "use lower-case letters, digits and `-`, starting with a letter".into(),
+                format!("use {ENV_NAME_RULE}"),
             ));
         }
         if RESERVED_NAMES.contains(&e.name.as_str()) {

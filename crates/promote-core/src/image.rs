@@ -97,6 +97,9 @@ impl fmt::Display for EnvVersion {
 /// Per-image pins of an environment, by image name.
 pub type ImageMap = BTreeMap<String, ImageRef>;
 
+/// The OCI tag grammar [`valid_tag`] checks, for messages.
+pub const TAG_RULE: &str = "`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (the OCI tag grammar: letters, digits, `_`, `.` and `-`, at most 128 characters, not starting with `.` or `-`)";
+
 /// Is `tag` a valid OCI tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`)?
 pub fn valid_tag(tag: &str) -> bool {
     let mut chars = tag.chars();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod diff;
 pub mod forge;
 pub mod image;
+pub mod manifests;
 pub mod overlay;
 pub mod registry;
 pub mod trailers;

@@ -42,6 +42,27 @@ pub fn from_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlEr
     })
 }
 
+/// Deserialize every document of a multi-document stream (rendered manifests, `---`
+/// separated). Null documents are skipped. The budget is sized for what `kustomize build`
+/// prints for a large application (thousands of objects; the default stops at 1,024
+/// documents) and for deep CRD schemas (nesting up to 256, where the default stops at 64),
+/// and still bounds what a hostile tree can make us build; the alias limits stay as they are.
+pub fn from_documents<T: DeserializeOwned>(file: &str, text: &str) -> Result<Vec<T>, YamlError> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 100_000,
+            max_events: 50_000_000,
+            max_nodes: 10_000_000,
+            max_total_scalar_bytes: 256 << 20,
+            max_depth: 256,
+        },
+    };
+    serde_saphyr::from_multiple_with_options(text, options).map_err(|e| YamlError::Shape {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })
+}
+
 /// Serialize a value as YAML (for `-o yaml` and files we write whole).
 pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, String> {
     serde_saphyr::to_string(value).map_err(|e| e.to_string())

@@ -522,6 +522,115 @@ impl Repo {
         Ok(tree.to_string())
     }
 
+    /// The id that the tree at `dir` of `commit` gets with each repo path of `changes` set to
+    /// the bytes given, as [`Repo::tree_with`] would write it, computed without writing any
+    /// object. Render cache keys use it so that a tree rendered with an edit and the commit
+    /// that later holds that edit share a key. Changes outside `dir` are ignored; `None` when
+    /// `dir` is not a directory at `commit` and no change creates it.
+    pub fn tree_id_with(
+        &self,
+        commit: CommitId,
+        dir: &str,
+        changes: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Option<String>, GitError> {
+        let root = self.tree_of(commit)?;
+        let tree = if dir.is_empty() {
+            Some(root)
+        } else {
+            match root.get_path(Path::new(dir)) {
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => Some(
+                    self.repo
+                        .find_tree(e.id())
+                        .map_err(g(|| format!("reading {dir} at {commit}")))?,
+                ),
+                _ => None,
+            }
+        };
+        let below: BTreeMap<&str, &[u8]> = changes
+            .iter()
+            .filter_map(|(path, bytes)| {
+                let rel = if dir.is_empty() {
+                    path.as_str()
+                } else {
+                    path.strip_prefix(dir)?.strip_prefix('/')?
+                };
+                Some((rel, bytes.as_slice()))
+            })
+            .collect();
+        if tree.is_none() && below.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.hash_tree(tree.as_ref(), &below)?.to_string()))
+    }
+
+    /// The id of `tree` (or of an empty tree) with `changes` (paths relative to it) applied:
+    /// the entries serialized as git writes a tree object, then hashed.
+    fn hash_tree(
+        &self,
+        tree: Option<&git2::Tree<'_>>,
+        changes: &BTreeMap<&str, &[u8]>,
+    ) -> Result<Oid, GitError> {
+        const DIR: i32 = 0o040000;
+        if let (Some(t), true) = (tree, changes.is_empty()) {
+            return Ok(t.id());
+        }
+        let mut entries: BTreeMap<Vec<u8>, (i32, Oid)> = tree
+            .map(|t| {
+                t.iter()
+                    .map(|e| (e.name_bytes().to_vec(), (e.filemode(), e.id())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut below: BTreeMap<&str, BTreeMap<&str, &[u8]>> = BTreeMap::new();
+        for (rel, bytes) in changes {
+            match rel.split_once('/') {
+                Some((first, rest)) => {
+                    below.entry(first).or_default().insert(rest, bytes);
+                }
+                None => {
+                    // The mode `tree_with` gives: executable stays executable, all else a file.
+                    let mode = match entries.get(rel.as_bytes()) {
+                        Some((0o100755, _)) => 0o100755,
+                        _ => 0o100644,
+                    };
+                    let id = Oid::hash_object(ObjectType::Blob, bytes)
+                        .map_err(g(|| format!("hashing {rel}")))?;
+                    entries.insert(rel.as_bytes().to_vec(), (mode, id));
+                }
+            }
+        }
+        for (name, changes) in below {
+            let sub = match entries.get(name.as_bytes()) {
+                Some((DIR, id)) => Some(
+                    self.repo
+                        .find_tree(*id)
+                        .map_err(g(|| format!("reading {name}")))?,
+                ),
+                _ => None,
+            };
+            let id = self.hash_tree(sub.as_ref(), &changes)?;
+            entries.insert(name.as_bytes().to_vec(), (DIR, id));
+        }
+        // Git orders entries by name, a directory's name compared as if it ended in `/`.
+        let mut sorted: Vec<(Vec<u8>, (i32, Oid))> = entries.into_iter().collect();
+        let key = |(name, (mode, _)): &(Vec<u8>, (i32, Oid))| {
+            let mut k = name.clone();
+            if *mode == DIR {
+                k.push(b'/');
+            }
+            k
+        };
+        sorted.sort_by_key(key);
+        let mut buf = Vec::new();
+        for (name, (mode, id)) in sorted {
+            buf.extend_from_slice(format!("{mode:o} ").as_bytes());
+            buf.extend_from_slice(&name);
+            buf.push(0);
+            buf.extend_from_slice(id.as_bytes());
+        }
+        Oid::hash_object(ObjectType::Tree, &buf).map_err(g(|| "hashing a tree".to_owned()))
+    }
+
     /// Write a commit object (no ref moves). `sign` makes it through `git commit-tree -S`.
     pub fn commit(
         &self,
@@ -883,5 +992,66 @@ fn run_git(git_dir: &Path, args: &[&str], interactive: bool) -> Result<String, G
             args: args.join(" "),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tree_id_with` computes, without writing, the ids `tree_with` writes: for the root and
+    /// for a directory, with files changed, added in a new directory, and a name that sorts
+    /// between a file and a directory (`a.b`, `a/`, `a-c/`).
+    #[test]
+    fn tree_id_with_is_the_id_tree_with_writes() {
+        let mut kit = promote_testkit::repo::GitOps::new()
+            .file("a/k.yaml", "x\n")
+            .file("a/b/c.txt", "y\n")
+            .file("a.b", "z\n")
+            .file("a-c/d", "w\n");
+        let sha = kit.commit("seed");
+        let repo = Repo::open(&kit.origin).unwrap();
+        let head = repo.resolve(&sha).unwrap();
+        let cases: [&[(&str, &str)]; 4] = [
+            &[("a/k.yaml", "x2\n")],
+            &[("a/b/c.txt", "y2\n"), ("a/new/f", "n\n")],
+            &[("new.txt", "q\n"), ("a.b", "z2\n"), ("a/b/c.txt", "y3\n")],
+            &[],
+        ];
+        for case in cases {
+            let changes: BTreeMap<String, Vec<u8>> = case
+                .iter()
+                .map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec()))
+                .collect();
+            let written = repo
+                .tree_with(
+                    head,
+                    &changes
+                        .iter()
+                        .map(|(p, c)| (p.clone(), Some(c.clone())))
+                        .collect(),
+                )
+                .unwrap();
+            assert_eq!(
+                repo.tree_id_with(head, "", &changes).unwrap().as_deref(),
+                Some(written.as_str()),
+                "{case:?}"
+            );
+            let tree = repo
+                .repo
+                .find_tree(Oid::from_str(&written).unwrap())
+                .unwrap();
+            let a = tree.get_path(Path::new("a")).unwrap().id().to_string();
+            assert_eq!(
+                repo.tree_id_with(head, "a", &changes).unwrap(),
+                Some(a),
+                "{case:?}"
+            );
+        }
+        assert_eq!(
+            repo.tree_id_with(head, "nowhere", &BTreeMap::new())
+                .unwrap(),
+            None
+        );
     }
 }

@@ -244,6 +244,23 @@ impl GitOps {
         self.git_in(&self.origin, args)
     }
 
+    /// Drop every environment's `argocd:` line from origin's `promote.yaml` (one commit), for a
+    /// test about something else that reaches no cluster: a protected environment with an
+    /// Argo CD application refuses promotions while its rollback marker cannot be read.
+    pub fn without_argocd(&mut self) -> &mut Self {
+        let text = self
+            .origin_file("promote.yaml")
+            .expect("promote.yaml on origin");
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("argocd:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        self.put("promote.yaml", &kept);
+        self.commit("promote.yaml without Argo CD applications");
+        self
+    }
+
     /// A file on origin's `main`.
     pub fn origin_file(&self, path: &str) -> Option<String> {
         let out = self

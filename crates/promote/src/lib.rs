@@ -12,6 +12,7 @@ pub mod policy;
 pub mod pr;
 pub mod promote;
 pub mod render;
+pub mod rendered;
 pub mod rollback;
 pub mod scratch;
 pub mod session;

@@ -21,6 +21,7 @@ use promote_git::{CommitId, PushOutcome};
 
 use crate::policy::{self, PolicyVerdict};
 use crate::render::{Rendered, Renderer, SpeculativeInput};
+use crate::rendered::PlanComparison;
 use crate::session::OpenOptions;
 use crate::{Progress, PromoteError, Session};
 
@@ -59,6 +60,9 @@ pub struct Plan {
     pub images: Vec<ImageChange>,
     pub diff: String,
     pub render: RenderReport,
+    /// The render's container images against those of the tree the environment last had (its
+    /// last promotion): every change, each marked as explained by this edit or not.
+    pub rendered_images: PlanComparison,
     pub commit_message: String,
     pub author: Person,
     /// Every policy's verdict (`None`: no policies configured for this operation).
@@ -392,17 +396,36 @@ pub(crate) fn finish(
         env.overlay,
         renderer.program.describe()
     ));
-    let (rendered, found, author) = thread::scope(|s| {
+    // What the environment last had, found and rendered beside the edit, to show what this
+    // promotion carries that its edit does not explain (see `rendered::last_change`).
+    let (rendered, found, author, (last, last_render)) = thread::scope(|s| {
         let (git_dir, base, overlay_dir) = (
             session.repo.git_dir().to_owned(),
             session.base,
             env.overlay.clone(),
         );
         let changes_map = &changes_map;
-        // git2 handles are not shared across threads: the render opens its own.
+        // git2 handles are not shared across threads: each render opens its own.
+        let (git_dir2, overlay_dir2) = (git_dir.clone(), overlay_dir.clone());
         let render = s.spawn(move || -> Result<Rendered, PromoteError> {
             let repo = promote_git::Repo::open(&git_dir)?;
             Ok(renderer.render(&repo, base, changes_map, &overlay_dir)?)
+        });
+        // Not through the speculation: that is the edit's render, and a render of another
+        // key would cancel it (`Speculation::claim`).
+        let plain = Renderer {
+            speculation: None,
+            ..renderer.clone()
+        };
+        let file = &file;
+        let last_render = s.spawn(move || {
+            let repo = match promote_git::Repo::open(&git_dir2) {
+                Ok(r) => r,
+                Err(e) => return (None, Baseline::Failed(e.to_string())),
+            };
+            let last = crate::rendered::last_change(&repo, file, base);
+            let at = last.as_ref().map_or(base, |(c, _)| *c);
+            (last, baseline(&plain, &repo, at, base, &overlay_dir2))
         });
         let pending = crate::images::pending(&session.images, &d.changes, pinned, progress);
         let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
@@ -420,10 +443,14 @@ pub(crate) fn finish(
         let found = images
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let last_render = last_render
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (
             rendered,
             found,
             author.and_then(|a| verdict.map(|v| (a, v))),
+            last_render,
         )
     });
     // An unknown image is the first thing to fix: report it before a render error it may cause.
@@ -433,6 +460,38 @@ pub(crate) fn finish(
         progress.step("rendered while fetching: the fetch changed nothing the render reads");
     }
     let (author, policy) = author?;
+    let compared_with = match &last {
+        Some((c, subject)) => format!(
+            "{} ({}'s last change of {file}: \"{subject}\")",
+            c.short(),
+            env.name
+        ),
+        None => format!(
+            "{} ({} before this edit)",
+            session.base.short(),
+            session.base_name()
+        ),
+    };
+    let names = crate::rendered::image_names(session, &env.overlay, &[session.base]);
+    let compared_commit = last.as_ref().map_or(session.base, |(c, _)| *c);
+    let compare = |before: Result<&str, &str>| match crate::rendered::compare(
+        before,
+        &rendered.manifests,
+        &names,
+        &d.changes,
+        (compared_commit, compared_with.clone()),
+    ) {
+        Ok((cmp, _)) => PlanComparison::Compared(cmp),
+        Err(message) => PlanComparison::Unreadable { message },
+    };
+    let rendered_images = match &last_render {
+        Baseline::Rendered(r) => compare(Ok(&r.manifests)),
+        Baseline::Failed(e) => compare(Err(e)),
+        Baseline::SameInputs => PlanComparison::OnlyThisEdit {
+            compared_commit: compared_commit.to_string(),
+            compared_with: compared_with.clone(),
+        },
+    };
     let image_check = crate::images::report(found, &author);
     let commit_message = message(&d, &author, policy.as_ref(), &image_check);
     Ok(Plan {
@@ -449,6 +508,7 @@ pub(crate) fn finish(
             resources: rendered.resources,
             cached: rendered.cached,
         },
+        rendered_images,
         commit_message,
         author,
         policy,
@@ -458,6 +518,48 @@ pub(crate) fn finish(
         overlay_dir: env.overlay.clone(),
         base_id: Some(session.base),
     })
+}
+
+/// What a plan's render is compared with.
+enum Baseline {
+    Rendered(Rendered),
+    /// Nothing the render reads differs between the tree the env last had and the base tip
+    /// (equal render keys), and that render is not cached: the edit's render differs from it
+    /// by the edit alone, so there is nothing to flag and it is not rendered.
+    SameInputs,
+    /// It did not render (every container then counts as new).
+    Failed(String),
+}
+
+/// The render of the tree the env last had (`at`): from the cache where it is there; else
+/// skipped when its inputs are the base tip's ([`Baseline::SameInputs`]); else rendered. The
+/// skip keeps a first promotion on a machine (an empty cache) at one render.
+fn baseline(
+    renderer: &Renderer,
+    repo: &promote_git::Repo,
+    at: CommitId,
+    base: CommitId,
+    overlay_dir: &str,
+) -> Baseline {
+    let none = BTreeMap::new();
+    if let Ok(Some(r)) = renderer.render_cached(repo, at, &none, overlay_dir) {
+        return Baseline::Rendered(r);
+    }
+    let same = at == base
+        || matches!(
+            (
+                renderer.key(repo, at, &none, overlay_dir),
+                renderer.key(repo, base, &none, overlay_dir),
+            ),
+            (Ok(a), Ok(b)) if a == b
+        );
+    if same {
+        return Baseline::SameInputs;
+    }
+    match renderer.render(repo, at, &none, overlay_dir) {
+        Ok(r) => Baseline::Rendered(r),
+        Err(e) => Baseline::Failed(e.to_string()),
+    }
 }
 
 /// The edited text must parse and hold exactly the intended values (and nothing else moved).

@@ -2,9 +2,11 @@
 //! where installed) from a scratch copy of the tree, and refuse on kustomize's errors.
 //!
 //! Renders are cached by content: the key hashes what the render can read (the directories of
-//! the overlay and of every kustomization it loads, by tree id; see [`Renderer::key`]), the
-//! edited files and the program, so the same input is never rendered twice (a retried
-//! promotion, `verify` after a dry run, a promotion after other environments moved). The scratch
+//! the overlay and of every kustomization it loads, by the tree id each has with the edited
+//! files applied; see [`Renderer::key`]) and the program, so the same input is never rendered
+//! twice (a retried promotion, `verify` after a dry run or of a pushed promotion, the next
+//! promotion's comparison with what the env last had, a promotion after other environments
+//! moved). The scratch
 //! tree is written from git objects, never from the user's working tree, and holds only those
 //! directories when they could be narrowed (the whole tree otherwise). The tree may come from an
 //! untrusted pull request: [`Repo::materialize`] refuses entries and symlinks that would write or
@@ -142,6 +144,12 @@ impl Renderer {
 
     /// The key, and the directories the render reads when they could be narrowed (only those
     /// are written to the scratch tree).
+    ///
+    /// The key is content-addressed: each directory counts by the tree id it has with
+    /// `changes` applied ([`Repo::tree_id_with`], computed without writing), so a tree rendered
+    /// with an edit and the commit that later holds the edit share a key. The promotion that
+    /// pushed an edit has thus already rendered what the next promotion's plan, `verify` of
+    /// that commit and `--wait` render for it with no edit.
     fn key_and_inputs(
         &self,
         repo: &Repo,
@@ -151,31 +159,50 @@ impl Renderer {
     ) -> Result<(String, Option<Vec<String>>), RenderError> {
         let scratch = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
         let mut h = Sha256::new();
-        let inputs = render_inputs(repo, base, overlay)?;
+        let inputs = render_inputs(repo, base, changes, overlay)?;
+        let effective = |dir: &str, id: &str| -> Result<String, RenderError> {
+            if changes.keys().any(|p| is_below(p, dir)) {
+                Ok(repo
+                    .tree_id_with(base, dir, changes)
+                    .map_err(scratch)?
+                    .unwrap_or_default())
+            } else {
+                Ok(id.to_owned())
+            }
+        };
         match &inputs {
             Some(dirs) => {
-                h.update(b"inputs/v1\0");
+                h.update(b"inputs/v2\0");
                 for (dir, id) in dirs {
                     h.update(dir.as_bytes());
                     h.update([0]);
-                    h.update(id.as_bytes());
+                    h.update(effective(dir, id)?.as_bytes());
                     h.update([0]);
                 }
             }
             None => {
                 let tree = repo.path_id(base, "").map_err(scratch)?.unwrap_or_default();
-                h.update(tree.as_bytes());
+                h.update(b"tree/v2\0");
+                h.update(effective("", &tree)?.as_bytes());
             }
         }
-        for (p, c) in changes {
-            h.update(p.as_bytes());
-            h.update([0]);
-            h.update(Sha256::digest(c));
-        }
         h.update(overlay.as_bytes());
+        h.update([0]);
         h.update(self.program.describe().as_bytes());
         let dirs = inputs.map(|d| d.into_keys().collect());
         Ok((hex::encode(h.finalize()), dirs))
+    }
+
+    /// The render of `overlay` at `base` with `changes` when the cache holds it; renders
+    /// nothing.
+    pub fn render_cached(
+        &self,
+        repo: &Repo,
+        base: CommitId,
+        changes: &BTreeMap<String, Vec<u8>>,
+        overlay: &str,
+    ) -> Result<Option<Rendered>, RenderError> {
+        Ok(self.cached(&self.key(repo, base, changes, overlay)?))
     }
 
     fn cached(&self, key: &str) -> Option<Rendered> {
@@ -278,9 +305,10 @@ fn count_resources(manifests: &str) -> usize {
 /// otherwise render a directory of the CI runner into the plan and the render cache. So the
 /// walk goes on past what only stops the narrowing (a remote reference, a Helm chart, a
 /// symlink), to check every kustomization it can read.
-fn render_inputs(
+pub(crate) fn render_inputs(
     repo: &Repo,
     base: CommitId,
+    changes: &BTreeMap<String, Vec<u8>>,
     overlay: &str,
 ) -> Result<Option<BTreeMap<String, String>>, RenderError> {
     let git = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
@@ -308,9 +336,16 @@ fn render_inputs(
         if dirs.len() > 512 {
             return Ok(None);
         }
-        let Some((path, bytes)) =
-            crate::session::kustomization_in(repo, &dir, base).map_err(git)?
-        else {
+        // The kustomization as the render will see it: edited where `changes` edit it.
+        let edited = promote_core::overlay::KUSTOMIZATION_FILES
+            .iter()
+            .map(|name| join_inside(&dir, name).unwrap_or_default())
+            .find_map(|p| changes.get(&p).map(|bytes| (p, bytes.clone())));
+        let found = match edited {
+            Some(e) => Some(e),
+            None => crate::session::kustomization_in(repo, &dir, base).map_err(git)?,
+        };
+        let Some((path, bytes)) = found else {
             narrow = false;
             continue;
         };

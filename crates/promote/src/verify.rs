@@ -1,15 +1,17 @@
 //! `kubectl promote verify [REV|--pr N]`: make policies binding for every change to the
 //! overlays, hand-written ones included (a required CI check on the protected branch).
 //!
-//! For each environment whose kustomization inputs (its overlay and the local directories it
-//! builds on) a commit range changes, the change is judged as the promotion it amounts to: from
-//! what the base tip's overlay runs to what the changed overlay runs (`Overlay::plan` with the
-//! changed overlay as the upstream), through the same gate as `kubectl promote`
-//! ([`crate::promote::promote_gate`]), with the configuration and repo policy modules of the
-//! base tip. The change's own `promote.yaml` is never used: a pull request must not be able to
-//! relax the rules it is checked against. The render check runs on the changed tree.
+//! For each environment whose render inputs (its overlay and every directory its
+//! kustomizations load) a commit range changes, the change is judged as the promotion it
+//! amounts to, through the same gate as `kubectl promote` ([`crate::promote::promote_gate`]),
+//! with the configuration and repo policy modules of the base tip. What is judged is what the
+//! change makes run: the environment is rendered before and after the change and the container
+//! images of every workload compared ([`crate::rendered`]), so an image changed by a patch, a
+//! `replacements` entry, a component or a base edit faces the policies as an `images:` edit
+//! does. The change's own `promote.yaml` is never used: a pull request must not be able to
+//! relax the rules it is checked against.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::thread;
 
 use serde::Serialize;
@@ -23,8 +25,8 @@ use promote_git::CommitId;
 
 use crate::policy::PolicyVerdict;
 use crate::promote::{Draft, RenderReport, promote_gate};
-use crate::render::Renderer;
-use crate::session::normalize;
+use crate::render::{Renderer, render_inputs};
+use crate::rendered::{self, RenderedImages};
 use crate::{Progress, PromoteError, Session};
 
 /// Which change to verify.
@@ -74,12 +76,16 @@ pub struct EnvReport {
     pub previous_version: Option<String>,
     /// The version the change sets (`mixed` when images differ, none without image changes).
     pub version: Option<String>,
-    /// Images whose tag or digest changes (added images have no `from`).
+    /// What the policies judge: images whose tag or digest the change makes run (added images
+    /// have no `from`), from `images:` and from the render alike ([`rendered::judged`]).
     pub images: Vec<ImageChange>,
-    /// Images the change removes from the overlay.
+    /// Images the change removes from the overlay's `images:`.
     pub removed_images: Vec<String>,
     pub render: RenderCheck,
-    /// `None`: no policies ran (none configured, or no image changed).
+    /// The rendered images before and after the change (`None` when the change does not
+    /// render).
+    pub rendered: Option<RenderedImages>,
+    /// `None`: no policies ran (none configured, or no image changes in the render).
     pub policy: Option<PolicyVerdict>,
     pub result: Outcome,
     /// Why the environment could not be checked, when `result` is `error`.
@@ -163,7 +169,7 @@ pub fn verify(
         environments.push(verify_env(
             session,
             env,
-            compare_at,
+            (compare_at, &compared_with),
             to_commit,
             range_mode(env, mode, range),
             &author,
@@ -274,37 +280,25 @@ fn resolve_range(
     }
 }
 
-/// Did the range change ENV's overlay directory or a local directory it builds on?
+/// Did the range change what a render of ENV reads: its overlay directory or a directory its
+/// kustomizations load ([`render_inputs`], as the render cache key sees it)? When that cannot
+/// be narrowed at either end (a remote base, a file outside a kustomization's root, Helm), any
+/// change to the tree counts: an environment is never left out because its inputs are unclear.
 fn inputs_changed(
     session: &Session,
     env: &Environment,
     a: CommitId,
     b: CommitId,
 ) -> Result<bool, PromoteError> {
-    let mut dirs = BTreeSet::new();
-    for at in [a, b] {
-        let mut queue = vec![(normalize(&env.overlay), 0)];
-        while let Some((dir, depth)) = queue.pop() {
-            if depth > 16 || !dirs.insert(dir.clone()) {
-                continue;
-            }
-            let Ok(Some((file, text))) = session.kustomization_at(&dir, at) else {
-                continue;
-            };
-            let Ok(o) = Overlay::parse(&file, &text) else {
-                continue;
-            };
-            for r in o.local_refs() {
-                queue.push((normalize(&format!("{dir}/{r}")), depth + 1));
-            }
-        }
+    let repo = &session.repo;
+    let none = BTreeMap::new();
+    match (
+        render_inputs(repo, a, &none, &env.overlay)?,
+        render_inputs(repo, b, &none, &env.overlay)?,
+    ) {
+        (Some(before), Some(after)) => Ok(before != after),
+        _ => Ok(repo.path_id(a, "")? != repo.path_id(b, "")?),
     }
-    for dir in &dirs {
-        if session.repo.path_id(a, dir)? != session.repo.path_id(b, dir)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 #[expect(
@@ -314,7 +308,7 @@ fn inputs_changed(
 fn verify_env(
     session: &Session,
     env: &Environment,
-    compare_at: CommitId,
+    (compare_at, compared_with): (CommitId, &str),
     to: CommitId,
     mode: Mode,
     author: &Person,
@@ -330,6 +324,7 @@ fn verify_env(
         images: Vec::new(),
         removed_images: Vec::new(),
         render,
+        rendered: None,
         policy: None,
         result: Outcome::Error,
         error: Some(message),
@@ -419,8 +414,56 @@ fn verify_env(
     let previous_version = EnvVersion::of(before_map.values())
         .as_str()
         .map(str::to_owned);
-    let version = (!changes.is_empty()).then(|| {
-        EnvVersion::of(changes.iter().map(|c| &c.to))
+    // Render the change and what it is compared with, side by side (the baseline is usually
+    // in the render cache: the base tip, rendered by the promotion or check that made it).
+    let (render, baseline) = thread::scope(|s| {
+        let spawn = |at: CommitId| {
+            let (git_dir, overlay_dir) = (session.repo.git_dir().to_owned(), env.overlay.clone());
+            s.spawn(move || -> Result<crate::render::Rendered, String> {
+                let repo = promote_git::Repo::open(&git_dir).map_err(|e| e.to_string())?;
+                renderer
+                    .render(&repo, at, &BTreeMap::new(), &overlay_dir)
+                    .map_err(|e| e.to_string())
+            })
+        };
+        let (after, before) = (spawn(to), spawn(compare_at));
+        let join = |h: thread::ScopedJoinHandle<'_, _>| {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        };
+        (join(after), join(before))
+    });
+    // What the policies judge: the images the change makes run, whatever edit made them.
+    let mut comparison_error = None;
+    let (rendered, judged) = match &render {
+        Ok(r) => {
+            // Named by the base's `images:` entries only: a change that points an entry's
+            // `newName` at another repository must not have that repository judged (and
+            // approved) under the trusted entry's name; it shows under its own.
+            let names = rendered::image_names(session, &env.overlay, &[compare_at]);
+            match rendered::compare(
+                baseline
+                    .as_ref()
+                    .map(|b| b.manifests.as_str())
+                    .map_err(String::as_str),
+                &r.manifests,
+                &names,
+                &changes,
+                (compare_at, compared_with.to_owned()),
+            ) {
+                Ok((cmp, from_render)) => (Some(cmp), rendered::judged(&changes, &from_render)),
+                Err(e) => {
+                    comparison_error = Some(format!(
+                        "the rendered manifests could not be read, so the images they run were not compared: {e}"
+                    ));
+                    (None, changes.clone())
+                }
+            }
+        }
+        // The render check fails the environment; the `images:` edit is still judged.
+        Err(_) => (None, changes.clone()),
+    };
+    let version = (!judged.is_empty()).then(|| {
+        EnvVersion::of(judged.iter().map(|c| &c.to))
             .as_str()
             .unwrap_or("mixed")
             .to_owned()
@@ -429,35 +472,20 @@ fn verify_env(
         env,
         overlay: &before,
         edits: &edits,
-        changes: changes.clone(),
+        changes: judged.clone(),
         version: version.clone(),
         previous_version: previous_version.clone(),
         from: env.from.clone(),
         mode,
         author: Some(author.clone()),
     };
-    // Render the changed tree beside the policies, as a promotion does.
-    let (render, verdict) = thread::scope(|s| {
-        let (git_dir, overlay_dir) = (session.repo.git_dir().to_owned(), env.overlay.clone());
-        let render = s.spawn(move || -> Result<crate::render::Rendered, String> {
-            let repo = promote_git::Repo::open(&git_dir).map_err(|e| e.to_string())?;
-            renderer
-                .render(&repo, to, &BTreeMap::new(), &overlay_dir)
-                .map_err(|e| e.to_string())
-        });
-        // No image change (a patch, a base edit): nothing is promoted, so no policy runs.
-        let verdict = if changes.is_empty() {
-            Ok(None)
-        } else {
-            promote_gate(session, &draft, author, progress)
-        };
-        (
-            render
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            verdict,
-        )
-    });
+    // No image runs that did not before (a change to other fields, or containers removed):
+    // nothing is promoted, so no policy runs; the report says how many objects change.
+    let verdict = if judged.is_empty() {
+        Ok(None)
+    } else {
+        promote_gate(session, &draft, author, progress)
+    };
     let render = match render {
         Ok(r) => RenderCheck::Ok(RenderReport {
             program: renderer.program.describe().to_owned(),
@@ -472,6 +500,7 @@ fn verify_env(
         Err(e @ (PromoteError::Policy(_) | PromoteError::Config(_))) => (None, Some(e.to_string())),
         Err(e) => return Err(e),
     };
+    let policy_error = policy_error.or(comparison_error);
     let result = match (&policy, &policy_error, &render) {
         (Some(v), _, _) if v.denied() => Outcome::Denied,
         (_, Some(_), _) | (_, _, RenderCheck::Failed { .. }) => Outcome::Error,
@@ -488,9 +517,10 @@ fn verify_env(
         from: env.from.clone(),
         previous_version,
         version,
-        images: changes,
+        images: judged,
         removed_images,
         render,
+        rendered,
         policy,
         result,
         error,

@@ -97,6 +97,8 @@ pub fn reject(ctx: &Ctx<'_>, args: &RejectArgs) -> anyhow::Result<Exit> {
 }
 
 fn run(ctx: &Ctx<'_>, req: RecordRequest) -> anyhow::Result<Exit> {
+    super::check_env("ENV", &req.env)?;
+    super::check_version("VERSION", &req.version)?;
     let session = ctx.open()?;
     let connection = connect(ctx, &session)?;
     if let Some(why) = connection.why_not() {

@@ -264,7 +264,9 @@ fn wait_options(session: &Session, timeout: Duration) -> WaitOptions {
 }
 
 /// Before a promotion plans anything: an env rolled back with Argo CD refuses promotions unless
-/// `--resume`. When Argo CD cannot be read, say so and go on (the push itself is safe).
+/// `--resume`. When Argo CD cannot be read, the marker cannot be checked: a `protected`
+/// environment refuses then (fail closed: naming where we looked and how to point elsewhere),
+/// any other says so and goes on (the push itself is safe, and the refresh after it warns).
 pub(crate) fn check_before_promote(
     ctx: &Ctx<'_>,
     session: &Session,
@@ -279,13 +281,51 @@ pub(crate) fn check_before_promote(
     match read {
         Ok(app) if !resume => Ok(uc::check_marker(env, &app)?),
         Ok(_) => Ok(()),
+        Err(e) if env.protected => Err(e.context(unchecked_marker(ctx, env))),
         Err(e) => {
             ctx.shell.warn(&format!(
-                "could not check {env_name}'s Argo CD application for a rollback marker: {e}"
+                "could not check {env_name}'s Argo CD application for a rollback marker: {}",
+                one_line(e.as_ref())
             ));
             Ok(())
         }
     }
+}
+
+/// Why a protected env's promotion stops when its rollback marker cannot be read: where we
+/// looked (the kubeconfig context and its cluster, or the argocd-server) and the flags that
+/// point elsewhere.
+fn unchecked_marker(ctx: &Ctx<'_>, env: &Environment) -> String {
+    let reach = Reach::from(ctx);
+    let (app, looked) = match plan(reach, env, Purpose::Read) {
+        Ok(Planned {
+            way: Way::Kube(options),
+            app,
+            via,
+        }) => (
+            app.to_string(),
+            promote_argocd::describe_cluster(&options).unwrap_or(via),
+        ),
+        Ok(Planned {
+            way: Way::Rest { options, from },
+            app,
+            ..
+        }) => (
+            app.to_string(),
+            format!("argocd-server {} (from {from})", options.server),
+        ),
+        Err(_) => (
+            env.argocd
+                .as_ref()
+                .map(|a| format!("{}/{}", a.namespace, a.app))
+                .unwrap_or_default(),
+            "no way to reach it".to_owned(),
+        ),
+    };
+    format!(
+        "refusing to promote {env}: it is protected, and its Argo CD application {app} could not be read ({looked}) to check for a rollback marker; nothing was changed. Point at the cluster that runs Argo CD for {env} with --context NAME (or --kubeconfig FILE, or --argocd-server URL with ARGOCD_AUTH_TOKEN), or set argocd.context of {env} in promote.yaml",
+        env = env.name
+    )
 }
 
 /// After a push to (or a merge into) the base branch: `--resume` turns auto-sync back on, then a
@@ -435,6 +475,7 @@ fn short(rev: &str) -> &str {
 
 /// `kubectl promote sync ENV [--wait]`.
 pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
+    super::check_env("ENV", &args.env)?;
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
     let conn = connect(
@@ -523,17 +564,35 @@ pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
 /// `kubectl promote history ENV [--limit N]`: Argo CD's history (when ENV has an app) with the
 /// version each entry ran, then the overlay's git changes (promotions, reverts, hand edits).
 pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
+    super::check_env("ENV", &args.env)?;
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
-    let argo = match env.argocd {
-        Some(_) => {
-            let conn = connect(ctx, &env, Purpose::Read)?;
-            let t = conn.target();
-            let app = uc::read_app(&env, &t)?;
-            Some((
-                t.app.to_string(),
-                uc::history(&session, &env, &app, args.limit),
-            ))
+    // Argo CD's half, when it can be read; the git half stands on its own, so an unreachable
+    // Argo CD is a warning here, not a failure.
+    let mut argo_error = None;
+    let argo = match &env.argocd {
+        Some(target) => {
+            let read = connect(ctx, &env, Purpose::Read).and_then(|conn| {
+                let t = conn.target();
+                let app = uc::read_app(&env, &t)?;
+                Ok((
+                    t.app.to_string(),
+                    uc::history(&session, &env, &app, args.limit),
+                ))
+            });
+            match read {
+                Ok(got) => Some(got),
+                Err(e) => {
+                    let e = one_line(e.as_ref());
+                    ctx.shell.warn(&format!(
+                        "{}: Argo CD history not shown, only git's: {e}",
+                        env.name
+                    ));
+                    let namespace = ctx.global.namespace.as_deref().unwrap_or(&target.namespace);
+                    argo_error = Some(e);
+                    Some((format!("{namespace}/{}", target.app), Vec::new()))
+                }
+            }
         }
         None => None,
     };
@@ -541,7 +600,13 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
         promote::rollback::overlay_history(&session, &env.name, args.limit.unwrap_or(usize::MAX))?;
     let shell = ctx.shell;
     if shell.is_text() {
-        if let Some((app, items)) = &argo {
+        if let (Some((app, _)), Some(_)) = (&argo, &argo_error) {
+            shell.out(format!(
+                "{DIM}Argo CD history of {app} ({}) not shown: it could not be read (see the warning){DIM:#}",
+                env.name
+            ))?;
+            shell.out("")?;
+        } else if let Some((app, items)) = &argo {
             shell.out(format!(
                 "{DIM}Argo CD history of {app} ({}), newest first{DIM:#}",
                 env.name
@@ -597,12 +662,17 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
         }
     }
     #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
     struct HistoryDoc<'a> {
         environment: &'a str,
         /// Null when ENV has no Argo CD application.
         app: Option<&'a str>,
-        /// Argo CD's history, newest first (empty without an app).
+        /// Argo CD's history, newest first (empty without an app, or when it could not be
+        /// read).
         entries: &'a [uc::HistoryItem],
+        /// Why Argo CD's history could not be read (the git half is shown all the same).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        argocd_error: Option<&'a str>,
         /// The overlay's git changes, newest first.
         git: &'a [promote::rollback::OverlayChange],
     }
@@ -612,6 +682,7 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
             environment: &env.name,
             app: argo.as_ref().map(|(a, _)| a.as_str()),
             entries: argo.as_ref().map(|(_, i)| i.as_slice()).unwrap_or_default(),
+            argocd_error: argo_error.as_deref(),
             git: &git,
         },
     )?;
@@ -620,6 +691,7 @@ pub fn history(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<Exit> {
 
 /// `kubectl promote resume ENV [--force]`.
 pub fn resume(ctx: &Ctx<'_>, args: &ResumeArgs) -> anyhow::Result<Exit> {
+    super::check_env("ENV", &args.env)?;
     let session = ctx.open()?;
     let env = session.config.env(&args.env)?.clone();
     let conn = connect(ctx, &env, Purpose::Read)?;

@@ -141,6 +141,34 @@ impl Ctx<'_> {
     }
 }
 
+/// ENV (or `--from UPSTREAM`) as given on the command line, checked against the rule for
+/// environment names in promote.yaml before anything is fetched: a name no promote.yaml can
+/// hold is a usage error (exit 2). A well-formed name that the fetched promote.yaml does not
+/// define is reported after the fetch, with the list of environments.
+pub(crate) fn check_env(what: &str, name: &str) -> anyhow::Result<()> {
+    if promote_core::config::valid_env_name(name) {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "{what} `{}`: not an environment name; environment names are {}",
+        name.escape_debug(),
+        promote_core::config::ENV_NAME_RULE
+    )))
+}
+
+/// VERSION (or `--to VERSION`), checked before anything is fetched: a version is an image tag,
+/// so anything but the OCI tag grammar is a usage error (exit 2).
+pub(crate) fn check_version(what: &str, version: &str) -> anyhow::Result<()> {
+    if promote_core::image::valid_tag(version) {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "{what} `{}`: not a valid image tag; a version must match {}",
+        version.escape_debug(),
+        promote_core::image::TAG_RULE
+    )))
+}
+
 /// A usage error: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -7,10 +7,11 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use promote::promote::{Landed, Plan, Prepared, PromoteRequest, TargetSpec};
+use promote::rendered::PlanComparison;
 use promote_core::config::Mode;
 use promote_core::image::{ImageChange, ImageRef};
 
-use super::{Ctx, usage};
+use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
 use crate::cli::PromoteArgs;
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW, color_diff};
@@ -31,6 +32,10 @@ struct PromotionResult<'a> {
     images: &'a [ImageChange],
     diff: Option<&'a str>,
     render: Option<&'a promote::promote::RenderReport>,
+    /// The render's container images against the tree the environment last had (`status`:
+    /// `compared`, each change marked as explained by the edit or not; `only-this-edit`;
+    /// `unreadable`).
+    rendered_images: Option<&'a PlanComparison>,
     commit_message: Option<&'a str>,
     commit: Option<&'a str>,
     branch: Option<&'a str>,
@@ -45,9 +50,17 @@ struct PromotionResult<'a> {
 
 pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let env_name = args.env.clone().context("ENV is required")?;
+    // Checked before the fetch (and the render started meanwhile).
+    check_env("ENV", &env_name)?;
     let target = match (&args.version, &args.from) {
-        (Some(v), None) => TargetSpec::Version(v.clone()),
-        (None, Some(f)) => TargetSpec::From(f.clone()),
+        (Some(v), None) => {
+            check_version("VERSION", v)?;
+            TargetSpec::Version(v.clone())
+        }
+        (None, Some(f)) => {
+            check_env("--from", f)?;
+            TargetSpec::From(f.clone())
+        }
         _ => return Err(usage("give either VERSION or --from UPSTREAM")),
     };
     let mut digests = BTreeMap::new();
@@ -148,6 +161,7 @@ pub(super) fn land_with(
                     images: &[],
                     diff: None,
                     render: None,
+                    rendered_images: None,
                     commit_message: None,
                     commit: None,
                     branch: None,
@@ -421,6 +435,7 @@ fn result_doc<'a>(
         images: &plan.images,
         diff: Some(&plan.diff),
         render: Some(&plan.render),
+        rendered_images: Some(&plan.rendered_images),
         commit_message: Some(&plan.commit_message),
         commit,
         branch,
@@ -470,12 +485,68 @@ fn plan_text(plan: &Plan) -> String {
         plan.render.resources,
         if plan.render.cached { ", cached" } else { "" }
     ));
+    match &plan.rendered_images {
+        PlanComparison::Compared(r) => s.push_str(&rendered_text(r, "this edit")),
+        PlanComparison::OnlyThisEdit { compared_with, .. } => s.push_str(&format!(
+            "rendered: only this edit changes what {} renders since {compared_with}\n",
+            plan.environment
+        )),
+        PlanComparison::Unreadable { message } => s.push_str(&format!(
+            "{YELLOW}rendered images not compared: the render's output could not be read:{YELLOW:#} {message}\n"
+        )),
+    }
     s.push_str(&image_check_text(&plan.image_check));
     match &plan.policy {
         None => s.push_str("policies: none configured for this environment\n"),
         Some(v) => s.push_str(&policy_text(v)),
     }
     s
+}
+
+/// The rendered-image comparison: a summary line, then every container change that `by` (the
+/// `images:` edit) does not explain, flagged (`-o json|yaml` lists them all, each marked).
+pub(super) fn rendered_text(r: &promote::rendered::RenderedImages, by: &str) -> String {
+    let objects = match r.objects_changed {
+        1 => "1 object changes".to_owned(),
+        n => format!("{n} objects change"),
+    };
+    let unexplained: Vec<_> = r.unexplained().collect();
+    let images = match (r.containers.len(), unexplained.len()) {
+        (0, _) => "no container image changes".to_owned(),
+        (n, 0) => format!("{n} container image{} change, all from {by}", plural(n)),
+        (n, u) if u == n => format!(
+            "{YELLOW}{n} container image{} change, none from {by}{YELLOW:#}",
+            plural(n)
+        ),
+        (n, u) => format!(
+            "{n} container image{} change, {YELLOW}{u} not from {by}{YELLOW:#}",
+            plural(n)
+        ),
+    };
+    let mut s = format!(
+        "rendered: {objects}; {images} (compared with {})\n",
+        r.compared_with
+    );
+    if let Some(e) = &r.baseline_error {
+        let first = e.lines().next().unwrap_or_default();
+        s.push_str(&format!(
+            "  {YELLOW}that tree did not render, so every container counts as new:{YELLOW:#} {first}\n"
+        ));
+    }
+    for c in &unexplained {
+        s.push_str(&format!(
+            "  {YELLOW}!{YELLOW:#} {} {}: {} → {}\n",
+            c.object,
+            c.container,
+            c.from.as_deref().unwrap_or("(new)"),
+            c.to.as_deref().unwrap_or("(removed)")
+        ));
+    }
+    s
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// Each policy's verdict, then what is missing or overridden. A policy error is said once,

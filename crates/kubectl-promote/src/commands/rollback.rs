@@ -6,7 +6,7 @@ use promote::rollback::{RevertRequest, RollbackTarget};
 
 use super::argo::{Picked, pick_strategy};
 use super::promote::{Landing, land_with};
-use super::{Ctx, usage};
+use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
 use crate::cli::{RollbackArgs, Strategy};
 
@@ -15,6 +15,10 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         return Err(usage(
             "--to-id names an Argo CD history entry: it needs --strategy argocd (or no --strategy)",
         ));
+    }
+    check_env("ENV", &args.env)?;
+    if let Some(v) = &args.to {
+        check_version("--to", v)?;
     }
     let author = args.land.author().map_err(usage)?;
     let pick = args.strategy != Some(Strategy::Revert);

@@ -8,6 +8,9 @@ use crate::cli::StatusArgs;
 use crate::output::{BOLD, DIM, GREEN, RED, YELLOW};
 
 pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
+    if let Some(env) = &args.env {
+        super::check_env("ENV", env)?;
+    }
     let session = ctx.open()?;
     let mut envs = promote::status::status(&session, args.env.as_deref())?;
     for e in &mut envs {

@@ -71,7 +71,7 @@ fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
             e.overlay_file
         ))?,
         None => shell.out(format!(
-            "{BOLD}{}{BOLD:#}: no image changes, {}",
+            "{BOLD}{}{BOLD:#}: no image changes, {}{from}",
             e.environment, e.overlay_file
         ))?,
     }
@@ -102,6 +102,11 @@ fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
     for name in &e.removed_images {
         shell.out(format!("  {YELLOW}removed{YELLOW:#} {name}"))?;
     }
+    if let Some(r) = &e.rendered {
+        for line in super::promote::rendered_text(r, "images:").lines() {
+            shell.out(line)?;
+        }
+    }
     match &e.render {
         RenderCheck::Ok(r) => shell.out(format!(
             "render: {GREEN}ok{GREEN:#} ({}, {} resources{})",
@@ -119,7 +124,8 @@ fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
                 shell.out(line)?;
             }
         }
-        None if e.images.is_empty() => shell.out("policies: not run (no image is promoted)")?,
+        None if e.images.is_empty() && e.error.is_none() => shell
+            .out("policies: not run (no image changes, in images: or in the rendered workloads)")?,
         None if e.error.is_none() => shell.out("policies: none configured for this environment")?,
         None => {}
     }
