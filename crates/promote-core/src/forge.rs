@@ -3,7 +3,7 @@
 //! This module owns the pure half of "PR mode": which forge and repository a git remote points at
 //! (with the `forge:` settings of `promote.yaml` winning over detection), the API and web base
 //! URLs, the compare URL printed when there is no token, the types a forge answers with, the small
-//! sync [`Forge`] trait the adapters (`promote-forge`) implement, and the decisions made over it:
+//! sync [`Forge`] trait the adapters (`promote-http`) implement, and the decisions made over it:
 //! reuse the open pull request of an environment for the same version, supersede it for another
 //! ([`ensure_pull_request`]), and count a forge approval as a role's approval ([`role_approvals`]).
 //! Nothing here does I/O; tokens are carried in [`Token`], which never prints its value.
@@ -605,7 +605,7 @@ pub struct Review {
 // ---------------------------------------------------------------------------------------------
 
 /// A forge's pull requests, for one repository, as the use cases need them. Sync on purpose: the
-/// HTTP implementation blocks (`promote-forge`), and so do the fakes in tests.
+/// HTTP implementation blocks (`promote-http`), and so do the fakes in tests.
 pub trait Forge {
     /// The resolved target (kind, repository, URLs, token variable name).
     fn target(&self) -> &ForgeTarget;

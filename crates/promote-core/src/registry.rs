@@ -4,7 +4,7 @@
 //! This module owns the pure half: how an overlay's image name becomes a registry and a
 //! repository (Docker's normalisation: `nginx` → `docker.io/library/nginx`, whose API lives on
 //! `registry-1.docker.io`), which references a set of image changes asks the registries about,
-//! the small sync [`ImageResolver`] port the HTTP adapter (`promote_forge::registry`) implements,
+//! the small sync [`ImageResolver`] port the HTTP adapter (`promote_http::registry`) implements,
 //! and what the outcome looks like in plans, `-o json` and the `Image-Check` trailer. A tag that
 //! the registry does not have is a [`Lookup::NotFound`], an answer; [`RegistryError`] means the
 //! question could not be asked (network, credentials), so nothing is decided.

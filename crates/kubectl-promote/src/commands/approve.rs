@@ -6,7 +6,7 @@
 use promote::Session;
 use promote::approvals::{self, Identity, RecordRequest, Recorded, Verdict};
 use promote_core::forge::{Forge, ForgeError, ForgeTarget, Token};
-use promote_forge::HttpForge;
+use promote_http::HttpForge;
 
 use super::Ctx;
 use crate::Exit;

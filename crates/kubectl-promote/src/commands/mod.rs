@@ -127,12 +127,12 @@ impl Ctx<'_> {
         if !pin && (skip || self.env.registries.skip_check) {
             return Ok(ImageCheck::Skip);
         }
-        let options = promote_forge::registry::RegistryOptions {
+        let options = promote_http::registry::RegistryOptions {
             docker_config: self.env.registries.docker_config.clone(),
             insecure: self.env.registries.insecure.clone(),
             ..Default::default()
         };
-        let resolver = std::sync::Arc::new(promote_forge::registry::HttpRegistry::new(&options)?);
+        let resolver = std::sync::Arc::new(promote_http::registry::HttpRegistry::new(&options)?);
         Ok(if pin {
             ImageCheck::Pin(resolver)
         } else {

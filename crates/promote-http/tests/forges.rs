@@ -8,7 +8,7 @@ use promote_core::forge::{
     PrResolution, PrState, PromotionPullRequest, RepoPath, ReviewState, RoleApproval, Token,
     ensure_pull_request, env_label, role_approvals,
 };
-use promote_forge::{HttpForge, wait_for_merge};
+use promote_http::{HttpForge, wait_for_merge};
 use promote_testkit::forge::{FakeForge, FakePrState, FakeReview, Recorded, Vendor};
 use serde_json::json;
 

@@ -1,5 +1,6 @@
-//! Pull requests on GitHub, GitLab and Gitea/Forgejo over their REST APIs: the HTTP
-//! implementation of `promote_core::forge::Forge`.
+//! The one HTTP layer of kubectl-promote: pull requests on GitHub, GitLab and Gitea/Forgejo over
+//! their REST APIs (the HTTP implementation of `promote_core::forge::Forge`) and the OCI
+//! registry client (`registry`).
 //!
 //! Blocking on purpose (ureq with rustls, no async runtime): the use cases call the forge a handful
 //! of times per promotion, and the rest of the pipeline (git2, wasmtime) is sync too. Every list is

@@ -5,7 +5,7 @@
 use promote_core::registry::{
     ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError,
 };
-use promote_forge::registry::{HttpRegistry, RegistryOptions};
+use promote_http::registry::{HttpRegistry, RegistryOptions};
 use promote_testkit::registry::{FAKE_MANIFEST, Registry, TokenRegistry};
 use sha2::{Digest as _, Sha256};
 
