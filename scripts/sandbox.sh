@@ -27,6 +27,15 @@ export HOME="$SANDBOX/home" XDG_CACHE_HOME="$SANDBOX/home/.cache" XDG_CONFIG_HOM
 mkdir -p "$SANDBOX/bin" && ln -s "$BIN_DIR/kubectl-promote" "$SANDBOX/bin/kubectl-promote"
 export GIT_CONFIG_NOSYSTEM=1 PATH="$SANDBOX/bin:$PATH"
 unset CI KUBECTL_PROMOTE_NOW ARGOCD_SERVER ARGOCD_AUTH_TOKEN KUBECTL_PROMOTE_SKIP_IMAGE_CHECK DOCKER_CONFIG
+# The story's policies include a change window (no prod changes on Friday afternoons, none in the
+# year-end freeze): the time they see is pinned to the next Tuesday 10:00 UTC outside the freeze,
+# so the story tells the same on any day it is run. Steps that show a window pass their own time.
+now=$(date -u -d 'next tuesday 10:00' +%s)
+while case "$(date -u -d "@$now" +%m-%d)" in 12-2[1-9]|12-3[01]|01-0[1-3]) true ;; *) false ;; esac; do
+  now=$((now + 7 * 86400))
+done
+export KUBECTL_PROMOTE_NOW
+KUBECTL_PROMOTE_NOW=$(date -u -d "@$now" +%Y-%m-%dT%H:%M:%SZ)
 mkdir -p "$HOME"
 git config --global user.name "Ana Platform"
 git config --global user.email ana@example.com
