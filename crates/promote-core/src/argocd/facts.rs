@@ -126,7 +126,8 @@ pub enum InitiatedBy {
 }
 
 impl InitiatedBy {
-    pub(crate) fn from_json(v: Option<&Value>) -> Self {
+    /// Reads `initiatedBy` (absent: [`InitiatedBy::Unknown`]).
+    pub fn from_json(v: Option<&Value>) -> Self {
         let Some(v) = v else {
             return InitiatedBy::Unknown;
         };
@@ -490,7 +491,7 @@ impl Application {
             s.push_str(&format!(" ({m})"));
         }
         match self.deployed_revision() {
-            Some(r) => s.push_str(&format!(", deployed {}", short(r))),
+            Some(r) => s.push_str(&format!(", deployed {}", short_revision(r))),
             None => s.push_str(", nothing deployed yet"),
         }
         if let Some(os) = &self.operation_state {
@@ -506,7 +507,8 @@ impl Application {
     }
 }
 
-pub(crate) fn short(rev: &str) -> &str {
+/// A revision as people read it: the first 7 characters of a commit SHA, anything else whole.
+pub fn short_revision(rev: &str) -> &str {
     if rev.len() == 40 { &rev[..7] } else { rev }
 }
 

@@ -21,7 +21,8 @@ pub const SYNC_POLICY_BEFORE: &str = "promote.kubectl.io/sync-policy-before";
 /// Our rollback marker: how auto-sync was turned off (`enabled-false`, `removed` or `already-off`).
 pub const AUTO_SYNC_DISABLED_BY: &str = "promote.kubectl.io/auto-sync-disabled-by";
 
-pub(crate) const MARKER_ANNOTATIONS: [&str; 7] = [
+/// Every annotation of the marker (what a resume removes).
+pub const MARKER_ANNOTATIONS: [&str; 7] = [
     ROLLED_BACK_BY,
     ROLLED_BACK_AT,
     ROLLBACK_REASON,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::facts::{Application, ApplicationError, OperationPhase, short};
+use super::facts::{Application, ApplicationError, OperationPhase, short_revision};
 use super::marker::AutoSyncDisabledBy;
 use super::refused::OperationRefused;
 use super::time::Timestamp;
@@ -76,7 +76,7 @@ impl fmt::Display for WaitGoal {
                 Some(r) => write!(
                     f,
                     "our operation to {} to complete and the app to be {}",
-                    short(r),
+                    short_revision(r),
                     expect(e)
                 ),
                 None => write!(
@@ -86,7 +86,7 @@ impl fmt::Display for WaitGoal {
                 ),
             },
             WaitGoal::AutoSync { revisions } => {
-                let r: Vec<&str> = revisions.iter().map(|r| short(r)).collect();
+                let r: Vec<&str> = revisions.iter().map(|r| short_revision(r)).collect();
                 write!(
                     f,
                     "Argo CD's auto-sync to {} to complete and the app to be Synced and Healthy",

@@ -1,22 +1,24 @@
-//! The documents an adapter writes: operations built exactly as Argo CD's API server builds them
-//! (`specs/argocd.md` §2.2, §2.3), its `SetAppOperation` and `TerminateOperation` writes, the
-//! refresh and annotation patches, and a rollback's (and resume's) whole document.
+//! The documents the transports write for an operation: the `.operation` Argo CD's API server
+//! builds for a sync and a rollback (`specs/argocd.md` §2.2, §2.3, §7 checklist) together with its
+//! refusals, its `SetAppOperation` and `TerminateOperation` writes, and the refresh and annotation
+//! patches. Only the transports need these; the use cases see the [`ArgoCd`] trait.
+//!
+//! [`ArgoCd`]: promote_core::argocd::ArgoCd
 
 use serde_json::{Map, Value, json};
 
-use super::facts::{Application, REFRESH_ANNOTATION};
-use super::facts::{ApplicationError, Sources};
-use super::json::non_null;
-use super::marker::{
-    AUTO_SYNC_DISABLED_BY, AutoSyncDisabledBy, MARKER_ANNOTATIONS, ROLLBACK_REASON, ROLLBACK_TO_ID,
-    ROLLBACK_TO_REVISION, ROLLED_BACK_AT, ROLLED_BACK_BY, SYNC_POLICY_BEFORE,
+use promote_core::argocd::{
+    Application, OperationRefused, REFRESH_ANNOTATION, RollbackRequest, Sources, SyncRequest,
+    Timestamp,
 };
-use super::port::{RollbackRequest, SyncRequest};
-use super::refused::OperationRefused;
-use super::time::Timestamp;
 
 /// Name of the `operation.info` entry carrying the id of the promotion that started a sync.
-pub const PROMOTE_ID_INFO: &str = "promote-id";
+pub(crate) const PROMOTE_ID_INFO: &str = "promote-id";
+
+/// `v` unless it is JSON `null`.
+pub(crate) fn non_null(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
 
 fn is_commit_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -31,7 +33,10 @@ fn sync_options(app: &Application) -> Option<Value> {
 
 /// The `.operation` Argo CD's `Sync` API would write for `request` (§2.2 step 10), after its
 /// checks (§2.2 steps 5 and 6). Strategy `{hook: {}}` as the CLI sends it.
-pub fn sync_operation(app: &Application, request: &SyncRequest) -> Result<Value, OperationRefused> {
+pub(crate) fn sync_operation(
+    app: &Application,
+    request: &SyncRequest,
+) -> Result<Value, OperationRefused> {
     if app.deleting {
         return Err(OperationRefused::Deleting);
     }
@@ -101,7 +106,7 @@ pub fn sync_operation(app: &Application, request: &SyncRequest) -> Result<Value,
 
 /// The `.operation` Argo CD's `Rollback` API would write (§2.3), after its checks in its order:
 /// deleting, the auto-sync guard, the history lookup by id, the pre-v0.11 entry.
-pub fn rollback_operation(
+pub(crate) fn rollback_operation(
     app: &Application,
     request: &RollbackRequest,
 ) -> Result<Value, OperationRefused> {
@@ -185,7 +190,7 @@ fn is_zero(v: &Value) -> bool {
 /// `SetAppOperation`'s write on a fetched document (§2.1): refuse when `.operation` is set,
 /// else set it and wipe `status.operationState`. The caller replaces with the fetched
 /// `resourceVersion` and starts over on a conflict.
-pub fn set_operation(doc: &mut Value, operation: Value) -> Result<(), OperationRefused> {
+pub(crate) fn set_operation(doc: &mut Value, operation: Value) -> Result<(), OperationRefused> {
     if non_null(doc.get("operation")).is_some() {
         return Err(OperationRefused::AnotherOperationInProgress);
     }
@@ -199,7 +204,7 @@ pub fn set_operation(doc: &mut Value, operation: Value) -> Result<(), OperationR
 }
 
 /// `TerminateOperation`'s write (§2.4): phase `Terminating`, or Argo CD's refusal.
-pub fn terminate_operation(doc: &mut Value) -> Result<(), OperationRefused> {
+pub(crate) fn terminate_operation(doc: &mut Value) -> Result<(), OperationRefused> {
     let busy = non_null(doc.get("operation")).is_some();
     match doc.pointer_mut("/status/operationState") {
         Some(state) if busy && state.is_object() => {
@@ -212,19 +217,19 @@ pub fn terminate_operation(doc: &mut Value) -> Result<(), OperationRefused> {
 
 /// The companion of [`REFRESH_ANNOTATION`] on Argo CD master (after 3.5): the controller removes
 /// both only if this value did not change while it refreshed.
-pub const REFRESH_TIMESTAMP_ANNOTATION: &str = "argocd.argoproj.io/refresh-timestamp";
+pub(crate) const REFRESH_TIMESTAMP_ANNOTATION: &str = "argocd.argoproj.io/refresh-timestamp";
 
 /// The JSON merge patch that asks the controller for a refresh (§3), as a webhook would:
 /// `refresh` plus `refresh-timestamp` (RFC 3339 with nanoseconds; older controllers ignore it).
-pub fn refresh_patch(hard: bool, now: Timestamp) -> Value {
+pub(crate) fn refresh_patch(hard: bool, now: Timestamp) -> Value {
     json!({"metadata": {"annotations": {
         REFRESH_ANNOTATION: if hard { "hard" } else { "normal" },
         REFRESH_TIMESTAMP_ANNOTATION: now.to_rfc3339_nanos(),
     }}})
 }
 
-/// The JSON merge patch of [`ArgoCd::annotate`]: `null` removes an annotation.
-pub fn annotations_patch(annotations: &[(String, Option<String>)]) -> Value {
+/// The JSON merge patch of `ArgoCd::annotate`: `null` removes an annotation.
+pub(crate) fn annotations_patch(annotations: &[(String, Option<String>)]) -> Value {
     let map: Map<String, Value> = annotations
         .iter()
         .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
@@ -233,7 +238,7 @@ pub fn annotations_patch(annotations: &[(String, Option<String>)]) -> Value {
 }
 
 /// [`annotations_patch`] applied to a whole document, for transports that can only replace.
-pub fn apply_annotations(doc: &mut Value, annotations: &[(String, Option<String>)]) {
+pub(crate) fn apply_annotations(doc: &mut Value, annotations: &[(String, Option<String>)]) {
     let Some(obj) = doc.as_object_mut() else {
         return;
     };
@@ -259,164 +264,139 @@ pub fn apply_annotations(doc: &mut Value, annotations: &[(String, Option<String>
     }
 }
 
-/// Who, when and why, for the marker a rollback leaves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RollbackContext {
-    pub user: String,
-    pub reason: String,
-    pub now: Timestamp,
-}
+#[cfg(test)]
+mod tests {
+    use promote_core::argocd::{Application, OperationRefused, RollbackRequest, SyncRequest};
+    use serde_json::{Value, json};
 
-/// Everything a rollback writes, in one document: auto-sync off (`how`), the marker, the rollback
-/// operation, `status.operationState` wiped. `doc` is the fetched Application; the caller
-/// replaces it with the fetched `resourceVersion`, so no half-done state can exist.
-///
-/// `how` is [`AutoSyncDisabledBy::EnabledFalse`] first; when the server prunes `enabled` (its CRD
-/// predates 3.1), call again with [`AutoSyncDisabledBy::Removed`]. Ignored when auto-sync is
-/// already off.
-pub fn prepare_rollback(
-    doc: &Value,
-    request: &RollbackRequest,
-    ctx: &RollbackContext,
-    how: AutoSyncDisabledBy,
-) -> Result<Value, PrepareError> {
-    let app = Application::from_json(doc.clone()).map_err(PrepareError::Unreadable)?;
-    if app.operation.is_some() {
-        return Err(PrepareError::Refused(
-            OperationRefused::AnotherOperationInProgress,
+    use super::*;
+    use crate::fixture::{A, B, app};
+
+    #[test]
+    fn sync_operation_is_shaped_like_the_api_servers() {
+        let a = Application::from_json(app(
+            json!({"spec": {"syncPolicy": {"retry": {"limit": 2}}}}),
+        ))
+        .unwrap();
+        let req = SyncRequest {
+            revision: Some(B.into()),
+            prune: false,
+            user: "alice".into(),
+            promote_id: "u-1".into(),
+        };
+        let op = sync_operation(&a, &req).unwrap();
+        assert_eq!(
+            op,
+            json!({
+                "sync": {
+                    "revision": B,
+                    "source": {"repoURL": "https://git.example.com/org/gitops.git", "path": "overlays/prod", "targetRevision": "main"},
+                    "syncOptions": ["CreateNamespace=true"],
+                    "syncStrategy": {"hook": {}}
+                },
+                "initiatedBy": {"username": "alice"},
+                "info": [{"name": "promote-id", "value": "u-1"}],
+                "retry": {"limit": 2}
+            })
+        );
+    }
+
+    #[test]
+    fn sync_to_a_commit_is_refused_while_auto_sync_pins_the_branch() {
+        let a = Application::from_json(app(json!({"spec": {"syncPolicy": {"automated": {}}}})))
+            .unwrap();
+        let req = SyncRequest {
+            revision: Some(B.into()),
+            prune: false,
+            user: "a".into(),
+            promote_id: "x".into(),
+        };
+        let err = sync_operation(&a, &req).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("Cannot sync to {B}: auto-sync currently set to main")
+        );
+        let bad = SyncRequest {
+            revision: Some("main".into()),
+            ..req
+        };
+        assert!(matches!(
+            sync_operation(&a, &bad),
+            Err(OperationRefused::NotACommitSha { .. })
         ));
     }
-    let mut out = prepare_auto_sync_off(doc, request, ctx, how)?;
-    let modified = Application::from_json(out.clone()).map_err(PrepareError::Unreadable)?;
-    let operation = rollback_operation(&modified, request).map_err(PrepareError::Refused)?;
-    set_operation(&mut out, operation).map_err(PrepareError::Refused)?;
-    Ok(out)
-}
 
-/// The first half of [`prepare_rollback`], for transports that cannot write the operation in the
-/// same request (argocd-server's REST API, as its UI does): auto-sync off as `how` says and the
-/// marker, nothing else. Checks the target entry exists first, so nothing is written for a
-/// rollback Argo CD would refuse.
-pub fn prepare_auto_sync_off(
-    doc: &Value,
-    request: &RollbackRequest,
-    ctx: &RollbackContext,
-    how: AutoSyncDisabledBy,
-) -> Result<Value, PrepareError> {
-    let app = Application::from_json(doc.clone()).map_err(PrepareError::Unreadable)?;
-    if app.deleting {
-        return Err(PrepareError::Refused(OperationRefused::Deleting));
+    #[test]
+    fn rollback_operation_matches_the_worked_example() {
+        let a = Application::from_json(app(json!({}))).unwrap();
+        let op = rollback_operation(
+            &a,
+            &RollbackRequest {
+                id: 0,
+                prune: false,
+                dry_run: false,
+                user: "admin".into(),
+                reason: String::new(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            op,
+            json!({
+                "sync": {
+                    "revision": A,
+                    "syncOptions": ["CreateNamespace=true"],
+                    "syncStrategy": {"apply": {}},
+                    "source": {"repoURL": "https://git.example.com/org/gitops.git", "path": "overlays/prod", "targetRevision": "main"}
+                },
+                "initiatedBy": {"username": "admin"},
+                "retry": {}
+            })
+        );
     }
-    if app.history_entry(request.id).is_none() {
-        return Err(PrepareError::Refused(OperationRefused::NoSuchDeployment {
-            qualified_name: app.qualified_name(),
-            id: request.id,
-        }));
-    }
-    let mut out = doc.clone();
-    let before = non_null(doc.pointer("/spec/syncPolicy/automated")).cloned();
-    let how = if app.auto_sync.is_enabled() {
-        how
-    } else {
-        AutoSyncDisabledBy::AlreadyOff
-    };
-    match how {
-        AutoSyncDisabledBy::EnabledFalse => {
-            if let Some(a) = out
-                .pointer_mut("/spec/syncPolicy/automated")
-                .and_then(Value::as_object_mut)
-            {
-                a.insert("enabled".into(), Value::Bool(false));
-            }
-        }
-        AutoSyncDisabledBy::Removed => {
-            if let Some(p) = out
-                .pointer_mut("/spec/syncPolicy")
-                .and_then(Value::as_object_mut)
-            {
-                p.remove("automated");
-            }
-        }
-        AutoSyncDisabledBy::AlreadyOff => {}
-    }
-    let entry_revision = app
-        .history_entry(request.id)
-        .and_then(|h| h.revision.clone());
-    let meta = out
-        .as_object_mut()
-        .ok_or(PrepareError::Unreadable(ApplicationError::NotAnObject))?
-        .entry("metadata")
-        .or_insert_with(|| json!({}));
-    let annotations = meta
-        .as_object_mut()
-        .ok_or(PrepareError::Unreadable(ApplicationError::NotAnObject))?
-        .entry("annotations")
-        .or_insert_with(|| json!({}));
-    if annotations.is_null() {
-        *annotations = json!({});
-    }
-    let a = annotations
-        .as_object_mut()
-        .ok_or(PrepareError::Unreadable(ApplicationError::NotAnObject))?;
-    a.insert(ROLLED_BACK_BY.into(), json!(ctx.user));
-    a.insert(ROLLED_BACK_AT.into(), json!(ctx.now.to_string()));
-    a.insert(ROLLBACK_REASON.into(), json!(ctx.reason));
-    a.insert(ROLLBACK_TO_ID.into(), json!(request.id.to_string()));
-    a.insert(
-        ROLLBACK_TO_REVISION.into(),
-        json!(entry_revision.unwrap_or_default()),
-    );
-    a.insert(
-        SYNC_POLICY_BEFORE.into(),
-        json!(before.unwrap_or(Value::Null).to_string()),
-    );
-    a.insert(AUTO_SYNC_DISABLED_BY.into(), json!(how.as_str()));
-    Ok(out)
-}
 
-/// The document that ends a rollback: auto-sync restored as [`SYNC_POLICY_BEFORE`] recorded it,
-/// the marker removed. Refusing while git still holds the rolled-back version is the use case's
-/// call, not this function's.
-pub fn prepare_resume(doc: &Value) -> Result<Value, PrepareError> {
-    let app = Application::from_json(doc.clone()).map_err(PrepareError::Unreadable)?;
-    let marker = app
-        .rollback_marker
-        .ok_or(PrepareError::Refused(OperationRefused::NoRollbackMarker))?;
-    let mut out = doc.clone();
-    if let Some(before) = marker.sync_policy_before {
-        let spec = out
-            .as_object_mut()
-            .ok_or(PrepareError::Unreadable(ApplicationError::NotAnObject))?
-            .entry("spec")
-            .or_insert_with(|| json!({}));
-        let policy = spec
-            .as_object_mut()
-            .ok_or(PrepareError::Unreadable(ApplicationError::NotAnObject))?
-            .entry("syncPolicy")
-            .or_insert_with(|| json!({}));
-        if policy.is_null() {
-            *policy = json!({});
-        }
-        if let Some(p) = policy.as_object_mut() {
-            p.insert("automated".into(), before);
-        }
+    #[test]
+    fn rollback_refusals_use_argo_cds_words_in_its_order() {
+        let req = RollbackRequest {
+            id: 9,
+            prune: false,
+            dry_run: false,
+            user: "u".into(),
+            reason: String::new(),
+        };
+        let auto = Application::from_json(app(json!({"spec": {"syncPolicy": {"automated": {}}}})))
+            .unwrap();
+        assert_eq!(
+            rollback_operation(&auto, &req).unwrap_err().to_string(),
+            "rollback cannot be initiated when auto-sync is enabled"
+        );
+        let plain = Application::from_json(app(json!({}))).unwrap();
+        assert_eq!(
+            rollback_operation(&plain, &req).unwrap_err().to_string(),
+            "application argocd/shop does not have deployment with id 9"
+        );
+        let old = Application::from_json(app(json!({"status": {"history": [{"id": 9, "revision": A, "deployedAt": "2026-08-22T10:00:00Z"}]}}))).unwrap();
+        assert_eq!(
+            rollback_operation(&old, &req).unwrap_err(),
+            OperationRefused::NoSourceInHistory
+        );
+        let deleting = Application::from_json(app(json!({"metadata": {"deletionTimestamp": "2026-08-22T10:00:00Z"}, "spec": {"syncPolicy": {"automated": {}}}}))).unwrap();
+        assert_eq!(
+            rollback_operation(&deleting, &req).unwrap_err(),
+            OperationRefused::Deleting
+        );
     }
-    if let Some(a) = out
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        for k in MARKER_ANNOTATIONS {
-            a.remove(k);
-        }
-    }
-    Ok(out)
-}
 
-/// A write this crate prepares could not be prepared.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum PrepareError {
-    #[error(transparent)]
-    Refused(OperationRefused),
-    #[error("the Application could not be read")]
-    Unreadable(#[source] ApplicationError),
+    #[test]
+    fn set_operation_refuses_when_busy_and_wipes_the_old_state() {
+        let mut doc = app(json!({"status": {"operationState": {"phase": "Succeeded"}}}));
+        set_operation(&mut doc, json!({"sync": {}})).unwrap();
+        assert_eq!(doc["status"]["operationState"], Value::Null);
+        assert_eq!(
+            set_operation(&mut doc, json!({"sync": {}}))
+                .unwrap_err()
+                .to_string(),
+            "another operation is already in progress"
+        );
+    }
 }
