@@ -87,29 +87,6 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_round_trip_and_order() {
-        let t = Timestamp::parse("2026-08-22T10:00:00Z").unwrap();
-        assert_eq!(t.to_string(), "2026-08-22T10:00:00Z");
-        assert_eq!(Timestamp::parse("2026-08-22T12:00:00+02:00"), Some(t));
-        assert!(Timestamp::parse("2026-08-22T10:00:00.5Z").unwrap() > t);
-        assert_eq!(Timestamp::from_unix(0).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            Timestamp::parse("2000-02-29T00:00:00Z")
-                .unwrap()
-                .unix_seconds(),
-            951_782_400
-        );
-        assert_eq!(Timestamp::parse("yesterday"), None);
-        let n = Timestamp::from_unix_nanos(0, 120_000_000);
-        assert_eq!(n.to_rfc3339_nanos(), "1970-01-01T00:00:00.12Z");
-        assert_eq!(Timestamp::parse(&n.to_rfc3339_nanos()), Some(n));
-        assert_eq!(
-            Timestamp::from_unix(0).to_rfc3339_nanos(),
-            "1970-01-01T00:00:00Z"
-        );
-    }
-
-    #[test]
     fn facts_deployed_revision_is_last_history_entry_not_sync_revision() {
         let a = read(&[]);
         assert_eq!(a.deployed_revision(), Some(B));

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::facts::Application;
 use super::json::str_at;
-use super::time::{Timestamp, civil_from_days};
+use super::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowKind {
@@ -366,7 +366,10 @@ impl CronSchedule {
     fn fires_at(&self, t: i64) -> bool {
         let days = t.div_euclid(86_400);
         let rem = t.rem_euclid(86_400);
-        let (_, month, day) = civil_from_days(days);
+        let date = jiff::tz::TimeZone::UTC
+            .to_datetime(jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH))
+            .date();
+        let (month, day) = (i64::from(date.month()), i64::from(date.day()));
         // 1970-01-01 was a Thursday (4).
         let weekday = (days + 4).rem_euclid(7);
         let bit = |set: u64, v: i64| set & (1u64 << v) != 0;
