@@ -1,5 +1,18 @@
 //! The AppProject's sync windows (`spec.syncWindows`): which windows match an Application, whether
 //! one is open now, and what Argo CD's `CanSync` concludes for a manual or an automated sync.
+//!
+//! "Open now" is Argo CD's own rule (`SyncWindow.active`, read from its source for 2.4 to 3.5):
+//! shift now by the offset the window's `timeZone` has *now*, and the window is open when the
+//! schedule's next start after `shifted now - duration` comes before `shifted now`. So a schedule
+//! reads as wall-clock times in that zone at today's offset: across a daylight-saving change, a
+//! window that started before it keeps the clock it has after it (a `0 22 * * *` window of 8h in
+//! Europe/Berlin ends at 06:00 local time both nights, not 8 elapsed hours after 22:00). A
+//! schedule with a `CRON_TZ=` prefix fires by that zone's clocks instead. Any IANA zone is
+//! evaluated; an unknown one is UTC, as Argo CD falls back to UTC (with a warning in its log).
+
+mod cron;
+mod duration;
+mod zone;
 
 use std::fmt;
 
@@ -9,6 +22,7 @@ use super::facts::Application;
 use super::json::str_at;
 use super::time::Timestamp;
 
+/// `allow` or `deny`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowKind {
     Allow,
@@ -51,7 +65,14 @@ impl fmt::Display for SyncWindow {
         }
         write!(f, " \"{}\" for {}", self.schedule, self.duration)?;
         if !self.time_zone.is_empty() {
-            write!(f, " ({})", self.time_zone)?;
+            match zone::load(&self.time_zone) {
+                Err(zone::ZoneError::Unknown(_)) => write!(
+                    f,
+                    " ({:?} is no time zone Argo CD knows: it uses UTC)",
+                    self.time_zone
+                )?,
+                _ => write!(f, " ({})", self.time_zone)?,
+            }
         }
         if !self.description.is_empty() {
             write!(f, " [{}]", self.description)?;
@@ -171,39 +192,29 @@ impl SyncWindow {
         }
     }
 
-    /// Whether the window is open at `now`: a scheduled start lies in `(now - duration, now)`,
-    /// as Argo CD's `schedule.Next(now - duration).Before(now)` decides.
+    /// Whether the window is open at `now`, as Argo CD decides it (see the module's doc): its
+    /// schedule starts in `(now - duration, now)` on the clock of its `timeZone` at today's offset.
+    /// A schedule that never starts (February 30th) is always open, as Argo CD's reading of
+    /// robfig's "no next time" makes it.
     pub fn active(&self, now: Timestamp) -> Result<bool, WindowError> {
         let bad = |problem: String| WindowError {
             window: self.to_string(),
             problem,
         };
-        let schedule = CronSchedule::parse(&self.schedule).map_err(bad)?;
-        let duration = go_duration_secs(&self.duration)
-            .ok_or_else(|| bad(format!("duration {:?} is not a Go duration", self.duration)))?;
-        let offset = match self.time_zone.as_str() {
-            // Only UTC is evaluated: the core carries no time zone database. Anything else is
-            // reported, never guessed.
-            "" | "UTC" | "Etc/UTC" | "Etc/GMT" | "GMT" | "Z" => 0,
-            other => {
-                return Err(bad(format!(
-                    "time zone {other} is not evaluated (only UTC)"
-                )));
-            }
+        let schedule = cron::Schedule::parse(&self.schedule).map_err(bad)?;
+        let duration = duration::parse(&self.duration).map_err(bad)?;
+        let offset = match zone::load(&self.time_zone) {
+            Ok(tz) => tz.to_offset(now.as_jiff()).seconds(),
+            Err(zone::ZoneError::Unknown(_)) => 0,
+            Err(e @ zone::ZoneError::Local) => return Err(bad(e.describe())),
         };
-        let now = now.unix_seconds() + offset;
-        // The first whole minute strictly after now - duration.
-        let from = (now - duration).div_euclid(60) * 60 + 60;
-        // A year of minutes bounds the search; longer windows are treated as always open when
-        // anything in the last year fired, which is what they mean in practice.
-        let mut t = from.max(now - 366 * 86_400);
-        while t < now {
-            if schedule.fires_at(t) {
-                return Ok(true);
-            }
-            t += 60;
-        }
-        Ok(false)
+        let out_of_range = || bad("the window reaches beyond the years 9999 BC to 9999 AD".into());
+        let end = now
+            .as_jiff()
+            .checked_add(jiff::SignedDuration::from_secs(i64::from(offset)))
+            .map_err(|_| out_of_range())?;
+        let start = end.checked_sub(duration).map_err(|_| out_of_range())?;
+        Ok(schedule.next_after(start).is_none_or(|first| first < end))
     }
 }
 
@@ -230,7 +241,7 @@ pub enum WindowVerdict {
 
 /// Argo CD's `SyncWindows.Matches(app).CanSync(true)` (manual syncs, rollbacks): any active
 /// matching `deny` blocks unless every active deny has `manualSync`; else an active `allow`
-/// permits; else matching (inactive) `allow` windows block unless one has `manualSync`.
+/// permits; else matching (inactive) `allow` windows block unless all of them have `manualSync`.
 pub fn manual_sync_window(
     windows: &[SyncWindow],
     app: &Application,
@@ -281,155 +292,11 @@ pub fn sync_window_verdict(
         .into_iter()
         .filter(|w| w.kind == Some(WindowKind::Allow))
         .collect();
-    if allows.is_empty() || (manual && allows.iter().any(|w| w.manual_sync)) {
+    // Argo CD's `manualEnabled`: every inactive allow window must let manual syncs through.
+    if allows.is_empty() || (manual && allows.iter().all(|w| w.manual_sync)) {
         return WindowVerdict::Allowed;
     }
     WindowVerdict::OutsideAllow(allows.into_iter().cloned().collect())
-}
-
-/// Go's `time.ParseDuration` for what windows use: `1h`, `30m`, `1h30m`, `1.5h`, `90s`. Seconds.
-fn go_duration_secs(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|n| *n > 0)?;
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            "us" | "µs" => 0.000_001,
-            "ns" => 0.000_000_001,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "durations are far below i64::MAX seconds"
-    )]
-    Some(total.floor() as i64)
-}
-
-/// The 5-field cron schedule Argo CD parses windows with (robfig/cron `Minute|Hour|Dom|Month|Dow`):
-/// `*`, `?`, values, names (`JAN`, `MON`), ranges, lists and `/step`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct CronSchedule {
-    minutes: u64,
-    hours: u64,
-    dom: u64,
-    months: u64,
-    dow: u64,
-    /// robfig: when either day field is a bare `*`/`?`, both must match; else either.
-    dom_star: bool,
-    dow_star: bool,
-}
-
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-impl CronSchedule {
-    fn parse(spec: &str) -> Result<Self, String> {
-        let fields: Vec<&str> = spec.split_whitespace().collect();
-        if fields.len() != 5 {
-            return Err(format!(
-                "schedule {spec:?} needs 5 fields (minute hour day-of-month month day-of-week), has {}",
-                fields.len()
-            ));
-        }
-        let star = |f: &str| f == "*" || f == "?";
-        Ok(CronSchedule {
-            minutes: field(fields[0], 0, 59, &[])?,
-            hours: field(fields[1], 0, 23, &[])?,
-            dom: field(fields[2], 1, 31, &[])?,
-            months: field(fields[3], 1, 12, &MONTHS)?,
-            dow: field(fields[4], 0, 6, &DAYS)?,
-            dom_star: star(fields[2]),
-            dow_star: star(fields[4]),
-        })
-    }
-
-    /// Whether the schedule fires at this minute (`t` in UTC seconds, a whole minute).
-    fn fires_at(&self, t: i64) -> bool {
-        let days = t.div_euclid(86_400);
-        let rem = t.rem_euclid(86_400);
-        let date = jiff::tz::TimeZone::UTC
-            .to_datetime(jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH))
-            .date();
-        let (month, day) = (i64::from(date.month()), i64::from(date.day()));
-        // 1970-01-01 was a Thursday (4).
-        let weekday = (days + 4).rem_euclid(7);
-        let bit = |set: u64, v: i64| set & (1u64 << v) != 0;
-        let dom_ok = bit(self.dom, day);
-        let dow_ok = bit(self.dow, weekday);
-        let day_ok = if self.dom_star || self.dow_star {
-            dom_ok && dow_ok
-        } else {
-            dom_ok || dow_ok
-        };
-        bit(self.minutes, rem % 3600 / 60)
-            && bit(self.hours, rem / 3600)
-            && bit(self.months, month)
-            && day_ok
-    }
-}
-
-/// One cron field as a bit set of the values it allows.
-fn field(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u64, String> {
-    let value = |s: &str| -> Result<u32, String> {
-        let lower = s.to_ascii_lowercase();
-        if let Some(i) = names.iter().position(|n| *n == lower) {
-            return Ok(min + u32::try_from(i).unwrap_or(0));
-        }
-        s.parse::<u32>()
-            .map_err(|_| format!("{s:?} is not a number or name in field {text:?}"))
-    };
-    let mut bits = 0u64;
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (
-                r,
-                s.parse::<u32>()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| format!("step {s:?} in {text:?} is not a positive number"))?,
-            ),
-            None => (part, 1),
-        };
-        let (lo, hi) = if range == "*" || range == "?" {
-            (min, max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a)?, value(b)?)
-        } else {
-            let v = value(range)?;
-            // `N/step` runs from N to the end of the range, as robfig reads it.
-            (v, if part.contains('/') { max } else { v })
-        };
-        if lo < min || hi > max || lo > hi {
-            return Err(format!(
-                "{range:?} is outside {min}-{max} in field {text:?}"
-            ));
-        }
-        let mut v = lo;
-        while v <= hi {
-            bits |= 1u64 << v;
-            v += step;
-        }
-    }
-    Ok(bits)
 }
 
 #[cfg(test)]
@@ -457,54 +324,6 @@ mod window_tests {
     }
 
     #[test]
-    fn cron_fields_lists_ranges_steps_and_names() {
-        let s = CronSchedule::parse("*/15 9-17 * * MON-FRI").expect("parse");
-        // 2026-11-26 is a Thursday.
-        assert!(s.fires_at(at("2026-11-26T09:45:00Z").unix_seconds()));
-        assert!(!s.fires_at(at("2026-11-26T09:44:00Z").unix_seconds()));
-        assert!(!s.fires_at(at("2026-11-26T18:00:00Z").unix_seconds()));
-        // Saturday.
-        assert!(!s.fires_at(at("2026-11-28T10:00:00Z").unix_seconds()));
-        let s = CronSchedule::parse("0 22 1,15 jan,dec *").expect("parse");
-        assert!(s.fires_at(at("2026-12-15T22:00:00Z").unix_seconds()));
-        assert!(!s.fires_at(at("2026-11-15T22:00:00Z").unix_seconds()));
-        // Both day fields restricted: either matches (robfig).
-        let s = CronSchedule::parse("0 0 1 * 0").expect("parse");
-        assert!(s.fires_at(at("2026-11-01T00:00:00Z").unix_seconds()));
-        assert!(s.fires_at(at("2026-11-29T00:00:00Z").unix_seconds()));
-        assert!(!s.fires_at(at("2026-11-28T00:00:00Z").unix_seconds()));
-        // `N/step` runs to the end of the range.
-        let s = CronSchedule::parse("5/20 * * * *").expect("parse");
-        assert!(s.fires_at(at("2026-11-26T10:45:00Z").unix_seconds()));
-        assert!(!s.fires_at(at("2026-11-26T10:05:00Z").unix_seconds() + 60));
-    }
-
-    #[test]
-    fn bad_schedules_are_errors() {
-        for bad in [
-            "* * * *",
-            "60 * * * *",
-            "* * * * 7",
-            "*/0 * * * *",
-            "5-1 * * * *",
-            "x * * * *",
-            "@daily",
-        ] {
-            assert!(CronSchedule::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration_secs("1h30m"), Some(5400));
-        assert_eq!(go_duration_secs("1.5h"), Some(5400));
-        assert_eq!(go_duration_secs("90s"), Some(90));
-        assert_eq!(go_duration_secs("1d"), None);
-        assert_eq!(go_duration_secs("h"), None);
-        assert_eq!(go_duration_secs(""), None);
-    }
-
-    #[test]
     fn active_means_a_start_within_the_duration_before_now() {
         let w = window(
             json!({"kind": "deny", "schedule": "0 22 * * *", "duration": "8h", "applications": ["*"]}),
@@ -512,11 +331,101 @@ mod window_tests {
         assert_eq!(w.active(at("2026-11-26T23:00:00Z")), Ok(true));
         assert_eq!(w.active(at("2026-11-27T05:59:00Z")), Ok(true));
         assert_eq!(w.active(at("2026-11-27T06:00:00Z")), Ok(false));
+        assert_eq!(w.active(at("2026-11-26T22:00:00Z")), Ok(false));
         assert_eq!(w.active(at("2026-11-26T21:59:00Z")), Ok(false));
-        let tz = window(
-            json!({"kind": "deny", "schedule": "0 22 * * *", "duration": "8h", "timeZone": "Europe/Berlin"}),
+    }
+
+    /// Open at each instant of `open`, closed at each of `closed`.
+    fn check(w: &SyncWindow, open: &[&str], closed: &[&str]) {
+        for t in open {
+            assert_eq!(w.active(at(t)), Ok(true), "{w} at {t}");
+        }
+        for t in closed {
+            assert_eq!(w.active(at(t)), Ok(false), "{w} at {t}");
+        }
+    }
+
+    #[test]
+    fn a_berlin_window_follows_the_local_clock_across_daylight_saving_time() {
+        // 22:00 to 06:00 local time, every night, in Europe/Berlin.
+        let w = window(
+            json!({"kind": "deny", "schedule": "0 22 * * *", "duration": "8h", "timeZone": "Europe/Berlin", "applications": ["*"]}),
         );
-        assert!(tz.active(at("2026-11-26T23:00:00Z")).is_err());
+        // Winter, UTC+1.
+        check(
+            &w,
+            &["2026-01-15T21:01:00Z", "2026-01-16T04:59:00Z"],
+            &[
+                "2026-01-15T20:59:00Z",
+                "2026-01-16T05:00:00Z",
+                "2026-01-16T12:00:00Z",
+            ],
+        );
+        // Summer, UTC+2.
+        check(
+            &w,
+            &["2026-07-15T20:01:00Z", "2026-07-16T03:59:00Z"],
+            &["2026-07-15T19:59:00Z", "2026-07-16T04:00:00Z"],
+        );
+        // The night clocks go back (2026-10-25, 03:00 CEST -> 02:00 CET): opened at 22:00 CEST
+        // (20:00 UTC), it closes at 06:00 CET (05:00 UTC), nine hours later.
+        check(
+            &w,
+            &[
+                "2026-10-24T20:01:00Z",
+                "2026-10-25T04:30:00Z",
+                "2026-10-25T04:59:00Z",
+            ],
+            &["2026-10-24T19:59:00Z", "2026-10-25T05:00:00Z"],
+        );
+        // The night clocks go forward (2026-03-29, 02:00 CET -> 03:00 CEST): opened at 22:00 CET
+        // (21:00 UTC), it closes at 06:00 CEST (04:00 UTC), seven hours later.
+        check(
+            &w,
+            &["2026-03-28T21:01:00Z", "2026-03-29T03:59:00Z"],
+            &["2026-03-28T20:59:00Z", "2026-03-29T04:00:00Z"],
+        );
+    }
+
+    #[test]
+    fn a_cron_tz_schedule_starts_by_that_zones_clock_and_lasts_its_duration() {
+        let w = window(
+            json!({"kind": "deny", "schedule": "CRON_TZ=Europe/Berlin 0 22 * * *", "duration": "8h", "applications": ["*"]}),
+        );
+        // Opened at 22:00 CEST on 2026-10-24 (20:00 UTC), it lasts 8 elapsed hours.
+        check(
+            &w,
+            &["2026-10-24T20:01:00Z", "2026-10-25T03:59:00Z"],
+            &[
+                "2026-10-24T19:59:00Z",
+                "2026-10-25T04:00:00Z",
+                "2026-10-25T04:30:00Z",
+            ],
+        );
+    }
+
+    #[test]
+    fn zones_argo_cd_cannot_load_are_utc_and_local_cannot_be_evaluated() {
+        let unknown = window(
+            json!({"kind": "deny", "schedule": "0 22 * * *", "duration": "8h", "timeZone": "Mars/Base"}),
+        );
+        assert_eq!(unknown.active(at("2026-11-26T23:00:00Z")), Ok(true));
+        assert_eq!(unknown.active(at("2026-11-27T06:00:00Z")), Ok(false));
+        assert!(unknown.to_string().contains("it uses UTC"), "{unknown}");
+        let local = window(
+            json!({"kind": "deny", "schedule": "0 22 * * *", "duration": "8h", "timeZone": "Local"}),
+        );
+        assert!(local.active(at("2026-11-26T23:00:00Z")).is_err());
+        for (schedule, duration) in [("0 22 * * *", "1d"), ("@daily", "1h"), ("61 * * * *", "1h")] {
+            let bad = window(json!({"kind": "deny", "schedule": schedule, "duration": duration}));
+            assert!(bad.active(at("2026-11-26T23:00:00Z")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_schedule_that_never_starts_is_always_open_as_in_argo_cd() {
+        let w = window(json!({"kind": "deny", "schedule": "0 0 30 2 *", "duration": "1h"}));
+        assert_eq!(w.active(at("2026-06-01T12:00:00Z")), Ok(true));
     }
 
     #[test]
@@ -576,12 +485,17 @@ mod window_tests {
             manual_sync_window(&[window(closed_allow.clone())], &a, now),
             WindowVerdict::OutsideAllow(_)
         ));
-        let mut closed_manual = closed_allow;
+        let mut closed_manual = closed_allow.clone();
         closed_manual["manualSync"] = json!(true);
         assert_eq!(
-            manual_sync_window(&[window(closed_manual)], &a, now),
+            manual_sync_window(&[window(closed_manual.clone())], &a, now),
             WindowVerdict::Allowed
         );
+        // Every closed allow window must allow manual syncs (Argo CD's `manualEnabled`).
+        assert!(matches!(
+            manual_sync_window(&[window(closed_manual), window(closed_allow)], &a, now),
+            WindowVerdict::OutsideAllow(w) if w.len() == 2
+        ));
         assert_eq!(
             manual_sync_window(&[window(other_app)], &a, now),
             WindowVerdict::Allowed
