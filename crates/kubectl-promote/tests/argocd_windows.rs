@@ -143,6 +143,8 @@ fn an_active_deny_window_is_named_in_status_and_before_a_sync_and_holds_the_sync
         r.stderr
     );
     assert!(r.stderr.contains("blocked by sync window"), "{}", r.stderr);
+    // Argo CD refused the sync; nothing is wrong with the user's access (testbed finding P5).
+    assert!(!r.stderr.contains("ask for access"), "{}", r.stderr);
     assert_eq!(r.code, 1);
     let log = bed.argo.request_log();
     assert!(

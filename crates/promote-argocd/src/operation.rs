@@ -216,7 +216,10 @@ pub(crate) fn terminate_operation(doc: &mut Value) -> Result<(), OperationRefuse
 }
 
 /// The companion of [`REFRESH_ANNOTATION`] on Argo CD master (after 3.5): the controller removes
-/// both only if this value did not change while it refreshed.
+/// both only if this value did not change while it refreshed, so a refresh asked for during a
+/// running one is not lost. Argo CD up to 3.5 neither reads nor removes it: it stays on the app,
+/// overwritten by the next refresh (measured on 3.2, `docs/testbed-findings.md` D4). Written
+/// anyway: it closes that race where it is understood and costs one inert annotation elsewhere.
 pub(crate) const REFRESH_TIMESTAMP_ANNOTATION: &str = "argocd.argoproj.io/refresh-timestamp";
 
 /// The JSON merge patch that asks the controller for a refresh (§3), as a webhook would:

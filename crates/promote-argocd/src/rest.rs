@@ -83,7 +83,8 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// argocd-server's error answer mapped to ours.
+/// argocd-server's error answer mapped to ours: its refusals in its own words first (a window
+/// that blocks a sync is a 403 too, and no RBAC problem), then by status.
 fn api_error(app: &str, action: &'static str, http_status: u16, body: &[u8]) -> ArgoCdError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let message = parsed
@@ -106,6 +107,11 @@ fn api_error(app: &str, action: &'static str, http_status: u16, body: &[u8]) -> 
     match (http_status, grpc) {
         (404, _) | (_, Some(5)) => ArgoCdError::NotFound {
             app: app.to_owned(),
+        },
+        // argocd-server answers a missing app with the 403 it gives a token without access.
+        (403, _) | (_, Some(7)) if action == "get" => ArgoCdError::NotFoundOrForbidden {
+            app: app.to_owned(),
+            message,
         },
         (403, _) | (_, Some(7)) => ArgoCdError::Forbidden {
             app: app.to_owned(),

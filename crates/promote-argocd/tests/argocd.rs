@@ -711,7 +711,10 @@ fn a_refresh_is_consumed_and_its_timestamp_stays_as_on_argo_cd_3_x() {
         let app = stand_in.application("shop").unwrap();
         let annotations = &app["metadata"]["annotations"];
         if annotations.get("argocd.argoproj.io/refresh").is_none() {
-            assert_eq!(annotations["argocd.argoproj.io/refresh-timestamp"], stamp, "{app}");
+            assert_eq!(
+                annotations["argocd.argoproj.io/refresh-timestamp"], stamp,
+                "{app}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "never refreshed: {app}");
@@ -1010,6 +1013,49 @@ fn rest_rollback_turns_auto_sync_off_then_rolls_back_on_3_5_and_3_0() {
 }
 
 #[test]
+fn rest_window_refusals_are_argo_cds_refusals_not_missing_access() {
+    let repo = Gitops::new("v1.0.0");
+    let head = git(&repo.work, &["rev-parse", "HEAD"]);
+    let stand_in = stand_in(ArgoVersion::V3_5);
+    stand_in.create_application(repo.application(json!({})));
+    let argo = rest_client(&stand_in);
+    let project = |windows: Value| {
+        stand_in.put_project(json!({
+            "metadata": {"name": "default"},
+            "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}], "syncWindows": windows}
+        }));
+    };
+    project(
+        json!([{"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["shop"]}]),
+    );
+    let err = argo.sync(&shop(), &sync_request(&head)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ArgoCdError::Refused {
+                reason: OperationRefused::BlockedBySyncWindow,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    project(
+        json!([{"kind": "deny", "schedule": "@daily", "duration": "1h", "applications": ["shop"]}]),
+    );
+    let err = argo.sync(&shop(), &sync_request(&head)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ArgoCdError::Refused {
+                reason: OperationRefused::InvalidSyncWindow { problem },
+                ..
+            } if problem.contains("@daily")
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn rest_terminate_auth_and_content_type() {
     let repo = Gitops::new("v1.0.0");
     let head = git(&repo.work, &["rev-parse", "HEAD"]);
@@ -1030,10 +1076,18 @@ fn rest_terminate_auth_and_content_type() {
     );
     stand_in.set_sync_window_blocked(true);
     let err = argo.sync(&shop(), &sync_request(&head)).unwrap_err();
+    // A 403 from a window is Argo CD refusing the sync, not missing RBAC (testbed finding P5).
     assert!(
-        matches!(&err, ArgoCdError::Forbidden { message, .. } if message == "cannot sync: blocked by sync window"),
+        matches!(
+            &err,
+            ArgoCdError::Refused {
+                reason: OperationRefused::BlockedBySyncWindow,
+                ..
+            }
+        ),
         "{err:?}"
     );
+    assert!(!err.to_string().contains("not allowed"), "{err}");
     stand_in.set_sync_window_blocked(false);
 
     // Hold the operation in the controller with a window that opens after the sync is accepted.
@@ -1078,9 +1132,15 @@ fn rest_terminate_auth_and_content_type() {
             name: "nope".into(),
         })
         .unwrap_err();
+    // argocd-server answers 403 for a missing app: say both, and where the name comes from
+    // (testbed finding P6).
     assert!(
-        matches!(&missing, ArgoCdError::Forbidden { message, .. } if message == "permission denied"),
+        matches!(&missing, ArgoCdError::NotFoundOrForbidden { message, .. } if message == "permission denied"),
         "{missing:?}"
+    );
+    assert!(
+        missing.to_string().contains("environments[].argocd.app"),
+        "{missing}"
     );
     let intruder = RestArgoCd::connect(&RestOptions {
         server: stand_in.url(),

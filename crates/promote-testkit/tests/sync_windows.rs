@@ -88,7 +88,8 @@ fn core_and_the_stand_in_agree_around_daylight_saving_changes() {
 #[test]
 fn core_and_the_stand_in_agree_on_combinations_and_on_what_is_invalid() {
     let now: jiff::Timestamp = "2026-11-26T23:00:00Z".parse().unwrap();
-    let closed_allow = json!({"kind": "allow", "schedule": "0 9 * * *", "duration": "1h", "namespaces": ["pro?"]});
+    let closed_allow =
+        json!({"kind": "allow", "schedule": "0 9 * * *", "duration": "1h", "namespaces": ["pro?"]});
     let mut closed_manual = closed_allow.clone();
     closed_manual["manualSync"] = json!(true);
     let open_allow = json!({"kind": "allow", "schedule": "30 22 * * *", "duration": "1h", "clusters": ["https://kubernetes.*"]});

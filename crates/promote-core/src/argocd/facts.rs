@@ -251,11 +251,15 @@ impl fmt::Display for ManagedBy {
                 "ApplicationSet {name} generates this app and will turn auto-sync back on; add \
                  `ignoreApplicationDifferences: [{{jsonPointers: [/spec/syncPolicy]}}]` to it"
             ),
+            // Measured on Argo CD 3.2 (docs/testbed-findings.md D6): ignoreDifferences alone stops
+            // the parent's self-heal, but its next sync of a changed child manifest re-applies the
+            // whole manifest unless it also respects ignoreDifferences.
             ManagedBy::ParentApplication { name } => write!(
                 f,
                 "the parent Application {name} may turn auto-sync back on when it syncs; add \
                  `ignoreDifferences: [{{group: argoproj.io, kind: Application, jsonPointers: [/spec/syncPolicy]}}]` \
-                 to it"
+                 and `syncOptions: [RespectIgnoreDifferences=true]` to it (without the second, its \
+                 next sync of a changed child manifest applies /spec/syncPolicy again)"
             ),
         }
     }

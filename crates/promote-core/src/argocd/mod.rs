@@ -148,7 +148,9 @@ mod tests {
                 }
             ]
         );
-        assert!(a.managed_by[1].to_string().contains("/spec/syncPolicy"));
+        let advice = a.managed_by[1].to_string();
+        assert!(advice.contains("/spec/syncPolicy"), "{advice}");
+        assert!(advice.contains("RespectIgnoreDifferences=true"), "{advice}");
         assert!(read(&[]).managed_by.is_empty());
     }
 
@@ -168,6 +170,10 @@ mod tests {
                 target_revision: "main".into(),
             },
             OperationRefused::NoOperationInProgress,
+            OperationRefused::BlockedBySyncWindow,
+            OperationRefused::InvalidSyncWindow {
+                problem: "invalid sync windows: cannot parse schedule '@daily'".into(),
+            },
         ];
         for r in all {
             assert_eq!(OperationRefused::from_argo_message(&r.to_string()), Some(r));

@@ -26,6 +26,13 @@ pub enum OperationRefused {
     },
     #[error("Unable to terminate operation. No operation is in progress")]
     NoOperationInProgress,
+    /// argocd-server's Sync refuses while the AppProject's windows block a manual sync (§2.2
+    /// step 2); it answers 403 (PermissionDenied) for this, which is not missing RBAC.
+    #[error("cannot sync: blocked by sync window")]
+    BlockedBySyncWindow,
+    /// argocd-server's Sync refuses when a matching window cannot be read.
+    #[error("cannot sync: invalid sync window: {problem}")]
+    InvalidSyncWindow { problem: String },
     // The variants below are this tool's own checks, made before anything is written.
     #[error(
         "{revision:?} is not a commit SHA (40 hex digits); sync to a commit, or to the app's own target"
@@ -57,7 +64,13 @@ impl OperationRefused {
             "Unable to terminate operation. No operation is in progress" => {
                 OperationRefused::NoOperationInProgress
             }
+            "cannot sync: blocked by sync window" => OperationRefused::BlockedBySyncWindow,
             _ => {
+                if let Some(problem) = m.strip_prefix("cannot sync: invalid sync window: ") {
+                    return Some(OperationRefused::InvalidSyncWindow {
+                        problem: problem.to_owned(),
+                    });
+                }
                 if let Some(rest) = m.strip_prefix("application ")
                     && let Some((qualified_name, id)) =
                         rest.split_once(" does not have deployment with id ")
