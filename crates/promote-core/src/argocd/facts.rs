@@ -300,6 +300,119 @@ pub struct Application {
     pub raw: Value,
 }
 
+fn read_sources(spec: &Value) -> Sources {
+    if non_null(spec.get("sourceHydrator")).is_some() {
+        Sources::Hydrator
+    } else if let Some(list) = spec
+        .get("sources")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        Sources::Multi(list.iter().map(Source::from_json).collect())
+    } else if let Some(s) = non_null(spec.get("source")) {
+        Sources::Single(Source::from_json(s))
+    } else {
+        Sources::None
+    }
+}
+
+fn read_auto_sync(spec: &Value) -> AutoSync {
+    match non_null(spec.pointer("/syncPolicy/automated")) {
+        None => AutoSync::Off,
+        Some(a) => {
+            let prune = a.get("prune").and_then(Value::as_bool).unwrap_or(false);
+            let self_heal = a.get("selfHeal").and_then(Value::as_bool).unwrap_or(false);
+            if a.get("enabled").and_then(Value::as_bool) == Some(false) {
+                AutoSync::Disabled { prune, self_heal }
+            } else {
+                AutoSync::Enabled { prune, self_heal }
+            }
+        }
+    }
+}
+
+fn read_sync_status(status: &Value) -> SyncStatus {
+    match str_at(status, &["sync", "status"]) {
+        Some("Synced") => SyncStatus::Synced,
+        Some("OutOfSync") => SyncStatus::OutOfSync,
+        Some(_) => SyncStatus::Unknown,
+        None => SyncStatus::NotReported,
+    }
+}
+
+fn read_health(status: &Value) -> HealthStatus {
+    match str_at(status, &["health", "status"]) {
+        Some("Healthy") => HealthStatus::Healthy,
+        Some("Progressing") => HealthStatus::Progressing,
+        Some("Degraded") => HealthStatus::Degraded,
+        Some("Suspended") => HealthStatus::Suspended,
+        Some("Missing") => HealthStatus::Missing,
+        Some("") | None => HealthStatus::NotReported,
+        Some(_) => HealthStatus::Unknown,
+    }
+}
+
+fn read_operation_state(os: &Value) -> OperationState {
+    OperationState {
+        operation: os.get("operation").cloned().unwrap_or(Value::Null),
+        phase: OperationPhase::parse(str_at(os, &["phase"]).unwrap_or_default()),
+        message: str_at(os, &["message"]).unwrap_or_default().to_owned(),
+        started_at: time_at(os, &["startedAt"]),
+        finished_at: time_at(os, &["finishedAt"]),
+        sync_revision: str_at(os, &["syncResult", "revision"])
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+        retry_count: os.get("retryCount").and_then(Value::as_i64).unwrap_or(0),
+    }
+}
+
+fn read_history(status: &Value) -> Result<Vec<HistoryEntry>, ApplicationError> {
+    let Some(list) = status.get("history").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .enumerate()
+        .map(|(index, h)| {
+            Ok(HistoryEntry {
+                id: h
+                    .get("id")
+                    .and_then(Value::as_i64)
+                    .ok_or(ApplicationError::HistoryId { index })?,
+                revision: str_at(h, &["revision"])
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned),
+                revisions: h
+                    .get("revisions")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                deployed_at: time_at(h, &["deployedAt"]),
+                initiated_by: InitiatedBy::from_json(h.get("initiatedBy")),
+            })
+        })
+        .collect()
+}
+
+fn read_conditions(status: &Value) -> Vec<Condition> {
+    status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|c| Condition {
+                    kind: str_at(c, &["type"]).unwrap_or_default().to_owned(),
+                    message: str_at(c, &["message"]).unwrap_or_default().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The document is not an Application this crate can read.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum ApplicationError {
@@ -331,100 +444,13 @@ impl Application {
         let spec = raw.get("spec").cloned().unwrap_or(Value::Null);
         let status = raw.get("status").cloned().unwrap_or(Value::Null);
 
-        let sources = if non_null(spec.get("sourceHydrator")).is_some() {
-            Sources::Hydrator
-        } else if let Some(list) = spec
-            .get("sources")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty())
-        {
-            Sources::Multi(list.iter().map(Source::from_json).collect())
-        } else if let Some(s) = non_null(spec.get("source")) {
-            Sources::Single(Source::from_json(s))
-        } else {
-            Sources::None
-        };
-
-        let auto_sync = match non_null(spec.pointer("/syncPolicy/automated")) {
-            None => AutoSync::Off,
-            Some(a) => {
-                let prune = a.get("prune").and_then(Value::as_bool).unwrap_or(false);
-                let self_heal = a.get("selfHeal").and_then(Value::as_bool).unwrap_or(false);
-                if a.get("enabled").and_then(Value::as_bool) == Some(false) {
-                    AutoSync::Disabled { prune, self_heal }
-                } else {
-                    AutoSync::Enabled { prune, self_heal }
-                }
-            }
-        };
-
-        let sync_status = match str_at(&status, &["sync", "status"]) {
-            Some("Synced") => SyncStatus::Synced,
-            Some("OutOfSync") => SyncStatus::OutOfSync,
-            Some(_) => SyncStatus::Unknown,
-            None => SyncStatus::NotReported,
-        };
-        let health = match str_at(&status, &["health", "status"]) {
-            Some("Healthy") => HealthStatus::Healthy,
-            Some("Progressing") => HealthStatus::Progressing,
-            Some("Degraded") => HealthStatus::Degraded,
-            Some("Suspended") => HealthStatus::Suspended,
-            Some("Missing") => HealthStatus::Missing,
-            Some("") | None => HealthStatus::NotReported,
-            Some(_) => HealthStatus::Unknown,
-        };
-
-        let operation_state = non_null(status.get("operationState")).map(|os| OperationState {
-            operation: os.get("operation").cloned().unwrap_or(Value::Null),
-            phase: OperationPhase::parse(str_at(os, &["phase"]).unwrap_or_default()),
-            message: str_at(os, &["message"]).unwrap_or_default().to_owned(),
-            started_at: time_at(os, &["startedAt"]),
-            finished_at: time_at(os, &["finishedAt"]),
-            sync_revision: str_at(os, &["syncResult", "revision"])
-                .filter(|r| !r.is_empty())
-                .map(str::to_owned),
-            retry_count: os.get("retryCount").and_then(Value::as_i64).unwrap_or(0),
-        });
-
-        let mut history = Vec::new();
-        if let Some(list) = status.get("history").and_then(Value::as_array) {
-            for (index, h) in list.iter().enumerate() {
-                history.push(HistoryEntry {
-                    id: h
-                        .get("id")
-                        .and_then(Value::as_i64)
-                        .ok_or(ApplicationError::HistoryId { index })?,
-                    revision: str_at(h, &["revision"])
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_owned),
-                    revisions: h
-                        .get("revisions")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_owned)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    deployed_at: time_at(h, &["deployedAt"]),
-                    initiated_by: InitiatedBy::from_json(h.get("initiatedBy")),
-                });
-            }
-        }
-
-        let conditions = status
-            .get("conditions")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|c| Condition {
-                        kind: str_at(c, &["type"]).unwrap_or_default().to_owned(),
-                        message: str_at(c, &["message"]).unwrap_or_default().to_owned(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let sources = read_sources(&spec);
+        let auto_sync = read_auto_sync(&spec);
+        let sync_status = read_sync_status(&status);
+        let health = read_health(&status);
+        let operation_state = non_null(status.get("operationState")).map(read_operation_state);
+        let history = read_history(&status)?;
+        let conditions = read_conditions(&status);
 
         let rollback_marker = read_marker(raw.pointer("/metadata/annotations"))?;
         let managed_by = read_managed_by(&raw);
