@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::json::{non_null, str_at, time_at};
+use super::json::{non_null, str_at, strings_at, time_at};
 use super::marker::{
     AUTO_SYNC_DISABLED_BY, AutoSyncDisabledBy, ROLLBACK_REASON, ROLLBACK_TO_ID,
     ROLLBACK_TO_REVISION, ROLLED_BACK_AT, ROLLED_BACK_BY, RollbackMarker, SYNC_POLICY_BEFORE,
@@ -164,16 +164,7 @@ impl Source {
             target_revision: str_at(v, &["targetRevision"])
                 .unwrap_or_default()
                 .to_owned(),
-            kustomize_images: v
-                .pointer("/kustomize/images")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            kustomize_images: strings_at(v, "/kustomize/images"),
         }
     }
 }
@@ -381,16 +372,7 @@ fn read_history(status: &Value) -> Result<Vec<HistoryEntry>, ApplicationError> {
                 revision: str_at(h, &["revision"])
                     .filter(|r| !r.is_empty())
                     .map(str::to_owned),
-                revisions: h
-                    .get("revisions")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                revisions: strings_at(h, "/revisions"),
                 deployed_at: time_at(h, &["deployedAt"]),
                 initiated_by: InitiatedBy::from_json(h.get("initiatedBy")),
             })

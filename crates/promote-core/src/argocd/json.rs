@@ -19,3 +19,16 @@ pub(crate) fn time_at(v: &Value, path: &[&str]) -> Option<Timestamp> {
 pub(crate) fn non_null(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
 }
+
+/// The strings of the array at `pointer` (JSON pointer); none when absent, non-strings skipped.
+pub(crate) fn strings_at(v: &Value, pointer: &str) -> Vec<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}

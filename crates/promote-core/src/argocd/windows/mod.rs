@@ -19,7 +19,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::facts::Application;
-use super::json::str_at;
+use super::json::{str_at, strings_at};
 use super::time::Timestamp;
 
 /// `allow` or `deny`.
@@ -83,17 +83,7 @@ impl fmt::Display for SyncWindow {
 
 /// The sync windows of an AppProject document (`spec.syncWindows`); none when absent.
 pub fn parse_sync_windows(project: &Value) -> Vec<SyncWindow> {
-    let strings = |w: &Value, key: &str| -> Vec<String> {
-        w.get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = |w: &Value, key: &str| strings_at(w, &format!("/{key}"));
     let text = |w: &Value, key: &str| {
         w.get(key)
             .and_then(Value::as_str)
