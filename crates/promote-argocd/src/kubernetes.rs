@@ -140,6 +140,25 @@ impl KubeArgoCd {
         )
     }
 
+    /// A JSON merge patch of the Application (refresh, annotations): no resourceVersion, so no
+    /// conflict to retry.
+    fn merge_patch(
+        &self,
+        app: &AppRef,
+        action: &'static str,
+        patch: &Value,
+    ) -> Result<Application, ArgoCdError> {
+        let label = self.label(app);
+        let obj = self
+            .runtime
+            .block_on(
+                self.api(app)
+                    .patch(&app.name, &PatchParams::default(), &Patch::Merge(patch)),
+            )
+            .map_err(|e| fail(&label, action, e))?;
+        read(&label, &obj)
+    }
+
     /// GET, change, replace with the fetched resourceVersion; again on 409. `change` returns
     /// the document to write and a value to hand back. `first`: the app as the caller last read
     /// it, changed and written without a GET on the first attempt (a 409 reads it again).
@@ -402,17 +421,7 @@ impl ArgoCd for KubeArgoCd {
     }
 
     fn refresh(&self, app: &AppRef, hard: bool) -> Result<Application, ArgoCdError> {
-        let label = self.label(app);
-        let patch = refresh_patch(hard, now_precise());
-        let obj = self
-            .runtime
-            .block_on(self.api(app).patch(
-                &app.name,
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            ))
-            .map_err(|e| fail(&label, "refresh", e))?;
-        read(&label, &obj)
+        self.merge_patch(app, "refresh", &refresh_patch(hard, now_precise()))
     }
 
     fn sync(&self, app: &AppRef, request: &SyncRequest) -> Result<Started, ArgoCdError> {
@@ -521,16 +530,6 @@ impl ArgoCd for KubeArgoCd {
         app: &AppRef,
         annotations: &[(String, Option<String>)],
     ) -> Result<Application, ArgoCdError> {
-        let label = self.label(app);
-        let patch = annotations_patch(annotations);
-        let obj = self
-            .runtime
-            .block_on(self.api(app).patch(
-                &app.name,
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            ))
-            .map_err(|e| fail(&label, "annotate", e))?;
-        read(&label, &obj)
+        self.merge_patch(app, "annotate", &annotations_patch(annotations))
     }
 }
