@@ -3,7 +3,10 @@
 use std::collections::BTreeSet;
 
 use super::raw::{RawApproverKeys, RawConfig, RawEnv, RawPolicy};
-use super::*;
+use super::{
+    API_VERSION, ApproverKeys, ArgoTarget, Config, ConfigError, Environment, FailurePolicy,
+    GitSettings, KIND, Mode, ModuleRef, PolicyRef, RESERVED_NAMES,
+};
 
 pub(super) fn strip_file_prefix(msg: &str, file: &str) -> String {
     msg.strip_prefix(file)
