@@ -1058,3 +1058,41 @@ fn history_shows_the_git_half_when_argo_cd_is_out_of_reach() {
     );
     assert_eq!(doc["git"][0]["version"], "v1.0.1");
 }
+
+#[test]
+fn over_argocd_server_a_missing_app_reads_as_not_found_or_not_allowed() {
+    // prod's app does not exist: argocd-server answers 403 "permission denied", as for a token
+    // that may not read it.
+    let bed = bed_with(ArgoVersion::V3_5, false, &[STAGING]);
+    let url = bed.argo.url();
+    let token = bed.argo.argocd_token().to_owned();
+    let nowhere = bed.kit.root().join("no-kubeconfig");
+    let env = [("ARGOCD_AUTH_TOKEN", token.as_str())];
+    let status = run_env(
+        &bed,
+        &nowhere,
+        &env,
+        &["status", "prod", "--argocd-server", &url],
+    );
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let all = format!("{}{}", status.stdout, status.stderr);
+    assert!(
+        all.contains("prod-microservices-demo not found, or not allowed to read it")
+            && all.contains("environments[].argocd.app"),
+        "{all}"
+    );
+    assert!(!all.contains("ask for access to argoproj.io"), "{all}");
+    let sync = run_env(
+        &bed,
+        &nowhere,
+        &env,
+        &["sync", "prod", "--argocd-server", &url],
+    );
+    assert_eq!(sync.code, 1, "{}", sync.stderr);
+    assert_eq!(error_lines(&sync.stderr).len(), 1, "{}", sync.stderr);
+    assert!(
+        sync.stderr.contains("environments[].argocd.app"),
+        "{}",
+        sync.stderr
+    );
+}

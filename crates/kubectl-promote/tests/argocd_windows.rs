@@ -143,6 +143,8 @@ fn an_active_deny_window_is_named_in_status_and_before_a_sync_and_holds_the_sync
         r.stderr
     );
     assert!(r.stderr.contains("blocked by sync window"), "{}", r.stderr);
+    // Argo CD refused the sync; nothing is wrong with the user's access (testbed finding P5).
+    assert!(!r.stderr.contains("ask for access"), "{}", r.stderr);
     assert_eq!(r.code, 1);
     let log = bed.argo.request_log();
     assert!(
@@ -341,4 +343,43 @@ fn an_argocd_rollback_names_the_deny_window_that_will_hold_its_operation() {
         .find("turning auto-sync of")
         .expect("the write's progress line");
     assert!(r.stderr.find(warning).unwrap() < write, "{}", r.stderr);
+}
+
+#[test]
+fn a_window_in_berlin_is_judged_on_berlin_time_across_daylight_saving_time() {
+    let bed = bed();
+    // 22:00 to 06:00 Berlin time, every night.
+    project(
+        &bed,
+        json!([{"kind": "deny", "schedule": "0 22 * * *", "duration": "8h", "timeZone": "Europe/Berlin", "applications": ["prod-*"], "description": "nights"}]),
+    );
+    let status_at = |now: &str| {
+        let r = run_env(
+            &bed,
+            bed.argo.kubeconfig_path(),
+            &[("KUBECTL_PROMOTE_NOW", now)],
+            &["status", "prod"],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let blocked = r#"blocks manual syncs of argocd/prod-microservices-demo now: deny window "0 22 * * *" for 8h (Europe/Berlin) [nights] is active"#;
+    // The night the clocks go back (2026-10-25, 03:00 CEST -> 02:00 CET): 04:30 UTC is 05:30
+    // CET, inside the window; 05:00 UTC is 06:00 CET, past it.
+    for (now, open) in [
+        ("2026-10-24T19:59:00Z", false),
+        ("2026-10-24T20:01:00Z", true),
+        ("2026-10-25T04:30:00Z", true),
+        ("2026-10-25T05:00:00Z", false),
+        // Summer time: 06:00 CEST is 04:00 UTC.
+        ("2026-07-16T03:59:00Z", true),
+        ("2026-07-16T04:00:00Z", false),
+    ] {
+        let out = status_at(now);
+        if open {
+            assert!(out.contains(blocked), "{now}: {out}");
+        } else {
+            assert!(!out.contains("sync window"), "{now}: {out}");
+        }
+    }
 }

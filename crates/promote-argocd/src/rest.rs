@@ -21,12 +21,15 @@ use http::{HeaderName, HeaderValue, Method, Request};
 use serde_json::{Value, json};
 
 use promote_core::argocd::{
-    self as core, AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, OperationRefused,
-    RollbackContext, RollbackRequest, Started, StartedRollback, SyncRequest, SyncWindow, Timestamp,
-    WaitGoal, WaitReport,
+    AppRef, Application, ArgoCd, ArgoCdError, AutoSyncDisabledBy, OperationRefused,
+    RollbackRequest, Started, StartedRollback, SyncRequest, SyncWindow, Timestamp, WaitGoal,
+    WaitReport, app_project, parse_sync_windows,
 };
 
-use crate::{ConnectError, Seen, refused};
+use crate::connect::ConnectError;
+use crate::operation::{PROMOTE_ID_INFO, apply_annotations};
+use crate::prepare::{RollbackContext, prepare_auto_sync_off, prepare_resume, refused};
+use crate::wait::Seen;
 
 /// How to reach argocd-server (`--argocd-server`, `ARGOCD_SERVER`, `ARGOCD_AUTH_TOKEN`).
 #[derive(Clone, PartialEq, Eq)]
@@ -80,7 +83,8 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// argocd-server's error answer mapped to ours.
+/// argocd-server's error answer mapped to ours: its refusals in its own words first (a window
+/// that blocks a sync is a 403 too, and no RBAC problem), then by status.
 fn api_error(app: &str, action: &'static str, http_status: u16, body: &[u8]) -> ArgoCdError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let message = parsed
@@ -103,6 +107,11 @@ fn api_error(app: &str, action: &'static str, http_status: u16, body: &[u8]) -> 
     match (http_status, grpc) {
         (404, _) | (_, Some(5)) => ArgoCdError::NotFound {
             app: app.to_owned(),
+        },
+        // argocd-server answers a missing app with the 403 it gives a token without access.
+        (403, _) | (_, Some(7)) if action == "get" => ArgoCdError::NotFoundOrForbidden {
+            app: app.to_owned(),
+            message,
         },
         (403, _) | (_, Some(7)) => ArgoCdError::Forbidden {
             app: app.to_owned(),
@@ -376,7 +385,7 @@ impl ArgoCd for RestArgoCd {
             "revision": request.revision.clone().unwrap_or_default(),
             "prune": request.prune,
             "strategy": {"hook": {}},
-            "infos": [{"name": core::PROMOTE_ID_INFO, "value": request.promote_id}],
+            "infos": [{"name": PROMOTE_ID_INFO, "value": request.promote_id}],
         });
         if let Some(ns) = self.namespace(app) {
             body["appNamespace"] = json!(ns);
@@ -409,13 +418,13 @@ impl ArgoCd for RestArgoCd {
             if current.operation.is_some() {
                 return Err(ArgoCdError::Refused { app: label.clone(), action: "roll back", reason: OperationRefused::AnotherOperationInProgress });
             }
-            let doc = core::prepare_auto_sync_off(&current.raw, request, &ctx, AutoSyncDisabledBy::EnabledFalse)
+            let doc = prepare_auto_sync_off(&current.raw, request, &ctx, AutoSyncDisabledBy::EnabledFalse)
                 .map_err(|e| refused(&label, "roll back", e))?;
             let mut disabled_by = if current.auto_sync.is_enabled() { AutoSyncDisabledBy::EnabledFalse } else { AutoSyncDisabledBy::AlreadyOff };
             let mut written = self.update(app, "turn off auto-sync of", doc).await?;
             if written.auto_sync.is_enabled() {
                 // `enabled` did not stick (server before 3.2): remove `automated`, keep its copy.
-                let doc = core::prepare_auto_sync_off(&current.raw, request, &ctx, AutoSyncDisabledBy::Removed)
+                let doc = prepare_auto_sync_off(&current.raw, request, &ctx, AutoSyncDisabledBy::Removed)
                     .map_err(|e| refused(&label, "roll back", e))?;
                 written = self.update(app, "turn off auto-sync of", doc).await?;
                 disabled_by = AutoSyncDisabledBy::Removed;
@@ -437,8 +446,7 @@ impl ArgoCd for RestArgoCd {
         let label = self.label(app);
         self.runtime.block_on(async {
             let current = self.get(app, &[]).await?;
-            let doc =
-                core::prepare_resume(&current.raw).map_err(|e| refused(&label, "resume", e))?;
+            let doc = prepare_resume(&current.raw).map_err(|e| refused(&label, "resume", e))?;
             self.update(app, "resume", doc).await
         })
     }
@@ -459,7 +467,7 @@ impl ArgoCd for RestArgoCd {
 
     /// `GET /api/v1/projects/{name}` (ProjectService.Get) answers the AppProject itself.
     fn project_sync_windows(&self, app: &Application) -> Result<Vec<SyncWindow>, ArgoCdError> {
-        let project = core::app_project(app);
+        let project = app_project(app);
         let at = AppRef {
             namespace: Some(app.namespace.clone()).filter(|n| !n.is_empty()),
             name: app.name.clone(),
@@ -468,7 +476,7 @@ impl ArgoCd for RestArgoCd {
         let doc =
             self.runtime
                 .block_on(self.call(&at, "get the project of", Method::GET, path, None))?;
-        Ok(core::parse_sync_windows(&doc))
+        Ok(parse_sync_windows(&doc))
     }
 
     fn wait(
@@ -490,7 +498,7 @@ impl ArgoCd for RestArgoCd {
         self.runtime.block_on(async {
             let current = self.get(app, &[]).await?;
             let mut doc = current.raw;
-            core::apply_annotations(&mut doc, annotations);
+            apply_annotations(&mut doc, annotations);
             self.update(app, "annotate", doc).await
         })
     }

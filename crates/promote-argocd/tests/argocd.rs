@@ -274,8 +274,9 @@ fn auto_sync_deploys_a_push_and_the_wait_ignores_the_older_commits_health() {
         "the controller removes the refresh annotation"
     );
     assert!(
-        report.app.raw["metadata"]["annotations"]["argocd.argoproj.io/refresh-timestamp"].is_null(),
-        "and its timestamp"
+        report.app.raw["metadata"]["annotations"]["argocd.argoproj.io/refresh-timestamp"]
+            .is_string(),
+        "and leaves its timestamp, which Argo CD up to 3.5 does not know"
     );
     let patches: Vec<String> = stand_in
         .request_log()
@@ -640,10 +641,18 @@ fn degraded_is_seen_quickly() {
     let started = argo.sync(&shop(), &sync_request(&bad)).unwrap();
     let t = Instant::now();
     let report = argo.wait(&shop(), &started.goal, WAIT).unwrap();
-    assert!(
-        matches!(&report.outcome, WaitOutcome::Degraded { message } if message.contains("progress deadline")),
-        "{:?}",
-        report.outcome
+    // Argo CD 3.x keeps no message on the app's health (the reason is in the resource tree).
+    assert_eq!(
+        report.outcome,
+        WaitOutcome::Degraded {
+            message: String::new()
+        }
+    );
+    assert_eq!(report.app.health_message, None);
+    assert_eq!(
+        report.app.raw["status"]["resourceHealthSource"], "appTree",
+        "{}",
+        report.app.raw
     );
     assert!(
         t.elapsed() < Duration::from_secs(15),
@@ -685,6 +694,35 @@ fn a_wait_gives_up_at_its_deadline_saying_what_it_waited_for_and_saw() {
 }
 
 #[test]
+fn a_refresh_is_consumed_and_its_timestamp_stays_as_on_argo_cd_3_x() {
+    let repo = Gitops::new("v1.0.0");
+    let stand_in = stand_in(ArgoVersion::V3_5);
+    stand_in.create_application(repo.application(json!({})));
+    let argo = client(&stand_in);
+    let written = argo.refresh(&shop(), false).unwrap();
+    let annotations = &written.raw["metadata"]["annotations"];
+    assert_eq!(annotations["argocd.argoproj.io/refresh"], "normal");
+    let stamp = annotations["argocd.argoproj.io/refresh-timestamp"].clone();
+    assert!(stamp.is_string(), "{}", written.raw);
+    // Argo CD up to 3.5 removes `refresh` once it has refreshed, and knows nothing of the
+    // timestamp (a companion only later controllers consume), so the timestamp stays.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let app = stand_in.application("shop").unwrap();
+        let annotations = &app["metadata"]["annotations"];
+        if annotations.get("argocd.argoproj.io/refresh").is_none() {
+            assert_eq!(
+                annotations["argocd.argoproj.io/refresh-timestamp"], stamp,
+                "{app}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never refreshed: {app}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn terminate_ends_the_running_operation() {
     let repo = Gitops::new("v1.0.0");
     let head = git(&repo.work, &["rev-parse", "HEAD"]);
@@ -712,6 +750,29 @@ fn terminate_ends_the_running_operation() {
         std::thread::sleep(Duration::from_millis(50));
     }
     argo.terminate_operation(&shop()).unwrap();
+    // As in Argo CD, the window check comes first: the operation stays Terminating, and busy,
+    // while the window lasts.
+    std::thread::sleep(Duration::from_millis(500));
+    let held = argo.application(&shop()).unwrap();
+    assert_eq!(
+        held.operation_state.as_ref().map(|s| s.phase.clone()),
+        Some(OperationPhase::Terminating),
+        "{}",
+        held.raw
+    );
+    assert!(held.operation.is_some(), "{}", held.raw);
+    let err = argo.sync(&shop(), &sync_request(&head)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ArgoCdError::Refused {
+                reason: OperationRefused::AnotherOperationInProgress,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    stand_in.set_sync_window_blocked(false);
     let report = argo.wait(&shop(), &started.goal, WAIT).unwrap();
     assert_eq!(
         report.outcome,
@@ -952,6 +1013,49 @@ fn rest_rollback_turns_auto_sync_off_then_rolls_back_on_3_5_and_3_0() {
 }
 
 #[test]
+fn rest_window_refusals_are_argo_cds_refusals_not_missing_access() {
+    let repo = Gitops::new("v1.0.0");
+    let head = git(&repo.work, &["rev-parse", "HEAD"]);
+    let stand_in = stand_in(ArgoVersion::V3_5);
+    stand_in.create_application(repo.application(json!({})));
+    let argo = rest_client(&stand_in);
+    let project = |windows: Value| {
+        stand_in.put_project(json!({
+            "metadata": {"name": "default"},
+            "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}], "syncWindows": windows}
+        }));
+    };
+    project(
+        json!([{"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["shop"]}]),
+    );
+    let err = argo.sync(&shop(), &sync_request(&head)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ArgoCdError::Refused {
+                reason: OperationRefused::BlockedBySyncWindow,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    project(
+        json!([{"kind": "deny", "schedule": "@daily", "duration": "1h", "applications": ["shop"]}]),
+    );
+    let err = argo.sync(&shop(), &sync_request(&head)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ArgoCdError::Refused {
+                reason: OperationRefused::InvalidSyncWindow { problem },
+                ..
+            } if problem.contains("@daily")
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn rest_terminate_auth_and_content_type() {
     let repo = Gitops::new("v1.0.0");
     let head = git(&repo.work, &["rev-parse", "HEAD"]);
@@ -972,10 +1076,18 @@ fn rest_terminate_auth_and_content_type() {
     );
     stand_in.set_sync_window_blocked(true);
     let err = argo.sync(&shop(), &sync_request(&head)).unwrap_err();
+    // A 403 from a window is Argo CD refusing the sync, not missing RBAC (testbed finding P5).
     assert!(
-        matches!(&err, ArgoCdError::Forbidden { message, .. } if message == "cannot sync: blocked by sync window"),
+        matches!(
+            &err,
+            ArgoCdError::Refused {
+                reason: OperationRefused::BlockedBySyncWindow,
+                ..
+            }
+        ),
         "{err:?}"
     );
+    assert!(!err.to_string().contains("not allowed"), "{err}");
     stand_in.set_sync_window_blocked(false);
 
     // Hold the operation in the controller with a window that opens after the sync is accepted.
@@ -987,6 +1099,18 @@ fn rest_terminate_auth_and_content_type() {
         std::thread::sleep(Duration::from_millis(50));
     }
     argo.terminate_operation(&shop()).unwrap();
+    // As in Argo CD, the window check comes first: the operation stays Terminating, and busy,
+    // while the window lasts.
+    std::thread::sleep(Duration::from_millis(500));
+    let held = argo.application(&shop()).unwrap();
+    assert_eq!(
+        held.operation_state.as_ref().map(|s| s.phase.clone()),
+        Some(OperationPhase::Terminating),
+        "{}",
+        held.raw
+    );
+    assert!(held.operation.is_some(), "{}", held.raw);
+    stand_in.set_sync_window_blocked(false);
     let report = argo.wait(&shop(), &started.goal, WAIT).unwrap();
     assert_eq!(
         report.outcome,
@@ -1008,9 +1132,15 @@ fn rest_terminate_auth_and_content_type() {
             name: "nope".into(),
         })
         .unwrap_err();
+    // argocd-server answers 403 for a missing app: say both, and where the name comes from
+    // (testbed finding P6).
     assert!(
-        matches!(&missing, ArgoCdError::Forbidden { message, .. } if message == "permission denied"),
+        matches!(&missing, ArgoCdError::NotFoundOrForbidden { message, .. } if message == "permission denied"),
         "{missing:?}"
+    );
+    assert!(
+        missing.to_string().contains("environments[].argocd.app"),
+        "{missing}"
     );
     let intruder = RestArgoCd::connect(&RestOptions {
         server: stand_in.url(),

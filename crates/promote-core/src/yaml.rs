@@ -34,6 +34,17 @@ pub enum YamlError {
     },
 }
 
+impl YamlError {
+    /// What is wrong, without the file: for callers whose own error already names the file.
+    pub fn message(&self) -> &str {
+        match self {
+            YamlError::Syntax { message, .. }
+            | YamlError::Shape { message, .. }
+            | YamlError::Unsupported { message, .. } => message,
+        }
+    }
+}
+
 /// Deserialize a whole document into `T` (unknown keys are refused where `T` says so).
 pub fn from_str<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlError> {
     serde_saphyr::from_str(text).map_err(|e| YamlError::Shape {

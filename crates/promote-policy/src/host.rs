@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use promote_core::yaml;
 use promote_policy_sdk::{
     ABI_WASI_COMMAND_V1, Decision, EvaluationRequest, PolicyMetadata, Resources, SettingsValidation,
 };
@@ -1037,10 +1038,10 @@ fn read_sidecar(origin: &str, path: &Path) -> Result<(Sidecar, String), LoadErro
 }
 
 fn parse_sidecar(origin: &str, place: &str, text: &str) -> Result<(Sidecar, String), LoadError> {
-    let sidecar = serde_saphyr::from_str::<Sidecar>(text).map_err(|e| LoadError::Metadata {
+    let sidecar = yaml::from_str::<Sidecar>(place, text).map_err(|e| LoadError::Metadata {
         origin: origin.to_owned(),
         place: place.to_owned(),
-        message: e.to_string(),
+        message: e.message().to_owned(),
     })?;
     Ok((sidecar, place.to_owned()))
 }

@@ -15,6 +15,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use promote_core::yaml;
 use serde::Deserialize;
 
 use crate::Sha256;
@@ -290,7 +291,8 @@ fn read(root: &Path, receipt: &Path) -> Result<Installed, KrewError> {
         message,
     };
     let text = std::fs::read_to_string(receipt).map_err(|e| bad(e.to_string()))?;
-    let r: Receipt = serde_saphyr::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let place = receipt.display().to_string();
+    let r: Receipt = yaml::from_str(&place, &text).map_err(|e| bad(e.message().to_owned()))?;
     let plugin = r.metadata.name;
     if !plugin.starts_with(PLUGIN_PREFIX) || plugin.contains(['/', '\\']) || plugin.contains("..") {
         return Err(bad(format!("`{plugin}` is not a policy plugin name")));
@@ -326,7 +328,9 @@ fn read(root: &Path, receipt: &Path) -> Result<Installed, KrewError> {
             "cannot read the package metadata ({e}); this plugin is not a kubectl promote policy package, or its files were removed"
         ))
     })?;
-    let pin: PackagePin = serde_saphyr::from_str(&text).map_err(|e| problem(e.to_string()))?;
+    let place = package.display().to_string();
+    let pin: PackagePin =
+        yaml::from_str(&place, &text).map_err(|e| problem(e.message().to_owned()))?;
     let module = match pin.module {
         Some(m) if !m.is_empty() && !m.contains(['/', '\\']) && m != ".." => m,
         Some(m) => return Err(problem(format!("`module: {m}` must name a file beside it"))),

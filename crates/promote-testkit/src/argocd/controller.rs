@@ -170,41 +170,31 @@ fn severity(h: &str) -> u8 {
     }
 }
 
-fn health(shared: &Shared, live: Option<&Live>) -> (String, Option<String>) {
+/// The app's health from the live model. Only the status: in Argo CD 3.x the app-level
+/// `status.health` carries no message (`resourceHealthSource: appTree`); the reason lives in the
+/// resource tree, which the Application does not hold.
+fn health(shared: &Shared, live: Option<&Live>) -> String {
     let Some(live) = live.filter(|l| !l.manifests.is_empty()) else {
-        return ("Missing".into(), None);
+        return "Missing".into();
     };
     let controls = shared.controls();
-    let mut worst: (String, Option<String>) = ("Healthy".into(), None);
+    let mut worst = "Healthy".to_owned();
     for o in live.manifests.values() {
         for img in &o.images {
             if let Some(h) = image_tag(img).and_then(|t| controls.health_by_tag.get(t))
-                && severity(h) > severity(&worst.0)
+                && severity(h) > severity(&worst)
             {
-                let msg = match h.as_str() {
-                    "Degraded" => {
-                        format!("{} \"{}\" exceeded its progress deadline", o.kind, o.name)
-                    }
-                    other => format!("{} \"{}\" is {other}", o.kind, o.name),
-                };
-                worst = (h.clone(), Some(msg));
+                worst = h.clone();
             }
         }
     }
-    if worst.0 == "Healthy" && live.applied_at.elapsed() < shared.options.rollout_delay {
-        let o = live.manifests.values().next().expect("non-empty");
-        return (
-            "Progressing".into(),
-            Some(format!(
-                "Waiting for rollout to finish: {} \"{}\" is updating",
-                o.kind, o.name
-            )),
-        );
+    if worst == "Healthy" && live.applied_at.elapsed() < shared.options.rollout_delay {
+        return "Progressing".into();
     }
     worst
 }
 
-fn health_json(obj: &Value, status: &str, message: Option<String>) -> Value {
+fn health_json(obj: &Value, status: &str) -> Value {
     let old = str_of(obj, "/status/health/status");
     let transition = if old == status {
         obj.pointer("/status/health/lastTransitionTime")
@@ -213,11 +203,7 @@ fn health_json(obj: &Value, status: &str, message: Option<String>) -> Value {
     } else {
         json!(now_string())
     };
-    let mut h = json!({"status": status, "lastTransitionTime": transition});
-    if let Some(m) = message {
-        h["message"] = json!(m);
-    }
-    h
+    json!({"status": status, "lastTransitionTime": transition})
 }
 
 fn update_health(shared: &Shared, st: &mut State, key: &Key, obj: &Value) {
@@ -225,16 +211,11 @@ fn update_health(shared: &Shared, st: &mut State, key: &Key, obj: &Value) {
     if app.live.is_none() && obj.pointer("/status/health").is_none() {
         return;
     }
-    let (status, message) = health(shared, app.live.as_ref());
-    if str_of(obj, "/status/health/status") != status
-        || obj
-            .pointer("/status/health/message")
-            .and_then(Value::as_str)
-            != message.as_deref()
-    {
-        let h = health_json(obj, &status, message);
-        // Only the `health` object is replaced (a merge patch would keep a stale message); read
-        // and write under one lock so no concurrent write is lost.
+    let status = health(shared, app.live.as_ref());
+    if str_of(obj, "/status/health/status") != status {
+        let h = health_json(obj, &status);
+        // Only the `health` object is replaced (a merge patch would keep what else it held);
+        // read and write under one lock so no concurrent write is lost.
         let mut store = shared.store();
         if let Some(mut full) = store.get(key).cloned() {
             if !full["status"].is_object() {
@@ -275,7 +256,7 @@ fn comparison_error(shared: &Shared, st: &mut State, key: &Key, obj: &Value, mes
         shared,
         key,
         &json!({
-            "metadata": {"annotations": {"argocd.argoproj.io/refresh": null, "argocd.argoproj.io/refresh-timestamp": null}},
+            "metadata": {"annotations": {"argocd.argoproj.io/refresh": null}},
             "status": {"sync": sync, "conditions": conditions, "reconciledAt": now_string()}
         }),
     );
@@ -380,7 +361,7 @@ fn refresh(shared: &Shared, st: &mut State, key: &Key, obj: &Value) {
     let synced = live.as_ref().is_some_and(|l| l.manifests == desired);
     let sync_status = if synced { "Synced" } else { "OutOfSync" };
     let resources = resource_entries(&desired, live.as_ref().map(|l| &l.manifests));
-    let (h, hmsg) = health(shared, live.as_ref());
+    let h = health(shared, live.as_ref());
 
     let mut conditions: Vec<Value> = obj
         .pointer("/status/conditions")
@@ -419,23 +400,22 @@ fn refresh(shared: &Shared, st: &mut State, key: &Key, obj: &Value) {
 
     let mut status = json!({
         "sync": {"status": sync_status, "revision": sha, "comparedTo": {"source": source, "destination": obj.pointer("/spec/destination")}},
-        "health": health_json(obj, &h, hmsg.clone()),
+        "health": health_json(obj, &h),
         "reconciledAt": now_string(),
         "resources": resources,
         "summary": {"images": images_of(live.as_ref())},
         "sourceType": "Kustomize",
+        "resourceHealthSource": "appTree",
         "controllerNamespace": shared.options.namespace,
         "conditions": conditions,
     });
-    if hmsg.is_none() {
-        // A merge patch cannot drop a key by omission: say so.
-        status["health"]["message"] = Value::Null;
-    }
+    // A merge patch cannot drop a key by omission: no app-level health message in 3.x.
+    status["health"]["message"] = Value::Null;
     patch(
         shared,
         key,
         &json!({
-            "metadata": {"annotations": {"argocd.argoproj.io/refresh": null, "argocd.argoproj.io/refresh-timestamp": null}},
+            "metadata": {"annotations": {"argocd.argoproj.io/refresh": null}},
             "status": status
         }),
     );
@@ -692,6 +672,15 @@ fn process_operation(shared: &Shared, st: &mut State, key: &Key, obj: &Value) {
 
     match phase.as_str() {
         "Terminating" => {
+            // §2.4: the window check comes first, so a terminated operation a window holds
+            // stays Terminating (and `.operation` set) until the window lets it through.
+            let manual = state
+                .pointer("/operation/initiatedBy/automated")
+                .and_then(Value::as_bool)
+                != Some(true);
+            if shared.sync_window_blocks(obj, manual) {
+                return;
+            }
             state["phase"] = json!("Failed");
             state["message"] = json!("Operation terminated");
             finish(shared, st, key, obj, state, false);

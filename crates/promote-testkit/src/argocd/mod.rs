@@ -24,6 +24,7 @@ mod controller;
 mod render;
 mod rest;
 mod store;
+pub mod windows;
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
@@ -121,26 +122,26 @@ impl Shared {
     }
 
     /// Whether the sync windows of `app`'s AppProject (in the stand-in's namespace) block a
-    /// sync now: the test switch, or `CanSync(manual)` over `spec.syncWindows`. A window that
-    /// cannot be evaluated blocks, as Argo CD refuses syncs on an invalid window.
+    /// sync now: the test switch, or the stand-in's own [`windows::check`] (a window that cannot
+    /// be read blocks, as Argo CD refuses syncs on an invalid window).
     pub fn sync_window_blocks(&self, app: &Value, manual: bool) -> bool {
+        self.sync_window(app, manual) != windows::Window::Open
+    }
+
+    /// What the sync windows of `app`'s AppProject say about a sync now.
+    pub fn sync_window(&self, app: &Value, manual: bool) -> windows::Window {
         if self.controls().sync_window_blocked {
-            return true;
+            return windows::Window::Blocked;
         }
-        let Ok(parsed) = promote_core::argocd::Application::from_json(app.clone()) else {
-            return false;
+        let project = match app.pointer("/spec/project").and_then(Value::as_str) {
+            Some(p) if !p.is_empty() => p,
+            _ => "default",
         };
-        let key = (
-            self.options.namespace.clone(),
-            promote_core::argocd::app_project(&parsed),
-        );
+        let key = (self.options.namespace.clone(), project.to_owned());
         let Some(project) = self.projects().get(&key).cloned() else {
-            return false;
+            return windows::Window::Open;
         };
-        let windows = promote_core::argocd::parse_sync_windows(&project);
-        let now = promote_core::argocd::Timestamp::from_unix(jiff::Timestamp::now().as_second());
-        promote_core::argocd::sync_window_verdict(&windows, &parsed, now, manual)
-            != promote_core::argocd::WindowVerdict::Allowed
+        windows::check(&project, app, jiff::Timestamp::now(), manual)
     }
 
     pub fn log(&self, line: String) {

@@ -219,8 +219,14 @@ fn sync(shared: &Shared, key: &Key, req: &Value) -> (u16, Value) {
         Ok(a) => a,
         Err(e) => return e,
     };
-    if shared.sync_window_blocks(&app, true) {
-        return grpc(7, "cannot sync: blocked by sync window");
+    match shared.sync_window(&app, true) {
+        super::windows::Window::Open => {}
+        super::windows::Window::Blocked => {
+            return grpc(7, "cannot sync: blocked by sync window");
+        }
+        super::windows::Window::Invalid(e) => {
+            return grpc(7, format!("cannot sync: invalid sync window: {e}"));
+        }
     }
     if present(app.pointer("/metadata/deletionTimestamp")).is_some() {
         return grpc(9, "application is deleting");

@@ -1,0 +1,358 @@
+//! Waiting for an operation: the verdict on each observed version of the app (`specs/argocd.md`
+//! §7 checklist 3) and what a wait has seen so far, for both transports.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use promote_core::argocd::{
+    Application, ArgoCdError, Expect, HealthStatus, InitiatedBy, OperationPhase, OperationState,
+    SyncStatus, WaitGoal, WaitOutcome, WaitReport, short_revision,
+};
+
+use crate::operation::non_null;
+
+/// The verdict on one observed version of the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Done(WaitOutcome),
+    /// Not yet; says what is missing.
+    Waiting(String),
+}
+
+/// Our operation's state, once `.operation` is null and `operationState` is ours (any phase).
+fn our_operation<'a>(
+    app: &'a Application,
+    goal: &'a WaitGoal,
+) -> Result<(&'a OperationState, Expect, Vec<&'a str>), String> {
+    if app.operation.is_some() {
+        return Err("an operation is pending or running".into());
+    }
+    let Some(state) = &app.operation_state else {
+        return Err("no operation has started yet".into());
+    };
+    match goal {
+        WaitGoal::Operation {
+            operation,
+            revision,
+            expect,
+        } => {
+            if !same_operation(operation, &state.operation) {
+                return Err("the last operation is not ours".into());
+            }
+            Ok((
+                state,
+                *expect,
+                revision.iter().map(String::as_str).collect(),
+            ))
+        }
+        WaitGoal::AutoSync { revisions } => {
+            let automated = InitiatedBy::from_json(state.operation.get("initiatedBy"))
+                == InitiatedBy::Automated;
+            let ours = state
+                .sync_revision
+                .as_deref()
+                .is_some_and(|r| revisions.iter().any(|x| x == r));
+            if !(automated && ours) {
+                return Err("auto-sync has not synced the commit yet".into());
+            }
+            Ok((
+                state,
+                Expect::SyncedAndHealthy,
+                revisions.iter().map(String::as_str).collect(),
+            ))
+        }
+    }
+}
+
+/// Whether the controller's copy of an operation (`operationState.operation`) is the one we
+/// wrote. Compared on what identifies an operation, not byte for byte: Argo CD's controller
+/// re-encodes the copy through its Go types, which drops empty and unknown fields (in `source`,
+/// for one). A sync carries our promote id in `info`; a rollback is told by its revision, its
+/// `apply` strategy and its user. No older operation can be mistaken for ours: writing ours wiped
+/// `operationState`, and nobody else can set `.operation` until ours completes.
+pub(crate) fn same_operation(ours: &Value, theirs: &Value) -> bool {
+    fn flag(v: &Value, p: &str) -> bool {
+        v.pointer(p).and_then(Value::as_bool).unwrap_or(false)
+    }
+    fn text<'a>(v: &'a Value, p: &str) -> &'a str {
+        v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+    }
+    fn strategy(v: &Value) -> &'static str {
+        if non_null(v.pointer("/sync/syncStrategy/apply")).is_some() {
+            "apply"
+        } else {
+            "hook"
+        }
+    }
+    fn list(v: &Value, p: &str) -> Vec<String> {
+        let mut l: Vec<String> = v
+            .pointer(p)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|x| format!("{}={}", text(x, "/name"), text(x, "/value")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        l.sort();
+        l
+    }
+    fn revisions(v: &Value) -> Vec<&str> {
+        v.pointer("/sync/revisions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+    text(ours, "/sync/revision") == text(theirs, "/sync/revision")
+        && revisions(ours) == revisions(theirs)
+        && strategy(ours) == strategy(theirs)
+        && flag(ours, "/sync/dryRun") == flag(theirs, "/sync/dryRun")
+        && flag(ours, "/sync/prune") == flag(theirs, "/sync/prune")
+        && text(ours, "/initiatedBy/username") == text(theirs, "/initiatedBy/username")
+        && flag(ours, "/initiatedBy/automated") == flag(theirs, "/initiatedBy/automated")
+        && list(ours, "/info") == list(theirs, "/info")
+}
+
+/// Whether the operation `goal` waits for has completed (`.operation` null, phase completed),
+/// whatever the app's sync and health: waits count the versions seen after it.
+pub(crate) fn operation_completed(app: &Application, goal: &WaitGoal) -> bool {
+    our_operation(app, goal).is_ok_and(|(s, _, _)| s.phase.is_completed())
+}
+
+/// Evaluates `goal` on one observed version of the app (§7 checklist 3): `.operation == null`;
+/// `operationState` is our operation and completed; `reconciledAt >= finishedAt` (one
+/// reconcile after the operation); the deployed revision is the one asked for; then health and
+/// sync. A Degraded app is an answer, not something to wait out.
+pub(crate) fn evaluate(app: &Application, goal: &WaitGoal) -> Verdict {
+    let (state, expect, revisions) = match our_operation(app, goal) {
+        Ok(x) => x,
+        Err(why) => return Verdict::Waiting(why),
+    };
+    if !state.phase.is_completed() {
+        return Verdict::Waiting(format!("the operation is {}", state.phase));
+    }
+    let dry_run = state
+        .operation
+        .pointer("/sync/dryRun")
+        .and_then(Value::as_bool)
+        == Some(true);
+    if !dry_run {
+        match (app.reconciled_at, state.finished_at) {
+            (Some(r), Some(f)) if r >= f => {}
+            _ => {
+                return Verdict::Waiting(
+                    "Argo CD has not compared the app since the operation".into(),
+                );
+            }
+        }
+    }
+    if state.phase != OperationPhase::Succeeded {
+        return Verdict::Done(WaitOutcome::OperationFailed {
+            phase: state.phase.clone(),
+            message: state.message.clone(),
+        });
+    }
+    if !dry_run && !revisions.is_empty() {
+        let deployed = app.deployed_revision();
+        if !deployed.is_some_and(|d| revisions.contains(&d)) {
+            return Verdict::Waiting(format!(
+                "the deployed revision is {}, not the one asked for",
+                deployed.map(short_revision).unwrap_or("nothing")
+            ));
+        }
+    }
+    match app.health {
+        HealthStatus::Degraded => {
+            return Verdict::Done(WaitOutcome::Degraded {
+                message: app.health_message.clone().unwrap_or_default(),
+            });
+        }
+        HealthStatus::Healthy => {}
+        ref other => return Verdict::Waiting(format!("health is {other}")),
+    }
+    if expect == Expect::SyncedAndHealthy && app.sync_status != SyncStatus::Synced {
+        return Verdict::Waiting(format!("sync status is {}", app.sync_status));
+    }
+    Verdict::Done(WaitOutcome::Ready)
+}
+
+/// `reconciledAt == finishedAt`: with second precision, the comparison may be the one made just
+/// *before* the operation finished, in the same second, so the sync and health seen may predate
+/// the operation. The post-operation refresh follows immediately; a wait that sees this should
+/// give the app a short grace for one more version before trusting the answer.
+pub(crate) fn reconcile_is_ambiguous(app: &Application) -> bool {
+    match (&app.operation_state, app.reconciled_at) {
+        (Some(state), Some(r)) => state.finished_at == Some(r),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consistency with promote.yaml
+
+/// How long an answer seen on an ambiguous comparison (`reconciledAt == finishedAt`, see
+/// [`reconcile_is_ambiguous`]) waits for a newer version before it is trusted.
+const AMBIGUITY_GRACE: Duration = Duration::from_secs(2);
+
+/// What a wait has seen so far (both transports).
+#[derive(Default)]
+pub(crate) struct Seen {
+    last: Option<Application>,
+    why: String,
+    /// An answer on an ambiguous comparison, and until when a newer version may replace it.
+    tentative: Option<(WaitOutcome, tokio::time::Instant)>,
+    /// Versions seen with our operation completed. From the second one on, the comparison is at
+    /// least the one written after the completion, so an equal-second `reconciledAt` is no
+    /// longer ambiguous.
+    completed_versions: u32,
+}
+
+impl Seen {
+    /// Evaluates one observed version; `Some` when the wait is over.
+    pub(crate) fn observe(
+        &mut self,
+        app: Application,
+        goal: &WaitGoal,
+        started: Instant,
+    ) -> Option<WaitReport> {
+        let progress = evaluate(&app, goal);
+        if operation_completed(&app, goal) {
+            self.completed_versions += 1;
+        } else {
+            self.completed_versions = 0;
+        }
+        let ambiguous = reconcile_is_ambiguous(&app) && self.completed_versions < 2;
+        self.last = Some(app);
+        match progress {
+            Verdict::Done(outcome) if !ambiguous => {
+                let app = self.last.take().expect("just set");
+                Some(WaitReport {
+                    outcome,
+                    app,
+                    waited: started.elapsed(),
+                })
+            }
+            Verdict::Done(outcome) => {
+                let until = self
+                    .tentative
+                    .take()
+                    .map_or_else(|| tokio::time::Instant::now() + AMBIGUITY_GRACE, |(_, u)| u);
+                self.why = "the last comparison may predate the operation (same second)".to_owned();
+                self.tentative = Some((outcome, until));
+                None
+            }
+            Verdict::Waiting(why) => {
+                self.why = why;
+                self.tentative = None;
+                None
+            }
+        }
+    }
+
+    /// The deadline for the next step: the grace of a tentative answer, else the wait's.
+    pub(crate) fn until(&self, deadline: tokio::time::Instant) -> tokio::time::Instant {
+        self.tentative
+            .as_ref()
+            .map_or(deadline, |(_, u)| (*u).min(deadline))
+    }
+
+    /// The tentative answer, once its grace is over without a newer version.
+    pub(crate) fn timed_out(&self, app: &str, goal: &WaitGoal, after: Duration) -> ArgoCdError {
+        ArgoCdError::WaitTimedOut {
+            app: app.to_owned(),
+            waited_for: goal.to_string(),
+            last_seen: match &self.last {
+                Some(a) => format!("{}; still waiting because {}", a.summary(), self.why),
+                None => "nothing".to_owned(),
+            },
+            after,
+        }
+    }
+
+    pub(crate) fn settled(&mut self, started: Instant) -> Option<WaitReport> {
+        let (outcome, _) = self.tentative.take()?;
+        let app = self.last.clone()?;
+        Some(WaitReport {
+            outcome,
+            app,
+            waited: started.elapsed(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use promote_core::argocd::{Application, Expect, WaitGoal, WaitOutcome};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::fixture::{A, B, app};
+
+    #[test]
+    fn evaluate_waits_for_our_operation_and_a_reconcile_after_it() {
+        let op = json!({"sync": {"revision": B}, "info": [{"name": "promote-id", "value": "u"}]});
+        let goal = WaitGoal::Operation {
+            operation: op.clone(),
+            revision: Some(B.into()),
+            expect: Expect::SyncedAndHealthy,
+        };
+        let state = |phase: &str, reconciled: &str| {
+            app(json!({"status": {
+                "sync": {"status": "Synced", "revision": B},
+                "reconciledAt": reconciled,
+                "operationState": {"operation": op, "phase": phase, "message": "m", "startedAt": "2026-08-22T10:59:00Z", "finishedAt": "2026-08-22T11:00:00Z", "syncResult": {"revision": B}}
+            }}))
+        };
+        let check = |doc: Value| evaluate(&Application::from_json(doc).unwrap(), &goal);
+        assert!(matches!(
+            check(state("Succeeded", "2026-08-22T10:59:59Z")),
+            Verdict::Waiting(_)
+        ));
+        assert_eq!(
+            check(state("Succeeded", "2026-08-22T11:00:00Z")),
+            Verdict::Done(WaitOutcome::Ready)
+        );
+        assert!(matches!(
+            check(state("Failed", "2026-08-22T11:00:01Z")),
+            Verdict::Done(WaitOutcome::OperationFailed { .. })
+        ));
+        let mut busy = state("Succeeded", "2026-08-22T11:00:00Z");
+        busy["operation"] = json!({"sync": {}});
+        assert!(matches!(check(busy), Verdict::Waiting(_)));
+        let mut other = state("Succeeded", "2026-08-22T11:00:00Z");
+        other["status"]["operationState"]["operation"] = json!({"sync": {"revision": A}});
+        assert!(matches!(check(other), Verdict::Waiting(_)));
+        let mut degraded = state("Succeeded", "2026-08-22T11:00:00Z");
+        degraded["status"]["health"] = json!({"status": "Degraded", "message": "crash"});
+        assert_eq!(
+            check(degraded),
+            Verdict::Done(WaitOutcome::Degraded {
+                message: "crash".into()
+            })
+        );
+        let mut stale = state("Succeeded", "2026-08-22T11:00:00Z");
+        stale["status"]["history"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": 2, "revision": A, "deployedAt": "2026-08-22T11:00:00Z"}));
+        assert!(matches!(check(stale), Verdict::Waiting(_)));
+    }
+
+    #[test]
+    fn our_operation_is_recognised_after_the_controller_re_encodes_it() {
+        let ours = json!({"sync": {"revision": A, "source": {"repoURL": "r", "path": "", "kustomize": {}}, "syncStrategy": {"hook": {}}},
+                          "initiatedBy": {"username": "alice"}, "info": [{"name": "promote-id", "value": "u1"}], "retry": {}});
+        let copy = json!({"sync": {"revision": A, "source": {"repoURL": "r"}, "syncStrategy": {"hook": {}}},
+                          "initiatedBy": {"username": "alice"}, "info": [{"name": "promote-id", "value": "u1"}], "retry": {}});
+        assert!(same_operation(&ours, &copy));
+        let other_id = json!({"sync": {"revision": A}, "initiatedBy": {"username": "alice"}, "info": [{"name": "promote-id", "value": "u2"}]});
+        assert!(!same_operation(&ours, &other_id));
+        let rollback = json!({"sync": {"revision": A, "syncStrategy": {"apply": {}}}, "initiatedBy": {"username": "alice"}, "retry": {}});
+        assert!(!same_operation(&ours, &rollback));
+        assert!(same_operation(
+            &rollback,
+            &json!({"sync": {"revision": A, "syncStrategy": {"apply": {"force": false}}}, "initiatedBy": {"username": "alice"}})
+        ));
+    }
+}

@@ -1,0 +1,337 @@
+//! `promote.yaml`: the raw file shape (dumb, `deny_unknown_fields`) and the validated
+//! [`Config`] that the rest of the program uses. Only [`Config`] leaves this module; every error
+//! names the file, the key and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use crate::forge::ForgeSettings;
+use crate::yaml;
+
+mod init;
+mod raw;
+mod validate;
+
+pub use init::{InitEnv, render_init};
+use raw::RawConfig;
+pub use validate::{ENV_NAME_RULE, valid_env_name};
+use validate::{strip_file_prefix, validate};
+
+pub const API_VERSION: &str = "promote.kubectl.io/v1alpha1";
+pub const KIND: &str = "PromotionConfig";
+pub const FILE_NAME: &str = "promote.yaml";
+
+/// Subcommands: an environment may not be named like one, or `kubectl promote status` would be
+/// ambiguous.
+pub const RESERVED_NAMES: [&str; 13] = [
+    "approve",
+    "reject",
+    "verify",
+    "status",
+    "history",
+    "sync",
+    "rollback",
+    "resume",
+    "policy",
+    "init",
+    "completion",
+    "version",
+    "help",
+];
+
+/// A problem in `promote.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {key}: {problem}\n  fix: {fix}")]
+pub struct ConfigError {
+    /// Where the file was read from, e.g. `promote.yaml (origin/main 1a2b3c4)`.
+    pub file: String,
+    /// The key path, e.g. `environments[1].from`.
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// How a promotion lands: a pull request, or a push to the base branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Pr,
+    Direct,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Pr => "pr",
+            Mode::Direct => "direct",
+        })
+    }
+}
+
+/// Validated `promote.yaml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: String,
+    pub git: GitSettings,
+    pub forge: Option<ForgeSettings>,
+    pub approvers: BTreeMap<String, Vec<String>>,
+    /// Where the keys that verify approval records are kept on the base branch.
+    pub approver_keys: ApproverKeys,
+    pub environments: Vec<Environment>,
+}
+
+/// `approverKeys`: repo paths, read from the base tip, of the public keys whose signatures make
+/// an approval record verified. Neither set: no record is verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApproverKeys {
+    /// An allowed-signers file in git's `gpg.ssh.allowedSignersFile` format
+    /// (`qa@example.com ssh-ed25519 AAAA…`): each line allows a key for its principals.
+    pub ssh: Option<String>,
+    /// ASCII-armored OpenPGP public keys; a key is allowed for the e-mails of its user IDs.
+    pub gpg: Option<String>,
+}
+
+impl ApproverKeys {
+    pub fn is_empty(&self) -> bool {
+        self.ssh.is_none() && self.gpg.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSettings {
+    pub remote: String,
+    pub base_branch: String,
+    pub mode: Mode,
+    pub approvals_branch: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    pub name: String,
+    /// Repo-relative directory of the overlay, without trailing slash.
+    pub overlay: String,
+    pub from: Option<String>,
+    pub mode: Mode,
+    pub protected: bool,
+    pub reviewers: Vec<String>,
+    pub labels: Vec<String>,
+    pub allow_override: bool,
+    /// Marked stable: pre-releases are kept out by `semver-guard`.
+    pub stable: bool,
+    pub argocd: Option<ArgoTarget>,
+    pub promote_policies: Vec<PolicyRef>,
+    pub rollback_policies: Vec<PolicyRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgoTarget {
+    pub app: String,
+    pub namespace: String,
+    pub context: Option<String>,
+    pub server: Option<String>,
+}
+
+/// Where a policy module comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleRef {
+    /// Embedded in the binary, `builtin:<name>`.
+    Builtin(String),
+    /// Installed by krew as `promote-policy-<name>`, `krew:<name>`.
+    Krew(String),
+    /// A repo-relative path, read from the base branch tip and pinned by sha256.
+    RepoPath(String),
+}
+
+impl fmt::Display for ModuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModuleRef::Builtin(n) => write!(f, "builtin:{n}"),
+            ModuleRef::Krew(n) => write!(f, "krew:{n}"),
+            ModuleRef::RepoPath(p) => f.write_str(p),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    #[default]
+    Fail,
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRef {
+    pub module: ModuleRef,
+    pub sha256: Option<String>,
+    pub settings: serde_json::Value,
+    pub failure_policy: FailurePolicy,
+    /// The key path in `promote.yaml`, for messages.
+    pub key: String,
+}
+
+impl Config {
+    /// Parse and validate. `file` says where the text came from (used in every error).
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = yaml::from_str(file, text).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            key: "(document)".into(),
+            problem: strip_file_prefix(&e.to_string(), file),
+            fix: "see the promote.yaml reference in the README; unknown keys are refused so that typos do not pass silently".into(),
+        })?;
+        validate(file, raw)
+    }
+
+    pub fn env(&self, name: &str) -> Result<&Environment, ConfigError> {
+        self.environments
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| ConfigError {
+                file: self.file.clone(),
+                key: "environments".into(),
+                problem: format!("no environment named `{name}`"),
+                fix: format!(
+                    "use one of: {}",
+                    self.environments
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+
+    /// Environments whose `from` is `name`.
+    pub fn downstream_of<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Environment> + 'a {
+        self.environments
+            .iter()
+            .filter(move |e| e.from.as_deref() == Some(name))
+    }
+
+    pub fn error(
+        &self,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: &str = "promote.yaml (origin/main)";
+
+    fn parse(body: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            F,
+            &format!("apiVersion: {API_VERSION}\nkind: {KIND}\n{body}"),
+        )
+    }
+
+    #[test]
+    fn the_design_example_parses() {
+        let c = parse(
+            "git: {remote: origin, baseBranch: main, mode: pr}\napprovers: {qa: [qa@example.com]}\nenvironments:\n  - name: staging\n    overlay: kustomize/staging/\n    mode: direct\n    argocd: {app: s, namespace: argocd}\n  - name: prod\n    overlay: kustomize/prod\n    from: staging\n    protected: true\n    policies:\n      promote:\n        - module: builtin:change-window\n          settings: {deny: [{days: [Fri], from: \"15:00\", to: \"24:00\"}]}\n        - {module: policies/cost.wasm, sha256: \"0000000000000000000000000000000000000000000000000000000000000000\", failurePolicy: Ignore}\n",
+        )
+        .unwrap();
+        assert_eq!(c.env("staging").unwrap().mode, Mode::Direct);
+        assert_eq!(c.env("staging").unwrap().overlay, "kustomize/staging");
+        let prod = c.env("prod").unwrap();
+        assert_eq!(prod.mode, Mode::Pr);
+        assert_eq!(
+            prod.promote_policies[0].module,
+            ModuleRef::Builtin("change-window".into())
+        );
+        assert_eq!(
+            prod.promote_policies[0].settings["deny"][0]["from"],
+            "15:00"
+        );
+        assert_eq!(
+            prod.promote_policies[1].failure_policy,
+            FailurePolicy::Ignore
+        );
+    }
+
+    #[test]
+    fn errors_name_file_key_and_fix() {
+        let e = parse("environments:\n  - name: status\n    overlay: k\n").unwrap_err();
+        assert_eq!(e.key, "environments[0].name");
+        assert!(
+            e.to_string()
+                .starts_with("promote.yaml (origin/main): environments[0].name:"),
+            "{e}"
+        );
+        let e = parse("environments:\n  - {name: a, overlay: k, from: b}\n  - {name: b, overlay: l, from: a}\n").unwrap_err();
+        assert!(e.problem.contains("cycle"), "{e}");
+        let e = parse("environments:\n  - {name: a, overlay: k, from: nope}\n").unwrap_err();
+        assert_eq!(e.key, "environments[0].from");
+        let e = parse("environments:\n  - {name: a, overlay: k, colour: red}\n").unwrap_err();
+        assert!(e.problem.contains("colour"), "{e}");
+        let e = parse("environments:\n  - {name: a, overlay: ../k}\n").unwrap_err();
+        assert_eq!(e.key, "environments[0].overlay");
+        let e = parse("environments:\n  - {name: a, overlay: k, mode: yolo}\n").unwrap_err();
+        assert_eq!(e.key, "environments[0].mode");
+        let e = Config::parse(F, "kind: PromotionConfig\nenvironments: []\n").unwrap_err();
+        assert_eq!(e.key, "apiVersion");
+    }
+
+    #[test]
+    fn approver_keys_are_repo_paths() {
+        let envs = "environments:\n  - {name: a, overlay: k}\n";
+        let c = parse(&format!(
+            "approverKeys: {{ssh: ./.promote/allowed_signers, gpg: keys/qa.asc}}\n{envs}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.approver_keys,
+            ApproverKeys {
+                ssh: Some(".promote/allowed_signers".into()),
+                gpg: Some("keys/qa.asc".into())
+            }
+        );
+        assert!(parse(envs).unwrap().approver_keys.is_empty());
+        for bad in ["../signers", "/etc/ssh/allowed", "keys/", "a//b"] {
+            let e = parse(&format!("approverKeys: {{ssh: \"{bad}\"}}\n{envs}")).unwrap_err();
+            assert_eq!(e.key, "approverKeys.ssh", "{bad}: {e}");
+            assert!(e.fix.contains(".promote/allowed_signers"), "{e}");
+        }
+        let e = parse(&format!("approverKeys: {{}}\n{envs}")).unwrap_err();
+        assert_eq!(e.key, "approverKeys");
+        let e = parse(&format!("approverKeys: {{x509: f}}\n{envs}")).unwrap_err();
+        assert!(e.problem.contains("x509"), "{e}");
+    }
+
+    #[test]
+    fn init_output_parses() {
+        let text = render_init(
+            &[
+                InitEnv {
+                    name: "staging".into(),
+                    overlay: "kustomize/staging".into(),
+                    from: None,
+                    argocd: Some(("s".into(), "argocd".into())),
+                },
+                InitEnv {
+                    name: "prod".into(),
+                    overlay: "kustomize/prod".into(),
+                    from: Some("staging".into()),
+                    argocd: None,
+                },
+            ],
+            "main",
+        );
+        let c = Config::parse("promote.yaml", &text).unwrap();
+        assert_eq!(c.environments.len(), 2);
+        assert!(c.env("prod").unwrap().protected);
+    }
+}

@@ -1,0 +1,87 @@
+//! The raw shape of `promote.yaml`: dumb, `deny_unknown_fields`; only `validate` reads it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::ForgeSettings;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawConfig {
+    pub(super) api_version: Option<String>,
+    pub(super) kind: Option<String>,
+    #[serde(default)]
+    pub(super) git: RawGit,
+    pub(super) forge: Option<ForgeSettings>,
+    #[serde(default)]
+    pub(super) approvers: BTreeMap<String, Vec<String>>,
+    pub(super) approver_keys: Option<RawApproverKeys>,
+    #[serde(default)]
+    pub(super) environments: Vec<RawEnv>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApproverKeys {
+    pub(super) ssh: Option<String>,
+    pub(super) gpg: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawGit {
+    pub(super) remote: Option<String>,
+    pub(super) base_branch: Option<String>,
+    pub(super) mode: Option<String>,
+    pub(super) approvals_branch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawEnv {
+    pub(super) name: String,
+    pub(super) overlay: String,
+    pub(super) from: Option<String>,
+    pub(super) mode: Option<String>,
+    #[serde(default)]
+    pub(super) protected: bool,
+    #[serde(default)]
+    pub(super) reviewers: Vec<String>,
+    #[serde(default)]
+    pub(super) labels: Vec<String>,
+    #[serde(default)]
+    pub(super) allow_override: bool,
+    #[serde(default)]
+    pub(super) stable: bool,
+    pub(super) argocd: Option<RawArgo>,
+    #[serde(default)]
+    pub(super) policies: RawPolicies,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawArgo {
+    pub(super) app: String,
+    pub(super) namespace: Option<String>,
+    pub(super) context: Option<String>,
+    pub(super) server: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicies {
+    #[serde(default)]
+    pub(super) promote: Vec<RawPolicy>,
+    #[serde(default)]
+    pub(super) rollback: Vec<RawPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawPolicy {
+    pub(super) module: String,
+    pub(super) sha256: Option<String>,
+    pub(super) settings: Option<serde_json::Value>,
+    pub(super) failure_policy: Option<String>,
+}

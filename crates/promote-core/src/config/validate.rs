@@ -1,0 +1,371 @@
+//! From the raw file to [`Config`]: every check names the key and the fix.
+
+use std::collections::BTreeSet;
+
+use super::raw::{RawApproverKeys, RawConfig, RawEnv, RawPolicy};
+use super::{
+    API_VERSION, ApproverKeys, ArgoTarget, Config, ConfigError, Environment, FailurePolicy,
+    GitSettings, KIND, Mode, ModuleRef, PolicyRef, RESERVED_NAMES,
+};
+
+pub(super) fn strip_file_prefix(msg: &str, file: &str) -> String {
+    msg.strip_prefix(file)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(msg)
+        .to_owned()
+}
+
+fn parse_mode(
+    file: &str,
+    key: &str,
+    value: Option<&str>,
+    default: Mode,
+) -> Result<Mode, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some("pr") => Ok(Mode::Pr),
+        Some("direct") => Ok(Mode::Direct),
+        Some(other) => Err(ConfigError {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            problem: format!("unknown mode `{other}`"),
+            fix: "use `pr` (open a pull request) or `direct` (push to the base branch)".into(),
+        }),
+    }
+}
+
+/// The rule [`valid_env_name`] checks, for messages.
+pub const ENV_NAME_RULE: &str = "lower-case letters, digits and `-`, starting with a letter, not ending with `-`, at most 63 characters";
+
+/// Is `name` a valid environment name ([`ENV_NAME_RULE`])?
+pub fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+}
+
+/// A problem in `file` at `key`.
+fn problem(
+    file: &str,
+    key: impl Into<String>,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        key: key.into(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+pub(super) fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+    check_header(file, raw.api_version.as_deref(), raw.kind.as_deref())?;
+    let git = GitSettings {
+        remote: raw.git.remote.unwrap_or_else(|| "origin".into()),
+        base_branch: raw.git.base_branch.unwrap_or_else(|| "main".into()),
+        mode: parse_mode(file, "git.mode", raw.git.mode.as_deref(), Mode::Pr)?,
+        approvals_branch: raw
+            .git
+            .approvals_branch
+            .unwrap_or_else(|| "promote/approvals".into()),
+    };
+    for (role, people) in &raw.approvers {
+        if people.is_empty() {
+            return Err(problem(
+                file,
+                format!("approvers.{role}"),
+                "empty list",
+                "name at least one email or `github:org/team`, or remove the role",
+            ));
+        }
+    }
+    let approver_keys = match raw.approver_keys {
+        None => ApproverKeys::default(),
+        Some(k) => approver_keys(file, k)?,
+    };
+    if raw.environments.is_empty() {
+        return Err(problem(
+            file,
+            "environments",
+            "no environments",
+            "list at least one: `- {name: staging, overlay: kustomize/staging}`",
+        ));
+    }
+    let mut names = BTreeSet::new();
+    let mut environments = Vec::new();
+    for (i, e) in raw.environments.into_iter().enumerate() {
+        environments.push(environment(file, i, e, git.mode, &mut names)?);
+    }
+    for (i, e) in environments.iter().enumerate() {
+        check_from(file, i, e, &environments, &names)?;
+    }
+    Ok(Config {
+        file: file.to_owned(),
+        git,
+        forge: raw.forge,
+        approvers: raw.approvers,
+        approver_keys,
+        environments,
+    })
+}
+
+fn check_header(
+    file: &str,
+    api_version: Option<&str>,
+    kind: Option<&str>,
+) -> Result<(), ConfigError> {
+    match api_version {
+        Some(API_VERSION) => {}
+        other => {
+            return Err(problem(
+                file,
+                "apiVersion",
+                match other {
+                    Some(v) => format!("`{v}` is not a version this kubectl-promote reads"),
+                    None => "missing".into(),
+                },
+                format!("set `apiVersion: {API_VERSION}`"),
+            ));
+        }
+    }
+    if kind != Some(KIND) {
+        return Err(problem(
+            file,
+            "kind",
+            format!("expected `{KIND}`, found {:?}", kind.unwrap_or_default()),
+            format!("set `kind: {KIND}`"),
+        ));
+    }
+    Ok(())
+}
+
+fn approver_keys(file: &str, k: RawApproverKeys) -> Result<ApproverKeys, ConfigError> {
+    let path = |key: &str, value: Option<String>| -> Result<Option<String>, ConfigError> {
+        let Some(v) = value else { return Ok(None) };
+        let p = v.trim_start_matches("./").to_owned();
+        if !is_repo_path(&p) || p.ends_with('/') {
+            return Err(problem(
+                file,
+                format!("approverKeys.{key}"),
+                format!("`{v}` is not a file path inside the repository"),
+                format!(
+                    "name a file on the base branch relative to the repo root, e.g. `{}`",
+                    if key == "ssh" {
+                        ".promote/allowed_signers"
+                    } else {
+                        ".promote/approvers.asc"
+                    }
+                ),
+            ));
+        }
+        Ok(Some(p))
+    };
+    let keys = ApproverKeys {
+        ssh: path("ssh", k.ssh)?,
+        gpg: path("gpg", k.gpg)?,
+    };
+    if keys.is_empty() {
+        return Err(problem(
+            file,
+            "approverKeys",
+            "names no key file",
+            "set `ssh: .promote/allowed_signers` (git's allowed-signers format) and/or `gpg: .promote/approvers.asc` (armored public keys), or remove approverKeys",
+        ));
+    }
+    Ok(keys)
+}
+
+/// `environments[i]`, checked; `names` collects the names seen so far.
+fn environment(
+    file: &str,
+    i: usize,
+    e: RawEnv,
+    default_mode: Mode,
+    names: &mut BTreeSet<String>,
+) -> Result<Environment, ConfigError> {
+    let key = |k: &str| format!("environments[{i}].{k}");
+    check_env_name(file, &key("name"), &e.name, names)?;
+    let overlay = e
+        .overlay
+        .trim_end_matches('/')
+        .trim_start_matches("./")
+        .to_owned();
+    if overlay.is_empty()
+        || overlay.starts_with('/')
+        || overlay.split('/').any(|p| p == ".." || p.is_empty())
+    {
+        return Err(problem(
+            file,
+            key("overlay"),
+            format!("`{}` is not a path inside the repository", e.overlay),
+            "give the overlay directory relative to the repo root, e.g. `kustomize/prod`",
+        ));
+    }
+    let argocd = e.argocd.map(|a| ArgoTarget {
+        app: a.app,
+        namespace: a.namespace.unwrap_or_else(|| "argocd".into()),
+        context: a.context,
+        server: a.server,
+    });
+    let policies = |list: Vec<RawPolicy>, op: &str| -> Result<Vec<PolicyRef>, ConfigError> {
+        list.into_iter()
+            .enumerate()
+            .map(|(j, p)| policy_ref(file, &format!("environments[{i}].policies.{op}[{j}]"), p))
+            .collect()
+    };
+    Ok(Environment {
+        mode: parse_mode(file, &key("mode"), e.mode.as_deref(), default_mode)?,
+        promote_policies: policies(e.policies.promote, "promote")?,
+        rollback_policies: policies(e.policies.rollback, "rollback")?,
+        name: e.name,
+        overlay,
+        from: e.from,
+        protected: e.protected,
+        reviewers: e.reviewers,
+        labels: e.labels,
+        allow_override: e.allow_override,
+        stable: e.stable,
+        argocd,
+    })
+}
+
+fn check_env_name(
+    file: &str,
+    key: &str,
+    name: &str,
+    names: &mut BTreeSet<String>,
+) -> Result<(), ConfigError> {
+    if !valid_env_name(name) {
+        return Err(problem(
+            file,
+            key,
+            format!("`{name}` is not a valid environment name"),
+            format!("use {ENV_NAME_RULE}"),
+        ));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(problem(
+            file,
+            key,
+            format!(
+                "`{name}` is a kubectl promote subcommand, so `kubectl promote {name}` would be ambiguous"
+            ),
+            format!("rename the environment, e.g. `{name}-env`"),
+        ));
+    }
+    if !names.insert(name.to_owned()) {
+        return Err(problem(
+            file,
+            key,
+            format!("environment `{name}` is defined twice"),
+            "keep one definition",
+        ));
+    }
+    Ok(())
+}
+
+/// `environments[i].from` names an environment, and following `from` never comes back to `e`.
+fn check_from(
+    file: &str,
+    i: usize,
+    e: &Environment,
+    environments: &[Environment],
+    names: &BTreeSet<String>,
+) -> Result<(), ConfigError> {
+    let Some(from) = &e.from else { return Ok(()) };
+    let key = format!("environments[{i}].from");
+    if !names.contains(from) {
+        return Err(problem(
+            file,
+            key,
+            format!("`{from}` is not an environment"),
+            format!(
+                "use one of: {}",
+                names.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let mut seen = vec![e.name.as_str()];
+    let mut cur = from.as_str();
+    loop {
+        if seen.contains(&cur) {
+            seen.push(cur);
+            return Err(problem(
+                file,
+                key,
+                format!("`from` makes a cycle: {}", seen.join(" <- ")),
+                "promotions must flow one way; remove one `from`",
+            ));
+        }
+        seen.push(cur);
+        match environments
+            .iter()
+            .find(|x| x.name == cur)
+            .and_then(|x| x.from.as_deref())
+        {
+            Some(next) => cur = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// A relative path that stays inside the repository: no `..`, no empty or absolute parts.
+fn is_repo_path(p: &str) -> bool {
+    !p.is_empty() && !p.starts_with('/') && !p.split('/').any(|c| c == ".." || c.is_empty())
+}
+
+fn policy_ref(file: &str, key: &str, p: RawPolicy) -> Result<PolicyRef, ConfigError> {
+    let err = |k: &str, problem: String, fix: String| ConfigError {
+        file: file.to_owned(),
+        key: format!("{key}.{k}"),
+        problem,
+        fix,
+    };
+    let module = if let Some(name) = p.module.strip_prefix("builtin:") {
+        ModuleRef::Builtin(name.to_owned())
+    } else if let Some(name) = p.module.strip_prefix("krew:") {
+        ModuleRef::Krew(name.trim_start_matches("promote-policy-").to_owned())
+    } else if p.module.contains("://")
+        || p.module.starts_with('/')
+        || p.module.split('/').any(|s| s == "..")
+    {
+        return Err(err("module", format!("`{}` is not a repo path, `builtin:` or `krew:` module", p.module), "keep modules in the repo (and pin them with sha256), or install them with krew; use --policy PATH for a one-off".into()));
+    } else {
+        ModuleRef::RepoPath(p.module.trim_start_matches("./").to_owned())
+    };
+    if let Some(sha) = &p.sha256
+        && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(err(
+            "sha256",
+            format!("`{sha}` is not a sha256 (64 hex digits)"),
+            "run `sha256sum` on the module and paste the digest".into(),
+        ));
+    }
+    let failure_policy = match p.failure_policy.as_deref() {
+        None | Some("Fail") => FailurePolicy::Fail,
+        Some("Ignore") => FailurePolicy::Ignore,
+        Some(other) => {
+            return Err(err(
+                "failurePolicy",
+                format!("unknown failure policy `{other}`"),
+                "use `Fail` (a policy error denies) or `Ignore` (a policy error is a warning)"
+                    .into(),
+            ));
+        }
+    };
+    Ok(PolicyRef {
+        module,
+        sha256: p.sha256.map(|s| s.to_ascii_lowercase()),
+        settings: p
+            .settings
+            .unwrap_or(serde_json::Value::Object(Default::default())),
+        failure_policy,
+        key: key.to_owned(),
+    })
+}
