@@ -312,17 +312,7 @@ impl TokenState {
 
     /// The OAuth2 refresh-token grant: a token for an identity token it was told of.
     fn refresh_grant(&self, body: &str) -> Reply {
-        let form: Vec<(String, String)> = body
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (
-                    crate::forge::percent_decode(k),
-                    crate::forge::percent_decode(v),
-                )
-            })
-            .collect();
+        let form = crate::query::pairs(body);
         let field = |name: &str| {
             form.iter()
                 .find(|(k, _)| k == name)
