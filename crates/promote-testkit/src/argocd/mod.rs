@@ -24,6 +24,7 @@ mod controller;
 mod render;
 mod rest;
 mod store;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
