@@ -1,340 +1,200 @@
-//! The HTTP exchange shared by the three vendors: auth header, JSON bodies, status → error
-//! mapping, and following `Link` pagination within the API base.
+//! The one HTTP layer of the crate: how an agent is configured (deadline, proxy, what a redirect
+//! may carry), the `User-Agent`, one request with its headers, query and body, and the answer read
+//! up to a size limit. The forge client and the registry client both speak through it; what a
+//! status or a header means stays with them.
+//!
+//! Blocking on purpose (ureq with rustls, no async runtime): the use cases make a handful of
+//! requests per promotion, and the rest of the pipeline (git2, wasmtime) is sync too.
 
-use promote_core::forge::{ForgeError, ForgeKind, ForgeTarget, Token};
-use serde::de::DeserializeOwned;
+use std::time::Duration;
+
 use serde_json::Value;
+use ureq::http::HeaderMap;
 
-use crate::ClientOptions;
+/// What a redirect answer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Redirects {
+    /// Not followed: the 3xx comes back to the caller. For clients whose credentials travel in
+    /// custom headers (GitLab's `PRIVATE-TOKEN`), which ureq would carry to any host a redirect
+    /// names.
+    Refused,
+    /// Followed, without the `Authorization` header (registries redirect blobs and manifests to
+    /// mirrors and CDNs).
+    FollowedWithoutAuth,
+}
 
-#[derive(Debug, Clone, Copy)]
+/// How an [`Http`] reaches servers. The caller reads the environment; this crate reads none.
+#[derive(Debug, Clone)]
+pub(crate) struct Options<'a> {
+    /// Deadline for each request, connect to last byte.
+    pub(crate) timeout: Duration,
+    /// An `http://` proxy.
+    pub(crate) proxy: Option<&'a str>,
+    pub(crate) redirects: Redirects,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
     Get,
+    Head,
     Post,
     Put,
     Patch,
 }
 
-/// What a 404 means for the request that got it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Subject {
-    /// The repository (or the account behind the token).
-    Repo,
-    /// One pull request of the repository.
-    Pull(u64),
+impl Method {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+        }
+    }
 }
 
-pub(crate) struct Client {
-    pub(crate) target: ForgeTarget,
-    token: Token,
+/// What a request carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Body<'a> {
+    Empty,
+    /// Sent as `application/json`.
+    Json(&'a Value),
+    /// Sent as `application/x-www-form-urlencoded`.
+    Form(&'a [(&'a str, &'a str)]),
+}
+
+/// One request. Headers and query pairs are given unencoded; the URL's own path and query are
+/// taken as they are (already encoded by the caller).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+    pub(crate) query: &'a [(&'a str, &'a str)],
+    pub(crate) body: Body<'a>,
+    /// The most body bytes to read; a longer body is a transport error, not a truncation.
+    pub(crate) limit: u64,
+}
+
+impl<'a> Request<'a> {
+    /// A request without headers, query or body, reading at most `limit` bytes of answer.
+    pub(crate) fn new(method: Method, url: &'a str, limit: u64) -> Self {
+        Request {
+            method,
+            url,
+            headers: &[],
+            query: &[],
+            body: Body::Empty,
+            limit,
+        }
+    }
+}
+
+/// An answer of any status.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    headers: HeaderMap,
+    /// Empty for `HEAD`.
+    pub(crate) body: Vec<u8>,
+}
+
+impl Response {
+    /// A header's value, when it is present and visible ASCII.
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The body as text (lossily: bodies here are JSON or short messages).
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A configured agent: one connection pool, one `User-Agent`.
+pub(crate) struct Http {
     agent: ureq::Agent,
     user_agent: String,
 }
 
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) body: String,
-    pub(crate) next: Option<String>,
-    pub(crate) location: Option<String>,
-}
-
-impl Client {
-    pub(crate) fn new(
-        target: ForgeTarget,
-        token: Token,
-        options: &ClientOptions,
-    ) -> Result<Self, ForgeError> {
-        let proxy = match &options.proxy {
-            Some(url) => Some(ureq::Proxy::new(url).map_err(|e| ForgeError::Transport {
-                forge: target.kind,
-                api_url: target.api_url.clone(),
-                action: "use the configured proxy".to_owned(),
-                source: Box::new(e),
-            })?),
-            None => None,
-        };
-        let config = ureq::Agent::config_builder()
+impl Http {
+    /// Fails only on a proxy URL ureq cannot use.
+    pub(crate) fn new(options: &Options<'_>) -> Result<Self, ureq::Error> {
+        let proxy = options.proxy.map(ureq::Proxy::new).transpose()?;
+        let builder = ureq::Agent::config_builder()
+            // Every status comes back as an answer: the callers say what each one means.
             .http_status_as_error(false)
-            // No redirects: ureq would carry custom headers such as GitLab's PRIVATE-TOKEN to
-            // whatever host a redirect names. A moved repository is reported instead.
-            .max_redirects(0)
             .timeout_global(Some(options.timeout))
-            // The proxy comes from the caller only: this crate reads no environment.
-            .proxy(proxy)
-            .build();
-        let user_agent = format!("kubectl-promote/{}", env!("CARGO_PKG_VERSION"));
-        Ok(Client {
-            target,
-            token,
+            .proxy(proxy);
+        let config = match options.redirects {
+            Redirects::Refused => builder.max_redirects(0),
+            Redirects::FollowedWithoutAuth => {
+                builder.redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
+            }
+        }
+        .build();
+        Ok(Http {
             agent: ureq::Agent::new_with_config(config),
-            user_agent,
+            user_agent: format!("kubectl-promote/{}", env!("CARGO_PKG_VERSION")),
         })
     }
 
-    pub(crate) fn kind(&self) -> ForgeKind {
-        self.target.kind
-    }
-
-    /// `path` is relative to the API base and already encoded.
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.target.api_url)
-    }
-
-    /// One request to an absolute URL under the API base; any status comes back as an [`Answer`].
-    pub(crate) fn send(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<&Value>,
-        action: &str,
-    ) -> Result<Answer, ForgeError> {
-        let transport = |source: ureq::Error| ForgeError::Transport {
-            forge: self.kind(),
-            api_url: self.target.api_url.clone(),
-            action: action.to_owned(),
-            source: Box::new(source),
+    /// Sends one request and reads its answer (the body up to the request's limit).
+    pub(crate) fn send(&self, request: &Request<'_>) -> Result<Response, ureq::Error> {
+        let a = &self.agent;
+        let url = request.url;
+        let result = match request.method {
+            Method::Get => self.prepare(a.get(url), request).call(),
+            Method::Head => self.prepare(a.head(url), request).call(),
+            Method::Post => send_body(self.prepare(a.post(url), request), request.body),
+            Method::Put => send_body(self.prepare(a.put(url), request), request.body),
+            Method::Patch => send_body(self.prepare(a.patch(url), request), request.body),
         };
-        let secret = self.token.expose_secret();
-        let (auth_name, auth_value) = match self.kind() {
-            ForgeKind::GitHub => ("Authorization", format!("Bearer {secret}")),
-            ForgeKind::Gitea => ("Authorization", format!("token {secret}")),
-            ForgeKind::GitLab => ("PRIVATE-TOKEN", secret.to_owned()),
-        };
-        let payload = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
-        macro_rules! common {
-            ($builder:expr) => {{
-                let builder = $builder
-                    .header(auth_name, auth_value.as_str())
-                    .header("User-Agent", self.user_agent.as_str())
-                    .header("Accept", accept(self.kind()));
-                match self.kind() {
-                    ForgeKind::GitHub => builder.header("X-GitHub-Api-Version", "2022-11-28"),
-                    ForgeKind::GitLab | ForgeKind::Gitea => builder,
-                }
-            }};
-        }
-        let result = match (method, payload) {
-            (Method::Get, _) => common!(self.agent.get(url)).call(),
-            (method, payload) => {
-                let builder = match method {
-                    Method::Post => self.agent.post(url),
-                    Method::Put => self.agent.put(url),
-                    Method::Patch | Method::Get => self.agent.patch(url),
-                };
-                let builder = common!(builder);
-                match payload {
-                    Some(bytes) => builder
-                        .header("Content-Type", "application/json")
-                        .send(&bytes[..]),
-                    None => builder.send_empty(),
-                }
-            }
-        };
-        let mut response = result.map_err(transport)?;
+        let mut response = result?;
         let status = response.status().as_u16();
-        let next = response
-            .headers()
-            .get("link")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_next_link);
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.body_mut().read_to_string().map_err(transport)?;
-        Ok(Answer {
+        let headers = std::mem::take(response.headers_mut());
+        let body = match request.method {
+            Method::Head => Vec::new(),
+            _ => response
+                .body_mut()
+                .with_config()
+                .limit(request.limit)
+                .read_to_vec()?,
+        };
+        Ok(Response {
             status,
+            headers,
             body,
-            next,
-            location,
         })
     }
 
-    /// A request whose success is any 2xx; anything else becomes the matching [`ForgeError`].
-    pub(crate) fn call(
+    fn prepare<B>(
         &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        action: &str,
-        subject: Subject,
-    ) -> Result<Answer, ForgeError> {
-        let answer = self.send(method, &self.url(path), body, action)?;
-        if (200..300).contains(&answer.status) {
-            Ok(answer)
-        } else {
-            Err(self.error(&answer, action, subject))
+        builder: ureq::RequestBuilder<B>,
+        request: &Request<'_>,
+    ) -> ureq::RequestBuilder<B> {
+        let mut builder = builder.header("User-Agent", self.user_agent.as_str());
+        for (name, value) in request.headers {
+            builder = builder.header(*name, *value);
         }
-    }
-
-    /// Like [`Client::call`], decoding the JSON answer.
-    pub(crate) fn json<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        action: &str,
-        subject: Subject,
-    ) -> Result<T, ForgeError> {
-        let answer = self.call(method, path, body, action, subject)?;
-        self.decode(&answer.body, action)
-    }
-
-    pub(crate) fn decode<T: DeserializeOwned>(
-        &self,
-        body: &str,
-        action: &str,
-    ) -> Result<T, ForgeError> {
-        serde_json::from_str(body).map_err(|e| ForgeError::InvalidResponse {
-            forge: self.kind(),
-            action: action.to_owned(),
-            source: Box::new(e),
-        })
-    }
-
-    /// Every page of a list, following `rel="next"` links within the API base.
-    pub(crate) fn all_pages<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        action: &str,
-    ) -> Result<Vec<T>, ForgeError> {
-        let mut items = Vec::new();
-        let mut url = self.url(path);
-        // A bound, so a server that links a page to itself cannot keep us here.
-        for _ in 0..1000 {
-            let answer = self.send(Method::Get, &url, None, action)?;
-            if !(200..300).contains(&answer.status) {
-                return Err(self.error(&answer, action, Subject::Repo));
-            }
-            let page: Vec<T> = self.decode(&answer.body, action)?;
-            let empty = page.is_empty();
-            items.extend(page);
-            match answer.next {
-                Some(next) if !empty => {
-                    if !within(&next, &self.target.api_url) {
-                        return Err(ForgeError::ForeignLink {
-                            forge: self.kind(),
-                            api_url: self.target.api_url.clone(),
-                        });
-                    }
-                    url = next;
-                }
-                _ => return Ok(items),
-            }
-        }
-        Ok(items)
-    }
-
-    /// Maps a non-2xx answer to what the user needs to act on.
-    pub(crate) fn error(&self, answer: &Answer, action: &str, subject: Subject) -> ForgeError {
-        let forge = self.kind();
-        let repo = self.target.repo.to_string();
-        let token_env = self.target.token_env.clone();
-        let message = self.token.scrub(&vendor_message(&answer.body));
-        match (answer.status, subject) {
-            (401, _) => ForgeError::BadToken { forge, token_env },
-            (403, _) => ForgeError::Forbidden {
-                forge,
-                repo,
-                action: action.to_owned(),
-                token_env,
-                message,
-            },
-            (404, Subject::Pull(number)) if !message.contains("Project Not Found") => {
-                ForgeError::PullRequestNotFound {
-                    forge,
-                    noun: forge.pr_noun(),
-                    repo,
-                    number,
-                }
-            }
-            (404, _) => ForgeError::RepoNotFound {
-                forge,
-                repo,
-                api_url: self.target.api_url.clone(),
-                token_env,
-            },
-            (300..=399, _) => ForgeError::Moved {
-                forge,
-                repo,
-                location: answer.location.clone().unwrap_or_default(),
-            },
-            (status, _) => ForgeError::Rejected {
-                forge,
-                repo,
-                action: action.to_owned(),
-                status,
-                message,
-            },
-        }
+        builder.query_pairs(request.query.iter().copied())
     }
 }
 
-fn accept(kind: ForgeKind) -> &'static str {
-    match kind {
-        ForgeKind::GitHub => "application/vnd.github+json",
-        ForgeKind::GitLab | ForgeKind::Gitea => "application/json",
-    }
-}
-
-/// Whether `url` lies under `base` (same origin, path below).
-fn within(url: &str, base: &str) -> bool {
-    url.strip_prefix(base)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
-}
-
-/// The vendor's own words from an error body: GitHub `message` + `errors[].message`, GitLab
-/// `message` (a string, a list, or a map of field → list) or `error`, Gitea `message`.
-pub(crate) fn vendor_message(body: &str) -> String {
-    let Ok(value) = serde_json::from_str::<Value>(body) else {
-        return body.chars().take(200).collect::<String>().trim().to_owned();
-    };
-    let mut parts: Vec<String> = Vec::new();
-    let push_text = |parts: &mut Vec<String>, v: &Value| match v {
-        Value::String(s) => parts.push(s.clone()),
-        Value::Array(list) => {
-            parts.extend(list.iter().filter_map(Value::as_str).map(str::to_owned))
-        }
-        Value::Object(map) => {
-            for (field, v) in map {
-                let text = match v {
-                    Value::Array(list) => list
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    other => other.as_str().unwrap_or_default().to_owned(),
-                };
-                parts.push(format!("{field} {text}"));
-            }
-        }
-        _ => {}
-    };
-    if let Some(m) = value.get("message") {
-        push_text(&mut parts, m);
-    }
-    if let Some(e) = value.get("error") {
-        push_text(&mut parts, e);
-    }
-    if let Some(errors) = value.get("errors").and_then(Value::as_array) {
-        for e in errors {
-            match e.get("message") {
-                Some(m) => push_text(&mut parts, m),
-                None => {
-                    let field = e.get("field").and_then(Value::as_str).unwrap_or_default();
-                    let code = e.get("code").and_then(Value::as_str).unwrap_or_default();
-                    if !field.is_empty() || !code.is_empty() {
-                        parts.push(format!("{field}: {code}"));
-                    }
-                }
-            }
-        }
-    }
-    if parts.is_empty() {
-        body.chars().take(200).collect()
-    } else {
-        parts.join("; ")
+fn send_body(
+    builder: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    body: Body<'_>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    match body {
+        Body::Empty => builder.send_empty(),
+        Body::Json(value) => builder
+            .header("Content-Type", "application/json")
+            .send(&serde_json::to_vec(value).unwrap_or_default()[..]),
+        Body::Form(pairs) => builder.send_form(pairs.iter().copied()),
     }
 }
 
@@ -363,6 +223,12 @@ pub fn parse_next_link(header: &str) -> Option<String> {
     None
 }
 
+/// Whether `url` lies under `base` (same origin, path below).
+pub(crate) fn within(url: &str, base: &str) -> bool {
+    url.strip_prefix(base)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,32 +245,6 @@ mod tests {
             None
         );
         assert_eq!(parse_next_link(""), None);
-    }
-
-    #[test]
-    fn vendor_messages_are_read_from_each_shape() {
-        let github = r#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"A pull request already exists for acme:x."}]}"#;
-        assert_eq!(
-            vendor_message(github),
-            "Validation Failed; A pull request already exists for acme:x."
-        );
-        let gitlab = r#"{"message":["Another open merge request already exists for this source branch: !1"]}"#;
-        assert_eq!(
-            vendor_message(gitlab),
-            "Another open merge request already exists for this source branch: !1"
-        );
-        assert_eq!(
-            vendor_message(r#"{"message":{"title":["is too long"]}}"#),
-            "title is too long"
-        );
-        assert_eq!(
-            vendor_message(r#"{"error":"title is missing"}"#),
-            "title is missing"
-        );
-        assert_eq!(
-            vendor_message("<html>bad gateway</html>"),
-            "<html>bad gateway</html>"
-        );
     }
 
     #[test]

@@ -159,3 +159,71 @@ fn docker_config_auths_answer_the_token_flow_and_stay_secret() {
         assert!(!shown.contains(secret), "{shown}");
     }
 }
+
+#[test]
+fn an_identity_token_is_exchanged_by_the_refresh_token_grant_and_stays_secret() {
+    let d = format!("sha256:{}", "e".repeat(64));
+    let fake = TokenRegistry::start("ana", "pa55-word", &[("shop/cart", "v1", &d)]);
+    fake.accept_identity_token("refresh-7f3a");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"identitytoken\": \"refresh-7f3a\"}}}}}}",
+            fake.host
+        ),
+    )
+    .unwrap();
+    let client = HttpRegistry::new(&RegistryOptions {
+        docker_config: Some(config.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let image = format!("{}/shop/cart", fake.host);
+    assert_eq!(
+        client.resolve(&query(&image, "v1")).unwrap(),
+        Lookup::Found { digest: d }
+    );
+    let seen = fake.seen.lock().unwrap().clone();
+    // One form POST to the realm, as OAuth2's refresh-token grant has it; no GET for a token.
+    assert_eq!(seen.forms.len(), 1, "{seen:#?}");
+    let form: std::collections::BTreeMap<_, _> = seen.forms[0].iter().cloned().collect();
+    let field = |k: &str| form.get(k).map(String::as_str);
+    assert_eq!(field("grant_type"), Some("refresh_token"));
+    assert_eq!(field("refresh_token"), Some("refresh-7f3a"));
+    assert_eq!(field("client_id"), Some("kubectl-promote"));
+    assert_eq!(field("service"), Some("fake-registry"));
+    assert_eq!(field("scope"), Some("repository:shop/cart:pull"));
+    assert!(
+        !seen.requests.iter().any(|r| r.starts_with("GET /token")),
+        "{seen:#?}"
+    );
+    // The identity token went in the form body only, never in a header.
+    assert!(
+        !seen.requests.iter().any(|r| r.contains("refresh-7f3a")),
+        "{seen:#?}"
+    );
+
+    // An identity token the endpoint does not know: refused, named, not shown.
+    std::fs::write(
+        &config,
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"identitytoken\": \"stale-9c1d\"}}}}}}",
+            fake.host
+        ),
+    )
+    .unwrap();
+    let stale = HttpRegistry::new(&RegistryOptions {
+        docker_config: Some(config),
+        ..Default::default()
+    })
+    .unwrap();
+    let err = stale.resolve(&query(&image, "v1")).unwrap_err();
+    let shown = format!("{err} {err:?} {stale:?}");
+    assert!(
+        shown.contains("at its token endpoint") && shown.contains("docker config"),
+        "{shown}"
+    );
+    assert!(!shown.contains("stale-9c1d"), "{shown}");
+}

@@ -183,75 +183,115 @@ fn poll_oneoff<T: HasVirtualTime>(
     if !fits(subs, sub_bytes) || !fits(events, event_bytes) || !fits(out, 4) {
         return Ok(errno::FAULT);
     }
-    // The guest pays for the host's work in fuel, so a huge subscription list is bounded by
-    // its fuel as its own loops are.
+    charge(caller, n)?;
+    let time = caller.data().virtual_time();
+    let (now, wall) = (time.monotonic_ns(), time.wall_ns());
+    let parsed = match read_subscriptions(memory.data(&caller), subs, n, now, wall)? {
+        Ok(parsed) => parsed,
+        Err(errno) => return Ok(errno),
+    };
+    let now = advance(time, &parsed, now);
+    let written = write_events(memory.data_mut(&mut *caller), events, &parsed, now)?;
+    let at = usize::try_from(out)?;
+    memory.data_mut(caller)[at..at + 4].copy_from_slice(&written.to_le_bytes());
+    Ok(errno::SUCCESS)
+}
+
+/// The guest pays for the host's work in fuel, so a huge subscription list is bounded by its
+/// fuel as its own loops are.
+fn charge<T>(caller: &mut Caller<'_, T>, n: u64) -> wasmtime::Result<()> {
     let fuel = caller.get_fuel()?;
     let cost = n.saturating_mul(FUEL_PER_SUBSCRIPTION);
     if cost > fuel {
         caller.set_fuel(0)?;
         return Err(Trap::OutOfFuel.into());
     }
-    caller.set_fuel(fuel - cost)?;
+    caller.set_fuel(fuel - cost)
+}
 
-    let time = caller.data().virtual_time();
-    let (now, wall) = (time.monotonic_ns(), time.wall_ns());
-    let data = memory.data(&caller);
+/// The `n` subscriptions at `subs` (already checked to lie in `data`), with clock deadlines on
+/// the monotonic clock; `Ok(Err(errno))` for one the sandbox refuses.
+fn read_subscriptions(
+    data: &[u8],
+    subs: u64,
+    n: u64,
+    now: u64,
+    wall: u64,
+) -> wasmtime::Result<Result<Vec<Subscription>, i32>> {
     let mut parsed = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1024));
     for i in 0..n {
         let at = usize::try_from(subs + i * SUBSCRIPTION_SIZE)?;
         let s = &data[at..at + SUBSCRIPTION_SIZE as usize];
-        let userdata = u64_at(s, 0);
-        let sub = match s[8] {
-            EVENT_CLOCK => {
-                let (id, timeout, flags) = (u32_at(s, 16), u64_at(s, 24), u16_at(s, 40));
-                let absolute = flags & ABSTIME != 0;
-                let deadline = match (id, absolute) {
-                    (CLOCK_MONOTONIC, true) => timeout,
-                    (CLOCK_MONOTONIC | CLOCK_REALTIME, false) => now.saturating_add(timeout),
-                    // An absolute wall time: as long from now as it is past the wall clock.
-                    (CLOCK_REALTIME, true) => now.saturating_add(timeout.saturating_sub(wall)),
-                    // CPU-time clocks: refused, as wasmtime-wasi does.
-                    _ => return Ok(errno::INVAL),
-                };
-                Subscription::Clock { userdata, deadline }
-            }
-            kind @ (EVENT_FD_READ | EVENT_FD_WRITE) => {
-                let fd = u32_at(s, 16);
-                let ok = (kind == EVENT_FD_READ && fd == 0)
-                    || (kind == EVENT_FD_WRITE && (fd == 1 || fd == 2));
-                if !ok {
-                    return Ok(errno::BADF);
-                }
-                Subscription::Fd { userdata, kind }
-            }
-            _ => return Ok(errno::INVAL),
-        };
-        parsed.push(sub);
+        match subscription(s, now, wall) {
+            Ok(sub) => parsed.push(sub),
+            Err(errno) => return Ok(Err(errno)),
+        }
     }
-    // Ready at once: every fd, and every clock already due. With none of those, sleep (in
-    // virtual time) until the earliest clock is due.
+    Ok(Ok(parsed))
+}
+
+/// One `subscription` record.
+fn subscription(s: &[u8], now: u64, wall: u64) -> Result<Subscription, i32> {
+    let userdata = u64_at(s, 0);
+    match s[8] {
+        EVENT_CLOCK => {
+            let (id, timeout, flags) = (u32_at(s, 16), u64_at(s, 24), u16_at(s, 40));
+            let absolute = flags & ABSTIME != 0;
+            let deadline = match (id, absolute) {
+                (CLOCK_MONOTONIC, true) => timeout,
+                (CLOCK_MONOTONIC | CLOCK_REALTIME, false) => now.saturating_add(timeout),
+                // An absolute wall time: as long from now as it is past the wall clock.
+                (CLOCK_REALTIME, true) => now.saturating_add(timeout.saturating_sub(wall)),
+                // CPU-time clocks: refused, as wasmtime-wasi does.
+                _ => return Err(errno::INVAL),
+            };
+            Ok(Subscription::Clock { userdata, deadline })
+        }
+        kind @ (EVENT_FD_READ | EVENT_FD_WRITE) => {
+            let fd = u32_at(s, 16);
+            let ok = (kind == EVENT_FD_READ && fd == 0)
+                || (kind == EVENT_FD_WRITE && (fd == 1 || fd == 2));
+            if !ok {
+                return Err(errno::BADF);
+            }
+            Ok(Subscription::Fd { userdata, kind })
+        }
+        _ => Err(errno::INVAL),
+    }
+}
+
+/// Ready at once: every fd, and every clock already due. With none of those, sleeps (in
+/// virtual time) until the earliest clock is due. Returns the monotonic time after.
+fn advance(time: &VirtualTime, parsed: &[Subscription], now: u64) -> u64 {
     let any_fd = parsed.iter().any(|s| matches!(s, Subscription::Fd { .. }));
     let due = parsed.iter().any(|s| match s {
         Subscription::Clock { deadline, .. } => *deadline <= now,
         Subscription::Fd { .. } => true,
     });
-    let now = if any_fd || due {
-        now
-    } else {
-        let earliest = parsed
-            .iter()
-            .filter_map(|s| match s {
-                Subscription::Clock { deadline, .. } => Some(*deadline),
-                Subscription::Fd { .. } => None,
-            })
-            .min()
-            .unwrap_or(now);
-        time.sleep(earliest - now);
-        earliest
-    };
-    let data = memory.data_mut(caller);
+    if any_fd || due {
+        return now;
+    }
+    let earliest = parsed
+        .iter()
+        .filter_map(|s| match s {
+            Subscription::Clock { deadline, .. } => Some(*deadline),
+            Subscription::Fd { .. } => None,
+        })
+        .min()
+        .unwrap_or(now);
+    time.sleep(earliest - now);
+    earliest
+}
+
+/// Writes an `event` for each ready subscription at `events`; returns how many.
+fn write_events(
+    data: &mut [u8],
+    events: u64,
+    parsed: &[Subscription],
+    now: u64,
+) -> wasmtime::Result<u32> {
     let mut written: u32 = 0;
-    for s in &parsed {
+    for s in parsed {
         let (userdata, kind) = match *s {
             Subscription::Clock { userdata, deadline } if deadline <= now => {
                 (userdata, EVENT_CLOCK)
@@ -270,9 +310,7 @@ fn poll_oneoff<T: HasVirtualTime>(
         }
         written += 1;
     }
-    let at = usize::try_from(out)?;
-    data[at..at + 4].copy_from_slice(&written.to_le_bytes());
-    Ok(errno::SUCCESS)
+    Ok(written)
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {

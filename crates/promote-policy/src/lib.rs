@@ -23,6 +23,7 @@ mod error;
 mod host;
 mod inspect;
 pub mod krew;
+mod limits;
 mod opa;
 pub mod package;
 mod source;
@@ -35,8 +36,9 @@ pub use combine::{
 };
 pub use error::{HostError, LIMITS_DOC, LoadError, PolicyError, Printed, QUOTED_STDOUT};
 pub use host::{
-    Evaluation, Host, HostConfig, Limits, Policy, SIDECAR, STDERR_LIMIT, STDOUT_LIMIT, SidecarText,
+    Evaluation, Host, HostConfig, Policy, SIDECAR, STDERR_LIMIT, STDOUT_LIMIT, SidecarText,
 };
+pub use limits::Limits;
 pub use opa::{ABI_OPA_V1, DECISION_ENTRYPOINT, SETTINGS_ENTRYPOINT, SUPPORTED_BUILTINS};
 pub use source::{ModuleSource, Origin, Sha256};
 

@@ -25,9 +25,9 @@ use opa_wasm::EvaluationContext;
 use promote_policy_sdk::PolicyMetadata;
 use serde::Serialize;
 use serde_json::Value;
-use wasmtime::{Engine, Linker, Memory, Module, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Linker, Memory, Module, Store, Trap};
 
-use crate::host::{Limiter, MIB, TICK};
+use crate::limits::{Limiter, Limits, MIB, arm};
 use crate::{LoadError, PolicyError};
 
 /// The ABI name in a Rego module's metadata.
@@ -245,27 +245,13 @@ struct OpaState {
     limiter: Limiter,
 }
 
-fn new_store(engine: &Engine, limits: crate::Limits) -> Result<Store<OpaState>, wasmtime::Error> {
-    let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
-    let limiter = Limiter {
-        inner: StoreLimitsBuilder::new()
-            .memory_size(memory_limit)
-            .table_elements(crate::host::TABLE_ELEMENTS)
-            // The module's instance, plus the one wasmtime makes for the host-created
-            // `env.memory` that OPA modules import.
-            .instances(2)
-            .tables(8)
-            .memories(2)
-            .build(),
-        memory_limit: limits.memory_bytes,
-        refused: None,
-    };
+fn new_store(engine: &Engine, limits: Limits) -> Result<Store<OpaState>, wasmtime::Error> {
+    // Two instances and memories: the module's, plus the one wasmtime makes for the
+    // host-created `env.memory` that OPA modules import.
+    let limiter = Limiter::new(limits, 2);
     let mut store = Store::new(engine, OpaState { limiter });
     store.limiter(|s| &mut s.limiter);
-    store.set_fuel(limits.fuel)?;
-    let ticks = limits.timeout.as_millis().div_ceil(TICK.as_millis()) + 1;
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-    store.epoch_deadline_trap();
+    arm(&mut store, limits)?;
     Ok(store)
 }
 
@@ -280,7 +266,7 @@ pub(crate) fn prepare(
     origin: &str,
     module: Module,
     data: Value,
-    limits: crate::Limits,
+    limits: Limits,
 ) -> Result<OpaModule, LoadError> {
     let bad = |message: String| LoadError::Opa {
         origin: origin.to_owned(),
@@ -315,7 +301,7 @@ pub(crate) fn prepare(
 
 type Declared = (BTreeMap<String, Value>, BTreeMap<String, Value>);
 
-fn declared(engine: &Engine, module: &Module, limits: crate::Limits) -> wasmtime::Result<Declared> {
+fn declared(engine: &Engine, module: &Module, limits: Limits) -> wasmtime::Result<Declared> {
     let mut store = new_store(engine, limits)?;
     let memory_type = module
         .imports()
@@ -406,7 +392,7 @@ pub(crate) struct OpaOutput {
 pub(crate) fn evaluate(
     engine: &Engine,
     m: &OpaModule,
-    limits: crate::Limits,
+    limits: Limits,
     entrypoint: &str,
     input: &Value,
     now: Duration,
@@ -476,26 +462,19 @@ pub(crate) fn evaluate(
 fn classify(
     e: &anyhow::Error,
     store: &Store<OpaState>,
-    limits: crate::Limits,
+    limits: Limits,
     fuel_left: u64,
     elapsed: Duration,
 ) -> PolicyError {
     if let Some(wanted) = store.data().limiter.refused {
-        return PolicyError::MemoryLimit {
-            limit_mib: limits.memory_bytes / MIB,
-            wanted,
-        };
+        return limits.memory_exceeded(wanted);
     }
     let trap = e.chain().find_map(|c| c.downcast_ref::<Trap>().copied());
     match trap {
-        Some(Trap::OutOfFuel) => PolicyError::OutOfFuel { limit: limits.fuel },
-        Some(Trap::Interrupt) => PolicyError::TimedOut {
-            ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
-        },
-        _ if fuel_left == 0 => PolicyError::OutOfFuel { limit: limits.fuel },
-        _ if elapsed >= limits.timeout => PolicyError::TimedOut {
-            ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
-        },
+        Some(Trap::OutOfFuel) => limits.out_of_fuel(),
+        Some(Trap::Interrupt) => limits.timed_out(),
+        _ if fuel_left == 0 => limits.out_of_fuel(),
+        _ if elapsed >= limits.timeout => limits.timed_out(),
         _ => PolicyError::Trap {
             message: format!("{e:#}"),
             stderr_tail: String::new(),

@@ -662,99 +662,85 @@ impl Client {
         })
     }
 
-    fn get(&self, path: &str) -> Result<Value, KubeletError> {
+    /// A GET, or a PATCH with a JSON merge patch; an answer other than 200 is an error that
+    /// quotes its body.
+    fn call(
+        &self,
+        path: &str,
+        patch: Option<&Value>,
+    ) -> Result<(String, ureq::http::Response<ureq::Body>), KubeletError> {
         let url = format!("{}{path}", self.url);
-        let http = |source| KubeletError::Http {
-            method: "GET",
+        let method = if patch.is_some() { "PATCH" } else { "GET" };
+        let sent = match patch {
+            None => self
+                .agent
+                .get(&url)
+                .header("Authorization", &self.auth)
+                .header("Accept", "application/json")
+                .call(),
+            Some(patch) => self
+                .agent
+                .patch(&url)
+                .header("Authorization", &self.auth)
+                .header("Content-Type", "application/merge-patch+json")
+                .send(patch.to_string().as_bytes()),
+        };
+        let mut answer = sent.map_err(|source| KubeletError::Http {
+            method,
             url: url.clone(),
             source: Box::new(source),
-        };
-        let mut answer = self
-            .agent
-            .get(&url)
-            .header("Authorization", &self.auth)
-            .header("Accept", "application/json")
-            .call()
-            .map_err(http)?;
+        })?;
         let status = answer.status().as_u16();
-        let body = answer
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .map_err(http)?;
         if status != 200 {
+            let body = answer.body_mut().read_to_string().unwrap_or_default();
             return Err(KubeletError::Status {
-                method: "GET",
+                method,
                 url,
                 status,
                 body,
             });
         }
+        Ok((url, answer))
+    }
+
+    /// The JSON document a 200 answered, read up to `limit` bytes.
+    fn json(
+        method: &'static str,
+        url: String,
+        mut answer: ureq::http::Response<ureq::Body>,
+        limit: u64,
+    ) -> Result<Value, KubeletError> {
+        let body = answer
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_string()
+            .map_err(|source| KubeletError::Http {
+                method,
+                url: url.clone(),
+                source: Box::new(source),
+            })?;
         serde_json::from_str(&body).map_err(|source| KubeletError::Json {
-            method: "GET",
+            method,
             url,
             source,
         })
     }
 
+    fn get(&self, path: &str) -> Result<Value, KubeletError> {
+        let (url, answer) = self.call(path, None)?;
+        Self::json("GET", url, answer, 64 << 20)
+    }
+
     fn stream(&self, path: &str) -> Result<impl BufRead + use<>, KubeletError> {
-        let url = format!("{}{path}", self.url);
-        let http = |source| KubeletError::Http {
-            method: "GET",
-            url: url.clone(),
-            source: Box::new(source),
-        };
-        let mut answer = self
-            .agent
-            .get(&url)
-            .header("Authorization", &self.auth)
-            .header("Accept", "application/json")
-            .call()
-            .map_err(http)?;
-        let status = answer.status().as_u16();
-        if status != 200 {
-            let body = answer.body_mut().read_to_string().unwrap_or_default();
-            return Err(KubeletError::Status {
-                method: "GET",
-                url,
-                status,
-                body,
-            });
-        }
+        let (_, answer) = self.call(path, None)?;
         Ok(BufReader::new(answer.into_body().into_reader()))
     }
 
     /// PATCH with a JSON merge patch; the object as written.
     fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value, KubeletError> {
-        let url = format!("{}{path}", self.url);
-        let http = |source| KubeletError::Http {
-            method: "PATCH",
-            url: url.clone(),
-            source: Box::new(source),
-        };
-        let mut answer = self
-            .agent
-            .patch(&url)
-            .header("Authorization", &self.auth)
-            .header("Content-Type", "application/merge-patch+json")
-            .send(patch.to_string().as_bytes())
-            .map_err(http)?;
-        let status = answer.status().as_u16();
-        let body = answer.body_mut().read_to_string().map_err(http)?;
-        if status != 200 {
-            return Err(KubeletError::Status {
-                method: "PATCH",
-                url,
-                status,
-                body,
-            });
-        }
-        serde_json::from_str(&body).map_err(|source| KubeletError::Json {
-            method: "PATCH",
-            url,
-            source,
-        })
+        let (url, answer) = self.call(path, Some(patch))?;
+        Self::json("PATCH", url, answer, 10 << 20)
     }
 }
 

@@ -8,10 +8,12 @@
 //! client's convenience.
 
 pub mod argocd;
+pub mod flags;
 pub mod forge;
 pub mod go;
 pub mod hooks;
 pub mod kubelet;
 pub mod opa;
+mod query;
 pub mod registry;
 pub mod repo;

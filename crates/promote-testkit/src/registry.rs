@@ -179,16 +179,21 @@ fn tar_of_one_file(name: &str, content: &[u8]) -> Vec<u8> {
 pub struct Seen {
     /// `METHOD path Authorization` of every request, in order.
     pub requests: Vec<String>,
+    /// The bodies of the form `POST`s to the token endpoint, decoded, in order.
+    pub forms: Vec<Vec<(String, String)>>,
 }
 
 /// A registry that wants a Bearer token for everything, from its own token endpoint, which
-/// hands one out only for Basic `user:password`. It knows the manifests in `tags`; one with an
-/// empty digest is served without `Docker-Content-Digest` (as some registries do), its body
-/// [`FAKE_MANIFEST`] on GET.
+/// hands one out only for Basic `user:password` (`GET /token`), or for an identity token it
+/// was told of through the OAuth2 refresh-token grant (`POST /token`, a form with
+/// `grant_type=refresh_token`; see [`TokenRegistry::accept_identity_token`]). It knows the
+/// manifests in `tags`; one with an empty digest is served without `Docker-Content-Digest` (as
+/// some registries do), its body [`FAKE_MANIFEST`] on GET.
 pub struct TokenRegistry {
     server: Arc<tiny_http::Server>,
     pub host: String,
     pub seen: Arc<Mutex<Seen>>,
+    identity_tokens: Arc<Mutex<Vec<String>>>,
 }
 
 /// The manifest body of a tag served without a digest header.
@@ -197,6 +202,16 @@ pub const FAKE_MANIFEST: &str =
 
 /// The token the endpoint hands out.
 pub const FAKE_TOKEN: &str = "fake-registry-token-3141";
+
+/// What the stand-in's thread answers from.
+struct TokenState {
+    host: String,
+    want_basic: String,
+    /// `(repository, tag, digest)`.
+    tags: Vec<(String, String, String)>,
+    seen: Arc<Mutex<Seen>>,
+    identity_tokens: Arc<Mutex<Vec<String>>>,
+}
 
 impl TokenRegistry {
     /// `tags`: `(repository, tag, digest)` it serves.
@@ -209,71 +224,132 @@ impl TokenRegistry {
             server.server_addr().to_ip().expect("ip").port()
         );
         let seen = Arc::new(Mutex::new(Seen::default()));
-        use base64_lite::encode;
-        let want_basic = format!("Basic {}", encode(format!("{user}:{password}").as_bytes()));
-        let tags: Vec<(String, String, String)> = tags
-            .iter()
-            .map(|(r, t, d)| ((*r).to_owned(), (*t).to_owned(), (*d).to_owned()))
-            .collect();
-        let (srv, seen2, host2) = (server.clone(), seen.clone(), host.clone());
+        let identity_tokens = Arc::new(Mutex::new(Vec::new()));
+        let state = TokenState {
+            host: host.clone(),
+            want_basic: format!(
+                "Basic {}",
+                base64_lite::encode(format!("{user}:{password}").as_bytes())
+            ),
+            tags: tags
+                .iter()
+                .map(|(r, t, d)| ((*r).to_owned(), (*t).to_owned(), (*d).to_owned()))
+                .collect(),
+            seen: Arc::clone(&seen),
+            identity_tokens: Arc::clone(&identity_tokens),
+        };
+        let srv = Arc::clone(&server);
         std::thread::spawn(move || {
             for request in srv.incoming_requests() {
-                let auth = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Authorization"))
-                    .map(|h| h.value.as_str().to_owned())
-                    .unwrap_or_default();
-                let url = request.url().to_owned();
-                seen2
-                    .lock()
-                    .expect("seen")
-                    .requests
-                    .push(format!("{} {url} {auth}", request.method()));
-                let header =
-                    |k: &str, v: &str| tiny_http::Header::from_bytes(k, v).expect("header");
-                let response = if url.starts_with("/token") {
-                    if auth == want_basic {
-                        tiny_http::Response::from_string(format!("{{\"token\": \"{FAKE_TOKEN}\"}}"))
-                            .with_status_code(200)
-                    } else {
-                        tiny_http::Response::from_string(
-                            "{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}",
-                        )
-                        .with_status_code(401)
-                    }
-                } else if auth != format!("Bearer {FAKE_TOKEN}") {
-                    let challenge =
-                        format!("Bearer realm=\"http://{host2}/token\",service=\"fake-registry\"");
-                    tiny_http::Response::from_string("{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}")
-                        .with_status_code(401)
-                        .with_header(header("WWW-Authenticate", &challenge))
-                } else {
-                    let hit = tags
-                        .iter()
-                        .find(|(r, t, _)| url == format!("/v2/{r}/manifests/{t}"));
-                    match hit {
-                        Some((_, _, d)) if d.is_empty() => {
-                            let body = if request.method() == &tiny_http::Method::Get {
-                                FAKE_MANIFEST
-                            } else {
-                                ""
-                            };
-                            tiny_http::Response::from_string(body).with_status_code(200)
-                        }
-                        Some((_, _, d)) => tiny_http::Response::from_string("")
-                            .with_status_code(200)
-                            .with_header(header("Docker-Content-Digest", d)),
-                        None => tiny_http::Response::from_string(
-                            "{\"errors\": [{\"code\": \"MANIFEST_UNKNOWN\"}]}",
-                        )
-                        .with_status_code(404),
-                    }
-                };
-                let _ = request.respond(response);
+                state.answer(request);
             }
         });
-        TokenRegistry { server, host, seen }
+        TokenRegistry {
+            server,
+            host,
+            seen,
+            identity_tokens,
+        }
+    }
+
+    /// From now on the token endpoint also answers the refresh-token grant for `token`.
+    pub fn accept_identity_token(&self, token: &str) {
+        self.identity_tokens
+            .lock()
+            .expect("identity tokens")
+            .push(token.to_owned());
+    }
+}
+
+type Reply = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
+
+fn reply(status: u16, body: &str) -> Reply {
+    tiny_http::Response::from_string(body).with_status_code(status)
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name, value).expect("header")
+}
+
+const UNAUTHORIZED: &str = "{\"errors\": [{\"code\": \"UNAUTHORIZED\"}]}";
+
+impl TokenState {
+    fn answer(&self, mut request: tiny_http::Request) {
+        let auth = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_str().to_owned())
+            .unwrap_or_default();
+        let url = request.url().to_owned();
+        let method = request.method().clone();
+        self.seen
+            .lock()
+            .expect("seen")
+            .requests
+            .push(format!("{method} {url} {auth}"));
+        let response = if url.starts_with("/token") && method == tiny_http::Method::Post {
+            let mut body = String::new();
+            let _ = request.as_reader().read_to_string(&mut body);
+            self.refresh_grant(&body)
+        } else if url.starts_with("/token") {
+            if auth == self.want_basic {
+                reply(200, &format!("{{\"token\": \"{FAKE_TOKEN}\"}}"))
+            } else {
+                reply(401, UNAUTHORIZED)
+            }
+        } else if auth != format!("Bearer {FAKE_TOKEN}") {
+            let challenge = format!(
+                "Bearer realm=\"http://{}/token\",service=\"fake-registry\"",
+                self.host
+            );
+            reply(401, UNAUTHORIZED).with_header(header("WWW-Authenticate", &challenge))
+        } else {
+            self.manifest(&url, &method)
+        };
+        let _ = request.respond(response);
+    }
+
+    /// The OAuth2 refresh-token grant: a token for an identity token it was told of.
+    fn refresh_grant(&self, body: &str) -> Reply {
+        let form = crate::query::pairs(body);
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let granted = field("grant_type") == "refresh_token"
+            && self
+                .identity_tokens
+                .lock()
+                .expect("identity tokens")
+                .contains(&field("refresh_token"));
+        self.seen.lock().expect("seen").forms.push(form);
+        if granted {
+            reply(200, &format!("{{\"access_token\": \"{FAKE_TOKEN}\"}}"))
+        } else {
+            reply(401, UNAUTHORIZED)
+        }
+    }
+
+    fn manifest(&self, url: &str, method: &tiny_http::Method) -> Reply {
+        let hit = self
+            .tags
+            .iter()
+            .find(|(r, t, _)| url == format!("/v2/{r}/manifests/{t}"));
+        match hit {
+            Some((_, _, d)) if d.is_empty() => {
+                let body = if *method == tiny_http::Method::Get {
+                    FAKE_MANIFEST
+                } else {
+                    ""
+                };
+                reply(200, body)
+            }
+            Some((_, _, d)) => reply(200, "").with_header(header("Docker-Content-Digest", d)),
+            None => reply(404, "{\"errors\": [{\"code\": \"MANIFEST_UNKNOWN\"}]}"),
+        }
     }
 }
 

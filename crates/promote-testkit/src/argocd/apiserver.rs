@@ -7,8 +7,7 @@
 //! AppProjects (`appprojects`: get and create) are served too, for their `spec.syncWindows`,
 //! which the controller and the REST API's sync honour.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,7 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::store::{Key, WriteError};
+use super::store::{Key, Patch, WriteError};
+use super::wire::{Request, chunk, end_stream, next_events, read_request, respond, start_stream};
 
 const GROUP: &str = "argoproj.io";
 const PREFIX: &str = "/apis/argoproj.io/v1alpha1";
@@ -35,126 +35,6 @@ pub(crate) fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-pub(crate) struct Request {
-    pub method: String,
-    pub path: String,
-    pub query: HashMap<String, String>,
-    pub headers: HashMap<String, String>,
-    pub body: Vec<u8>,
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 {
-            break;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-        }
-    }
-    let mut body = Vec::new();
-    if let Some(len) = headers
-        .get("content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-    {
-        body.resize(len, 0);
-        reader.read_exact(&mut body)?;
-    } else if headers
-        .get("transfer-encoding")
-        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .unwrap_or(0);
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    }
-    let (path, q) = target.split_once('?').unwrap_or((&target, ""));
-    let query = q
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect();
-    Ok(Some(Request {
-        method,
-        path: path.to_owned(),
-        query,
-        headers,
-        body,
-    }))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub(crate) fn respond(stream: &mut TcpStream, code: u16, body: &Value) -> std::io::Result<()> {
-    let text = serde_json::to_vec(body).unwrap_or_default();
-    let reason = match code {
-        200 => "OK",
-        201 => "Created",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        410 => "Gone",
-        415 => "Unsupported Media Type",
-        422 => "Unprocessable Entity",
-        500 => "Internal Server Error",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        text.len()
-    )?;
-    stream.write_all(&text)?;
-    stream.flush()
-}
-
 fn status(code: u16, reason: &str, message: String, name: Option<&str>) -> Value {
     let mut details = json!({"group": GROUP, "kind": "applications"});
     if let Some(n) = name {
@@ -164,6 +44,27 @@ fn status(code: u16, reason: &str, message: String, name: Option<&str>) -> Value
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "details": details, "code": code,
     })
+}
+
+/// A `400` for a body that is not JSON.
+fn not_json(name: Option<&str>) -> (u16, Value) {
+    (
+        400,
+        status(400, "BadRequest", "the body is not JSON".into(), name),
+    )
+}
+
+/// The `401` for a request without the kubeconfig's token.
+fn unauthorized() -> (u16, Value) {
+    (
+        401,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
+    )
+}
+
+fn authorized(shared: &Shared, req: &Request) -> bool {
+    req.headers.get("authorization").map(String::as_str)
+        == Some(&format!("Bearer {}", shared.token))
 }
 
 fn write_error(e: WriteError, name: &str) -> (u16, Value) {
@@ -230,77 +131,22 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         shared.log(format!("{} {} -> {code}", req.method, req.path));
         return respond(&mut stream, code, &body);
     }
-
-    // Which verb and object, for RBAC and the log.
-    let rest = req.path.strip_prefix(PREFIX);
-    let (namespace, name): (Option<String>, Option<String>) = match rest {
-        Some(r) => {
-            let segs: Vec<&str> = r.split('/').filter(|s| !s.is_empty()).collect();
-            match segs.as_slice() {
-                ["namespaces", ns, "applications"] => (Some((*ns).to_owned()), None),
-                ["namespaces", ns, "applications", n] => {
-                    (Some((*ns).to_owned()), Some((*n).to_owned()))
-                }
-                ["applications"] => (None, None),
-                _ => (None, None),
-            }
-        }
-        None => (None, None),
-    };
-    let is_resource = rest.is_some_and(|r| r.contains("applications"));
-    let watch = req
-        .query
-        .get("watch")
-        .is_some_and(|w| w == "true" || w == "1");
-    let verb = match (req.method.as_str(), name.is_some()) {
-        ("GET", _) if watch => "watch",
-        ("GET", true) => "get",
-        ("GET", false) => "list",
-        ("PUT", _) => "update",
-        ("PATCH", _) => "patch",
-        ("POST", _) => "create",
-        ("DELETE", _) => "delete",
-        _ => "unknown",
-    };
-
+    let target = Target::of(&req);
     let (code, body) = 'answer: {
-        let token = shared.token.as_str();
-        if req.headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {token}"))
-        {
-            break 'answer (
-                401,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
-            );
+        if !authorized(shared, &req) {
+            break 'answer unauthorized();
         }
-        if !is_resource {
+        if !target.is_resource {
             break 'answer discovery(&req.path);
         }
-        let ns_label = namespace.clone().unwrap_or_default();
-        if shared
-            .controls()
-            .forbidden
-            .as_ref()
-            .is_some_and(|f| f.is_empty() || f.iter().any(|v| v == verb))
-        {
-            let what = match &name {
-                Some(n) => format!("applications.argoproj.io \"{n}\" is forbidden"),
-                None => "applications.argoproj.io is forbidden".to_owned(),
-            };
-            let scope = if ns_label.is_empty() {
-                "at the cluster scope".to_owned()
-            } else {
-                format!("in the namespace \"{ns_label}\"")
-            };
-            let msg = format!(
-                "{what}: User \"system:serviceaccount:ci:promote\" cannot {verb} resource \"applications\" in API group \"argoproj.io\" {scope}"
-            );
-            break 'answer (403, status(403, "Forbidden", msg, name.as_deref()));
+        if let Some(refused) = forbidden(shared, &target) {
+            break 'answer refused;
         }
-        if watch {
+        if target.verb == "watch" {
             shared.log(format!("{} {} watch", req.method, req.path));
-            return serve_watch(stream, shared, namespace.as_deref(), &req);
+            return serve_watch(stream, shared, target.namespace.as_deref(), &req);
         }
-        route(shared, &req, verb, namespace, name)
+        route(shared, &req, target)
     };
     let dry = if req.query.get("dryRun").is_some_and(|d| d == "All") {
         " (dry run)"
@@ -311,15 +157,81 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     respond(&mut stream, code, &body)
 }
 
+/// Which verb on which Applications a request is, for RBAC, routing and the log.
+struct Target {
+    verb: &'static str,
+    namespace: Option<String>,
+    name: Option<String>,
+    /// Whether it is about Applications at all (else discovery).
+    is_resource: bool,
+}
+
+impl Target {
+    fn of(req: &Request) -> Self {
+        let rest = req.path.strip_prefix(PREFIX);
+        let segs: Vec<&str> = rest
+            .map(|r| r.split('/').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        let (namespace, name) = match segs.as_slice() {
+            ["namespaces", ns, "applications"] => (Some((*ns).to_owned()), None),
+            ["namespaces", ns, "applications", n] => {
+                (Some((*ns).to_owned()), Some((*n).to_owned()))
+            }
+            _ => (None, None),
+        };
+        let watch = req
+            .query
+            .get("watch")
+            .is_some_and(|w| w == "true" || w == "1");
+        let verb = match (req.method.as_str(), name.is_some()) {
+            ("GET", _) if watch => "watch",
+            ("GET", true) => "get",
+            ("GET", false) => "list",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("POST", _) => "create",
+            ("DELETE", _) => "delete",
+            _ => "unknown",
+        };
+        Target {
+            verb,
+            namespace,
+            name,
+            is_resource: rest.is_some_and(|r| r.contains("applications")),
+        }
+    }
+}
+
+/// The `403` the test programmed for this verb (all verbs when its list is empty), worded as
+/// the apiserver's RBAC denial.
+fn forbidden(shared: &Shared, target: &Target) -> Option<(u16, Value)> {
+    let verb = target.verb;
+    let refused = shared
+        .controls()
+        .forbidden
+        .as_ref()
+        .is_some_and(|f| f.is_empty() || f.iter().any(|v| v == verb));
+    if !refused {
+        return None;
+    }
+    let what = match &target.name {
+        Some(n) => format!("applications.argoproj.io \"{n}\" is forbidden"),
+        None => "applications.argoproj.io is forbidden".to_owned(),
+    };
+    let scope = match target.namespace.as_deref().unwrap_or_default() {
+        "" => "at the cluster scope".to_owned(),
+        ns => format!("in the namespace \"{ns}\""),
+    };
+    let msg = format!(
+        "{what}: User \"system:serviceaccount:ci:promote\" cannot {verb} resource \"applications\" in API group \"argoproj.io\" {scope}"
+    );
+    Some((403, status(403, "Forbidden", msg, target.name.as_deref())))
+}
+
 /// AppProjects: get and create, namespaced (`namespaces/NS/appprojects[/NAME]`).
 fn appprojects(shared: &Shared, req: &Request, segs: &[&str]) -> (u16, Value) {
-    if req.headers.get("authorization").map(String::as_str)
-        != Some(&format!("Bearer {}", shared.token))
-    {
-        return (
-            401,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
-        );
+    if !authorized(shared, req) {
+        return unauthorized();
     }
     let project_status = |code: u16, reason: &str, message: String, name: &str| {
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -346,10 +258,7 @@ fn appprojects(shared: &Shared, req: &Request, segs: &[&str]) -> (u16, Value) {
         }
         ("POST", ["namespaces", ns, "appprojects"]) => {
             let Ok(mut doc) = serde_json::from_slice::<Value>(&req.body) else {
-                return (
-                    400,
-                    status(400, "BadRequest", "the body is not JSON".into(), None),
-                );
+                return not_json(None);
             };
             let name = doc
                 .pointer("/metadata/name")
@@ -428,135 +337,20 @@ fn name_selector(req: &Request) -> Option<String> {
     })
 }
 
-fn route(
-    shared: &Shared,
-    req: &Request,
-    verb: &str,
-    namespace: Option<String>,
-    name: Option<String>,
-) -> (u16, Value) {
-    let dry_run = req.query.get("dryRun").is_some_and(|d| d == "All");
-    let body = || serde_json::from_slice::<Value>(&req.body);
-    match (verb, namespace, name) {
-        ("list", ns, None) => {
-            let store = shared.store();
-            let wanted = name_selector(req);
-            let items: Vec<Value> = store
-                .list(ns.as_deref())
-                .into_iter()
-                .filter(|o| {
-                    wanted.as_deref().is_none_or(|w| {
-                        o.pointer("/metadata/name").and_then(Value::as_str) == Some(w)
-                    })
-                })
-                .collect();
-            (
-                200,
-                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList", "metadata": {"resourceVersion": store.current_rv().to_string()}, "items": items}),
-            )
-        }
+/// The verbs on Applications, each answered as the apiserver does.
+fn route(shared: &Shared, req: &Request, target: Target) -> (u16, Value) {
+    match (target.verb, target.namespace, target.name) {
+        ("list", ns, None) => list(shared, req, ns.as_deref()),
         ("get", Some(ns), Some(name)) => match shared.store().get(&(ns, name.clone())) {
             Some(o) => (200, o.clone()),
             None => write_error(WriteError::NotFound, &name),
         },
-        ("create", Some(ns), None) => {
-            let Ok(obj) = body() else {
-                return (
-                    400,
-                    status(400, "BadRequest", "the body is not JSON".into(), None),
-                );
-            };
-            let name = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let result = shared.store().create(&ns, obj);
-            shared.changed.notify_all();
-            match result {
-                Ok(o) => (201, o),
-                Err(e) => write_error(e, &name),
-            }
-        }
-        ("update", Some(ns), Some(name)) => {
-            let Ok(obj) = body() else {
-                return (
-                    400,
-                    status(
-                        400,
-                        "BadRequest",
-                        "the body is not JSON".into(),
-                        Some(&name),
-                    ),
-                );
-            };
-            let key: Key = (ns, name.clone());
-            // A concurrent writer (armed by the test) touches the object first: a real conflict.
-            if let Some(n) = shared.take_interference() {
-                let mut store = shared.store();
-                let _ = store.merge_patch(
-                    &key,
-                    &json!({"metadata": {"labels": {"stand-in/concurrent-writer": n.to_string()}}}),
-                    false,
-                );
-            }
-            let result = shared.store().replace(&key, obj, dry_run);
-            shared.changed.notify_all();
-            match result {
-                Ok(o) => (200, o),
-                Err(e) => write_error(e, &name),
-            }
-        }
-        ("patch", Some(ns), Some(name)) => {
-            let Ok(patch) = body() else {
-                return (
-                    400,
-                    status(
-                        400,
-                        "BadRequest",
-                        "the body is not JSON".into(),
-                        Some(&name),
-                    ),
-                );
-            };
-            let key: Key = (ns, name.clone());
-            let ct = req
-                .headers
-                .get("content-type")
-                .map(String::as_str)
-                .unwrap_or_default();
-            let ct = ct.split(';').next().unwrap_or_default().trim();
-            let result = match ct {
-                "application/merge-patch+json" => shared.store().merge_patch(&key, &patch, dry_run),
-                "application/json-patch+json" => shared.store().json_patch(&key, &patch, dry_run),
-                other => {
-                    // CRDs support neither strategic merge patch nor (here) server-side apply.
-                    return (
-                        415,
-                        status(
-                            415,
-                            "UnsupportedMediaType",
-                            format!(
-                                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {other})"
-                            ),
-                            Some(&name),
-                        ),
-                    );
-                }
-            };
-            shared.changed.notify_all();
-            match result {
-                Ok(o) => (200, o),
-                Err(e) => write_error(e, &name),
-            }
-        }
+        ("create", Some(ns), None) => create(shared, req, &ns),
+        ("update", Some(ns), Some(name)) => update(shared, req, (ns, name)),
+        ("patch", Some(ns), Some(name)) => patch(shared, req, (ns, name)),
         ("delete", Some(ns), Some(name)) => {
             let result = shared.store().delete(&(ns, name.clone()));
-            shared.changed.notify_all();
-            match result {
-                Ok(o) => (200, o),
-                Err(e) => write_error(e, &name),
-            }
+            written(shared, result, 200, &name)
         }
         _ => (
             405,
@@ -570,6 +364,100 @@ fn route(
     }
 }
 
+/// After a write: watchers woken, and the object (with `ok`) or the apiserver's error.
+fn written(
+    shared: &Shared,
+    result: Result<Value, WriteError>,
+    ok: u16,
+    name: &str,
+) -> (u16, Value) {
+    shared.changed.notify_all();
+    match result {
+        Ok(o) => (ok, o),
+        Err(e) => write_error(e, name),
+    }
+}
+
+fn dry_run(req: &Request) -> bool {
+    req.query.get("dryRun").is_some_and(|d| d == "All")
+}
+
+fn list(shared: &Shared, req: &Request, ns: Option<&str>) -> (u16, Value) {
+    let store = shared.store();
+    let wanted = name_selector(req);
+    let items: Vec<Value> = store
+        .list(ns)
+        .into_iter()
+        .filter(|o| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| o.pointer("/metadata/name").and_then(Value::as_str) == Some(w))
+        })
+        .collect();
+    (
+        200,
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList", "metadata": {"resourceVersion": store.current_rv().to_string()}, "items": items}),
+    )
+}
+
+fn create(shared: &Shared, req: &Request, ns: &str) -> (u16, Value) {
+    let Ok(obj) = serde_json::from_slice::<Value>(&req.body) else {
+        return not_json(None);
+    };
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let result = shared.store().create(ns, obj);
+    written(shared, result, 201, &name)
+}
+
+fn update(shared: &Shared, req: &Request, key: Key) -> (u16, Value) {
+    let Ok(obj) = serde_json::from_slice::<Value>(&req.body) else {
+        return not_json(Some(&key.1));
+    };
+    // A concurrent writer (armed by the test) touches the object first: a real conflict.
+    if let Some(n) = shared.take_interference() {
+        let mut store = shared.store();
+        let _ = store.merge_patch(
+            &key,
+            &json!({"metadata": {"labels": {"stand-in/concurrent-writer": n.to_string()}}}),
+            false,
+        );
+    }
+    let result = shared.store().replace(&key, obj, dry_run(req));
+    written(shared, result, 200, &key.1)
+}
+
+fn patch(shared: &Shared, req: &Request, key: Key) -> (u16, Value) {
+    let Ok(patch) = serde_json::from_slice::<Value>(&req.body) else {
+        return not_json(Some(&key.1));
+    };
+    let ct = req
+        .headers
+        .get("content-type")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let dry_run = dry_run(req);
+    let patch = match ct.split(';').next().unwrap_or_default().trim() {
+        "application/merge-patch+json" => Patch::Merge(&patch),
+        "application/json-patch+json" => Patch::Json(&patch),
+        other => {
+            // CRDs support neither strategic merge patch nor (here) server-side apply.
+            let message = format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {other})"
+            );
+            let body = status(415, "UnsupportedMediaType", message, Some(&key.1));
+            return (415, body);
+        }
+    };
+    let result = shared.store().patch(&key, patch, dry_run);
+    written(shared, result, 200, &key.1)
+}
+
+/// A watch: the initial state (from `resourceVersion` 0 or none), then every change, as chunked
+/// JSON lines until `timeoutSeconds`; a version too old is a `410 Expired` ERROR event.
 fn serve_watch(
     mut stream: TcpStream,
     shared: &Shared,
@@ -611,57 +499,26 @@ fn serve_watch(
                     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": format!("too old resource version: {rv} ({})", store.current_rv()), "reason": "Expired", "code": 410});
                     drop(store);
                     // The apiserver answers 200 and sends the expiry as an ERROR event.
-                    write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                    )?;
+                    start_stream(&mut stream)?;
                     chunk(&mut stream, &json!({"type": "ERROR", "object": body}))?;
-                    return stream.write_all(b"0\r\n\r\n");
+                    return end_stream(&mut stream);
                 }
             },
         }
     };
-    write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )?;
+    start_stream(&mut stream)?;
     for e in &initial {
         chunk(&mut stream, e)?;
     }
-    stream.flush()?;
-    loop {
-        if shared.stopping.load(Ordering::SeqCst) || Instant::now() >= deadline {
-            break;
-        }
-        let events = {
-            let store = shared.store();
-            let events = store.events_after(last);
-            if events.is_empty() {
-                let (store, _) = shared
-                    .changed
-                    .wait_timeout(store, Duration::from_millis(100))
-                    .expect("store lock");
-                store.events_after(last)
-            } else {
-                events
-            }
-        };
-        for e in events {
+    std::io::Write::flush(&mut stream)?;
+    while !shared.stopping.load(Ordering::SeqCst) && Instant::now() < deadline {
+        for e in next_events(shared, last) {
             last = e.rv;
             if matches(&e.object) {
                 chunk(&mut stream, &json!({"type": e.kind, "object": e.object}))?;
             }
         }
-        stream.flush()?;
+        std::io::Write::flush(&mut stream)?;
     }
-    stream.write_all(b"0\r\n\r\n")?;
-    stream.flush()
-}
-
-pub(crate) fn chunk(stream: &mut TcpStream, event: &Value) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(event).unwrap_or_default();
-    line.push(b'\n');
-    write!(stream, "{:x}\r\n", line.len())?;
-    stream.write_all(&line)?;
-    stream.write_all(b"\r\n")
+    end_stream(&mut stream)
 }

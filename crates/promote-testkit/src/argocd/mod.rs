@@ -25,6 +25,7 @@ mod render;
 mod rest;
 mod store;
 pub mod windows;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};

@@ -10,14 +10,15 @@
 //! the stored app) without claiming every detail of its merge.
 
 use std::net::TcpStream;
+use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::apiserver::{Request, chunk, respond};
-use super::store::Key;
-use super::{ArgoVersion, Shared, controller};
+use super::store::{Key, Store};
+use super::wire::{Request, chunk, end_stream, next_events, respond, start_stream};
+use super::{Shared, controller};
 
 const USER: &str = "admin";
 
@@ -41,15 +42,6 @@ fn grpc(code: i64, message: impl Into<String>) -> (u16, Value) {
 
 fn present(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
-}
-
-fn auto_sync_enabled(version: ArgoVersion, app: &Value) -> bool {
-    match present(app.pointer("/spec/syncPolicy/automated")) {
-        None => false,
-        Some(a) => {
-            version == ArgoVersion::V3_0 || a.get("enabled").and_then(Value::as_bool) != Some(false)
-        }
-    }
 }
 
 fn is_sha(s: &str) -> bool {
@@ -167,7 +159,7 @@ fn get(shared: &Shared, key: &Key, refresh: Option<&str>) -> (u16, Value) {
 }
 
 fn update(shared: &Shared, key: &Key, body: &Value) -> (u16, Value) {
-    let mut store = shared.store();
+    let store = shared.store();
     let Some(mut cur) = store.get(key).cloned() else {
         return grpc(7, "permission denied");
     };
@@ -182,7 +174,17 @@ fn update(shared: &Shared, key: &Key, body: &Value) -> (u16, Value) {
             }
         }
     }
-    let out = store.store(key, cur, false);
+    stored(shared, store, key, cur)
+}
+
+/// Writes `app` under the lock `store` holds, wakes the watchers, answers the app as stored.
+fn stored(
+    shared: &Shared,
+    mut store: MutexGuard<'_, Store>,
+    key: &Key,
+    app: Value,
+) -> (u16, Value) {
+    let out = store.store(key, app, false);
     drop(store);
     shared.changed.notify_all();
     match out {
@@ -193,7 +195,7 @@ fn update(shared: &Shared, key: &Key, body: &Value) -> (u16, Value) {
 
 /// `SetAppOperation` (§2.1), under the store lock.
 fn set_operation(shared: &Shared, key: &Key, op: Value) -> (u16, Value) {
-    let mut store = shared.store();
+    let store = shared.store();
     let Some(mut cur) = store.get(key).cloned() else {
         return grpc(7, "permission denied");
     };
@@ -205,13 +207,7 @@ fn set_operation(shared: &Shared, key: &Key, op: Value) -> (u16, Value) {
         cur["status"] = json!({});
     }
     cur["status"]["operationState"] = Value::Null;
-    let out = store.store(key, cur, false);
-    drop(store);
-    shared.changed.notify_all();
-    match out {
-        Ok(a) => (200, a),
-        Err(e) => grpc(13, format!("{e:?}")),
-    }
+    stored(shared, store, key, cur)
 }
 
 fn sync(shared: &Shared, key: &Key, req: &Value) -> (u16, Value) {
@@ -250,7 +246,7 @@ fn sync(shared: &Shared, key: &Key, req: &Value) -> (u16, Value) {
     };
     if !requested.is_empty()
         && requested != head_or_target
-        && auto_sync_enabled(shared.options.version, &app)
+        && controller::auto_sync_enabled(shared.options.version, &app)
         && !dry_run
     {
         return grpc(
@@ -316,7 +312,7 @@ fn rollback(shared: &Shared, key: &Key, req: &Value) -> (u16, Value) {
     if present(app.pointer("/metadata/deletionTimestamp")).is_some() {
         return grpc(9, "application is deleting");
     }
-    if auto_sync_enabled(shared.options.version, &app) {
+    if controller::auto_sync_enabled(shared.options.version, &app) {
         return grpc(9, "rollback cannot be initiated when auto-sync is enabled");
     }
     let id = req
@@ -412,10 +408,7 @@ fn stream_app(mut stream: TcpStream, shared: &Shared, key: Key) -> std::io::Resu
         let store = shared.store();
         (store.get(&key).cloned(), store.current_rv())
     };
-    std::io::Write::write_all(
-        &mut stream,
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-    )?;
+    start_stream(&mut stream)?;
     if let Some(app) = initial {
         chunk(
             &mut stream,
@@ -423,20 +416,7 @@ fn stream_app(mut stream: TcpStream, shared: &Shared, key: Key) -> std::io::Resu
         )?;
     }
     while !shared.stopping.load(Ordering::SeqCst) {
-        let events = {
-            let store = shared.store();
-            let events = store.events_after(last);
-            if events.is_empty() {
-                let (store, _) = shared
-                    .changed
-                    .wait_timeout(store, Duration::from_millis(100))
-                    .expect("store lock");
-                store.events_after(last)
-            } else {
-                events
-            }
-        };
-        for e in events {
+        for e in next_events(shared, last) {
             last = e.rv;
             let same = e
                 .object
@@ -454,5 +434,5 @@ fn stream_app(mut stream: TcpStream, shared: &Shared, key: Key) -> std::io::Resu
         }
         std::io::Write::flush(&mut stream)?;
     }
-    std::io::Write::write_all(&mut stream, b"0\r\n\r\n")
+    end_stream(&mut stream)
 }

@@ -21,6 +21,15 @@ pub(crate) struct Event {
     pub object: Value,
 }
 
+/// A patch as the apiserver takes it for a CRD.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Patch<'a> {
+    /// `application/merge-patch+json` (RFC 7386).
+    Merge(&'a Value),
+    /// `application/json-patch+json` (RFC 6902).
+    Json(&'a Value),
+}
+
 /// Why a write was rejected, as the apiserver would say it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum WriteError {
@@ -201,29 +210,33 @@ impl Store {
         patch: &Value,
         dry_run: bool,
     ) -> Result<Value, WriteError> {
-        let mut obj = self.objects.get(key).ok_or(WriteError::NotFound)?.clone();
-        if let Some(rv) = patch
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            && Some(rv)
-                != obj
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-        {
-            return Err(WriteError::Conflict);
-        }
-        merge(&mut obj, patch);
-        self.store(key, obj, dry_run)
+        self.patch(key, Patch::Merge(patch), dry_run)
     }
 
-    pub fn json_patch(
+    /// Stores the object at `key` as `patch` changes it; a merge patch that names a
+    /// `resourceVersion` other than the stored one is a conflict.
+    pub fn patch(
         &mut self,
         key: &Key,
-        ops: &Value,
+        patch: Patch<'_>,
         dry_run: bool,
     ) -> Result<Value, WriteError> {
         let mut obj = self.objects.get(key).ok_or(WriteError::NotFound)?.clone();
-        apply_json_patch(&mut obj, ops).map_err(WriteError::Invalid)?;
+        match patch {
+            Patch::Merge(patch) => {
+                let asked = patch
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str);
+                let stored = obj
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str);
+                if asked.is_some() && asked != stored {
+                    return Err(WriteError::Conflict);
+                }
+                merge(&mut obj, patch);
+            }
+            Patch::Json(ops) => apply_json_patch(&mut obj, ops).map_err(WriteError::Invalid)?,
+        }
         self.store(key, obj, dry_run)
     }
 
@@ -287,6 +300,18 @@ fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
 
+/// The value holding what `path` points at, its pointer, and the last segment of `path`.
+fn container<'d>(
+    doc: &'d mut Value,
+    path: &str,
+) -> Result<(&'d mut Value, String, String), String> {
+    let (parent, last) = split_pointer(path)?;
+    let p = doc
+        .pointer_mut(&parent)
+        .ok_or_else(|| format!("path {parent:?} not found"))?;
+    Ok((p, parent, last))
+}
+
 fn split_pointer(path: &str) -> Result<(String, String), String> {
     let idx = path
         .rfind('/')
@@ -316,10 +341,7 @@ pub(crate) fn apply_json_patch(doc: &mut Value, ops: &Value) -> Result<(), Strin
                 }
             }
             "remove" => {
-                let (parent, last) = split_pointer(path)?;
-                let p = doc
-                    .pointer_mut(&parent)
-                    .ok_or_else(|| format!("path {parent:?} not found"))?;
+                let (p, parent, last) = container(doc, path)?;
                 match p {
                     Value::Object(m) => {
                         m.remove(&last)
@@ -342,10 +364,7 @@ pub(crate) fn apply_json_patch(doc: &mut Value, ops: &Value) -> Result<(), Strin
                     *doc = value;
                     continue;
                 }
-                let (parent, last) = split_pointer(path)?;
-                let p = doc
-                    .pointer_mut(&parent)
-                    .ok_or_else(|| format!("path {parent:?} not found"))?;
+                let (p, parent, last) = container(doc, path)?;
                 match p {
                     Value::Object(m) => {
                         if kind == "replace" && !m.contains_key(&last) {
@@ -446,11 +465,11 @@ mod tests {
         assert_eq!(out["operation"], json!({"sync": {}}));
         let failing = json!([{"op": "test", "path": "/operation/sync", "value": 1}, {"op": "remove", "path": "/operation"}]);
         assert!(matches!(
-            s.json_patch(&key, &failing, false),
+            s.patch(&key, Patch::Json(&failing), false),
             Err(WriteError::Invalid(_))
         ));
         let ok = json!([{"op": "test", "path": "/operation/sync", "value": {}}, {"op": "add", "path": "/operation", "value": null}]);
-        let out = s.json_patch(&key, &ok, false).unwrap();
+        let out = s.patch(&key, Patch::Json(&ok), false).unwrap();
         assert!(
             out.get("operation").is_none(),
             "nulls are pruned on admission"

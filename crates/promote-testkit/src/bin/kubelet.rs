@@ -32,23 +32,12 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
     let mut env = None;
     let mut options = KubeletOptions {
         log: true,
         ..KubeletOptions::default()
     };
-    while let Some(flag) = args.next() {
-        let (flag, inline) = match flag.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (flag, None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.to_owned());
-        }
-        let value = inline
-            .or_else(|| args.next())
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+    for (flag, value) in promote_testkit::flags::pairs(std::env::args().skip(1), USAGE)? {
         match flag.as_str() {
             "--env" => env = Some(PathBuf::from(value)),
             "--bad-tag" => options = options.bad_tag(&value),

@@ -33,23 +33,12 @@ struct Args {
 const USAGE: &str = "usage: promote-standin --repo PATH [--app FILE]... [--degraded TAG]... [--out FILE] [--argo-version 3.5|3.0]";
 
 fn parse() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
     let mut repo = None;
     let mut apps = Vec::new();
     let mut degraded = Vec::new();
     let mut out = None;
     let mut version = ArgoVersion::V3_5;
-    while let Some(flag) = args.next() {
-        let (flag, inline) = match flag.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (flag, None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.to_owned());
-        }
-        let value = inline
-            .or_else(|| args.next())
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+    for (flag, value) in promote_testkit::flags::pairs(std::env::args().skip(1), USAGE)? {
         match flag.as_str() {
             "--repo" => repo = Some(PathBuf::from(value)),
             "--app" => apps.push(PathBuf::from(value)),

@@ -6,8 +6,10 @@
 
 use serde_json::{Value, json};
 
+use super::github_like::{self, GithubLike};
 use super::{
-    FakePrState, FakeReview, Model, Recorded, Reply, new_pull, paginate, str_field, string_list,
+    At, FakePrState, FakeReview, Model, NewPull, Recorded, Reply, comment_reply, paginate,
+    str_field, string_list,
 };
 
 const DOCS: &str = "https://docs.github.com/rest";
@@ -23,7 +25,7 @@ fn not_found() -> Reply {
     error(404, "Not Found")
 }
 
-fn authenticate(m: &Model, req: &Recorded) -> Result<String, Reply> {
+pub(super) fn authenticate(m: &Model, req: &Recorded) -> Result<String, Reply> {
     let Some(value) = req.header("Authorization") else {
         return Err(error(401, "Requires authentication"));
     };
@@ -35,18 +37,15 @@ fn authenticate(m: &Model, req: &Recorded) -> Result<String, Reply> {
         .ok_or_else(|| error(401, "Bad credentials"))
 }
 
-pub(super) fn route(m: &mut Model, req: &Recorded) -> Reply {
-    let login = match authenticate(m, req) {
-        Ok(login) => login,
-        Err(reply) => return reply,
-    };
+/// Routes a request of the account `login`.
+pub(super) fn route(m: &mut Model, req: &Recorded, login: &str) -> Reply {
     let Some(path) = req.path.strip_prefix("/api/v3/") else {
         return not_found();
     };
     let segments: Vec<&str> = path.split('/').collect();
     match (req.method.as_str(), segments.as_slice()) {
         ("GET", ["user"]) => {
-            let mut user = m.user_json(&login);
+            let mut user = m.user_json(login);
             user["name"] = json!(format!("{login} (fake)"));
             user["email"] = json!(format!("{login}@users.noreply.github.com"));
             Reply::json(200, user)
@@ -54,181 +53,156 @@ pub(super) fn route(m: &mut Model, req: &Recorded) -> Reply {
         (method, ["repos", owner, name, rest @ ..]) => {
             let repo = format!("{owner}/{name}");
             if let Some(new) = m.renamed.get(&repo) {
-                let location = format!(
-                    "{}/api/v3/repositories/{}{}",
-                    m.base,
-                    m.repos[new].id,
-                    tail(rest)
-                );
-                return Reply::json(
-                    301,
-                    json!({"message": "Moved Permanently", "url": location, "documentation_url": DOCS}),
-                )
-                .with_header("Location", location);
+                return moved(m, new, rest);
             }
             if !m.repos.contains_key(&repo) {
                 return not_found();
             }
-            repo_route(m, req, &login, &repo, method, rest)
+            let at = At {
+                req,
+                login,
+                repo: &repo,
+            };
+            repo_route(m, &at, method, rest)
         }
         _ => not_found(),
     }
 }
 
-fn repo_route(
-    m: &mut Model,
-    req: &Recorded,
-    login: &str,
-    repo: &str,
-    method: &str,
-    rest: &[&str],
-) -> Reply {
-    let number = |s: &str| s.parse::<u64>().ok();
-    match (method, rest) {
-        ("GET", ["pulls"]) => list_pulls(m, req, repo),
-        ("POST", ["pulls"]) => create_pull(m, req, login, repo),
-        ("GET", ["pulls", n]) => match find(m, repo, number(n)) {
-            Some(i) => Reply::json(200, pull_json(m, repo, i)),
-            None => not_found(),
-        },
-        ("PATCH", ["pulls", n]) => {
-            let Some(i) = find(m, repo, number(n)) else {
-                return not_found();
-            };
-            let body = &req.body;
-            let pull = &mut m.repos.get_mut(repo).expect("checked").pulls[i];
-            if let Some(title) = str_field(body, "title") {
-                pull.title = title.to_owned();
-            }
-            if let Some(text) = str_field(body, "body") {
-                pull.body = text.to_owned();
-            }
-            match (str_field(body, "state"), pull.state) {
-                (Some("closed"), FakePrState::Open) => pull.state = FakePrState::Closed,
-                (Some("open"), FakePrState::Closed) => pull.state = FakePrState::Open,
-                (Some("open" | "closed") | None, _) => {}
-                (Some(_), _) => return validation_failed("Issue", "state", "invalid"),
-            }
-            Reply::json(200, pull_json(m, repo, i))
+/// A renamed repository: 301 to its new home by id, as GitHub answers.
+fn moved(m: &Model, new: &str, rest: &[&str]) -> Reply {
+    let location = format!(
+        "{}/api/v3/repositories/{}{}",
+        m.base,
+        m.repos[new].id,
+        tail(rest)
+    );
+    Reply::json(
+        301,
+        json!({"message": "Moved Permanently", "url": location, "documentation_url": DOCS}),
+    )
+    .with_header("Location", location)
+}
+
+fn repo_route(m: &mut Model, at: &At<'_>, method: &str, rest: &[&str]) -> Reply {
+    if let ["pulls"] = rest {
+        return match method {
+            "GET" => list_pulls(m, at.req, at.repo),
+            "POST" => create_pull(m, at.req, at.login, at.repo),
+            _ => not_found(),
+        };
+    }
+    github_like::route::<GitHub>(m, at, method, rest)
+}
+
+struct GitHub;
+
+impl GithubLike for GitHub {
+    fn get(m: &mut Model, at: &At<'_>, i: usize) -> Reply {
+        Reply::json(200, pull_json(m, at.repo, i))
+    }
+
+    fn edit(m: &mut Model, at: &At<'_>, i: usize) -> Reply {
+        let body = &at.req.body;
+        let pull = m.pull_at(at.repo, i);
+        if let Some(title) = str_field(body, "title") {
+            pull.title = title.to_owned();
         }
-        ("POST", ["pulls", n, "requested_reviewers"]) => {
-            let Some(i) = find(m, repo, number(n)) else {
-                return not_found();
-            };
-            let reviewers = string_list(&req.body, "reviewers").unwrap_or_default();
-            let teams = string_list(&req.body, "team_reviewers").unwrap_or_default();
-            if reviewers.is_empty() && teams.is_empty() {
-                return error(
-                    422,
-                    "Invalid request.\n\nNo subschema in \"anyOf\" matched.",
-                );
-            }
-            let owner = repo.split('/').next().unwrap_or_default();
-            let unknown_user = reviewers.iter().any(|r| m.user_by_login(r).is_none());
-            let unknown_team = teams
-                .iter()
-                .any(|t| !m.teams.iter().any(|known| *known == format!("{owner}/{t}")));
-            if unknown_user || unknown_team {
-                return error(
-                    422,
-                    &format!(
-                        "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {repo} repository."
-                    ),
-                );
-            }
-            let pull = &mut m.repos.get_mut(repo).expect("checked").pulls[i];
-            if reviewers
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(&pull.author))
-            {
-                return error(422, "Review cannot be requested from pull request author.");
-            }
-            for r in reviewers {
-                if !pull.requested_reviewers.contains(&r) {
-                    pull.requested_reviewers.push(r);
-                }
-            }
-            for t in teams {
-                if !pull.requested_teams.contains(&t) {
-                    pull.requested_teams.push(t);
-                }
-            }
-            Reply::json(201, pull_json(m, repo, i))
+        if let Some(text) = str_field(body, "body") {
+            pull.body = text.to_owned();
         }
-        ("GET", ["pulls", n, "reviews"]) => {
-            let Some(i) = find(m, repo, number(n)) else {
-                return not_found();
-            };
-            let pull = &m.repos[repo].pulls[i];
-            let reviews: Vec<Value> = pull
-                .reviews
-                .iter()
-                .map(|r| {
-                    let state = match (r.dismissed, r.state) {
-                        (true, _) => "DISMISSED",
-                        (false, FakeReview::Approved) => "APPROVED",
-                        (false, FakeReview::ChangesRequested) => "CHANGES_REQUESTED",
-                        (false, FakeReview::Commented) => "COMMENTED",
-                    };
-                    json!({
-                        "id": r.id, "user": m.user_json(&r.login), "body": "", "state": state,
-                        "commit_id": r.commit, "submitted_at": "2026-01-01T00:00:00Z",
-                        "html_url": format!("{}/{repo}/pull/{}#pullrequestreview-{}", m.base, pull.number, r.id),
-                        "author_association": "COLLABORATOR",
-                    })
+        match (str_field(body, "state"), pull.state) {
+            (Some("closed"), FakePrState::Open) => pull.state = FakePrState::Closed,
+            (Some("open"), FakePrState::Closed) => pull.state = FakePrState::Open,
+            (Some("open" | "closed") | None, _) => {}
+            (Some(_), _) => return validation_failed("Issue", "state", "invalid"),
+        }
+        Reply::json(200, pull_json(m, at.repo, i))
+    }
+
+    fn request_reviewers(m: &mut Model, at: &At<'_>, i: usize) -> Reply {
+        let reviewers = string_list(&at.req.body, "reviewers").unwrap_or_default();
+        let teams = string_list(&at.req.body, "team_reviewers").unwrap_or_default();
+        if reviewers.is_empty() && teams.is_empty() {
+            return error(
+                422,
+                "Invalid request.\n\nNo subschema in \"anyOf\" matched.",
+            );
+        }
+        let repo = at.repo;
+        let owner = repo.split('/').next().unwrap_or_default();
+        let unknown_user = reviewers.iter().any(|r| m.user_by_login(r).is_none());
+        let unknown_team = teams
+            .iter()
+            .any(|t| !m.teams.iter().any(|known| *known == format!("{owner}/{t}")));
+        if unknown_user || unknown_team {
+            return error(
+                422,
+                &format!(
+                    "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {repo} repository."
+                ),
+            );
+        }
+        let author = &m.repos[repo].pulls[i].author;
+        if reviewers.iter().any(|r| r.eq_ignore_ascii_case(author)) {
+            return error(422, "Review cannot be requested from pull request author.");
+        }
+        m.request_reviews(repo, i, reviewers, teams);
+        Reply::json(201, pull_json(m, repo, i))
+    }
+
+    fn reviews(m: &mut Model, at: &At<'_>, i: usize) -> Reply {
+        let repo = at.repo;
+        let pull = &m.repos[repo].pulls[i];
+        let reviews: Vec<Value> = pull
+            .reviews
+            .iter()
+            .map(|r| {
+                let state = match (r.dismissed, r.state) {
+                    (true, _) => "DISMISSED",
+                    (false, FakeReview::Approved) => "APPROVED",
+                    (false, FakeReview::ChangesRequested) => "CHANGES_REQUESTED",
+                    (false, FakeReview::Commented) => "COMMENTED",
+                };
+                json!({
+                    "id": r.id, "user": m.user_json(&r.login), "body": "", "state": state,
+                    "commit_id": r.commit, "submitted_at": "2026-01-01T00:00:00Z",
+                    "html_url": format!("{}/{repo}/pull/{}#pullrequestreview-{}", m.base, pull.number, r.id),
+                    "author_association": "COLLABORATOR",
                 })
-                .collect();
-            let (page, headers, ..) = paginate(m, req, reviews, "per_page", 30);
-            Reply {
-                status: 200,
-                body: Value::Array(page),
-                headers,
-            }
+            })
+            .collect();
+        let (page, headers, ..) = paginate(m, at.req, reviews, "per_page", 30);
+        Reply {
+            status: 200,
+            body: Value::Array(page),
+            headers,
         }
-        ("POST", ["issues", n, "comments"]) => {
-            let Some(i) = find(m, repo, number(n)) else {
-                return not_found();
-            };
-            let Some(text) = str_field(&req.body, "body") else {
-                return validation_failed("IssueComment", "body", "missing_field");
-            };
-            let id = m.id();
-            let pull = &mut m.repos.get_mut(repo).expect("checked").pulls[i];
-            pull.comments.push(super::FakeComment {
-                author: login.to_owned(),
-                body: text.to_owned(),
-            });
-            let url = format!("{}/{repo}/pull/{}#issuecomment-{id}", m.base, pull.number);
-            Reply::json(
-                201,
-                json!({"id": id, "body": text, "user": m.user_json(login), "html_url": url}),
-            )
-        }
-        ("POST", ["issues", n, "labels"]) => {
-            let Some(i) = find(m, repo, number(n)) else {
-                return not_found();
-            };
-            let Some(labels) = string_list(&req.body, "labels") else {
-                return error(
-                    422,
-                    "Invalid request.\n\nFor 'links/0/schema', nil is not an array.",
-                );
-            };
-            for label in &labels {
-                // GitHub creates labels the repository does not have yet.
-                m.label_id(repo, label);
-                let pull = &mut m.repos.get_mut(repo).expect("checked").pulls[i];
-                if !pull.labels.contains(label) {
-                    pull.labels.push(label.clone());
-                }
-            }
-            let all = m.repos[repo].pulls[i].labels.clone();
-            Reply::json(
-                200,
-                Value::Array(all.iter().map(|l| m.label_json(repo, l)).collect()),
-            )
-        }
-        _ => not_found(),
+    }
+
+    fn comment(m: &mut Model, at: &At<'_>, i: usize) -> Reply {
+        let Some(text) = str_field(&at.req.body, "body") else {
+            return validation_failed("IssueComment", "body", "missing_field");
+        };
+        comment_reply(m, at.repo, i, at.login, text, "pull")
+    }
+
+    fn add_labels(m: &mut Model, at: &At<'_>, i: usize) -> Reply {
+        let Some(labels) = string_list(&at.req.body, "labels") else {
+            return error(
+                422,
+                "Invalid request.\n\nFor 'links/0/schema', nil is not an array.",
+            );
+        };
+        Reply::json(
+            200,
+            m.add_labels(at.repo, i, labels.iter().map(String::as_str)),
+        )
+    }
+
+    fn not_found(m: &Model) -> Reply {
+        let _ = m;
+        not_found()
     }
 }
 
@@ -245,11 +219,6 @@ fn validation_failed(resource: &str, field: &str, code: &str) -> Reply {
             "documentation_url": DOCS, "status": "422",
         }),
     )
-}
-
-fn find(m: &Model, repo: &str, number: Option<u64>) -> Option<usize> {
-    let number = number?;
-    m.repos[repo].pulls.iter().position(|p| p.number == number)
 }
 
 fn list_pulls(m: &Model, req: &Recorded, repo: &str) -> Reply {
@@ -317,17 +286,14 @@ fn create_pull(m: &mut Model, req: &Recorded, login: &str, repo: &str) -> Reply 
             }),
         );
     }
-    let r = m.repos.get_mut(repo).expect("checked");
-    let number = r.pulls.len() as u64 + 1;
-    r.pulls.push(new_pull(
-        number,
+    let pr = NewPull {
         title,
-        str_field(body, "body").unwrap_or(""),
-        head_branch,
+        body: str_field(body, "body").unwrap_or(""),
+        head: head_branch,
         base,
-        login,
-    ));
-    let i = r.pulls.len() - 1;
+    };
+    let i = m.push_pull(repo, pr, login);
+    let number = m.repos[repo].pulls[i].number;
     let url = format!("{}/api/v3/repos/{repo}/pulls/{number}", m.base);
     Reply::json(201, pull_json(m, repo, i)).with_header("Location", url)
 }

@@ -15,6 +15,7 @@
 
 mod gitea;
 mod github;
+mod github_like;
 mod gitlab;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use serde_json::{Value, json};
+
+use crate::query::encode;
 
 /// Which vendor a fake speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +210,74 @@ impl Model {
             });
         }
         id
+    }
+
+    /// The index of pull request `number` (as a path segment) in `repo`.
+    fn pull_index(&self, repo: &str, number: &str) -> Option<usize> {
+        let number = number.parse::<u64>().ok()?;
+        self.repos[repo]
+            .pulls
+            .iter()
+            .position(|p| p.number == number)
+    }
+
+    fn pull_at(&mut self, repo: &str, i: usize) -> &mut FakePull {
+        &mut self.repos.get_mut(repo).expect("checked").pulls[i]
+    }
+
+    /// Opens a pull request as `author` through the API; its index.
+    fn push_pull(&mut self, repo: &str, pr: NewPull<'_>, author: &str) -> usize {
+        let r = self.repos.get_mut(repo).expect("checked");
+        let number = r.pulls.len() as u64 + 1;
+        r.pulls.push(new_pull(
+            number, pr.title, pr.body, pr.head, pr.base, author,
+        ));
+        r.pulls.len() - 1
+    }
+
+    /// `author` comments on the pull request at `i`; the comment's id.
+    fn comment(&mut self, repo: &str, i: usize, author: &str, text: &str) -> u64 {
+        let id = self.id();
+        self.pull_at(repo, i).comments.push(FakeComment {
+            author: author.to_owned(),
+            body: text.to_owned(),
+        });
+        id
+    }
+
+    /// Asks `users` and `teams` to review the pull request at `i` (each once).
+    fn request_reviews(&mut self, repo: &str, i: usize, users: Vec<String>, teams: Vec<String>) {
+        let pull = self.pull_at(repo, i);
+        for r in users {
+            if !pull.requested_reviewers.contains(&r) {
+                pull.requested_reviewers.push(r);
+            }
+        }
+        for t in teams {
+            if !pull.requested_teams.contains(&t) {
+                pull.requested_teams.push(t);
+            }
+        }
+    }
+
+    /// Labels the pull request at `i` (each label once, created in the repository if new);
+    /// the JSON of all its labels.
+    fn add_labels<'l>(
+        &mut self,
+        repo: &str,
+        i: usize,
+        labels: impl IntoIterator<Item = &'l str>,
+    ) -> Value {
+        for label in labels {
+            // GitHub and GitLab create labels the repository does not have yet.
+            self.label_id(repo, label);
+            let pull = self.pull_at(repo, i);
+            if !pull.labels.iter().any(|l| l == label) {
+                pull.labels.push(label.to_owned());
+            }
+        }
+        let all = self.repos[repo].pulls[i].labels.clone();
+        Value::Array(all.iter().map(|l| self.label_json(repo, l)).collect())
     }
 
     fn label_json(&self, repo: &str, name: &str) -> Value {
@@ -465,6 +536,40 @@ impl std::fmt::Debug for FakeForge {
     }
 }
 
+/// The answer to a comment on a pull request: `pulls_path` is where the web UI shows pull
+/// requests (GitHub `pull`, Gitea `pulls`).
+fn comment_reply(
+    m: &mut Model,
+    repo: &str,
+    i: usize,
+    login: &str,
+    text: &str,
+    pulls_path: &str,
+) -> Reply {
+    let id = m.comment(repo, i, login, text);
+    let number = m.repos[repo].pulls[i].number;
+    let url = format!("{}/{repo}/{pulls_path}/{number}#issuecomment-{id}", m.base);
+    Reply::json(
+        201,
+        json!({"id": id, "body": text, "user": m.user_json(login), "html_url": url}),
+    )
+}
+
+/// A request to one repository (GitLab: project), and by whom.
+struct At<'a> {
+    req: &'a Recorded,
+    login: &'a str,
+    repo: &'a str,
+}
+
+/// What an API request to open a pull request gave.
+struct NewPull<'a> {
+    title: &'a str,
+    body: &'a str,
+    head: &'a str,
+    base: &'a str,
+}
+
 fn pull_mut<'m>(m: &'m mut Model, repo: &str, number: u64) -> &'m mut FakePull {
     m.repos
         .get_mut(repo)
@@ -530,10 +635,16 @@ fn serve(server: &tiny_http::Server, model: &Mutex<Model>) {
             if !recorded.raw_body.is_empty() && recorded.body.is_null() {
                 Reply::json(400, json!({"message": "Problems parsing JSON"}))
             } else {
-                match m.vendor {
-                    Vendor::GitHub => github::route(&mut m, &recorded),
-                    Vendor::GitLab => gitlab::route(&mut m, &recorded),
-                    Vendor::Gitea => gitea::route(&mut m, &recorded),
+                type Authenticate = fn(&Model, &Recorded) -> Result<String, Reply>;
+                type Route = fn(&mut Model, &Recorded, &str) -> Reply;
+                let (authenticate, route): (Authenticate, Route) = match m.vendor {
+                    Vendor::GitHub => (github::authenticate, github::route),
+                    Vendor::GitLab => (gitlab::authenticate, gitlab::route),
+                    Vendor::Gitea => (gitea::authenticate, gitea::route),
+                };
+                match authenticate(&m, &recorded) {
+                    Ok(login) => route(&mut m, &recorded, &login),
+                    Err(reply) => reply,
                 }
             }
         };
@@ -554,14 +665,7 @@ fn serve(server: &tiny_http::Server, model: &Mutex<Model>) {
 fn record(request: &mut tiny_http::Request) -> Recorded {
     let url = request.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let query = query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect();
+    let query = crate::query::pairs(query);
     let headers = request
         .headers()
         .iter()
@@ -582,51 +686,6 @@ fn record(request: &mut tiny_http::Request) -> Recorded {
         body,
         raw_body,
     }
-}
-
-/// Decodes `%XX` escapes and `+` (as a space, the form encoding of query strings).
-pub(crate) fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn encode_query_value(value: &str) -> String {
-    let mut out = String::new();
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// One page of `items`, with the `Link` header (`rel="next"`, `"prev"`, `"first"`, `"last"`) the
@@ -660,7 +719,7 @@ fn paginate(
             .query
             .iter()
             .filter(|(k, _)| k != "page")
-            .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect();
         pairs.push(format!("page={p}"));
         format!("<{}{}?{}>", m.base, req.path, pairs.join("&"))

@@ -9,7 +9,9 @@ use promote_core::forge::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{Client, Method, Subject};
+use super::Reviewers;
+use super::client::{Client, Subject};
+use crate::http::Method;
 
 #[derive(Deserialize)]
 struct User {
@@ -17,6 +19,17 @@ struct User {
     username: String,
     name: Option<String>,
     email: Option<String>,
+}
+
+impl From<User> for ForgeUser {
+    fn from(u: User) -> Self {
+        ForgeUser {
+            login: u.username,
+            id: Some(u.id),
+            name: u.name,
+            email: u.email,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -76,19 +89,7 @@ fn project(c: &Client) -> String {
 }
 
 pub(crate) fn whoami(c: &Client) -> Result<ForgeUser, ForgeError> {
-    let u: User = c.json(
-        Method::Get,
-        "/user",
-        None,
-        "identify the token's account",
-        Subject::Repo,
-    )?;
-    Ok(ForgeUser {
-        login: u.username,
-        id: Some(u.id),
-        name: u.name,
-        email: u.email,
-    })
+    c.whoami::<User>()
 }
 
 pub(crate) fn find_open(c: &Client, query: &PrQuery) -> Result<Vec<PullRequest>, ForgeError> {
@@ -101,129 +102,74 @@ pub(crate) fn find_open(c: &Client, query: &PrQuery) -> Result<Vec<PullRequest>,
         project(c)
     );
     let mrs: Vec<Mr> = c.all_pages(&path, "list open merge requests")?;
-    let mrs = mrs.into_iter().map(PullRequest::from);
-    Ok(match query {
-        PrQuery::Head(branch) => mrs.filter(|p| p.head == *branch).collect(),
-        PrQuery::Label(label) => mrs.filter(|p| p.labels.contains(label)).collect(),
-    })
+    Ok(mrs.into_iter().map(PullRequest::from).collect())
 }
 
 pub(crate) fn create(c: &Client, pr: &NewPullRequest) -> Result<PullRequest, ForgeError> {
-    let action = "open a merge request";
     let body = json!({
         "source_branch": pr.head, "target_branch": pr.base, "title": pr.title, "description": pr.body,
     });
-    let answer = c.send(
-        Method::Post,
-        &c.url(&format!("{}/merge_requests", project(c))),
-        Some(&body),
-        action,
-    )?;
-    if answer.status == 409 {
-        return Err(ForgeError::AlreadyExists {
-            forge: c.kind(),
-            noun: "merge request",
-            repo: c.target.repo.to_string(),
-            head: pr.head.clone(),
-            base: pr.base.clone(),
-        });
-    }
-    if !(200..300).contains(&answer.status) {
-        return Err(c.error(&answer, action, Subject::Repo));
-    }
-    c.decode::<Mr>(&answer.body, action).map(PullRequest::from)
+    let path = format!("{}/merge_requests", project(c));
+    c.create::<Mr>(&path, &body, pr, |answer| answer.status == 409)
+}
+
+/// The merge request as GitLab holds it now.
+fn mr(c: &Client, number: u64) -> Result<Mr, ForgeError> {
+    let path = format!("{}/merge_requests/{number}", project(c));
+    c.on(Subject::Pull(number))
+        .get(&path, "read the merge request")
 }
 
 fn put(c: &Client, number: u64, body: &Value, action: &str) -> Result<Mr, ForgeError> {
     let path = format!("{}/merge_requests/{number}", project(c));
-    c.json(
-        Method::Put,
-        &path,
-        Some(body),
-        action,
-        Subject::Pull(number),
-    )
+    c.on(Subject::Pull(number))
+        .write(Method::Put, &path, body, action)?
+        .json()
 }
 
 pub(crate) fn update(c: &Client, number: u64, edit: &PrEdit) -> Result<PullRequest, ForgeError> {
-    let mut body = serde_json::Map::new();
-    if let Some(title) = &edit.title {
-        body.insert("title".into(), json!(title));
-    }
-    if let Some(text) = &edit.body {
-        body.insert("description".into(), json!(text));
-    }
-    Ok(put(c, number, &Value::Object(body), "update the merge request")?.into())
+    let body = super::edit_document(edit, "description");
+    Ok(put(c, number, &body, "update the merge request")?.into())
 }
 
 pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
     let path = format!("{}/merge_requests/{number}/notes", project(c));
-    c.call(
-        Method::Post,
-        &path,
-        Some(&json!({"body": comment})),
-        "comment on the merge request",
-        Subject::Pull(number),
-    )?;
-    put(
-        c,
-        number,
-        &json!({"state_event": "close"}),
-        "close the merge request",
-    )?;
+    let (body, action) = (json!({"body": comment}), "comment on the merge request");
+    c.on(Subject::Pull(number))
+        .write(Method::Post, &path, &body, action)?;
+    let close = json!({"state_event": "close"});
+    put(c, number, &close, "close the merge request")?;
     Ok(())
 }
 
-pub(crate) fn request_reviewers(
-    c: &Client,
-    number: u64,
-    reviewers: &[String],
-) -> Result<(), ForgeError> {
-    let (users, teams) = crate::split_teams(reviewers);
-    if let Some(team) = teams.first() {
+pub(crate) fn request_reviewers(c: &Client, n: u64, who: &Reviewers) -> Result<(), ForgeError> {
+    if let Some(team) = who.teams.first() {
         return Err(ForgeError::TeamReviewersUnsupported {
             forge: c.kind(),
             team: team.clone(),
         });
     }
     // `reviewer_ids` replaces the set: keep whoever is already asked.
-    let path = format!("{}/merge_requests/{number}", project(c));
-    let current: Mr = c.json(
-        Method::Get,
-        &path,
-        None,
-        "read the merge request",
-        Subject::Pull(number),
-    )?;
+    let current = mr(c, n)?;
     let mut ids: Vec<u64> = current.reviewers.iter().map(|u| u.id).collect();
-    for login in users {
-        let path = format!("/users?username={}", encode_component(&login));
-        let found: Vec<User> = c.json(
-            Method::Get,
-            &path,
-            None,
-            "look up a reviewer",
-            Subject::Repo,
-        )?;
+    for login in &who.users {
+        let path = format!("/users?username={}", encode_component(login));
+        let found: Vec<User> = c.on(Subject::Repo).get(&path, "look up a reviewer")?;
         let Some(user) = found
             .into_iter()
-            .find(|u| u.username.eq_ignore_ascii_case(&login))
+            .find(|u| u.username.eq_ignore_ascii_case(login))
         else {
             return Err(ForgeError::UnknownUser {
                 forge: c.kind(),
-                login,
+                login: login.clone(),
             });
         };
         if !ids.contains(&user.id) {
             ids.push(user.id);
         }
     }
-    put(
-        c,
-        number,
-        &json!({"reviewer_ids": ids}),
-        "request reviewers",
-    )?;
+    let body = json!({"reviewer_ids": ids});
+    put(c, n, &body, "request reviewers")?;
     Ok(())
 }
 
@@ -236,38 +182,21 @@ pub(crate) fn add_labels(c: &Client, number: u64, labels: &[String]) -> Result<(
             reason: "GitLab label lists are comma-separated, so a label name cannot hold a comma",
         });
     }
-    put(
-        c,
-        number,
-        &json!({"add_labels": labels.join(",")}),
-        "label the merge request",
-    )?;
+    let body = json!({"add_labels": labels.join(",")});
+    put(c, number, &body, "label the merge request")?;
     Ok(())
 }
 
 pub(crate) fn get(c: &Client, number: u64) -> Result<PullRequest, ForgeError> {
-    let path = format!("{}/merge_requests/{number}", project(c));
-    let mr: Mr = c.json(
-        Method::Get,
-        &path,
-        None,
-        "read the merge request",
-        Subject::Pull(number),
-    )?;
-    Ok(mr.into())
+    Ok(mr(c, number)?.into())
 }
 
 /// GitLab has approvals rather than reviews: each approval is an `Approved` review of no stated
 /// commit (GitLab resets approvals on push where the project says so).
 pub(crate) fn reviews(c: &Client, number: u64) -> Result<Vec<Review>, ForgeError> {
     let path = format!("{}/merge_requests/{number}/approvals", project(c));
-    let approvals: Approvals = c.json(
-        Method::Get,
-        &path,
-        None,
-        "read the merge request's approvals",
-        Subject::Pull(number),
-    )?;
+    let action = "read the merge request's approvals";
+    let approvals: Approvals = c.on(Subject::Pull(number)).get(&path, action)?;
     Ok(approvals
         .approved_by
         .into_iter()
