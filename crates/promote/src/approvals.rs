@@ -41,7 +41,7 @@ use promote_core::trailers::{self, Trailers};
 use promote_git::signature::{Checked, Method, Signers};
 use promote_git::{CommitId, PushOutcome};
 
-use crate::{Progress, PromoteError, Session};
+use crate::{Interaction, PromoteError, Session};
 
 // Trailer keys of a record. `Promote-Environment` and `Promote-Version` are shared with
 // promotion commits; `Promote-Verdict` is what marks a commit as an approval record.
@@ -566,7 +566,7 @@ pub struct IgnoredRecord {
 /// Every record on the approvals branch, in time order (oldest first), checked against the
 /// base tip's `approvers` and `approverKeys`. Commits on the branch that are not records are
 /// skipped; malformed records are skipped with a warning.
-pub fn list(session: &Session, progress: &dyn Progress) -> Result<Records, PromoteError> {
+pub fn list(session: &Session, progress: &dyn Interaction) -> Result<Records, PromoteError> {
     let Some(tip) = approvals_tip(session)? else {
         return Ok(Records::default());
     };
@@ -576,7 +576,7 @@ pub fn list(session: &Session, progress: &dyn Progress) -> Result<Records, Promo
 fn records_from(
     session: &Session,
     tip: CommitId,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Records, PromoteError> {
     let mut parsed = Vec::new();
     for c in session
@@ -913,7 +913,7 @@ pub fn record(
     session: &Session,
     req: &RecordRequest,
     identity: &Identity,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Recorded, PromoteError> {
     let env = session.config.env(&req.env)?.clone();
     if !valid_tag(&req.version) {

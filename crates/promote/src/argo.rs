@@ -25,7 +25,7 @@ use promote_git::CommitId;
 
 use crate::render::Renderer;
 
-use crate::{Progress, Session};
+use crate::{Interaction, Session};
 /// The policy request's `environments.<env>.argocd`, as [`policy_facts`] fills it.
 pub use promote_policy_sdk::ArgoCdState as PolicyArgoCdState;
 
@@ -257,7 +257,7 @@ pub fn check_app(
     session: &Session,
     env: &Environment,
     app: &Application,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<(), ArgoError> {
     let check = core::check_source(app, &expected_source(session, env));
     for w in &check.warnings {
@@ -327,7 +327,7 @@ pub fn after_push(
     session: &Session,
     env: &Environment,
     t: &Target<'_>,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Application, ArgoError> {
     let app = read_app(env, t)?;
     check_app(session, env, &app, progress)?;
@@ -409,7 +409,7 @@ pub fn sync_and_wait(
     ours: CommitId,
     renderer: &Renderer,
     opts: &WaitOptions,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Waited, ArgoError> {
     let started = start_sync(session, env, t, ours, opts, progress)?;
     wait_for_sync(session, env, t, ours, started, renderer, opts, progress)
@@ -431,7 +431,7 @@ pub fn start_sync(
     t: &Target<'_>,
     ours: CommitId,
     opts: &WaitOptions,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<StartedSync, ArgoError> {
     let fail = |e| classify(&env.name, t, e);
     let app = read_app(env, t)?;
@@ -488,7 +488,7 @@ fn sync_when_idle(
     t: &Target<'_>,
     request: &SyncRequest,
     budget: Duration,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<(core::Started, Duration), ArgoError> {
     let fail = |e| classify(&env.name, t, e);
     let begin = Instant::now();
@@ -567,7 +567,7 @@ pub fn wait_for_sync(
     started: StartedSync,
     renderer: &Renderer,
     opts: &WaitOptions,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Waited, ArgoError> {
     let fail = |e| classify(&env.name, t, e);
     let begin = Instant::now();
@@ -687,7 +687,7 @@ fn already_running(
     app: &Application,
     revisions: &[String],
     begin: Instant,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Option<Waited> {
     let refreshed = app
         .raw
@@ -810,7 +810,7 @@ fn record(
     app: &Application,
     revision: Option<&str>,
     healthy: bool,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) {
     let Some(revision) = revision else { return };
     let (into, out_of) = if healthy {
@@ -1287,7 +1287,7 @@ pub fn rollback(
     user: &str,
     reason: &str,
     now: Timestamp,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<RolledBack, ArgoError> {
     let request = RollbackRequest {
         id: plan.to.id,
@@ -1332,7 +1332,7 @@ pub fn wait_rollback(
     t: &Target<'_>,
     rolled: &RolledBack,
     timeout: Duration,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Waited, ArgoError> {
     let Some(goal) = &rolled.goal else {
         return Err(ArgoError::NoTarget("nothing to wait for".into()));
@@ -1421,7 +1421,7 @@ pub fn resume(
     env: &Environment,
     t: &Target<'_>,
     force: bool,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Resumed, ArgoError> {
     let app = read_app(env, t)?;
     let marker = marker_facts(&app).ok_or_else(|| ArgoError::NothingToResume {
@@ -1477,7 +1477,7 @@ pub fn resume_now(
     t: &Target<'_>,
     marker: MarkerFacts,
     forced: bool,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Resumed, ArgoError> {
     let fail = |e| classify(&env.name, t, e);
     progress.step(&format!(

@@ -18,7 +18,7 @@ use promote_core::registry::{
     self, ImageCheckReport, ImageName, ImageQuery, ImageResolver, Lookup, Reference,
 };
 
-use crate::{Progress, PromoteError};
+use crate::{Interaction, PromoteError};
 
 /// How a command treats the images it writes.
 #[derive(Clone, Default)]
@@ -104,7 +104,7 @@ pub(crate) fn pin(
     overlay: &Overlay,
     target: &Target<'_>,
     opts: &PlanOptions,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<(BTreeMap<String, String>, Vec<Found>), PromoteError> {
     let ImageCheck::Pin(resolver) = check else {
         return Ok((BTreeMap::new(), Vec::new()));
@@ -144,7 +144,7 @@ pub(crate) fn pending<'a>(
     check: &'a ImageCheck,
     changes: &[ImageChange],
     known: &[Found],
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Option<Pending<'a>>, PromoteError> {
     let Some(resolver) = check.resolver() else {
         return Ok(None);

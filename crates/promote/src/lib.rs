@@ -1,12 +1,13 @@
 //! The use cases of `kubectl promote` (promote, status, init, …): the one place where the
 //! adapters (git, render, policies, forges, Argo CD) meet. Each use case returns a plain result
-//! type that the binary renders as text, JSON or YAML; progress goes through [`Progress`] so
+//! type that the binary renders as text, JSON or YAML; progress goes through [`Interaction`] so
 //! that stdout stays the result alone.
 
 pub mod approvals;
 pub mod argo;
 pub mod images;
 pub mod init;
+pub mod interaction;
 pub mod peek;
 pub mod policy;
 pub mod pr;
@@ -20,32 +21,12 @@ pub mod status;
 pub mod verify;
 
 pub use images::ImageCheck;
+pub use interaction::{Interaction, Quiet};
 pub use session::{OpenOptions, PolicyOptions, Session};
 
 use promote_core::config::ConfigError;
 use promote_core::overlay::OverlayError;
 use promote_git::GitError;
-
-/// Where progress lines and warnings go (stderr in the binary, a buffer in tests).
-pub trait Progress {
-    fn step(&self, message: &str);
-    fn warn(&self, message: &str);
-    /// A detail only a verbose run shows (`-v`). Does nothing by default.
-    fn detail(&self, _message: &str) {}
-    /// A named point between two writes (`before-push`, …) where the binary's test build may
-    /// stop the process, so tests can kill it there and check that nothing is left half done.
-    /// Does nothing by default.
-    fn checkpoint(&self, _point: &str) {}
-}
-
-/// Progress that goes nowhere.
-#[derive(Debug, Default)]
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn step(&self, _: &str) {}
-    fn warn(&self, _: &str) {}
-}
 
 /// A use case could not do its job. (A policy denial is not an error: it is an outcome.)
 #[derive(Debug, thiserror::Error)]

@@ -24,7 +24,7 @@ use promote_policy::{
 };
 
 use crate::approvals::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
-use crate::{Progress, PromoteError, Session};
+use crate::{Interaction, PromoteError, Session};
 
 /// The wasmtime host, created once per command that evaluates policies.
 pub struct PolicyRuntime {
@@ -184,7 +184,7 @@ impl PolicyVerdict {
 pub fn load(
     session: &Session,
     refs: &[PolicyRef],
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Vec<ConfiguredPolicy>, PromoteError> {
     let runtime = session.policy_runtime()?;
     let mut out = Vec::new();
@@ -306,7 +306,7 @@ pub fn load(
 
 /// Says (as a detail, shown with `-v`) when a module's compiled artifact in the cache could
 /// not be used and was rebuilt: a corrupted cache heals itself, but not silently.
-pub fn note_cache(host: &Host, policy: &promote_policy::Policy, progress: &dyn Progress) {
+pub fn note_cache(host: &Host, policy: &promote_policy::Policy, progress: &dyn Interaction) {
     if let CacheStatus::Healed(why) = policy.cache_status() {
         let path = host
             .cache_path(&policy.sha256())
@@ -420,7 +420,7 @@ pub fn evaluate(
     requested_by: &Person,
     version: &str,
     promoted: &BTreeMap<String, ImageRef>,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<PolicyVerdict, PromoteError> {
     // Only records by approvers reach policies; who counts, and whether they were verified, is
     // decided here, when the records are read. A promotion stops on records it cannot read (a
@@ -577,7 +577,7 @@ pub fn argocd_rollback_verdict(
     env: &Environment,
     plan: &crate::argo::RollbackPlan,
     author: &Person,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Option<PolicyVerdict>, PromoteError> {
     crate::promote::check_override(session, env)?;
     if env.rollback_policies.is_empty() && session.policy.one_offs.is_empty() {

@@ -23,7 +23,7 @@ use promote_git::{CommitId, PushOutcome};
 
 use crate::approvals::{self, ApprovalCheck, PrApprovals, RequiredApproval};
 use crate::promote::{Landed, Plan};
-use crate::{Progress, PromoteError, Session};
+use crate::{Interaction, PromoteError, Session};
 
 /// What PR mode needs besides the plan.
 #[derive(Default)]
@@ -110,7 +110,7 @@ pub(crate) fn land(
     session: &Session,
     plan: &Plan,
     opts: &PrOptions<'_>,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Landed, PromoteError> {
     let env = session.config.env(&plan.environment)?.clone();
     let version = plan.version.as_deref().unwrap_or("mixed");
@@ -254,7 +254,7 @@ fn push_branch(
     session: &Session,
     plan: &Plan,
     branch: &str,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<CommitId, PromoteError> {
     let repo = &session.repo;
     let base = plan.base_id.unwrap_or(session.base);
@@ -314,7 +314,7 @@ fn wait_for_merge(
     pr: &PullRequest,
     check: &ApprovalCheck,
     wait: MergeWait,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<PrState, PromoteError> {
     let noun = forge.target().kind.pr_noun();
     let missing = if check.is_met() {

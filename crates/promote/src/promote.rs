@@ -23,7 +23,7 @@ use crate::policy::{self, PolicyVerdict};
 use crate::render::{Rendered, Renderer, SpeculativeInput};
 use crate::rendered::PlanComparison;
 use crate::session::OpenOptions;
-use crate::{Progress, PromoteError, Session};
+use crate::{Interaction, PromoteError, Session};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ pub fn prepare(
     session: &Session,
     req: &PromoteRequest,
     renderer: &Renderer,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Prepared, PromoteError> {
     let Inputs {
         env,
@@ -300,7 +300,7 @@ pub(crate) fn promote_gate(
     session: &Session,
     d: &Draft<'_>,
     author: &Person,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Option<PolicyVerdict>, PromoteError> {
     if d.env.promote_policies.is_empty() && session.policy.one_offs.is_empty() {
         return Ok(None);
@@ -378,7 +378,7 @@ pub(crate) fn finish(
     d: Draft<'_>,
     pinned: &[crate::images::Found],
     renderer: &Renderer,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
     gate: &Gate<'_>,
     message: &Message<'_>,
 ) -> Result<Plan, PromoteError> {
@@ -642,7 +642,7 @@ pub fn apply(
     session: &Session,
     plan: &Plan,
     renderer: &Renderer,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Landed, PromoteError> {
     apply_with(
         session,
@@ -661,7 +661,7 @@ pub fn apply_with(
     plan: &Plan,
     renderer: &Renderer,
     pr: &crate::pr::PrOptions<'_>,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Landed, PromoteError> {
     let repo = &session.repo;
     let sign = repo.config_bool("commit.gpgsign");

@@ -19,7 +19,7 @@ use promote_git::CommitId;
 use crate::policy::{self, PolicyVerdict};
 use crate::promote::{Draft, Prepared, finish};
 use crate::render::Renderer;
-use crate::{Progress, PromoteError, Session};
+use crate::{Interaction, PromoteError, Session};
 use promote_policy::sdk;
 
 /// How far back a revert looks: overlay changes considered, and commits walked to find them.
@@ -107,7 +107,7 @@ pub fn prepare_revert(
     session: &Session,
     req: &RevertRequest,
     renderer: &Renderer,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<Prepared, PromoteError> {
     let env = session.config.env(&req.env)?.clone();
     let current = session.overlay_at(&env, session.base)?;

@@ -7,7 +7,7 @@ use promote_core::config::{self, Config, Environment};
 use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
 use promote_git::{CommitId, Repo};
 
-use crate::{Progress, PromoteError};
+use crate::{Interaction, PromoteError};
 
 /// How to open the repository; filled from flags and the environment by the binary.
 #[derive(Debug, Clone, Default)]
@@ -80,7 +80,7 @@ fn looks_like_url(s: &str) -> bool {
 }
 
 impl Session {
-    pub fn open(opts: &OpenOptions, progress: &dyn Progress) -> Result<Session, PromoteError> {
+    pub fn open(opts: &OpenOptions, progress: &dyn Interaction) -> Result<Session, PromoteError> {
         Self::open_inner(opts, progress, true)
     }
 
@@ -96,7 +96,7 @@ impl Session {
 
     fn open_inner(
         opts: &OpenOptions,
-        progress: &dyn Progress,
+        progress: &dyn Interaction,
         fetch: bool,
     ) -> Result<Session, PromoteError> {
         let mut repo = match &opts.repo {

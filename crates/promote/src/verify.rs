@@ -27,7 +27,7 @@ use crate::policy::PolicyVerdict;
 use crate::promote::{Draft, RenderReport, promote_gate};
 use crate::render::{Renderer, render_inputs};
 use crate::rendered::{self, RenderedImages};
-use crate::{Progress, PromoteError, Session};
+use crate::{Interaction, PromoteError, Session};
 
 /// Which change to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub fn verify(
     session: &Session,
     range: &Range,
     renderer: &Renderer,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<VerifyReport, PromoteError> {
     let repo = &session.repo;
     let base = session.base;
@@ -219,7 +219,7 @@ fn range_mode(env: &Environment, pr: Mode, range: &Range) -> Mode {
 fn resolve_range(
     session: &Session,
     range: &Range,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<(CommitId, CommitId, String), PromoteError> {
     let repo = &session.repo;
     let since_merge_base = |tip: CommitId, what: &str| -> Result<CommitId, PromoteError> {
@@ -313,7 +313,7 @@ fn verify_env(
     mode: Mode,
     author: &Person,
     renderer: &Renderer,
-    progress: &dyn Progress,
+    progress: &dyn Interaction,
 ) -> Result<EnvReport, PromoteError> {
     let error_report = |overlay_file: String, message: String, render: RenderCheck| EnvReport {
         environment: env.name.clone(),

@@ -38,17 +38,17 @@ pub struct Ctx<'a> {
     pub shell: &'a Shell,
 }
 
-/// Progress for the use cases: lines go to the shell, named checkpoints to the test hooks
+/// Interaction for the use cases: lines go to the shell, named checkpoints to the test hooks
 /// ([`Env::pause_at`]; nothing in a release build).
-impl ::promote::Progress for Ctx<'_> {
+impl ::promote::Interaction for Ctx<'_> {
     fn step(&self, message: &str) {
-        ::promote::Progress::step(self.shell, message);
+        ::promote::Interaction::step(self.shell, message);
     }
     fn warn(&self, message: &str) {
-        ::promote::Progress::warn(self.shell, message);
+        ::promote::Interaction::warn(self.shell, message);
     }
     fn detail(&self, message: &str) {
-        ::promote::Progress::detail(self.shell, message);
+        ::promote::Interaction::detail(self.shell, message);
     }
     fn checkpoint(&self, point: &str) {
         self.env.pause_at(point);
