@@ -344,10 +344,9 @@ pub(crate) type Gate<'a> =
 /// `--override-policy` is break-glass: only where the environment allows it.
 pub(crate) fn check_override(session: &Session, env: &Environment) -> Result<(), PromoteError> {
     if session.policy.override_reason.is_some() && !env.allow_override {
-        return Err(PromoteError::Usage(format!(
-            "--override-policy: {} does not allow overrides (set `allowOverride: true` on the environment in promote.yaml to allow break-glass)",
-            env.name
-        )));
+        return Err(PromoteError::OverrideNotAllowed {
+            env: env.name.clone(),
+        });
     }
     Ok(())
 }

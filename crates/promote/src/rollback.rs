@@ -133,7 +133,7 @@ pub fn prepare_revert(
                 }
             }
             let promotion = promotion.ok_or_else(|| {
-                PromoteError::Usage(format!(
+                PromoteError::NoRevertTarget(format!(
                     "found no change of {file} that brought {}",
                     running
                 ))
@@ -145,7 +145,7 @@ pub fn prepare_revert(
                 .first()
                 .copied();
             let parent = parent.ok_or_else(|| {
-                PromoteError::Usage(format!(
+                PromoteError::NoRevertTarget(format!(
                     "{} ({}) is the first commit of {file}: there is nothing before it",
                     &promotion.commit[..7],
                     running_s.as_deref().unwrap_or("?")
@@ -174,7 +174,7 @@ pub fn prepare_revert(
                         acc
                     },
                 );
-                return Err(PromoteError::Usage(format!(
+                return Err(PromoteError::NoRevertTarget(format!(
                     "--to {v}: {} never ran {v} in the last {} changes of {file} (it ran: {})",
                     env.name,
                     walked.len(),
@@ -194,7 +194,7 @@ pub fn prepare_revert(
         RollbackTarget::Revision(rev) => (session.repo.resolve(rev)?, changes.next().transpose()?),
     };
     let target_text = session.repo.read_file(target_at, &file)?.ok_or_else(|| {
-        PromoteError::Usage(format!("{file} does not exist at {}", target_at.short()))
+        PromoteError::NoRevertTarget(format!("{file} does not exist at {}", target_at.short()))
     })?;
     let target_overlay = Overlay::parse(
         &format!("{file}@{}", target_at.short()),

@@ -223,7 +223,11 @@ fn resolve_range(
 ) -> Result<(CommitId, CommitId, String), PromoteError> {
     let repo = &session.repo;
     let since_merge_base = |tip: CommitId, what: &str| -> Result<CommitId, PromoteError> {
-        repo.merge_base(tip, session.base)?.ok_or_else(|| PromoteError::Usage(format!("{what} shares no history with {}; fetch with full history (`git fetch --unshallow`, or `fetch-depth: 0` in CI)", session.base_name())))
+        repo.merge_base(tip, session.base)?
+            .ok_or_else(|| PromoteError::NoCommonHistory {
+                what: what.to_owned(),
+                base: session.base_name(),
+            })
     };
     match range {
         Range::Head => {
@@ -271,11 +275,11 @@ fn resolve_range(
                     return Ok((start, head, format!("pull request #{n} ({src})")));
                 }
             }
-            Err(PromoteError::Usage(format!(
-                "--pr {n}: {} has no {}; check the number (and that the remote is the forge the pull request was opened on)",
-                session.remote,
-                candidates.join(" or ")
-            )))
+            Err(PromoteError::NoPullRequestHead {
+                number: *n,
+                remote: session.remote.clone(),
+                refs: candidates.join(" or "),
+            })
         }
     }
 }

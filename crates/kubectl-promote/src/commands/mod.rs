@@ -169,11 +169,7 @@ pub(crate) fn check_version(what: &str, version: &str) -> anyhow::Result<()> {
     )))
 }
 
-/// A usage error: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
+/// A usage error (exit 2): the use cases' own kind, so that one rule maps it to the exit code.
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    UsageError(msg.into()).into()
+    ::promote::PromoteError::Usage(msg.into()).into()
 }
