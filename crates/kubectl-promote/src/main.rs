@@ -7,6 +7,7 @@ mod commands;
 mod env;
 mod interrupt;
 mod output;
+mod wiring;
 
 use std::process::ExitCode;
 

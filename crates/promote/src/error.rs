@@ -81,6 +81,31 @@ pub enum PromoteError {
     /// `init` will not write where it was asked to (the message says why and what to do).
     #[error("{0}")]
     InitRefused(String),
+    /// A protected environment's rollback marker could not be checked: fail closed.
+    #[error(
+        "refusing to promote {env}: it is protected, and its Argo CD application {app} could not be read ({looked}) to check for a rollback marker; nothing was changed. Point at the cluster that runs Argo CD for {env} with --context NAME (or --kubeconfig FILE, or --argocd-server URL with ARGOCD_AUTH_TOKEN), or set argocd.context of {env} in promote.yaml"
+    )]
+    MarkerUnchecked {
+        env: String,
+        app: String,
+        looked: String,
+        #[source]
+        source: crate::deploy::ArgoError,
+    },
+    /// The push landed, and Argo CD could not be reached to deploy it (`--wait`, `--resume`).
+    #[error("pushed, but could not reach Argo CD")]
+    AfterPush {
+        #[source]
+        source: crate::deploy::ArgoError,
+    },
+    /// PR mode with `--wait` and no forge to wait on (checked before anything is pushed).
+    #[error(
+        "--wait in PR mode waits for the merge on the forge, and there is none: {why}. Set the token (forge.tokenEnv in promote.yaml names the variable) or drop --wait; nothing was pushed"
+    )]
+    NoForgeToWait { why: String },
+    /// A use case needs an adapter its caller did not provide (a library caller's mistake).
+    #[error("no {what} client was set up for this command")]
+    NotWired { what: &'static str },
     /// `init` could not write the file.
     #[error("writing {path}")]
     Write {
@@ -94,7 +119,7 @@ pub enum PromoteError {
     #[error(transparent)]
     Forge(#[from] promote_core::forge::ForgeError),
     #[error(transparent)]
-    Argo(#[from] crate::argo::ArgoError),
+    Argo(#[from] crate::deploy::ArgoError),
     #[error(
         "{file}: approvers: no role `{role}` (roles: {roles}); add `approvers: {{{role}: [you@example.com]}}` to promote.yaml, or pass another --role"
     )]

@@ -4,6 +4,8 @@
 //! implementation writes to stderr and reads the terminal; tests use [`Quiet`] or a buffer. No
 //! use case reads stdin or writes to stdout: the result is the use case's return value.
 
+use crate::plan::{Milestone, Proposal};
+
 /// Where progress goes and where a confirmation comes from.
 pub trait Interaction {
     /// A progress line (`fetching origin`).
@@ -16,6 +18,19 @@ pub trait Interaction {
     /// stop the process, so tests can kill it there and check that nothing is left half done.
     /// Does nothing by default.
     fn checkpoint(&self, _point: &str) {}
+    /// A part of the result that is final while the use case goes on (see [`Milestone`]).
+    /// Does nothing by default: the whole result is in the use case's outcome all the same.
+    fn reached(&self, _milestone: &Milestone<'_>) {}
+    /// Whether a person can answer a question now (a terminal, not CI). `false` by default:
+    /// then nothing is asked, and the use case goes on as `--yes` would.
+    fn can_confirm(&self) -> bool {
+        false
+    }
+    /// Show the proposed change and ask its question; `true` to go ahead. Only called when
+    /// [`Interaction::can_confirm`] said yes. Refuses by default.
+    fn confirm(&self, _proposal: &Proposal<'_>) -> bool {
+        false
+    }
 }
 
 /// Interaction that goes nowhere and never confirms.

@@ -3,16 +3,20 @@
 //! type that the binary renders as text, JSON or YAML; progress goes through [`Interaction`] so
 //! that stdout stays the result alone.
 
-pub mod approvals;
-pub mod argo;
+pub mod approval;
+pub mod clock;
+pub mod deploy;
+pub mod document;
 pub mod error;
+pub mod forge;
+pub mod gate;
 pub mod images;
 pub mod init;
 pub mod interaction;
 pub mod peek;
-pub mod policy;
-pub mod pr;
-pub mod promote;
+pub mod plan;
+pub mod ports;
+pub mod promotion;
 pub mod render;
 pub mod rendered;
 pub mod rollback;
@@ -22,6 +26,7 @@ pub mod status;
 pub mod verify;
 
 pub use error::PromoteError;
-pub use images::ImageCheck;
+pub use images::{ImageCheck, ImageMode};
 pub use interaction::{Interaction, Quiet};
-pub use session::{OpenOptions, PolicyOptions, Session};
+pub use ports::Ports;
+pub use session::{Session, Workspace};
