@@ -90,13 +90,13 @@ pub enum PromoteError {
         app: String,
         looked: String,
         #[source]
-        source: crate::deploy::ArgoError,
+        source: Box<crate::deploy::ArgoError>,
     },
     /// The push landed, and Argo CD could not be reached to deploy it (`--wait`, `--resume`).
     #[error("pushed, but could not reach Argo CD")]
     AfterPush {
         #[source]
-        source: crate::deploy::ArgoError,
+        source: Box<crate::deploy::ArgoError>,
     },
     /// PR mode with `--wait` and no forge to wait on (checked before anything is pushed).
     #[error(

@@ -19,7 +19,7 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let ports = ctx.ports()?;
     match rollback::run(&ports, req, ctx)? {
         Outcome::Revert(outcome) => super::promote::show(ctx, outcome, "RollbackResult"),
-        Outcome::History(outcome) => show_history(ctx, &args.env, outcome),
+        Outcome::History(outcome) => show_history(ctx, &args.env, *outcome),
     }
 }
 

@@ -50,7 +50,7 @@ pub fn check_before_promote(
                 env: env.name.clone(),
                 app,
                 looked,
-                source,
+                source: Box::new(source),
             })
         }
         Err(e) => {
@@ -117,7 +117,11 @@ pub fn after_landing(
             ui.warn(&format!("pushed, but Argo CD was not asked to refresh (it will notice at its next poll): {e}"));
             return Ok(Deployment::Refreshed);
         }
-        Err(source) => return Err(PromoteError::AfterPush { source }),
+        Err(source) => {
+            return Err(PromoteError::AfterPush {
+                source: Box::new(source),
+            });
+        }
     };
     let t = conn.target();
     if landing.resume {

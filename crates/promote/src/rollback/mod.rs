@@ -70,7 +70,7 @@ pub struct Request {
 /// How a rollback ended, by strategy.
 #[derive(Debug)]
 pub enum Outcome {
-    History(HistoryOutcome),
+    History(Box<HistoryOutcome>),
     Revert(promotion::Outcome),
 }
 
@@ -146,7 +146,7 @@ pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome,
             conn: &conn,
             app: &app,
         };
-        return Ok(Outcome::History(rollback.run(*plan, ui)?));
+        return Ok(Outcome::History(Box::new(rollback.run(*plan, ui)?)));
     }
     revert_strategy(gate, &req, ui).map(Outcome::Revert)
 }
