@@ -25,8 +25,12 @@ use promote_core::forge::{Forge, ForgeError, ForgeTarget, Token};
 use promote_core::registry::ImageResolver;
 
 use crate::cli::Global;
-use crate::commands::usage;
 use crate::env::Env;
+
+/// A usage error (exit 2).
+fn usage(msg: String) -> anyhow::Error {
+    PromoteError::Usage(msg).into()
+}
 
 /// Reads that do not wait get this request timeout unless `--request-timeout` says otherwise, so
 /// `status` on an unreachable cluster does not hang; waits keep their own deadline.

@@ -10,6 +10,7 @@ use promote_core::image::EnvVersion;
 use promote_core::trailers::{self, Trailers};
 use promote_git::{CommitId, PushOutcome};
 
+use super::commit::commit_on;
 use super::pr::{self, PrOptions};
 use crate::plan::{Landed, Plan};
 use crate::render::Renderer;
@@ -43,33 +44,6 @@ pub fn apply_with(
         Mode::Direct => push_direct(session, plan, renderer, ui),
         Mode::Pr => pr::land(session, plan, pr, ui),
     }
-}
-
-/// The plan's commit on `base`: its edit, its message, signed when `commit.gpgsign` says so.
-/// Returns the commit and whether it was signed.
-pub(super) fn commit_on(
-    session: &Session,
-    plan: &Plan,
-    base: CommitId,
-) -> Result<(CommitId, bool), PromoteError> {
-    let repo = &session.repo;
-    let sign = repo.config_bool("commit.gpgsign");
-    let committer = repo.config_person().unwrap_or_else(|| plan.author.clone());
-    let changes: BTreeMap<String, Option<Vec<u8>>> = [(
-        plan.overlay_file.clone(),
-        Some(plan.new_text.clone().into_bytes()),
-    )]
-    .into();
-    let tree = repo.tree_with(base, &changes)?;
-    let commit = repo.commit(
-        &tree,
-        &[base],
-        &plan.author,
-        &committer,
-        &plan.commit_message,
-        sign,
-    )?;
-    Ok((commit, sign))
 }
 
 fn signed(sign: bool) -> &'static str {

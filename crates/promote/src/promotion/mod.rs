@@ -7,6 +7,7 @@
 //! checks everything and writes nothing anywhere; [`apply`] writes the commit object and
 //! pushes; [`land`] is the tail a revert shares.
 
+mod commit;
 pub mod direct;
 pub mod draft;
 pub mod landing;

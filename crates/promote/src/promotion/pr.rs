@@ -19,7 +19,7 @@ use promote_core::forge::{
 use promote_core::image::ImageMap;
 use promote_git::{CommitId, PushOutcome};
 
-use super::direct::commit_on;
+use super::commit::commit_on;
 use crate::approval::{self, ApprovalCheck, ApprovalRecord, PrApprovals, RequiredApproval};
 use crate::plan::{Landed, OpenedPr, Plan, PrRef, branch_name};
 use crate::{Interaction, PromoteError, Session};
