@@ -7,6 +7,7 @@ mod commands;
 mod env;
 mod interrupt;
 mod output;
+mod wiring;
 
 use std::process::ExitCode;
 
@@ -84,10 +85,9 @@ fn main() -> ExitCode {
         Ok(exit) => exit,
         Err(err) if is_broken_pipe(&err) => Exit::Ok,
         Err(err) => {
-            let code = if err.downcast_ref::<commands::UsageError>().is_some() {
-                Exit::Usage
-            } else {
-                Exit::Error
+            let code = match err.downcast_ref::<::promote::PromoteError>() {
+                Some(::promote::PromoteError::Usage(_)) => Exit::Usage,
+                _ => Exit::Error,
             };
             let mut msg = format!(
                 "{}error:{} {err}",

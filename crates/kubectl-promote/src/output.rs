@@ -105,7 +105,7 @@ impl Shell {
     }
 }
 
-impl promote::Progress for Shell {
+impl promote::Interaction for Shell {
     fn step(&self, message: &str) {
         self.status(message);
     }

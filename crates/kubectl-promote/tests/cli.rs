@@ -411,6 +411,37 @@ fn usage_errors_exit_2() {
     );
 }
 
+/// A command line that can only be known wrong once promote.yaml is read, or once the range is
+/// resolved, is a usage error too (exit 2), like the ones clap finds; a state the flags did not
+/// cause (an environment that does not allow overrides, a version it never ran) stays exit 1.
+#[test]
+fn usage_errors_found_by_the_use_cases_exit_2() {
+    let kit = examples();
+    let itself = run(&kit, &["staging", "--from", "staging"]);
+    assert_eq!(itself.code, 2, "{}", itself.stderr);
+    assert!(
+        itself
+            .stderr
+            .contains("--from staging: an environment cannot be promoted from itself"),
+        "{}",
+        itself.stderr
+    );
+    let root = kit.git(&["rev-list", "--max-parents=0", "HEAD"]);
+    let r = run(&kit, &["verify", root.trim()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("is a root commit with no parent to compare with"),
+        "{}",
+        r.stderr
+    );
+    let never = run(
+        &kit,
+        &["rollback", "staging", "--to", "v9", "--strategy", "revert"],
+    );
+    assert_eq!(never.code, 1, "{}", never.stderr);
+}
+
 #[test]
 fn status_shows_versions_mixed_and_last_promotion() {
     let kit = examples();

@@ -297,6 +297,32 @@ fn a_revert_needs_the_target_images_to_still_exist() {
     assert_eq!(kit.origin_head(), head);
 }
 
+/// Whatever the strategy, a rollback's document is a `RollbackResult` (a revert's was a
+/// `PromotionResult` before issue 13).
+#[test]
+fn a_revert_documents_itself_as_a_rollback() {
+    let reg = Registry::start();
+    let kit = examples_on(&reg, &["v1.0.0", "v1.0.1"]);
+    assert_eq!(run(&kit, &["staging", "v1.0.1"]).code, 0);
+    let r = run(
+        &kit,
+        &[
+            "rollback",
+            "staging",
+            "--strategy",
+            "revert",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["kind"], "RollbackResult", "{}", r.stdout);
+    assert_eq!(doc["result"], "dry-run", "{}", r.stdout);
+    assert_eq!(doc["environment"], "staging", "{}", r.stdout);
+}
+
 /// A registry behind Docker's token flow, credentials from a credential helper named by the
 /// docker config's `credsStore`: the helper's secret reaches the token endpoint as Basic auth,
 /// and never stdout, stderr (even with -v) or the commit.

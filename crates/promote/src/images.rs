@@ -2,7 +2,7 @@
 //! `@digest`) a promotion or a revert writes is looked up in its registry, and a reference the
 //! registry does not have stops the operation with what was asked and how to get past it.
 //!
-//! It runs beside the render and the policies ([`crate::promote::finish`]), and resolves
+//! It runs beside the render and the policies ([`crate::promotion::draft::finish`]), and resolves
 //! distinct references in parallel through one resolver (one connection pool, one token cache),
 //! so it adds the slowest lookup's latency, not the sum. `--pin-digests` resolves the tags
 //! first, because the digests are part of the edit that is rendered and judged.
@@ -18,14 +18,14 @@ use promote_core::registry::{
     self, ImageCheckReport, ImageName, ImageQuery, ImageResolver, Lookup, Reference,
 };
 
-use crate::{Progress, PromoteError};
+use crate::{Interaction, PromoteError};
 
 /// How a command treats the images it writes.
 #[derive(Clone, Default)]
 pub enum ImageCheck {
     /// `--skip-image-check` (air-gapped use): nothing is asked; the plan, the JSON result and the
     /// `Image-Check` trailer say who skipped it. The library's default, so callers that build a
-    /// [`crate::OpenOptions`] without a resolver are recorded as skipping, never silently.
+    /// request without a resolver are recorded as skipping, never silently.
     #[default]
     Skip,
     /// Look every written reference up; refuse unknown ones.
@@ -50,6 +50,29 @@ impl ImageCheck {
             ImageCheck::Skip => None,
             ImageCheck::Check(r) | ImageCheck::Pin(r) => Some(r.as_ref()),
         }
+    }
+}
+
+/// What a command asks of the image check (the flags and `KUBECTL_PROMOTE_SKIP_IMAGE_CHECK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageMode {
+    /// `--skip-image-check`: recorded as skipped.
+    #[default]
+    Skip,
+    /// Look every written reference up.
+    Check,
+    /// `--pin-digests`: look up, and pin each promoted tag's digest.
+    Pin,
+}
+
+impl ImageCheck {
+    /// The check `mode` asks for, with the registry client from `ports` when it asks one.
+    pub fn for_mode(mode: ImageMode, ports: &crate::Ports) -> Result<ImageCheck, PromoteError> {
+        Ok(match mode {
+            ImageMode::Skip => ImageCheck::Skip,
+            ImageMode::Check => ImageCheck::Check(ports.registry.resolver()?),
+            ImageMode::Pin => ImageCheck::Pin(ports.registry.resolver()?),
+        })
     }
 }
 
@@ -104,7 +127,7 @@ pub(crate) fn pin(
     overlay: &Overlay,
     target: &Target<'_>,
     opts: &PlanOptions,
-    progress: &dyn Progress,
+    ui: &dyn Interaction,
 ) -> Result<(BTreeMap<String, String>, Vec<Found>), PromoteError> {
     let ImageCheck::Pin(resolver) = check else {
         return Ok((BTreeMap::new(), Vec::new()));
@@ -119,7 +142,7 @@ pub(crate) fn pin(
     }
     queries.sort();
     queries.dedup();
-    progress.step(&format!(
+    ui.step(&format!(
         "resolving {} tag{} to pin their digests",
         queries.len(),
         if queries.len() == 1 { "" } else { "s" }
@@ -144,7 +167,7 @@ pub(crate) fn pending<'a>(
     check: &'a ImageCheck,
     changes: &[ImageChange],
     known: &[Found],
-    progress: &dyn Progress,
+    ui: &dyn Interaction,
 ) -> Result<Option<Pending<'a>>, PromoteError> {
     let Some(resolver) = check.resolver() else {
         return Ok(None);
@@ -162,7 +185,7 @@ pub(crate) fn pending<'a>(
         let mut registries: Vec<&str> = todo.iter().map(|q| q.image.registry.as_str()).collect();
         registries.sort_unstable();
         registries.dedup();
-        progress.step(&format!(
+        ui.step(&format!(
             "checking {} image reference{} in {}",
             todo.len(),
             if todo.len() == 1 { "" } else { "s" },

@@ -36,19 +36,19 @@ pub struct InitResult {
 
 /// Find the overlays and apps and render the file's text. `force` allows overwriting.
 pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
-    let workdir = repo.workdir().ok_or_else(|| PromoteError::Usage("kubectl promote init needs a checkout (not a bare repository) to write promote.yaml into".into()))?.to_owned();
+    let workdir = repo.workdir().ok_or_else(|| PromoteError::InitRefused("kubectl promote init needs a checkout (not a bare repository) to write promote.yaml into".into()))?.to_owned();
     let path = workdir.join(config::FILE_NAME);
     // `symlink_metadata`: a symlink (even a dangling one, which `exists()` calls absent) is
     // never written through; a checkout can hold one from an untrusted commit.
     match std::fs::symlink_metadata(&path) {
         Ok(m) if m.file_type().is_symlink() => {
-            return Err(PromoteError::Usage(format!(
+            return Err(PromoteError::InitRefused(format!(
                 "{} is a symbolic link; kubectl promote init does not write through it: remove it first",
                 path.display()
             )));
         }
         Ok(_) if !force => {
-            return Err(PromoteError::Usage(format!(
+            return Err(PromoteError::InitRefused(format!(
                 "{} exists already; pass --force to overwrite it",
                 path.display()
             )));
@@ -89,7 +89,7 @@ pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
         });
     }
     if envs.is_empty() {
-        return Err(PromoteError::Usage("found no kustomization with an `images:` list; environments are overlays that pin image tags".into()));
+        return Err(PromoteError::InitRefused("found no kustomization with an `images:` list; environments are overlays that pin image tags".into()));
     }
     envs.sort_by_key(|e| {
         (
@@ -149,8 +149,10 @@ pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
         .unwrap_or("main");
     let text = config::render_init(&envs, branch);
     config::Config::parse(config::FILE_NAME, &text)?;
-    std::fs::write(&path, &text)
-        .map_err(|e| PromoteError::Usage(format!("writing {}: {e}", path.display())))?;
+    std::fs::write(&path, &text).map_err(|source| PromoteError::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
     Ok(InitResult {
         path,
         text,

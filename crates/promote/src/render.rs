@@ -69,7 +69,7 @@ pub enum RenderError {
         program: &'static str,
         message: String,
     },
-    #[error("could not run {program}: {source}; is it installed and on PATH?")]
+    #[error("could not run {program}; is it installed and on PATH?")]
     Spawn {
         program: &'static str,
         #[source]

@@ -7,52 +7,32 @@ use promote_core::config::{self, Config, Environment};
 use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
 use promote_git::{CommitId, Repo};
 
-use crate::{Progress, PromoteError};
+use crate::{Interaction, PromoteError};
 
-/// How to open the repository; filled from flags and the environment by the binary.
+/// Where the GitOps repository is and how to open it; filled from flags and the environment by
+/// the binary.
 #[derive(Debug, Clone, Default)]
-pub struct OpenOptions {
+pub struct Workspace {
     /// `--repo PATH|URL`; `None` = the repository around `cwd`.
     pub repo: Option<String>,
     pub cwd: PathBuf,
-    /// `~/.cache/kubectl-promote` (clones of `--repo URL`, compiled policies, renders).
+    /// `~/.cache/kubectl-promote` (clones of `--repo URL`, checked approval signatures).
     pub cache_dir: PathBuf,
+    /// `--no-cache`: results are neither read from nor kept in `cache_dir` (the clones of
+    /// `--repo URL` still live there).
+    pub no_cache: bool,
     /// `--config FILE`: (file name, text). Shown in plans and recorded in a trailer.
     pub config_override: Option<(String, String)>,
     /// A person at a terminal (git may prompt for credentials).
     pub interactive: bool,
-    /// How policies run for this command.
-    pub policy: PolicyOptions,
-    /// How the images a promotion writes are checked (`--skip-image-check`, `--pin-digests`).
-    pub images: crate::ImageCheck,
-    /// Create the wasmtime host on another thread while the fetch runs (for commands that will
-    /// evaluate policies: promote, rollback).
-    pub warm_policies: bool,
 }
 
-/// Policy settings of one command (flags and facts that do not come from git).
-#[derive(Debug, Clone, Default)]
-pub struct PolicyOptions {
-    /// Root for compiled modules (`$XDG_CACHE_HOME`); `None` = `--no-cache`.
-    pub cache: Option<PathBuf>,
-    /// `--policy PATH` modules, added to the operation's policies.
-    pub one_offs: Vec<PathBuf>,
-    /// `--override-policy --reason TEXT`.
-    pub override_reason: Option<String>,
-    /// The Kubernetes user of the current context, when known.
-    pub kube_user: Option<String>,
-    /// `context.now` (RFC 3339 UTC); `None` = the current time.
-    pub now: Option<String>,
-    pub dry_run: bool,
-    /// `$KREW_ROOT` (default `~/.krew`), where `krew:` modules are installed; `None` = unknown
-    /// (no home directory), and `krew:` modules are refused.
-    pub krew_root: Option<PathBuf>,
-    /// Argo CD facts per environment (`environments.<env>.argocd` of the request), gathered
-    /// by the caller that can reach the clusters; a missing env is `null` to policies.
-    pub argocd_facts: std::collections::BTreeMap<String, promote_policy::sdk::ArgoCdState>,
-}
+/// How far back a walk of an overlay's history goes (`status`, the plan's last change, the
+/// policy facts, a revert's lookup) before it gives up.
+pub const MAX_WALK: usize = 100_000;
 
-/// An opened repository with its configuration, as of the fetched remote tip.
+/// An opened repository with its configuration, as of the fetched remote tip: a plain snapshot
+/// that use cases read, owning nothing but the repository handle.
 #[derive(Debug)]
 pub struct Session {
     pub repo: Repo,
@@ -63,14 +43,8 @@ pub struct Session {
     pub base: CommitId,
     /// Set when `--config` replaced the remote's `promote.yaml`.
     pub config_override: Option<String>,
-    pub cache_dir: PathBuf,
-    pub policy: PolicyOptions,
-    /// How the images this command writes are checked.
-    pub images: crate::ImageCheck,
-    runtime: std::sync::OnceLock<crate::policy::PolicyRuntime>,
-    /// The host being created during the fetch ([`OpenOptions::warm_policies`]).
-    warming:
-        std::sync::Mutex<Option<std::thread::JoinHandle<Option<crate::policy::PolicyRuntime>>>>,
+    /// Where results that cannot change are kept (checked signatures); `None` = `--no-cache`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 fn looks_like_url(s: &str) -> bool {
@@ -80,14 +54,14 @@ fn looks_like_url(s: &str) -> bool {
 }
 
 impl Session {
-    pub fn open(opts: &OpenOptions, progress: &dyn Progress) -> Result<Session, PromoteError> {
+    pub fn open(opts: &Workspace, progress: &dyn Interaction) -> Result<Session, PromoteError> {
         Self::open_inner(opts, progress, true)
     }
 
     /// The session as of the last fetch: the same as [`Session::open`] without fetching (the
     /// remote-tracking refs as they are). Only for guesses that are checked against a real
     /// session later ([`crate::promote::speculate`]); `None` for `--repo URL` clones.
-    pub fn open_at_last_fetch(opts: &OpenOptions) -> Option<Session> {
+    pub fn open_at_last_fetch(opts: &Workspace) -> Option<Session> {
         if opts.repo.as_deref().is_some_and(looks_like_url) {
             return None;
         }
@@ -95,8 +69,8 @@ impl Session {
     }
 
     fn open_inner(
-        opts: &OpenOptions,
-        progress: &dyn Progress,
+        opts: &Workspace,
+        progress: &dyn Interaction,
         fetch: bool,
     ) -> Result<Session, PromoteError> {
         let mut repo = match &opts.repo {
@@ -108,12 +82,6 @@ impl Session {
             None => Repo::discover(&opts.cwd)?,
         };
         repo.set_interactive(opts.interactive);
-        // The engine does not depend on the fetch: make it meanwhile (a failure is reported
-        // by the lazy path in `policy_runtime`).
-        let warming = (fetch && opts.warm_policies).then(|| {
-            let cache = opts.policy.cache.clone();
-            std::thread::spawn(move || crate::policy::PolicyRuntime::new(cache).ok())
-        });
         // The remote and base branch come from promote.yaml, which lives on the remote: start
         // from `origin` and its default branch, then follow what the file says.
         let (override_label, override_text) = match &opts.config_override {
@@ -172,39 +140,18 @@ impl Session {
             base_branch,
             base,
             config_override: override_label,
-            cache_dir: opts.cache_dir.clone(),
-            policy: opts.policy.clone(),
-            images: opts.images.clone(),
-            runtime: std::sync::OnceLock::new(),
-            warming: std::sync::Mutex::new(warming),
+            cache_dir: (!opts.no_cache).then(|| opts.cache_dir.clone()),
         })
     }
 
-    /// The wasmtime host, created on first use (only commands that evaluate policies pay).
-    pub fn policy_runtime(&self) -> Result<&crate::policy::PolicyRuntime, PromoteError> {
-        if let Some(r) = self.runtime.get() {
-            return Ok(r);
+    /// A commit named by someone else (Argo CD), fetching the remote once when it is not here
+    /// yet.
+    pub fn resolve_fetching(&self, sha: &str) -> Option<CommitId> {
+        if let Ok(c) = self.repo.resolve(sha) {
+            return Some(c);
         }
-        let warmed = self
-            .warming
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .and_then(|h| h.join().ok().flatten());
-        let r = match warmed {
-            Some(r) => r,
-            None => crate::policy::PolicyRuntime::new(self.policy.cache.clone())?,
-        };
-        Ok(self.runtime.get_or_init(|| r))
-    }
-
-    /// `context.now` for policies.
-    pub fn now(&self) -> String {
-        self.policy.now.clone().unwrap_or_else(|| {
-            jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string()
-        })
+        self.repo.fetch(&self.remote).ok()?;
+        self.repo.resolve(sha).ok()
     }
 
     /// `origin/main`-style name of the base tip, for messages.

@@ -1,15 +1,25 @@
 //! `kubectl promote status [ENV]`: what each environment runs according to git (the version, or
-//! `mixed` with the per-image truth beside it) and its last promotion.
+//! `mixed` with the per-image truth beside it), its last promotion, its approvals, and what Argo
+//! CD says (sync, health, deployed revision, auto-sync, operation, rollback marker, the sync
+//! window a manual sync would meet). An Argo CD that cannot be read is a warning, not a failure.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use promote_core::config::Mode;
+use promote_core::config::{Environment, Mode};
 use promote_core::image::{EnvVersion, ImageRef};
 use promote_core::trailers::{self, Trailers};
 
-use crate::{PromoteError, Session};
+use crate::approval::{self, ApprovalState, IgnoredRecord};
+use crate::clock::rfc3339;
+use crate::deploy::facts::status_facts;
+use crate::deploy::windows::{decision_time, sync_window_warning};
+use crate::deploy::{ArgoStatus, connect, one_line, target::read_app};
+use crate::document::Document;
+use crate::ports::{Ports, Purpose};
+use crate::session::MAX_WALK;
+use crate::{Interaction, PromoteError, Quiet, Session};
 
 /// One environment's state in git.
 #[derive(Debug, Clone, Serialize)]
@@ -25,14 +35,14 @@ pub struct EnvStatus {
     pub last_change: Option<LastChange>,
     /// Approvals, rejections and revocations recorded for this environment: per version and
     /// role, the record in force and who approved, most recent first.
-    pub approvals: Vec<crate::approvals::ApprovalState>,
+    pub approvals: Vec<ApprovalState>,
     /// Records for this environment that do not count (by someone `approvers` does not list
     /// for the role), most recent first.
-    pub ignored_approvals: Vec<crate::approvals::IgnoredRecord>,
+    pub ignored_approvals: Vec<IgnoredRecord>,
     /// Argo CD's view (sync, health, deployed revision, auto-sync, operation, rollback marker);
     /// filled by the caller that reaches Argo CD, absent when the env has no app or it was not read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub argocd: Option<crate::argo::ArgoStatus>,
+    pub argocd: Option<ArgoStatus>,
 }
 
 /// The newest commit that changed the overlay file.
@@ -51,14 +61,79 @@ pub struct LastChange {
 /// How many (version, role) pairs of approvals `status` shows per environment.
 const APPROVALS_SHOWN: usize = 10;
 
-/// How far back `status` looks for the last change of an overlay before it says "unknown".
-const MAX_WALK: usize = 100_000;
+/// Every environment's state (`kind: Status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The base tip everything was read from.
+    pub base: String,
+    /// `origin/main`: its name, for people.
+    #[serde(skip)]
+    pub base_name: String,
+    pub environments: Vec<EnvStatus>,
+}
 
-pub fn status(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, PromoteError> {
+impl Document for Status {
+    fn kind(&self) -> &'static str {
+        "Status"
+    }
+}
+
+/// `status [ENV]`.
+pub fn run(
+    ports: &Ports,
+    only: Option<&str>,
+    ui: &dyn Interaction,
+) -> Result<Status, PromoteError> {
+    let session = Session::open(&ports.workspace, ui)?;
+    let mut environments = in_git(&session, only)?;
+    for e in &mut environments {
+        let env = session.config.env(&e.name)?;
+        e.argocd = argocd_state(ports, &session, env, ui);
+    }
+    Ok(Status {
+        base: session.base.to_string(),
+        base_name: session.base_name(),
+        environments,
+    })
+}
+
+/// Argo CD's view of ENV for `status`; unreachable or missing is a warning, not a failure.
+fn argocd_state(
+    ports: &Ports,
+    session: &Session,
+    env: &Environment,
+    ui: &dyn Interaction,
+) -> Option<ArgoStatus> {
+    env.argocd.as_ref()?;
+    let read = connect(ports.argocd.as_ref(), env, Purpose::Read).and_then(|c| {
+        let t = c.target();
+        let app = read_app(env, &t)?;
+        // `status` answers for a manual sync: what `sync` or a rollback would meet.
+        let window = sync_window_warning(&t, &app, decision_time(ports.clock.as_ref()), true);
+        Ok((app, window))
+    });
+    match read {
+        Ok((app, window)) => Some(ArgoStatus {
+            sync_window: window,
+            ..status_facts(session, env, &app)
+        }),
+        Err(e) => {
+            ui.warn(&format!(
+                "{}: Argo CD state not shown: {}",
+                env.name,
+                one_line(&e)
+            ));
+            None
+        }
+    }
+}
+
+/// What git says of each environment (or of `only`).
+pub fn in_git(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, PromoteError> {
     if let Some(name) = only {
         session.config.env(name)?;
     }
-    let records = crate::approvals::list(session, &crate::Quiet)?;
+    let records = approval::list(session, &Quiet)?;
     let mut out = Vec::new();
     for env in session
         .config
@@ -96,17 +171,10 @@ pub fn status(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
             version,
             images,
             last_change,
-            approvals: crate::approvals::summary(&records.counted, &env.name, APPROVALS_SHOWN),
-            ignored_approvals: crate::approvals::ignored(&records, &env.name, APPROVALS_SHOWN),
+            approvals: approval::summary(&records.counted, &env.name, APPROVALS_SHOWN),
+            ignored_approvals: approval::decide::ignored(&records, &env.name, APPROVALS_SHOWN),
             argocd: None,
         });
     }
     Ok(out)
-}
-
-/// Seconds since the epoch as RFC 3339 UTC with second precision (as Kubernetes writes times).
-pub fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
 }

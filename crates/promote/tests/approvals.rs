@@ -5,11 +5,15 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use promote::approvals::{self, Identity, RecordRequest, RequiredApproval, Verdict};
-use promote::pr::PrOptions;
-use promote::promote::{Landed, Prepared, PromoteRequest, TargetSpec, apply_with, prepare};
+use promote::approval::{self as approvals, Identity, RecordRequest, RequiredApproval, Verdict};
+use promote::clock::SystemClock;
+use promote::gate::{Gate, PolicyContext};
+use promote::images::ImageCheck;
+use promote::plan::{Landed, Prepared};
+use promote::promotion::PrOptions;
+use promote::promotion::{Planner, PromoteRequest, TargetSpec, apply_with};
 use promote::render::{RenderProgram, Renderer};
-use promote::{OpenOptions, PromoteError, Quiet, Session};
+use promote::{Ports, PromoteError, Quiet, Session, Workspace};
 use promote_core::config::Mode;
 use promote_core::forge::{
     Forge, ForgeError, ForgeKind, ForgeSettings, ForgeTarget, ForgeUser, NewPullRequest, PrEdit,
@@ -46,7 +50,7 @@ fn renderer() -> Renderer {
 
 fn open(kit: &GitOps, dir: &std::path::Path) -> Session {
     Session::open(
-        &OpenOptions {
+        &Workspace {
             cwd: dir.to_owned(),
             cache_dir: kit.home.join(".cache/kubectl-promote"),
             ..Default::default()
@@ -54,6 +58,27 @@ fn open(kit: &GitOps, dir: &std::path::Path) -> Session {
         &Quiet,
     )
     .unwrap()
+}
+
+/// Plan a promotion on `session` with no Argo CD, forge or registry (the images unchecked).
+fn prepare(
+    session: &Session,
+    req: &PromoteRequest,
+    renderer: &Renderer,
+    ui: &dyn promote::Interaction,
+) -> Result<Prepared, PromoteError> {
+    let ports = Ports::new(Workspace::default(), renderer.clone());
+    let context = PolicyContext::default();
+    let planner = Planner {
+        gate: Gate {
+            ports: &ports,
+            session,
+            context: &context,
+        },
+        renderer,
+        images: &ImageCheck::Skip,
+    };
+    promote::promotion::prepare(&planner, req, ui)
 }
 
 fn promote(kit: &GitOps, env: &str, version: &str, mode: Mode, pr: &PrOptions<'_>) -> Landed {
@@ -97,7 +122,7 @@ fn record(
         verdict,
         note: note.map(str::to_owned),
     };
-    approvals::record(&s, &req, who, &Quiet)
+    approvals::record(&s, &req, who, &SystemClock::default(), &Quiet)
 }
 
 fn list(kit: &GitOps) -> Vec<approvals::ApprovalRecord> {
@@ -442,7 +467,14 @@ fn a_pm_approves_what_the_pull_request_would_merge() {
         verdict: Verdict::Approved,
         note: None,
     };
-    let done = approvals::record(&s, &req, &git_user("pm@example.com"), &Quiet).unwrap();
+    let done = approvals::record(
+        &s,
+        &req,
+        &git_user("pm@example.com"),
+        &SystemClock::default(),
+        &Quiet,
+    )
+    .unwrap();
     assert_eq!(
         done.record.images.len(),
         9,
@@ -464,7 +496,14 @@ fn a_pm_approves_what_the_pull_request_would_merge() {
         version: "v1.0.3".into(),
         ..req
     };
-    let err = approvals::record(&s, &req, &git_user("pm@example.com"), &Quiet).unwrap_err();
+    let err = approvals::record(
+        &s,
+        &req,
+        &git_user("pm@example.com"),
+        &SystemClock::default(),
+        &Quiet,
+    )
+    .unwrap_err();
     assert!(matches!(err, PromoteError::NotRunning { .. }), "{err}");
 }
 
@@ -695,7 +734,7 @@ impl Forge for MemForge {
     }
 }
 
-fn opened(l: &Landed) -> &promote::pr::OpenedPr {
+fn opened(l: &Landed) -> &promote::plan::OpenedPr {
     match l {
         Landed::PrOpen(p)
         | Landed::PrAwaitingApproval(p)
@@ -790,6 +829,7 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
             note: None,
         },
         &qa,
+        &SystemClock::default(),
         &Quiet,
     )
     .unwrap();
@@ -821,7 +861,7 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
 fn pr_mode_with_wait_reports_how_the_pull_request_ended() {
     let kit = repo();
     let forge = MemForge::new("promoter");
-    let wait = promote::pr::MergeWait {
+    let wait = promote::promotion::MergeWait {
         timeout: std::time::Duration::from_millis(300),
         interval: std::time::Duration::from_millis(50),
     };

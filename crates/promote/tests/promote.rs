@@ -1,8 +1,11 @@
 //! The promotion use case against real git: bare remotes in temp dirs, two users racing.
 
-use promote::promote::{Landed, Prepared, PromoteRequest, TargetSpec, apply, prepare};
+use promote::gate::{Gate, PolicyContext};
+use promote::images::ImageCheck;
+use promote::plan::{Landed, Prepared};
+use promote::promotion::{Planner, PromoteRequest, TargetSpec, apply};
 use promote::render::{RenderProgram, Renderer};
-use promote::{OpenOptions, PromoteError, Quiet, Session};
+use promote::{Ports, PromoteError, Quiet, Session, Workspace};
 use promote_testkit::repo::{GitOps, workspace_root};
 
 fn examples() -> GitOps {
@@ -27,16 +30,37 @@ fn second_clone(kit: &GitOps) -> std::path::PathBuf {
     dir
 }
 
+fn workspace(kit: &GitOps, dir: &std::path::Path) -> Workspace {
+    Workspace {
+        cwd: dir.to_owned(),
+        cache_dir: kit.home.join(".cache/kubectl-promote"),
+        ..Default::default()
+    }
+}
+
 fn open(kit: &GitOps, dir: &std::path::Path) -> Session {
-    Session::open(
-        &OpenOptions {
-            cwd: dir.to_owned(),
-            cache_dir: kit.home.join(".cache/kubectl-promote"),
-            ..Default::default()
+    Session::open(&workspace(kit, dir), &Quiet).unwrap()
+}
+
+/// Plan a promotion on `session` with no Argo CD, forge or registry (the images unchecked).
+fn prepare(
+    session: &Session,
+    req: &PromoteRequest,
+    renderer: &Renderer,
+    ui: &dyn promote::Interaction,
+) -> Result<Prepared, PromoteError> {
+    let ports = Ports::new(Workspace::default(), renderer.clone());
+    let context = PolicyContext::default();
+    let planner = Planner {
+        gate: Gate {
+            ports: &ports,
+            session,
+            context: &context,
         },
-        &Quiet,
-    )
-    .unwrap()
+        renderer,
+        images: &ImageCheck::Skip,
+    };
+    promote::promotion::prepare(&planner, req, ui)
 }
 
 fn request(env: &str, version: &str) -> PromoteRequest {
@@ -52,7 +76,7 @@ fn request(env: &str, version: &str) -> PromoteRequest {
     }
 }
 
-fn ready(p: Prepared) -> Box<promote::promote::Plan> {
+fn ready(p: Prepared) -> Box<promote::plan::Plan> {
     match p {
         Prepared::Ready(plan) => plan,
         Prepared::AlreadyAt { .. } => panic!("expected a change"),

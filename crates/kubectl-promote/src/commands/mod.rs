@@ -1,7 +1,7 @@
 //! Each subcommand's `run`: build the use-case request from flags, call it, render the outcome.
 
 mod approve;
-pub(crate) mod argo;
+mod argo;
 pub(crate) mod complete;
 mod init;
 mod misc;
@@ -21,11 +21,10 @@ pub use rollback::rollback;
 pub use status::status;
 pub use verify::verify;
 
-use anyhow::Context as _;
+use std::io::BufRead as _;
 
-use ::promote::render::{RenderProgram, Renderer};
-use ::promote::{OpenOptions, PolicyOptions, Session};
-use std::path::Path;
+use ::promote::plan::{Change, Milestone, Proposal};
+use ::promote::ports::Ports;
 
 use crate::cli::Global;
 use crate::env::Env;
@@ -38,106 +37,83 @@ pub struct Ctx<'a> {
     pub shell: &'a Shell,
 }
 
-/// Progress for the use cases: lines go to the shell, named checkpoints to the test hooks
-/// ([`Env::pause_at`]; nothing in a release build).
-impl ::promote::Progress for Ctx<'_> {
+/// Interaction for the use cases: lines go to the shell, named checkpoints to the test hooks
+/// ([`Env::pause_at`]; nothing in a release build), milestones are printed as they are reached
+/// (text mode), and a confirmation is asked on the terminal.
+impl ::promote::Interaction for Ctx<'_> {
     fn step(&self, message: &str) {
-        ::promote::Progress::step(self.shell, message);
+        ::promote::Interaction::step(self.shell, message);
     }
     fn warn(&self, message: &str) {
-        ::promote::Progress::warn(self.shell, message);
+        ::promote::Interaction::warn(self.shell, message);
     }
     fn detail(&self, message: &str) {
-        ::promote::Progress::detail(self.shell, message);
+        ::promote::Interaction::detail(self.shell, message);
     }
     fn checkpoint(&self, point: &str) {
         self.env.pause_at(point);
     }
+    fn reached(&self, milestone: &Milestone<'_>) {
+        if !self.shell.is_text() {
+            return;
+        }
+        // A closed stdout is noticed when the result is written.
+        let _ = match milestone {
+            Milestone::Landed {
+                plan,
+                landed,
+                remote,
+                base_branch,
+            } => promote::print_landed(self.shell, plan, landed, remote, base_branch),
+            Milestone::RollbackJudged { plan, verdict } => {
+                rollback::print_judged(self.shell, plan, verdict)
+            }
+            Milestone::RolledBack {
+                plan,
+                auto_sync_disabled_by,
+            } => rollback::print_rolled_back(self.shell, plan, auto_sync_disabled_by),
+        };
+    }
+    fn can_confirm(&self) -> bool {
+        self.env.interactive
+    }
+    fn confirm(&self, proposal: &Proposal<'_>) -> bool {
+        match proposal.change {
+            Change::Commit(plan) => self.shell.err_text(&promote::plan_text(plan)),
+            Change::ArgoRollback(plan) => {
+                self.shell
+                    .err_text(&format!("{}\n", rollback::summary(plan)));
+            }
+        }
+        self.shell
+            .err_text(&format!("{} [y/N] ", proposal.question));
+        self.shell.flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return false;
+        }
+        matches!(line.trim(), "y" | "Y" | "yes" | "Yes")
+    }
 }
 
 impl Ctx<'_> {
-    fn open(&self) -> anyhow::Result<Session> {
-        self.open_for(false, None)
-    }
-
-    /// Open for a command that evaluates policies: `--dry-run` and `--override-policy`.
-    fn open_for(&self, dry_run: bool, override_reason: Option<String>) -> anyhow::Result<Session> {
-        let opts = self.open_options(dry_run, override_reason)?;
-        Ok(Session::open(&opts, self.shell)?)
-    }
-
-    /// How [`Ctx::open_for`] opens the repository.
-    pub(super) fn open_options(
-        &self,
-        dry_run: bool,
-        override_reason: Option<String>,
-    ) -> anyhow::Result<OpenOptions> {
-        let config_override = match &self.global.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading --config {}", path.display()))?;
-                Some((path.display().to_string(), text))
-            }
-            None => None,
-        };
-        let opts = OpenOptions {
-            repo: self.global.repo.clone(),
-            cwd: std::env::current_dir().context("reading the working directory")?,
-            cache_dir: self.env.cache_dir.clone(),
-            config_override,
-            interactive: self.env.interactive,
-            policy: PolicyOptions {
-                // The host puts `kubectl-promote/compiled/…` below this root.
-                cache: (!self.global.no_cache)
-                    .then(|| self.env.cache_dir.parent().map(Path::to_path_buf))
-                    .flatten(),
-                one_offs: self.global.policy.clone(),
-                override_reason,
-                kube_user: None,
-                now: self.env.now.clone(),
-                dry_run,
-                krew_root: self.env.krew_root.clone(),
-                argocd_facts: Default::default(),
-            },
-            // Set by the commands that commit image references (promote, rollback).
-            images: ::promote::ImageCheck::Skip,
-            warm_policies: false,
-        };
-        Ok(opts)
-    }
-
-    fn renderer(&self) -> Renderer {
-        let tools = self.env.render_tools();
-        let program = match &tools.kustomize {
-            Some(k) => RenderProgram::Kustomize(k.clone()),
-            None => RenderProgram::Kubectl(tools.kubectl.clone()),
-        };
-        Renderer {
-            program,
-            cache: (!self.global.no_cache).then(|| self.env.cache_dir.join("renders")),
-            speculation: None,
-        }
+    /// The use cases' ports, from the global flags and the process environment.
+    fn ports(&self) -> anyhow::Result<Ports> {
+        crate::wiring::ports(self.global, self.env)
     }
 
     /// How a committing command checks the images it writes: `--skip-image-check` (or
     /// `KUBECTL_PROMOTE_SKIP_IMAGE_CHECK`), `--pin-digests` (which wins over the variable), or a
     /// lookup of every written reference.
-    fn image_check(&self, skip: bool, pin: bool) -> anyhow::Result<::promote::ImageCheck> {
-        use ::promote::ImageCheck;
-        if !pin && (skip || self.env.registries.skip_check) {
-            return Ok(ImageCheck::Skip);
-        }
-        let options = promote_http::registry::RegistryOptions {
-            docker_config: self.env.registries.docker_config.clone(),
-            insecure: self.env.registries.insecure.clone(),
-            ..Default::default()
-        };
-        let resolver = std::sync::Arc::new(promote_http::registry::HttpRegistry::new(&options)?);
-        Ok(if pin {
-            ImageCheck::Pin(resolver)
+    fn image_mode(&self, skip: bool, pin: bool) -> ::promote::ImageMode {
+        use ::promote::ImageMode;
+        if pin {
+            ImageMode::Pin
+        } else if skip || self.env.registries.skip_check {
+            ImageMode::Skip
         } else {
-            ImageCheck::Check(resolver)
-        })
+            ImageMode::Check
+        }
     }
 }
 
@@ -169,11 +145,7 @@ pub(crate) fn check_version(what: &str, version: &str) -> anyhow::Result<()> {
     )))
 }
 
-/// A usage error: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
+/// A usage error (exit 2): the use cases' own kind, so that one rule maps it to the exit code.
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    UsageError(msg.into()).into()
+    ::promote::PromoteError::Usage(msg.into()).into()
 }

@@ -238,7 +238,10 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
     let host = host(ctx)?;
     // The modules promote.yaml configures, at the remote tip; outside a repository only the
     // built-ins and one-offs.
-    let session = match ctx.open() {
+    let session = match ctx
+        .ports()
+        .and_then(|p| Ok(promote::Session::open(&p.workspace, ctx)?))
+    {
         Ok(s) => Some(s),
         Err(e) if ctx.global.repo.is_none() && is_not_a_repo(&e) => None,
         Err(e) if ctx.global.repo.is_none() => {
@@ -307,7 +310,7 @@ fn list(ctx: &Ctx<'_>) -> anyhow::Result<Exit> {
                                         }
                                         None => None,
                                     };
-                                    let sidecar = promote::policy::repo_sidecar(s, path)?;
+                                    let sidecar = promote::gate::repo_sidecar(s, path)?;
                                     let mut row = row(
                                         &host,
                                         &ModuleSource::Bytes {
@@ -763,7 +766,7 @@ fn eval(ctx: &Ctx<'_>, args: &PolicyEvalArgs) -> anyhow::Result<Exit> {
         ctx.env.krew_root.as_deref(),
     )?;
     let policy = host.load(&source)?;
-    promote::policy::note_cache(&host, &policy, ctx);
+    promote::gate::note_cache(&host, &policy, ctx);
     let bytes = read_input(&args.input)?;
     let bad = |e: &dyn std::fmt::Display| {
         usage(format!(
@@ -1083,7 +1086,7 @@ fn test(ctx: &Ctx<'_>, args: &PolicyTestArgs) -> anyhow::Result<Exit> {
                             let policy = loaded.entry(key).or_insert_with(|| {
                                 let p = host.load(&source).map_err(|e| e.to_string());
                                 if let Ok(p) = &p {
-                                    promote::policy::note_cache(&host, p, ctx);
+                                    promote::gate::note_cache(&host, p, ctx);
                                 }
                                 p
                             });

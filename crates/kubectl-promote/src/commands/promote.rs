@@ -1,56 +1,32 @@
-//! `kubectl promote ENV VERSION | ENV --from UPSTREAM`.
+//! `kubectl promote ENV VERSION | ENV --from UPSTREAM`: flags to a [`promotion::Request`], the
+//! use case, and its outcome as text or a `PromotionResult` document and an exit code. A revert
+//! (`rollback --strategy revert`) lands the same way and is shown by the same functions.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 
 use anyhow::Context as _;
-use serde::Serialize;
 
-use promote::promote::{Landed, Plan, Prepared, PromoteRequest, TargetSpec};
+use promote::deploy::Deployment;
+use promote::plan::{Landed, OpenedPr, Plan};
+use promote::promotion::{self, Outcome, PromoteRequest, TargetSpec, Verdict};
 use promote::rendered::PlanComparison;
-use promote_core::config::Mode;
-use promote_core::image::{ImageChange, ImageRef};
+use promote_core::image::ImageRef;
 
 use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
 use crate::cli::PromoteArgs;
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW, color_diff};
 
-/// The JSON/YAML shape of a promotion's result (`kind: PromotionResult`).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PromotionResult<'a> {
-    /// `dry-run`, `already-at`, `pushed`, `branch-pushed`, `pr-open`, `awaiting-approval`,
-    /// `pr-merged`, `pr-closed`.
-    result: &'static str,
-    environment: &'a str,
-    from: Option<&'a str>,
-    version: Option<&'a str>,
-    previous_version: Option<&'a str>,
-    mode: Option<Mode>,
-    overlay: &'a str,
-    images: &'a [ImageChange],
-    diff: Option<&'a str>,
-    render: Option<&'a promote::promote::RenderReport>,
-    /// The render's container images against the tree the environment last had (`status`:
-    /// `compared`, each change marked as explained by the edit or not; `only-this-edit`;
-    /// `unreadable`).
-    rendered_images: Option<&'a PlanComparison>,
-    commit_message: Option<&'a str>,
-    commit: Option<&'a str>,
-    branch: Option<&'a str>,
-    compare_url: Option<&'a str>,
-    /// PR mode with a forge: the pull request, what it superseded, the approvals.
-    pull_request: Option<&'a promote::pr::OpenedPr>,
-    /// Every policy's verdict and the combined decision (null: no policies configured).
-    policy: Option<&'a promote::policy::PolicyVerdict>,
-    /// What the registries said about each written image reference, or who skipped the check.
-    image_check: Option<&'a promote_core::registry::ImageCheckReport>,
+pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
+    let req = request(ctx, args)?;
+    let ports = ctx.ports()?;
+    let outcome = promotion::run(&ports, req, ctx)?;
+    show(ctx, outcome, "PromotionResult")
 }
 
-pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
+/// The promotion the flags ask for, checked before anything is fetched.
+fn request(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<promotion::Request> {
     let env_name = args.env.clone().context("ENV is required")?;
-    // Checked before the fetch (and the render started meanwhile).
     check_env("ENV", &env_name)?;
     let target = match (&args.version, &args.from) {
         (Some(v), None) => {
@@ -71,287 +47,149 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
         digests.insert(name.to_owned(), digest.to_owned());
     }
     let author = args.land.author().map_err(usage)?;
-    let req = PromoteRequest {
-        env: env_name.clone(),
-        target,
-        only: args.only.clone(),
-        digests,
-        drop_digests: args.drop_digest,
-        mode: args.land.mode(),
-        message: args.land.message.clone(),
-        author,
-    };
-
-    let mut opts = ctx.open_options(args.dry_run, args.land.override_reason())?;
-    opts.images = ctx.image_check(args.land.skip_image_check, args.pin_digests)?;
-    opts.warm_policies = true;
-    // The render is the slow part and needs only git objects: start it from the last-fetched
-    // remote tip while the fetch runs; it is used only if the fetch changed nothing it reads.
-    let mut renderer = ctx.renderer();
-    renderer.speculation = Some({
-        let (opts, req) = (opts.clone(), req.clone());
-        promote::render::Speculation::start(renderer.clone(), move || {
-            promote::promote::speculate(&opts, &req)
-        })
-    });
-    let mut session = promote::Session::open(&opts, ctx.shell)?;
-    // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
-    super::argo::check_before_promote(ctx, &session, &env_name, args.resume)?;
-    super::argo::gather_policy_facts(ctx, &mut session, &env_name, false, false, None);
-    let prepared = promote::promote::prepare(&session, &req, &renderer, ctx.shell)?;
-    land_with(
-        ctx,
-        &session,
-        &renderer,
-        prepared,
-        &Landing {
-            dry_run: args.dry_run,
-            yes: args.land.yes,
-            verb: "Promote",
-            resume: args.resume,
+    Ok(promotion::Request {
+        change: PromoteRequest {
+            env: env_name,
+            target,
+            only: args.only.clone(),
+            digests,
+            drop_digests: args.drop_digest,
+            mode: args.land.mode(),
+            message: args.land.message.clone(),
+            author,
         },
-        args.wait,
-    )
+        images: ctx.image_mode(args.land.skip_image_check, args.pin_digests),
+        dry_run: args.dry_run,
+        yes: args.land.yes,
+        wait: args.wait,
+        resume: args.resume,
+        override_reason: args.land.override_reason(),
+    })
 }
 
-/// How the shared tail of promote and rollback behaves.
-pub(super) struct Landing {
-    pub dry_run: bool,
-    pub yes: bool,
-    /// "Promote" or "Roll back", for the confirmation question.
-    pub verb: &'static str,
-    /// `--resume`: after the push, turn the env's Argo CD auto-sync back on.
-    pub resume: bool,
-}
-
-/// Show the plan, confirm on a terminal for protected envs, apply, and report: the part that a
-/// promotion and a revert share. `wait`: PR mode waits for the merge, then Argo CD runs the commit.
-pub(super) fn land_with(
-    ctx: &Ctx<'_>,
-    session: &promote::Session,
-    renderer: &promote::render::Renderer,
-    prepared: Prepared,
-    how: &Landing,
-    wait: Option<std::time::Duration>,
-) -> anyhow::Result<Exit> {
+/// A promotion's (or a revert's) outcome: the text the landing did not print already, the
+/// document as `kind`, then what Argo CD did; and the exit code.
+pub(super) fn show(ctx: &Ctx<'_>, outcome: Outcome, kind: &'static str) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
-    let plan = match prepared {
-        Prepared::AlreadyAt {
-            environment,
-            version,
-            overlay_file,
-        } => {
-            let v = version.as_deref().unwrap_or("the requested images");
-            if shell.is_text() {
-                shell.out(format!(
-                    "{environment} already runs {v}: nothing to do ({overlay_file} at {})",
-                    session.base_name()
-                ))?;
+    if shell.is_text() {
+        print_outcome(shell, &outcome)?;
+    }
+    if let Some(doc) = outcome.document(kind) {
+        shell.document(kind, &doc)?;
+    }
+    let exit = match outcome {
+        Outcome::AlreadyAt(_) => Exit::Ok,
+        Outcome::NotConfirmed(_) => Exit::Error,
+        Outcome::DryRun(plan) => match Verdict::of(&plan) {
+            Verdict::Denied => Exit::Denied,
+            Verdict::AwaitingApproval => Exit::WaitingForApproval,
+            Verdict::Allowed => Exit::Ok,
+        },
+        Outcome::Denied(_) => Exit::Denied,
+        Outcome::AwaitingApproval(_) => Exit::WaitingForApproval,
+        Outcome::Landed(d) => {
+            let exit = match &d.landed {
+                Landed::PrAwaitingApproval(_) => Exit::WaitingForApproval,
+                Landed::PrClosedUnmerged(_) => Exit::Error,
+                _ => Exit::Ok,
+            };
+            if let Some(deployment) = d.deployment {
+                let argo = deployment_exit(shell, &d.plan.environment, &deployment?)?;
+                if exit == Exit::Ok {
+                    return Ok(argo);
+                }
             }
-            shell.document(
-                "PromotionResult",
-                &PromotionResult {
-                    result: "already-at",
-                    environment: &environment,
-                    from: None,
-                    version: version.as_deref(),
-                    previous_version: version.as_deref(),
-                    mode: None,
-                    overlay: &overlay_file,
-                    images: &[],
-                    diff: None,
-                    render: None,
-                    rendered_images: None,
-                    commit_message: None,
-                    commit: None,
-                    branch: None,
-                    compare_url: None,
-                    pull_request: None,
-                    policy: None,
-                    image_check: None,
-                },
-            )?;
-            return Ok(Exit::Ok);
+            if let Landed::PrClosedUnmerged(pr) = &d.landed {
+                shell.err_text(&format!("{RED}error:{RED:#} pull request #{} was closed without being merged: the promotion did not land ({})\n", pr.number, pr.url));
+            }
+            exit
         }
-        Prepared::Ready(plan) => plan,
     };
-    // The policies' say: a denial stops here (exit 3) unless an override set it aside (where
-    // the env allows one and the policy does not refuse it); unmet approvals, which no
-    // override covers, stop a direct promotion (exit 4) and make a PR wait for them.
-    let verdict = plan.policy.as_ref();
-    let denied = verdict.is_some_and(promote::policy::PolicyVerdict::denied);
-    let missing: Vec<promote::approvals::RequiredApproval> = verdict
-        .and_then(|v| v.approvals.as_ref())
-        .map(|c| c.missing.iter().map(|m| m.requirement.clone()).collect())
-        .unwrap_or_default();
-    let waiting = verdict.is_some_and(promote::policy::PolicyVerdict::awaiting_approval);
-    if how.dry_run {
-        if shell.is_text() {
-            print_plan(shell, &plan, true)?;
+    Ok(exit)
+}
+
+/// What Argo CD did after the landing, as an exit code (and the wait's lines).
+fn deployment_exit(shell: &Shell, env: &str, deployment: &Deployment) -> anyhow::Result<Exit> {
+    match deployment {
+        Deployment::NoApp | Deployment::Refreshed => Ok(Exit::Ok),
+        Deployment::Waited { app, waited } => {
+            super::argo::report_wait(shell, env, app, waited, false)
+        }
+    }
+}
+
+/// The text of an outcome that the landing milestone did not print.
+fn print_outcome(shell: &Shell, outcome: &Outcome) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::AlreadyAt(a) => {
+            let v = a.version.as_deref().unwrap_or("the requested images");
+            shell.out(format!(
+                "{} already runs {v}: nothing to do ({} at {})",
+                a.environment, a.overlay_file, a.at
+            ))?;
+        }
+        Outcome::DryRun(plan) => {
+            print_plan(shell, plan, true)?;
             shell.out(format!(
                 "{DIM}dry run: nothing was committed or pushed{DIM:#}"
             ))?;
         }
-        shell.document(
-            "PromotionResult",
-            &result_doc(
-                if denied {
-                    "denied"
-                } else if waiting {
-                    "awaiting-approval"
-                } else {
-                    "dry-run"
-                },
-                &plan,
-                None,
-            ),
-        )?;
-        return Ok(if denied {
-            Exit::Denied
-        } else if waiting {
-            Exit::WaitingForApproval
-        } else {
-            Exit::Ok
-        });
-    }
-    if denied {
-        if shell.is_text() {
-            print_plan(shell, &plan, false)?;
+        Outcome::Denied(plan) => {
+            print_plan(shell, plan, false)?;
             shell.out(format!(
                 "{RED}denied by policy{RED:#}: nothing was committed or pushed"
             ))?;
         }
-        shell.document("PromotionResult", &result_doc("denied", &plan, None))?;
-        return Ok(Exit::Denied);
-    }
-    if waiting && plan.mode == Mode::Direct {
-        if shell.is_text() {
-            print_plan(shell, &plan, false)?;
+        Outcome::AwaitingApproval(plan) => {
+            print_plan(shell, plan, false)?;
             shell.out(format!("{CYAN}waiting for approval{CYAN:#}: nothing was pushed. Record it with `kubectl promote approve ENV VERSION --role ROLE`, or promote with --pr to collect it in a pull request"))?;
         }
-        shell.document(
-            "PromotionResult",
-            &result_doc("awaiting-approval", &plan, None),
-        )?;
-        return Ok(Exit::WaitingForApproval);
+        Outcome::NotConfirmed(_) | Outcome::Landed(_) => {}
     }
-    let env_cfg = session.config.env(&plan.environment)?;
-    if env_cfg.protected && ctx.env.interactive && !how.yes {
-        shell.err_text(&plan_text(&plan));
-        if !confirm(
-            shell,
-            &format!(
-                "{} {} to {}?",
-                how.verb,
-                plan.environment,
-                plan.version.as_deref().unwrap_or("mixed")
-            ),
-        )? {
-            shell.warn("not confirmed; nothing was committed or pushed");
-            return Ok(Exit::Error);
-        }
-    }
-    // PR mode talks to the forge when there is a token; without one the branch is pushed and
-    // the compare URL printed. `--wait` needs the forge, so that is checked before any push.
-    let connection = match plan.mode {
-        Mode::Pr => Some(super::approve::connect(ctx, session)?),
-        Mode::Direct => None,
-    };
-    if let Some(why) = connection.as_ref().and_then(|c| c.why_not()) {
-        if wait.is_some() {
-            anyhow::bail!(
-                "--wait in PR mode waits for the merge on the forge, and there is none: {why}. Set the token (forge.tokenEnv in promote.yaml names the variable) or drop --wait; nothing was pushed"
-            );
-        }
-        shell.status(&format!("pushing the branch only: {why}"));
-    }
-    let pr_options = promote::pr::PrOptions {
-        forge: connection.as_ref().and_then(|c| c.forge()),
-        // Required approvals the records on file do not meet: the PR collects them.
-        required: if waiting { missing } else { Vec::new() },
-        wait: wait.map(promote::pr::MergeWait::polite),
-        policy_report: plan
-            .policy
-            .as_ref()
-            .map(promote::policy::PolicyVerdict::markdown),
-    };
-    let landed = promote::promote::apply_with(session, &plan, renderer, &pr_options, ctx)?;
-    if shell.is_text() {
-        print_plan(shell, &plan, false)?;
-        match &landed {
-            Landed::Pushed { commit, branch, .. } => {
-                shell.out(format!(
-                    "{GREEN}pushed{GREEN:#} {} to {}/{branch}",
-                    &commit[..7],
-                    session.remote
-                ))?;
-            }
-            Landed::BranchPushed {
-                commit,
-                branch,
-                compare_url,
-            } => {
-                shell.out(format!(
-                    "{GREEN}pushed branch{GREEN:#} {branch} ({})",
-                    &commit[..7]
-                ))?;
-                match compare_url {
-                    Some(url) => shell.out(format!("open the pull request: {url}"))?,
-                    None => shell.out(format!(
-                        "open a pull request from {branch} into {}",
-                        session.base_branch
-                    ))?,
-                }
-            }
-            Landed::PrOpen(pr)
-            | Landed::PrAwaitingApproval(pr)
-            | Landed::PrMerged(pr)
-            | Landed::PrClosedUnmerged(pr) => print_pr(shell, &landed, pr)?,
-        }
-    }
-    let (result, exit) = match &landed {
-        Landed::Pushed { .. } => ("pushed", Exit::Ok),
-        Landed::BranchPushed { .. } => ("branch-pushed", Exit::Ok),
-        Landed::PrOpen(_) => ("pr-open", Exit::Ok),
-        Landed::PrAwaitingApproval(_) => ("awaiting-approval", Exit::WaitingForApproval),
-        Landed::PrMerged(_) => ("pr-merged", Exit::Ok),
-        Landed::PrClosedUnmerged(_) => ("pr-closed", Exit::Error),
-    };
-    shell.document("PromotionResult", &result_doc(result, &plan, Some(&landed)))?;
-    // After every push to the base branch: Argo CD refreshes; with --wait it runs the commit.
-    let on_base = match &landed {
-        Landed::Pushed { commit, .. } => Some(commit.clone()),
-        Landed::PrMerged(_) => {
-            session.repo.fetch(&session.remote)?;
-            session
-                .repo
-                .remote_tip(&session.remote, &session.base_branch)?
-                .map(|c| c.to_string())
-        }
-        _ => None,
-    };
-    if let Some(commit) = on_base {
-        ctx.env.pause_at("after-push-before-refresh");
-        let argo = super::argo::after_landing(
-            ctx,
-            session,
-            renderer,
-            &plan.environment,
-            &commit,
-            wait,
-            how.resume,
-        )?;
-        if exit == Exit::Ok {
-            return Ok(argo);
-        }
-    }
-    if let Landed::PrClosedUnmerged(pr) = &landed {
-        shell.err_text(&format!("{RED}error:{RED:#} pull request #{} was closed without being merged: the promotion did not land ({})\n", pr.number, pr.url));
-    }
-    Ok(exit)
+    Ok(())
 }
 
-fn print_pr(shell: &Shell, landed: &Landed, pr: &promote::pr::OpenedPr) -> anyhow::Result<()> {
+/// The plan and how it landed, printed when the commit lands (before any wait for Argo CD).
+pub(super) fn print_landed(
+    shell: &Shell,
+    plan: &Plan,
+    landed: &Landed,
+    remote: &str,
+    base_branch: &str,
+) -> anyhow::Result<()> {
+    print_plan(shell, plan, false)?;
+    match landed {
+        Landed::Pushed { commit, branch, .. } => {
+            shell.out(format!(
+                "{GREEN}pushed{GREEN:#} {} to {remote}/{branch}",
+                &commit[..7],
+            ))?;
+        }
+        Landed::BranchPushed {
+            commit,
+            branch,
+            compare_url,
+        } => {
+            shell.out(format!(
+                "{GREEN}pushed branch{GREEN:#} {branch} ({})",
+                &commit[..7]
+            ))?;
+            match compare_url {
+                Some(url) => shell.out(format!("open the pull request: {url}"))?,
+                None => shell.out(format!(
+                    "open a pull request from {branch} into {base_branch}"
+                ))?,
+            }
+        }
+        Landed::PrOpen(pr)
+        | Landed::PrAwaitingApproval(pr)
+        | Landed::PrMerged(pr)
+        | Landed::PrClosedUnmerged(pr) => print_pr(shell, landed, pr)?,
+    }
+    Ok(())
+}
+
+fn print_pr(shell: &Shell, landed: &Landed, pr: &OpenedPr) -> anyhow::Result<()> {
     let verb = if pr.created { "opened" } else { "updated" };
     shell.out(format!(
         "{GREEN}{verb}{GREEN:#} pull request #{} from {} ({}): {}",
@@ -389,64 +227,7 @@ fn print_pr(shell: &Shell, landed: &Landed, pr: &promote::pr::OpenedPr) -> anyho
     Ok(())
 }
 
-fn result_doc<'a>(
-    result: &'static str,
-    plan: &'a Plan,
-    landed: Option<&'a Landed>,
-) -> PromotionResult<'a> {
-    let (commit, branch, compare_url) = match landed {
-        Some(Landed::Pushed { commit, branch, .. }) => {
-            (Some(commit.as_str()), Some(branch.as_str()), None)
-        }
-        Some(Landed::BranchPushed {
-            commit,
-            branch,
-            compare_url,
-        }) => (
-            Some(commit.as_str()),
-            Some(branch.as_str()),
-            compare_url.as_deref(),
-        ),
-        Some(
-            Landed::PrOpen(pr)
-            | Landed::PrAwaitingApproval(pr)
-            | Landed::PrMerged(pr)
-            | Landed::PrClosedUnmerged(pr),
-        ) => (Some(pr.commit.as_str()), Some(pr.branch.as_str()), None),
-        None => (None, None, None),
-    };
-    let pull_request = match landed {
-        Some(
-            Landed::PrOpen(pr)
-            | Landed::PrAwaitingApproval(pr)
-            | Landed::PrMerged(pr)
-            | Landed::PrClosedUnmerged(pr),
-        ) => Some(pr),
-        _ => None,
-    };
-    PromotionResult {
-        result,
-        environment: &plan.environment,
-        from: plan.from.as_deref(),
-        version: plan.version.as_deref(),
-        previous_version: plan.previous_version.as_deref(),
-        mode: Some(plan.mode),
-        overlay: &plan.overlay_file,
-        images: &plan.images,
-        diff: Some(&plan.diff),
-        render: Some(&plan.render),
-        rendered_images: Some(&plan.rendered_images),
-        commit_message: Some(&plan.commit_message),
-        commit,
-        branch,
-        compare_url,
-        pull_request,
-        policy: plan.policy.as_ref(),
-        image_check: Some(&plan.image_check),
-    }
-}
-
-fn plan_text(plan: &Plan) -> String {
+pub(super) fn plan_text(plan: &Plan) -> String {
     let mut s = String::new();
     let from = plan
         .from
@@ -551,11 +332,12 @@ fn plural(n: usize) -> &'static str {
 
 /// Each policy's verdict, then what is missing or overridden. A policy error is said once,
 /// as the error; one that `failurePolicy: Ignore` let pass is marked as ignored, not failed.
-pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
-    let style = match v.decision.as_str() {
-        "allow" => GREEN,
-        "deny" => RED,
-        _ => CYAN,
+pub(super) fn policy_text(v: &promote::gate::PolicyVerdict) -> String {
+    use promote::gate::verdict::{Decision, ModuleDecision, OverrideMark};
+    let style = match v.decision {
+        Decision::Allow => GREEN,
+        Decision::Deny => RED,
+        Decision::RequireApproval => CYAN,
     };
     let overridden = if v.overridden.is_empty() {
         String::new()
@@ -564,12 +346,12 @@ pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
     };
     let mut s = format!("policies: {style}{}{style:#}{overridden}\n", v.decision);
     for p in &v.policies {
-        let (mark, style) = match (p.decision.as_str(), p.override_) {
-            (_, Some("overridden")) => ("!", YELLOW),
-            ("allow", _) => ("✓", GREEN),
-            ("deny" | "error", _) => ("✗", RED),
-            ("ignored", _) => ("-", YELLOW),
-            _ => ("…", CYAN),
+        let (mark, style) = match (p.decision, p.override_) {
+            (_, Some(OverrideMark::Overridden)) => ("!", YELLOW),
+            (ModuleDecision::Allow, _) => ("✓", GREEN),
+            (ModuleDecision::Deny | ModuleDecision::Error, _) => ("✗", RED),
+            (ModuleDecision::Ignored, _) => ("-", YELLOW),
+            (ModuleDecision::RequireApproval, _) => ("…", CYAN),
         };
         let label = p.outcome();
         let width = 7.max(label.len());
@@ -579,8 +361,8 @@ pub(super) fn policy_text(v: &promote::policy::PolicyVerdict) -> String {
             &p.sha256[..12],
             p.elapsed_ms
         ));
-        match (&p.error, p.decision.as_str()) {
-            (Some(e), "ignored") => s.push_str(&format!(
+        match (&p.error, p.decision) {
+            (Some(e), ModuleDecision::Ignored) => s.push_str(&format!(
                 "      {YELLOW}policy error, ignored (failurePolicy: Ignore):{YELLOW:#} {e}\n"
             )),
             (Some(e), _) => s.push_str(&format!("      {RED}policy error:{RED:#} {e}\n")),
@@ -663,12 +445,4 @@ fn print_plan(shell: &Shell, plan: &Plan, with_diff: bool) -> anyhow::Result<()>
         }
     }
     Ok(())
-}
-
-pub(super) fn confirm(shell: &Shell, question: &str) -> anyhow::Result<bool> {
-    shell.err_text(&format!("{question} [y/N] "));
-    shell.flush();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
 }

@@ -1,17 +1,35 @@
-//! `kubectl promote rollback ENV [--strategy argocd|revert]`: go back through Argo CD's history
-//! (fast: `commands::argo`) or by reverting in git (reviewed). Without `--strategy`: `argocd`
-//! where Argo CD's history holds the target, else `revert`.
+//! `kubectl promote rollback ENV [--strategy argocd|revert]`: flags to a [`rollback::Request`],
+//! the use case, and its outcome as text or a `RollbackResult` document (whatever the strategy)
+//! and an exit code.
 
-use promote::rollback::{RevertRequest, RollbackTarget};
+use promote::deploy::state::disabled_by_str;
+use promote::gate::PolicyVerdict;
+use promote::plan::RollbackPlan;
+use promote::rollback::{self, HistoryOutcome, Outcome, Strategy, Target};
+use promote_core::argocd::AutoSyncDisabledBy;
 
-use super::argo::{Picked, pick_strategy};
-use super::promote::{Landing, land_with};
+use super::argo::{report_wait, short};
 use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
-use crate::cli::{RollbackArgs, Strategy};
+use crate::cli::{self, RollbackArgs};
+use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell};
 
 pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
-    if args.to_id.is_some() && args.strategy == Some(Strategy::Revert) {
+    let req = request(ctx, args)?;
+    let ports = ctx.ports()?;
+    match rollback::run(&ports, req, ctx)? {
+        Outcome::Revert(outcome) => super::promote::show(ctx, outcome, "RollbackResult"),
+        Outcome::History(outcome) => show_history(ctx, &args.env, *outcome),
+    }
+}
+
+/// The rollback the flags ask for, checked before anything is fetched.
+fn request(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<rollback::Request> {
+    let strategy = args.strategy.map(|s| match s {
+        cli::Strategy::Argocd => Strategy::Argocd,
+        cli::Strategy::Revert => Strategy::Revert,
+    });
+    if args.to_id.is_some() && strategy == Some(Strategy::Revert) {
         return Err(usage(
             "--to-id names an Argo CD history entry: it needs --strategy argocd (or no --strategy)",
         ));
@@ -21,61 +39,130 @@ pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
         check_version("--to", v)?;
     }
     let author = args.land.author().map_err(usage)?;
-    let pick = args.strategy != Some(Strategy::Revert);
-    // The Argo CD reads do not depend on the fetch: start them from promote.yaml as last
-    // fetched, and keep those the fetched promote.yaml agrees with (`EarlyReads`).
-    let (session, early) = std::thread::scope(|scope| {
-        let early = super::argo::start_early_reads(scope, ctx, &args.env, true, pick);
-        let session = ctx
-            .open_options(args.dry_run, args.land.override_reason())
-            .and_then(|opts| {
-                let opts = promote::OpenOptions {
-                    warm_policies: true,
-                    ..opts
-                };
-                Ok(promote::Session::open(&opts, ctx.shell)?)
-            });
-        let early = early.map(|h| h.join().expect("the Argo CD read thread panicked"));
-        (session, early)
-    });
-    let mut session = session?;
-    let reads = super::argo::gather_policy_facts(ctx, &mut session, &args.env, true, pick, early);
-    if pick {
-        let asked = args.strategy == Some(Strategy::Argocd) || args.to_id.is_some();
-        if let Picked::Argocd { conn, plan, app } =
-            pick_strategy(ctx, &session, args, asked, reads)?
-        {
-            return super::argo::rollback(ctx, &session, args, &conn, *plan, &app);
-        }
-    }
-    let target = match (&args.to, &args.to_revision) {
-        (Some(v), None) => RollbackTarget::Version(v.clone()),
-        (None, Some(r)) => RollbackTarget::Revision(r.clone()),
-        (None, None) => RollbackTarget::Previous,
-        (Some(_), Some(_)) => return Err(usage("give at most one of --to and --to-revision")),
+    let target = match (&args.to, &args.to_revision, args.to_id) {
+        (Some(v), None, None) => Target::Version(v.clone()),
+        (None, Some(r), None) => Target::Revision(r.clone()),
+        (None, None, Some(id)) => Target::HistoryId(id),
+        (None, None, None) => Target::Previous,
+        _ => return Err(usage("give at most one of --to, --to-id and --to-revision")),
     };
-    let mode = args.land.mode();
-    let req = RevertRequest {
+    Ok(rollback::Request {
         env: args.env.clone(),
         target,
-        mode,
+        strategy,
+        mode: args.land.mode(),
         message: args.land.message.clone(),
         author,
-    };
-    session.images = ctx.image_check(args.land.skip_image_check, false)?;
-    let renderer = ctx.renderer();
-    let prepared = promote::rollback::prepare_revert(&session, &req, &renderer, ctx.shell)?;
-    land_with(
-        ctx,
-        &session,
-        &renderer,
-        prepared,
-        &Landing {
-            dry_run: args.dry_run,
-            yes: args.land.yes,
-            verb: "Roll back",
-            resume: false,
+        images: ctx.image_mode(args.land.skip_image_check, false),
+        dry_run: args.dry_run,
+        yes: args.land.yes,
+        wait: args.wait,
+        override_reason: args.land.override_reason(),
+    })
+}
+
+/// A history rollback's outcome: its text, the wait, the document; and the exit code.
+fn show_history(ctx: &Ctx<'_>, env: &str, outcome: HistoryOutcome) -> anyhow::Result<Exit> {
+    let shell = ctx.shell;
+    let text = shell.is_text();
+    let exit = match &outcome {
+        HistoryOutcome::AlreadyRuns(plan) => {
+            if text {
+                let (to_rev, to_version) = target_labels(plan);
+                shell.out(format!(
+                    "{env} already runs {to_version} ({to_rev}): nothing to do"
+                ))?;
+            }
+            Exit::Ok
+        }
+        HistoryOutcome::Denied { .. } => {
+            if text {
+                shell.out(format!("{RED}denied by policy{RED:#}: nothing was changed"))?;
+            }
+            Exit::Denied
+        }
+        HistoryOutcome::AwaitingApproval { .. } => {
+            if text {
+                shell.out(format!(
+                    "{CYAN}waiting for approval{CYAN:#}: nothing was changed"
+                ))?;
+            }
+            Exit::WaitingForApproval
+        }
+        HistoryOutcome::DryRun(plan) => {
+            if text {
+                shell.out(summary(plan))?;
+                shell.out(format!("{DIM}dry run: nothing was changed{DIM:#}"))?;
+            }
+            Exit::Ok
+        }
+        HistoryOutcome::NotConfirmed(_) => Exit::Error,
+        HistoryOutcome::RolledBack { app, waited, .. } => match waited {
+            None => Exit::Ok,
+            Some(waited) => report_wait(shell, env, app, waited, true)?,
         },
-        args.wait,
+    };
+    if let Some(doc) = outcome.document() {
+        shell.document("RollbackResult", &doc)?;
+    }
+    Ok(exit)
+}
+
+/// What a history rollback does, on one line.
+pub(super) fn summary(plan: &RollbackPlan) -> String {
+    let (to_rev, to_version) = target_labels(plan);
+    format!(
+        "{BOLD}{}{BOLD:#}: {} ({}) → {BOLD}{to_version}{BOLD:#} ({to_rev}, Argo CD history id {}) on {}; auto-sync {} → off{}, rollback marker set",
+        plan.environment,
+        plan.from_version.as_deref().unwrap_or("?"),
+        plan.from_revision.as_deref().map(short).unwrap_or("?"),
+        plan.to.id,
+        plan.app,
+        plan.auto_sync,
+        if plan.auto_sync == promote::deploy::AutoSyncState::On {
+            " (prune/selfHeal kept)"
+        } else {
+            ""
+        }
     )
+}
+
+/// The summary and the policies' verdict, when the rollback policies have judged.
+pub(super) fn print_judged(
+    shell: &Shell,
+    plan: &RollbackPlan,
+    verdict: &PolicyVerdict,
+) -> anyhow::Result<()> {
+    shell.out(summary(plan))?;
+    shell.out(super::promote::policy_text(verdict).trim_end())?;
+    Ok(())
+}
+
+/// The rollback is written (before any wait).
+pub(super) fn print_rolled_back(
+    shell: &Shell,
+    plan: &RollbackPlan,
+    disabled_by: &AutoSyncDisabledBy,
+) -> anyhow::Result<()> {
+    let (to_rev, to_version) = target_labels(plan);
+    let env = &plan.environment;
+    shell.out(format!(
+        "{GREEN}rolled back{GREEN:#} {env} to {to_version} ({to_rev}) with Argo CD; auto-sync {}",
+        match disabled_by_str(disabled_by) {
+            "enabled-false" => "disabled (automated.enabled=false, prune/selfHeal kept)",
+            "removed" => {
+                "removed (this Argo CD predates automated.enabled; the old policy is kept in an annotation)"
+            }
+            _ => "was already off",
+        }
+    ))?;
+    shell.out(format!("{DIM}promotions into {env} are refused until `kubectl promote resume {env}` (or a promotion with --resume); fix git first{DIM:#}"))?;
+    Ok(())
+}
+
+/// The rollback target's short revision and version, `?` where unknown, for messages.
+fn target_labels(plan: &RollbackPlan) -> (String, String) {
+    let rev = plan.to.revision.as_deref().map(short).unwrap_or("?");
+    let version = plan.to.version.clone().unwrap_or_else(|| "?".into());
+    (rev.to_owned(), version)
 }

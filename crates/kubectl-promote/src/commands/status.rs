@@ -1,7 +1,5 @@
 //! `kubectl promote status [ENV]`.
 
-use serde::Serialize;
-
 use super::Ctx;
 use crate::Exit;
 use crate::cli::StatusArgs;
@@ -11,20 +9,17 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
     if let Some(env) = &args.env {
         super::check_env("ENV", env)?;
     }
-    let session = ctx.open()?;
-    let mut envs = promote::status::status(&session, args.env.as_deref())?;
-    for e in &mut envs {
-        let env = session.config.env(&e.name)?;
-        e.argocd = super::argo::status_facts(ctx, &session, env);
-    }
+    let ports = ctx.ports()?;
+    let status = promote::status::run(&ports, args.env.as_deref(), ctx)?;
+    let envs = &status.environments;
     let shell = ctx.shell;
     if shell.is_text() {
         shell.out(format!(
             "{DIM}as of {} {}{DIM:#}",
-            session.base_name(),
-            session.base.short()
+            status.base_name,
+            &status.base[..7]
         ))?;
-        for e in &envs {
+        for e in envs {
             let version = e.version.as_deref().unwrap_or("(no tag)");
             let from = e
                 .from
@@ -85,9 +80,9 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
             for a in &e.approvals {
                 let r = &a.in_force;
                 let mark = match r.verdict {
-                    promote::approvals::Verdict::Approved => format!("{GREEN}approved{GREEN:#}"),
-                    promote::approvals::Verdict::Rejected => format!("{RED}rejected{RED:#}"),
-                    promote::approvals::Verdict::Revoked => format!("{YELLOW}revoked{YELLOW:#}"),
+                    promote::approval::Verdict::Approved => format!("{GREEN}approved{GREEN:#}"),
+                    promote::approval::Verdict::Rejected => format!("{RED}rejected{RED:#}"),
+                    promote::approval::Verdict::Revoked => format!("{YELLOW}revoked{YELLOW:#}"),
                 };
                 let note = r
                     .note
@@ -112,17 +107,6 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    #[derive(Serialize)]
-    struct StatusDoc<'a> {
-        base: String,
-        environments: &'a [promote::status::EnvStatus],
-    }
-    shell.document(
-        "Status",
-        &StatusDoc {
-            base: session.base.to_string(),
-            environments: &envs,
-        },
-    )?;
+    shell.document("Status", &status)?;
     Ok(Exit::Ok)
 }

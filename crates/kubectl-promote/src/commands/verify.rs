@@ -1,7 +1,7 @@
 //! `kubectl promote verify [REV|--pr N]`: the report of [`promote::verify`] per environment, and
 //! its exit code (0 allowed or nothing changed, 3 denied, 4 approvals missing, 1 error).
 
-use promote::verify::{EnvReport, Outcome, Range, RenderCheck, VerifyReport};
+use promote::verify::{EnvReport, Range, RenderCheck, Verdict as Outcome, VerifyReport};
 
 use super::Ctx;
 use crate::Exit;
@@ -14,9 +14,8 @@ pub fn verify(ctx: &Ctx<'_>, args: &VerifyArgs) -> anyhow::Result<Exit> {
         (Some(rev), None) => Range::Rev(rev.clone()),
         (None, None) => Range::Head,
     };
-    // A check changes nothing: policies see `dryRun: true`.
-    let session = ctx.open_for(true, None)?;
-    let report = promote::verify::verify(&session, &range, &ctx.renderer(), ctx.shell)?;
+    let ports = ctx.ports()?;
+    let report = promote::verify::run(&ports, &range, ctx)?;
     if ctx.shell.is_text() {
         print(ctx, &report)?;
     }

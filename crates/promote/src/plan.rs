@@ -1,0 +1,226 @@
+//! What a use case shows before it writes, and what it wrote: a commit's [`Plan`] (a promotion or
+//! a revert), an Argo CD history [`RollbackPlan`], how a plan [`Landed`], and the [`Proposal`] a
+//! person confirms on a terminal. Plain types, shared by the use cases and the binary.
+
+use serde::Serialize;
+
+use promote_core::Person;
+use promote_core::config::Mode;
+use promote_core::image::ImageChange;
+use promote_core::registry::ImageCheckReport;
+use promote_git::CommitId;
+
+use crate::approval::decide::ApprovalCheck;
+use crate::deploy::state::AutoSyncState;
+use crate::gate::verdict::PolicyVerdict;
+use crate::rendered::PlanComparison;
+
+/// A checked promotion (or revert), ready to commit.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub environment: String,
+    /// The upstream environment (from `--from` or the env's `from:`).
+    pub from: Option<String>,
+    /// The version being promoted (`mixed` when the upstream runs several tags).
+    pub version: Option<String>,
+    pub previous_version: Option<String>,
+    pub mode: Mode,
+    pub overlay_file: String,
+    pub images: Vec<ImageChange>,
+    pub diff: String,
+    pub render: RenderReport,
+    /// The render's container images against those of the tree the environment last had (its
+    /// last promotion): every change, each marked as explained by this edit or not.
+    pub rendered_images: PlanComparison,
+    pub commit_message: String,
+    pub author: Person,
+    /// Every policy's verdict (`None`: no policies configured for this operation).
+    pub policy: Option<PolicyVerdict>,
+    /// What the registries said about every image reference the plan writes, or who skipped it.
+    pub image_check: ImageCheckReport,
+    /// The remote tip the plan was made from.
+    pub base: String,
+    #[serde(skip)]
+    pub(crate) new_text: String,
+    #[serde(skip)]
+    pub(crate) overlay_dir: String,
+    #[serde(skip)]
+    pub(crate) base_id: Option<CommitId>,
+}
+
+/// The render check of a plan.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderReport {
+    pub program: String,
+    pub resources: usize,
+    pub cached: bool,
+}
+
+/// A planned commit, or nothing to do.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Every selected image already runs what was asked: nothing to do.
+    AlreadyAt {
+        environment: String,
+        version: Option<String>,
+        overlay_file: String,
+    },
+    Ready(Box<Plan>),
+}
+
+/// How a plan landed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase", tag = "landed")]
+pub enum Landed {
+    /// Pushed to the base branch.
+    Pushed {
+        commit: String,
+        branch: String,
+        attempts: usize,
+    },
+    /// PR mode without a forge token: the branch is pushed; open the PR at the URL.
+    BranchPushed {
+        commit: String,
+        branch: String,
+        compare_url: Option<String>,
+    },
+    /// PR mode: the pull request is open and every required approval is there.
+    PrOpen(OpenedPr),
+    /// PR mode: the pull request is open, reviewers are requested, approvals are missing (exit 4).
+    PrAwaitingApproval(OpenedPr),
+    /// PR mode with `--wait`: the pull request was merged.
+    PrMerged(OpenedPr),
+    /// PR mode with `--wait`: the pull request was closed without being merged (exit 1).
+    PrClosedUnmerged(OpenedPr),
+}
+
+impl Landed {
+    /// The pull request, in PR mode with a forge.
+    pub fn pull_request(&self) -> Option<&OpenedPr> {
+        match self {
+            Landed::PrOpen(pr)
+            | Landed::PrAwaitingApproval(pr)
+            | Landed::PrMerged(pr)
+            | Landed::PrClosedUnmerged(pr) => Some(pr),
+            Landed::Pushed { .. } | Landed::BranchPushed { .. } => None,
+        }
+    }
+
+    /// The commit and the branch it went to.
+    pub fn commit_and_branch(&self) -> (&str, &str) {
+        match self {
+            Landed::Pushed { commit, branch, .. } | Landed::BranchPushed { commit, branch, .. } => {
+                (commit, branch)
+            }
+            Landed::PrOpen(pr)
+            | Landed::PrAwaitingApproval(pr)
+            | Landed::PrMerged(pr)
+            | Landed::PrClosedUnmerged(pr) => (&pr.commit, &pr.branch),
+        }
+    }
+}
+
+/// A pull request as the result shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrRef {
+    pub number: u64,
+    pub url: String,
+}
+
+/// The promotion's pull request, opened or reused.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenedPr {
+    pub commit: String,
+    pub branch: String,
+    pub number: u64,
+    pub url: String,
+    pub title: String,
+    /// False when the open pull request of the same environment and version was reused.
+    pub created: bool,
+    /// Open pull requests of the environment for other versions, closed with a comment.
+    pub superseded: Vec<PrRef>,
+    pub approvals: ApprovalCheck,
+}
+
+/// The head branch of an environment's promotion to a version.
+pub fn branch_name(env: &str, version: Option<&str>) -> String {
+    format!("promote/{env}/{}", version.unwrap_or("mixed"))
+}
+
+/// One Argo CD history entry with what we know about it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryItem {
+    pub id: i64,
+    pub revision: Option<String>,
+    /// The version ENV's overlay held at that revision (`mixed` when its images differ).
+    pub version: Option<String>,
+    pub deployed_at: Option<String>,
+    /// `automated` for auto-sync, else the user Argo CD recorded.
+    pub initiated_by: Option<String>,
+    /// Recorded by one of our waits; null when unknown.
+    pub was_healthy: Option<bool>,
+    /// The entry that runs now (`history[-1]`).
+    pub running: bool,
+}
+
+/// A rollback picked from the Argo CD history: what runs, and what it goes back to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackPlan {
+    pub environment: String,
+    pub app: String,
+    pub from_version: Option<String>,
+    pub from_revision: Option<String>,
+    pub to: HistoryItem,
+    /// Now; a rollback turns it off (keeping prune/selfHeal).
+    pub auto_sync: AutoSyncState,
+    pub managed_by: Vec<String>,
+}
+
+/// A part of a use case's result that is final while the use case goes on (a push landed, a
+/// rollback was written, then a wait for Argo CD): shown when it is reached, so a person
+/// watching sees it before the wait.
+#[derive(Debug, Clone, Copy)]
+pub enum Milestone<'a> {
+    /// A promotion's or revert's commit landed (pushed, or its pull request opened).
+    Landed {
+        plan: &'a Plan,
+        landed: &'a Landed,
+        /// `origin`: where it was pushed.
+        remote: &'a str,
+        /// `main`: the base branch a pull request targets.
+        base_branch: &'a str,
+    },
+    /// An Argo CD history rollback was judged by its policies (before anything is written).
+    RollbackJudged {
+        plan: &'a RollbackPlan,
+        verdict: &'a PolicyVerdict,
+    },
+    /// An Argo CD history rollback was written (auto-sync off, the marker, the operation).
+    RolledBack {
+        plan: &'a RollbackPlan,
+        auto_sync_disabled_by: &'a promote_core::argocd::AutoSyncDisabledBy,
+    },
+}
+
+/// What a person is asked to confirm before a protected environment changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Proposal<'a> {
+    /// `Promote prod to v1.0.1?`
+    pub question: &'a str,
+    pub change: Change<'a>,
+}
+
+/// The change a [`Proposal`] is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A commit: a promotion or a revert.
+    Commit(&'a Plan),
+    /// An Argo CD history rollback.
+    ArgoRollback(&'a RollbackPlan),
+}

@@ -1,0 +1,339 @@
+//! What a promotion, a revert and `verify` share once the edit is planned: a [`Draft`], judged
+//! by the one gate, and turned into a [`Plan`] by [`finish`] (the edit applied and checked, the
+//! render, the image check and the policies run side by side, the render compared with what the
+//! environment last had).
+
+use std::collections::BTreeMap;
+use std::thread;
+
+use promote_core::config::{Environment, Mode};
+use promote_core::image::ImageChange;
+use promote_core::overlay::{ImageEdit, Overlay};
+use promote_core::registry::ImageCheckReport;
+use promote_core::{Person, diff};
+use promote_git::CommitId;
+
+use crate::gate::{Gate, Judged, Operation, PolicyVerdict};
+use crate::images::{Found, ImageCheck};
+use crate::plan::{Plan, RenderReport};
+use crate::render::{Rendered, Renderer};
+use crate::rendered::{self, PlanComparison};
+use crate::{Interaction, PromoteError};
+
+/// What planning a commit needs: the gate (with the session it reads), the renderer and the
+/// image check.
+#[derive(Clone, Copy)]
+pub struct Planner<'a> {
+    pub gate: Gate<'a>,
+    pub renderer: &'a Renderer,
+    pub images: &'a ImageCheck,
+}
+
+/// A planned edit of ENV's overlay: a promotion, a revert, or the promotion a hand-written
+/// change amounts to (`verify`).
+pub struct Draft<'a> {
+    pub env: &'a Environment,
+    pub overlay: &'a Overlay,
+    pub edits: &'a [ImageEdit],
+    pub changes: Vec<ImageChange>,
+    pub version: Option<String>,
+    pub previous_version: Option<String>,
+    pub from: Option<String>,
+    pub mode: Mode,
+    pub author: Option<Person>,
+}
+
+impl Draft<'_> {
+    /// The images the draft makes run (name → tag and digest).
+    pub fn promoted(&self) -> promote_core::image::ImageMap {
+        self.changes
+            .iter()
+            .map(|c| (c.name.clone(), c.to.clone()))
+            .collect()
+    }
+}
+
+/// Judges a draft by its author (`None`: no policies configured).
+pub type Judge<'a> =
+    dyn Fn(&Draft<'_>, &Person) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
+
+/// Builds a commit message from the draft, the author, the policies' verdict and the image check.
+pub type Message<'a> =
+    dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, &ImageCheckReport) -> String + 'a;
+
+impl Planner<'_> {
+    /// ENV's promote policies on a drafted promotion (`None`: none configured). Shared by
+    /// promotions and `verify`, which judges a hand-written change as the promotion it amounts
+    /// to.
+    pub fn judge_promotion(
+        &self,
+        d: &Draft<'_>,
+        author: &Person,
+        ui: &dyn Interaction,
+    ) -> Result<Option<PolicyVerdict>, PromoteError> {
+        let version = d.version.as_deref().unwrap_or("mixed");
+        self.gate.judge(
+            &Judged {
+                env: d.env,
+                operation: Operation::Promotion {
+                    from: d.from.as_deref(),
+                    previous_version: d.previous_version.as_deref(),
+                    changes: &d.changes,
+                    mode: d.mode,
+                },
+                version,
+                promoted: &d.promoted(),
+                author,
+            },
+            ui,
+        )
+    }
+}
+
+/// The results of [`finish`]'s side-by-side work.
+struct SideBySide {
+    rendered: Result<Rendered, PromoteError>,
+    found: Result<Option<Vec<Found>>, PromoteError>,
+    judged: Result<(Person, Option<PolicyVerdict>), PromoteError>,
+    last: Option<(CommitId, String)>,
+    baseline: Baseline,
+}
+
+/// Apply the edits, check they hold, render and look the images up (beside the rest), and
+/// assemble the [`Plan`]. `judge` evaluates the policies (on this thread, while the render and
+/// the image check run on others); `pinned` are the references `--pin-digests` already
+/// resolved; `message` builds the commit message with the verdict and the check.
+pub fn finish(
+    planner: &Planner<'_>,
+    d: Draft<'_>,
+    pinned: &[Found],
+    judge: &Judge<'_>,
+    message: &Message<'_>,
+    ui: &dyn Interaction,
+) -> Result<Plan, PromoteError> {
+    let (session, renderer) = (planner.gate.session, planner.renderer);
+    let env = d.env;
+    let overlay = d.overlay;
+    let new_text = overlay.apply(d.edits)?;
+    check_edit(overlay, &new_text, &d.changes)?;
+    let file = overlay.file().to_owned();
+    ui.step(&format!(
+        "rendering {} with {}",
+        env.overlay,
+        renderer.program.describe()
+    ));
+    let side = side_by_side(planner, &d, &file, &new_text, pinned, judge, ui);
+    // An unknown image is the first thing to fix: report it before a render error it may cause.
+    let found = side.found?;
+    let rendered = side.rendered?;
+    if rendered.speculative {
+        ui.step("rendered while fetching: the fetch changed nothing the render reads");
+    }
+    let (author, policy) = side.judged?;
+    let rendered_images = comparison(planner, &d, &file, &rendered, side.last, &side.baseline);
+    let image_check = crate::images::report(found, &author);
+    let commit_message = message(&d, &author, policy.as_ref(), &image_check);
+    Ok(Plan {
+        environment: env.name.clone(),
+        diff: diff::unified(&file, overlay.text(), &new_text),
+        from: d.from,
+        version: d.version,
+        previous_version: d.previous_version,
+        mode: d.mode,
+        overlay_file: file,
+        images: d.changes,
+        render: RenderReport {
+            program: renderer.program.describe().to_owned(),
+            resources: rendered.resources,
+            cached: rendered.cached,
+        },
+        rendered_images,
+        commit_message,
+        author,
+        policy,
+        image_check,
+        base: session.base.to_string(),
+        new_text,
+        overlay_dir: env.overlay.clone(),
+        base_id: Some(session.base),
+    })
+}
+
+/// The render is the slow part: it runs beside the rest of the planning, with the image check
+/// and the render of what the environment last had (see [`rendered::last_change`]), while the
+/// policies run on this thread.
+fn side_by_side(
+    planner: &Planner<'_>,
+    d: &Draft<'_>,
+    file: &str,
+    new_text: &str,
+    pinned: &[Found],
+    judge: &Judge<'_>,
+    ui: &dyn Interaction,
+) -> SideBySide {
+    let (session, renderer) = (planner.gate.session, planner.renderer);
+    let changes_map: BTreeMap<String, Vec<u8>> =
+        [(file.to_owned(), new_text.as_bytes().to_vec())].into();
+    thread::scope(|s| {
+        let (git_dir, base, overlay_dir) = (
+            session.repo.git_dir().to_owned(),
+            session.base,
+            d.env.overlay.clone(),
+        );
+        let changes_map = &changes_map;
+        // git2 handles are not shared across threads: each render opens its own.
+        let (git_dir2, overlay_dir2) = (git_dir.clone(), overlay_dir.clone());
+        let render = s.spawn(move || -> Result<Rendered, PromoteError> {
+            let repo = promote_git::Repo::open(&git_dir)?;
+            Ok(renderer.render(&repo, base, changes_map, &overlay_dir)?)
+        });
+        // Not through the speculation: that is the edit's render, and a render of another
+        // key would cancel it (`Speculation::claim`).
+        let plain = Renderer {
+            speculation: None,
+            ..renderer.clone()
+        };
+        let last_render = s.spawn(move || {
+            let repo = match promote_git::Repo::open(&git_dir2) {
+                Ok(r) => r,
+                Err(e) => return (None, Baseline::Failed(e.to_string())),
+            };
+            let last = rendered::last_change(&repo, file, base);
+            let at = last.as_ref().map_or(base, |(c, _)| *c);
+            (last, baseline(&plain, &repo, at, base, &overlay_dir2))
+        });
+        let pending = crate::images::pending(planner.images, &d.changes, pinned, ui);
+        let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
+        let author = match &d.author {
+            Some(a) => Ok(a.clone()),
+            None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
+        };
+        let judged = author.and_then(|a| judge(d, &a).map(|v| (a, v)));
+        let join = |h: thread::ScopedJoinHandle<'_, _>| {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        };
+        let rendered = join(render);
+        let found = images
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let (last, baseline) = last_render
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        SideBySide {
+            rendered,
+            found,
+            judged,
+            last,
+            baseline,
+        }
+    })
+}
+
+/// The plan's rendered-image comparison with the tree the environment last had.
+fn comparison(
+    planner: &Planner<'_>,
+    d: &Draft<'_>,
+    file: &str,
+    rendered: &Rendered,
+    last: Option<(CommitId, String)>,
+    baseline: &Baseline,
+) -> PlanComparison {
+    let session = planner.gate.session;
+    let compared_with = match &last {
+        Some((c, subject)) => format!(
+            "{} ({}'s last change of {file}: \"{subject}\")",
+            c.short(),
+            d.env.name
+        ),
+        None => format!(
+            "{} ({} before this edit)",
+            session.base.short(),
+            session.base_name()
+        ),
+    };
+    let names = rendered::image_names(session, &d.env.overlay, &[session.base]);
+    let compared_commit = last.as_ref().map_or(session.base, |(c, _)| *c);
+    let compare = |before: Result<&str, &str>| match rendered::compare(
+        before,
+        &rendered.manifests,
+        &names,
+        &d.changes,
+        (compared_commit, compared_with.clone()),
+    ) {
+        Ok((cmp, _)) => PlanComparison::Compared(cmp),
+        Err(message) => PlanComparison::Unreadable { message },
+    };
+    match baseline {
+        Baseline::Rendered(r) => compare(Ok(&r.manifests)),
+        Baseline::Failed(e) => compare(Err(e)),
+        Baseline::SameInputs => PlanComparison::OnlyThisEdit {
+            compared_commit: compared_commit.to_string(),
+            compared_with: compared_with.clone(),
+        },
+    }
+}
+
+/// What a plan's render is compared with.
+enum Baseline {
+    Rendered(Rendered),
+    /// Nothing the render reads differs between the tree the env last had and the base tip
+    /// (equal render keys), and that render is not cached: the edit's render differs from it
+    /// by the edit alone, so there is nothing to flag and it is not rendered.
+    SameInputs,
+    /// It did not render (every container then counts as new).
+    Failed(String),
+}
+
+/// The render of the tree the env last had (`at`): from the cache where it is there; else
+/// skipped when its inputs are the base tip's ([`Baseline::SameInputs`]); else rendered. The
+/// skip keeps a first promotion on a machine (an empty cache) at one render.
+fn baseline(
+    renderer: &Renderer,
+    repo: &promote_git::Repo,
+    at: CommitId,
+    base: CommitId,
+    overlay_dir: &str,
+) -> Baseline {
+    let none = BTreeMap::new();
+    if let Ok(Some(r)) = renderer.render_cached(repo, at, &none, overlay_dir) {
+        return Baseline::Rendered(r);
+    }
+    let same = at == base
+        || matches!(
+            (
+                renderer.key(repo, at, &none, overlay_dir),
+                renderer.key(repo, base, &none, overlay_dir),
+            ),
+            (Ok(a), Ok(b)) if a == b
+        );
+    if same {
+        return Baseline::SameInputs;
+    }
+    match renderer.render(repo, at, &none, overlay_dir) {
+        Ok(r) => Baseline::Rendered(r),
+        Err(e) => Baseline::Failed(e.to_string()),
+    }
+}
+
+/// The edited text must parse and hold exactly the intended values (and nothing else moved).
+fn check_edit(
+    before: &Overlay,
+    new_text: &str,
+    changes: &[ImageChange],
+) -> Result<(), PromoteError> {
+    let after = Overlay::parse(before.file(), new_text).map_err(|e| PromoteError::EditCheck {
+        file: before.file().to_owned(),
+        detail: e.to_string(),
+    })?;
+    let mut expected = before.image_map();
+    for c in changes {
+        expected.insert(c.name.clone(), c.to.clone());
+    }
+    if after.image_map() != expected {
+        return Err(PromoteError::EditCheck {
+            file: before.file().to_owned(),
+            detail: "the images read back differ from the plan".into(),
+        });
+    }
+    Ok(())
+}

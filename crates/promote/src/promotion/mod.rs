@@ -1,0 +1,106 @@
+//! `kubectl promote ENV VERSION` / `ENV --from UPSTREAM`, end to end (DESIGN "What a promotion
+//! does", steps 1–7): fetch, the rollback marker check, plan the overlay edit, check the render,
+//! the images and the policies, confirm on a terminal for a protected environment, commit with
+//! trailers and push (or open a pull request), then have Argo CD run it.
+//!
+//! The steps are public for callers that drive them one by one (tests): [`prepare`] reads and
+//! checks everything and writes nothing anywhere; [`apply`] writes the commit object and
+//! pushes; [`land`] is the tail a revert shares.
+
+mod commit;
+pub mod direct;
+pub mod draft;
+pub mod landing;
+pub mod message;
+pub mod outcome;
+pub mod pr;
+pub mod prepare;
+
+pub use direct::{apply, apply_with};
+pub use draft::{Draft, Planner};
+pub use landing::{LandOptions, land};
+pub use outcome::{AlreadyAt, Delivered, Outcome, PromotionResult, Verdict};
+pub use pr::{MergeWait, PrOptions};
+pub use prepare::{PromoteRequest, TargetSpec, prepare, speculate};
+
+use std::time::Duration;
+
+use crate::deploy::{self, Reads};
+use crate::gate::{Gate, PolicyContext};
+use crate::images::{ImageCheck, ImageMode};
+use crate::ports::Ports;
+use crate::render::Speculation;
+use crate::{Interaction, PromoteError, Session};
+
+/// A promotion as asked on the command line.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What to change.
+    pub change: PromoteRequest,
+    /// How the written images are checked.
+    pub images: ImageMode,
+    /// `--dry-run`: plan, judge, change nothing.
+    pub dry_run: bool,
+    /// `--yes`: no confirmation on a terminal.
+    pub yes: bool,
+    /// `--wait`: PR mode waits for the merge, then until Argo CD runs the commit.
+    pub wait: Option<Duration>,
+    /// `--resume`: promote into an env rolled back with Argo CD, turning auto-sync back on.
+    pub resume: bool,
+    /// `--override-policy --reason TEXT`.
+    pub override_reason: Option<String>,
+}
+
+/// Promote: see the module docs.
+pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome, PromoteError> {
+    let images = ImageCheck::for_mode(req.images, ports)?;
+    ports.policies.warm();
+    // The render is the slow part and needs only git objects: start it from the last-fetched
+    // remote tip while the fetch runs; it is used only if the fetch changed nothing it reads.
+    let mut renderer = ports.renderer.clone();
+    renderer.speculation = Some({
+        let (workspace, images, change) =
+            (ports.workspace.clone(), images.clone(), req.change.clone());
+        Speculation::start(renderer.clone(), move || {
+            speculate(&workspace, &images, &change)
+        })
+    });
+    let session = Session::open(&ports.workspace, ui)?;
+    // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
+    let env = session.config.env(&req.change.env)?;
+    deploy::after::check_before_promote(ports, env, req.resume, ui)?;
+    let (argocd, _) = deploy::connect::gather(
+        ports.argocd.as_ref(),
+        &session,
+        (
+            &env.name,
+            Reads::Promotion,
+            !ports.policies.settings.one_offs.is_empty(),
+        ),
+        None,
+        ui,
+    );
+    let context = PolicyContext {
+        override_reason: req.override_reason,
+        dry_run: req.dry_run,
+        argocd,
+    };
+    let planner = Planner {
+        gate: Gate {
+            ports,
+            session: &session,
+            context: &context,
+        },
+        renderer: &renderer,
+        images: &images,
+    };
+    let prepared = prepare(&planner, &req.change, ui)?;
+    let how = LandOptions {
+        dry_run: req.dry_run,
+        yes: req.yes,
+        verb: "Promote",
+        wait: req.wait,
+        resume: req.resume,
+    };
+    land(ports, &session, &renderer, prepared, &how, ui)
+}

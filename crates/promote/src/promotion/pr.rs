@@ -1,0 +1,585 @@
+//! PR mode of a promotion (DESIGN step 6): the branch `promote/ENV/VERSION`, the pull request
+//! on the forge (title, body with the image table, the render check, the policy report and the
+//! approvals checklist; the environment's reviewers and labels), the approvals check against the
+//! records and the pull request's reviews, and `--wait` for the merge.
+//!
+//! The forge comes in through the [`ForgeConnector`](crate::ports::ForgeConnector) port, built
+//! by the binary with the token it read from the variable `ForgeTarget::token_env` names; this
+//! crate never reads the environment and never sees a token (the body is built from the plan
+//! alone). Without a forge the branch is pushed and the compare URL is returned, so a person
+//! opens the pull request.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use promote_core::forge::{
+    self, Forge, ForgeError, NewPullRequest, PrEdit, PrQuery, PrState, PullRequest,
+};
+use promote_core::image::ImageMap;
+use promote_git::{CommitId, PushOutcome};
+
+use super::commit::commit_on;
+use crate::approval::{self, ApprovalCheck, ApprovalRecord, PrApprovals, RequiredApproval};
+use crate::plan::{Landed, OpenedPr, Plan, PrRef, branch_name};
+use crate::{Interaction, PromoteError, Session};
+
+/// What PR mode needs besides the plan.
+#[derive(Default)]
+pub struct PrOptions<'a> {
+    /// The forge, when there is a token; `None`: push the branch and return the compare URL.
+    pub forge: Option<&'a dyn Forge>,
+    /// Approvals the promotion needs (from policies); unmet ones make the outcome
+    /// [`Landed::PrAwaitingApproval`] (exit 4) unless waiting for the merge.
+    pub required: Vec<RequiredApproval>,
+    /// `--wait`: wait for the merge.
+    pub wait: Option<MergeWait>,
+    /// The policy report for the body (Markdown); `None` when no policy was evaluated.
+    pub policy_report: Option<String>,
+}
+
+impl std::fmt::Debug for PrOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrOptions")
+            .field("forge", &self.forge.map(|x| x.target().clone()))
+            .field("required", &self.required)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long to wait for the merge, and how often to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeWait {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+impl MergeWait {
+    /// Asks about 30 times over the deadline, but not more than every 2 seconds nor less than
+    /// every 15: polite to the forge's rate limits (GitHub: 5000 requests an hour per token)
+    /// and still prompt for a person watching.
+    pub fn polite(timeout: Duration) -> MergeWait {
+        let interval = (timeout / 30).clamp(Duration::from_secs(2), Duration::from_secs(15));
+        MergeWait {
+            timeout,
+            interval: interval.min(timeout.max(Duration::from_millis(100))),
+        }
+    }
+}
+
+/// Pushes the promotion's branch and opens (or reuses) its pull request; see the module docs.
+pub(crate) fn land(
+    session: &Session,
+    plan: &Plan,
+    opts: &PrOptions<'_>,
+    ui: &dyn Interaction,
+) -> Result<Landed, PromoteError> {
+    let env = session.config.env(&plan.environment)?;
+    let branch = branch_name(&plan.environment, plan.version.as_deref());
+    if let Some(forge) = opts.forge {
+        // Ask the forge something harmless first: a wrong token, a missing repository or no
+        // access fails here, before the branch is pushed.
+        forge.find_open(&PrQuery::Label(forge::env_label(&env.name)))?;
+    }
+    let commit = push_branch(session, plan, &branch, ui)?;
+    ui.checkpoint("after-branch-push");
+    let Some(forge) = opts.forge else {
+        let compare_url = crate::forge::target(session)
+            .ok()
+            .map(|t| t.compare_url(&session.base_branch, &branch));
+        return Ok(Landed::BranchPushed {
+            commit: commit.to_string(),
+            branch,
+            compare_url,
+        });
+    };
+    let opened = open_pull_request(
+        &Opening {
+            session,
+            plan,
+            forge,
+            opts,
+            commit,
+        },
+        branch,
+        ui,
+    )?;
+    match opts.wait {
+        None if !opened.approvals.is_met() => Ok(Landed::PrAwaitingApproval(opened)),
+        None => Ok(Landed::PrOpen(opened)),
+        Some(wait) => match wait_for_merge(forge, &opened, wait, ui)? {
+            PrState::Merged => Ok(Landed::PrMerged(opened)),
+            PrState::Closed => Ok(Landed::PrClosedUnmerged(opened)),
+            PrState::Open => {
+                unreachable!("wait_for_merge returns only when the pull request is no longer open")
+            }
+        },
+    }
+}
+
+/// A pull request being opened for a pushed promotion branch.
+struct Opening<'a> {
+    session: &'a Session,
+    plan: &'a Plan,
+    forge: &'a dyn Forge,
+    opts: &'a PrOptions<'a>,
+    commit: CommitId,
+}
+
+impl Opening<'_> {
+    fn version(&self) -> &str {
+        self.plan.version.as_deref().unwrap_or("mixed")
+    }
+
+    fn promoted(&self) -> ImageMap {
+        self.plan
+            .images
+            .iter()
+            .map(|c| (c.name.clone(), c.to.clone()))
+            .collect()
+    }
+
+    /// How the required approvals stand, with the pull request's reviews when there are some.
+    fn check(&self, records: &[ApprovalRecord], pr: Option<PrApprovals<'_>>) -> ApprovalCheck {
+        approval::check_required(
+            &self.opts.required,
+            self.version(),
+            &self.promoted(),
+            records,
+            pr,
+        )
+    }
+}
+
+/// Opens (or reuses) the pull request of a pushed promotion branch, with the approvals
+/// checklist in its body kept true to the records and the pull request's reviews.
+fn open_pull_request(
+    o: &Opening<'_>,
+    branch: String,
+    ui: &dyn Interaction,
+) -> Result<OpenedPr, PromoteError> {
+    let (session, plan, forge) = (o.session, o.plan, o.forge);
+    let env = session.config.env(&plan.environment)?;
+    let kind = forge.target().kind;
+    let records = if o.opts.required.is_empty() {
+        Vec::new()
+    } else {
+        approval::list(session, ui)?.counted
+    };
+    let first_check = o.check(&records, None);
+    let title = match &plan.from {
+        Some(up) => format!("Promote {} to {} (from {up})", env.name, o.version()),
+        None => format!("Promote {} to {}", env.name, o.version()),
+    };
+    let request = PromotionPullRequest {
+        env_label: forge::env_label(&env.name),
+        pr: NewPullRequest {
+            title,
+            body: body(o, &first_check),
+            head: branch.clone(),
+            base: session.base_branch.clone(),
+        },
+        labels: env.labels.clone(),
+        reviewers: env.reviewers.clone(),
+    };
+    ui.step(&format!(
+        "opening the {} on {} {}",
+        kind.pr_noun(),
+        kind,
+        forge.target().repo
+    ));
+    let outcome = ensure_pull_request(forge, &request)?;
+    let pr = outcome.pr;
+    for old in &outcome.superseded {
+        ui.step(&format!(
+            "closed {} #{} ({}): superseded by #{}",
+            kind.pr_noun(),
+            old.number,
+            old.head,
+            pr.number
+        ));
+    }
+    // The pull request's reviews count for its environment's roles; re-check with them and keep
+    // the checklist in the body true.
+    let check = if o.opts.required.is_empty() {
+        first_check
+    } else {
+        let reviews = forge.reviews(pr.number)?;
+        let role_approvals = forge::role_approvals(
+            kind,
+            &reviews,
+            pr.head_sha.as_deref(),
+            &session.config.approvers,
+        );
+        let check = o.check(
+            &records,
+            Some(PrApprovals {
+                environment: &env.name,
+                forge: kind,
+                approvals: &role_approvals,
+            }),
+        );
+        if check != first_check {
+            let edit = PrEdit {
+                title: None,
+                body: Some(body(o, &check)),
+            };
+            forge.update(pr.number, &edit)?;
+        }
+        check
+    };
+    Ok(OpenedPr {
+        commit: o.commit.to_string(),
+        branch,
+        number: pr.number,
+        url: pr.url.clone(),
+        title: pr.title.clone(),
+        created: outcome.created,
+        superseded: outcome
+            .superseded
+            .iter()
+            .map(|p| PrRef {
+                number: p.number,
+                url: p.url.clone(),
+            })
+            .collect(),
+        approvals: check,
+    })
+}
+
+/// A promotion's pull request as the use case wants it to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionPullRequest {
+    /// `promote:ENV` ([`forge::env_label`]): finds the open PRs of the same environment.
+    pub env_label: String,
+    /// Title, body, head branch (one per environment and version) and base branch.
+    pub pr: NewPullRequest,
+    /// Labels besides the environment's.
+    pub labels: Vec<String>,
+    pub reviewers: Vec<String>,
+}
+
+/// What [`ensure_pull_request`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrOutcome {
+    pub pr: PullRequest,
+    /// `false` when an open PR for the same head (same environment and version) was reused.
+    pub created: bool,
+    /// Open PRs for the same environment and another version, now closed with a comment.
+    pub superseded: Vec<PullRequest>,
+}
+
+/// Opens the promotion's pull request, or reuses the open one for the same head (updating title
+/// and body), then supersedes the environment's other open ones (closed with a comment pointing
+/// at this one), and makes sure of the labels and reviewers.
+///
+/// A create that loses a race to another run (the forge's duplicate answer) reuses the PR the
+/// other run opened.
+pub fn ensure_pull_request(
+    forge: &dyn Forge,
+    request: &PromotionPullRequest,
+) -> Result<PrOutcome, ForgeError> {
+    let head = &request.pr.head;
+    let mut open = forge.find_open(&PrQuery::Label(request.env_label.clone()))?;
+    open.extend(forge.find_open(&PrQuery::Head(head.clone()))?);
+    let plan = forge::plan_pull_request(&open, head);
+    let (pr, created) = open_or_reuse(forge, request, plan.reuse)?;
+    let mut superseded = Vec::new();
+    for old in plan.supersede.into_iter().filter(|o| o.number != pr.number) {
+        let comment = forge::supersede_comment(forge.target().kind, &pr);
+        forge.close_with_comment(old.number, &comment)?;
+        superseded.push(PullRequest {
+            state: PrState::Closed,
+            ..old
+        });
+    }
+    let pr = labels_and_reviewers(forge, request, pr)?;
+    Ok(PrOutcome {
+        pr,
+        created,
+        superseded,
+    })
+}
+
+/// The pull request to use, and whether it was created: the open one for the head (its title
+/// and body brought up to date), else a new one.
+fn open_or_reuse(
+    forge: &dyn Forge,
+    request: &PromotionPullRequest,
+    reuse: Option<PullRequest>,
+) -> Result<(PullRequest, bool), ForgeError> {
+    let edit = PrEdit {
+        title: Some(request.pr.title.clone()),
+        body: Some(request.pr.body.clone()),
+    };
+    let up_to_date = |existing: PullRequest| -> Result<PullRequest, ForgeError> {
+        if edit.title.as_deref() == Some(existing.title.as_str())
+            && edit.body.as_deref() == Some(existing.body.as_str())
+        {
+            Ok(existing)
+        } else {
+            forge.update(existing.number, &edit)
+        }
+    };
+    if let Some(existing) = reuse {
+        return Ok((up_to_date(existing)?, false));
+    }
+    match forge.create(&request.pr) {
+        Ok(pr) => Ok((pr, true)),
+        Err(ForgeError::AlreadyExists { .. }) => {
+            let raced = forge.find_open(&PrQuery::Head(request.pr.head.clone()))?;
+            match forge::plan_pull_request(&raced, &request.pr.head).reuse {
+                Some(existing) => Ok((up_to_date(existing)?, false)),
+                None => Err(ForgeError::DuplicateNotFound {
+                    forge: forge.target().kind,
+                    repo: forge.target().repo.to_string(),
+                    head: request.pr.head.clone(),
+                }),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds the labels the pull request lacks and requests the reviewers (never its author: GitHub
+/// refuses (422) to request a review from a PR's author, and an author's approval of their own
+/// PR counts on no forge). Returns it with its labels.
+fn labels_and_reviewers(
+    forge: &dyn Forge,
+    request: &PromotionPullRequest,
+    pr: PullRequest,
+) -> Result<PullRequest, ForgeError> {
+    let have: BTreeSet<&str> = pr.labels.iter().map(String::as_str).collect();
+    let mut wanted: Vec<String> = Vec::new();
+    for label in std::iter::once(&request.env_label).chain(&request.labels) {
+        if !have.contains(label.as_str()) && !wanted.contains(label) {
+            wanted.push(label.clone());
+        }
+    }
+    if !wanted.is_empty() {
+        forge.add_labels(pr.number, &wanted)?;
+    }
+    let author = pr.author.as_deref();
+    let reviewers: Vec<String> = request
+        .reviewers
+        .iter()
+        .filter(|r| {
+            let login = match r.split_once(':') {
+                Some((prefix, login)) if forge::ForgeKind::from_config(prefix).is_ok() => login,
+                _ => r.as_str(),
+            };
+            author.is_none_or(|a| !a.eq_ignore_ascii_case(login))
+        })
+        .cloned()
+        .collect();
+    if !reviewers.is_empty() {
+        forge.request_reviewers(pr.number, &reviewers)?;
+    }
+    let mut labels = pr.labels.clone();
+    labels.extend(wanted);
+    Ok(PullRequest { labels, ..pr })
+}
+
+/// Builds the promotion commit on the base tip and pushes it as `branch`.
+///
+/// The branch is ours (one per environment and version): when it already holds commits the base
+/// lacks, it is reused if its tip makes the very same change (an earlier run of this promotion),
+/// and refused otherwise. A branch whose commits all reached the base (an earlier promotion that
+/// was merged) is fast-forwarded. Never forced.
+fn push_branch(
+    session: &Session,
+    plan: &Plan,
+    branch: &str,
+    ui: &dyn Interaction,
+) -> Result<CommitId, PromoteError> {
+    let repo = &session.repo;
+    let base = plan.base_id.unwrap_or(session.base);
+    let same_change = |tip: CommitId| -> Result<bool, PromoteError> {
+        Ok(repo.read_file(tip, &plan.overlay_file)?.as_deref() == Some(plan.new_text.as_bytes()))
+    };
+    let taken = || PromoteError::BranchTaken {
+        branch: branch.to_owned(),
+        remote: session.remote.clone(),
+    };
+    if let Some(tip) = repo.remote_tip(&session.remote, branch)?
+        && !repo.is_ancestor(tip, base)
+    {
+        if same_change(tip)? {
+            ui.step(&format!(
+                "branch {branch} already makes this change; reusing {}",
+                tip.short()
+            ));
+            return Ok(tip);
+        }
+        return Err(taken());
+    }
+    let (commit, sign) = commit_on(session, plan, base)?;
+    ui.step(&format!(
+        "pushing branch {branch} ({}, {})",
+        commit.short(),
+        if sign { "signed" } else { "unsigned" }
+    ));
+    match repo.push(&session.remote, commit, branch)? {
+        PushOutcome::Pushed => Ok(commit),
+        PushOutcome::Behind => match repo.fetch_branch(&session.remote, branch)? {
+            // Someone pushed the same promotion a moment ago.
+            Some(tip) if same_change(tip)? => Ok(tip),
+            _ => Err(taken()),
+        },
+    }
+}
+
+/// Polls the pull request until it is merged or closed, with a progress line now and then.
+fn wait_for_merge(
+    forge: &dyn Forge,
+    pr: &OpenedPr,
+    wait: MergeWait,
+    ui: &dyn Interaction,
+) -> Result<PrState, PromoteError> {
+    let noun = forge.target().kind.pr_noun();
+    let check = &pr.approvals;
+    let missing = if check.is_met() {
+        String::new()
+    } else {
+        format!(
+            "; still missing: {}",
+            check
+                .missing
+                .iter()
+                .map(|m| m.describe())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    ui.step(&format!(
+        "waiting up to {} for {noun} #{} to be merged: {}{missing}",
+        human(wait.timeout),
+        pr.number,
+        pr.url
+    ));
+    let started = Instant::now();
+    let mut last_line = started;
+    loop {
+        let now = forge.get(pr.number)?;
+        match now.state {
+            PrState::Merged | PrState::Closed => {
+                ui.step(&format!("{noun} #{} is {}", pr.number, now.state));
+                return Ok(now.state);
+            }
+            PrState::Open => {}
+        }
+        let waited = started.elapsed();
+        if waited >= wait.timeout {
+            return Err(ForgeError::MergeWaitTimedOut {
+                noun,
+                number: pr.number,
+                url: pr.url.clone(),
+                waited_secs: waited.as_secs(),
+            }
+            .into());
+        }
+        if last_line.elapsed() >= Duration::from_secs(60) {
+            ui.step(&format!(
+                "still waiting for {noun} #{} to be merged ({} left)",
+                pr.number,
+                human(wait.timeout - waited)
+            ));
+            last_line = Instant::now();
+        }
+        std::thread::sleep(wait.interval.min(wait.timeout - waited));
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+/// The pull request's body: what changes, the render check, the policies, the approvals.
+/// Built from the plan only (no secrets can reach it), and stable for the same promotion so a
+/// reused pull request is not edited for nothing.
+fn body(o: &Opening<'_>, check: &ApprovalCheck) -> String {
+    let (session, plan) = (o.session, o.plan);
+    let version = o.version();
+    let mut s = String::new();
+    let from = plan
+        .from
+        .as_deref()
+        .map(|f| format!(" (from {f})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "Promotes **{}** from `{}` to `{version}`{from}, in `{}`.\n",
+        plan.environment,
+        plan.previous_version.as_deref().unwrap_or("(no tag)"),
+        plan.overlay_file
+    );
+    s.push_str("| Image | From | To |\n| --- | --- | --- |\n");
+    for c in &plan.images {
+        let _ = writeln!(s, "| `{}` | `{}` | `{}` |", c.name, c.from, c.to);
+    }
+    let _ = writeln!(
+        s,
+        "\n**Render check:** passed: `{}` built `{}` ({} resources).\n",
+        plan.render.program, plan.overlay_dir, plan.render.resources
+    );
+    let env_has_policies = session
+        .config
+        .env(&plan.environment)
+        .is_ok_and(|e| !e.promote_policies.is_empty());
+    let policies = match (&o.opts.policy_report, env_has_policies) {
+        (Some(report), _) => report.clone(),
+        (None, false) => "none configured for this environment.".to_owned(),
+        (None, true) => "not evaluated by this version of kubectl promote.".to_owned(),
+    };
+    let _ = writeln!(s, "**Policies:** {policies}\n");
+    approvals_checklist(&mut s, plan, version, check);
+    let _ = write!(
+        s,
+        "\n---\nOpened by `kubectl promote` from `{}` at {} (commit {}). A promotion of {} to another version closes this pull request.\n",
+        session.base_name(),
+        plan.base.get(..7).unwrap_or(&plan.base),
+        o.commit.short(),
+        plan.environment
+    );
+    s
+}
+
+/// The body's approvals: each met one ticked, each missing one with how to give it.
+fn approvals_checklist(s: &mut String, plan: &Plan, version: &str, check: &ApprovalCheck) {
+    if check.met.is_empty() && check.missing.is_empty() {
+        s.push_str("**Approvals:** none required.\n");
+        return;
+    }
+    s.push_str("**Approvals:**\n");
+    for m in &check.met {
+        let _ = writeln!(s, "- [x] {}", m.describe());
+    }
+    for m in &check.missing {
+        let r = &m.requirement;
+        let signed = if r.verified {
+            " with signed commits (a key in `approverKeys`)"
+        } else {
+            ""
+        };
+        let how = if r.environment == plan.environment {
+            format!(
+                "approve this pull request as one of `approvers.{}`, or run `kubectl promote approve {} {version} --role {}`{signed}",
+                r.id, r.environment, r.id
+            )
+        } else {
+            format!(
+                "run `kubectl promote approve {} {version} --role {}`{signed}",
+                r.environment, r.id
+            )
+        };
+        let _ = writeln!(s, "- [ ] {}: {how}", m.describe());
+    }
+}
