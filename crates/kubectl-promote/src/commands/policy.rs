@@ -104,8 +104,9 @@ fn module_in_dir(dir: &Path) -> anyhow::Result<Option<ModuleSource>> {
     if sidecar.is_file() {
         let text = std::fs::read_to_string(&sidecar)
             .with_context(|| format!("reading {}", sidecar.display()))?;
-        let doc: Value = serde_saphyr::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", sidecar.display()))?;
+        let place = sidecar.display().to_string();
+        let doc: Value = promote_core::yaml::from_str(&place, &text)
+            .map_err(|e| anyhow::anyhow!("{place}: {}", e.message()))?;
         if let Some(m) = doc.get("module").and_then(Value::as_str) {
             return Ok(Some(ModuleSource::File {
                 path: dir.join(m),
@@ -749,12 +750,15 @@ fn read_settings(path: &Path) -> anyhow::Result<Value> {
         .with_context(|| format!("reading --settings {}", path.display()))?;
     match serde_json::from_str::<Value>(&text) {
         Ok(v) => Ok(v),
-        Err(json) => serde_saphyr::from_str::<Value>(&text).map_err(|yaml| {
-            usage(format!(
-                "--settings {}: neither JSON ({json}) nor YAML ({yaml})",
-                path.display()
-            ))
-        }),
+        Err(json) => {
+            let place = path.display().to_string();
+            promote_core::yaml::from_str::<Value>(&place, &text).map_err(|yaml| {
+                usage(format!(
+                    "--settings {place}: neither JSON ({json}) nor YAML ({})",
+                    yaml.message()
+                ))
+            })
+        }
     }
 }
 

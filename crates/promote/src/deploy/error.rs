@@ -40,6 +40,15 @@ pub enum ArgoError {
         via: String,
     },
     #[error(
+        "Argo CD application {app} not found, or not allowed to read it ({via}; argocd-server answers {message:?} to both): check environments[].argocd of {env} in promote.yaml (app, namespace), or ask for get access to argoproj.io applications"
+    )]
+    NotFoundOrForbidden {
+        env: String,
+        app: String,
+        via: String,
+        message: String,
+    },
+    #[error(
         "not allowed to {action} Argo CD application {app} ({via}): {message}; ask for access to argoproj.io applications, or use another --context/--user"
     )]
     Forbidden {

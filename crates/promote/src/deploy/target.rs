@@ -37,6 +37,12 @@ pub fn classify(env: &str, t: &Target<'_>, e: ArgoCdError) -> ArgoError {
             app,
             via,
         },
+        ArgoCdError::NotFoundOrForbidden { message, .. } => ArgoError::NotFoundOrForbidden {
+            env: env.to_owned(),
+            app,
+            via,
+            message,
+        },
         ArgoCdError::Forbidden {
             action, message, ..
         } => ArgoError::Forbidden {
