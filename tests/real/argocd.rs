@@ -5,10 +5,11 @@
 //! argo-cd issue 5351. Then the known bugs (P2–P6 of docs/testbed-findings.md), ignored until
 //! their fixes land.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::Run;
 use crate::support::argo::{
     Bed, Options, ROLLED_BACK_BY, Transport, annotation, deployed, history, summary,
 };
@@ -358,7 +359,7 @@ fn a_deny_window_blocks_sync_over_argocd_server_rest() {
 /// `ID-staging` from git (`apps/`), with self-heal. `fix` adds the documented ignoreDifferences on
 /// the child's sync policy AND `RespectIgnoreDifferences=true` (finding D6: the first alone does
 /// not survive the parent's next sync).
-fn app_of_apps(slug: &str, fix: bool) -> (Bed, String, String) {
+fn app_of_apps(slug: &str, fix: bool) -> (Bed, String, String, Run) {
     let mut bed = Bed::with(
         slug,
         Transport::Kube,
@@ -409,7 +410,7 @@ fn app_of_apps(slug: &str, fix: bool) -> (Bed, String, String) {
         .run(&["rollback", "staging", "--strategy", "argocd", "--yes"])
         .expect(0);
     assert!(r.stderr.contains(&root_name), "warns about the parent: {r}");
-    (bed, good, bad)
+    (bed, good, bad, r)
 }
 
 fn wait_for_child(bed: &Bed) {
@@ -439,7 +440,7 @@ fn wait_for_child(bed: &Bed) {
 #[test]
 #[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn an_app_of_apps_parent_undoes_the_rollback_argo_cd_issue_5351() {
-    let (bed, _good, bad) = app_of_apps("parent-5351", false);
+    let (bed, _good, bad, _) = app_of_apps("parent-5351", false);
     // The parent self-heals the child back to auto-sync, and the child redeploys git's bad tip.
     let a = bed.wait_app(
         "staging",
@@ -453,7 +454,7 @@ fn an_app_of_apps_parent_undoes_the_rollback_argo_cd_issue_5351() {
 #[test]
 #[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn ignore_differences_with_respect_ignore_differences_keeps_the_rollback() {
-    let (mut bed, good, _bad) = app_of_apps("parent-fix", true);
+    let (mut bed, good, _bad, _) = app_of_apps("parent-fix", true);
     bed.wait_app("staging", LONG, "Healthy at the good revision", |a| {
         healthy_at(a, &good)
     });
@@ -479,4 +480,131 @@ fn ignore_differences_with_respect_ignore_differences_keeps_the_rollback() {
     let a = bed.app("staging");
     assert_eq!(automated(&a)["enabled"], false, "{}", summary(&a));
     assert!(healthy_at(&a, &good), "{}", summary(&a));
+}
+
+// ------------------------------------------------------------------------------------------
+// Known product bugs (docs/testbed-findings.md). Each asserts the correct behaviour and stays
+// ignored (scripts/test-real.sh skips tests whose ignore reason names a finding) until its fix.
+
+/// P2: a `--wait` right after leaving a Degraded app must not trust the Degraded Argo CD still
+/// reports from before the operation (D1). Rolling back from a bad release, again and again:
+/// every rollback --wait ends Healthy (exit 0), and the good revision is never recorded
+/// unhealthy. Today some rounds exit 5 ("staging is Degraded running <the good revision>").
+#[test]
+#[ignore = "P2: fixed with the product fix after the house lands"]
+fn p2_a_wait_after_leaving_degraded_does_not_trust_a_stale_degraded() {
+    let bed = Bed::new("p2", Transport::Kube);
+    bed.run(&["staging", "v1.0.1", WAIT]).expect(0);
+    let good = bed.head();
+    bed.run(&["staging", "v1.0.3", WAIT]).expect(5);
+    let mut failures = Vec::new();
+    for (round, bad) in ["v1.0.5", "v1.0.3", "v1.0.5", "v1.0.3"].iter().enumerate() {
+        let r = bed.run(&["rollback", "staging", "--strategy", "argocd", "--yes", WAIT]);
+        if r.code != 0 {
+            failures.push(format!("round {round}: {r}"));
+        }
+        let a = bed.wait_app("staging", LONG, "Healthy at the good revision", |a| {
+            healthy_at(a, &good)
+        });
+        let unhealthy = annotation(&a, "promote.kubectl.io/unhealthy-revisions").unwrap_or("");
+        assert!(
+            !unhealthy.contains(&good),
+            "round {round}: the good revision was recorded unhealthy: {unhealthy}"
+        );
+        bed.run(&["staging", bad, "--resume", WAIT]).expect(5);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// P3: over the kube API, a sync into a deny window (no manualSync) is refused the way
+/// argocd-server refuses it: exit 1 at once, naming the window, and no operation written.
+/// Today it writes the operation anyway and waits out the deadline (exit 5), leaving it stuck.
+#[test]
+#[ignore = "P3: fixed with the product fix after the house lands"]
+fn p3_a_deny_window_blocks_sync_over_the_kube_api_without_leaving_an_operation() {
+    let (bed, _) = deny_window_bed(Transport::Kube);
+    let before = deployed(&bed.app("prod"));
+    let started = Instant::now();
+    let r = bed.run(&["sync", "prod", "--wait=30s"]);
+    let a = bed.app("prod");
+    assert_eq!(r.code, 1, "{r}\n{}", summary(&a));
+    assert!(r.stderr.contains("sync window"), "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "refused at once: {r}"
+    );
+    assert!(
+        a["operation"].is_null(),
+        "no operation left behind: {}",
+        summary(&a)
+    );
+    assert_eq!(deployed(&a), before);
+}
+
+/// P4: the app-of-apps advice is printed once and is complete (ignoreDifferences AND
+/// RespectIgnoreDifferences=true on the parent, D6); once the parent has undone the rollback,
+/// `status` says so instead of showing the rollback marker beside "auto-sync on".
+#[test]
+#[ignore = "P4: fixed with the product fix after the house lands"]
+fn p4_the_app_of_apps_advice_is_printed_once_and_complete() {
+    let (bed, _good, bad, r) = app_of_apps("p4", false);
+    let root = format!("{}-root", bed.id);
+    let advice = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ignoreDifferences"))
+        .count();
+    assert_eq!(advice, 1, "one warning: {r}");
+    assert!(r.stderr.contains("RespectIgnoreDifferences=true"), "{r}");
+    bed.wait_app(
+        "staging",
+        LONG,
+        "auto-sync turned back on by the parent",
+        |a| automated(a)["enabled"] == true && deployed(a).as_deref() == Some(bad.as_str()),
+    );
+    let s = bed.run(&["status", "staging"]).expect(0).stdout;
+    assert!(
+        s.contains(&root),
+        "status names who undid the rollback: {s}"
+    );
+}
+
+/// P5: over REST, a sync-window refusal is reported as the window, not as missing RBAC.
+#[test]
+#[ignore = "P5: fixed with the product fix after the house lands"]
+fn p5_a_sync_window_refusal_over_rest_is_not_reported_as_missing_rbac() {
+    let (bed, _) = deny_window_bed(Transport::Rest);
+    let r = bed.run(&["sync", "prod", "--wait=30s"]).expect(1);
+    assert!(r.stderr.contains("sync window"), "{r}");
+    assert!(
+        !r.stderr.contains("not allowed") && !r.stderr.contains("ask for access"),
+        "{r}"
+    );
+}
+
+/// P6: over REST, a typo in `argocd.app` (argocd-server answers 403 for a missing app, D7)
+/// reads "not found or not allowed" and points at `environments[].argocd.app`.
+#[test]
+#[ignore = "P6: fixed with the product fix after the house lands"]
+fn p6_a_typo_in_the_app_name_over_rest_points_at_promote_yaml() {
+    let mut bed = Bed::new("p6", Transport::Rest);
+    let typo = crate::support::argo::config(&bed.id).replace(
+        &format!("app: {}-prod,", bed.id),
+        &format!("app: {}-prodd,", bed.id),
+    );
+    bed.kit.put("promote.yaml", &typo);
+    bed.kit.commit("a typo in prod's app name");
+    // status still shows prod, and says why its Argo CD state is missing.
+    let r = bed.run(&["status", "prod"]).expect(0);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains(&format!("{}-prodd", bed.id)),
+        "names the app it looked for: {r}"
+    );
+    assert!(all.contains("not found or not allowed"), "{r}");
+    // sync is an error that points at the config.
+    let r = bed.run(&["sync", "prod"]).expect(1);
+    assert!(r.stderr.contains("not found or not allowed"), "{r}");
+    assert!(r.stderr.contains("argocd.app"), "{r}");
+    assert!(!r.stderr.contains("ask for access"), "{r}");
 }

@@ -128,10 +128,7 @@ fn without_a_token_the_branch_is_pushed_and_the_compare_url_opens() {
         bed.repo
     );
     assert!(r.stdout.contains(&url), "{r}");
-    // Nothing opened without a token. (Gitea answers 404 to listing the pulls of a repository
-    // that has none, so ask for #1.)
-    let (code, _) = bed.api("GET", &format!("/repos/{}/pulls/1", bed.repo), bed.admin(), None);
-    assert_eq!(code, 404, "no pull request #1");
+    assert!(bed.pulls().is_empty(), "nothing opened without a token");
     // The printed URL opens on the real Gitea, anonymously.
     let printed = r
         .stdout
@@ -146,4 +143,114 @@ fn without_a_token_the_branch_is_pushed_and_the_compare_url_opens() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "GET {printed}");
     let branch = bed.git_log(&["-1", "--format=%H", "origin/promote/prod/v1.0.1"]);
     assert!(!branch.trim().is_empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Known product bugs G1–G6 (docs/testbed-findings.md). Each asserts the correct behaviour and
+// stays ignored (scripts/test-real.sh skips tests whose ignore reason names a finding) until
+// its fix.
+
+/// Opens prod's PR for v1.0.1 (approval missing: exit 4) and has pm approve it with a review.
+fn approved(bed: &GiteaBed) {
+    bed.run(&["prod", "v1.0.1"]).expect(4);
+    bed.pm_approves(1);
+}
+
+/// G1: a review by someone listed in `approvers` by e-mail counts: Gitea knows the account's
+/// (verified) e-mail. Today only `gitea:pm` counts: exit 4, "pm on prod: 0 of 1".
+#[test]
+#[ignore = "G1: fixed with the product fix after the house lands"]
+fn g1_an_approving_review_by_an_approver_listed_by_email_counts() {
+    let bed = GiteaBed::new("g1", Approval::PmByEmail);
+    approved(&bed);
+    bed.run(&["prod", "v1.0.1"]).expect(0);
+}
+
+/// G2: a re-run does not re-request a review from someone whose latest review approves (on
+/// Gitea a new request resets them to pending).
+#[test]
+#[ignore = "G2: fixed with the product fix after the house lands"]
+fn g2_a_rerun_does_not_re_request_a_review_from_an_approver() {
+    let bed = GiteaBed::new("g2", Approval::PmByAccount);
+    approved(&bed);
+    bed.run(&["prod", "v1.0.1"]).expect(0);
+    let reviews = bed.reviews(1);
+    let pm: Vec<&str> = reviews
+        .iter()
+        .filter(|r| r["user"]["login"] == "pm")
+        .filter_map(|r| r["state"].as_str())
+        .collect();
+    assert_eq!(pm.last(), Some(&"APPROVED"), "pm's reviews: {pm:?}");
+}
+
+/// G3: without a token, missing approvals exit 4 as they do with one (the branch may be pushed
+/// and the compare URL printed, but the promotion is waiting for an approval).
+#[test]
+#[ignore = "G3: fixed with the product fix after the house lands"]
+fn g3_without_a_token_missing_approvals_exit_4() {
+    let bed = GiteaBed::new("g3", Approval::PmByAccount);
+    bed.run_token(&["prod", "v1.0.1"], false).expect(4);
+}
+
+/// G4: one verdict per run, computed after the reviews are read: once pm approved by review,
+/// the plan does not say the approval is missing, the PR body does not say require-approval,
+/// and the branch commit's `Policy-Decision` trailer says allow.
+#[test]
+#[ignore = "G4: fixed with the product fix after the house lands"]
+fn g4_one_verdict_after_the_reviews_are_read() {
+    let bed = GiteaBed::new("g4", Approval::PmByAccount);
+    approved(&bed);
+    let r = bed.run(&["prod", "v1.0.1"]).expect(0);
+    assert!(!r.stdout.contains("approval missing"), "{r}");
+    let body = bed.pull(1)["body"].as_str().unwrap_or("").to_owned();
+    assert!(
+        !body.contains("Policy decision: require-approval"),
+        "{body}"
+    );
+    let decision = bed.git_log(&[
+        "-1",
+        "--format=%(trailers:key=Policy-Decision,valueonly)",
+        "origin/promote/prod/v1.0.1",
+    ]);
+    assert_eq!(decision.trim(), "allow");
+}
+
+/// G5: after the forge merges the PR, `history` and `status` still say who promoted: through a
+/// merge commit (follow it to the promotion it brings in) and through a squash.
+#[test]
+#[ignore = "G5: fixed with the product fix after the house lands"]
+fn g5_history_and_status_keep_the_promoter_through_a_merge_and_a_squash() {
+    let bed = GiteaBed::new("g5", Approval::None);
+    bed.run(&["prod", "v1.0.1"]).expect(0);
+    bed.pm_merges(1, "merge");
+    let h = bed.run(&["history", "prod"]).expect(0).stdout;
+    let first = h.lines().find(|l| l.contains("v1.0.1")).unwrap_or_default();
+    assert!(
+        first.contains("Ana Platform"),
+        "history names the promoter: {h}"
+    );
+    let s = bed.run(&["status", "prod"]).expect(0).stdout;
+    assert!(s.contains("Ana Platform") && !s.contains("Pat PM"), "{s}");
+    bed.run(&["prod", "v1.0.2"]).expect(0);
+    bed.pm_merges(2, "squash");
+    let h = bed.run(&["history", "prod"]).expect(0).stdout;
+    let first = h.lines().find(|l| l.contains("v1.0.2")).unwrap_or_default();
+    assert!(
+        first.contains("Ana Platform"),
+        "history names the promoter: {h}"
+    );
+}
+
+/// G6: no "updated pull request" when nothing changed, no "opening the pull request" when one
+/// is reused, no empty reasons cells in the body's policy table.
+#[test]
+#[ignore = "G6: fixed with the product fix after the house lands"]
+fn g6_a_rerun_says_what_it_did_and_the_body_has_no_empty_cells() {
+    let bed = GiteaBed::new("g6", Approval::PmByAccount);
+    bed.run(&["prod", "v1.0.1"]).expect(4);
+    let r = bed.run(&["prod", "v1.0.1"]).expect(4);
+    assert!(!r.stdout.contains("updated pull request"), "{r}");
+    assert!(!r.stderr.contains("opening the pull request"), "{r}");
+    let body = bed.pull(1)["body"].as_str().unwrap_or("").to_owned();
+    assert!(!body.contains("|  |"), "an empty cell: {body}");
 }

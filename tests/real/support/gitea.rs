@@ -100,6 +100,16 @@ impl GiteaBed {
             .git_in(&seed, &["push", "--quiet", &url, "HEAD:main"]);
         bed.kit
             .git_in(bed.kit.root(), &["clone", "--quiet", &url, "gitea-work"]);
+        // Gitea handles the first push into an empty repository in the background: until it has,
+        // the repository counts as empty and listing its pull requests answers 404 (which the
+        // product reads as "no repository"). Wait for that; a user is slower than that.
+        let pulls = format!("/repos/{}/pulls", bed.repo);
+        wait_for(
+            "Gitea to process the first push",
+            Duration::from_secs(30),
+            || (bed.api("GET", &pulls, admin, None).0 == 200).then_some(()),
+            || format!("{:?}", bed.api("GET", &pulls, admin, None)),
+        );
         bed
     }
 

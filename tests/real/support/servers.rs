@@ -45,6 +45,10 @@ pub fn run_dir() -> &'static RunDir {
 
 /// The reaper: a shell in its own session that outlives us just long enough to stop what we
 /// started. `real_stop_all` signals only PIDs whose recorded start time still matches.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the reaper must outlive this process; init reaps it"
+)]
 fn start_reaper(run: &Path) {
     let root = workspace_root();
     let script = r#"
