@@ -32,7 +32,7 @@ t2=$SECONDS
 skips=()
 while read -r name; do skips+=(--skip "$name"); done < <(
   awk '/#\[ignore = "[PG][0-9]+:/ {bug=1; next} bug && /fn [a-z0-9_]+\(/ {sub(/.*fn /, ""); sub(/\(.*/, ""); print; bug=0}' tests/real/*.rs)
-echo "test-real: ${#skips[@]} known-bug tests skipped (run one: cargo test -p kubectl-promote --features test-hooks --test real NAME -- --ignored)" >&2
+echo "test-real: $(( ${#skips[@]} / 2 )) known-bug tests skipped (run one: cargo test -p kubectl-promote --features test-hooks --test real NAME -- --ignored)" >&2
 set +e
 cargo test --quiet -p kubectl-promote --features test-hooks --test real -- --ignored --test-threads=1 ${skips[@]+"${skips[@]}"} "$@"
 rc=$?
@@ -56,7 +56,7 @@ else
   done
 fi
 
-startups=$(grep -h "took\|images x" "$REAL_SUITE_DIR"/*.log 2>/dev/null || true)
+sed 's/^/test-real: /' "$REAL_SUITE_DIR/timings.log" 2>/dev/null || true
 echo "test-real: servers built/checked in ${t_servers}s, test binary in ${t_build}s, suite in ${t_suite}s" \
   "(load average ${load_before} before, ${load_after} after)"
 if [ -n "$left" ]; then

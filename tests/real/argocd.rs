@@ -18,7 +18,7 @@ const WAIT: &str = "--wait=2m";
 const LONG: Duration = Duration::from_secs(120);
 /// Longer than Argo CD's reconciliation (10 s here) plus the controller's app resync (10 s): a
 /// controller that would undo a rollback has had its chance.
-const STICK: Duration = Duration::from_secs(25);
+const STICK: Duration = Duration::from_secs(22);
 
 fn automated(a: &Value) -> &Value {
     &a["spec"]["syncPolicy"]["automated"]

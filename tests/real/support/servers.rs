@@ -101,10 +101,10 @@ fn script_start(name: &str, dir: &Path) -> Result<BTreeMap<String, String>, Stri
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    eprintln!(
-        "real suite: scripts/{name} start took {:.1}s",
+    timing(&format!(
+        "scripts/{name} start took {:.1}s",
         started.elapsed().as_secs_f64()
-    );
+    ));
     Ok(read_env(&dir.join("env")))
 }
 
@@ -250,12 +250,12 @@ fn start_registry() -> Result<Registry, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    eprintln!(
-        "real suite: registry {host} with {} images x {} tags in {:.1}s",
+    timing(&format!(
+        "registry {host} with {} images x {} tags in {:.1}s",
         example_repos().len(),
         TAGS.len(),
         started.elapsed().as_secs_f64()
-    );
+    ));
     // Never waited for: the reaper ends it with the rest (dropping a Child does not kill it).
     drop(child);
     Ok(Registry { host })
@@ -271,4 +271,17 @@ fn record_pid(file: &Path, pid: u32) {
         .unwrap_or_default()
         .to_owned();
     std::fs::write(file, format!("{pid} {start}\n")).expect("recording a PID");
+}
+
+/// One line in the run dir's `timings.log` (printed by `scripts/test-real.sh`) and on stderr.
+pub fn timing(line: &str) {
+    use std::io::Write;
+    eprintln!("real suite: {line}");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_dir().path.join("timings.log"))
+    {
+        let _ = writeln!(f, "{line}");
+    }
 }
