@@ -120,12 +120,13 @@ KUBELET_PID=$!
 # The example's Applications, pointed at the sandbox's origin. The real Argo CD needs the
 # destination namespace to exist (CreateNamespace=true), and prunes in the background (no garbage
 # collector runs here): docs/testbed-findings.md D3.
+# (syncPolicy is the last block of each manifest, so the options are appended to it.)
 for app in staging prod; do
-  sed -e "s|repoURL: .*|repoURL: file://$SANDBOX/origin.git|" "$ROOT/examples/gitops/argocd/$app-microservices-demo.yaml" > "$SANDBOX/$app-app.yaml"
-  grep -q '^  syncPolicy:' "$SANDBOX/$app-app.yaml" || echo "  syncPolicy: {}" >> "$SANDBOX/$app-app.yaml"
-  kubectl apply -f "$SANDBOX/$app-app.yaml" >/dev/null
-  kubectl -n argocd patch application "$app-microservices-demo" --type merge \
-    -p '{"spec":{"syncPolicy":{"syncOptions":["CreateNamespace=true","PrunePropagationPolicy=background"]}}}' >/dev/null
+  f="$SANDBOX/$app-app.yaml"
+  sed -e "s|repoURL: .*|repoURL: file://$SANDBOX/origin.git|" "$ROOT/examples/gitops/argocd/$app-microservices-demo.yaml" > "$f"
+  grep -q '^  syncPolicy:' "$f" || echo "  syncPolicy:" >> "$f"
+  echo "    syncOptions: [CreateNamespace=true, PrunePropagationPolicy=background]" >> "$f"
+  kubectl apply -f "$f" >/dev/null
 done
 for _ in $(seq 1 300); do
   [ "$(kubectl -n argocd get application staging-microservices-demo -o 'jsonpath={.status.sync.status}/{.status.health.status}')" = Synced/Healthy ] && break
