@@ -42,10 +42,11 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The reaper stops the servers once the test process has ended: wait for it (stop takes a few
 # seconds), then check by the recorded PIDs that nothing is left.
-for _ in $(seq 1 300); do [ -f "$REAL_SUITE_DIR/reaped" ] && break; sleep 0.1; done
+# (Each stop gives its processes 10 s to end after SIGTERM, so allow a minute in all.)
+for _ in $(seq 1 600); do [ -f "$REAL_SUITE_DIR/reaped" ] && break; sleep 0.1; done
 left=""
 if [ ! -f "$REAL_SUITE_DIR/reaped" ]; then
-  left="the reaper did not finish within 30s (see $REAL_SUITE_DIR/reaper.log)"
+  left="the reaper did not finish within 60s (see $REAL_SUITE_DIR/reaper.log)"
 else
   for f in "$REAL_SUITE_DIR"/cluster/pids/*.pid "$REAL_SUITE_DIR"/forge/pids/*.pid "$REAL_SUITE_DIR"/extra/pids/*.pid; do
     [ -f "$f" ] || continue
@@ -63,5 +64,10 @@ if [ -n "$left" ]; then
   echo "test-real: error: still running after the suite: $left" >&2
   exit 1
 fi
-[ -n "${KEEP_REAL:-}" ] || rm -rf "$REAL_SUITE_DIR"
+# A failed run keeps its dir: every server's log is under it.
+if [ -n "${KEEP_REAL:-}" ] || [ $rc -ne 0 ]; then
+  echo "test-real: the run's state and server logs are in $REAL_SUITE_DIR" >&2
+else
+  rm -rf "$REAL_SUITE_DIR"
+fi
 exit $rc
