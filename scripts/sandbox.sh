@@ -2,21 +2,41 @@
 # The embedded sandbox: build kubectl-promote, push a copy of examples/gitops to a bare "origin"
 # in a temp dir, and walk the release story of the online boutique against it, printing every
 # command before running it. Nothing outside the temp dir is touched (HOME is a temp dir too).
+#
+#   bash scripts/sandbox.sh          the cluster is the Argo CD stand-in (a test stand-in)
+#   bash scripts/sandbox.sh --real   the cluster is the real kube-apiserver and Argo CD
+#                                    (scripts/real-cluster.sh; built once, ~11-15 min cold) with the
+#                                    kubelet stand-in writing Deployment status
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+REAL=""
+case "${1:-}" in
+  "") ;;
+  --real) REAL=1 ;;
+  *) echo "usage: bash scripts/sandbox.sh [--real]" >&2; exit 2 ;;
+esac
 source scripts/env.sh
 bash scripts/setup.sh
 
+if [ -n "$REAL" ]; then
+  bash scripts/real-cluster.sh build
+  echo "» building kubectl-promote and the kubelet stand-in"
+  cargo build --quiet -p kubectl-promote -p promote-testkit --bin kubectl-promote --bin kubelet
+else
 echo "» building kubectl-promote and the Argo CD stand-in"
 cargo build --quiet -p kubectl-promote -p promote-testkit --bin kubectl-promote --bin promote-standin
+fi
 BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-promote-sandbox.XXXXXX")
 STANDIN_PID=""
 REGISTRY_PID=""
+KUBELET_PID=""
 cleanup() {
   [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null && wait "$STANDIN_PID" 2>/dev/null
+  if [ -n "$KUBELET_PID" ]; then kill "$KUBELET_PID" 2>/dev/null; wait "$KUBELET_PID" 2>/dev/null || true; fi
+  [ -n "$REAL" ] && [ -d "$SANDBOX/cluster/pids" ] && bash "$ROOT/scripts/real-cluster.sh" stop "$SANDBOX/cluster" >/dev/null 2>&1
   # crane exits 143 on SIGTERM: not a failure of the sandbox.
   if [ -n "$REGISTRY_PID" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
   [ -n "${KEEP_SANDBOX:-}" ] || rm -rf "$SANDBOX"
@@ -90,6 +110,29 @@ git -C "$SANDBOX/qa" config commit.gpgsign true
 git clone --quiet "$SANDBOX/origin.git" "$SANDBOX/spoof"
 git -C "$SANDBOX/spoof" config user.name "Quinn QA"; git -C "$SANDBOX/spoof" config user.email qa@example.com
 
+if [ -n "$REAL" ]; then
+step "The cluster: the real kube-apiserver and Argo CD on loopback (no pods: a kubelet stand-in writes Deployment status), v1.0.3 marked bad"
+bash scripts/real-cluster.sh start "$SANDBOX/cluster" 2>&1 | grep 'all healthy' || true
+[ -f "$SANDBOX/cluster/env" ] || { echo "sandbox: the real cluster did not start" >&2; exit 1; }
+set -a; source "$SANDBOX/cluster/env"; set +a
+"$BIN_DIR/kubelet" --env "$SANDBOX/cluster/env" --bad-tag v1.0.3 > "$SANDBOX/kubelet.log" 2>&1 &
+KUBELET_PID=$!
+# The example's Applications, pointed at the sandbox's origin. The real Argo CD needs the
+# destination namespace to exist (CreateNamespace=true), and prunes in the background (no garbage
+# collector runs here): docs/testbed-findings.md D3.
+# (syncPolicy is the last block of each manifest, so the options are appended to it.)
+for app in staging prod; do
+  f="$SANDBOX/$app-app.yaml"
+  sed -e "s|repoURL: .*|repoURL: file://$SANDBOX/origin.git|" "$ROOT/examples/gitops/argocd/$app-microservices-demo.yaml" > "$f"
+  grep -q '^  syncPolicy:' "$f" || echo "  syncPolicy:" >> "$f"
+  echo "    syncOptions: [CreateNamespace=true, PrunePropagationPolicy=background]" >> "$f"
+  kubectl apply -f "$f" >/dev/null
+done
+for _ in $(seq 1 300); do
+  [ "$(kubectl -n argocd get application staging-microservices-demo -o 'jsonpath={.status.sync.status}/{.status.health.status}')" = Synced/Healthy ] && break
+  sleep 0.2
+done
+else
 step "The cluster: a local Kubernetes API with an Argo CD stand-in (a test stand-in, not Argo CD), v1.0.3 marked bad"
 "$BIN_DIR/promote-standin" --repo "$SANDBOX/origin.git" --app "$ROOT/examples/gitops/argocd/staging-microservices-demo.yaml" \
   --app "$ROOT/examples/gitops/argocd/prod-microservices-demo.yaml" --degraded v1.0.3 --out "$SANDBOX/standin.env" > "$SANDBOX/standin.log" 2>&1 &
@@ -97,6 +140,7 @@ STANDIN_PID=$!
 for _ in $(seq 1 100); do [ -s "$SANDBOX/standin.env" ] && break; sleep 0.1; done
 [ -s "$SANDBOX/standin.env" ] || { cat "$SANDBOX/standin.log"; echo "sandbox: the stand-in did not start" >&2; exit 1; }
 set -a; source "$SANDBOX/standin.env"; set +a
+fi
 unset ARGOCD_SERVER ARGOCD_AUTH_TOKEN   # talk to the Kubernetes API (the REST transport is tested separately)
 cd "$SANDBOX/gitops"
 run kubectl plugin list
@@ -139,7 +183,14 @@ expect_exit 5 kubectl promote prod --from staging --direct --yes --wait=2m
 
 step "Roll back through Argo CD's history (fast): auto-sync off (prune/selfHeal kept), the operation, the marker"
 run kubectl promote history prod
+if [ -n "$REAL" ]; then
+  # The real Argo CD can report the Degraded of before the operation for a moment after it
+  # (docs/testbed-findings.md P2: --wait trusts it and exits 5): wait for Healthy with kubectl.
+  run kubectl promote rollback prod --yes
+  run kubectl -n argocd wait application/prod-microservices-demo --for=jsonpath='{.status.health.status}'=Healthy --timeout=2m
+else
 run kubectl promote rollback prod --yes --wait=2m
+fi
 run kubectl promote status prod
 
 step "Promotions into a rolled-back env are refused until --resume"
