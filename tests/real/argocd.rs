@@ -571,7 +571,7 @@ fn p4_the_app_of_apps_advice_is_printed_once_and_complete() {
 
 /// P5: over REST, a sync-window refusal is reported as the window, not as missing RBAC.
 #[test]
-#[ignore = "P5: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn p5_a_sync_window_refusal_over_rest_is_not_reported_as_missing_rbac() {
     let (bed, _) = deny_window_bed(Transport::Rest);
     let r = bed.run(&["sync", "prod", "--wait=30s"]).expect(1);
@@ -585,7 +585,7 @@ fn p5_a_sync_window_refusal_over_rest_is_not_reported_as_missing_rbac() {
 /// P6: over REST, a typo in `argocd.app` (argocd-server answers 403 for a missing app, D7)
 /// reads "not found or not allowed" and points at `environments[].argocd.app`.
 #[test]
-#[ignore = "P6: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn p6_a_typo_in_the_app_name_over_rest_points_at_promote_yaml() {
     let mut bed = Bed::new("p6", Transport::Rest);
     let typo = crate::support::argo::config(&bed.id).replace(

@@ -1077,7 +1077,7 @@ fn over_argocd_server_a_missing_app_reads_as_not_found_or_not_allowed() {
     assert_eq!(status.code, 0, "{}", status.stderr);
     let all = format!("{}{}", status.stdout, status.stderr);
     assert!(
-        all.contains("prod-microservices-demo not found, or not allowed to read it")
+        all.contains("prod-microservices-demo not found or not allowed to read it")
             && all.contains("environments[].argocd.app"),
         "{all}"
     );

@@ -186,7 +186,7 @@ pub enum ArgoCdError {
     /// argocd-server answers the same 403 for an app that does not exist and for one the token
     /// may not read, so a transport that cannot tell says both.
     #[error(
-        "Argo CD application {app} not found, or not allowed to read it (argocd-server answers {message:?} to both): check environments[].argocd.app and namespace in promote.yaml, or ask for get access to it"
+        "Argo CD application {app} not found or not allowed to read it (argocd-server answers {message:?} to both): check environments[].argocd.app and namespace in promote.yaml, or that the token may get it"
     )]
     NotFoundOrForbidden { app: String, message: String },
     #[error("not allowed to {action} Argo CD application {app}: {message}")]

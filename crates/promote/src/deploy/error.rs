@@ -40,7 +40,7 @@ pub enum ArgoError {
         via: String,
     },
     #[error(
-        "Argo CD application {app} not found, or not allowed to read it ({via}; argocd-server answers {message:?} to both): check environments[].argocd of {env} in promote.yaml (app, namespace), or ask for get access to argoproj.io applications"
+        "Argo CD application {app} not found or not allowed to read it ({via}; argocd-server answers {message:?} to both): check environments[].argocd.app and namespace of {env} in promote.yaml, or that your token may get argoproj.io applications"
     )]
     NotFoundOrForbidden {
         env: String,
