@@ -520,7 +520,7 @@ fn p2_a_wait_after_leaving_degraded_does_not_trust_a_stale_degraded() {
 /// argocd-server refuses it: exit 1 at once, naming the window, and no operation written.
 /// Today it writes the operation anyway and waits out the deadline (exit 5), leaving it stuck.
 #[test]
-#[ignore = "P3: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn p3_a_deny_window_blocks_sync_over_the_kube_api_without_leaving_an_operation() {
     let (bed, _) = deny_window_bed(Transport::Kube);
     let before = deployed(&bed.app("prod"));

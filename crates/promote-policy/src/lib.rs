@@ -26,6 +26,7 @@ pub mod krew;
 mod limits;
 mod opa;
 pub mod package;
+mod printable;
 mod source;
 
 pub use builtins::{BUILTIN_NAMES, builtin_bytes};

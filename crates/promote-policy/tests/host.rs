@@ -263,6 +263,30 @@ fn invalid_json_carries_the_serde_message() {
     assert_still_usable(&host);
 }
 
+/// A guest's words reach terminals, PR bodies and trailers: terminal escapes, other control
+/// characters and bidi overrides in its reasons and warnings are shown escaped, never
+/// interpreted (a denial cannot erase its own line and print "allowed" over it).
+#[test]
+fn a_guests_terminal_escapes_are_shown_not_interpreted() {
+    let host = host();
+    // JSON escapes in a WAT string: `\\u001b` is the six bytes `\u001b` JSON decodes to ESC.
+    let json = r#"{\"apiVersion\":\"policy.promote.kubectl.io/v1alpha1\",\"kind\":\"Decision\",\"decision\":\"deny\",\"reasons\":[{\"code\":\"Nope\",\"message\":\"\\u001b[2K\\u001b[1Aallowed \\u202egnp.exe\"}],\"warnings\":[\"bell\\u0007\\r\"]}"#;
+    let len = json.replace("\\\"", "\"").replace("\\\\", "\\").len();
+    let module = writes(json).replace(
+        &format!("(i32.const {})", unescaped_len(json)),
+        &format!("(i32.const {len})"),
+    );
+    let policy = host.load(&wat(&module)).unwrap();
+    let ev = host.evaluate(&policy, &request()).unwrap();
+    let d = ev.decision;
+    assert_eq!(
+        d.reasons[0].message,
+        "\\u{1b}[2K\\u{1b}[1Aallowed \\u{202e}gnp.exe"
+    );
+    assert_eq!(d.warnings, vec!["bell\\u{7}\\u{d}".to_owned()]);
+    assert!(!d.reasons[0].message.contains('\u{1b}'));
+}
+
 #[test]
 fn nonzero_exit_reports_code_and_stderr() {
     let host = host();

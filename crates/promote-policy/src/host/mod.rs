@@ -294,7 +294,7 @@ impl Host {
                 }
             })?;
             return Ok(Evaluation {
-                decision,
+                decision: crate::printable::decision(decision),
                 fuel_used: out.fuel_used,
                 elapsed: out.elapsed,
                 log: String::new(),
@@ -312,10 +312,10 @@ impl Host {
             }
         })?;
         Ok(Evaluation {
-            decision,
+            decision: crate::printable::decision(decision),
             fuel_used: out.fuel_used,
             elapsed: out.elapsed,
-            log: out.log,
+            log: crate::printable::log(&out.log),
         })
     }
 
@@ -346,22 +346,22 @@ impl Host {
                 settings,
                 now,
             )?;
-            return serde_json::from_value::<SettingsValidation>(out.value).map_err(|e| {
-                PolicyError::InvalidOutput {
+            return serde_json::from_value::<SettingsValidation>(out.value)
+                .map(crate::printable::settings)
+                .map_err(|e| PolicyError::InvalidOutput {
                     expected: "SettingsValidation",
                     message: e.to_string(),
                     stdout: None,
-                }
-            });
+                });
         }
         let out = self.run(policy, "validate-settings", input, now)?;
-        serde_json::from_slice::<SettingsValidation>(&out.stdout).map_err(|e| {
-            PolicyError::InvalidOutput {
+        serde_json::from_slice::<SettingsValidation>(&out.stdout)
+            .map(crate::printable::settings)
+            .map_err(|e| PolicyError::InvalidOutput {
                 expected: "SettingsValidation",
                 message: e.to_string(),
                 stdout: Some(Printed::of(&out.stdout)),
-            }
-        })
+            })
     }
 
     /// Runs every configured policy on `request` (each with its own settings) and combines

@@ -186,7 +186,7 @@ fn tail(log: &str) -> String {
     while !t.is_char_boundary(start) {
         start += 1;
     }
-    t[start..].trim_start().to_owned()
+    crate::printable::log(t[start..].trim_start())
 }
 
 fn seed(sha256: &Sha256, now: Duration) -> u64 {

@@ -17,7 +17,7 @@ use promote_git::CommitId;
 use super::error::ArgoError;
 use super::target::{Target, check_app, classify, read_app};
 use super::wait::{self, WaitOptions, Waited, Watch, degraded, ready, short};
-use super::windows::sync_window_warning;
+use super::windows::{manual_sync_refusal, window_warning};
 use crate::render::Renderer;
 use crate::{Interaction, Session};
 
@@ -75,8 +75,25 @@ impl SyncJob<'_> {
         // With auto-sync on, Argo CD syncs by itself: its windows are auto-sync's
         // (`CanSync(false)`).
         let manual = !app.auto_sync.is_enabled();
-        if let Some(w) = sync_window_warning(t, &app, self.now, manual) {
+        let windows = t.argo.project_sync_windows(&app);
+        let refusal = match &windows {
+            Ok(w) if manual => manual_sync_refusal(&app, w, self.now),
+            _ => None,
+        };
+        if let Some(w) = window_warning(&app, windows, self.now, manual) {
             ui.warn(&w);
+        }
+        if let Some(reason) = refusal {
+            // Refused before anything is written, on both transports (finding P3).
+            return Err(classify(
+                &env.name,
+                t,
+                ArgoCdError::Refused {
+                    app: t.app.to_string(),
+                    action: "sync",
+                    reason,
+                },
+            ));
         }
         ui.step(&format!("asking Argo CD to refresh {}", t.app));
         let app = t

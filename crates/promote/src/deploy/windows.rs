@@ -1,7 +1,9 @@
 //! Sync windows (DESIGN step 7): whether the app's AppProject windows block a sync now, said
-//! as a warning naming the windows; never a failure.
+//! as a warning naming the windows. A sync operation we would write into a window that blocks
+//! manual syncs is refused before it is written, as argocd-server refuses it (testbed finding
+//! P3: over the Kubernetes API the controller would hold it, stuck, until the window closes).
 
-use promote_core::argocd::{self as core, Application, ArgoCdError, Timestamp};
+use promote_core::argocd::{self as core, Application, ArgoCdError, OperationRefused, Timestamp};
 
 use super::target::Target;
 use crate::clock::Clock;
@@ -64,5 +66,24 @@ pub fn window_warning(
         core::WindowVerdict::Unknown(e) => Some(format!(
             "cannot tell whether Argo CD project {project}'s sync windows allow a sync of {name} (Argo CD refuses syncs on an invalid window): {e}"
         )),
+    }
+}
+
+/// argocd-server's Sync check (`CanSync(true)`, specs/argocd.md §1 step 2) on the project's
+/// windows as read: the refusal it answers, if any. Unreadable projects refuse nothing here
+/// (the warning says so, and argocd-server still judges a REST sync itself).
+pub fn manual_sync_refusal(
+    app: &Application,
+    windows: &[core::SyncWindow],
+    now: Timestamp,
+) -> Option<OperationRefused> {
+    match core::sync_window_verdict(windows, app, now, true) {
+        core::WindowVerdict::Allowed => None,
+        core::WindowVerdict::DeniedBy(_) | core::WindowVerdict::OutsideAllow(_) => {
+            Some(OperationRefused::BlockedBySyncWindow)
+        }
+        core::WindowVerdict::Unknown(e) => Some(OperationRefused::InvalidSyncWindow {
+            problem: e.to_string(),
+        }),
     }
 }
