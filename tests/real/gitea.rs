@@ -186,7 +186,7 @@ fn g2_a_rerun_does_not_re_request_a_review_from_an_approver() {
 /// G3: without a token, missing approvals exit 4 as they do with one (the branch may be pushed
 /// and the compare URL printed, but the promotion is waiting for an approval).
 #[test]
-#[ignore = "G3: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn g3_without_a_token_missing_approvals_exit_4() {
     let bed = GiteaBed::new("g3", Approval::PmByAccount);
     bed.run_token(&["prod", "v1.0.1"], false).expect(4);

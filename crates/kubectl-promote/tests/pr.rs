@@ -303,6 +303,30 @@ fn without_a_token_the_branch_is_pushed_and_the_compare_url_printed() {
     );
 }
 
+/// Without a token the pull request's reviews cannot be read, so the approvals the policies
+/// require are judged from the records alone: one missing is exit 4, as with a token (testbed
+/// finding G3; the branch is still pushed for the pull request to be opened by hand).
+#[test]
+fn without_a_token_missing_approvals_still_exit_4() {
+    let forge = forge(Vendor::GitHub);
+    let mut kit = repo(&forge);
+    let config = kit.origin_file("promote.yaml").unwrap().replace(
+        "labels: [release]}",
+        "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
+    );
+    kit.put("promote.yaml", &config);
+    kit.commit("prod needs the PM");
+    let r = run(&kit, &["prod", "v1.0.1"], None);
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("pushed branch promote/prod/v1.0.1")
+            && r.stdout.contains("✗ pm on prod: 0 of 1")
+            && r.stdout.contains("waiting for approvals"),
+        "{}",
+        r.stdout
+    );
+}
+
 /// Runs `prod v1.0.1 --wait=…`, and plays the human on the forge once the PR is open.
 fn wait_while(forge: &FakeForge, kit: &GitOps, human: impl FnOnce(&FakeForge, u64)) -> Run {
     let child = command(kit, &["prod", "v1.0.1", "--wait=2m"], Some(TOKEN))

@@ -80,11 +80,14 @@ pub enum Landed {
         branch: String,
         attempts: usize,
     },
-    /// PR mode without a forge token: the branch is pushed; open the PR at the URL.
+    /// PR mode without a forge token: the branch is pushed; open the PR at the URL. Required
+    /// approvals are judged from the approval records alone (reviews cannot be read without a
+    /// token); any missing means exit 4, as with a token (testbed finding G3).
     BranchPushed {
         commit: String,
         branch: String,
         compare_url: Option<String>,
+        approvals: ApprovalCheck,
     },
     /// PR mode: the pull request is open and every required approval is there.
     PrOpen(OpenedPr),

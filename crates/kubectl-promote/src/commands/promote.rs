@@ -90,6 +90,9 @@ pub(super) fn show(ctx: &Ctx<'_>, outcome: Outcome, kind: &'static str) -> anyho
         Outcome::Landed(d) => {
             let exit = match &d.landed {
                 Landed::PrAwaitingApproval(_) => Exit::WaitingForApproval,
+                Landed::BranchPushed { approvals, .. } if !approvals.is_met() => {
+                    Exit::WaitingForApproval
+                }
                 Landed::PrClosedUnmerged(_) => Exit::Error,
                 _ => Exit::Ok,
             };
@@ -169,6 +172,7 @@ pub(super) fn print_landed(
             commit,
             branch,
             compare_url,
+            approvals,
         } => {
             shell.out(format!(
                 "{GREEN}pushed branch{GREEN:#} {branch} ({})",
@@ -179,6 +183,17 @@ pub(super) fn print_landed(
                 None => shell.out(format!(
                     "open a pull request from {branch} into {base_branch}"
                 ))?,
+            }
+            for m in &approvals.met {
+                shell.out(format!("  {GREEN}✓{GREEN:#} {}", m.describe()))?;
+            }
+            for m in &approvals.missing {
+                shell.out(format!("  {RED}✗{RED:#} {}", m.describe()))?;
+            }
+            if !approvals.is_met() {
+                shell.out(
+                    "waiting for approvals: approval records are missing (without a forge token the pull request's reviews cannot be counted)",
+                )?;
             }
         }
         Landed::PrOpen(pr)

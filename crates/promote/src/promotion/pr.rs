@@ -92,6 +92,7 @@ pub(crate) fn land(
             commit: commit.to_string(),
             branch,
             compare_url,
+            approvals: records_check(session, plan, opts, ui)?,
         });
     };
     let opened = open_pull_request(
@@ -116,6 +117,32 @@ pub(crate) fn land(
             }
         },
     }
+}
+
+/// The required approvals as the approval records alone show them: without a forge token the
+/// pull request's reviews cannot be read, and a missing approval must not pass as met.
+fn records_check(
+    session: &Session,
+    plan: &Plan,
+    opts: &PrOptions<'_>,
+    ui: &dyn Interaction,
+) -> Result<ApprovalCheck, PromoteError> {
+    if opts.required.is_empty() {
+        return Ok(ApprovalCheck::default());
+    }
+    let records = approval::list(session, ui)?.counted;
+    let promoted: ImageMap = plan
+        .images
+        .iter()
+        .map(|c| (c.name.clone(), c.to.clone()))
+        .collect();
+    Ok(approval::check_required(
+        &opts.required,
+        plan.version.as_deref().unwrap_or("mixed"),
+        &promoted,
+        &records,
+        None,
+    ))
 }
 
 /// A pull request being opened for a pushed promotion branch.
