@@ -169,7 +169,7 @@ fn g1_an_approving_review_by_an_approver_listed_by_email_counts() {
 /// G2: a re-run does not re-request a review from someone whose latest review approves (on
 /// Gitea a new request resets them to pending).
 #[test]
-#[ignore = "G2: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn g2_a_rerun_does_not_re_request_a_review_from_an_approver() {
     let bed = GiteaBed::new("g2", Approval::PmByAccount);
     approved(&bed);

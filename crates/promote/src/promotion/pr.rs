@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use promote_core::forge::{
-    self, Forge, ForgeError, NewPullRequest, PrEdit, PrQuery, PrState, PullRequest,
+    self, Forge, ForgeError, NewPullRequest, PrEdit, PrQuery, PrState, PullRequest, Review,
+    ReviewState,
 };
 use promote_core::image::ImageMap;
 use promote_git::{CommitId, PushOutcome};
@@ -321,7 +322,7 @@ pub fn ensure_pull_request(
             ..old
         });
     }
-    let pr = labels_and_reviewers(forge, request, pr)?;
+    let pr = labels_and_reviewers(forge, request, pr, created)?;
     Ok(PrOutcome {
         pr,
         created,
@@ -369,13 +370,38 @@ fn open_or_reuse(
     }
 }
 
+/// A reviewer entry without its forge prefix (`github:ana` → `ana`).
+fn bare_login(reviewer: &str) -> &str {
+    match reviewer.split_once(':') {
+        Some((prefix, login)) if forge::ForgeKind::from_config(prefix).is_ok() => login,
+        _ => reviewer,
+    }
+}
+
+/// The logins (lowercased) whose latest deciding review (not a comment) approves.
+fn approved_by(reviews: &[Review]) -> BTreeSet<String> {
+    let mut latest: std::collections::BTreeMap<String, ReviewState> = Default::default();
+    for r in reviews {
+        if !matches!(r.state, ReviewState::Commented | ReviewState::Pending) {
+            latest.insert(r.reviewer.to_ascii_lowercase(), r.state);
+        }
+    }
+    latest
+        .into_iter()
+        .filter(|(_, s)| *s == ReviewState::Approved)
+        .map(|(login, _)| login)
+        .collect()
+}
+
 /// Adds the labels the pull request lacks and requests the reviewers (never its author: GitHub
 /// refuses (422) to request a review from a PR's author, and an author's approval of their own
-/// PR counts on no forge). Returns it with its labels.
+/// PR counts on no forge; on a reused PR, never someone whose latest review approved it: a new
+/// request resets them to pending on Gitea, testbed finding G2). Returns it with its labels.
 fn labels_and_reviewers(
     forge: &dyn Forge,
     request: &PromotionPullRequest,
     pr: PullRequest,
+    created: bool,
 ) -> Result<PullRequest, ForgeError> {
     let have: BTreeSet<&str> = pr.labels.iter().map(String::as_str).collect();
     let mut wanted: Vec<String> = Vec::new();
@@ -391,14 +417,17 @@ fn labels_and_reviewers(
     let reviewers: Vec<String> = request
         .reviewers
         .iter()
-        .filter(|r| {
-            let login = match r.split_once(':') {
-                Some((prefix, login)) if forge::ForgeKind::from_config(prefix).is_ok() => login,
-                _ => r.as_str(),
-            };
-            author.is_none_or(|a| !a.eq_ignore_ascii_case(login))
-        })
+        .filter(|r| author.is_none_or(|a| !a.eq_ignore_ascii_case(bare_login(r))))
         .cloned()
+        .collect();
+    let approved = if created || reviewers.is_empty() {
+        BTreeSet::new()
+    } else {
+        approved_by(&forge.reviews(pr.number)?)
+    };
+    let reviewers: Vec<String> = reviewers
+        .into_iter()
+        .filter(|r| !approved.contains(&bare_login(r).to_ascii_lowercase()))
         .collect();
     if !reviewers.is_empty() {
         forge.request_reviewers(pr.number, &reviewers)?;
