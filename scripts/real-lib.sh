@@ -59,13 +59,17 @@ real_apt() {
 }
 
 # `real_free_port`: a TCP port nothing on this machine listens on (from the kernel's own list,
-# so the pick only races with programs that bind between now and the component's start).
+# so the pick only races with programs that bind between now and the component's start), below
+# the kernel's ephemeral range: a port from inside it can be taken by any outgoing connection
+# (the components' own, to etcd and each other) between the pick and the bind.
 REAL_TAKEN=" "
 real_free_port() {
-  local listening p i
+  local listening p i low=10000 high=32767 eph
+  eph=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true)
+  if [ -n "$eph" ] && [ "$eph" -gt $((low + 2000)) ]; then high=$((eph - 1)); fi
   listening=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://' | tr '\n' ' ')
   for i in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((low + RANDOM % (high - low)))
     case " $listening $REAL_TAKEN " in *" $p "*) continue ;; esac
     # ss may be missing: a connection that succeeds means something listens there.
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then continue; fi

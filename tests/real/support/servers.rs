@@ -86,13 +86,29 @@ fn read_env(path: &Path) -> BTreeMap<String, String> {
 /// Runs `bash scripts/NAME start DIR`; the error says which script failed and how.
 fn script_start(name: &str, dir: &Path) -> Result<BTreeMap<String, String>, String> {
     let started = Instant::now();
-    let out = Command::new("bash")
-        .arg(workspace_root().join("scripts").join(name))
-        .arg("start")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running scripts/{name}: {e}"))?;
+    let start = || {
+        Command::new("bash")
+            .arg(workspace_root().join("scripts").join(name))
+            .arg("start")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running scripts/{name}: {e}"))
+    };
+    let mut out = start()?;
+    // A port picked free can still be taken before the component binds it; a failed start
+    // stops what it started and forgets its state, so another go picks new ports.
+    for _ in 0..2 {
+        if out.status.success()
+            || !String::from_utf8_lossy(&out.stderr).contains("address already in use")
+        {
+            break;
+        }
+        timing(&format!(
+            "scripts/{name} start: a port was taken, starting again"
+        ));
+        out = start()?;
+    }
     if !out.status.success() {
         return Err(format!(
             "scripts/{name} start {} failed ({}): {}",
