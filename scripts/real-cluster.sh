@@ -344,26 +344,4 @@ EOF
   real_log "env: bash scripts/real-cluster.sh env   stop: bash scripts/real-cluster.sh stop"
 }
 
-cmd_stop() {
-  local dir
-  dir=$(real_state_dir cluster "${1:-}") || { real_log "nothing recorded as running; nothing to stop"; return 0; }
-  real_stop_all "$dir"
-  [ "$(cat "$PROMOTE_REAL/current-cluster" 2>/dev/null)" = "$dir" ] && rm -f "$PROMOTE_REAL/current-cluster"
-  real_log "stopped everything started under $dir"
-}
-
-cmd_env() {
-  local dir
-  dir=$(real_state_dir cluster "${1:-}") ||
-    real_die "no running cluster recorded (in $PROMOTE_REAL/current-cluster); give its DIR or run start"
-  [ -f "$dir/env" ] || real_die "no env file in $dir (did start finish?)"
-  cat "$dir/env"
-}
-
-case "${1:-}" in
-  build) shift; cmd_build "$@" ;;
-  start) shift; cmd_start "$@" ;;
-  stop) shift; cmd_stop "$@" ;;
-  env) shift; cmd_env "$@" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-esac
+real_main cluster 2,13 "$@"

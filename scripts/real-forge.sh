@@ -193,26 +193,4 @@ EOF
   real_log "Gitea healthy in $((SECONDS - t0))s on http://127.0.0.1:$P_HTTP; state in $D"
 }
 
-cmd_stop() {
-  local dir
-  dir=$(real_state_dir forge "${1:-}") || { real_log "nothing recorded as running; nothing to stop"; return 0; }
-  real_stop_all "$dir"
-  [ "$(cat "$PROMOTE_REAL/current-forge" 2>/dev/null)" = "$dir" ] && rm -f "$PROMOTE_REAL/current-forge"
-  real_log "stopped everything started under $dir"
-}
-
-cmd_env() {
-  local dir
-  dir=$(real_state_dir forge "${1:-}") ||
-    real_die "no running forge recorded (in $PROMOTE_REAL/current-forge); give its DIR or run start"
-  [ -f "$dir/env" ] || real_die "no env file in $dir (did start finish?)"
-  cat "$dir/env"
-}
-
-case "${1:-}" in
-  build) shift; cmd_build "$@" ;;
-  start) shift; cmd_start "$@" ;;
-  stop) shift; cmd_stop "$@" ;;
-  env) shift; cmd_env "$@" ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-esac
+real_main forge 2,18 "$@"

@@ -177,3 +177,36 @@ real_state_dir() {
   fi
   echo "$dir"
 }
+
+# `real_cmd_stop KIND [DIR]`: stop what `start` recorded for KIND (cluster, forge); nothing
+# recorded is not an error.
+real_cmd_stop() {
+  local kind="$1" dir
+  dir=$(real_state_dir "$kind" "${2:-}") || { real_log "nothing recorded as running; nothing to stop"; return 0; }
+  real_stop_all "$dir"
+  [ "$(cat "$PROMOTE_REAL/current-$kind" 2>/dev/null)" = "$dir" ] && rm -f "$PROMOTE_REAL/current-$kind"
+  real_log "stopped everything started under $dir"
+}
+
+# `real_cmd_env KIND [DIR]`: print the env file `start` wrote for KIND.
+real_cmd_env() {
+  local kind="$1" dir
+  dir=$(real_state_dir "$kind" "${2:-}") ||
+    real_die "no running $kind recorded (in $PROMOTE_REAL/current-$kind); give its DIR or run start"
+  [ -f "$dir/env" ] || real_die "no env file in $dir (did start finish?)"
+  cat "$dir/env"
+}
+
+# `real_main KIND USAGE_LINES ARGS...`: the scripts' shared command line (build, start, stop,
+# env); anything else prints the script's header lines USAGE_LINES (e.g. 2,13) and exits 2.
+real_main() {
+  local kind="$1" usage="$2"
+  shift 2
+  case "${1:-}" in
+    build) shift; cmd_build "$@" ;;
+    start) shift; cmd_start "$@" ;;
+    stop) shift; real_cmd_stop "$kind" "$@" ;;
+    env) shift; real_cmd_env "$kind" "$@" ;;
+    *) sed -n "${usage}p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+}
