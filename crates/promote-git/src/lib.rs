@@ -865,30 +865,13 @@ impl Repo {
     /// refspecs say) and return its tip; `None` when the remote has no such branch (then a
     /// stale remote-tracking ref is removed, as `--prune` would).
     pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<Option<CommitId>, GitError> {
-        self.remote_url(remote)?;
         let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
-        let args = [
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            remote,
-            refspec.as_str(),
-        ];
-        let out = git_output(&self.git_dir, &args, self.interactive)?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if stderr.contains("couldn't find remote ref") {
-                let name = format!("refs/remotes/{remote}/{branch}");
-                if let Ok(mut r) = self.repo.find_reference(&name) {
-                    let _ = r.delete();
-                }
-                return Ok(None);
+        if !self.fetch_refspec(remote, &refspec)? {
+            let name = format!("refs/remotes/{remote}/{branch}");
+            if let Ok(mut r) = self.repo.find_reference(&name) {
+                let _ = r.delete();
             }
-            return Err(GitError::Cli {
-                args: args.join(" "),
-                stderr: stderr.trim().to_owned(),
-            });
+            return Ok(None);
         }
         self.remote_tip(remote, branch)
     }
@@ -937,32 +920,40 @@ impl Repo {
         src: &str,
         into: &str,
     ) -> Result<Option<CommitId>, GitError> {
-        self.remote_url(remote)?;
-        let refspec = format!("+{src}:{into}");
-        let args = [
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            remote,
-            refspec.as_str(),
-        ];
-        let out = git_output(&self.git_dir, &args, self.interactive)?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if stderr.contains("couldn't find remote ref") {
-                return Ok(None);
-            }
-            return Err(GitError::Cli {
-                args: args.join(" "),
-                stderr: stderr.trim().to_owned(),
-            });
+        if !self.fetch_refspec(remote, &format!("+{src}:{into}"))? {
+            return Ok(None);
         }
         let oid = self
             .repo
             .refname_to_id(into)
             .map_err(g(|| format!("reading {into} after fetching {src}")))?;
         Ok(Some(CommitId(oid)))
+    }
+
+    /// `git fetch REMOTE REFSPEC` without tags or FETCH_HEAD: `false` when the remote has no
+    /// such ref, any other failure an error.
+    fn fetch_refspec(&self, remote: &str, refspec: &str) -> Result<bool, GitError> {
+        self.remote_url(remote)?;
+        let args = [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            remote,
+            refspec,
+        ];
+        let out = git_output(&self.git_dir, &args, self.interactive)?;
+        if out.status.success() {
+            return Ok(true);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("couldn't find remote ref") {
+            return Ok(false);
+        }
+        Err(GitError::Cli {
+            args: args.join(" "),
+            stderr: stderr.trim().to_owned(),
+        })
     }
 }
 

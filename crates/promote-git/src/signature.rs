@@ -779,6 +779,14 @@ mod signed_commits {
         repo: Repo,
     }
 
+    fn succeeded(out: &std::process::Output) {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     impl Fixture {
         fn new() -> Fixture {
             let dir = tempfile::tempdir().unwrap();
@@ -790,11 +798,7 @@ mod signed_commits {
                     .args(args)
                     .output()
                     .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                succeeded(&out);
             };
             git(&["init", "--quiet", "repo"]);
             let repo = Repo::open(&dir.path().join("repo/.git")).unwrap();
@@ -809,11 +813,7 @@ mod signed_commits {
                 .arg(&path)
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            succeeded(&out);
             let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
             (path, public.trim().to_owned())
         }
@@ -835,11 +835,7 @@ mod signed_commits {
                 .args(["commit", "--quiet", "--allow-empty", "-m", message])
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            succeeded(&out);
             self.repo.resolve("HEAD").unwrap()
         }
     }

@@ -20,24 +20,21 @@ struct Bounds {
     names: &'static [&'static str],
 }
 
-const MINUTE: Bounds = Bounds {
-    what: "minute",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOUR: Bounds = Bounds {
-    what: "hour",
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAY_OF_MONTH: Bounds = Bounds {
-    what: "day of month",
-    min: 1,
-    max: 31,
-    names: &[],
-};
+impl Bounds {
+    /// A field written only as numbers.
+    const fn numeric(what: &'static str, min: u32, max: u32) -> Bounds {
+        Bounds {
+            what,
+            min,
+            max,
+            names: &[],
+        }
+    }
+}
+
+const MINUTE: Bounds = Bounds::numeric("minute", 0, 59);
+const HOUR: Bounds = Bounds::numeric("hour", 0, 23);
+const DAY_OF_MONTH: Bounds = Bounds::numeric("day of month", 1, 31);
 const MONTH: Bounds = Bounds {
     what: "month",
     min: 1,
