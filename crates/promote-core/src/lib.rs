@@ -13,6 +13,7 @@ pub mod image;
 pub mod manifests;
 pub mod overlay;
 pub mod registry;
+pub mod render_diff;
 pub mod trailers;
 pub mod yaml;
 

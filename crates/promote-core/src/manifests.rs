@@ -44,6 +44,30 @@ impl fmt::Display for ObjectId {
 }
 
 impl ObjectId {
+    /// The API group (`apps`; empty for the core group).
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The identity on one line, group included: `apps/Deployment shop/cart`,
+    /// `ConfigMap shop/settings`, `rbac.authorization.k8s.io/ClusterRole admin`.
+    pub fn label(&self) -> String {
+        if self.group.is_empty() {
+            self.to_string()
+        } else {
+            format!("{}/{self}", self.group)
+        }
+    }
+
     /// The identity of a document; a document without `kind` or `metadata.name` (kustomize
     /// prints none, but the input is not ours) is named by its position.
     fn of(doc: &Value, index: usize) -> ObjectId {
@@ -108,6 +132,11 @@ impl Manifests {
 
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
+    }
+
+    /// Every object, in identity order.
+    pub fn objects(&self) -> impl Iterator<Item = (&ObjectId, &Value)> + '_ {
+        self.objects.iter()
     }
 
     /// Every container image: (object, container path, image reference).
