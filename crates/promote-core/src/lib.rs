@@ -14,6 +14,7 @@ pub mod manifests;
 pub mod overlay;
 pub mod registry;
 pub mod render_diff;
+pub mod source;
 pub mod trailers;
 pub mod yaml;
 

@@ -15,6 +15,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::image::ImageChange;
+use crate::source::ImageLabels;
 use crate::trailers::{self, Trailers};
 
 /// Docker Hub as image names write it, and where its API is.
@@ -170,6 +171,9 @@ pub enum Lookup {
 pub trait ImageResolver: Send + Sync {
     /// Looks `query` up in its registry: `HEAD /v2/<repo>/manifests/<reference>`.
     fn resolve(&self, query: &ImageQuery) -> Result<Lookup, RegistryError>;
+    /// The source labels of the image `query` names (for a multi-platform index, the
+    /// linux/amd64 image, else the first); `None` when the registry has no such manifest.
+    fn labels(&self, query: &ImageQuery) -> Result<Option<ImageLabels>, RegistryError>;
 }
 
 /// The image name a change writes (`newName` when the entry has one, else `name`).

@@ -5,6 +5,7 @@
 use promote_core::registry::{
     ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError,
 };
+use promote_core::source::{ImageLabels, LABEL_REVISION, LABEL_SOURCE, LABEL_VERSION};
 use promote_http::registry::{HttpRegistry, RegistryOptions};
 use promote_testkit::registry::{FAKE_MANIFEST, Registry, TokenRegistry};
 use sha2::{Digest as _, Sha256};
@@ -48,6 +49,47 @@ fn tags_resolve_to_cranes_digests_and_unknown_tags_are_not_found() {
             .unwrap(),
         Lookup::NotFound { .. }
     ));
+}
+
+#[test]
+fn an_images_source_labels_are_read_from_its_config_and_an_unlabelled_one_has_none() {
+    let reg = Registry::start();
+    let digest = reg.push_labelled(
+        "shop/cart",
+        "v2",
+        &[
+            (LABEL_SOURCE, "https://github.com/acme/cart.git"),
+            (LABEL_REVISION, "e4f5a6b7c8d9"),
+            (LABEL_VERSION, "2.0.0"),
+        ],
+    );
+    reg.push("shop/cart", "v1");
+    let client = HttpRegistry::new(&RegistryOptions::default()).unwrap();
+    let image = format!("{}/shop/cart", reg.host());
+    let labels = client.labels(&query(&image, "v2")).unwrap().unwrap();
+    assert_eq!(
+        labels,
+        ImageLabels {
+            source: Some("https://github.com/acme/cart".into()),
+            revision: Some("e4f5a6b7c8d9".into()),
+            version: Some("2.0.0".into()),
+        }
+    );
+    // By digest, the same (and the content is checked against it).
+    let by_digest = ImageQuery {
+        image: ImageName::parse(&image).unwrap(),
+        reference: Reference::Digest(digest),
+    };
+    assert_eq!(client.labels(&by_digest).unwrap(), Some(labels));
+    // No labels: known, empty; no such tag: None.
+    assert!(
+        client
+            .labels(&query(&image, "v1"))
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(client.labels(&query(&image, "v9")).unwrap(), None);
 }
 
 #[test]

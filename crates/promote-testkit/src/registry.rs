@@ -112,6 +112,22 @@ impl Registry {
         self.digest(repo, tag)
     }
 
+    /// Pushes `repo:tag` as [`Registry::push`] does, then gives its config these labels
+    /// (`crane mutate --label`, which re-tags the labelled image); returns the final digest.
+    pub fn push_labelled(&self, repo: &str, tag: &str, labels: &[(&str, &str)]) -> String {
+        self.push(repo, tag);
+        let reference = format!("{}/{repo}:{tag}", self.host);
+        let mut args = vec!["mutate".to_owned(), reference.clone()];
+        for (k, v) in labels {
+            args.push("--label".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push("--tag".into());
+        args.push(reference);
+        self.crane(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        self.digest(repo, tag)
+    }
+
     /// `crane digest HOST/repo:tag`.
     pub fn digest(&self, repo: &str, tag: &str) -> String {
         self.crane(&["digest", &format!("{}/{repo}:{tag}", self.host)])

@@ -16,8 +16,8 @@ use promote::promotion::{self, Outcome, PromoteRequest, Request, TargetSpec};
 use promote::render::{RenderProgram, Renderer};
 use promote::{Ports, Quiet, Workspace};
 use promote_core::argocd::{
-    AppRef, Application, ArgoCd, ArgoCdError, HealthStatus, RollbackRequest, Started, StartedRollback,
-    SyncRequest, SyncWindow, Timestamp, WaitGoal, WaitOutcome, WaitReport,
+    AppRef, Application, ArgoCd, ArgoCdError, HealthStatus, RollbackRequest, Started,
+    StartedRollback, SyncRequest, SyncWindow, Timestamp, WaitGoal, WaitOutcome, WaitReport,
 };
 use promote_core::config::Environment;
 use promote_testkit::repo::{GitOps, workspace_root};
@@ -87,7 +87,10 @@ impl ArgoCd for MemArgo {
         let written = Application::from_json(app.clone()).unwrap();
         // The controller: the operation ran, the revision asked for (else the branch's tip, as
         // Argo CD resolves `targetRevision`) is deployed.
-        let revision = request.revision.clone().unwrap_or_else(|| self.branch_tip());
+        let revision = request
+            .revision
+            .clone()
+            .unwrap_or_else(|| self.branch_tip());
         app.as_object_mut().unwrap().remove("operation");
         app["status"]["operationState"] = json!({
             "operation": operation, "phase": "Succeeded", "message": "successfully synced",
@@ -171,7 +174,11 @@ fn refused(app: &AppRef) -> ArgoCdError {
 struct MemConnector(Arc<MemArgo>);
 
 impl ArgoCdConnector for MemConnector {
-    fn locate(&self, env: &Environment, _: Purpose) -> Result<Location, promote::deploy::ArgoError> {
+    fn locate(
+        &self,
+        env: &Environment,
+        _: Purpose,
+    ) -> Result<Location, promote::deploy::ArgoError> {
         let target = env.argocd.as_ref().expect("an env with an app");
         Ok(Location {
             app: AppRef {
@@ -237,7 +244,11 @@ fn waited(outcome: &Outcome) -> &Waited {
     let Outcome::Landed(delivered) = outcome else {
         panic!("expected a landed promotion, got {outcome:?}");
     };
-    match delivered.deployment.as_ref().expect("a push reaches Argo CD") {
+    match delivered
+        .deployment
+        .as_ref()
+        .expect("a push reaches Argo CD")
+    {
         Ok(Deployment::Waited { waited, .. }) => waited,
         other => panic!("expected a wait, got {other:?}"),
     }
@@ -259,7 +270,10 @@ fn a_promotion_through_in_memory_ports_syncs_and_waits_until_the_pushed_commit_r
     // The branch, not the SHA (a later commit on it wins, as with auto-sync); the wait then
     // checked that what runs is the pushed commit.
     assert_eq!(syncs[0].revision, None);
-    assert!(!syncs[0].promote_id.is_empty(), "the wait knows its operation");
+    assert!(
+        !syncs[0].promote_id.is_empty(),
+        "the wait knows its operation"
+    );
     assert!(
         kit.origin_file("kustomize/staging/kustomization.yaml")
             .unwrap()

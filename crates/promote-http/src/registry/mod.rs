@@ -34,6 +34,8 @@ use promote_core::forge::Token;
 use promote_core::registry::{
     ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError, is_loopback_host,
 };
+use promote_core::source::ImageLabels;
+use serde_json::Value;
 
 use challenge::Challenge;
 use credentials::Credentials;
@@ -43,6 +45,9 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, appl
 
 /// Manifests are small; a registry sending more than this is not answering the question.
 const MAX_MANIFEST: u64 = 8 * 1024 * 1024;
+
+/// Image configs are a few KiB; a larger one is not read for its labels.
+const MAX_CONFIG: u64 = 4 * 1024 * 1024;
 
 /// How the resolver reaches registries. The caller reads the environment (this crate reads none).
 #[derive(Debug, Clone)]
@@ -192,6 +197,79 @@ impl HttpRegistry {
     }
 }
 
+impl HttpRegistry {
+    /// `GET` a manifest or blob as JSON: `None` on 404. Content named by digest is checked
+    /// against it (a registry or a mirror cannot swap what a digest names).
+    fn get_json(
+        &self,
+        image: &ImageName,
+        what: (&str, &str),
+        limit: u64,
+        action: &str,
+    ) -> Result<Option<Value>, RegistryError> {
+        let (kind, reference) = what;
+        let path = format!("/v2/{}/{kind}/{reference}", image.repository);
+        let url = format!("{}{path}", self.base(image));
+        let answer = self.authed(Method::Get, &url, image, action)?;
+        let request = format!("GET {path}");
+        match answer.status {
+            200 => {}
+            404 => return Ok(None),
+            403 => return Err(unauthorized(image, 403, "")),
+            status => return Err(unexpected(image, request, status, &answer)),
+        }
+        if answer.body.len() as u64 > limit {
+            return Err(bad_content(
+                image,
+                &request,
+                "more than the size read for labels",
+            ));
+        }
+        if reference.starts_with("sha256:")
+            && format!("sha256:{}", hex::encode(Sha256::digest(&answer.body))) != reference
+        {
+            return Err(bad_content(
+                image,
+                &request,
+                "content that does not match its digest",
+            ));
+        }
+        serde_json::from_slice(&answer.body)
+            .map(Some)
+            .map_err(|_| bad_content(image, &request, "something that is not JSON"))
+    }
+}
+
+/// The manifest of an index to read labels from: linux/amd64, else the first entry that is not
+/// an attestation (`platform.os: unknown`); `None` when `index` is an image manifest.
+fn platform_child(index: &Value) -> Option<String> {
+    let entries = index.get("manifests")?.as_array()?;
+    let platform = |e: &Value, key: &str| {
+        e.get("platform")
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let digest = |e: &Value| {
+        e.get("digest")
+            .and_then(Value::as_str)
+            .filter(|d| promote_core::image::valid_digest(d))
+            .map(str::to_owned)
+    };
+    entries
+        .iter()
+        .find(|e| {
+            platform(e, "os").as_deref() == Some("linux")
+                && platform(e, "architecture").as_deref() == Some("amd64")
+        })
+        .or_else(|| {
+            entries
+                .iter()
+                .find(|e| platform(e, "os").as_deref() != Some("unknown"))
+        })
+        .and_then(digest)
+}
+
 impl ImageResolver for HttpRegistry {
     fn resolve(&self, query: &ImageQuery) -> Result<Lookup, RegistryError> {
         let image = &query.image;
@@ -239,6 +317,37 @@ impl ImageResolver for HttpRegistry {
         };
         Ok(Lookup::Found { digest })
     }
+
+    fn labels(&self, query: &ImageQuery) -> Result<Option<ImageLabels>, RegistryError> {
+        let image = &query.image;
+        let action = format!("read the labels of {query}");
+        let reference = query.reference.as_str();
+        let Some(mut manifest) =
+            self.get_json(image, ("manifests", reference), MAX_MANIFEST, &action)?
+        else {
+            return Ok(None);
+        };
+        if let Some(child) = platform_child(&manifest) {
+            match self.get_json(image, ("manifests", &child), MAX_MANIFEST, &action)? {
+                Some(m) => manifest = m,
+                None => return Ok(None),
+            }
+        }
+        let config = manifest
+            .get("config")
+            .and_then(|c| c.get("digest"))
+            .and_then(Value::as_str)
+            .filter(|d| d.starts_with("sha256:") && promote_core::image::valid_digest(d));
+        let Some(config) = config else {
+            // An index without a usable entry, or an artifact without a config: no labels.
+            return Ok(Some(ImageLabels::default()));
+        };
+        let blob = self.get_json(image, ("blobs", config), MAX_CONFIG, &action)?;
+        Ok(Some(
+            blob.map(|b| ImageLabels::from_config(&b))
+                .unwrap_or_default(),
+        ))
+    }
 }
 
 /// An answer a lookup has no meaning for, with the start of what the registry said.
@@ -256,11 +365,45 @@ fn unexpected(image: &ImageName, request: String, status: u16, answer: &Response
     }
 }
 
+/// A 200 whose body cannot be what was asked for.
+fn bad_content(image: &ImageName, request: &str, what: &str) -> RegistryError {
+    RegistryError::Unexpected {
+        registry: image.registry.clone(),
+        request: request.to_owned(),
+        status: 200,
+        message: format!("the registry sent {what}"),
+    }
+}
+
 fn unauthorized(image: &ImageName, status: u16, detail: &str) -> RegistryError {
     RegistryError::Unauthorized {
         registry: image.registry.clone(),
         repository: image.repository.clone(),
         status,
         detail: detail.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    const AMD: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const ARM: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const ATT: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+    #[test]
+    fn an_index_is_read_through_its_linux_amd64_image_else_the_first_real_one() {
+        let entry = |digest: &str, os: &str, arch: &str| json!({"digest": digest, "platform": {"os": os, "architecture": arch}});
+        let index = json!({"manifests": [
+            entry(ATT, "unknown", "unknown"), entry(ARM, "linux", "arm64"), entry(AMD, "linux", "amd64")
+        ]});
+        assert_eq!(super::platform_child(&index).as_deref(), Some(AMD));
+        let no_amd =
+            json!({"manifests": [entry(ATT, "unknown", "unknown"), entry(ARM, "linux", "arm64")]});
+        assert_eq!(super::platform_child(&no_amd).as_deref(), Some(ARM));
+        let bad_digest = json!({"manifests": [entry("sha256:../../x", "linux", "amd64")]});
+        assert_eq!(super::platform_child(&bad_digest), None);
+        assert_eq!(super::platform_child(&json!({"config": {}})), None);
     }
 }
