@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 use crate::manifests::{Manifests, ObjectId};
 use crate::yaml;
 
+mod markdown;
+pub use markdown::{Markdown, markdown};
+
 /// How an object differs between the two renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
