@@ -10,7 +10,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::forge::ForgeKind;
+use crate::forge::{ForgeError, ForgeKind};
 
 pub const LABEL_SOURCE: &str = "org.opencontainers.image.source";
 pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
@@ -153,6 +153,42 @@ pub fn compare_url(repo: &str, kind: ForgeKind, from: &str, to: &str) -> String 
         ForgeKind::GitHub => format!("{repo}/compare/{from}...{to}"),
         ForgeKind::GitLab => format!("{repo}/-/compare/{from}...{to}"),
         ForgeKind::Gitea => format!("{repo}/compare/{from}...{to}"),
+    }
+}
+
+/// One commit of a source range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceCommit {
+    pub sha: String,
+    /// The first line of its message.
+    pub subject: String,
+}
+
+/// The commits a range brings in, as the source's forge lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Commits {
+    /// The first ones, oldest first.
+    pub commits: Vec<SourceCommit>,
+    /// How many the range holds in all.
+    pub total: usize,
+}
+
+/// A source repository's history on its forge (a client bound to that repository).
+pub trait SourceHistory: Send + Sync {
+    /// The commits reachable from `to` and not from `from`, oldest first, the first `limit`.
+    fn commits_between(&self, from: &str, to: &str, limit: usize) -> Result<Commits, ForgeError>;
+}
+
+/// The first line of a commit message, printable and at most 200 characters.
+pub fn subject_of(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    let clean: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match clean.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &clean[..i]),
+        None => clean,
     }
 }
 

@@ -123,4 +123,8 @@ pub enum ForgeError {
     },
     #[error("{forge} sent a next-page link outside {api_url}; not following it with the token")]
     ForeignLink { forge: ForgeKind, api_url: String },
+    #[error(
+        "`{revision}` is not a revision name kubectl promote asks a forge about (4 to 64 of 0-9, a-z, A-Z, `.`, `_`, `-`)"
+    )]
+    InvalidRevision { revision: String },
 }

@@ -8,6 +8,7 @@
 //! it. GitHub and Gitea share their pull-request shapes ([`github_like`]); GitLab has its own.
 
 mod client;
+mod compare;
 mod gitea;
 mod github;
 mod github_like;
