@@ -23,6 +23,7 @@ use promote_core::argocd::AppRef;
 use promote_core::config::Environment;
 use promote_core::forge::{Forge, ForgeError, ForgeTarget, Token};
 use promote_core::registry::ImageResolver;
+use promote_core::source::SourceHistory;
 
 use crate::cli::Global;
 use crate::env::Env;
@@ -266,15 +267,26 @@ struct EnvForges {
     env: Env,
 }
 
-impl ForgeConnector for EnvForges {
-    fn connect(&self, target: &ForgeTarget) -> Result<Option<Box<dyn Forge>>, ForgeError> {
+impl EnvForges {
+    fn client(&self, target: &ForgeTarget) -> Result<Option<promote_http::HttpForge>, ForgeError> {
         match self.env.var(&target.token_env).and_then(Token::new) {
-            Some(token) => Ok(Some(Box::new(promote_http::HttpForge::new(
-                target.clone(),
-                token,
-            )?))),
+            Some(token) => Ok(Some(promote_http::HttpForge::new(target.clone(), token)?)),
             None => Ok(None),
         }
+    }
+}
+
+impl ForgeConnector for EnvForges {
+    fn connect(&self, target: &ForgeTarget) -> Result<Option<Box<dyn Forge>>, ForgeError> {
+        Ok(self.client(target)?.map(|f| Box::new(f) as Box<dyn Forge>))
+    }
+    fn source_history(
+        &self,
+        target: &ForgeTarget,
+    ) -> Result<Option<Box<dyn SourceHistory>>, ForgeError> {
+        Ok(self
+            .client(target)?
+            .map(|f| Box::new(f) as Box<dyn SourceHistory>))
     }
 }
 

@@ -17,6 +17,7 @@ pub mod peek;
 pub mod plan;
 pub mod ports;
 pub mod promotion;
+pub mod release;
 pub mod render;
 pub mod rendered;
 pub mod rollback;

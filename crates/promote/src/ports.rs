@@ -12,6 +12,7 @@ use promote_core::argocd::{AppRef, ArgoCd};
 use promote_core::config::Environment;
 use promote_core::forge::{Forge, ForgeError, ForgeTarget};
 use promote_core::registry::ImageResolver;
+use promote_core::source::SourceHistory;
 use promote_policy::{CacheMode, Host, HostConfig};
 
 use crate::PromoteError;
@@ -120,6 +121,12 @@ pub trait ForgeConnector {
     /// The client of `target` when there is a token for it; `None` when the variable
     /// `target.token_env` names is unset or empty.
     fn connect(&self, target: &ForgeTarget) -> Result<Option<Box<dyn Forge>>, ForgeError>;
+    /// A client of a source repository's history (`target` names it) when there is a token for
+    /// it, for the commits behind a promotion's tags; `None` without one.
+    fn source_history(
+        &self,
+        target: &ForgeTarget,
+    ) -> Result<Option<Box<dyn SourceHistory>>, ForgeError>;
 }
 
 /// The registry port.
@@ -151,6 +158,12 @@ impl ArgoCdConnector for Unwired {
 
 impl ForgeConnector for Unwired {
     fn connect(&self, _: &ForgeTarget) -> Result<Option<Box<dyn Forge>>, ForgeError> {
+        Ok(None)
+    }
+    fn source_history(
+        &self,
+        _: &ForgeTarget,
+    ) -> Result<Option<Box<dyn SourceHistory>>, ForgeError> {
         Ok(None)
     }
 }
