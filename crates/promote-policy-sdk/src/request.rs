@@ -237,6 +237,70 @@ pub struct Promotion {
     pub override_: Option<Override>,
     /// Who asked.
     pub requested_by: Actor,
+    /// What the change does to the rendered manifests, object by object (empty when the
+    /// render is the same). A Secret's data keys appear in `fields`, never its values.
+    #[serde(default)]
+    pub render_diff: Vec<RenderedObject>,
+}
+
+/// One rendered object a promotion adds, removes or changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderedObject {
+    /// `apps/Deployment shop/cart` (no group for the core group).
+    pub id: String,
+    /// API group; empty for the core group.
+    pub group: String,
+    pub kind: String,
+    /// Null for cluster-scoped objects.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+    pub change: ObjectChange,
+    /// Field paths that differ (`spec.template.spec.containers[server].image`); empty for an
+    /// added or removed object.
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// How a rendered object differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectChange {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// Where an image was built from, as its OCI labels say (unverified: the image's builder
+/// wrote them; a signature-checking policy is what makes them trustworthy).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSource {
+    /// The source repository URL (`org.opencontainers.image.source`).
+    pub repo: String,
+    /// The revision the environment's current image was built from, when it says.
+    #[serde(default)]
+    pub from_revision: Option<String>,
+    /// The revision the promoted image was built from (`org.opencontainers.image.revision`).
+    #[serde(default)]
+    pub to_revision: Option<String>,
+    /// The first commits of the range, oldest first, when the source's forge was asked (a
+    /// token for it was set); see `totalCommits` for how many there are.
+    #[serde(default)]
+    pub commits: Vec<SourceCommit>,
+    /// How many commits the range holds; null when the forge was not asked.
+    #[serde(default)]
+    pub total_commits: Option<u64>,
+}
+
+/// One commit of a source range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceCommit {
+    pub sha: String,
+    /// The first line of the message.
+    pub subject: String,
 }
 
 /// One image's change in a promotion.
@@ -251,6 +315,10 @@ pub struct ImageChange {
     pub from: ImageRef,
     /// What it will run.
     pub to: ImageRef,
+    /// The release behind the change, when the new image names its source; null otherwise
+    /// (no label, no registry lookup, `--skip-image-check`).
+    #[serde(default)]
+    pub source: Option<ImageSource>,
 }
 
 /// A tag and digest; either may be unset.

@@ -61,6 +61,8 @@ type Promotion struct {
 	Override *Override `json:"override"`
 	// RequestedBy is who asked.
 	RequestedBy Actor `json:"requestedBy"`
+	// RenderDiff is what the change does to the rendered manifests, object by object.
+	RenderDiff []RenderedObject `json:"renderDiff"`
 }
 
 // ImageChange is one image's change in a promotion.
@@ -73,6 +75,43 @@ type ImageChange struct {
 	From ImageRef `json:"from"`
 	// To is what it will run.
 	To ImageRef `json:"to"`
+	// Source is the release behind the change, when the new image's OCI labels name its
+	// source; nil otherwise. The labels are unverified: the image's builder wrote them.
+	Source *ImageSource `json:"source"`
+}
+
+// ImageSource is where an image was built from, and the range a promotion brings in.
+type ImageSource struct {
+	// Repo is the source repository URL (org.opencontainers.image.source).
+	Repo string `json:"repo"`
+	// FromRevision is the revision the current image was built from, when it says.
+	FromRevision *string `json:"fromRevision"`
+	// ToRevision is the revision the promoted image was built from.
+	ToRevision *string `json:"toRevision"`
+	// Commits are the range's first commits, oldest first, when the source's forge was asked.
+	Commits []SourceCommit `json:"commits"`
+	// TotalCommits is how many commits the range holds; nil when the forge was not asked.
+	TotalCommits *int `json:"totalCommits"`
+}
+
+// SourceCommit is one commit of a source range.
+type SourceCommit struct {
+	Sha     string `json:"sha"`
+	Subject string `json:"subject"`
+}
+
+// RenderedObject is one rendered object a promotion adds, removes or changes.
+type RenderedObject struct {
+	// ID reads "apps/Deployment shop/cart" (no group for the core group).
+	ID        string  `json:"id"`
+	Group     string  `json:"group"`
+	Kind      string  `json:"kind"`
+	Namespace *string `json:"namespace"`
+	Name      string  `json:"name"`
+	// Change is "added", "removed" or "changed".
+	Change string `json:"change"`
+	// Fields are the field paths that differ; a Secret's keys, never its values.
+	Fields []string `json:"fields"`
 }
 
 // ImageRef is a tag and a digest; either may be nil.

@@ -62,6 +62,7 @@ impl Operation<'_> {
                         new_name: c.new_name.clone(),
                         from: to_sdk_ref(&c.from),
                         to: to_sdk_ref(&c.to),
+                        source: None,
                     })
                     .collect(),
                 mode: match mode {
@@ -70,6 +71,7 @@ impl Operation<'_> {
                 },
                 override_,
                 requested_by: actor,
+                render_diff: Vec::new(),
             }),
             Operation::Rollback { strategy, from, to } => sdk::Operation::Rollback(sdk::Rollback {
                 environment: env.to_owned(),
