@@ -47,6 +47,25 @@ const ALLOW_REGO: &str = r#"package promote
 decision := {"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decision", "decision": "allow"}
 "#;
 
+/// The example that reads the rendered diff (`promotion.renderDiff`): its cases on the host, and
+/// nothing it uses left to the host's builtins.
+#[test]
+fn the_rego_sensitive_objects_example_passes_its_cases() {
+    let host = host();
+    let dir = workspace_root().join("examples/policies/rego/sensitive-objects");
+    let bundle = build_dir(&dir, &[DECISION, "promote/validate_settings"]);
+    let policy = host.load(&file(&bundle)).unwrap();
+    assert_eq!(policy.name(), "sensitive-objects");
+    assert_eq!(policy.opa_builtins(), Some(&[][..]));
+    let cases = load_cases(&dir.join("cases")).unwrap();
+    assert!(cases.len() >= 6, "only {} cases", cases.len());
+    for (path, case) in cases {
+        if let Err(problems) = run_case(&host, &policy, &case) {
+            panic!("{}:\n{problems}", path.display());
+        }
+    }
+}
+
 #[test]
 fn the_rego_qa_approved_passes_the_builtin_cases_and_its_own() {
     let host = host();
