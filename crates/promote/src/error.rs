@@ -16,6 +16,13 @@ pub enum PromoteError {
     Overlay(#[from] OverlayError),
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
+    /// A render of one side of a diff failed or did not read as YAML.
+    #[error("{overlay} at {rev}: {detail}")]
+    RenderAt {
+        overlay: String,
+        rev: String,
+        detail: String,
+    },
     #[error(
         "no promote.yaml at the tip of {at}; write one with `kubectl promote init` and push it"
     )]

@@ -6,6 +6,7 @@
 pub mod approval;
 pub mod clock;
 pub mod deploy;
+pub mod diff;
 pub mod document;
 pub mod error;
 pub mod forge;
