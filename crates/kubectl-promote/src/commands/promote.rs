@@ -116,7 +116,7 @@ fn deployment_exit(shell: &Shell, env: &str, deployment: &Deployment) -> anyhow:
     match deployment {
         Deployment::NoApp | Deployment::Refreshed => Ok(Exit::Ok),
         Deployment::Waited { app, waited } => {
-            super::argo::report_wait(shell, env, app, waited, false)
+            super::wait::report_wait(shell, env, app, waited, false)
         }
     }
 }
