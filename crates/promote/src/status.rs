@@ -78,14 +78,17 @@ impl Document for Status {
     }
 }
 
-/// `status [ENV]`.
-pub fn run(
-    ports: &Ports,
-    only: Option<&str>,
-    ui: &dyn Interaction,
-) -> Result<Status, PromoteError> {
+/// A status as asked on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Only this environment; `None`: all of them.
+    pub env: Option<String>,
+}
+
+/// `status [ENV]`: what git holds for each environment, then what Argo CD says of it.
+pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Status, PromoteError> {
     let session = Session::open(&ports.workspace, ui)?;
-    let mut environments = in_git(&session, only)?;
+    let mut environments = in_git(&session, req.env.as_deref())?;
     for e in &mut environments {
         let env = session.config.env(&e.name)?;
         e.argocd = argocd_state(ports, &session, env, ui);
