@@ -76,9 +76,9 @@ pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
         return Err(PromoteError::InitRefused("found no kustomization with an `images:` list; environments are overlays that pin image tags".into()));
     }
     in_promotion_order(&mut envs);
-    for (app, path) in applications(repo, head, &files)? {
-        if let Some(e) = envs.iter_mut().find(|e| e.overlay == path) {
-            e.argocd = Some(app);
+    for found in applications(repo, head, &files)? {
+        if let Some(e) = envs.iter_mut().find(|e| e.overlay == found.path) {
+            e.argocd = Some((found.name, found.namespace));
         }
     }
     let branch = ["main", "master"]
@@ -180,12 +180,20 @@ fn in_promotion_order(envs: &mut [InitEnv]) {
     }
 }
 
-/// Argo CD Applications in the repository: `((app, namespace), source path)` of each.
+/// An Argo CD Application found in the repository.
+struct FoundApp {
+    name: String,
+    namespace: String,
+    /// Its source path, as an overlay directory is written.
+    path: String,
+}
+
+/// Argo CD Applications in the repository, in file order.
 fn applications(
     repo: &Repo,
     head: CommitId,
     files: &[String],
-) -> Result<Vec<((String, String), String)>, PromoteError> {
+) -> Result<Vec<FoundApp>, PromoteError> {
     let mut apps = Vec::new();
     for f in files
         .iter()
@@ -219,7 +227,11 @@ fn applications(
             .trim_end_matches('/')
             .trim_start_matches("./")
             .to_owned();
-        apps.push(((app, ns), path));
+        apps.push(FoundApp {
+            name: app,
+            namespace: ns,
+            path,
+        });
     }
     Ok(apps)
 }

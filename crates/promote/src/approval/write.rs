@@ -60,7 +60,7 @@ pub fn record(
     clock: &dyn Clock,
     ui: &dyn Interaction,
 ) -> Result<Recorded, PromoteError> {
-    let (env, note, images) = checked(session, req, identity)?;
+    let Checked { env, note, images } = checked(session, req, identity)?;
     let approver = identity.approver();
     let (author, committer) = commit_people(session, &approver);
     let record = ApprovalRecord {
@@ -86,13 +86,21 @@ pub fn record(
     write.push(&verifier, ui)
 }
 
+/// What the checks found: the record's environment, note and images.
+struct Checked {
+    env: Environment,
+    /// Without a blank one.
+    note: Option<String>,
+    images: BTreeMap<String, ImageRef>,
+}
+
 /// The checks that need no write: ENV, the version, the role, the note; and the images the
 /// record binds to.
 fn checked(
     session: &Session,
     req: &RecordRequest,
     identity: &Identity,
-) -> Result<(Environment, Option<String>, BTreeMap<String, ImageRef>), PromoteError> {
+) -> Result<Checked, PromoteError> {
     let env = session.config.env(&req.env)?.clone();
     if !valid_tag(&req.version) {
         return Err(PromoteError::Usage(format!(
@@ -118,7 +126,7 @@ fn checked(
             at: session.base_name(),
         });
     }
-    Ok((env, note, images))
+    Ok(Checked { env, note, images })
 }
 
 /// The record commit's author and committer. The author is the approver; git wants an e-mail,
