@@ -18,6 +18,7 @@ pub mod peek;
 pub mod plan;
 pub mod ports;
 pub mod promotion;
+pub mod provenance;
 pub mod render;
 pub mod rendered;
 pub mod resume;

@@ -90,11 +90,16 @@ fn print_git(shell: &Shell, h: &History) -> anyhow::Result<()> {
         "COMMIT", "VERSION", "PROMOTED-BY"
     ))?;
     for c in &h.git {
+        // Said where the promoter was read from a merged or squashed branch, not the change.
+        let by = match (&c.promoted_by, &c.promoted_via) {
+            (Some(by), Some(via)) => format!("{by} ({via})"),
+            (Some(by), None) => by.clone(),
+            (None, _) => "-".to_owned(),
+        };
         shell.out(format!(
-            "{:8}  {:10}  {:24}  {}",
+            "{:8}  {:10}  {by:24}  {}",
             short(&c.commit),
             c.version.as_deref().unwrap_or("-"),
-            c.promoted_by.as_deref().unwrap_or("-"),
             c.subject
         ))?;
     }

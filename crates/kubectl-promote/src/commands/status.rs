@@ -55,8 +55,13 @@ fn print_env(shell: &Shell, e: &EnvStatus) -> anyhow::Result<()> {
         print_argocd(shell, &e.name, a)?;
     }
     if let Some(c) = &e.last_change {
+        let via = c
+            .promoted_via
+            .as_ref()
+            .map(|v| format!(" ({v})"))
+            .unwrap_or_default();
         shell.out(format!(
-            "    last change: {} by {} at {} — {}",
+            "    last change: {} by {}{via} at {} — {}",
             &c.commit[..7],
             c.by,
             c.at,
