@@ -218,7 +218,7 @@ fn g4_one_verdict_after_the_reviews_are_read() {
 /// G5: after the forge merges the PR, `history` and `status` still say who promoted: through a
 /// merge commit (follow it to the promotion it brings in) and through a squash.
 #[test]
-#[ignore = "G5: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn g5_history_and_status_keep_the_promoter_through_a_merge_and_a_squash() {
     let bed = GiteaBed::new("g5", Approval::None);
     bed.run(&["prod", "v1.0.1"]).expect(0);

@@ -243,52 +243,26 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(total)
 }
 
+// Each subcommand's examples (`after_help`) sit on its args struct, with its flags.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record that VERSION is good on ENV ("v1.0.1 is good on staging"), or --revoke that
-    #[command(
-        after_help = "Examples:\n  # QA approves what staging runs (bound to its images' tags and digests)\n  kubectl promote approve staging v1.0.1\n\n  # The project manager's approval, with a note\n  kubectl promote approve prod v1.0.1 --role pm -m \"release notes checked\"\n\n  # Take an approval back\n  kubectl promote approve --revoke staging v1.0.1\n\nRecords go to the approvals branch (git.approvalsBranch, default promote/approvals):\n  git log origin/promote/approvals"
-    )]
     Approve(ApproveArgs),
     /// Record that VERSION is not good on ENV, with a reason: it is not promoted on
-    #[command(
-        after_help = "Examples:\n  kubectl promote reject staging v1.0.2 -m \"checkout fails with a 500\"\n  kubectl promote reject prod v1.0.2 --role pm -m \"not in this release window\""
-    )]
     Reject(RejectArgs),
     /// What each environment runs: version (or "mixed" with per-image tags) and last promotion
-    #[command(
-        after_help = "Examples:\n  kubectl promote status\n  kubectl promote status prod -o json"
-    )]
     Status(StatusArgs),
     /// Write promote.yaml from the overlays and Argo CD Applications found in the repository
-    #[command(
-        after_help = "Examples:\n  kubectl promote init\n  kubectl promote init --force   # overwrite an existing promote.yaml"
-    )]
     Init(InitArgs),
     /// Go back: revert the promotion in git (reviewed like a promotion)
-    #[command(
-        after_help = "Examples:\n  # Revert the promotion that brought what prod runs now\n  kubectl promote rollback prod\n\n  # Back to the newest state in which prod ran v1.0.1, as a pull request\n  kubectl promote rollback prod --to v1.0.1 --pr\n\n  # Show the revert without doing it\n  kubectl promote rollback prod --dry-run"
-    )]
     Rollback(RollbackArgs),
     /// Refresh Argo CD and sync ENV to what git holds (a sync operation when auto-sync is off)
-    #[command(
-        after_help = "Examples:\n  kubectl promote sync prod\n  kubectl promote sync prod --wait=10m\n  kubectl promote sync prod --argocd-server https://argocd.example.com   # token: ARGOCD_AUTH_TOKEN"
-    )]
     Sync(SyncArgs),
     /// ENV's Argo CD history: each deployment with the version it ran, who started it, wasHealthy
-    #[command(
-        after_help = "Examples:\n  kubectl promote history prod\n  kubectl promote history prod --limit 5 -o json"
-    )]
     History(HistoryArgs),
     /// Turn auto-sync back on after an argocd rollback (refused while git holds the bad version)
-    #[command(
-        after_help = "Examples:\n  # After reverting the bad promotion in git\n  kubectl promote resume prod\n\n  # Resume although git still holds the version rolled back from\n  kubectl promote resume prod --force"
-    )]
     Resume(ResumeArgs),
     /// Print shell completion code (bash, zsh, fish, powershell, elvish), or kubectl's plugin completion hook
-    #[command(
-        after_help = "Examples:\n  source <(kubectl promote completion bash)\n  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"\n\n  # `kubectl promote <TAB>` inside kubectl's own completion (kubectl >= 1.26): an executable on PATH\n  kubectl promote completion kubectl-hook > ~/.krew/bin/kubectl_complete-promote\n  chmod +x ~/.krew/bin/kubectl_complete-promote"
-    )]
     Completion(CompletionArgs),
     /// Policy modules: list, inspect, evaluate a request, run test cases, package for krew
     #[command(subcommand, after_help = POLICY_HELP)]
@@ -322,13 +296,31 @@ impl Command {
     }
 }
 
+const STATUS_HELP: &str = "\
+Examples:
+  kubectl promote status
+  kubectl promote status prod -o json";
+
 #[derive(Debug, Args)]
+#[command(after_help = STATUS_HELP)]
 pub struct StatusArgs {
     /// Only this environment
     pub env: Option<String>,
 }
 
+const ROLLBACK_HELP: &str = "\
+Examples:
+  # Revert the promotion that brought what prod runs now
+  kubectl promote rollback prod
+
+  # Back to the newest state in which prod ran v1.0.1, as a pull request
+  kubectl promote rollback prod --to v1.0.1 --pr
+
+  # Show the revert without doing it
+  kubectl promote rollback prod --dry-run";
+
 #[derive(Debug, Args)]
+#[command(after_help = ROLLBACK_HELP)]
 pub struct RollbackArgs {
     /// The environment to roll back (required: a rollback never defaults to an environment)
     pub env: String,
@@ -365,7 +357,14 @@ pub enum Strategy {
     Revert,
 }
 
+const SYNC_HELP: &str = "\
+Examples:
+  kubectl promote sync prod
+  kubectl promote sync prod --wait=10m
+  kubectl promote sync prod --argocd-server https://argocd.example.com   # token: ARGOCD_AUTH_TOKEN";
+
 #[derive(Debug, Args)]
+#[command(after_help = SYNC_HELP)]
 pub struct SyncArgs {
     /// The environment whose Argo CD application to sync
     pub env: String,
@@ -374,7 +373,13 @@ pub struct SyncArgs {
     pub wait: Option<std::time::Duration>,
 }
 
+const HISTORY_HELP: &str = "\
+Examples:
+  kubectl promote history prod
+  kubectl promote history prod --limit 5 -o json";
+
 #[derive(Debug, Args)]
+#[command(after_help = HISTORY_HELP)]
 pub struct HistoryArgs {
     /// The environment whose Argo CD history to list
     pub env: String,
@@ -383,7 +388,16 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
+const RESUME_HELP: &str = "\
+Examples:
+  # After reverting the bad promotion in git
+  kubectl promote resume prod
+
+  # Resume although git still holds the version rolled back from
+  kubectl promote resume prod --force";
+
 #[derive(Debug, Args)]
+#[command(after_help = RESUME_HELP)]
 pub struct ResumeArgs {
     /// The environment rolled back with `--strategy argocd`
     pub env: String,
@@ -392,17 +406,40 @@ pub struct ResumeArgs {
     pub force: bool,
 }
 
+/// Where and as whom a verdict is recorded (`approve`, `reject`); VERSION stays with each
+/// command, whose help says what it is there. ENV comes first: it is declared before VERSION.
 #[derive(Debug, Args)]
-pub struct ApproveArgs {
+pub struct RecordArgs {
     /// The environment the version was tested in (or is going to)
     #[arg(value_name = "ENV")]
     pub env: String,
-    /// The version (the tag ENV's images run)
-    #[arg(value_name = "VERSION")]
-    pub version: String,
     /// The approver role, a key of `approvers` in promote.yaml
     #[arg(long, default_value = "qa")]
     pub role: String,
+}
+
+const APPROVE_HELP: &str = "\
+Examples:
+  # QA approves what staging runs (bound to its images' tags and digests)
+  kubectl promote approve staging v1.0.1
+
+  # The project manager's approval, with a note
+  kubectl promote approve prod v1.0.1 --role pm -m \"release notes checked\"
+
+  # Take an approval back
+  kubectl promote approve --revoke staging v1.0.1
+
+Records go to the approvals branch (git.approvalsBranch, default promote/approvals):
+  git log origin/promote/approvals";
+
+#[derive(Debug, Args)]
+#[command(after_help = APPROVE_HELP)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub record: RecordArgs,
+    /// The version (the tag ENV's images run)
+    #[arg(value_name = "VERSION")]
+    pub version: String,
     /// A note kept with the record
     #[arg(short = 'm', long, value_name = "NOTE")]
     pub message: Option<String>,
@@ -411,23 +448,31 @@ pub struct ApproveArgs {
     pub revoke: bool,
 }
 
+const REJECT_HELP: &str = "\
+Examples:
+  kubectl promote reject staging v1.0.2 -m \"checkout fails with a 500\"
+  kubectl promote reject prod v1.0.2 --role pm -m \"not in this release window\"";
+
 #[derive(Debug, Args)]
+#[command(after_help = REJECT_HELP)]
 pub struct RejectArgs {
-    /// The environment the version was tested in (or is going to)
-    #[arg(value_name = "ENV")]
-    pub env: String,
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// The version (a tag)
     #[arg(value_name = "VERSION")]
     pub version: String,
-    /// The approver role, a key of `approvers` in promote.yaml
-    #[arg(long, default_value = "qa")]
-    pub role: String,
     /// Why: kept with the record and shown wherever the rejection blocks
     #[arg(short = 'm', long, value_name = "REASON", required = true)]
     pub message: String,
 }
 
+const INIT_HELP: &str = "\
+Examples:
+  kubectl promote init
+  kubectl promote init --force   # overwrite an existing promote.yaml";
+
 #[derive(Debug, Args)]
+#[command(after_help = INIT_HELP)]
 pub struct InitArgs {
     /// Overwrite an existing promote.yaml
     #[arg(long)]
@@ -564,7 +609,17 @@ pub struct VerifyArgs {
     pub pr: Option<u64>,
 }
 
+const COMPLETION_HELP: &str = "\
+Examples:
+  source <(kubectl promote completion bash)
+  kubectl promote completion zsh > \"${fpath[1]}/_kubectl-promote\"
+
+  # `kubectl promote <TAB>` inside kubectl's own completion (kubectl >= 1.26): an executable on PATH
+  kubectl promote completion kubectl-hook > ~/.krew/bin/kubectl_complete-promote
+  chmod +x ~/.krew/bin/kubectl_complete-promote";
+
 #[derive(Debug, Args)]
+#[command(after_help = COMPLETION_HELP)]
 pub struct CompletionArgs {
     pub shell: CompletionShell,
 }

@@ -20,7 +20,7 @@ use promote::render::{RenderProgram, Renderer};
 use promote::{PromoteError, Workspace};
 use promote_argocd::{ConnectOptions, KubeArgoCd, RestArgoCd, RestOptions};
 use promote_core::argocd::AppRef;
-use promote_core::config::Environment;
+use promote_core::config::{ArgoTarget, Environment};
 use promote_core::forge::{Forge, ForgeError, ForgeTarget, Token};
 use promote_core::registry::ImageResolver;
 use promote_core::source::SourceHistory;
@@ -124,19 +124,23 @@ struct KubectlArgoCd {
 }
 
 impl ArgoCdConnector for KubectlArgoCd {
+    fn app(&self, target: &ArgoTarget) -> AppRef {
+        AppRef {
+            namespace: Some(
+                self.global
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| target.namespace.clone()),
+            ),
+            name: target.app.clone(),
+        }
+    }
+
     fn locate(&self, env: &Environment, purpose: Purpose) -> Result<Location, ArgoError> {
         let target = env.argocd.as_ref().ok_or_else(|| ArgoError::NoApp {
             env: env.name.clone(),
         })?;
-        let namespace = self
-            .global
-            .namespace
-            .clone()
-            .unwrap_or_else(|| target.namespace.clone());
-        let app = AppRef {
-            namespace: Some(namespace),
-            name: target.app.clone(),
-        };
+        let app = self.app(target);
         let request_timeout = match (self.request_timeout, purpose) {
             (Some(t), _) => Some(t),
             (None, Purpose::Read) => Some(READ_TIMEOUT),

@@ -4,12 +4,16 @@
 
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 use promote_core::config::{self, InitEnv};
 use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
 use promote_core::yaml::{self, Node};
-use promote_git::Repo;
+use promote_git::{CommitId, Repo};
 
-use crate::PromoteError;
+use crate::document::Document;
+use crate::ports::Ports;
+use crate::{Interaction, PromoteError};
 
 /// Conventional environment names, in the order releases flow through them.
 const ORDER: [&str; 12] = [
@@ -27,46 +31,114 @@ const ORDER: [&str; 12] = [
     "production",
 ];
 
-#[derive(Debug, Clone)]
+/// An init as asked on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `--force`: overwrite an existing `promote.yaml`.
+    pub force: bool,
+}
+
+/// The file written (`kind: InitResult`).
+#[derive(Debug, Clone, Serialize)]
 pub struct InitResult {
-    pub path: PathBuf,
-    pub text: String,
+    pub path: String,
+    /// The text written.
+    pub content: String,
+    /// The environments found, in promotion order.
+    #[serde(skip)]
     pub environments: Vec<InitEnv>,
 }
 
-/// Find the overlays and apps and render the file's text. `force` allows overwriting.
+impl Document for InitResult {
+    fn kind(&self) -> &'static str {
+        "InitResult"
+    }
+}
+
+/// `init`: in the checkout around the working directory (or `--repo PATH`), find the overlays
+/// and apps and write `promote.yaml`. Nothing is fetched: the remote has no file yet.
+pub fn run(ports: &Ports, req: Request, _ui: &dyn Interaction) -> Result<InitResult, PromoteError> {
+    let ws = &ports.workspace;
+    let dir = match &ws.repo {
+        Some(p) => ws.cwd.join(p),
+        None => ws.cwd.clone(),
+    };
+    init(&Repo::discover(&dir)?, req.force)
+}
+
+/// Find the overlays and apps and write the file. `force` allows overwriting.
 pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
-    let workdir = repo.workdir().ok_or_else(|| PromoteError::InitRefused("kubectl promote init needs a checkout (not a bare repository) to write promote.yaml into".into()))?.to_owned();
+    let path = destination(repo, force)?;
+    let head = repo.resolve("HEAD")?;
+    let files = repo.all_files(head)?;
+    let mut envs = environments(repo, head, &files)?;
+    if envs.is_empty() {
+        return Err(PromoteError::InitRefused("found no kustomization with an `images:` list; environments are overlays that pin image tags".into()));
+    }
+    in_promotion_order(&mut envs);
+    for found in applications(repo, head, &files)? {
+        if let Some(e) = envs.iter_mut().find(|e| e.overlay == found.path) {
+            e.argocd = Some((found.name, found.namespace));
+        }
+    }
+    let branch = ["main", "master"]
+        .into_iter()
+        .find(|b| repo.resolve(&format!("refs/remotes/origin/{b}")).is_ok())
+        .unwrap_or("main");
+    let text = config::render_init(&envs, branch);
+    config::Config::parse(config::FILE_NAME, &text)?;
+    std::fs::write(&path, &text).map_err(|source| PromoteError::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(InitResult {
+        path: path.display().to_string(),
+        content: text,
+        environments: envs,
+    })
+}
+
+/// Where `promote.yaml` goes: the checkout's root, refused when something is there already
+/// (unless `force`) or when it is a symbolic link (always).
+fn destination(repo: &Repo, force: bool) -> Result<PathBuf, PromoteError> {
+    let workdir = repo.workdir().ok_or_else(|| PromoteError::InitRefused("kubectl promote init needs a checkout (not a bare repository) to write promote.yaml into".into()))?;
     let path = workdir.join(config::FILE_NAME);
     // `symlink_metadata`: a symlink (even a dangling one, which `exists()` calls absent) is
     // never written through; a checkout can hold one from an untrusted commit.
     match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(PromoteError::InitRefused(format!(
-                "{} is a symbolic link; kubectl promote init does not write through it: remove it first",
-                path.display()
-            )));
-        }
-        Ok(_) if !force => {
-            return Err(PromoteError::InitRefused(format!(
-                "{} exists already; pass --force to overwrite it",
-                path.display()
-            )));
-        }
-        _ => {}
+        Ok(m) if m.file_type().is_symlink() => Err(PromoteError::InitRefused(format!(
+            "{} is a symbolic link; kubectl promote init does not write through it: remove it first",
+            path.display()
+        ))),
+        Ok(_) if !force => Err(PromoteError::InitRefused(format!(
+            "{} exists already; pass --force to overwrite it",
+            path.display()
+        ))),
+        _ => Ok(path),
     }
-    let head = repo.resolve("HEAD")?;
-    let files = repo.all_files(head)?;
+}
+
+/// The text of `f` at `head`, when it is UTF-8.
+fn text_at(repo: &Repo, head: CommitId, f: &str) -> Result<Option<String>, PromoteError> {
+    Ok(repo
+        .read_file(head, f)?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
+/// An environment per kustomization that pins image tags, named after its directory (the
+/// first of each name; reserved names are skipped).
+fn environments(
+    repo: &Repo,
+    head: CommitId,
+    files: &[String],
+) -> Result<Vec<InitEnv>, PromoteError> {
     let mut envs: Vec<InitEnv> = Vec::new();
-    for f in &files {
+    for f in files {
         let (dir, name) = f.rsplit_once('/').unwrap_or(("", f));
         if !KUSTOMIZATION_FILES.contains(&name) || dir.is_empty() {
             continue;
         }
-        let Some(text) = repo
-            .read_file(head, f)?
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
+        let Some(text) = text_at(repo, head, f)? else {
             continue;
         };
         let Ok(o) = Overlay::parse(f, &text) else {
@@ -88,9 +160,12 @@ pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
             argocd: None,
         });
     }
-    if envs.is_empty() {
-        return Err(PromoteError::InitRefused("found no kustomization with an `images:` list; environments are overlays that pin image tags".into()));
-    }
+    Ok(envs)
+}
+
+/// Conventional names first, in [`ORDER`], then the others by name; each promotes from the one
+/// before it.
+fn in_promotion_order(envs: &mut [InitEnv]) {
     envs.sort_by_key(|e| {
         (
             ORDER
@@ -103,15 +178,28 @@ pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
     for i in 1..envs.len() {
         envs[i].from = Some(envs[i - 1].name.clone());
     }
-    // Argo CD Applications whose source path is an overlay.
+}
+
+/// An Argo CD Application found in the repository.
+struct FoundApp {
+    name: String,
+    namespace: String,
+    /// Its source path, as an overlay directory is written.
+    path: String,
+}
+
+/// Argo CD Applications in the repository, in file order.
+fn applications(
+    repo: &Repo,
+    head: CommitId,
+    files: &[String],
+) -> Result<Vec<FoundApp>, PromoteError> {
+    let mut apps = Vec::new();
     for f in files
         .iter()
         .filter(|f| f.ends_with(".yaml") || f.ends_with(".yml"))
     {
-        let Some(text) = repo
-            .read_file(head, f)?
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
+        let Some(text) = text_at(repo, head, f)? else {
             continue;
         };
         if !text.contains("kind: Application") {
@@ -139,23 +227,11 @@ pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
             .trim_end_matches('/')
             .trim_start_matches("./")
             .to_owned();
-        if let Some(e) = envs.iter_mut().find(|e| e.overlay == path) {
-            e.argocd = Some((app, ns));
-        }
+        apps.push(FoundApp {
+            name: app,
+            namespace: ns,
+            path,
+        });
     }
-    let branch = ["main", "master"]
-        .into_iter()
-        .find(|b| repo.resolve(&format!("refs/remotes/origin/{b}")).is_ok())
-        .unwrap_or("main");
-    let text = config::render_init(&envs, branch);
-    config::Config::parse(config::FILE_NAME, &text)?;
-    std::fs::write(&path, &text).map_err(|source| PromoteError::Write {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(InitResult {
-        path,
-        text,
-        environments: envs,
-    })
+    Ok(apps)
 }

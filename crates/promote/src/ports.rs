@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use promote_core::argocd::{AppRef, ArgoCd};
-use promote_core::config::Environment;
+use promote_core::config::{ArgoTarget, Environment};
 use promote_core::forge::{Forge, ForgeError, ForgeTarget};
 use promote_core::registry::ImageResolver;
 use promote_core::source::SourceHistory;
@@ -107,6 +107,14 @@ pub type ArgoCdClient = Arc<dyn ArgoCd + Send + Sync>;
 /// The Argo CD port: where each environment's Application is (flags, then `promote.yaml`, then
 /// defaults) and the transport that reaches it.
 pub trait ArgoCdConnector: Send + Sync {
+    /// Which Application `target` names (a namespace flag wins over promote.yaml's); reads
+    /// nothing and cannot fail, so it can name the app when Argo CD cannot be reached.
+    fn app(&self, target: &ArgoTarget) -> AppRef {
+        AppRef {
+            namespace: Some(target.namespace.clone()),
+            name: target.app.clone(),
+        }
+    }
     /// Where ENV's Application is and how it is reached; reads nothing.
     fn locate(&self, env: &Environment, purpose: Purpose) -> Result<Location, ArgoError>;
     /// Opens a transport; `Err` holds why not, on one line.

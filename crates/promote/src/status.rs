@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use promote_core::config::{Environment, Mode};
-use promote_core::image::{EnvVersion, ImageRef};
-use promote_core::trailers::{self, Trailers};
+use promote_core::image::{EnvVersion, ImageMap, ImageRef};
+use promote_core::trailers;
 
 use crate::approval::{self, ApprovalState, IgnoredRecord};
 use crate::clock::rfc3339;
@@ -18,6 +18,7 @@ use crate::deploy::windows::{decision_time, sync_window_warning};
 use crate::deploy::{ArgoStatus, connect, one_line, target::read_app};
 use crate::document::Document;
 use crate::ports::{Ports, Purpose};
+use crate::provenance::{self, PromotedVia};
 use crate::session::MAX_WALK;
 use crate::{Interaction, PromoteError, Quiet, Session};
 
@@ -56,6 +57,10 @@ pub struct LastChange {
     /// Set when the commit was made by `kubectl promote` (it carries our trailers).
     pub promoted_version: Option<String>,
     pub promoted_from: Option<String>,
+    /// Set when `by` and the two above were read from the promotion a forge's merge or squash
+    /// brought in (the commit itself carries no trailers of ours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_via: Option<PromotedVia>,
 }
 
 /// How many (version, role) pairs of approvals `status` shows per environment.
@@ -78,14 +83,17 @@ impl Document for Status {
     }
 }
 
-/// `status [ENV]`.
-pub fn run(
-    ports: &Ports,
-    only: Option<&str>,
-    ui: &dyn Interaction,
-) -> Result<Status, PromoteError> {
+/// A status as asked on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Only this environment; `None`: all of them.
+    pub env: Option<String>,
+}
+
+/// `status [ENV]`: what git holds for each environment, then what Argo CD says of it.
+pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Status, PromoteError> {
     let session = Session::open(&ports.workspace, ui)?;
-    let mut environments = in_git(&session, only)?;
+    let mut environments = in_git(&session, req.env.as_deref())?;
     for e in &mut environments {
         let env = session.config.env(&e.name)?;
         e.argocd = argocd_state(ports, &session, env, ui);
@@ -144,25 +152,7 @@ pub fn in_git(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
         let overlay = session.overlay_at(env, session.base)?;
         let images = overlay.image_map();
         let version = EnvVersion::of(images.values()).as_str().map(str::to_owned);
-        let last_change = session
-            .repo
-            .log_path(session.base, overlay.file(), 1, MAX_WALK)?
-            .into_iter()
-            .next()
-            .map(|c| {
-                let t = Trailers::parse(&c.message);
-                LastChange {
-                    commit: c.id.to_string(),
-                    by: t
-                        .get(trailers::PROMOTED_BY)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| c.author.to_string()),
-                    at: rfc3339(c.time),
-                    subject: c.message.lines().next().unwrap_or("").to_owned(),
-                    promoted_version: t.get(trailers::VERSION).map(str::to_owned),
-                    promoted_from: t.get(trailers::FROM).map(str::to_owned),
-                }
-            });
+        let last_change = last_change(session, env, overlay.file(), &images)?;
         out.push(EnvStatus {
             name: env.name.clone(),
             overlay: overlay.file().to_owned(),
@@ -177,4 +167,33 @@ pub fn in_git(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
         });
     }
     Ok(out)
+}
+
+/// The newest commit that changed ENV's overlay `file`, and who promoted it.
+fn last_change(
+    session: &Session,
+    env: &Environment,
+    file: &str,
+    images: &ImageMap,
+) -> Result<Option<LastChange>, PromoteError> {
+    let Some(c) = session.repo.path_log(session.base, file, MAX_WALK).next() else {
+        return Ok(None);
+    };
+    let c = c?;
+    // The file is as `c` left it: it is the newest change.
+    let promotion =
+        provenance::promotion(session, env, file, &c, &EnvVersion::of(images.values()))?;
+    let t = &promotion.trailers;
+    Ok(Some(LastChange {
+        commit: c.id.to_string(),
+        by: t
+            .get(trailers::PROMOTED_BY)
+            .map(str::to_owned)
+            .unwrap_or_else(|| c.author.to_string()),
+        at: rfc3339(c.time),
+        subject: c.message.lines().next().unwrap_or("").to_owned(),
+        promoted_version: t.get(trailers::VERSION).map(str::to_owned),
+        promoted_from: t.get(trailers::FROM).map(str::to_owned),
+        promoted_via: promotion.via,
+    }))
 }

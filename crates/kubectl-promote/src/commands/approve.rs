@@ -5,7 +5,7 @@ use promote::approval::{self, RecordRequest, Recorded, Verdict};
 
 use super::Ctx;
 use crate::Exit;
-use crate::cli::{ApproveArgs, RejectArgs};
+use crate::cli::{ApproveArgs, RecordArgs, RejectArgs};
 use crate::output::{BOLD, DIM, GREEN, RED};
 
 pub fn approve(ctx: &Ctx<'_>, args: &ApproveArgs) -> anyhow::Result<Exit> {
@@ -14,29 +14,31 @@ pub fn approve(ctx: &Ctx<'_>, args: &ApproveArgs) -> anyhow::Result<Exit> {
     } else {
         Verdict::Approved
     };
-    run(
-        ctx,
-        RecordRequest {
-            env: args.env.clone(),
-            version: args.version.clone(),
-            role: args.role.clone(),
-            verdict,
-            note: args.message.clone(),
-        },
-    )
+    let req = request(&args.record, &args.version, verdict, args.message.clone());
+    run(ctx, req)
 }
 
 pub fn reject(ctx: &Ctx<'_>, args: &RejectArgs) -> anyhow::Result<Exit> {
+    let note = Some(args.message.clone());
     run(
         ctx,
-        RecordRequest {
-            env: args.env.clone(),
-            version: args.version.clone(),
-            role: args.role.clone(),
-            verdict: Verdict::Rejected,
-            note: Some(args.message.clone()),
-        },
+        request(&args.record, &args.version, Verdict::Rejected, note),
     )
+}
+
+fn request(
+    at: &RecordArgs,
+    version: &str,
+    verdict: Verdict,
+    note: Option<String>,
+) -> RecordRequest {
+    RecordRequest {
+        env: at.env.clone(),
+        version: version.to_owned(),
+        role: at.role.clone(),
+        verdict,
+        note,
+    }
 }
 
 fn run(ctx: &Ctx<'_>, req: RecordRequest) -> anyhow::Result<Exit> {

@@ -1,24 +1,21 @@
-//! `kubectl promote init`.
+//! `kubectl promote init [--force]`: the use case, and the file it wrote as text or an
+//! `InitResult` document.
 
-use serde::Serialize;
+use promote::init;
 
 use super::Ctx;
 use crate::Exit;
 use crate::cli::InitArgs;
 
 pub fn init(ctx: &Ctx<'_>, args: &InitArgs) -> anyhow::Result<Exit> {
-    let cwd = std::env::current_dir()?;
-    let path = match &ctx.global.repo {
-        Some(p) => cwd.join(p),
-        None => cwd,
-    };
-    let repo = promote_git::Repo::discover(&path)?;
-    let res = promote::init::init(&repo, args.force)?;
+    let ports = ctx.ports()?;
+    let req = init::Request { force: args.force };
+    let res = init::run(&ports, req, ctx)?;
     let shell = ctx.shell;
     if shell.is_text() {
         shell.out(format!(
             "wrote {} with {} environments:",
-            res.path.display(),
+            res.path,
             res.environments.len()
         ))?;
         for e in &res.environments {
@@ -36,17 +33,6 @@ pub fn init(ctx: &Ctx<'_>, args: &InitArgs) -> anyhow::Result<Exit> {
         }
         shell.out("review it, then commit and push it to the base branch: kubectl promote reads it from there")?;
     }
-    #[derive(Serialize)]
-    struct InitDoc {
-        path: String,
-        content: String,
-    }
-    shell.document(
-        "InitResult",
-        &InitDoc {
-            path: res.path.display().to_string(),
-            content: res.text,
-        },
-    )?;
+    shell.document("InitResult", &res)?;
     Ok(Exit::Ok)
 }

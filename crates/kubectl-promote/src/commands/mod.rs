@@ -1,24 +1,29 @@
 //! Each subcommand's `run`: build the use-case request from flags, call it, render the outcome.
 
 mod approve;
-mod argo;
 pub(crate) mod complete;
+mod history;
 mod init;
 mod misc;
 mod policy;
 mod promote;
+mod resume;
 mod rollback;
 mod status;
+mod sync;
 mod verify;
+mod wait;
 
 pub use approve::{approve, reject};
-pub use argo::{history, resume, sync};
+pub use history::history;
 pub use init::init;
 pub use misc::{completion, version};
 pub use policy::policy;
 pub use promote::promote;
+pub use resume::resume;
 pub use rollback::rollback;
 pub use status::status;
+pub use sync::sync;
 pub use verify::verify;
 
 use std::io::BufRead as _;

@@ -10,7 +10,7 @@ use promote::deploy::Deployment;
 use promote::plan::{Landed, OpenedPr, Plan};
 use promote::promotion::{self, Outcome, PromoteRequest, TargetSpec, Verdict};
 use promote::rendered::PlanComparison;
-use promote_core::image::ImageRef;
+use promote_core::image::{ImageChange, ImageRef};
 
 use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
@@ -116,7 +116,7 @@ fn deployment_exit(shell: &Shell, env: &str, deployment: &Deployment) -> anyhow:
     match deployment {
         Deployment::NoApp | Deployment::Refreshed => Ok(Exit::Ok),
         Deployment::Waited { app, waited } => {
-            super::argo::report_wait(shell, env, app, waited, false)
+            super::wait::report_wait(shell, env, app, waited, false)
         }
     }
 }
@@ -243,38 +243,15 @@ fn print_pr(shell: &Shell, landed: &Landed, pr: &OpenedPr) -> anyhow::Result<()>
 }
 
 pub(super) fn plan_text(plan: &Plan) -> String {
-    let mut s = String::new();
-    let from = plan
-        .from
-        .as_deref()
-        .map(|f| format!(" (from {f})"))
-        .unwrap_or_default();
-    s.push_str(&format!(
-        "{BOLD}{}{BOLD:#}: {} → {BOLD}{}{BOLD:#}{from}, {} mode\n",
+    let mut s = format!(
+        "{BOLD}{}{BOLD:#}: {} → {BOLD}{}{BOLD:#}{}, {} mode\n",
         plan.environment,
         plan.previous_version.as_deref().unwrap_or("(no tag)"),
         plan.version.as_deref().unwrap_or("mixed"),
+        from_note(plan.from.as_deref()),
         plan.mode
-    ));
-    let width = plan
-        .images
-        .iter()
-        .map(|c| c.name.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    s.push_str(&format!(
-        "  {DIM}{:width$}  {:20}  {}{DIM:#}\n",
-        "IMAGE", "FROM", "TO"
-    ));
-    for c in &plan.images {
-        s.push_str(&format!(
-            "  {:width$}  {RED}{:20}{RED:#}  {GREEN}{}{GREEN:#}\n",
-            c.name,
-            fmt_ref(&c.from),
-            fmt_ref(&c.to)
-        ));
-    }
+    );
+    s.push_str(&image_table(&plan.images, ToString::to_string));
     s.push_str(&format!(
         "render: {GREEN}ok{GREEN:#} ({}, {} resources{})\n",
         plan.render.program,
@@ -440,8 +417,32 @@ fn image_check_text(r: &promote_core::registry::ImageCheckReport) -> String {
     }
 }
 
-fn fmt_ref(r: &ImageRef) -> String {
-    r.to_string()
+/// ` (from UPSTREAM)` after a plan's title, or nothing.
+pub(super) fn from_note(from: Option<&str>) -> String {
+    from.map(|f| format!(" (from {f})")).unwrap_or_default()
+}
+
+/// The IMAGE / FROM / TO table of image changes, a line each; `from` writes the old reference.
+pub(super) fn image_table(images: &[ImageChange], from: impl Fn(&ImageRef) -> String) -> String {
+    let width = images
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut s = format!(
+        "  {DIM}{:width$}  {:20}  {}{DIM:#}\n",
+        "IMAGE", "FROM", "TO"
+    );
+    for c in images {
+        s.push_str(&format!(
+            "  {:width$}  {RED}{:20}{RED:#}  {GREEN}{}{GREEN:#}\n",
+            c.name,
+            from(&c.from),
+            c.to
+        ));
+    }
+    s
 }
 
 fn print_plan(shell: &Shell, plan: &Plan, with_diff: bool) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use promote::plan::RollbackPlan;
 use promote::rollback::{self, HistoryOutcome, Outcome, Strategy, Target};
 use promote_core::argocd::AutoSyncDisabledBy;
 
-use super::argo::{report_wait, short};
+use super::wait::{report_wait, short};
 use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
 use crate::cli::{self, RollbackArgs};

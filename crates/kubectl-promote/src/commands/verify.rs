@@ -2,6 +2,7 @@
 //! its exit code (0 allowed or nothing changed, 3 denied, 4 approvals missing, 1 error).
 
 use promote::verify::{EnvReport, Range, RenderCheck, Verdict as Outcome, VerifyReport};
+use promote_core::image::ImageRef;
 
 use super::Ctx;
 use crate::Exit;
@@ -57,11 +58,7 @@ fn print(ctx: &Ctx<'_>, r: &VerifyReport) -> anyhow::Result<()> {
 
 fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
     let shell = ctx.shell;
-    let from = e
-        .from
-        .as_deref()
-        .map(|f| format!(" (from {f})"))
-        .unwrap_or_default();
+    let from = super::promote::from_note(e.from.as_deref());
     match &e.version {
         Some(v) => shell.out(format!(
             "{BOLD}{}{BOLD:#}: {} → {BOLD}{v}{BOLD:#}{from}, {}",
@@ -75,28 +72,16 @@ fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
         ))?,
     }
     if !e.images.is_empty() {
-        let width = e
-            .images
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        shell.out(format!(
-            "  {DIM}{:width$}  {:20}  {}{DIM:#}",
-            "IMAGE", "FROM", "TO"
-        ))?;
-        for c in &e.images {
-            let from = if c.from.tag.is_none() && c.from.digest.is_none() {
+        // An image the overlay did not pin before is new here.
+        let from = |r: &ImageRef| {
+            if r.tag.is_none() && r.digest.is_none() {
                 "(added)".to_owned()
             } else {
-                c.from.to_string()
-            };
-            shell.out(format!(
-                "  {:width$}  {RED}{from:20}{RED:#}  {GREEN}{}{GREEN:#}",
-                c.name, c.to
-            ))?;
-        }
+                r.to_string()
+            }
+        };
+        let table = super::promote::image_table(&e.images, from);
+        shell.out(table.strip_suffix('\n').unwrap_or(&table))?;
     }
     for name in &e.removed_images {
         shell.out(format!("  {YELLOW}removed{YELLOW:#} {name}"))?;

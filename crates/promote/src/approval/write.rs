@@ -15,7 +15,7 @@ use promote_git::{CommitId, PushOutcome};
 use super::decide::in_force;
 use super::identity::{Identity, authorize};
 use super::read::{Verifier, records_from};
-use super::record::{ApprovalRecord, Verdict, record_message};
+use super::record::{ApprovalRecord, Approver, Verdict, record_message};
 use crate::clock::{Clock, format_utc};
 use crate::plan::branch_name;
 use crate::{Interaction, PromoteError, Session};
@@ -60,6 +60,47 @@ pub fn record(
     clock: &dyn Clock,
     ui: &dyn Interaction,
 ) -> Result<Recorded, PromoteError> {
+    let Checked { env, note, images } = checked(session, req, identity)?;
+    let approver = identity.approver();
+    let (author, committer) = commit_people(session, &approver);
+    let record = ApprovalRecord {
+        environment: env.name.clone(),
+        version: req.version.clone(),
+        role: req.role.clone(),
+        verdict: req.verdict,
+        images,
+        by: approver,
+        at: format_utc(clock.now()),
+        note,
+        commit: String::new(),
+    };
+    // The keys that will judge the record, read before anything is written: a broken
+    // `approverKeys` stops here, not after the push.
+    let verifier = Verifier::new(session)?;
+    let write = Write {
+        session,
+        record,
+        author,
+        committer,
+    };
+    write.push(&verifier, ui)
+}
+
+/// What the checks found: the record's environment, note and images.
+struct Checked {
+    env: Environment,
+    /// Without a blank one.
+    note: Option<String>,
+    images: BTreeMap<String, ImageRef>,
+}
+
+/// The checks that need no write: ENV, the version, the role, the note; and the images the
+/// record binds to.
+fn checked(
+    session: &Session,
+    req: &RecordRequest,
+    identity: &Identity,
+) -> Result<Checked, PromoteError> {
     let env = session.config.env(&req.env)?.clone();
     if !valid_tag(&req.version) {
         return Err(PromoteError::Usage(format!(
@@ -85,13 +126,14 @@ pub fn record(
             at: session.base_name(),
         });
     }
-    let branch = session.config.git.approvals_branch.clone();
-    let repo = &session.repo;
-    let sign = repo.config_bool("commit.gpgsign");
-    let approver = identity.approver();
-    // The commit's author is the approver; git wants an e-mail, so a forge account that shows
-    // none is written with the git config one (the trailers say who it really was).
-    let git_person = repo.config_person();
+    Ok(Checked { env, note, images })
+}
+
+/// The record commit's author and committer. The author is the approver; git wants an e-mail,
+/// so a forge account that shows none is written with the git config one (the trailers say who
+/// it really was).
+fn commit_people(session: &Session, approver: &Approver) -> (Person, Person) {
+    let git_person = session.repo.config_person();
     let author = Person {
         name: approver.name.clone().unwrap_or_else(|| "unknown".into()),
         email: approver
@@ -101,70 +143,94 @@ pub fn record(
             .unwrap_or_else(|| "unknown@localhost".into()),
     };
     let committer = git_person.unwrap_or_else(|| author.clone());
-    let record = ApprovalRecord {
-        environment: env.name.clone(),
-        version: req.version.clone(),
-        role: req.role.clone(),
-        verdict: req.verdict,
-        images,
-        by: approver,
-        at: format_utc(clock.now()),
-        note,
-        commit: String::new(),
-    };
-    let message = record_message(&record);
-    let tree = repo.empty_tree()?;
-    // The keys that will judge the record, read before anything is written: a broken
-    // `approverKeys` stops here, not after the push.
-    let verifier = Verifier::new(session)?;
-    for attempt in 1..=ATTEMPTS {
-        let tip = repo.fetch_branch(&session.remote, &branch)?;
-        if req.verdict == Verdict::Revoked {
-            let records = match tip {
-                Some(t) => records_from(session, t, ui)?.counted,
-                None => Vec::new(),
-            };
-            if in_force(&records, &record.environment, &record.version, &record.role)
-                .map(|r| r.verdict)
-                != Some(Verdict::Approved)
-            {
-                return Err(PromoteError::NothingToRevoke {
-                    env: record.environment.clone(),
-                    version: record.version.clone(),
-                    role: record.role.clone(),
-                });
+    (author, committer)
+}
+
+/// A checked record on its way to the approvals branch.
+struct Write<'a> {
+    session: &'a Session,
+    record: ApprovalRecord,
+    author: Person,
+    committer: Person,
+}
+
+impl Write<'_> {
+    /// Commits the record on the tip just fetched and pushes it as a fast-forward; a push that
+    /// loses a race is rebuilt on the new tip, [`ATTEMPTS`] times at most.
+    fn push(self, verifier: &Verifier, ui: &dyn Interaction) -> Result<Recorded, PromoteError> {
+        let session = self.session;
+        let branch = &session.config.git.approvals_branch;
+        let repo = &session.repo;
+        let sign = repo.config_bool("commit.gpgsign");
+        let message = record_message(&self.record);
+        let tree = repo.empty_tree()?;
+        let record = &self.record;
+        for attempt in 1..=ATTEMPTS {
+            let tip = repo.fetch_branch(&session.remote, branch)?;
+            if record.verdict == Verdict::Revoked {
+                self.check_revocable(tip, ui)?;
+            }
+            let parents: Vec<CommitId> = tip.into_iter().collect();
+            let commit = repo.commit(
+                &tree,
+                &parents,
+                &self.author,
+                &self.committer,
+                &message,
+                sign,
+            )?;
+            ui.checkpoint("before-approval-push");
+            ui.step(&format!(
+                "recording {} {} {} as {} on {}/{branch}",
+                record.verdict, record.environment, record.version, record.role, session.remote
+            ));
+            match repo.push(&session.remote, commit, branch)? {
+                PushOutcome::Pushed => {
+                    // What every reader will compute for this record.
+                    let mut record = self.record;
+                    record.commit = commit.to_string();
+                    record.by.verification = verifier.check(commit, &record.by)?;
+                    return Ok(Recorded {
+                        record,
+                        commit: commit.to_string(),
+                        branch: format!("{}/{branch}", session.remote),
+                        attempts: attempt,
+                    });
+                }
+                PushOutcome::Behind => ui.step(&format!(
+                    "{}/{branch} moved while recording; rebuilding on the new tip",
+                    session.remote
+                )),
             }
         }
-        let parents: Vec<CommitId> = tip.into_iter().collect();
-        let commit = repo.commit(&tree, &parents, &author, &committer, &message, sign)?;
-        ui.checkpoint("before-approval-push");
-        ui.step(&format!(
-            "recording {} {} {} as {} on {}/{branch}",
-            record.verdict, record.environment, record.version, record.role, session.remote
-        ));
-        match repo.push(&session.remote, commit, &branch)? {
-            PushOutcome::Pushed => {
-                // What every reader will compute for this record.
-                let mut record = record;
-                record.commit = commit.to_string();
-                record.by.verification = verifier.check(commit, &record.by)?;
-                return Ok(Recorded {
-                    record,
-                    commit: commit.to_string(),
-                    branch: format!("{}/{branch}", session.remote),
-                    attempts: attempt,
-                });
-            }
-            PushOutcome::Behind => ui.step(&format!(
-                "{}/{branch} moved while recording; rebuilding on the new tip",
-                session.remote
-            )),
-        }
+        Err(PromoteError::ApprovalsRace {
+            branch: format!("{}/{branch}", session.remote),
+            attempts: ATTEMPTS,
+        })
     }
-    Err(PromoteError::ApprovalsRace {
-        branch: format!("{}/{branch}", session.remote),
-        attempts: ATTEMPTS,
-    })
+
+    /// A revocation needs an approval in force, as of the approvals branch's `tip`.
+    fn check_revocable(
+        &self,
+        tip: Option<CommitId>,
+        ui: &dyn Interaction,
+    ) -> Result<(), PromoteError> {
+        let records = match tip {
+            Some(t) => records_from(self.session, t, ui)?.counted,
+            None => Vec::new(),
+        };
+        let r = &self.record;
+        if in_force(&records, &r.environment, &r.version, &r.role).map(|r| r.verdict)
+            != Some(Verdict::Approved)
+        {
+            return Err(PromoteError::NothingToRevoke {
+                env: r.environment.clone(),
+                version: r.version.clone(),
+                role: r.role.clone(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The images a verdict on ENV at VERSION binds to (each one's tag and digest), from the first

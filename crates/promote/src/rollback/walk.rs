@@ -1,15 +1,16 @@
 //! The history of ENV's overlay as a revert (and `history`) sees it: a path-limited,
 //! first-parent walk of the overlay file (merge commits compare against parent 1, so a merged PR
 //! counts as one change) that reads the *image values* each commit left behind, not trailers
-//! alone: that also finds promotions that were squash-merged or written by hand.
+//! alone: that also finds promotions that were squash-merged or written by hand. Who promoted a
+//! merged or squashed change is read from the promotion it brought in ([`provenance`]).
 
 use serde::Serialize;
 
 use promote_core::image::{EnvVersion, ImageMap};
 use promote_core::overlay::Overlay;
-use promote_core::trailers::{self, Trailers};
 use promote_git::CommitId;
 
+use crate::provenance::{self, PromotedVia};
 use crate::session::MAX_WALK;
 use crate::{PromoteError, Session};
 
@@ -25,6 +26,10 @@ pub struct OverlayChange {
     /// The version after this commit (`mixed`, or null when no tag is pinned).
     pub version: Option<String>,
     pub promoted_by: Option<String>,
+    /// Set when `promotedBy` was read from the promotion a forge's merge or squash brought in
+    /// (the change itself carries no trailers of ours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_via: Option<PromotedVia>,
     #[serde(skip)]
     pub(crate) id: Option<CommitId>,
     #[serde(skip)]
@@ -60,12 +65,14 @@ pub(crate) fn overlay_changes<'s>(
                 .unwrap_or_default(),
             None => ImageMap::new(),
         };
-        let t = Trailers::parse(&c.message);
+        let version = EnvVersion::of(images.values());
+        let promotion = provenance::promotion(session, env, &file, &c, &version)?;
         Ok(OverlayChange {
             commit: c.id.to_string(),
             subject: c.message.lines().next().unwrap_or("").to_owned(),
-            version: EnvVersion::of(images.values()).as_str().map(str::to_owned),
-            promoted_by: t.get(trailers::PROMOTED_BY).map(str::to_owned),
+            version: version.as_str().map(str::to_owned),
+            promoted_by: promotion.promoted_by().map(str::to_owned),
+            promoted_via: promotion.via,
             id: Some(c.id),
             images,
         })
