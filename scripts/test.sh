@@ -21,7 +21,7 @@ python3 scripts/module-deps.py >/dev/null || { python3 scripts/module-deps.py; e
 cargo test --workspace --no-fail-fast "$@"
 # The kill-mid-rollback/promotion tests and the race tests need the binary built with its named
 # pause points.
-cargo test -p kubectl-promote --features test-hooks --test argocd_kill --test faults --test races
+cargo test -p kubectl-promote --features test-hooks --test testsuite -- argocd_kill:: faults:: races::
 # The end-to-end suite against the real kube-apiserver, Argo CD and Gitea (tests/real; builds the
 # servers once into the shared cache). SKIP_REAL=1 leaves it out while iterating; CI runs it.
 if [ -z "${SKIP_REAL:-}" ]; then

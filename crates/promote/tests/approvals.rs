@@ -1,6 +1,6 @@
 //! Approval records against real git (a bare origin and clones), and PR mode's approvals check
 //! against an in-memory forge (the core's `Forge` port; the HTTP forges are tested through the
-//! binary in `kubectl-promote/tests/pr.rs`).
+//! binary in `tests/testsuite/pr.rs`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

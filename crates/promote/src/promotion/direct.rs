@@ -18,7 +18,7 @@ use crate::{Interaction, PromoteError, Session};
 
 /// How often a direct push is rebuilt on a moved tip before giving up. Every lost push means
 /// another push landed first, so this bounds how many others may land meanwhile: ten CI jobs
-/// promoting ten environments at once all land (`kubectl-promote/tests/races.rs`).
+/// promoting ten environments at once all land (`tests/testsuite/races.rs`).
 const DIRECT_ATTEMPTS: usize = 20;
 
 /// Commit and push a prepared plan (PR mode without a forge: push the branch).

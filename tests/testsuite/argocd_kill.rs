@@ -2,7 +2,7 @@
 //! stops at a named point (`KUBECTL_PROMOTE_TEST_PAUSE`), the test SIGKILLs it there, then reads
 //! the Application in the Argo CD stand-in and `kubectl promote status`. Either nothing changed,
 //! or auto-sync is off *and* the rollback operation started; `status` says which.
-//! Run with `cargo test -p kubectl-promote --features test-hooks --test argocd_kill`.
+//! Run with `cargo test -p kubectl-promote --features test-hooks --test testsuite argocd_kill::`.
 #![cfg(feature = "test-hooks")]
 
 use std::path::Path;

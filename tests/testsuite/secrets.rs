@@ -3,7 +3,7 @@
 //! bearer token and an unrelated secret in the environment; then stdout, stderr, every commit
 //! message on every ref of the origin (promotions and approval records), pull request bodies and
 //! comments (the fake forge's captures, request bodies and URLs included) and the Applications in
-//! the Argo CD stand-in are searched for each value. `tests/pr.rs` checks the forge token on
+//! the Argo CD stand-in are searched for each value. `pr.rs` checks the forge token on
 //! the PR-mode success paths; this file adds Argo CD and kube tokens, wrong tokens (401s),
 //! `-v`, commit messages and approval records.
 

@@ -7,7 +7,7 @@
 //! (exit 1, DESIGN) and push nothing. In both cases `main` only ever moves forward: a
 //! `reference-transaction` hook on the origin logs every ref update, each old tip is the previous
 //! new one and an ancestor of its new one.
-//! Run with `cargo test -p kubectl-promote --features test-hooks --test races`.
+//! Run with `cargo test -p kubectl-promote --features test-hooks --test testsuite races::`.
 #![cfg(feature = "test-hooks")]
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //! (pushed, Argo CD not yet asked to refresh), `before-approval-push` (approval record built,
 //! not pushed), `after-branch-push` (PR mode: branch pushed, pull request not yet opened).
 //! The rollback's points are in `argocd_kill.rs`.
-//! Run with `cargo test -p kubectl-promote --features test-hooks --test faults`.
+//! Run with `cargo test -p kubectl-promote --features test-hooks --test testsuite faults::`.
 #![cfg(feature = "test-hooks")]
 
 use std::path::Path;
