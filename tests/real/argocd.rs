@@ -489,9 +489,10 @@ fn ignore_differences_with_respect_ignore_differences_keeps_the_rollback() {
 /// P2: a `--wait` right after leaving a Degraded app must not trust the Degraded Argo CD still
 /// reports from before the operation (D1). Rolling back from a bad release, again and again:
 /// every rollback --wait ends Healthy (exit 0), and the good revision is never recorded
-/// unhealthy. Today some rounds exit 5 ("staging is Degraded running <the good revision>").
+/// unhealthy. Before the fix some rounds exited 5 ("staging is Degraded running <the good
+/// revision>").
 #[test]
-#[ignore = "P2: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn p2_a_wait_after_leaving_degraded_does_not_trust_a_stale_degraded() {
     let bed = Bed::new("p2", Transport::Kube);
     bed.run(&["staging", "v1.0.1", WAIT]).expect(0);

@@ -372,6 +372,70 @@ fn degraded_release_exits_5_at_once_then_argocd_rollback_sticks_and_resume_waits
     assert!(runs(&bed, STAGING, "v1.0.1"));
 }
 
+/// Argo CD may still show the Degraded from before an operation on the comparisons right after
+/// it (its cluster cache lags the apply: D1, testbed finding P2). A rollback --wait from a
+/// Degraded release waits past that stale Degraded until Healthy, and never records the good
+/// revision unhealthy; a release that stays Degraded from a Degraded one still ends exit 5, at
+/// the deadline, saying it is Degraded and that its health never changed.
+#[test]
+fn a_degraded_from_before_the_operation_is_waited_out_not_trusted() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    assert_eq!(run(&bed, &["staging", "v1.0.1", "--wait=60s"]).code, 0);
+    let good = bed.kit.origin_head();
+    bed.argo.set_health_for_tag("v1.0.2", "Degraded");
+    bed.argo.set_health_for_tag("v1.0.3", "Degraded");
+    assert_eq!(run(&bed, &["staging", "v1.0.2", "--wait=60s"]).code, 5);
+
+    // Longer than the grace a same-second comparison gets.
+    bed.argo.set_health_lag(Duration::from_secs(4));
+    let rb = run(
+        &bed,
+        &[
+            "rollback",
+            "staging",
+            "--strategy",
+            "argocd",
+            "--to",
+            "v1.0.1",
+            "--yes",
+            "--wait=60s",
+        ],
+    );
+    assert_eq!(
+        rb.code,
+        0,
+        "{}\n{}\n{}\n{}",
+        rb.stdout,
+        rb.stderr,
+        bed.argo.controller_log().join("\n"),
+        app(&bed, STAGING)
+    );
+    let a = app(&bed, STAGING);
+    assert_eq!(deployed(&a), good);
+    assert_eq!(a["status"]["health"]["status"], "Healthy");
+    let unhealthy = annotation(&a, "promote.kubectl.io/unhealthy-revisions").unwrap_or("");
+    assert!(!unhealthy.contains(&good), "{unhealthy}");
+
+    // prod: v1.0.2 (Degraded), then v1.0.3, which is Degraded too: no change of health to
+    // prove the Degraded is the new one's, so the wait runs to its deadline.
+    bed.argo.set_health_lag(Duration::ZERO);
+    let r = run(&bed, &["prod", "v1.0.2", "--direct", "--yes", "--wait=60s"]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    let started = Instant::now();
+    let r = run(&bed, &["prod", "v1.0.3", "--direct", "--yes", "--wait=6s"]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        r.stderr.contains("prod is Degraded (no change of health since before the operation)"),
+        "{}",
+        r.stderr
+    );
+    let a = app(&bed, PROD);
+    assert_eq!(deployed(&a), bed.kit.origin_head());
+    let unhealthy = annotation(&a, "promote.kubectl.io/unhealthy-revisions").unwrap_or("");
+    assert!(!unhealthy.contains(&bed.kit.origin_head()), "{unhealthy}");
+}
+
 /// Puts staging on v1.0.1 (healthy) then v1.0.2 (Degraded) and rolls back with Argo CD.
 fn rolled_back(version: ArgoVersion) -> Bed {
     let bed = bed(version, false);

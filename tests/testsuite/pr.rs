@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use promote_testkit::forge::{FakeForge, FakePrState, Vendor};
+use promote_testkit::forge::{FakeForge, FakePrState, FakeReview, Vendor};
 use promote_testkit::repo::{GitOps, workspace_root};
 use serde_json::Value;
 
@@ -212,7 +212,8 @@ fn pr_mode_opens_reuses_and_supersedes(vendor: Vendor) {
     // The same promotion again: the branch and the pull request are reused.
     let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("updated pull request #1"), "{}", r.stdout);
+    // Nothing differs: the pull request is reused as it is, not edited (testbed finding G6).
+    assert!(r.stdout.contains("reused pull request #1"), "{}", r.stdout);
     assert_eq!(forge.pulls("acme/gitops").len(), 1);
 
     // Another version supersedes it.
@@ -324,6 +325,131 @@ fn without_a_token_missing_approvals_still_exit_4() {
             && r.stdout.contains("waiting for approvals"),
         "{}",
         r.stdout
+    );
+}
+
+/// prod needs the PM (`builtin:require-approval {role: pm}`), whose account `pm-lead` approves
+/// by review.
+fn repo_needing_the_pm(forge: &FakeForge) -> GitOps {
+    let mut kit = repo(forge);
+    let k = kind(forge.vendor());
+    let config = kit
+        .origin_file("promote.yaml")
+        .unwrap()
+        .replace(
+            "pm: [pm@example.com]",
+            &format!("pm: [pm@example.com, \"{k}:pm-lead\"]"),
+        )
+        .replace(
+            "labels: [release]}",
+            "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
+        );
+    kit.put("promote.yaml", &config);
+    kit.commit("prod needs the PM");
+    kit
+}
+
+/// A trailer of the tip of prod's v1.0.1 branch on origin.
+fn branch_trailer(kit: &GitOps, key: &str) -> String {
+    let format = format!("--format=%(trailers:key={key},valueonly)");
+    kit.origin_git(&["log", "-1", &format, "promote/prod/v1.0.1"])
+        .trim()
+        .to_owned()
+}
+
+/// One verdict per run, with the pull request's reviews read before the policies judge
+/// (testbed finding G4): once the PM approved by review, the plan, the commit's trailers, the
+/// body and the exit code all say so. A rerun that changes nothing edits nothing and says so
+/// (G6); the policy table has no empty cell.
+#[test]
+fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
+    let forge = forge(Vendor::GitHub);
+    let kit = repo_needing_the_pm(&forge);
+    let tip = |kit: &GitOps, rev: &str| kit.origin_git(&["rev-parse", rev]).trim().to_owned();
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("opened pull request #1"), "{}", r.stdout);
+    assert!(r.stdout.contains("✗ pm on prod: 0 of 1"), "{}", r.stdout);
+    assert_eq!(branch_trailer(&kit, "Policy-Decision"), "require-approval");
+    let first = tip(&kit, "promote/prod/v1.0.1");
+    // The forge sees the pushed branch: reviews bind to this commit.
+    forge.push_head("acme/gitops", 1, &first);
+    let body = forge.pull("acme/gitops", 1).body;
+    assert!(!body.contains("|  |"), "an empty cell: {body}");
+    assert!(
+        body.contains("| `builtin:require-approval` | require-approval | - |"),
+        "{body}"
+    );
+
+    // The same promotion again, nothing approved: nothing to change, nothing edited.
+    let seen = forge.requests().len();
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("reused pull request #1"), "{}", r.stdout);
+    assert!(!r.stdout.contains("updated pull request"), "{}", r.stdout);
+    assert!(!r.stderr.contains("opening the pull request"), "{}", r.stderr);
+    let edits: Vec<String> = forge.requests()[seen..]
+        .iter()
+        .filter(|q| q.method == "PATCH")
+        .map(|q| q.line())
+        .collect();
+    assert!(edits.is_empty(), "{edits:?}");
+    assert_eq!(tip(&kit, "promote/prod/v1.0.1"), first);
+
+    // The PM approves by review: one verdict, allow, everywhere.
+    forge.add_review("acme/gitops", 1, "pm-lead", FakeReview::Approved);
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("0 of 1"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("✓ pm on prod: 1 of 1 (github:pm-lead (pull request review))"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("updated pull request #1"), "{}", r.stdout);
+    assert_eq!(branch_trailer(&kit, "Policy-Decision"), "allow");
+    assert!(
+        forge
+            .pull("acme/gitops", 1)
+            .body
+            .contains("**Policy decision: allow**")
+    );
+    // The new tip only brings the trailers up to date: on top of the reviewed commit, same tree.
+    let second = tip(&kit, "promote/prod/v1.0.1");
+    assert_ne!(second, first);
+    assert_eq!(tip(&kit, &format!("{second}^")), first);
+    assert_eq!(
+        tip(&kit, &format!("{second}^{{tree}}")),
+        tip(&kit, &format!("{first}^{{tree}}"))
+    );
+
+    // The head moved past the reviewed commit without changing anything: the review holds, and
+    // nothing flips back.
+    forge.push_head("acme/gitops", 1, &second);
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("reused pull request #1"), "{}", r.stdout);
+    assert_eq!(tip(&kit, "promote/prod/v1.0.1"), second);
+}
+
+/// A reused branch gets the trailers this run would write: a `--config` run's `Policy-Config`
+/// (testbed finding G6).
+#[test]
+fn a_reused_branch_gets_the_policy_config_trailer_of_a_config_run() {
+    let forge = forge(Vendor::Gitea);
+    let kit = repo(&forge);
+    assert_eq!(run(&kit, &["prod", "v1.0.1"], Some(TOKEN)).code, 0);
+    assert_eq!(branch_trailer(&kit, "Policy-Config"), "");
+    let config = kit.root().join("other-promote.yaml");
+    std::fs::write(&config, kit.origin_file("promote.yaml").unwrap()).unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let r = run(&kit, &["--config", &config, "prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        branch_trailer(&kit, "Policy-Config").starts_with("--config "),
+        "{}",
+        kit.origin_git(&["log", "-1", "promote/prod/v1.0.1"])
     );
 }
 

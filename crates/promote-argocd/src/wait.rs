@@ -36,6 +36,7 @@ fn our_operation<'a>(
             operation,
             revision,
             expect,
+            ..
         } => {
             if !same_operation(operation, &state.operation) {
                 return Err("the last operation is not ours".into());
@@ -46,7 +47,7 @@ fn our_operation<'a>(
                 revision.iter().map(String::as_str).collect(),
             ))
         }
-        WaitGoal::AutoSync { revisions } => {
+        WaitGoal::AutoSync { revisions, .. } => {
             let automated = InitiatedBy::from_json(state.operation.get("initiatedBy"))
                 == InitiatedBy::Automated;
             let ours = state
@@ -177,6 +178,35 @@ pub(crate) fn evaluate(app: &Application, goal: &WaitGoal) -> Verdict {
     Verdict::Done(WaitOutcome::Ready)
 }
 
+/// Whether a Degraded seen after our operation is the operation's doing, as far as the app can
+/// tell (testbed finding P2, `specs/argocd.md` §4): Argo CD's health comes from its cluster cache,
+/// and right after an operation that cache may not have seen the new Deployment generation yet,
+/// so an app that was Degraded before may still show that old Degraded on the comparisons after
+/// the operation (D1 in docs/testbed-findings.md). It is news when the app was not Degraded when
+/// the operation was asked for, when this wait saw another health since (`argocd app wait
+/// --health` fails only on such a transition), or when the health changed (its
+/// `lastTransitionTime`, Argo CD 3.x) after the operation started.
+fn degraded_is_news(app: &Application, goal: &WaitGoal, seen_other_health: bool) -> bool {
+    let changed_since_start = match (app.health_since, &app.operation_state) {
+        (Some(since), Some(state)) => state.started_at.is_some_and(|start| since > start),
+        _ => false,
+    };
+    !matches!(
+        goal.health_before(),
+        HealthStatus::Degraded | HealthStatus::Unknown
+    ) || seen_other_health
+        || changed_since_start
+}
+
+/// A health that ends a run of Degraded for [`degraded_is_news`]: not Degraded, and a real
+/// assessment (Argo CD counts no transition from Unknown).
+fn other_health(health: &HealthStatus) -> bool {
+    !matches!(
+        health,
+        HealthStatus::Degraded | HealthStatus::Unknown | HealthStatus::NotReported
+    )
+}
+
 /// `reconciledAt == finishedAt`: with second precision, the comparison may be the one made just
 /// *before* the operation finished, in the same second, so the sync and health seen may predate
 /// the operation. The post-operation refresh follows immediately; a wait that sees this should
@@ -206,6 +236,11 @@ pub(crate) struct Seen {
     /// least the one written after the completion, so an equal-second `reconciledAt` is no
     /// longer ambiguous.
     completed_versions: u32,
+    /// A version with another health than Degraded was seen (see [`degraded_is_news`]).
+    seen_other_health: bool,
+    /// The last version was a Degraded that may predate the operation: its message, answered
+    /// as [`WaitOutcome::StillDegraded`] if nothing newer comes before the wait's time is up.
+    still_degraded: Option<String>,
 }
 
 impl Seen {
@@ -216,7 +251,21 @@ impl Seen {
         goal: &WaitGoal,
         started: Instant,
     ) -> Option<WaitReport> {
-        let progress = evaluate(&app, goal);
+        let progress = match evaluate(&app, goal) {
+            Verdict::Done(WaitOutcome::Degraded { message })
+                if !degraded_is_news(&app, goal, self.seen_other_health) =>
+            {
+                self.still_degraded = Some(message);
+                Verdict::Waiting(
+                    "it is Degraded as it was before the operation, and Argo CD may not have seen the new state yet".into(),
+                )
+            }
+            other => {
+                self.still_degraded = None;
+                other
+            }
+        };
+        self.seen_other_health |= other_health(&app.health);
         if operation_completed(&app, goal) {
             self.completed_versions += 1;
         } else {
@@ -270,8 +319,15 @@ impl Seen {
         }
     }
 
+    /// The answer when the time is up: the tentative one, or a Degraded that may predate the
+    /// operation ([`WaitOutcome::StillDegraded`]); `None` when there is none.
     pub(crate) fn settled(&mut self, started: Instant) -> Option<WaitReport> {
-        let (outcome, _) = self.tentative.take()?;
+        let outcome = match self.tentative.take() {
+            Some((outcome, _)) => outcome,
+            None => WaitOutcome::StillDegraded {
+                message: self.still_degraded.take()?,
+            },
+        };
         let app = self.last.clone()?;
         Some(WaitReport {
             outcome,
@@ -296,6 +352,7 @@ mod tests {
             operation: op.clone(),
             revision: Some(B.into()),
             expect: Expect::SyncedAndHealthy,
+            health_before: HealthStatus::Healthy,
         };
         let state = |phase: &str, reconciled: &str| {
             app(json!({"status": {
@@ -337,6 +394,81 @@ mod tests {
             .unwrap()
             .push(json!({"id": 2, "revision": A, "deployedAt": "2026-08-22T11:00:00Z"}));
         assert!(matches!(check(stale), Verdict::Waiting(_)));
+    }
+
+    /// P2: on an app that was Degraded before the operation, a Degraded after it is believed
+    /// only once it is news: another health was seen, or the health changed after the
+    /// operation started. Otherwise the wait goes on and, when its time is up, says the app
+    /// is still Degraded.
+    #[test]
+    fn a_degraded_from_before_the_operation_is_not_an_answer_until_it_is_news() {
+        let op = json!({"sync": {"revision": B}, "info": [{"name": "promote-id", "value": "u"}]});
+        let goal = |before: HealthStatus| WaitGoal::Operation {
+            operation: op.clone(),
+            revision: Some(B.into()),
+            expect: Expect::Healthy,
+            health_before: before,
+        };
+        let version = |health: &str, since: &str| {
+            Application::from_json(app(json!({"status": {
+                "sync": {"status": "Synced", "revision": B},
+                "health": {"status": health, "lastTransitionTime": since},
+                "reconciledAt": "2026-08-22T11:00:05Z",
+                "operationState": {"operation": op, "phase": "Succeeded", "message": "m", "startedAt": "2026-08-22T11:00:00Z", "finishedAt": "2026-08-22T11:00:04Z", "syncResult": {"revision": B}}
+            }})))
+            .unwrap()
+        };
+        let stale = || version("Degraded", "2026-08-22T10:59:00Z");
+        let started = Instant::now();
+
+        // It was Healthy before: a Degraded is news at once.
+        let mut seen = Seen::default();
+        let report = seen.observe(stale(), &goal(HealthStatus::Healthy), started);
+        assert!(matches!(
+            report.map(|r| r.outcome),
+            Some(WaitOutcome::Degraded { .. })
+        ));
+
+        // It was Degraded before, and the health has not changed since: not an answer, until
+        // the time is up.
+        let degraded_before = goal(HealthStatus::Degraded);
+        let mut seen = Seen::default();
+        assert!(seen.observe(stale(), &degraded_before, started).is_none());
+        assert!(seen.why.contains("as it was before the operation"), "{}", seen.why);
+        assert_eq!(
+            seen.settled(started).map(|r| r.outcome),
+            Some(WaitOutcome::StillDegraded {
+                message: String::new()
+            })
+        );
+
+        // The health changed after the operation started: news.
+        let mut seen = Seen::default();
+        let fresh = version("Degraded", "2026-08-22T11:00:03Z");
+        assert!(matches!(
+            seen.observe(fresh, &degraded_before, started).map(|r| r.outcome),
+            Some(WaitOutcome::Degraded { .. })
+        ));
+
+        // This wait saw it Progressing, then Degraded: a transition, news.
+        let mut seen = Seen::default();
+        assert!(
+            seen.observe(version("Progressing", "2026-08-22T10:59:00Z"), &degraded_before, started)
+                .is_none()
+        );
+        assert!(matches!(
+            seen.observe(stale(), &degraded_before, started).map(|r| r.outcome),
+            Some(WaitOutcome::Degraded { .. })
+        ));
+
+        // Healthy after all: the stale Degraded is forgotten.
+        let mut seen = Seen::default();
+        assert!(seen.observe(stale(), &degraded_before, started).is_none());
+        let healthy = version("Healthy", "2026-08-22T11:00:06Z");
+        assert_eq!(
+            seen.observe(healthy, &degraded_before, started).map(|r| r.outcome),
+            Some(WaitOutcome::Ready)
+        );
     }
 
     #[test]

@@ -165,6 +165,7 @@ fn wait_auto_sync(argo: &KubeArgoCd, rev: &str) -> Application {
             &shop(),
             &WaitGoal::AutoSync {
                 revisions: vec![rev.into()],
+                health_before: HealthStatus::Healthy,
             },
             WAIT,
         )
@@ -250,6 +251,7 @@ fn auto_sync_deploys_a_push_and_the_wait_ignores_the_older_commits_health() {
             &shop(),
             &WaitGoal::AutoSync {
                 revisions: vec![want],
+                health_before: HealthStatus::Healthy,
             },
             WAIT,
         )

@@ -142,11 +142,39 @@ pub struct OpenedPr {
     pub number: u64,
     pub url: String,
     pub title: String,
-    /// False when the open pull request of the same environment and version was reused.
-    pub created: bool,
+    /// Opened by this run, or the open pull request of the same environment and version
+    /// reused (updated or unchanged). The result document says `created: true|false`.
+    #[serde(rename = "created", serialize_with = "opened")]
+    pub action: PrAction,
     /// Open pull requests of the environment for other versions, closed with a comment.
     pub superseded: Vec<PrRef>,
     pub approvals: ApprovalCheck,
+}
+
+/// What a run did to the promotion's pull request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrAction {
+    Opened,
+    /// Reused, its title or body brought up to date.
+    Updated,
+    /// Reused as it was.
+    Unchanged,
+}
+
+impl PrAction {
+    /// The verb results print: `opened`, `updated`, `reused`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            PrAction::Opened => "opened",
+            PrAction::Updated => "updated",
+            PrAction::Unchanged => "reused",
+        }
+    }
+}
+
+/// `created` in the result document: whether this run opened the pull request.
+fn opened<S: serde::Serializer>(action: &PrAction, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(*action == PrAction::Opened)
 }
 
 /// The head branch of an environment's promotion to a version.

@@ -9,7 +9,7 @@ use promote::approval::{self as approvals, Identity, RecordRequest, RequiredAppr
 use promote::clock::SystemClock;
 use promote::gate::{Gate, PolicyContext};
 use promote::images::ImageCheck;
-use promote::plan::{Landed, Prepared};
+use promote::plan::{Landed, PrAction, Prepared};
 use promote::promotion::PrOptions;
 use promote::promotion::{Planner, PromoteRequest, TargetSpec, apply_with};
 use promote::render::{RenderProgram, Renderer};
@@ -785,7 +785,7 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
     );
     let pr = opened(&landed);
     assert_eq!(
-        (pr.number, pr.created, pr.approvals.missing.len()),
+        (pr.number, pr.action == PrAction::Opened, pr.approvals.missing.len()),
         (1, true, 2)
     );
     let body = forge.get(1).unwrap().body;
@@ -843,7 +843,7 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
     let landed = promote(&kit, "prod", "v1.0.1", Mode::Pr, &opts);
     assert!(matches!(landed, Landed::PrOpen(_)), "{landed:?}");
     let pr = opened(&landed);
-    assert_eq!((pr.number, pr.created), (1, false));
+    assert_eq!((pr.number, pr.action == PrAction::Opened), (1, false));
     assert!(pr.approvals.is_met());
     let body = forge.get(1).unwrap().body;
     assert!(

@@ -205,7 +205,7 @@ pub(super) fn print_landed(
 }
 
 fn print_pr(shell: &Shell, landed: &Landed, pr: &OpenedPr) -> anyhow::Result<()> {
-    let verb = if pr.created { "opened" } else { "updated" };
+    let verb = pr.action.verb();
     shell.out(format!(
         "{GREEN}{verb}{GREEN:#} pull request #{} from {} ({}): {}",
         pr.number,

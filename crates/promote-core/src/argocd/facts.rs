@@ -277,6 +277,8 @@ pub struct Application {
     pub sync_revision: Option<String>,
     pub health: HealthStatus,
     pub health_message: Option<String>,
+    /// `status.health.lastTransitionTime` (Argo CD 3.x): when the app's health last changed.
+    pub health_since: Option<Timestamp>,
     /// `.operation`: non-null means busy (§2.7).
     pub operation: Option<Value>,
     pub operation_state: Option<OperationState>,
@@ -450,6 +452,7 @@ impl Application {
                 .map(str::to_owned),
             health,
             health_message: str_at(&status, &["health", "message"]).map(str::to_owned),
+            health_since: time_at(&status, &["health", "lastTransitionTime"]),
             operation: non_null(raw.get("operation")).cloned(),
             operation_state,
             reconciled_at: time_at(&status, &["reconciledAt"]),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::facts::{Application, ApplicationError, OperationPhase, short_revision};
+use super::facts::{Application, ApplicationError, HealthStatus, OperationPhase, short_revision};
 use super::marker::AutoSyncDisabledBy;
 use super::refused::OperationRefused;
 use super::time::Timestamp;
@@ -48,6 +48,11 @@ pub enum Expect {
 }
 
 /// Which operation a wait waits for.
+///
+/// Each goal carries the app's health when the operation was asked for: Argo CD may show the
+/// health it had before an operation for a while after it (its cache has not seen the new
+/// Deployment generation yet; testbed finding P2), so a Degraded seen after an operation on an
+/// app that was Degraded before is only believed once it is news (see `promote-argocd`'s wait).
 #[derive(Clone, Debug, PartialEq)]
 pub enum WaitGoal {
     /// An operation we wrote (or argocd-server wrote for us): it is ours when
@@ -56,9 +61,24 @@ pub enum WaitGoal {
         operation: Value,
         revision: Option<String>,
         expect: Expect,
+        health_before: HealthStatus,
     },
     /// Auto-sync of one of these commits: `initiatedBy.automated` and `syncResult.revision`.
-    AutoSync { revisions: Vec<String> },
+    AutoSync {
+        revisions: Vec<String>,
+        health_before: HealthStatus,
+    },
+}
+
+impl WaitGoal {
+    /// The app's health when the operation was asked for.
+    pub fn health_before(&self) -> &HealthStatus {
+        match self {
+            WaitGoal::Operation { health_before, .. } | WaitGoal::AutoSync { health_before, .. } => {
+                health_before
+            }
+        }
+    }
 }
 
 impl fmt::Display for WaitGoal {
@@ -85,7 +105,7 @@ impl fmt::Display for WaitGoal {
                     expect(e)
                 ),
             },
-            WaitGoal::AutoSync { revisions } => {
+            WaitGoal::AutoSync { revisions, .. } => {
                 let r: Vec<&str> = revisions.iter().map(|r| short_revision(r)).collect();
                 write!(
                     f,
@@ -109,6 +129,11 @@ pub enum WaitOutcome {
     },
     /// The operation succeeded, and the app went Degraded.
     Degraded { message: String },
+    /// The operation succeeded and the revision asked for is deployed, but the app is Degraded
+    /// as it was before the operation, and nothing shows the Degraded is the operation's (no
+    /// change of health seen): it may be Argo CD's view from before the operation. A wait
+    /// answers this only when its time is up.
+    StillDegraded { message: String },
 }
 
 /// One Application, addressed as kubectl would: namespace (`None`: the context's) and name.
@@ -143,6 +168,7 @@ impl Started {
             operation,
             revision: request.revision.clone(),
             expect: Expect::SyncedAndHealthy,
+            health_before: app.health.clone(),
         };
         Started { app, goal }
     }
@@ -156,6 +182,7 @@ impl Started {
             operation,
             revision,
             expect: Expect::Healthy,
+            health_before: app.health.clone(),
         };
         Started { app, goal }
     }

@@ -87,6 +87,8 @@ pub(crate) struct Controls {
     /// Health per image tag (e.g. `v1.0.2` → `Degraded`).
     pub health_by_tag: HashMap<String, String>,
     pub sync_window_blocked: bool,
+    /// See [`ArgoCdStandIn::set_health_lag`].
+    pub health_lag: Duration,
     pub apply_failure: Option<String>,
     /// `Some([])`: every verb is forbidden; `Some(verbs)`: those.
     pub forbidden: Option<Vec<String>>,
@@ -344,6 +346,14 @@ impl ArgoCdStandIn {
             .controls()
             .health_by_tag
             .insert(tag.to_owned(), health.to_owned());
+    }
+
+    /// For this long after each apply, the app's health is still judged on what was live before
+    /// it (then the rollout delay starts): real Argo CD's health comes from its cluster cache,
+    /// which may not have seen the new Deployment generation on the comparisons right after an
+    /// operation (docs/testbed-findings.md D1, finding P2). Zero by default.
+    pub fn set_health_lag(&self, lag: Duration) {
+        self.shared.controls().health_lag = lag;
     }
 
     /// A project sync window that blocks syncs (manual and automated) while on.

@@ -47,8 +47,9 @@ pub enum SyncBy {
 /// What ends a sync's wait: ours, or auto-sync's.
 enum Goal {
     Ours(WaitGoal),
-    /// Auto-sync of our commit, or of a later commit whose render of ENV equals ours.
-    Auto(Vec<String>),
+    /// Auto-sync of our commit, or of a later commit whose render of ENV equals ours; and the
+    /// app's health before (see [`WaitGoal`]).
+    Auto(Vec<String>, core::HealthStatus),
 }
 
 /// A started sync, for `sync` without `--wait` and for the wait that follows.
@@ -106,7 +107,7 @@ impl SyncJob<'_> {
                 ours.short()
             ));
             return Ok(StartedSync {
-                goal: Goal::Auto(vec![ours.to_string()]),
+                goal: Goal::Auto(vec![ours.to_string()], app.health.clone()),
                 how: SyncBy::AutoSync,
                 busy_for: Duration::ZERO,
             });
@@ -272,8 +273,9 @@ impl Watch for SyncWatch<'_> {
     fn goal(&self) -> WaitGoal {
         match &self.goal {
             Goal::Ours(g) => g.clone(),
-            Goal::Auto(revisions) => WaitGoal::AutoSync {
+            Goal::Auto(revisions, health) => WaitGoal::AutoSync {
                 revisions: revisions.clone(),
+                health_before: health.clone(),
             },
         }
     }
@@ -308,7 +310,7 @@ impl Watch for SyncWatch<'_> {
         begin: Instant,
         ui: &dyn Interaction,
     ) -> Result<Option<Waited>, ArgoError> {
-        let Goal::Auto(revisions) = &mut self.goal else {
+        let Goal::Auto(revisions, _) = &mut self.goal else {
             return Ok(None);
         };
         let env = self.job.env;
@@ -371,10 +373,20 @@ fn already_running(
             ));
             Some(ready(t, app, revision, waited_seconds, ui))
         }
-        core::HealthStatus::Degraded => {
+        // Unless auto-sync ran one of them just now: then the Degraded may be the one from
+        // before that sync (testbed finding P2), and the wait judges it.
+        core::HealthStatus::Degraded if !synced_one_of(app, revisions) => {
             let message = app.health_message.clone().unwrap_or_default();
             Some(degraded(t, app, revision, message, waited_seconds, ui))
         }
         _ => None,
     }
+}
+
+/// Whether the app's last operation synced one of `revisions`.
+fn synced_one_of(app: &Application, revisions: &[String]) -> bool {
+    app.operation_state
+        .as_ref()
+        .and_then(|s| s.sync_revision.as_deref())
+        .is_some_and(|r| revisions.iter().any(|x| x == r))
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use promote_core::argocd::{Application, ArgoCdError, WaitGoal, WaitOutcome};
+use promote_core::argocd::{Application, ArgoCdError, WaitGoal, WaitOutcome, WaitReport};
 
 use super::error::ArgoError;
 use super::target::{Target, classify};
@@ -119,7 +119,28 @@ pub(crate) fn wait(
             .min(watch.slice(round))
             .max(Duration::from_millis(1));
         round += 1;
-        match t.argo.wait(&t.app, &watch.goal(), slice) {
+        let goal = watch.goal();
+        match t.argo.wait(&t.app, &goal, slice) {
+            // A Degraded that may predate the operation (testbed finding P2) is waited out: the
+            // wait ends on it only at its deadline, as Degraded (exit 5) but not recorded.
+            Ok(WaitReport {
+                outcome: WaitOutcome::StillDegraded { message },
+                app,
+                ..
+            }) => {
+                let waited_seconds = begin.elapsed().as_secs();
+                if Instant::now() >= deadline {
+                    return Ok(still_degraded(&app, message, waited_seconds));
+                }
+                ui.step(&format!(
+                    "waiting for {goal} on {} ({waited_seconds}s): {}; Degraded as before the operation, Argo CD may not have seen the new state yet",
+                    t.app,
+                    app.summary()
+                ));
+                if let Some(done) = watch.between(t, begin, ui)? {
+                    return Ok(done);
+                }
+            }
             Ok(report) => {
                 let app = report.app;
                 let deployed = app.deployed_revision().map(str::to_owned);
@@ -133,6 +154,9 @@ pub(crate) fn wait(
                     }
                     WaitOutcome::Degraded { message } => {
                         degraded(t, &app, deployed, message, waited_seconds, ui)
+                    }
+                    WaitOutcome::StillDegraded { message } => {
+                        still_degraded(&app, message, waited_seconds)
                     }
                     WaitOutcome::OperationFailed { phase, message } => Waited::OperationFailed {
                         phase: phase.to_string(),
@@ -197,6 +221,22 @@ pub(crate) fn degraded(
     Waited::Degraded {
         revision,
         message,
+        waited_seconds,
+    }
+}
+
+/// Degraded at the deadline with nothing to show the Degraded is the operation's (it was
+/// Degraded before, and no change of health was seen): exit 5 all the same, saying so, and not
+/// recorded in [`UNHEALTHY_REVISIONS`], which holds only what a wait saw for certain.
+fn still_degraded(app: &Application, message: String, waited_seconds: u64) -> Waited {
+    let note = "no change of health since before the operation";
+    Waited::Degraded {
+        revision: app.deployed_revision().map(str::to_owned),
+        message: if message.is_empty() {
+            note.to_owned()
+        } else {
+            format!("{message}; {note}")
+        },
         waited_seconds,
     }
 }

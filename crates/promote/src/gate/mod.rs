@@ -24,7 +24,7 @@ use promote_core::image::ImageMap;
 use promote_policy::sdk::{self, EvaluationRequest, Verdict};
 use promote_policy::{Combined, FailurePolicy, OverrideOutcome};
 
-use crate::approval::{self, ApprovalCheck, ApprovalRecord, RequiredApproval};
+use crate::approval::{self, ApprovalCheck, ApprovalRecord, PrApprovals, RequiredApproval};
 use crate::ports::Ports;
 use crate::{Interaction, PromoteError, Session};
 
@@ -79,6 +79,19 @@ impl Gate<'_> {
         j: &Judged<'_>,
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
+        self.judge_with(j, None, ui)
+    }
+
+    /// [`Gate::judge`], with the approvals of the promotion's open pull request counted beside
+    /// the records: a promotion in PR mode reads its pull request's reviews before it is judged,
+    /// so the plan, the commit's trailers and the pull request's body all carry one verdict
+    /// (testbed finding G4).
+    pub fn judge_with(
+        &self,
+        j: &Judged<'_>,
+        pr: Option<PrApprovals<'_>>,
+        ui: &dyn Interaction,
+    ) -> Result<Option<PolicyVerdict>, PromoteError> {
         let refs: &[PolicyRef] = match j.operation {
             Operation::Promotion { .. } => &j.env.promote_policies,
             Operation::Rollback { .. } => &j.env.rollback_policies,
@@ -115,7 +128,7 @@ impl Gate<'_> {
             j.env.name
         ));
         let combined = host.evaluate_all(&policies, &request);
-        Ok(Some(self.verdict(j, combined, &records)))
+        Ok(Some(self.verdict(j, combined, &records, pr)))
     }
 
     /// The approval records policies see. Only records by approvers reach them; who counts,
@@ -139,12 +152,14 @@ impl Gate<'_> {
         }
     }
 
-    /// The combined decision, with the required approvals counted against the records.
+    /// The combined decision, with the required approvals counted against the records (and the
+    /// pull request's approvals, when there are some).
     fn verdict(
         &self,
         j: &Judged<'_>,
         combined: Combined,
         records: &[ApprovalRecord],
+        pr: Option<PrApprovals<'_>>,
     ) -> PolicyVerdict {
         let required: Vec<RequiredApproval> = combined
             .required_approvals
@@ -164,7 +179,7 @@ impl Gate<'_> {
             })
             .collect();
         let approvals = (!required.is_empty())
-            .then(|| approval::check_required(&required, j.version, j.promoted, records, None));
+            .then(|| approval::check_required(&required, j.version, j.promoted, records, pr));
         let decision = match combined.decision {
             Verdict::Allow => Decision::Allow,
             Verdict::Deny => Decision::Deny,

@@ -193,12 +193,13 @@ impl PolicyVerdict {
                     .map(|r| format!("{}: {}", r.code, r.message))
                     .collect(),
             };
-            s.push_str(&format!(
-                "| `{}` | {} | {} |\n",
-                p.origin,
-                p.outcome(),
+            // An empty cell reads as a broken table in a rendered body: say there is nothing.
+            let reasons = if reasons.is_empty() {
+                "-".to_owned()
+            } else {
                 reasons.join("<br>").replace('|', "\\|")
-            ));
+            };
+            s.push_str(&format!("| `{}` | {} | {reasons} |\n", p.origin, p.outcome()));
         }
         for w in &self.warnings {
             s.push_str(&format!("\n> warning: {w}"));

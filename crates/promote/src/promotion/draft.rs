@@ -13,6 +13,7 @@ use promote_core::registry::ImageCheckReport;
 use promote_core::{Person, diff};
 use promote_git::CommitId;
 
+use crate::approval::PrApprovals;
 use crate::gate::{Gate, Judged, Operation, PolicyVerdict};
 use crate::images::{Found, ImageCheck};
 use crate::plan::{Plan, RenderReport};
@@ -71,8 +72,19 @@ impl Planner<'_> {
         author: &Person,
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
+        self.judge_promotion_with(d, author, None, ui)
+    }
+
+    /// [`Planner::judge_promotion`] with the approvals of the promotion's open pull request.
+    pub fn judge_promotion_with(
+        &self,
+        d: &Draft<'_>,
+        author: &Person,
+        pr: Option<PrApprovals<'_>>,
+        ui: &dyn Interaction,
+    ) -> Result<Option<PolicyVerdict>, PromoteError> {
         let version = d.version.as_deref().unwrap_or("mixed");
-        self.gate.judge(
+        self.gate.judge_with(
             &Judged {
                 env: d.env,
                 operation: Operation::Promotion {
@@ -85,6 +97,7 @@ impl Planner<'_> {
                 promoted: &d.promoted(),
                 author,
             },
+            pr,
             ui,
         )
     }

@@ -9,6 +9,7 @@ use promote_core::config::Mode;
 use super::direct::apply_with;
 use super::outcome::{AlreadyAt, Delivered, Outcome, Verdict};
 use super::pr::{MergeWait, PrOptions};
+use super::reviews::KnownPr;
 use crate::deploy::{self, Deployment, Landing};
 use crate::plan::{Change, Landed, Milestone, Plan, Prepared, Proposal};
 use crate::ports::Ports;
@@ -30,6 +31,14 @@ pub struct LandOptions {
     pub resume: bool,
 }
 
+/// What PR mode already has when landing starts: the forge connection (connected when the
+/// plan's pull request was read) and what was read of the pull request.
+#[derive(Debug, Default)]
+pub struct PrLanding {
+    pub connection: Option<forge::Connection>,
+    pub known: KnownPr,
+}
+
 /// Decide, confirm, apply and deploy a prepared plan.
 pub fn land(
     ports: &Ports,
@@ -37,6 +46,25 @@ pub fn land(
     renderer: &Renderer,
     prepared: Prepared,
     how: &LandOptions,
+    ui: &dyn Interaction,
+) -> Result<Outcome, PromoteError> {
+    land_with(
+        ports,
+        (session, renderer),
+        prepared,
+        how,
+        PrLanding::default(),
+        ui,
+    )
+}
+
+/// [`land`] with what PR mode read before the plan was judged.
+pub fn land_with(
+    ports: &Ports,
+    (session, renderer): (&Session, &Renderer),
+    prepared: Prepared,
+    how: &LandOptions,
+    pr: PrLanding,
     ui: &dyn Interaction,
 ) -> Result<Outcome, PromoteError> {
     let plan = match prepared {
@@ -72,7 +100,7 @@ pub fn land(
         ui.warn("not confirmed; nothing was committed or pushed");
         return Ok(Outcome::NotConfirmed(plan));
     }
-    let landed = apply(ports, session, renderer, &plan, how, ui)?;
+    let landed = apply(ports, (session, renderer), &plan, how, pr, ui)?;
     ui.reached(&Milestone::Landed {
         plan: &plan,
         landed: &landed,
@@ -115,15 +143,16 @@ fn confirmed(
 /// forge, so that is checked before any push.
 fn apply(
     ports: &Ports,
-    session: &Session,
-    renderer: &Renderer,
+    (session, renderer): (&Session, &Renderer),
     plan: &Plan,
     how: &LandOptions,
+    pr: PrLanding,
     ui: &dyn Interaction,
 ) -> Result<Landed, PromoteError> {
-    let connection = match plan.mode {
-        Mode::Pr => Some(forge::connect(ports, session, ui)?),
-        Mode::Direct => None,
+    let connection = match (plan.mode, pr.connection) {
+        (Mode::Pr, Some(connected)) => Some(connected),
+        (Mode::Pr, None) => Some(forge::connect(ports, session, ui)?),
+        (Mode::Direct, _) => None,
     };
     if let Some(why) = connection.as_ref().and_then(forge::Connection::why_not) {
         if how.wait.is_some() {
@@ -133,11 +162,15 @@ fn apply(
     }
     let pr_options = PrOptions {
         forge: connection.as_ref().and_then(forge::Connection::forge),
-        // Required approvals the records on file do not meet: the PR collects them.
-        required: match &plan.policy {
-            Some(v) if v.awaiting_approval() => v.missing_approvals(),
-            _ => Vec::new(),
-        },
+        // Every approval the policies require: the pull request's checklist shows each, met
+        // (by a record or one of its reviews) or missing.
+        required: plan
+            .policy
+            .as_ref()
+            .filter(|v| v.approvals.is_some())
+            .map(|v| v.required_approvals.clone())
+            .unwrap_or_default(),
+        known: pr.known,
         wait: how.wait.map(MergeWait::polite),
         policy_report: plan.policy.as_ref().map(|v| v.markdown()),
     };

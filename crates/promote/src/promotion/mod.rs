@@ -15,22 +15,26 @@ pub mod message;
 pub mod outcome;
 pub mod pr;
 pub mod prepare;
+pub mod reviews;
 
 pub use direct::{apply, apply_with};
 pub use draft::{Draft, Planner};
-pub use landing::{LandOptions, land};
+pub use landing::{LandOptions, PrLanding, land, land_with};
 pub use outcome::{AlreadyAt, Delivered, Outcome, PromotionResult, Verdict};
 pub use pr::{MergeWait, PrOptions};
-pub use prepare::{PromoteRequest, TargetSpec, prepare, speculate};
+pub use prepare::{PromoteRequest, ReadPr, TargetSpec, prepare, prepare_with, speculate};
+pub use reviews::{ExistingPr, KnownPr};
 
 use std::time::Duration;
+
+use promote_core::config::Mode;
 
 use crate::deploy::{self, Reads};
 use crate::gate::{Gate, PolicyContext};
 use crate::images::{ImageCheck, ImageMode};
 use crate::ports::Ports;
 use crate::render::Speculation;
-use crate::{Interaction, PromoteError, Session};
+use crate::{Interaction, PromoteError, Session, forge};
 
 /// A promotion as asked on the command line.
 #[derive(Debug, Clone)]
@@ -94,7 +98,26 @@ pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome,
         renderer: &renderer,
         images: &images,
     };
-    let prepared = prepare(&planner, &req.change, ui)?;
+    // PR mode reads the promotion's open pull request before the policies judge the plan, so
+    // its reviews count in the one verdict (testbed finding G4).
+    let connection = match req.change.mode.unwrap_or(env.mode) {
+        Mode::Pr => Some(forge::connect(ports, &session, ui)?),
+        Mode::Direct => None,
+    };
+    let read_pr = |branch: &str| -> Result<Option<ExistingPr>, PromoteError> {
+        let Some(forge) = connection.as_ref().and_then(forge::Connection::forge) else {
+            return Ok(None);
+        };
+        match reviews::read(forge, &session, branch) {
+            // A dry run shows what it can; the real run stops on the same error.
+            Err(e) if req.dry_run => {
+                ui.warn(&format!("the pull request's reviews were not read: {e}"));
+                Ok(None)
+            }
+            read => read,
+        }
+    };
+    let (prepared, known) = prepare_with(&planner, &req.change, Some(&read_pr), ui)?;
     let how = LandOptions {
         dry_run: req.dry_run,
         yes: req.yes,
@@ -102,5 +125,6 @@ pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome,
         wait: req.wait,
         resume: req.resume,
     };
-    land(ports, &session, &renderer, prepared, &how, ui)
+    let pr = PrLanding { connection, known };
+    land_with(ports, (&session, &renderer), prepared, &how, pr, ui)
 }

@@ -21,8 +21,9 @@ use promote_core::image::ImageMap;
 use promote_git::{CommitId, PushOutcome};
 
 use super::commit::commit_on;
-use crate::approval::{self, ApprovalCheck, ApprovalRecord, PrApprovals, RequiredApproval};
-use crate::plan::{Landed, OpenedPr, Plan, PrRef, branch_name};
+use super::reviews::{self, ExistingPr, KnownPr};
+use crate::approval::{self, ApprovalCheck, RequiredApproval};
+use crate::plan::{Landed, OpenedPr, Plan, PrAction, PrRef, branch_name};
 use crate::{Interaction, PromoteError, Session};
 
 /// What PR mode needs besides the plan.
@@ -33,6 +34,9 @@ pub struct PrOptions<'a> {
     /// Approvals the promotion needs (from policies); unmet ones make the outcome
     /// [`Landed::PrAwaitingApproval`] (exit 4) unless waiting for the merge.
     pub required: Vec<RequiredApproval>,
+    /// The promotion's open pull request, when it was read before the plan was judged (its
+    /// reviews then count here exactly as they did in the verdict); else it is read here.
+    pub known: KnownPr,
     /// `--wait`: wait for the merge.
     pub wait: Option<MergeWait>,
     /// The policy report for the body (Markdown); `None` when no policy was evaluated.
@@ -44,6 +48,7 @@ impl std::fmt::Debug for PrOptions<'_> {
         f.debug_struct("PrOptions")
             .field("forge", &self.forge.map(|x| x.target().clone()))
             .field("required", &self.required)
+            .field("known", &self.known)
             .field("wait", &self.wait)
             .finish_non_exhaustive()
     }
@@ -76,13 +81,16 @@ pub(crate) fn land(
     opts: &PrOptions<'_>,
     ui: &dyn Interaction,
 ) -> Result<Landed, PromoteError> {
-    let env = session.config.env(&plan.environment)?;
     let branch = branch_name(&plan.environment, plan.version.as_deref());
-    if let Some(forge) = opts.forge {
-        // Ask the forge something harmless first: a wrong token, a missing repository or no
-        // access fails here, before the branch is pushed.
-        forge.find_open(&PrQuery::Label(forge::env_label(&env.name)))?;
-    }
+    // The pull request as it stands, read before anything is pushed (a wrong token, a missing
+    // repository or no access fail here); without a token its reviews cannot be read, and a
+    // missing approval must not pass as met.
+    let existing = match (opts.forge, &opts.known) {
+        (None, _) | (Some(_), KnownPr::NoneOpen) => None,
+        (Some(forge), KnownPr::Unread) => reviews::read(forge, session, &branch)?,
+        (Some(_), KnownPr::Open(existing)) => Some(existing.clone()),
+    };
+    let check = approvals_check(session, plan, opts, existing.as_ref(), ui)?;
     let commit = push_branch(session, plan, &branch, ui)?;
     ui.checkpoint("after-branch-push");
     let Some(forge) = opts.forge else {
@@ -93,20 +101,17 @@ pub(crate) fn land(
             commit: commit.to_string(),
             branch,
             compare_url,
-            approvals: records_check(session, plan, opts, ui)?,
+            approvals: check,
         });
     };
-    let opened = open_pull_request(
-        &Opening {
-            session,
-            plan,
-            forge,
-            opts,
-            commit,
-        },
-        branch,
-        ui,
-    )?;
+    let opening = Opening {
+        session,
+        plan,
+        forge,
+        opts,
+        commit,
+    };
+    let opened = open_pull_request(&opening, branch, existing.as_ref(), check, ui)?;
     match opts.wait {
         None if !opened.approvals.is_met() => Ok(Landed::PrAwaitingApproval(opened)),
         None => Ok(Landed::PrOpen(opened)),
@@ -120,12 +125,13 @@ pub(crate) fn land(
     }
 }
 
-/// The required approvals as the approval records alone show them: without a forge token the
-/// pull request's reviews cannot be read, and a missing approval must not pass as met.
-fn records_check(
+/// How the required approvals stand: the approval records and the approvals of the open pull
+/// request's reviews (read before the plan was judged, so this is the verdict's count).
+fn approvals_check(
     session: &Session,
     plan: &Plan,
     opts: &PrOptions<'_>,
+    existing: Option<&ExistingPr>,
     ui: &dyn Interaction,
 ) -> Result<ApprovalCheck, PromoteError> {
     if opts.required.is_empty() {
@@ -142,7 +148,7 @@ fn records_check(
         plan.version.as_deref().unwrap_or("mixed"),
         &promoted,
         &records,
-        None,
+        existing.map(|e| e.for_env(&plan.environment)),
     ))
 }
 
@@ -159,43 +165,20 @@ impl Opening<'_> {
     fn version(&self) -> &str {
         self.plan.version.as_deref().unwrap_or("mixed")
     }
-
-    fn promoted(&self) -> ImageMap {
-        self.plan
-            .images
-            .iter()
-            .map(|c| (c.name.clone(), c.to.clone()))
-            .collect()
-    }
-
-    /// How the required approvals stand, with the pull request's reviews when there are some.
-    fn check(&self, records: &[ApprovalRecord], pr: Option<PrApprovals<'_>>) -> ApprovalCheck {
-        approval::check_required(
-            &self.opts.required,
-            self.version(),
-            &self.promoted(),
-            records,
-            pr,
-        )
-    }
 }
 
-/// Opens (or reuses) the pull request of a pushed promotion branch, with the approvals
-/// checklist in its body kept true to the records and the pull request's reviews.
+/// Opens (or reuses) the pull request of a pushed promotion branch, its body's approvals
+/// checklist showing `check` (the records and the reviews read before the plan was judged).
 fn open_pull_request(
     o: &Opening<'_>,
     branch: String,
+    existing: Option<&ExistingPr>,
+    check: ApprovalCheck,
     ui: &dyn Interaction,
 ) -> Result<OpenedPr, PromoteError> {
     let (session, plan, forge) = (o.session, o.plan, o.forge);
     let env = session.config.env(&plan.environment)?;
     let kind = forge.target().kind;
-    let records = if o.opts.required.is_empty() {
-        Vec::new()
-    } else {
-        approval::list(session, ui)?.counted
-    };
-    let first_check = o.check(&records, None);
     let title = match &plan.from {
         Some(up) => format!("Promote {} to {} (from {up})", env.name, o.version()),
         None => format!("Promote {} to {}", env.name, o.version()),
@@ -204,19 +187,27 @@ fn open_pull_request(
         env_label: forge::env_label(&env.name),
         pr: NewPullRequest {
             title,
-            body: body(o, &first_check),
+            body: body(o, &check),
             head: branch.clone(),
             base: session.base_branch.clone(),
         },
         labels: env.labels.clone(),
         reviewers: env.reviewers.clone(),
     };
-    ui.step(&format!(
-        "opening the {} on {} {}",
-        kind.pr_noun(),
-        kind,
-        forge.target().repo
-    ));
+    match existing {
+        Some(e) => ui.step(&format!(
+            "{} #{} is open for {branch} on {kind} {}: reusing it",
+            kind.pr_noun(),
+            e.pr.number,
+            forge.target().repo
+        )),
+        None => ui.step(&format!(
+            "opening the {} on {} {}",
+            kind.pr_noun(),
+            kind,
+            forge.target().repo
+        )),
+    }
     let outcome = ensure_pull_request(forge, &request)?;
     let pr = outcome.pr;
     for old in &outcome.superseded {
@@ -228,42 +219,13 @@ fn open_pull_request(
             pr.number
         ));
     }
-    // The pull request's reviews count for its environment's roles; re-check with them and keep
-    // the checklist in the body true.
-    let check = if o.opts.required.is_empty() {
-        first_check
-    } else {
-        let reviews = forge.reviews(pr.number)?;
-        let role_approvals = forge::role_approvals(
-            kind,
-            &reviews,
-            pr.head_sha.as_deref(),
-            &session.config.approvers,
-        );
-        let check = o.check(
-            &records,
-            Some(PrApprovals {
-                environment: &env.name,
-                forge: kind,
-                approvals: &role_approvals,
-            }),
-        );
-        if check != first_check {
-            let edit = PrEdit {
-                title: None,
-                body: Some(body(o, &check)),
-            };
-            forge.update(pr.number, &edit)?;
-        }
-        check
-    };
     Ok(OpenedPr {
         commit: o.commit.to_string(),
         branch,
         number: pr.number,
         url: pr.url.clone(),
         title: pr.title.clone(),
-        created: outcome.created,
+        action: outcome.action,
         superseded: outcome
             .superseded
             .iter()
@@ -292,8 +254,9 @@ pub struct PromotionPullRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrOutcome {
     pub pr: PullRequest,
-    /// `false` when an open PR for the same head (same environment and version) was reused.
-    pub created: bool,
+    /// Opened, or the open PR for the same head (same environment and version) reused: its
+    /// title and body brought up to date, or already so.
+    pub action: PrAction,
     /// Open PRs for the same environment and another version, now closed with a comment.
     pub superseded: Vec<PullRequest>,
 }
@@ -312,7 +275,7 @@ pub fn ensure_pull_request(
     let mut open = forge.find_open(&PrQuery::Label(request.env_label.clone()))?;
     open.extend(forge.find_open(&PrQuery::Head(head.clone()))?);
     let plan = forge::plan_pull_request(&open, head);
-    let (pr, created) = open_or_reuse(forge, request, plan.reuse)?;
+    let (pr, action) = open_or_reuse(forge, request, plan.reuse)?;
     let mut superseded = Vec::new();
     for old in plan.supersede.into_iter().filter(|o| o.number != pr.number) {
         let comment = forge::supersede_comment(forge.target().kind, &pr);
@@ -322,43 +285,44 @@ pub fn ensure_pull_request(
             ..old
         });
     }
-    let pr = labels_and_reviewers(forge, request, pr, created)?;
+    let pr = labels_and_reviewers(forge, request, pr, action == PrAction::Opened)?;
     Ok(PrOutcome {
         pr,
-        created,
+        action,
         superseded,
     })
 }
 
-/// The pull request to use, and whether it was created: the open one for the head (its title
-/// and body brought up to date), else a new one.
+/// The pull request to use, and what was done to it: the open one for the head (its title and
+/// body brought up to date where they differ; compared first, so an unchanged pull request is
+/// not edited), else a new one.
 fn open_or_reuse(
     forge: &dyn Forge,
     request: &PromotionPullRequest,
     reuse: Option<PullRequest>,
-) -> Result<(PullRequest, bool), ForgeError> {
+) -> Result<(PullRequest, PrAction), ForgeError> {
     let edit = PrEdit {
         title: Some(request.pr.title.clone()),
         body: Some(request.pr.body.clone()),
     };
-    let up_to_date = |existing: PullRequest| -> Result<PullRequest, ForgeError> {
-        if edit.title.as_deref() == Some(existing.title.as_str())
-            && edit.body.as_deref() == Some(existing.body.as_str())
-        {
-            Ok(existing)
+    let up_to_date = |existing: PullRequest| -> Result<(PullRequest, PrAction), ForgeError> {
+        // Forges may normalise line ends in what they store: compare without them.
+        let same = |a: &str, b: &str| a.replace("\r\n", "\n").trim_end() == b.trim_end();
+        if same(&existing.title, &request.pr.title) && same(&existing.body, &request.pr.body) {
+            Ok((existing, PrAction::Unchanged))
         } else {
-            forge.update(existing.number, &edit)
+            Ok((forge.update(existing.number, &edit)?, PrAction::Updated))
         }
     };
     if let Some(existing) = reuse {
-        return Ok((up_to_date(existing)?, false));
+        return up_to_date(existing);
     }
     match forge.create(&request.pr) {
-        Ok(pr) => Ok((pr, true)),
+        Ok(pr) => Ok((pr, PrAction::Opened)),
         Err(ForgeError::AlreadyExists { .. }) => {
             let raced = forge.find_open(&PrQuery::Head(request.pr.head.clone()))?;
             match forge::plan_pull_request(&raced, &request.pr.head).reuse {
-                Some(existing) => Ok((up_to_date(existing)?, false)),
+                Some(existing) => up_to_date(existing),
                 None => Err(ForgeError::DuplicateNotFound {
                     forge: forge.target().kind,
                     repo: forge.target().repo.to_string(),
@@ -441,8 +405,12 @@ fn labels_and_reviewers(
 ///
 /// The branch is ours (one per environment and version): when it already holds commits the base
 /// lacks, it is reused if its tip makes the very same change (an earlier run of this promotion),
-/// and refused otherwise. A branch whose commits all reached the base (an earlier promotion that
-/// was merged) is fast-forwarded. Never forced.
+/// and refused otherwise. A reused tip whose message is not this run's (another verdict now
+/// that reviews approve it, a `Policy-Config` trailer it lacks: testbed findings G4 and G6) gets
+/// a commit on top with this run's message and the same tree, so the branch's tip carries this
+/// run's trailers and the reviews of the tip still hold ([`super::reviews`]). A branch whose
+/// commits all reached the base (an earlier promotion that was merged) is fast-forwarded. Never
+/// forced.
 fn push_branch(
     session: &Session,
     plan: &Plan,
@@ -450,7 +418,7 @@ fn push_branch(
     ui: &dyn Interaction,
 ) -> Result<CommitId, PromoteError> {
     let repo = &session.repo;
-    let base = plan.base_id.unwrap_or(session.base);
+    let mut base = plan.base_id.unwrap_or(session.base);
     let same_change = |tip: CommitId| -> Result<bool, PromoteError> {
         Ok(repo.read_file(tip, &plan.overlay_file)?.as_deref() == Some(plan.new_text.as_bytes()))
     };
@@ -461,14 +429,21 @@ fn push_branch(
     if let Some(tip) = repo.remote_tip(&session.remote, branch)?
         && !repo.is_ancestor(tip, base)
     {
-        if same_change(tip)? {
+        if !same_change(tip)? {
+            return Err(taken());
+        }
+        if repo.commit_info(tip)?.message == plan.commit_message {
             ui.step(&format!(
                 "branch {branch} already makes this change; reusing {}",
                 tip.short()
             ));
             return Ok(tip);
         }
-        return Err(taken());
+        ui.step(&format!(
+            "branch {branch} already makes this change in {}, with other trailers: adding this run's on top",
+            tip.short()
+        ));
+        base = tip;
     }
     let (commit, sign) = commit_on(session, plan, base)?;
     ui.step(&format!(

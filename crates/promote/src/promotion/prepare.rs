@@ -11,8 +11,9 @@ use promote_core::{Person, image::ImageChange};
 
 use super::draft::{Draft, Planner, finish};
 use super::message::{self, Subject};
+use super::reviews::{ExistingPr, KnownPr};
 use crate::images::ImageCheck;
-use crate::plan::Prepared;
+use crate::plan::{Prepared, branch_name};
 use crate::render::SpeculativeInput;
 use crate::session::Workspace;
 use crate::{Interaction, PromoteError, Session};
@@ -43,6 +44,21 @@ pub fn prepare(
     req: &PromoteRequest,
     ui: &dyn Interaction,
 ) -> Result<Prepared, PromoteError> {
+    prepare_with(planner, req, None, ui).map(|(prepared, _)| prepared)
+}
+
+/// Reads the open pull request from a promotion's head branch (`promote/ENV/VERSION`), if any.
+pub type ReadPr<'a> = dyn Fn(&str) -> Result<Option<ExistingPr>, PromoteError> + 'a;
+
+/// [`prepare`] for PR mode: once the edit is planned (and so the head branch named), `read_pr`
+/// reads the promotion's open pull request, and the policies judge the plan with its reviews
+/// counted (testbed finding G4). Returns what was read, for the landing.
+pub fn prepare_with(
+    planner: &Planner<'_>,
+    req: &PromoteRequest,
+    read_pr: Option<&ReadPr<'_>>,
+    ui: &dyn Interaction,
+) -> Result<(Prepared, KnownPr), PromoteError> {
     let session = planner.gate.session;
     let Inputs {
         env,
@@ -59,12 +75,21 @@ pub fn prepare(
     let (edits, changes) = overlay.plan(&target, &opts)?;
     let version = version(req, upstream.as_ref(), &changes);
     if changes.is_empty() {
-        return Ok(Prepared::AlreadyAt {
+        let already = Prepared::AlreadyAt {
             environment: env.name.clone(),
             version,
             overlay_file: overlay.file().to_owned(),
-        });
+        };
+        return Ok((already, KnownPr::Unread));
     }
+    let known = match read_pr {
+        Some(read) => KnownPr::from(read(&branch_name(&env.name, version.as_deref()))?),
+        None => KnownPr::Unread,
+    };
+    let pr_approvals = match &known {
+        KnownPr::Open(existing) => Some(existing.for_env(&env.name)),
+        KnownPr::Unread | KnownPr::NoneOpen => None,
+    };
     let from = upstream_name;
     let subject = Subject::Promotion {
         from: from.as_deref(),
@@ -87,7 +112,7 @@ pub fn prepare(
         planner,
         draft,
         &pinned,
-        &|d, author| planner.judge_promotion(d, author, ui),
+        &|d, author| planner.judge_promotion_with(d, author, pr_approvals, ui),
         &|d, author, verdict, images| {
             message::commit_message(
                 (session, d, author),
@@ -99,7 +124,7 @@ pub fn prepare(
         },
         ui,
     )?;
-    Ok(Prepared::Ready(Box::new(plan)))
+    Ok((Prepared::Ready(Box::new(plan)), known))
 }
 
 /// The version the promotion brings: VERSION; with `--from`, what the promoted images will

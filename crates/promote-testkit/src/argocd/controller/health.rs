@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Live, State, str_of, write_status};
-use crate::argocd::render::image_tag;
+use crate::argocd::render::{Manifests, image_tag};
 use crate::argocd::store::Key;
 use crate::argocd::{Shared, now_string};
 
@@ -21,14 +21,32 @@ fn severity(h: &str) -> u8 {
 
 /// The app's health from the live model and the tags the test programmed. Only the status: in
 /// Argo CD 3.x the app-level `status.health` carries no message (`resourceHealthSource: appTree`);
-/// the reason lives in the resource tree, which the Application does not hold.
+/// the reason lives in the resource tree, which the Application does not hold. For the health
+/// lag after an apply (`ArgoCdStandIn::set_health_lag`), the health is what was live before it
+/// (a stale cache).
 pub(super) fn health(shared: &Shared, live: Option<&Live>) -> String {
     let Some(live) = live.filter(|l| !l.manifests.is_empty()) else {
         return "Missing".into();
     };
+    let since = live.applied_at.elapsed();
+    let lag = live.health_lag;
+    if since < lag
+        && let Some(before) = live.before.as_ref().filter(|b| !b.is_empty())
+    {
+        return worst(shared, before);
+    }
+    let worst = worst(shared, &live.manifests);
+    if worst == "Healthy" && since < lag + shared.options.rollout_delay {
+        return "Progressing".into();
+    }
+    worst
+}
+
+/// The worst health the test programmed for any image tag in `manifests`.
+fn worst(shared: &Shared, manifests: &Manifests) -> String {
     let controls = shared.controls();
     let mut worst = "Healthy".to_owned();
-    for o in live.manifests.values() {
+    for o in manifests.values() {
         for img in &o.images {
             if let Some(h) = image_tag(img).and_then(|t| controls.health_by_tag.get(t))
                 && severity(h) > severity(&worst)
@@ -36,9 +54,6 @@ pub(super) fn health(shared: &Shared, live: Option<&Live>) -> String {
                 worst = h.clone();
             }
         }
-    }
-    if worst == "Healthy" && live.applied_at.elapsed() < shared.options.rollout_delay {
-        return "Progressing".into();
     }
     worst
 }

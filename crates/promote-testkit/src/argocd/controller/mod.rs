@@ -47,6 +47,10 @@ struct AppState {
 struct Live {
     manifests: Manifests,
     applied_at: Instant,
+    /// What was live before this apply, and for how long after it the health is still judged
+    /// on that (`ArgoCdStandIn::set_health_lag`, as set when this apply ran).
+    before: Option<Manifests>,
+    health_lag: std::time::Duration,
 }
 
 pub(crate) fn run(shared: std::sync::Arc<Shared>) {

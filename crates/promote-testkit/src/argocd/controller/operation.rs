@@ -206,9 +206,12 @@ fn attempt(shared: &Shared, st: &mut State, key: &Key, obj: &Value, mut state: V
         ));
     } else {
         if !sync.dry_run {
+            let before = app.live.take().map(|l| l.manifests);
             app.live = Some(Live {
                 manifests: live,
                 applied_at: Instant::now(),
+                before,
+                health_lag: shared.controls().health_lag,
             });
         }
         state["phase"] = json!("Succeeded");

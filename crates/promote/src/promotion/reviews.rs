@@ -1,0 +1,111 @@
+//! The promotion's open pull request as it stands before this run lands anything: found by its
+//! head branch, with the role approvals its reviews give. A promotion in PR mode reads it before
+//! the policies judge the plan, so the plan, the commit's trailers, the pull request's body and
+//! the outcome all carry one verdict (testbed finding G4).
+//!
+//! An approval binds to what is merged: a review of another commit than the pull request's head
+//! counts only when git shows that the head changes nothing since (the reviewed commit is an
+//! ancestor of the head, with the same tree), as after this tool adds a commit that only brings
+//! the trailers up to date ([`super::pr`]).
+
+use promote_core::forge::{
+    self, Forge, ForgeKind, PrQuery, PullRequest, Review, RoleApproval,
+};
+use promote_git::CommitId;
+
+use crate::approval::PrApprovals;
+use crate::{PromoteError, Session};
+
+/// An open pull request for the promotion's head branch, and what its reviews approve.
+#[derive(Debug, Clone)]
+pub struct ExistingPr {
+    pub pr: PullRequest,
+    pub forge: ForgeKind,
+    /// The roles its reviews approve, as [`forge::role_approvals`] counts them.
+    pub approvals: Vec<RoleApproval>,
+}
+
+impl ExistingPr {
+    /// Its approvals, for requirements on `environment` (the one the pull request promotes).
+    pub fn for_env<'a>(&'a self, environment: &'a str) -> PrApprovals<'a> {
+        PrApprovals {
+            environment,
+            forge: self.forge,
+            approvals: &self.approvals,
+        }
+    }
+}
+
+/// What is known of the promotion's pull request when landing starts.
+#[derive(Debug, Clone, Default)]
+pub enum KnownPr {
+    /// Not read yet: landing reads it before it pushes anything.
+    #[default]
+    Unread,
+    /// Read: no pull request is open for the head branch.
+    NoneOpen,
+    /// Read: this one is open.
+    Open(ExistingPr),
+}
+
+impl From<Option<ExistingPr>> for KnownPr {
+    fn from(found: Option<ExistingPr>) -> Self {
+        found.map_or(KnownPr::NoneOpen, KnownPr::Open)
+    }
+}
+
+/// The open pull request from `branch`, with its reviews counted for the roles of
+/// `promote.yaml`'s `approvers`; `None` when there is none. Also the first thing asked of the
+/// forge in a run: a wrong token, a missing repository or no access fail here, before anything
+/// is pushed.
+pub fn read(
+    forge: &dyn Forge,
+    session: &Session,
+    branch: &str,
+) -> Result<Option<ExistingPr>, PromoteError> {
+    let open = forge.find_open(&PrQuery::Head(branch.to_owned()))?;
+    let Some(pr) = forge::plan_pull_request(&open, branch).reuse else {
+        return Ok(None);
+    };
+    let kind = forge.target().kind;
+    let mut reviews = forge.reviews(pr.number)?;
+    if let Some(head) = pr.head_sha.as_deref() {
+        for review in &mut reviews {
+            if still_holds(session, review, head) {
+                review.commit = Some(head.to_owned());
+            }
+        }
+    }
+    let approvals = forge::role_approvals(
+        kind,
+        &reviews,
+        pr.head_sha.as_deref(),
+        &session.config.approvers,
+    );
+    Ok(Some(ExistingPr {
+        pr,
+        forge: kind,
+        approvals,
+    }))
+}
+
+/// Whether a review of another commit than `head` holds for `head`: git has both, the reviewed
+/// commit is an ancestor of the head and has the same tree. The commit ids come from the forge:
+/// only full hex ids are looked up (never a ref name or an abbreviation).
+fn still_holds(session: &Session, review: &Review, head: &str) -> bool {
+    let Some(reviewed) = review.commit.as_deref().filter(|c| *c != head) else {
+        return false;
+    };
+    let (Some(reviewed), Some(head)) = (full_id(reviewed), full_id(head)) else {
+        return false;
+    };
+    let repo = &session.repo;
+    let tree = |c: CommitId| repo.path_id(c, "").ok().flatten();
+    repo.is_ancestor(reviewed, head) && tree(reviewed).is_some_and(|t| Some(t) == tree(head))
+}
+
+fn full_id(text: &str) -> Option<CommitId> {
+    (text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
