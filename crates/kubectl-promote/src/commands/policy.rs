@@ -7,6 +7,7 @@ use std::io::Read as _;
 
 use anyhow::Context as _;
 
+use promote::document::Document as _;
 use promote::policies::{
     self, CaseResult, ConfigSource, EvalReport, EvalRequest, Input, InspectReport, ListReport,
     PackageReport, PackageRequest, TestRequest,
@@ -52,7 +53,7 @@ fn list(ctx: &Ctx<'_>, runtime: &PolicyRuntime) -> anyhow::Result<Exit> {
     if ctx.shell.is_text() {
         print_list(ctx, &report)?;
     }
-    ctx.shell.document("PolicyList", &report)?;
+    ctx.shell.document(report.kind(), &report)?;
     Ok(ok_unless(report.has_errors()))
 }
 
@@ -142,7 +143,7 @@ fn inspect(
     if ctx.shell.is_text() {
         print_inspect(ctx, &report)?;
     }
-    ctx.shell.document("PolicyInspection", &report)?;
+    ctx.shell.document(report.kind(), &report)?;
     Ok(ok_unless(report.error.is_some()))
 }
 
@@ -239,7 +240,7 @@ fn eval(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyEvalArgs) -> anyhow
     if ctx.shell.is_text() {
         print_eval(ctx, &report)?;
     }
-    ctx.shell.document("PolicyEvaluation", &report)?;
+    ctx.shell.document(report.kind(), &report)?;
     Ok(match report.verdict() {
         Some(Verdict::Allow) => Exit::Ok,
         Some(Verdict::Deny) => Exit::Denied,
@@ -314,7 +315,7 @@ fn test(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyTestArgs) -> anyhow
             report.passed, report.failed
         ))?;
     }
-    ctx.shell.document("PolicyTestResult", &report)?;
+    ctx.shell.document(report.kind(), &report)?;
     Ok(ok_unless(report.failed > 0))
 }
 
@@ -362,7 +363,7 @@ fn package(
     if ctx.shell.is_text() {
         print_package(ctx, &report)?;
     }
-    ctx.shell.document("PolicyPackageResult", &report)?;
+    ctx.shell.document(report.kind(), &report)?;
     Ok(Exit::Ok)
 }
 
