@@ -42,15 +42,7 @@ pub fn ports(global: &Global, env: &Env) -> anyhow::Result<Ports> {
     let request_timeout = request_timeout(global)?;
     Ok(Ports {
         workspace: workspace(global, env)?,
-        policies: PolicyRuntime::new(PolicySettings {
-            // The host puts `kubectl-promote/compiled/…` below this root.
-            cache: (!global.no_cache)
-                .then(|| env.cache_dir.parent().map(Path::to_path_buf))
-                .flatten(),
-            one_offs: global.policy.clone(),
-            krew_root: env.krew_root.clone(),
-            kube_user: None,
-        }),
+        policies: policy_runtime(global, env),
         renderer: renderer(global, env),
         clock: Box::new(SystemClock {
             pinned: env.now.clone(),
@@ -62,6 +54,20 @@ pub fn ports(global: &Global, env: &Env) -> anyhow::Result<Ports> {
         }),
         forges: Box::new(EnvForges { env: env.clone() }),
         registry: Box::new(HttpRegistries { env: env.clone() }),
+    })
+}
+
+/// The policy port alone, for the commands that need no repository (`policy …`): the
+/// compiled-module cache, `--policy` one-offs and the krew root.
+pub fn policy_runtime(global: &Global, env: &Env) -> PolicyRuntime {
+    PolicyRuntime::new(PolicySettings {
+        // The host puts `kubectl-promote/compiled/…` below this root.
+        cache: (!global.no_cache)
+            .then(|| env.cache_dir.parent().map(Path::to_path_buf))
+            .flatten(),
+        one_offs: global.policy.clone(),
+        krew_root: env.krew_root.clone(),
+        kube_user: None,
     })
 }
 

@@ -182,4 +182,8 @@ pub enum PromoteError {
         "branch {branch} already exists on {remote} with another change for this environment and version; nothing was pushed. Close its pull request and delete the branch (`git push {remote} --delete {branch}`), then promote again"
     )]
     BranchTaken { branch: String, remote: String },
+    /// A policy command (`policy list | inspect | eval | test | package`) could not do its job
+    /// (boxed: a load error is large, and every `Result` here would carry its size).
+    #[error(transparent)]
+    Policies(Box<crate::policies::PoliciesError>),
 }

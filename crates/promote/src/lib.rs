@@ -17,6 +17,7 @@ pub mod init;
 pub mod interaction;
 pub mod peek;
 pub mod plan;
+pub mod policies;
 pub mod ports;
 pub mod promotion;
 pub mod provenance;

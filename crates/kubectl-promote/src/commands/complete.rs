@@ -63,16 +63,41 @@ fn candidates(env: &Env, cwd: &Path, words: &[String]) -> (Candidates, u8) {
         Some((cur, done)) => (done, cur.as_str()),
         None => (&[][..], ""),
     };
-    // Walk the finished words: subcommands go down the tree, flags that take a value skip it.
-    let mut cmd = &root;
-    let mut path: Vec<String> = Vec::new();
-    let mut positionals = 0usize;
-    let mut pending_value: Option<clap::Arg> = None;
+    let at = walk(&root, done);
+    if let Some(arg) = at.pending_value {
+        return value_candidates(cwd, arg, cur);
+    }
+    if let Some(inline) = inline_value(cwd, at.cmd, cur) {
+        return inline;
+    }
+    if cur.starts_with('-') {
+        return (starting_with(&flags(at.cmd), cur), NO_FILES);
+    }
+    positional_candidates(env, cwd, &at, cur)
+}
+
+/// Where the finished words lead in the command tree.
+struct Walk<'a> {
+    /// The (sub)command the word under the cursor belongs to.
+    cmd: &'a clap::Command,
+    /// The subcommands on the way there (`["policy", "inspect"]`).
+    path: Vec<&'a str>,
+    /// How many positional arguments were given to `cmd`.
+    positionals: usize,
+    /// A flag that takes a value and has none yet: the word under the cursor is its value.
+    pending_value: Option<&'a clap::Arg>,
+}
+
+/// Walk the finished words: subcommands go down the tree, flags that take a value skip it.
+fn walk<'a>(root: &'a clap::Command, done: &[String]) -> Walk<'a> {
+    let mut at = Walk {
+        cmd: root,
+        path: Vec::new(),
+        positionals: 0,
+        pending_value: None,
+    };
     for w in done {
-        if pending_value.take().is_some() {
-            continue;
-        }
-        if w == "--" {
+        if at.pending_value.take().is_some() || w == "--" {
             continue;
         }
         if let Some(flag) = w.strip_prefix('-') {
@@ -80,99 +105,101 @@ fn candidates(env: &Env, cwd: &Path, words: &[String]) -> (Candidates, u8) {
                 continue;
             }
             let arg = match flag.strip_prefix('-') {
-                Some(long) => cmd.get_arguments().find(|a| a.get_long() == Some(long)),
+                Some(long) => at.cmd.get_arguments().find(|a| a.get_long() == Some(long)),
                 None => flag
                     .chars()
                     .last()
-                    .and_then(|c| cmd.get_arguments().find(|a| a.get_short() == Some(c))),
+                    .and_then(|c| at.cmd.get_arguments().find(|a| a.get_short() == Some(c))),
             };
-            if let Some(a) = arg
-                && takes_value(a)
-                && !a.is_require_equals_set()
-            {
-                pending_value = Some(a.clone());
-            }
+            at.pending_value = arg.filter(|a| takes_value(a) && !a.is_require_equals_set());
             continue;
         }
-        if positionals == 0
-            && let Some(sub) = cmd.find_subcommand(w)
+        if at.positionals == 0
+            && let Some(sub) = at.cmd.find_subcommand(w)
         {
-            path.push(sub.get_name().to_owned());
-            cmd = sub;
+            at.path.push(sub.get_name());
+            at.cmd = sub;
             continue;
         }
-        positionals += 1;
+        at.positionals += 1;
     }
-    let keep = |c: &Candidates| {
-        c.iter()
-            .filter(|(v, _)| v.starts_with(cur))
-            .cloned()
-            .collect::<Candidates>()
-    };
-    // The value of a flag.
-    if let Some(arg) = pending_value {
-        return value_candidates(cwd, &arg, keep);
-    }
-    if let Some((flag, value)) = cur.split_once('=')
-        && let Some(long) = flag.strip_prefix("--")
-        && let Some(arg) = cmd.get_arguments().find(|a| a.get_long() == Some(long))
+    at
+}
+
+/// The candidates that start with `prefix`.
+fn starting_with(c: &Candidates, prefix: &str) -> Candidates {
+    c.iter()
+        .filter(|(v, _)| v.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+/// `--flag=VALUE` under the cursor: the values of the flag, each with `--flag=` in front.
+fn inline_value(cwd: &Path, cmd: &clap::Command, cur: &str) -> Option<(Candidates, u8)> {
+    let (flag, value) = cur.split_once('=')?;
+    let long = flag.strip_prefix("--")?;
+    let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
+    let (c, d) = value_candidates(cwd, arg, value);
+    Some((
+        c.into_iter()
+            .map(|(v, h)| (format!("{flag}={v}"), h))
+            .collect(),
+        d,
+    ))
+}
+
+/// The visible flags of `cmd`, long and short, with their help.
+fn flags(cmd: &clap::Command) -> Candidates {
+    let mut flags: Candidates = Vec::new();
+    for a in cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_positional())
     {
-        let (c, d) = value_candidates(cwd, arg, |c: &Candidates| {
-            c.iter()
-                .filter(|(v, _)| v.starts_with(value))
-                .cloned()
-                .collect()
-        });
-        return (
-            c.into_iter()
-                .map(|(v, h)| (format!("{flag}={v}"), h))
-                .collect(),
-            d,
+        let help = a.get_help().map(ToString::to_string);
+        if let Some(l) = a.get_long() {
+            flags.push((format!("--{l}"), help.clone()));
+        }
+        if let Some(s) = a.get_short() {
+            flags.push((format!("-{s}"), help));
+        }
+    }
+    flags
+}
+
+/// A new word that is not a flag: subcommands (before any positional), and what the command's
+/// first positional argument takes (an environment, a module, a shell).
+fn positional_candidates(env: &Env, cwd: &Path, at: &Walk<'_>, cur: &str) -> (Candidates, u8) {
+    let mut out: Candidates = Vec::new();
+    if at.positionals == 0 {
+        out.extend(
+            at.cmd
+                .get_subcommands()
+                .filter(|s| !s.is_hide_set())
+                .map(|s| {
+                    (
+                        s.get_name().to_owned(),
+                        s.get_about().map(ToString::to_string),
+                    )
+                }),
         );
     }
-    if cur.starts_with('-') {
-        let mut flags: Candidates = Vec::new();
-        for a in cmd
-            .get_arguments()
-            .filter(|a| !a.is_hide_set() && !a.is_positional())
-        {
-            let help = a.get_help().map(ToString::to_string);
-            if let Some(l) = a.get_long() {
-                flags.push((format!("--{l}"), help.clone()));
-            }
-            if let Some(s) = a.get_short() {
-                flags.push((format!("-{s}"), help));
-            }
-        }
-        return (keep(&flags), NO_FILES);
-    }
-    let mut out: Candidates = Vec::new();
-    if positionals == 0 {
-        out.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).map(|s| {
-            (
-                s.get_name().to_owned(),
-                s.get_about().map(ToString::to_string),
-            )
-        }));
-    }
-    let sub = path.iter().map(String::as_str).collect::<Vec<_>>();
-    match (sub.as_slice(), positionals) {
+    match (at.path.as_slice(), at.positionals) {
         ([], 0) => out.extend(environments(cwd, "promote into this environment")),
         ([one], 0) if ENV_FIRST.contains(one) => out.extend(environments(cwd, "environment")),
         (["policy", "inspect" | "eval"], 0) => {
             out.extend(modules(env));
-            return (keep(&out), FILES);
+            return (starting_with(&out, cur), FILES);
         }
         (["policy", "test" | "package"], 0) => return (Vec::new(), FILES),
         (["completion"], 0) => {
-            let shell = cmd.get_arguments().find(|a| a.is_positional());
+            let shell = at.cmd.get_arguments().find(|a| a.is_positional());
             if let Some(a) = shell {
                 out.extend(possible_values(a));
             }
         }
         _ => {}
     }
-    (keep(&out), NO_FILES)
+    (starting_with(&out, cur), NO_FILES)
 }
 
 fn takes_value(a: &clap::Arg) -> bool {
@@ -192,17 +219,18 @@ fn possible_values(a: &clap::Arg) -> Candidates {
         .collect()
 }
 
-fn value_candidates(
-    cwd: &Path,
-    arg: &clap::Arg,
-    keep: impl Fn(&Candidates) -> Candidates,
-) -> (Candidates, u8) {
+/// The value of `arg` that starts with `prefix`: its enumerated values, environments for
+/// `--from`, file names for paths.
+fn value_candidates(cwd: &Path, arg: &clap::Arg, prefix: &str) -> (Candidates, u8) {
     let values = possible_values(arg);
     if !values.is_empty() {
-        return (keep(&values), NO_FILES);
+        return (starting_with(&values, prefix), NO_FILES);
     }
     match arg.get_id().as_str() {
-        "from" => (keep(&environments(cwd, "upstream environment")), NO_FILES),
+        "from" => (
+            starting_with(&environments(cwd, "upstream environment"), prefix),
+            NO_FILES,
+        ),
         // Paths and URLs: let the shell complete file names.
         "repo" | "config" | "policy" | "kubeconfig" | "input" | "settings" | "out_dir"
         | "license" => (Vec::new(), FILES),
