@@ -16,8 +16,10 @@ fi
 command -v opa >/dev/null || { echo "opa not found: run scripts/go-tools.sh" >&2; exit 1; }
 opa test --ignore cases examples/policies/rego/qa-approved
 opa test --ignore cases examples/policies/rego/sensitive-objects
-# The house's layering rule: no import circle between the modules of any crate.
+# The house's rules: no import circle between the modules of any crate, no function over 100
+# lines outside tests.
 python3 scripts/module-deps.py >/dev/null || { python3 scripts/module-deps.py; exit 1; }
+python3 scripts/long-fns.py
 cargo test --workspace --no-fail-fast "$@"
 # The kill-mid-rollback/promotion tests and the race tests need the binary built with its named
 # pause points.
