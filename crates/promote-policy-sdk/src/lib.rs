@@ -23,9 +23,9 @@ pub use decision::{
 pub use metadata::{METADATA_SECTION, PolicyMetadata, Resources};
 pub use request::{
     Actor, ApprovalRecord, ApprovalVerdict, Approver, ArgoCdState, Context, Environment,
-    EvaluationRequest, GitState, HistoryEntry, ImageChange, ImageRef, InitiatedBy, Operation,
-    OperationKind, Override, Promotion, PromotionMode, RequestError, Rollback, RollbackFrom,
-    RollbackStrategy, RollbackTo,
+    EvaluationRequest, GitState, HistoryEntry, ImageChange, ImageRef, ImageSource, InitiatedBy,
+    ObjectChange, Operation, OperationKind, Override, Promotion, PromotionMode, RenderedObject,
+    RequestError, Rollback, RollbackFrom, RollbackStrategy, RollbackTo, SourceCommit,
 };
 pub use run::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_USAGE, PolicyFailure, run, run_with};
 

@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+use promote_core::manifests::Manifests;
+use promote_core::render_diff::{ObjectDiff, diff_objects};
+
 use promote_core::Person;
 use promote_core::config::Mode;
 use promote_core::image::ImageChange;
@@ -33,6 +36,8 @@ pub struct Plan {
     /// The render's container images against those of the tree the environment last had (its
     /// last promotion): every change, each marked as explained by this edit or not.
     pub rendered_images: PlanComparison,
+    /// What the change does to the rendered manifests against the base tip, object by object.
+    pub render_diff: RenderDiff,
     pub commit_message: String,
     pub author: Person,
     /// Every policy's verdict (`None`: no policies configured for this operation).
@@ -47,6 +52,48 @@ pub struct Plan {
     pub(crate) overlay_dir: String,
     #[serde(skip)]
     pub(crate) base_id: Option<CommitId>,
+}
+
+/// The rendered diff of a plan: the base tip's render against the change's, object by object
+/// (`-o json`: the list, or `{"unavailable": why}`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum RenderDiff {
+    Objects(Vec<ObjectDiff>),
+    /// The base tip did not render, or a render is not readable YAML.
+    Unavailable { unavailable: String },
+}
+
+impl RenderDiff {
+    /// Diff the base tip's render (or why it failed) with the change's.
+    pub fn between(base: Result<&str, &str>, changed: &str) -> RenderDiff {
+        let base = match base {
+            Ok(b) => b,
+            Err(e) => {
+                return RenderDiff::Unavailable {
+                    unavailable: format!("the base tip does not render: {e}"),
+                };
+            }
+        };
+        if base == changed {
+            return RenderDiff::Objects(Vec::new());
+        }
+        let parse = |what: &str, text: &str| Manifests::parse(what, text);
+        match (parse("the base tip's render", base), parse("the render", changed)) {
+            (Ok(a), Ok(b)) => RenderDiff::Objects(diff_objects(&a, &b)),
+            (Err(e), _) | (_, Err(e)) => RenderDiff::Unavailable {
+                unavailable: e.to_string(),
+            },
+        }
+    }
+
+    /// The objects, none when unavailable.
+    pub fn objects(&self) -> &[ObjectDiff] {
+        match self {
+            RenderDiff::Objects(o) => o,
+            RenderDiff::Unavailable { .. } => &[],
+        }
+    }
 }
 
 /// The render check of a plan.

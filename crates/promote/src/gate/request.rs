@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use promote_core::Person;
 use promote_core::config::Mode;
 use promote_core::image::{EnvVersion, ImageChange, ImageRef};
+use promote_core::render_diff::{Change, ObjectDiff};
 use promote_policy::sdk;
 
 use crate::approval::ApprovalRecord;
@@ -22,6 +23,8 @@ pub enum Operation<'a> {
         previous_version: Option<&'a str>,
         changes: &'a [ImageChange],
         mode: Mode,
+        /// What the change does to the rendered manifests (empty: unknown or the same).
+        render_diff: &'a [ObjectDiff],
     },
     /// A rollback, by either strategy.
     Rollback {
@@ -50,6 +53,7 @@ impl Operation<'_> {
                 previous_version,
                 changes,
                 mode,
+                render_diff,
             } => sdk::Operation::Promote(sdk::Promotion {
                 environment: env.to_owned(),
                 from: from.map(str::to_owned),
@@ -71,7 +75,7 @@ impl Operation<'_> {
                 },
                 override_,
                 requested_by: actor,
-                render_diff: Vec::new(),
+                render_diff: render_diff.iter().map(to_sdk_object).collect(),
             }),
             Operation::Rollback { strategy, from, to } => sdk::Operation::Rollback(sdk::Rollback {
                 environment: env.to_owned(),
@@ -82,6 +86,23 @@ impl Operation<'_> {
                 override_,
             }),
         }
+    }
+}
+
+/// One rendered object as policies see it: no patch text.
+fn to_sdk_object(o: &ObjectDiff) -> sdk::RenderedObject {
+    sdk::RenderedObject {
+        id: o.id.clone(),
+        group: o.group.clone(),
+        kind: o.kind.clone(),
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+        change: match o.change {
+            Change::Added => sdk::ObjectChange::Added,
+            Change::Removed => sdk::ObjectChange::Removed,
+            Change::Changed => sdk::ObjectChange::Changed,
+        },
+        fields: o.fields.clone(),
     }
 }
 

@@ -16,7 +16,8 @@ use promote_git::CommitId;
 use crate::approval::PrApprovals;
 use crate::gate::{Gate, Judged, Operation, PolicyVerdict};
 use crate::images::{Found, ImageCheck};
-use crate::plan::{Plan, RenderReport};
+use crate::plan::{Plan, RenderDiff, RenderReport};
+use promote_core::render_diff::ObjectDiff;
 use crate::render::{Rendered, Renderer};
 use crate::rendered::{self, PlanComparison};
 use crate::{Interaction, PromoteError};
@@ -54,9 +55,10 @@ impl Draft<'_> {
     }
 }
 
-/// Judges a draft by its author (`None`: no policies configured).
-pub type Judge<'a> =
-    dyn Fn(&Draft<'_>, &Person) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
+/// Judges a draft by its author, with what it does to the rendered manifests (`None`: no
+/// policies configured).
+pub type Judge<'a> = dyn Fn(&Draft<'_>, &Person, &[ObjectDiff]) -> Result<Option<PolicyVerdict>, PromoteError>
+    + 'a;
 
 /// Builds a commit message from the draft, the author, the policies' verdict and the image check.
 pub type Message<'a> =
@@ -69,17 +71,17 @@ impl Planner<'_> {
     pub fn judge_promotion(
         &self,
         d: &Draft<'_>,
-        author: &Person,
+        (author, render_diff): (&Person, &[ObjectDiff]),
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
-        self.judge_promotion_with(d, author, None, ui)
+        self.judge_promotion_with(d, (author, render_diff), None, ui)
     }
 
     /// [`Planner::judge_promotion`] with the approvals of the promotion's open pull request.
     pub fn judge_promotion_with(
         &self,
         d: &Draft<'_>,
-        author: &Person,
+        (author, render_diff): (&Person, &[ObjectDiff]),
         pr: Option<PrApprovals<'_>>,
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
@@ -92,6 +94,7 @@ impl Planner<'_> {
                     previous_version: d.previous_version.as_deref(),
                     changes: &d.changes,
                     mode: d.mode,
+                    render_diff,
                 },
                 version,
                 promoted: &d.promoted(),
@@ -110,6 +113,7 @@ struct SideBySide {
     judged: Result<(Person, Option<PolicyVerdict>), PromoteError>,
     last: Option<(CommitId, String)>,
     baseline: Baseline,
+    render_diff: RenderDiff,
 }
 
 /// Apply the edits, check they hold, render and look the images up (beside the rest), and
@@ -144,6 +148,7 @@ pub fn finish(
     }
     let (author, policy) = side.judged?;
     let rendered_images = comparison(planner, &d, &file, &rendered, side.last, &side.baseline);
+    let render_diff = side.render_diff;
     let image_check = crate::images::report(found, &author);
     let commit_message = message(&d, &author, policy.as_ref(), &image_check);
     Ok(Plan {
@@ -161,6 +166,7 @@ pub fn finish(
             cached: rendered.cached,
         },
         rendered_images,
+        render_diff,
         commit_message,
         author,
         policy,
@@ -209,11 +215,24 @@ fn side_by_side(
         let last_render = s.spawn(move || {
             let repo = match promote_git::Repo::open(&git_dir2) {
                 Ok(r) => r,
-                Err(e) => return (None, Baseline::Failed(e.to_string())),
+                Err(e) => {
+                    let e = e.to_string();
+                    return (None, Baseline::Failed(e.clone()), Err(e));
+                }
             };
             let last = rendered::last_change(&repo, file, base);
             let at = last.as_ref().map_or(base, |(c, _)| *c);
-            (last, baseline(&plain, &repo, at, base, &overlay_dir2))
+            let baseline = baseline(&plain, &repo, at, base, &overlay_dir2);
+            // The rendered diff compares with the base tip as it is (usually cached: the
+            // promotion that pushed it rendered the same inputs).
+            let base_render = match &baseline {
+                Baseline::Rendered(r) if at == base => Ok(r.manifests.clone()),
+                _ => plain
+                    .render(&repo, base, &BTreeMap::new(), &overlay_dir2)
+                    .map(|r| r.manifests)
+                    .map_err(|e| e.to_string()),
+            };
+            (last, baseline, base_render)
         });
         let pending = crate::images::pending(planner.images, &d.changes, pinned, ui);
         let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
@@ -221,15 +240,26 @@ fn side_by_side(
             Some(a) => Ok(a.clone()),
             None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
         };
-        let judged = author.and_then(|a| judge(d, &a).map(|v| (a, v)));
         let join = |h: thread::ScopedJoinHandle<'_, _>| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         };
         let rendered = join(render);
-        let found = images
+        let (last, baseline, base_render) = last_render
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let (last, baseline) = last_render
+        // The policies see what the change does to the rendered manifests, so they run once
+        // both renders are in (the image lookups go on meanwhile).
+        let render_diff = match &rendered {
+            Ok(r) => RenderDiff::between(
+                base_render.as_deref().map_err(String::as_str),
+                &r.manifests,
+            ),
+            Err(e) => RenderDiff::Unavailable {
+                unavailable: e.to_string(),
+            },
+        };
+        let judged = author.and_then(|a| judge(d, &a, render_diff.objects()).map(|v| (a, v)));
+        let found = images
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         SideBySide {
@@ -238,6 +268,7 @@ fn side_by_side(
             judged,
             last,
             baseline,
+            render_diff,
         }
     })
 }

@@ -10,7 +10,7 @@ use crate::PromoteError;
 use crate::deploy::Deployment;
 use crate::document::Document;
 use crate::gate::PolicyVerdict;
-use crate::plan::{Landed, OpenedPr, Plan, RenderReport};
+use crate::plan::{Landed, OpenedPr, Plan, RenderDiff, RenderReport};
 use crate::rendered::PlanComparison;
 
 /// How a promotion ended (a denial is an outcome, not an error).
@@ -91,6 +91,10 @@ pub struct PromotionResult<'a> {
     /// `compared`, each change marked as explained by the edit or not; `only-this-edit`;
     /// `unreadable`).
     pub rendered_images: Option<&'a PlanComparison>,
+    /// What the change does to the rendered manifests, object by object, against the base
+    /// tip: `[{id, group, kind, namespace, name, change, fields, patch, secret}]`, or
+    /// `{"unavailable": why}` (null when nothing was planned).
+    pub render_diff: Option<&'a RenderDiff>,
     pub commit_message: Option<&'a str>,
     pub commit: Option<&'a str>,
     pub branch: Option<&'a str>,
@@ -155,6 +159,7 @@ fn already_at<'a>(kind: &'static str, a: &'a AlreadyAt) -> PromotionResult<'a> {
         diff: None,
         render: None,
         rendered_images: None,
+        render_diff: None,
         commit_message: None,
         commit: None,
         branch: None,
@@ -192,6 +197,7 @@ fn of_plan<'a>(
         diff: Some(&plan.diff),
         render: Some(&plan.render),
         rendered_images: Some(&plan.rendered_images),
+        render_diff: Some(&plan.render_diff),
         commit_message: Some(&plan.commit_message),
         commit,
         branch,

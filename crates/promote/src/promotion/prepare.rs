@@ -112,7 +112,9 @@ pub fn prepare_with(
         planner,
         draft,
         &pinned,
-        &|d, author| planner.judge_promotion_with(d, author, pr_approvals, ui),
+        &|d, author, render_diff| {
+            planner.judge_promotion_with(d, (author, render_diff), pr_approvals, ui)
+        },
         &|d, author, verdict, images| {
             message::commit_message(
                 (session, d, author),

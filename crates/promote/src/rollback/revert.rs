@@ -99,7 +99,7 @@ pub fn prepare_revert(
         planner,
         draft,
         &[],
-        &|d, author| {
+        &|d, author, _render_diff| {
             let to_version = d.version.as_deref().unwrap_or("mixed");
             planner.gate.judge(
                 &Judged {
