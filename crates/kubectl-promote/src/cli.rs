@@ -143,6 +143,10 @@ pub struct PromoteArgs {
     /// Print the plan (file diff, render check, every policy verdict); change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// How much of the rendered diff the plan shows: none, summary (a line per object) or full
+    /// (each object's patch) [default: summary; full with --dry-run]
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub diff: Option<DiffLevel>,
     #[command(flatten)]
     pub land: LandingArgs,
     /// Wait (default 30m; e.g. --wait=2h): in PR mode for the merge first (closed unmerged exits
@@ -241,6 +245,14 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{text}`: the wait must be longer than zero"));
     }
     Ok(total)
+}
+
+/// How much of a rendered diff to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffLevel {
+    None,
+    Summary,
+    Full,
 }
 
 // Each subcommand's examples (`after_help`) sit on its args struct, with its flags.

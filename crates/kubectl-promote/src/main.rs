@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         global: &cli.global,
         env: &env,
         shell: &shell,
+        diff: Default::default(),
     };
     let result = match &cli.command {
         Some(cmd) if cli.promote.env.is_some() => Err(commands::usage(format!(

@@ -7,6 +7,7 @@ mod init;
 mod misc;
 mod policy;
 mod promote;
+pub(crate) mod render_diff;
 mod resume;
 mod rollback;
 mod status;
@@ -40,6 +41,8 @@ pub struct Ctx<'a> {
     pub global: &'a Global,
     pub env: &'a Env,
     pub shell: &'a Shell,
+    /// The rendered diff's level in a plan's text (`--diff`).
+    pub diff: render_diff::Level,
 }
 
 /// Interaction for the use cases: lines go to the shell, named checkpoints to the test hooks
@@ -69,7 +72,13 @@ impl ::promote::Interaction for Ctx<'_> {
                 landed,
                 remote,
                 base_branch,
-            } => promote::print_landed(self.shell, plan, landed, remote, base_branch),
+            } => promote::print_landed(
+                (self.shell, self.diff.get()),
+                plan,
+                landed,
+                remote,
+                base_branch,
+            ),
             Milestone::RollbackJudged { plan, verdict } => {
                 rollback::print_judged(self.shell, plan, verdict)
             }

@@ -12,13 +12,19 @@ use promote::promotion::{self, Outcome, PromoteRequest, TargetSpec, Verdict};
 use promote::rendered::PlanComparison;
 use promote_core::image::{ImageChange, ImageRef};
 
+use super::wait::short;
 use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
-use crate::cli::PromoteArgs;
+use crate::cli::{DiffLevel, PromoteArgs};
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell, YELLOW, color_diff};
 
 pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     let req = request(ctx, args)?;
+    ctx.diff.set(args.diff.unwrap_or(if args.dry_run {
+        DiffLevel::Full
+    } else {
+        DiffLevel::Summary
+    }));
     let ports = ctx.ports()?;
     let outcome = promotion::run(&ports, req, ctx)?;
     show(ctx, outcome, "PromotionResult")
@@ -72,7 +78,7 @@ fn request(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<promotion::Reque
 pub(super) fn show(ctx: &Ctx<'_>, outcome: Outcome, kind: &'static str) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     if shell.is_text() {
-        print_outcome(shell, &outcome)?;
+        print_outcome(shell, &outcome, ctx.diff.get())?;
     }
     if let Some(doc) = outcome.document(kind) {
         shell.document(kind, &doc)?;
@@ -122,7 +128,7 @@ fn deployment_exit(shell: &Shell, env: &str, deployment: &Deployment) -> anyhow:
 }
 
 /// The text of an outcome that the landing milestone did not print.
-fn print_outcome(shell: &Shell, outcome: &Outcome) -> anyhow::Result<()> {
+fn print_outcome(shell: &Shell, outcome: &Outcome, level: DiffLevel) -> anyhow::Result<()> {
     match outcome {
         Outcome::AlreadyAt(a) => {
             let v = a.version.as_deref().unwrap_or("the requested images");
@@ -132,19 +138,19 @@ fn print_outcome(shell: &Shell, outcome: &Outcome) -> anyhow::Result<()> {
             ))?;
         }
         Outcome::DryRun(plan) => {
-            print_plan(shell, plan, true)?;
+            print_plan(shell, plan, (true, level))?;
             shell.out(format!(
                 "{DIM}dry run: nothing was committed or pushed{DIM:#}"
             ))?;
         }
         Outcome::Denied(plan) => {
-            print_plan(shell, plan, false)?;
+            print_plan(shell, plan, (false, level))?;
             shell.out(format!(
                 "{RED}denied by policy{RED:#}: nothing was committed or pushed"
             ))?;
         }
         Outcome::AwaitingApproval(plan) => {
-            print_plan(shell, plan, false)?;
+            print_plan(shell, plan, (false, level))?;
             shell.out(format!("{CYAN}waiting for approval{CYAN:#}: nothing was pushed. Record it with `kubectl promote approve ENV VERSION --role ROLE`, or promote with --pr to collect it in a pull request"))?;
         }
         Outcome::NotConfirmed(_) | Outcome::Landed(_) => {}
@@ -154,13 +160,13 @@ fn print_outcome(shell: &Shell, outcome: &Outcome) -> anyhow::Result<()> {
 
 /// The plan and how it landed, printed when the commit lands (before any wait for Argo CD).
 pub(super) fn print_landed(
-    shell: &Shell,
+    (shell, level): (&Shell, DiffLevel),
     plan: &Plan,
     landed: &Landed,
     remote: &str,
     base_branch: &str,
 ) -> anyhow::Result<()> {
-    print_plan(shell, plan, false)?;
+    print_plan(shell, plan, (false, level))?;
     match landed {
         Landed::Pushed { commit, branch, .. } => {
             shell.out(format!(
@@ -445,10 +451,20 @@ pub(super) fn image_table(images: &[ImageChange], from: impl Fn(&ImageRef) -> St
     s
 }
 
-fn print_plan(shell: &Shell, plan: &Plan, with_diff: bool) -> anyhow::Result<()> {
+fn print_plan(
+    shell: &Shell,
+    plan: &Plan,
+    (with_diff, level): (bool, DiffLevel),
+) -> anyhow::Result<()> {
     for line in plan_text(plan).lines() {
         shell.out(line)?;
     }
+    super::render_diff::print(
+        shell,
+        &format!("rendered diff against {}", short(&plan.base)),
+        &plan.render_diff,
+        level,
+    )?;
     if with_diff {
         shell.out("")?;
         for line in color_diff(&plan.diff).lines() {
