@@ -433,6 +433,52 @@ fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
     assert_eq!(tip(&kit, "promote/prod/v1.0.1"), second);
 }
 
+/// An approver listed by e-mail (`approvers.pm: [pm@example.com]`) counts through a review
+/// by the account the forge shows with that e-mail: in the review's user (Gitea) or on the
+/// account (GitHub, `GET /users/{login}`), never a placeholder address, and the approval says
+/// where the e-mail came from (testbed finding G1).
+fn an_approver_listed_by_email_counts_by_review(vendor: Vendor) {
+    let forge = forge(vendor);
+    let mut kit = repo(&forge);
+    let config = kit.origin_file("promote.yaml").unwrap().replace(
+        "labels: [release]}",
+        "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
+    );
+    kit.put("promote.yaml", &config);
+    kit.commit("prod needs the PM");
+    assert_eq!(run(&kit, &["prod", "v1.0.1"], Some(TOKEN)).code, 4);
+    forge.add_review("acme/gitops", 1, "pm-lead", FakeReview::Approved);
+
+    // The forge shows no e-mail for pm-lead (GitHub), or a placeholder (Gitea): not counted.
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("✗ pm on prod: 0 of 1"), "{}", r.stdout);
+
+    forge.set_email("pm-lead", "PM@example.com");
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let shown = match vendor {
+        Vendor::GitHub => "GitHub",
+        _ => "Gitea",
+    };
+    let approval = format!(
+        "✓ pm on prod: 1 of 1 ({}:pm-lead <PM@example.com> (pull request review; e-mail as shown by {shown}))",
+        kind(vendor)
+    );
+    assert!(r.stdout.contains(&approval), "{}", r.stdout);
+    assert_eq!(branch_trailer(&kit, "Policy-Decision"), "allow");
+}
+
+#[test]
+fn github_approver_listed_by_email_counts_by_review() {
+    an_approver_listed_by_email_counts_by_review(Vendor::GitHub);
+}
+
+#[test]
+fn gitea_approver_listed_by_email_counts_by_review() {
+    an_approver_listed_by_email_counts_by_review(Vendor::Gitea);
+}
+
 /// A reused branch gets the trailers this run would write: a `--config` run's `Policy-Config`
 /// (testbed finding G6).
 #[test]

@@ -8,8 +8,10 @@
 //! ancestor of the head, with the same tree), as after this tool adds a commit that only brings
 //! the trailers up to date ([`super::pr`]).
 
+use std::collections::BTreeMap;
+
 use promote_core::forge::{
-    self, Forge, ForgeKind, PrQuery, PullRequest, Review, RoleApproval,
+    self, Forge, ForgeKind, PrQuery, PullRequest, Review, ReviewState, RoleApproval,
 };
 use promote_git::CommitId;
 
@@ -76,6 +78,10 @@ pub fn read(
             }
         }
     }
+    let approvers = &session.config.approvers;
+    if approvers.values().flatten().any(|e| is_email_entry(e)) {
+        shown_emails(forge, &mut reviews);
+    }
     let approvals = forge::role_approvals(
         kind,
         &reviews,
@@ -87,6 +93,35 @@ pub fn read(
         forge: kind,
         approvals,
     }))
+}
+
+/// An `approvers` entry that names an e-mail (as `approve` reads the list).
+fn is_email_entry(entry: &str) -> bool {
+    entry.contains('@') && !entry.contains(':')
+}
+
+/// Fills in, for approving reviews whose account the review shows without an e-mail (or with
+/// a placeholder), the e-mail the forge shows on the account (testbed finding G1); once per
+/// account. An account it cannot read stays without one: its approval then counts only through
+/// an entry naming the account.
+fn shown_emails(forge: &dyn Forge, reviews: &mut [Review]) {
+    let mut looked_up: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for review in reviews.iter_mut().filter(|r| r.state == ReviewState::Approved) {
+        if review
+            .email
+            .as_deref()
+            .is_some_and(|e| !forge::is_placeholder_email(e))
+        {
+            continue;
+        }
+        let key = review.reviewer.to_ascii_lowercase();
+        let email = looked_up
+            .entry(key)
+            .or_insert_with(|| forge.user_email(&review.reviewer).ok().flatten());
+        if email.is_some() {
+            review.email.clone_from(email);
+        }
+    }
 }
 
 /// Whether a review of another commit than `head` holds for `head`: git has both, the reviewed
