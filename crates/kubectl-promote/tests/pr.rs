@@ -479,6 +479,29 @@ fn gitea_approver_listed_by_email_counts_by_review() {
     an_approver_listed_by_email_counts_by_review(Vendor::Gitea);
 }
 
+/// Right after the first push into a new repository Gitea answers the pull-request listing
+/// with 404 for a moment (testbed finding G7): the promotion asks again, briefly, rather than
+/// report a missing repository.
+#[test]
+fn gitea_s_404_on_the_listing_of_a_new_repository_is_asked_again() {
+    let forge = forge(Vendor::Gitea);
+    let kit = repo(&forge);
+    forge.pulls_not_found_for(2);
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("opened pull request #1"), "{}", r.stdout);
+    let listings = forge.requests_to("GET", "/api/v1/repos/acme/gitops/pulls");
+    assert!(listings.len() >= 3, "{}", listings.len());
+
+    // A repository that is not there is still reported, after those few seconds.
+    let started = Instant::now();
+    forge.pulls_not_found_for(1000);
+    let r = run(&kit, &["prod", "v1.0.2"], Some(TOKEN));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Gitea has no repository acme/gitops"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
 /// A reused branch gets the trailers this run would write: a `--config` run's `Policy-Config`
 /// (testbed finding G6).
 #[test]

@@ -66,6 +66,10 @@ pub(super) fn route(m: &mut Model, req: &Recorded, login: &str) -> Reply {
 
 fn repo_route(m: &mut Model, at: &At<'_>, method: &str, rest: &[&str]) -> Reply {
     match (method, rest) {
+        ("GET", ["pulls"]) if m.pulls_not_found > 0 => {
+            m.pulls_not_found -= 1;
+            return not_found(m);
+        }
         ("GET", ["pulls"]) => return list_pulls(m, at),
         ("POST", ["pulls"]) => return create_pull(m, at),
         ("GET", ["labels"]) => return list_labels(m, at),

@@ -156,6 +156,8 @@ struct Model {
     renamed: BTreeMap<String, String>,
     requests: Vec<Recorded>,
     max_page_size: usize,
+    /// How many more pull-request listings answer 404 ([`FakeForge::pulls_not_found_for`]).
+    pulls_not_found: u32,
     next_id: u64,
 }
 
@@ -346,6 +348,7 @@ impl FakeForge {
             requests: Vec::new(),
             // The vendors' caps: GitHub and GitLab 100 per page, Gitea 50 (MAX_RESPONSE_ITEMS).
             max_page_size: if vendor == Vendor::Gitea { 50 } else { 100 },
+            pulls_not_found: 0,
             next_id: 100,
         }));
         let thread = {
@@ -471,6 +474,13 @@ impl FakeForge {
         r.pulls
             .push(new_pull(number, title, "", head, base, author));
         number
+    }
+
+    /// The next `n` pull-request listings of a repository answer 404 (Gitea): what Gitea 1.27
+    /// answers while it processes the first push into a new, empty repository in the
+    /// background (docs/testbed-findings.md, G7).
+    pub fn pulls_not_found_for(&self, n: u32) {
+        self.lock().pulls_not_found = n;
     }
 
     /// Caps the page size (as a server's configuration does): for pagination tests.
