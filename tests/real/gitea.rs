@@ -156,10 +156,10 @@ fn approved(bed: &GiteaBed) {
     bed.pm_approves(1);
 }
 
-/// G1: a review by someone listed in `approvers` by e-mail counts: Gitea knows the account's
-/// (verified) e-mail. Today only `gitea:pm` counts: exit 4, "pm on prod: 0 of 1".
+/// G1: a review by someone listed in `approvers` by e-mail counts: Gitea shows the account's
+/// e-mail. Before the fix only `gitea:pm` counted: exit 4, "pm on prod: 0 of 1".
 #[test]
-#[ignore = "G1: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn g1_an_approving_review_by_an_approver_listed_by_email_counts() {
     let bed = GiteaBed::new("g1", Approval::PmByEmail);
     approved(&bed);
@@ -196,7 +196,7 @@ fn g3_without_a_token_missing_approvals_exit_4() {
 /// the plan does not say the approval is missing, the PR body does not say require-approval,
 /// and the branch commit's `Policy-Decision` trailer says allow.
 #[test]
-#[ignore = "G4: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn g4_one_verdict_after_the_reviews_are_read() {
     let bed = GiteaBed::new("g4", Approval::PmByAccount);
     approved(&bed);
@@ -244,7 +244,7 @@ fn g5_history_and_status_keep_the_promoter_through_a_merge_and_a_squash() {
 /// G6: no "updated pull request" when nothing changed, no "opening the pull request" when one
 /// is reused, no empty reasons cells in the body's policy table.
 #[test]
-#[ignore = "G6: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn g6_a_rerun_says_what_it_did_and_the_body_has_no_empty_cells() {
     let bed = GiteaBed::new("g6", Approval::PmByAccount);
     bed.run(&["prod", "v1.0.1"]).expect(4);

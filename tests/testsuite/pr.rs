@@ -433,6 +433,75 @@ fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
     assert_eq!(tip(&kit, "promote/prod/v1.0.1"), second);
 }
 
+/// An approver listed by e-mail (`approvers.pm: [pm@example.com]`) counts through a review
+/// by the account the forge shows with that e-mail: in the review's user (Gitea) or on the
+/// account (GitHub, `GET /users/{login}`), never a placeholder address, and the approval says
+/// where the e-mail came from (testbed finding G1).
+fn an_approver_listed_by_email_counts_by_review(vendor: Vendor) {
+    let forge = forge(vendor);
+    let mut kit = repo(&forge);
+    let config = kit.origin_file("promote.yaml").unwrap().replace(
+        "labels: [release]}",
+        "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
+    );
+    kit.put("promote.yaml", &config);
+    kit.commit("prod needs the PM");
+    assert_eq!(run(&kit, &["prod", "v1.0.1"], Some(TOKEN)).code, 4);
+    forge.add_review("acme/gitops", 1, "pm-lead", FakeReview::Approved);
+
+    // The forge shows no e-mail for pm-lead (GitHub), or a placeholder (Gitea): not counted.
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("✗ pm on prod: 0 of 1"), "{}", r.stdout);
+
+    forge.set_email("pm-lead", "PM@example.com");
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let shown = match vendor {
+        Vendor::GitHub => "GitHub",
+        _ => "Gitea",
+    };
+    let approval = format!(
+        "✓ pm on prod: 1 of 1 ({}:pm-lead <PM@example.com> (pull request review; e-mail as shown by {shown}))",
+        kind(vendor)
+    );
+    assert!(r.stdout.contains(&approval), "{}", r.stdout);
+    assert_eq!(branch_trailer(&kit, "Policy-Decision"), "allow");
+}
+
+#[test]
+fn github_approver_listed_by_email_counts_by_review() {
+    an_approver_listed_by_email_counts_by_review(Vendor::GitHub);
+}
+
+#[test]
+fn gitea_approver_listed_by_email_counts_by_review() {
+    an_approver_listed_by_email_counts_by_review(Vendor::Gitea);
+}
+
+/// Right after the first push into a new repository Gitea answers the pull-request listing
+/// with 404 for a moment (testbed finding G7): the promotion asks again, briefly, rather than
+/// report a missing repository.
+#[test]
+fn gitea_s_404_on_the_listing_of_a_new_repository_is_asked_again() {
+    let forge = forge(Vendor::Gitea);
+    let kit = repo(&forge);
+    forge.pulls_not_found_for(2);
+    let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("opened pull request #1"), "{}", r.stdout);
+    let listings = forge.requests_to("GET", "/api/v1/repos/acme/gitops/pulls");
+    assert!(listings.len() >= 3, "{}", listings.len());
+
+    // A repository that is not there is still reported, after those few seconds.
+    let started = Instant::now();
+    forge.pulls_not_found_for(1000);
+    let r = run(&kit, &["prod", "v1.0.2"], Some(TOKEN));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Gitea has no repository acme/gitops"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
 /// A reused branch gets the trailers this run would write: a `--config` run's `Policy-Config`
 /// (testbed finding G6).
 #[test]

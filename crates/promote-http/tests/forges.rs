@@ -531,7 +531,8 @@ fn reviews_are_read_back_and_count_for_roles() {
             got,
             [RoleApproval {
                 role: "pm".into(),
-                login: "pm-lead".into()
+                login: "pm-lead".into(),
+                email: None,
             }],
             "{vendor:?}: {reviews:?}"
         );

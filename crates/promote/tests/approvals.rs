@@ -628,6 +628,7 @@ impl MemForge {
                 state: ReviewState::Approved,
                 commit: head,
                 submitted_at: None,
+                email: None,
             });
     }
 }

@@ -18,7 +18,7 @@ mod remote;
 mod target;
 mod token;
 
-pub use approvals::{RoleApproval, role_approvals};
+pub use approvals::{RoleApproval, is_placeholder_email, role_approvals};
 pub use error::ForgeError;
 pub use kind::ForgeKind;
 pub use port::Forge;
@@ -318,6 +318,7 @@ mod tests {
             state,
             commit: commit.map(Into::into),
             submitted_at: None,
+            email: None,
         }
     }
 
@@ -346,9 +347,48 @@ mod tests {
             got,
             [RoleApproval {
                 role: "pm".into(),
-                login: "pm-lead".into()
+                login: "pm-lead".into(),
+                email: None,
             }]
         );
+    }
+
+    /// Testbed finding G1: an approver listed by e-mail counts through the e-mail the forge
+    /// shows for the reviewer's account, and never through a placeholder address.
+    #[test]
+    fn an_approver_listed_by_email_counts_by_the_email_the_forge_shows() {
+        let approvers = BTreeMap::from([("pm".to_owned(), vec!["PM@example.com".to_owned()])]);
+        let shown = |email: Option<&str>| Review {
+            email: email.map(Into::into),
+            ..review("pat", ReviewState::Approved, None)
+        };
+        assert_eq!(
+            role_approvals(
+                ForgeKind::Gitea,
+                &[shown(Some("pm@example.com"))],
+                None,
+                &approvers
+            ),
+            [RoleApproval {
+                role: "pm".into(),
+                login: "pat".into(),
+                email: Some("pm@example.com".into()),
+            }]
+        );
+        for other in [
+            None,
+            Some("4+pat@noreply.localhost"),
+            Some("12345+pat@users.noreply.github.com"),
+            Some("pat@users.noreply.gitlab.com"),
+            Some("someone@example.com"),
+            Some("pm@example.com.evil"),
+        ] {
+            let got = role_approvals(ForgeKind::Gitea, &[shown(other)], None, &approvers);
+            assert!(got.is_empty(), "{other:?}: {got:?}");
+        }
+        assert!(is_placeholder_email("pm@noreply.example.org"));
+        assert!(is_placeholder_email("no e-mail"));
+        assert!(!is_placeholder_email("pm@example.com"));
     }
 
     #[test]

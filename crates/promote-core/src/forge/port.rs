@@ -25,4 +25,10 @@ pub trait Forge {
     fn get(&self, number: u64) -> Result<PullRequest, ForgeError>;
     /// Reviews in the order they were submitted.
     fn reviews(&self, number: u64) -> Result<Vec<Review>, ForgeError>;
+    /// The e-mail the forge shows for account `login`, if it shows one (unverified: what the
+    /// account holder set). For reviews whose account the review itself shows without one.
+    fn user_email(&self, login: &str) -> Result<Option<String>, ForgeError> {
+        let _ = login;
+        Ok(None)
+    }
 }

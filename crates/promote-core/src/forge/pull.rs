@@ -103,4 +103,7 @@ pub struct Review {
     /// The commit reviewed, where the forge says (not GitLab).
     pub commit: Option<String>,
     pub submitted_at: Option<String>,
+    /// The e-mail the forge shows for the reviewer's account, if it shows one: what the account
+    /// holder set, not something this tool can verify; see [`super::role_approvals`].
+    pub email: Option<String>,
 }

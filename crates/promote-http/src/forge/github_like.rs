@@ -195,12 +195,23 @@ pub(crate) fn reviews<D: Dialect>(c: &Client, number: u64) -> Result<Vec<Review>
     Ok(docs
         .into_iter()
         .filter_map(|r| {
+            let state = D::review_state(&r)?;
+            let user = r.user?;
             Some(Review {
-                state: D::review_state(&r)?,
-                reviewer: r.user?.login,
+                state,
+                reviewer: user.login,
                 commit: r.commit_id,
                 submitted_at: r.submitted_at,
+                email: user.email.filter(|e| !e.trim().is_empty()),
             })
         })
         .collect())
+}
+
+/// The e-mail the forge shows for account `login` (`GET /users/{login}`): GitHub's public
+/// e-mail, Gitea's primary one unless the account keeps it private; `None` when it shows none.
+pub(crate) fn user_email(c: &Client, login: &str) -> Result<Option<String>, ForgeError> {
+    let path = format!("/users/{}", encode_component(login));
+    let user: User = c.on(Subject::Repo).get(&path, "read a reviewer's account")?;
+    Ok(user.email.filter(|e| !e.trim().is_empty()))
 }

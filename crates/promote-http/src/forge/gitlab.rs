@@ -205,6 +205,8 @@ pub(crate) fn reviews(c: &Client, number: u64) -> Result<Vec<Review>, ForgeError
             state: ReviewState::Approved,
             commit: None,
             submitted_at: None,
+            // An approval's user carries no e-mail on GitLab.
+            email: None,
         })
         .collect())
 }

@@ -164,6 +164,15 @@ impl Forge for HttpForge {
             ForgeKind::Gitea => github_like::reviews::<gitea::Gitea>(&self.client, number),
         }
     }
+
+    /// GitHub and Gitea show an account's e-mail on `GET /users/{login}`; GitLab shows none
+    /// this tool reads (`public_email` needs the user's id, and is as unverified).
+    fn user_email(&self, login: &str) -> Result<Option<String>, ForgeError> {
+        match self.client.target.kind {
+            ForgeKind::GitHub | ForgeKind::Gitea => github_like::user_email(&self.client, login),
+            ForgeKind::GitLab => Ok(None),
+        }
+    }
 }
 
 /// Whom a review is asked of: accounts, and teams (`org/team` in config, `team` here).

@@ -1,4 +1,4 @@
-//! The Gitea (and Forgejo) API v1 as far as pull requests go: `/user`,
+//! The Gitea (and Forgejo) API v1 as far as pull requests go: `/user`, `/users/{login}`,
 //! `/repos/{owner}/{repo}/pulls[/{index}[/requested_reviewers|/reviews]]`,
 //! `/repos/{owner}/{repo}/labels`, `/repos/{owner}/{repo}/issues/{index}/comments|labels`.
 //! Pages are `page` and `limit` with a `Link` header and `X-Total-Count`; editing a pull request
@@ -47,6 +47,7 @@ pub(super) fn route(m: &mut Model, req: &Recorded, login: &str) -> Reply {
     let segments: Vec<&str> = path.split('/').collect();
     match (req.method.as_str(), segments.as_slice()) {
         ("GET", ["user"]) => Reply::json(200, m.user_json(login)),
+        ("GET", ["users", who]) => m.user_reply(who, not_found(m)),
         (method, ["repos", owner, name, rest @ ..]) => {
             let repo = format!("{owner}/{name}");
             if !m.repos.contains_key(&repo) {
@@ -65,6 +66,10 @@ pub(super) fn route(m: &mut Model, req: &Recorded, login: &str) -> Reply {
 
 fn repo_route(m: &mut Model, at: &At<'_>, method: &str, rest: &[&str]) -> Reply {
     match (method, rest) {
+        ("GET", ["pulls"]) if m.pulls_not_found > 0 => {
+            m.pulls_not_found -= 1;
+            return not_found(m);
+        }
         ("GET", ["pulls"]) => return list_pulls(m, at),
         ("POST", ["pulls"]) => return create_pull(m, at),
         ("GET", ["labels"]) => return list_labels(m, at),

@@ -1,6 +1,7 @@
 //! The GitHub REST API (`X-GitHub-Api-Version: 2022-11-28`), served under `/api/v3` as GitHub
 //! Enterprise Server does (api.github.com serves the same paths at its root), as far as pull
-//! requests go: `/user`, `/repos/{owner}/{repo}/pulls[/{n}[/requested_reviewers|/reviews]]`,
+//! requests go: `/user`, `/users/{login}`,
+//! `/repos/{owner}/{repo}/pulls[/{n}[/requested_reviewers|/reviews]]`,
 //! `/repos/{owner}/{repo}/issues/{n}/comments|labels`. Errors are `{message, documentation_url,
 //! status}`; a duplicate pull request is 422 "Validation Failed" with a custom error.
 
@@ -50,6 +51,7 @@ pub(super) fn route(m: &mut Model, req: &Recorded, login: &str) -> Reply {
             user["email"] = json!(format!("{login}@users.noreply.github.com"));
             Reply::json(200, user)
         }
+        ("GET", ["users", who]) => m.user_reply(who, not_found()),
         (method, ["repos", owner, name, rest @ ..]) => {
             let repo = format!("{owner}/{name}");
             if let Some(new) = m.renamed.get(&repo) {

@@ -128,6 +128,8 @@ struct User {
     id: u64,
     login: String,
     token: Option<String>,
+    /// The e-mail the account shows to others ([`FakeForge::set_email`]).
+    email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +156,8 @@ struct Model {
     renamed: BTreeMap<String, String>,
     requests: Vec<Recorded>,
     max_page_size: usize,
+    /// How many more pull-request listings answer 404 ([`FakeForge::pulls_not_found_for`]).
+    pulls_not_found: u32,
     next_id: u64,
 }
 
@@ -175,12 +179,16 @@ impl Model {
             .find(|u| u.login.eq_ignore_ascii_case(login))
     }
 
+    /// An account as the vendor shows it to others: GitHub with its public e-mail (`null` when
+    /// none), Gitea with its e-mail or, for one kept private, the placeholder Gitea shows.
     fn user_json(&self, login: &str) -> Value {
-        let id = self.user_by_login(login).map_or(0, |u| u.id);
+        let user = self.user_by_login(login);
+        let id = user.map_or(0, |u| u.id);
+        let email = user.and_then(|u| u.email.clone());
         match self.vendor {
             Vendor::GitHub => json!({
                 "login": login, "id": id, "type": "User", "site_admin": false,
-                "html_url": format!("{}/{login}", self.base),
+                "html_url": format!("{}/{login}", self.base), "email": email,
             }),
             Vendor::GitLab => json!({
                 "id": id, "username": login, "name": login, "state": "active",
@@ -188,8 +196,16 @@ impl Model {
             }),
             Vendor::Gitea => json!({
                 "id": id, "login": login, "login_name": "", "full_name": login,
-                "email": format!("{login}@noreply.localhost"),
+                "email": email.unwrap_or_else(|| format!("{login}@noreply.localhost")),
             }),
+        }
+    }
+
+    /// `GET /users/{login}` (GitHub, Gitea): the account as others see it, or the vendor's 404.
+    fn user_reply(&self, login: &str, not_found: Reply) -> Reply {
+        match self.user_by_login(login) {
+            Some(u) => Reply::json(200, self.user_json(&u.login.clone())),
+            None => not_found,
         }
     }
 
@@ -332,6 +348,7 @@ impl FakeForge {
             requests: Vec::new(),
             // The vendors' caps: GitHub and GitLab 100 per page, Gitea 50 (MAX_RESPONSE_ITEMS).
             max_page_size: if vendor == Vendor::Gitea { 50 } else { 100 },
+            pulls_not_found: 0,
             next_id: 100,
         }));
         let thread = {
@@ -380,7 +397,23 @@ impl FakeForge {
             id,
             login: login.to_owned(),
             token: token.map(str::to_owned),
+            email: None,
         });
+        self
+    }
+
+    /// The e-mail account `login` shows to others (in reviews and on `GET /users/{login}`);
+    /// without one, GitHub shows none and Gitea a `noreply` placeholder.
+    pub fn set_email(&self, login: &str, email: &str) -> &Self {
+        let mut m = self.lock();
+        if let Some(u) = m
+            .users
+            .iter_mut()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+        {
+            u.email = Some(email.to_owned());
+        }
+        drop(m);
         self
     }
 
@@ -441,6 +474,13 @@ impl FakeForge {
         r.pulls
             .push(new_pull(number, title, "", head, base, author));
         number
+    }
+
+    /// The next `n` pull-request listings of a repository answer 404 (Gitea): what Gitea 1.27
+    /// answers while it processes the first push into a new, empty repository in the
+    /// background (docs/testbed-findings.md, G7).
+    pub fn pulls_not_found_for(&self, n: u32) {
+        self.lock().pulls_not_found = n;
     }
 
     /// Caps the page size (as a server's configuration does): for pagination tests.

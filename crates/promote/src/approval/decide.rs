@@ -161,7 +161,9 @@ pub fn covers(recorded: &BTreeMap<String, ImageRef>, promoted: &ImageMap) -> boo
 /// either way. Rejections and revocations bind to the version whatever the images: a new digest
 /// under the same tag does not escape them. Pull-request approvals of the role (verified: the
 /// forge says who reviewed) count for requirements on the environment the pull request
-/// promotes, unless a rejection is in force.
+/// promotes, unless a rejection is in force; one that counts through an e-mail entry of
+/// `approvers` (the e-mail the forge shows for the account, which its holder set) is not
+/// verified.
 pub fn check_required(
     required: &[RequiredApproval],
     version: &str,
@@ -210,8 +212,24 @@ pub fn check_required(
             for a in pr.approvals.iter().filter(|a| a.role == req.id) {
                 let account = format!("{}:{}", pr.forge.config_prefix(), a.login);
                 let key = account.to_lowercase();
+                let shown = match &a.email {
+                    // Counted through the e-mail the forge shows for the account: what its
+                    // holder set, so not a verified approval.
+                    Some(email) if req.verified => {
+                        unverified.insert(format!(
+                            "{account} <{email}> (e-mail as shown by {})",
+                            pr.forge
+                        ));
+                        continue;
+                    }
+                    Some(email) => format!(
+                        "{account} <{email}> (pull request review; e-mail as shown by {})",
+                        pr.forge
+                    ),
+                    None => format!("{account} (pull request review)"),
+                };
                 if !counted.iter().any(|(k, _)| *k == key) {
-                    counted.push((key, format!("{account} (pull request review)")));
+                    counted.push((key, shown));
                 }
             }
         }
@@ -395,6 +413,7 @@ mod tests {
         let reviews = [RoleApproval {
             role: "qa".into(),
             login: "ana".into(),
+            email: None,
         }];
         let pr = PrApprovals {
             environment: "staging",
@@ -402,6 +421,26 @@ mod tests {
             approvals: &reviews,
         };
         assert!(check_required(&required, "v1", &promoted("v1"), &[], Some(pr)).is_met());
+        // One counted through the e-mail the forge shows for the account is not: its holder set
+        // that e-mail (testbed finding G1).
+        let by_email = [RoleApproval {
+            email: Some("qa@example.com".into()),
+            ..reviews[0].clone()
+        }];
+        let pr = PrApprovals {
+            approvals: &by_email,
+            ..pr
+        };
+        let c = check_required(&required, "v1", &promoted("v1"), &[], Some(pr));
+        assert!(!c.is_met());
+        assert_eq!(
+            c.missing[0].unverified,
+            ["github:ana <qa@example.com> (e-mail as shown by GitHub)"]
+        );
+        assert_eq!(
+            check_required(&qa(1), "v1", &promoted("v1"), &[], Some(pr)).met[0].approved_by,
+            ["github:ana <qa@example.com> (pull request review; e-mail as shown by GitHub)"]
+        );
     }
 
     #[test]
@@ -450,6 +489,7 @@ mod tests {
         let reviews = [RoleApproval {
             role: "qa".into(),
             login: "bob".into(),
+            email: None,
         }];
         let pr = PrApprovals {
             environment: "staging",

@@ -272,8 +272,8 @@ pub fn ensure_pull_request(
     request: &PromotionPullRequest,
 ) -> Result<PrOutcome, ForgeError> {
     let head = &request.pr.head;
-    let mut open = forge.find_open(&PrQuery::Label(request.env_label.clone()))?;
-    open.extend(forge.find_open(&PrQuery::Head(head.clone()))?);
+    let mut open = reviews::find_open(forge, &PrQuery::Label(request.env_label.clone()))?;
+    open.extend(reviews::find_open(forge, &PrQuery::Head(head.clone()))?);
     let plan = forge::plan_pull_request(&open, head);
     let (pr, action) = open_or_reuse(forge, request, plan.reuse)?;
     let mut superseded = Vec::new();
@@ -320,7 +320,7 @@ fn open_or_reuse(
     match forge.create(&request.pr) {
         Ok(pr) => Ok((pr, PrAction::Opened)),
         Err(ForgeError::AlreadyExists { .. }) => {
-            let raced = forge.find_open(&PrQuery::Head(request.pr.head.clone()))?;
+            let raced = reviews::find_open(forge, &PrQuery::Head(request.pr.head.clone()))?;
             match forge::plan_pull_request(&raced, &request.pr.head).reuse {
                 Some(existing) => up_to_date(existing),
                 None => Err(ForgeError::DuplicateNotFound {

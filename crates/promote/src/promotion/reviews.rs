@@ -8,8 +8,11 @@
 //! ancestor of the head, with the same tree), as after this tool adds a commit that only brings
 //! the trailers up to date ([`super::pr`]).
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use promote_core::forge::{
-    self, Forge, ForgeKind, PrQuery, PullRequest, Review, RoleApproval,
+    self, Forge, ForgeError, ForgeKind, PrQuery, PullRequest, Review, ReviewState, RoleApproval,
 };
 use promote_git::CommitId;
 
@@ -63,7 +66,7 @@ pub fn read(
     session: &Session,
     branch: &str,
 ) -> Result<Option<ExistingPr>, PromoteError> {
-    let open = forge.find_open(&PrQuery::Head(branch.to_owned()))?;
+    let open = find_open(forge, &PrQuery::Head(branch.to_owned()))?;
     let Some(pr) = forge::plan_pull_request(&open, branch).reuse else {
         return Ok(None);
     };
@@ -76,6 +79,10 @@ pub fn read(
             }
         }
     }
+    let approvers = &session.config.approvers;
+    if approvers.values().flatten().any(|e| is_email_entry(e)) {
+        shown_emails(forge, &mut reviews);
+    }
     let approvals = forge::role_approvals(
         kind,
         &reviews,
@@ -87,6 +94,60 @@ pub fn read(
         forge: kind,
         approvals,
     }))
+}
+
+/// How long a Gitea 404 on the pull-request listing is retried ([`find_open`]), and how often.
+const EMPTY_REPO_SETTLE: Duration = Duration::from_secs(3);
+const EMPTY_REPO_RETRY: Duration = Duration::from_millis(500);
+
+/// [`Forge::find_open`], for a promotion's listings (the first before its branch push, those
+/// after it). Gitea 1.27 answers the listing with 404 for a second or two after the first push
+/// into a new, empty repository, while it processes that push in the background (testbed finding
+/// G7): a user who creates the repository, pushes and promotes at once, or our own branch push,
+/// meets that 404. So on Gitea a 404 here is asked again for up to [`EMPTY_REPO_SETTLE`] before
+/// it is reported as "no repository"; a repository that really is missing (or hidden from the
+/// token) costs those 3 s once. Bounded, and only for this listing in a promotion.
+pub(super) fn find_open(forge: &dyn Forge, query: &PrQuery) -> Result<Vec<PullRequest>, ForgeError> {
+    let give_up = Instant::now() + EMPTY_REPO_SETTLE;
+    loop {
+        match forge.find_open(query) {
+            Err(ForgeError::RepoNotFound { .. })
+                if forge.target().kind == ForgeKind::Gitea && Instant::now() < give_up =>
+            {
+                std::thread::sleep(EMPTY_REPO_RETRY);
+            }
+            listed => return listed,
+        }
+    }
+}
+
+/// An `approvers` entry that names an e-mail (as `approve` reads the list).
+fn is_email_entry(entry: &str) -> bool {
+    entry.contains('@') && !entry.contains(':')
+}
+
+/// Fills in, for approving reviews whose account the review shows without an e-mail (or with
+/// a placeholder), the e-mail the forge shows on the account (testbed finding G1); once per
+/// account. An account it cannot read stays without one: its approval then counts only through
+/// an entry naming the account.
+fn shown_emails(forge: &dyn Forge, reviews: &mut [Review]) {
+    let mut looked_up: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for review in reviews.iter_mut().filter(|r| r.state == ReviewState::Approved) {
+        if review
+            .email
+            .as_deref()
+            .is_some_and(|e| !forge::is_placeholder_email(e))
+        {
+            continue;
+        }
+        let key = review.reviewer.to_ascii_lowercase();
+        let email = looked_up
+            .entry(key)
+            .or_insert_with(|| forge.user_email(&review.reviewer).ok().flatten());
+        if email.is_some() {
+            review.email.clone_from(email);
+        }
+    }
 }
 
 /// Whether a review of another commit than `head` holds for `head`: git has both, the reviewed
