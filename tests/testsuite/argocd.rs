@@ -424,9 +424,14 @@ fn a_degraded_from_before_the_operation_is_waited_out_not_trusted() {
     let started = Instant::now();
     let r = run(&bed, &["prod", "v1.0.3", "--direct", "--yes", "--wait=6s"]);
     assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
-    assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(
-        r.stderr.contains("prod is Degraded (no change of health since before the operation)"),
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        r.stderr
+            .contains("prod is Degraded (no change of health since before the operation)"),
         "{}",
         r.stderr
     );

@@ -150,6 +150,11 @@ fn pr_mode_opens_reuses_and_supersedes(vendor: Vendor) {
         "**Render check:** passed: `kubectl kustomize` built `kustomize/prod`",
         "**Policies:** none configured for this environment.",
         "**Approvals:** none required.",
+        // The rendered diff: a line per object, the patches collapsed.
+        "#### Rendered changes in `prod` (9 objects)",
+        "- ✏️ `apps/Deployment microservices-demo-prod/frontend`: `spec.template.spec.containers[server].image`",
+        "<details><summary>Patches</summary>",
+        "+      - image: registry.example.com/microservices-demo/frontend:v1.0.1",
     ] {
         assert!(
             pr.body.contains(part),
@@ -387,7 +392,11 @@ fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("reused pull request #1"), "{}", r.stdout);
     assert!(!r.stdout.contains("updated pull request"), "{}", r.stdout);
-    assert!(!r.stderr.contains("opening the pull request"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("opening the pull request"),
+        "{}",
+        r.stderr
+    );
     let edits: Vec<String> = forge.requests()[seen..]
         .iter()
         .filter(|q| q.method == "PATCH")
@@ -498,8 +507,16 @@ fn gitea_s_404_on_the_listing_of_a_new_repository_is_asked_again() {
     forge.pulls_not_found_for(1000);
     let r = run(&kit, &["prod", "v1.0.2"], Some(TOKEN));
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("Gitea has no repository acme/gitops"), "{}", r.stderr);
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        r.stderr.contains("Gitea has no repository acme/gitops"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A reused branch gets the trailers this run would write: a `--config` run's `Policy-Config`
@@ -717,4 +734,73 @@ fn a_bad_token_fails_before_anything_is_pushed() {
             .is_empty(),
         "no branch pushed"
     );
+}
+
+/// A promotion whose rendered diff passes the forge's body limit (65,536 characters): every
+/// object keeps its summary line in the body, the patches that do not fit go into follow-up
+/// comments, each within the limit and holding whole objects; a rerun that changes nothing
+/// posts no comment again.
+#[test]
+fn a_rendered_diff_too_big_for_the_body_continues_in_comments() {
+    let forge = forge(Vendor::GitHub);
+    let config = format!(
+        "apiVersion: promote.kubectl.io/v1alpha1
+kind: PromotionConfig
+git: {{remote: origin, baseBranch: main, mode: pr}}
+forge: {{type: github, url: \"{}\", repo: acme/gitops, tokenEnv: FORGE_TOKEN}}
+environments:
+  - {{name: prod, overlay: prod}}
+",
+        forge.api_url()
+    );
+    // 300 Deployments of one image: one tag changes 300 objects.
+    let deployments: String = (0..300)
+        .map(|i| {
+            format!(
+                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i:03}}}\nspec:\n  selector: {{matchLabels: {{app: a{i}}}}}\n  template:\n    metadata: {{labels: {{app: a{i}}}}}\n    spec:\n      containers:\n      - {{name: main, image: reg/app}}\n"
+            )
+        })
+        .collect();
+    let mut kit = GitOps::new()
+        .file("promote.yaml", &config)
+        .file("base/kustomization.yaml", "resources: [deploy.yaml]\n")
+        .file("base/deploy.yaml", &deployments)
+        .file(
+            "prod/kustomization.yaml",
+            "resources: [../base]\nimages:\n- {name: reg/app, newTag: v1}\n",
+        );
+    kit.commit("300 apps");
+    let r = run(&kit, &["prod", "v2", "--yes"], Some(TOKEN));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("with the rendered diff's patches that did not fit"),
+        "{}",
+        r.stderr
+    );
+    let pr = &forge.pulls("acme/gitops")[0];
+    assert!(pr.body.len() <= 65_536, "{}", pr.body.len());
+    assert_eq!(pr.body.matches("- ✏️ `apps/Deployment app-").count(), 300);
+    assert!(pr.body.contains("did not fit here: see the comments below"));
+    let mut patches = pr.body.matches("**`apps/Deployment app-").count();
+    assert!(!pr.comments.is_empty());
+    for c in &pr.comments {
+        assert!(c.body.len() <= 65_536, "{}", c.body.len());
+        assert!(
+            c.body
+                .starts_with("#### Rendered changes in `prod` (continued")
+        );
+        assert_eq!(
+            c.body.matches("```diff").count() * 2,
+            c.body.matches("```").count()
+        );
+        patches += c.body.matches("**`apps/Deployment app-").count();
+    }
+    assert_eq!(patches, 300, "every object's patch once");
+
+    // A rerun reuses the pull request unchanged: no second set of comments.
+    let comments = pr.comments.len();
+    let again = run(&kit, &["prod", "v2", "--yes"], Some(TOKEN));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(forge.pulls("acme/gitops")[0].comments.len(), comments);
 }

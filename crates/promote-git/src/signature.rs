@@ -779,7 +779,7 @@ mod signed_commits {
         repo: Repo,
     }
 
-    fn succeeded(out: &std::process::Output) {
+    fn succeeded(out: &Output) {
         assert!(
             out.status.success(),
             "{}",

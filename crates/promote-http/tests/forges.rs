@@ -881,6 +881,9 @@ impl Forge for RacedForge<'_> {
     ) -> Result<promote_core::forge::PullRequest, ForgeError> {
         self.inner.update(number, edit)
     }
+    fn comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+        self.inner.comment(number, comment)
+    }
     fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
         self.inner.close_with_comment(number, comment)
     }

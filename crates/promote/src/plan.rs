@@ -61,7 +61,9 @@ pub struct Plan {
 pub enum RenderDiff {
     Objects(Vec<ObjectDiff>),
     /// The base tip did not render, or a render is not readable YAML.
-    Unavailable { unavailable: String },
+    Unavailable {
+        unavailable: String,
+    },
 }
 
 impl RenderDiff {
@@ -79,7 +81,10 @@ impl RenderDiff {
             return RenderDiff::Objects(Vec::new());
         }
         let parse = |what: &str, text: &str| Manifests::parse(what, text);
-        match (parse("the base tip's render", base), parse("the render", changed)) {
+        match (
+            parse("the base tip's render", base),
+            parse("the render", changed),
+        ) {
             (Ok(a), Ok(b)) => RenderDiff::Objects(diff_objects(&a, &b)),
             (Err(e), _) | (_, Err(e)) => RenderDiff::Unavailable {
                 unavailable: e.to_string(),

@@ -683,6 +683,10 @@ impl Forge for MemForge {
         }
         Ok(p.clone())
     }
+    fn comment(&self, number: u64, _comment: &str) -> Result<(), ForgeError> {
+        self.calls.borrow_mut().push(format!("comment #{number}"));
+        Ok(())
+    }
     fn close_with_comment(&self, number: u64, _comment: &str) -> Result<(), ForgeError> {
         self.pulls
             .borrow_mut()
@@ -786,7 +790,11 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
     );
     let pr = opened(&landed);
     assert_eq!(
-        (pr.number, pr.action == PrAction::Opened, pr.approvals.missing.len()),
+        (
+            pr.number,
+            pr.action == PrAction::Opened,
+            pr.approvals.missing.len()
+        ),
         (1, true, 2)
     );
     let body = forge.get(1).unwrap().body;

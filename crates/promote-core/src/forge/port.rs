@@ -16,6 +16,8 @@ pub trait Forge {
     /// Opens a pull request. A duplicate (same head and base) is [`ForgeError::AlreadyExists`].
     fn create(&self, pr: &NewPullRequest) -> Result<PullRequest, ForgeError>;
     fn update(&self, number: u64, edit: &PrEdit) -> Result<PullRequest, ForgeError>;
+    /// Add a comment to pull request `number` (the rendered diff's overflow).
+    fn comment(&self, number: u64, comment: &str) -> Result<(), ForgeError>;
     /// Comments, then closes without merging.
     fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError>;
     /// Requests reviews from accounts (`alice`) or teams (`org/team`, not on GitLab).

@@ -158,15 +158,21 @@ pub(crate) fn update(c: &Client, number: u64, edit: &PrEdit) -> Result<PullReque
     Ok(answer.json::<Pull>()?.into())
 }
 
-pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
-    let pull = c.on(Subject::Pull(number));
+pub(crate) fn comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
     // Pull requests take comments through the issues API on both.
     let path = format!("{}/issues/{number}/comments", repo(c));
     let (body, action) = (json!({"body": comment}), "comment on the pull request");
-    pull.write(Method::Post, &path, &body, action)?;
+    c.on(Subject::Pull(number))
+        .write(Method::Post, &path, &body, action)?;
+    Ok(())
+}
+
+pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+    self::comment(c, number, comment)?;
     let path = format!("{}/pulls/{number}", repo(c));
     let (body, action) = (json!({"state": "closed"}), "close the pull request");
-    pull.write(Method::Patch, &path, &body, action)?;
+    c.on(Subject::Pull(number))
+        .write(Method::Patch, &path, &body, action)?;
     Ok(())
 }
 
@@ -212,6 +218,8 @@ pub(crate) fn reviews<D: Dialect>(c: &Client, number: u64) -> Result<Vec<Review>
 /// e-mail, Gitea's primary one unless the account keeps it private; `None` when it shows none.
 pub(crate) fn user_email(c: &Client, login: &str) -> Result<Option<String>, ForgeError> {
     let path = format!("/users/{}", encode_component(login));
-    let user: User = c.on(Subject::Repo).get(&path, "read a reviewer's account")?;
+    let user: User = c
+        .on(Subject::Repo)
+        .get(&path, "read a reviewer's account")?;
     Ok(user.email.filter(|e| !e.trim().is_empty()))
 }

@@ -132,11 +132,16 @@ pub(crate) fn update(c: &Client, number: u64, edit: &PrEdit) -> Result<PullReque
     Ok(put(c, number, &body, "update the merge request")?.into())
 }
 
-pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+pub(crate) fn comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
     let path = format!("{}/merge_requests/{number}/notes", project(c));
     let (body, action) = (json!({"body": comment}), "comment on the merge request");
     c.on(Subject::Pull(number))
         .write(Method::Post, &path, &body, action)?;
+    Ok(())
+}
+
+pub(crate) fn close_with_comment(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+    self::comment(c, number, comment)?;
     let close = json!({"state_event": "close"});
     put(c, number, &close, "close the merge request")?;
     Ok(())

@@ -117,6 +117,15 @@ impl Forge for HttpForge {
         }
     }
 
+    fn comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+        match self.client.target.kind {
+            ForgeKind::GitHub | ForgeKind::Gitea => {
+                github_like::comment(&self.client, number, comment)
+            }
+            ForgeKind::GitLab => gitlab::comment(&self.client, number, comment),
+        }
+    }
+
     fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
         match self.client.target.kind {
             ForgeKind::GitHub | ForgeKind::Gitea => {

@@ -17,10 +17,10 @@ use crate::approval::PrApprovals;
 use crate::gate::{Gate, Judged, Operation, PolicyVerdict};
 use crate::images::{Found, ImageCheck};
 use crate::plan::{Plan, RenderDiff, RenderReport};
-use promote_core::render_diff::ObjectDiff;
 use crate::render::{Rendered, Renderer};
 use crate::rendered::{self, PlanComparison};
 use crate::{Interaction, PromoteError};
+use promote_core::render_diff::ObjectDiff;
 
 /// What planning a commit needs: the gate (with the session it reads), the renderer and the
 /// image check.
@@ -57,8 +57,8 @@ impl Draft<'_> {
 
 /// Judges a draft by its author, with what it does to the rendered manifests (`None`: no
 /// policies configured).
-pub type Judge<'a> = dyn Fn(&Draft<'_>, &Person, &[ObjectDiff]) -> Result<Option<PolicyVerdict>, PromoteError>
-    + 'a;
+pub type Judge<'a> =
+    dyn Fn(&Draft<'_>, &Person, &[ObjectDiff]) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
 
 /// Builds a commit message from the draft, the author, the policies' verdict and the image check.
 pub type Message<'a> =
@@ -250,10 +250,9 @@ fn side_by_side(
         // The policies see what the change does to the rendered manifests, so they run once
         // both renders are in (the image lookups go on meanwhile).
         let render_diff = match &rendered {
-            Ok(r) => RenderDiff::between(
-                base_render.as_deref().map_err(String::as_str),
-                &r.manifests,
-            ),
+            Ok(r) => {
+                RenderDiff::between(base_render.as_deref().map_err(String::as_str), &r.manifests)
+            }
             Err(e) => RenderDiff::Unavailable {
                 unavailable: e.to_string(),
             },

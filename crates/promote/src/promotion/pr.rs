@@ -23,8 +23,9 @@ use promote_git::{CommitId, PushOutcome};
 use super::commit::commit_on;
 use super::reviews::{self, ExistingPr, KnownPr};
 use crate::approval::{self, ApprovalCheck, RequiredApproval};
-use crate::plan::{Landed, OpenedPr, Plan, PrAction, PrRef, branch_name};
+use crate::plan::{Landed, OpenedPr, Plan, PrAction, PrRef, RenderDiff, branch_name};
 use crate::{Interaction, PromoteError, Session};
+use promote_core::render_diff;
 
 /// What PR mode needs besides the plan.
 #[derive(Default)]
@@ -183,11 +184,12 @@ fn open_pull_request(
         Some(up) => format!("Promote {} to {} (from {up})", env.name, o.version()),
         None => format!("Promote {} to {}", env.name, o.version()),
     };
+    let (body_text, overflow) = body(o, &check);
     let request = PromotionPullRequest {
         env_label: forge::env_label(&env.name),
         pr: NewPullRequest {
             title,
-            body: body(o, &check),
+            body: body_text,
             head: branch.clone(),
             base: session.base_branch.clone(),
         },
@@ -210,6 +212,19 @@ fn open_pull_request(
     }
     let outcome = ensure_pull_request(forge, &request)?;
     let pr = outcome.pr;
+    // The patches the body had no room for, once per body: not again on a rerun that changed
+    // nothing.
+    if outcome.action != PrAction::Unchanged && !overflow.is_empty() {
+        for c in &overflow {
+            forge.comment(pr.number, c)?;
+        }
+        ui.step(&format!(
+            "added {} comment{} to #{} with the rendered diff's patches that did not fit its description",
+            overflow.len(),
+            if overflow.len() == 1 { "" } else { "s" },
+            pr.number
+        ));
+    }
     for old in &outcome.superseded {
         ui.step(&format!(
             "closed {} #{} ({}): superseded by #{}",
@@ -536,7 +551,11 @@ fn human(d: Duration) -> String {
 /// The pull request's body: what changes, the render check, the policies, the approvals.
 /// Built from the plan only (no secrets can reach it), and stable for the same promotion so a
 /// reused pull request is not edited for nothing.
-fn body(o: &Opening<'_>, check: &ApprovalCheck) -> String {
+/// The most a pull request body may hold: GitHub's limit, the smallest of the forges'.
+const BODY_LIMIT: usize = 65_536;
+
+/// The body, and the comments that carry the rendered diff's patches that did not fit it.
+fn body(o: &Opening<'_>, check: &ApprovalCheck) -> (String, Vec<String>) {
     let (session, plan) = (o.session, o.plan);
     let version = o.version();
     let mut s = String::new();
@@ -571,16 +590,59 @@ fn body(o: &Opening<'_>, check: &ApprovalCheck) -> String {
         (None, true) => "not evaluated by this version of kubectl promote.".to_owned(),
     };
     let _ = writeln!(s, "**Policies:** {policies}\n");
-    approvals_checklist(&mut s, plan, version, check);
+    let mut tail = String::new();
+    approvals_checklist(&mut tail, plan, version, check);
     let _ = write!(
-        s,
+        tail,
         "\n---\nOpened by `kubectl promote` from `{}` at {} (commit {}). A promotion of {} to another version closes this pull request.\n",
         session.base_name(),
         plan.base.get(..7).unwrap_or(&plan.base),
         o.commit.short(),
         plan.environment
     );
-    s
+    let how_to_see = format!(
+        "kubectl promote diff {} --between {} {}/{}",
+        plan.environment,
+        plan.base.get(..7).unwrap_or(&plan.base),
+        session.remote,
+        branch_name(&plan.environment, plan.version.as_deref())
+    );
+    let budget = BODY_LIMIT.saturating_sub(s.len() + tail.len());
+    let comments = render_diff_section(&mut s, plan, budget, &how_to_see);
+    s.push_str(&tail);
+    (s, comments)
+}
+
+/// The rendered diff: summary lines and the patches that fit `budget` in the body, the rest
+/// in follow-up comments.
+fn render_diff_section(
+    s: &mut String,
+    plan: &Plan,
+    budget: usize,
+    how_to_see: &str,
+) -> Vec<String> {
+    let objects = match &plan.render_diff {
+        RenderDiff::Objects(o) => o,
+        RenderDiff::Unavailable { unavailable } => {
+            let _ = writeln!(
+                s,
+                "**Rendered changes:** not available: {}\n",
+                unavailable.replace('`', "'")
+            );
+            return Vec::new();
+        }
+    };
+    // Leave room for the line that says where the rest went.
+    let md = render_diff::markdown(
+        &plan.environment,
+        objects,
+        budget.saturating_sub(512),
+        BODY_LIMIT - 512,
+        how_to_see,
+    );
+    s.push_str(&md.body);
+    s.push('\n');
+    md.comments
 }
 
 /// The body's approvals: each met one ticked, each missing one with how to give it.
