@@ -47,13 +47,13 @@ pub enum KnownPr {
     Unread,
     /// Read: no pull request is open for the head branch.
     NoneOpen,
-    /// Read: this one is open.
-    Open(ExistingPr),
+    /// Read: this one is open (boxed: a pull request with its reviews is large).
+    Open(Box<ExistingPr>),
 }
 
 impl From<Option<ExistingPr>> for KnownPr {
     fn from(found: Option<ExistingPr>) -> Self {
-        found.map_or(KnownPr::NoneOpen, KnownPr::Open)
+        found.map_or(KnownPr::NoneOpen, |e| KnownPr::Open(Box::new(e)))
     }
 }
 
