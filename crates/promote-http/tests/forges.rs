@@ -1,12 +1,14 @@
 //! The HTTP forge client against the fake GitHub, GitLab and Gitea servers of `promote-testkit`,
 //! which answer as the vendors document: paths, auth header forms, JSON bodies, status codes.
+//! The use case over it (open, reuse, supersede a promotion's pull request) is tested where it
+//! lives: `promote/tests/promote/pull_requests.rs`.
 
 use std::collections::BTreeMap;
 
 use promote_core::forge::{
     Forge, ForgeError, ForgeKind, ForgeSettings, ForgeTarget, NewPullRequest, PrEdit, PrQuery,
-    PrResolution, PrState, PromotionPullRequest, RepoPath, ReviewState, RoleApproval, Token,
-    ensure_pull_request, env_label, role_approvals,
+    PrResolution, PrState, RepoPath, ReviewState, RoleApproval, Token, role_approvals,
+    supersede_comment,
 };
 use promote_http::{HttpForge, wait_for_merge};
 use promote_testkit::forge::{FakeForge, FakePrState, FakeReview, Recorded, Vendor};
@@ -68,15 +70,6 @@ fn new_pr(head: &str) -> NewPullRequest {
         body: format!("| image | tag |\n|---|---|\n| shop/cart | {head} |"),
         head: head.to_owned(),
         base: "main".to_owned(),
-    }
-}
-
-fn promotion(head: &str) -> PromotionPullRequest {
-    PromotionPullRequest {
-        env_label: env_label("prod"),
-        pr: new_pr(head),
-        labels: vec!["release".to_owned()],
-        reviewers: vec!["pm-lead".to_owned()],
     }
 }
 
@@ -225,76 +218,6 @@ fn a_duplicate_create_is_already_exists() {
         );
         assert_eq!(fake.pulls(repo_of(vendor)).len(), 1, "{vendor:?}");
         assert!(err.to_string().contains("already has an open"), "{err}");
-    }
-}
-
-#[test]
-fn ensure_opens_labels_and_requests_reviewers() {
-    for vendor in VENDORS {
-        let fake = fake(vendor);
-        let out = ensure_pull_request(&client(&fake), &promotion("promote/prod/v1.0.1")).unwrap();
-        assert!(out.created, "{vendor:?}");
-        assert!(out.superseded.is_empty());
-        let held = fake.pull(repo_of(vendor), out.pr.number);
-        assert_eq!(held.labels, ["promote:prod", "release"], "{vendor:?}");
-        assert_eq!(held.requested_reviewers, ["pm-lead"], "{vendor:?}");
-        assert_eq!(out.pr.labels, ["promote:prod", "release"], "{vendor:?}");
-    }
-}
-
-#[test]
-fn ensure_reuses_the_open_pr_for_the_same_version() {
-    for vendor in VENDORS {
-        let fake = fake(vendor);
-        let forge = client(&fake);
-        let first = ensure_pull_request(&forge, &promotion("promote/prod/v1.0.1")).unwrap();
-        let mut again = promotion("promote/prod/v1.0.1");
-        again.pr.body.push_str("\n\npolicy report: allowed");
-        let second = ensure_pull_request(&forge, &again).unwrap();
-        assert!(!second.created, "{vendor:?}");
-        assert_eq!(second.pr.number, first.pr.number, "{vendor:?}");
-        assert_eq!(fake.pulls(repo_of(vendor)).len(), 1, "{vendor:?}");
-        assert!(
-            fake.pull(repo_of(vendor), 1)
-                .body
-                .ends_with("policy report: allowed"),
-            "{vendor:?}"
-        );
-    }
-}
-
-#[test]
-fn ensure_supersedes_the_open_pr_for_another_version() {
-    for vendor in VENDORS {
-        let fake = fake(vendor);
-        let forge = client(&fake);
-        let old = ensure_pull_request(&forge, &promotion("promote/prod/v1.0.1"))
-            .unwrap()
-            .pr;
-        let new = ensure_pull_request(&forge, &promotion("promote/prod/v1.0.2")).unwrap();
-        assert!(new.created);
-        assert_eq!(
-            new.superseded.iter().map(|p| p.number).collect::<Vec<_>>(),
-            [old.number],
-            "{vendor:?}"
-        );
-        let held = fake.pull(repo_of(vendor), old.number);
-        assert_eq!(held.state, FakePrState::Closed, "{vendor:?}");
-        assert_eq!(held.comments.len(), 1, "{vendor:?}");
-        assert!(
-            held.comments[0].body.contains(&new.pr.url),
-            "{vendor:?}: {}",
-            held.comments[0].body
-        );
-        assert_eq!(
-            fake.pull(repo_of(vendor), new.pr.number).state,
-            FakePrState::Open
-        );
-        assert_eq!(
-            forge.get(old.number).unwrap().state,
-            PrState::Closed,
-            "{vendor:?}"
-        );
     }
 }
 
@@ -659,7 +582,12 @@ fn a_bad_token_is_a_401_that_names_the_variable_never_the_token() {
 fn gitlab_addresses_the_project_by_its_url_encoded_path() {
     let fake = fake(Vendor::GitLab);
     let forge = client(&fake);
-    ensure_pull_request(&forge, &promotion("promote/prod/v1")).unwrap();
+    forge
+        .find_open(&PrQuery::Label("promote:prod".into()))
+        .unwrap();
+    forge.create(&new_pr("promote/prod/v1")).unwrap();
+    forge.add_labels(1, &["promote:prod".into()]).unwrap();
+    forge.request_reviewers(1, &["pm-lead".into()]).unwrap();
     forge.get(1).unwrap();
     forge.reviews(1).unwrap();
     let project_calls: Vec<_> = fake
@@ -762,9 +690,17 @@ fn no_token_travels_outside_the_auth_header() {
     for vendor in VENDORS {
         let fake = fake(vendor);
         let forge = client(&fake);
-        let out = ensure_pull_request(&forge, &promotion("promote/prod/v1")).unwrap();
-        ensure_pull_request(&forge, &promotion("promote/prod/v2")).unwrap();
-        forge.reviews(out.pr.number).unwrap();
+        let old = forge.create(&new_pr("promote/prod/v1")).unwrap();
+        let new = forge.create(&new_pr("promote/prod/v2")).unwrap();
+        forge
+            .add_labels(new.number, &["promote:prod".into()])
+            .unwrap();
+        forge
+            .request_reviewers(new.number, &["pm-lead".into()])
+            .unwrap();
+        let comment = supersede_comment(forge.target().kind, &new);
+        forge.close_with_comment(old.number, &comment).unwrap();
+        forge.reviews(new.number).unwrap();
         assert!(!format!("{forge:?}").contains(TOKEN));
         let err = forge.get(99).unwrap_err();
         assert_no_token_anywhere(&fake, Some(&err));
@@ -829,112 +765,4 @@ fn a_moved_repository_is_reported_and_the_redirect_not_followed() {
     assert!(err.to_string().contains("forge.repo"), "{err}");
     // One request: the token was not sent on to the new location.
     assert_eq!(fake.requests().len(), 1);
-}
-
-#[test]
-fn the_author_is_not_asked_to_review_their_own_pull_request() {
-    let fake = fake(Vendor::GitHub);
-    let mut request = promotion("promote/prod/v1");
-    request.reviewers = vec!["github:Promoter".into(), "pm-lead".into()];
-    ensure_pull_request(&client(&fake), &request).unwrap();
-    let r = only(
-        fake.requests_to(
-            "POST",
-            &format!("{}/pulls/1/requested_reviewers", repo_path(Vendor::GitHub)),
-        ),
-        "reviewers",
-    );
-    assert_eq!(r.body["reviewers"], json!(["pm-lead"]));
-}
-
-/// A forge whose first two listings miss everything: as if another run opened the same PR
-/// between our look-up and our create.
-struct RacedForge<'a> {
-    inner: &'a HttpForge,
-    blind_listings: std::cell::Cell<u32>,
-}
-
-impl Forge for RacedForge<'_> {
-    fn target(&self) -> &ForgeTarget {
-        self.inner.target()
-    }
-    fn whoami(&self) -> Result<promote_core::forge::ForgeUser, ForgeError> {
-        self.inner.whoami()
-    }
-    fn find_open(
-        &self,
-        query: &PrQuery,
-    ) -> Result<Vec<promote_core::forge::PullRequest>, ForgeError> {
-        if self.blind_listings.get() > 0 {
-            self.blind_listings.set(self.blind_listings.get() - 1);
-            return Ok(Vec::new());
-        }
-        self.inner.find_open(query)
-    }
-    fn create(&self, pr: &NewPullRequest) -> Result<promote_core::forge::PullRequest, ForgeError> {
-        self.inner.create(pr)
-    }
-    fn update(
-        &self,
-        number: u64,
-        edit: &PrEdit,
-    ) -> Result<promote_core::forge::PullRequest, ForgeError> {
-        self.inner.update(number, edit)
-    }
-    fn comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
-        self.inner.comment(number, comment)
-    }
-    fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
-        self.inner.close_with_comment(number, comment)
-    }
-    fn request_reviewers(&self, number: u64, reviewers: &[String]) -> Result<(), ForgeError> {
-        self.inner.request_reviewers(number, reviewers)
-    }
-    fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
-        self.inner.add_labels(number, labels)
-    }
-    fn get(&self, number: u64) -> Result<promote_core::forge::PullRequest, ForgeError> {
-        self.inner.get(number)
-    }
-    fn reviews(&self, number: u64) -> Result<Vec<promote_core::forge::Review>, ForgeError> {
-        self.inner.reviews(number)
-    }
-}
-
-#[test]
-fn losing_the_create_race_reuses_the_pr_the_other_run_opened() {
-    for vendor in VENDORS {
-        let fake = fake(vendor);
-        let forge = client(&fake);
-        fake.open_pull(
-            repo_of(vendor),
-            "promote/prod/v1",
-            "main",
-            "opened by the other run",
-            "promoter",
-        );
-        let raced = RacedForge {
-            inner: &forge,
-            blind_listings: std::cell::Cell::new(2),
-        };
-        let out = ensure_pull_request(&raced, &promotion("promote/prod/v1")).unwrap();
-        assert!(!out.created, "{vendor:?}");
-        assert_eq!(out.pr.number, 1, "{vendor:?}");
-        // The vendor's duplicate answer (422 / 409) was met, and no second PR exists.
-        let creates = fake
-            .requests()
-            .into_iter()
-            .filter(|r| {
-                r.method == "POST"
-                    && (r.path.ends_with("/pulls") || r.path.ends_with("/merge_requests"))
-            })
-            .count();
-        assert_eq!(creates, 1, "{vendor:?}");
-        assert_eq!(fake.pulls(repo_of(vendor)).len(), 1, "{vendor:?}");
-        assert_eq!(
-            fake.pull(repo_of(vendor), 1).title,
-            "Promote prod to v1",
-            "{vendor:?}"
-        );
-    }
 }

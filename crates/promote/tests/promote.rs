@@ -1,4 +1,9 @@
-//! The promotion use case against real git: bare remotes in temp dirs, two users racing.
+//! The promotion use case against real git: bare remotes in temp dirs, two users racing; and
+//! its pull request through the HTTP forge client against the fake forges ([`pull_requests`]).
+
+// In a directory of its own: every `tests/*.rs` is a test binary of its own.
+#[path = "promote/pull_requests.rs"]
+mod pull_requests;
 
 use promote::gate::{Gate, PolicyContext};
 use promote::images::ImageCheck;

@@ -3,9 +3,10 @@
 //! This module owns the pure half of "PR mode": which forge and repository a git remote points at
 //! (with the `forge:` settings of `promote.yaml` winning over detection), the API and web base
 //! URLs, the compare URL printed when there is no token, the types a forge answers with, the small
-//! sync [`Forge`] trait the adapters (`promote-http`) implement, and the decisions made over it:
-//! reuse the open pull request of an environment for the same version, supersede it for another
-//! ([`ensure_pull_request`]), and count a forge approval as a role's approval ([`role_approvals`]).
+//! sync [`Forge`] trait the adapters (`promote-http`) implement, and the decisions made over what
+//! it answers: reuse the open pull request of an environment for the same version, supersede it
+//! for another ([`plan_pull_request`]; the `promote` crate drives the port with it), and count a
+//! forge approval as a role's approval ([`role_approvals`]).
 //! Nothing here does I/O; tokens are carried in [`Token`], which never prints its value.
 
 mod approvals;
@@ -22,10 +23,7 @@ pub use approvals::{RoleApproval, is_placeholder_email, role_approvals};
 pub use error::ForgeError;
 pub use kind::ForgeKind;
 pub use port::Forge;
-pub use promotion::{
-    PrOutcome, PrPlan, PromotionPullRequest, ensure_pull_request, env_label, plan_pull_request,
-    supersede_comment,
-};
+pub use promotion::{PrPlan, env_label, plan_pull_request, supersede_comment};
 pub use pull::{
     ForgeUser, NewPullRequest, PrEdit, PrQuery, PrResolution, PrState, PullRequest, Review,
     ReviewState,
