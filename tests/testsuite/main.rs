@@ -18,5 +18,6 @@ mod policies;
 mod policy_cmd;
 mod pr;
 mod races;
+mod release;
 mod secrets;
 mod trees;

@@ -71,7 +71,11 @@ fn clean_source(url: &str) -> Option<String> {
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))?;
     let (host, path) = rest.split_once('/')?;
-    if host.is_empty() || host.contains('@') || path.is_empty() || url.contains(['?', '#', '\\']) {
+    // Nothing that could end a Markdown link or an HTML attribute it is written into.
+    let unsafe_chars = [
+        '?', '#', '\\', '(', ')', '[', ']', '<', '>', '"', '\'', '`', '{', '}', '|',
+    ];
+    if host.is_empty() || host.contains('@') || path.is_empty() || url.contains(unsafe_chars) {
         return None;
     }
     if path
@@ -217,6 +221,8 @@ mod tests {
             "ftp://github.com/acme/cart",
             "https://github.com",
             "https://github.com/acme cart",
+            "https://github.com/a/b)[x](https://evil.example",
+            "https://github.com/a/<b>",
         ] {
             assert_eq!(labels(bad, "a1b2c3d4").source, None, "{bad}");
         }

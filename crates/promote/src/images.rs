@@ -45,6 +45,14 @@ impl std::fmt::Debug for ImageCheck {
 }
 
 impl ImageCheck {
+    /// The registry client, shareable with another thread (`None`: `--skip-image-check`).
+    pub fn resolver_arc(&self) -> Option<Arc<dyn ImageResolver>> {
+        match self {
+            ImageCheck::Skip => None,
+            ImageCheck::Check(r) | ImageCheck::Pin(r) => Some(r.clone()),
+        }
+    }
+
     fn resolver(&self) -> Option<&dyn ImageResolver> {
         match self {
             ImageCheck::Skip => None,

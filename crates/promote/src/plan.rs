@@ -38,6 +38,9 @@ pub struct Plan {
     pub rendered_images: PlanComparison,
     /// What the change does to the rendered manifests against the base tip, object by object.
     pub render_diff: RenderDiff,
+    /// The release behind each image change, in the order of `images` (empty when the
+    /// registry was not asked).
+    pub sources: Vec<crate::release::ImageSource>,
     pub commit_message: String,
     pub author: Person,
     /// Every policy's verdict (`None`: no policies configured for this operation).

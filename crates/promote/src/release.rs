@@ -11,7 +11,7 @@ use std::thread;
 
 use serde::Serialize;
 
-use promote_core::forge::{ForgeSettings, ForgeTarget};
+use promote_core::forge::{ForgeKind, ForgeSettings, ForgeTarget};
 use promote_core::image::{ImageChange, ImageRef};
 use promote_core::registry::{self, ImageName, ImageQuery, ImageResolver, Reference};
 use promote_core::source::{self, Commits, ImageLabels, SourceCommit, SourceRange};
@@ -80,32 +80,51 @@ pub struct Forges<'a> {
     pub connector: &'a dyn ForgeConnector,
 }
 
-/// The sources of `changes`, in their order. The registry lookups run in parallel (two per
-/// image); each distinct range is then asked of its forge once (images built from one
-/// repository share it).
+/// The sources of `changes`, in their order: [`ranges`], then [`with_commits`].
 pub fn sources(
     resolver: &dyn ImageResolver,
     forges: &Forges<'_>,
     changes: &[ImageChange],
 ) -> Vec<ImageSource> {
-    let known: Vec<_> = forges
-        .gitops
+    let known = known_forges(forges.gitops);
+    with_commits(forges, changes, ranges(resolver, &known, changes))
+}
+
+/// The forges whose hosts `source_range` recognises besides github.com and gitlab.com.
+pub fn known_forges(gitops: Option<&ForgeTarget>) -> Vec<(String, ForgeKind)> {
+    gitops
         .map(|t| (t.web_url.clone(), t.kind))
         .into_iter()
-        .collect();
-    let ranges: Vec<Result<SourceRange, String>> = thread::scope(|s| {
+        .collect()
+}
+
+/// Each change's range from the registry's labels, looked up in parallel (two lookups per
+/// image); `Err` says why it is unknown. Needs nothing but the resolver, so it can run on a
+/// thread of its own beside the render.
+pub fn ranges(
+    resolver: &dyn ImageResolver,
+    known: &[(String, ForgeKind)],
+    changes: &[ImageChange],
+) -> Vec<Result<SourceRange, String>> {
+    thread::scope(|s| {
         let handles: Vec<_> = changes
             .iter()
-            .map(|c| {
-                let known = &known;
-                s.spawn(move || range_of(resolver, known, c))
-            })
+            .map(|c| s.spawn(move || range_of(resolver, known, c)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    });
+    })
+}
+
+/// The sources with their commits: each distinct range is asked of its forge once (images
+/// built from one repository share it).
+pub fn with_commits(
+    forges: &Forges<'_>,
+    changes: &[ImageChange],
+    ranges: Vec<Result<SourceRange, String>>,
+) -> Vec<ImageSource> {
     let mut asked: Vec<(SourceRange, Result<Option<Commits>, String>)> = Vec::new();
     changes
         .iter()
@@ -150,7 +169,7 @@ pub fn sources(
 /// The range of one change from the two images' labels; `Err` says why it is unknown.
 fn range_of(
     resolver: &dyn ImageResolver,
-    known: &[(String, promote_core::forge::ForgeKind)],
+    known: &[(String, ForgeKind)],
     change: &ImageChange,
 ) -> Result<SourceRange, String> {
     let image = ImageName::parse(registry::effective_name(change)).map_err(|e| e.to_string())?;

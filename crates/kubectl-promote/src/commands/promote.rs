@@ -451,6 +451,40 @@ pub(super) fn image_table(images: &[ImageChange], from: impl Fn(&ImageRef) -> St
     s
 }
 
+/// The release behind the tags: per image its source range, the compare link and the first
+/// commit subjects.
+fn print_sources(shell: &Shell, plan: &Plan) -> anyhow::Result<()> {
+    if plan.sources.is_empty() {
+        return Ok(());
+    }
+    shell.out("release behind the tags:")?;
+    for s in &plan.sources {
+        shell.out(format!("  {}", s.line()))?;
+        if let Some(url) = s.range.as_ref().and_then(|r| r.compare_url.as_deref()) {
+            shell.out(format!("    {DIM}{url}{DIM:#}"))?;
+        }
+        const SHOWN: usize = 5;
+        for c in s.commits.iter().take(SHOWN) {
+            shell.out(format!(
+                "    {} {}",
+                &c.sha[..c.sha.len().min(7)],
+                c.subject
+            ))?;
+        }
+        let more = s
+            .total_commits
+            .unwrap_or(0)
+            .saturating_sub(SHOWN.min(s.commits.len()));
+        if more > 0 {
+            shell.out(format!("    {DIM}… and {more} more{DIM:#}"))?;
+        }
+        if let (Some(note), Some(_)) = (&s.note, &s.range) {
+            shell.out(format!("    {DIM}{note}{DIM:#}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn print_plan(
     shell: &Shell,
     plan: &Plan,
@@ -459,6 +493,7 @@ fn print_plan(
     for line in plan_text(plan).lines() {
         shell.out(line)?;
     }
+    print_sources(shell, plan)?;
     super::render_diff::print(
         shell,
         &format!("rendered diff against {}", short(&plan.base)),

@@ -26,6 +26,7 @@ pub(super) fn route<V: GithubLike>(
     rest: &[&str],
 ) -> Reply {
     let (number, route) = match rest {
+        ["compare", basehead] if method == "GET" => return compare(m, at, basehead),
         ["pulls", n, route @ ..] => (*n, route),
         ["issues", n, route @ ..] if !route.is_empty() => (*n, route),
         _ => return V::not_found(m),
@@ -43,4 +44,25 @@ pub(super) fn route<V: GithubLike>(
         Some(i) => handler(m, at, i),
         None => V::not_found(m),
     }
+}
+
+/// `GET compare/A...B` as GitHub and Gitea answer it: the commits after A up to B in the
+/// history the test gave ([`super::FakeForge::add_commits`]), oldest first, and their count.
+fn compare(m: &Model, at: &At<'_>, basehead: &str) -> Reply {
+    let Some((from, to)) = basehead.split_once("...") else {
+        return Reply::json(404, serde_json::json!({"message": "Not Found"}));
+    };
+    let commits = &m.repos[at.repo].commits;
+    let index = |rev: &str| commits.iter().position(|(sha, _)| sha.starts_with(rev));
+    let (Some(a), Some(b)) = (index(from), index(to)) else {
+        return Reply::json(404, serde_json::json!({"message": "Not Found"}));
+    };
+    let listed: Vec<_> = commits[(a + 1).min(b + 1)..=b]
+        .iter()
+        .map(|(sha, message)| serde_json::json!({"sha": sha, "commit": {"message": message}}))
+        .collect();
+    Reply::json(
+        200,
+        serde_json::json!({"total_commits": listed.len(), "commits": listed}),
+    )
 }

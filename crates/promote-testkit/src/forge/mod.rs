@@ -144,6 +144,8 @@ struct Repo {
     id: u64,
     pulls: Vec<FakePull>,
     labels: Vec<Label>,
+    /// The default branch's history, oldest first: (sha, message), for the compare API.
+    commits: Vec<(String, String)>,
 }
 
 struct Model {
@@ -433,6 +435,22 @@ impl FakeForge {
                 id,
                 ..Repo::default()
             },
+        );
+        self
+    }
+
+    /// Appends commits (sha, message) to `repo`'s history, oldest first: what the compare API
+    /// (GitHub, Gitea: `GET …/compare/A...B`) lists between two of them.
+    pub fn add_commits(&self, repo: &str, commits: &[(&str, &str)]) -> &Self {
+        let mut m = self.lock();
+        let r = m
+            .repos
+            .get_mut(repo)
+            .expect("a repository added with add_repo");
+        r.commits.extend(
+            commits
+                .iter()
+                .map(|(s, msg)| (s.to_string(), msg.to_string())),
         );
         self
     }

@@ -11,6 +11,7 @@ use promote_policy::sdk;
 
 use crate::approval::ApprovalRecord;
 use crate::clock::rfc3339;
+use crate::release::ImageSource;
 use crate::session::MAX_WALK;
 use crate::{PromoteError, Session};
 
@@ -25,6 +26,8 @@ pub enum Operation<'a> {
         mode: Mode,
         /// What the change does to the rendered manifests (empty: unknown or the same).
         render_diff: &'a [ObjectDiff],
+        /// The release behind each change (by image name; missing: unknown).
+        sources: &'a [ImageSource],
     },
     /// A rollback, by either strategy.
     Rollback {
@@ -54,6 +57,7 @@ impl Operation<'_> {
                 changes,
                 mode,
                 render_diff,
+                sources,
             } => sdk::Operation::Promote(sdk::Promotion {
                 environment: env.to_owned(),
                 from: from.map(str::to_owned),
@@ -66,7 +70,10 @@ impl Operation<'_> {
                         new_name: c.new_name.clone(),
                         from: to_sdk_ref(&c.from),
                         to: to_sdk_ref(&c.to),
-                        source: None,
+                        source: sources
+                            .iter()
+                            .find(|s| s.image == c.name)
+                            .and_then(to_sdk_source),
                     })
                     .collect(),
                 mode: match mode {
@@ -87,6 +94,25 @@ impl Operation<'_> {
             }),
         }
     }
+}
+
+/// An image's source as policies see it, when its labels name one.
+fn to_sdk_source(s: &ImageSource) -> Option<sdk::ImageSource> {
+    let r = s.range.as_ref()?;
+    Some(sdk::ImageSource {
+        repo: r.repo.clone(),
+        from_revision: r.from_revision.clone(),
+        to_revision: r.to_revision.clone(),
+        commits: s
+            .commits
+            .iter()
+            .map(|c| sdk::SourceCommit {
+                sha: c.sha.clone(),
+                subject: c.subject.clone(),
+            })
+            .collect(),
+        total_commits: s.total_commits.map(|n| n as u64),
+    })
 }
 
 /// One rendered object as policies see it: no patch text.

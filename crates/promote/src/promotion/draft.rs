@@ -22,6 +22,8 @@ use crate::rendered::{self, PlanComparison};
 use crate::{Interaction, PromoteError};
 use promote_core::render_diff::ObjectDiff;
 
+use crate::release::{self, ImageSource};
+
 /// What planning a commit needs: the gate (with the session it reads), the renderer and the
 /// image check.
 #[derive(Clone, Copy)]
@@ -57,8 +59,12 @@ impl Draft<'_> {
 
 /// Judges a draft by its author, with what it does to the rendered manifests (`None`: no
 /// policies configured).
-pub type Judge<'a> =
-    dyn Fn(&Draft<'_>, &Person, &[ObjectDiff]) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
+pub type Judge<'a> = dyn Fn(
+        &Draft<'_>,
+        &Person,
+        (&[ObjectDiff], &[ImageSource]),
+    ) -> Result<Option<PolicyVerdict>, PromoteError>
+    + 'a;
 
 /// Builds a commit message from the draft, the author, the policies' verdict and the image check.
 pub type Message<'a> =
@@ -71,17 +77,17 @@ impl Planner<'_> {
     pub fn judge_promotion(
         &self,
         d: &Draft<'_>,
-        (author, render_diff): (&Person, &[ObjectDiff]),
+        (author, seen): (&Person, (&[ObjectDiff], &[ImageSource])),
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
-        self.judge_promotion_with(d, (author, render_diff), None, ui)
+        self.judge_promotion_with(d, (author, seen), None, ui)
     }
 
     /// [`Planner::judge_promotion`] with the approvals of the promotion's open pull request.
     pub fn judge_promotion_with(
         &self,
         d: &Draft<'_>,
-        (author, render_diff): (&Person, &[ObjectDiff]),
+        (author, (render_diff, sources)): (&Person, (&[ObjectDiff], &[ImageSource])),
         pr: Option<PrApprovals<'_>>,
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
@@ -95,6 +101,7 @@ impl Planner<'_> {
                     changes: &d.changes,
                     mode: d.mode,
                     render_diff,
+                    sources,
                 },
                 version,
                 promoted: &d.promoted(),
@@ -114,6 +121,7 @@ struct SideBySide {
     last: Option<(CommitId, String)>,
     baseline: Baseline,
     render_diff: RenderDiff,
+    sources: Vec<ImageSource>,
 }
 
 /// Apply the edits, check they hold, render and look the images up (beside the rest), and
@@ -149,6 +157,7 @@ pub fn finish(
     let (author, policy) = side.judged?;
     let rendered_images = comparison(planner, &d, &file, &rendered, side.last, &side.baseline);
     let render_diff = side.render_diff;
+    let sources = side.sources;
     let image_check = crate::images::report(found, &author);
     let commit_message = message(&d, &author, policy.as_ref(), &image_check);
     Ok(Plan {
@@ -167,6 +176,7 @@ pub fn finish(
         },
         rendered_images,
         render_diff,
+        sources,
         commit_message,
         author,
         policy,
@@ -234,6 +244,14 @@ fn side_by_side(
             };
             (last, baseline, base_render)
         });
+        // The release behind the tags, when the registry is asked at all (not with
+        // --skip-image-check): labels from the registry, commits from the sources' forges.
+        let gitops_forge = crate::forge::target(session).ok();
+        let known = release::known_forges(gitops_forge.as_ref());
+        let ranges = planner.images.resolver_arc().map(|resolver| {
+            let changes = &d.changes;
+            s.spawn(move || release::ranges(resolver.as_ref(), &known, changes))
+        });
         let pending = crate::images::pending(planner.images, &d.changes, pinned, ui);
         let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
         let author = match &d.author {
@@ -257,7 +275,20 @@ fn side_by_side(
                 unavailable: e.to_string(),
             },
         };
-        let judged = author.and_then(|a| judge(d, &a, render_diff.objects()).map(|v| (a, v)));
+        // The forges are asked on this thread (their clients are not shared across threads).
+        let sources =
+            match ranges.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))) {
+                Some(ranges) => {
+                    let forges = release::Forges {
+                        gitops: gitops_forge.as_ref(),
+                        connector: planner.gate.ports.forges.as_ref(),
+                    };
+                    release::with_commits(&forges, &d.changes, ranges)
+                }
+                None => Vec::new(),
+            };
+        let judged =
+            author.and_then(|a| judge(d, &a, (render_diff.objects(), &sources)).map(|v| (a, v)));
         let found = images
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -268,6 +299,7 @@ fn side_by_side(
             last,
             baseline,
             render_diff,
+            sources,
         }
     })
 }

@@ -11,6 +11,7 @@ use crate::deploy::Deployment;
 use crate::document::Document;
 use crate::gate::PolicyVerdict;
 use crate::plan::{Landed, OpenedPr, Plan, RenderDiff, RenderReport};
+use crate::release::ImageSource;
 use crate::rendered::PlanComparison;
 
 /// How a promotion ended (a denial is an outcome, not an error).
@@ -84,7 +85,8 @@ pub struct PromotionResult<'a> {
     pub previous_version: Option<&'a str>,
     pub mode: Option<Mode>,
     pub overlay: &'a str,
-    pub images: &'a [ImageChange],
+    /// Each image change, with the release behind it (`source`) when the registry was asked.
+    pub images: Vec<ImageView<'a>>,
     pub diff: Option<&'a str>,
     pub render: Option<&'a RenderReport>,
     /// The render's container images against the tree the environment last had (`status`:
@@ -105,6 +107,15 @@ pub struct PromotionResult<'a> {
     pub policy: Option<&'a PolicyVerdict>,
     /// What the registries said about each written image reference, or who skipped the check.
     pub image_check: Option<&'a ImageCheckReport>,
+}
+
+/// An image change and, where known, its source.
+#[derive(Debug, Serialize)]
+pub struct ImageView<'a> {
+    #[serde(flatten)]
+    pub change: &'a ImageChange,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'a ImageSource>,
 }
 
 impl Document for PromotionResult<'_> {
@@ -155,7 +166,7 @@ fn already_at<'a>(kind: &'static str, a: &'a AlreadyAt) -> PromotionResult<'a> {
         previous_version: a.version.as_deref(),
         mode: None,
         overlay: &a.overlay_file,
-        images: &[],
+        images: Vec::new(),
         diff: None,
         render: None,
         rendered_images: None,
@@ -193,7 +204,14 @@ fn of_plan<'a>(
         previous_version: plan.previous_version.as_deref(),
         mode: Some(plan.mode),
         overlay: &plan.overlay_file,
-        images: &plan.images,
+        images: plan
+            .images
+            .iter()
+            .map(|change| ImageView {
+                change,
+                source: plan.sources.iter().find(|s| s.image == change.name),
+            })
+            .collect(),
         diff: Some(&plan.diff),
         render: Some(&plan.render),
         rendered_images: Some(&plan.rendered_images),

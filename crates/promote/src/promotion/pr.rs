@@ -607,10 +607,71 @@ fn body(o: &Opening<'_>, check: &ApprovalCheck) -> (String, Vec<String>) {
         session.remote,
         branch_name(&plan.environment, plan.version.as_deref())
     );
+    release_section(&mut s, plan);
     let budget = BODY_LIMIT.saturating_sub(s.len() + tail.len());
     let comments = render_diff_section(&mut s, plan, budget, &how_to_see);
     s.push_str(&tail);
     (s, comments)
+}
+
+/// The release behind the tags: per image the source range (a compare link on the forges we
+/// know) and the first commit subjects. Subjects come from the source's forge: shown as inline
+/// code, so no text of theirs becomes Markdown.
+fn release_section(s: &mut String, plan: &Plan) {
+    if plan.sources.is_empty() {
+        return;
+    }
+    s.push_str("**Release behind the tags:**\n");
+    let code = |t: &str| format!("`{}`", t.replace('`', "'"));
+    for src in &plan.sources {
+        let Some(r) = &src.range else {
+            let _ = writeln!(
+                s,
+                "- {}: source unknown ({})",
+                code(&src.image),
+                src.note
+                    .as_deref()
+                    .unwrap_or("no source label")
+                    .replace('`', "'")
+            );
+            continue;
+        };
+        let short = |v: &Option<String>| {
+            v.as_deref()
+                .map_or("?".to_owned(), |v| v.chars().take(7).collect())
+        };
+        let range = format!("{}..{}", short(&r.from_revision), short(&r.to_revision));
+        let range = match &r.compare_url {
+            Some(url) => format!("[{range}]({url})"),
+            None => code(&range),
+        };
+        let count = src
+            .total_commits
+            .map(|n| format!(", {n} commit{}", if n == 1 { "" } else { "s" }))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "- {}: {} {range}{count}",
+            code(&src.image),
+            code(&r.repo)
+        );
+        for c in &src.commits {
+            let _ = writeln!(
+                s,
+                "  - {} {}",
+                code(&c.sha[..c.sha.len().min(7)]),
+                code(&c.subject)
+            );
+        }
+        let more = src
+            .total_commits
+            .unwrap_or(0)
+            .saturating_sub(src.commits.len());
+        if more > 0 {
+            let _ = writeln!(s, "  - … and {more} more");
+        }
+    }
+    s.push('\n');
 }
 
 /// The rendered diff: summary lines and the patches that fit `budget` in the body, the rest

@@ -112,9 +112,7 @@ pub fn prepare_with(
         planner,
         draft,
         &pinned,
-        &|d, author, render_diff| {
-            planner.judge_promotion_with(d, (author, render_diff), pr_approvals, ui)
-        },
+        &|d, author, seen| planner.judge_promotion_with(d, (author, seen), pr_approvals, ui),
         &|d, author, verdict, images| {
             message::commit_message(
                 (session, d, author),

@@ -289,7 +289,8 @@ impl EnvCheck<'_> {
         let verdict = if judged.is_empty() {
             Ok(None)
         } else {
-            self.planner.judge_promotion(&draft, (self.author, &[]), ui)
+            self.planner
+                .judge_promotion(&draft, (self.author, (&[], &[])), ui)
         };
         let render = match render {
             Ok(r) => RenderCheck::Ok(RenderReport {
