@@ -947,3 +947,52 @@ fn verify_judges_a_new_name_under_the_repository_it_renders() {
         "{prod}"
     );
 }
+
+/// `kubectl promote diff`: a promotion's rendered diff alone (a dry run, nothing written), and
+/// the diff of two revisions of an environment, as text and as a `RenderDiff` document.
+#[test]
+fn diff_shows_a_promotions_rendered_changes_and_two_revisions() {
+    let kit = examples();
+    let before = kit.origin_head();
+    let r = run(&kit, &["diff", "staging", "v1.0.1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("rendered diff of staging to v1.0.1 against "),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "~ apps/Deployment microservices-demo-staging/frontend: spec.template.spec.containers[server].image"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("+      - image: registry.example.com/microservices-demo/frontend:v1.0.1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(kit.origin_head(), before, "a diff writes nothing");
+
+    let r = run(&kit, &["diff", "staging", "v1.0.1", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["kind"], "RenderDiff");
+    assert_eq!(doc["renderDiff"].as_array().unwrap().len(), 9, "{doc}");
+
+    // Two revisions: what the last promotion changed, and back.
+    assert_eq!(run(&kit, &["staging", "v1.0.1"]).code, 0);
+    let r = run(
+        &kit,
+        &["diff", "staging", "--between", "origin/main~1", "origin/main", "--diff", "summary"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(": 9 objects"), "{}", r.stdout);
+    assert!(!r.stdout.contains("+      - image"), "summary only: {}", r.stdout);
+
+    let r = run(&kit, &["diff", "staging"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--between REV1 REV2"), "{}", r.stderr);
+}

@@ -282,6 +282,8 @@ pub enum Command {
     /// CI / branch protection: re-run the render check and the promote policies on a change to the overlays
     #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
+    /// What the cluster would run differently: a promotion's rendered diff, or two revisions'
+    Diff(DiffArgs),
     /// Print the version
     #[command(
         after_help = "Examples:\n  kubectl promote version\n  kubectl promote version -o json"
@@ -304,6 +306,7 @@ impl Command {
             Command::Version => "version",
             Command::Policy(_) => "policy",
             Command::Verify(_) => "verify",
+            Command::Diff(_) => "diff",
         }
     }
 }
@@ -383,6 +386,40 @@ pub struct SyncArgs {
     /// Wait until ENV runs what git holds, Synced and Healthy (default 30m); not in time exits 5
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "30m", value_parser = parse_duration)]
     pub wait: Option<std::time::Duration>,
+}
+
+const DIFF_HELP: &str = "\
+Examples:
+  # What promoting prod to v1.0.1 changes in the rendered manifests (nothing is written)
+  kubectl promote diff prod v1.0.1
+  kubectl promote diff prod --from staging --diff summary
+
+  # What a rollback to the commit before the last promotion would undo
+  kubectl promote diff prod --between origin/main origin/main~1 -o json";
+
+#[derive(Debug, Args)]
+#[command(after_help = DIFF_HELP)]
+pub struct DiffArgs {
+    /// The environment (an `environments[].name` of promote.yaml)
+    pub env: String,
+    /// The version to diff a promotion to (as `kubectl promote ENV VERSION`)
+    #[arg(id = "diff_version", value_name = "VERSION", conflicts_with_all = ["from", "between"])]
+    pub version: Option<String>,
+    /// Diff the promotion from UPSTREAM (as `kubectl promote ENV --from UPSTREAM`)
+    #[arg(long, value_name = "UPSTREAM", conflicts_with = "between")]
+    pub from: Option<String>,
+    /// Diff ENV's render at two revisions instead of a promotion
+    #[arg(long, num_args = 2, value_names = ["REV1", "REV2"])]
+    pub between: Option<Vec<String>>,
+    /// Only these images (as `kubectl promote --only`)
+    #[arg(long, value_delimiter = ',', value_name = "IMAGE,...")]
+    pub only: Vec<String>,
+    /// summary (a line per object) or full (each object's patch)
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "full")]
+    pub diff: DiffLevel,
+    /// Do not look the images up in their registries
+    #[arg(long)]
+    pub skip_image_check: bool,
 }
 
 const HISTORY_HELP: &str = "\

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
         Some(Command::Version) => commands::version(&ctx),
         Some(Command::Policy(a)) => commands::policy(&ctx, a),
         Some(Command::Verify(a)) => commands::verify(&ctx, a),
+        Some(Command::Diff(a)) => commands::diff(&ctx, a),
     };
     shell.flush();
     let code = match result {

@@ -2,6 +2,7 @@
 
 mod approve;
 pub(crate) mod complete;
+mod diff;
 mod history;
 mod init;
 mod misc;
@@ -16,6 +17,7 @@ mod verify;
 mod wait;
 
 pub use approve::{approve, reject};
+pub use diff::diff;
 pub use history::history;
 pub use init::init;
 pub use misc::{completion, version};
