@@ -328,18 +328,13 @@ fn without_a_token_missing_approvals_still_exit_4() {
     );
 }
 
-/// prod needs the PM (`builtin:require-approval {role: pm}`), whose account `pm-lead` approves
-/// by review.
-fn repo_needing_the_pm(forge: &FakeForge) -> GitOps {
+/// prod needs the PM (`builtin:require-approval {role: pm}`), whose `approvers` are `pm`.
+fn repo_needing_the_pm(forge: &FakeForge, pm: &str) -> GitOps {
     let mut kit = repo(forge);
-    let k = kind(forge.vendor());
     let config = kit
         .origin_file("promote.yaml")
         .unwrap()
-        .replace(
-            "pm: [pm@example.com]",
-            &format!("pm: [pm@example.com, \"{k}:pm-lead\"]"),
-        )
+        .replace("pm: [pm@example.com]", &format!("pm: {pm}"))
         .replace(
             "labels: [release]}",
             "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
@@ -364,7 +359,8 @@ fn branch_trailer(kit: &GitOps, key: &str) -> String {
 #[test]
 fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
     let forge = forge(Vendor::GitHub);
-    let kit = repo_needing_the_pm(&forge);
+    // pm-lead, the account that approves by review.
+    let kit = repo_needing_the_pm(&forge, "[pm@example.com, \"github:pm-lead\"]");
     let tip = |kit: &GitOps, rev: &str| kit.origin_git(&["rev-parse", rev]).trim().to_owned();
     let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
@@ -387,7 +383,11 @@ fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("reused pull request #1"), "{}", r.stdout);
     assert!(!r.stdout.contains("updated pull request"), "{}", r.stdout);
-    assert!(!r.stderr.contains("opening the pull request"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("opening the pull request"),
+        "{}",
+        r.stderr
+    );
     let edits: Vec<String> = forge.requests()[seen..]
         .iter()
         .filter(|q| q.method == "PATCH")
@@ -439,13 +439,7 @@ fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
 /// where the e-mail came from (testbed finding G1).
 fn an_approver_listed_by_email_counts_by_review(vendor: Vendor) {
     let forge = forge(vendor);
-    let mut kit = repo(&forge);
-    let config = kit.origin_file("promote.yaml").unwrap().replace(
-        "labels: [release]}",
-        "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
-    );
-    kit.put("promote.yaml", &config);
-    kit.commit("prod needs the PM");
+    let kit = repo_needing_the_pm(&forge, "[pm@example.com]");
     assert_eq!(run(&kit, &["prod", "v1.0.1"], Some(TOKEN)).code, 4);
     forge.add_review("acme/gitops", 1, "pm-lead", FakeReview::Approved);
 
@@ -498,8 +492,16 @@ fn gitea_s_404_on_the_listing_of_a_new_repository_is_asked_again() {
     forge.pulls_not_found_for(1000);
     let r = run(&kit, &["prod", "v1.0.2"], Some(TOKEN));
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("Gitea has no repository acme/gitops"), "{}", r.stderr);
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        r.stderr.contains("Gitea has no repository acme/gitops"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A reused branch gets the trailers this run would write: a `--config` run's `Policy-Config`

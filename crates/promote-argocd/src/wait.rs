@@ -434,7 +434,11 @@ mod tests {
         let degraded_before = goal(HealthStatus::Degraded);
         let mut seen = Seen::default();
         assert!(seen.observe(stale(), &degraded_before, started).is_none());
-        assert!(seen.why.contains("as it was before the operation"), "{}", seen.why);
+        assert!(
+            seen.why.contains("as it was before the operation"),
+            "{}",
+            seen.why
+        );
         assert_eq!(
             seen.settled(started).map(|r| r.outcome),
             Some(WaitOutcome::StillDegraded {
@@ -446,18 +450,24 @@ mod tests {
         let mut seen = Seen::default();
         let fresh = version("Degraded", "2026-08-22T11:00:03Z");
         assert!(matches!(
-            seen.observe(fresh, &degraded_before, started).map(|r| r.outcome),
+            seen.observe(fresh, &degraded_before, started)
+                .map(|r| r.outcome),
             Some(WaitOutcome::Degraded { .. })
         ));
 
         // This wait saw it Progressing, then Degraded: a transition, news.
         let mut seen = Seen::default();
         assert!(
-            seen.observe(version("Progressing", "2026-08-22T10:59:00Z"), &degraded_before, started)
-                .is_none()
+            seen.observe(
+                version("Progressing", "2026-08-22T10:59:00Z"),
+                &degraded_before,
+                started
+            )
+            .is_none()
         );
         assert!(matches!(
-            seen.observe(stale(), &degraded_before, started).map(|r| r.outcome),
+            seen.observe(stale(), &degraded_before, started)
+                .map(|r| r.outcome),
             Some(WaitOutcome::Degraded { .. })
         ));
 
@@ -466,7 +476,8 @@ mod tests {
         assert!(seen.observe(stale(), &degraded_before, started).is_none());
         let healthy = version("Healthy", "2026-08-22T11:00:06Z");
         assert_eq!(
-            seen.observe(healthy, &degraded_before, started).map(|r| r.outcome),
+            seen.observe(healthy, &degraded_before, started)
+                .map(|r| r.outcome),
             Some(WaitOutcome::Ready)
         );
     }

@@ -786,7 +786,11 @@ fn pr_mode_waits_for_missing_approvals_and_counts_records_and_reviews() {
     );
     let pr = opened(&landed);
     assert_eq!(
-        (pr.number, pr.action == PrAction::Opened, pr.approvals.missing.len()),
+        (
+            pr.number,
+            pr.action == PrAction::Opened,
+            pr.approvals.missing.len()
+        ),
         (1, true, 2)
     );
     let body = forge.get(1).unwrap().body;

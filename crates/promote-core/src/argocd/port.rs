@@ -74,9 +74,8 @@ impl WaitGoal {
     /// The app's health when the operation was asked for.
     pub fn health_before(&self) -> &HealthStatus {
         match self {
-            WaitGoal::Operation { health_before, .. } | WaitGoal::AutoSync { health_before, .. } => {
-                health_before
-            }
+            WaitGoal::Operation { health_before, .. }
+            | WaitGoal::AutoSync { health_before, .. } => health_before,
         }
     }
 }

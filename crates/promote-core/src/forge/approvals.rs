@@ -90,9 +90,9 @@ pub fn is_placeholder_email(email: &str) -> bool {
     };
     local.is_empty()
         || domain.is_empty()
-        || domain
-            .split('.')
-            .any(|label| label.eq_ignore_ascii_case("noreply") || label.eq_ignore_ascii_case("no-reply"))
+        || domain.split('.').any(|label| {
+            label.eq_ignore_ascii_case("noreply") || label.eq_ignore_ascii_case("no-reply")
+        })
 }
 
 /// The e-mail a review's account shows, unless it is a placeholder.

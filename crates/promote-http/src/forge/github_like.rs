@@ -212,6 +212,8 @@ pub(crate) fn reviews<D: Dialect>(c: &Client, number: u64) -> Result<Vec<Review>
 /// e-mail, Gitea's primary one unless the account keeps it private; `None` when it shows none.
 pub(crate) fn user_email(c: &Client, login: &str) -> Result<Option<String>, ForgeError> {
     let path = format!("/users/{}", encode_component(login));
-    let user: User = c.on(Subject::Repo).get(&path, "read a reviewer's account")?;
+    let user: User = c
+        .on(Subject::Repo)
+        .get(&path, "read a reviewer's account")?;
     Ok(user.email.filter(|e| !e.trim().is_empty()))
 }

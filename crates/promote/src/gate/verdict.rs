@@ -199,7 +199,11 @@ impl PolicyVerdict {
             } else {
                 reasons.join("<br>").replace('|', "\\|")
             };
-            s.push_str(&format!("| `{}` | {} | {reasons} |\n", p.origin, p.outcome()));
+            s.push_str(&format!(
+                "| `{}` | {} | {reasons} |\n",
+                p.origin,
+                p.outcome()
+            ));
         }
         for w in &self.warnings {
             s.push_str(&format!("\n> warning: {w}"));

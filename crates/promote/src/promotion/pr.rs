@@ -88,7 +88,7 @@ pub(crate) fn land(
     let existing = match (opts.forge, &opts.known) {
         (None, _) | (Some(_), KnownPr::NoneOpen) => None,
         (Some(forge), KnownPr::Unread) => reviews::read(forge, session, &branch)?,
-        (Some(_), KnownPr::Open(existing)) => Some(existing.clone()),
+        (Some(_), KnownPr::Open(existing)) => Some((**existing).clone()),
     };
     let check = approvals_check(session, plan, opts, existing.as_ref(), ui)?;
     let commit = push_branch(session, plan, &branch, ui)?;

@@ -48,12 +48,12 @@ pub enum KnownPr {
     /// Read: no pull request is open for the head branch.
     NoneOpen,
     /// Read: this one is open.
-    Open(ExistingPr),
+    Open(Box<ExistingPr>),
 }
 
 impl From<Option<ExistingPr>> for KnownPr {
     fn from(found: Option<ExistingPr>) -> Self {
-        found.map_or(KnownPr::NoneOpen, KnownPr::Open)
+        found.map_or(KnownPr::NoneOpen, |e| KnownPr::Open(Box::new(e)))
     }
 }
 
@@ -107,7 +107,10 @@ const EMPTY_REPO_RETRY: Duration = Duration::from_millis(500);
 /// meets that 404. So on Gitea a 404 here is asked again for up to [`EMPTY_REPO_SETTLE`] before
 /// it is reported as "no repository"; a repository that really is missing (or hidden from the
 /// token) costs those 3 s once. Bounded, and only for this listing in a promotion.
-pub(super) fn find_open(forge: &dyn Forge, query: &PrQuery) -> Result<Vec<PullRequest>, ForgeError> {
+pub(super) fn find_open(
+    forge: &dyn Forge,
+    query: &PrQuery,
+) -> Result<Vec<PullRequest>, ForgeError> {
     let give_up = Instant::now() + EMPTY_REPO_SETTLE;
     loop {
         match forge.find_open(query) {
@@ -132,7 +135,10 @@ fn is_email_entry(entry: &str) -> bool {
 /// an entry naming the account.
 fn shown_emails(forge: &dyn Forge, reviews: &mut [Review]) {
     let mut looked_up: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for review in reviews.iter_mut().filter(|r| r.state == ReviewState::Approved) {
+    for review in reviews
+        .iter_mut()
+        .filter(|r| r.state == ReviewState::Approved)
+    {
         if review
             .email
             .as_deref()
