@@ -388,19 +388,10 @@ fn a_degraded_from_before_the_operation_is_waited_out_not_trusted() {
 
     // Longer than the grace a same-second comparison gets.
     bed.argo.set_health_lag(Duration::from_secs(4));
-    let rb = run(
-        &bed,
-        &[
-            "rollback",
-            "staging",
-            "--strategy",
-            "argocd",
-            "--to",
-            "v1.0.1",
-            "--yes",
-            "--wait=60s",
-        ],
-    );
+    let args: Vec<&str> = "rollback staging --strategy argocd --to v1.0.1 --yes --wait=60s"
+        .split(' ')
+        .collect();
+    let rb = run(&bed, &args);
     assert_eq!(
         rb.code,
         0,

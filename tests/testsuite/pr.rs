@@ -333,18 +333,13 @@ fn without_a_token_missing_approvals_still_exit_4() {
     );
 }
 
-/// prod needs the PM (`builtin:require-approval {role: pm}`), whose account `pm-lead` approves
-/// by review.
-fn repo_needing_the_pm(forge: &FakeForge) -> GitOps {
+/// prod needs the PM (`builtin:require-approval {role: pm}`), whose `approvers` are `pm`.
+fn repo_needing_the_pm(forge: &FakeForge, pm: &str) -> GitOps {
     let mut kit = repo(forge);
-    let k = kind(forge.vendor());
     let config = kit
         .origin_file("promote.yaml")
         .unwrap()
-        .replace(
-            "pm: [pm@example.com]",
-            &format!("pm: [pm@example.com, \"{k}:pm-lead\"]"),
-        )
+        .replace("pm: [pm@example.com]", &format!("pm: {pm}"))
         .replace(
             "labels: [release]}",
             "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
@@ -369,7 +364,8 @@ fn branch_trailer(kit: &GitOps, key: &str) -> String {
 #[test]
 fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
     let forge = forge(Vendor::GitHub);
-    let kit = repo_needing_the_pm(&forge);
+    // pm-lead, the account that approves by review.
+    let kit = repo_needing_the_pm(&forge, "[pm@example.com, \"github:pm-lead\"]");
     let tip = |kit: &GitOps, rev: &str| kit.origin_git(&["rev-parse", rev]).trim().to_owned();
     let r = run(&kit, &["prod", "v1.0.1"], Some(TOKEN));
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
@@ -448,13 +444,7 @@ fn a_review_counts_in_the_one_verdict_and_a_rerun_edits_only_what_differs() {
 /// where the e-mail came from (testbed finding G1).
 fn an_approver_listed_by_email_counts_by_review(vendor: Vendor) {
     let forge = forge(vendor);
-    let mut kit = repo(&forge);
-    let config = kit.origin_file("promote.yaml").unwrap().replace(
-        "labels: [release]}",
-        "labels: [release], policies: {promote: [{module: \"builtin:require-approval\", settings: {role: pm}}]}}",
-    );
-    kit.put("promote.yaml", &config);
-    kit.commit("prod needs the PM");
+    let kit = repo_needing_the_pm(&forge, "[pm@example.com]");
     assert_eq!(run(&kit, &["prod", "v1.0.1"], Some(TOKEN)).code, 4);
     forge.add_review("acme/gitops", 1, "pm-lead", FakeReview::Approved);
 

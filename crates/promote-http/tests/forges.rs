@@ -6,33 +6,17 @@
 use std::collections::BTreeMap;
 
 use promote_core::forge::{
-    Forge, ForgeError, ForgeKind, ForgeSettings, ForgeTarget, NewPullRequest, PrEdit, PrQuery,
-    PrResolution, PrState, RepoPath, ReviewState, RoleApproval, Token, role_approvals,
-    supersede_comment,
+    Forge, ForgeError, PrEdit, PrQuery, PrResolution, PrState, ReviewState, RoleApproval, Token,
+    role_approvals, supersede_comment,
 };
 use promote_http::{HttpForge, wait_for_merge};
-use promote_testkit::forge::{FakeForge, FakePrState, FakeReview, Recorded, Vendor};
+use promote_testkit::forge::{
+    FakeForge, FakePrState, FakeReview, Recorded, Vendor, new_pull_request,
+};
 use serde_json::json;
 
 const TOKEN: &str = "tok_SECRET_0123456789";
 const TOKEN_ENV: &str = "PROMOTE_TEST_TOKEN";
-const VENDORS: [Vendor; 3] = [Vendor::GitHub, Vendor::GitLab, Vendor::Gitea];
-
-/// The repository each vendor's tests use: GitLab's sits in a subgroup.
-fn repo_of(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::GitLab => "group/sub/gitops",
-        Vendor::GitHub | Vendor::Gitea => "acme/gitops",
-    }
-}
-
-fn kind_of(vendor: Vendor) -> ForgeKind {
-    match vendor {
-        Vendor::GitHub => ForgeKind::GitHub,
-        Vendor::GitLab => ForgeKind::GitLab,
-        Vendor::Gitea => ForgeKind::Gitea,
-    }
-}
 
 /// A fake with the promoter (behind `TOKEN`), two reviewers and the repository.
 fn fake(vendor: Vendor) -> FakeForge {
@@ -41,36 +25,16 @@ fn fake(vendor: Vendor) -> FakeForge {
         .add_user("pm-lead", None)
         .add_user("qa-alice", None);
     fake.add_team("acme/qa-team");
-    fake.add_repo(repo_of(vendor));
+    fake.add_repo(vendor.test_repo());
     fake
 }
 
 fn client_for(fake: &FakeForge, repo: &str, token: &str) -> HttpForge {
-    let settings = ForgeSettings {
-        kind: Some(kind_of(fake.vendor())),
-        url: Some(fake.api_url()),
-        repo: Some(RepoPath::parse(repo).unwrap()),
-        token_env: Some(TOKEN_ENV.to_owned()),
-    };
-    // The remote is a local bare repository, as in the end-to-end tests: settings say it all.
-    let target = ForgeTarget::resolve(Some("/tmp/remotes/gitops.git"), &settings).unwrap();
-    HttpForge::new(target, Token::new(token).unwrap()).unwrap()
+    HttpForge::new(fake.target(repo, TOKEN_ENV), Token::new(token).unwrap()).unwrap()
 }
 
 fn client(fake: &FakeForge) -> HttpForge {
-    client_for(fake, repo_of(fake.vendor()), TOKEN)
-}
-
-fn new_pr(head: &str) -> NewPullRequest {
-    NewPullRequest {
-        title: format!(
-            "Promote prod to {}",
-            head.rsplit('/').next().unwrap_or(head)
-        ),
-        body: format!("| image | tag |\n|---|---|\n| shop/cart | {head} |"),
-        head: head.to_owned(),
-        base: "main".to_owned(),
-    }
+    client_for(fake, fake.vendor().test_repo(), TOKEN)
 }
 
 /// The API path prefix of the repository, as each vendor documents it.
@@ -113,7 +77,7 @@ fn assert_no_token_anywhere(fake: &FakeForge, err: Option<&ForgeError>) {
 
 #[test]
 fn whoami_names_the_account_behind_the_token() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let me = client(&fake).whoami().unwrap();
         assert_eq!(me.login, "promoter", "{vendor:?}");
@@ -123,7 +87,7 @@ fn whoami_names_the_account_behind_the_token() {
 
 #[test]
 fn each_vendor_gets_its_documented_auth_header() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         client(&fake).whoami().unwrap();
         let prefix = fake
@@ -162,10 +126,10 @@ fn each_vendor_gets_its_documented_auth_header() {
 
 #[test]
 fn create_posts_the_documented_body_and_gets_201() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let pr = client(&fake)
-            .create(&new_pr("promote/prod/v1.0.1"))
+            .create(&new_pull_request("promote/prod/v1.0.1"))
             .unwrap();
         assert_eq!(
             (pr.number, pr.state, pr.head.as_str(), pr.base.as_str()),
@@ -175,15 +139,15 @@ fn create_posts_the_documented_body_and_gets_201() {
         let (path, expected) = match vendor {
             Vendor::GitHub => (
                 "/pulls",
-                json!({"title": "Promote prod to v1.0.1", "head": "promote/prod/v1.0.1", "base": "main", "body": new_pr("promote/prod/v1.0.1").body}),
+                json!({"title": "Promote prod to v1.0.1", "head": "promote/prod/v1.0.1", "base": "main", "body": new_pull_request("promote/prod/v1.0.1").body}),
             ),
             Vendor::GitLab => (
                 "/merge_requests",
-                json!({"source_branch": "promote/prod/v1.0.1", "target_branch": "main", "title": "Promote prod to v1.0.1", "description": new_pr("promote/prod/v1.0.1").body}),
+                json!({"source_branch": "promote/prod/v1.0.1", "target_branch": "main", "title": "Promote prod to v1.0.1", "description": new_pull_request("promote/prod/v1.0.1").body}),
             ),
             Vendor::Gitea => (
                 "/pulls",
-                json!({"head": "promote/prod/v1.0.1", "base": "main", "title": "Promote prod to v1.0.1", "body": new_pr("promote/prod/v1.0.1").body}),
+                json!({"head": "promote/prod/v1.0.1", "base": "main", "title": "Promote prod to v1.0.1", "body": new_pull_request("promote/prod/v1.0.1").body}),
             ),
         };
         let r = only(
@@ -207,26 +171,30 @@ fn create_posts_the_documented_body_and_gets_201() {
 
 #[test]
 fn a_duplicate_create_is_already_exists() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
-        forge.create(&new_pr("promote/prod/v1.0.1")).unwrap();
-        let err = forge.create(&new_pr("promote/prod/v1.0.1")).unwrap_err();
+        forge
+            .create(&new_pull_request("promote/prod/v1.0.1"))
+            .unwrap();
+        let err = forge
+            .create(&new_pull_request("promote/prod/v1.0.1"))
+            .unwrap_err();
         assert!(
             matches!(&err, ForgeError::AlreadyExists { head, base, .. } if head == "promote/prod/v1.0.1" && base == "main"),
             "{vendor:?}: {err:?}"
         );
-        assert_eq!(fake.pulls(repo_of(vendor)).len(), 1, "{vendor:?}");
+        assert_eq!(fake.pulls(vendor.test_repo()).len(), 1, "{vendor:?}");
         assert!(err.to_string().contains("already has an open"), "{err}");
     }
 }
 
 #[test]
 fn close_comments_then_closes_with_each_vendors_request() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
-        forge.create(&new_pr("promote/prod/v1")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v1")).unwrap();
         forge.close_with_comment(1, "Superseded by #2").unwrap();
         let base = repo_path(vendor);
         let (comment, close) = match vendor {
@@ -271,16 +239,16 @@ fn close_comments_then_closes_with_each_vendors_request() {
             Vendor::GitHub | Vendor::Gitea => json!({"state": "closed"}),
         };
         assert_eq!(close.body, expected_close, "{vendor:?}");
-        assert_eq!(fake.pull(repo_of(vendor), 1).state, FakePrState::Closed);
+        assert_eq!(fake.pull(vendor.test_repo(), 1).state, FakePrState::Closed);
     }
 }
 
 #[test]
 fn update_changes_title_and_body() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
-        forge.create(&new_pr("promote/prod/v1")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v1")).unwrap();
         let edit = PrEdit {
             title: Some("New title".into()),
             body: Some("New body".into()),
@@ -291,7 +259,7 @@ fn update_changes_title_and_body() {
             ("New title", "New body"),
             "{vendor:?}"
         );
-        let held = fake.pull(repo_of(vendor), 1);
+        let held = fake.pull(vendor.test_repo(), 1);
         assert_eq!(
             (held.title.as_str(), held.body.as_str()),
             ("New title", "New body")
@@ -303,7 +271,7 @@ fn update_changes_title_and_body() {
 fn github_reviewers_and_labels_requests() {
     let fake = fake(Vendor::GitHub);
     let forge = client(&fake);
-    forge.create(&new_pr("promote/prod/v1")).unwrap();
+    forge.create(&new_pull_request("promote/prod/v1")).unwrap();
     forge
         .request_reviewers(1, &["github:pm-lead".into(), "acme/qa-team".into()])
         .unwrap();
@@ -340,7 +308,7 @@ fn github_reviewers_and_labels_requests() {
 fn gitlab_reviewers_are_user_ids_and_labels_a_comma_list() {
     let fake = fake(Vendor::GitLab);
     let forge = client(&fake);
-    forge.create(&new_pr("promote/prod/v1")).unwrap();
+    forge.create(&new_pull_request("promote/prod/v1")).unwrap();
     forge.request_reviewers(1, &["pm-lead".into()]).unwrap();
     forge
         .request_reviewers(1, &["gitlab:qa-alice".into()])
@@ -387,7 +355,7 @@ fn gitea_labels_are_added_by_id_and_created_when_missing() {
     let fake = fake(Vendor::Gitea);
     fake.add_label("acme/gitops", "release");
     let forge = client(&fake);
-    forge.create(&new_pr("promote/prod/v1")).unwrap();
+    forge.create(&new_pull_request("promote/prod/v1")).unwrap();
     forge
         .add_labels(1, &["promote:prod".into(), "release".into()])
         .unwrap();
@@ -433,23 +401,18 @@ fn reviews_are_read_back_and_count_for_roles() {
         ("pm".to_owned(), vec!["pm-lead".to_owned()]),
         ("qa".to_owned(), vec!["qa-alice".to_owned()]),
     ]);
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
-        let pr = forge.create(&new_pr("promote/prod/v1")).unwrap();
-        let repo = repo_of(vendor);
+        let pr = forge.create(&new_pull_request("promote/prod/v1")).unwrap();
+        let repo = vendor.test_repo();
         fake.add_review(repo, 1, "qa-alice", FakeReview::Approved);
         fake.add_review(repo, 1, "qa-alice", FakeReview::ChangesRequested);
         fake.add_review(repo, 1, "pm-lead", FakeReview::Commented);
         fake.add_review(repo, 1, "pm-lead", FakeReview::Approved);
         fake.add_review(repo, 1, "promoter", FakeReview::Approved);
         let reviews = forge.reviews(1).unwrap();
-        let got = role_approvals(
-            kind_of(vendor),
-            &reviews,
-            pr.head_sha.as_deref(),
-            &approvers,
-        );
+        let got = role_approvals(vendor.kind(), &reviews, pr.head_sha.as_deref(), &approvers);
         assert_eq!(
             got,
             [RoleApproval {
@@ -482,12 +445,12 @@ fn an_approval_before_a_push_does_not_count_where_the_forge_says_which_commit() 
     for vendor in [Vendor::GitHub, Vendor::Gitea] {
         let fake = fake(vendor);
         let forge = client(&fake);
-        forge.create(&new_pr("promote/prod/v1")).unwrap();
-        fake.add_review(repo_of(vendor), 1, "pm-lead", FakeReview::Approved);
-        fake.push_head(repo_of(vendor), 1, &"a".repeat(40));
+        forge.create(&new_pull_request("promote/prod/v1")).unwrap();
+        fake.add_review(vendor.test_repo(), 1, "pm-lead", FakeReview::Approved);
+        fake.push_head(vendor.test_repo(), 1, &"a".repeat(40));
         let pr = forge.get(1).unwrap();
         let got = role_approvals(
-            kind_of(vendor),
+            vendor.kind(),
             &forge.reviews(1).unwrap(),
             pr.head_sha.as_deref(),
             &approvers,
@@ -498,14 +461,14 @@ fn an_approval_before_a_push_does_not_count_where_the_forge_says_which_commit() 
 
 #[test]
 fn get_tells_merged_from_closed_unmerged() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
-        forge.create(&new_pr("promote/prod/v1")).unwrap();
-        forge.create(&new_pr("promote/prod/v2")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v1")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v2")).unwrap();
         assert_eq!(forge.get(1).unwrap().state, PrState::Open, "{vendor:?}");
-        fake.merge(repo_of(vendor), 1);
-        fake.close(repo_of(vendor), 2);
+        fake.merge(vendor.test_repo(), 1);
+        fake.close(vendor.test_repo(), 2);
         assert_eq!(forge.get(1).unwrap().state, PrState::Merged, "{vendor:?}");
         assert_eq!(forge.get(2).unwrap().state, PrState::Closed, "{vendor:?}");
         assert!(
@@ -519,7 +482,7 @@ fn get_tells_merged_from_closed_unmerged() {
 
 #[test]
 fn a_wrong_repository_is_a_404_that_names_it() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let wrong = if vendor == Vendor::GitLab {
             "group/sub/nope"
@@ -536,7 +499,9 @@ fn a_wrong_repository_is_a_404_that_names_it() {
         );
         let text = err.to_string();
         assert!(text.contains(wrong) && text.contains(TOKEN_ENV), "{text}");
-        let err = forge.create(&new_pr("promote/prod/v1")).unwrap_err();
+        let err = forge
+            .create(&new_pull_request("promote/prod/v1"))
+            .unwrap_err();
         assert!(
             matches!(err, ForgeError::RepoNotFound { .. }),
             "{vendor:?}: {err:?}"
@@ -546,7 +511,7 @@ fn a_wrong_repository_is_a_404_that_names_it() {
 
 #[test]
 fn a_wrong_pull_request_number_is_named() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let err = client(&fake).get(42).unwrap_err();
         assert!(
@@ -558,16 +523,18 @@ fn a_wrong_pull_request_number_is_named() {
 
 #[test]
 fn a_bad_token_is_a_401_that_names_the_variable_never_the_token() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let bad = "bad_SECRET_token";
-        let forge = client_for(&fake, repo_of(vendor), bad);
+        let forge = client_for(&fake, vendor.test_repo(), bad);
         let err = forge.whoami().unwrap_err();
         assert!(
             matches!(&err, ForgeError::BadToken { token_env, .. } if token_env == TOKEN_ENV),
             "{vendor:?}: {err:?}"
         );
-        let err = forge.create(&new_pr("promote/prod/v1")).unwrap_err();
+        let err = forge
+            .create(&new_pull_request("promote/prod/v1"))
+            .unwrap_err();
         assert!(
             matches!(err, ForgeError::BadToken { .. }),
             "{vendor:?}: {err:?}"
@@ -585,7 +552,7 @@ fn gitlab_addresses_the_project_by_its_url_encoded_path() {
     forge
         .find_open(&PrQuery::Label("promote:prod".into()))
         .unwrap();
-    forge.create(&new_pr("promote/prod/v1")).unwrap();
+    forge.create(&new_pull_request("promote/prod/v1")).unwrap();
     forge.add_labels(1, &["promote:prod".into()]).unwrap();
     forge.request_reviewers(1, &["pm-lead".into()]).unwrap();
     forge.get(1).unwrap();
@@ -607,12 +574,12 @@ fn gitlab_addresses_the_project_by_its_url_encoded_path() {
 
 #[test]
 fn lists_follow_link_pagination_to_the_end() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
         for v in 1..=5 {
             let pr = forge
-                .create(&new_pr(&format!("promote/prod/v{v}")))
+                .create(&new_pull_request(&format!("promote/prod/v{v}")))
                 .unwrap();
             forge
                 .add_labels(pr.number, &["promote:prod".into()])
@@ -645,9 +612,9 @@ fn review_lists_are_paginated_too() {
     for vendor in [Vendor::GitHub, Vendor::Gitea] {
         let fake = fake(vendor);
         let forge = client(&fake);
-        forge.create(&new_pr("promote/prod/v1")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v1")).unwrap();
         for _ in 0..3 {
-            fake.add_review(repo_of(vendor), 1, "qa-alice", FakeReview::Commented);
+            fake.add_review(vendor.test_repo(), 1, "qa-alice", FakeReview::Commented);
         }
         fake.set_max_page_size(1);
         assert_eq!(forge.reviews(1).unwrap().len(), 3, "{vendor:?}");
@@ -656,16 +623,22 @@ fn review_lists_are_paginated_too() {
 
 #[test]
 fn find_open_by_head_sees_prs_opened_by_hand() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         fake.open_pull(
-            repo_of(vendor),
+            vendor.test_repo(),
             "promote/prod/v1",
             "main",
             "by hand",
             "pm-lead",
         );
-        fake.open_pull(repo_of(vendor), "feature/x", "main", "unrelated", "pm-lead");
+        fake.open_pull(
+            vendor.test_repo(),
+            "feature/x",
+            "main",
+            "unrelated",
+            "pm-lead",
+        );
         let found = client(&fake)
             .find_open(&PrQuery::Head("promote/prod/v1".into()))
             .unwrap();
@@ -687,11 +660,11 @@ fn find_open_by_head_sees_prs_opened_by_hand() {
 
 #[test]
 fn no_token_travels_outside_the_auth_header() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
-        let old = forge.create(&new_pr("promote/prod/v1")).unwrap();
-        let new = forge.create(&new_pr("promote/prod/v2")).unwrap();
+        let old = forge.create(&new_pull_request("promote/prod/v1")).unwrap();
+        let new = forge.create(&new_pull_request("promote/prod/v2")).unwrap();
         forge
             .add_labels(new.number, &["promote:prod".into()])
             .unwrap();
@@ -704,7 +677,7 @@ fn no_token_travels_outside_the_auth_header() {
         assert!(!format!("{forge:?}").contains(TOKEN));
         let err = forge.get(99).unwrap_err();
         assert_no_token_anywhere(&fake, Some(&err));
-        for pull in fake.pulls(repo_of(vendor)) {
+        for pull in fake.pulls(vendor.test_repo()) {
             assert!(
                 !pull.body.contains(TOKEN) && pull.comments.iter().all(|c| !c.body.contains(TOKEN))
             );
@@ -715,17 +688,17 @@ fn no_token_travels_outside_the_auth_header() {
 #[test]
 fn wait_for_merge_returns_merged_or_closed_unmerged_and_gives_up_at_the_deadline() {
     use std::time::Duration;
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = std::sync::Arc::new(fake(vendor));
         let forge = client(&fake);
-        forge.create(&new_pr("promote/prod/v1")).unwrap();
-        forge.create(&new_pr("promote/prod/v2")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v1")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v2")).unwrap();
         let merger = {
             let fake = std::sync::Arc::clone(&fake);
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(150));
-                fake.merge(repo_of(vendor), 1);
-                fake.close(repo_of(vendor), 2);
+                fake.merge(vendor.test_repo(), 1);
+                fake.close(vendor.test_repo(), 2);
             })
         };
         let tick = Duration::from_millis(20);
@@ -741,7 +714,7 @@ fn wait_for_merge_returns_merged_or_closed_unmerged_and_gives_up_at_the_deadline
             "{vendor:?}"
         );
 
-        forge.create(&new_pr("promote/prod/v3")).unwrap();
+        forge.create(&new_pull_request("promote/prod/v3")).unwrap();
         let err = wait_for_merge(&forge, 3, Duration::from_millis(100), tick).unwrap_err();
         assert!(
             matches!(&err, ForgeError::MergeWaitTimedOut { number: 3, .. }),

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use promote_core::forge::{ForgeKind, ForgeSettings, ForgeTarget, NewPullRequest, RepoPath};
 use serde_json::{Value, json};
 
 use crate::query::encode;
@@ -33,6 +34,40 @@ pub enum Vendor {
     GitLab,
     /// Gitea and Forgejo (same API).
     Gitea,
+}
+
+/// A promotion's pull request as the forge tests open it: prod to the version `head` ends in.
+pub fn new_pull_request(head: &str) -> NewPullRequest {
+    NewPullRequest {
+        title: format!(
+            "Promote prod to {}",
+            head.rsplit('/').next().unwrap_or(head)
+        ),
+        body: format!("| image | tag |\n|---|---|\n| shop/cart | {head} |"),
+        head: head.to_owned(),
+        base: "main".to_owned(),
+    }
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 3] = [Vendor::GitHub, Vendor::GitLab, Vendor::Gitea];
+
+    /// The forge kind `promote.yaml` names for it.
+    pub fn kind(self) -> ForgeKind {
+        match self {
+            Vendor::GitHub => ForgeKind::GitHub,
+            Vendor::GitLab => ForgeKind::GitLab,
+            Vendor::Gitea => ForgeKind::Gitea,
+        }
+    }
+
+    /// The repository tests of this vendor use: GitLab's sits in a subgroup.
+    pub fn test_repo(self) -> &'static str {
+        match self {
+            Vendor::GitLab => "group/sub/gitops",
+            Vendor::GitHub | Vendor::Gitea => "acme/gitops",
+        }
+    }
 }
 
 /// A review a test submits as a person would; each fake stores it in its vendor's terms
@@ -369,6 +404,20 @@ impl FakeForge {
 
     pub fn vendor(&self) -> Vendor {
         self.vendor
+    }
+
+    /// The forge target of `repo` on this fake, as `forge:` settings pointing here resolve it
+    /// (type, API URL, repository, token variable): the remote is a local bare repository, as
+    /// in the end-to-end tests, so the settings say it all.
+    pub fn target(&self, repo: &str, token_env: &str) -> ForgeTarget {
+        let settings = ForgeSettings {
+            kind: Some(self.vendor.kind()),
+            url: Some(self.api_url()),
+            repo: Some(RepoPath::parse(repo).expect("a repository path")),
+            token_env: Some(token_env.to_owned()),
+        };
+        ForgeTarget::resolve(Some("/tmp/remotes/gitops.git"), &settings)
+            .expect("settings that name everything resolve")
     }
 
     /// The web root, `http://127.0.0.1:PORT`.

@@ -47,7 +47,7 @@ pub enum KnownPr {
     Unread,
     /// Read: no pull request is open for the head branch.
     NoneOpen,
-    /// Read: this one is open (boxed: a pull request with its reviews is large).
+    /// Read: this one is open.
     Open(Box<ExistingPr>),
 }
 

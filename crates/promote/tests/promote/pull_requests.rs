@@ -6,61 +6,33 @@
 use promote::plan::PrAction;
 use promote::promotion::pr::{PromotionPullRequest, ensure_pull_request};
 use promote_core::forge::{
-    Forge, ForgeError, ForgeKind, ForgeSettings, ForgeTarget, NewPullRequest, PrEdit, PrQuery,
-    PrState, PullRequest, RepoPath, Review, Token, env_label,
+    Forge, ForgeError, ForgeTarget, NewPullRequest, PrEdit, PrQuery, PrState, PullRequest, Review,
+    Token, env_label,
 };
 use promote_http::HttpForge;
-use promote_testkit::forge::{FakeForge, FakePrState, Vendor};
+use promote_testkit::forge::{FakeForge, FakePrState, Vendor, new_pull_request};
 use serde_json::json;
 
 const TOKEN: &str = "tok_SECRET_0123456789";
-const VENDORS: [Vendor; 3] = [Vendor::GitHub, Vendor::GitLab, Vendor::Gitea];
-
-/// The repository each vendor's tests use: GitLab's sits in a subgroup.
-fn repo_of(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::GitLab => "group/sub/gitops",
-        Vendor::GitHub | Vendor::Gitea => "acme/gitops",
-    }
-}
 
 /// A fake with the promoter (behind `TOKEN`), a reviewer and the repository.
 fn fake(vendor: Vendor) -> FakeForge {
     let fake = FakeForge::start(vendor);
     fake.add_user("promoter", Some(TOKEN))
         .add_user("pm-lead", None);
-    fake.add_repo(repo_of(vendor));
+    fake.add_repo(vendor.test_repo());
     fake
 }
 
 fn client(fake: &FakeForge) -> HttpForge {
-    let settings = ForgeSettings {
-        kind: Some(match fake.vendor() {
-            Vendor::GitHub => ForgeKind::GitHub,
-            Vendor::GitLab => ForgeKind::GitLab,
-            Vendor::Gitea => ForgeKind::Gitea,
-        }),
-        url: Some(fake.api_url()),
-        repo: Some(RepoPath::parse(repo_of(fake.vendor())).unwrap()),
-        token_env: Some("PROMOTE_TEST_TOKEN".to_owned()),
-    };
-    // The remote is a local bare repository, as in the end-to-end tests: settings say it all.
-    let target = ForgeTarget::resolve(Some("/tmp/remotes/gitops.git"), &settings).unwrap();
+    let target = fake.target(fake.vendor().test_repo(), "PROMOTE_TEST_TOKEN");
     HttpForge::new(target, Token::new(TOKEN).unwrap()).unwrap()
 }
 
 fn promotion(head: &str) -> PromotionPullRequest {
     PromotionPullRequest {
         env_label: env_label("prod"),
-        pr: NewPullRequest {
-            title: format!(
-                "Promote prod to {}",
-                head.rsplit('/').next().unwrap_or(head)
-            ),
-            body: format!("| image | tag |\n|---|---|\n| shop/cart | {head} |"),
-            head: head.to_owned(),
-            base: "main".to_owned(),
-        },
+        pr: new_pull_request(head),
         labels: vec!["release".to_owned()],
         reviewers: vec!["pm-lead".to_owned()],
     }
@@ -68,12 +40,12 @@ fn promotion(head: &str) -> PromotionPullRequest {
 
 #[test]
 fn ensure_opens_labels_and_requests_reviewers() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let out = ensure_pull_request(&client(&fake), &promotion("promote/prod/v1.0.1")).unwrap();
         assert_eq!(out.action, PrAction::Opened, "{vendor:?}");
         assert!(out.superseded.is_empty());
-        let held = fake.pull(repo_of(vendor), out.pr.number);
+        let held = fake.pull(vendor.test_repo(), out.pr.number);
         assert_eq!(held.labels, ["promote:prod", "release"], "{vendor:?}");
         assert_eq!(held.requested_reviewers, ["pm-lead"], "{vendor:?}");
         assert_eq!(out.pr.labels, ["promote:prod", "release"], "{vendor:?}");
@@ -82,7 +54,7 @@ fn ensure_opens_labels_and_requests_reviewers() {
 
 #[test]
 fn ensure_reuses_the_open_pr_for_the_same_version() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
         let first = ensure_pull_request(&forge, &promotion("promote/prod/v1.0.1")).unwrap();
@@ -91,9 +63,9 @@ fn ensure_reuses_the_open_pr_for_the_same_version() {
         let second = ensure_pull_request(&forge, &again).unwrap();
         assert_eq!(second.action, PrAction::Updated, "{vendor:?}");
         assert_eq!(second.pr.number, first.pr.number, "{vendor:?}");
-        assert_eq!(fake.pulls(repo_of(vendor)).len(), 1, "{vendor:?}");
+        assert_eq!(fake.pulls(vendor.test_repo()).len(), 1, "{vendor:?}");
         assert!(
-            fake.pull(repo_of(vendor), 1)
+            fake.pull(vendor.test_repo(), 1)
                 .body
                 .ends_with("policy report: allowed"),
             "{vendor:?}"
@@ -103,7 +75,7 @@ fn ensure_reuses_the_open_pr_for_the_same_version() {
 
 #[test]
 fn ensure_supersedes_the_open_pr_for_another_version() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
         let old = ensure_pull_request(&forge, &promotion("promote/prod/v1.0.1"))
@@ -116,7 +88,7 @@ fn ensure_supersedes_the_open_pr_for_another_version() {
             [old.number],
             "{vendor:?}"
         );
-        let held = fake.pull(repo_of(vendor), old.number);
+        let held = fake.pull(vendor.test_repo(), old.number);
         assert_eq!(held.state, FakePrState::Closed, "{vendor:?}");
         assert_eq!(held.comments.len(), 1, "{vendor:?}");
         assert!(
@@ -125,7 +97,7 @@ fn ensure_supersedes_the_open_pr_for_another_version() {
             held.comments[0].body
         );
         assert_eq!(
-            fake.pull(repo_of(vendor), new.pr.number).state,
+            fake.pull(vendor.test_repo(), new.pr.number).state,
             FakePrState::Open
         );
         assert_eq!(
@@ -199,11 +171,11 @@ impl Forge for RacedForge<'_> {
 
 #[test]
 fn losing_the_create_race_reuses_the_pr_the_other_run_opened() {
-    for vendor in VENDORS {
+    for vendor in Vendor::ALL {
         let fake = fake(vendor);
         let forge = client(&fake);
         fake.open_pull(
-            repo_of(vendor),
+            vendor.test_repo(),
             "promote/prod/v1",
             "main",
             "opened by the other run",
@@ -226,9 +198,9 @@ fn losing_the_create_race_reuses_the_pr_the_other_run_opened() {
             })
             .count();
         assert_eq!(creates, 1, "{vendor:?}");
-        assert_eq!(fake.pulls(repo_of(vendor)).len(), 1, "{vendor:?}");
+        assert_eq!(fake.pulls(vendor.test_repo()).len(), 1, "{vendor:?}");
         assert_eq!(
-            fake.pull(repo_of(vendor), 1).title,
+            fake.pull(vendor.test_repo(), 1).title,
             "Promote prod to v1",
             "{vendor:?}"
         );
