@@ -46,7 +46,7 @@ export HOME="$SANDBOX/home" XDG_CACHE_HOME="$SANDBOX/home/.cache" XDG_CONFIG_HOM
 # A bin dir holding only the plugin (the target dir has files kubectl would take for plugins).
 mkdir -p "$SANDBOX/bin" && ln -s "$BIN_DIR/kubectl-promote" "$SANDBOX/bin/kubectl-promote"
 export GIT_CONFIG_NOSYSTEM=1 PATH="$SANDBOX/bin:$PATH"
-unset CI KUBECTL_PROMOTE_NOW ARGOCD_SERVER ARGOCD_AUTH_TOKEN KUBECTL_PROMOTE_SKIP_IMAGE_CHECK DOCKER_CONFIG
+unset CI KUBECTL_PROMOTE_NOW ARGOCD_SERVER ARGOCD_AUTH_TOKEN KUBECTL_PROMOTE_SKIP_IMAGE_CHECK DOCKER_CONFIG GITHUB_TOKEN GH_TOKEN
 # The story's policies include a change window (no prod changes on Friday afternoons, none in the
 # year-end freeze): the time they see is pinned to the next Tuesday 10:00 UTC outside the freeze,
 # so the story tells the same on any day it is run. Steps that show a window pass their own time.
@@ -87,6 +87,12 @@ for svc in $(sed -n 's|.*registry.example.com/microservices-demo/\([a-z]*\).*|\1
     echo "$svc $v" > "$SANDBOX/layers/ref.txt"
     tar -C "$SANDBOX/layers" -cf "$SANDBOX/layers/$svc-$v.tar" ref.txt
     crane append --new_layer "$SANDBOX/layers/$svc-$v.tar" --new_tag "$REGISTRY/microservices-demo/$svc:$v" >/dev/null 2>&1
+    # The OCI labels a CI build writes: where the image was built from (the plan and the pull
+    # request show the range between the running and the promoted image's revisions).
+    rev=$(printf '%s' "microservices-demo $v" | sha1sum | cut -c1-40)
+    crane mutate "$REGISTRY/microservices-demo/$svc:$v" --tag "$REGISTRY/microservices-demo/$svc:$v" \
+      --label org.opencontainers.image.source=https://github.com/GoogleCloudPlatform/microservices-demo \
+      --label org.opencontainers.image.revision="$rev" --label org.opencontainers.image.version="$v" >/dev/null 2>&1
   done
 done
 run crane ls "$REGISTRY/microservices-demo/cartservice"
@@ -163,8 +169,10 @@ as_qa kubectl promote approve staging v1.0.1 -m "regression suite passed"
 step "...and no changes during the year-end freeze"
 expect_exit 3 env KUBECTL_PROMOTE_NOW=2026-12-22T10:00:00Z kubectl promote prod --from staging --dry-run -q
 
-step "Prod through a pull request (no forge token here: the branch is pushed and the compare URL printed)"
-run kubectl promote prod --from staging --yes
+step "Prod through a pull request (no forge token here: the branch is pushed and the compare URL printed);
+the plan, which is what the pull request's description carries, shows the rendered diff by object and
+the release behind the tags (the source range from the images' labels, with GitHub's compare link)"
+run kubectl promote prod --from staging --yes --diff=full
 step "The project manager merges it; Argo CD syncs exactly that commit"
 run git fetch --quiet origin
 run git push --quiet origin "origin/promote/prod/v1.0.1:refs/heads/main"

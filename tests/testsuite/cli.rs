@@ -986,11 +986,23 @@ fn diff_shows_a_promotions_rendered_changes_and_two_revisions() {
     assert_eq!(run(&kit, &["staging", "v1.0.1"]).code, 0);
     let r = run(
         &kit,
-        &["diff", "staging", "--between", "origin/main~1", "origin/main", "--diff", "summary"],
+        &[
+            "diff",
+            "staging",
+            "--between",
+            "origin/main~1",
+            "origin/main",
+            "--diff",
+            "summary",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains(": 9 objects"), "{}", r.stdout);
-    assert!(!r.stdout.contains("+      - image"), "summary only: {}", r.stdout);
+    assert!(
+        !r.stdout.contains("+      - image"),
+        "summary only: {}",
+        r.stdout
+    );
 
     let r = run(&kit, &["diff", "staging"]);
     assert_eq!(r.code, 2, "{}", r.stderr);

@@ -108,7 +108,7 @@ environments:
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("release behind the tags:"), "{out}");
     assert!(
-        out.contains(&format!("{image}: {source} 1111111..3333333 (2 commits)")),
+        out.contains(&format!("  {source} 1111111..3333333 (2 commits): {image}")),
         "{out}"
     );
     assert!(

@@ -451,16 +451,39 @@ pub(super) fn image_table(images: &[ImageChange], from: impl Fn(&ImageRef) -> St
     s
 }
 
-/// The release behind the tags: per image its source range, the compare link and the first
-/// commit subjects.
+/// The release behind the tags: each source range once (images built from one repository and
+/// revision share it), its compare link and first commit subjects; then the images whose source
+/// is unknown.
 fn print_sources(shell: &Shell, plan: &Plan) -> anyhow::Result<()> {
     if plan.sources.is_empty() {
         return Ok(());
     }
     shell.out("release behind the tags:")?;
-    for s in &plan.sources {
-        shell.out(format!("  {}", s.line()))?;
-        if let Some(url) = s.range.as_ref().and_then(|r| r.compare_url.as_deref()) {
+    let mut groups: Vec<(&promote::release::ImageSource, Vec<&str>)> = Vec::new();
+    for s in plan.sources.iter().filter(|s| s.range.is_some()) {
+        match groups.iter_mut().find(|(g, _)| g.range == s.range) {
+            Some((_, images)) => images.push(&s.image),
+            None => groups.push((s, vec![&s.image])),
+        }
+    }
+    for (s, images) in groups {
+        let Some(r) = &s.range else { continue };
+        let short = |v: &Option<String>| {
+            v.as_deref()
+                .map_or("?".to_owned(), |v| v.chars().take(7).collect())
+        };
+        let count = s
+            .total_commits
+            .map(|n| format!(" ({n} commit{})", if n == 1 { "" } else { "s" }))
+            .unwrap_or_default();
+        shell.out(format!(
+            "  {} {}..{}{count}: {}",
+            r.repo,
+            short(&r.from_revision),
+            short(&r.to_revision),
+            images.join(", ")
+        ))?;
+        if let Some(url) = &r.compare_url {
             shell.out(format!("    {DIM}{url}{DIM:#}"))?;
         }
         const SHOWN: usize = 5;
@@ -478,9 +501,12 @@ fn print_sources(shell: &Shell, plan: &Plan) -> anyhow::Result<()> {
         if more > 0 {
             shell.out(format!("    {DIM}… and {more} more{DIM:#}"))?;
         }
-        if let (Some(note), Some(_)) = (&s.note, &s.range) {
+        if let Some(note) = &s.note {
             shell.out(format!("    {DIM}{note}{DIM:#}"))?;
         }
+    }
+    for s in plan.sources.iter().filter(|s| s.range.is_none()) {
+        shell.out(format!("  {}", s.line()))?;
     }
     Ok(())
 }
