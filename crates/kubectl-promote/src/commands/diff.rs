@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use promote::diff::{Between, between};
 use promote::plan::RenderDiff;
-use promote::promotion::{self, Outcome, PromoteRequest, TargetSpec};
+use promote::promotion::{self, Outcome, PromoteRequest};
 
 use super::render_diff::{print, print_objects};
 use super::wait::short;
-use super::{Ctx, check_env, check_version, usage};
+use super::{Ctx, check_env, usage};
 use crate::Exit;
 use crate::cli::{DiffArgs, DiffLevel};
 
@@ -52,21 +52,8 @@ pub fn diff(ctx: &Ctx<'_>, args: &DiffArgs) -> anyhow::Result<Exit> {
         ctx.shell.document("RenderDiff", &report)?;
         return Ok(Exit::Ok);
     }
-    let target = match (&args.version, &args.from) {
-        (Some(v), None) => {
-            check_version("VERSION", v)?;
-            TargetSpec::Version(v.clone())
-        }
-        (None, Some(f)) => {
-            check_env("--from", f)?;
-            TargetSpec::From(f.clone())
-        }
-        _ => {
-            return Err(usage(
-                "give VERSION, --from UPSTREAM or --between REV1 REV2",
-            ));
-        }
-    };
+    let target = super::promote::target_spec(args.version.as_deref(), args.from.as_deref())
+        .ok_or_else(|| usage("give VERSION, --from UPSTREAM or --between REV1 REV2"))??;
     let req = promotion::Request {
         change: PromoteRequest {
             env: args.env.clone(),

@@ -34,17 +34,8 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
 fn request(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<promotion::Request> {
     let env_name = args.env.clone().context("ENV is required")?;
     check_env("ENV", &env_name)?;
-    let target = match (&args.version, &args.from) {
-        (Some(v), None) => {
-            check_version("VERSION", v)?;
-            TargetSpec::Version(v.clone())
-        }
-        (None, Some(f)) => {
-            check_env("--from", f)?;
-            TargetSpec::From(f.clone())
-        }
-        _ => return Err(usage("give either VERSION or --from UPSTREAM")),
-    };
+    let target = target_spec(args.version.as_deref(), args.from.as_deref())
+        .ok_or_else(|| usage("give either VERSION or --from UPSTREAM"))??;
     let mut digests = BTreeMap::new();
     for d in &args.digest {
         let (name, digest) = d
@@ -70,6 +61,18 @@ fn request(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<promotion::Reque
         wait: args.wait,
         resume: args.resume,
         override_reason: args.land.override_reason(),
+    })
+}
+
+/// VERSION or `--from UPSTREAM`, checked; `None` when neither (or both) is given.
+pub(super) fn target_spec(
+    version: Option<&str>,
+    from: Option<&str>,
+) -> Option<anyhow::Result<TargetSpec>> {
+    Some(match (version, from) {
+        (Some(v), None) => check_version("VERSION", v).map(|()| TargetSpec::Version(v.to_owned())),
+        (None, Some(f)) => check_env("--from", f).map(|()| TargetSpec::From(f.to_owned())),
+        _ => return None,
     })
 }
 

@@ -359,33 +359,26 @@ metadata: {name: widgets.example.com}
 spec: {group: example.com, versions: [{name: v1, served: true}]}
 ";
 
-    const AFTER: &str = "\
-apiVersion: v1
-kind: Secret
-metadata: {name: db, namespace: shop}
-data: {password: cGFzczI=, user: YWRtaW4=, token: dG9r}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: cart, namespace: shop, annotations: {example.com/team: b}}
-spec:
-  replicas: 2
-  template:
-    spec:
-      containers:
-        - {name: sidecar, image: 'reg/proxy:1'}
-        - {name: server, image: 'reg/cart:v1.0.1'}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: new, namespace: shop}
-data: {a: '1'}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec: {group: example.com, versions: [{name: v1, served: true}, {name: v2, served: true}]}
-";
+    /// BEFORE with the changes the tests look for: a Secret key changed and one added, an
+    /// annotation changed, the containers reordered with a new image, a ConfigMap replaced by
+    /// another, a CRD version added.
+    fn after() -> String {
+        BEFORE
+            .replace(
+                "data: {password: cGFzczE=, user: YWRtaW4=}",
+                "data: {password: cGFzczI=, user: YWRtaW4=, token: dG9r}",
+            )
+            .replace("example.com/team: a", "example.com/team: b")
+            .replace(
+                "        - {name: server, image: 'reg/cart:v1.0.0'}\n        - {name: sidecar, image: 'reg/proxy:1'}",
+                "        - {name: sidecar, image: 'reg/proxy:1'}\n        - {name: server, image: 'reg/cart:v1.0.1'}",
+            )
+            .replace("metadata: {name: old, namespace: shop}", "metadata: {name: new, namespace: shop}")
+            .replace(
+                "versions: [{name: v1, served: true}]",
+                "versions: [{name: v1, served: true}, {name: v2, served: true}]",
+            )
+    }
 
     fn by_id<'a>(d: &'a [ObjectDiff], id: &str) -> &'a ObjectDiff {
         d.iter()
@@ -395,7 +388,7 @@ spec: {group: example.com, versions: [{name: v1, served: true}, {name: v2, serve
 
     #[test]
     fn objects_are_compared_by_identity_with_the_fields_that_differ() {
-        let d = diff_objects(&render(BEFORE), &render(AFTER));
+        let d = diff_objects(&render(BEFORE), &render(&after()));
         let ids: Vec<_> = d.iter().map(|o| (o.id.as_str(), o.change)).collect();
         assert_eq!(
             ids,
@@ -434,7 +427,7 @@ spec: {group: example.com, versions: [{name: v1, served: true}, {name: v2, serve
 
     #[test]
     fn a_secret_shows_which_keys_changed_never_a_value() {
-        let d = diff_objects(&render(BEFORE), &render(AFTER));
+        let d = diff_objects(&render(BEFORE), &render(&after()));
         let s = by_id(&d, "Secret shop/db");
         assert!(s.secret);
         assert_eq!(s.fields, ["data.password", "data.token"]);
@@ -464,7 +457,7 @@ spec: {group: example.com, versions: [{name: v1, served: true}, {name: v2, serve
     #[test]
     fn identical_renders_have_no_diff_and_lines_summarise() {
         assert!(diff_objects(&render(BEFORE), &render(BEFORE)).is_empty());
-        let d = diff_objects(&render(BEFORE), &render(AFTER));
+        let d = diff_objects(&render(BEFORE), &render(&after()));
         assert_eq!(
             by_id(&d, "ConfigMap shop/old").line(),
             "- ConfigMap shop/old (removed)"

@@ -25,6 +25,18 @@ pub enum Subject<'a> {
 
 /// The message of the commit `d` makes, by `author`, with `note` (`-m`) as its body's first
 /// paragraph.
+/// The [`super::draft::Message`] of a plan: [`commit_message`] with `subject` and the user's
+/// `note` (`-m`).
+pub fn builder<'a>(
+    session: &'a Session,
+    subject: &'a Subject<'a>,
+    note: Option<&'a str>,
+) -> impl Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, &ImageCheckReport) -> String + 'a {
+    move |d, author, verdict, images| {
+        commit_message((session, d, author), subject, note, verdict, images)
+    }
+}
+
 pub fn commit_message(
     (session, d, author): (&Session, &Draft<'_>, &Person),
     subject: &Subject<'_>,

@@ -113,15 +113,7 @@ pub fn prepare_with(
         draft,
         &pinned,
         &|d, author, seen| planner.judge_promotion_with(d, (author, seen), pr_approvals, ui),
-        &|d, author, verdict, images| {
-            message::commit_message(
-                (session, d, author),
-                &subject,
-                req.message.as_deref(),
-                verdict,
-                images,
-            )
-        },
+        &message::builder(session, &subject, req.message.as_deref()),
         ui,
     )?;
     Ok((Prepared::Ready(Box::new(plan)), known))

@@ -120,15 +120,7 @@ pub fn prepare_revert(
                 ui,
             )
         },
-        &|d, author, verdict, images| {
-            message::commit_message(
-                (session, d, author),
-                &subject,
-                req.message.as_deref(),
-                verdict,
-                images,
-            )
-        },
+        &message::builder(session, &subject, req.message.as_deref()),
         ui,
     )?;
     Ok(Prepared::Ready(Box::new(plan)))
