@@ -141,7 +141,7 @@ fn print_marker(shell: &Shell, env: &str, m: &MarkerFacts) -> anyhow::Result<()>
         "      fix git, then `kubectl promote resume {env}` ends the rollback; or roll back again once nothing turns auto-sync back on"
     ))?;
     for w in &undone.by {
-        shell.out(format!("      {}: {}", w.name, w.advice))?;
+        shell.out(format!("      {}", w.advice))?;
     }
     Ok(())
 }
