@@ -546,7 +546,7 @@ fn p3_a_deny_window_blocks_sync_over_the_kube_api_without_leaving_an_operation()
 /// RespectIgnoreDifferences=true on the parent, D6); once the parent has undone the rollback,
 /// `status` says so instead of showing the rollback marker beside "auto-sync on".
 #[test]
-#[ignore = "P4: fixed with the product fix after the house lands"]
+#[ignore = "needs the real servers: bash scripts/test-real.sh"]
 fn p4_the_app_of_apps_advice_is_printed_once_and_complete() {
     let (bed, _good, bad, r) = app_of_apps("p4", false);
     let root = format!("{}-root", bed.id);
@@ -568,6 +568,7 @@ fn p4_the_app_of_apps_advice_is_printed_once_and_complete() {
         s.contains(&root),
         "status names who undid the rollback: {s}"
     );
+    assert!(s.contains("but auto-sync is on again"), "{s}");
 }
 
 /// P5: over REST, a sync-window refusal is reported as the window, not as missing RBAC.

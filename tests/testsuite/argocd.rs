@@ -53,11 +53,7 @@ fn bed_opts(options: Options, prod_auto_sync: bool, apps: &[&str]) -> Bed {
     kit.commit("promote.yaml without policies");
     let argo = ArgoCdStandIn::start(options);
     for name in apps {
-        let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
-        let text = std::fs::read_to_string(&file).unwrap();
-        let mut doc: Value =
-            promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
-        doc["spec"]["source"]["repoURL"] = json!(kit.origin.to_str().unwrap());
+        let mut doc = example_app(&kit, name);
         if *name == PROD && prod_auto_sync {
             doc["spec"]["syncPolicy"] = json!({"automated": {"prune": true, "selfHeal": true}});
         }
@@ -80,6 +76,16 @@ fn bed_opts(options: Options, prod_auto_sync: bool, apps: &[&str]) -> Bed {
         }
     }
     Bed { kit, argo }
+}
+
+/// The example's Application `name` (`examples/gitops/argocd/`), its `repoURL` pointing at
+/// the test's origin.
+fn example_app(kit: &GitOps, name: &str) -> Value {
+    let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut doc: Value = promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
+    doc["spec"]["source"]["repoURL"] = json!(kit.origin.to_str().unwrap());
+    doc
 }
 
 fn run_env(bed: &Bed, kubeconfig: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
@@ -1154,5 +1160,190 @@ fn over_argocd_server_a_missing_app_reads_as_not_found_or_not_allowed() {
         sync.stderr.contains("environments[].argocd.app"),
         "{}",
         sync.stderr
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// App of apps (argo-cd #5351; docs/testbed-findings.md D6 and P4): staging's Application is
+// deployed from git by a parent with self-heal, as the real-server suite does it.
+
+/// What the parent `root` does about the child's sync policy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parent {
+    /// Self-heal and nothing else: it writes the child's manifest back.
+    SelfHeal,
+    /// And `ignoreDifferences` on the child's /spec/syncPolicy.
+    IgnoreDifferences,
+    /// And `RespectIgnoreDifferences=true` too: the fix that holds (D6).
+    RespectIgnoreDifferences,
+}
+
+/// Polls `done` for up to 30s; fails saying `what`, with the stand-in's controller log.
+fn wait_until(bed: &Bed, what: &str, done: impl Fn(&Bed) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(bed) {
+        assert!(
+            Instant::now() < deadline,
+            "waited 30s for {what}:\n{}",
+            bed.argo.controller_log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn auto_sync_enabled(bed: &Bed) -> Value {
+    app(bed, STAGING)["spec"]["syncPolicy"]["automated"]["enabled"].clone()
+}
+
+/// The parent `root` deploys staging's Application from `apps/` (its manifest states
+/// `enabled: true`, so the parent has a diff to undo); staging runs v1.0.1, then v1.0.2
+/// (Degraded), then is rolled back with Argo CD. The bed, the good and bad revisions, and the
+/// rollback's run.
+fn app_of_apps(parent: Parent) -> (Bed, String, String, Run) {
+    let mut bed = bed_with(ArgoVersion::V3_5, false, &[PROD]);
+    let mut child = example_app(&bed.kit, STAGING);
+    child["spec"]["syncPolicy"]["automated"]["enabled"] = json!(true);
+    bed.kit
+        .put("apps/kustomization.yaml", "resources: [staging.json]\n");
+    bed.kit.put(
+        "apps/staging.json",
+        &serde_json::to_string_pretty(&child).unwrap(),
+    );
+    bed.kit.commit("the staging app, deployed by the root app");
+    let mut root = json!({"metadata": {"name": "root"}, "spec": {"project": "default",
+        "source": {"repoURL": bed.kit.origin.to_str().unwrap(), "path": "apps", "targetRevision": "main"},
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": "argocd"},
+        "syncPolicy": {"automated": {"selfHeal": true}}}});
+    if parent != Parent::SelfHeal {
+        root["spec"]["ignoreDifferences"] = json!([{"group": "argoproj.io", "kind": "Application",
+            "jsonPointers": ["/spec/syncPolicy"]}]);
+    }
+    if parent == Parent::RespectIgnoreDifferences {
+        root["spec"]["syncPolicy"]["syncOptions"] = json!(["RespectIgnoreDifferences=true"]);
+    }
+    bed.argo.create_application(root);
+    wait_until(
+        &bed,
+        "the parent to create staging, and staging to deploy",
+        |bed| {
+            bed.argo
+                .application(STAGING)
+                .is_some_and(|a| !deployed(&a).is_empty())
+        },
+    );
+    assert_eq!(run(&bed, &["staging", "v1.0.1", "--wait=60s"]).code, 0);
+    let good = bed.kit.origin_head();
+    bed.argo.set_health_for_tag("v1.0.2", "Degraded");
+    assert_eq!(run(&bed, &["staging", "v1.0.2", "--wait=60s"]).code, 5);
+    let bad = bed.kit.origin_head();
+    let rb = run(
+        &bed,
+        &["rollback", "staging", "--strategy", "argocd", "--yes"],
+    );
+    assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
+    (bed, good, bad, rb)
+}
+
+#[test]
+fn an_app_of_apps_parent_undoes_the_rollback_the_advice_says_so_once_and_status_names_it() {
+    let (bed, _good, bad, rb) = app_of_apps(Parent::SelfHeal);
+    let advice: Vec<&str> = rb
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ignoreDifferences"))
+        .collect();
+    assert_eq!(advice.len(), 1, "the advice once: {}", rb.stderr);
+    for part in [
+        "Application root",
+        "/spec/syncPolicy",
+        "RespectIgnoreDifferences=true",
+    ] {
+        assert!(advice[0].contains(part), "{part}: {}", advice[0]);
+    }
+    // argo-cd #5351: the parent self-heals the child's sync policy, and the child deploys git's
+    // bad tip again.
+    wait_until(
+        &bed,
+        "auto-sync back on and the bad revision deployed",
+        |bed| auto_sync_enabled(bed) == json!(true) && deployed(&app(bed, STAGING)) == bad,
+    );
+    let a = app(&bed, STAGING);
+    assert!(annotation(&a, "promote.kubectl.io/rolled-back-by").is_some());
+    let status = run(&bed, &["status", "staging"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    for part in [
+        "rolled back by Test User",
+        "the marker is still set, but auto-sync is on again: Application root rewrote the app",
+        "fix git, then `kubectl promote resume staging` ends the rollback",
+        "      the parent Application root may turn auto-sync back on",
+    ] {
+        assert!(status.stdout.contains(part), "{part}:\n{}", status.stdout);
+    }
+    assert!(
+        !status.stdout.contains("resume staging` ends it"),
+        "{}",
+        status.stdout
+    );
+    let doc = run(&bed, &["status", "staging", "-o", "json"]);
+    let doc: Value = serde_json::from_str(&doc.stdout).unwrap();
+    let undone = &doc["environments"][0]["argocd"]["rollbackMarker"]["undone"];
+    assert_eq!(undone["by"][0]["name"], "Application root", "{doc}");
+}
+
+/// The parent syncs a new commit of staging's manifest (a label); whether staging's auto-sync
+/// is on afterwards.
+fn the_parent_syncs_a_changed_child_manifest(bed: &mut Bed) -> Value {
+    let text = bed.kit.origin_file("apps/staging.json").unwrap();
+    let mut child: Value = serde_json::from_str(&text).unwrap();
+    child["metadata"]["labels"] = json!({"team": "shop"});
+    bed.kit.put(
+        "apps/staging.json",
+        &serde_json::to_string_pretty(&child).unwrap(),
+    );
+    bed.kit.commit("label the staging app");
+    bed.argo.patch_application(
+        "root",
+        &json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+    );
+    wait_until(bed, "the parent to label staging", |bed| {
+        app(bed, STAGING)["metadata"]["labels"]["team"] == "shop"
+    });
+    auto_sync_enabled(bed)
+}
+
+#[test]
+fn ignore_differences_alone_stops_the_self_heal_but_not_the_parents_next_sync() {
+    let (mut bed, good, _bad, _) = app_of_apps(Parent::IgnoreDifferences);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(auto_sync_enabled(&bed), json!(false), "no self-heal");
+    assert_eq!(deployed(&app(&bed, STAGING)), good);
+    assert_eq!(
+        the_parent_syncs_a_changed_child_manifest(&mut bed),
+        json!(true),
+        "D6"
+    );
+}
+
+#[test]
+fn respecting_ignore_differences_keeps_the_rollback_through_the_parents_syncs() {
+    let (mut bed, good, _bad, _) = app_of_apps(Parent::RespectIgnoreDifferences);
+    assert_eq!(
+        the_parent_syncs_a_changed_child_manifest(&mut bed),
+        json!(false)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let a = app(&bed, STAGING);
+    assert_eq!(
+        a["spec"]["syncPolicy"]["automated"]["enabled"],
+        json!(false)
+    );
+    assert_eq!(deployed(&a), good);
+    let status = run(&bed, &["status", "staging"]);
+    assert!(
+        status
+            .stdout
+            .contains("`kubectl promote resume staging` ends it"),
+        "{}",
+        status.stdout
     );
 }

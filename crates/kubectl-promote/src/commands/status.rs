@@ -2,7 +2,7 @@
 //! environment's state as text or a `Status` document.
 
 use promote::approval::{ApprovalState, IgnoredRecord, Verdict};
-use promote::deploy::ArgoStatus;
+use promote::deploy::{ArgoStatus, MarkerFacts};
 use promote::status::{self, EnvStatus};
 
 use super::{Ctx, check_env};
@@ -103,12 +103,45 @@ fn print_argocd(shell: &Shell, env: &str, a: &ArgoStatus) -> anyhow::Result<()> 
         shell.out(format!("      {YELLOW}sync window{YELLOW:#}: {w}"))?;
     }
     if let Some(m) = &a.rollback_marker {
-        let why = if m.reason.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", m.reason)
-        };
-        shell.out(format!("      {RED}rolled back{RED:#} by {} at {}{why}; `kubectl promote resume {env}` ends it", m.by, m.at.as_deref().unwrap_or("?")))?;
+        print_marker(shell, env, m)?;
+    }
+    Ok(())
+}
+
+/// The rollback marker, and whether the rollback still holds.
+fn print_marker(shell: &Shell, env: &str, m: &MarkerFacts) -> anyhow::Result<()> {
+    let why = if m.reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", m.reason)
+    };
+    let rolled_back = format!(
+        "{RED}rolled back{RED:#} by {} at {}{why}",
+        m.by,
+        m.at.as_deref().unwrap_or("?")
+    );
+    let Some(undone) = &m.undone else {
+        shell.out(format!(
+            "      {rolled_back}; `kubectl promote resume {env}` ends it"
+        ))?;
+        return Ok(());
+    };
+    // The marker stays, but auto-sync is on again: Argo CD deploys what git holds, so the
+    // marker alone would tell a reader the wrong thing (argo-cd #5351).
+    let names: Vec<&str> = undone.by.iter().map(|w| w.name.as_str()).collect();
+    let who = if names.is_empty() {
+        "someone turned it back on".to_owned()
+    } else {
+        format!("{} rewrote the app", names.join(" or "))
+    };
+    shell.out(format!(
+        "      {rolled_back}; the marker is still set, {YELLOW}but auto-sync is on again{YELLOW:#}: {who}, so Argo CD deploys what git holds"
+    ))?;
+    shell.out(format!(
+        "      fix git, then `kubectl promote resume {env}` ends the rollback; or roll back again once nothing turns auto-sync back on"
+    ))?;
+    for w in &undone.by {
+        shell.out(format!("      {}", w.advice))?;
     }
     Ok(())
 }

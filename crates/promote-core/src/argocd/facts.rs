@@ -484,6 +484,14 @@ impl Application {
             .or_else(|| last.revisions.first().map(String::as_str))
     }
 
+    /// Our rollback marker is set but auto-sync is on again: someone else turned it back on (a
+    /// parent Application or an ApplicationSet writing the app's manifest again, argo-cd #5351,
+    /// or a person), so Argo CD syncs the branch's tip, the version rolled back from, again.
+    /// Whoever it was, the rollback no longer holds; [`Self::managed_by`] names the likely writers.
+    pub fn rollback_undone(&self) -> bool {
+        self.rollback_marker.is_some() && self.auto_sync.is_enabled()
+    }
+
     /// `.operation != null`: someone asked for an operation the controller has not finished.
     pub fn operation_in_progress(&self) -> bool {
         self.operation.is_some()

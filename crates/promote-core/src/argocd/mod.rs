@@ -155,6 +155,25 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_is_undone_when_auto_sync_is_on_again_beside_the_marker() {
+        let marker = (
+            "/metadata/annotations",
+            json!({"promote.kubectl.io/rolled-back-by": "Ann <ann@example.com>",
+                   "promote.kubectl.io/auto-sync-disabled-by": "enabled-false"}),
+        );
+        let policy = |enabled| {
+            (
+                "/spec/syncPolicy",
+                json!({"automated": {"prune": true, "selfHeal": true, "enabled": enabled}}),
+            )
+        };
+        assert!(!read(&[marker.clone(), policy(false)]).rollback_undone());
+        assert!(read(&[marker.clone(), policy(true)]).rollback_undone());
+        assert!(!read(&[policy(true)]).rollback_undone(), "no marker");
+        assert!(!read(&[marker]).rollback_undone(), "auto-sync off");
+    }
+
+    #[test]
     fn argo_cd_messages_map_back_to_refusals() {
         let all = [
             OperationRefused::AnotherOperationInProgress,

@@ -3,7 +3,9 @@
 //! **This is a stand-in, not Argo CD.** It implements the behaviour `shared/specs/argocd.md` §7
 //! describes, read from Argo CD's source, and nothing more: single-source Kustomize apps only, no
 //! hooks, no sync waves, no real cluster. Resources are "applied" to an in-memory live model;
-//! health comes from that model and from what the test programs (per image tag). What it does do
+//! health comes from that model and from what the test programs (per image tag), except that
+//! Applications a parent app renders are written to the store as real children (app of apps,
+//! finding D6 of docs/testbed-findings.md). What it does do
 //! for real: it reads the actual git repository named by `repoURL` (a local path) with the `git`
 //! CLI, renders the overlay at a commit with the real `kubectl kustomize`, and speaks the real
 //! Kubernetes API over HTTP so the real kube client talks to it through a real kubeconfig.

@@ -63,6 +63,27 @@ pub struct MarkerFacts {
     pub to_revision: Option<String>,
     #[serde(serialize_with = "serialize_disabled_by")]
     pub auto_sync_disabled_by: AutoSyncDisabledBy,
+    /// Set when auto-sync is on again although the marker is: someone else undid the rollback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undone: Option<Undone>,
+}
+
+/// Auto-sync is on again beside the rollback marker ([`Application::rollback_undone`]), so Argo
+/// CD deploys what git holds, the version rolled back from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Undone {
+    /// Who writes the app and so most likely turned auto-sync back on (argo-cd #5351); empty
+    /// when nothing on the app names one.
+    pub by: Vec<Writer>,
+}
+
+/// An ApplicationSet or parent Application that writes an app's spec.
+#[derive(Debug, Clone, Serialize)]
+pub struct Writer {
+    /// `Application root`, `ApplicationSet shops`.
+    pub name: String,
+    /// What makes it leave the next rollback alone (the advice a rollback prints).
+    pub advice: String,
 }
 
 /// The marker of ENV's app, if it was rolled back by us.
@@ -74,18 +95,30 @@ pub fn marker_facts(app: &Application) -> Option<MarkerFacts> {
         to_id: m.to_id,
         to_revision: m.to_revision.clone(),
         auto_sync_disabled_by: m.disabled_by.clone(),
+        undone: app.rollback_undone().then(|| Undone {
+            by: app
+                .managed_by
+                .iter()
+                .map(|m| Writer {
+                    name: writer_name(m),
+                    advice: m.to_string(),
+                })
+                .collect(),
+        }),
     })
 }
 
 /// ApplicationSets and parent apps that write `app`, for messages.
 pub fn managed_by(app: &Application) -> Vec<String> {
-    app.managed_by
-        .iter()
-        .map(|m| match m {
-            ManagedBy::ApplicationSet { name } => format!("ApplicationSet {name}"),
-            ManagedBy::ParentApplication { name } => format!("Application {name}"),
-        })
-        .collect()
+    app.managed_by.iter().map(writer_name).collect()
+}
+
+/// `ApplicationSet NAME` or `Application NAME`.
+fn writer_name(m: &ManagedBy) -> String {
+    match m {
+        ManagedBy::ApplicationSet { name } => format!("ApplicationSet {name}"),
+        ManagedBy::ParentApplication { name } => format!("Application {name}"),
+    }
 }
 
 /// The facts `status` shows for ENV (the sync window is the caller's to fill).

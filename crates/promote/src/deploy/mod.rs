@@ -21,7 +21,7 @@ pub mod windows;
 pub use after::{Deployment, Landing};
 pub use connect::{ArgoReads, Conn, EarlyReads, Read, ReadFailure, Reads, connect, one_line};
 pub use error::ArgoError;
-pub use facts::{ArgoStatus, MarkerFacts, OperationFacts};
+pub use facts::{ArgoStatus, MarkerFacts, OperationFacts, Undone, Writer};
 pub use resume::Resumed;
 pub use rollback::{HistoryTarget, RollbackBy, RolledBack};
 pub use state::AutoSyncState;

@@ -159,9 +159,6 @@ pub fn write_rollback(
         .argo
         .rollback_from(&t.app, app, &request, by.at)
         .map_err(|e| classify(&env.name, t, e))?;
-    for m in &started.started.app.managed_by {
-        ui.warn(&m.to_string());
-    }
     Ok(RolledBack {
         plan,
         auto_sync_disabled_by: started.disabled_by,

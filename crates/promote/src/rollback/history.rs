@@ -246,8 +246,10 @@ impl Rollback<'_> {
                 return Ok(HistoryOutcome::AwaitingApproval { plan, verdict });
             }
         }
-        for m in &plan.managed_by {
-            ui.warn(&format!("{} is written by {m}, which may turn auto-sync back on after the rollback; add `ignoreDifferences: [{{group: argoproj.io, kind: Application, jsonPointers: [/spec/syncPolicy]}}]` to it (argo-cd #5351, #9570)", plan.app));
+        // The one place the advice is printed: before the confirmation (and in a dry run), so
+        // the person can fix the parent first; the text is the core's (`ManagedBy`'s Display).
+        for m in &self.app.managed_by {
+            ui.warn(&format!("{}: {m} (argo-cd #5351, #9570)", plan.app));
         }
         if self.req.dry_run {
             return Ok(HistoryOutcome::DryRun(plan));

@@ -8,8 +8,10 @@
 //! on the main resource (no status subresource), like Argo CD ≤ 3.5.
 //!
 //! The tick and the shared helpers are here; [`operation`] runs operations, [`refresh`] compares
-//! and [`auto_sync`] decides, [`health`] judges the live model.
+//! and [`auto_sync`] decides, [`health`] judges the live model, [`app_of_apps`] writes and
+//! watches the Applications a parent app deploys.
 
+mod app_of_apps;
 mod auto_sync;
 mod health;
 mod operation;
@@ -152,6 +154,7 @@ fn reconcile(shared: &Shared, st: &mut State, key: &Key) {
     }
     let Some(obj) = get(shared, key) else { return };
     let app = st.apps.entry(key.clone()).or_default();
+    let children_changed = app_of_apps::observe(shared, &obj, app);
     let annotation =
         present(obj.pointer("/metadata/annotations/argocd.argoproj.io~1refresh")).is_some();
     let expired = match obj
@@ -167,7 +170,7 @@ fn reconcile(shared: &Shared, st: &mut State, key: &Key) {
     };
     let source_moved = obj.pointer("/spec/source") != obj.pointer("/status/sync/comparedTo/source")
         || obj.pointer("/spec/destination") != obj.pointer("/status/sync/comparedTo/destination");
-    if annotation || expired || source_moved || app.refresh_queued {
+    if annotation || expired || source_moved || app.refresh_queued || children_changed {
         refresh::refresh(shared, st, key, &obj);
     } else {
         health::update(shared, st, key, &obj);

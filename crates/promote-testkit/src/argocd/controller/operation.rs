@@ -217,6 +217,10 @@ fn attempt(shared: &Shared, st: &mut State, key: &Key, obj: &Value, mut state: V
         state["phase"] = json!("Succeeded");
         state["message"] = json!("successfully synced (all tasks run)");
     }
+    if str_of(&state, "/phase") == "Succeeded" && !sync.dry_run {
+        let applied = (&desired, sync.partial.as_deref());
+        super::app_of_apps::apply(shared, st, (key, obj), &state["operation"]["sync"], applied);
+    }
     st.log.push(format!(
         "{}: synced to {} ({})",
         key.1,
