@@ -222,28 +222,8 @@ fn side_by_side(
             speculation: None,
             ..renderer.clone()
         };
-        let last_render = s.spawn(move || {
-            let repo = match promote_git::Repo::open(&git_dir2) {
-                Ok(r) => r,
-                Err(e) => {
-                    let e = e.to_string();
-                    return (None, Baseline::Failed(e.clone()), Err(e));
-                }
-            };
-            let last = rendered::last_change(&repo, file, base);
-            let at = last.as_ref().map_or(base, |(c, _)| *c);
-            let baseline = baseline(&plain, &repo, at, base, &overlay_dir2);
-            // The rendered diff compares with the base tip as it is (usually cached: the
-            // promotion that pushed it rendered the same inputs).
-            let base_render = match &baseline {
-                Baseline::Rendered(r) if at == base => Ok(r.manifests.clone()),
-                _ => plain
-                    .render(&repo, base, &BTreeMap::new(), &overlay_dir2)
-                    .map(|r| r.manifests)
-                    .map_err(|e| e.to_string()),
-            };
-            (last, baseline, base_render)
-        });
+        let last_render =
+            s.spawn(move || last_and_base(&plain, &git_dir2, file, base, &overlay_dir2));
         // The release behind the tags, when the registry is asked at all (not with
         // --skip-image-check): labels from the registry, commits from the sources' forges.
         let gitops_forge = crate::forge::target(session).ok();
@@ -267,14 +247,7 @@ fn side_by_side(
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         // The policies see what the change does to the rendered manifests, so they run once
         // both renders are in (the image lookups go on meanwhile).
-        let render_diff = match &rendered {
-            Ok(r) => {
-                RenderDiff::between(base_render.as_deref().map_err(String::as_str), &r.manifests)
-            }
-            Err(e) => RenderDiff::Unavailable {
-                unavailable: e.to_string(),
-            },
-        };
+        let render_diff = render_diff_of(&rendered, base_render);
         // The forges are asked on this thread (their clients are not shared across threads).
         let sources =
             match ranges.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))) {
@@ -302,6 +275,49 @@ fn side_by_side(
             sources,
         }
     })
+}
+
+/// The render of what the environment last had (its last change of `file`), how it compares
+/// as a baseline, and the base tip's render for the rendered diff (usually cached: the
+/// promotion that pushed the tip rendered the same inputs).
+fn last_and_base(
+    plain: &Renderer,
+    git_dir: &std::path::Path,
+    file: &str,
+    base: CommitId,
+    overlay_dir: &str,
+) -> (Option<(CommitId, String)>, Baseline, Result<String, String>) {
+    let repo = match promote_git::Repo::open(git_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            let e = e.to_string();
+            return (None, Baseline::Failed(e.clone()), Err(e));
+        }
+    };
+    let last = rendered::last_change(&repo, file, base);
+    let at = last.as_ref().map_or(base, |(c, _)| *c);
+    let baseline = baseline(plain, &repo, at, base, overlay_dir);
+    let base_render = match &baseline {
+        Baseline::Rendered(r) if at == base => Ok(r.manifests.clone()),
+        _ => plain
+            .render(&repo, base, &BTreeMap::new(), overlay_dir)
+            .map(|r| r.manifests)
+            .map_err(|e| e.to_string()),
+    };
+    (last, baseline, base_render)
+}
+
+/// The rendered diff of the change's render against the base tip's.
+fn render_diff_of(
+    rendered: &Result<Rendered, PromoteError>,
+    base_render: Result<String, String>,
+) -> RenderDiff {
+    match rendered {
+        Ok(r) => RenderDiff::between(base_render.as_deref().map_err(String::as_str), &r.manifests),
+        Err(e) => RenderDiff::Unavailable {
+            unavailable: e.to_string(),
+        },
+    }
 }
 
 /// The plan's rendered-image comparison with the tree the environment last had.
