@@ -798,6 +798,14 @@ fn verify_reports_a_change_that_alters_no_image_and_allows_it() {
         "{}",
         r.stdout
     );
+    // The rendered diff says which field of which object.
+    assert!(
+        r.stdout.contains(
+            "rendered diff: 1 object\n  ~ apps/Deployment microservices-demo-prod/cartservice: spec.replicas\n"
+        ),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("policies: not run (no image changes")
             && r.stdout.ends_with("result: allowed\n"),

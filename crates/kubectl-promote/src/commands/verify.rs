@@ -102,6 +102,9 @@ fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
             shell.out(format!("render: {RED}failed{RED:#}\n{message}"))?
         }
     }
+    if let Some(diff) = &e.render_diff {
+        super::render_diff::print(shell, "rendered diff", diff, crate::cli::DiffLevel::Summary)?;
+    }
     match &e.policy {
         Some(v) => {
             for line in super::promote::policy_text(v).lines() {

@@ -14,7 +14,7 @@ use promote_core::overlay::{ImageEdit, Overlay, PlanOptions, Target};
 use promote_git::CommitId;
 
 use crate::gate::PolicyVerdict;
-use crate::plan::RenderReport;
+use crate::plan::{RenderDiff, RenderReport};
 use crate::promotion::draft::{Draft, Planner};
 use crate::render::Rendered;
 use crate::rendered::{self, RenderedImages};
@@ -39,6 +39,10 @@ pub struct EnvReport {
     /// The rendered images before and after the change (`None` when the change does not
     /// render).
     pub rendered: Option<RenderedImages>,
+    /// What the change does to the rendered manifests against the range's start, object by
+    /// object (absent when the change did not render).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub render_diff: Option<RenderDiff>,
     /// `None`: no policies ran (none configured, or no image changes in the render).
     pub policy: Option<PolicyVerdict>,
     pub result: Verdict,
@@ -128,6 +132,7 @@ impl EnvCheck<'_> {
             removed_images: Vec::new(),
             render,
             rendered: None,
+            render_diff: None,
             policy: None,
             result: Verdict::Error,
             error: Some(message),
@@ -153,12 +158,18 @@ impl EnvCheck<'_> {
         };
         let (render, baseline) = self.render_both();
         let (rendered, judged, comparison_error) = self.compared(&render, &baseline, &declared);
+        // What the change does to the rendered manifests, object by object (policies and the
+        // report get it as a promotion's plan does).
+        let render_diff = render.as_ref().ok().map(|r| {
+            let base = baseline.as_ref().map(|b| b.manifests.as_str());
+            RenderDiff::between(base.map_err(String::as_str), &r.manifests)
+        });
         self.report(
             ui,
             file,
             &before,
             declared,
-            (render, rendered),
+            (render, rendered, render_diff),
             (judged, comparison_error),
         )
     }
@@ -263,7 +274,11 @@ impl EnvCheck<'_> {
         file: String,
         before: &Overlay,
         declared: Declared,
-        (render, rendered): (Result<Rendered, String>, Option<RenderedImages>),
+        (render, rendered, render_diff): (
+            Result<Rendered, String>,
+            Option<RenderedImages>,
+            Option<RenderDiff>,
+        ),
         (judged, comparison_error): (Vec<ImageChange>, Option<String>),
     ) -> Result<EnvReport, PromoteError> {
         let env = self.env;
@@ -286,11 +301,12 @@ impl EnvCheck<'_> {
         };
         // No image runs that did not before (a change to other fields, or containers removed):
         // nothing is promoted, so no policy runs; the report says how many objects change.
+        let objects = render_diff.as_ref().map_or(&[][..], RenderDiff::objects);
         let verdict = if judged.is_empty() {
             Ok(None)
         } else {
             self.planner
-                .judge_promotion(&draft, (self.author, (&[], &[])), ui)
+                .judge_promotion(&draft, (self.author, (objects, &[])), ui)
         };
         let render = match render {
             Ok(r) => RenderCheck::Ok(RenderReport {
@@ -330,6 +346,7 @@ impl EnvCheck<'_> {
             removed_images: declared.removed,
             render,
             rendered,
+            render_diff,
             policy,
             result,
             error,
