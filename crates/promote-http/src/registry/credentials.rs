@@ -69,6 +69,9 @@ pub struct Credentials {
     file: Option<PathBuf>,
     config: OnceLock<Result<DockerConfig, String>>,
     found: Mutex<HashMap<String, Option<Credential>>>,
+    /// Held while a helper is asked, so that lookups racing for one registry (the image check
+    /// and the source labels run at once) ask it once.
+    asking: Mutex<()>,
 }
 
 impl Credentials {
@@ -77,6 +80,7 @@ impl Credentials {
             file,
             config: OnceLock::new(),
             found: Mutex::new(HashMap::new()),
+            asking: Mutex::new(()),
         }
     }
 
@@ -104,13 +108,19 @@ impl Credentials {
 
     /// The credential for `registry` (as image names write it: `docker.io`, `host:port`).
     pub fn for_registry(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
-        if let Some(found) = self
-            .found
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(registry)
-        {
-            return Ok(found.clone());
+        let cached = || {
+            self.found
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(registry)
+                .cloned()
+        };
+        if let Some(found) = cached() {
+            return Ok(found);
+        }
+        let _asking = self.asking.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = cached() {
+            return Ok(found);
         }
         let found = self.look_up(registry)?;
         self.found
