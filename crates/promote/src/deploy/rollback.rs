@@ -155,15 +155,56 @@ pub fn write_rollback(
         plan.to.id,
         plan.to.revision.as_deref().map(short).unwrap_or("?")
     ));
-    let started = t
-        .argo
-        .rollback_from(&t.app, app, &request, by.at)
-        .map_err(|e| classify(&env.name, t, e))?;
+    let started = match t.argo.rollback_from(&t.app, app, &request, by.at) {
+        Err(ArgoCdError::Refused {
+            reason: core::OperationRefused::AnotherOperationInProgress,
+            ..
+        }) if auto_sync_busy(t, ui) => t.argo.rollback(&t.app, &request, by.at),
+        other => other,
+    }
+    .map_err(|e| classify(&env.name, t, e))?;
     Ok(RolledBack {
         plan,
         auto_sync_disabled_by: started.disabled_by,
         goal: Some(started.started.goal),
     })
+}
+
+/// How long a rollback waits for an auto-sync operation in its way.
+const AUTO_SYNC_GRACE: Duration = Duration::from_secs(30);
+
+/// Whether the operation in the way of a rollback is one auto-sync started (on a Degraded app
+/// it retries the bad revision) and it ended within [`AUTO_SYNC_GRACE`]: the rollback turns
+/// auto-sync off, so that operation is what it stops, and waiting for it beats refusing.
+/// Anyone else's operation is refused at once, as Argo CD does.
+fn auto_sync_busy(t: &Target<'_>, ui: &dyn Interaction) -> bool {
+    let automated = |a: &Application| {
+        a.operation
+            .as_ref()
+            .and_then(|op| op.get("initiatedBy")?.get("automated")?.as_bool())
+            == Some(true)
+    };
+    let deadline = Instant::now() + AUTO_SYNC_GRACE;
+    let mut said = false;
+    loop {
+        let Ok(app) = t.argo.application(&t.app) else {
+            return false;
+        };
+        if app.operation.is_none() {
+            return true;
+        }
+        if !automated(&app) || Instant::now() >= deadline {
+            return false;
+        }
+        if !said {
+            ui.step(&format!(
+                "{} is running an auto-sync operation: waiting for it to end before rolling back",
+                t.app
+            ));
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// The wait of a rollback: its operation.
