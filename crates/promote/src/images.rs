@@ -87,6 +87,23 @@ impl ImageCheck {
 /// At most this many lookups at once: enough for an overlay's images, polite to a registry.
 const PARALLEL: usize = 8;
 
+/// `f` of every item, in order, at most [`PARALLEL`] at once: registry requests, which wait on
+/// the network, not the CPU. Shared by the image check and the source labels.
+pub(crate) fn registry_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(PARALLEL) {
+        thread::scope(|s| {
+            let handles: Vec<_> = chunk.iter().map(|i| s.spawn(|| f(i))).collect();
+            out.extend(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+            );
+        });
+    }
+    out
+}
+
 /// A reference that was found, with its digest and whether `--pin-digests` wrote it.
 pub(crate) type Found = (ImageQuery, String, bool);
 
@@ -98,20 +115,8 @@ fn resolve_all(
     resolver: &dyn ImageResolver,
     queries: &[ImageQuery],
 ) -> Result<Vec<(ImageQuery, String)>, PromoteError> {
-    let mut answers = Vec::with_capacity(queries.len());
-    for chunk in queries.chunks(PARALLEL) {
-        let results: Vec<_> = thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|q| s.spawn(move || resolver.resolve(q)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        answers.extend(chunk.iter().cloned().zip(results));
-    }
+    let results = registry_map(queries, |q| resolver.resolve(q));
+    let answers = queries.iter().cloned().zip(results);
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for (q, answer) in answers {
