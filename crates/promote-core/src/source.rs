@@ -108,6 +108,28 @@ pub struct SourceRange {
     pub forge: Option<ForgeKind>,
 }
 
+impl SourceRange {
+    /// `1111111..3333333` (`?` for a side the labels do not name), for lines and tables.
+    pub fn short_range(&self) -> String {
+        let short = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "?".to_owned(), |r| r.chars().take(7).collect())
+        };
+        format!(
+            "{}..{}",
+            short(&self.from_revision),
+            short(&self.to_revision)
+        )
+    }
+}
+
+/// ` (3 commits)`-style count, empty when the forge was not asked.
+pub fn commit_count(total: Option<usize>) -> String {
+    total
+        .map(|n| format!(" ({n} commit{})", if n == 1 { "" } else { "s" }))
+        .unwrap_or_default()
+}
+
 /// The range from the old image's labels to the new one's; `None` when the new image names no
 /// source (an old image from another repository counts as no `from`).
 pub fn source_range(

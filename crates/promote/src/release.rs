@@ -7,8 +7,6 @@
 //! It never stops a promotion: an image without labels, a registry that cannot be asked or a
 //! forge that does not answer leaves that image's source unknown, with the reason.
 
-use std::thread;
-
 use serde::Serialize;
 
 use promote_core::forge::{ForgeKind, ForgeSettings, ForgeTarget};
@@ -51,25 +49,13 @@ impl ImageSource {
                 self.note.as_deref().unwrap_or("no source label")
             );
         };
-        let short = |s: &Option<String>| {
-            s.as_deref()
-                .map(|r| r.chars().take(7).collect::<String>())
-                .unwrap_or_else(|| "?".into())
-        };
-        let mut line = format!(
-            "{}: {} {}..{}",
+        format!(
+            "{}: {} {}{}",
             self.image,
             r.repo,
-            short(&r.from_revision),
-            short(&r.to_revision)
-        );
-        if let Some(total) = self.total_commits {
-            line.push_str(&format!(
-                " ({total} commit{})",
-                if total == 1 { "" } else { "s" }
-            ));
-        }
-        line
+            r.short_range(),
+            source::commit_count(self.total_commits)
+        )
     }
 }
 
@@ -98,24 +84,15 @@ pub fn known_forges(gitops: Option<&ForgeTarget>) -> Vec<(String, ForgeKind)> {
         .collect()
 }
 
-/// Each change's range from the registry's labels, looked up in parallel (two lookups per
-/// image); `Err` says why it is unknown. Needs nothing but the resolver, so it can run on a
+/// Each change's range from the registry's labels, looked up in parallel like the image check
+/// (two lookups per image); `Err` says why it is unknown. Needs nothing but the resolver, so it can run on a
 /// thread of its own beside the render.
 pub fn ranges(
     resolver: &dyn ImageResolver,
     known: &[(String, ForgeKind)],
     changes: &[ImageChange],
 ) -> Vec<Result<SourceRange, String>> {
-    thread::scope(|s| {
-        let handles: Vec<_> = changes
-            .iter()
-            .map(|c| s.spawn(move || range_of(resolver, known, c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    crate::images::registry_map(changes, |c| range_of(resolver, known, c))
 }
 
 /// The sources with their commits: each distinct range is asked of its forge once (images

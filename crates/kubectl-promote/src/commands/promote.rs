@@ -471,19 +471,11 @@ fn print_sources(shell: &Shell, plan: &Plan) -> anyhow::Result<()> {
     }
     for (s, images) in groups {
         let Some(r) = &s.range else { continue };
-        let short = |v: &Option<String>| {
-            v.as_deref()
-                .map_or("?".to_owned(), |v| v.chars().take(7).collect())
-        };
-        let count = s
-            .total_commits
-            .map(|n| format!(" ({n} commit{})", if n == 1 { "" } else { "s" }))
-            .unwrap_or_default();
         shell.out(format!(
-            "  {} {}..{}{count}: {}",
+            "  {} {}{}: {}",
             r.repo,
-            short(&r.from_revision),
-            short(&r.to_revision),
+            r.short_range(),
+            promote_core::source::commit_count(s.total_commits),
             images.join(", ")
         ))?;
         if let Some(url) = &r.compare_url {

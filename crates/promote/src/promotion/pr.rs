@@ -636,11 +636,7 @@ fn release_section(s: &mut String, plan: &Plan) {
             );
             continue;
         };
-        let short = |v: &Option<String>| {
-            v.as_deref()
-                .map_or("?".to_owned(), |v| v.chars().take(7).collect())
-        };
-        let range = format!("{}..{}", short(&r.from_revision), short(&r.to_revision));
+        let range = r.short_range();
         let range = match &r.compare_url {
             Some(url) => format!("[{range}]({url})"),
             None => code(&range),
