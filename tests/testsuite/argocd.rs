@@ -11,11 +11,11 @@ use promote_testkit::argocd::{ArgoCdStandIn, ArgoVersion, Options};
 use promote_testkit::repo::{GitOps, Run, workspace_root};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
-const STAGING: &str = "staging-microservices-demo";
-const PROD: &str = "prod-microservices-demo";
+pub(super) const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+pub(super) const STAGING: &str = "staging-microservices-demo";
+pub(super) const PROD: &str = "prod-microservices-demo";
 
-const CONFIG: &str = "apiVersion: promote.kubectl.io/v1alpha1
+pub(super) const CONFIG: &str = "apiVersion: promote.kubectl.io/v1alpha1
 kind: PromotionConfig
 git: {remote: origin, baseBranch: main, mode: pr}
 environments:
@@ -30,18 +30,18 @@ environments:
     argocd: {app: prod-microservices-demo, namespace: argocd}
 ";
 
-struct Bed {
-    kit: GitOps,
-    argo: ArgoCdStandIn,
+pub(super) struct Bed {
+    pub(super) kit: GitOps,
+    pub(super) argo: ArgoCdStandIn,
 }
 
 /// The example repo and its Applications. `prod_auto_sync`: give prod auto-sync (the example
 /// leaves it off, as teams usually do for prod).
-fn bed(version: ArgoVersion, prod_auto_sync: bool) -> Bed {
+pub(super) fn bed(version: ArgoVersion, prod_auto_sync: bool) -> Bed {
     bed_with(version, prod_auto_sync, &[STAGING, PROD])
 }
 
-fn bed_with(version: ArgoVersion, prod_auto_sync: bool, apps: &[&str]) -> Bed {
+pub(super) fn bed_with(version: ArgoVersion, prod_auto_sync: bool, apps: &[&str]) -> Bed {
     bed_opts(Options::new(version), prod_auto_sync, apps)
 }
 
@@ -88,18 +88,18 @@ fn example_app(kit: &GitOps, name: &str) -> Value {
     doc
 }
 
-fn run_env(bed: &Bed, kubeconfig: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
+pub(super) fn run_env(bed: &Bed, kubeconfig: &Path, extra: &[(&str, &str)], args: &[&str]) -> Run {
     let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
     let mut env = vec![("KUBECONFIG", kubeconfig)];
     env.extend_from_slice(extra);
     bed.kit.run_bin(BIN, &bed.kit.clone, &env, args)
 }
 
-fn run(bed: &Bed, args: &[&str]) -> Run {
+pub(super) fn run(bed: &Bed, args: &[&str]) -> Run {
     run_env(bed, bed.argo.kubeconfig_path(), &[], args)
 }
 
-fn app(bed: &Bed, name: &str) -> Value {
+pub(super) fn app(bed: &Bed, name: &str) -> Value {
     bed.argo.application(name).expect("application exists")
 }
 
@@ -112,12 +112,12 @@ fn deployed(app: &Value) -> String {
         .to_owned()
 }
 
-fn annotation<'a>(app: &'a Value, key: &str) -> Option<&'a str> {
+pub(super) fn annotation<'a>(app: &'a Value, key: &str) -> Option<&'a str> {
     app["metadata"]["annotations"][key].as_str()
 }
 
 /// Every live image of the app runs `tag`.
-fn runs(bed: &Bed, name: &str, tag: &str) -> bool {
+pub(super) fn runs(bed: &Bed, name: &str, tag: &str) -> bool {
     let images = bed.argo.live_images(name);
     !images.is_empty() && images.iter().all(|i| i.ends_with(&format!(":{tag}")))
 }

@@ -11,6 +11,7 @@ mod argocd;
 mod argocd_kill;
 mod argocd_windows;
 mod cli;
+mod deploy_checks;
 mod faults;
 mod images;
 mod krew;

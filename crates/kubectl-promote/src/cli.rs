@@ -114,7 +114,8 @@ pub enum ColorWhen {
 /// `kubectl promote ENV VERSION | ENV --from UPSTREAM`
 #[derive(Debug, Clone, Args)]
 pub struct PromoteArgs {
-    /// The environment to promote into (an `environments[].name` of promote.yaml)
+    /// The environment to promote into (an `environments[].name` of promote.yaml), a wave of
+    /// promote.yaml, or environments promoted one after the other (prod-eu,prod-us)
     #[arg(value_name = "ENV", required = true)]
     pub env: Option<String>,
     /// The tag to set on every image of ENV's overlay
@@ -157,6 +158,21 @@ pub struct PromoteArgs {
     /// Promote into an environment rolled back with Argo CD, turning its auto-sync back on
     #[arg(long)]
     pub resume: bool,
+    /// After Synced and Healthy, also check this (repeatable; implies --wait): a URL (expects
+    /// 200) or one check as YAML, e.g. 'prometheus: {url: http://prom:9090, query: "…", below: 0.01}'
+    #[arg(long, value_name = "CHECK")]
+    pub check: Vec<String>,
+    /// Stay Synced and Healthy (and pass the checks) this long, replacing verify.soak (implies --wait)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub soak: Option<std::time::Duration>,
+    /// When the deploy goes Degraded, misses its deadline or fails a check: roll back (the
+    /// env's rollback policies decide) and exit 5 (implies --wait; verify.onFailure: rollback)
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+    /// Waves: continue a promotion in waves where an earlier run stopped (waves that already
+    /// have the version are verified again, not promoted again)
+    #[arg(long)]
+    pub resume_waves: bool,
 }
 
 /// What a promotion and a rollback that commits share: how it lands, and who says why.
@@ -216,35 +232,9 @@ impl LandingArgs {
     }
 }
 
-/// `90s`, `5m`, `1h30m`, `250ms`: a number and a unit, repeated.
+/// `90s`, `5m`, `1h30m`, `250ms`: a number and a unit, repeated (more than zero).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("`{text}` is not a duration; write e.g. 30s, 5m, 1h30m");
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        let tail = &rest[digits..];
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let unit = match &tail[..unit_len] {
-            "ms" => std::time::Duration::from_millis(n),
-            "s" => std::time::Duration::from_secs(n),
-            "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
-            "h" => std::time::Duration::from_secs(n.saturating_mul(3600)),
-            _ => return Err(bad()),
-        };
-        total = total.saturating_add(unit);
-        rest = &tail[unit_len..];
-    }
-    if total.is_zero() {
-        return Err(format!("`{text}`: the wait must be longer than zero"));
-    }
-    Ok(total)
+    promote_core::duration::parse(text)
 }
 
 /// How much of a rendered diff to print.

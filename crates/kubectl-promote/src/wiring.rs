@@ -54,7 +54,29 @@ pub fn ports(global: &Global, env: &Env) -> anyhow::Result<Ports> {
         }),
         forges: Box::new(EnvForges { env: env.clone() }),
         registry: Box::new(HttpRegistries { env: env.clone() }),
+        checks: Box::new(HttpChecks { env: env.clone() }),
     })
+}
+
+/// The checks after a deploy: HTTP through `HTTPS_PROXY`/`HTTP_PROXY` when set (an `http://`
+/// proxy), header variables from the environment.
+struct HttpChecks {
+    env: Env,
+}
+
+impl promote::ports::CheckConnector for HttpChecks {
+    fn probe(&self) -> Result<Arc<dyn promote_core::checks::Probe>, PromoteError> {
+        let proxy = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
+            .iter()
+            .find_map(|k| self.env.var(k))
+            .filter(|p| p.starts_with("http://"))
+            .map(str::to_owned);
+        Ok(Arc::new(promote_http::HttpProbe { proxy }))
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        self.env.var(name).map(str::to_owned)
+    }
 }
 
 /// The policy port alone, for the commands that need no repository (`policy …`): the

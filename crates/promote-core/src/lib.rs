@@ -6,8 +6,10 @@
 //! crate defines, so every decision can be tested with in-memory fakes.
 
 pub mod argocd;
+pub mod checks;
 pub mod config;
 pub mod diff;
+pub mod duration;
 pub mod forge;
 pub mod image;
 pub mod manifests;

@@ -779,6 +779,56 @@ impl Repo {
         materialize::write(&self.repo, commit, &plan, root)
     }
 
+    /// Adds `text` to the note of `commit` under `notes_ref` (appended to a note already there)
+    /// and pushes the notes ref, re-fetching it and trying again when another push got there
+    /// first. The remote's notes are fetched into the local ref first (forced: the remote is
+    /// the record).
+    pub fn add_note(
+        &self,
+        remote: &str,
+        notes_ref: &str,
+        commit: CommitId,
+        text: &str,
+        who: &Person,
+    ) -> Result<(), GitError> {
+        for _ in 0..5 {
+            self.fetch_refspec(remote, &format!("+{notes_ref}:{notes_ref}"))?;
+            let old = self
+                .repo
+                .find_note(Some(notes_ref), commit.0)
+                .ok()
+                .and_then(|n| n.message().ok().map(str::to_owned));
+            let body = match old {
+                Some(old) if !old.trim().is_empty() => format!("{}\n{text}\n", old.trim_end()),
+                _ => format!("{text}\n"),
+            };
+            let sig = Signature::now(&who.name, &who.email)
+                .map_err(g(|| "making the note's signature".into()))?;
+            self.repo
+                .note(&sig, &sig, Some(notes_ref), commit.0, &body, true)
+                .map_err(g(|| {
+                    format!("writing the note of {commit} under {notes_ref}")
+                }))?;
+            match self.push_refspecs(remote, &[format!("{notes_ref}:{notes_ref}")])? {
+                PushOutcome::Pushed => return Ok(()),
+                PushOutcome::Behind => continue,
+            }
+        }
+        Err(GitError::Cli {
+            args: format!("push {remote} {notes_ref}"),
+            stderr: "other pushes kept moving the notes ref; try again".into(),
+        })
+    }
+
+    /// The note of `commit` under `notes_ref` as the last fetch left it (hostile text: the
+    /// caller decides what of it to show).
+    pub fn note(&self, notes_ref: &str, commit: CommitId) -> Option<String> {
+        self.repo
+            .find_note(Some(notes_ref), commit.0)
+            .ok()
+            .and_then(|n| n.message().ok().map(str::to_owned))
+    }
+
     /// `user.name` / `user.email` from git config (repo, then global).
     pub fn config_person(&self) -> Option<Person> {
         let cfg = self.repo.config().ok()?;

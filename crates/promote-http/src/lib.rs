@@ -10,7 +10,9 @@
 
 mod forge;
 mod http;
+mod probe;
 pub mod registry;
 
 pub use forge::{ClientOptions, HttpForge, wait_for_merge};
 pub use http::parse_next_link;
+pub use probe::HttpProbe;

@@ -22,10 +22,11 @@ pub use decision::{
 };
 pub use metadata::{METADATA_SECTION, PolicyMetadata, Resources};
 pub use request::{
-    Actor, ApprovalRecord, ApprovalVerdict, Approver, ArgoCdState, Context, Environment,
-    EvaluationRequest, GitState, HistoryEntry, ImageChange, ImageRef, ImageSource, InitiatedBy,
-    ObjectChange, Operation, OperationKind, Override, Promotion, PromotionMode, RenderedObject,
-    RequestError, Rollback, RollbackFrom, RollbackStrategy, RollbackTo, SourceCommit,
+    Actor, ApprovalRecord, ApprovalVerdict, Approver, ArgoCdState, CheckResults, CheckSample,
+    Context, Environment, EvaluationRequest, GitState, HistoryEntry, ImageChange, ImageRef,
+    ImageSource, InitiatedBy, ObjectChange, Operation, OperationKind, Override, Promotion,
+    PromotionMode, RenderedObject, RequestError, Rollback, RollbackFrom, RollbackStrategy,
+    RollbackTo, SourceCommit, Verification, VerifyApp, Wave,
 };
 pub use run::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_USAGE, PolicyFailure, run, run_with};
 

@@ -37,6 +37,7 @@ impl EvaluationRequest {
         match self.operation {
             Operation::Promote(_) => OperationKind::Promote,
             Operation::Rollback(_) => OperationKind::Rollback,
+            Operation::Verify(_) => OperationKind::Verify,
         }
     }
 
@@ -44,7 +45,7 @@ impl EvaluationRequest {
     pub fn promotion(&self) -> Option<&Promotion> {
         match &self.operation {
             Operation::Promote(p) => Some(p),
-            Operation::Rollback(_) => None,
+            _ => None,
         }
     }
 
@@ -52,7 +53,15 @@ impl EvaluationRequest {
     pub fn rollback(&self) -> Option<&Rollback> {
         match &self.operation {
             Operation::Rollback(r) => Some(r),
-            Operation::Promote(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The deploy being verified, when this is a verify request.
+    pub fn verification(&self) -> Option<&Verification> {
+        match &self.operation {
+            Operation::Verify(v) => Some(v),
+            _ => None,
         }
     }
 
@@ -61,6 +70,7 @@ impl EvaluationRequest {
         match &self.operation {
             Operation::Promote(p) => p.override_.as_ref(),
             Operation::Rollback(r) => r.override_.as_ref(),
+            Operation::Verify(_) => None,
         }
     }
 
@@ -69,6 +79,7 @@ impl EvaluationRequest {
         match &self.operation {
             Operation::Promote(p) => &p.environment,
             Operation::Rollback(r) => &r.environment,
+            Operation::Verify(v) => &v.environment,
         }
     }
 
@@ -81,13 +92,16 @@ impl EvaluationRequest {
     }
 }
 
-/// The operation with its details: the wire's `operation` + `promotion` | `rollback`.
+/// The operation with its details: the wire's `operation` + `promotion` | `rollback` |
+/// `verify`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     /// `kubectl promote ENV ...`
     Promote(Promotion),
     /// `kubectl promote rollback ...`
     Rollback(Rollback),
+    /// The checks after a deploy (`verify:` in promote.yaml): is the deploy good?
+    Verify(Verification),
 }
 
 /// The operation names used on the wire and in metadata `operations`.
@@ -98,6 +112,8 @@ pub enum OperationKind {
     Promote,
     /// A rollback.
     Rollback,
+    /// The checks after a deploy.
+    Verify,
 }
 
 impl fmt::Display for OperationKind {
@@ -105,6 +121,7 @@ impl fmt::Display for OperationKind {
         f.write_str(match self {
             Self::Promote => "promote",
             Self::Rollback => "rollback",
+            Self::Verify => "verify",
         })
     }
 }
@@ -118,7 +135,7 @@ pub enum RequestError {
     Kind(String),
     /// The object named by `operation` is null or missing.
     MissingDetails(OperationKind),
-    /// Both `promotion` and `rollback` are set.
+    /// More than one of `promotion`, `rollback` and `verify` is set.
     BothDetails,
 }
 
@@ -136,10 +153,13 @@ impl fmt::Display for RequestError {
                 let field = match op {
                     OperationKind::Promote => "promotion",
                     OperationKind::Rollback => "rollback",
+                    OperationKind::Verify => "verify",
                 };
                 write!(f, "operation is \"{op}\" but `{field}` is null or missing")
             }
-            Self::BothDetails => f.write_str("both `promotion` and `rollback` are set"),
+            Self::BothDetails => {
+                f.write_str("more than one of `promotion`, `rollback` and `verify` is set")
+            }
         }
     }
 }
@@ -158,6 +178,8 @@ struct RawRequest {
     promotion: Option<Promotion>,
     #[serde(default)]
     rollback: Option<Rollback>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verify: Option<Verification>,
     #[serde(default)]
     environments: BTreeMap<String, Environment>,
     #[serde(default)]
@@ -179,11 +201,19 @@ impl TryFrom<RawRequest> for EvaluationRequest {
         if raw.kind != KIND {
             return Err(RequestError::Kind(raw.kind));
         }
-        let operation = match (raw.operation, raw.promotion, raw.rollback) {
-            (_, Some(_), Some(_)) => return Err(RequestError::BothDetails),
-            (OperationKind::Promote, Some(p), None) => Operation::Promote(p),
-            (OperationKind::Rollback, None, Some(r)) => Operation::Rollback(r),
-            (kind, _, _) => return Err(RequestError::MissingDetails(kind)),
+        let set = [
+            raw.promotion.is_some(),
+            raw.rollback.is_some(),
+            raw.verify.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() > 1 {
+            return Err(RequestError::BothDetails);
+        }
+        let operation = match (raw.operation, raw.promotion, raw.rollback, raw.verify) {
+            (OperationKind::Promote, Some(p), _, _) => Operation::Promote(p),
+            (OperationKind::Rollback, _, Some(r), _) => Operation::Rollback(r),
+            (OperationKind::Verify, _, _, Some(v)) => Operation::Verify(v),
+            (kind, ..) => return Err(RequestError::MissingDetails(kind)),
         };
         Ok(Self {
             operation,
@@ -197,9 +227,10 @@ impl TryFrom<RawRequest> for EvaluationRequest {
 
 impl From<EvaluationRequest> for RawRequest {
     fn from(req: EvaluationRequest) -> Self {
-        let (operation, promotion, rollback) = match req.operation {
-            Operation::Promote(p) => (OperationKind::Promote, Some(p), None),
-            Operation::Rollback(r) => (OperationKind::Rollback, None, Some(r)),
+        let (operation, promotion, rollback, verify) = match req.operation {
+            Operation::Promote(p) => (OperationKind::Promote, Some(p), None, None),
+            Operation::Rollback(r) => (OperationKind::Rollback, None, Some(r), None),
+            Operation::Verify(v) => (OperationKind::Verify, None, None, Some(v)),
         };
         Self {
             api_version: API_VERSION.to_owned(),
@@ -208,6 +239,7 @@ impl From<EvaluationRequest> for RawRequest {
             settings: req.settings,
             promotion,
             rollback,
+            verify,
             environments: req.environments,
             approvals: req.approvals,
             context: req.context,
@@ -241,6 +273,90 @@ pub struct Promotion {
     /// render is the same). A Secret's data keys appear in `fields`, never its values.
     #[serde(default)]
     pub render_diff: Vec<RenderedObject>,
+    /// When the promotion is one wave of several (`waves:` in promote.yaml, or
+    /// `kubectl promote eu,us VERSION`): which one, and the waves before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<Wave>,
+}
+
+/// One wave of a promotion in waves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wave {
+    /// The wave group's name (`prod`), or the environments joined by `,` when given so.
+    pub name: String,
+    /// 1-based position of this wave.
+    pub index: u32,
+    /// How many waves there are.
+    pub of: u32,
+    /// The environments promoted (and verified) before this one, in order.
+    pub previous: Vec<String>,
+}
+
+/// The deploy being verified (`operation: verify`): what landed, how the app is, and every
+/// sample of every check so far. The host asks after each round of samples (`complete:
+/// false`: a deny stops the deploy now) and once the soak is over (`complete: true`: an allow
+/// passes it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub environment: String,
+    /// The version deployed (`"mixed"` when the images' tags differ).
+    pub version: String,
+    pub previous_version: Option<String>,
+    /// The commit Argo CD deployed.
+    pub revision: String,
+    /// How long the deploy must stay good, in seconds.
+    pub soak_seconds: u64,
+    /// Seconds since the soak began.
+    pub elapsed_seconds: u64,
+    /// The soak is over: this is the final verdict.
+    pub complete: bool,
+    /// The Application's state at the last look (null: no Argo CD application).
+    #[serde(default)]
+    pub argocd: Option<VerifyApp>,
+    pub checks: Vec<CheckResults>,
+    #[serde(default)]
+    pub wave: Option<Wave>,
+}
+
+/// The Application during the soak.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyApp {
+    pub sync: String,
+    pub health: String,
+    pub deployed_revision: Option<String>,
+}
+
+/// One check and its samples, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResults {
+    /// `http shop.example.com/healthz`, or the configured name.
+    pub name: String,
+    /// `http` or `prometheus`.
+    pub kind: String,
+    /// Seconds between samples.
+    pub every_seconds: f64,
+    pub samples: Vec<CheckSample>,
+}
+
+/// One sample of a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSample {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub elapsed_seconds: f64,
+    /// Whether the sample met the check's expectation.
+    pub ok: bool,
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// A Prometheus check's value (the worst series).
+    #[serde(default)]
+    pub value: Option<f64>,
+    pub message: String,
 }
 
 /// One rendered object a promotion adds, removes or changes.

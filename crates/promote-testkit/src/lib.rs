@@ -17,3 +17,4 @@ pub mod opa;
 mod query;
 pub mod registry;
 pub mod repo;
+pub mod shop;

@@ -3,6 +3,7 @@
 //! type that the binary renders as text, JSON or YAML; progress goes through [`Interaction`] so
 //! that stdout stays the result alone.
 
+pub mod after_deploy;
 pub mod approval;
 pub mod clock;
 pub mod deploy;
@@ -31,6 +32,8 @@ pub mod session;
 pub mod status;
 pub mod sync;
 pub mod verify;
+pub mod verify_deploy;
+pub mod waves;
 
 pub use error::PromoteError;
 pub use images::{ImageCheck, ImageMode};

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use promote_core::argocd::{AppRef, ArgoCd};
+use promote_core::checks::Probe;
 use promote_core::config::{ArgoTarget, Environment};
 use promote_core::forge::{Forge, ForgeError, ForgeTarget};
 use promote_core::registry::ImageResolver;
@@ -36,6 +37,8 @@ pub struct Ports {
     pub forges: Box<dyn ForgeConnector>,
     /// The registry client the image check asks.
     pub registry: Box<dyn RegistryConnector>,
+    /// How the checks after a deploy reach their endpoints and read their credentials.
+    pub checks: Box<dyn CheckConnector>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -59,6 +62,7 @@ impl Ports {
             argocd: Box::new(Unwired),
             forges: Box::new(Unwired),
             registry: Box::new(Unwired),
+            checks: Box::new(Unwired),
         }
     }
 }
@@ -143,6 +147,14 @@ pub trait RegistryConnector {
     fn resolver(&self) -> Result<Arc<dyn ImageResolver>, PromoteError>;
 }
 
+/// The checks' port: an HTTP client, and the variables header templates (`${TOKEN}`) name.
+pub trait CheckConnector: Send + Sync {
+    /// The client the checks ask.
+    fn probe(&self) -> Result<Arc<dyn Probe>, PromoteError>;
+    /// An environment variable's value, for a check's header.
+    fn variable(&self, name: &str) -> Option<String>;
+}
+
 /// The connectors of [`Ports::new`]: nothing is reachable (no forge token, no Argo CD, no
 /// registry client).
 #[derive(Debug, Clone, Copy)]
@@ -173,6 +185,17 @@ impl ForgeConnector for Unwired {
         _: &ForgeTarget,
     ) -> Result<Option<Box<dyn SourceHistory>>, ForgeError> {
         Ok(None)
+    }
+}
+
+impl CheckConnector for Unwired {
+    fn probe(&self) -> Result<Arc<dyn Probe>, PromoteError> {
+        Err(PromoteError::NotWired {
+            what: "HTTP client for checks",
+        })
+    }
+    fn variable(&self, _: &str) -> Option<String> {
+        None
     }
 }
 

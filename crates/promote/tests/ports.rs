@@ -236,6 +236,8 @@ fn promote_staging(ports: &Ports) -> Outcome {
         wait: Some(Duration::from_secs(30)),
         resume: false,
         override_reason: None,
+        after: Default::default(),
+        wave: None,
     };
     promotion::run(ports, req, &Quiet).unwrap()
 }

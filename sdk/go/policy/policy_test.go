@@ -94,7 +94,7 @@ func TestParseRequestRefusesBrokenContracts(t *testing.T) {
 		{"kind", `"kind": "EvaluationRequest"`, `"kind": "Decision"`, `kind is "Decision"`},
 		{"operation", `"operation": "promote"`, `"operation": "deploy"`, `operation is "deploy"`},
 		{"rollback without details", `"operation": "promote"`, `"operation": "rollback"`, "`rollback` is null or missing"},
-		{"both", `"rollback": null`, `"rollback": {"environment": "prod"}`, "both `promotion` and `rollback`"},
+		{"both", `"rollback": null`, `"rollback": {"environment": "prod"}`, "more than one of `promotion`, `rollback` and `verify`"},
 		{"mode", `"mode": "pr"`, `"mode": "yolo"`, `promotion.mode is "yolo"`},
 		{"verdict", `"verdict": "approved"`, `"verdict": "maybe"`, `approvals[0].verdict is "maybe"`},
 	}

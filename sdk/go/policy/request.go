@@ -13,6 +13,7 @@ import (
 const (
 	OperationPromote  = "promote"
 	OperationRollback = "rollback"
+	OperationVerify   = "verify"
 )
 
 // Approval verdicts, as in ApprovalRecord.Verdict.
@@ -23,11 +24,11 @@ const (
 )
 
 // EvaluationRequest is everything a policy learns about one operation. Exactly one of
-// Promotion and Rollback is set, matching Operation; ParseRequest checks that.
+// Promotion, Rollback and Verify is set, matching Operation; ParseRequest checks that.
 type EvaluationRequest struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
-	// Operation is "promote" or "rollback".
+	// Operation is "promote", "rollback" or "verify".
 	Operation string `json:"operation"`
 	// Settings are this policy's settings from promote.yaml ({} when none were given).
 	Settings json.RawMessage `json:"settings"`
@@ -35,6 +36,8 @@ type EvaluationRequest struct {
 	Promotion *Promotion `json:"promotion"`
 	// Rollback is set for "rollback".
 	Rollback *Rollback `json:"rollback"`
+	// Verify is set for "verify": the checks after a deploy.
+	Verify *Verification `json:"verify,omitempty"`
 	// Environments holds every configured environment by name.
 	Environments map[string]Environment `json:"environments"`
 	// Approvals lists approvals, rejections and revocations in time order.
@@ -63,6 +66,56 @@ type Promotion struct {
 	RequestedBy Actor `json:"requestedBy"`
 	// RenderDiff is what the change does to the rendered manifests, object by object.
 	RenderDiff []RenderedObject `json:"renderDiff"`
+	// Wave is set when the promotion is one wave of several.
+	Wave *Wave `json:"wave,omitempty"`
+}
+
+// Wave is one wave of a promotion in waves.
+type Wave struct {
+	// Name is the wave group's name ("prod"), or the environments joined by ",".
+	Name string `json:"name"`
+	// Index is this wave's 1-based position.
+	Index int `json:"index"`
+	// Of is how many waves there are.
+	Of int `json:"of"`
+	// Previous lists the environments promoted (and verified) before this one.
+	Previous []string `json:"previous"`
+}
+
+// Verification is the deploy being verified (operation "verify"). The host asks after each
+// round of samples (Complete false: a deny stops the deploy now) and once the soak is over
+// (Complete true: an allow passes it).
+type Verification struct {
+	Environment     string  `json:"environment"`
+	Version         string  `json:"version"`
+	PreviousVersion *string `json:"previousVersion"`
+	// Revision is the commit Argo CD deployed.
+	Revision       string `json:"revision"`
+	SoakSeconds    int64  `json:"soakSeconds"`
+	ElapsedSeconds int64  `json:"elapsedSeconds"`
+	Complete       bool   `json:"complete"`
+	// Checks holds every sample of every check so far, oldest first.
+	Checks []CheckResults `json:"checks"`
+	Wave   *Wave          `json:"wave"`
+}
+
+// CheckResults is one check and its samples.
+type CheckResults struct {
+	Name         string        `json:"name"`
+	Kind         string        `json:"kind"`
+	EverySeconds float64       `json:"everySeconds"`
+	Samples      []CheckSample `json:"samples"`
+}
+
+// CheckSample is one sample of a check.
+type CheckSample struct {
+	// At is RFC 3339, UTC.
+	At             string   `json:"at"`
+	ElapsedSeconds float64  `json:"elapsedSeconds"`
+	OK             bool     `json:"ok"`
+	Status         *int     `json:"status"`
+	Value          *float64 `json:"value"`
+	Message        string   `json:"message"`
 }
 
 // ImageChange is one image's change in a promotion.
@@ -262,8 +315,14 @@ func ParseRequest(data []byte) (*EvaluationRequest, error) {
 	if req.Kind != "EvaluationRequest" {
 		return nil, fmt.Errorf("kind is %q, expected \"EvaluationRequest\"", req.Kind)
 	}
-	if req.Promotion != nil && req.Rollback != nil {
-		return nil, fmt.Errorf("both `promotion` and `rollback` are set")
+	set := 0
+	for _, b := range []bool{req.Promotion != nil, req.Rollback != nil, req.Verify != nil} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return nil, fmt.Errorf("more than one of `promotion`, `rollback` and `verify` is set")
 	}
 	switch req.Operation {
 	case OperationPromote:
@@ -274,8 +333,12 @@ func ParseRequest(data []byte) (*EvaluationRequest, error) {
 		if req.Rollback == nil {
 			return nil, fmt.Errorf("operation is \"rollback\" but `rollback` is null or missing")
 		}
+	case OperationVerify:
+		if req.Verify == nil {
+			return nil, fmt.Errorf("operation is \"verify\" but `verify` is null or missing")
+		}
 	default:
-		return nil, fmt.Errorf("operation is %q, expected \"promote\" or \"rollback\"", req.Operation)
+		return nil, fmt.Errorf("operation is %q, expected \"promote\", \"rollback\" or \"verify\"", req.Operation)
 	}
 	if req.Promotion != nil && req.Promotion.Mode != "pr" && req.Promotion.Mode != "direct" {
 		return nil, fmt.Errorf("promotion.mode is %q, expected \"pr\" or \"direct\"", req.Promotion.Mode)

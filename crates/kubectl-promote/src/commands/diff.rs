@@ -71,6 +71,8 @@ pub fn diff(ctx: &Ctx<'_>, args: &DiffArgs) -> anyhow::Result<Exit> {
         wait: None,
         resume: false,
         override_reason: None,
+        after: Default::default(),
+        wave: None,
     };
     let outcome = promotion::run(&ports, req, ctx)?;
     let plan = match &outcome {

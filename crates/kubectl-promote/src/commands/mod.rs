@@ -14,7 +14,9 @@ mod rollback;
 mod status;
 mod sync;
 mod verify;
+mod verify_deploy;
 mod wait;
+mod waves;
 
 pub use approve::{approve, reject};
 pub use diff::diff;

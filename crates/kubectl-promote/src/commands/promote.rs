@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 
+use promote::after_deploy::AfterDeploy;
 use promote::deploy::Deployment;
 use promote::plan::{Landed, OpenedPr, Plan};
 use promote::promotion::{self, Outcome, PromoteRequest, TargetSpec, Verdict};
 use promote::rendered::PlanComparison;
+use promote::waves;
 use promote_core::image::{ImageChange, ImageRef};
 
 use super::wait::short;
@@ -26,14 +28,41 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
         DiffLevel::Summary
     }));
     let ports = ctx.ports()?;
-    let outcome = promotion::run(&ports, req, ctx)?;
-    show(ctx, outcome, "PromotionResult")
+    match waves::target(&ports, &req.change.env, ctx)? {
+        waves::Target::One if args.resume_waves => Err(usage(format!(
+            "--resume-waves: {} is one environment, not waves; name a wave of promote.yaml or a list such as prod-eu,prod-us",
+            req.change.env
+        ))),
+        waves::Target::One => {
+            let outcome = waves::run_one(&ports, req, ctx)?;
+            show(ctx, outcome, "PromotionResult")
+        }
+        waves::Target::Waves { name, environments } => {
+            let out = waves::run(&ports, &req, (&name, &environments), args.resume_waves, ctx)?;
+            super::waves::show(ctx, out, &|o| show_text(ctx, o))
+        }
+    }
 }
 
 /// The promotion the flags ask for, checked before anything is fetched.
 fn request(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<promotion::Request> {
     let env_name = args.env.clone().context("ENV is required")?;
-    check_env("ENV", &env_name)?;
+    for name in env_name.split(',') {
+        check_env("ENV", name)?;
+    }
+    let mut checks = Vec::new();
+    for c in &args.check {
+        checks.push(promote_core::config::parse_check(c).map_err(|e| usage(e.to_string()))?);
+    }
+    let after = AfterDeploy {
+        checks,
+        soak: args.soak,
+        rollback_on_failure: args.rollback_on_failure,
+    };
+    // The checks and the rollback on failure follow the deploy: they need the wait.
+    let wait = args
+        .wait
+        .or_else(|| after.needs_wait().then_some(waves::DEFAULT_WAIT));
     let target = target_spec(args.version.as_deref(), args.from.as_deref())
         .ok_or_else(|| usage("give either VERSION or --from UPSTREAM"))??;
     let mut digests = BTreeMap::new();
@@ -58,9 +87,11 @@ fn request(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<promotion::Reque
         images: ctx.image_mode(args.land.skip_image_check, args.pin_digests),
         dry_run: args.dry_run,
         yes: args.land.yes,
-        wait: args.wait,
+        wait,
         resume: args.resume,
         override_reason: args.land.override_reason(),
+        after,
+        wave: None,
     })
 }
 
@@ -79,12 +110,17 @@ pub(super) fn target_spec(
 /// A promotion's (or a revert's) outcome: the text the landing did not print already, the
 /// document as `kind`, then what Argo CD did; and the exit code.
 pub(super) fn show(ctx: &Ctx<'_>, outcome: Outcome, kind: &'static str) -> anyhow::Result<Exit> {
+    if let Some(doc) = outcome.document(kind) {
+        ctx.shell.document(kind, &doc)?;
+    }
+    show_text(ctx, outcome)
+}
+
+/// [`show`] without the document: the text and the exit code.
+pub(super) fn show_text(ctx: &Ctx<'_>, outcome: Outcome) -> anyhow::Result<Exit> {
     let shell = ctx.shell;
     if shell.is_text() {
         print_outcome(shell, &outcome, ctx.diff.get())?;
-    }
-    if let Some(doc) = outcome.document(kind) {
-        shell.document(kind, &doc)?;
     }
     let exit = match outcome {
         Outcome::AlreadyAt(_) => Exit::Ok,
@@ -105,10 +141,11 @@ pub(super) fn show(ctx: &Ctx<'_>, outcome: Outcome, kind: &'static str) -> anyho
                 Landed::PrClosedUnmerged(_) => Exit::Error,
                 _ => Exit::Ok,
             };
+            let after = super::verify_deploy::report(shell, &d)?;
             if let Some(deployment) = d.deployment {
                 let argo = deployment_exit(shell, &d.plan.environment, &deployment?)?;
                 if exit == Exit::Ok {
-                    return Ok(argo);
+                    return Ok(if argo == Exit::Ok { after } else { argo });
                 }
             }
             if let Landed::PrClosedUnmerged(pr) = &d.landed {

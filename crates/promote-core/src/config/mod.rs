@@ -8,14 +8,18 @@ use std::fmt;
 pub use crate::forge::ForgeSettings;
 use crate::yaml;
 
+mod common;
 mod init;
 mod raw;
 mod validate;
+mod verify;
 
+use common::strip_file_prefix;
 pub use init::{InitEnv, render_init};
 use raw::RawConfig;
+use validate::validate;
 pub use validate::{ENV_NAME_RULE, valid_env_name};
-use validate::{strip_file_prefix, validate};
+pub use verify::{DEFAULT_EVERY, VerifySpec, Wave, parse_check};
 
 pub const API_VERSION: &str = "promote.kubectl.io/v1alpha1";
 pub const KIND: &str = "PromotionConfig";
@@ -78,6 +82,8 @@ pub struct Config {
     /// Where the keys that verify approval records are kept on the base branch.
     pub approver_keys: ApproverKeys,
     pub environments: Vec<Environment>,
+    /// `waves:`: groups of environments promoted one after the other.
+    pub waves: Vec<Wave>,
 }
 
 /// `approverKeys`: repo paths, read from the base tip, of the public keys whose signatures make
@@ -121,6 +127,8 @@ pub struct Environment {
     pub argocd: Option<ArgoTarget>,
     pub promote_policies: Vec<PolicyRef>,
     pub rollback_policies: Vec<PolicyRef>,
+    /// `verify:`: the checks after a deploy (empty: none).
+    pub verify: VerifySpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +206,11 @@ impl Config {
                         .join(", ")
                 ),
             })
+    }
+
+    /// The wave named `name`, if promote.yaml declares one.
+    pub fn wave(&self, name: &str) -> Option<&Wave> {
+        self.waves.iter().find(|w| w.name == name)
     }
 
     /// Environments whose `from` is `name`.

@@ -19,6 +19,16 @@ pub(super) struct RawConfig {
     pub(super) approver_keys: Option<RawApproverKeys>,
     #[serde(default)]
     pub(super) environments: Vec<RawEnv>,
+    #[serde(default)]
+    pub(super) waves: Vec<RawWave>,
+}
+
+/// `waves: [{name: prod, environments: [prod-eu, prod-us]}]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWave {
+    pub(super) name: String,
+    pub(super) environments: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +67,59 @@ pub(super) struct RawEnv {
     pub(super) argocd: Option<RawArgo>,
     #[serde(default)]
     pub(super) policies: RawPolicies,
+    pub(super) verify: Option<RawVerify>,
+}
+
+/// `verify:` of an environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawVerify {
+    pub(super) soak: Option<String>,
+    #[serde(default)]
+    pub(super) checks: Vec<RawCheck>,
+    #[serde(default)]
+    pub(super) policies: Vec<RawPolicy>,
+    pub(super) on_failure: Option<String>,
+}
+
+/// One check: exactly one of `http` and `prometheus`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    pub(super) name: Option<String>,
+    pub(super) http: Option<RawHttpCheck>,
+    pub(super) prometheus: Option<RawPrometheusCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttpCheck {
+    pub(super) url: String,
+    pub(super) expect: Option<RawExpect>,
+    pub(super) every: Option<String>,
+    pub(super) timeout: Option<String>,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpect {
+    pub(super) status: Option<u16>,
+    pub(super) body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPrometheusCheck {
+    pub(super) url: String,
+    pub(super) query: String,
+    pub(super) below: Option<f64>,
+    pub(super) above: Option<f64>,
+    pub(super) every: Option<String>,
+    pub(super) timeout: Option<String>,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

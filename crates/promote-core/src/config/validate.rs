@@ -2,18 +2,13 @@
 
 use std::collections::BTreeSet;
 
+use super::common::{policy_ref, problem};
+
 use super::raw::{RawApproverKeys, RawConfig, RawEnv, RawPolicy};
 use super::{
-    API_VERSION, ApproverKeys, ArgoTarget, Config, ConfigError, Environment, FailurePolicy,
-    GitSettings, KIND, Mode, ModuleRef, PolicyRef, RESERVED_NAMES,
+    API_VERSION, ApproverKeys, ArgoTarget, Config, ConfigError, Environment, GitSettings, KIND,
+    Mode, PolicyRef, RESERVED_NAMES,
 };
-
-pub(super) fn strip_file_prefix(msg: &str, file: &str) -> String {
-    msg.strip_prefix(file)
-        .and_then(|m| m.strip_prefix(": "))
-        .unwrap_or(msg)
-        .to_owned()
-}
 
 fn parse_mode(
     file: &str,
@@ -46,21 +41,6 @@ pub fn valid_env_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && !name.ends_with('-')
-}
-
-/// A problem in `file` at `key`.
-fn problem(
-    file: &str,
-    key: impl Into<String>,
-    problem: impl Into<String>,
-    fix: impl Into<String>,
-) -> ConfigError {
-    ConfigError {
-        file: file.to_owned(),
-        key: key.into(),
-        problem: problem.into(),
-        fix: fix.into(),
-    }
 }
 
 pub(super) fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
@@ -104,6 +84,7 @@ pub(super) fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError
     for (i, e) in environments.iter().enumerate() {
         check_from(file, i, e, &environments, &names)?;
     }
+    let waves = super::verify::waves(file, raw.waves, &environments)?;
     Ok(Config {
         file: file.to_owned(),
         git,
@@ -111,6 +92,7 @@ pub(super) fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError
         approvers: raw.approvers,
         approver_keys,
         environments,
+        waves,
     })
 }
 
@@ -222,6 +204,10 @@ fn environment(
         mode: parse_mode(file, &key("mode"), e.mode.as_deref(), default_mode)?,
         promote_policies: policies(e.policies.promote, "promote")?,
         rollback_policies: policies(e.policies.rollback, "rollback")?,
+        verify: match e.verify {
+            Some(v) => super::verify::verify(file, &key("verify"), v)?,
+            None => Default::default(),
+        },
         name: e.name,
         overlay,
         from: e.from,
@@ -317,55 +303,4 @@ fn check_from(
 /// A relative path that stays inside the repository: no `..`, no empty or absolute parts.
 fn is_repo_path(p: &str) -> bool {
     !p.is_empty() && !p.starts_with('/') && !p.split('/').any(|c| c == ".." || c.is_empty())
-}
-
-fn policy_ref(file: &str, key: &str, p: RawPolicy) -> Result<PolicyRef, ConfigError> {
-    let err = |k: &str, problem: String, fix: String| ConfigError {
-        file: file.to_owned(),
-        key: format!("{key}.{k}"),
-        problem,
-        fix,
-    };
-    let module = if let Some(name) = p.module.strip_prefix("builtin:") {
-        ModuleRef::Builtin(name.to_owned())
-    } else if let Some(name) = p.module.strip_prefix("krew:") {
-        ModuleRef::Krew(name.trim_start_matches("promote-policy-").to_owned())
-    } else if p.module.contains("://")
-        || p.module.starts_with('/')
-        || p.module.split('/').any(|s| s == "..")
-    {
-        return Err(err("module", format!("`{}` is not a repo path, `builtin:` or `krew:` module", p.module), "keep modules in the repo (and pin them with sha256), or install them with krew; use --policy PATH for a one-off".into()));
-    } else {
-        ModuleRef::RepoPath(p.module.trim_start_matches("./").to_owned())
-    };
-    if let Some(sha) = &p.sha256
-        && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()))
-    {
-        return Err(err(
-            "sha256",
-            format!("`{sha}` is not a sha256 (64 hex digits)"),
-            "run `sha256sum` on the module and paste the digest".into(),
-        ));
-    }
-    let failure_policy = match p.failure_policy.as_deref() {
-        None | Some("Fail") => FailurePolicy::Fail,
-        Some("Ignore") => FailurePolicy::Ignore,
-        Some(other) => {
-            return Err(err(
-                "failurePolicy",
-                format!("unknown failure policy `{other}`"),
-                "use `Fail` (a policy error denies) or `Ignore` (a policy error is a warning)"
-                    .into(),
-            ));
-        }
-    };
-    Ok(PolicyRef {
-        module,
-        sha256: p.sha256.map(|s| s.to_ascii_lowercase()),
-        settings: p
-            .settings
-            .unwrap_or(serde_json::Value::Object(Default::default())),
-        failure_policy,
-        key: key.to_owned(),
-    })
 }

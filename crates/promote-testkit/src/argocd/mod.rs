@@ -342,6 +342,13 @@ impl ArgoCdStandIn {
         controller::live_images(&self.shared, name)
     }
 
+    /// [`ArgoCdStandIn::live_images`] as a function another thread may call (a shop stand-in
+    /// that turns unhealthy for a release).
+    pub fn live_images_fn(&self) -> impl Fn(&str) -> Vec<String> + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move |name| controller::live_images(&shared, name)
+    }
+
     /// Health reported for apps whose live images carry `tag` (`Degraded`, `Progressing`, …).
     pub fn set_health_for_tag(&self, tag: &str, health: &str) {
         self.shared

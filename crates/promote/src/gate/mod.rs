@@ -38,6 +38,8 @@ pub struct PolicyContext {
     pub dry_run: bool,
     /// Argo CD facts per environment (`environments.<env>.argocd` of the request).
     pub argocd: BTreeMap<String, sdk::ArgoCdState>,
+    /// A promotion in waves: which wave this is (`promotion.wave`).
+    pub wave: Option<sdk::Wave>,
 }
 
 /// The gate of one operation: the ports (policy host, clock), the session it reads git from,
@@ -95,6 +97,7 @@ impl Gate<'_> {
         let refs: &[PolicyRef] = match j.operation {
             Operation::Promotion { .. } => &j.env.promote_policies,
             Operation::Rollback { .. } => &j.env.rollback_policies,
+            Operation::Verify(_) => &j.env.verify.policies,
         };
         let settings = &self.ports.policies.settings;
         if refs.is_empty() && settings.one_offs.is_empty() {
@@ -103,12 +106,15 @@ impl Gate<'_> {
         let host = self.ports.policies.host()?;
         let policies = load::load(host, settings, self.session, refs, ui)?;
         let actor = request::actor(j.author, settings.kube_user.as_deref());
-        let operation = j.operation.to_sdk(
+        let mut operation = j.operation.to_sdk(
             &j.env.name,
             j.version,
             actor,
             self.context.override_reason.as_deref(),
         );
+        if let sdk::Operation::Promote(p) = &mut operation {
+            p.wave.clone_from(&self.context.wave);
+        }
         let records = self.records(&operation, ui)?;
         let request = EvaluationRequest {
             operation,
@@ -142,16 +148,27 @@ impl Gate<'_> {
     ) -> Result<Vec<ApprovalRecord>, PromoteError> {
         match approval::list(self.session, ui) {
             Ok(records) => Ok(records.counted),
-            Err(e) if matches!(operation, sdk::Operation::Rollback(_)) => {
+            Err(e) if !matches!(operation, sdk::Operation::Promote(_)) => {
                 ui.warn(&format!(
-                    "approval records not given to the rollback policies: {e}"
+                    "approval records not given to the {} policies: {e}",
+                    operation_kind(operation)
                 ));
                 Ok(Vec::new())
             }
             Err(e) => Err(e),
         }
     }
+}
 
+fn operation_kind(op: &sdk::Operation) -> sdk::OperationKind {
+    match op {
+        sdk::Operation::Promote(_) => sdk::OperationKind::Promote,
+        sdk::Operation::Rollback(_) => sdk::OperationKind::Rollback,
+        sdk::Operation::Verify(_) => sdk::OperationKind::Verify,
+    }
+}
+
+impl Gate<'_> {
     /// The combined decision, with the required approvals counted against the records (and the
     /// pull request's approvals, when there are some).
     fn verdict(

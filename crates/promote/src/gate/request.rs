@@ -35,6 +35,8 @@ pub enum Operation<'a> {
         from: sdk::RollbackFrom,
         to: sdk::RollbackTo,
     },
+    /// The checks after a deploy: the samples so far.
+    Verify(Box<sdk::Verification>),
 }
 
 impl Operation<'_> {
@@ -83,6 +85,7 @@ impl Operation<'_> {
                 override_,
                 requested_by: actor,
                 render_diff: render_diff.iter().map(to_sdk_object).collect(),
+                wave: None,
             }),
             Operation::Rollback { strategy, from, to } => sdk::Operation::Rollback(sdk::Rollback {
                 environment: env.to_owned(),
@@ -92,6 +95,7 @@ impl Operation<'_> {
                 requested_by: actor,
                 override_,
             }),
+            Operation::Verify(v) => sdk::Operation::Verify((**v).clone()),
         }
     }
 }

@@ -112,6 +112,9 @@ pub fn land_with(
         plan: *plan,
         landed,
         deployment,
+        after: None,
+        verification: None,
+        auto_rollback: None,
     })))
 }
 

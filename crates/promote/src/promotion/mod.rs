@@ -29,12 +29,14 @@ use std::time::Duration;
 
 use promote_core::config::Mode;
 
+use crate::after_deploy::{self, AfterDeploy};
 use crate::deploy::{self, Reads};
 use crate::gate::{Gate, PolicyContext};
 use crate::images::{ImageCheck, ImageMode};
 use crate::ports::Ports;
 use crate::render::Speculation;
 use crate::{Interaction, PromoteError, Session, forge};
+use promote_policy::sdk;
 
 /// A promotion as asked on the command line.
 #[derive(Debug, Clone)]
@@ -53,6 +55,10 @@ pub struct Request {
     pub resume: bool,
     /// `--override-policy --reason TEXT`.
     pub override_reason: Option<String>,
+    /// `--check`, `--soak`, `--rollback-on-failure`: added to ENV's `verify:`.
+    pub after: AfterDeploy,
+    /// A promotion in waves: which wave this is.
+    pub wave: Option<sdk::Wave>,
 }
 
 /// Promote: see the module docs.
@@ -84,10 +90,13 @@ pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome,
         None,
         ui,
     );
+    // What the deploy's checks need is checked before anything is written.
+    let after = after_deploy::prepare(ports, env, &req.after, req.wave.clone(), req.images)?;
     let context = PolicyContext {
         override_reason: req.override_reason,
         dry_run: req.dry_run,
         argocd,
+        wave: req.wave.clone(),
     };
     let planner = Planner {
         gate: Gate {
@@ -126,5 +135,9 @@ pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome,
         resume: req.resume,
     };
     let pr = PrLanding { connection, known };
-    land_with(ports, (&session, &renderer), prepared, &how, pr, ui)
+    let mut outcome = land_with(ports, (&session, &renderer), prepared, &how, pr, ui)?;
+    if let Outcome::Landed(d) = &mut outcome {
+        d.after = Some(after);
+    }
+    Ok(outcome)
 }

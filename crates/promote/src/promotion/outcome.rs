@@ -49,6 +49,12 @@ pub struct Delivered {
     /// After a push to (or a merge into) the base branch: the Argo CD step, or why it failed
     /// (the commit landed all the same). `None` when nothing reached the base branch.
     pub deployment: Option<Result<Deployment, PromoteError>>,
+    /// What the deploy's checks need, prepared before the landing (set by `promotion::run`).
+    pub after: Option<crate::after_deploy::Prepared>,
+    /// The checks after the deploy (`verify:`, `--check`, `--soak`), when they ran.
+    pub verification: Option<crate::after_deploy::Verification>,
+    /// The rollback a failed deploy triggered (`--rollback-on-failure`).
+    pub auto_rollback: Option<crate::after_deploy::AutoRollback>,
 }
 
 /// What the plan's verdict says of a commit.
@@ -107,6 +113,15 @@ pub struct PromotionResult<'a> {
     pub policy: Option<&'a PolicyVerdict>,
     /// What the registries said about each written image reference, or who skipped the check.
     pub image_check: Option<&'a ImageCheckReport>,
+    /// After the landing: what Argo CD did (with `--wait`, how the wait ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<&'a Deployment>,
+    /// The checks after the deploy: every sample and the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<&'a crate::after_deploy::Verification>,
+    /// The rollback a failed deploy triggered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<&'a crate::after_deploy::AutoRollback>,
 }
 
 /// An image change and, where known, its source.
@@ -152,7 +167,11 @@ impl Outcome {
             Landed::PrMerged(_) => "pr-merged",
             Landed::PrClosedUnmerged(_) => "pr-closed",
         };
-        Some(of_plan(kind, result, &plan.plan, Some(&plan.landed)))
+        let mut doc = of_plan(kind, result, &plan.plan, Some(&plan.landed));
+        doc.deployment = plan.deployment.as_ref().and_then(|d| d.as_ref().ok());
+        doc.verification = plan.verification.as_ref();
+        doc.auto_rollback = plan.auto_rollback.as_ref();
+        Some(doc)
     }
 }
 
@@ -178,6 +197,9 @@ fn already_at<'a>(kind: &'static str, a: &'a AlreadyAt) -> PromotionResult<'a> {
         pull_request: None,
         policy: None,
         image_check: None,
+        deployment: None,
+        verification: None,
+        auto_rollback: None,
     }
 }
 
@@ -223,5 +245,8 @@ fn of_plan<'a>(
         pull_request: landed.and_then(Landed::pull_request),
         policy: plan.policy.as_ref(),
         image_check: Some(&plan.image_check),
+        deployment: None,
+        verification: None,
+        auto_rollback: None,
     }
 }

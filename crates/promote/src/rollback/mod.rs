@@ -78,14 +78,16 @@ pub enum Outcome {
 #[derive(Debug)]
 pub enum RollbackResult<'a> {
     History(HistoryRollbackResult<'a>),
-    Revert(PromotionResult<'a>),
+    Revert(Box<PromotionResult<'a>>),
 }
 
 impl Outcome {
     pub fn document(&self) -> Option<RollbackResult<'_>> {
         match self {
             Outcome::History(h) => h.document().map(RollbackResult::History),
-            Outcome::Revert(r) => r.document("RollbackResult").map(RollbackResult::Revert),
+            Outcome::Revert(r) => r
+                .document("RollbackResult")
+                .map(|d| RollbackResult::Revert(Box::new(d))),
         }
     }
 }
@@ -128,6 +130,7 @@ pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome,
         override_reason: req.override_reason.clone(),
         dry_run: req.dry_run,
         argocd,
+        wave: None,
     };
     let gate = Gate {
         ports,
@@ -197,7 +200,7 @@ fn revert_strategy(
 /// `promote.yaml` as the last fetch left it, to start the Argo CD reads from; `None` when there
 /// is nothing to guess from (`--repo URL`: the clone is fetched first; no readable file). A
 /// `--config` file is parsed again by the session; a parse error is reported there.
-fn last_fetched_config(ports: &Ports) -> Option<Config> {
+pub(crate) fn last_fetched_config(ports: &Ports) -> Option<Config> {
     let ws = &ports.workspace;
     match (&ws.config_override, &ws.repo) {
         (Some((label, text)), _) => Config::parse(label, text).ok(),
