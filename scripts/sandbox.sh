@@ -156,8 +156,16 @@ run kubectl promote status
 step "Every image is looked up before anything is committed: a typo'd tag is refused, nothing is pushed"
 expect_exit 1 kubectl promote staging v1.0.11
 
+if [ -n "${SHOP_URL:-}" ]; then
+step "Release v1.0.1 reaches staging (direct); Argo CD auto-syncs it, we wait until it is healthy, then
+check the shop for a few seconds (its /healthz and its error ratio from Prometheus's query API; a stand-in)"
+run kubectl promote staging v1.0.1 --wait=2m --soak 3s --check "http: {url: '$SHOP_URL/healthz', every: 1s}" \
+  --check "prometheus: {url: '$SHOP_URL', query: 'sum(rate(http_requests_total{code=~\"5..\"}[5m])) / sum(rate(http_requests_total[5m]))', below: 0.01, every: 1s}"
+run git log --notes=promote --format='%h %s%n    %N' -1 origin/main
+else
 step "Release v1.0.1 reaches staging (direct); Argo CD auto-syncs it and we wait until it is healthy"
 run kubectl promote staging v1.0.1 --wait=2m
+fi
 
 step "Prod wants QA's approval of exactly these images first"
 expect_exit 4 kubectl promote prod --from staging --dry-run
@@ -184,6 +192,15 @@ run kubectl promote staging v1.0.2 --wait=2m
 as_qa kubectl promote reject staging v1.0.2 -m "checkout is broken"
 expect_exit 3 kubectl promote prod --from staging --direct --yes
 
+if [ -z "$REAL" ]; then
+step "v1.0.3 passes QA but goes Degraded in prod: with --rollback-on-failure, prod's rollback policies
+agree and Argo CD's history takes it back to v1.0.1 (auto-sync off, prune/selfHeal kept, the marker); exit 5"
+run kubectl promote staging v1.0.3
+as_qa kubectl promote approve staging v1.0.3 -m "looks good"
+expect_exit 5 kubectl promote prod --from staging --direct --yes --wait=2m --rollback-on-failure
+run git log --notes=promote --format='%h %s%n    %N' -1 origin/main
+run kubectl promote history prod
+else
 step "v1.0.3 passes QA but goes Degraded in prod: exit 5, with the command to run"
 run kubectl promote staging v1.0.3
 as_qa kubectl promote approve staging v1.0.3 -m "looks good"
@@ -191,13 +208,12 @@ expect_exit 5 kubectl promote prod --from staging --direct --yes --wait=2m
 
 step "Roll back through Argo CD's history (fast): auto-sync off (prune/selfHeal kept), the operation, the marker"
 run kubectl promote history prod
+fi
 if [ -n "$REAL" ]; then
   # The real Argo CD can report the Degraded of before the operation for a moment after it
   # (docs/testbed-findings.md P2: --wait trusts it and exits 5): wait for Healthy with kubectl.
   run kubectl promote rollback prod --yes
   run kubectl -n argocd wait application/prod-microservices-demo --for=jsonpath='{.status.health.status}'=Healthy --timeout=2m
-else
-run kubectl promote rollback prod --yes --wait=2m
 fi
 run kubectl promote status prod
 

@@ -371,3 +371,40 @@ fn a_run_killed_during_the_soak_is_resumed_with_resume_waves() {
     assert_eq!(doc["waves"][1]["result"], "pushed");
     assert!(runs(&bed, PROD, "v1.0.1"));
 }
+
+#[test]
+fn verify_policies_judge_the_samples_from_promote_yaml() {
+    let mut bed = bed(ArgoVersion::V3_5, false);
+    // One 500 among the samples: slo-guard allows one failed sample, so the deploy passes.
+    let shop = Shop::start(Arc::new(|n| n != 2));
+    let config = CONFIG.replace(
+        "    argocd: {app: staging-microservices-demo, namespace: argocd}\n",
+        &format!(
+            "    argocd: {{app: staging-microservices-demo, namespace: argocd}}\n    verify:\n      soak: 2s\n      checks:\n        - {{name: shop, http: {{url: \"{}/healthz\", every: 400ms}}}}\n      policies:\n        - {{module: builtin:slo-guard, settings: {{maxFailedSamples: 1, minSamples: 3}}}}\n",
+            shop.url
+        ),
+    );
+    bed.kit.put("promote.yaml", &config);
+    bed.kit.commit("verify staging with slo-guard");
+    let r = run(&bed, &["staging", "v1.0.1", "--wait=60s", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = json(&r);
+    let v = &doc["verification"];
+    assert_eq!(v["result"], "passed", "{v}");
+    assert_eq!(v["checks"][0]["name"], "shop");
+    assert_eq!(v["checks"][0]["samples"][1]["ok"], false);
+    assert_eq!(v["policy"]["decision"], "allow", "{}", v["policy"]);
+    // A second 500 spends the budget: denied at once, exit 5.
+    let bad = Shop::start(Arc::new(|n| n < 2));
+    bed.kit
+        .put("promote.yaml", &config.replace(&shop.url, &bad.url));
+    bed.kit.commit("point at the bad shop");
+    let r = run(&bed, &["staging", "v1.0.2", "--wait=60s", "-o", "json"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let doc = json(&r);
+    let failure = doc["verification"]["failure"].as_str().unwrap();
+    assert!(
+        failure.starts_with("the verify policies denied: shop: 2 of "),
+        "{failure}"
+    );
+}

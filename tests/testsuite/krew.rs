@@ -638,7 +638,12 @@ fn kubectl_completes_promote_through_the_plugin_hook() {
     assert_eq!(complete(&["prod", "--from", "s"]), ["staging", ":4"]);
     assert_eq!(
         complete(&["policy", "inspect", "builtin:s"]),
-        ["builtin:semver-guard", "builtin:soak-time", ":0"]
+        [
+            "builtin:semver-guard",
+            "builtin:soak-time",
+            "builtin:slo-guard",
+            ":0"
+        ]
     );
     assert_eq!(complete(&["completion", "k"]), ["kubectl-hook", ":4"]);
 }

@@ -15,13 +15,14 @@ const TUESDAY: &str = "2026-11-24T09:00:00Z";
 /// Friday 17:00 in Berlin: inside the Friday-afternoon window (15:00–24:00).
 const FRIDAY: &str = "2026-11-27T16:00:00Z";
 
-const BUILTINS: [&str; 6] = [
+const BUILTINS: [&str; 7] = [
     "qa-approved",
     "change-window",
     "semver-guard",
     "soak-time",
     "require-approval",
     "rollback-guard",
+    "slo-guard",
 ];
 
 fn run_at(kit: &GitOps, dir: &Path, now: &str, args: &[&str]) -> Run {
@@ -78,7 +79,7 @@ fn write_json(path: &Path, v: &Value) {
 // policy list / inspect
 
 #[test]
-fn list_outside_a_repo_shows_the_six_builtins_with_their_digests() {
+fn list_outside_a_repo_shows_the_seven_builtins_with_their_digests() {
     let kit = GitOps::new();
     let outside = scratch(&kit, "outside");
     let r = run(&kit, &outside, &["policy", "list", "-o", "json"]);
@@ -87,7 +88,7 @@ fn list_outside_a_repo_shows_the_six_builtins_with_their_digests() {
     assert_eq!(doc["kind"], "PolicyList");
     assert_eq!(doc["apiVersion"], "promote.kubectl.io/v1alpha1");
     let items = doc["items"].as_array().unwrap();
-    assert_eq!(items.len(), 6, "{}", r.stdout);
+    assert_eq!(items.len(), 7, "{}", r.stdout);
     for (item, name) in items.iter().zip(BUILTINS) {
         assert_eq!(item["name"], name);
         assert_eq!(item["origin"], format!("builtin:{name}"));
@@ -96,6 +97,7 @@ fn list_outside_a_repo_shows_the_six_builtins_with_their_digests() {
         assert_eq!(item["sha256"], sha256_of(&file), "{name}");
     }
     assert_eq!(items[5]["operations"], serde_json::json!(["rollback"]));
+    assert_eq!(items[6]["operations"], serde_json::json!(["verify"]));
     // The first run compiled them into the (hermetic) cache; the second finds them there.
     assert!(items.iter().all(|i| i["cached"] == false), "{}", r.stdout);
     let again: Value =

@@ -9,6 +9,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "soak-time",
     "require-approval",
     "rollback-guard",
+    "slo-guard",
 ];
 
 /// The embedded bytes of `builtin:NAME`.
@@ -20,6 +21,7 @@ pub fn builtin_bytes(name: &str) -> Option<&'static [u8]> {
         "soak-time" => include_bytes!("../builtins/soak-time.wasm"),
         "require-approval" => include_bytes!("../builtins/require-approval.wasm"),
         "rollback-guard" => include_bytes!("../builtins/rollback-guard.wasm"),
+        "slo-guard" => include_bytes!("../builtins/slo-guard.wasm"),
         _ => return None,
     })
 }

@@ -11,8 +11,11 @@
 //!   `spec.source.repoURL` rewritten to this path before it is created.
 //! * `--degraded TAG`: apps whose live images carry this tag report `Degraded` (repeatable).
 //! * `--out FILE`: where to write the connection, in shell syntax
-//!   (`KUBECONFIG=…`, `ARGOCD_SERVER=…`, `ARGOCD_AUTH_TOKEN=…`), so a script can `source` it;
-//!   the same lines go to stdout.
+//!   (`KUBECONFIG=…`, `ARGOCD_SERVER=…`, `ARGOCD_AUTH_TOKEN=…`, `SHOP_URL=…`), so a script can
+//!   `source` it; the same lines go to stdout.
+//!
+//! `SHOP_URL` is the shop stand-in (`promote_testkit::shop`: `/healthz`, Prometheus's
+//! `/api/v1/query`) for checks after a deploy: unhealthy while any app runs a `--degraded` tag.
 //!
 //! It runs until SIGTERM or SIGINT, then stops the server and removes its scratch files.
 
@@ -67,6 +70,22 @@ fn parse() -> Result<Args, String> {
     })
 }
 
+/// The shop stand-in: unhealthy while any of `names` runs a `bad` tag.
+fn shop(
+    stand_in: &ArgoCdStandIn,
+    names: Vec<String>,
+    bad: Vec<String>,
+) -> promote_testkit::shop::Shop {
+    let live = stand_in.live_images_fn();
+    promote_testkit::shop::Shop::start(std::sync::Arc::new(move |_| {
+        !names.iter().any(|n| {
+            live(n)
+                .iter()
+                .any(|i| bad.iter().any(|t| i.ends_with(&format!(":{t}"))))
+        })
+    }))
+}
+
 fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
@@ -104,17 +123,24 @@ fn main() -> ExitCode {
         docs.push(doc);
     }
     let stand_in = ArgoCdStandIn::start(Options::new(args.version));
+    let names: Vec<String> = docs
+        .iter()
+        .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
     for doc in docs {
         stand_in.create_application(doc);
     }
+    let shop = shop(&stand_in, names, args.degraded.clone());
     for tag in &args.degraded {
         stand_in.set_health_for_tag(tag, "Degraded");
     }
     let connection = format!(
-        "KUBECONFIG={}\nARGOCD_SERVER={}\nARGOCD_AUTH_TOKEN={}\n",
+        "KUBECONFIG={}\nARGOCD_SERVER={}\nARGOCD_AUTH_TOKEN={}\nSHOP_URL={}\n",
         stand_in.kubeconfig_path().display(),
         stand_in.url(),
-        stand_in.argocd_token()
+        stand_in.argocd_token(),
+        shop.url
     );
     if let Some(out) = &args.out
         && let Err(e) = std::fs::write(out, &connection)

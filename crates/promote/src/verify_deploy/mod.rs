@@ -207,16 +207,6 @@ fn describe(
     let to = previous
         .clone()
         .unwrap_or_else(|| "the previous state".to_owned());
-    let reasons = |v: Option<&crate::gate::PolicyVerdict>| {
-        v.map(|v| {
-            v.reasons
-                .iter()
-                .map(|r| r.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default()
-    };
     match outcome {
         Err(e) => r(
             "failed",
@@ -236,7 +226,7 @@ fn describe(
                 Some("argocd"),
                 format!(
                     "not rolled back: the rollback policies denied ({})",
-                    reasons(Some(&verdict))
+                    policy_reasons(Some(&verdict))
                 ),
                 None,
             ),
@@ -256,47 +246,7 @@ fn describe(
                 r("failed", Some("argocd"), "not rolled back".to_owned(), None)
             }
         },
-        Ok(rollback::Outcome::Revert(o)) => {
-            use crate::promotion::Outcome as O;
-            match o {
-                O::Landed(d) => {
-                    let waited = match d.deployment {
-                        Some(Ok(Deployment::Waited { waited, .. })) => Some(waited),
-                        _ => None,
-                    };
-                    r(
-                        "rolled-back",
-                        Some("revert"),
-                        format!("rolled back to {to} by revert"),
-                        waited,
-                    )
-                }
-                O::Denied(plan) => r(
-                    "denied",
-                    Some("revert"),
-                    format!(
-                        "not rolled back: the rollback policies denied ({})",
-                        reasons(plan.policy.as_ref())
-                    ),
-                    None,
-                ),
-                O::AwaitingApproval(_) => r(
-                    "awaiting-approval",
-                    Some("revert"),
-                    "not rolled back: the rollback policies require an approval".to_owned(),
-                    None,
-                ),
-                O::AlreadyAt(_) => r(
-                    "nothing-to-do",
-                    Some("revert"),
-                    format!("not rolled back: git already holds {to}"),
-                    None,
-                ),
-                O::DryRun(_) | O::NotConfirmed(_) => {
-                    r("failed", Some("revert"), "not rolled back".to_owned(), None)
-                }
-            }
-        }
+        Ok(rollback::Outcome::Revert(o)) => reverted(o, previous),
     }
 }
 
@@ -333,4 +283,69 @@ fn write_note(session: &Session, commit: &str, text: &str, ui: &dyn Interaction)
 
 fn short(rev: &str) -> &str {
     rev.get(..7).unwrap_or(rev)
+}
+
+/// [`describe`] of a revert.
+fn reverted(o: crate::promotion::Outcome, previous: Option<String>) -> AutoRollback {
+    let r = |result, strategy, message: String, waited| AutoRollback {
+        result,
+        strategy,
+        to_version: previous.clone(),
+        message,
+        waited,
+    };
+    let to = previous
+        .clone()
+        .unwrap_or_else(|| "the previous state".to_owned());
+
+    use crate::promotion::Outcome as O;
+    match o {
+        O::Landed(d) => {
+            let waited = match d.deployment {
+                Some(Ok(Deployment::Waited { waited, .. })) => Some(waited),
+                _ => None,
+            };
+            r(
+                "rolled-back",
+                Some("revert"),
+                format!("rolled back to {to} by revert"),
+                waited,
+            )
+        }
+        O::Denied(plan) => r(
+            "denied",
+            Some("revert"),
+            format!(
+                "not rolled back: the rollback policies denied ({})",
+                policy_reasons(plan.policy.as_ref())
+            ),
+            None,
+        ),
+        O::AwaitingApproval(_) => r(
+            "awaiting-approval",
+            Some("revert"),
+            "not rolled back: the rollback policies require an approval".to_owned(),
+            None,
+        ),
+        O::AlreadyAt(_) => r(
+            "nothing-to-do",
+            Some("revert"),
+            format!("not rolled back: git already holds {to}"),
+            None,
+        ),
+        O::DryRun(_) | O::NotConfirmed(_) => {
+            r("failed", Some("revert"), "not rolled back".to_owned(), None)
+        }
+    }
+}
+
+fn policy_reasons(v: Option<&crate::gate::PolicyVerdict>) -> String {
+    v.map(|v| {
+        v.reasons
+            .iter()
+            .map(|r| r.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+    .unwrap_or_default()
 }
