@@ -820,15 +820,6 @@ impl Repo {
         })
     }
 
-    /// The note of `commit` under `notes_ref` as the last fetch left it (hostile text: the
-    /// caller decides what of it to show).
-    pub fn note(&self, notes_ref: &str, commit: CommitId) -> Option<String> {
-        self.repo
-            .find_note(Some(notes_ref), commit.0)
-            .ok()
-            .and_then(|n| n.message().ok().map(str::to_owned))
-    }
-
     /// `user.name` / `user.email` from git config (repo, then global).
     pub fn config_person(&self) -> Option<Person> {
         let cfg = self.repo.config().ok()?;

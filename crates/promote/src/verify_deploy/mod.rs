@@ -4,8 +4,8 @@
 //! Degraded, misses its deadline or fails a check: the environment's rollback policies decide,
 //! the default strategy rolls back (Argo CD's history where it holds the previous version, else
 //! a revert), and the wait follows it. A rollback is never itself rolled back. The outcome is
-//! noted on the promotion's commit (`refs/notes/promote`, `Promote-Verify: …`), so `history`
-//! tells the story.
+//! noted on the promotion's commit (`refs/notes/promote`, `Promote-Verify: …`), so `git log
+//! --notes=promote` tells the story.
 
 pub mod soak;
 
@@ -17,6 +17,7 @@ use promote_core::config::Environment;
 
 use crate::after_deploy::{AutoRollback, NOTE_KEY, NOTES_REF, Prepared, Verification};
 use crate::deploy::connect::one_line;
+use crate::deploy::wait::short;
 use crate::deploy::{Deployment, Waited};
 use crate::gate::{Gate, PolicyContext};
 use crate::images::ImageMode;
@@ -192,75 +193,116 @@ fn roll_back(
     describe(outcome, d.previous_version.map(str::to_owned))
 }
 
+/// How a rollback ended, whichever strategy ran it.
+enum Ended {
+    RolledBack(Option<Waited>),
+    Denied(String),
+    AwaitingApproval,
+    /// It already runs (or git already holds) the target.
+    AlreadyThere,
+    /// Neither written nor refused (a dry run or an unconfirmed one: not asked for here).
+    NotRun,
+}
+
+fn ended_history(h: HistoryOutcome) -> Ended {
+    match h {
+        HistoryOutcome::RolledBack { waited, .. } => Ended::RolledBack(waited),
+        HistoryOutcome::Denied { verdict, .. } => Ended::Denied(policy_reasons(Some(&verdict))),
+        HistoryOutcome::AwaitingApproval { .. } => Ended::AwaitingApproval,
+        HistoryOutcome::AlreadyRuns(_) => Ended::AlreadyThere,
+        HistoryOutcome::DryRun(_) | HistoryOutcome::NotConfirmed(_) => Ended::NotRun,
+    }
+}
+
+fn ended_revert(o: crate::promotion::Outcome) -> Ended {
+    use crate::promotion::Outcome as O;
+    match o {
+        O::Landed(d) => Ended::RolledBack(match d.deployment {
+            Some(Ok(Deployment::Waited { waited, .. })) => Some(waited),
+            _ => None,
+        }),
+        O::Denied(plan) => Ended::Denied(policy_reasons(plan.policy.as_ref())),
+        O::AwaitingApproval(_) => Ended::AwaitingApproval,
+        O::AlreadyAt(_) => Ended::AlreadyThere,
+        O::DryRun(_) | O::NotConfirmed(_) => Ended::NotRun,
+    }
+}
+
 /// What a rollback's outcome means for the note and the document.
 fn describe(
     outcome: Result<rollback::Outcome, PromoteError>,
     previous: Option<String>,
 ) -> AutoRollback {
-    let r = |result, strategy, message: String, waited| AutoRollback {
-        result,
-        strategy,
-        to_version: previous.clone(),
-        message,
-        waited,
-    };
     let to = previous
         .clone()
         .unwrap_or_else(|| "the previous state".to_owned());
-    match outcome {
-        Err(e) => r(
-            "failed",
-            None,
-            format!("the rollback failed: {}", one_line(&e)),
+    let (strategy, ended) = match outcome {
+        Err(e) => {
+            return AutoRollback {
+                result: "failed",
+                strategy: None,
+                to_version: previous,
+                message: format!("the rollback failed: {}", one_line(&e)),
+                waited: None,
+            };
+        }
+        Ok(rollback::Outcome::History(h)) => ("argocd", ended_history(*h)),
+        Ok(rollback::Outcome::Revert(o)) => ("revert", ended_revert(o)),
+    };
+    let (result, message, waited) = match ended {
+        Ended::RolledBack(waited) => (
+            "rolled-back",
+            format!("rolled back to {to} by {strategy}"),
+            waited,
+        ),
+        Ended::Denied(why) => (
+            "denied",
+            format!("not rolled back: the rollback policies denied ({why})"),
             None,
         ),
-        Ok(rollback::Outcome::History(h)) => match *h {
-            HistoryOutcome::RolledBack { waited, .. } => r(
-                "rolled-back",
-                Some("argocd"),
-                format!("rolled back to {to} by argocd"),
-                waited,
-            ),
-            HistoryOutcome::Denied { verdict, .. } => r(
-                "denied",
-                Some("argocd"),
-                format!(
-                    "not rolled back: the rollback policies denied ({})",
-                    policy_reasons(Some(&verdict))
-                ),
-                None,
-            ),
-            HistoryOutcome::AwaitingApproval { .. } => r(
-                "awaiting-approval",
-                Some("argocd"),
-                "not rolled back: the rollback policies require an approval".to_owned(),
-                None,
-            ),
-            HistoryOutcome::AlreadyRuns(_) => r(
-                "nothing-to-do",
-                Some("argocd"),
-                format!("not rolled back: Argo CD already runs {to}"),
-                None,
-            ),
-            HistoryOutcome::DryRun(_) | HistoryOutcome::NotConfirmed(_) => {
-                r("failed", Some("argocd"), "not rolled back".to_owned(), None)
-            }
-        },
-        Ok(rollback::Outcome::Revert(o)) => reverted(o, previous),
+        Ended::AwaitingApproval => (
+            "awaiting-approval",
+            "not rolled back: the rollback policies require an approval".to_owned(),
+            None,
+        ),
+        Ended::AlreadyThere if strategy == "argocd" => (
+            "nothing-to-do",
+            format!("not rolled back: Argo CD already runs {to}"),
+            None,
+        ),
+        Ended::AlreadyThere => (
+            "nothing-to-do",
+            format!("not rolled back: git already holds {to}"),
+            None,
+        ),
+        Ended::NotRun => ("failed", "not rolled back".to_owned(), None),
+    };
+    AutoRollback {
+        result,
+        strategy: Some(strategy),
+        to_version: previous,
+        message,
+        waited,
     }
+}
+
+/// Who writes the note (and is the actor of a re-verification): the git identity, else the
+/// tool, as [`crate::deploy::after::operation_user`] names it.
+pub(crate) fn acting_person(session: &Session) -> promote_core::Person {
+    session
+        .repo
+        .config_person()
+        .unwrap_or_else(|| promote_core::Person {
+            name: "kubectl-promote".into(),
+            email: "kubectl-promote@localhost".into(),
+        })
 }
 
 /// `Promote-Verify: …` on the promotion's commit; a failure to write it is a warning (the
 /// deploy's outcome stands either way).
 fn write_note(session: &Session, commit: &str, text: &str, ui: &dyn Interaction) {
     let line = format!("{NOTE_KEY}: {}", text.replace(['\n', '\r'], " "));
-    let who = session
-        .repo
-        .config_person()
-        .unwrap_or_else(|| promote_core::Person {
-            name: "kubectl-promote".into(),
-            email: "kubectl-promote@localhost".into(),
-        });
+    let who = acting_person(session);
     let written = session
         .repo
         .resolve(commit)
@@ -278,64 +320,6 @@ fn write_note(session: &Session, commit: &str, text: &str, ui: &dyn Interaction)
             short(commit),
             one_line(&e)
         )),
-    }
-}
-
-fn short(rev: &str) -> &str {
-    rev.get(..7).unwrap_or(rev)
-}
-
-/// [`describe`] of a revert.
-fn reverted(o: crate::promotion::Outcome, previous: Option<String>) -> AutoRollback {
-    let r = |result, strategy, message: String, waited| AutoRollback {
-        result,
-        strategy,
-        to_version: previous.clone(),
-        message,
-        waited,
-    };
-    let to = previous
-        .clone()
-        .unwrap_or_else(|| "the previous state".to_owned());
-
-    use crate::promotion::Outcome as O;
-    match o {
-        O::Landed(d) => {
-            let waited = match d.deployment {
-                Some(Ok(Deployment::Waited { waited, .. })) => Some(waited),
-                _ => None,
-            };
-            r(
-                "rolled-back",
-                Some("revert"),
-                format!("rolled back to {to} by revert"),
-                waited,
-            )
-        }
-        O::Denied(plan) => r(
-            "denied",
-            Some("revert"),
-            format!(
-                "not rolled back: the rollback policies denied ({})",
-                policy_reasons(plan.policy.as_ref())
-            ),
-            None,
-        ),
-        O::AwaitingApproval(_) => r(
-            "awaiting-approval",
-            Some("revert"),
-            "not rolled back: the rollback policies require an approval".to_owned(),
-            None,
-        ),
-        O::AlreadyAt(_) => r(
-            "nothing-to-do",
-            Some("revert"),
-            format!("not rolled back: git already holds {to}"),
-            None,
-        ),
-        O::DryRun(_) | O::NotConfirmed(_) => {
-            r("failed", Some("revert"), "not rolled back".to_owned(), None)
-        }
     }
 }
 

@@ -17,6 +17,7 @@ use promote_policy::sdk;
 use crate::after_deploy::{Verification, show};
 use crate::deploy::connect::{connect, one_line};
 use crate::deploy::target::read_app;
+use crate::deploy::wait::short;
 use crate::gate::{Gate, Judged, Operation, PolicyVerdict};
 use crate::ports::Purpose;
 use crate::{Interaction, PromoteError};
@@ -284,8 +285,4 @@ fn first_failure(results: &[sdk::CheckResults]) -> Round {
         }
     }
     Round::Going
-}
-
-fn short(rev: &str) -> &str {
-    rev.get(..7).unwrap_or(rev)
 }
