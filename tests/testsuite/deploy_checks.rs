@@ -213,7 +213,13 @@ fn a_degraded_first_wave_leaves_the_second_untouched_and_says_where_it_stopped()
     let mut bed = bed(ArgoVersion::V3_5, false);
     bed.kit.put("promote.yaml", &format!("{CONFIG}{WAVES}"));
     bed.kit.commit("waves");
-    let prod = || json(&run(&bed, &["status", "prod", "-o", "json"]))["environments"].clone();
+    // Prod's git side; its Application's status moves on its own (the stand-in's first
+    // reconcile), so untouched there means: no operation and no history of ours.
+    let prod = || {
+        let mut e = json(&run(&bed, &["status", "prod", "-o", "json"]))["environments"][0].clone();
+        e.as_object_mut().unwrap().remove("argocd");
+        e
+    };
     let prod_before = prod();
     bed.argo.set_health_for_tag("v1.0.2", "Degraded");
     let r = run(
@@ -237,6 +243,15 @@ fn a_degraded_first_wave_leaves_the_second_untouched_and_says_where_it_stopped()
     assert_eq!(doc["stopped"]["untouched"][0], "prod");
     assert_eq!(doc["waves"].as_array().unwrap().len(), 1);
     assert_eq!(prod(), prod_before, "prod untouched");
+    let prod_app = app(&bed, PROD);
+    assert!(prod_app["operation"].is_null(), "{}", prod_app);
+    assert!(
+        prod_app["status"]["history"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{}",
+        prod_app["status"]
+    );
     let text = run(
         &bed,
         &["everywhere", "v1.0.2", "--direct", "--yes", "--wait=60s"],

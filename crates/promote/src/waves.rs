@@ -79,9 +79,36 @@ fn follow_deploy(
 /// A wave waits this long for its deploy unless `--wait` says otherwise.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30 * 60);
 
+/// What `kubectl promote ENV|WAVE …` came to.
+#[derive(Debug)]
+pub enum Promoted {
+    One(Box<Outcome>),
+    Waves(WavesOutcome),
+}
+
+/// `kubectl promote ENV|WAVE|ENV,ENV …`: one promotion (and the checks after its deploy), or
+/// waves one after the other; `--resume-waves` only where ENV names waves.
+pub fn promote(
+    ports: &Ports,
+    req: promotion::Request,
+    resume_waves: bool,
+    ui: &dyn Interaction,
+) -> Result<Promoted, PromoteError> {
+    match target(ports, &req.change.env, ui)? {
+        Target::One if resume_waves => Err(PromoteError::Usage(format!(
+            "--resume-waves: {} is one environment, not waves; name a wave of promote.yaml or a list such as prod-eu,prod-us",
+            req.change.env
+        ))),
+        Target::One => run_one(ports, req, ui).map(|o| Promoted::One(Box::new(o))),
+        Target::Waves { name, environments } => {
+            run(ports, &req, (&name, &environments), resume_waves, ui).map(Promoted::Waves)
+        }
+    }
+}
+
 /// What ENV (as given) names: one environment, or waves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+enum Target {
     One,
     Waves {
         name: String,
@@ -91,7 +118,7 @@ pub enum Target {
 
 /// Reads whether `env` is a comma list or a wave of promote.yaml (as last fetched; with no
 /// local copy, as fetched now).
-pub fn target(ports: &Ports, env: &str, ui: &dyn Interaction) -> Result<Target, PromoteError> {
+fn target(ports: &Ports, env: &str, ui: &dyn Interaction) -> Result<Target, PromoteError> {
     if env.contains(',') {
         let environments: Vec<String> = env.split(',').map(str::to_owned).collect();
         return Ok(Target::Waves {
@@ -236,13 +263,7 @@ fn recheck(
             None
         };
         let commit = session.base.to_string();
-        let author = session
-            .repo
-            .config_person()
-            .unwrap_or_else(|| promote_core::Person {
-                name: "kubectl-promote".into(),
-                email: "kubectl-promote@localhost".into(),
-            });
+        let author = verify_deploy::acting_person(&session);
         let deployed = verify_deploy::Deployed {
             env: &env,
             commit: synced

@@ -28,19 +28,9 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
         DiffLevel::Summary
     }));
     let ports = ctx.ports()?;
-    match waves::target(&ports, &req.change.env, ctx)? {
-        waves::Target::One if args.resume_waves => Err(usage(format!(
-            "--resume-waves: {} is one environment, not waves; name a wave of promote.yaml or a list such as prod-eu,prod-us",
-            req.change.env
-        ))),
-        waves::Target::One => {
-            let outcome = waves::run_one(&ports, req, ctx)?;
-            show(ctx, outcome, "PromotionResult")
-        }
-        waves::Target::Waves { name, environments } => {
-            let out = waves::run(&ports, &req, (&name, &environments), args.resume_waves, ctx)?;
-            super::waves::show(ctx, out, &|o| show_text(ctx, o))
-        }
+    match waves::promote(&ports, req, args.resume_waves, ctx)? {
+        waves::Promoted::One(outcome) => show(ctx, *outcome, "PromotionResult"),
+        waves::Promoted::Waves(out) => super::waves::show(ctx, out, &|o| show_text(ctx, o)),
     }
 }
 
