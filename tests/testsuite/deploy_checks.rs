@@ -423,3 +423,35 @@ fn verify_policies_judge_the_samples_from_promote_yaml() {
         "{failure}"
     );
 }
+
+#[test]
+fn a_degraded_deploy_rolled_back_automatically_does_not_advise_a_rollback() {
+    let bed = bed(ArgoVersion::V3_5, false);
+    assert_eq!(run(&bed, &["staging", "v1.0.1", "--wait=60s"]).code, 0);
+    bed.argo.set_health_for_tag("v1.0.2", "Degraded");
+    let r = run(
+        &bed,
+        &["staging", "v1.0.2", "--wait=60s", "--rollback-on-failure"],
+    );
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let degraded = r
+        .stderr
+        .find("error: staging is Degraded")
+        .expect(&r.stderr);
+    let rolled = r
+        .stderr
+        .find("automatic rollback: staging: rolled back to v1.0.1 by argocd")
+        .expect(&r.stderr);
+    assert!(
+        degraded < rolled,
+        "the wait's line, then the rollback: {}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr
+            .contains("roll back with `kubectl promote rollback staging`"),
+        "{}",
+        r.stderr
+    );
+    assert!(runs(&bed, STAGING, "v1.0.1"));
+}

@@ -14,7 +14,7 @@ use promote::rendered::PlanComparison;
 use promote::waves;
 use promote_core::image::{ImageChange, ImageRef};
 
-use super::wait::short;
+use super::wait::{Followed, short};
 use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
 use crate::cli::{DiffLevel, PromoteArgs};
@@ -131,9 +131,26 @@ pub(super) fn show_text(ctx: &Ctx<'_>, outcome: Outcome) -> anyhow::Result<Exit>
                 Landed::PrClosedUnmerged(_) => Exit::Error,
                 _ => Exit::Ok,
             };
+            let followed = if d.auto_rollback.is_some() {
+                Followed::DeployRolledBack
+            } else {
+                Followed::Deploy
+            };
+            // The wait's line first, then the checks and the rollback that followed it.
+            let argo = match &d.deployment {
+                Some(Ok(deployment)) => Some(deployment_exit(
+                    shell,
+                    &d.plan.environment,
+                    deployment,
+                    followed,
+                )?),
+                _ => None,
+            };
             let after = super::verify_deploy::report(shell, &d)?;
             if let Some(deployment) = d.deployment {
-                let argo = deployment_exit(shell, &d.plan.environment, &deployment?)?;
+                // An error after the push (the Argo CD step failed) is the command's error.
+                deployment?;
+                let argo = argo.unwrap_or(Exit::Ok);
                 if exit == Exit::Ok {
                     return Ok(if argo == Exit::Ok { after } else { argo });
                 }
@@ -148,11 +165,16 @@ pub(super) fn show_text(ctx: &Ctx<'_>, outcome: Outcome) -> anyhow::Result<Exit>
 }
 
 /// What Argo CD did after the landing, as an exit code (and the wait's lines).
-fn deployment_exit(shell: &Shell, env: &str, deployment: &Deployment) -> anyhow::Result<Exit> {
+fn deployment_exit(
+    shell: &Shell,
+    env: &str,
+    deployment: &Deployment,
+    followed: Followed,
+) -> anyhow::Result<Exit> {
     match deployment {
         Deployment::NoApp | Deployment::Refreshed => Ok(Exit::Ok),
         Deployment::Waited { app, waited } => {
-            super::wait::report_wait(shell, env, app, waited, false)
+            super::wait::report_wait(shell, env, app, waited, followed)
         }
     }
 }

@@ -8,7 +8,7 @@ use promote::plan::RollbackPlan;
 use promote::rollback::{self, HistoryOutcome, Outcome, Strategy, Target};
 use promote_core::argocd::AutoSyncDisabledBy;
 
-use super::wait::{report_wait, short};
+use super::wait::{Followed, report_wait, short};
 use super::{Ctx, check_env, check_version, usage};
 use crate::Exit;
 use crate::cli::{self, RollbackArgs};
@@ -99,7 +99,7 @@ fn show_history(ctx: &Ctx<'_>, env: &str, outcome: HistoryOutcome) -> anyhow::Re
         HistoryOutcome::NotConfirmed(_) => Exit::Error,
         HistoryOutcome::RolledBack { app, waited, .. } => match waited {
             None => Exit::Ok,
-            Some(waited) => report_wait(shell, env, app, waited, true)?,
+            Some(waited) => report_wait(shell, env, app, waited, Followed::Rollback)?,
         },
     };
     if let Some(doc) = outcome.document() {

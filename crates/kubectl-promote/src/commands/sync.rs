@@ -4,7 +4,7 @@
 use promote::deploy::SyncBy;
 use promote::sync::{self, SyncResult};
 
-use super::wait::{report_wait, short};
+use super::wait::{Followed, report_wait, short};
 use super::{Ctx, check_env};
 use crate::Exit;
 use crate::cli::SyncArgs;
@@ -25,7 +25,13 @@ pub fn sync(ctx: &Ctx<'_>, args: &SyncArgs) -> anyhow::Result<Exit> {
             }
             Exit::Ok
         }
-        Some(waited) => report_wait(ctx.shell, &result.environment, &result.app, waited, false)?,
+        Some(waited) => report_wait(
+            ctx.shell,
+            &result.environment,
+            &result.app,
+            waited,
+            Followed::Deploy,
+        )?,
     };
     ctx.shell.document("SyncResult", &result)?;
     Ok(exit)

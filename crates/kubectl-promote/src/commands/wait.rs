@@ -6,14 +6,26 @@ use promote::deploy::Waited;
 use crate::Exit;
 use crate::output::{DIM, GREEN, RED, Shell};
 
+/// What the wait followed, for the advice after a failed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Followed {
+    /// A promotion or a sync: a failure is rolled back by hand.
+    Deploy,
+    /// A promotion whose failure was already rolled back automatically (said below it).
+    DeployRolledBack,
+    /// A rollback.
+    Rollback,
+}
+
 /// The outcome of a wait: a line on stdout when ready, the state seen and what to do otherwise.
 pub(super) fn report_wait(
     shell: &Shell,
     env_name: &str,
     app: &str,
     waited: &Waited,
-    after_rollback: bool,
+    followed: Followed,
 ) -> anyhow::Result<Exit> {
+    let after_rollback = followed == Followed::Rollback;
     let rollback = format!("kubectl promote rollback {env_name}");
     match waited {
         Waited::Ready {
@@ -42,10 +54,12 @@ pub(super) fn report_wait(
             } else {
                 format!(" ({message})")
             };
-            let hint = if after_rollback {
-                format!("check the app; `kubectl promote history {env_name}` lists other entries")
-            } else {
-                format!("roll back with `{rollback}`")
+            let hint = match followed {
+                Followed::Rollback => format!(
+                    "check the app; `kubectl promote history {env_name}` lists other entries"
+                ),
+                Followed::DeployRolledBack => "the automatic rollback is below".to_owned(),
+                Followed::Deploy => format!("roll back with `{rollback}`"),
             };
             shell.err_text(&format!("{RED}error:{RED:#} {env_name} is Degraded{msg} running {rev} on {} after {waited_seconds}s; {hint}\n", app));
             Ok(Exit::Unhealthy)
@@ -63,10 +77,10 @@ pub(super) fn report_wait(
             last_seen,
             waited_seconds,
         } => {
-            let hint = if after_rollback {
-                String::new()
-            } else {
-                format!("; if it is broken, roll back with `{rollback}`")
+            let hint = match followed {
+                Followed::Deploy => format!("; if it is broken, roll back with `{rollback}`"),
+                Followed::DeployRolledBack => "; the automatic rollback is below".to_owned(),
+                Followed::Rollback => String::new(),
             };
             shell.err_text(&format!("{RED}error:{RED:#} timed out after {waited_seconds}s waiting for {waited_for} on {}; last seen: {last_seen}{hint}\n", app));
             Ok(Exit::Unhealthy)
