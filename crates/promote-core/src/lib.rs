@@ -10,6 +10,7 @@ pub mod checks;
 pub mod config;
 pub mod diff;
 pub mod duration;
+pub mod fields;
 pub mod forge;
 pub mod image;
 pub mod manifests;

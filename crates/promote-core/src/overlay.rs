@@ -542,7 +542,7 @@ impl Overlay {
         } else {
             "\n"
         };
-        let fallback = preferred_quote(&self.tree);
+        let fallback = yaml::preferred_quote(&self.tree);
         let mut patches: Vec<(Range<usize>, String)> = Vec::new();
         for edit in edits {
             let node = items
@@ -749,30 +749,6 @@ fn read_entries(file: &str, items: &[Node]) -> Result<Vec<ImageEntry>, OverlayEr
         });
     }
     Ok(out)
-}
-
-/// The quote style the file already uses most (double when it uses none).
-fn preferred_quote(tree: &Node) -> Quote {
-    fn walk(n: &Node, single: &mut usize, double: &mut usize) {
-        match n {
-            Node::Scalar(s) => match s.quote {
-                Quote::Single => *single += 1,
-                Quote::Double => *double += 1,
-                _ => {}
-            },
-            Node::Mapping { entries, .. } => {
-                entries.iter().for_each(|(_, v)| walk(v, single, double))
-            }
-            Node::Sequence { items, .. } => items.iter().for_each(|v| walk(v, single, double)),
-        }
-    }
-    let (mut single, mut double) = (0, 0);
-    walk(tree, &mut single, &mut double);
-    if single > double {
-        Quote::Single
-    } else {
-        Quote::Double
-    }
 }
 
 fn line_end(text: &str, from: usize) -> usize {

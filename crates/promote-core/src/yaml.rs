@@ -8,7 +8,9 @@
 
 use std::ops::Range;
 
-use granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
+use std::collections::HashMap;
+
+use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle};
 use serde::de::DeserializeOwned;
 
 /// A YAML document could not be read.
@@ -98,6 +100,8 @@ pub struct Scalar {
     pub line: usize,
     /// 0-based column (in characters) of the scalar's first byte.
     pub column: usize,
+    /// The anchor defined on this scalar (`&name`), kept only by [`Anchors::Keep`].
+    pub anchor: Option<String>,
 }
 
 /// Block or flow collection style.
@@ -115,14 +119,32 @@ pub enum Node {
         style: Style,
         range: Range<usize>,
         line: usize,
+        anchor: Option<String>,
         entries: Vec<(Scalar, Node)>,
     },
     Sequence {
         style: Style,
         range: Range<usize>,
         line: usize,
+        anchor: Option<String>,
         items: Vec<Node>,
     },
+    /// `*name`: another node's value, only under [`Anchors::Keep`].
+    Alias {
+        name: String,
+        range: Range<usize>,
+        line: usize,
+    },
+}
+
+/// What [`parse_tree_with`] does with anchors (`&name`) and aliases (`*name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchors {
+    /// Refuse aliases: files we edit in place where nobody needs them (kustomizations).
+    Refuse,
+    /// Keep both in the tree, for files that use them (Helm values): the editor then refuses an
+    /// edit that would go through one.
+    Keep,
 }
 
 impl Node {
@@ -157,7 +179,9 @@ impl Node {
     pub fn line(&self) -> usize {
         match self {
             Node::Scalar(s) => s.line,
-            Node::Mapping { line, .. } | Node::Sequence { line, .. } => *line,
+            Node::Mapping { line, .. } | Node::Sequence { line, .. } | Node::Alias { line, .. } => {
+                *line
+            }
         }
     }
 
@@ -165,7 +189,18 @@ impl Node {
     pub fn end(&self) -> usize {
         match self {
             Node::Scalar(s) => s.range.end,
-            Node::Mapping { range, .. } | Node::Sequence { range, .. } => range.end,
+            Node::Mapping { range, .. }
+            | Node::Sequence { range, .. }
+            | Node::Alias { range, .. } => range.end,
+        }
+    }
+
+    /// The anchor this node defines, if any.
+    pub fn anchor(&self) -> Option<&str> {
+        match self {
+            Node::Scalar(s) => s.anchor.as_deref(),
+            Node::Mapping { anchor, .. } | Node::Sequence { anchor, .. } => anchor.as_deref(),
+            Node::Alias { .. } => None,
         }
     }
 
@@ -174,17 +209,31 @@ impl Node {
             Node::Scalar(_) => "a scalar",
             Node::Mapping { .. } => "a mapping",
             Node::Sequence { .. } => "a list",
+            Node::Alias { .. } => "an alias",
         }
     }
 }
 
 /// Parse one YAML document into a [`Node`] tree that keeps byte ranges.
 ///
-/// Anchors, aliases, tags and multi-document files are refused: an edit next to them could change
-/// what other nodes mean, and kustomization files do not need them.
+/// Aliases, tags and multi-document files are refused: an edit next to them could change what
+/// other nodes mean, and kustomization files do not need them.
 pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
+    parse_tree_with(file, text, Anchors::Refuse)
+}
+
+/// [`parse_tree`], keeping anchors and aliases in the tree under [`Anchors::Keep`].
+pub fn parse_tree_with(file: &str, text: &str, anchors: Anchors) -> Result<Node, YamlError> {
+    let unsupported = |line: usize, message: &str| YamlError::Unsupported {
+        file: file.to_owned(),
+        line,
+        message: message.to_owned(),
+    };
+    let mut options = Options::default();
+    options.emit_anchor_events = true;
     let mut events = Vec::new();
-    for item in Parser::new_from_str(text) {
+    let mut names: HashMap<usize, String> = HashMap::new();
+    for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| {
             let m = e.marker();
             YamlError::Syntax {
@@ -198,25 +247,24 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
         let line = span.start.line();
         let column = span.start.col();
         match event {
-            Event::Comment(..) | Event::StreamStart | Event::StreamEnd => {}
             Event::DocumentStart(..) | Event::DocumentEnd => {
                 events.push((Ev::Doc, range, line, column))
             }
-            Event::Alias(_) | Event::UnresolvedAlias(_) | Event::Anchor(..) => {
-                return Err(YamlError::Unsupported {
-                    file: file.to_owned(),
-                    line,
-                    message: "anchors and aliases are not supported here; write the values out"
-                        .into(),
-                });
+            Event::Anchor(id, name) => {
+                names.insert(id, name.into_owned());
             }
-            Event::Scalar(value, style, _, tag) => {
+            Event::Alias(id) if anchors == Anchors::Keep => {
+                events.push((Ev::Alias(id), range, line, column))
+            }
+            Event::Alias(_) | Event::UnresolvedAlias(_) => {
+                return Err(unsupported(
+                    line,
+                    "anchors and aliases are not supported here; write the values out",
+                ));
+            }
+            Event::Scalar(value, style, anchor, tag) => {
                 if tag.is_some() {
-                    return Err(YamlError::Unsupported {
-                        file: file.to_owned(),
-                        line,
-                        message: "YAML tags (`!…`) are not supported here".into(),
-                    });
+                    return Err(unsupported(line, "YAML tags (`!…`) are not supported here"));
                 }
                 let quote = match style {
                     ScalarStyle::Plain => Quote::Plain,
@@ -224,14 +272,19 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
                     ScalarStyle::DoubleQuoted => Quote::Double,
                     ScalarStyle::Literal | ScalarStyle::Folded => Quote::Block,
                 };
-                events.push((Ev::Scalar(value.into_owned(), quote), range, line, column));
+                events.push((
+                    Ev::Scalar(value.into_owned(), quote, anchor),
+                    range,
+                    line,
+                    column,
+                ));
             }
-            Event::SequenceStart(style, ..) => {
-                events.push((Ev::SeqStart(style.into()), range, line, column))
+            Event::SequenceStart(style, anchor, _) => {
+                events.push((Ev::SeqStart(style.into(), anchor), range, line, column))
             }
             Event::SequenceEnd => events.push((Ev::SeqEnd, range, line, column)),
-            Event::MappingStart(style, ..) => {
-                events.push((Ev::MapStart(style.into()), range, line, column))
+            Event::MappingStart(style, anchor, _) => {
+                events.push((Ev::MapStart(style.into(), anchor), range, line, column))
             }
             Event::MappingEnd => events.push((Ev::MapEnd, range, line, column)),
             _ => {}
@@ -239,11 +292,10 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
     }
     let docs = events.iter().filter(|e| matches!(e.0, Ev::Doc)).count();
     if docs > 2 {
-        return Err(YamlError::Unsupported {
-            file: file.to_owned(),
-            line: 1,
-            message: "several YAML documents in one file; keep one".into(),
-        });
+        return Err(unsupported(
+            1,
+            "several YAML documents in one file; keep one",
+        ));
     }
     let mut it = events
         .into_iter()
@@ -254,9 +306,17 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Node, YamlError> {
             style: Style::Block,
             range: 0..0,
             line: 1,
+            anchor: None,
             entries: Vec::new(),
         }),
-        Some(_) => build(file, text, &mut it),
+        Some(_) => build(
+            &Builder {
+                file,
+                text,
+                names: &names,
+            },
+            &mut it,
+        ),
     }
 }
 
@@ -271,20 +331,41 @@ impl From<StructureStyle> for Style {
 
 enum Ev {
     Doc,
-    Scalar(String, Quote),
-    SeqStart(Style),
+    /// A scalar, its style and the id of the anchor it defines (0: none).
+    Scalar(String, Quote, usize),
+    SeqStart(Style, usize),
     SeqEnd,
-    MapStart(Style),
+    MapStart(Style, usize),
     MapEnd,
+    /// An alias of the anchor with this id.
+    Alias(usize),
+}
+
+/// What [`build`] reads besides the events: the file (for messages), its text, anchor names.
+struct Builder<'a> {
+    file: &'a str,
+    text: &'a str,
+    names: &'a HashMap<usize, String>,
+}
+
+impl Builder<'_> {
+    fn anchor(&self, id: usize) -> Option<String> {
+        (id != 0).then(|| {
+            self.names
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{id}"))
+        })
+    }
 }
 
 type Item = (Ev, Range<usize>, usize, usize);
 
 fn build(
-    file: &str,
-    text: &str,
+    b: &Builder<'_>,
     it: &mut std::iter::Peekable<impl Iterator<Item = Item>>,
 ) -> Result<Node, YamlError> {
+    let (file, text) = (b.file, b.text);
     let truncated = || YamlError::Syntax {
         file: file.to_owned(),
         line: 0,
@@ -293,14 +374,20 @@ fn build(
     };
     let (ev, range, line, column) = it.next().ok_or_else(truncated)?;
     match ev {
-        Ev::Scalar(value, quote) => Ok(Node::Scalar(Scalar {
+        Ev::Scalar(value, quote, anchor) => Ok(Node::Scalar(Scalar {
             value,
             quote,
             range,
             line,
             column,
+            anchor: b.anchor(anchor),
         })),
-        Ev::SeqStart(style) => {
+        Ev::Alias(id) => Ok(Node::Alias {
+            name: b.anchor(id).unwrap_or_default(),
+            range,
+            line,
+        }),
+        Ev::SeqStart(style, anchor) => {
             let mut items = Vec::new();
             loop {
                 if let Some((Ev::SeqEnd, end, ..)) = it.peek() {
@@ -311,13 +398,14 @@ fn build(
                         style,
                         range: range.start..end,
                         line,
+                        anchor: b.anchor(anchor),
                         items,
                     });
                 }
-                items.push(build(file, text, it)?);
+                items.push(build(b, it)?);
             }
         }
-        Ev::MapStart(style) => {
+        Ev::MapStart(style, anchor) => {
             let mut entries: Vec<(Scalar, Node)> = Vec::new();
             loop {
                 if let Some((Ev::MapEnd, end, ..)) = it.peek() {
@@ -328,10 +416,11 @@ fn build(
                         style,
                         range: range.start..end,
                         line,
+                        anchor: b.anchor(anchor),
                         entries,
                     });
                 }
-                let key = match build(file, text, it)? {
+                let key = match build(b, it)? {
                     Node::Scalar(s) => s,
                     other => {
                         return Err(YamlError::Unsupported {
@@ -349,7 +438,7 @@ fn build(
                         message: format!("duplicate key `{}`", key.value),
                     });
                 }
-                let value = match build(file, text, it)? {
+                let value = match build(b, it)? {
                     // An implicit null (`key:` and nothing) has no bytes, and the parser puts it
                     // at the key's end; it belongs after the colon, where a value would be written.
                     Node::Scalar(mut s) if s.range.is_empty() => {
@@ -379,6 +468,30 @@ fn after_colon(text: &str, key_end: usize) -> usize {
     match rest.find(|c: char| c != ' ' && c != '\t') {
         Some(i) if rest[i..].starts_with(':') => key_end + i + 1,
         _ => key_end,
+    }
+}
+
+/// The quote style a file already uses most (double when it uses none): what a value that
+/// cannot stay plain is written in.
+pub fn preferred_quote(tree: &Node) -> Quote {
+    fn walk(n: &Node, counts: &mut (usize, usize)) {
+        match n {
+            Node::Scalar(s) => match s.quote {
+                Quote::Single => counts.0 += 1,
+                Quote::Double => counts.1 += 1,
+                _ => {}
+            },
+            Node::Mapping { entries, .. } => entries.iter().for_each(|(_, v)| walk(v, counts)),
+            Node::Sequence { items, .. } => items.iter().for_each(|v| walk(v, counts)),
+            Node::Alias { .. } => {}
+        }
+    }
+    let mut counts = (0, 0);
+    walk(tree, &mut counts);
+    if counts.0 > counts.1 {
+        Quote::Single
+    } else {
+        Quote::Double
     }
 }
 
