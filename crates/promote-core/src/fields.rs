@@ -106,6 +106,24 @@ impl FieldPath {
     }
 }
 
+/// Where one image's pins live in a file: its tag field, its repository (a field, or given in
+/// promote.yaml when the file only holds the tag) and, optionally, its digest field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldImage {
+    /// The name promote.yaml gives it (`cart`): what `--only` and approvals use.
+    pub name: String,
+    pub repository: ImageRepo,
+    pub tag: FieldPath,
+    pub digest: Option<FieldPath>,
+}
+
+/// Where an image's repository comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRepo {
+    Field(FieldPath),
+    Fixed(String),
+}
+
 /// A field could not be read or edited.
 #[derive(Debug, thiserror::Error)]
 pub enum FieldError {

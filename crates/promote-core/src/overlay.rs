@@ -1,4 +1,7 @@
-//! Reading a Kustomize overlay's `images:` and editing it byte-minimally.
+//! Reading a Kustomize overlay's `images:` and editing it byte-minimally; the same for image
+//! fields kept in any YAML file (Helm values, a `HelmRelease`, an Application's parameters),
+//! through [`crate::fields`], so planning (`--only`, `--digest`, `--from`) is one code path for
+//! every kind of file an environment pins its images in.
 //!
 //! Users review these diffs, so an edit changes only the scalars it must: comments, key order,
 //! quoting, flow style, indentation and CRLF line ends all stay. A missing `newTag` or `digest` is
@@ -13,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
+use crate::fields::{FieldError, FieldFile, FieldImage, ImageRepo};
 use crate::image::{ImageChange, ImageMap, ImageRef, valid_digest, valid_tag};
 use crate::yaml::{self, Node, Quote, Scalar, Style, YamlError};
 
@@ -89,6 +93,12 @@ pub enum OverlayError {
         key: String,
         name: String,
     },
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error(
+        "{file}: image `{name}` gets a digest, but its target in promote.yaml maps no `digest` field; add `digest: <field path>` to the image's fields, or promote without a digest (--drop-digest)"
+    )]
+    NoDigestField { file: String, name: String },
 }
 
 /// One `images:` entry as the overlay writes it.
@@ -103,6 +113,11 @@ pub struct ImageEntry {
 }
 
 impl ImageEntry {
+    /// The image this entry runs as: `newName`, else `name`.
+    pub fn runs_as(&self) -> &str {
+        self.new_name.as_deref().unwrap_or(&self.name)
+    }
+
     pub fn pinned(&self) -> ImageRef {
         ImageRef {
             tag: self.new_tag.clone(),
@@ -111,13 +126,23 @@ impl ImageEntry {
     }
 }
 
-/// A parsed kustomization, keeping its text for minimal edits.
+/// The file an environment pins its images in, parsed and keeping its text for minimal edits: a
+/// kustomization (`images:`), or image fields of any YAML file.
 #[derive(Debug, Clone)]
 pub struct Overlay {
     file: String,
     text: String,
-    tree: Node,
+    backing: Backing,
     images: Option<Vec<ImageEntry>>,
+}
+
+#[derive(Debug, Clone)]
+enum Backing {
+    Kustomize(Node),
+    Fields {
+        doc: FieldFile,
+        images: Vec<FieldImage>,
+    },
 }
 
 /// What to do with one image's digest.
@@ -204,9 +229,68 @@ impl Overlay {
         Ok(Overlay {
             file: file.to_owned(),
             text: text.to_owned(),
-            tree,
+            backing: Backing::Kustomize(tree),
             images,
         })
+    }
+
+    /// Read `images`' fields from a YAML file (`file` is its repo path). Each image is an entry
+    /// named as configured, running as its repository (read from the file, or given).
+    pub fn parse_fields(
+        file: &str,
+        text: &str,
+        images: &[FieldImage],
+    ) -> Result<Overlay, OverlayError> {
+        let doc = FieldFile::parse(file, text)?;
+        let value =
+            |path: &crate::fields::FieldPath| -> Result<Option<(String, usize)>, OverlayError> {
+                Ok(doc
+                    .get(path)?
+                    // `""` is how charts write "no digest"; a plain null is unset too.
+                    .filter(|s| {
+                        !(s.value.is_empty()
+                            || (s.quote == Quote::Plain
+                                && matches!(s.value.as_str(), "~" | "null")))
+                    })
+                    .map(|s| (s.value.clone(), s.line)))
+            };
+        let mut entries = Vec::new();
+        for image in images {
+            let tag = value(&image.tag)?;
+            let repository = match &image.repository {
+                ImageRepo::Field(path) => value(path)?.map(|(v, _)| v),
+                ImageRepo::Fixed(name) => Some(name.clone()),
+            };
+            let digest = match &image.digest {
+                Some(path) => value(path)?.map(|(v, _)| v),
+                None => None,
+            };
+            entries.push(ImageEntry {
+                new_name: repository.filter(|r| r != &image.name),
+                line: tag.as_ref().map_or(1, |(_, line)| *line),
+                new_tag: tag.map(|(v, _)| v),
+                digest,
+                tag_suffix: None,
+                name: image.name.clone(),
+            });
+        }
+        Ok(Overlay {
+            file: file.to_owned(),
+            text: text.to_owned(),
+            backing: Backing::Fields {
+                doc,
+                images: images.to_vec(),
+            },
+            images: Some(entries),
+        })
+    }
+
+    /// The kustomization's tree; `None` for image fields of another kind of file.
+    fn tree(&self) -> Option<&Node> {
+        match &self.backing {
+            Backing::Kustomize(tree) => Some(tree),
+            Backing::Fields { .. } => None,
+        }
     }
 
     pub fn file(&self) -> &str {
@@ -231,6 +315,20 @@ impl Overlay {
         self.images.is_some()
     }
 
+    /// What the one entry running as `image` pins (an upstream of another kind names its
+    /// entries differently: a kustomization by image name, Helm values by a key of ours).
+    fn pinned_as(&self, image: &str) -> Option<ImageRef> {
+        let mut hits = self
+            .images
+            .iter()
+            .flatten()
+            .filter(|e| e.runs_as() == image);
+        match (hits.next(), hits.next()) {
+            (Some(one), None) => Some(one.pinned()),
+            _ => None,
+        }
+    }
+
     /// Per-image pins, by image name.
     pub fn image_map(&self) -> ImageMap {
         self.images
@@ -244,8 +342,11 @@ impl Overlay {
     /// written (relative to the kustomization's directory). Remote URLs and files are left out.
     pub fn local_refs(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let Some(tree) = self.tree() else {
+            return out;
+        };
         for key in ["resources", "bases", "components"] {
-            if let Some(Node::Sequence { items, .. }) = self.tree.get(key) {
+            if let Some(Node::Sequence { items, .. }) = tree.get(key) {
                 for item in items {
                     if let Some(s) = item.as_scalar() {
                         let v = s.value.as_str();
@@ -268,9 +369,10 @@ impl Overlay {
     /// charts (`helmCharts`, `helmGlobals`, `helmChartInflationGenerator`), whose chart home
     /// may lie anywhere.
     pub fn load_refs(&self) -> Option<Vec<String>> {
+        let tree = self.tree()?;
         if ["helmCharts", "helmGlobals", "helmChartInflationGenerator"]
             .iter()
-            .any(|k| self.tree.get(k).is_some())
+            .any(|k| tree.get(k).is_some())
         {
             return None;
         }
@@ -283,7 +385,7 @@ impl Overlay {
             "transformers",
             "validators",
         ] {
-            match self.tree.get(key) {
+            match tree.get(key) {
                 Some(Node::Sequence { items, .. }) => {
                     for item in items {
                         // An inline generator/transformer config (a mapping) reads no path.
@@ -444,8 +546,12 @@ impl Overlay {
                     tag: Some((*v).to_owned()),
                     digest: from.digest.clone(),
                 },
-                (Target::Upstream(_), Some((up_file, map))) => match map.get(&entry.name) {
-                    Some(up) => up.clone(),
+                (Target::Upstream(up), Some((up_file, map))) => match map
+                    .get(&entry.name)
+                    .cloned()
+                    .or_else(|| up.pinned_as(entry.runs_as()))
+                {
+                    Some(up) => up,
                     None => {
                         return Err(OverlayError::MissingUpstream {
                             file: self.file.clone(),
@@ -528,7 +634,11 @@ impl Overlay {
 
     /// Apply edits, returning the new text. Only the edited scalars' bytes change.
     pub fn apply(&self, edits: &[ImageEdit]) -> Result<String, OverlayError> {
-        let Some(Node::Sequence { items, .. }) = self.tree.get("images") else {
+        let tree = match &self.backing {
+            Backing::Kustomize(tree) => tree,
+            Backing::Fields { doc, images } => return self.apply_fields(doc, images, edits),
+        };
+        let Some(Node::Sequence { items, .. }) = tree.get("images") else {
             return if edits.is_empty() {
                 Ok(self.text.clone())
             } else {
@@ -542,7 +652,7 @@ impl Overlay {
         } else {
             "\n"
         };
-        let fallback = yaml::preferred_quote(&self.tree);
+        let fallback = yaml::preferred_quote(tree);
         let mut patches: Vec<(Range<usize>, String)> = Vec::new();
         for edit in edits {
             let node = items
@@ -596,6 +706,45 @@ impl Overlay {
             out.replace_range(range, &text);
         }
         Ok(out)
+    }
+
+    /// [`Self::apply`] on image fields: a tag or digest is written to its field; a dropped
+    /// digest becomes `""` (charts read an empty digest as none; the key stays for the next one).
+    fn apply_fields(
+        &self,
+        doc: &FieldFile,
+        images: &[FieldImage],
+        edits: &[ImageEdit],
+    ) -> Result<String, OverlayError> {
+        let mut writes: Vec<(&crate::fields::FieldPath, &str)> = Vec::new();
+        for edit in edits {
+            let image = images.iter().find(|i| i.name == edit.name).ok_or_else(|| {
+                OverlayError::UnknownImage {
+                    file: self.file.clone(),
+                    name: edit.name.clone(),
+                    hint: String::new(),
+                }
+            })?;
+            if let Some(tag) = &edit.tag {
+                writes.push((&image.tag, tag));
+            }
+            match (&edit.digest, &image.digest) {
+                (DigestEdit::Keep, _) | (DigestEdit::Drop, None) => {}
+                (DigestEdit::Set(d), Some(path)) => writes.push((path, d)),
+                (DigestEdit::Drop, Some(path)) => {
+                    if doc.get(path)?.is_some() {
+                        writes.push((path, ""));
+                    }
+                }
+                (DigestEdit::Set(_), None) => {
+                    return Err(OverlayError::NoDigestField {
+                        file: self.file.clone(),
+                        name: edit.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(doc.set(&writes)?)
     }
 
     /// The patch that writes `rendered` in place of scalar `s`. An implicit null (`newTag:` with
@@ -1096,5 +1245,138 @@ mod tests {
     fn local_refs_skip_files_and_remotes() {
         let o = Overlay::parse("k", "resources:\n- ../base\n- ns.yaml\n- https://github.com/x/y\ncomponents: [../comp]\nimages: []\n").unwrap();
         assert_eq!(o.local_refs(), vec!["../base", "../comp"]);
+    }
+
+    fn field(p: &str) -> crate::fields::FieldPath {
+        crate::fields::FieldPath::parse(p).unwrap()
+    }
+
+    /// `cart` and `checkout` in a shared Helm values file; checkout's repository is given.
+    fn helm_images() -> Vec<FieldImage> {
+        vec![
+            FieldImage {
+                name: "cart".into(),
+                repository: ImageRepo::Field(field("cart.image.repository")),
+                tag: field("cart.image.tag"),
+                digest: Some(field("cart.image.digest")),
+            },
+            FieldImage {
+                name: "checkout".into(),
+                repository: ImageRepo::Fixed("registry.example.com/shop/checkout".into()),
+                tag: field("checkout.tag"),
+                digest: None,
+            },
+        ]
+    }
+
+    const VALUES: &str = "\
+cart:
+  image:
+    repository: registry.example.com/shop/cart  # built by CI
+    tag: v1.0.0
+    digest: \"\"
+checkout:
+  tag: v1.0.0
+";
+
+    #[test]
+    fn image_fields_plan_and_apply_like_an_overlay() {
+        let o =
+            Overlay::parse_fields("charts/shop/values-prod.yaml", VALUES, &helm_images()).unwrap();
+        let names: Vec<(&str, &str)> = o
+            .images()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.as_str(), e.runs_as()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("cart", "registry.example.com/shop/cart"),
+                ("checkout", "registry.example.com/shop/checkout")
+            ]
+        );
+        let opts = PlanOptions {
+            only: vec!["cart".into()],
+            ..PlanOptions::default()
+        };
+        let (edits, changes) = o.plan(&Target::Version("1.10"), &opts).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            o.apply(&edits).unwrap(),
+            VALUES.replacen("tag: v1.0.0", "tag: \"1.10\"", 1)
+        );
+        let d = format!("sha256:{}", "b".repeat(64));
+        let opts = PlanOptions {
+            digests: [("cart".to_owned(), d.clone())].into(),
+            only: vec!["cart".into()],
+            ..PlanOptions::default()
+        };
+        let (edits, _) = o.plan(&Target::Version("v1.1.0"), &opts).unwrap();
+        assert_eq!(
+            o.apply(&edits).unwrap(),
+            VALUES
+                .replacen("tag: v1.0.0", "tag: v1.1.0", 1)
+                .replace("digest: \"\"", &format!("digest: \"{d}\""))
+        );
+        let opts = PlanOptions {
+            digests: [("checkout".to_owned(), d)].into(),
+            ..PlanOptions::default()
+        };
+        let (edits, _) = o.plan(&Target::Version("v1.1.0"), &opts).unwrap();
+        let err = o.apply(&edits).unwrap_err().to_string();
+        assert!(err.contains("image `checkout` gets a digest, but its target in promote.yaml maps no `digest` field"), "{err}");
+    }
+
+    #[test]
+    fn from_an_upstream_of_another_kind_matches_by_the_image_it_runs() {
+        let staging = Overlay::parse(
+            "overlays/staging/kustomization.yaml",
+            "images:\n- name: registry.example.com/shop/cart\n  newTag: v1.2.0\n- name: registry.example.com/shop/checkout\n  newTag: v1.2.1\n",
+        )
+        .unwrap();
+        let prod = Overlay::parse_fields("values-prod.yaml", VALUES, &helm_images()).unwrap();
+        let (edits, changes) = prod
+            .plan(&Target::Upstream(&staging), &PlanOptions::default())
+            .unwrap();
+        let to: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.to))
+            .collect();
+        assert_eq!(to, ["cart v1.2.0", "checkout v1.2.1"]);
+        assert_eq!(
+            prod.apply(&edits).unwrap(),
+            VALUES.replacen("tag: v1.0.0", "tag: v1.2.0", 1).replacen(
+                "tag: v1.0.0",
+                "tag: v1.2.1",
+                1
+            )
+        );
+        // And back: a kustomization downstream of Helm values.
+        let (_, changes) = staging
+            .plan(&Target::Upstream(&prod), &PlanOptions::default())
+            .unwrap();
+        assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn a_new_tag_beside_a_pinned_digest_field_is_refused_and_drop_empties_it() {
+        let pinned = VALUES.replace(
+            "digest: \"\"",
+            &format!("digest: sha256:{}", "c".repeat(64)),
+        );
+        let o = Overlay::parse_fields("v.yaml", &pinned, &helm_images()).unwrap();
+        let err = o
+            .plan(&Target::Version("v2"), &PlanOptions::default())
+            .unwrap_err();
+        assert!(matches!(err, OverlayError::StaleDigest { .. }), "{err}");
+        let opts = PlanOptions {
+            drop_digests: true,
+            ..PlanOptions::default()
+        };
+        let (edits, _) = o.plan(&Target::Version("v2"), &opts).unwrap();
+        let out = o.apply(&edits).unwrap();
+        assert!(out.contains("    digest: \"\"\n"), "{out}");
+        assert!(!out.contains("v1.0.0"), "{out}");
     }
 }
