@@ -164,7 +164,7 @@ pub fn run(
 }
 
 /// The request `--input` holds; a test case file works too: its request, with its settings.
-fn read_request(input: &Input, cwd: &Path) -> Result<EvaluationRequest, PromoteError> {
+pub(super) fn read_request(input: &Input, cwd: &Path) -> Result<EvaluationRequest, PromoteError> {
     let read;
     let bytes = match input {
         Input::Stdin(b) => b,
@@ -197,7 +197,7 @@ fn read_request(input: &Input, cwd: &Path) -> Result<EvaluationRequest, PromoteE
 }
 
 /// Settings as JSON, else YAML.
-fn read_settings(path: &Path, cwd: &Path) -> Result<Value, PromoteError> {
+pub(super) fn read_settings(path: &Path, cwd: &Path) -> Result<Value, PromoteError> {
     let place = path.display().to_string();
     let text = std::fs::read_to_string(cwd.join(path)).map_err(|source| PoliciesError::Read {
         what: format!("--settings {place}"),
@@ -216,7 +216,7 @@ fn read_settings(path: &Path, cwd: &Path) -> Result<Value, PromoteError> {
 
 /// Evaluate as a promotion would: the module must declare the operation and accept the
 /// settings. `Err` is a policy error.
-fn evaluate_checked(
+pub(super) fn evaluate_checked(
     host: &Host,
     policy: &Policy,
     request: &EvaluationRequest,
