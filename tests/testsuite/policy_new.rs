@@ -174,58 +174,50 @@ fn gates_the_promotion(kit: &GitOps, name: &str) {
     );
 }
 
+/// `policy new` in LANG, tested natively with `native`, built, `policy test`ed, committed (its
+/// `files`) and gating a promotion; `sdk` is a file of the SDK vendored into it, if any.
+fn a_new_policy_gates(name: &str, lang: &str, native: &[&str], files: &[&str], sdk: Option<&str>) {
+    let mut kit = GitOps::new();
+    let (dir, module, pin) = generate_and_build(&kit, name, lang, native);
+    assert_eq!(module, files[0]);
+    if let Some(f) = sdk {
+        assert!(dir.join(f).is_file(), "{f} vendored");
+    }
+    gated_by(&mut kit, name, &dir, files, &module, &pin);
+    gates_the_promotion(&kit, name);
+}
+
 #[test]
 fn a_new_go_policy_builds_tests_and_gates_offline() {
-    let mut kit = GitOps::new();
-    let (dir, module, pin) = generate_and_build(&kit, "freeze-go", "go", &["go", "test", "./..."]);
-    assert!(dir.join("sdk/go/policy/run.go").is_file());
-    gated_by(
-        &mut kit,
+    a_new_policy_gates(
         "freeze-go",
-        &dir,
+        "go",
+        &["go", "test", "./..."],
         &["policy.wasm", "promote-policy.yaml"],
-        &module,
-        &pin,
+        Some("sdk/go/policy/run.go"),
     );
-    gates_the_promotion(&kit, "freeze-go");
 }
 
 #[test]
 fn a_new_rego_policy_builds_tests_and_gates_offline() {
-    let mut kit = GitOps::new();
-    let (dir, module, pin) = generate_and_build(
-        &kit,
+    a_new_policy_gates(
         "freeze-rego",
         "rego",
         &["opa", "test", "--ignore", "cases", "."],
-    );
-    assert_eq!(module, "bundle.tar.gz");
-    gated_by(
-        &mut kit,
-        "freeze-rego",
-        &dir,
         &["bundle.tar.gz"],
-        &module,
-        &pin,
+        None,
     );
-    gates_the_promotion(&kit, "freeze-rego");
 }
 
 #[test]
 fn a_new_rust_policy_builds_tests_and_gates_offline() {
-    let mut kit = GitOps::new();
-    let (dir, module, pin) =
-        generate_and_build(&kit, "freeze-rust", "rust", &["cargo", "test", "--offline"]);
-    assert!(dir.join("sdk/rust/src/lib.rs").is_file());
-    gated_by(
-        &mut kit,
+    a_new_policy_gates(
         "freeze-rust",
-        &dir,
+        "rust",
+        &["cargo", "test", "--offline"],
         &["policy.wasm"],
-        &module,
-        &pin,
+        Some("sdk/rust/src/lib.rs"),
     );
-    gates_the_promotion(&kit, "freeze-rust");
 }
 
 #[test]

@@ -311,11 +311,13 @@ fn print_eval(ctx: &Ctx<'_>, d: &EvalReport) -> anyhow::Result<()> {
 
 fn bench(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyBenchArgs) -> anyhow::Result<Exit> {
     let request = policies::bench::BenchRequest {
-        module: args.module.clone(),
-        input: input(&args.input)?,
-        settings: args.settings.clone(),
+        eval: EvalRequest {
+            module: args.module.clone(),
+            input: input(&args.input)?,
+            settings: args.settings.clone(),
+            cwd: std::env::current_dir()?,
+        },
         iterations: args.iterations,
-        cwd: std::env::current_dir()?,
     };
     let report = policies::bench::run(runtime, &request, ctx)?;
     if ctx.shell.is_text() {

@@ -4,29 +4,22 @@
 //! bench` does for its policies). The first evaluation is checked as `policy eval` checks it;
 //! a policy error is the report's, not an `Err`.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
 use promote_policy::sdk::Verdict;
 
-use super::error::PoliciesError;
-use super::eval::{EvalError, Input, evaluate_checked, read_request, read_settings};
-use super::resolve::resolve_module;
+use super::eval::{EvalError, EvalRequest, evaluate_checked, load_with_request};
 use crate::document::Document;
-use crate::gate::note_cache;
 use crate::ports::PolicyRuntime;
 use crate::{Interaction, PromoteError};
 
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchRequest {
-    pub module: String,
-    pub input: Input,
-    pub settings: Option<PathBuf>,
+    /// The module, `--input` and `--settings`, as `policy eval` takes them.
+    pub eval: EvalRequest,
     /// `--iterations` (at least 1).
     pub iterations: u32,
-    pub cwd: PathBuf,
 }
 
 /// The measurement (`kind: PolicyBenchmark`).
@@ -87,18 +80,7 @@ pub fn run(
     if req.iterations == 0 {
         return Err(PromoteError::Usage("--iterations: at least 1".to_owned()));
     }
-    let host = policies.host()?;
-    let source = resolve_module(
-        &req.module,
-        &req.cwd,
-        policies.settings.krew_root.as_deref(),
-    )?;
-    let policy = host.load(&source).map_err(PoliciesError::from)?;
-    note_cache(host, &policy, ui);
-    let mut request = read_request(&req.input, &req.cwd)?;
-    if let Some(path) = &req.settings {
-        request.settings = read_settings(path, &req.cwd)?;
-    }
+    let (host, policy, request) = load_with_request(policies, &req.eval, ui)?;
     let mut report = BenchReport {
         policy: policy.name().to_owned(),
         origin: policy.origin().to_string(),
@@ -115,7 +97,7 @@ pub fn run(
     let mut fuel = Vec::new();
     for i in 0..req.iterations {
         let evaluated = if i == 0 {
-            evaluate_checked(host, &policy, &request, req.settings.as_deref())
+            evaluate_checked(host, &policy, &request, req.eval.settings.as_deref())
         } else {
             host.evaluate(&policy, &request)
                 .map_err(|e| EvalError::from(&e))
