@@ -41,7 +41,7 @@ fn krew_dir() -> PathBuf {
 
 /// PATH for the processes a test runs: `first` dirs, krew, then the test's own PATH without any
 /// directory that holds another `kubectl-promote` (so kubectl finds the one meant).
-fn path_with(first: &[&Path]) -> String {
+pub(crate) fn path_with(first: &[&Path]) -> String {
     let own = std::env::var_os("PATH").unwrap_or_default();
     let rest = std::env::split_paths(&own).filter(|d| !d.join("kubectl-promote").exists());
     let dirs: Vec<PathBuf> = first
@@ -53,7 +53,7 @@ fn path_with(first: &[&Path]) -> String {
     std::env::join_paths(dirs).unwrap().into_string().unwrap()
 }
 
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     Path::new(BIN).parent().unwrap().to_path_buf()
 }
 

@@ -173,6 +173,10 @@ pub struct PromoteArgs {
     /// have the version are verified again, not promoted again)
     #[arg(long)]
     pub resume_waves: bool,
+    /// Save each policy's request and the decision it got in DIR, as test cases for
+    /// `kubectl promote policy test DIR` (also with --dry-run)
+    #[arg(long, value_name = "DIR")]
+    pub save_requests: Option<PathBuf>,
 }
 
 /// What a promotion and a rollback that commits share: how it lands, and who says why.
@@ -350,6 +354,10 @@ pub struct RollbackArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub land: LandingArgs,
+    /// Save each policy's request and the decision it got in DIR, as test cases for
+    /// `kubectl promote policy test DIR` (also with --dry-run)
+    #[arg(long, value_name = "DIR")]
+    pub save_requests: Option<PathBuf>,
 }
 
 /// Rollback strategies.
@@ -572,6 +580,87 @@ pub enum PolicyCommand {
     /// Package a module for krew: a reproducible .tar.gz and its plugin manifest
     #[command(after_help = POLICY_PACKAGE_HELP)]
     Package(PolicyPackageArgs),
+    /// Start a policy project (Rust, Go or Rego) that builds and tests offline as generated
+    #[command(after_help = POLICY_NEW_HELP)]
+    New(PolicyNewArgs),
+    /// Evaluate one request N times: p50/p99 time and fuel per evaluation, to size `resources`
+    Bench(PolicyBenchArgs),
+    /// Write a policy SDK (Go or Rust) to a directory, for projects not made by `policy new`
+    #[command(after_help = POLICY_SDK_HELP)]
+    Sdk(PolicySdkArgs),
+}
+
+const POLICY_NEW_HELP: &str = "\
+Examples:
+  # A Go policy in ./cost-guard: source, unit test, metadata, cases/, build.sh, the SDK in sdk/go
+  kubectl promote policy new cost-guard --lang go
+
+  # A Rust policy deciding promotions and rollbacks, in policies/cost-guard
+  kubectl promote policy new cost-guard --lang rust --decides promote,rollback --dir policies/cost-guard
+
+  # Then: test natively, build (prints the sha256 and the promote.yaml snippet), test in the sandbox
+  cd cost-guard && go test ./... && ./build.sh && kubectl promote policy test .
+
+Nothing is fetched: Go builds against the vendored SDK (a `replace`), Rust with `cargo
+--offline` (serde and serde_json from the local cargo cache), Rego with `opa`. Walk-through:
+docs/policy-authoring/README.md.";
+
+const POLICY_SDK_HELP: &str = "\
+Examples:
+  kubectl promote policy sdk --lang go --out third_party/promote-sdk
+  go mod edit -require github.com/kubectl-promote/kubectl-promote/sdk/go@v0.0.0 \\
+    -replace github.com/kubectl-promote/kubectl-promote/sdk/go=./third_party/promote-sdk
+
+  kubectl promote policy sdk --lang rust --out sdk/rust
+  # Cargo.toml: promote-policy-sdk = { path = \"sdk/rust\" }
+
+The SDK written is the one this binary was built with.";
+
+/// `--lang` of `policy new`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PolicyLang {
+    Rust,
+    Go,
+    Rego,
+}
+
+/// `--lang` of `policy sdk`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SdkLang {
+    Go,
+    Rust,
+}
+
+/// An operation a new policy decides (`--decides`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DecidedOperation {
+    Promote,
+    Rollback,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyNewArgs {
+    /// The policy's name: lowercase letters, digits and dashes (the krew plugin is promote-policy-NAME)
+    pub name: String,
+    /// The language of the project
+    #[arg(long, value_enum)]
+    pub lang: PolicyLang,
+    /// The operations it decides
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "promote")]
+    pub decides: Vec<DecidedOperation>,
+    /// Where to write it (default: ./NAME); must not exist or be empty
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicySdkArgs {
+    /// The SDK's language
+    #[arg(long, value_enum)]
+    pub lang: SdkLang,
+    /// The directory to write it to; must not exist or be empty
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 const POLICY_PACKAGE_HELP: &str = "\
@@ -632,10 +721,28 @@ pub struct PolicyEvalArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PolicyBenchArgs {
+    /// `builtin:NAME`, `krew:NAME`, a `.wasm` file, or a directory holding one
+    pub module: String,
+    /// The EvaluationRequest, or a test case holding one (JSON; `-` reads stdin)
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Settings (JSON or YAML) that replace the request's `settings`
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// How many evaluations, each in a fresh instance
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub iterations: u32,
+}
+
+#[derive(Debug, Args)]
 pub struct PolicyTestArgs {
     /// A policy directory (module + `cases/`), a directory of cases, or one of per-module
     /// subdirectories (default: ./cases, else ./policies/cases)
     pub dir: Option<PathBuf>,
+    /// Also write the results as JUnit XML to FILE (for CI test reports)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -646,6 +753,10 @@ pub struct VerifyArgs {
     /// Verify pull request N: fetch its head from the remote
     #[arg(long, value_name = "N")]
     pub pr: Option<u64>,
+    /// Save each policy's request and the decision it got in DIR, as test cases for
+    /// `kubectl promote policy test DIR` (also with --dry-run)
+    #[arg(long, value_name = "DIR")]
+    pub save_requests: Option<PathBuf>,
 }
 
 const COMPLETION_HELP: &str = "\

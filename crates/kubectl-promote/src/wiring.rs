@@ -90,6 +90,7 @@ pub fn policy_runtime(global: &Global, env: &Env) -> PolicyRuntime {
         one_offs: global.policy.clone(),
         krew_root: env.krew_root.clone(),
         kube_user: None,
+        save_requests: None,
     })
 }
 

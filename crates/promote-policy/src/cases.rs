@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use promote_policy_sdk::{EvaluationRequest, Verdict};
+use promote_policy_sdk::{Decision, EvaluationRequest, Verdict};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -121,10 +121,32 @@ pub fn load_cases(dir: &Path) -> Result<Vec<(PathBuf, Case)>, CaseError> {
 /// # Errors
 /// A description of the mismatch, or of the policy error.
 pub fn run_case(host: &Host, policy: &Policy, case: &Case) -> Result<(), String> {
-    let mut problems = Vec::new();
+    let checked = check_case(host, policy, case);
+    if checked.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(checked.problems.join("\n"))
+    }
+}
+
+/// How one case went: every way the outcome differs from the expectation (empty: passed), and
+/// the decision `evaluate` gave, for showing beside the expectation.
+#[derive(Debug, Clone, Default)]
+pub struct CaseCheck {
+    /// The mismatches, or the policy error.
+    pub problems: Vec<String>,
+    /// What `evaluate` answered, when it ran and answered.
+    pub actual: Option<Decision>,
+}
+
+/// Runs one case and keeps the decision.
+pub fn check_case(host: &Host, policy: &Policy, case: &Case) -> CaseCheck {
+    let mut checked = CaseCheck::default();
+    let problems = &mut checked.problems;
     let e = &case.expect;
     if e.decision.is_none() && e.settings_valid.is_none() {
-        return Err("expect names neither `decision` nor `settingsValid`".into());
+        problems.push("expect names neither `decision` nor `settingsValid`".into());
+        return checked;
     }
     if let Some(valid) = e.settings_valid {
         match host.validate_settings(policy, &case.settings) {
@@ -139,7 +161,8 @@ pub fn run_case(host: &Host, policy: &Policy, case: &Case) -> Result<(), String>
     }
     if let Some(want) = e.decision {
         let Some(request) = &case.request else {
-            return Err("expect.decision needs a `request`".into());
+            problems.push("expect.decision needs a `request`".into());
+            return checked;
         };
         let mut request = request.clone();
         request.settings = case.settings.clone();
@@ -147,63 +170,64 @@ pub fn run_case(host: &Host, policy: &Policy, case: &Case) -> Result<(), String>
             Err(err) => problems.push(format!("evaluate failed: {err}")),
             Ok(ev) => {
                 let d = ev.decision;
-                let said = || {
-                    d.reasons
-                        .iter()
-                        .map(|r| format!("{}: {}", r.code, r.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                };
-                if d.decision != want {
-                    problems.push(format!(
-                        "decision is {} ({}), expected {want}",
-                        d.decision,
-                        said()
-                    ));
-                }
-                if let Some(codes) = &e.reasons {
-                    let mut got: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
-                    let mut want: Vec<&str> = codes.iter().map(String::as_str).collect();
-                    got.sort_unstable();
-                    got.dedup();
-                    want.sort_unstable();
-                    want.dedup();
-                    if got != want {
-                        problems.push(format!(
-                            "reason codes are {got:?} ({}), expected {want:?}",
-                            said()
-                        ));
-                    }
-                }
-                if let Some(ids) = &e.required_approvals {
-                    let mut got: Vec<&str> =
-                        d.required_approvals.iter().map(|r| r.id.as_str()).collect();
-                    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
-                    got.sort_unstable();
-                    want.sort_unstable();
-                    if got != want {
-                        problems.push(format!("required approvals are {got:?}, expected {want:?}"));
-                    }
-                }
-                if let Some(want) = e.overridable
-                    && d.overridable != want
-                {
-                    problems.push(format!("overridable is {}, expected {want}", d.overridable));
-                }
-                for w in e.warnings.iter().flatten() {
-                    if !d.warnings.iter().any(|x| x.contains(w.as_str())) {
-                        problems.push(format!(
-                            "no warning contains {w:?} (warnings: {:?})",
-                            d.warnings
-                        ));
-                    }
-                }
+                compare(e, want, &d, problems);
+                checked.actual = Some(d);
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n"))
+    checked
+}
+
+/// Every way decision `d` differs from `e` (whose decision is `want`).
+fn compare(e: &Expectation, want: Verdict, d: &Decision, problems: &mut Vec<String>) {
+    let said = || {
+        d.reasons
+            .iter()
+            .map(|r| format!("{}: {}", r.code, r.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if d.decision != want {
+        problems.push(format!(
+            "decision is {} ({}), expected {want}",
+            d.decision,
+            said()
+        ));
+    }
+    if let Some(codes) = &e.reasons {
+        let mut got: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
+        let mut want: Vec<&str> = codes.iter().map(String::as_str).collect();
+        got.sort_unstable();
+        got.dedup();
+        want.sort_unstable();
+        want.dedup();
+        if got != want {
+            problems.push(format!(
+                "reason codes are {got:?} ({}), expected {want:?}",
+                said()
+            ));
+        }
+    }
+    if let Some(ids) = &e.required_approvals {
+        let mut got: Vec<&str> = d.required_approvals.iter().map(|r| r.id.as_str()).collect();
+        let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        if got != want {
+            problems.push(format!("required approvals are {got:?}, expected {want:?}"));
+        }
+    }
+    if let Some(want) = e.overridable
+        && d.overridable != want
+    {
+        problems.push(format!("overridable is {}, expected {want}", d.overridable));
+    }
+    for w in e.warnings.iter().flatten() {
+        if !d.warnings.iter().any(|x| x.contains(w.as_str())) {
+            problems.push(format!(
+                "no warning contains {w:?} (warnings: {:?})",
+                d.warnings
+            ));
+        }
     }
 }

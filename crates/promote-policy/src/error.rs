@@ -36,7 +36,7 @@ pub enum LoadError {
     },
     /// The bytes do not match the pinned digest.
     #[error(
-        "{origin}: sha256 is {actual} but the configuration pins {expected}; refusing to load it (update the pin only if you trust the new module)"
+        "{origin}: sha256 is {actual} but the configuration pins {expected}; refusing to load it. Trust the pin (it is what was reviewed): put the reviewed module back. Only if you changed the module on purpose and reviewed it, re-pin it: `sha256: \"{actual}\"` for this module in promote.yaml (`kubectl promote policy inspect MODULE` prints a module's sha256)"
     )]
     PinMismatch {
         /// The module.
@@ -147,6 +147,21 @@ pub enum LoadError {
         origin: String,
         /// The refused builtins.
         builtins: Vec<String>,
+    },
+    /// A Rego module whose `sprintf` formats use a verb the sandbox's `sprintf` cannot run.
+    #[error(
+        "{origin}: sprintf cannot format {} in the sandbox (only {}), used in {}; `opa test` accepts them but the evaluation would fail. Use %s for strings and %d for integers, or concat (docs/policy-authoring/rego.md)",
+        verbs.join(", "),
+        crate::sprintf::SUPPORTED_VERBS.iter().map(|v| format!("%{v}")).collect::<Vec<_>>().join(" "),
+        formats.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ")
+    )]
+    UnsupportedSprintf {
+        /// The module.
+        origin: String,
+        /// The verbs, e.g. `%v`.
+        verbs: Vec<String>,
+        /// The format strings that use them.
+        formats: Vec<String>,
     },
     /// Cranelift or validation failed.
     #[error("compiling {origin}: {message}")]

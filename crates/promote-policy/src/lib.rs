@@ -28,6 +28,7 @@ mod opa;
 pub mod package;
 mod printable;
 mod source;
+mod sprintf;
 
 pub use builtins::{BUILTIN_NAMES, builtin_bytes};
 pub use cache::{CacheMode, CacheStatus, Heal};

@@ -165,7 +165,7 @@ pub fn package(input: &PackageInput<'_>, out_dir: &Path) -> Result<Package, Pack
                 path: archive_path.clone(),
                 source,
             })?;
-            format!("file://{}", abs.display())
+            format!("file://{}", lexical(&abs).display())
         }
     };
     let manifest = manifest(
@@ -407,5 +407,34 @@ mod tests {
     fn a_rego_bundle_keeps_its_name_and_a_wasm_module_is_policy_wasm() {
         assert_eq!(module_file(&[0x1f, 0x8b, 8, 0]), BUNDLE_FILE);
         assert_eq!(module_file(b"\0asm\x01\0\0\0"), MODULE_FILE);
+    }
+}
+
+/// `path` with `.` and `..` resolved by name (it need not exist), so the printed `file://` URI
+/// is the plain path krew and people read.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod lexical_tests {
+    use std::path::Path;
+
+    #[test]
+    fn dots_are_resolved_by_name() {
+        assert_eq!(
+            super::lexical(Path::new("/work/a/./b/../dist/x.tar.gz")),
+            Path::new("/work/a/dist/x.tar.gz")
+        );
     }
 }

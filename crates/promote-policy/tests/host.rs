@@ -1386,3 +1386,23 @@ fn sidecar_text_from_elsewhere_supplies_metadata() {
         "{err}"
     );
 }
+
+/// A guest's WASI calls run on a current-thread runtime of ours: evaluating a module that
+/// writes its answer (a WASI call) leaves no Tokio worker thread behind, where wasmtime-wasi's
+/// fallback would start a multi-threaded runtime with a worker per core.
+#[cfg(target_os = "linux")]
+#[test]
+fn wasi_calls_start_no_tokio_worker_threads() {
+    let host = host();
+    let policy = host.load(&wat(&writes(ALLOW))).unwrap();
+    for _ in 0..3 {
+        let ev = host.evaluate(&policy, &request()).unwrap();
+        assert_eq!(ev.decision.decision, Verdict::Allow);
+    }
+    let workers: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("tokio-runtime"))
+        .collect();
+    assert!(workers.is_empty(), "{workers:?}");
+}

@@ -115,8 +115,9 @@ fn hash_tree(root: &Path, dir: &Path, h: &mut DefaultHasher) {
     }
 }
 
-/// `<target>` from the running test or bench executable (`<target>/<profile>/deps/<exe>`).
-fn target_dir() -> PathBuf {
+/// `<target>` from the running test or bench executable (`<target>/<profile>/deps/<exe>`): where
+/// tests keep build outputs that outlive a run (Go modules, generated policy projects' builds).
+pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
     exe.ancestors().nth(3).map_or_else(
         || std::env::temp_dir().join("promote-go-policies"),

@@ -217,6 +217,8 @@ pub struct PolicySettings {
     pub krew_root: Option<PathBuf>,
     /// The Kubernetes user of the current context, when known (the actor's `kubeUser`).
     pub kube_user: Option<String>,
+    /// `--save-requests DIR`: every policy's request and decision saved there as a test case.
+    pub save_requests: Option<PathBuf>,
 }
 
 /// The policy port: the wasmtime host, created on first use (only commands that evaluate

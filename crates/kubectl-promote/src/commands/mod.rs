@@ -120,6 +120,16 @@ impl Ctx<'_> {
         crate::wiring::ports(self.global, self.env)
     }
 
+    /// [`Ctx::ports`] for an operation that judges: `--save-requests DIR` (relative to the
+    /// working directory) where each policy's request is saved as a test case.
+    fn judging_ports(&self, save_requests: Option<&std::path::Path>) -> anyhow::Result<Ports> {
+        let mut ports = self.ports()?;
+        if let Some(dir) = save_requests {
+            ports.policies.settings.save_requests = Some(std::env::current_dir()?.join(dir));
+        }
+        Ok(ports)
+    }
+
     /// How a committing command checks the images it writes: `--skip-image-check` (or
     /// `KUBECTL_PROMOTE_SKIP_IMAGE_CHECK`), `--pin-digests` (which wins over the variable), or a
     /// lookup of every written reference.

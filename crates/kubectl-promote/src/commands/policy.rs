@@ -1,5 +1,5 @@
 //! `kubectl promote policy list | inspect MODULE | eval MODULE --input FILE | test [DIR] |
-//! package DIR`: flags to a request for [`promote::policies`], its report printed as text or
+//! package DIR | new NAME | sdk`: flags to a request for [`promote::policies`], its report printed as text or
 //! written as a document, and the exit code (eval: 0 allow, 3 deny, 4 approval required, 1 a
 //! policy error; the others: 1 when something could not be used or a case failed).
 
@@ -8,17 +8,19 @@ use std::io::Read as _;
 use anyhow::Context as _;
 
 use promote::document::Document as _;
+use promote::policies::scaffold;
 use promote::policies::{
     self, CaseResult, ConfigSource, EvalReport, EvalRequest, Input, InspectReport, ListReport,
     PackageReport, PackageRequest, TestRequest,
 };
 use promote::ports::PolicyRuntime;
-use promote_policy::sdk::Verdict;
+use promote_policy::sdk::{OperationKind, Verdict};
 
 use super::Ctx;
 use crate::Exit;
 use crate::cli::{
-    PolicyCommand, PolicyEvalArgs, PolicyInspectArgs, PolicyPackageArgs, PolicyTestArgs,
+    DecidedOperation, PolicyBenchArgs, PolicyCommand, PolicyEvalArgs, PolicyInspectArgs,
+    PolicyLang, PolicyNewArgs, PolicyPackageArgs, PolicySdkArgs, PolicyTestArgs, SdkLang,
 };
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED};
 
@@ -30,6 +32,9 @@ pub fn policy(ctx: &Ctx<'_>, cmd: &PolicyCommand) -> anyhow::Result<Exit> {
         PolicyCommand::Eval(a) => eval(ctx, &runtime, a),
         PolicyCommand::Test(a) => test(ctx, &runtime, a),
         PolicyCommand::Package(a) => package(ctx, &runtime, a),
+        PolicyCommand::Bench(a) => bench(ctx, &runtime, a),
+        PolicyCommand::New(a) => new(ctx, a),
+        PolicyCommand::Sdk(a) => sdk(ctx, a),
     }
 }
 
@@ -213,16 +218,21 @@ fn print_inspect(ctx: &Ctx<'_>, d: &InspectReport) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // eval
 
-fn eval(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyEvalArgs) -> anyhow::Result<Exit> {
-    let input = if args.input.as_os_str() == "-" {
+/// `--input FILE`, or what stdin holds for `--input -`.
+fn input(path: &std::path::Path) -> anyhow::Result<Input> {
+    Ok(if path.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
             .read_to_end(&mut buf)
             .context("reading --input - (stdin)")?;
         Input::Stdin(buf)
     } else {
-        Input::File(args.input.clone())
-    };
+        Input::File(path.to_path_buf())
+    })
+}
+
+fn eval(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyEvalArgs) -> anyhow::Result<Exit> {
+    let input = input(&args.input)?;
     let request = EvalRequest {
         module: args.module.clone(),
         input,
@@ -297,6 +307,57 @@ fn print_eval(ctx: &Ctx<'_>, d: &EvalReport) -> anyhow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// bench
+
+fn bench(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyBenchArgs) -> anyhow::Result<Exit> {
+    let request = policies::bench::BenchRequest {
+        eval: EvalRequest {
+            module: args.module.clone(),
+            input: input(&args.input)?,
+            settings: args.settings.clone(),
+            cwd: std::env::current_dir()?,
+        },
+        iterations: args.iterations,
+    };
+    let report = policies::bench::run(runtime, &request, ctx)?;
+    if ctx.shell.is_text() {
+        let shell = ctx.shell;
+        shell.out(format!(
+            "{BOLD}{}{BOLD:#} ({}, sha256:{}): {} evaluation{}, {}",
+            report.policy,
+            report.origin,
+            &report.sha256[..12],
+            report.iterations,
+            if report.iterations == 1 { "" } else { "s" },
+            report
+                .decision
+                .map_or_else(|| "no decision".to_owned(), |d| d.to_string())
+        ))?;
+        if let (Some(t), Some(f)) = (&report.time_ms, &report.fuel) {
+            shell.out(format!(
+                "{DIM}           min        p50        p99        max      limit{DIM:#}"
+            ))?;
+            shell.out(format!(
+                "time ms  {:>9.2}  {:>9.2}  {:>9.2}  {:>9.2}  {:>9}",
+                t.min, t.p50, t.p99, t.max, report.timeout_ms
+            ))?;
+            shell.out(format!(
+                "fuel     {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+                f.min, f.p50, f.p99, f.max, report.fuel_limit
+            ))?;
+        }
+        if let Some(e) = &report.error {
+            shell.out(format!(
+                "{RED}policy error ({}){RED:#}: {}",
+                e.kind, e.message
+            ))?;
+        }
+    }
+    ctx.shell.document(report.kind(), &report)?;
+    Ok(ok_unless(report.error.is_some()))
+}
+
+// ---------------------------------------------------------------------------------------------
 // test
 
 fn test(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyTestArgs) -> anyhow::Result<Exit> {
@@ -305,6 +366,9 @@ fn test(ctx: &Ctx<'_>, runtime: &PolicyRuntime, args: &PolicyTestArgs) -> anyhow
         cwd: std::env::current_dir()?,
     };
     let report = policies::suite::run(runtime, &request, ctx)?;
+    if let Some(file) = &args.junit {
+        policies::junit::write(&report, &request.cwd.join(file))?;
+    }
     if ctx.shell.is_text() {
         for case in &report.cases {
             print_case(ctx, case)?;
@@ -338,8 +402,89 @@ fn print_case(ctx: &Ctx<'_>, r: &CaseResult) -> anyhow::Result<()> {
         for p in &r.problems {
             ctx.shell.out(format!("      {p}"))?;
         }
+        if let (Some(expected), Some(actual)) = (&r.expected, &r.actual) {
+            for line in side_by_side(expected, actual) {
+                ctx.shell.out(format!("      {line}"))?;
+            }
+        }
     }
     Ok(())
+}
+
+/// The case's expectation and the module's Decision in two columns, field by field.
+fn side_by_side(
+    expected: &serde_json::Value,
+    actual: &promote_policy::sdk::Decision,
+) -> Vec<String> {
+    let mut left = vec![format!("{DIM}expected{DIM:#}")];
+    for key in [
+        "decision",
+        "reasons",
+        "requiredApprovals",
+        "warnings",
+        "overridable",
+    ] {
+        if let Some(v) = expected.get(key) {
+            left.push(format!("{key}: {}", compact(v)));
+        }
+    }
+    let mut right = vec![
+        format!("{DIM}actual{DIM:#}"),
+        format!("decision: {}", actual.decision),
+    ];
+    for r in &actual.reasons {
+        right.push(format!("reason {}: {}", r.code, r.message));
+    }
+    for a in &actual.required_approvals {
+        right.push(format!(
+            "requiredApproval {} ×{} in {}",
+            a.id, a.count, a.environment
+        ));
+    }
+    for w in &actual.warnings {
+        right.push(format!("warning: {w}"));
+    }
+    if !actual.overridable {
+        right.push("overridable: false".to_owned());
+    }
+    let width = left.iter().map(|l| visible_len(l)).max().unwrap_or(0) + 2;
+    (0..left.len().max(right.len()))
+        .map(|i| {
+            let l = left.get(i).map_or("", String::as_str);
+            let pad = width - visible_len(l);
+            format!(
+                "{l}{}{}",
+                " ".repeat(pad),
+                right.get(i).map_or("", String::as_str)
+            )
+            .trim_end()
+            .to_owned()
+        })
+        .collect()
+}
+
+/// A JSON value on one line: strings bare, lists comma-separated.
+fn compact(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items.iter().map(compact).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// Characters a terminal shows: the style escapes do not count.
+fn visible_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,6 +505,9 @@ fn package(
         cwd: std::env::current_dir()?,
     };
     let report = policies::package::run(runtime, &request)?;
+    for w in &report.warnings {
+        ctx.shell.warn(w);
+    }
     if ctx.shell.is_text() {
         print_package(ctx, &report)?;
     }
@@ -386,4 +534,73 @@ fn print_package(ctx: &Ctx<'_>, doc: &PackageReport) -> anyhow::Result<()> {
     ))?;
     shell.out(format!("use:       module: krew:{}", doc.name))?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// new, sdk
+
+fn new(ctx: &Ctx<'_>, args: &PolicyNewArgs) -> anyhow::Result<Exit> {
+    let request = scaffold::NewRequest {
+        name: args.name.clone(),
+        lang: match args.lang {
+            PolicyLang::Rust => scaffold::Lang::Rust,
+            PolicyLang::Go => scaffold::Lang::Go,
+            PolicyLang::Rego => scaffold::Lang::Rego,
+        },
+        decides: args
+            .decides
+            .iter()
+            .map(|d| match d {
+                DecidedOperation::Promote => OperationKind::Promote,
+                DecidedOperation::Rollback => OperationKind::Rollback,
+            })
+            .collect(),
+        dir: args.dir.clone(),
+        cwd: std::env::current_dir()?,
+    };
+    let report = scaffold::new_project(&request)?;
+    if ctx.shell.is_text() {
+        ctx.shell.out(format!(
+            "{BOLD}{}{BOLD:#}: a {} policy deciding {} in {}",
+            report.name,
+            report.lang,
+            report
+                .operations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.dir
+        ))?;
+        ctx.shell.out("next:")?;
+        for step in &report.next {
+            ctx.shell.out(format!("  {step}"))?;
+        }
+    }
+    ctx.shell.document(report.kind(), &report)?;
+    Ok(Exit::Ok)
+}
+
+fn sdk(ctx: &Ctx<'_>, args: &PolicySdkArgs) -> anyhow::Result<Exit> {
+    let request = scaffold::SdkRequest {
+        lang: match args.lang {
+            SdkLang::Go => scaffold::SdkLang::Go,
+            SdkLang::Rust => scaffold::SdkLang::Rust,
+        },
+        out: args.out.clone(),
+        cwd: std::env::current_dir()?,
+    };
+    let report = scaffold::write_sdk(&request)?;
+    if ctx.shell.is_text() {
+        ctx.shell.out(format!(
+            "{BOLD}{} SDK {}{BOLD:#} written to {} ({} files)",
+            report.lang,
+            report.version,
+            report.dir,
+            report.files.len()
+        ))?;
+        ctx.shell.out(format!("use:  {}", report.usage))?;
+    }
+    ctx.shell.document(report.kind(), &report)?;
+    Ok(Exit::Ok)
 }

@@ -27,7 +27,7 @@ pub fn promote(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<Exit> {
     } else {
         DiffLevel::Summary
     }));
-    let ports = ctx.ports()?;
+    let ports = ctx.judging_ports(args.save_requests.as_deref())?;
     match waves::promote(&ports, req, args.resume_waves, ctx)? {
         waves::Promoted::One(outcome) => show(ctx, *outcome, "PromotionResult"),
         waves::Promoted::Waves(out) => super::waves::show(ctx, out, &|o| show_text(ctx, o)),

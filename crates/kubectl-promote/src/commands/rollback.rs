@@ -16,7 +16,7 @@ use crate::output::{BOLD, CYAN, DIM, GREEN, RED, Shell};
 
 pub fn rollback(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let req = request(ctx, args)?;
-    let ports = ctx.ports()?;
+    let ports = ctx.judging_ports(args.save_requests.as_deref())?;
     match rollback::run(&ports, req, ctx)? {
         Outcome::Revert(outcome) => super::promote::show(ctx, outcome, "RollbackResult"),
         Outcome::History(outcome) => show_history(ctx, &args.env, *outcome),

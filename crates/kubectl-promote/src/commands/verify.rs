@@ -15,7 +15,7 @@ pub fn verify(ctx: &Ctx<'_>, args: &VerifyArgs) -> anyhow::Result<Exit> {
         (Some(rev), None) => Range::Rev(rev.clone()),
         (None, None) => Range::Head,
     };
-    let ports = ctx.ports()?;
+    let ports = ctx.judging_ports(args.save_requests.as_deref())?;
     let report = promote::verify::run(&ports, &range, ctx)?;
     if ctx.shell.is_text() {
         print(ctx, &report)?;

@@ -183,6 +183,16 @@ impl Host {
             let _slot = self.slots.take();
             crate::opa::prepare(&self.engine, o, module, unpacked.data, limits)?
         };
+        if opa.builtins().iter().any(|b| b == "sprintf") {
+            let (verbs, formats) = crate::sprintf::unsupported_formats(&unpacked.wasm);
+            if !verbs.is_empty() {
+                return Err(LoadError::UnsupportedSprintf {
+                    origin: o.to_owned(),
+                    verbs,
+                    formats,
+                });
+            }
+        }
         Ok(Loaded {
             metadata,
             limits,

@@ -139,8 +139,35 @@ fn guest_state(
     }
 }
 
-/// Instantiates the module in `store` and calls its `_start`.
+thread_local! {
+    /// wasmtime-wasi runs every WASI call of a synchronous guest through a Tokio runtime, and
+    /// without one around it starts its own multi-threaded one (a worker thread per core) on the
+    /// first call. A guest's stdin, stdout, stderr and clocks are in memory and its
+    /// `poll_oneoff` is ours, so no call ever waits: one current-thread runtime per host thread
+    /// does the same without the workers.
+    static GUEST_RUNTIME: Option<tokio::runtime::Runtime> =
+        tokio::runtime::Builder::new_current_thread().build().ok();
+}
+
+/// Instantiates the module in `store` and calls its `_start`, inside a runtime of ours unless
+/// the caller is already inside one.
 fn start(pre: &InstancePre<GuestState>, store: &mut Store<GuestState>) -> wasmtime::Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return call_start(pre, store);
+    }
+    GUEST_RUNTIME.with(|rt| match rt {
+        Some(rt) => {
+            let _inside = rt.enter();
+            call_start(pre, store)
+        }
+        None => call_start(pre, store),
+    })
+}
+
+fn call_start(
+    pre: &InstancePre<GuestState>,
+    store: &mut Store<GuestState>,
+) -> wasmtime::Result<()> {
     let instance = pre.instantiate(&mut *store)?;
     let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
     start.call(store, ())

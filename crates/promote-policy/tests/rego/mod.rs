@@ -450,3 +450,125 @@ fn bundles_are_pinned_cached_and_checked() {
     };
     assert!(matches!(host.load(&junk), Err(LoadError::Opa { .. })));
 }
+
+/// What `opa eval` makes of `promote/decision` for `input`, the policy loaded from its sources
+/// (`policy.rego`, no tests), as `opa test` sees it.
+fn opa_eval_decision(dir: &Path, input: &serde_json::Value) -> serde_json::Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let input_file = tmp.path().join("input.json");
+    std::fs::write(&input_file, serde_json::to_vec(input).unwrap()).unwrap();
+    let out = std::process::Command::new("opa")
+        .args(["eval", "--format", "json", "--data"])
+        .arg(dir.join("policy.rego"))
+        .arg("--input")
+        .arg(&input_file)
+        .arg("data.promote.decision")
+        .output()
+        .expect("opa eval");
+    assert!(
+        out.status.success(),
+        "opa eval in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["result"][0]["expressions"][0]["value"].clone()
+}
+
+/// The parts of a Decision both sides must agree on, in a comparable form.
+fn comparable(d: &serde_json::Value) -> serde_json::Value {
+    let list = |key: &str| d.get(key).cloned().unwrap_or_else(|| json!([]));
+    // `verified: false` is the default; the host's Decision leaves it out.
+    let approvals: Vec<serde_json::Value> = list("requiredApprovals")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let mut a = a.clone();
+            if a.get("verified").is_none() {
+                a["verified"] = json!(false);
+            }
+            a
+        })
+        .collect();
+    json!({
+        "decision": d["decision"],
+        "reasons": list("reasons"),
+        "requiredApprovals": approvals,
+        "warnings": list("warnings"),
+        "overridable": d.get("overridable").cloned().unwrap_or(json!(true)),
+    })
+}
+
+/// Parity: every case of the example Rego policies decides the same under `opa eval` (what
+/// `opa test` runs) and in the sandbox: verdict, every reason's code and message, the required
+/// approvals and the warnings.
+#[test]
+fn the_example_rego_policies_decide_alike_under_opa_eval_and_in_the_sandbox() {
+    let host = host();
+    let mut compared = 0;
+    for name in ["qa-approved", "sensitive-objects"] {
+        let dir = workspace_root().join("examples/policies/rego").join(name);
+        let bundle = build_dir(&dir, &[DECISION, "promote/validate_settings"]);
+        let policy = host.load(&file(&bundle)).unwrap();
+        for (path, case) in load_cases(&dir.join("cases")).unwrap() {
+            let Some(request) = &case.request else {
+                continue;
+            };
+            let mut request = request.clone();
+            request.settings = case.settings.clone();
+            let sandbox = host
+                .evaluate(&policy, &request)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let sandbox = serde_json::to_value(&sandbox.decision).unwrap();
+            let opa = opa_eval_decision(&dir, &serde_json::to_value(&request).unwrap());
+            assert_eq!(
+                comparable(&sandbox),
+                comparable(&opa),
+                "{}: the sandbox (left) and opa eval (right) differ",
+                path.display()
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 15, "only {compared} cases compared");
+}
+
+/// `sprintf` with a Go verb the sandbox cannot format (`%v`, `%q`) passes `opa test` and would
+/// trap in the sandbox: the module is refused when it loads, naming the verbs and the format.
+/// With `%s` and `%d` it loads, and formats as `opa eval` does.
+#[test]
+fn sprintf_verbs_the_sandbox_cannot_run_are_refused_at_load_by_name() {
+    let host = host();
+    let with = |format: &str| {
+        format!(
+            r#"package promote
+decision := {{"apiVersion": "policy.promote.kubectl.io/v1alpha1", "kind": "Decision", "decision": "deny",
+  "reasons": [{{"code": "Said", "message": sprintf("{format}", [input.promotion.environment, count(input.promotion.images)])}}]}}
+"#
+        )
+    };
+    let refused = host
+        .load(&rego(&with("%v runs %q images")))
+        .map(|_| ())
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        matches!(refused, LoadError::UnsupportedSprintf { .. })
+            && message.contains("%v, %q")
+            && message.contains("\"%v runs %q images\""),
+        "{message}"
+    );
+
+    let source = with("%s runs %d images");
+    let policy = host.load(&rego(&source)).unwrap();
+    let decision = host.evaluate(&policy, &request()).unwrap().decision;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.rego"), &source).unwrap();
+    let opa = opa_eval_decision(dir.path(), &serde_json::to_value(request()).unwrap());
+    assert_eq!(decision.reasons[0].message, opa["reasons"][0]["message"]);
+    assert!(
+        decision.reasons[0].message.starts_with("prod runs "),
+        "{decision:?}"
+    );
+}

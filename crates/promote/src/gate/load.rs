@@ -148,11 +148,33 @@ fn krew_source(
                     installed.label(),
                     installed.sha256
                 ),
-                "install the reviewed version of the plugin, or update the pin if you trust the installed one".into(),
+                pin_fix(&installed, &pin, &r.key),
             ));
         }
     }
     Ok(ModuleSource::Krew(installed))
+}
+
+/// What to do about a krew module whose digest is not the pin: the pin was reviewed in git, the
+/// installed bytes were not, so the pin wins unless the module was upgraded on purpose.
+fn pin_fix(installed: &krew::Installed, pin: &Sha256, key: &str) -> String {
+    let from = if installed.index == "detached" {
+        format!(
+            "kubectl krew install --manifest=FILE --archive=FILE (the reviewed package of {})",
+            installed.plugin
+        )
+    } else {
+        format!(
+            "kubectl krew install {}/{}",
+            installed.index, installed.plugin
+        )
+    };
+    format!(
+        "trust the pin, which was reviewed in git: put the reviewed module back with `kubectl krew uninstall {plugin} && {from}` and check that `kubectl promote policy inspect krew:{name}` shows sha256 {pin}. Only if you upgraded the plugin on purpose and reviewed the new module, re-pin it: `sha256: \"{actual}\"` at {key}.sha256",
+        plugin = installed.plugin,
+        name = installed.name(),
+        actual = installed.sha256,
+    )
 }
 
 /// The module with its settings. Settings the module refuses are the configuration's fault: an

@@ -6,6 +6,7 @@
 //! A denial is a result, not an error: the plan carries a [`PolicyVerdict`] and the caller
 //! decides what a `deny` or an unmet required approval means for its operation.
 
+pub mod capture;
 pub mod load;
 pub mod request;
 pub mod verdict;
@@ -134,6 +135,9 @@ impl Gate<'_> {
             j.env.name
         ));
         let combined = host.evaluate_all(&policies, &request);
+        if let Some(dir) = &settings.save_requests {
+            capture::save(dir, &policies, &request, &combined, ui)?;
+        }
         Ok(Some(self.verdict(j, combined, &records, pr)))
     }
 

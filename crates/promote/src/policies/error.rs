@@ -19,6 +19,13 @@ pub enum PoliciesError {
         #[source]
         source: std::io::Error,
     },
+    /// A file a command writes (`policy new`, `policy sdk`, `--save-requests`, `--junit`).
+    #[error("writing {}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A `promote-policy.yaml` beside a module that is not YAML.
     #[error("{place}: {message}")]
     Sidecar { place: String, message: String },

@@ -127,18 +127,7 @@ pub fn run(
     req: &EvalRequest,
     ui: &dyn Interaction,
 ) -> Result<EvalReport, PromoteError> {
-    let host = policies.host()?;
-    let source = resolve_module(
-        &req.module,
-        &req.cwd,
-        policies.settings.krew_root.as_deref(),
-    )?;
-    let policy = host.load(&source).map_err(PoliciesError::from)?;
-    note_cache(host, &policy, ui);
-    let mut request = read_request(&req.input, &req.cwd)?;
-    if let Some(path) = &req.settings {
-        request.settings = read_settings(path, &req.cwd)?;
-    }
+    let (host, policy, request) = load_with_request(policies, req, ui)?;
     let mut report = EvalReport {
         policy: policy.name().to_owned(),
         origin: policy.origin().to_string(),
@@ -161,6 +150,28 @@ pub fn run(
         Err(e) => report.error = Some(e),
     }
     Ok(report)
+}
+
+/// The module MODULE names, loaded, and the request `--input` holds with `--settings` put in:
+/// what `policy eval` and `policy bench` start from.
+pub(super) fn load_with_request<'a>(
+    policies: &'a PolicyRuntime,
+    req: &EvalRequest,
+    ui: &dyn Interaction,
+) -> Result<(&'a Host, Policy, EvaluationRequest), PromoteError> {
+    let host = policies.host()?;
+    let source = resolve_module(
+        &req.module,
+        &req.cwd,
+        policies.settings.krew_root.as_deref(),
+    )?;
+    let policy = host.load(&source).map_err(PoliciesError::from)?;
+    note_cache(host, &policy, ui);
+    let mut request = read_request(&req.input, &req.cwd)?;
+    if let Some(path) = &req.settings {
+        request.settings = read_settings(path, &req.cwd)?;
+    }
+    Ok((host, policy, request))
 }
 
 /// The request `--input` holds; a test case file works too: its request, with its settings.
@@ -216,7 +227,7 @@ fn read_settings(path: &Path, cwd: &Path) -> Result<Value, PromoteError> {
 
 /// Evaluate as a promotion would: the module must declare the operation and accept the
 /// settings. `Err` is a policy error.
-fn evaluate_checked(
+pub(super) fn evaluate_checked(
     host: &Host,
     policy: &Policy,
     request: &EvaluationRequest,

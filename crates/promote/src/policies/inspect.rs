@@ -135,6 +135,7 @@ fn check_passed(e: &LoadError) -> Option<bool> {
         | LoadError::MissingExport { .. }
         | LoadError::Opa { .. }
         | LoadError::UnsupportedBuiltins { .. }
+        | LoadError::UnsupportedSprintf { .. }
         | LoadError::AbiMismatch { .. } => Some(false),
         LoadError::UnknownBuiltin { .. }
         | LoadError::PinMismatch { .. }

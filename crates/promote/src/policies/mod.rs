@@ -3,14 +3,17 @@
 //! wasmtime host ([`PolicyRuntime`](crate::ports::PolicyRuntime), the same limits and cache as
 //! promotions). Each returns a typed report (`PolicyList`, `PolicyInspection`,
 //! `PolicyEvaluation`, `PolicyTestResult`, `PolicyPackageResult`); the binary prints it and maps
-//! it to an exit code. What a MODULE argument names is [`resolve`]'s.
+//! it to an exit code. `policy new` and `policy sdk` write projects and SDKs ([`scaffold`]). What a MODULE argument names is [`resolve`]'s.
 
+pub mod bench;
 pub mod error;
 pub mod eval;
 pub mod inspect;
+pub mod junit;
 pub mod list;
 pub mod package;
 pub mod resolve;
+pub mod scaffold;
 pub mod suite;
 
 pub use error::PoliciesError;

@@ -48,6 +48,9 @@ pub struct PackageReport {
     /// The policy's name: `krew:NAME` in promote.yaml (for the text view).
     #[serde(skip)]
     pub name: String,
+    /// What the author should know before publishing (a `file://` URI).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Document for PackageReport {
@@ -94,7 +97,16 @@ pub fn run(policies: &PolicyRuntime, req: &PackageRequest) -> Result<PackageRepo
         other => PromoteError::Usage(other.to_string()),
     })?;
     let shown = |p: &Path| p.strip_prefix(cwd).unwrap_or(p).display().to_string();
+    let warnings = if p.uri.starts_with("file://") {
+        vec![format!(
+            "the manifest's uri is {}: it works for `kubectl krew install --manifest=… --archive=…` on this machine only; for an index served over HTTP, package again with --uri 'https://HOST/PATH/{{archive}}' where the archive will be uploaded",
+            p.uri
+        )]
+    } else {
+        Vec::new()
+    };
     Ok(PackageReport {
+        warnings,
         archive: shown(&p.archive),
         manifest: shown(&p.manifest),
         sha256: p.sha256.to_hex(),

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use promote_policy::cases::{Case, run_case};
+use promote_policy::cases::{Case, check_case};
+use promote_policy::sdk::Decision;
 use promote_policy::{Host, ModuleSource, Policy, builtin_bytes};
 
 use super::error::PoliciesError;
@@ -54,6 +55,12 @@ pub struct CaseResult {
     pub description: String,
     pub passed: bool,
     pub problems: Vec<String>,
+    /// The case's `expect`, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Value>,
+    /// The Decision `evaluate` gave, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<Decision>,
 }
 
 /// A directory of case files and the module they test unless a case names its own.
@@ -238,8 +245,10 @@ impl Runner<'_> {
             description: String::new(),
             passed: false,
             problems: Vec::new(),
+            expected: None,
+            actual: None,
         };
-        let (named, case) = match parse_case(file) {
+        let (named, case, expected) = match parse_case(file) {
             Ok(c) => c,
             Err(e) => {
                 result.problems.push(e);
@@ -247,6 +256,7 @@ impl Runner<'_> {
             }
         };
         result.description = case.description.clone();
+        result.expected = Some(expected);
         let module = match named {
             Some(m) => resolve_module(&m, &suite.dir, self.krew_root)
                 .map_err(|e| format!("\"module\": {e}")),
@@ -264,10 +274,12 @@ impl Runner<'_> {
         let host = self.host;
         match self.load(key, &source) {
             Err(e) => result.problems.push(e.clone()),
-            Ok(p) => match run_case(host, p, &case) {
-                Ok(()) => result.passed = true,
-                Err(problems) => result.problems.extend(problems.lines().map(str::to_owned)),
-            },
+            Ok(p) => {
+                let checked = check_case(host, p, &case);
+                result.passed = checked.problems.is_empty();
+                result.problems = checked.problems;
+                result.actual = checked.actual;
+            }
         }
         result
     }
@@ -286,8 +298,8 @@ impl Runner<'_> {
 }
 
 /// A case file, with an optional `"module"` naming what it tests (beside the format of
-/// `promote_policy::cases`).
-pub fn parse_case(path: &Path) -> Result<(Option<String>, Case), String> {
+/// `promote_policy::cases`), and its `expect` as written.
+pub fn parse_case(path: &Path) -> Result<(Option<String>, Case, Value), String> {
     let text = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let mut v: Value =
         serde_json::from_slice(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
@@ -301,9 +313,10 @@ pub fn parse_case(path: &Path) -> Result<(Option<String>, Case), String> {
             ));
         }
     };
+    let expected = v.get("expect").cloned().unwrap_or(Value::Null);
     let case = serde_json::from_value::<Case>(v)
         .map_err(|e| format!("{}: not a policy test case: {e}", path.display()))?;
-    Ok((module, case))
+    Ok((module, case, expected))
 }
 
 #[cfg(test)]
@@ -418,7 +431,8 @@ mod tests {
             r#"{"module": "builtin:soak-time", "expect": {"settingsValid": true}}"#,
         )
         .unwrap();
-        let (module, _) = parse_case(&path).unwrap();
+        let (module, _, expected) = parse_case(&path).unwrap();
+        assert_eq!(expected["settingsValid"], true);
         assert_eq!(module.as_deref(), Some("builtin:soak-time"));
         std::fs::write(&path, r#"{"module": 5, "expect": {}}"#).unwrap();
         assert!(
@@ -459,5 +473,20 @@ mod tests {
             Some("builtin:semver-guard")
         );
         assert!(!report.cases[1].passed && !report.cases[1].problems.is_empty());
+        // Side by side: what the case expected and what the module said.
+        assert_eq!(
+            report.cases[1].expected.as_ref().unwrap()["decision"],
+            "allow"
+        );
+        assert_eq!(
+            report.cases[1].actual.as_ref().unwrap().decision,
+            promote_policy::sdk::Verdict::Deny
+        );
+        let xml = crate::policies::junit::xml(&report);
+        assert!(
+            xml.contains(r#"<testsuite name="semver-guard" tests="2" failures="1""#)
+                && xml.contains(r#"<testcase name="wrong.json" classname="builtin:semver-guard"><failure message="decision is deny"#),
+            "{xml}"
+        );
     }
 }
