@@ -21,4 +21,5 @@ mod pr;
 mod races;
 mod release;
 mod secrets;
+mod supply_chain;
 mod trees;
