@@ -48,7 +48,7 @@ export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=${cargo_home}=/cargo${sep}--
 unset RUSTFLAGS
 export SOURCE_DATE_EPOCH=0
 
-policies=(qa-approved change-window semver-guard soak-time require-approval rollback-guard slo-guard)
+policies=(qa-approved change-window semver-guard soak-time require-approval rollback-guard slo-guard signed-images)
 
 cd "$repo/policies"
 cargo build --locked --release --target wasm32-wasip1 --quiet $(printf -- '-p %s ' "${policies[@]}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Go-built tools the tests drive for real (OPA, krew, crane), pinned, into a cache
+# Install the Go-built tools the tests drive for real (OPA, krew, crane, cosign), pinned, into a cache
 # outside the clone; idempotent (a tool already at its pinned version is not rebuilt).
 #   bash scripts/go-tools.sh            # the tools the tests need
 #   bash scripts/go-tools.sh kustomize  # also kustomize (benchmarks only)
@@ -14,6 +14,7 @@ tools=(
   "opa   github.com/open-policy-agent/opa@v1.22.3                      opa"
   "krew  sigs.k8s.io/krew/cmd/krew@v0.4.3                              kubectl-krew"
   "crane github.com/google/go-containerregistry/cmd/crane@v0.22.1      crane"
+  "cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5             cosign"
 )
 # kustomize goes beside the others but not on PATH: the render check prefers a standalone kustomize
 # when one is on PATH, and the tests expect kubectl's built-in one.

@@ -97,11 +97,29 @@ for svc in $(sed -n 's|.*registry.example.com/microservices-demo/\([a-z]*\).*|\1
 done
 run crane ls "$REGISTRY/microservices-demo/cartservice"
 
+step "The release pipeline signs each image's digest with its cosign key (offline: no transparency
+log); v1.0.4's signing job did not run"
+SERVICES=$(sed -n 's|.*registry.example.com/microservices-demo/\([a-z]*\).*|\1|p' "$ROOT/examples/gitops/kustomize/staging/kustomization.yaml")
+(cd "$SANDBOX" && COSIGN_PASSWORD="" cosign generate-key-pair >/dev/null 2>&1)
+sign_release() {
+  for svc in $SERVICES; do
+    COSIGN_PASSWORD="" cosign sign --key "$SANDBOX/cosign.key" --tlog-upload=false --allow-insecure-registry --yes \
+      "$REGISTRY/microservices-demo/$svc@$(crane digest "$REGISTRY/microservices-demo/$svc:$1")" >/dev/null 2>&1
+  done
+}
+for v in v1.0.0 v1.0.1 v1.0.2 v1.0.3; do sign_release "$v"; done
+run crane ls "$REGISTRY/microservices-demo/cartservice"
+
 step "A GitOps repo: nine services, staging and prod overlays, Argo CD apps, promote.yaml with policies"
 git init --quiet --bare "$SANDBOX/origin.git"
 cp -r "$ROOT/examples/gitops" "$SANDBOX/seed"
 # The example's images live on the sandbox's registry.
 grep -rl registry.example.com "$SANDBOX/seed" | xargs sed -i "s|registry.example.com|$REGISTRY|g"
+# Prod runs only what the release key signed: its public half on main, builtin:signed-images.
+mkdir -p "$SANDBOX/seed/keys" && cp "$SANDBOX/cosign.pub" "$SANDBOX/seed/keys/release.pub"
+sed -i 's|^    reviewers: \[pm-lead\]$|&\n    trust: {signatures: [{key: keys/release.pub}]}   # cosign public key, read from main|' "$SANDBOX/seed/promote.yaml"
+sed -i 's|^        - module: builtin:semver-guard.*$|&\n        - module: builtin:signed-images        # every digest signed by keys/release.pub|' "$SANDBOX/seed/promote.yaml"
+grep -q 'builtin:signed-images' "$SANDBOX/seed/promote.yaml" || { echo "sandbox: could not add signed-images to promote.yaml" >&2; exit 1; }
 # QA's signing key: prod is protected, so only verified approvals count there, and a record is
 # verified when its commit is signed by a key the repo's allowed signers list for its approver.
 ssh-keygen -q -t ed25519 -N "" -C "quinn-qa (sandbox)" -f "$SANDBOX/qa-signing-key"
@@ -221,6 +239,10 @@ step "Promotions into a rolled-back env are refused until --resume"
 run kubectl promote staging v1.0.4 --pin-digests --wait=2m   # the digests each tag names now go into git
 as_qa kubectl promote approve staging v1.0.4 -m "fixes checkout"
 expect_exit 1 kubectl promote prod --from staging --direct --yes
+step "v1.0.4 was never signed: prod refuses it, naming each digest and the cosign command"
+expect_exit 3 kubectl promote prod --from staging --direct --yes --resume
+step "The pipeline signs v1.0.4; prod takes it (the plan and the Supply-Chain trailer say what was verified)"
+sign_release v1.0.4
 run kubectl promote prod --from staging --direct --yes --resume --wait=2m
 run kubectl promote status
 
@@ -230,7 +252,7 @@ run kubectl promote rollback prod --strategy revert --to v1.0.1 --dry-run
 
 step "The audit trail is plain git"
 run git fetch --quiet origin
-run git log --format='%h %s%n    %(trailers:key=Promoted-By,key=Promote-Environment,key=Promote-Version,key=Policy-Decision,key=Image-Check,separator=%x2C )' -6 origin/main
+run git log --format='%h %s%n    %(trailers:key=Promoted-By,key=Promote-Environment,key=Promote-Version,key=Policy-Decision,key=Image-Check,key=Supply-Chain,separator=%x2C )' -6 origin/main
 # The records' signatures, checked by git itself against the same allowed signers (G: good).
 run git -c gpg.ssh.allowedSignersFile="$SANDBOX/gitops/.promote/allowed_signers" log --format='%h %G? %GS %s' origin/promote/approvals
 

@@ -642,6 +642,7 @@ fn kubectl_completes_promote_through_the_plugin_hook() {
             "builtin:semver-guard",
             "builtin:soak-time",
             "builtin:slo-guard",
+            "builtin:signed-images",
             ":0"
         ]
     );

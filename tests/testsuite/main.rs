@@ -22,5 +22,6 @@ mod pr;
 mod races;
 mod release;
 mod secrets;
+mod supply_chain;
 mod trees;
 mod walkthrough;

@@ -15,7 +15,7 @@ const TUESDAY: &str = "2026-11-24T09:00:00Z";
 /// Friday 17:00 in Berlin: inside the Friday-afternoon window (15:00–24:00).
 const FRIDAY: &str = "2026-11-27T16:00:00Z";
 
-const BUILTINS: [&str; 7] = [
+const BUILTINS: [&str; 8] = [
     "qa-approved",
     "change-window",
     "semver-guard",
@@ -23,6 +23,7 @@ const BUILTINS: [&str; 7] = [
     "require-approval",
     "rollback-guard",
     "slo-guard",
+    "signed-images",
 ];
 
 fn run_at(kit: &GitOps, dir: &Path, now: &str, args: &[&str]) -> Run {
@@ -79,7 +80,7 @@ fn write_json(path: &Path, v: &Value) {
 // policy list / inspect
 
 #[test]
-fn list_outside_a_repo_shows_the_seven_builtins_with_their_digests() {
+fn list_outside_a_repo_shows_the_eight_builtins_with_their_digests() {
     let kit = GitOps::new();
     let outside = scratch(&kit, "outside");
     let r = run(&kit, &outside, &["policy", "list", "-o", "json"]);
@@ -88,7 +89,7 @@ fn list_outside_a_repo_shows_the_seven_builtins_with_their_digests() {
     assert_eq!(doc["kind"], "PolicyList");
     assert_eq!(doc["apiVersion"], "promote.kubectl.io/v1alpha1");
     let items = doc["items"].as_array().unwrap();
-    assert_eq!(items.len(), 7, "{}", r.stdout);
+    assert_eq!(items.len(), 8, "{}", r.stdout);
     for (item, name) in items.iter().zip(BUILTINS) {
         assert_eq!(item["name"], name);
         assert_eq!(item["origin"], format!("builtin:{name}"));

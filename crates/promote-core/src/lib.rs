@@ -18,6 +18,7 @@ pub mod overlay;
 pub mod registry;
 pub mod render_diff;
 pub mod source;
+pub mod supply_chain;
 pub mod trailers;
 pub mod yaml;
 

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::image::ImageChange;
 use crate::source::ImageLabels;
+use crate::supply_chain::{SupplyChainFacts, SupplyChainQuery};
 use crate::trailers::{self, Trailers};
 
 /// Docker Hub as image names write it, and where its API is.
@@ -174,6 +175,14 @@ pub trait ImageResolver: Send + Sync {
     /// The source labels of the image `query` names (for a multi-platform index, the
     /// linux/amd64 image, else the first); `None` when the registry has no such manifest.
     fn labels(&self, query: &ImageQuery) -> Result<Option<ImageLabels>, RegistryError>;
+    /// The cosign signatures and attestations of `image@digest` (the `sha256-<hex>.sig` and
+    /// `.att` tags), each verified against `query`'s keys.
+    fn supply_chain(
+        &self,
+        image: &ImageName,
+        digest: &str,
+        query: &SupplyChainQuery<'_>,
+    ) -> Result<SupplyChainFacts, RegistryError>;
 }
 
 /// The image name a change writes (`newName` when the entry has one, else `name`).
@@ -352,6 +361,10 @@ pub enum RegistryError {
         "{registry}: {reason}; kubectl promote talks plain HTTP only to loopback registries and those listed in KUBECTL_PROMOTE_INSECURE_REGISTRIES"
     )]
     Insecure { registry: String, reason: String },
+    #[error(
+        "the trusted key {path} (promote.yaml trust.signatures) is not a public key cosign can verify with: {detail}; commit the PEM file `cosign generate-key-pair` wrote as cosign.pub"
+    )]
+    TrustKey { path: String, detail: String },
 }
 
 #[cfg(test)]

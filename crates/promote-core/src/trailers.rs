@@ -17,6 +17,9 @@ pub const PROMOTE_ID: &str = "Promote-Id";
 /// What the image check did: `verified N image references in REGISTRY[; pinned N digests]`,
 /// or `skipped by Name <email>` (`--skip-image-check`).
 pub const IMAGE_CHECK: &str = "Image-Check";
+/// What the supply-chain check found: `verified N signatures (key PATH)`, or `skipped by …`;
+/// absent when the environment has no `trust:`.
+pub const SUPPLY_CHAIN: &str = "Supply-Chain";
 
 /// Ordered `Key: value` trailers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -25,8 +25,9 @@ pub use request::{
     Actor, ApprovalRecord, ApprovalVerdict, Approver, ArgoCdState, CheckResults, CheckSample,
     Context, Environment, EvaluationRequest, GitState, HistoryEntry, ImageChange, ImageRef,
     ImageSource, InitiatedBy, ObjectChange, Operation, OperationKind, Override, Promotion,
-    PromotionMode, RenderedObject, RequestError, Rollback, RollbackFrom, RollbackStrategy,
-    RollbackTo, SourceCommit, Verification, VerifyApp, Wave,
+    PromotionMode, Provenance, RenderedObject, RequestError, Rollback, RollbackFrom,
+    RollbackStrategy, RollbackTo, SignatureFact, SourceCommit, SupplyChain, Verification,
+    VerifyApp, Wave,
 };
 pub use run::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_USAGE, PolicyFailure, run, run_with};
 

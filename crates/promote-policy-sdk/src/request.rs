@@ -435,6 +435,67 @@ pub struct ImageChange {
     /// (no label, no registry lookup, `--skip-image-check`).
     #[serde(default)]
     pub source: Option<ImageSource>,
+    /// The cosign signatures and SLSA provenance of the digest the change writes, verified
+    /// against the environment's `trust:` keys; null when the environment has no `trust:` or
+    /// with `--skip-image-check`.
+    #[serde(default)]
+    pub supply_chain: Option<SupplyChain>,
+}
+
+/// What the registry holds about one digest, verified by the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupplyChain {
+    /// `registry/repo@sha256:…`: what was checked.
+    pub reference: String,
+    /// Every signature found (`.sig`), verified or not.
+    #[serde(default)]
+    pub signatures: Vec<SignatureFact>,
+    /// From the newest SLSA provenance attestation a trusted key signed; null when none.
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
+    /// What else the host saw (no signature tag, an attestation that does not count and why).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// One signature of a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureFact {
+    /// A trusted key verified it over a payload naming this digest.
+    pub verified: bool,
+    /// The repo path of the trusted key that verified the signature (null: none did).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Why it does not count, when not verified.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// How a digest was built, from a verified SLSA provenance (v0.2 or v1) attestation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    /// `https://slsa.dev/provenance/v0.2` or `https://slsa.dev/provenance/v1`.
+    pub predicate_type: String,
+    /// `builder.id`.
+    #[serde(default)]
+    pub builder: Option<String>,
+    /// The source repository URL (without `git+` and `@ref`).
+    #[serde(default)]
+    pub source_repo: Option<String>,
+    /// The source commit.
+    #[serde(default)]
+    pub source_revision: Option<String>,
+    /// The ref the build ran for, e.g. `refs/heads/main`.
+    #[serde(default)]
+    pub source_ref: Option<String>,
+    /// `buildType`.
+    #[serde(default)]
+    pub build_type: Option<String>,
+    /// The repo path of the key that signed the attestation.
+    pub key: String,
 }
 
 /// A tag and digest; either may be unset.

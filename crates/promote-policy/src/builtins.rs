@@ -10,6 +10,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "require-approval",
     "rollback-guard",
     "slo-guard",
+    "signed-images",
 ];
 
 /// The embedded bytes of `builtin:NAME`.
@@ -22,6 +23,7 @@ pub fn builtin_bytes(name: &str) -> Option<&'static [u8]> {
         "require-approval" => include_bytes!("../builtins/require-approval.wasm"),
         "rollback-guard" => include_bytes!("../builtins/rollback-guard.wasm"),
         "slo-guard" => include_bytes!("../builtins/slo-guard.wasm"),
+        "signed-images" => include_bytes!("../builtins/signed-images.wasm"),
         _ => return None,
     })
 }

@@ -8,6 +8,7 @@
 //! client's convenience.
 
 pub mod argocd;
+pub mod cosign;
 pub mod flags;
 pub mod forge;
 pub mod go;

@@ -179,6 +179,14 @@ pub enum PromoteError {
     #[error(transparent)]
     Registry(#[from] promote_core::registry::RegistryError),
     #[error(
+        "{env}'s trusted key {path} (promote.yaml trust.signatures) is not on {base}; commit the cosign public key there (keys are read from the base branch, never the working tree)"
+    )]
+    TrustKeyMissing {
+        env: String,
+        path: String,
+        base: String,
+    },
+    #[error(
         "branch {branch} already exists on {remote} with another change for this environment and version; nothing was pushed. Close its pull request and delete the branch (`git push {remote} --delete {branch}`), then promote again"
     )]
     BranchTaken { branch: String, remote: String },

@@ -30,6 +30,7 @@ pub mod rollback;
 pub mod scratch;
 pub mod session;
 pub mod status;
+pub mod supply_chain;
 pub mod sync;
 pub mod verify;
 pub mod verify_deploy;

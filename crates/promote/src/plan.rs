@@ -47,6 +47,8 @@ pub struct Plan {
     pub policy: Option<PolicyVerdict>,
     /// What the registries said about every image reference the plan writes, or who skipped it.
     pub image_check: ImageCheckReport,
+    /// Signatures and provenance of what the plan makes run (issue 18).
+    pub supply_chain: promote_core::supply_chain::SupplyChainReport,
     /// The remote tip the plan was made from.
     pub base: String,
     #[serde(skip)]

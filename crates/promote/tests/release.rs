@@ -29,6 +29,14 @@ impl ImageResolver for MemRegistry {
             .find(|(k, _)| *k == key)
             .map(|(_, l)| l.clone()))
     }
+    fn supply_chain(
+        &self,
+        _: &promote_core::registry::ImageName,
+        _: &str,
+        _: &promote_core::supply_chain::SupplyChainQuery<'_>,
+    ) -> Result<promote_core::supply_chain::SupplyChainFacts, RegistryError> {
+        unreachable!("the release context reads no signatures")
+    }
 }
 
 const HOST: &str = "registry.example.com";

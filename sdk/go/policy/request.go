@@ -131,6 +131,46 @@ type ImageChange struct {
 	// Source is the release behind the change, when the new image's OCI labels name its
 	// source; nil otherwise. The labels are unverified: the image's builder wrote them.
 	Source *ImageSource `json:"source"`
+	// SupplyChain is the cosign signatures and SLSA provenance of the digest the change
+	// writes, verified by the host against the environment's trust: keys; nil when the
+	// environment has no trust: or with --skip-image-check.
+	SupplyChain *SupplyChain `json:"supplyChain"`
+}
+
+// SupplyChain is what the registry holds about one digest, verified by the host.
+type SupplyChain struct {
+	// Reference is registry/repo@sha256:..., what was checked.
+	Reference string `json:"reference"`
+	// Signatures are every signature found, verified or not.
+	Signatures []SignatureFact `json:"signatures"`
+	// Provenance is from the newest SLSA provenance attestation a trusted key signed; nil
+	// when there is none.
+	Provenance *Provenance `json:"provenance"`
+	// Notes say what else the host saw (no signature tag, an attestation that does not count).
+	Notes []string `json:"notes"`
+}
+
+// SignatureFact is one signature of a digest.
+type SignatureFact struct {
+	// Verified: a trusted key verified it over a payload naming this digest.
+	Verified bool `json:"verified"`
+	// Key is the repo path of the trusted key that verified it; nil when none did.
+	Key *string `json:"key"`
+	// Reason says why it does not count, when not verified.
+	Reason *string `json:"reason"`
+}
+
+// Provenance is how a digest was built, from a verified SLSA provenance (v0.2 or v1).
+type Provenance struct {
+	PredicateType  string  `json:"predicateType"`
+	Builder        *string `json:"builder"`
+	SourceRepo     *string `json:"sourceRepo"`
+	SourceRevision *string `json:"sourceRevision"`
+	// SourceRef is the ref the build ran for, e.g. refs/heads/main.
+	SourceRef *string `json:"sourceRef"`
+	BuildType *string `json:"buildType"`
+	// Key is the repo path of the key that signed the attestation.
+	Key string `json:"key"`
 }
 
 // ImageSource is where an image was built from, and the range a promotion brings in.

@@ -327,6 +327,7 @@ pub(super) fn plan_text(plan: &Plan) -> String {
         )),
     }
     s.push_str(&image_check_text(&plan.image_check));
+    s.push_str(&supply_chain_text(&plan.supply_chain));
     match &plan.policy {
         None => s.push_str("policies: none configured for this environment\n"),
         Some(v) => s.push_str(&policy_text(v)),
@@ -472,6 +473,33 @@ fn image_check_text(r: &promote_core::registry::ImageCheckReport) -> String {
         ImageCheckReport::Skipped { .. } => {
             format!("images: {CYAN}not checked{CYAN:#} ({})\n", r.summary())
         }
+    }
+}
+
+/// `supply chain: verified N signatures (key …)` with a line per image, who skipped it, or
+/// nothing when the environment has no `trust:`.
+fn supply_chain_text(r: &promote_core::supply_chain::SupplyChainReport) -> String {
+    use promote_core::supply_chain::SupplyChainReport;
+    let Some(summary) = r.summary() else {
+        return String::new();
+    };
+    match r {
+        SupplyChainReport::Checked { images, .. } => {
+            let mut s = format!("supply chain: {summary}\n");
+            for i in images {
+                let (on, off) = if i.verified() > 0 {
+                    (GREEN, GREEN)
+                } else {
+                    (YELLOW, YELLOW)
+                };
+                s.push_str(&format!("  {on}{}{off:#}\n", i.line()));
+                for n in &i.notes {
+                    s.push_str(&format!("    {DIM}{n}{DIM:#}\n"));
+                }
+            }
+            s
+        }
+        _ => format!("supply chain: {CYAN}not checked{CYAN:#} ({summary})\n"),
     }
 }
 

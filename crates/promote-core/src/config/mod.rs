@@ -11,6 +11,7 @@ use crate::yaml;
 mod common;
 mod init;
 mod raw;
+mod trust;
 mod validate;
 mod verify;
 
@@ -129,6 +130,8 @@ pub struct Environment {
     pub rollback_policies: Vec<PolicyRef>,
     /// `verify:`: the checks after a deploy (empty: none).
     pub verify: VerifySpec,
+    /// `trust:`: the keys that must have signed what the environment runs (empty: no check).
+    pub trust: crate::supply_chain::TrustSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

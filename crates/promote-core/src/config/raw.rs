@@ -68,6 +68,25 @@ pub(super) struct RawEnv {
     #[serde(default)]
     pub(super) policies: RawPolicies,
     pub(super) verify: Option<RawVerify>,
+    pub(super) trust: Option<RawTrust>,
+}
+
+/// `trust:` of an environment: who must have signed what it runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrust {
+    #[serde(default)]
+    pub(super) signatures: Vec<RawSigner>,
+    #[serde(default)]
+    pub(super) attestations: Vec<String>,
+}
+
+/// One trusted signer: `key: PATH` (keyless is refused with a fix, see `trust.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSigner {
+    pub(super) key: Option<String>,
+    pub(super) keyless: Option<serde_json::Value>,
 }
 
 /// `verify:` of an environment.

@@ -208,6 +208,10 @@ fn environment(
             Some(v) => super::verify::verify(file, &key("verify"), v)?,
             None => Default::default(),
         },
+        trust: match e.trust {
+            Some(t) => super::trust::trust(file, &key("trust"), t)?,
+            None => Default::default(),
+        },
         name: e.name,
         overlay,
         from: e.from,

@@ -19,6 +19,8 @@
 
 mod challenge;
 pub mod credentials;
+mod provenance;
+mod signatures;
 mod token;
 
 use std::collections::HashMap;
@@ -35,6 +37,7 @@ use promote_core::registry::{
     ImageName, ImageQuery, ImageResolver, Lookup, Reference, RegistryError, is_loopback_host,
 };
 use promote_core::source::ImageLabels;
+use promote_core::supply_chain::{SupplyChainFacts, SupplyChainQuery};
 use serde_json::Value;
 
 use challenge::Challenge;
@@ -207,6 +210,24 @@ impl HttpRegistry {
         limit: u64,
         action: &str,
     ) -> Result<Option<Value>, RegistryError> {
+        let request = format!("GET /v2/{}/{}/{}", image.repository, what.0, what.1);
+        match self.get_bytes(image, what, limit, action)? {
+            None => Ok(None),
+            Some(body) => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|_| bad_content(image, &request, "something that is not JSON")),
+        }
+    }
+
+    /// `GET` a manifest or blob, at most `limit` bytes: `None` on 404. Content named by digest
+    /// is checked against it.
+    fn get_bytes(
+        &self,
+        image: &ImageName,
+        what: (&str, &str),
+        limit: u64,
+        action: &str,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
         let (kind, reference) = what;
         let path = format!("/v2/{}/{kind}/{reference}", image.repository);
         let url = format!("{}{path}", self.base(image));
@@ -222,7 +243,7 @@ impl HttpRegistry {
             return Err(bad_content(
                 image,
                 &request,
-                "more than the size read for labels",
+                &format!("more than the {limit} bytes read for this"),
             ));
         }
         if reference.starts_with("sha256:")
@@ -234,9 +255,7 @@ impl HttpRegistry {
                 "content that does not match its digest",
             ));
         }
-        serde_json::from_slice(&answer.body)
-            .map(Some)
-            .map_err(|_| bad_content(image, &request, "something that is not JSON"))
+        Ok(Some(answer.body))
     }
 }
 
@@ -347,6 +366,39 @@ impl ImageResolver for HttpRegistry {
             blob.map(|b| ImageLabels::from_config(&b))
                 .unwrap_or_default(),
         ))
+    }
+
+    fn supply_chain(
+        &self,
+        image: &ImageName,
+        digest: &str,
+        query: &SupplyChainQuery<'_>,
+    ) -> Result<SupplyChainFacts, RegistryError> {
+        let fetch = Fetcher {
+            registry: self,
+            image,
+            action: format!("read the signatures of {image}@{digest}"),
+        };
+        signatures::facts(&fetch, image, digest, query)
+    }
+}
+
+/// The registry as [`signatures`] reads it: one image's manifests and blobs.
+struct Fetcher<'a> {
+    registry: &'a HttpRegistry,
+    image: &'a ImageName,
+    action: String,
+}
+
+impl signatures::Fetch for Fetcher<'_> {
+    fn get(
+        &self,
+        kind: &str,
+        reference: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        self.registry
+            .get_bytes(self.image, (kind, reference), limit, &self.action)
     }
 }
 

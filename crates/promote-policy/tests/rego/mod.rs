@@ -66,6 +66,25 @@ fn the_rego_sensitive_objects_example_passes_its_cases() {
     }
 }
 
+/// The example that reads the supply-chain facts (`images[].supplyChain.provenance`): its cases
+/// on the host, with nothing left to the host's builtins.
+#[test]
+fn the_rego_trusted_builder_example_passes_its_cases() {
+    let host = host();
+    let dir = workspace_root().join("examples/policies/rego/trusted-builder");
+    let bundle = build_dir(&dir, &[DECISION, "promote/validate_settings"]);
+    let policy = host.load(&file(&bundle)).unwrap();
+    assert_eq!(policy.name(), "trusted-builder-rego");
+    assert_eq!(policy.opa_builtins(), Some(&[][..]));
+    let cases = load_cases(&dir.join("cases")).unwrap();
+    assert_eq!(cases.len(), 3);
+    for (path, case) in cases {
+        if let Err(problems) = run_case(&host, &policy, &case) {
+            panic!("{}:\n{problems}", path.display());
+        }
+    }
+}
+
 #[test]
 fn the_rego_qa_approved_passes_the_builtin_cases_and_its_own() {
     let host = host();

@@ -14,6 +14,7 @@ use crate::clock::rfc3339;
 use crate::release::ImageSource;
 use crate::session::MAX_WALK;
 use crate::{PromoteError, Session};
+use promote_core::supply_chain::ImageSupplyChain;
 
 /// What the operation's policies are asked about.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub enum Operation<'a> {
         render_diff: &'a [ObjectDiff],
         /// The release behind each change (by image name; missing: unknown).
         sources: &'a [ImageSource],
+        /// Each change's signatures and provenance (`None`: not gathered).
+        supply_chain: Option<&'a [ImageSupplyChain]>,
     },
     /// A rollback, by either strategy.
     Rollback {
@@ -60,6 +63,7 @@ impl Operation<'_> {
                 mode,
                 render_diff,
                 sources,
+                supply_chain,
             } => sdk::Operation::Promote(sdk::Promotion {
                 environment: env.to_owned(),
                 from: from.map(str::to_owned),
@@ -76,6 +80,9 @@ impl Operation<'_> {
                             .iter()
                             .find(|s| s.image == c.name)
                             .and_then(to_sdk_source),
+                        supply_chain: supply_chain
+                            .and_then(|all| all.iter().find(|s| s.image == c.name))
+                            .map(to_sdk_supply_chain),
                     })
                     .collect(),
                 mode: match mode {
@@ -117,6 +124,32 @@ fn to_sdk_source(s: &ImageSource) -> Option<sdk::ImageSource> {
             .collect(),
         total_commits: s.total_commits.map(|n| n as u64),
     })
+}
+
+/// An image's signatures and provenance as policies see them.
+fn to_sdk_supply_chain(s: &ImageSupplyChain) -> sdk::SupplyChain {
+    sdk::SupplyChain {
+        reference: s.reference.clone(),
+        signatures: s
+            .signatures
+            .iter()
+            .map(|g| sdk::SignatureFact {
+                verified: g.verified,
+                key: g.key.clone(),
+                reason: g.reason.clone(),
+            })
+            .collect(),
+        provenance: s.provenance.as_ref().map(|p| sdk::Provenance {
+            predicate_type: p.predicate_type.clone(),
+            builder: p.builder.clone(),
+            source_repo: p.source_repo.clone(),
+            source_revision: p.source_revision.clone(),
+            source_ref: p.source_ref.clone(),
+            build_type: p.build_type.clone(),
+            key: p.key.clone(),
+        }),
+        notes: s.notes.clone(),
+    }
 }
 
 /// One rendered object as policies see it: no patch text.

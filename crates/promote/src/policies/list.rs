@@ -377,15 +377,15 @@ mod tests {
         let report = run(&runtime, ConfigSource::Workspace(workspace.clone()), &ui).unwrap();
         assert_eq!(report.config, None);
         let origins: Vec<&str> = report.items.iter().map(|r| r.origin.as_str()).collect();
-        assert_eq!(origins.len(), 8, "{origins:?}");
+        assert_eq!(origins.len(), 9, "{origins:?}");
         assert_eq!(origins[0], "builtin:qa-approved");
-        assert_eq!(origins[7], missing.display().to_string());
+        assert_eq!(origins[8], missing.display().to_string());
         assert!(
-            report.items[..7]
+            report.items[..8]
                 .iter()
                 .all(|r| r.error.is_none() && r.sha256.is_some())
         );
-        assert_eq!(report.items[7].used_by, ["--policy"]);
+        assert_eq!(report.items[8].used_by, ["--policy"]);
         assert!(report.has_errors() && ui.0.borrow().is_empty());
 
         // `--repo` that is not a repository is an error, not an empty list.

@@ -10,6 +10,7 @@ use promote_core::config::{Environment, Mode};
 use promote_core::image::ImageChange;
 use promote_core::overlay::{ImageEdit, Overlay};
 use promote_core::registry::ImageCheckReport;
+use promote_core::supply_chain::{ImageSupplyChain, SupplyChainReport};
 use promote_core::{Person, diff};
 use promote_git::CommitId;
 
@@ -19,6 +20,7 @@ use crate::images::{Found, ImageCheck};
 use crate::plan::{Plan, RenderDiff, RenderReport};
 use crate::render::{Rendered, Renderer};
 use crate::rendered::{self, PlanComparison};
+use crate::supply_chain::Trust;
 use crate::{Interaction, PromoteError};
 use promote_core::render_diff::ObjectDiff;
 
@@ -57,18 +59,25 @@ impl Draft<'_> {
     }
 }
 
+/// What the policies see besides the draft: what it does to the rendered manifests, the
+/// release behind each image, and each image's supply-chain facts (`None`: not gathered).
+pub type Seen<'s> = (
+    &'s [ObjectDiff],
+    &'s [ImageSource],
+    Option<&'s [ImageSupplyChain]>,
+);
+
 /// Judges a draft by its author, with what it does to the rendered manifests (`None`: no
 /// policies configured).
-pub type Judge<'a> = dyn Fn(
-        &Draft<'_>,
-        &Person,
-        (&[ObjectDiff], &[ImageSource]),
-    ) -> Result<Option<PolicyVerdict>, PromoteError>
-    + 'a;
+pub type Judge<'a> =
+    dyn Fn(&Draft<'_>, &Person, Seen<'_>) -> Result<Option<PolicyVerdict>, PromoteError> + 'a;
 
-/// Builds a commit message from the draft, the author, the policies' verdict and the image check.
+/// What the registry checks found: the image check and the supply-chain step.
+pub type Checks<'c> = (&'c ImageCheckReport, &'c SupplyChainReport);
+
+/// Builds a commit message from the draft, the author, the policies' verdict and the checks.
 pub type Message<'a> =
-    dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, &ImageCheckReport) -> String + 'a;
+    dyn Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, Checks<'_>) -> String + 'a;
 
 impl Planner<'_> {
     /// ENV's promote policies on a drafted promotion (`None`: none configured). Shared by
@@ -77,7 +86,7 @@ impl Planner<'_> {
     pub fn judge_promotion(
         &self,
         d: &Draft<'_>,
-        (author, seen): (&Person, (&[ObjectDiff], &[ImageSource])),
+        (author, seen): (&Person, Seen<'_>),
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
         self.judge_promotion_with(d, (author, seen), None, ui)
@@ -87,7 +96,7 @@ impl Planner<'_> {
     pub fn judge_promotion_with(
         &self,
         d: &Draft<'_>,
-        (author, (render_diff, sources)): (&Person, (&[ObjectDiff], &[ImageSource])),
+        (author, (render_diff, sources, supply_chain)): (&Person, Seen<'_>),
         pr: Option<PrApprovals<'_>>,
         ui: &dyn Interaction,
     ) -> Result<Option<PolicyVerdict>, PromoteError> {
@@ -102,6 +111,7 @@ impl Planner<'_> {
                     mode: d.mode,
                     render_diff,
                     sources,
+                    supply_chain,
                 },
                 version,
                 promoted: &d.promoted(),
@@ -113,10 +123,14 @@ impl Planner<'_> {
     }
 }
 
+/// What the registries said: the image check's references (`None`: skipped) and the
+/// supply-chain facts (`None`: not gathered).
+type Looked = (Option<Vec<Found>>, Option<Vec<ImageSupplyChain>>);
+
 /// The results of [`finish`]'s side-by-side work.
 struct SideBySide {
     rendered: Result<Rendered, PromoteError>,
-    found: Result<Option<Vec<Found>>, PromoteError>,
+    found: Result<Looked, PromoteError>,
     judged: Result<(Person, Option<PolicyVerdict>), PromoteError>,
     last: Option<(CommitId, String)>,
     baseline: Baseline,
@@ -142,14 +156,15 @@ pub fn finish(
     let new_text = overlay.apply(d.edits)?;
     check_edit(overlay, &new_text, &d.changes)?;
     let file = overlay.file().to_owned();
+    let trust = crate::supply_chain::trust(planner.images, session, env)?;
     ui.step(&format!(
         "rendering {} with {}",
         env.overlay,
         renderer.program.describe()
     ));
-    let side = side_by_side(planner, &d, &file, &new_text, pinned, judge, ui);
+    let side = side_by_side(planner, &d, (&file, &new_text), (pinned, &trust), judge, ui);
     // An unknown image is the first thing to fix: report it before a render error it may cause.
-    let found = side.found?;
+    let (found, supply_chain) = side.found?;
     let rendered = side.rendered?;
     if rendered.speculative {
         ui.step("rendered while fetching: the fetch changed nothing the render reads");
@@ -159,7 +174,8 @@ pub fn finish(
     let render_diff = side.render_diff;
     let sources = side.sources;
     let image_check = crate::images::report(found, &author);
-    let commit_message = message(&d, &author, policy.as_ref(), &image_check);
+    let supply_chain = crate::supply_chain::report(&trust, supply_chain, &author);
+    let commit_message = message(&d, &author, policy.as_ref(), (&image_check, &supply_chain));
     Ok(Plan {
         environment: env.name.clone(),
         diff: diff::unified(&file, overlay.text(), &new_text),
@@ -181,6 +197,7 @@ pub fn finish(
         author,
         policy,
         image_check,
+        supply_chain,
         base: session.base.to_string(),
         new_text,
         overlay_dir: env.overlay.clone(),
@@ -194,9 +211,8 @@ pub fn finish(
 fn side_by_side(
     planner: &Planner<'_>,
     d: &Draft<'_>,
-    file: &str,
-    new_text: &str,
-    pinned: &[Found],
+    (file, new_text): (&str, &str),
+    (pinned, trust): (&[Found], &Trust),
     judge: &Judge<'_>,
     ui: &dyn Interaction,
 ) -> SideBySide {
@@ -233,7 +249,14 @@ fn side_by_side(
             s.spawn(move || release::ranges(resolver.as_ref(), &known, changes))
         });
         let pending = crate::images::pending(planner.images, &d.changes, pinned, ui);
-        let images = s.spawn(move || crate::images::resolve_pending(pending?, pinned));
+        crate::supply_chain::announce(trust, d.changes.len(), ui);
+        let (resolver, changes) = (planner.images.resolver_arc(), &d.changes);
+        let images = s.spawn(move || -> Result<_, PromoteError> {
+            let found = crate::images::resolve_pending(pending?, pinned)?;
+            let chain =
+                crate::supply_chain::gather(trust, resolver.as_deref(), changes, found.as_deref())?;
+            Ok((found, chain))
+        });
         let author = match &d.author {
             Some(a) => Ok(a.clone()),
             None => session.repo.config_person().ok_or(PromoteError::NoIdentity),
@@ -260,11 +283,14 @@ fn side_by_side(
                 }
                 None => Vec::new(),
             };
-        let judged =
-            author.and_then(|a| judge(d, &a, (render_diff.objects(), &sources)).map(|v| (a, v)));
+        // The policies read the supply-chain facts, which need the digests the image check
+        // resolves: wait for both first.
         let found = images
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let chain = found.as_ref().ok().and_then(|(_, c)| c.as_deref());
+        let judged = author
+            .and_then(|a| judge(d, &a, (render_diff.objects(), &sources, chain)).map(|v| (a, v)));
         SideBySide {
             rendered,
             found,

@@ -3,10 +3,9 @@
 //! trailer's value comes from the tool; user text cannot add or change one.
 
 use promote_core::Person;
-use promote_core::registry::ImageCheckReport;
 use promote_core::trailers::{self, Trailers};
 
-use super::draft::Draft;
+use super::draft::{Checks, Draft};
 use crate::Session;
 use crate::gate::{PolicyVerdict, verdict};
 
@@ -31,9 +30,9 @@ pub fn builder<'a>(
     session: &'a Session,
     subject: &'a Subject<'a>,
     note: Option<&'a str>,
-) -> impl Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, &ImageCheckReport) -> String + 'a {
-    move |d, author, verdict, images| {
-        commit_message((session, d, author), subject, note, verdict, images)
+) -> impl Fn(&Draft<'_>, &Person, Option<&PolicyVerdict>, Checks<'_>) -> String + 'a {
+    move |d, author, verdict, checks| {
+        commit_message((session, d, author), subject, note, verdict, checks)
     }
 }
 
@@ -42,7 +41,7 @@ pub fn commit_message(
     subject: &Subject<'_>,
     note: Option<&str>,
     verdict: Option<&PolicyVerdict>,
-    images: &ImageCheckReport,
+    (images, supply_chain): Checks<'_>,
 ) -> String {
     let env = &d.env.name;
     let version = d.version.as_deref().unwrap_or("mixed");
@@ -92,5 +91,6 @@ pub fn commit_message(
         t.push(trailers::POLICY_CONFIG, format!("--config {cfg}"));
     }
     images.add_trailers(&mut t);
+    supply_chain.add_trailers(&mut t);
     trailers::message(&title, &body, &t)
 }

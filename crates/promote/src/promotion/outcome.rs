@@ -113,6 +113,10 @@ pub struct PromotionResult<'a> {
     pub policy: Option<&'a PolicyVerdict>,
     /// What the registries said about each written image reference, or who skipped the check.
     pub image_check: Option<&'a ImageCheckReport>,
+    /// Signatures and provenance of each written digest (`status: checked | skipped`); absent
+    /// when the environment has no `trust:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supply_chain: Option<&'a promote_core::supply_chain::SupplyChainReport>,
     /// After the landing: what Argo CD did (with `--wait`, how the wait ended).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<&'a Deployment>,
@@ -197,6 +201,7 @@ fn already_at<'a>(kind: &'static str, a: &'a AlreadyAt) -> PromotionResult<'a> {
         pull_request: None,
         policy: None,
         image_check: None,
+        supply_chain: None,
         deployment: None,
         verification: None,
         auto_rollback: None,
@@ -245,6 +250,12 @@ fn of_plan<'a>(
         pull_request: landed.and_then(Landed::pull_request),
         policy: plan.policy.as_ref(),
         image_check: Some(&plan.image_check),
+        supply_chain: Some(&plan.supply_chain).filter(|r| {
+            !matches!(
+                r,
+                promote_core::supply_chain::SupplyChainReport::NotConfigured
+            )
+        }),
         deployment: None,
         verification: None,
         auto_rollback: None,

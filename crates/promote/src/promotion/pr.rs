@@ -608,10 +608,24 @@ fn body(o: &Opening<'_>, check: &ApprovalCheck) -> (String, Vec<String>) {
         branch_name(&plan.environment, plan.version.as_deref())
     );
     release_section(&mut s, plan);
+    supply_chain_section(&mut s, plan);
     let budget = BODY_LIMIT.saturating_sub(s.len() + tail.len());
     let comments = render_diff_section(&mut s, plan, budget, &how_to_see);
     s.push_str(&tail);
     (s, comments)
+}
+
+/// The supply chain: the summary, then one line per image (its signatures, its provenance).
+/// Registry text (reasons, builder ids) is shown as inline code, so none of it becomes Markdown.
+fn supply_chain_section(s: &mut String, plan: &Plan) {
+    let Some(summary) = plan.supply_chain.summary() else {
+        return;
+    };
+    let _ = writeln!(s, "**Supply chain:** {summary}.");
+    for i in plan.supply_chain.images().unwrap_or_default() {
+        let _ = writeln!(s, "- `{}`", i.line().replace('`', "'"));
+    }
+    s.push('\n');
 }
 
 /// The release behind the tags: per image the source range (a compare link on the forges we

@@ -11,6 +11,7 @@ use promote_core::Person;
 use promote_core::config::{Environment, Mode};
 use promote_core::image::{EnvVersion, ImageChange, ImageRef};
 use promote_core::overlay::{ImageEdit, Overlay, PlanOptions, Target};
+use promote_core::supply_chain::ImageSupplyChain;
 use promote_git::CommitId;
 
 use crate::gate::PolicyVerdict;
@@ -267,6 +268,18 @@ impl EnvCheck<'_> {
         }
     }
 
+    /// The signatures and provenance of what the change makes run, when the environment has a
+    /// `trust:` (the registry is asked only then; `None` otherwise).
+    fn supply_chain(
+        &self,
+        judged: &[ImageChange],
+    ) -> Result<Option<Vec<ImageSupplyChain>>, PromoteError> {
+        let trust =
+            crate::supply_chain::trust(self.planner.images, self.planner.gate.session, self.env)?;
+        let resolver = self.planner.images.resolver_arc();
+        crate::supply_chain::gather(&trust, resolver.as_deref(), judged, None)
+    }
+
     /// The policies on what the change amounts to, and the environment's report.
     fn report(
         &self,
@@ -305,8 +318,13 @@ impl EnvCheck<'_> {
         let verdict = if judged.is_empty() {
             Ok(None)
         } else {
-            self.planner
-                .judge_promotion(&draft, (self.author, (objects, &[])), ui)
+            self.supply_chain(&judged).and_then(|chain| {
+                self.planner.judge_promotion(
+                    &draft,
+                    (self.author, (objects, &[], chain.as_deref())),
+                    ui,
+                )
+            })
         };
         let render = match render {
             Ok(r) => RenderCheck::Ok(RenderReport {

@@ -75,6 +75,18 @@ pub fn run(
         dry_run: true,
         ..PolicyContext::default()
     };
+    // verify runs no image check; the registry is asked only for the signatures of the
+    // environments that have a `trust:` (their policies need the facts).
+    let images = if session
+        .config
+        .environments
+        .iter()
+        .any(|e| !e.trust.is_empty())
+    {
+        ImageCheck::for_mode(crate::images::ImageMode::Check, ports)?
+    } else {
+        ImageCheck::Skip
+    };
     let planner = Planner {
         gate: Gate {
             ports,
@@ -82,7 +94,7 @@ pub fn run(
             context: &context,
         },
         renderer: &ports.renderer,
-        images: &ImageCheck::Skip,
+        images: &images,
     };
     verify(&planner, range, ui)
 }

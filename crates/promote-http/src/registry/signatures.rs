@@ -1,0 +1,402 @@
+//! Cosign signatures and attestations of one digest, read from the registry and verified
+//! against the environment's trusted keys (issue 18).
+//!
+//! Where they are: cosign's tag scheme, `sha256-<hex>.sig` (one layer per signature, a
+//! "simple signing" payload naming the digest, the signature in the layer's
+//! `dev.cosignproject.cosign/signature` annotation) and `sha256-<hex>.att` (one layer per
+//! attestation, a DSSE envelope holding an in-toto statement). The OCI referrers API is not
+//! read: cosign 2 writes the tag scheme unless asked otherwise (docs/security.md says so).
+//!
+//! Everything here is hostile input: manifests and blobs are bounded in size, layers in count,
+//! every blob is fetched by digest and checked against it, and a signature counts only when a
+//! trusted key verifies it over a payload that names this very digest. The crypto is
+//! sigstore-rs's (`CosignVerificationKey`), not ours: it takes the PEM `cosign generate-key-pair`
+//! writes (ECDSA P-256, and RSA, Ed25519). The transparency log is not consulted (key-based
+//! signing needs none: `cosign sign --tlog-upload=false` verifies as `cosign verify
+//! --insecure-ignore-tlog` would).
+
+use base64::Engine as _;
+use serde_json::Value;
+use sigstore::crypto::{CosignVerificationKey, Signature};
+
+use promote_core::registry::{ImageName, RegistryError};
+use promote_core::supply_chain::{
+    Provenance, SignatureFact, SupplyChainFacts, SupplyChainQuery, TrustedKey,
+};
+
+/// How this module reads the registry: `GET /v2/<repo>/<kind>/<reference>`, at most `limit`
+/// bytes, checked against the reference when it is a digest; `None` on 404. The registry
+/// client implements it (so this module does not name it: no import circle).
+pub(super) trait Fetch {
+    fn get(
+        &self,
+        kind: &str,
+        reference: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, RegistryError>;
+}
+
+/// A `.sig` or `.att` manifest lists a few layers: a few KiB.
+const MAX_MANIFEST: u64 = 1024 * 1024;
+
+/// Signatures and attestations read per digest; more is not a signing setup, it is noise.
+const MAX_LAYERS: usize = 32;
+/// A simple-signing payload is a few hundred bytes.
+const MAX_PAYLOAD: u64 = 64 * 1024;
+/// A provenance envelope can list many materials, but not megabytes of them.
+const MAX_ENVELOPE: u64 = 2 * 1024 * 1024;
+
+const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+/// The verified facts of `image@digest`.
+pub(super) fn facts(
+    registry: &dyn Fetch,
+    image: &ImageName,
+    digest: &str,
+    query: &SupplyChainQuery<'_>,
+) -> Result<SupplyChainFacts, RegistryError> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|_| promote_core::image::valid_digest(digest))
+        .ok_or_else(|| RegistryError::Unexpected {
+            registry: image.registry.clone(),
+            request: format!("the signatures of {image}@{digest}"),
+            status: 0,
+            message: "only sha256 digests are checked".into(),
+        })?;
+    let keys = parse_keys(query.keys)?;
+    let reader = Reader { registry, image };
+    let mut facts = SupplyChainFacts::default();
+    match reader.layers(&format!("sha256-{hex}.sig"), &mut facts.notes)? {
+        None => facts.notes.push(format!(
+            "no signature tag sha256-{hex}.sig in {}",
+            image.registry
+        )),
+        Some(layers) => {
+            for layer in layers {
+                let fact = reader.signature(&layer, digest, &keys)?;
+                facts.signatures.push(fact);
+            }
+        }
+    }
+    let wanted: Vec<&str> = query
+        .attestations
+        .iter()
+        .flat_map(|k| k.predicate_types().iter().copied())
+        .collect();
+    if !wanted.is_empty() {
+        match reader.layers(&format!("sha256-{hex}.att"), &mut facts.notes)? {
+            None => facts.notes.push(format!(
+                "no attestation tag sha256-{hex}.att in {}",
+                image.registry
+            )),
+            Some(layers) => {
+                for layer in layers {
+                    if let Some(p) =
+                        reader.attestation(&layer, hex, (&keys, &wanted), &mut facts.notes)?
+                    {
+                        // cosign appends: the last verified provenance is the newest.
+                        facts.provenance = Some(p);
+                    }
+                }
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// A trusted key parsed for verification; a key that does not parse is the config's fault.
+fn parse_keys(keys: &[TrustedKey]) -> Result<Vec<(String, CosignVerificationKey)>, RegistryError> {
+    keys.iter()
+        .map(|k| {
+            CosignVerificationKey::try_from_pem(&k.pem)
+                .map(|v| (k.path.clone(), v))
+                .map_err(|e| RegistryError::TrustKey {
+                    path: k.path.clone(),
+                    detail: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// The key that verifies `signature` over `message`, if any.
+fn verifying_key<'k>(
+    keys: &'k [(String, CosignVerificationKey)],
+    signature: &[u8],
+    message: &[u8],
+) -> Option<&'k str> {
+    keys.iter()
+        .find(|(_, k)| {
+            k.verify_signature(Signature::Base64Encoded(signature), message)
+                .is_ok()
+        })
+        .map(|(p, _)| p.as_str())
+}
+
+/// One layer of a `.sig` or `.att` manifest.
+struct Layer {
+    media_type: String,
+    digest: String,
+    annotations: serde_json::Map<String, Value>,
+}
+
+struct Reader<'a> {
+    registry: &'a dyn Fetch,
+    image: &'a ImageName,
+}
+
+impl Reader<'_> {
+    /// The layers of the manifest `tag` names (`None`: no such tag), at most [`MAX_LAYERS`].
+    fn layers(
+        &self,
+        tag: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Vec<Layer>>, RegistryError> {
+        let Some(bytes) = self.registry.get("manifests", tag, MAX_MANIFEST)? else {
+            return Ok(None);
+        };
+        let manifest: Value =
+            serde_json::from_slice(&bytes).map_err(|_| RegistryError::Unexpected {
+                registry: self.image.registry.clone(),
+                request: format!("GET /v2/{}/manifests/{tag}", self.image.repository),
+                status: 200,
+                message: "the registry sent something that is not JSON".into(),
+            })?;
+        let all = manifest
+            .get("layers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if all.len() > MAX_LAYERS {
+            notes.push(format!(
+                "{tag} has {} layers; the first {MAX_LAYERS} were read",
+                all.len()
+            ));
+        }
+        let layers = all
+            .iter()
+            .take(MAX_LAYERS)
+            .filter_map(|l| {
+                let digest = l.get("digest")?.as_str()?;
+                promote_core::image::valid_digest(digest).then(|| Layer {
+                    media_type: l
+                        .get("mediaType")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    digest: digest.to_owned(),
+                    annotations: l
+                        .get("annotations")
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
+        Ok(Some(layers))
+    }
+
+    fn blob(&self, digest: &str, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+        self.registry.get("blobs", digest, limit)
+    }
+
+    /// One signature layer, verified.
+    fn signature(
+        &self,
+        layer: &Layer,
+        digest: &str,
+        keys: &[(String, CosignVerificationKey)],
+    ) -> Result<SignatureFact, RegistryError> {
+        let unverified = |reason: String| SignatureFact {
+            verified: false,
+            key: None,
+            reason: Some(reason),
+        };
+        if layer.media_type != SIMPLE_SIGNING {
+            return Ok(unverified(format!(
+                "a layer of type `{}`, not a cosign signature",
+                layer.media_type
+            )));
+        }
+        let Some(signature) = layer
+            .annotations
+            .get(SIGNATURE_ANNOTATION)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(unverified(
+                "a signature layer without a signature (keyless bundles are not verified)".into(),
+            ));
+        };
+        let Some(payload) = self.blob(&layer.digest, MAX_PAYLOAD)? else {
+            return Ok(unverified(format!(
+                "its payload {} is missing from the registry",
+                layer.digest
+            )));
+        };
+        let Some(key) = verifying_key(keys, signature.as_bytes(), &payload) else {
+            return Ok(unverified("signed, but by none of the trusted keys".into()));
+        };
+        // The signature is good; it must also be about this digest (a signature copied from
+        // another image verifies too).
+        let signed = serde_json::from_slice::<Value>(&payload).ok();
+        let named = signed
+            .as_ref()
+            .and_then(|p| p.pointer("/critical/image/docker-manifest-digest"))
+            .and_then(Value::as_str);
+        let kind = signed
+            .as_ref()
+            .and_then(|p| p.pointer("/critical/type"))
+            .and_then(Value::as_str);
+        if kind != Some("cosign container image signature") || named != Some(digest) {
+            return Ok(SignatureFact {
+                verified: false,
+                key: Some(key.to_owned()),
+                reason: Some(format!(
+                    "signed by {key}, but the payload names {} instead of this digest",
+                    named.unwrap_or("no digest")
+                )),
+            });
+        }
+        Ok(SignatureFact {
+            verified: true,
+            key: Some(key.to_owned()),
+            reason: None,
+        })
+    }
+
+    /// One attestation layer: its provenance when a trusted key signed it, it is about this
+    /// digest, and its predicate is one of `wanted`.
+    fn attestation(
+        &self,
+        layer: &Layer,
+        hex: &str,
+        (keys, wanted): (&[(String, CosignVerificationKey)], &[&str]),
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Provenance>, RegistryError> {
+        let declared = layer
+            .annotations
+            .get("predicateType")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if layer.media_type != DSSE || !wanted.contains(&declared) {
+            return Ok(None);
+        }
+        let Some(bytes) = self.blob(&layer.digest, MAX_ENVELOPE)? else {
+            notes.push(format!(
+                "attestation {} is missing from the registry",
+                layer.digest
+            ));
+            return Ok(None);
+        };
+        let statement = match open_envelope(&bytes, keys) {
+            Ok(s) => s,
+            Err(why) => {
+                notes.push(format!("a {declared} attestation does not count: {why}"));
+                return Ok(None);
+            }
+        };
+        let (key, statement) = statement;
+        let about_digest = statement
+            .get("subject")
+            .and_then(Value::as_array)
+            .is_some_and(|s| {
+                s.iter()
+                    .any(|e| e.pointer("/digest/sha256").and_then(Value::as_str) == Some(hex))
+            });
+        let predicate_type = statement
+            .get("predicateType")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !about_digest || !wanted.contains(&predicate_type) {
+            notes.push(format!(
+                "a {declared} attestation signed by {key} is about another subject or predicate ({predicate_type})"
+            ));
+            return Ok(None);
+        }
+        let predicate = statement.get("predicate").cloned().unwrap_or(Value::Null);
+        Ok(Some(super::provenance::from_predicate(
+            predicate_type,
+            &predicate,
+            key,
+        )))
+    }
+}
+
+/// A DSSE envelope's in-toto statement, with the key that verified it: the signature is over
+/// the envelope's pre-authentication encoding (`DSSEv1 <len> <type> <len> <payload>`).
+fn open_envelope<'k>(
+    bytes: &[u8],
+    keys: &'k [(String, CosignVerificationKey)],
+) -> Result<(&'k str, Value), String> {
+    let envelope: Value =
+        serde_json::from_slice(bytes).map_err(|_| "its envelope is not JSON".to_owned())?;
+    let payload_type = envelope
+        .get("payloadType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if payload_type != IN_TOTO {
+        return Err(format!(
+            "its payload type is `{payload_type}`, not {IN_TOTO}"
+        ));
+    }
+    let payload = envelope
+        .get("payload")
+        .and_then(Value::as_str)
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+        .ok_or("its payload is not base64")?;
+    let pae = pae(payload_type, &payload);
+    let key = envelope
+        .get("signatures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .take(MAX_LAYERS)
+        .filter_map(|s| s.get("sig").and_then(Value::as_str))
+        .find_map(|sig| verifying_key(keys, sig.as_bytes(), &pae))
+        .ok_or("it is signed by none of the trusted keys")?;
+    let statement =
+        serde_json::from_slice(&payload).map_err(|_| "its statement is not JSON".to_owned())?;
+    Ok((key, statement))
+}
+
+/// DSSE's pre-authentication encoding.
+fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_is_dsse_v1() {
+        assert_eq!(
+            pae("application/vnd.in-toto+json", b"{}"),
+            b"DSSEv1 28 application/vnd.in-toto+json 2 {}".to_vec()
+        );
+    }
+
+    #[test]
+    fn an_envelope_without_a_trusted_signature_says_so() {
+        let env = serde_json::json!({
+            "payloadType": IN_TOTO,
+            "payload": base64::engine::general_purpose::STANDARD.encode(b"{}"),
+            "signatures": [{"sig": "AAAA"}]
+        });
+        let err = open_envelope(env.to_string().as_bytes(), &[]).unwrap_err();
+        assert_eq!(err, "it is signed by none of the trusted keys");
+        let err = open_envelope(b"nope", &[]).unwrap_err();
+        assert_eq!(err, "its envelope is not JSON");
+    }
+}

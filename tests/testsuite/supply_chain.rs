@@ -1,0 +1,290 @@
+//! Signatures and provenance as policy facts (issue 18), through the real binary, against the
+//! real `crane registry serve` and images signed and attested by the real `cosign` (a key pair
+//! made for the test, `--tlog-upload=false`): staging trusts `keys/release.pub` (committed to the
+//! base branch) and requires `builtin:signed-images`.
+
+use promote_testkit::cosign::KeyPair;
+use promote_testkit::registry::Registry;
+use promote_testkit::repo::{GitOps, Run, workspace_root};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+const CART: &str = "microservices-demo/cartservice";
+const STAGING_ARGO: &str = "    argocd: {app: staging-microservices-demo, namespace: argocd}\n";
+
+fn run(kit: &GitOps, args: &[&str]) -> Run {
+    kit.run_bin(BIN, &kit.clone, &[], args)
+}
+
+/// The example repo on `reg` (every image at v1.0.0 and v1.0.1), with staging trusting `key`
+/// and gated by `builtin:signed-images` with `settings`, plus `extra` policy entries.
+fn trusting(reg: &Registry, key: &KeyPair, settings: &str, extra: &str) -> GitOps {
+    let mut kit = GitOps::from_dir_on(
+        &workspace_root().join("examples/gitops"),
+        reg,
+        &["v1.0.0", "v1.0.1"],
+    );
+    let config = kit.origin_file("promote.yaml").unwrap();
+    assert!(config.contains(STAGING_ARGO), "{config}");
+    let staging = format!(
+        "{STAGING_ARGO}    trust:\n      signatures: [{{key: keys/release.pub}}]\n      attestations: [slsaprovenance]\n    policies:\n      promote:\n        - {{module: builtin:signed-images, settings: {settings}}}\n{extra}"
+    );
+    kit.put("promote.yaml", &config.replacen(STAGING_ARGO, &staging, 1))
+        .put("keys/release.pub", &key.public_pem());
+    kit.commit("staging trusts the release key");
+    kit
+}
+
+#[test]
+fn images_signed_by_the_trusted_key_are_promoted_and_the_check_is_recorded() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let kit = trusting(&reg, &release, "{}", "");
+    release.sign(&reg, CART, "v1.0.1");
+
+    let dry = run(
+        &kit,
+        &[
+            "staging",
+            "v1.0.1",
+            "--only",
+            "cartservice",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    let chain = &doc["supplyChain"];
+    assert_eq!(chain["status"], "checked", "{doc}");
+    assert_eq!(chain["keys"], serde_json::json!(["keys/release.pub"]));
+    let digest = reg.digest(CART, "v1.0.1");
+    assert_eq!(
+        chain["images"][0]["reference"],
+        format!("{}/{CART}@{digest}", reg.host())
+    );
+    assert_eq!(
+        chain["images"][0]["signatures"],
+        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}])
+    );
+    assert_eq!(chain["images"][0]["provenance"], serde_json::Value::Null);
+
+    let r = run(&kit, &["staging", "v1.0.1", "--only", "cartservice"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("supply chain: verified 1 signature (key keys/release.pub)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("cartservice: 1 verified signature (keys/release.pub)"),
+        "{}",
+        r.stdout
+    );
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        msg.contains("Supply-Chain: verified 1 signature (key keys/release.pub)\n"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unsigned_image_is_refused_with_the_fix() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let kit = trusting(&reg, &release, "{}", "");
+    let before = kit.origin_head();
+    let r = run(&kit, &["staging", "v1.0.1", "--only", "cartservice"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let digest = reg.digest(CART, "v1.0.1");
+    assert!(
+        all.contains(&format!(
+            "cartservice: {}/{CART}@{digest} is not signed; sign it with the release key (`cosign sign --key cosign.key",
+            reg.host()
+        )),
+        "{all}"
+    );
+    // The plan says why: the registry has no signature tag for the digest.
+    assert!(
+        all.contains(&format!("no signature tag sha256-{}.sig", &digest[7..])),
+        "{all}"
+    );
+    assert_eq!(kit.origin_head(), before, "nothing pushed");
+}
+
+#[test]
+fn a_signature_by_another_key_does_not_count() {
+    let reg = Registry::start();
+    let (release, other) = (KeyPair::generate(), KeyPair::generate());
+    let kit = trusting(&reg, &release, "{}", "");
+    other.sign(&reg, CART, "v1.0.1");
+    let r = run(
+        &kit,
+        &["staging", "v1.0.1", "--only", "cartservice", "--dry-run"],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            "has 1 signature but none by a trusted key: signed, but by none of the trusted keys"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "cartservice: 1 signature, none verified (signed, but by none of the trusted keys)"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn skipping_the_image_check_skips_the_signatures_and_the_built_in_denies() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let kit = trusting(&reg, &release, "{}", "");
+    release.sign(&reg, CART, "v1.0.1");
+    let r = run(
+        &kit,
+        &[
+            "staging",
+            "v1.0.1",
+            "--only",
+            "cartservice",
+            "--skip-image-check",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("supply chain: not checked (skipped by"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("cartservice: no signature was checked"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn provenance_is_verified_and_a_rego_policy_refuses_the_wrong_branch() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let bundle = std::fs::read(promote_testkit::opa::build_dir(
+        &workspace_root().join("examples/policies/rego/trusted-builder"),
+        &["promote/decision", "promote/validate_settings"],
+    ))
+    .unwrap();
+    let sha = sha256_hex(&bundle);
+    let builder = "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main";
+    let rego = format!(
+        "        - {{module: policies/trusted-builder.tar.gz, sha256: \"{sha}\", settings: {{builders: [\"{builder}\"], branch: main}}}}\n"
+    );
+    let kit = trusting(
+        &reg,
+        &release,
+        "{requireProvenance: {sourceRepo: \"https://github.com/acme/shop\"}}",
+        &rego,
+    );
+    commit_binary(&kit, "policies/trusted-builder.tar.gz", &bundle);
+    let shop = "https://github.com/acme/shop";
+    let revision = "1111111111111111111111111111111111111111";
+    release.sign(&reg, CART, "v1.0.1");
+    release.attest_provenance(
+        &reg,
+        (CART, "v1.0.1"),
+        (shop, "refs/heads/feature", revision),
+    );
+
+    let r = run(
+        &kit,
+        &[
+            "staging",
+            "v1.0.1",
+            "--only",
+            "cartservice",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let provenance = &doc["supplyChain"]["images"][0]["provenance"];
+    assert_eq!(provenance["sourceRepo"], shop, "{doc}");
+    assert_eq!(provenance["sourceRef"], "refs/heads/feature");
+    assert_eq!(provenance["sourceRevision"], revision);
+    assert_eq!(
+        provenance["builder"],
+        "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/feature"
+    );
+    assert_eq!(provenance["key"], "keys/release.pub");
+    let reasons: Vec<&str> = doc["policy"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    // The built-in accepts the repository; the Rego policy refuses the builder of another branch.
+    assert_eq!(reasons, ["UntrustedBuilder"], "{doc}");
+
+    // Attested again from main: the newest verified provenance counts, and both allow.
+    release.attest_provenance(&reg, (CART, "v1.0.1"), (shop, "refs/heads/main", revision));
+    let r = run(
+        &kit,
+        &["staging", "v1.0.1", "--only", "cartservice", "--dry-run"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "provenance: built by {builder} from {shop}@{revision}"
+        )),
+        "{}",
+        r.stdout
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()[..64].to_owned()
+}
+
+/// Commits a binary file to origin's main through a scratch clone.
+fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
+    let scratch = kit.root().join("ops");
+    kit.git_in(
+        kit.root(),
+        &["clone", "--quiet", kit.origin.to_str().unwrap(), "ops"],
+    );
+    let file = scratch.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, bytes).unwrap();
+    kit.git_in(&scratch, &["add", path]);
+    kit.git_in(
+        &scratch,
+        &[
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "the policy bundle",
+        ],
+    );
+    kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
+}
