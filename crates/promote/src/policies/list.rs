@@ -346,7 +346,7 @@ fn krew_rows(
 mod tests {
     use std::cell::RefCell;
 
-    use super::{ConfigSource, run};
+    use super::{BUILTIN_NAMES, ConfigSource, run};
     use crate::ports::{PolicyRuntime, PolicySettings};
     use crate::{Interaction, PromoteError, Workspace};
 
@@ -377,15 +377,16 @@ mod tests {
         let report = run(&runtime, ConfigSource::Workspace(workspace.clone()), &ui).unwrap();
         assert_eq!(report.config, None);
         let origins: Vec<&str> = report.items.iter().map(|r| r.origin.as_str()).collect();
-        assert_eq!(origins.len(), 9, "{origins:?}");
+        let n = BUILTIN_NAMES.len();
+        assert_eq!(origins.len(), n + 1, "{origins:?}");
         assert_eq!(origins[0], "builtin:qa-approved");
-        assert_eq!(origins[8], missing.display().to_string());
+        assert_eq!(origins[n], missing.display().to_string());
         assert!(
-            report.items[..8]
+            report.items[..n]
                 .iter()
                 .all(|r| r.error.is_none() && r.sha256.is_some())
         );
-        assert_eq!(report.items[8].used_by, ["--policy"]);
+        assert_eq!(report.items[n].used_by, ["--policy"]);
         assert!(report.has_errors() && ui.0.borrow().is_empty());
 
         // `--repo` that is not a repository is an error, not an empty list.
@@ -399,7 +400,7 @@ mod tests {
         ));
         // A workspace that could not be set up is said, and the rest is listed.
         let report = run(&runtime, ConfigSource::Unavailable("why".into()), &ui).unwrap();
-        assert_eq!(report.items.len(), 8);
+        assert_eq!(report.items.len(), BUILTIN_NAMES.len() + 1);
         assert_eq!(
             ui.0.borrow().as_slice(),
             ["not listing promote.yaml's modules: why"]
