@@ -395,7 +395,7 @@ fn verify_policies_judge_the_samples_from_promote_yaml() {
     let config = CONFIG.replace(
         "    argocd: {app: staging-microservices-demo, namespace: argocd}\n",
         &format!(
-            "    argocd: {{app: staging-microservices-demo, namespace: argocd}}\n    verify:\n      soak: 2s\n      checks:\n        - {{name: shop, http: {{url: \"{}/healthz\", every: 400ms}}}}\n      policies:\n        - {{module: builtin:slo-guard, settings: {{maxFailedSamples: 1, minSamples: 3}}}}\n",
+            "    argocd: {{app: staging-microservices-demo, namespace: argocd}}\n    verify:\n      soak: 6s\n      checks:\n        - {{name: shop, http: {{url: \"{}/healthz\", every: 400ms}}}}\n      policies:\n        - {{module: builtin:slo-guard, settings: {{maxFailedSamples: 1, minSamples: 3}}}}\n",
             shop.url
         ),
     );
