@@ -288,3 +288,87 @@ fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
     );
     kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
 }
+
+/// A hand-written bump of cartservice in staging's overlay, committed in the user's clone on
+/// top of origin's main (for `kubectl promote verify`).
+fn hand_written_bump(kit: &GitOps) {
+    kit.git(&["pull", "--quiet", "--ff-only", "origin", "main"]);
+    let path = kit.clone.join("kustomize/staging/kustomization.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.find("cartservice\n").expect("cartservice entry");
+    let (head, tail) = text.split_at(at);
+    let bumped = format!(
+        "{head}{}",
+        tail.replacen("newTag: v1.0.0", "newTag: v1.0.1", 1)
+    );
+    std::fs::write(&path, bumped).unwrap();
+    kit.git(&[
+        "commit",
+        "--quiet",
+        "-am",
+        "staging: cartservice v1.0.1 by hand",
+    ]);
+}
+
+#[test]
+fn verify_shows_the_signatures_of_a_hand_written_change_and_honours_the_skip() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let kit = trusting(&reg, &release, "{}", "");
+    release.sign(&reg, CART, "v1.0.1");
+    hand_written_bump(&kit);
+
+    let r = run(&kit, &["verify", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let staging = &doc["environments"][0];
+    assert_eq!(staging["environment"], "staging", "{doc}");
+    let chain = &staging["supplyChain"];
+    assert_eq!(chain["status"], "checked", "{doc}");
+    let digest = reg.digest(CART, "v1.0.1");
+    assert_eq!(
+        chain["images"][0]["reference"],
+        format!("{}/{CART}@{digest}", reg.host())
+    );
+    assert_eq!(
+        chain["images"][0]["signatures"],
+        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}])
+    );
+    let text = run(&kit, &["verify"]);
+    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
+    assert!(
+        text.stdout
+            .contains("supply chain: verified 1 signature (key keys/release.pub)")
+            && text
+                .stdout
+                .contains("cartservice: 1 verified signature (keys/release.pub)"),
+        "{}",
+        text.stdout
+    );
+
+    // Skipped (flag or variable): no registry is asked, the report says who skipped it, and
+    // the built-in denies what it could not see signed.
+    let flag = run(&kit, &["verify", "--skip-image-check"]);
+    let var = kit.run_bin(
+        BIN,
+        &kit.clone,
+        &[("KUBECTL_PROMOTE_SKIP_IMAGE_CHECK", "1")],
+        &["verify", "-o", "json"],
+    );
+    assert_eq!(flag.code, 3, "{}{}", flag.stdout, flag.stderr);
+    assert!(
+        flag.stdout
+            .contains("supply chain: not checked (skipped by")
+            && flag
+                .stdout
+                .contains("cartservice: no signature was checked"),
+        "{}",
+        flag.stdout
+    );
+    assert_eq!(var.code, 3, "{}{}", var.stdout, var.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&var.stdout).unwrap();
+    let chain = &doc["environments"][0]["supplyChain"];
+    assert_eq!(chain["status"], "skipped", "{doc}");
+    assert!(chain["by"].as_str().unwrap().contains('<'), "{doc}");
+    assert_eq!(doc["environments"][0]["result"], "denied");
+}
