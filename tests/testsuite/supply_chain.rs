@@ -3,7 +3,7 @@
 //! made for the test, `--tlog-upload=false`): staging trusts `keys/release.pub` (committed to the
 //! base branch) and requires `builtin:signed-images`.
 
-use promote_testkit::cosign::KeyPair;
+use promote_testkit::cosign::{KeyPair, Storage};
 use promote_testkit::registry::Registry;
 use promote_testkit::repo::{GitOps, Run, workspace_root};
 
@@ -371,4 +371,111 @@ fn verify_shows_the_signatures_of_a_hand_written_change_and_honours_the_skip() {
     assert_eq!(chain["status"], "skipped", "{doc}");
     assert!(chain["by"].as_str().unwrap().contains('<'), "{doc}");
     assert_eq!(doc["environments"][0]["result"], "denied");
+}
+
+/// `cosign sign --registry-referrers-mode=oci-1-1` keeps the signature as an OCI referrer.
+/// crane's registry does not serve the referrers API (it answers 404), so cosign listed it under
+/// the fallback tag `sha256-<hex>`, which is where it is found.
+#[test]
+fn a_signature_kept_as_an_oci_referrer_counts_through_the_fallback_tag() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let kit = trusting(&reg, &release, "{}", "");
+    release.sign_in(&reg, (CART, "v1.0.1"), Storage::Referrer);
+    let r = run(
+        &kit,
+        &[
+            "staging",
+            "v1.0.1",
+            "--only",
+            "cartservice",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let image = &doc["supplyChain"]["images"][0];
+    assert_eq!(
+        image["signatures"],
+        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}]),
+        "{doc}"
+    );
+    let digest = reg.digest(CART, "v1.0.1");
+    assert!(
+        reg.tags(CART).contains(&format!("sha256-{}", &digest[7..])),
+        "{:?}",
+        reg.tags(CART)
+    );
+    // The cosign tags are not there: the fallback tag was read.
+    assert_eq!(
+        image["notes"][0],
+        format!(
+            "no signature tag sha256-{}.sig in {}",
+            &digest[7..],
+            reg.host()
+        ),
+        "{doc}"
+    );
+}
+
+/// `cosign sign|attest --new-bundle-format` against a registry that serves the referrers API:
+/// each is a Sigstore bundle (a DSSE envelope) listed by `GET /v2/<name>/referrers/<digest>`.
+/// Another key's bundle does not count; the release key's signature and provenance do.
+#[test]
+fn sigstore_bundles_listed_by_the_referrers_api_are_verified() {
+    let reg = Registry::start_program(&promote_testkit::go::referrers_registry());
+    let (release, other) = (KeyPair::generate(), KeyPair::generate());
+    let shop = "https://github.com/acme/shop";
+    let settings = format!("{{requireProvenance: {{sourceRepo: \"{shop}\", branch: main}}}}");
+    let kit = trusting(&reg, &release, &settings, "");
+    other.sign_in(&reg, (CART, "v1.0.1"), Storage::Bundle);
+    let args = [
+        "staging",
+        "v1.0.1",
+        "--only",
+        "cartservice",
+        "--dry-run",
+        "-o",
+        "json",
+    ];
+    let r = run(&kit, &args);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["supplyChain"]["images"][0]["signatures"],
+        serde_json::json!([{"verified": false, "key": null,
+            "reason": "it is signed by none of the trusted keys"}]),
+        "{doc}"
+    );
+
+    let revision = "2222222222222222222222222222222222222222";
+    release.sign_in(&reg, (CART, "v1.0.1"), Storage::Bundle);
+    release.attest_provenance_in(
+        &reg,
+        (CART, "v1.0.1"),
+        (shop, "refs/heads/main", revision),
+        Storage::Bundle,
+    );
+    // Listed by the API only: no cosign tag, no fallback tag.
+    let mut tags = reg.tags(CART);
+    tags.sort();
+    assert_eq!(tags, ["v1.0.0", "v1.0.1"]);
+    let r = run(&kit, &args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let image = &doc["supplyChain"]["images"][0];
+    let verified: Vec<&serde_json::Value> = image["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .collect();
+    assert_eq!(verified.len(), 1, "{doc}");
+    assert_eq!(verified[0]["key"], "keys/release.pub");
+    assert_eq!(image["signatures"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(image["provenance"]["sourceRepo"], shop, "{doc}");
+    assert_eq!(image["provenance"]["sourceRef"], "refs/heads/main");
+    assert_eq!(image["provenance"]["sourceRevision"], revision);
 }

@@ -86,6 +86,51 @@ pub fn go_policy(dir: &Path) -> PathBuf {
     wasm
 }
 
+/// `tests/referrers-registry` built (native, with `go build`, once per source and Go version,
+/// under `<target>/go-tools/`): go-containerregistry's registry with the OCI referrers API on,
+/// which `crane registry serve` (the same registry) leaves off. Start it with
+/// [`crate::registry::Registry::start_program`].
+pub fn referrers_registry() -> PathBuf {
+    let dir = workspace_root().join("tests/referrers-registry");
+    let version = Command::new("go")
+        .arg("version")
+        .output()
+        .expect("the referrers registry is built with Go: install Go 1.26 and put it on PATH");
+    let mut h = DefaultHasher::new();
+    version.stdout.hash(&mut h);
+    hash_tree(&dir, &dir, &mut h);
+    let out_dir = target_dir().join("go-tools");
+    let bin = out_dir.join(format!("referrers-registry-{:016x}", h.finish()));
+    if bin.is_file() {
+        return bin;
+    }
+    std::fs::create_dir_all(&out_dir).expect("mkdir go-tools");
+    // Build into a temp name and rename, so a concurrent test never runs half a binary.
+    let tmp = tempfile::Builder::new()
+        .prefix(".build-")
+        .tempfile_in(&out_dir)
+        .expect("temp file")
+        .into_temp_path();
+    let built = Command::new("go")
+        .arg("build")
+        .args(GO_BUILD_FLAGS)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(".")
+        .current_dir(&dir)
+        .env("CGO_ENABLED", "0")
+        .output()
+        .expect("run go build");
+    assert!(
+        built.status.success(),
+        "go build in {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    tmp.persist(&bin).expect("persist the referrers registry");
+    bin
+}
+
 /// A compiled-module cache root for tests that load Go modules (`<target>/go-policies/compiled`):
 /// a Go module takes seconds to compile in a debug build, so tests share one compile per engine
 /// configuration instead of paying it in every test.
