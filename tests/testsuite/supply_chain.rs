@@ -11,6 +11,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
 const CART: &str = "microservices-demo/cartservice";
 const STAGING_ARGO: &str = "    argocd: {app: staging-microservices-demo, namespace: argocd}\n";
 
+/// A dry run of cartservice v1.0.1 into staging, as a JSON document.
+const DRY_JSON: [&str; 7] = [
+    "staging",
+    "v1.0.1",
+    "--only",
+    "cartservice",
+    "--dry-run",
+    "-o",
+    "json",
+];
+
 fn run(kit: &GitOps, args: &[&str]) -> Run {
     kit.run_bin(BIN, &kit.clone, &[], args)
 }
@@ -41,32 +52,13 @@ fn images_signed_by_the_trusted_key_are_promoted_and_the_check_is_recorded() {
     let kit = trusting(&reg, &release, "{}", "");
     release.sign(&reg, CART, "v1.0.1");
 
-    let dry = run(
-        &kit,
-        &[
-            "staging",
-            "v1.0.1",
-            "--only",
-            "cartservice",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    );
+    let dry = run(&kit, &DRY_JSON);
     assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
     let doc: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
     let chain = &doc["supplyChain"];
     assert_eq!(chain["status"], "checked", "{doc}");
     assert_eq!(chain["keys"], serde_json::json!(["keys/release.pub"]));
-    let digest = reg.digest(CART, "v1.0.1");
-    assert_eq!(
-        chain["images"][0]["reference"],
-        format!("{}/{CART}@{digest}", reg.host())
-    );
-    assert_eq!(
-        chain["images"][0]["signatures"],
-        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}])
-    );
+    signed_by_release(chain, &reg);
     assert_eq!(chain["images"][0]["provenance"], serde_json::Value::Null);
 
     let r = run(&kit, &["staging", "v1.0.1", "--only", "cartservice"]);
@@ -202,18 +194,7 @@ fn provenance_is_verified_and_a_rego_policy_refuses_the_wrong_branch() {
         (shop, "refs/heads/feature", revision),
     );
 
-    let r = run(
-        &kit,
-        &[
-            "staging",
-            "v1.0.1",
-            "--only",
-            "cartservice",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    );
+    let r = run(&kit, &DRY_JSON);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let provenance = &doc["supplyChain"]["images"][0]["provenance"];
@@ -247,6 +228,22 @@ fn provenance_is_verified_and_a_rego_policy_refuses_the_wrong_branch() {
         )),
         "{}",
         r.stdout
+    );
+}
+
+/// A report's `supplyChain` (checked) holds cartservice v1.0.1's digest with one signature,
+/// verified by the release key.
+fn signed_by_release(chain: &serde_json::Value, reg: &Registry) {
+    let digest = reg.digest(CART, "v1.0.1");
+    assert_eq!(
+        chain["images"][0]["reference"],
+        format!("{}/{CART}@{digest}", reg.host()),
+        "{chain}"
+    );
+    assert_eq!(
+        chain["images"][0]["signatures"],
+        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}]),
+        "{chain}"
     );
 }
 
@@ -325,15 +322,7 @@ fn verify_shows_the_signatures_of_a_hand_written_change_and_honours_the_skip() {
     assert_eq!(staging["environment"], "staging", "{doc}");
     let chain = &staging["supplyChain"];
     assert_eq!(chain["status"], "checked", "{doc}");
-    let digest = reg.digest(CART, "v1.0.1");
-    assert_eq!(
-        chain["images"][0]["reference"],
-        format!("{}/{CART}@{digest}", reg.host())
-    );
-    assert_eq!(
-        chain["images"][0]["signatures"],
-        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}])
-    );
+    signed_by_release(chain, &reg);
     let text = run(&kit, &["verify"]);
     assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
     assert!(
@@ -382,26 +371,11 @@ fn a_signature_kept_as_an_oci_referrer_counts_through_the_fallback_tag() {
     let release = KeyPair::generate();
     let kit = trusting(&reg, &release, "{}", "");
     release.sign_in(&reg, (CART, "v1.0.1"), Storage::Referrer);
-    let r = run(
-        &kit,
-        &[
-            "staging",
-            "v1.0.1",
-            "--only",
-            "cartservice",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    );
+    let r = run(&kit, &DRY_JSON);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    signed_by_release(&doc["supplyChain"], &reg);
     let image = &doc["supplyChain"]["images"][0];
-    assert_eq!(
-        image["signatures"],
-        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}]),
-        "{doc}"
-    );
     let digest = reg.digest(CART, "v1.0.1");
     assert!(
         reg.tags(CART).contains(&format!("sha256-{}", &digest[7..])),
@@ -431,16 +405,7 @@ fn sigstore_bundles_listed_by_the_referrers_api_are_verified() {
     let settings = format!("{{requireProvenance: {{sourceRepo: \"{shop}\", branch: main}}}}");
     let kit = trusting(&reg, &release, &settings, "");
     other.sign_in(&reg, (CART, "v1.0.1"), Storage::Bundle);
-    let args = [
-        "staging",
-        "v1.0.1",
-        "--only",
-        "cartservice",
-        "--dry-run",
-        "-o",
-        "json",
-    ];
-    let r = run(&kit, &args);
+    let r = run(&kit, &DRY_JSON);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
@@ -462,7 +427,7 @@ fn sigstore_bundles_listed_by_the_referrers_api_are_verified() {
     let mut tags = reg.tags(CART);
     tags.sort();
     assert_eq!(tags, ["v1.0.0", "v1.0.1"]);
-    let r = run(&kit, &args);
+    let r = run(&kit, &DRY_JSON);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let image = &doc["supplyChain"]["images"][0];

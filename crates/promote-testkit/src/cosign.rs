@@ -86,18 +86,7 @@ impl KeyPair {
     /// [`KeyPair::sign`], with the signature kept as `storage` says.
     pub fn sign_in(&self, registry: &Registry, (repo, tag): (&str, &str), storage: Storage) {
         let reference = format!("{}/{repo}@{}", registry.host(), registry.digest(repo, tag));
-        let key = self.key();
-        let mut args = vec![
-            "sign",
-            "--key",
-            &key,
-            "--tlog-upload=false",
-            "--allow-insecure-registry",
-            "--yes",
-        ];
-        args.extend_from_slice(storage.args());
-        args.push(&reference);
-        run(self.dir.path(), &args);
+        self.run_keyed(&["sign"], storage, &reference);
     }
 
     /// `cosign attest --type slsaprovenance --predicate FILE` of `repo:tag`'s digest, with a
@@ -134,21 +123,32 @@ impl KeyPair {
         );
         let file = self.dir.path().join("predicate.json");
         std::fs::write(&file, predicate).expect("write predicate");
+        let predicate = ["--type", "slsaprovenance", "--predicate"];
+        let command = [
+            &["attest"][..],
+            &predicate,
+            &[file.to_str().expect("utf-8")],
+        ]
+        .concat();
+        self.run_keyed(&command, storage, &reference);
+    }
+}
+
+impl KeyPair {
+    /// `cosign COMMAND --key cosign.key --tlog-upload=false … REFERENCE`, stored as `storage`
+    /// says, against the test's plain-HTTP registry.
+    fn run_keyed(&self, command: &[&str], storage: Storage, reference: &str) {
         let key = self.key();
-        let mut args = vec![
-            "attest",
+        let mut args = command.to_vec();
+        args.extend_from_slice(&[
             "--key",
             &key,
-            "--type",
-            "slsaprovenance",
-            "--predicate",
-            file.to_str().expect("utf-8"),
             "--tlog-upload=false",
             "--allow-insecure-registry",
             "--yes",
-        ];
+        ]);
         args.extend_from_slice(storage.args());
-        args.push(&reference);
+        args.push(reference);
         run(self.dir.path(), &args);
     }
 }

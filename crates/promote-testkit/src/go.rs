@@ -51,32 +51,7 @@ pub fn go_policy(dir: &Path) -> PathBuf {
     if wasm.is_file() && out_dir.join("promote-policy.yaml").is_file() {
         return wasm;
     }
-    std::fs::create_dir_all(&out_dir).unwrap();
-    // Build into a temp name and rename, so a concurrent test never sees half a module.
-    let tmp = tempfile::Builder::new()
-        .prefix(".build-")
-        .suffix(".wasm")
-        .tempfile_in(&out_dir)
-        .unwrap()
-        .into_temp_path();
-    let built = Command::new("go")
-        .arg("build")
-        .args(GO_BUILD_FLAGS)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(".")
-        .current_dir(dir)
-        .env("GOOS", "wasip1")
-        .env("GOARCH", "wasm")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .unwrap_or_else(|e| panic!("running go build in {}: {e}", dir.display()));
-    assert!(
-        built.status.success(),
-        "GOOS=wasip1 GOARCH=wasm go build in {} failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let tmp = go_build(dir, &out_dir, &[("GOOS", "wasip1"), ("GOARCH", "wasm")]);
     std::fs::copy(
         dir.join("promote-policy.yaml"),
         out_dir.join("promote-policy.yaml"),
@@ -104,11 +79,18 @@ pub fn referrers_registry() -> PathBuf {
     if bin.is_file() {
         return bin;
     }
-    std::fs::create_dir_all(&out_dir).expect("mkdir go-tools");
-    // Build into a temp name and rename, so a concurrent test never runs half a binary.
+    let tmp = go_build(&dir, &out_dir, &[]);
+    tmp.persist(&bin).expect("persist the referrers registry");
+    bin
+}
+
+/// `go build` of the main package in `dir` (with `env`, CGO off) into a temp file in
+/// `out_dir`, for the caller to rename into place: a concurrent test never sees half a build.
+fn go_build(dir: &Path, out_dir: &Path, env: &[(&str, &str)]) -> tempfile::TempPath {
+    std::fs::create_dir_all(out_dir).expect("mkdir for a Go build");
     let tmp = tempfile::Builder::new()
         .prefix(".build-")
-        .tempfile_in(&out_dir)
+        .tempfile_in(out_dir)
         .expect("temp file")
         .into_temp_path();
     let built = Command::new("go")
@@ -117,18 +99,18 @@ pub fn referrers_registry() -> PathBuf {
         .arg("-o")
         .arg(&tmp)
         .arg(".")
-        .current_dir(&dir)
+        .current_dir(dir)
+        .envs(env.iter().copied())
         .env("CGO_ENABLED", "0")
         .output()
-        .expect("run go build");
+        .unwrap_or_else(|e| panic!("running go build in {}: {e}", dir.display()));
     assert!(
         built.status.success(),
-        "go build in {} failed:\n{}",
+        "go build ({env:?}) in {} failed:\n{}",
         dir.display(),
         String::from_utf8_lossy(&built.stderr)
     );
-    tmp.persist(&bin).expect("persist the referrers registry");
-    bin
+    tmp
 }
 
 /// A compiled-module cache root for tests that load Go modules (`<target>/go-policies/compiled`):
