@@ -3,13 +3,24 @@
 //! made for the test, `--tlog-upload=false`): staging trusts `keys/release.pub` (committed to the
 //! base branch) and requires `builtin:signed-images`.
 
-use promote_testkit::cosign::KeyPair;
+use promote_testkit::cosign::{KeyPair, Storage};
 use promote_testkit::registry::Registry;
 use promote_testkit::repo::{GitOps, Run, workspace_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
 const CART: &str = "microservices-demo/cartservice";
 const STAGING_ARGO: &str = "    argocd: {app: staging-microservices-demo, namespace: argocd}\n";
+
+/// A dry run of cartservice v1.0.1 into staging, as a JSON document.
+const DRY_JSON: [&str; 7] = [
+    "staging",
+    "v1.0.1",
+    "--only",
+    "cartservice",
+    "--dry-run",
+    "-o",
+    "json",
+];
 
 fn run(kit: &GitOps, args: &[&str]) -> Run {
     kit.run_bin(BIN, &kit.clone, &[], args)
@@ -41,32 +52,13 @@ fn images_signed_by_the_trusted_key_are_promoted_and_the_check_is_recorded() {
     let kit = trusting(&reg, &release, "{}", "");
     release.sign(&reg, CART, "v1.0.1");
 
-    let dry = run(
-        &kit,
-        &[
-            "staging",
-            "v1.0.1",
-            "--only",
-            "cartservice",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    );
+    let dry = run(&kit, &DRY_JSON);
     assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
     let doc: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
     let chain = &doc["supplyChain"];
     assert_eq!(chain["status"], "checked", "{doc}");
     assert_eq!(chain["keys"], serde_json::json!(["keys/release.pub"]));
-    let digest = reg.digest(CART, "v1.0.1");
-    assert_eq!(
-        chain["images"][0]["reference"],
-        format!("{}/{CART}@{digest}", reg.host())
-    );
-    assert_eq!(
-        chain["images"][0]["signatures"],
-        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}])
-    );
+    signed_by_release(chain, &reg);
     assert_eq!(chain["images"][0]["provenance"], serde_json::Value::Null);
 
     let r = run(&kit, &["staging", "v1.0.1", "--only", "cartservice"]);
@@ -202,18 +194,7 @@ fn provenance_is_verified_and_a_rego_policy_refuses_the_wrong_branch() {
         (shop, "refs/heads/feature", revision),
     );
 
-    let r = run(
-        &kit,
-        &[
-            "staging",
-            "v1.0.1",
-            "--only",
-            "cartservice",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    );
+    let r = run(&kit, &DRY_JSON);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let provenance = &doc["supplyChain"]["images"][0]["provenance"];
@@ -247,6 +228,22 @@ fn provenance_is_verified_and_a_rego_policy_refuses_the_wrong_branch() {
         )),
         "{}",
         r.stdout
+    );
+}
+
+/// A report's `supplyChain` (checked) holds cartservice v1.0.1's digest with one signature,
+/// verified by the release key.
+fn signed_by_release(chain: &serde_json::Value, reg: &Registry) {
+    let digest = reg.digest(CART, "v1.0.1");
+    assert_eq!(
+        chain["images"][0]["reference"],
+        format!("{}/{CART}@{digest}", reg.host()),
+        "{chain}"
+    );
+    assert_eq!(
+        chain["images"][0]["signatures"],
+        serde_json::json!([{"verified": true, "key": "keys/release.pub", "reason": null}]),
+        "{chain}"
     );
 }
 
@@ -287,4 +284,163 @@ fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
         ],
     );
     kit.git_in(&scratch, &["push", "--quiet", "origin", "HEAD:main"]);
+}
+
+/// A hand-written bump of cartservice in staging's overlay, committed in the user's clone on
+/// top of origin's main (for `kubectl promote verify`).
+fn hand_written_bump(kit: &GitOps) {
+    kit.git(&["pull", "--quiet", "--ff-only", "origin", "main"]);
+    let path = kit.clone.join("kustomize/staging/kustomization.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.find("cartservice\n").expect("cartservice entry");
+    let (head, tail) = text.split_at(at);
+    let bumped = format!(
+        "{head}{}",
+        tail.replacen("newTag: v1.0.0", "newTag: v1.0.1", 1)
+    );
+    std::fs::write(&path, bumped).unwrap();
+    kit.git(&[
+        "commit",
+        "--quiet",
+        "-am",
+        "staging: cartservice v1.0.1 by hand",
+    ]);
+}
+
+#[test]
+fn verify_shows_the_signatures_of_a_hand_written_change_and_honours_the_skip() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let kit = trusting(&reg, &release, "{}", "");
+    release.sign(&reg, CART, "v1.0.1");
+    hand_written_bump(&kit);
+
+    let r = run(&kit, &["verify", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let staging = &doc["environments"][0];
+    assert_eq!(staging["environment"], "staging", "{doc}");
+    let chain = &staging["supplyChain"];
+    assert_eq!(chain["status"], "checked", "{doc}");
+    signed_by_release(chain, &reg);
+    let text = run(&kit, &["verify"]);
+    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
+    assert!(
+        text.stdout
+            .contains("supply chain: verified 1 signature (key keys/release.pub)")
+            && text
+                .stdout
+                .contains("cartservice: 1 verified signature (keys/release.pub)"),
+        "{}",
+        text.stdout
+    );
+
+    // Skipped (flag or variable): no registry is asked, the report says who skipped it, and
+    // the built-in denies what it could not see signed.
+    let flag = run(&kit, &["verify", "--skip-image-check"]);
+    let var = kit.run_bin(
+        BIN,
+        &kit.clone,
+        &[("KUBECTL_PROMOTE_SKIP_IMAGE_CHECK", "1")],
+        &["verify", "-o", "json"],
+    );
+    assert_eq!(flag.code, 3, "{}{}", flag.stdout, flag.stderr);
+    assert!(
+        flag.stdout
+            .contains("supply chain: not checked (skipped by")
+            && flag
+                .stdout
+                .contains("cartservice: no signature was checked"),
+        "{}",
+        flag.stdout
+    );
+    assert_eq!(var.code, 3, "{}{}", var.stdout, var.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&var.stdout).unwrap();
+    let chain = &doc["environments"][0]["supplyChain"];
+    assert_eq!(chain["status"], "skipped", "{doc}");
+    assert!(chain["by"].as_str().unwrap().contains('<'), "{doc}");
+    assert_eq!(doc["environments"][0]["result"], "denied");
+}
+
+/// `cosign sign --registry-referrers-mode=oci-1-1` keeps the signature as an OCI referrer.
+/// crane's registry does not serve the referrers API (it answers 404), so cosign listed it under
+/// the fallback tag `sha256-<hex>`, which is where it is found.
+#[test]
+fn a_signature_kept_as_an_oci_referrer_counts_through_the_fallback_tag() {
+    let reg = Registry::start();
+    let release = KeyPair::generate();
+    let kit = trusting(&reg, &release, "{}", "");
+    release.sign_in(&reg, (CART, "v1.0.1"), Storage::Referrer);
+    let r = run(&kit, &DRY_JSON);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    signed_by_release(&doc["supplyChain"], &reg);
+    let image = &doc["supplyChain"]["images"][0];
+    let digest = reg.digest(CART, "v1.0.1");
+    assert!(
+        reg.tags(CART).contains(&format!("sha256-{}", &digest[7..])),
+        "{:?}",
+        reg.tags(CART)
+    );
+    // The cosign tags are not there: the fallback tag was read.
+    assert_eq!(
+        image["notes"][0],
+        format!(
+            "no signature tag sha256-{}.sig in {}",
+            &digest[7..],
+            reg.host()
+        ),
+        "{doc}"
+    );
+}
+
+/// `cosign sign|attest --new-bundle-format` against a registry that serves the referrers API:
+/// each is a Sigstore bundle (a DSSE envelope) listed by `GET /v2/<name>/referrers/<digest>`.
+/// Another key's bundle does not count; the release key's signature and provenance do.
+#[test]
+fn sigstore_bundles_listed_by_the_referrers_api_are_verified() {
+    let reg = Registry::start_program(&promote_testkit::go::referrers_registry());
+    let (release, other) = (KeyPair::generate(), KeyPair::generate());
+    let shop = "https://github.com/acme/shop";
+    let settings = format!("{{requireProvenance: {{sourceRepo: \"{shop}\", branch: main}}}}");
+    let kit = trusting(&reg, &release, &settings, "");
+    other.sign_in(&reg, (CART, "v1.0.1"), Storage::Bundle);
+    let r = run(&kit, &DRY_JSON);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["supplyChain"]["images"][0]["signatures"],
+        serde_json::json!([{"verified": false, "key": null,
+            "reason": "it is signed by none of the trusted keys"}]),
+        "{doc}"
+    );
+
+    let revision = "2222222222222222222222222222222222222222";
+    release.sign_in(&reg, (CART, "v1.0.1"), Storage::Bundle);
+    release.attest_provenance_in(
+        &reg,
+        (CART, "v1.0.1"),
+        (shop, "refs/heads/main", revision),
+        Storage::Bundle,
+    );
+    // Listed by the API only: no cosign tag, no fallback tag.
+    let mut tags = reg.tags(CART);
+    tags.sort();
+    assert_eq!(tags, ["v1.0.0", "v1.0.1"]);
+    let r = run(&kit, &DRY_JSON);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let image = &doc["supplyChain"]["images"][0];
+    let verified: Vec<&serde_json::Value> = image["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .collect();
+    assert_eq!(verified.len(), 1, "{doc}");
+    assert_eq!(verified[0]["key"], "keys/release.pub");
+    assert_eq!(image["signatures"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(image["provenance"]["sourceRepo"], shop, "{doc}");
+    assert_eq!(image["provenance"]["sourceRef"], "refs/heads/main");
+    assert_eq!(image["provenance"]["sourceRevision"], revision);
 }

@@ -753,6 +753,11 @@ pub struct VerifyArgs {
     /// Verify pull request N: fetch its head from the remote
     #[arg(long, value_name = "N")]
     pub pr: Option<u64>,
+    /// Do not ask the registries for the signatures of environments with a `trust:` (air-gapped
+    /// use); each says who skipped it, and their policies see no signatures
+    /// [env: KUBECTL_PROMOTE_SKIP_IMAGE_CHECK]
+    #[arg(long)]
+    pub skip_image_check: bool,
     /// Save each policy's request and the decision it got in DIR, as test cases for
     /// `kubectl promote policy test DIR` (also with --dry-run)
     #[arg(long, value_name = "DIR")]

@@ -23,6 +23,29 @@ pub fn cosign() -> PathBuf {
         .expect("cosign not found: run `bash scripts/go-tools.sh` and `source scripts/env.sh`")
 }
 
+/// Where cosign keeps a signature or attestation in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// cosign's tags, `sha256-<hex>.sig` / `.att` (its default).
+    Tags,
+    /// An OCI referrer: a cosign signature manifest whose `subject` is the digest
+    /// (`--registry-referrers-mode=oci-1-1`, which cosign 2 gates behind
+    /// `COSIGN_EXPERIMENTAL=1`; signatures only).
+    Referrer,
+    /// An OCI referrer holding a Sigstore bundle (`--new-bundle-format`).
+    Bundle,
+}
+
+impl Storage {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Storage::Tags => &[],
+            Storage::Referrer => &["--registry-referrers-mode=oci-1-1"],
+            Storage::Bundle => &["--new-bundle-format"],
+        }
+    }
+}
+
 /// A cosign key pair (empty password) in a directory of its own.
 #[derive(Debug)]
 pub struct KeyPair {
@@ -57,20 +80,13 @@ impl KeyPair {
     /// `cosign sign --key cosign.key --tlog-upload=false HOST/repo@digest` (the digest `tag`
     /// names now).
     pub fn sign(&self, registry: &Registry, repo: &str, tag: &str) {
+        self.sign_in(registry, (repo, tag), Storage::Tags);
+    }
+
+    /// [`KeyPair::sign`], with the signature kept as `storage` says.
+    pub fn sign_in(&self, registry: &Registry, (repo, tag): (&str, &str), storage: Storage) {
         let reference = format!("{}/{repo}@{}", registry.host(), registry.digest(repo, tag));
-        let key = self.key();
-        run(
-            self.dir.path(),
-            &[
-                "sign",
-                "--key",
-                &key,
-                "--tlog-upload=false",
-                "--allow-insecure-registry",
-                "--yes",
-                &reference,
-            ],
-        );
+        self.run_keyed(&["sign"], storage, &reference);
     }
 
     /// `cosign attest --type slsaprovenance --predicate FILE` of `repo:tag`'s digest, with a
@@ -78,9 +94,26 @@ impl KeyPair {
     pub fn attest_provenance(
         &self,
         registry: &Registry,
+        image: (&str, &str),
+        source: (&str, &str, &str),
+    ) {
+        self.attest_provenance_in(registry, image, source, Storage::Tags);
+    }
+
+    /// [`KeyPair::attest_provenance`], kept as `storage` says (not [`Storage::Referrer`]:
+    /// `cosign attest` has no such mode).
+    pub fn attest_provenance_in(
+        &self,
+        registry: &Registry,
         (repo, tag): (&str, &str),
         (repo_url, git_ref, revision): (&str, &str, &str),
+        storage: Storage,
     ) {
+        assert_ne!(
+            storage,
+            Storage::Referrer,
+            "cosign attest has no oci-1-1 mode"
+        );
         let reference = format!("{}/{repo}@{}", registry.host(), registry.digest(repo, tag));
         let predicate = format!(
             r#"{{"builder": {{"id": "{repo_url}/.github/workflows/release.yml@{git_ref}"}},
@@ -90,23 +123,33 @@ impl KeyPair {
         );
         let file = self.dir.path().join("predicate.json");
         std::fs::write(&file, predicate).expect("write predicate");
+        let predicate = ["--type", "slsaprovenance", "--predicate"];
+        let command = [
+            &["attest"][..],
+            &predicate,
+            &[file.to_str().expect("utf-8")],
+        ]
+        .concat();
+        self.run_keyed(&command, storage, &reference);
+    }
+}
+
+impl KeyPair {
+    /// `cosign COMMAND --key cosign.key --tlog-upload=false … REFERENCE`, stored as `storage`
+    /// says, against the test's plain-HTTP registry.
+    fn run_keyed(&self, command: &[&str], storage: Storage, reference: &str) {
         let key = self.key();
-        run(
-            self.dir.path(),
-            &[
-                "attest",
-                "--key",
-                &key,
-                "--type",
-                "slsaprovenance",
-                "--predicate",
-                file.to_str().expect("utf-8"),
-                "--tlog-upload=false",
-                "--allow-insecure-registry",
-                "--yes",
-                &reference,
-            ],
-        );
+        let mut args = command.to_vec();
+        args.extend_from_slice(&[
+            "--key",
+            &key,
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+            "--yes",
+        ]);
+        args.extend_from_slice(storage.args());
+        args.push(reference);
+        run(self.dir.path(), &args);
     }
 }
 
@@ -118,7 +161,15 @@ fn run(dir: &Path, args: &[&str]) -> String {
         // No sigstore TUF cache or config of the user's, and no network use by default.
         .env("HOME", dir)
         .env("TUF_ROOT", dir.join(".sigstore"))
-        .env("COSIGN_EXPERIMENTAL", "0")
+        // Only the referrers mode needs it (cosign 2 calls oci-1-1 experimental).
+        .env(
+            "COSIGN_EXPERIMENTAL",
+            if args.iter().any(|a| a.contains("oci-1-1")) {
+                "1"
+            } else {
+                "0"
+            },
+        )
         .output()
         .expect("running cosign");
     assert!(

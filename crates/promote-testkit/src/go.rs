@@ -51,13 +51,47 @@ pub fn go_policy(dir: &Path) -> PathBuf {
     if wasm.is_file() && out_dir.join("promote-policy.yaml").is_file() {
         return wasm;
     }
-    std::fs::create_dir_all(&out_dir).unwrap();
-    // Build into a temp name and rename, so a concurrent test never sees half a module.
+    let tmp = go_build(dir, &out_dir, &[("GOOS", "wasip1"), ("GOARCH", "wasm")]);
+    std::fs::copy(
+        dir.join("promote-policy.yaml"),
+        out_dir.join("promote-policy.yaml"),
+    )
+    .unwrap();
+    tmp.persist(&wasm).unwrap();
+    wasm
+}
+
+/// `tests/referrers-registry` built (native, with `go build`, once per source and Go version,
+/// under `<target>/go-tools/`): go-containerregistry's registry with the OCI referrers API on,
+/// which `crane registry serve` (the same registry) leaves off. Start it with
+/// [`crate::registry::Registry::start_program`].
+pub fn referrers_registry() -> PathBuf {
+    let dir = workspace_root().join("tests/referrers-registry");
+    let version = Command::new("go")
+        .arg("version")
+        .output()
+        .expect("the referrers registry is built with Go: install Go 1.26 and put it on PATH");
+    let mut h = DefaultHasher::new();
+    version.stdout.hash(&mut h);
+    hash_tree(&dir, &dir, &mut h);
+    let out_dir = target_dir().join("go-tools");
+    let bin = out_dir.join(format!("referrers-registry-{:016x}", h.finish()));
+    if bin.is_file() {
+        return bin;
+    }
+    let tmp = go_build(&dir, &out_dir, &[]);
+    tmp.persist(&bin).expect("persist the referrers registry");
+    bin
+}
+
+/// `go build` of the main package in `dir` (with `env`, CGO off) into a temp file in
+/// `out_dir`, for the caller to rename into place: a concurrent test never sees half a build.
+fn go_build(dir: &Path, out_dir: &Path, env: &[(&str, &str)]) -> tempfile::TempPath {
+    std::fs::create_dir_all(out_dir).expect("mkdir for a Go build");
     let tmp = tempfile::Builder::new()
         .prefix(".build-")
-        .suffix(".wasm")
-        .tempfile_in(&out_dir)
-        .unwrap()
+        .tempfile_in(out_dir)
+        .expect("temp file")
         .into_temp_path();
     let built = Command::new("go")
         .arg("build")
@@ -66,24 +100,17 @@ pub fn go_policy(dir: &Path) -> PathBuf {
         .arg(&tmp)
         .arg(".")
         .current_dir(dir)
-        .env("GOOS", "wasip1")
-        .env("GOARCH", "wasm")
+        .envs(env.iter().copied())
         .env("CGO_ENABLED", "0")
         .output()
         .unwrap_or_else(|e| panic!("running go build in {}: {e}", dir.display()));
     assert!(
         built.status.success(),
-        "GOOS=wasip1 GOARCH=wasm go build in {} failed:\n{}",
+        "go build ({env:?}) in {} failed:\n{}",
         dir.display(),
         String::from_utf8_lossy(&built.stderr)
     );
-    std::fs::copy(
-        dir.join("promote-policy.yaml"),
-        out_dir.join("promote-policy.yaml"),
-    )
-    .unwrap();
-    tmp.persist(&wasm).unwrap();
-    wasm
+    tmp
 }
 
 /// A compiled-module cache root for tests that load Go modules (`<target>/go-policies/compiled`):

@@ -37,16 +37,29 @@ pub fn crane() -> PathBuf {
 }
 
 impl Registry {
-    /// Starts the registry and waits (at most 20 s) until it accepts connections.
+    /// Starts `crane registry serve` and waits (at most 20 s) until it accepts connections. It
+    /// does not serve the OCI referrers API (404): clients fall back to the referrers tag.
     pub fn start() -> Registry {
         let crane = crane();
-        let mut child = Command::new(&crane)
-            .args(["registry", "serve", "--address", "127.0.0.1:0"])
+        let mut cmd = Command::new(&crane);
+        cmd.args(["registry", "serve", "--address", "127.0.0.1:0"]);
+        Registry::serve(cmd, crane)
+    }
+
+    /// Starts the registry program `bin` (one that says "serving on port N" on stderr, as
+    /// `crane registry serve` does), e.g. [`crate::go::referrers_registry`]; crane pushes.
+    pub fn start_program(bin: &Path) -> Registry {
+        Registry::serve(Command::new(bin), crane())
+    }
+
+    /// Runs `cmd` and waits (at most 20 s) until it accepts connections.
+    fn serve(mut cmd: Command, crane: PathBuf) -> Registry {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {} registry serve: {e}", crane.display()));
+            .unwrap_or_else(|e| panic!("starting the registry {cmd:?}: {e}"));
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         // Read the port from its first line, then keep draining: crane logs every request.
@@ -64,7 +77,7 @@ impl Registry {
             Ok(p) => p,
             Err(_) => {
                 let _ = child.kill();
-                panic!("crane registry serve did not say which port it serves on within 20 s");
+                panic!("the registry {cmd:?} did not say which port it serves on within 20 s");
             }
         };
         let host = format!("127.0.0.1:{port}");
@@ -72,7 +85,7 @@ impl Registry {
         while std::net::TcpStream::connect(&host).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "crane registry serve on {host} did not accept connections within 20 s"
+                "the registry on {host} did not accept connections within 20 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -126,6 +139,14 @@ impl Registry {
         args.push(reference);
         self.crane(&args.iter().map(String::as_str).collect::<Vec<_>>());
         self.digest(repo, tag)
+    }
+
+    /// `crane ls HOST/repo`: the repository's tags.
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        self.crane(&["ls", &format!("{}/{repo}", self.host)])
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// `crane digest HOST/repo:tag`.

@@ -8,7 +8,6 @@
 //! whoever can edit a laptop's checkout cannot make their own key trusted. `--skip-image-check`
 //! skips this too, and says so.
 
-use promote_core::Person;
 use promote_core::config::Environment;
 use promote_core::image::ImageChange;
 use promote_core::registry::{self, ImageName, ImageResolver, Reference};
@@ -143,11 +142,11 @@ pub(crate) fn gather(
         .map_err(PromoteError::from)
 }
 
-/// The plan's account of the step.
+/// The plan's account of the step; `by` is who skipped it, when it was skipped.
 pub(crate) fn report(
     trust: &Trust,
     facts: Option<Vec<ImageSupplyChain>>,
-    author: &Person,
+    by: &dyn std::fmt::Display,
 ) -> SupplyChainReport {
     match (trust, facts) {
         (Trust::NotConfigured, _) => SupplyChainReport::NotConfigured,
@@ -155,8 +154,6 @@ pub(crate) fn report(
             keys: keys.iter().map(|k| k.path.clone()).collect(),
             images,
         },
-        _ => SupplyChainReport::Skipped {
-            by: author.to_string(),
-        },
+        _ => SupplyChainReport::Skipped { by: by.to_string() },
     }
 }

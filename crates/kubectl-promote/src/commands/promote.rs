@@ -478,7 +478,7 @@ fn image_check_text(r: &promote_core::registry::ImageCheckReport) -> String {
 
 /// `supply chain: verified N signatures (key …)` with a line per image, who skipped it, or
 /// nothing when the environment has no `trust:`.
-fn supply_chain_text(r: &promote_core::supply_chain::SupplyChainReport) -> String {
+pub(super) fn supply_chain_text(r: &promote_core::supply_chain::SupplyChainReport) -> String {
     use promote_core::supply_chain::SupplyChainReport;
     let Some(summary) = r.summary() else {
         return String::new();

@@ -16,7 +16,8 @@ pub fn verify(ctx: &Ctx<'_>, args: &VerifyArgs) -> anyhow::Result<Exit> {
         (None, None) => Range::Head,
     };
     let ports = ctx.judging_ports(args.save_requests.as_deref())?;
-    let report = promote::verify::run(&ports, &range, ctx)?;
+    let images = ctx.image_mode(args.skip_image_check, false);
+    let report = promote::verify::run(&ports, &range, images, ctx)?;
     if ctx.shell.is_text() {
         print(ctx, &report)?;
     }
@@ -104,6 +105,12 @@ fn env_text(ctx: &Ctx<'_>, e: &EnvReport) -> anyhow::Result<()> {
     }
     if let Some(diff) = &e.render_diff {
         super::render_diff::print(shell, "rendered diff", diff, crate::cli::DiffLevel::Summary)?;
+    }
+    if let Some(chain) = &e.supply_chain {
+        let text = super::promote::supply_chain_text(chain);
+        for line in text.lines() {
+            shell.out(line)?;
+        }
     }
     match &e.policy {
         Some(v) => {

@@ -4,8 +4,11 @@
 //! Where they are: cosign's tag scheme, `sha256-<hex>.sig` (one layer per signature, a
 //! "simple signing" payload naming the digest, the signature in the layer's
 //! `dev.cosignproject.cosign/signature` annotation) and `sha256-<hex>.att` (one layer per
-//! attestation, a DSSE envelope holding an in-toto statement). The OCI referrers API is not
-//! read: cosign 2 writes the tag scheme unless asked otherwise (docs/security.md says so).
+//! attestation, a DSSE envelope holding an in-toto statement), and the digest's OCI referrers
+//! ([`super::referrers`]: the referrers API, else its fallback tag `sha256-<hex>`), where cosign
+//! keeps a signature manifest (`--registry-referrers-mode=oci-1-1`) or a Sigstore bundle
+//! (`--new-bundle-format`: a DSSE envelope whose in-toto statement has the predicate
+//! `https://sigstore.dev/cosign/sign/v1` for a signature, the SLSA one for provenance).
 //!
 //! Everything here is hostile input: manifests and blobs are bounded in size, layers in count,
 //! every blob is fetched by digest and checked against it, and a signature counts only when a
@@ -23,6 +26,8 @@ use promote_core::registry::{ImageName, RegistryError};
 use promote_core::supply_chain::{
     Provenance, SignatureFact, SupplyChainFacts, SupplyChainQuery, TrustedKey,
 };
+
+use super::referrers::{self, Artifact};
 
 /// How this module reads the registry: `GET /v2/<repo>/<kind>/<reference>`, at most `limit`
 /// bytes, checked against the reference when it is a digest; `None` on 404. The registry
@@ -50,6 +55,13 @@ const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The predicate of a cosign image signature kept in a Sigstore bundle.
+const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
+/// A Sigstore bundle is a signature envelope and its material; attestation-sized at most.
+const MAX_BUNDLE: u64 = MAX_ENVELOPE;
+
+/// The trusted keys and the attestation predicate types asked for.
+type Wanted<'a> = (&'a [(String, CosignVerificationKey)], &'a [&'a str]);
 
 /// The verified facts of `image@digest`.
 pub(super) fn facts(
@@ -105,6 +117,7 @@ pub(super) fn facts(
             }
         }
     }
+    reader.referrers((digest, hex), (&keys, &wanted), &mut facts)?;
     Ok(facts)
 }
 
@@ -155,50 +168,68 @@ impl Reader<'_> {
         tag: &str,
         notes: &mut Vec<String>,
     ) -> Result<Option<Vec<Layer>>, RegistryError> {
-        let Some(bytes) = self.registry.get("manifests", tag, MAX_MANIFEST)? else {
+        let Some(manifest) = self.json(("manifests", tag), MAX_MANIFEST)? else {
             return Ok(None);
         };
-        let manifest: Value =
-            serde_json::from_slice(&bytes).map_err(|_| RegistryError::Unexpected {
-                registry: self.image.registry.clone(),
-                request: format!("GET /v2/{}/manifests/{tag}", self.image.repository),
-                status: 200,
-                message: "the registry sent something that is not JSON".into(),
-            })?;
-        let all = manifest
-            .get("layers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if all.len() > MAX_LAYERS {
-            notes.push(format!(
-                "{tag} has {} layers; the first {MAX_LAYERS} were read",
-                all.len()
-            ));
-        }
-        let layers = all
-            .iter()
-            .take(MAX_LAYERS)
-            .filter_map(|l| {
-                let digest = l.get("digest")?.as_str()?;
-                promote_core::image::valid_digest(digest).then(|| Layer {
-                    media_type: l
-                        .get("mediaType")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    digest: digest.to_owned(),
-                    annotations: l
-                        .get("annotations")
-                        .and_then(Value::as_object)
-                        .cloned()
-                        .unwrap_or_default(),
-                })
-            })
-            .collect();
-        Ok(Some(layers))
+        Ok(Some(layers_of(&manifest, tag, notes)))
     }
 
+    /// A manifest, blob or referrers list as JSON (`None`: 404).
+    fn json(
+        &self,
+        (kind, reference): (&str, &str),
+        limit: u64,
+    ) -> Result<Option<Value>, RegistryError> {
+        let Some(bytes) = self.registry.get(kind, reference, limit)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|_| RegistryError::Unexpected {
+                registry: self.image.registry.clone(),
+                request: format!("GET /v2/{}/{kind}/{reference}", self.image.repository),
+                status: 200,
+                message: "the registry sent something that is not JSON".into(),
+            })
+    }
+}
+
+/// The layers of a signature manifest (`name` is its tag or digest, for the note), at most
+/// [`MAX_LAYERS`].
+fn layers_of(manifest: &Value, name: &str, notes: &mut Vec<String>) -> Vec<Layer> {
+    let all = manifest
+        .get("layers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if all.len() > MAX_LAYERS {
+        notes.push(format!(
+            "{name} has {} layers; the first {MAX_LAYERS} were read",
+            all.len()
+        ));
+    }
+    all.iter()
+        .take(MAX_LAYERS)
+        .filter_map(|l| {
+            let digest = l.get("digest")?.as_str()?;
+            promote_core::image::valid_digest(digest).then(|| Layer {
+                media_type: l
+                    .get("mediaType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                digest: digest.to_owned(),
+                annotations: l
+                    .get("annotations")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+impl Reader<'_> {
     fn blob(&self, digest: &str, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
         self.registry.get("blobs", digest, limit)
     }
@@ -300,18 +331,8 @@ impl Reader<'_> {
             }
         };
         let (key, statement) = statement;
-        let about_digest = statement
-            .get("subject")
-            .and_then(Value::as_array)
-            .is_some_and(|s| {
-                s.iter()
-                    .any(|e| e.pointer("/digest/sha256").and_then(Value::as_str) == Some(hex))
-            });
-        let predicate_type = statement
-            .get("predicateType")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !about_digest || !wanted.contains(&predicate_type) {
+        let predicate_type = predicate_type(&statement);
+        if !about(&statement, hex) || !wanted.contains(&predicate_type) {
             notes.push(format!(
                 "a {declared} attestation signed by {key} is about another subject or predicate ({predicate_type})"
             ));
@@ -326,6 +347,187 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// The digest's referrers list: the API's answer, else the index under the fallback tag
+    /// `sha256-<hex>` (`None`: neither is there).
+    fn referrers_index(&self, digest: &str, hex: &str) -> Result<Option<Value>, RegistryError> {
+        match self.json(("referrers", digest), MAX_MANIFEST) {
+            Ok(Some(index)) => return Ok(Some(index)),
+            Ok(None) => {}
+            // The spec's answer of a registry without the API is 404; some say 400, 405 or 501.
+            Err(RegistryError::Unexpected {
+                status: 400 | 405 | 501,
+                ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
+        self.json(("manifests", &format!("sha256-{hex}")), MAX_MANIFEST)
+    }
+
+    /// The signatures and attestations among the digest's OCI referrers.
+    fn referrers(
+        &self,
+        (digest, hex): (&str, &str),
+        wanted: Wanted<'_>,
+        facts: &mut SupplyChainFacts,
+    ) -> Result<(), RegistryError> {
+        let Some(index) = self.referrers_index(digest, hex)? else {
+            if facts.signatures.is_empty() {
+                facts.notes.push(format!(
+                    "no OCI referrers of the digest in {} (neither the referrers API nor the fallback tag sha256-{hex})",
+                    self.image.registry
+                ));
+            }
+            return Ok(());
+        };
+        for r in referrers::entries(&index, &mut facts.notes) {
+            let Some(manifest) = self.json(("manifests", &r.digest), MAX_MANIFEST)? else {
+                facts.notes.push(format!(
+                    "referrer {} is missing from the registry",
+                    r.digest
+                ));
+                continue;
+            };
+            match referrers::artifact(&manifest, digest) {
+                Err(why) => facts
+                    .notes
+                    .push(format!("referrer {} does not count: {why}", r.digest)),
+                Ok(Artifact::CosignSignature) => {
+                    for layer in layers_of(&manifest, &r.digest, &mut facts.notes) {
+                        let fact = self.signature(&layer, digest, wanted.0)?;
+                        facts.signatures.push(fact);
+                    }
+                }
+                Ok(Artifact::Bundle(layer)) => self.bundle(&layer, hex, wanted, facts)?,
+                Ok(Artifact::Other(_)) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A Sigstore bundle among the referrers: a signature (predicate [`COSIGN_SIGN`]) or a
+    /// wanted attestation, counted only when a trusted key signed its envelope and its
+    /// statement names this digest.
+    fn bundle(
+        &self,
+        layer: &str,
+        hex: &str,
+        (keys, wanted): Wanted<'_>,
+        facts: &mut SupplyChainFacts,
+    ) -> Result<(), RegistryError> {
+        let Some(bytes) = self.blob(layer, MAX_BUNDLE)? else {
+            facts
+                .notes
+                .push(format!("bundle {layer} is missing from the registry"));
+            return Ok(());
+        };
+        let (envelope, keyless) = match referrers::bundle(&bytes) {
+            Ok(referrers::Bundle {
+                envelope: Some(e),
+                keyless,
+            }) => (e, keyless),
+            Ok(_) => {
+                facts.notes.push(format!(
+                    "bundle {layer} holds a message signature, not a signature of an image"
+                ));
+                return Ok(());
+            }
+            Err(why) => {
+                facts
+                    .notes
+                    .push(format!("bundle {layer} does not count: {why}"));
+                return Ok(());
+            }
+        };
+        // What the statement claims to be decides where a failure is reported; only a verified
+        // statement is believed.
+        let claimed = payload_of(&envelope)
+            .and_then(|p| referrers::claimed_predicate(&p))
+            .unwrap_or_default();
+        let is_signature = claimed == COSIGN_SIGN;
+        if !is_signature && !wanted.contains(&claimed.as_str()) {
+            return Ok(());
+        }
+        let unverified = |key: Option<&str>, reason: String| SignatureFact {
+            verified: false,
+            key: key.map(str::to_owned),
+            reason: Some(reason),
+        };
+        let (key, statement) = match open(&envelope, keys) {
+            Ok(opened) => opened,
+            Err(why) => {
+                let why = if keyless {
+                    "a keyless bundle (Fulcio certificate), and keyless signatures are not verified"
+                        .to_owned()
+                } else {
+                    why
+                };
+                if is_signature {
+                    facts.signatures.push(unverified(None, why));
+                } else {
+                    facts.notes.push(format!(
+                        "a {claimed} attestation in bundle {layer} does not count: {why}"
+                    ));
+                }
+                return Ok(());
+            }
+        };
+        let signed_type = predicate_type(&statement);
+        if !about(&statement, hex) || signed_type != claimed {
+            let why = format!(
+                "signed by {key}, but its statement is about another digest or predicate ({signed_type})"
+            );
+            if is_signature {
+                facts.signatures.push(unverified(Some(key), why));
+            } else {
+                facts.notes.push(why);
+            }
+            return Ok(());
+        }
+        if is_signature {
+            facts.signatures.push(SignatureFact {
+                verified: true,
+                key: Some(key.to_owned()),
+                reason: None,
+            });
+        } else {
+            let predicate = statement.get("predicate").cloned().unwrap_or(Value::Null);
+            facts.provenance = Some(super::provenance::from_predicate(
+                signed_type,
+                &predicate,
+                key,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an in-toto statement's subject names the digest `sha256:<hex>`.
+fn about(statement: &Value, hex: &str) -> bool {
+    statement
+        .get("subject")
+        .and_then(Value::as_array)
+        .is_some_and(|s| {
+            s.iter()
+                .any(|e| e.pointer("/digest/sha256").and_then(Value::as_str) == Some(hex))
+        })
+}
+
+fn predicate_type(statement: &Value) -> &str {
+    statement
+        .get("predicateType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The decoded payload of a DSSE envelope.
+fn payload_of(envelope: &Value) -> Option<Vec<u8>> {
+    envelope
+        .get("payload")
+        .and_then(Value::as_str)
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+}
+
 /// A DSSE envelope's in-toto statement, with the key that verified it: the signature is over
 /// the envelope's pre-authentication encoding (`DSSEv1 <len> <type> <len> <payload>`).
 fn open_envelope<'k>(
@@ -334,6 +536,14 @@ fn open_envelope<'k>(
 ) -> Result<(&'k str, Value), String> {
     let envelope: Value =
         serde_json::from_slice(bytes).map_err(|_| "its envelope is not JSON".to_owned())?;
+    open(&envelope, keys)
+}
+
+/// [`open_envelope`] of a parsed envelope.
+fn open<'k>(
+    envelope: &Value,
+    keys: &'k [(String, CosignVerificationKey)],
+) -> Result<(&'k str, Value), String> {
     let payload_type = envelope
         .get("payloadType")
         .and_then(Value::as_str)
@@ -343,11 +553,7 @@ fn open_envelope<'k>(
             "its payload type is `{payload_type}`, not {IN_TOTO}"
         ));
     }
-    let payload = envelope
-        .get("payload")
-        .and_then(Value::as_str)
-        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
-        .ok_or("its payload is not base64")?;
+    let payload = payload_of(envelope).ok_or("its payload is not base64")?;
     let pae = pae(payload_type, &payload);
     let key = envelope
         .get("signatures")

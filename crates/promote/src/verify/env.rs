@@ -11,7 +11,7 @@ use promote_core::Person;
 use promote_core::config::{Environment, Mode};
 use promote_core::image::{EnvVersion, ImageChange, ImageRef};
 use promote_core::overlay::{ImageEdit, Overlay, PlanOptions, Target};
-use promote_core::supply_chain::ImageSupplyChain;
+use promote_core::supply_chain::SupplyChainReport;
 use promote_git::CommitId;
 
 use crate::gate::PolicyVerdict;
@@ -44,6 +44,10 @@ pub struct EnvReport {
     /// object (absent when the change did not render).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub render_diff: Option<RenderDiff>,
+    /// The signatures and provenance of every judged image's digest, as a promotion's plan
+    /// shows them (`notConfigured` without a `trust:`, `skipped` with `--skip-image-check`);
+    /// `None` when nothing was judged.
+    pub supply_chain: Option<SupplyChainReport>,
     /// `None`: no policies ran (none configured, or no image changes in the render).
     pub policy: Option<PolicyVerdict>,
     pub result: Verdict,
@@ -102,7 +106,7 @@ pub(super) struct EnvCheck<'a> {
 
 /// The changed overlay (its file and what it says), or the report of why it cannot be judged.
 enum Changed {
-    Overlay(String, Overlay),
+    Overlay(String, Box<Overlay>),
     Unjudged(Box<EnvReport>),
 }
 
@@ -134,6 +138,7 @@ impl EnvCheck<'_> {
             render,
             rendered: None,
             render_diff: None,
+            supply_chain: None,
             policy: None,
             result: Verdict::Error,
             error: Some(message),
@@ -196,7 +201,7 @@ impl EnvCheck<'_> {
             ))));
         };
         Ok(match Overlay::parse(&file, &text) {
-            Ok(o) => Changed::Overlay(file, o),
+            Ok(o) => Changed::Overlay(file, Box::new(o)),
             Err(e) => {
                 let failed = RenderCheck::Failed {
                     message: "not rendered: the overlay does not parse".into(),
@@ -269,15 +274,23 @@ impl EnvCheck<'_> {
     }
 
     /// The signatures and provenance of what the change makes run, when the environment has a
-    /// `trust:` (the registry is asked only then; `None` otherwise).
+    /// `trust:` (the registry is asked only then). A skipped check is recorded as skipped by
+    /// whoever runs `verify` (their git identity), not by the change's author.
     fn supply_chain(
         &self,
         judged: &[ImageChange],
-    ) -> Result<Option<Vec<ImageSupplyChain>>, PromoteError> {
-        let trust =
-            crate::supply_chain::trust(self.planner.images, self.planner.gate.session, self.env)?;
+        ui: &dyn Interaction,
+    ) -> Result<SupplyChainReport, PromoteError> {
+        let session = self.planner.gate.session;
+        let trust = crate::supply_chain::trust(self.planner.images, session, self.env)?;
+        crate::supply_chain::announce(&trust, judged.len(), ui);
         let resolver = self.planner.images.resolver_arc();
-        crate::supply_chain::gather(&trust, resolver.as_deref(), judged, None)
+        let facts = crate::supply_chain::gather(&trust, resolver.as_deref(), judged, None)?;
+        let runner = session.repo.config_person().map_or_else(
+            || "the verify run (no git user.name/user.email)".to_owned(),
+            |p| p.to_string(),
+        );
+        Ok(crate::supply_chain::report(&trust, facts, &runner))
     }
 
     /// The policies on what the change amounts to, and the environment's report.
@@ -315,16 +328,20 @@ impl EnvCheck<'_> {
         // No image runs that did not before (a change to other fields, or containers removed):
         // nothing is promoted, so no policy runs; the report says how many objects change.
         let objects = render_diff.as_ref().map_or(&[][..], RenderDiff::objects);
-        let verdict = if judged.is_empty() {
-            Ok(None)
+        let (verdict, supply_chain) = if judged.is_empty() {
+            (Ok(None), None)
         } else {
-            self.supply_chain(&judged).and_then(|chain| {
-                self.planner.judge_promotion(
-                    &draft,
-                    (self.author, (objects, &[], chain.as_deref())),
-                    ui,
-                )
-            })
+            match self.supply_chain(&judged, ui) {
+                Ok(chain) => (
+                    self.planner.judge_promotion(
+                        &draft,
+                        (self.author, (objects, &[], chain.images())),
+                        ui,
+                    ),
+                    Some(chain),
+                ),
+                Err(e) => (Err(e), None),
+            }
         };
         let render = match render {
             Ok(r) => RenderCheck::Ok(RenderReport {
@@ -365,6 +382,7 @@ impl EnvCheck<'_> {
             render,
             rendered,
             render_diff,
+            supply_chain,
             policy,
             result,
             error,

@@ -26,7 +26,7 @@ use promote_git::CommitId;
 
 use crate::document::Document;
 use crate::gate::{Gate, PolicyContext};
-use crate::images::ImageCheck;
+use crate::images::{ImageCheck, ImageMode};
 use crate::ports::Ports;
 use crate::promotion::Planner;
 use crate::render::render_inputs;
@@ -64,9 +64,15 @@ impl Document for VerifyReport {
 }
 
 /// Verify a change. A denial is a verdict in the report, not an error.
+///
+/// `images` is [`ImageMode::Skip`] for `--skip-image-check` (or
+/// `KUBECTL_PROMOTE_SKIP_IMAGE_CHECK`): no registry is asked, and each environment with a
+/// `trust:` reports its supply-chain check as skipped (its policies see no facts, so
+/// `builtin:signed-images` denies, as it does for a promotion).
 pub fn run(
     ports: &Ports,
     range: &Range,
+    images: ImageMode,
     ui: &dyn Interaction,
 ) -> Result<VerifyReport, PromoteError> {
     let session = Session::open(&ports.workspace, ui)?;
@@ -76,14 +82,14 @@ pub fn run(
         ..PolicyContext::default()
     };
     // verify runs no image check; the registry is asked only for the signatures of the
-    // environments that have a `trust:` (their policies need the facts).
-    let images = if session
+    // environments that have a `trust:` (their policies need the facts), unless skipped.
+    let trusting = session
         .config
         .environments
         .iter()
-        .any(|e| !e.trust.is_empty())
-    {
-        ImageCheck::for_mode(crate::images::ImageMode::Check, ports)?
+        .any(|e| !e.trust.is_empty());
+    let images = if trusting && images != ImageMode::Skip {
+        ImageCheck::for_mode(ImageMode::Check, ports)?
     } else {
         ImageCheck::Skip
     };
