@@ -394,3 +394,125 @@ fn save_requests_turns_a_real_promotion_into_cases_policy_test_passes() {
     assert_eq!(again.code, 3, "{}{}", again.stdout, again.stderr);
     assert!(saved.join("prod-promote-change-window-2.json").is_file());
 }
+
+/// Runs `policy test DIR` and asserts every saved case passes: `n` of them.
+fn saved_cases_pass(kit: &GitOps, dir: &Path, n: usize) {
+    let tested = run(kit, dir, &["policy", "test", "saved"]);
+    assert_eq!(tested.code, 0, "{}{}", tested.stdout, tested.stderr);
+    assert!(
+        tested.stdout.contains(&format!("{n} passed, 0 failed")),
+        "{}",
+        tested.stdout
+    );
+}
+
+/// A saved case file of `saved/`, parsed.
+fn saved_case(dir: &Path, name: &str) -> serde_json::Value {
+    let path = dir.join("saved").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `--save-requests` on a rollback, dry run and real: rollback-guard (with no Argo CD history
+/// to vouch for the target here) denies both; each leaves a case (the second numbered, not
+/// overwriting the first) with the rollback as the policy saw it, and `policy test` passes both.
+#[test]
+fn save_requests_turns_a_rollback_into_cases_policy_test_passes() {
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    kit.without_argocd();
+    let config = kit.origin_file("promote.yaml").unwrap().replacen(
+        "    mode: direct\n",
+        "    mode: direct\n    policies:\n      rollback:\n        - {module: builtin:rollback-guard, settings: {maxHistoryDepth: 1}}\n",
+        1,
+    );
+    kit.put("promote.yaml", &config);
+    kit.commit("staging: a rollback goes back one change at most");
+    let me = kit.clone.clone();
+    assert_eq!(run(&kit, &me, &["staging", "v1.0.1"]).code, 0);
+    assert_eq!(run(&kit, &me, &["staging", "v1.0.2"]).code, 0);
+
+    let save = ["--save-requests", "saved"];
+    let too_deep = run(
+        &kit,
+        &me,
+        &[
+            &["rollback", "staging", "--to", "v1.0.0", "--dry-run"],
+            &save[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(too_deep.code, 3, "{}{}", too_deep.stdout, too_deep.stderr);
+    assert!(
+        too_deep
+            .stderr
+            .contains("saved 1 policy request as test cases"),
+        "{}",
+        too_deep.stderr
+    );
+    let denied = saved_case(&me, "staging-rollback-rollback-guard.json");
+    assert_eq!(denied["module"], "builtin:rollback-guard");
+    assert_eq!(denied["settings"]["maxHistoryDepth"], 1);
+    assert_eq!(denied["expect"]["decision"], "deny");
+    assert!(
+        denied["expect"]["reasons"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "a denial names its reasons: {denied}"
+    );
+    assert_eq!(denied["request"]["operation"], "rollback");
+    assert_eq!(denied["request"]["rollback"]["environment"], "staging");
+    assert_eq!(denied["request"]["rollback"]["from"]["version"], "v1.0.2");
+    assert_eq!(denied["request"]["rollback"]["to"]["version"], "v1.0.0");
+    assert_eq!(denied["request"]["context"]["dryRun"], true);
+
+    let back = run(&kit, &me, &[&["rollback", "staging"], &save[..]].concat());
+    assert_eq!(back.code, 3, "{}{}", back.stdout, back.stderr);
+    let second = saved_case(&me, "staging-rollback-rollback-guard-2.json");
+    assert_eq!(second["expect"]["decision"], "deny");
+    assert_eq!(second["request"]["rollback"]["to"]["version"], "v1.0.1");
+    assert_eq!(second["request"]["context"]["dryRun"], false);
+    saved_cases_pass(&kit, &me, 2);
+}
+
+/// `--save-requests` on `verify`: a hand-made change to prod judged on Friday afternoon is
+/// denied; each of prod's policies leaves a case with the images the change runs, and `policy
+/// test` passes them all.
+#[test]
+fn save_requests_turns_a_verify_into_cases_policy_test_passes() {
+    let mut kit = GitOps::from_dir(&workspace_root().join("examples/gitops"));
+    kit.without_argocd();
+    let me = kit.clone.clone();
+    kit.git(&["pull", "--quiet", "--ff-only", "origin", "main"]);
+    let overlay = me.join("kustomize/prod/kustomization.yaml");
+    let text = std::fs::read_to_string(&overlay).unwrap();
+    std::fs::write(&overlay, text.replace("newTag: v1.0.0", "newTag: v1.0.1")).unwrap();
+    kit.git(&["commit", "--quiet", "-am", "prod: v1.0.1 by hand"]);
+
+    let verify = kit.run_bin(
+        BIN,
+        &me,
+        &[("KUBECTL_PROMOTE_NOW", FRIDAY)],
+        &["verify", "--save-requests", "saved"],
+    );
+    assert_eq!(verify.code, 3, "{}{}", verify.stdout, verify.stderr);
+    let mut names: Vec<String> = std::fs::read_dir(me.join("saved"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "one case per prod policy: {names:?}");
+    let window = names
+        .iter()
+        .find(|n| n.starts_with("prod-") && n.ends_with("-change-window.json"))
+        .unwrap_or_else(|| panic!("no change-window case in {names:?}"));
+    let case = saved_case(&me, window);
+    assert_eq!(case["module"], "builtin:change-window");
+    assert_eq!(case["expect"]["decision"], "deny");
+    assert_eq!(case["request"]["context"]["now"], FRIDAY);
+    assert!(
+        case["request"].to_string().contains("\"v1.0.1\""),
+        "the request carries the version the change runs: {}",
+        case["request"]
+    );
+    saved_cases_pass(&kit, &me, 3);
+}
