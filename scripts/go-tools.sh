@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Go-built tools the tests drive for real (OPA, krew, crane, cosign), pinned, into a cache
+# Install the Go-built tools the tests drive for real (OPA, krew, crane, cosign, Helm), pinned, into a cache
 # outside the clone; idempotent (a tool already at its pinned version is not rebuilt).
 #   bash scripts/go-tools.sh            # the tools the tests need
 #   bash scripts/go-tools.sh kustomize  # also kustomize (benchmarks only)
@@ -15,6 +15,7 @@ tools=(
   "krew  sigs.k8s.io/krew/cmd/krew@v0.4.3                              kubectl-krew"
   "crane github.com/google/go-containerregistry/cmd/crane@v0.22.1      crane"
   "cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5             cosign"
+  "helm  helm.sh/helm/v4/cmd/helm@v4.3.2                               helm"
 )
 # kustomize goes beside the others but not on PATH: the render check prefers a standalone kustomize
 # when one is on PATH, and the tests expect kubectl's built-in one.

@@ -23,5 +23,6 @@ mod races;
 mod release;
 mod secrets;
 mod supply_chain;
+mod targets;
 mod trees;
 mod walkthrough;

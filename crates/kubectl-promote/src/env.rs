@@ -116,6 +116,7 @@ impl Env {
             RenderTools {
                 kubectl: which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl")),
                 kustomize: which("kustomize"),
+                helm: which("helm").unwrap_or_else(|| PathBuf::from("helm")),
             }
         })
     }
@@ -136,6 +137,8 @@ pub struct RenderTools {
     pub kubectl: PathBuf,
     /// A standalone `kustomize` on PATH, preferred for rendering where present.
     pub kustomize: Option<PathBuf>,
+    /// The `helm` that renders charts (PATH lookup).
+    pub helm: PathBuf,
 }
 
 /// Where registry credentials are and which registries are special.

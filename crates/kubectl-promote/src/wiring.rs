@@ -123,6 +123,7 @@ fn renderer(global: &Global, env: &Env) -> Renderer {
     };
     Renderer {
         program,
+        helm: tools.helm.clone(),
         cache: (!global.no_cache).then(|| env.cache_dir.join("renders")),
         speculation: None,
     }

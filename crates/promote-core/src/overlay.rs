@@ -66,6 +66,14 @@ pub enum OverlayError {
         "`{value}` is not a valid image tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"
     )]
     BadTag { value: String },
+    #[error(
+        "{file}: no field `{path}`, where promote.yaml's targets say image `{name}`'s tag is; fix the path in promote.yaml (`targets[].…images.{name}.tag` or `field:`), or add the field to the file"
+    )]
+    NoTagField {
+        file: String,
+        path: String,
+        name: String,
+    },
     #[error("--digest {name}={value}: not a digest; expected sha256: followed by 64 hex digits")]
     BadDigest { name: String, value: String },
     #[error("--digest {name}=…: `{name}` is not among the images being promoted ({among})")]
@@ -256,6 +264,13 @@ impl Overlay {
             };
         let mut entries = Vec::new();
         for image in images {
+            if doc.get(&image.tag)?.is_none() {
+                return Err(OverlayError::NoTagField {
+                    file: file.to_owned(),
+                    path: image.tag.to_string(),
+                    name: image.name.clone(),
+                });
+            }
             let tag = value(&image.tag)?;
             let repository = match &image.repository {
                 ImageRepo::Field(path) => value(path)?.map(|(v, _)| v),
@@ -283,6 +298,15 @@ impl Overlay {
             },
             images: Some(entries),
         })
+    }
+
+    /// Parse another version of the same file (`file` names it in messages) the way this one
+    /// was parsed: a kustomization, or the same image fields.
+    pub fn reparse(&self, file: &str, text: &str) -> Result<Overlay, OverlayError> {
+        match &self.backing {
+            Backing::Kustomize(_) => Overlay::parse(file, text),
+            Backing::Fields { images, .. } => Overlay::parse_fields(file, text, images),
+        }
     }
 
     /// The kustomization's tree; `None` for image fields of another kind of file.

@@ -12,6 +12,7 @@ use promote_core::render_diff::{ObjectDiff, diff_objects};
 use promote_git::CommitId;
 
 use crate::ports::Ports;
+use crate::render::RenderTarget;
 use crate::{Interaction, PromoteError, Session};
 
 /// Two revisions of one environment.
@@ -73,7 +74,7 @@ pub fn between(
         };
         let rendered = ports
             .renderer
-            .render(&session.repo, at, &BTreeMap::new(), &overlay)
+            .render(&session.repo, at, &BTreeMap::new(), &RenderTarget::of(env))
             .map_err(|e| failed(e.to_string()))?;
         Manifests::parse("the render", &rendered.manifests).map_err(|e| failed(e.to_string()))
     };

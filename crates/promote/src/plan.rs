@@ -53,8 +53,11 @@ pub struct Plan {
     pub base: String,
     #[serde(skip)]
     pub(crate) new_text: String,
+    /// Where the environment's pins are (the overlay directory, or the file of its fields).
     #[serde(skip)]
     pub(crate) overlay_dir: String,
+    #[serde(skip)]
+    pub(crate) render_target: crate::render::RenderTarget,
     #[serde(skip)]
     pub(crate) base_id: Option<CommitId>,
 }

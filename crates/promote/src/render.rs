@@ -1,5 +1,8 @@
 //! The render check: build the edited overlay with `kubectl kustomize` (or `kustomize build`
-//! where installed) from a scratch copy of the tree, and refuse on kustomize's errors.
+//! where installed) from a scratch copy of the tree, and refuse on kustomize's errors. An
+//! environment whose pins are Helm values with a chart renders with `helm template`; one whose
+//! pins are fields of another YAML file (a values file without a chart, a Flux HelmRelease, an
+//! Argo CD Application) has that file parsed, every document of it ([`RenderTarget`]).
 //!
 //! Renders are cached by content: the key hashes what the render can read (the directories of
 //! the overlay and of every kustomization it loads, by the tree id each has with the edited
@@ -27,6 +30,7 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+use promote_core::config::{Environment, FieldTarget, Pins};
 use promote_core::overlay::{Overlay, is_remote_ref};
 use promote_git::{CommitId, PathKind, Repo};
 
@@ -50,9 +54,56 @@ impl RenderProgram {
     }
 }
 
+/// What a render builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderTarget {
+    /// A Kustomize overlay directory.
+    Kustomize(String),
+    /// `helm template RELEASE CHART -f VALUES`: a chart directory and the environment's values
+    /// file, both in the repository.
+    Helm {
+        chart: String,
+        values: String,
+        release: String,
+    },
+    /// A YAML file read as it is: every document must parse.
+    File(String),
+}
+
+impl RenderTarget {
+    /// What renders ENV: its overlay, its chart with its values file, or the file of its fields.
+    pub fn of(env: &Environment) -> RenderTarget {
+        match &env.pins {
+            Pins::Kustomize => RenderTarget::Kustomize(env.overlay.clone()),
+            Pins::Fields(FieldTarget {
+                chart: Some(chart), ..
+            }) => RenderTarget::Helm {
+                chart: chart.clone(),
+                values: env.overlay.clone(),
+                // Argo CD names a Helm release after its Application.
+                release: env
+                    .argocd
+                    .as_ref()
+                    .map_or_else(|| env.name.clone(), |a| a.app.clone()),
+            },
+            Pins::Fields(_) => RenderTarget::File(env.overlay.clone()),
+        }
+    }
+
+    /// The repo path that messages name: the overlay, the values file or the file.
+    pub fn path(&self) -> &str {
+        match self {
+            RenderTarget::Kustomize(p) | RenderTarget::File(p) => p,
+            RenderTarget::Helm { values, .. } => values,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Renderer {
     pub program: RenderProgram,
+    /// The `helm` that renders charts (`helm template`).
+    pub helm: PathBuf,
     /// `<cache>/renders`; `None` disables the cache (`--no-cache`).
     pub cache: Option<PathBuf>,
     /// A render started while the session fetched ([`Speculation::start`]), taken when its key
@@ -100,9 +151,9 @@ impl Renderer {
         repo: &Repo,
         base: CommitId,
         changes: &BTreeMap<String, Vec<u8>>,
-        overlay: &str,
+        target: &RenderTarget,
     ) -> Result<Rendered, RenderError> {
-        let (key, inputs) = self.key_and_inputs(repo, base, changes, overlay)?;
+        let (key, inputs) = self.key_and_inputs(repo, base, changes, target)?;
         if let Some(hit) = self.cached(&key) {
             return Ok(hit);
         }
@@ -111,14 +162,16 @@ impl Renderer {
         {
             return taken;
         }
-        self.render_fresh(
-            repo,
-            base,
-            changes,
-            overlay,
-            (&key, inputs.as_deref()),
-            None,
-        )
+        self.render_fresh(repo, base, changes, target, (&key, inputs.as_deref()), None)
+    }
+
+    /// How TARGET is rendered, for messages: `kubectl kustomize`, `helm template`, ….
+    pub fn describe(&self, target: &RenderTarget) -> &'static str {
+        match target {
+            RenderTarget::Kustomize(_) => self.program.describe(),
+            RenderTarget::Helm { .. } => "helm template",
+            RenderTarget::File(_) => "a YAML parse",
+        }
     }
 
     /// The cache key of a render: what it can read and which program reads it.
@@ -137,9 +190,9 @@ impl Renderer {
         repo: &Repo,
         base: CommitId,
         changes: &BTreeMap<String, Vec<u8>>,
-        overlay: &str,
+        target: &RenderTarget,
     ) -> Result<String, RenderError> {
-        Ok(self.key_and_inputs(repo, base, changes, overlay)?.0)
+        Ok(self.key_and_inputs(repo, base, changes, target)?.0)
     }
 
     /// The key, and the directories the render reads when they could be narrowed (only those
@@ -155,11 +208,11 @@ impl Renderer {
         repo: &Repo,
         base: CommitId,
         changes: &BTreeMap<String, Vec<u8>>,
-        overlay: &str,
+        target: &RenderTarget,
     ) -> Result<(String, Option<Vec<String>>), RenderError> {
         let scratch = |e: promote_git::GitError| RenderError::Scratch(e.to_string());
         let mut h = Sha256::new();
-        let inputs = render_inputs(repo, base, changes, overlay)?;
+        let inputs = inputs(repo, base, changes, target)?;
         let effective = |dir: &str, id: &str| -> Result<String, RenderError> {
             if changes.keys().any(|p| is_below(p, dir)) {
                 Ok(repo
@@ -186,9 +239,25 @@ impl Renderer {
                 h.update(effective("", &tree)?.as_bytes());
             }
         }
-        h.update(overlay.as_bytes());
+        match target {
+            RenderTarget::Kustomize(overlay) => h.update(overlay.as_bytes()),
+            RenderTarget::Helm {
+                chart,
+                values,
+                release,
+            } => {
+                for part in ["helm", chart, values, release] {
+                    h.update(part.as_bytes());
+                    h.update([0]);
+                }
+            }
+            RenderTarget::File(file) => {
+                h.update(b"file\0");
+                h.update(file.as_bytes());
+            }
+        }
         h.update([0]);
-        h.update(self.program.describe().as_bytes());
+        h.update(self.describe(target).as_bytes());
         let dirs = inputs.map(|d| d.into_keys().collect());
         Ok((hex::encode(h.finalize()), dirs))
     }
@@ -200,9 +269,9 @@ impl Renderer {
         repo: &Repo,
         base: CommitId,
         changes: &BTreeMap<String, Vec<u8>>,
-        overlay: &str,
+        target: &RenderTarget,
     ) -> Result<Option<Rendered>, RenderError> {
-        Ok(self.cached(&self.key(repo, base, changes, overlay)?))
+        Ok(self.cached(&self.key(repo, base, changes, target)?))
     }
 
     fn cached(&self, key: &str) -> Option<Rendered> {
@@ -222,14 +291,14 @@ impl Renderer {
         repo: &Repo,
         base: CommitId,
         changes: &BTreeMap<String, Vec<u8>>,
-        overlay: &str,
+        target: &RenderTarget,
         (key, inputs): (&str, Option<&[String]>),
         cancel: Option<&Shared>,
     ) -> Result<Rendered, RenderError> {
         let scratch = ScratchDir::new("render").map_err(|e| RenderError::Scratch(e.to_string()))?;
         repo.materialize(base, scratch.path(), inputs, changes)
             .map_err(|e| RenderError::Scratch(e.to_string()))?;
-        let manifests = self.run(scratch.path(), overlay, cancel)?;
+        let manifests = self.run(scratch.path(), target, cancel)?;
         if let Some(dir) = &self.cache {
             // Best effort: a cache that cannot be written only costs a re-render next time.
             if std::fs::create_dir_all(dir).is_ok() {
@@ -250,40 +319,69 @@ impl Renderer {
     fn run(
         &self,
         root: &Path,
-        overlay: &str,
+        target: &RenderTarget,
         cancel: Option<&Shared>,
     ) -> Result<String, RenderError> {
-        let dir = root.join(overlay);
-        let mut cmd = match &self.program {
-            RenderProgram::Kubectl(p) => {
-                let mut c = Command::new(p);
-                c.arg("kustomize").arg(&dir);
+        let program = self.describe(target);
+        let failed = |message: String| RenderError::Kustomize {
+            overlay: target.path().to_owned(),
+            program,
+            message,
+        };
+        let mut cmd = match (target, &self.program) {
+            (RenderTarget::File(file), _) => {
+                let text = std::fs::read_to_string(root.join(file))
+                    .map_err(|e| failed(format!("reading {file}: {e}")))?;
+                promote_core::yaml::from_documents::<serde_json::Value>(file, &text)
+                    .map_err(|e| failed(e.to_string()))?;
+                return Ok(text);
+            }
+            (
+                RenderTarget::Helm {
+                    chart,
+                    values,
+                    release,
+                },
+                _,
+            ) => {
+                let mut c = Command::new(&self.helm);
+                c.arg("template")
+                    .arg(release)
+                    .arg(root.join(chart))
+                    .arg("--values")
+                    .arg(root.join(values));
+                // Helm's caches and config go to the scratch tree, never the user's home: a
+                // chart from a pull request renders with nothing of this machine's Helm set-up.
+                for (var, dir) in [
+                    ("HELM_CACHE_HOME", ".helm/cache"),
+                    ("HELM_CONFIG_HOME", ".helm/config"),
+                    ("HELM_DATA_HOME", ".helm/data"),
+                ] {
+                    c.env(var, root.join(dir));
+                }
                 c
             }
-            RenderProgram::Kustomize(p) => {
+            (RenderTarget::Kustomize(overlay), RenderProgram::Kubectl(p)) => {
                 let mut c = Command::new(p);
-                c.arg("build").arg(&dir);
+                c.arg("kustomize").arg(root.join(overlay));
+                c
+            }
+            (RenderTarget::Kustomize(overlay), RenderProgram::Kustomize(p)) => {
+                let mut c = Command::new(p);
+                c.arg("build").arg(root.join(overlay));
                 c
             }
         };
-        let spawn = |source| RenderError::Spawn {
-            program: self.program.describe(),
-            source,
-        };
+        let spawn = |source| RenderError::Spawn { program, source };
         let out = match cancel {
             None => cmd.output().map_err(spawn)?,
             Some(shared) => shared.output(cmd).map_err(spawn)?,
         };
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            // kustomize names the scratch dir; show repo paths instead.
+            // The renderer names the scratch dir; show repo paths instead.
             let prefix = format!("{}/", root.display());
-            let message = stderr.replace(&prefix, "").trim().to_owned();
-            return Err(RenderError::Kustomize {
-                overlay: overlay.to_owned(),
-                program: self.program.describe(),
-                message,
-            });
+            return Err(failed(stderr.replace(&prefix, "").trim().to_owned()));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -294,6 +392,39 @@ fn count_resources(manifests: &str) -> usize {
         .split("\n---\n")
         .filter(|d| d.lines().any(|l| l.starts_with("kind:")))
         .count()
+}
+
+/// The directories a render of TARGET at `base` reads, with their tree ids (see
+/// [`Renderer::key`]); `None` when that cannot be narrowed safely. A chart renders from its
+/// directory and the values file's; a YAML file is read from its own directory.
+pub(crate) fn inputs(
+    repo: &Repo,
+    base: CommitId,
+    changes: &BTreeMap<String, Vec<u8>>,
+    target: &RenderTarget,
+) -> Result<Option<BTreeMap<String, String>>, RenderError> {
+    let dirs: Vec<&str> = match target {
+        RenderTarget::Kustomize(overlay) => return render_inputs(repo, base, changes, overlay),
+        RenderTarget::Helm { chart, values, .. } => vec![chart, parent(values)],
+        RenderTarget::File(file) => vec![parent(file)],
+    };
+    let mut out = BTreeMap::new();
+    for dir in dirs {
+        match repo
+            .path_entry(base, dir)
+            .map_err(|e| RenderError::Scratch(e.to_string()))?
+        {
+            Some((PathKind::Dir, id)) => out.insert(dir.to_owned(), id),
+            // The root, or a chart that is not there: render from the whole tree (and let the
+            // renderer say what is missing).
+            _ => return Ok(None),
+        };
+    }
+    Ok(Some(out))
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 /// The directories a render of `overlay` at `base` reads, with their tree ids (see
@@ -425,7 +556,7 @@ impl std::fmt::Debug for Speculation {
 
 /// What a speculation is planned from: an opened repository, the commit, the edited files and
 /// the overlay directory.
-pub type SpeculativeInput = (Repo, CommitId, BTreeMap<String, Vec<u8>>, String);
+pub type SpeculativeInput = (Repo, CommitId, BTreeMap<String, Vec<u8>>, RenderTarget);
 
 enum State {
     Planning,
@@ -518,10 +649,10 @@ impl Speculation {
                 } else {
                     plan()
                 };
-                let Some((repo, base, changes, overlay)) = guess else {
+                let Some((repo, base, changes, target)) = guess else {
                     return s.set(State::Over);
                 };
-                let (key, inputs) = match renderer.key_and_inputs(&repo, base, &changes, &overlay) {
+                let (key, inputs) = match renderer.key_and_inputs(&repo, base, &changes, &target) {
                     Ok((k, i)) if renderer.cached(&k).is_none() => (k, i),
                     // A cache hit needs no head start; an error is the real render's.
                     _ => return s.set(State::Over),
@@ -534,7 +665,7 @@ impl Speculation {
                     &repo,
                     base,
                     &changes,
-                    &overlay,
+                    &target,
                     (&key, inputs.as_deref()),
                     Some(&s),
                 );

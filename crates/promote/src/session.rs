@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use promote_core::config::{self, Config, Environment};
+use promote_core::config::{self, Config, Environment, Pins};
 use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
 use promote_git::{CommitId, Repo};
 
@@ -159,16 +159,36 @@ impl Session {
         format!("{}/{}", self.remote, self.base_branch)
     }
 
-    /// Find and parse ENV's kustomization at `at`.
+    /// Find and parse the file ENV pins its images in (its kustomization, or the YAML file of
+    /// its image fields) at `at`.
     pub fn overlay_at(&self, env: &Environment, at: CommitId) -> Result<Overlay, PromoteError> {
-        let (file, text) = self.kustomization_at(&env.overlay, at)?.ok_or_else(|| {
-            PromoteError::MissingOverlay {
+        let (file, text) = self
+            .pins_at(env, at)?
+            .ok_or_else(|| PromoteError::MissingOverlay {
                 env: env.name.clone(),
                 dir: env.overlay.clone(),
                 at: self.base_name(),
-            }
-        })?;
-        Ok(Overlay::parse(&file, &text)?)
+            })?;
+        Ok(env.parse_pins(&file, &text)?)
+    }
+
+    /// The file ENV pins its images in at `at`: (path, text), or `None` when it is not there.
+    pub fn pins_at(
+        &self,
+        env: &Environment,
+        at: CommitId,
+    ) -> Result<Option<(String, String)>, PromoteError> {
+        match env.pins {
+            Pins::Kustomize => self.kustomization_at(&env.overlay, at),
+            Pins::Fields(_) => match self.repo.read_file(at, &env.overlay)? {
+                Some(bytes) => String::from_utf8(bytes)
+                    .map(|text| Some((env.overlay.clone(), text)))
+                    .map_err(|_| PromoteError::NotUtf8 {
+                        path: env.overlay.clone(),
+                    }),
+                None => Ok(None),
+            },
+        }
     }
 
     /// The kustomization file in `dir` at `at`: (path, text), trying Kustomize's three names.
@@ -190,7 +210,13 @@ impl Session {
     /// Check that every environment's overlay exists and has `images:` (a config error otherwise).
     pub fn check_overlays(&self) -> Result<(), PromoteError> {
         for (i, env) in self.config.environments.iter().enumerate() {
-            match self.kustomization_at(&env.overlay, self.base)? {
+            match self.pins_at(env, self.base)? {
+                None if env.pins != Pins::Kustomize => {
+                    return Err(self
+                        .config
+                        .error(format!("environments[{i}].targets"), format!("no `{}` at {}", env.overlay, self.base_name()), "point the target at the YAML file that holds the environment's image fields")
+                        .into());
+                }
                 None => {
                     return Err(self
                         .config
@@ -198,7 +224,7 @@ impl Session {
                         .into());
                 }
                 Some((file, text)) => {
-                    let o = Overlay::parse(&file, &text)?;
+                    let o = env.parse_pins(&file, &text)?;
                     if !o.has_images() {
                         return Err(self
                             .config

@@ -43,6 +43,7 @@ fn repo() -> GitOps {
 fn renderer() -> Renderer {
     Renderer {
         program: RenderProgram::Kubectl("kubectl".into()),
+        helm: "helm".into(),
         cache: None,
         speculation: None,
     }

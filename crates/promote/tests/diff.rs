@@ -16,6 +16,7 @@ fn ports(kit: &GitOps) -> Ports {
         },
         Renderer {
             program: RenderProgram::Kubectl("kubectl".into()),
+            helm: "helm".into(),
             cache: None,
             speculation: None,
         },

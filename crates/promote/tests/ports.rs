@@ -210,6 +210,7 @@ fn ports(kit: &GitOps, argo: &Arc<MemArgo>) -> Ports {
     };
     let renderer = Renderer {
         program: RenderProgram::Kubectl("kubectl".into()),
+        helm: "helm".into(),
         cache: None,
         speculation: None,
     };

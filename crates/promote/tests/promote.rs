@@ -20,6 +20,7 @@ fn examples() -> GitOps {
 fn renderer() -> Renderer {
     Renderer {
         program: RenderProgram::Kubectl("kubectl".into()),
+        helm: "helm".into(),
         cache: None,
         speculation: None,
     }
@@ -181,8 +182,13 @@ fn the_render_key_changes_only_with_what_the_render_reads() {
     let r = renderer();
     let key = |kit: &GitOps| {
         let s = open(kit, &kit.clone);
-        r.key(&s.repo, s.base, &Default::default(), "envs/prod")
-            .unwrap()
+        r.key(
+            &s.repo,
+            s.base,
+            &Default::default(),
+            &promote::render::RenderTarget::Kustomize("envs/prod".into()),
+        )
+        .unwrap()
     };
     let k0 = key(&kit);
     kit.put(

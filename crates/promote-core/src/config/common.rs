@@ -25,6 +25,28 @@ pub(super) fn problem(
     }
 }
 
+/// A repo-relative path (`./` dropped): not empty, not absolute, no `..` or empty segment.
+pub(super) fn repo_path(
+    file: &str,
+    key: &str,
+    value: &str,
+    fix: &str,
+) -> Result<String, ConfigError> {
+    let path = value.trim_start_matches("./");
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.split('/').any(|p| p == ".." || p.is_empty())
+    {
+        return Err(problem(
+            file,
+            key,
+            format!("`{value}` is not a path inside the repository"),
+            fix,
+        ));
+    }
+    Ok(path.to_owned())
+}
+
 pub(super) fn policy_ref(file: &str, key: &str, p: RawPolicy) -> Result<PolicyRef, ConfigError> {
     let err = |k: &str, problem: String, fix: String| ConfigError {
         file: file.to_owned(),

@@ -11,6 +11,7 @@ use crate::yaml;
 mod common;
 mod init;
 mod raw;
+mod targets;
 mod trust;
 mod validate;
 mod verify;
@@ -18,6 +19,7 @@ mod verify;
 use common::strip_file_prefix;
 pub use init::{InitEnv, render_init};
 use raw::RawConfig;
+pub use targets::{FieldKind, FieldTarget, Pins};
 use validate::validate;
 pub use validate::{ENV_NAME_RULE, valid_env_name};
 pub use verify::{DEFAULT_EVERY, VerifySpec, Wave, parse_check};
@@ -115,8 +117,10 @@ pub struct GitSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Environment {
     pub name: String,
-    /// Repo-relative directory of the overlay, without trailing slash.
+    /// Where its images are pinned: the overlay's directory (without trailing slash), or the
+    /// YAML file whose fields [`Environment::pins`] names; repo-relative.
     pub overlay: String,
+    pub pins: Pins,
     pub from: Option<String>,
     pub mode: Mode,
     pub protected: bool,
@@ -132,6 +136,35 @@ pub struct Environment {
     pub verify: VerifySpec,
     /// `trust:`: the keys that must have signed what the environment runs (empty: no check).
     pub trust: crate::supply_chain::TrustSpec,
+}
+
+impl Environment {
+    /// The directory Argo CD's Application is expected to deploy from: the overlay; for image
+    /// fields, the Helm chart when given, else the directory of the file.
+    pub fn source_dir(&self) -> String {
+        match &self.pins {
+            Pins::Kustomize => self.overlay.clone(),
+            Pins::Fields(FieldTarget {
+                chart: Some(chart), ..
+            }) => chart.clone(),
+            Pins::Fields(_) => self
+                .overlay
+                .rsplit_once('/')
+                .map_or(String::new(), |(dir, _)| dir.to_owned()),
+        }
+    }
+
+    /// Parse the file this environment pins its images in (`file`, as read at some commit).
+    pub fn parse_pins(
+        &self,
+        file: &str,
+        text: &str,
+    ) -> Result<crate::overlay::Overlay, crate::overlay::OverlayError> {
+        match &self.pins {
+            Pins::Kustomize => crate::overlay::Overlay::parse(file, text),
+            Pins::Fields(t) => crate::overlay::Overlay::parse_fields(file, text, &t.images),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,6 +309,80 @@ mod tests {
             prod.promote_policies[1].failure_policy,
             FailurePolicy::Ignore
         );
+    }
+
+    #[test]
+    fn targets_name_image_fields_and_errors_name_their_key() {
+        let c = parse("environments:\n  - name: staging\n    targets: [{kustomize: {dir: k/staging/}}]\n  - name: prod\n    targets:\n      - helmValues:\n          file: charts/shop/values-prod.yaml\n          chart: charts/shop\n          images:\n            cart: {repository: cart.image.repository, tag: cart.image.tag, digest: cart.image.digest}\n            checkout: {image: ghcr.io/acme/checkout, tag: checkout.tag}\n  - name: eu\n    targets: [{yaml: {file: clusters/eu/release.yaml, field: spec.values.image.tag, image: ghcr.io/acme/cart}}]\n  - name: us\n    targets: [{argocdHelm: {application: argocd/us.yaml, parameter: image.tag, image: ghcr.io/acme/cart}}]\n").unwrap();
+        let staging = c.env("staging").unwrap();
+        assert_eq!(
+            (staging.overlay.as_str(), &staging.pins),
+            ("k/staging", &Pins::Kustomize)
+        );
+        let prod = c.env("prod").unwrap();
+        assert_eq!(prod.overlay, "charts/shop/values-prod.yaml");
+        let Pins::Fields(t) = &prod.pins else {
+            panic!("{:?}", prod.pins)
+        };
+        assert_eq!(
+            (t.kind, t.chart.as_deref(), t.images.len()),
+            (FieldKind::HelmValues, Some("charts/shop"), 2)
+        );
+        let Pins::Fields(t) = &c.env("us").unwrap().pins else {
+            panic!()
+        };
+        assert_eq!(
+            t.images[0].tag.as_str(),
+            "spec.source.helm.parameters[name=image.tag].value"
+        );
+        assert_eq!(t.images[0].name, "ghcr.io/acme/cart");
+        for (body, key, says) in [
+            (
+                "{name: a, overlay: k, targets: [{kustomize: {dir: k}}]}",
+                "environments[0].targets",
+                "both",
+            ),
+            ("{name: a}", "environments[0].overlay", "nowhere"),
+            (
+                "{name: a, targets: [{kustomize: {dir: k}}, {kustomize: {dir: l}}]}",
+                "environments[0].targets",
+                "2 targets",
+            ),
+            (
+                "{name: a, targets: [{}]}",
+                "environments[0].targets[0]",
+                "exactly one kind",
+            ),
+            (
+                "{name: a, targets: [{yaml: {file: r.json, field: a, image: i}}]}",
+                "environments[0].targets[0].yaml.file",
+                "not a YAML file",
+            ),
+            (
+                "{name: a, targets: [{yaml: {file: ../r.yaml, field: a, image: i}}]}",
+                "environments[0].targets[0].yaml.file",
+                "not a path inside",
+            ),
+            (
+                "{name: a, targets: [{yaml: {file: r.yaml, field: 'a..b', image: i}}]}",
+                "environments[0].targets[0].yaml.field",
+                "empty key",
+            ),
+            (
+                "{name: a, targets: [{helmValues: {file: v.yaml, images: {cart: {tag: t}}}}]}",
+                "environments[0].targets[0].helmValues.images.cart.repository",
+                "exactly one of",
+            ),
+            (
+                "{name: a, targets: [{helmValues: {file: v.yaml, images: {}}}]}",
+                "environments[0].targets[0].helmValues.images",
+                "no images",
+            ),
+        ] {
+            let e = parse(&format!("environments:\n  - {body}\n")).unwrap_err();
+            assert_eq!(e.key, key, "{body}: {e}");
+            assert!(e.problem.contains(says), "{body}: {e}");
+        }
     }
 
     #[test]

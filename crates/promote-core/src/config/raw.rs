@@ -51,7 +51,8 @@ pub(super) struct RawGit {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawEnv {
     pub(super) name: String,
-    pub(super) overlay: String,
+    pub(super) overlay: Option<String>,
+    pub(super) targets: Option<Vec<RawTarget>>,
     pub(super) from: Option<String>,
     pub(super) mode: Option<String>,
     #[serde(default)]
@@ -87,6 +88,60 @@ pub(super) struct RawTrust {
 pub(super) struct RawSigner {
     pub(super) key: Option<String>,
     pub(super) keyless: Option<serde_json::Value>,
+}
+
+/// One entry of `targets:`: exactly one kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawTarget {
+    pub(super) kustomize: Option<RawKustomize>,
+    pub(super) helm_values: Option<RawHelmValues>,
+    pub(super) yaml: Option<RawYamlTarget>,
+    pub(super) argocd_helm: Option<RawArgocdHelm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKustomize {
+    pub(super) dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHelmValues {
+    pub(super) file: String,
+    pub(super) chart: Option<String>,
+    pub(super) images: BTreeMap<String, RawImageFields>,
+}
+
+/// Where one image's pins are in a values file: field paths, or `image` for a fixed repository.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawImageFields {
+    pub(super) tag: String,
+    pub(super) repository: Option<String>,
+    pub(super) image: Option<String>,
+    pub(super) digest: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawYamlTarget {
+    pub(super) file: String,
+    pub(super) field: String,
+    pub(super) image: String,
+    pub(super) name: Option<String>,
+    pub(super) digest: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawArgocdHelm {
+    pub(super) application: String,
+    pub(super) parameter: String,
+    pub(super) image: String,
+    pub(super) name: Option<String>,
+    pub(super) digest_parameter: Option<String>,
 }
 
 /// `verify:` of an environment.

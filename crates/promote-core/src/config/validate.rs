@@ -172,22 +172,7 @@ fn environment(
 ) -> Result<Environment, ConfigError> {
     let key = |k: &str| format!("environments[{i}].{k}");
     check_env_name(file, &key("name"), &e.name, names)?;
-    let overlay = e
-        .overlay
-        .trim_end_matches('/')
-        .trim_start_matches("./")
-        .to_owned();
-    if overlay.is_empty()
-        || overlay.starts_with('/')
-        || overlay.split('/').any(|p| p == ".." || p.is_empty())
-    {
-        return Err(problem(
-            file,
-            key("overlay"),
-            format!("`{}` is not a path inside the repository", e.overlay),
-            "give the overlay directory relative to the repo root, e.g. `kustomize/prod`",
-        ));
-    }
+    let (overlay, pins) = super::targets::pins(file, &key, e.overlay, e.targets)?;
     let argocd = e.argocd.map(|a| ArgoTarget {
         app: a.app,
         namespace: a.namespace.unwrap_or_else(|| "argocd".into()),
@@ -214,6 +199,7 @@ fn environment(
         },
         name: e.name,
         overlay,
+        pins,
         from: e.from,
         protected: e.protected,
         reviewers: e.reviewers,

@@ -18,7 +18,7 @@ use super::error::ArgoError;
 use super::target::{Target, check_app, classify, read_app};
 use super::wait::{self, WaitOptions, Waited, Watch, degraded, ready, short};
 use super::windows::{manual_sync_refusal, window_warning};
-use crate::render::Renderer;
+use crate::render::{RenderTarget, Renderer};
 use crate::{Interaction, Session};
 
 /// One sync of ENV's app: what it is checked against, how it is reached, how long it may take.
@@ -224,10 +224,10 @@ impl SyncJob<'_> {
         if !repo.is_ancestor(ours, theirs) {
             return false;
         }
-        let (none, overlay) = (BTreeMap::new(), &self.env.overlay);
+        let (none, target) = (BTreeMap::new(), &RenderTarget::of(self.env));
         match (
-            self.renderer.render(repo, ours, &none, overlay),
-            self.renderer.render(repo, theirs, &none, overlay),
+            self.renderer.render(repo, ours, &none, target),
+            self.renderer.render(repo, theirs, &none, target),
         ) {
             (Ok(a), Ok(b)) => a.manifests == b.manifests,
             _ => false,

@@ -127,7 +127,7 @@ pub fn read_app(env: &Environment, t: &Target<'_>) -> Result<Application, ArgoEr
 pub fn expected_source(session: &Session, env: &Environment) -> ExpectedSource {
     ExpectedSource {
         repo_url: session.repo.remote_url(&session.remote).unwrap_or_default(),
-        path: env.overlay.clone(),
+        path: env.source_dir(),
         target_revision: session.base_branch.clone(),
     }
 }

@@ -101,7 +101,7 @@ fn push_direct(
                     plan.new_text.clone().into_bytes(),
                 )]
                 .into();
-                renderer.render(repo, tip, &rerender, &plan.overlay_dir)?;
+                renderer.render(repo, tip, &rerender, &plan.render_target)?;
                 base = tip;
             }
         }

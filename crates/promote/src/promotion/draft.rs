@@ -18,7 +18,7 @@ use crate::approval::PrApprovals;
 use crate::gate::{Gate, Judged, Operation, PolicyVerdict};
 use crate::images::{Found, ImageCheck};
 use crate::plan::{Plan, RenderDiff, RenderReport};
-use crate::render::{Rendered, Renderer};
+use crate::render::{RenderTarget, Rendered, Renderer};
 use crate::rendered::{self, PlanComparison};
 use crate::supply_chain::Trust;
 use crate::{Interaction, PromoteError};
@@ -157,10 +157,11 @@ pub fn finish(
     check_edit(overlay, &new_text, &d.changes)?;
     let file = overlay.file().to_owned();
     let trust = crate::supply_chain::trust(planner.images, session, env)?;
+    let target = RenderTarget::of(env);
     ui.step(&format!(
         "rendering {} with {}",
         env.overlay,
-        renderer.program.describe()
+        renderer.describe(&target)
     ));
     let side = side_by_side(planner, &d, (&file, &new_text), (pinned, &trust), judge, ui);
     // An unknown image is the first thing to fix: report it before a render error it may cause.
@@ -186,7 +187,7 @@ pub fn finish(
         overlay_file: file,
         images: d.changes,
         render: RenderReport {
-            program: renderer.program.describe().to_owned(),
+            program: renderer.describe(&target).to_owned(),
             resources: rendered.resources,
             cached: rendered.cached,
         },
@@ -201,6 +202,7 @@ pub fn finish(
         base: session.base.to_string(),
         new_text,
         overlay_dir: env.overlay.clone(),
+        render_target: target,
         base_id: Some(session.base),
     })
 }
@@ -223,7 +225,7 @@ fn side_by_side(
         let (git_dir, base, overlay_dir) = (
             session.repo.git_dir().to_owned(),
             session.base,
-            d.env.overlay.clone(),
+            RenderTarget::of(d.env),
         );
         let changes_map = &changes_map;
         // git2 handles are not shared across threads: each render opens its own.
@@ -311,7 +313,7 @@ fn last_and_base(
     git_dir: &std::path::Path,
     file: &str,
     base: CommitId,
-    overlay_dir: &str,
+    overlay_dir: &RenderTarget,
 ) -> (Option<(CommitId, String)>, Baseline, Result<String, String>) {
     let repo = match promote_git::Repo::open(git_dir) {
         Ok(r) => r,
@@ -409,7 +411,7 @@ fn baseline(
     repo: &promote_git::Repo,
     at: CommitId,
     base: CommitId,
-    overlay_dir: &str,
+    overlay_dir: &RenderTarget,
 ) -> Baseline {
     let none = BTreeMap::new();
     if let Ok(Some(r)) = renderer.render_cached(repo, at, &none, overlay_dir) {
@@ -438,10 +440,12 @@ fn check_edit(
     new_text: &str,
     changes: &[ImageChange],
 ) -> Result<(), PromoteError> {
-    let after = Overlay::parse(before.file(), new_text).map_err(|e| PromoteError::EditCheck {
-        file: before.file().to_owned(),
-        detail: e.to_string(),
-    })?;
+    let after = before
+        .reparse(before.file(), new_text)
+        .map_err(|e| PromoteError::EditCheck {
+            file: before.file().to_owned(),
+            detail: e.to_string(),
+        })?;
     let mut expected = before.image_map();
     for c in changes {
         expected.insert(c.name.clone(), c.to.clone());

@@ -228,5 +228,5 @@ pub fn speculate(
     let changed: BTreeMap<String, Vec<u8>> =
         [(overlay.file().to_owned(), new_text.into_bytes())].into();
     let Session { repo, base, .. } = session;
-    Some((repo, base, changed, env.overlay))
+    Some((repo, base, changed, crate::render::RenderTarget::of(&env)))
 }

@@ -54,7 +54,7 @@ pub fn prepare_revert(
     let target_text = session.repo.read_file(target_at, &file)?.ok_or_else(|| {
         PromoteError::NoRevertTarget(format!("{file} does not exist at {}", target_at.short()))
     })?;
-    let target_overlay = Overlay::parse(
+    let target_overlay = current.reparse(
         &format!("{file}@{}", target_at.short()),
         &String::from_utf8_lossy(&target_text),
     )?;

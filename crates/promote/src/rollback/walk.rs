@@ -7,7 +7,6 @@
 use serde::Serialize;
 
 use promote_core::image::{EnvVersion, ImageMap};
-use promote_core::overlay::Overlay;
 use promote_git::CommitId;
 
 use crate::provenance::{self, PromotedVia};
@@ -60,7 +59,8 @@ pub(crate) fn overlay_changes<'s>(
     Ok(log.map(move |c| {
         let c = c?;
         let images = match session.repo.read_file(c.id, &file)? {
-            Some(bytes) => Overlay::parse(&file, &String::from_utf8_lossy(&bytes))
+            Some(bytes) => env
+                .parse_pins(&file, &String::from_utf8_lossy(&bytes))
                 .map(|o| o.image_map())
                 .unwrap_or_default(),
             None => ImageMap::new(),

@@ -17,7 +17,7 @@ use promote_git::CommitId;
 use crate::gate::PolicyVerdict;
 use crate::plan::{RenderDiff, RenderReport};
 use crate::promotion::draft::{Draft, Planner};
-use crate::render::Rendered;
+use crate::render::{RenderTarget, Rendered};
 use crate::rendered::{self, RenderedImages};
 use crate::{Interaction, PromoteError};
 
@@ -184,9 +184,9 @@ impl EnvCheck<'_> {
     fn changed_overlay(&self, before: &Overlay) -> Result<Changed, PromoteError> {
         let session = self.planner.gate.session;
         let env = self.env;
-        let Some((file, text)) = session.kustomization_at(&env.overlay, self.to)? else {
+        let Some((file, text)) = session.pins_at(env, self.to)? else {
             let msg = format!(
-                "the change removes {}'s kustomization from `{}`; fix the overlay or `environments[].overlay` in promote.yaml (on {} first)",
+                "the change removes {}'s image pins from `{}`; fix the file or the environment's `overlay`/`targets` in promote.yaml (on {} first)",
                 env.name,
                 env.overlay,
                 session.base_name()
@@ -200,7 +200,7 @@ impl EnvCheck<'_> {
                 failed,
             ))));
         };
-        Ok(match Overlay::parse(&file, &text) {
+        Ok(match before.reparse(&file, &text) {
             Ok(o) => Changed::Overlay(file, Box::new(o)),
             Err(e) => {
                 let failed = RenderCheck::Failed {
@@ -217,8 +217,10 @@ impl EnvCheck<'_> {
         let (session, renderer) = (self.planner.gate.session, self.planner.renderer);
         thread::scope(|s| {
             let spawn = |at: CommitId| {
-                let (git_dir, overlay_dir) =
-                    (session.repo.git_dir().to_owned(), self.env.overlay.clone());
+                let (git_dir, overlay_dir) = (
+                    session.repo.git_dir().to_owned(),
+                    RenderTarget::of(self.env),
+                );
                 s.spawn(move || -> Result<Rendered, String> {
                     let repo = promote_git::Repo::open(&git_dir).map_err(|e| e.to_string())?;
                     renderer
@@ -345,7 +347,11 @@ impl EnvCheck<'_> {
         };
         let render = match render {
             Ok(r) => RenderCheck::Ok(RenderReport {
-                program: self.planner.renderer.program.describe().to_owned(),
+                program: self
+                    .planner
+                    .renderer
+                    .describe(&RenderTarget::of(self.env))
+                    .to_owned(),
                 resources: r.resources,
                 cached: r.cached,
             }),

@@ -29,7 +29,7 @@ use crate::gate::{Gate, PolicyContext};
 use crate::images::{ImageCheck, ImageMode};
 use crate::ports::Ports;
 use crate::promotion::Planner;
-use crate::render::render_inputs;
+use crate::render::{RenderTarget, inputs};
 use crate::{Interaction, PromoteError, Session};
 
 /// What was verified, per environment (`kind: VerifyResult`).
@@ -197,8 +197,8 @@ fn inputs_changed(
     let repo = &session.repo;
     let none = BTreeMap::new();
     match (
-        render_inputs(repo, a, &none, &env.overlay)?,
-        render_inputs(repo, b, &none, &env.overlay)?,
+        inputs(repo, a, &none, &RenderTarget::of(env))?,
+        inputs(repo, b, &none, &RenderTarget::of(env))?,
     ) {
         (Some(before), Some(after)) => Ok(before != after),
         _ => Ok(repo.path_id(a, "")? != repo.path_id(b, "")?),
