@@ -27,6 +27,7 @@ use promote_core::supply_chain::{
     Provenance, SignatureFact, SupplyChainFacts, SupplyChainQuery, TrustedKey,
 };
 
+use super::keyless;
 use super::referrers::{self, Artifact};
 
 /// How this module reads the registry: `GET /v2/<repo>/<kind>/<reference>`, at most `limit`
@@ -80,7 +81,12 @@ pub(super) fn facts(
             message: "only sha256 digests are checked".into(),
         })?;
     let keys = parse_keys(query.keys)?;
-    let reader = Reader { registry, image };
+    let roots = keyless::roots(query.keyless)?;
+    let reader = Reader {
+        registry,
+        image,
+        roots: &roots,
+    };
     let mut facts = SupplyChainFacts::default();
     match reader.layers(&format!("sha256-{hex}.sig"), &mut facts.notes)? {
         None => facts.notes.push(format!(
@@ -159,6 +165,8 @@ struct Layer {
 struct Reader<'a> {
     registry: &'a dyn Fetch,
     image: &'a ImageName,
+    /// The keyless signers' trusted roots.
+    roots: &'a [keyless::Root],
 }
 
 impl Reader<'_> {
@@ -244,6 +252,7 @@ impl Reader<'_> {
         let unverified = |reason: String| SignatureFact {
             verified: false,
             key: None,
+            identity: None,
             reason: Some(reason),
         };
         if layer.media_type != SIMPLE_SIGNING {
@@ -258,9 +267,7 @@ impl Reader<'_> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
         else {
-            return Ok(unverified(
-                "a signature layer without a signature (keyless bundles are not verified)".into(),
-            ));
+            return Ok(unverified("a signature layer without a signature".into()));
         };
         let Some(payload) = self.blob(&layer.digest, MAX_PAYLOAD)? else {
             return Ok(unverified(format!(
@@ -268,33 +275,38 @@ impl Reader<'_> {
                 layer.digest
             )));
         };
+        if layer
+            .annotations
+            .contains_key(keyless::CERTIFICATE_ANNOTATION)
+        {
+            let layer = keyless::Layer {
+                annotations: &layer.annotations,
+                signature,
+                payload: &payload,
+            };
+            return Ok(keyless::verify_layer(self.roots, &layer, digest));
+        }
         let Some(key) = verifying_key(keys, signature.as_bytes(), &payload) else {
             return Ok(unverified("signed, but by none of the trusted keys".into()));
         };
         // The signature is good; it must also be about this digest (a signature copied from
         // another image verifies too).
-        let signed = serde_json::from_slice::<Value>(&payload).ok();
-        let named = signed
-            .as_ref()
-            .and_then(|p| p.pointer("/critical/image/docker-manifest-digest"))
-            .and_then(Value::as_str);
-        let kind = signed
-            .as_ref()
-            .and_then(|p| p.pointer("/critical/type"))
-            .and_then(Value::as_str);
-        if kind != Some("cosign container image signature") || named != Some(digest) {
+        let named = super::payload::signed_digest(&payload);
+        if named.as_deref() != Some(digest) {
             return Ok(SignatureFact {
                 verified: false,
                 key: Some(key.to_owned()),
+                identity: None,
                 reason: Some(format!(
                     "signed by {key}, but the payload names {} instead of this digest",
-                    named.unwrap_or("no digest")
+                    named.as_deref().unwrap_or("no digest")
                 )),
             });
         }
         Ok(SignatureFact {
             verified: true,
             key: Some(key.to_owned()),
+            identity: None,
             reason: None,
         })
     }
@@ -451,6 +463,7 @@ impl Reader<'_> {
         let unverified = |key: Option<&str>, reason: String| SignatureFact {
             verified: false,
             key: key.map(str::to_owned),
+            identity: None,
             reason: Some(reason),
         };
         let (key, statement) = match open(&envelope, keys) {
@@ -488,6 +501,7 @@ impl Reader<'_> {
             facts.signatures.push(SignatureFact {
                 verified: true,
                 key: Some(key.to_owned()),
+                identity: None,
                 reason: None,
             });
         } else {
