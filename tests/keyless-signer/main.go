@@ -11,7 +11,7 @@
 // Usage:
 //
 //	keyless-signer -out DIR -subject S -issuer I [-image HOST/repo@sha256:HEX]
-//	    [-tamper set|body|signature] [-proof FILE] [-layer FILE]
+//	    [-tamper set|body|signature|ca] [-proof FILE] [-layer FILE]
 //
 // Nothing here is a production CA: the keys live for one run and are thrown away.
 package main
@@ -217,7 +217,12 @@ type signed struct {
 }
 
 func (s *sigstore) sign(ref name.Digest, subject, issuer, tamper string, now time.Time) signed {
-	cert, key := s.leaf(subject, issuer, now)
+	ca := s
+	if tamper == "ca" {
+		// Another CA issues the certificate; the log is still the trusted one.
+		ca = newSigstore(now)
+	}
+	cert, key := ca.leaf(subject, issuer, now)
 	payload, err := json.Marshal(map[string]any{
 		"critical": map[string]any{
 			"identity": map[string]any{"docker-reference": ref.Context().Name()},
@@ -243,9 +248,9 @@ func (s *sigstore) sign(ref name.Digest, subject, issuer, tamper string, now tim
 		set = signHash(s.rekorKy, canonical)
 	case "signature":
 		sig = signHash(key, []byte("something else"))
-	case "":
+	case "", "ca":
 	default:
-		log.Fatalf("-tamper: unknown %q (set, body, signature)", tamper)
+		log.Fatalf("-tamper: unknown %q (set, body, signature, ca)", tamper)
 	}
 	bundle, err := json.Marshal(map[string]any{"SignedEntryTimestamp": b64(set), "Payload": e})
 	check(err, "encode the bundle")
@@ -254,7 +259,7 @@ func (s *sigstore) sign(ref name.Digest, subject, issuer, tamper string, now tim
 		annotations: map[string]string{
 			"dev.cosignproject.cosign/signature": b64(sig),
 			"dev.sigstore.cosign/certificate":    string(certPEM(cert)),
-			"dev.sigstore.cosign/chain":          string(certPEM(s.inter, s.root)),
+			"dev.sigstore.cosign/chain":          string(certPEM(ca.inter, ca.root)),
 			"dev.sigstore.cosign/bundle":         string(bundle),
 		},
 		body:  body,
@@ -349,7 +354,7 @@ func main() {
 	subject := flag.String("subject", "", "the certificate's identity: a URI or an email (required)")
 	issuer := flag.String("issuer", "", "the OIDC issuer (required)")
 	image := flag.String("image", "", "HOST/repo@sha256:HEX to sign; its .sig is pushed over plain HTTP")
-	tamper := flag.String("tamper", "", "break one thing: set, body or signature")
+	tamper := flag.String("tamper", "", "break one thing: set, body, signature, or ca (a CA outside the trusted root issues the certificate)")
 	proofFile := flag.String("proof", "", "also write an inclusion proof and checkpoint for the entry here")
 	layerFile := flag.String("layer", "", "also write the signature layer (payload and annotations) here")
 	flag.Parse()

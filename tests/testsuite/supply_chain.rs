@@ -7,12 +7,12 @@ use promote_testkit::cosign::{KeyPair, Storage};
 use promote_testkit::registry::Registry;
 use promote_testkit::repo::{GitOps, Run, workspace_root};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
-const CART: &str = "microservices-demo/cartservice";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+pub(crate) const CART: &str = "microservices-demo/cartservice";
 const STAGING_ARGO: &str = "    argocd: {app: staging-microservices-demo, namespace: argocd}\n";
 
 /// A dry run of cartservice v1.0.1 into staging, as a JSON document.
-const DRY_JSON: [&str; 7] = [
+pub(crate) const DRY_JSON: [&str; 7] = [
     "staging",
     "v1.0.1",
     "--only",
@@ -22,13 +22,25 @@ const DRY_JSON: [&str; 7] = [
     "json",
 ];
 
-fn run(kit: &GitOps, args: &[&str]) -> Run {
+pub(crate) fn run(kit: &GitOps, args: &[&str]) -> Run {
     kit.run_bin(BIN, &kit.clone, &[], args)
 }
 
 /// The example repo on `reg` (every image at v1.0.0 and v1.0.1), with staging trusting `key`
 /// and gated by `builtin:signed-images` with `settings`, plus `extra` policy entries.
 fn trusting(reg: &Registry, key: &KeyPair, settings: &str, extra: &str) -> GitOps {
+    let trust =
+        "      signatures: [{key: keys/release.pub}]\n      attestations: [slsaprovenance]\n";
+    let mut kit = staging_trusts(reg, trust, settings, extra);
+    kit.put("keys/release.pub", &key.public_pem());
+    kit.commit("staging trusts the release key");
+    kit
+}
+
+/// The example repo on `reg` (every image at v1.0.0 and v1.0.1) with staging's `trust:` body
+/// `trust` (indented six spaces) and `builtin:signed-images` with `settings`, plus `extra`
+/// policy entries, put but not committed (the caller adds its trust files and commits).
+pub(crate) fn staging_trusts(reg: &Registry, trust: &str, settings: &str, extra: &str) -> GitOps {
     let mut kit = GitOps::from_dir_on(
         &workspace_root().join("examples/gitops"),
         reg,
@@ -37,11 +49,9 @@ fn trusting(reg: &Registry, key: &KeyPair, settings: &str, extra: &str) -> GitOp
     let config = kit.origin_file("promote.yaml").unwrap();
     assert!(config.contains(STAGING_ARGO), "{config}");
     let staging = format!(
-        "{STAGING_ARGO}    trust:\n      signatures: [{{key: keys/release.pub}}]\n      attestations: [slsaprovenance]\n    policies:\n      promote:\n        - {{module: builtin:signed-images, settings: {settings}}}\n{extra}"
+        "{STAGING_ARGO}    trust:\n{trust}    policies:\n      promote:\n        - {{module: builtin:signed-images, settings: {settings}}}\n{extra}"
     );
-    kit.put("promote.yaml", &config.replacen(STAGING_ARGO, &staging, 1))
-        .put("keys/release.pub", &key.public_pem());
-    kit.commit("staging trusts the release key");
+    kit.put("promote.yaml", &config.replacen(STAGING_ARGO, &staging, 1));
     kit
 }
 
@@ -120,7 +130,7 @@ fn a_signature_by_another_key_does_not_count() {
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains(
-            "has 1 signature but none by a trusted key: signed, but by none of the trusted keys"
+            "has 1 signature but none by a trusted signer: signed, but by none of the trusted keys"
         ),
         "{}",
         r.stdout
@@ -247,7 +257,7 @@ fn signed_by_release(chain: &serde_json::Value, reg: &Registry) {
     );
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new("sha256sum")
@@ -260,7 +270,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Commits a binary file to origin's main through a scratch clone.
-fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
+pub(crate) fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
     let scratch = kit.root().join("ops");
     kit.git_in(
         kit.root(),

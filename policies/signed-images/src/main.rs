@@ -161,7 +161,7 @@ fn unsigned(s: &Settings, name: &str, chain: &SupplyChain) -> Option<(&'static s
             chain.signatures.len(),
             if chain.signatures.len() == 1 { "" } else { "s" },
             if s.signers.is_empty() {
-                "a trusted key".to_owned()
+                "a trusted signer".to_owned()
             } else {
                 s.signers.join(" or ")
             },

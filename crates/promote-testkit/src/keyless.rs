@@ -1,0 +1,109 @@
+//! Keyless cosign signatures for tests, made offline by `tests/keyless-signer` (Go, built by
+//! [`crate::go::keyless_signer`]): each [`Sigstore`] is a fresh throw-away root CA,
+//! intermediate and Rekor key, written as a Sigstore `trusted_root.json`; [`Sigstore::sign`]
+//! issues a 10-minute Fulcio-style certificate for an OIDC identity, signs the digest a tag
+//! names, makes the Rekor entry and its signed entry timestamp, and pushes cosign's `.sig`
+//! manifest to the registry, exactly as `cosign sign` with Fulcio and Rekor lays it out.
+
+use std::process::Command;
+
+use tempfile::TempDir;
+
+use crate::registry::Registry;
+
+/// GitHub Actions' OIDC issuer, as Fulcio puts it in certificates.
+pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// A release workflow's identity (the certificate's URI SAN).
+pub const RELEASE_WORKFLOW: &str =
+    "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main";
+
+/// What to break in a signature, to test that it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tamper {
+    None,
+    /// Flip a bit of the Rekor signed entry timestamp.
+    Set,
+    /// The certificate is issued by a CA outside the trusted root (the log is the trusted one).
+    ForeignCa,
+}
+
+/// One run of the signer: its trusted root and, when it signed, the `.sig` it pushed.
+#[derive(Debug)]
+pub struct Sigstore {
+    dir: TempDir,
+}
+
+impl Sigstore {
+    /// A fresh CA and Rekor key that sign nothing (a root some other party uses).
+    pub fn new() -> Sigstore {
+        let dir = tempfile::Builder::new()
+            .prefix("promote-keyless-")
+            .tempdir()
+            .expect("tempdir");
+        run(&[
+            "-out",
+            dir.path().to_str().expect("utf-8"),
+            "-subject",
+            "x@example.com",
+            "-issuer",
+            GITHUB_ISSUER,
+        ]);
+        Sigstore { dir }
+    }
+
+    /// A fresh CA and Rekor key that sign `repo:tag`'s digest in `registry` as `subject` from
+    /// `issuer`, with `tamper` applied.
+    pub fn sign(
+        registry: &Registry,
+        (repo, tag): (&str, &str),
+        (issuer, subject): (&str, &str),
+        tamper: Tamper,
+    ) -> Sigstore {
+        let dir = tempfile::Builder::new()
+            .prefix("promote-keyless-")
+            .tempdir()
+            .expect("tempdir");
+        let image = format!("{}/{repo}@{}", registry.host(), registry.digest(repo, tag));
+        let mut args = vec![
+            "-out",
+            dir.path().to_str().expect("utf-8"),
+            "-subject",
+            subject,
+            "-issuer",
+            issuer,
+            "-image",
+            &image,
+        ];
+        match tamper {
+            Tamper::None => {}
+            Tamper::Set => args.extend_from_slice(&["-tamper", "set"]),
+            Tamper::ForeignCa => args.extend_from_slice(&["-tamper", "ca"]),
+        }
+        run(&args);
+        Sigstore { dir }
+    }
+
+    /// The `trusted_root.json` naming this run's CA and Rekor key.
+    pub fn trusted_root(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("trusted_root.json"))
+            .expect("trusted_root.json")
+    }
+}
+
+impl Default for Sigstore {
+    fn default() -> Self {
+        Sigstore::new()
+    }
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(crate::go::keyless_signer())
+        .args(args)
+        .output()
+        .expect("running tests/keyless-signer");
+    assert!(
+        out.status.success(),
+        "keyless-signer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
