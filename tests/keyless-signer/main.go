@@ -5,13 +5,16 @@
 // 1.3.6.1.4.1.57264.1.1 and .1.8), signs cosign's simple-signing payload for an image digest,
 // makes the hashedrekord entry and its signed entry timestamp (SET) over the canonical JSON of
 // {body, integratedTime, logID, logIndex}, and pushes the `.sig` manifest (cosign's layout and
-// annotations) to the registry. With -proof it also writes an RFC 6962 inclusion proof and a
-// signed checkpoint for the entry in a small tree, as Rekor serves them.
+// annotations) to the registry. With -bundle it makes what `cosign sign --new-bundle-format`
+// makes instead: a Sigstore bundle (DSSE envelope over an in-toto statement, the certificate,
+// the Rekor `dsse` entry with its SET, an RFC 6962 inclusion proof and a signed checkpoint),
+// pushed as an OCI referrer of the digest. With -proof it writes an inclusion proof for the
+// `.sig` entry too (for unit tests).
 //
 // Usage:
 //
-//	keyless-signer -out DIR -subject S -issuer I [-image HOST/repo@sha256:HEX]
-//	    [-tamper set|body|signature|ca] [-proof FILE] [-layer FILE]
+//	keyless-signer -out DIR -subject S -issuer I [-image HOST/repo@sha256:HEX] [-bundle]
+//	    [-tamper set|body|signature|ca|proof] [-proof FILE] [-layer FILE]
 //
 // Nothing here is a production CA: the keys live for one run and are thrown away.
 package main
@@ -41,6 +44,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -250,7 +254,7 @@ func (s *sigstore) sign(ref name.Digest, subject, issuer, tamper string, now tim
 		sig = signHash(key, []byte("something else"))
 	case "", "ca":
 	default:
-		log.Fatalf("-tamper: unknown %q (set, body, signature, ca)", tamper)
+		log.Fatalf("-tamper: unknown %q for a .sig (set, body, signature, ca)", tamper)
 	}
 	bundle, err := json.Marshal(map[string]any{"SignedEntryTimestamp": b64(set), "Payload": e})
 	check(err, "encode the bundle")
@@ -314,16 +318,16 @@ func path(m int, leaves [][]byte) [][]byte {
 	return append(path(m-k, leaves[k:]), mth(leaves[:k]))
 }
 
-// proof writes the entry's inclusion proof in a 7-leaf tree and the checkpoint (a signed note:
-// origin, size, root hash; signed by the Rekor key with its 4-byte key hint) as a bundle's
-// `inclusionProof` holds them.
-func (s *sigstore) proof(sg signed, file string) {
+// inclusionProof is the entry's inclusion proof in a 7-leaf tree and the checkpoint (a signed
+// note: origin, size, root hash; signed by the Rekor key with its 4-byte key hint), as a
+// bundle's `inclusionProof` holds them. tamper "proof" alters one hash of the path.
+func (s *sigstore) inclusionProof(body []byte, index int64, tamper string) map[string]any {
 	const size = 7
 	leaves := make([][]byte, size)
 	for i := range leaves {
 		leaves[i] = leafHash([]byte(fmt.Sprintf("other entry %d", i)))
 	}
-	leaves[sg.index] = leafHash(sg.body)
+	leaves[index] = leafHash(body)
 	root := mth(leaves)
 	note := fmt.Sprintf("rekor.test.invalid - 42\n%d\n%s\n", size, b64(root))
 	der, err := x509.MarshalPKIXPublicKey(s.rekorKy.Public())
@@ -332,21 +336,142 @@ func (s *sigstore) proof(sg signed, file string) {
 	sig := append(hint[:4:4], signHash(s.rekorKy, []byte(note))...)
 	checkpoint := note + "\n\u2014 rekor.test.invalid " + b64(sig) + "\n"
 	var hashes []string
-	for _, h := range path(int(sg.index), leaves) {
+	for _, h := range path(int(index), leaves) {
+		if tamper == "proof" && len(hashes) == 1 {
+			h = append([]byte{h[0] ^ 1}, h[1:]...)
+		}
 		hashes = append(hashes, b64(h))
 	}
+	return map[string]any{
+		"logIndex":   fmt.Sprint(index),
+		"rootHash":   b64(root),
+		"treeSize":   fmt.Sprint(size),
+		"hashes":     hashes,
+		"checkpoint": map[string]any{"envelope": checkpoint},
+	}
+}
+
+// proof writes the `.sig` entry's inclusion proof (for the unit tests of the Merkle path).
+func (s *sigstore) proof(sg signed, file string) {
 	out, err := json.MarshalIndent(map[string]any{
 		"canonicalizedBody": b64(sg.body),
-		"inclusionProof": map[string]any{
-			"logIndex":   fmt.Sprint(sg.index),
-			"rootHash":   b64(root),
-			"treeSize":   fmt.Sprint(size),
-			"hashes":     hashes,
-			"checkpoint": map[string]any{"envelope": checkpoint},
-		},
+		"inclusionProof":    s.inclusionProof(sg.body, sg.index, ""),
 	}, "", "  ")
 	check(err, "encode the proof")
 	check(os.WriteFile(file, out, 0o644), "write "+file)
+}
+
+const (
+	bundleType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	inToto     = "application/vnd.in-toto+json"
+	cosignSign = "https://sigstore.dev/cosign/sign/v1"
+)
+
+// signBundle makes what `cosign sign --new-bundle-format` makes keylessly: a Sigstore bundle
+// (v0.3) holding a DSSE envelope over an in-toto statement about the digest (predicate
+// cosign/sign/v1), the leaf certificate, and the Rekor `dsse` entry with its SET and an
+// inclusion proof with a checkpoint.
+func (s *sigstore) signBundle(ref name.Digest, subject, issuer, tamper string, now time.Time) []byte {
+	ca := s
+	if tamper == "ca" {
+		ca = newSigstore(now)
+	}
+	cert, key := ca.leaf(subject, issuer, now)
+	statement, err := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []any{map[string]any{"name": ref.Context().Name(), "digest": map[string]any{"sha256": strings.TrimPrefix(ref.DigestStr(), "sha256:")}}},
+		"predicateType": cosignSign,
+		"predicate":     map[string]any{},
+	})
+	check(err, "encode the statement")
+	pae := fmt.Sprintf("DSSEv1 %d %s %d %s", len(inToto), inToto, len(statement), statement)
+	sig := signHash(key, []byte(pae))
+	envelope := map[string]any{
+		"payload":     b64(statement),
+		"payloadType": inToto,
+		"signatures":  []any{map[string]any{"sig": b64(sig), "keyid": ""}},
+	}
+	envelopeJSON, err := json.Marshal(envelope)
+	check(err, "encode the envelope")
+	envelopeHash, payloadHash := sha256.Sum256(envelopeJSON), sha256.Sum256(statement)
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": "0.0.1",
+		"kind":       "dsse",
+		"spec": map[string]any{
+			"envelopeHash": map[string]any{"algorithm": "sha256", "value": hex.EncodeToString(envelopeHash[:])},
+			"payloadHash":  map[string]any{"algorithm": "sha256", "value": hex.EncodeToString(payloadHash[:])},
+			"signatures":   []any{map[string]any{"signature": b64(sig), "verifier": b64(certPEM(cert))}},
+		},
+	})
+	check(err, "encode the entry body")
+	e := entry{Body: b64(body), IntegratedTime: now.Unix(), LogID: hex.EncodeToString(logID(s.rekorKy)), LogIndex: 3}
+	canonical, err := json.Marshal(e)
+	check(err, "encode the entry")
+	set := signHash(s.rekorKy, canonical)
+	if tamper == "set" {
+		set[len(set)-1] ^= 1
+	}
+	bundle, err := json.Marshal(map[string]any{
+		"mediaType": bundleType,
+		"verificationMaterial": map[string]any{
+			"certificate": map[string]any{"rawBytes": b64(cert.Raw)},
+			"tlogEntries": []any{map[string]any{
+				"logIndex":          fmt.Sprint(e.LogIndex),
+				"logId":             map[string]any{"keyId": b64(logID(s.rekorKy))},
+				"kindVersion":       map[string]any{"kind": "dsse", "version": "0.0.1"},
+				"integratedTime":    fmt.Sprint(e.IntegratedTime),
+				"inclusionPromise":  map[string]any{"signedEntryTimestamp": b64(set)},
+				"inclusionProof":    s.inclusionProof(body, e.LogIndex, tamper),
+				"canonicalizedBody": b64(body),
+			}},
+		},
+		"dsseEnvelope": envelope,
+	})
+	check(err, "encode the bundle")
+	return bundle
+}
+
+// rawManifest is a manifest written as is.
+type rawManifest []byte
+
+func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+
+// pushBundle pushes the bundle as an OCI referrer of the digest (an artifact manifest whose
+// subject is the image), as cosign does; go-containerregistry updates the referrers fallback
+// tag where the registry has no referrers API.
+func pushBundle(ref name.Digest, bundle []byte, now time.Time) {
+	subject, err := remote.Head(ref)
+	check(err, "HEAD "+ref.String())
+	layer := static.NewLayer(bundle, bundleType)
+	config := static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json")
+	for _, l := range []v1.Layer{layer, config} {
+		check(remote.WriteLayer(ref.Context(), l), "push a blob")
+	}
+	descriptor := func(l v1.Layer, mt string) map[string]any {
+		d, err := l.Digest()
+		check(err, "digest")
+		n, err := l.Size()
+		check(err, "size")
+		return map[string]any{"mediaType": mt, "digest": d.String(), "size": n}
+	}
+	manifest, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     string(types.OCIManifestSchema1),
+		"artifactType":  bundleType,
+		"config":        descriptor(config, "application/vnd.oci.empty.v1+json"),
+		"layers":        []any{descriptor(layer, bundleType)},
+		"subject":       map[string]any{"mediaType": string(subject.MediaType), "digest": subject.Digest.String(), "size": subject.Size},
+		"annotations": map[string]any{
+			"dev.sigstore.bundle.content":       "dsse-envelope",
+			"dev.sigstore.bundle.predicateType": cosignSign,
+			"org.opencontainers.image.created":  now.UTC().Format(time.RFC3339),
+		},
+	})
+	check(err, "encode the manifest")
+	sum := sha256.Sum256(manifest)
+	at := ref.Context().Digest("sha256:" + hex.EncodeToString(sum[:]))
+	check(remote.Put(at, rawManifest(manifest)), "push the bundle manifest")
 }
 
 func main() {
@@ -354,9 +479,10 @@ func main() {
 	subject := flag.String("subject", "", "the certificate's identity: a URI or an email (required)")
 	issuer := flag.String("issuer", "", "the OIDC issuer (required)")
 	image := flag.String("image", "", "HOST/repo@sha256:HEX to sign; its .sig is pushed over plain HTTP")
-	tamper := flag.String("tamper", "", "break one thing: set, body, signature, or ca (a CA outside the trusted root issues the certificate)")
+	tamper := flag.String("tamper", "", "break one thing: set, body, signature, ca (a CA outside the trusted root issues the certificate) or, with -bundle, proof")
 	proofFile := flag.String("proof", "", "also write an inclusion proof and checkpoint for the entry here")
-	layerFile := flag.String("layer", "", "also write the signature layer (payload and annotations) here")
+	layerFile := flag.String("layer", "", "write the signature layer (payload and annotations), or with -bundle the bundle, here instead of pushing")
+	asBundle := flag.Bool("bundle", false, "sign as a Sigstore bundle referrer (cosign --new-bundle-format) instead of a .sig")
 	flag.Parse()
 	if *out == "" || *subject == "" || *issuer == "" {
 		flag.Usage()
@@ -371,6 +497,16 @@ func main() {
 	}
 	ref, err := name.NewDigest(*image, name.Insecure)
 	check(err, "-image")
+	if *asBundle {
+		bundle := s.signBundle(ref, *subject, *issuer, *tamper, now)
+		if *layerFile != "" {
+			check(os.WriteFile(*layerFile, bundle, 0o644), "write "+*layerFile)
+		} else {
+			pushBundle(ref, bundle, now)
+		}
+		fmt.Println(ref.DigestStr())
+		return
+	}
 	sg := s.sign(ref, *subject, *issuer, *tamper, now)
 	if *layerFile != "" {
 		layer, err := json.MarshalIndent(map[string]any{"payload": b64(sg.payload), "annotations": sg.annotations}, "", "  ")

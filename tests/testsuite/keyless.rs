@@ -4,7 +4,7 @@
 //! GitHub Actions workflow and pushes cosign's `.sig`; staging trusts that identity under that
 //! root and requires `builtin:signed-images`. Everything is verified offline.
 
-use promote_testkit::keyless::{GITHUB_ISSUER, RELEASE_WORKFLOW, Sigstore, Tamper};
+use promote_testkit::keyless::{Form, GITHUB_ISSUER, RELEASE_WORKFLOW, Sigstore, Tamper};
 use promote_testkit::registry::Registry;
 use promote_testkit::repo::GitOps;
 
@@ -37,6 +37,13 @@ fn signed(reg: &Registry, tamper: Tamper) -> Sigstore {
         (GITHUB_ISSUER, RELEASE_WORKFLOW),
         tamper,
     )
+}
+
+/// cartservice v1.0.1 signed by the release workflow as a Sigstore bundle referrer.
+fn bundled(reg: &Registry, tamper: Tamper) -> Sigstore {
+    let image = (CART, "v1.0.1");
+    let identity = (GITHUB_ISSUER, RELEASE_WORKFLOW);
+    Sigstore::sign_as(reg, image, identity, (Form::Bundle, tamper))
 }
 
 /// The dry run's JSON document and exit code.
@@ -243,5 +250,41 @@ fn a_rego_policy_reads_the_identity() {
             .unwrap()
             .contains(&format!("signed by: {RELEASE_WORKFLOW}")),
         "{doc}"
+    );
+}
+
+/// `cosign sign --new-bundle-format`, keyless: a Sigstore bundle referrer with an inclusion
+/// proof and checkpoint, found through the referrers API (go-containerregistry's registry) and
+/// through the fallback tag (crane's, which has no API), verified with its proof.
+#[test]
+fn a_keyless_sigstore_bundle_is_verified_through_the_referrers_api_and_the_fallback_tag() {
+    for reg in [
+        Registry::start_program(&promote_testkit::go::referrers_registry()),
+        Registry::start(),
+    ] {
+        let (kit, _) = trusting(&reg, (GITHUB_ISSUER, RELEASE_WORKFLOW), "", |r| {
+            bundled(r, Tamper::None)
+        });
+        let (code, doc) = dry_run(&kit);
+        assert_eq!(code, 0, "{doc}");
+        assert_eq!(
+            doc["supplyChain"]["images"][0]["signatures"],
+            serde_json::json!([{"verified": true, "key": null, "identity": {"issuer": GITHUB_ISSUER, "subject": RELEASE_WORKFLOW}, "reason": null}]),
+            "{doc}"
+        );
+    }
+}
+
+#[test]
+fn a_bundle_whose_inclusion_proof_was_altered_does_not_count() {
+    let reg = Registry::start();
+    let (kit, _) = trusting(&reg, (GITHUB_ISSUER, RELEASE_WORKFLOW), "", |r| {
+        bundled(r, Tamper::Proof)
+    });
+    let (code, doc) = dry_run(&kit);
+    assert_eq!(code, 3, "{doc}");
+    assert_eq!(
+        unverified_reason(&doc),
+        "its Rekor inclusion proof does not lead to the proof's root hash"
     );
 }

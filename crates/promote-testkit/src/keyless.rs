@@ -25,6 +25,19 @@ pub enum Tamper {
     Set,
     /// The certificate is issued by a CA outside the trusted root (the log is the trusted one).
     ForeignCa,
+    /// Alter one hash of the bundle's inclusion proof ([`Form::Bundle`] only).
+    Proof,
+}
+
+/// Where the signature goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// cosign's `.sig` tag, with the certificate and Rekor bundle annotations.
+    Sig,
+    /// A Sigstore bundle (with an inclusion proof and checkpoint) pushed as an OCI referrer of
+    /// the digest, as `cosign sign --new-bundle-format` does (the referrers fallback tag where
+    /// the registry has no referrers API).
+    Bundle,
 }
 
 /// One run of the signer: its trusted root and, when it signed, the `.sig` it pushed.
@@ -52,12 +65,22 @@ impl Sigstore {
     }
 
     /// A fresh CA and Rekor key that sign `repo:tag`'s digest in `registry` as `subject` from
-    /// `issuer`, with `tamper` applied.
+    /// `issuer` (a `.sig`), with `tamper` applied.
     pub fn sign(
+        registry: &Registry,
+        image: (&str, &str),
+        identity: (&str, &str),
+        tamper: Tamper,
+    ) -> Sigstore {
+        Sigstore::sign_as(registry, image, identity, (Form::Sig, tamper))
+    }
+
+    /// [`Sigstore::sign`], in the `form` given.
+    pub fn sign_as(
         registry: &Registry,
         (repo, tag): (&str, &str),
         (issuer, subject): (&str, &str),
-        tamper: Tamper,
+        (form, tamper): (Form, Tamper),
     ) -> Sigstore {
         let dir = tempfile::Builder::new()
             .prefix("promote-keyless-")
@@ -78,6 +101,10 @@ impl Sigstore {
             Tamper::None => {}
             Tamper::Set => args.extend_from_slice(&["-tamper", "set"]),
             Tamper::ForeignCa => args.extend_from_slice(&["-tamper", "ca"]),
+            Tamper::Proof => args.extend_from_slice(&["-tamper", "proof"]),
+        }
+        if form == Form::Bundle {
+            args.push("-bundle");
         }
         run(&args);
         Sigstore { dir }

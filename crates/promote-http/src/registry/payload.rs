@@ -1,7 +1,15 @@
-//! cosign's "simple signing" payload: what a `.sig` layer's signature is over, key-based or
-//! keyless. Only read after its signature verified, to check that it is about the digest.
+//! What signatures are over, key-based or keyless: cosign's "simple signing" payload (a `.sig`
+//! layer's blob) and DSSE envelopes holding in-toto statements (attestations, Sigstore
+//! bundles). Read after a signature verified, to check that it is about the digest; the
+//! predicate type is read before only to tell a signature from an attestation.
 
+use base64::Engine as _;
 use serde_json::Value;
+
+/// The payload type of an envelope holding an in-toto statement.
+pub(super) const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The predicate of a cosign image signature kept in a Sigstore bundle.
+pub(super) const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
 
 /// The digest a cosign simple-signing payload names, when it is a container-image signature.
 pub(super) fn signed_digest(payload: &[u8]) -> Option<String> {
@@ -17,9 +25,55 @@ pub(super) fn signed_digest(payload: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Whether an in-toto statement's subject names the digest `sha256:<hex>`.
+pub(super) fn about(statement: &Value, hex: &str) -> bool {
+    statement
+        .get("subject")
+        .and_then(Value::as_array)
+        .is_some_and(|s| {
+            s.iter()
+                .any(|e| e.pointer("/digest/sha256").and_then(Value::as_str) == Some(hex))
+        })
+}
+
+pub(super) fn predicate_type(statement: &Value) -> &str {
+    statement
+        .get("predicateType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The decoded payload of a DSSE envelope.
+pub(super) fn payload_of(envelope: &Value) -> Option<Vec<u8>> {
+    envelope
+        .get("payload")
+        .and_then(Value::as_str)
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+}
+
+/// DSSE's pre-authentication encoding.
+pub(super) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pae_is_dsse_v1() {
+        assert_eq!(
+            pae("application/vnd.in-toto+json", b"{}"),
+            b"DSSEv1 28 application/vnd.in-toto+json 2 {}".to_vec()
+        );
+    }
 
     #[test]
     fn only_an_image_signature_names_a_digest() {

@@ -18,7 +18,6 @@
 //! signing needs none: `cosign sign --tlog-upload=false` verifies as `cosign verify
 //! --insecure-ignore-tlog` would).
 
-use base64::Engine as _;
 use serde_json::Value;
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
@@ -28,6 +27,7 @@ use promote_core::supply_chain::{
 };
 
 use super::keyless;
+use super::payload::{COSIGN_SIGN, IN_TOTO, about, pae, payload_of, predicate_type};
 use super::referrers::{self, Artifact};
 
 /// How this module reads the registry: `GET /v2/<repo>/<kind>/<reference>`, at most `limit`
@@ -55,9 +55,6 @@ const MAX_ENVELOPE: u64 = 2 * 1024 * 1024;
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
-const IN_TOTO: &str = "application/vnd.in-toto+json";
-/// The predicate of a cosign image signature kept in a Sigstore bundle.
-const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
 /// A Sigstore bundle is a signature envelope and its material; attestation-sized at most.
 const MAX_BUNDLE: u64 = MAX_ENVELOPE;
 
@@ -277,14 +274,14 @@ impl Reader<'_> {
         };
         if layer
             .annotations
-            .contains_key(keyless::CERTIFICATE_ANNOTATION)
+            .contains_key(keyless::cosign::CERTIFICATE_ANNOTATION)
         {
-            let layer = keyless::Layer {
+            let layer = keyless::cosign::Layer {
                 annotations: &layer.annotations,
                 signature,
                 payload: &payload,
             };
-            return Ok(keyless::verify_layer(self.roots, &layer, digest));
+            return Ok(keyless::cosign::verify_layer(self.roots, &layer, digest));
         }
         let Some(key) = verifying_key(keys, signature.as_bytes(), &payload) else {
             return Ok(unverified("signed, but by none of the trusted keys".into()));
@@ -433,11 +430,12 @@ impl Reader<'_> {
                 .push(format!("bundle {layer} is missing from the registry"));
             return Ok(());
         };
-        let (envelope, keyless) = match referrers::bundle(&bytes) {
+        let (envelope, keyless, material) = match referrers::bundle(&bytes) {
             Ok(referrers::Bundle {
                 envelope: Some(e),
                 keyless,
-            }) => (e, keyless),
+                material,
+            }) => (e, keyless, material),
             Ok(_) => {
                 facts.notes.push(format!(
                     "bundle {layer} holds a message signature, not a signature of an image"
@@ -466,15 +464,20 @@ impl Reader<'_> {
             identity: None,
             reason: Some(reason),
         };
+        if keyless {
+            if is_signature {
+                let fact = keyless::bundle::verify(self.roots, &envelope, &material, hex);
+                facts.signatures.push(fact);
+            } else {
+                facts.notes.push(format!(
+                    "a {claimed} attestation in bundle {layer} is keyless; only attestations signed by a trusted key count"
+                ));
+            }
+            return Ok(());
+        }
         let (key, statement) = match open(&envelope, keys) {
             Ok(opened) => opened,
             Err(why) => {
-                let why = if keyless {
-                    "a keyless bundle (Fulcio certificate), and keyless signatures are not verified"
-                        .to_owned()
-                } else {
-                    why
-                };
                 if is_signature {
                     facts.signatures.push(unverified(None, why));
                 } else {
@@ -514,32 +517,6 @@ impl Reader<'_> {
         }
         Ok(())
     }
-}
-
-/// Whether an in-toto statement's subject names the digest `sha256:<hex>`.
-fn about(statement: &Value, hex: &str) -> bool {
-    statement
-        .get("subject")
-        .and_then(Value::as_array)
-        .is_some_and(|s| {
-            s.iter()
-                .any(|e| e.pointer("/digest/sha256").and_then(Value::as_str) == Some(hex))
-        })
-}
-
-fn predicate_type(statement: &Value) -> &str {
-    statement
-        .get("predicateType")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-/// The decoded payload of a DSSE envelope.
-fn payload_of(envelope: &Value) -> Option<Vec<u8>> {
-    envelope
-        .get("payload")
-        .and_then(Value::as_str)
-        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
 }
 
 /// A DSSE envelope's in-toto statement, with the key that verified it: the signature is over
@@ -583,29 +560,10 @@ fn open<'k>(
     Ok((key, statement))
 }
 
-/// DSSE's pre-authentication encoding.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {payload_type} {} ",
-        payload_type.len(),
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pae_is_dsse_v1() {
-        assert_eq!(
-            pae("application/vnd.in-toto+json", b"{}"),
-            b"DSSEv1 28 application/vnd.in-toto+json 2 {}".to_vec()
-        );
-    }
+    use base64::Engine as _;
 
     #[test]
     fn an_envelope_without_a_trusted_signature_says_so() {
