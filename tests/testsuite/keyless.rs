@@ -8,7 +8,7 @@ use promote_testkit::keyless::{Form, GITHUB_ISSUER, RELEASE_WORKFLOW, Sigstore, 
 use promote_testkit::registry::Registry;
 use promote_testkit::repo::GitOps;
 
-use crate::supply_chain::{CART, DRY_JSON, commit_binary, run, sha256_hex, staging_trusts};
+use crate::supply_chain::{CART, DRY_JSON, commit_binary, rego_example, run, staging_trusts};
 
 /// The example repo with staging trusting `(issuer, subject)` under keys/trusted_root.json,
 /// gated by `builtin:signed-images`, plus `extra` policy entries; `sigstore` makes the root
@@ -44,6 +44,11 @@ fn bundled(reg: &Registry, tamper: Tamper) -> Sigstore {
     let image = (CART, "v1.0.1");
     let identity = (GITHUB_ISSUER, RELEASE_WORKFLOW);
     Sigstore::sign_as(reg, image, identity, (Form::Bundle, tamper))
+}
+
+/// The dry run, as text.
+fn dry_text(kit: &GitOps) -> promote_testkit::repo::Run {
+    run(kit, &DRY_JSON[..5])
 }
 
 /// The dry run's JSON document and exit code.
@@ -99,10 +104,7 @@ fn another_subject_or_issuer_is_denied_naming_what_signed() {
     let (kit, sigstore) = trusting(&reg, (GITHUB_ISSUER, other), "", |r| {
         signed(r, Tamper::None)
     });
-    let r = run(
-        &kit,
-        &["staging", "v1.0.1", "--only", "cartservice", "--dry-run"],
-    );
+    let r = dry_text(&kit);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains(&format!(
@@ -167,12 +169,9 @@ fn a_certificate_from_a_ca_outside_the_trusted_root_does_not_count() {
         "{reason}"
     );
     assert!(
-        run(
-            &kit,
-            &["staging", "v1.0.1", "--only", "cartservice", "--dry-run"]
-        )
-        .stdout
-        .contains("none by a trusted signer: its certificate does not chain"),
+        dry_text(&kit)
+            .stdout
+            .contains("none by a trusted signer: its certificate does not chain"),
         "the built-in's denial says why"
     );
 
@@ -209,10 +208,7 @@ fn a_missing_trusted_root_is_an_error_naming_the_file() {
         &signed(&reg, Tamper::None).trusted_root(),
     );
     kit.commit("a typo in the root's path");
-    let r = run(
-        &kit,
-        &["staging", "v1.0.1", "--only", "cartservice", "--dry-run"],
-    );
+    let r = dry_text(&kit);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("trusted root keys/missing.json") && r.stderr.contains("is not on"),
@@ -224,12 +220,7 @@ fn a_missing_trusted_root_is_an_error_naming_the_file() {
 #[test]
 fn a_rego_policy_reads_the_identity() {
     let reg = Registry::start();
-    let bundle = std::fs::read(promote_testkit::opa::build_dir(
-        &promote_testkit::repo::workspace_root().join("examples/policies/rego/trusted-signer"),
-        &["promote/decision", "promote/validate_settings"],
-    ))
-    .unwrap();
-    let sha = sha256_hex(&bundle);
+    let (bundle, sha) = rego_example("trusted-signer");
     // Staging's built-in takes the release workflow; the Rego policy only the nightly one.
     let nightly = "https://github.com/acme/shop/.github/workflows/nightly.yml@refs/heads/main";
     let rego = format!(

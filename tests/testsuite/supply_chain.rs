@@ -178,12 +178,7 @@ fn skipping_the_image_check_skips_the_signatures_and_the_built_in_denies() {
 fn provenance_is_verified_and_a_rego_policy_refuses_the_wrong_branch() {
     let reg = Registry::start();
     let release = KeyPair::generate();
-    let bundle = std::fs::read(promote_testkit::opa::build_dir(
-        &workspace_root().join("examples/policies/rego/trusted-builder"),
-        &["promote/decision", "promote/validate_settings"],
-    ))
-    .unwrap();
-    let sha = sha256_hex(&bundle);
+    let (bundle, sha) = rego_example("trusted-builder");
     let builder = "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main";
     let rego = format!(
         "        - {{module: policies/trusted-builder.tar.gz, sha256: \"{sha}\", settings: {{builders: [\"{builder}\"], branch: main}}}}\n"
@@ -257,7 +252,18 @@ fn signed_by_release(chain: &serde_json::Value, reg: &Registry) {
     );
 }
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+/// `examples/policies/rego/NAME` built into an OPA bundle, with its sha256 (hex).
+pub(crate) fn rego_example(name: &str) -> (Vec<u8>, String) {
+    let bundle = std::fs::read(promote_testkit::opa::build_dir(
+        &workspace_root().join("examples/policies/rego").join(name),
+        &["promote/decision", "promote/validate_settings"],
+    ))
+    .unwrap();
+    let sha = sha256_hex(&bundle);
+    (bundle, sha)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new("sha256sum")

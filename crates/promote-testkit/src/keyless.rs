@@ -49,10 +49,7 @@ pub struct Sigstore {
 impl Sigstore {
     /// A fresh CA and Rekor key that sign nothing (a root some other party uses).
     pub fn new() -> Sigstore {
-        let dir = tempfile::Builder::new()
-            .prefix("promote-keyless-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = scratch();
         run(&[
             "-out",
             dir.path().to_str().expect("utf-8"),
@@ -82,10 +79,7 @@ impl Sigstore {
         (issuer, subject): (&str, &str),
         (form, tamper): (Form, Tamper),
     ) -> Sigstore {
-        let dir = tempfile::Builder::new()
-            .prefix("promote-keyless-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = scratch();
         let image = format!("{}/{repo}@{}", registry.host(), registry.digest(repo, tag));
         let mut args = vec![
             "-out",
@@ -121,6 +115,13 @@ impl Default for Sigstore {
     fn default() -> Self {
         Sigstore::new()
     }
+}
+
+fn scratch() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("promote-keyless-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 fn run(args: &[&str]) {

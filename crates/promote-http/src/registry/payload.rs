@@ -63,6 +63,33 @@ pub(super) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A DSSE envelope's in-toto payload and the message its signatures are over (DSSE's
+/// pre-authentication encoding), before any signature is checked.
+pub(super) fn in_toto(envelope: &Value) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let payload_type = envelope
+        .get("payloadType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if payload_type != IN_TOTO {
+        return Err(format!(
+            "its payload type is `{payload_type}`, not {IN_TOTO}"
+        ));
+    }
+    let payload = payload_of(envelope).ok_or("its payload is not base64")?;
+    let message = pae(payload_type, &payload);
+    Ok((payload, message))
+}
+
+/// A DSSE envelope's signatures (base64), as sent; the caller bounds how many it tries.
+pub(super) fn envelope_signatures(envelope: &Value) -> impl Iterator<Item = &str> {
+    envelope
+        .get("signatures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("sig").and_then(Value::as_str))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,9 @@ use promote_core::supply_chain::{
 };
 
 use super::keyless;
-use super::payload::{COSIGN_SIGN, IN_TOTO, about, pae, payload_of, predicate_type};
+use super::payload::{
+    COSIGN_SIGN, about, envelope_signatures, in_toto, payload_of, predicate_type,
+};
 use super::referrers::{self, Artifact};
 
 /// How this module reads the registry: `GET /v2/<repo>/<kind>/<reference>`, at most `limit`
@@ -535,24 +537,9 @@ fn open<'k>(
     envelope: &Value,
     keys: &'k [(String, CosignVerificationKey)],
 ) -> Result<(&'k str, Value), String> {
-    let payload_type = envelope
-        .get("payloadType")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if payload_type != IN_TOTO {
-        return Err(format!(
-            "its payload type is `{payload_type}`, not {IN_TOTO}"
-        ));
-    }
-    let payload = payload_of(envelope).ok_or("its payload is not base64")?;
-    let pae = pae(payload_type, &payload);
-    let key = envelope
-        .get("signatures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let (payload, pae) = in_toto(envelope)?;
+    let key = envelope_signatures(envelope)
         .take(MAX_LAYERS)
-        .filter_map(|s| s.get("sig").and_then(Value::as_str))
         .find_map(|sig| verifying_key(keys, sig.as_bytes(), &pae))
         .ok_or("it is signed by none of the trusted keys")?;
     let statement =
@@ -568,7 +555,7 @@ mod tests {
     #[test]
     fn an_envelope_without_a_trusted_signature_says_so() {
         let env = serde_json::json!({
-            "payloadType": IN_TOTO,
+            "payloadType": super::super::payload::IN_TOTO,
             "payload": base64::engine::general_purpose::STANDARD.encode(b"{}"),
             "signatures": [{"sig": "AAAA"}]
         });

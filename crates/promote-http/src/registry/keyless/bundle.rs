@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use promote_core::supply_chain::SignatureFact;
 
 use super::{Content, Leaf, Root, judge, pem_der, unverified};
-use crate::registry::payload::{COSIGN_SIGN, IN_TOTO, about, pae, payload_of, predicate_type};
+use crate::registry::payload::{COSIGN_SIGN, about, envelope_signatures, in_toto, predicate_type};
 use crate::registry::tlog::{Entry, InclusionProof};
 
 /// Transparency-log entries read from one bundle (cosign writes one).
@@ -103,24 +103,10 @@ fn inclusion_proof(p: &Value) -> Option<InclusionProof> {
 /// The leaf signed the envelope, the entry is about that signature, and the statement is a
 /// cosign signature of this digest.
 fn content(leaf: &Leaf, entry: &Entry, envelope: &Value, hex: &str) -> Content {
-    let payload_type = envelope
-        .get("payloadType")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if payload_type != IN_TOTO {
-        return Err(format!(
-            "its payload type is `{payload_type}`, not {IN_TOTO}"
-        ));
-    }
-    let payload = payload_of(envelope).ok_or("its payload is not base64")?;
-    let message = pae(payload_type, &payload);
-    let signature = envelope
-        .get("signatures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let (payload, message) = in_toto(envelope)?;
+    let signature = envelope_signatures(envelope)
         .take(MAX_SIGNATURES)
-        .filter_map(|s| b64(s.get("sig")))
+        .filter_map(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
         .find(|sig| leaf.verify(sig, &message).is_ok())
         .ok_or("its envelope is not signed by its certificate's key")?;
     logged(&entry.body, &payload, &signature, &leaf.der)?;
@@ -197,33 +183,19 @@ fn logged(body: &[u8], payload: &[u8], signature: &[u8], leaf: &[u8]) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::super::roots;
+    use super::super::fixture::{ISSUER, SUBJECT};
     use super::*;
-    use promote_core::supply_chain::{Identity, KeylessSigner, KeylessTrust};
 
     /// Made by `tests/keyless-signer -bundle` (see testdata/keyless/README.md).
     const BUNDLE: &str = include_str!("../testdata/keyless-bundle/bundle.json");
     const ROOT: &str = include_str!("../testdata/keyless-bundle/trusted_root.json");
-    const SUBJECT: &str =
-        "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main";
-    const ISSUER: &str = "https://token.actions.githubusercontent.com";
 
     fn hex() -> String {
         "a".repeat(64)
     }
 
     fn trust(subject: &str) -> Vec<Root> {
-        roots(&[KeylessTrust {
-            signer: KeylessSigner {
-                identity: Identity {
-                    issuer: ISSUER.into(),
-                    subject: subject.into(),
-                },
-                trusted_root: "keys/trusted_root.json".into(),
-            },
-            root_json: ROOT.as_bytes().to_vec(),
-        }])
-        .unwrap()
+        super::super::fixture::trust(ISSUER, subject, ROOT)
     }
 
     /// The fact for the fixture after `edit`.

@@ -137,34 +137,22 @@ fn hashed_rekord(body: &[u8], payload: &[u8], signature: &[u8], leaf: &[u8]) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{identity_of, roots};
+    use super::super::fixture::{ISSUER, SUBJECT};
+    use super::super::identity_of;
     use super::*;
-    use promote_core::supply_chain::{Identity, KeylessSigner, KeylessTrust};
+    use promote_core::supply_chain::Identity;
 
     /// Made by `tests/keyless-signer` for `registry.test/shop/cart@sha256:aaaa…` (see
     /// testdata/keyless/README.md).
     const LAYER: &str = include_str!("../testdata/keyless/layer.json");
     const ROOT: &str = include_str!("../testdata/keyless/trusted_root.json");
-    const SUBJECT: &str =
-        "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main";
-    const ISSUER: &str = "https://token.actions.githubusercontent.com";
 
     fn digest() -> String {
         format!("sha256:{}", "a".repeat(64))
     }
 
     fn trust(issuer: &str, subject: &str, root: &str) -> Vec<Root> {
-        roots(&[KeylessTrust {
-            signer: KeylessSigner {
-                identity: Identity {
-                    issuer: issuer.into(),
-                    subject: subject.into(),
-                },
-                trusted_root: "keys/trusted_root.json".into(),
-            },
-            root_json: root.as_bytes().to_vec(),
-        }])
-        .unwrap()
+        super::super::fixture::trust(issuer, subject, root)
     }
 
     /// The layer's annotations and payload, with `edit` applied to the annotations.

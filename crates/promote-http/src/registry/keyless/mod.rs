@@ -247,3 +247,28 @@ fn identity_of(cert: &Certificate) -> Option<Identity> {
         .or_else(|| extension(ISSUER_V1).and_then(|v| String::from_utf8(v).ok()))?;
     Some(Identity { issuer, subject })
 }
+
+/// Test support: the roots trusting `(issuer, subject)` under `root_json` (the fixtures made by
+/// `tests/keyless-signer`, see testdata/keyless/README.md), and the fixtures' identity.
+#[cfg(test)]
+mod fixture {
+    use promote_core::supply_chain::{Identity, KeylessSigner, KeylessTrust};
+
+    pub(super) const SUBJECT: &str =
+        "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main";
+    pub(super) const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+    pub(super) fn trust(issuer: &str, subject: &str, root_json: &str) -> Vec<super::Root> {
+        super::roots(&[KeylessTrust {
+            signer: KeylessSigner {
+                identity: Identity {
+                    issuer: issuer.into(),
+                    subject: subject.into(),
+                },
+                trusted_root: "keys/trusted_root.json".into(),
+            },
+            root_json: root_json.as_bytes().to_vec(),
+        }])
+        .unwrap()
+    }
+}
