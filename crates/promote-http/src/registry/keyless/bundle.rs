@@ -294,3 +294,84 @@ mod tests {
         assert!(why.contains("no signed entry timestamp"), "{why}");
     }
 }
+
+/// Interop with the public Sigstore: real bundles (GitHub Actions and email identities, Fulcio's
+/// P-384 CA, Rekor's key, `intoto` entries, a real inclusion proof and checkpoint) and the
+/// public-good trusted root, read from sigstore-go's test data in the Go module cache (cosign,
+/// which `scripts/go-tools.sh` builds, depends on it). They are npm provenance, not image
+/// signatures, so everything is checked up to the predicate, which must be the only complaint.
+#[cfg(test)]
+mod public_good {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// `<GOMODCACHE>/github.com/sigstore/sigstore-go@<version>`, the newest there.
+    fn sigstore_go() -> PathBuf {
+        let out = std::process::Command::new("go")
+            .args(["env", "GOMODCACHE"])
+            .output()
+            .expect("these tests read sigstore-go's test data from the Go module cache: install Go and run scripts/go-tools.sh");
+        let cache = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        let dir = cache.join("github.com/sigstore");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}; run scripts/go-tools.sh (cosign brings sigstore-go)",
+                    dir.display()
+                )
+            })
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("sigstore-go@")
+            })
+            .collect();
+        found.sort();
+        found
+            .pop()
+            .expect("no sigstore-go in the Go module cache: run scripts/go-tools.sh")
+    }
+
+    #[test]
+    fn public_good_bundles_verify_up_to_their_predicate() {
+        let m = sigstore_go();
+        let root_json = std::fs::read(m.join("examples/trusted-root-public-good.json")).unwrap();
+        let root = crate::registry::trusted_root::parse("public-good.json", &root_json).unwrap();
+        let mut proofs = 0;
+        for (file, subject) in [
+            (
+                "examples/bundle-provenance.json",
+                "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
+            ),
+            (
+                "pkg/testing/data/bundles/sigstore.js@2.0.0-provenance.sigstore.json",
+                "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
+            ),
+            (
+                "pkg/testing/data/bundles/dsse.sigstore.json",
+                "brian@dehamer.com",
+            ),
+        ] {
+            let b: Value = serde_json::from_slice(&std::fs::read(m.join(file)).unwrap()).unwrap();
+            let material = &b["verificationMaterial"];
+            let leaf = leaf(material).unwrap();
+            let entry = entry(material).unwrap();
+            proofs += usize::from(entry.proof.is_some());
+            crate::registry::tlog::verify(&root, &entry).unwrap_or_else(|e| panic!("{file}: {e}"));
+            super::super::chain(&root, &leaf.der, entry.integrated_time)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(
+                super::super::identity_of(&leaf.cert).unwrap().subject,
+                subject
+            );
+            let why = content(&leaf, &entry, &b["dsseEnvelope"], &"a".repeat(64)).unwrap_err();
+            assert!(why.starts_with("its statement is about another digest or predicate (https://slsa.dev/provenance/"), "{file}: {why}");
+        }
+        assert_eq!(
+            proofs, 1,
+            "one of them carries an inclusion proof and checkpoint"
+        );
+    }
+}
