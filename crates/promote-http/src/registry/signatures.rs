@@ -1,5 +1,5 @@
 //! Cosign signatures and attestations of one digest, read from the registry and verified
-//! against the environment's trusted keys (issue 18).
+//! against the environment's trusted keys and keyless identities (issue 18).
 //!
 //! Where they are: cosign's tag scheme, `sha256-<hex>.sig` (one layer per signature, a
 //! "simple signing" payload naming the digest, the signature in the layer's
@@ -14,9 +14,12 @@
 //! every blob is fetched by digest and checked against it, and a signature counts only when a
 //! trusted key verifies it over a payload that names this very digest. The crypto is
 //! sigstore-rs's (`CosignVerificationKey`), not ours: it takes the PEM `cosign generate-key-pair`
-//! writes (ECDSA P-256, and RSA, Ed25519). The transparency log is not consulted (key-based
-//! signing needs none: `cosign sign --tlog-upload=false` verifies as `cosign verify
-//! --insecure-ignore-tlog` would).
+//! writes (ECDSA P-256, and RSA, Ed25519). For key-based signatures the transparency log is not
+//! consulted (key-based signing needs none: `cosign sign --tlog-upload=false` verifies as
+//! `cosign verify --insecure-ignore-tlog` would). A signature that carries a Fulcio certificate
+//! (a `.sig` layer's certificate annotation, a bundle's certificate) is keyless: [`keyless`]
+//! judges it against the trusted roots, with its Rekor entry; keyless attestations are dropped
+//! with a note (provenance counts only under a trusted key).
 
 use serde_json::Value;
 use sigstore::crypto::{CosignVerificationKey, Signature};
