@@ -168,6 +168,12 @@ fn a_certificate_from_a_ca_outside_the_trusted_root_does_not_count() {
         ),
         "{reason}"
     );
+    // Whatever name that CA wrote into the certificate is not shown.
+    assert_eq!(
+        doc["supplyChain"]["images"][0]["signatures"][0].get("identity"),
+        None,
+        "{doc}"
+    );
     assert!(
         dry_text(&kit)
             .stdout

@@ -125,7 +125,7 @@ pub struct SignatureFact {
     /// The repo path of the key that verified it (null when none did, and for keyless).
     pub key: Option<String>,
     /// Keyless: the identity the signing certificate names (absent for key-based signatures;
-    /// on an unverified signature, what the certificate claims).
+    /// on an unverified signature, present only when a trusted CA issued the certificate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
     /// Why it does not count, when `verified` is false.

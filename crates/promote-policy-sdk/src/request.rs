@@ -471,7 +471,8 @@ pub struct SignatureFact {
     pub key: Option<String>,
     /// A keyless signature's identity, as its Fulcio certificate names it (absent for
     /// key-based signatures). On a verified signature it is one of the environment's trusted
-    /// `keyless` identities; on an unverified one, what the certificate claims.
+    /// `keyless` identities; on an unverified one, the identity a trusted CA certified (absent
+    /// when no trusted CA issued the certificate: anyone can write any name into their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
     /// Why it does not count, when not verified.

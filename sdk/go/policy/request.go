@@ -159,7 +159,8 @@ type SignatureFact struct {
 	Key *string `json:"key"`
 	// Identity is a keyless signature's OIDC identity as its Fulcio certificate names it;
 	// nil for key-based signatures. On a verified signature it is one of the environment's
-	// trusted keyless identities; on an unverified one, what the certificate claims.
+	// trusted keyless identities; on an unverified one, the identity a trusted CA certified
+	// (nil when no trusted CA issued the certificate: anyone can write any name into their own).
 	Identity *Identity `json:"identity,omitempty"`
 	// Reason says why it does not count, when not verified.
 	Reason *string `json:"reason"`

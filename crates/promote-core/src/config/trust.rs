@@ -95,11 +95,16 @@ fn repo_path(file: &str, at: &str, path: &str, example: &str) -> Result<String, 
 /// subject is compared exactly, so neither may be blank or padded.
 fn keyless_signer(file: &str, at: &str, raw: RawKeyless) -> Result<KeylessSigner, ConfigError> {
     let field = |name: &str, value: Option<String>, example: &str| match value {
-        Some(v) if !v.trim().is_empty() && v.trim() == v => Ok(v),
+        Some(v) if !v.is_empty() && !v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Ok(v)
+        }
         Some(v) => Err(problem(
             file,
             format!("{at}.{name}"),
-            format!("`{v}` is blank or has spaces around it (it is compared exactly)"),
+            format!(
+                "`{}` is blank or has spaces in it (it is compared exactly with the certificate's, which has none)",
+                v.escape_debug()
+            ),
             format!("write it as the certificate has it, e.g. `{name}: {example}`"),
         )),
         None => Err(problem(
@@ -201,6 +206,15 @@ mod tests {
         .unwrap_err();
         assert!(
             e.contains("keyless.subject") && e.contains("compared exactly"),
+            "{e}"
+        );
+        // A line break in a double-quoted YAML scalar: shown escaped, never matched.
+        let e = load(
+            "{signatures: [{keyless: {issuer: 'https://i', subject: \"a\\nb\", trustedRoot: r.json}}]}",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("keyless.subject") && e.contains("`a\\nb`"),
             "{e}"
         );
         let e = load("{signatures: [{keyless: {issuer: 'https://i', subject: s, trustedRoot: /etc/r.json}}]}")

@@ -36,7 +36,7 @@ pub(in crate::registry) fn verify(
     };
     let entry = match entry(material) {
         Ok(e) => e,
-        Err(why) => return unverified(super::identity_of(&leaf.cert), why),
+        Err(why) => return unverified(None, why),
     };
     let content = content(&leaf, &entry, envelope, hex);
     judge(roots, &leaf, &entry, content)

@@ -38,7 +38,7 @@ pub(in crate::registry) fn verify_layer(
     };
     let entry = match entry(layer.annotations) {
         Ok(e) => e,
-        Err(why) => return unverified(super::identity_of(&leaf.cert), why),
+        Err(why) => return unverified(None, why),
     };
     let content = content(&leaf, &entry, layer, digest);
     judge(roots, &leaf, &entry, content)
@@ -268,14 +268,14 @@ mod tests {
         chain[0]["rawBytes"] = base64::engine::general_purpose::STANDARD
             .encode(leaf_der)
             .into();
-        let why = run(
+        let fact = run(
             &trust(ISSUER, SUBJECT, &root.to_string()),
             &layer(|_| {}),
             &digest(),
-        )
-        .reason
-        .unwrap();
+        );
+        let why = fact.reason.unwrap();
         assert!(why.contains("does not chain"), "{why}");
+        assert_eq!(fact.identity, None, "an uncertified name is not shown");
     }
 
     #[test]

@@ -120,19 +120,23 @@ fn unverified(identity: Option<Identity>, reason: String) -> SignatureFact {
 /// `content`: verified under the first root that vouches for the entry and the chain and trusts
 /// the certificate's identity.
 fn judge(roots: &[Root], leaf: &Leaf, entry: &Entry, content: Content) -> SignatureFact {
-    let claimed = identity_of(&leaf.cert);
     if roots.is_empty() {
         return unverified(
-            claimed,
+            None,
             "a keyless signature, and the environment's trust lists no keyless signer".into(),
         );
     }
+    let claimed = identity_of(&leaf.cert);
     let mut first_error = None;
     let mut mismatch = None;
+    // The certificate's identity is shown on an unverified fact only when a trusted CA issued
+    // it: anyone can write any SAN into a certificate of their own.
+    let mut certified = false;
     for root in roots {
-        let checked = tlog::verify(&root.root, entry)
-            .and_then(|_| chain(&root.root, &leaf.der, entry.integrated_time))
-            .and_then(|()| content.clone());
+        let logged = tlog::verify(&root.root, entry);
+        let chained = chain(&root.root, &leaf.der, entry.integrated_time);
+        certified |= chained.is_ok();
+        let checked = logged.and(chained).and_then(|()| content.clone());
         if let Err(why) = checked {
             first_error.get_or_insert(why);
             continue;
@@ -157,6 +161,7 @@ fn judge(roots: &[Root], leaf: &Leaf, entry: &Entry, content: Content) -> Signat
             trusted.join("; ")
         ));
     }
+    let claimed = claimed.filter(|_| certified);
     unverified(claimed, mismatch.or(first_error).unwrap_or_default())
 }
 
