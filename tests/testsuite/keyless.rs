@@ -8,7 +8,9 @@ use promote_testkit::keyless::{Form, GITHUB_ISSUER, RELEASE_WORKFLOW, Sigstore, 
 use promote_testkit::registry::Registry;
 use promote_testkit::repo::GitOps;
 
-use crate::supply_chain::{CART, DRY_JSON, commit_binary, rego_example, run, staging_trusts};
+use crate::supply_chain::{
+    CART, DRY_JSON, commit_binary, hand_written_bump, rego_example, run, staging_trusts,
+};
 
 /// The example repo with staging trusting `(issuer, subject)` under keys/trusted_root.json,
 /// gated by `builtin:signed-images`, plus `extra` policy entries; `sigstore` makes the root
@@ -283,5 +285,24 @@ fn a_bundle_whose_inclusion_proof_was_altered_does_not_count() {
     assert_eq!(
         unverified_reason(&doc),
         "its Rekor inclusion proof does not lead to the proof's root hash"
+    );
+}
+
+/// `kubectl promote verify` of a hand-written change checks the same keyless trust.
+#[test]
+fn verify_checks_a_hand_written_change_against_the_keyless_identity() {
+    let reg = Registry::start();
+    let (kit, _) = trusting(&reg, (GITHUB_ISSUER, RELEASE_WORKFLOW), "", |r| {
+        signed(r, Tamper::None)
+    });
+    hand_written_bump(&kit);
+    let r = run(&kit, &["verify"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "supply chain: verified 1 signature (identity {RELEASE_WORKFLOW} from {GITHUB_ISSUER})"
+        )),
+        "{}",
+        r.stdout
     );
 }

@@ -304,7 +304,7 @@ pub(crate) fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
 
 /// A hand-written bump of cartservice in staging's overlay, committed in the user's clone on
 /// top of origin's main (for `kubectl promote verify`).
-fn hand_written_bump(kit: &GitOps) {
+pub(crate) fn hand_written_bump(kit: &GitOps) {
     kit.git(&["pull", "--quiet", "--ff-only", "origin", "main"]);
     let path = kit.clone.join("kustomize/staging/kustomization.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
