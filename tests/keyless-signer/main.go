@@ -492,6 +492,11 @@ func main() {
 	s := newSigstore(now)
 	check(os.MkdirAll(*out, 0o755), "mkdir "+*out)
 	check(os.WriteFile(filepath.Join(*out, "trusted_root.json"), s.trustedRoot(now), 0o644), "write the trusted root")
+	// The same trust for cosign's older flags (SIGSTORE_ROOT_FILE, SIGSTORE_REKOR_PUBLIC_KEY).
+	check(os.WriteFile(filepath.Join(*out, "fulcio.pem"), certPEM(s.inter, s.root), 0o644), "write fulcio.pem")
+	rekorDER, err := x509.MarshalPKIXPublicKey(s.rekorKy.Public())
+	check(err, "encode the Rekor key")
+	check(os.WriteFile(filepath.Join(*out, "rekor.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rekorDER}), 0o644), "write rekor.pub")
 	if *image == "" {
 		return
 	}

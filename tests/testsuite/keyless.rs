@@ -306,3 +306,49 @@ fn verify_checks_a_hand_written_change_against_the_keyless_identity() {
         r.stdout
     );
 }
+
+/// The test material is what the real `cosign verify` accepts, so these tests are not only
+/// consistent with themselves: each form verifies with cosign for the right identity, and
+/// cosign refuses another identity and a tampered SET, as we do.
+#[test]
+fn real_cosign_verifies_what_the_stand_in_signs_and_refuses_what_it_breaks() {
+    for form in [Form::Sig, Form::Bundle] {
+        // A registry per form: cosign switches to bundles when it sees any.
+        let reg = Registry::start();
+        let image = (CART, "v1.0.1");
+        let (kit, sigstore) = trusting(&reg, (GITHUB_ISSUER, RELEASE_WORKFLOW), "", |r| {
+            Sigstore::sign_as(
+                r,
+                image,
+                (GITHUB_ISSUER, RELEASE_WORKFLOW),
+                (form, Tamper::None),
+            )
+        });
+        let identity = (GITHUB_ISSUER, RELEASE_WORKFLOW);
+        sigstore
+            .cosign_verify(&reg, image, identity, form)
+            .unwrap_or_else(|e| panic!("{form:?}: {e}"));
+        let other = (GITHUB_ISSUER, "https://github.com/acme/other");
+        let refused = sigstore
+            .cosign_verify(&reg, image, other, form)
+            .unwrap_err();
+        assert!(
+            refused.to_lowercase().contains("identit"),
+            "{form:?}: {refused}"
+        );
+        let (code, _) = dry_run(&kit);
+        assert_eq!(code, 0, "{form:?}");
+
+        let tampered = Sigstore::sign_as(&reg, image, identity, (form, Tamper::Set));
+        let refused = tampered
+            .cosign_verify(&reg, image, identity, form)
+            .unwrap_err();
+        // cosign says "unable to verify SET" for a `.sig`, "failed to verify log inclusion"
+        // for a bundle.
+        let said = refused.to_lowercase();
+        assert!(
+            said.contains("verify set") || said.contains("log inclusion"),
+            "{form:?}: {refused}"
+        );
+    }
+}

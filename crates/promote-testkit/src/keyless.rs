@@ -104,6 +104,48 @@ impl Sigstore {
         Sigstore { dir }
     }
 
+    /// The real `cosign verify` of `repo:tag`'s digest against this run's trust, offline, for
+    /// the identity `(issuer, subject)` (SCTs ignored: the stand-in CA writes none): `Err` with
+    /// cosign's output when it refuses. A bundle is checked with `--trusted-root`; a `.sig` with
+    /// cosign's older `SIGSTORE_ROOT_FILE` and `SIGSTORE_REKOR_PUBLIC_KEY` (cosign takes a trusted
+    /// root only with the new bundle format).
+    pub fn cosign_verify(
+        &self,
+        registry: &Registry,
+        (repo, tag): (&str, &str),
+        (issuer, subject): (&str, &str),
+        form: Form,
+    ) -> Result<(), String> {
+        let image = format!("{}/{repo}@{}", registry.host(), registry.digest(repo, tag));
+        let file = |name: &str| self.dir.path().join(name);
+        let mut command = Command::new(crate::cosign::cosign());
+        command
+            .args(["verify", "--certificate-identity", subject])
+            .args(["--certificate-oidc-issuer", issuer, "--insecure-ignore-sct"])
+            .args(["--allow-insecure-registry", "--allow-http-registry"])
+            .env("HOME", self.dir.path())
+            .env("TUF_ROOT", file(".sigstore"));
+        match form {
+            Form::Bundle => {
+                command
+                    .args(["--new-bundle-format", "--trusted-root"])
+                    .arg(file("trusted_root.json"));
+            }
+            Form::Sig => {
+                command
+                    .arg("--offline")
+                    .env("SIGSTORE_ROOT_FILE", file("fulcio.pem"))
+                    .env("SIGSTORE_REKOR_PUBLIC_KEY", file("rekor.pub"));
+            }
+        }
+        let out = command.arg(&image).output().expect("running cosign verify");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// The `trusted_root.json` naming this run's CA and Rekor key.
     pub fn trusted_root(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("trusted_root.json"))
