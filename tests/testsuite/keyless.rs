@@ -1,8 +1,9 @@
 //! Keyless signatures (issue 18), through the real binary, against the real `crane registry
 //! serve`: `tests/keyless-signer` stands in for Fulcio and Rekor (a fresh root CA and Rekor key
 //! per test, written as the `trusted_root.json` committed to the repo), signs the digest as a
-//! GitHub Actions workflow and pushes cosign's `.sig`; staging trusts that identity under that
-//! root and requires `builtin:signed-images`. Everything is verified offline.
+//! GitHub Actions workflow and pushes cosign's `.sig` or a Sigstore bundle referrer; staging
+//! trusts that identity under that root and requires `builtin:signed-images`. Everything is
+//! verified offline. The real `cosign verify` checks that the stand-in's material is cosign's.
 
 use promote_testkit::keyless::{Form, GITHUB_ISSUER, RELEASE_WORKFLOW, Sigstore, Tamper};
 use promote_testkit::registry::Registry;

@@ -3,7 +3,10 @@
 //! intermediate and Rekor key, written as a Sigstore `trusted_root.json`; [`Sigstore::sign`]
 //! issues a 10-minute Fulcio-style certificate for an OIDC identity, signs the digest a tag
 //! names, makes the Rekor entry and its signed entry timestamp, and pushes cosign's `.sig`
-//! manifest to the registry, exactly as `cosign sign` with Fulcio and Rekor lays it out.
+//! manifest to the registry, exactly as `cosign sign` with Fulcio and Rekor lays it out, or
+//! ([`Form::Bundle`]) a Sigstore bundle with an inclusion proof as an OCI referrer, as
+//! `cosign sign --new-bundle-format` does. [`Sigstore::cosign_verify`] runs the real `cosign
+//! verify` on the result.
 
 use std::process::Command;
 
