@@ -374,4 +374,24 @@ mod public_good {
             "one of them carries an inclusion proof and checkpoint"
         );
     }
+
+    /// A username identity (an otherName SAN) from sigstore's scaffolding instance, with a
+    /// `hashedrekord` entry, an inclusion proof and a checkpoint.
+    #[test]
+    fn a_username_identity_is_read_from_its_other_name() {
+        let m = sigstore_go().join("pkg/testing/data");
+        let root_json = std::fs::read(m.join("trusted-roots/scaffolding.json")).unwrap();
+        let root = crate::registry::trusted_root::parse("scaffolding.json", &root_json).unwrap();
+        let bytes = std::fs::read(m.join("bundles/othername.sigstore.json")).unwrap();
+        let b: Value = serde_json::from_slice(&bytes).unwrap();
+        let material = &b["verificationMaterial"];
+        let leaf = leaf(material).unwrap();
+        let entry = entry(material).unwrap();
+        assert!(entry.proof.is_some());
+        crate::registry::tlog::verify(&root, &entry).unwrap();
+        super::super::chain(&root, &leaf.der, entry.integrated_time).unwrap();
+        let id = super::super::identity_of(&leaf.cert).unwrap();
+        assert_eq!(id.issuer, "http://oidc.local:8080");
+        assert_eq!(id.subject, "foo!oidc.local");
+    }
 }

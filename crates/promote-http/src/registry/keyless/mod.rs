@@ -37,6 +37,8 @@ use super::trusted_root::{self, TrustedRoot};
 /// Fulcio's OIDC issuer extensions: v2 (a DER UTF8String) and v1 (the raw string).
 const ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
 const ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
+/// Fulcio's otherName SAN for a username identity (`user!domain`).
+const USERNAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.7");
 /// id-kp-codeSigning (1.3.6.1.5.5.7.3.3), DER content octets, as webpki wants it.
 const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
@@ -223,7 +225,8 @@ static ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
     webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA512,
 ];
 
-/// The certificate's OIDC identity: its first URI or email SAN, and Fulcio's issuer extension.
+/// The certificate's OIDC identity: its first URI, email or Fulcio username SAN, and Fulcio's
+/// issuer extension.
 fn identity_of(cert: &Certificate) -> Option<Identity> {
     let tbs = cert.tbs_certificate();
     let subject = tbs
@@ -234,6 +237,14 @@ fn identity_of(cert: &Certificate) -> Option<Identity> {
             san.0.into_iter().find_map(|n| match n {
                 GeneralName::UniformResourceIdentifier(u) => Some(u.to_string()),
                 GeneralName::Rfc822Name(e) => Some(e.to_string()),
+                // Fulcio's username identities: an otherName of type .1.7, a UTF8String.
+                GeneralName::OtherName(o) if o.type_id == USERNAME => {
+                    o.value.to_der().ok().and_then(|der| {
+                        Utf8StringRef::from_der(&der)
+                            .ok()
+                            .map(|s| s.as_str().to_owned())
+                    })
+                }
                 _ => None,
             })
         })?;
