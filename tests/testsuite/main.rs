@@ -14,6 +14,7 @@ mod cli;
 mod deploy_checks;
 mod faults;
 mod images;
+mod keyless;
 mod krew;
 mod policies;
 mod policy_cmd;

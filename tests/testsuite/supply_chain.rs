@@ -7,12 +7,12 @@ use promote_testkit::cosign::{KeyPair, Storage};
 use promote_testkit::registry::Registry;
 use promote_testkit::repo::{GitOps, Run, workspace_root};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
-const CART: &str = "microservices-demo/cartservice";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+pub(crate) const CART: &str = "microservices-demo/cartservice";
 const STAGING_ARGO: &str = "    argocd: {app: staging-microservices-demo, namespace: argocd}\n";
 
 /// A dry run of cartservice v1.0.1 into staging, as a JSON document.
-const DRY_JSON: [&str; 7] = [
+pub(crate) const DRY_JSON: [&str; 7] = [
     "staging",
     "v1.0.1",
     "--only",
@@ -22,13 +22,25 @@ const DRY_JSON: [&str; 7] = [
     "json",
 ];
 
-fn run(kit: &GitOps, args: &[&str]) -> Run {
+pub(crate) fn run(kit: &GitOps, args: &[&str]) -> Run {
     kit.run_bin(BIN, &kit.clone, &[], args)
 }
 
 /// The example repo on `reg` (every image at v1.0.0 and v1.0.1), with staging trusting `key`
 /// and gated by `builtin:signed-images` with `settings`, plus `extra` policy entries.
 fn trusting(reg: &Registry, key: &KeyPair, settings: &str, extra: &str) -> GitOps {
+    let trust =
+        "      signatures: [{key: keys/release.pub}]\n      attestations: [slsaprovenance]\n";
+    let mut kit = staging_trusts(reg, trust, settings, extra);
+    kit.put("keys/release.pub", &key.public_pem());
+    kit.commit("staging trusts the release key");
+    kit
+}
+
+/// The example repo on `reg` (every image at v1.0.0 and v1.0.1) with staging's `trust:` body
+/// `trust` (indented six spaces) and `builtin:signed-images` with `settings`, plus `extra`
+/// policy entries, put but not committed (the caller adds its trust files and commits).
+pub(crate) fn staging_trusts(reg: &Registry, trust: &str, settings: &str, extra: &str) -> GitOps {
     let mut kit = GitOps::from_dir_on(
         &workspace_root().join("examples/gitops"),
         reg,
@@ -37,11 +49,9 @@ fn trusting(reg: &Registry, key: &KeyPair, settings: &str, extra: &str) -> GitOp
     let config = kit.origin_file("promote.yaml").unwrap();
     assert!(config.contains(STAGING_ARGO), "{config}");
     let staging = format!(
-        "{STAGING_ARGO}    trust:\n      signatures: [{{key: keys/release.pub}}]\n      attestations: [slsaprovenance]\n    policies:\n      promote:\n        - {{module: builtin:signed-images, settings: {settings}}}\n{extra}"
+        "{STAGING_ARGO}    trust:\n{trust}    policies:\n      promote:\n        - {{module: builtin:signed-images, settings: {settings}}}\n{extra}"
     );
-    kit.put("promote.yaml", &config.replacen(STAGING_ARGO, &staging, 1))
-        .put("keys/release.pub", &key.public_pem());
-    kit.commit("staging trusts the release key");
+    kit.put("promote.yaml", &config.replacen(STAGING_ARGO, &staging, 1));
     kit
 }
 
@@ -120,7 +130,7 @@ fn a_signature_by_another_key_does_not_count() {
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains(
-            "has 1 signature but none by a trusted key: signed, but by none of the trusted keys"
+            "has 1 signature but none by a trusted signer: signed, but by none of the trusted keys"
         ),
         "{}",
         r.stdout
@@ -168,12 +178,7 @@ fn skipping_the_image_check_skips_the_signatures_and_the_built_in_denies() {
 fn provenance_is_verified_and_a_rego_policy_refuses_the_wrong_branch() {
     let reg = Registry::start();
     let release = KeyPair::generate();
-    let bundle = std::fs::read(promote_testkit::opa::build_dir(
-        &workspace_root().join("examples/policies/rego/trusted-builder"),
-        &["promote/decision", "promote/validate_settings"],
-    ))
-    .unwrap();
-    let sha = sha256_hex(&bundle);
+    let (bundle, sha) = rego_example("trusted-builder");
     let builder = "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main";
     let rego = format!(
         "        - {{module: policies/trusted-builder.tar.gz, sha256: \"{sha}\", settings: {{builders: [\"{builder}\"], branch: main}}}}\n"
@@ -247,6 +252,17 @@ fn signed_by_release(chain: &serde_json::Value, reg: &Registry) {
     );
 }
 
+/// `examples/policies/rego/NAME` built into an OPA bundle, with its sha256 (hex).
+pub(crate) fn rego_example(name: &str) -> (Vec<u8>, String) {
+    let bundle = std::fs::read(promote_testkit::opa::build_dir(
+        &workspace_root().join("examples/policies/rego").join(name),
+        &["promote/decision", "promote/validate_settings"],
+    ))
+    .unwrap();
+    let sha = sha256_hex(&bundle);
+    (bundle, sha)
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use std::io::Write;
     use std::process::{Command, Stdio};
@@ -260,7 +276,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Commits a binary file to origin's main through a scratch clone.
-fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
+pub(crate) fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
     let scratch = kit.root().join("ops");
     kit.git_in(
         kit.root(),
@@ -288,7 +304,7 @@ fn commit_binary(kit: &GitOps, path: &str, bytes: &[u8]) {
 
 /// A hand-written bump of cartservice in staging's overlay, committed in the user's clone on
 /// top of origin's main (for `kubectl promote verify`).
-fn hand_written_bump(kit: &GitOps) {
+pub(crate) fn hand_written_bump(kit: &GitOps) {
     kit.git(&["pull", "--quiet", "--ff-only", "origin", "main"]);
     let path = kit.clone.join("kustomize/staging/kustomization.yaml");
     let text = std::fs::read_to_string(&path).unwrap();

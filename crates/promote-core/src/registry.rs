@@ -365,6 +365,14 @@ pub enum RegistryError {
         "the trusted key {path} (promote.yaml trust.signatures) is not a public key cosign can verify with: {detail}; commit the PEM file `cosign generate-key-pair` wrote as cosign.pub"
     )]
     TrustKey { path: String, detail: String },
+    #[error(
+        "the trusted root {path} (promote.yaml trust.signatures[].keyless.trustedRoot) is not a Sigstore trusted root: {field}: {detail}; commit the trusted_root.json of the Sigstore instance that issued the certificates (for the public one, `cosign trusted-root create` or sigstore's TUF repository has it)"
+    )]
+    TrustedRoot {
+        path: String,
+        field: String,
+        detail: String,
+    },
 }
 
 #[cfg(test)]

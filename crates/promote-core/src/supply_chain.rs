@@ -17,6 +17,8 @@ use crate::trailers::{self, Trailers};
 pub struct TrustSpec {
     /// Cosign public keys (PEM), repo-relative paths.
     pub keys: Vec<String>,
+    /// Keyless signers: an OIDC identity whose Fulcio certificate chains to a trusted root.
+    pub keyless: Vec<KeylessSigner>,
     /// Attestations to fetch and verify.
     pub attestations: Vec<AttestationKind>,
 }
@@ -24,8 +26,38 @@ pub struct TrustSpec {
 impl TrustSpec {
     /// Whether the environment asks for any supply-chain check.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.keyless.is_empty()
     }
+}
+
+/// `trust.signatures[].keyless`: who must have signed (the certificate's OIDC issuer and
+/// subject, compared exactly) and the Sigstore trusted root (a repo path, read from the base
+/// tip) the certificate and the transparency log are checked against, offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeylessSigner {
+    pub identity: Identity,
+    pub trusted_root: String,
+}
+
+/// An OIDC identity as Fulcio certifies it: the token's issuer and subject (the certificate's
+/// SAN: a workflow URI or an email).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} from {}", self.subject, self.issuer)
+    }
+}
+
+/// A keyless signer with its trusted root's bytes from the base tip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeylessTrust {
+    pub signer: KeylessSigner,
+    pub root_json: Vec<u8>,
 }
 
 /// A predicate type named in `trust.attestations`.
@@ -72,6 +104,7 @@ pub struct TrustedKey {
 #[derive(Debug, Clone)]
 pub struct SupplyChainQuery<'a> {
     pub keys: &'a [TrustedKey],
+    pub keyless: &'a [KeylessTrust],
     pub attestations: &'a [AttestationKind],
 }
 
@@ -89,8 +122,12 @@ pub struct SupplyChainFacts {
 pub struct SignatureFact {
     /// A trusted key verified it, over a payload naming this very digest.
     pub verified: bool,
-    /// The repo path of the key that verified it (null when none did).
+    /// The repo path of the key that verified it (null when none did, and for keyless).
     pub key: Option<String>,
+    /// Keyless: the identity the signing certificate names (absent for key-based signatures;
+    /// on an unverified signature, present only when a trusted CA issued the certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     /// Why it does not count, when `verified` is false.
     pub reason: Option<String>,
 }
@@ -143,7 +180,12 @@ impl ImageSupplyChain {
         let mut keys: Vec<&str> = self
             .signatures
             .iter()
-            .filter_map(|s| s.key.as_deref())
+            .filter(|s| s.verified)
+            .filter_map(|s| {
+                s.key
+                    .as_deref()
+                    .or(s.identity.as_ref().map(|i| i.subject.as_str()))
+            })
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -190,6 +232,9 @@ pub enum SupplyChainReport {
     /// Every image was checked; the facts went to the policies.
     Checked {
         keys: Vec<String>,
+        /// The keyless identities trusted (absent when there are none).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        identities: Vec<Identity>,
         images: Vec<ImageSupplyChain>,
     },
     /// `--skip-image-check`: nothing was asked.
@@ -210,14 +255,23 @@ impl SupplyChainReport {
     pub fn summary(&self) -> Option<String> {
         match self {
             SupplyChainReport::NotConfigured => None,
-            SupplyChainReport::Checked { keys, images } => {
+            SupplyChainReport::Checked {
+                keys,
+                identities,
+                images,
+            } => {
                 let n: usize = images.iter().map(ImageSupplyChain::verified).sum();
                 let unsigned = images.iter().filter(|i| i.verified() == 0).count();
                 let provenance = images.iter().filter(|i| i.provenance.is_some()).count();
+                let signers: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("key {k}"))
+                    .chain(identities.iter().map(|i| format!("identity {i}")))
+                    .collect();
                 let mut s = format!(
-                    "verified {n} signature{} (key {})",
+                    "verified {n} signature{} ({})",
                     plural(n),
-                    keys.join(", key ")
+                    signers.join(", ")
                 );
                 if provenance > 0 {
                     s.push_str(&format!(
@@ -256,6 +310,7 @@ mod tests {
             signatures: vec![SignatureFact {
                 verified,
                 key: verified.then(|| "keys/release.pub".into()),
+                identity: None,
                 reason: (!verified).then(|| "no trusted key verifies it".into()),
             }],
             provenance: None,
@@ -267,6 +322,7 @@ mod tests {
     fn the_trailer_counts_verified_signatures_and_names_the_keys() {
         let r = SupplyChainReport::Checked {
             keys: vec!["keys/release.pub".into()],
+            identities: Vec::new(),
             images: vec![image(true), image(true)],
         };
         let mut t = Trailers::default();
@@ -277,6 +333,7 @@ mod tests {
         );
         let r = SupplyChainReport::Checked {
             keys: vec!["keys/release.pub".into()],
+            identities: Vec::new(),
             images: vec![image(true), image(false)],
         };
         assert_eq!(
@@ -284,6 +341,34 @@ mod tests {
             "verified 1 signature (key keys/release.pub); 1 image without a verified signature"
         );
         assert_eq!(SupplyChainReport::NotConfigured.summary(), None);
+    }
+
+    #[test]
+    fn keyless_signers_are_named_by_identity() {
+        let who = Identity {
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main"
+                .into(),
+        };
+        let mut signed = image(true);
+        signed.signatures[0].key = None;
+        signed.signatures[0].identity = Some(who.clone());
+        assert_eq!(
+            signed.line(),
+            format!(
+                "cart: 1 verified signature ({}); no verified provenance",
+                who.subject
+            )
+        );
+        let r = SupplyChainReport::Checked {
+            keys: Vec::new(),
+            identities: vec![who],
+            images: vec![signed],
+        };
+        assert_eq!(
+            r.summary().unwrap(),
+            "verified 1 signature (identity https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main from https://token.actions.githubusercontent.com)"
+        );
     }
 
     #[test]

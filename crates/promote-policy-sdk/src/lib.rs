@@ -23,9 +23,9 @@ pub use decision::{
 pub use metadata::{METADATA_SECTION, PolicyMetadata, Resources};
 pub use request::{
     Actor, ApprovalRecord, ApprovalVerdict, Approver, ArgoCdState, CheckResults, CheckSample,
-    Context, Environment, EvaluationRequest, GitState, HistoryEntry, ImageChange, ImageRef,
-    ImageSource, InitiatedBy, ObjectChange, Operation, OperationKind, Override, Promotion,
-    PromotionMode, Provenance, RenderedObject, RequestError, Rollback, RollbackFrom,
+    Context, Environment, EvaluationRequest, GitState, HistoryEntry, Identity, ImageChange,
+    ImageRef, ImageSource, InitiatedBy, ObjectChange, Operation, OperationKind, Override,
+    Promotion, PromotionMode, Provenance, RenderedObject, RequestError, Rollback, RollbackFrom,
     RollbackStrategy, RollbackTo, SignatureFact, SourceCommit, SupplyChain, Verification,
     VerifyApp, Wave,
 };

@@ -465,12 +465,28 @@ pub struct SupplyChain {
 pub struct SignatureFact {
     /// A trusted key verified it over a payload naming this digest.
     pub verified: bool,
-    /// The repo path of the trusted key that verified the signature (null: none did).
+    /// The repo path of the trusted key that verified the signature (null: none did, and for
+    /// keyless signatures).
     #[serde(default)]
     pub key: Option<String>,
+    /// A keyless signature's identity, as its Fulcio certificate names it (absent for
+    /// key-based signatures). On a verified signature it is one of the environment's trusted
+    /// `keyless` identities; on an unverified one, the identity a trusted CA certified (absent
+    /// when no trusted CA issued the certificate: anyone can write any name into their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     /// Why it does not count, when not verified.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// An OIDC identity as a Fulcio certificate names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The OIDC token's issuer (`https://token.actions.githubusercontent.com`).
+    pub issuer: String,
+    /// The certificate's SAN: a workflow URI or an email.
+    pub subject: String,
 }
 
 /// How a digest was built, from a verified SLSA provenance (v0.2 or v1) attestation.

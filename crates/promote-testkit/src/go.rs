@@ -66,21 +66,35 @@ pub fn go_policy(dir: &Path) -> PathBuf {
 /// which `crane registry serve` (the same registry) leaves off. Start it with
 /// [`crate::registry::Registry::start_program`].
 pub fn referrers_registry() -> PathBuf {
-    let dir = workspace_root().join("tests/referrers-registry");
+    go_tool("referrers-registry")
+}
+
+/// `tests/keyless-signer` built as [`referrers_registry`] is: a throw-away Fulcio-and-Rekor
+/// stand-in that signs image digests keylessly (see [`crate::keyless`]).
+pub fn keyless_signer() -> PathBuf {
+    go_tool("keyless-signer")
+}
+
+/// The native Go program `tests/<name>`, built once per source and Go version.
+fn go_tool(name: &str) -> PathBuf {
+    let dir = workspace_root().join("tests").join(name);
     let version = Command::new("go")
         .arg("version")
         .output()
-        .expect("the referrers registry is built with Go: install Go 1.26 and put it on PATH");
+        .unwrap_or_else(|e| {
+            panic!("tests/{name} is built with Go: install Go 1.26 and put it on PATH ({e})")
+        });
     let mut h = DefaultHasher::new();
     version.stdout.hash(&mut h);
     hash_tree(&dir, &dir, &mut h);
     let out_dir = target_dir().join("go-tools");
-    let bin = out_dir.join(format!("referrers-registry-{:016x}", h.finish()));
+    let bin = out_dir.join(format!("{name}-{:016x}", h.finish()));
     if bin.is_file() {
         return bin;
     }
     let tmp = go_build(&dir, &out_dir, &[]);
-    tmp.persist(&bin).expect("persist the referrers registry");
+    tmp.persist(&bin)
+        .unwrap_or_else(|e| panic!("persist the build of tests/{name}: {e}"));
     bin
 }
 

@@ -13,6 +13,7 @@ pub mod flags;
 pub mod forge;
 pub mod go;
 pub mod hooks;
+pub mod keyless;
 pub mod kubelet;
 pub mod opa;
 mod query;

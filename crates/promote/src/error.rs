@@ -187,6 +187,14 @@ pub enum PromoteError {
         base: String,
     },
     #[error(
+        "{env}'s trusted root {path} (promote.yaml trust.signatures[].keyless.trustedRoot) is not on {base}; commit the Sigstore trusted_root.json there (it is read from the base branch, never the working tree)"
+    )]
+    TrustedRootMissing {
+        env: String,
+        path: String,
+        base: String,
+    },
+    #[error(
         "branch {branch} already exists on {remote} with another change for this environment and version; nothing was pushed. Close its pull request and delete the branch (`git push {remote} --delete {branch}`), then promote again"
     )]
     BranchTaken { branch: String, remote: String },

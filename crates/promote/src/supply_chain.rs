@@ -12,7 +12,8 @@ use promote_core::config::Environment;
 use promote_core::image::ImageChange;
 use promote_core::registry::{self, ImageName, ImageResolver, Reference};
 use promote_core::supply_chain::{
-    AttestationKind, ImageSupplyChain, SupplyChainQuery, SupplyChainReport, TrustedKey,
+    AttestationKind, ImageSupplyChain, KeylessTrust, SupplyChainQuery, SupplyChainReport,
+    TrustedKey,
 };
 
 use crate::images::{Found, ImageCheck};
@@ -25,9 +26,10 @@ pub(crate) enum Trust {
     NotConfigured,
     /// `--skip-image-check`.
     Skipped,
-    /// Check every written digest against these keys.
+    /// Check every written digest against these keys and keyless signers.
     Keys {
         keys: Vec<TrustedKey>,
+        keyless: Vec<KeylessTrust>,
         attestations: Vec<AttestationKind>,
     },
 }
@@ -58,20 +60,44 @@ pub(crate) fn trust(
             pem,
         });
     }
+    let mut keyless = Vec::new();
+    for signer in &env.trust.keyless {
+        let root_json = session
+            .repo
+            .read_file(session.base, &signer.trusted_root)?
+            .ok_or_else(|| PromoteError::TrustedRootMissing {
+                env: env.name.clone(),
+                path: signer.trusted_root.clone(),
+                base: session.base_name(),
+            })?;
+        keyless.push(KeylessTrust {
+            signer: signer.clone(),
+            root_json,
+        });
+    }
     Ok(Trust::Keys {
         keys,
+        keyless,
         attestations: env.trust.attestations.clone(),
     })
 }
 
 /// Says on stderr what is about to be checked (nothing without keys).
 pub(crate) fn announce(trust: &Trust, images: usize, ui: &dyn crate::Interaction) {
-    if let Trust::Keys { keys, .. } = trust {
-        let keys: Vec<&str> = keys.iter().map(|k| k.path.as_str()).collect();
+    if let Trust::Keys { keys, keyless, .. } = trust {
+        let signers: Vec<String> = keys
+            .iter()
+            .map(|k| k.path.clone())
+            .chain(
+                keyless
+                    .iter()
+                    .map(|k| format!("{} (keyless, {})", k.signer.identity, k.signer.trusted_root)),
+            )
+            .collect();
         ui.step(&format!(
             "checking the signatures of {images} image{} against {}",
             if images == 1 { "" } else { "s" },
-            keys.join(", ")
+            signers.join(", ")
         ));
     }
 }
@@ -85,10 +111,22 @@ pub(crate) fn gather(
     changes: &[ImageChange],
     found: Option<&[Found]>,
 ) -> Result<Option<Vec<ImageSupplyChain>>, PromoteError> {
-    let (Trust::Keys { keys, attestations }, Some(resolver)) = (trust, resolver) else {
+    let (
+        Trust::Keys {
+            keys,
+            keyless,
+            attestations,
+        },
+        Some(resolver),
+    ) = (trust, resolver)
+    else {
         return Ok(None);
     };
-    let query = SupplyChainQuery { keys, attestations };
+    let query = SupplyChainQuery {
+        keys,
+        keyless,
+        attestations,
+    };
     let mut targets = Vec::new();
     for c in changes {
         let image = ImageName::parse(registry::effective_name(c))?;
@@ -150,8 +188,9 @@ pub(crate) fn report(
 ) -> SupplyChainReport {
     match (trust, facts) {
         (Trust::NotConfigured, _) => SupplyChainReport::NotConfigured,
-        (Trust::Keys { keys, .. }, Some(images)) => SupplyChainReport::Checked {
+        (Trust::Keys { keys, keyless, .. }, Some(images)) => SupplyChainReport::Checked {
             keys: keys.iter().map(|k| k.path.clone()).collect(),
+            identities: keyless.iter().map(|k| k.signer.identity.clone()).collect(),
             images,
         },
         _ => SupplyChainReport::Skipped { by: by.to_string() },

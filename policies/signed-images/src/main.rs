@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use promote_policy_sdk::{
     Decision, EvaluationRequest, ImageChange, PolicyFailure, Reason, SettingsValidation,
-    SupplyChain, Verdict,
+    SignatureFact, SupplyChain, Verdict,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -21,8 +21,9 @@ promote_policy_sdk::embed_metadata!("../policy.json");
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Settings {
-    /// The trusted keys (repo paths, as in `trust.signatures[].key`) of which one must have
-    /// signed; empty: any key of the environment's `trust:`.
+    /// The signers of which one must have signed: a trusted key's repo path (as in
+    /// `trust.signatures[].key`) or a keyless identity's subject (as in
+    /// `trust.signatures[].keyless.subject`); empty: any signer of the environment's `trust:`.
     #[serde(default)]
     signers: Vec<String>,
     /// Require a verified SLSA provenance, from this repository and branch when given.
@@ -123,10 +124,14 @@ fn judge(s: &Settings, env: &str, image: &ImageChange) -> Option<(&'static str, 
 
 /// Why no wanted signer verified `chain`, if none did.
 fn unsigned(s: &Settings, name: &str, chain: &SupplyChain) -> Option<(&'static str, String)> {
-    let wanted = |key: &Option<String>| {
-        s.signers.is_empty() || key.as_ref().is_some_and(|k| s.signers.contains(k))
+    let wanted = |g: &SignatureFact| {
+        let signer = g
+            .key
+            .as_deref()
+            .or(g.identity.as_ref().map(|i| i.subject.as_str()));
+        s.signers.is_empty() || signer.is_some_and(|k| s.signers.iter().any(|w| w == k))
     };
-    if chain.signatures.iter().any(|g| g.verified && wanted(&g.key)) {
+    if chain.signatures.iter().any(|g| g.verified && wanted(g)) {
         return None;
     }
     if chain.signatures.is_empty() {
@@ -141,10 +146,11 @@ fn unsigned(s: &Settings, name: &str, chain: &SupplyChain) -> Option<(&'static s
     let why: Vec<&str> = chain
         .signatures
         .iter()
-        .map(|g| match (&g.reason, &g.key) {
-            (Some(r), _) => r.as_str(),
-            (None, Some(k)) => k.as_str(),
-            (None, None) => "unverified",
+        .map(|g| match (&g.reason, &g.key, &g.identity) {
+            (Some(r), _, _) => r.as_str(),
+            (None, Some(k), _) => k.as_str(),
+            (None, None, Some(i)) => i.subject.as_str(),
+            (None, None, None) => "unverified",
         })
         .collect();
     Some((
@@ -155,7 +161,7 @@ fn unsigned(s: &Settings, name: &str, chain: &SupplyChain) -> Option<(&'static s
             chain.signatures.len(),
             if chain.signatures.len() == 1 { "" } else { "s" },
             if s.signers.is_empty() {
-                "a trusted key".to_owned()
+                "a trusted signer".to_owned()
             } else {
                 s.signers.join(" or ")
             },

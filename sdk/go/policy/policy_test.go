@@ -329,3 +329,30 @@ func TestRunSpeaksTheProtocol(t *testing.T) {
 		})
 	}
 }
+
+func TestSignatureFactsCarryKeylessIdentities(t *testing.T) {
+	var chain SupplyChain
+	doc := `{"reference": "reg/cart@sha256:aa", "signatures": [
+		{"verified": true, "key": null, "reason": null,
+		 "identity": {"issuer": "https://token.actions.githubusercontent.com", "subject": "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main"}},
+		{"verified": true, "key": "keys/release.pub", "reason": null}],
+		"provenance": null, "notes": []}`
+	if err := json.Unmarshal([]byte(doc), &chain); err != nil {
+		t.Fatal(err)
+	}
+	keyless, keyed := chain.Signatures[0], chain.Signatures[1]
+	if keyless.Identity == nil || keyless.Identity.Issuer != "https://token.actions.githubusercontent.com" || keyless.Key != nil {
+		t.Errorf("keyless: %+v", keyless)
+	}
+	if keyed.Identity != nil || Str(keyed.Key) != "keys/release.pub" {
+		t.Errorf("key-based: %+v", keyed)
+	}
+	// A key-based fact is written back without an identity, as the host sends it.
+	out, err := json.Marshal(keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "identity") {
+		t.Errorf("key-based fact written with an identity: %s", out)
+	}
+}

@@ -154,10 +154,24 @@ type SupplyChain struct {
 type SignatureFact struct {
 	// Verified: a trusted key verified it over a payload naming this digest.
 	Verified bool `json:"verified"`
-	// Key is the repo path of the trusted key that verified it; nil when none did.
+	// Key is the repo path of the trusted key that verified it; nil when none did, and for
+	// keyless signatures.
 	Key *string `json:"key"`
+	// Identity is a keyless signature's OIDC identity as its Fulcio certificate names it;
+	// nil for key-based signatures. On a verified signature it is one of the environment's
+	// trusted keyless identities; on an unverified one, the identity a trusted CA certified
+	// (nil when no trusted CA issued the certificate: anyone can write any name into their own).
+	Identity *Identity `json:"identity,omitempty"`
 	// Reason says why it does not count, when not verified.
 	Reason *string `json:"reason"`
+}
+
+// Identity is an OIDC identity as a Fulcio certificate names it.
+type Identity struct {
+	// Issuer is the OIDC token's issuer, e.g. https://token.actions.githubusercontent.com.
+	Issuer string `json:"issuer"`
+	// Subject is the certificate's SAN: a workflow URI or an email.
+	Subject string `json:"subject"`
 }
 
 // Provenance is how a digest was built, from a verified SLSA provenance (v0.2 or v1).

@@ -82,12 +82,21 @@ pub(super) struct RawTrust {
     pub(super) attestations: Vec<String>,
 }
 
-/// One trusted signer: `key: PATH` (keyless is refused with a fix, see `trust.rs`).
+/// One trusted signer: `key: PATH` or `keyless: {issuer, subject, trustedRoot}` (see `trust.rs`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSigner {
     pub(super) key: Option<String>,
-    pub(super) keyless: Option<serde_json::Value>,
+    pub(super) keyless: Option<RawKeyless>,
+}
+
+/// `keyless:` of a signer: the OIDC identity and the Sigstore trusted root it chains to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawKeyless {
+    pub(super) issuer: Option<String>,
+    pub(super) subject: Option<String>,
+    pub(super) trusted_root: Option<String>,
 }
 
 /// One entry of `targets:`: exactly one kind.

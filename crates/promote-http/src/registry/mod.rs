@@ -19,10 +19,14 @@
 
 mod challenge;
 pub mod credentials;
+mod keyless;
+mod payload;
 mod provenance;
 mod referrers;
 mod signatures;
+mod tlog;
 mod token;
+mod trusted_root;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

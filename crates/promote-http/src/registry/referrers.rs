@@ -118,6 +118,8 @@ pub(super) struct Bundle {
     pub envelope: Option<Value>,
     /// The verification material is a certificate (keyless), not a public-key hint.
     pub keyless: bool,
+    /// `verificationMaterial` (certificate, transparency-log entries), as sent.
+    pub material: Value,
 }
 
 /// Parses a Sigstore bundle (`Err`: why it is not one).
@@ -137,6 +139,7 @@ pub(super) fn bundle(bytes: &[u8]) -> Result<Bundle, String> {
     Ok(Bundle {
         envelope: b.get("dsseEnvelope").cloned(),
         keyless,
+        material: material.cloned().unwrap_or(Value::Null),
     })
 }
 

@@ -1,5 +1,5 @@
 //! Cosign signatures and attestations of one digest, read from the registry and verified
-//! against the environment's trusted keys (issue 18).
+//! against the environment's trusted keys and keyless identities (issue 18).
 //!
 //! Where they are: cosign's tag scheme, `sha256-<hex>.sig` (one layer per signature, a
 //! "simple signing" payload naming the digest, the signature in the layer's
@@ -14,11 +14,13 @@
 //! every blob is fetched by digest and checked against it, and a signature counts only when a
 //! trusted key verifies it over a payload that names this very digest. The crypto is
 //! sigstore-rs's (`CosignVerificationKey`), not ours: it takes the PEM `cosign generate-key-pair`
-//! writes (ECDSA P-256, and RSA, Ed25519). The transparency log is not consulted (key-based
-//! signing needs none: `cosign sign --tlog-upload=false` verifies as `cosign verify
-//! --insecure-ignore-tlog` would).
+//! writes (ECDSA P-256, and RSA, Ed25519). For key-based signatures the transparency log is not
+//! consulted (key-based signing needs none: `cosign sign --tlog-upload=false` verifies as
+//! `cosign verify --insecure-ignore-tlog` would). A signature that carries a Fulcio certificate
+//! (a `.sig` layer's certificate annotation, a bundle's certificate) is keyless: [`keyless`]
+//! judges it against the trusted roots, with its Rekor entry; keyless attestations are dropped
+//! with a note (provenance counts only under a trusted key).
 
-use base64::Engine as _;
 use serde_json::Value;
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
@@ -27,6 +29,10 @@ use promote_core::supply_chain::{
     Provenance, SignatureFact, SupplyChainFacts, SupplyChainQuery, TrustedKey,
 };
 
+use super::keyless;
+use super::payload::{
+    COSIGN_SIGN, about, envelope_signatures, in_toto, payload_of, predicate_type,
+};
 use super::referrers::{self, Artifact};
 
 /// How this module reads the registry: `GET /v2/<repo>/<kind>/<reference>`, at most `limit`
@@ -54,9 +60,6 @@ const MAX_ENVELOPE: u64 = 2 * 1024 * 1024;
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
-const IN_TOTO: &str = "application/vnd.in-toto+json";
-/// The predicate of a cosign image signature kept in a Sigstore bundle.
-const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
 /// A Sigstore bundle is a signature envelope and its material; attestation-sized at most.
 const MAX_BUNDLE: u64 = MAX_ENVELOPE;
 
@@ -80,7 +83,12 @@ pub(super) fn facts(
             message: "only sha256 digests are checked".into(),
         })?;
     let keys = parse_keys(query.keys)?;
-    let reader = Reader { registry, image };
+    let roots = keyless::roots(query.keyless)?;
+    let reader = Reader {
+        registry,
+        image,
+        roots: &roots,
+    };
     let mut facts = SupplyChainFacts::default();
     match reader.layers(&format!("sha256-{hex}.sig"), &mut facts.notes)? {
         None => facts.notes.push(format!(
@@ -159,6 +167,8 @@ struct Layer {
 struct Reader<'a> {
     registry: &'a dyn Fetch,
     image: &'a ImageName,
+    /// The keyless signers' trusted roots.
+    roots: &'a [keyless::Root],
 }
 
 impl Reader<'_> {
@@ -244,6 +254,7 @@ impl Reader<'_> {
         let unverified = |reason: String| SignatureFact {
             verified: false,
             key: None,
+            identity: None,
             reason: Some(reason),
         };
         if layer.media_type != SIMPLE_SIGNING {
@@ -258,9 +269,7 @@ impl Reader<'_> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
         else {
-            return Ok(unverified(
-                "a signature layer without a signature (keyless bundles are not verified)".into(),
-            ));
+            return Ok(unverified("a signature layer without a signature".into()));
         };
         let Some(payload) = self.blob(&layer.digest, MAX_PAYLOAD)? else {
             return Ok(unverified(format!(
@@ -268,33 +277,38 @@ impl Reader<'_> {
                 layer.digest
             )));
         };
+        if layer
+            .annotations
+            .contains_key(keyless::cosign::CERTIFICATE_ANNOTATION)
+        {
+            let layer = keyless::cosign::Layer {
+                annotations: &layer.annotations,
+                signature,
+                payload: &payload,
+            };
+            return Ok(keyless::cosign::verify_layer(self.roots, &layer, digest));
+        }
         let Some(key) = verifying_key(keys, signature.as_bytes(), &payload) else {
             return Ok(unverified("signed, but by none of the trusted keys".into()));
         };
         // The signature is good; it must also be about this digest (a signature copied from
         // another image verifies too).
-        let signed = serde_json::from_slice::<Value>(&payload).ok();
-        let named = signed
-            .as_ref()
-            .and_then(|p| p.pointer("/critical/image/docker-manifest-digest"))
-            .and_then(Value::as_str);
-        let kind = signed
-            .as_ref()
-            .and_then(|p| p.pointer("/critical/type"))
-            .and_then(Value::as_str);
-        if kind != Some("cosign container image signature") || named != Some(digest) {
+        let named = super::payload::signed_digest(&payload);
+        if named.as_deref() != Some(digest) {
             return Ok(SignatureFact {
                 verified: false,
                 key: Some(key.to_owned()),
+                identity: None,
                 reason: Some(format!(
                     "signed by {key}, but the payload names {} instead of this digest",
-                    named.unwrap_or("no digest")
+                    named.as_deref().unwrap_or("no digest")
                 )),
             });
         }
         Ok(SignatureFact {
             verified: true,
             key: Some(key.to_owned()),
+            identity: None,
             reason: None,
         })
     }
@@ -421,11 +435,12 @@ impl Reader<'_> {
                 .push(format!("bundle {layer} is missing from the registry"));
             return Ok(());
         };
-        let (envelope, keyless) = match referrers::bundle(&bytes) {
+        let (envelope, keyless, material) = match referrers::bundle(&bytes) {
             Ok(referrers::Bundle {
                 envelope: Some(e),
                 keyless,
-            }) => (e, keyless),
+                material,
+            }) => (e, keyless, material),
             Ok(_) => {
                 facts.notes.push(format!(
                     "bundle {layer} holds a message signature, not a signature of an image"
@@ -451,17 +466,23 @@ impl Reader<'_> {
         let unverified = |key: Option<&str>, reason: String| SignatureFact {
             verified: false,
             key: key.map(str::to_owned),
+            identity: None,
             reason: Some(reason),
         };
+        if keyless {
+            if is_signature {
+                let fact = keyless::bundle::verify(self.roots, &envelope, &material, hex);
+                facts.signatures.push(fact);
+            } else {
+                facts.notes.push(format!(
+                    "a {claimed} attestation in bundle {layer} is keyless; only attestations signed by a trusted key count"
+                ));
+            }
+            return Ok(());
+        }
         let (key, statement) = match open(&envelope, keys) {
             Ok(opened) => opened,
             Err(why) => {
-                let why = if keyless {
-                    "a keyless bundle (Fulcio certificate), and keyless signatures are not verified"
-                        .to_owned()
-                } else {
-                    why
-                };
                 if is_signature {
                     facts.signatures.push(unverified(None, why));
                 } else {
@@ -488,6 +509,7 @@ impl Reader<'_> {
             facts.signatures.push(SignatureFact {
                 verified: true,
                 key: Some(key.to_owned()),
+                identity: None,
                 reason: None,
             });
         } else {
@@ -500,32 +522,6 @@ impl Reader<'_> {
         }
         Ok(())
     }
-}
-
-/// Whether an in-toto statement's subject names the digest `sha256:<hex>`.
-fn about(statement: &Value, hex: &str) -> bool {
-    statement
-        .get("subject")
-        .and_then(Value::as_array)
-        .is_some_and(|s| {
-            s.iter()
-                .any(|e| e.pointer("/digest/sha256").and_then(Value::as_str) == Some(hex))
-        })
-}
-
-fn predicate_type(statement: &Value) -> &str {
-    statement
-        .get("predicateType")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-/// The decoded payload of a DSSE envelope.
-fn payload_of(envelope: &Value) -> Option<Vec<u8>> {
-    envelope
-        .get("payload")
-        .and_then(Value::as_str)
-        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
 }
 
 /// A DSSE envelope's in-toto statement, with the key that verified it: the signature is over
@@ -544,24 +540,9 @@ fn open<'k>(
     envelope: &Value,
     keys: &'k [(String, CosignVerificationKey)],
 ) -> Result<(&'k str, Value), String> {
-    let payload_type = envelope
-        .get("payloadType")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if payload_type != IN_TOTO {
-        return Err(format!(
-            "its payload type is `{payload_type}`, not {IN_TOTO}"
-        ));
-    }
-    let payload = payload_of(envelope).ok_or("its payload is not base64")?;
-    let pae = pae(payload_type, &payload);
-    let key = envelope
-        .get("signatures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let (payload, pae) = in_toto(envelope)?;
+    let key = envelope_signatures(envelope)
         .take(MAX_LAYERS)
-        .filter_map(|s| s.get("sig").and_then(Value::as_str))
         .find_map(|sig| verifying_key(keys, sig.as_bytes(), &pae))
         .ok_or("it is signed by none of the trusted keys")?;
     let statement =
@@ -569,34 +550,15 @@ fn open<'k>(
     Ok((key, statement))
 }
 
-/// DSSE's pre-authentication encoding.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {payload_type} {} ",
-        payload_type.len(),
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pae_is_dsse_v1() {
-        assert_eq!(
-            pae("application/vnd.in-toto+json", b"{}"),
-            b"DSSEv1 28 application/vnd.in-toto+json 2 {}".to_vec()
-        );
-    }
+    use base64::Engine as _;
 
     #[test]
     fn an_envelope_without_a_trusted_signature_says_so() {
         let env = serde_json::json!({
-            "payloadType": IN_TOTO,
+            "payloadType": super::super::payload::IN_TOTO,
             "payload": base64::engine::general_purpose::STANDARD.encode(b"{}"),
             "signatures": [{"sig": "AAAA"}]
         });

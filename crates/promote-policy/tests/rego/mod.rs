@@ -70,14 +70,26 @@ fn the_rego_sensitive_objects_example_passes_its_cases() {
 /// on the host, with nothing left to the host's builtins.
 #[test]
 fn the_rego_trusted_builder_example_passes_its_cases() {
+    supply_chain_example_passes_its_cases("trusted-builder", 3);
+}
+
+/// The example that reads keyless signatures' identities (`signatures[].identity`).
+#[test]
+fn the_rego_trusted_signer_example_passes_its_cases() {
+    supply_chain_example_passes_its_cases("trusted-signer", 3);
+}
+
+/// `examples/policies/rego/NAME` built and loaded: named `NAME-rego`, every builtin compiled
+/// in, and its `count` cases pass.
+fn supply_chain_example_passes_its_cases(name: &str, count: usize) {
     let host = host();
-    let dir = workspace_root().join("examples/policies/rego/trusted-builder");
+    let dir = workspace_root().join("examples/policies/rego").join(name);
     let bundle = build_dir(&dir, &[DECISION, "promote/validate_settings"]);
     let policy = host.load(&file(&bundle)).unwrap();
-    assert_eq!(policy.name(), "trusted-builder-rego");
+    assert_eq!(policy.name(), format!("{name}-rego"));
     assert_eq!(policy.opa_builtins(), Some(&[][..]));
     let cases = load_cases(&dir.join("cases")).unwrap();
-    assert_eq!(cases.len(), 3);
+    assert_eq!(cases.len(), count);
     for (path, case) in cases {
         if let Err(problems) = run_case(&host, &policy, &case) {
             panic!("{}:\n{problems}", path.display());

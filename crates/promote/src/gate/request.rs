@@ -136,6 +136,10 @@ fn to_sdk_supply_chain(s: &ImageSupplyChain) -> sdk::SupplyChain {
             .map(|g| sdk::SignatureFact {
                 verified: g.verified,
                 key: g.key.clone(),
+                identity: g.identity.as_ref().map(|i| sdk::Identity {
+                    issuer: i.issuer.clone(),
+                    subject: i.subject.clone(),
+                }),
                 reason: g.reason.clone(),
             })
             .collect(),
