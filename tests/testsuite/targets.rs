@@ -222,3 +222,50 @@ fn a_target_with_a_typo_is_a_config_error_naming_the_key() {
         r.stderr
     );
 }
+
+/// `init` proposes targets: a values file with image fields (its chart beside it, the
+/// Application that deploys it) and an Application with a Helm image parameter; the written
+/// file drives a promotion as it stands.
+#[test]
+fn init_proposes_helm_values_and_application_parameter_targets() {
+    let mut kit = shop();
+    kit.put(
+        "argocd/prod-shop.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: prod-shop, namespace: argocd}\nspec:\n  source:\n    repoURL: https://git.example.com/shop.git\n    path: charts/shop\n    helm:\n      valueFiles: [values-prod.yaml]\n",
+    );
+    kit.commit("prod's Application");
+    // `init` reads the local checkout: bring it up to the remote.
+    kit.git(&["pull", "--quiet", "--ff-only"]);
+    let r = run(&kit, &["init", "--force"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(kit.clone.join("promote.yaml")).unwrap();
+    assert!(
+        text.contains("- name: staging\n    overlay: kustomize/staging\n    mode: direct\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- name: prod\n    targets:\n      - helmValues:\n          file: charts/shop/values-prod.yaml\n          chart: charts/shop\n          images:\n            cart: {repository: cart.image.repository, tag: cart.image.tag}\n            redis: {repository: redis.image.repository, tag: redis.image.tag}\n    from: staging\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("argocd: {app: prod-shop, namespace: argocd}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- name: us-shop\n    targets: [{argocdHelm: {application: argocd/us-shop.yaml, parameter: cart.image.tag, image: ghcr.io/acme/cart}}]\n    from: prod\n"),
+        "{text}"
+    );
+    // No Argo CD here: the promotion runs on the proposed targets without the Application links.
+    let text = text
+        .replace("    argocd: {app: prod-shop, namespace: argocd}\n", "")
+        .replace("    argocd: {app: us-shop, namespace: argocd}\n", "");
+    kit.put("promote.yaml", &text);
+    kit.commit("the proposed config");
+    // Staging runs no redis: the values file pins it, so `--from` names the image that moves.
+    let dry = run(
+        &kit,
+        &["prod", "--from", "staging", "--only", "cart", "--dry-run"],
+    );
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("v1.0.1"), "{}", dry.stdout);
+}

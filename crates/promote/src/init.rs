@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use promote_core::config::{self, InitEnv};
+use promote_core::config::{self, InitEnv, InitImage, InitTarget};
 use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
 use promote_core::yaml::{self, Node};
 use promote_git::{CommitId, Repo};
@@ -72,12 +72,40 @@ pub fn init(repo: &Repo, force: bool) -> Result<InitResult, PromoteError> {
     let head = repo.resolve("HEAD")?;
     let files = repo.all_files(head)?;
     let mut envs = environments(repo, head, &files)?;
+    for e in values_files(repo, head, &files)? {
+        if !envs.iter().any(|o| o.name == e.name) {
+            envs.push(e);
+        }
+    }
+    let apps = applications(repo, head, &files)?;
+    for found in &apps {
+        let Some(target) = found.helm_target() else {
+            continue;
+        };
+        let name = env_name_of_app(&found.name);
+        if !envs
+            .iter()
+            .any(|o| o.name == name || o.overlay == found.file)
+            && !config::RESERVED_NAMES.contains(&name.as_str())
+        {
+            envs.push(InitEnv {
+                name,
+                overlay: found.file.clone(),
+                target,
+                from: None,
+                argocd: Some((found.name.clone(), found.namespace.clone())),
+            });
+        }
+    }
     if envs.is_empty() {
-        return Err(PromoteError::InitRefused("found no kustomization with an `images:` list; environments are overlays that pin image tags".into()));
+        return Err(PromoteError::InitRefused("found no kustomization with an `images:` list, no Helm values file (values-ENV.yaml) with image fields and no Argo CD Application with a Helm image parameter; environments are where image tags are pinned".into()));
     }
     in_promotion_order(&mut envs);
-    for found in applications(repo, head, &files)? {
-        if let Some(e) = envs.iter_mut().find(|e| e.overlay == found.path) {
+    for found in apps {
+        if let Some(e) = envs
+            .iter_mut()
+            .find(|e| e.argocd.is_none() && found.deploys(&e.overlay))
+        {
             e.argocd = Some((found.name, found.namespace));
         }
     }
@@ -156,6 +184,7 @@ fn environments(
         envs.push(InitEnv {
             name: env_name,
             overlay: dir.to_owned(),
+            target: InitTarget::Kustomize,
             from: None,
             argocd: None,
         });
@@ -182,10 +211,163 @@ fn in_promotion_order(envs: &mut [InitEnv]) {
 
 /// An Argo CD Application found in the repository.
 struct FoundApp {
+    /// The file it is in.
+    file: String,
     name: String,
     namespace: String,
     /// Its source path, as an overlay directory is written.
     path: String,
+    /// `spec.source.helm.valueFiles`, relative to `path`.
+    value_files: Vec<String>,
+    /// `spec.source.helm.parameters` as (name, value).
+    parameters: Vec<(String, String)>,
+}
+
+impl FoundApp {
+    /// Whether this Application deploys the pins at `location` (an overlay directory, or a
+    /// values file among its `valueFiles`).
+    fn deploys(&self, location: &str) -> bool {
+        self.path == location
+            || self
+                .value_files
+                .iter()
+                .any(|v| join(&self.path, v) == location)
+    }
+
+    /// An `argocdHelm` target: a parameter named `….tag` (or `tag`) beside a `….repository`
+    /// that names the image.
+    fn helm_target(&self) -> Option<InitTarget> {
+        self.parameters.iter().find_map(|(name, _)| {
+            let prefix = name.strip_suffix("tag")?;
+            if !(prefix.is_empty() || prefix.ends_with('.')) {
+                return None;
+            }
+            let repo = format!("{prefix}repository");
+            let (_, image) = self.parameters.iter().find(|(n, _)| *n == repo)?;
+            Some(InitTarget::ArgocdHelm {
+                parameter: name.clone(),
+                image: image.clone(),
+            })
+        })
+    }
+}
+
+/// `dir/file` with `./` and empty parts folded.
+fn join(dir: &str, file: &str) -> String {
+    let file = file.trim_start_matches("./");
+    if dir.is_empty() || dir == "." {
+        file.to_owned()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// The environment an Application's name points at: its first part that is a conventional
+/// environment name (`prod-shop` → `prod`), else the whole name.
+fn env_name_of_app(app: &str) -> String {
+    let app = app.to_ascii_lowercase();
+    app.split(['-', '_', '.'])
+        .find(|p| ORDER.contains(p))
+        .map(str::to_owned)
+        .unwrap_or(app)
+}
+
+/// A Helm values file per environment: `values-ENV.yaml` (or `values.ENV.yaml`, `.yml`) whose
+/// mappings hold a `repository` and a `tag` (the chart convention for an image). Its chart is
+/// the directory, when that holds a `Chart.yaml`.
+fn values_files(
+    repo: &Repo,
+    head: CommitId,
+    files: &[String],
+) -> Result<Vec<InitEnv>, PromoteError> {
+    let mut envs = Vec::new();
+    for f in files {
+        let (dir, base) = f.rsplit_once('/').unwrap_or(("", f));
+        let Some(env) = base
+            .strip_suffix(".yaml")
+            .or_else(|| base.strip_suffix(".yml"))
+            .and_then(|b| {
+                b.strip_prefix("values-")
+                    .or_else(|| b.strip_prefix("values."))
+            })
+            .map(str::to_ascii_lowercase)
+        else {
+            continue;
+        };
+        if env.is_empty() || config::RESERVED_NAMES.contains(&env.as_str()) {
+            continue;
+        }
+        let Some(text) = text_at(repo, head, f)? else {
+            continue;
+        };
+        let Ok(tree) = yaml::parse_tree_with(f, &text, yaml::Anchors::Keep) else {
+            continue;
+        };
+        let mut images = Vec::new();
+        image_fields(&tree, &mut Vec::new(), &mut images);
+        if images.is_empty() || envs.iter().any(|e: &InitEnv| e.name == env) {
+            continue;
+        }
+        let chart_file = join(dir, "Chart.yaml");
+        envs.push(InitEnv {
+            name: env,
+            overlay: f.clone(),
+            target: InitTarget::HelmValues {
+                chart: files
+                    .contains(&chart_file)
+                    .then(|| dir.to_owned())
+                    .filter(|d| !d.is_empty()),
+                images,
+            },
+            from: None,
+            argocd: None,
+        });
+    }
+    Ok(envs)
+}
+
+/// Every mapping under `node` with scalar `repository` and `tag` values, as an image named after
+/// the repository's last part. Keys that a dotted path cannot spell are passed over.
+fn image_fields(node: &Node, path: &mut Vec<String>, out: &mut Vec<InitImage>) {
+    let Node::Mapping { entries, .. } = node else {
+        return;
+    };
+    let scalar = |k: &str| node.get(k).and_then(Node::as_scalar);
+    if let (Some(repository), Some(_)) = (scalar("repository"), scalar("tag")) {
+        let at = |k: &str| {
+            path.iter()
+                .map(String::as_str)
+                .chain([k])
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        let base = repository.value.rsplit('/').next().unwrap_or("image");
+        let mut name = base.to_owned();
+        let mut n = 2;
+        while out.iter().any(|i| i.name == name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        if !repository.value.is_empty() {
+            out.push(InitImage {
+                name,
+                repository: at("repository"),
+                tag: at("tag"),
+            });
+        }
+        return;
+    }
+    for (k, v) in entries {
+        let plain = !k.value.is_empty()
+            && k.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if plain {
+            path.push(k.value.clone());
+            image_fields(v, path, out);
+            path.pop();
+        }
+    }
 }
 
 /// Argo CD Applications in the repository, in file order.
@@ -227,10 +409,29 @@ fn applications(
             .trim_end_matches('/')
             .trim_start_matches("./")
             .to_owned();
+        let helm = tree
+            .get("spec")
+            .and_then(|sp| sp.get("source"))
+            .and_then(|so| so.get("helm"));
+        let list = |key: &str| match helm.and_then(|h| h.get(key)) {
+            Some(Node::Sequence { items, .. }) => items.clone(),
+            _ => Vec::new(),
+        };
+        let value_files = list("valueFiles")
+            .iter()
+            .filter_map(|n| s(Some(n)))
+            .collect();
+        let parameters = list("parameters")
+            .iter()
+            .filter_map(|p| Some((s(p.get("name"))?, s(p.get("value"))?)))
+            .collect();
         apps.push(FoundApp {
+            file: f.clone(),
             name: app,
             namespace: ns,
             path,
+            value_files,
+            parameters,
         });
     }
     Ok(apps)

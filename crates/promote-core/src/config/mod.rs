@@ -17,7 +17,7 @@ mod validate;
 mod verify;
 
 use common::strip_file_prefix;
-pub use init::{InitEnv, render_init};
+pub use init::{InitEnv, InitImage, InitTarget, render_init};
 use raw::RawConfig;
 pub use targets::{FieldKind, FieldTarget, Pins};
 use validate::validate;
@@ -441,20 +441,44 @@ mod tests {
                 InitEnv {
                     name: "staging".into(),
                     overlay: "kustomize/staging".into(),
+                    target: InitTarget::Kustomize,
                     from: None,
                     argocd: Some(("s".into(), "argocd".into())),
                 },
                 InitEnv {
                     name: "prod".into(),
-                    overlay: "kustomize/prod".into(),
+                    overlay: "charts/shop/values-prod.yaml".into(),
+                    target: InitTarget::HelmValues {
+                        chart: Some("charts/shop".into()),
+                        images: vec![InitImage {
+                            name: "cart".into(),
+                            repository: "cart.image.repository".into(),
+                            tag: "cart.image.tag".into(),
+                        }],
+                    },
                     from: Some("staging".into()),
+                    argocd: None,
+                },
+                InitEnv {
+                    name: "us".into(),
+                    overlay: "argocd/us-shop.yaml".into(),
+                    target: InitTarget::ArgocdHelm {
+                        parameter: "image.tag".into(),
+                        image: "ghcr.io/acme/cart".into(),
+                    },
+                    from: Some("prod".into()),
                     argocd: None,
                 },
             ],
             "main",
         );
         let c = Config::parse("promote.yaml", &text).unwrap();
-        assert_eq!(c.environments.len(), 2);
+        assert_eq!(c.environments.len(), 3, "{text}");
         assert!(c.env("prod").unwrap().protected);
+        assert_eq!(
+            c.env("prod").unwrap().overlay,
+            "charts/shop/values-prod.yaml"
+        );
+        assert_eq!(c.env("us").unwrap().overlay, "argocd/us-shop.yaml");
     }
 }
