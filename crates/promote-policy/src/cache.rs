@@ -254,7 +254,9 @@ fn load_private(
 #[cfg(target_os = "linux")]
 fn hash_file(file: &fs::File, sum: &mut Integrity) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt as _;
-    let mut buf = vec![0u8; 256 << 10];
+    // 64 KiB: under malloc's mmap threshold, so the buffer comes from (and goes back to) the
+    // heap instead of a fresh mapping whose pages all fault in on every load.
+    let mut buf = vec![0u8; 64 << 10];
     let mut at = 0u64;
     loop {
         let n = file.read_at(&mut buf, at)?;

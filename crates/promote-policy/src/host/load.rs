@@ -32,26 +32,32 @@ struct Read<'s> {
     dir: Option<&'s Path>,
 }
 
-impl Host {
-    /// Reads, pins, checks and compiles a module. Nothing of it runs.
+/// A module read from its source, pinned, and (a Rego build) unpacked: everything loading does
+/// before it needs the engine, so it can run while the engine is being created on another
+/// thread (`kubectl promote policy eval` does). [`Host::load_read`] finishes the load.
+pub struct ReadModule<'s> {
+    origin: crate::Origin,
+    /// The origin as text, for messages.
+    o: String,
+    sha256: Sha256,
+    bytes: Cow<'s, [u8]>,
+    sidecar: Option<Sidecar>,
+    /// A Rego build's contents, with the digest of its wasm module (the cache key).
+    opa: Option<(Unpacked, Sha256)>,
+}
+
+impl<'s> ReadModule<'s> {
+    /// Reads `source`, checks its pin (the configuration's, a krew package's or the
+    /// sidecar's) and unpacks a Rego build. `given` is sidecar metadata the caller read (used
+    /// instead of a `promote-policy.yaml` beside a file module; its own `sha256` pin applies
+    /// only to file modules, callers that give one pin the bytes in `source`).
     ///
     /// # Errors
     /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
-    pub fn load(&self, source: &ModuleSource) -> Result<Policy, LoadError> {
-        self.load_with_sidecar(source, None)
-    }
-
-    /// [`Host::load`] with sidecar metadata the caller read (used instead of a
-    /// `promote-policy.yaml` beside a file module). The sidecar's own `sha256` pin applies
-    /// only to file modules; callers of this pin the bytes in `source`.
-    ///
-    /// # Errors
-    /// As [`Host::load`].
-    pub fn load_with_sidecar(
-        &self,
-        source: &ModuleSource,
+    pub fn new(
+        source: &'s ModuleSource,
         given: Option<&SidecarText>,
-    ) -> Result<Policy, LoadError> {
+    ) -> Result<ReadModule<'s>, LoadError> {
         let origin = source.origin();
         let o = origin.to_string();
         let read = read(source, &o)?;
@@ -77,9 +83,58 @@ impl Host {
                 actual: sha256.to_hex(),
             });
         }
-        let loaded = match crate::opa::unpack(&o, &read.bytes)? {
-            Some(unpacked) => self.load_opa(&o, unpacked, sidecar)?,
-            None => self.load_wasi(&o, &sha256, &read.bytes, sidecar)?,
+        let opa = crate::opa::unpack(&o, &read.bytes)?.map(|u| {
+            let wasm_sha256 = Sha256::of(&u.wasm);
+            (u, wasm_sha256)
+        });
+        Ok(ReadModule {
+            origin,
+            o,
+            sha256,
+            bytes: read.bytes,
+            sidecar,
+            opa,
+        })
+    }
+}
+
+impl Host {
+    /// Reads, pins, checks and compiles a module. Nothing of it runs.
+    ///
+    /// # Errors
+    /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
+    pub fn load(&self, source: &ModuleSource) -> Result<Policy, LoadError> {
+        self.load_with_sidecar(source, None)
+    }
+
+    /// [`Host::load`] with sidecar metadata the caller read (see [`ReadModule::new`]).
+    ///
+    /// # Errors
+    /// As [`Host::load`].
+    pub fn load_with_sidecar(
+        &self,
+        source: &ModuleSource,
+        given: Option<&SidecarText>,
+    ) -> Result<Policy, LoadError> {
+        self.load_read(ReadModule::new(source, given)?)
+    }
+
+    /// Checks and compiles a module [`ReadModule::new`] read. Nothing of it runs.
+    ///
+    /// # Errors
+    /// See [`LoadError`].
+    pub fn load_read(&self, read: ReadModule<'_>) -> Result<Policy, LoadError> {
+        let ReadModule {
+            origin,
+            o,
+            sha256,
+            bytes,
+            sidecar,
+            opa,
+        } = read;
+        let loaded = match opa {
+            Some((unpacked, wasm_sha256)) => self.load_opa(&o, unpacked, &wasm_sha256, sidecar)?,
+            None => self.load_wasi(&o, &sha256, &bytes, sidecar)?,
         };
         Ok(Policy {
             metadata: loaded.metadata,
@@ -153,6 +208,7 @@ impl Host {
         &self,
         o: &str,
         unpacked: Unpacked,
+        wasm_sha256: &Sha256,
         sidecar: Option<Sidecar>,
     ) -> Result<Loaded, LoadError> {
         let metadata = match (unpacked.metadata, sidecar) {
@@ -177,8 +233,7 @@ impl Host {
             });
         }
         let limits = self.limits_for(o, &metadata)?;
-        let (module, cache_status) =
-            self.compile(o, &Sha256::of(&unpacked.wasm), &unpacked.wasm)?;
+        let (module, cache_status) = self.compile(o, wasm_sha256, &unpacked.wasm)?;
         let opa = {
             let _slot = self.slots.take();
             crate::opa::prepare(&self.engine, o, module, unpacked.data, limits)?

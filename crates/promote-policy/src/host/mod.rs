@@ -34,6 +34,7 @@ use crate::error::Printed;
 use crate::limits::{Limits, TABLE_ELEMENTS, Ticker};
 use crate::{HostError, Origin, PolicyError, Sha256};
 
+pub use load::ReadModule;
 pub use run::{STDERR_LIMIT, STDOUT_LIMIT};
 pub use sidecar::{SIDECAR, SidecarText};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use promote_policy::sdk::{Decision, EvaluationRequest, Verdict};
-use promote_policy::{Evaluation, Host, Policy, PolicyError};
+use promote_policy::{Evaluation, Host, Policy, PolicyError, ReadModule};
 
 use super::error::PoliciesError;
 use super::resolve::resolve_module;
@@ -159,13 +159,17 @@ pub(super) fn load_with_request<'a>(
     req: &EvalRequest,
     ui: &dyn Interaction,
 ) -> Result<(&'a Host, Policy, EvaluationRequest), PromoteError> {
-    let host = policies.host()?;
+    // The engine does not depend on the module: it is created on another thread while this
+    // one reads, pins, unpacks and hashes the module (docs/performance.md, policy eval).
+    policies.warm();
     let source = resolve_module(
         &req.module,
         &req.cwd,
         policies.settings.krew_root.as_deref(),
     )?;
-    let policy = host.load(&source).map_err(PoliciesError::from)?;
+    let read = ReadModule::new(&source, None).map_err(PoliciesError::from)?;
+    let host = policies.host()?;
+    let policy = host.load_read(read).map_err(PoliciesError::from)?;
     note_cache(host, &policy, ui);
     let mut request = read_request(&req.input, &req.cwd)?;
     if let Some(path) = &req.settings {
