@@ -61,6 +61,24 @@ pub struct HostConfig {
     pub defaults: Limits,
     /// The most a module's metadata may ask for.
     pub maximum: Limits,
+    /// How instances get their memory, tables and stacks.
+    pub allocation: Allocation,
+}
+
+/// How a host allocates its instances. Either way every call gets a fresh instance under the
+/// same limits; this only trades start-up for per-call cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Allocation {
+    /// wasmtime's pooling allocator: slots reserved when the host starts (~0.45 ms of CPU on
+    /// the benchmark machine, most of it the pool asking the cgroup for the CPU quota once
+    /// per sub-pool), then each call instantiates into a warm slot. For hosts that make many
+    /// calls: promotions, `policy test`, `policy bench`, the in-process benches.
+    #[default]
+    Pooling,
+    /// Each instance maps its own memory (a 4 GiB reservation) and unmaps it afterwards: no
+    /// start-up cost. For a process that makes a handful of calls and exits (`policy eval`:
+    /// at most three instantiations), where the pool's set-up costs more than it saves.
+    OnDemand,
 }
 
 impl HostConfig {
@@ -70,6 +88,7 @@ impl HostConfig {
             cache,
             defaults: Limits::DEFAULT,
             maximum: Limits::MAXIMUM,
+            allocation: Allocation::Pooling,
         }
     }
 }
@@ -210,7 +229,11 @@ impl Host {
         // slot's memory is reset to the module's initial image (or zero) before it is reused.
         // Where the pool's address space cannot be reserved (e.g. under `ulimit -v`), the
         // on-demand allocator is used instead.
-        let (engine, pooled) = match Engine::new(c.clone().allocation_strategy(pooling())) {
+        let pool = match config.allocation {
+            Allocation::Pooling => Engine::new(c.clone().allocation_strategy(pooling())),
+            Allocation::OnDemand => Err(wasmtime::format_err!("on-demand allocation asked for")),
+        };
+        let (engine, pooled) = match pool {
             Ok(engine) => (engine, true),
             Err(_) => (
                 Engine::new(&c).map_err(|e| HostError::Engine(e.to_string()))?,
@@ -235,7 +258,8 @@ impl Host {
         })
     }
 
-    /// Whether calls run on the pooling instance allocator (else on-demand: see [`Host::new`]).
+    /// Whether calls run on the pooling instance allocator (else on-demand: asked for with
+    /// [`Allocation::OnDemand`], or the pool could not be reserved, see [`Host::new`]).
     pub fn pooled(&self) -> bool {
         self.pooled
     }
