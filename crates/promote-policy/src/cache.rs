@@ -123,24 +123,47 @@ impl Cache {
         sha256: &Sha256,
         bytes: &[u8],
     ) -> wasmtime::Result<(Module, CacheStatus)> {
+        match self.lookup(engine, sha256) {
+            Lookup::Hit(module) => Ok((module, CacheStatus::Hit)),
+            Lookup::Miss(status) => self.compile(engine, sha256, bytes, status),
+        }
+    }
+
+    /// The cached module of digest `sha256`, if a usable one is stored; a stored one that is
+    /// not usable is deleted (the miss says why).
+    pub(crate) fn lookup(&self, engine: &Engine, sha256: &Sha256) -> Lookup {
         let Some(path) = self.path(sha256) else {
-            return Ok((Module::new(engine, bytes)?, CacheStatus::Disabled));
+            return Lookup::Miss(CacheStatus::Disabled);
         };
+        if !path.is_file() {
+            return Lookup::Miss(CacheStatus::Miss);
+        }
         let record = record_path(&path);
-        let mut status = CacheStatus::Miss;
-        if path.is_file() {
-            let expected = read_record(&record);
-            match load_private(engine, &path, expected.as_ref(), self.integrity(sha256)) {
-                Ok(module) => return Ok((module, CacheStatus::Hit)),
-                Err(why) => {
-                    // Corrupt, truncated, unrecorded or foreign: drop it and rebuild below.
-                    let _ = fs::remove_file(&path);
-                    let _ = fs::remove_file(&record);
-                    status = CacheStatus::Healed(why);
-                }
+        let expected = read_record(&record);
+        match load_private(engine, &path, expected.as_ref(), self.integrity(sha256)) {
+            Ok(module) => Lookup::Hit(module),
+            Err(why) => {
+                // Corrupt, truncated, unrecorded or foreign: drop it; the caller recompiles.
+                let _ = fs::remove_file(&path);
+                let _ = fs::remove_file(&record);
+                Lookup::Miss(CacheStatus::Healed(why))
             }
         }
+    }
+
+    /// Compiles `bytes` and stores the artifact under `sha256` (unless caching is off);
+    /// `status` is what the [`Cache::lookup`] before it found.
+    pub(crate) fn compile(
+        &self,
+        engine: &Engine,
+        sha256: &Sha256,
+        bytes: &[u8],
+        status: CacheStatus,
+    ) -> wasmtime::Result<(Module, CacheStatus)> {
         let module = Module::new(engine, bytes)?;
+        let Some(path) = self.path(sha256) else {
+            return Ok((module, CacheStatus::Disabled));
+        };
         if let Ok(serialized) = module.serialize() {
             let mut sum = self.integrity(sha256);
             sum.update(&serialized);
@@ -148,11 +171,19 @@ impl Cache {
             // that does not match (or none) and recompiles, never a record vouching for
             // bytes it was not made from.
             if store(&path, &serialized).is_ok() {
-                let _ = store(&record, sum.hex().as_bytes());
+                let _ = store(&record_path(&path), sum.hex().as_bytes());
             }
         }
         Ok((module, status))
     }
+}
+
+/// What the cache holds for a digest.
+pub(crate) enum Lookup {
+    /// A usable compiled module.
+    Hit(Module),
+    /// Nothing usable: compile, and report this status.
+    Miss(CacheStatus),
 }
 
 /// What an integrity record says: `Ok(text)`, `Err(NotPrivate)` when others could have written

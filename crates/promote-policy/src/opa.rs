@@ -5,7 +5,8 @@
 //! `bundle.tar.gz` (or a bare `policy.wasm`) in memory, the metadata in the bundle's
 //! `.manifest` (`metadata.kubectl-promote`), the load-time check of the builtins and entrypoints
 //! the module declares, and evaluation. Everything else is shared with WASI modules: the engine,
-//! the compiled-module cache (keyed by the sha256 of the wasm bytes), the limits (fuel, epoch
+//! the compiled-module cache (keyed by the sha256 of the bytes as given: a bundle's, or a bare
+//! module's, so that a cached bundle's module is found before it is unpacked), the limits (fuel, epoch
 //! deadline, `StoreLimits`) and the Decision parsing.
 //!
 //! `opa-wasm`'s own API instantiates a module once and evaluates it many times on the same
@@ -94,7 +95,7 @@ pub(crate) struct Unpacked {
 /// If `bytes` are an `opa build` output (a gzip'd bundle, or a wasm module importing OPA's
 /// `env.opa_abort`), unpacks them; `Ok(None)` for anything else (a WASI module, garbage).
 pub(crate) fn unpack(origin: &str, bytes: &[u8]) -> Result<Option<Unpacked>, LoadError> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
+    if is_bundle(bytes) {
         return unpack_bundle(origin, bytes).map(Some);
     }
     if is_opa_wasm(bytes) {
@@ -106,6 +107,11 @@ pub(crate) fn unpack(origin: &str, bytes: &[u8]) -> Result<Option<Unpacked>, Loa
         }));
     }
     Ok(None)
+}
+
+/// Whether `bytes` are gzip'd, as `opa build`'s `bundle.tar.gz` is (a wasm module never is).
+pub(crate) fn is_bundle(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
 }
 
 /// A core module that imports `env.opa_abort` is what `opa build -t wasm` writes.
@@ -125,7 +131,8 @@ fn is_opa_wasm(bytes: &[u8]) -> bool {
     false
 }
 
-fn unpack_bundle(origin: &str, bytes: &[u8]) -> Result<Unpacked, LoadError> {
+/// Unpacks an `opa build` bundle.tar.gz.
+pub(crate) fn unpack_bundle(origin: &str, bytes: &[u8]) -> Result<Unpacked, LoadError> {
     let bad = |message: String| LoadError::Opa {
         origin: origin.to_owned(),
         message,

@@ -5,13 +5,14 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use promote_policy_sdk::{ABI_WASI_COMMAND_V1, PolicyMetadata};
 use wasmtime::Module;
 
 use super::sidecar::{SIDECAR, Sidecar, SidecarText};
 use super::{Host, Kind, Policy};
-use crate::cache::CacheStatus;
+use crate::cache::{CacheStatus, Lookup};
 use crate::opa::Unpacked;
 use crate::{LoadError, ModuleSource, Sha256, builtin_bytes};
 
@@ -32,25 +33,75 @@ struct Read<'s> {
     dir: Option<&'s Path>,
 }
 
-/// A module read from its source, pinned, and (a Rego build) unpacked: everything loading does
-/// before it needs the engine, so it can run while the engine is being created on another
-/// thread (`kubectl promote policy eval` does). [`Host::load_read`] finishes the load.
+/// A module read from its source and pinned: everything loading does before it needs the
+/// engine, so it can run while the engine is being created on another thread (`kubectl promote
+/// policy eval` does). A Rego bundle is unpacked on a thread of its own meanwhile (inflating it
+/// is the longest step of loading a cached Rego policy), while [`Host::load_read`] finishes the
+/// load and reads the compiled module from the cache, which is keyed by the bundle's digest so
+/// that it needs nothing from inside the bundle.
 pub struct ReadModule<'s> {
     origin: crate::Origin,
     /// The origin as text, for messages.
     o: String,
     sha256: Sha256,
-    bytes: Cow<'s, [u8]>,
     sidecar: Option<Sidecar>,
-    /// A Rego build's contents, with the digest of its wasm module (the cache key).
-    opa: Option<(Unpacked, Sha256)>,
+    body: Body<'s>,
+}
+
+/// What was read: a WASI command's bytes, or a Rego build being unpacked.
+enum Body<'s> {
+    Wasi(Cow<'s, [u8]>),
+    Opa(Unpacking),
+}
+
+/// A Rego build's contents: at hand (a bare `policy.wasm`), or a bundle still being unpacked.
+enum Unpacking {
+    Ready(Box<Unpacked>),
+    Thread(std::thread::JoinHandle<Result<Unpacked, LoadError>>),
+}
+
+impl<'s> Body<'s> {
+    /// Tells a Rego build from a WASI command; a bundle starts unpacking on its own thread.
+    fn of(o: &str, bytes: Cow<'s, [u8]>) -> Result<Body<'s>, LoadError> {
+        if !crate::opa::is_bundle(&bytes) {
+            return Ok(match crate::opa::unpack(o, &bytes)? {
+                Some(unpacked) => Body::Opa(Unpacking::Ready(Box::new(unpacked))),
+                None => Body::Wasi(bytes),
+            });
+        }
+        let shared = Arc::new((o.to_owned(), bytes.into_owned()));
+        let theirs = Arc::clone(&shared);
+        let unpacking = match std::thread::Builder::new()
+            .name("promote-policy-unpack".into())
+            .spawn(move || crate::opa::unpack_bundle(&theirs.0, &theirs.1))
+        {
+            Ok(handle) => Unpacking::Thread(handle),
+            // No thread to be had: unpack it here, as it would be anyway.
+            Err(_) => Unpacking::Ready(Box::new(crate::opa::unpack_bundle(&shared.0, &shared.1)?)),
+        };
+        Ok(Body::Opa(unpacking))
+    }
+}
+
+impl Unpacking {
+    fn finish(self, o: &str) -> Result<Unpacked, LoadError> {
+        match self {
+            Unpacking::Ready(u) => Ok(*u),
+            Unpacking::Thread(handle) => handle.join().unwrap_or_else(|_| {
+                Err(LoadError::Opa {
+                    origin: o.to_owned(),
+                    message: "unpacking the bundle failed (the unpacking thread panicked)".into(),
+                })
+            }),
+        }
+    }
 }
 
 impl<'s> ReadModule<'s> {
-    /// Reads `source`, checks its pin (the configuration's, a krew package's or the
-    /// sidecar's) and unpacks a Rego build. `given` is sidecar metadata the caller read (used
-    /// instead of a `promote-policy.yaml` beside a file module; its own `sha256` pin applies
-    /// only to file modules, callers that give one pin the bytes in `source`).
+    /// Reads `source` and checks its pin (the configuration's, a krew package's or the
+    /// sidecar's); a Rego bundle starts unpacking. `given` is sidecar metadata the caller read
+    /// (used instead of a `promote-policy.yaml` beside a file module; its own `sha256` pin
+    /// applies only to file modules, callers that give one pin the bytes in `source`).
     ///
     /// # Errors
     /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
@@ -83,17 +134,13 @@ impl<'s> ReadModule<'s> {
                 actual: sha256.to_hex(),
             });
         }
-        let opa = crate::opa::unpack(&o, &read.bytes)?.map(|u| {
-            let wasm_sha256 = Sha256::of(&u.wasm);
-            (u, wasm_sha256)
-        });
+        let body = Body::of(&o, read.bytes)?;
         Ok(ReadModule {
             origin,
             o,
             sha256,
-            bytes: read.bytes,
             sidecar,
-            opa,
+            body,
         })
     }
 }
@@ -128,13 +175,12 @@ impl Host {
             origin,
             o,
             sha256,
-            bytes,
             sidecar,
-            opa,
+            body,
         } = read;
-        let loaded = match opa {
-            Some((unpacked, wasm_sha256)) => self.load_opa(&o, unpacked, &wasm_sha256, sidecar)?,
-            None => self.load_wasi(&o, &sha256, &bytes, sidecar)?,
+        let loaded = match body {
+            Body::Opa(unpacking) => self.load_opa(&o, &sha256, unpacking, sidecar)?,
+            Body::Wasi(bytes) => self.load_wasi(&o, &sha256, &bytes, sidecar)?,
         };
         Ok(Policy {
             metadata: loaded.metadata,
@@ -202,15 +248,19 @@ impl Host {
         })
     }
 
-    /// The Rego half of [`Host::load`]: metadata from the bundle manifest (else the sidecar),
-    /// the shared cache keyed by the digest of the wasm bytes, and the builtin check.
+    /// The Rego half of [`Host::load`]: the compiled module from the shared cache (keyed, like
+    /// every module's, by the digest of the bytes as given: the bundle's), looked up while the
+    /// bundle is still being unpacked; metadata from the bundle manifest (else the sidecar);
+    /// the builtin check.
     fn load_opa(
         &self,
         o: &str,
-        unpacked: Unpacked,
-        wasm_sha256: &Sha256,
+        sha256: &Sha256,
+        unpacking: Unpacking,
         sidecar: Option<Sidecar>,
     ) -> Result<Loaded, LoadError> {
+        let cached = self.cache.lookup(&self.engine, sha256);
+        let unpacked = unpacking.finish(o)?;
         let metadata = match (unpacked.metadata, sidecar) {
             (Some((m, _)), _) => m,
             (None, Some(s)) => s.into_metadata(),
@@ -233,7 +283,16 @@ impl Host {
             });
         }
         let limits = self.limits_for(o, &metadata)?;
-        let (module, cache_status) = self.compile(o, wasm_sha256, &unpacked.wasm)?;
+        let (module, cache_status) = match cached {
+            Lookup::Hit(module) => (module, CacheStatus::Hit),
+            Lookup::Miss(status) => self
+                .cache
+                .compile(&self.engine, sha256, &unpacked.wasm, status)
+                .map_err(|e| LoadError::Compile {
+                    origin: o.to_owned(),
+                    message: format!("{e:#}"),
+                })?,
+        };
         let opa = {
             let _slot = self.slots.take();
             crate::opa::prepare(&self.engine, o, module, unpacked.data, limits)?

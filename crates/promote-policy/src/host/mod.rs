@@ -269,13 +269,11 @@ impl Host {
         self.cache.path(sha256)
     }
 
-    /// Where the compiled artifact of these module bytes lives (None without a cache). For an
-    /// `opa build` bundle that is the artifact of the `policy.wasm` inside it.
+    /// Where the compiled artifact of these module bytes lives (None without a cache). Every
+    /// module's artifact is keyed by the digest of its bytes as given, an `opa build` bundle's
+    /// too (not by the `policy.wasm` inside it, so that it is found before it is unpacked).
     pub fn cache_path_of(&self, bytes: &[u8]) -> Option<PathBuf> {
-        match crate::opa::unpack("", bytes) {
-            Ok(Some(unpacked)) => self.cache.path(&Sha256::of(&unpacked.wasm)),
-            _ => self.cache.path(&Sha256::of(bytes)),
-        }
+        self.cache.path(&Sha256::of(bytes))
     }
 
     /// Runs `evaluate` with `request` (its `settings` as given).
