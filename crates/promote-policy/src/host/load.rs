@@ -233,8 +233,8 @@ impl Host {
         let limits = self.limits_for(o, &metadata)?;
         let (module, cache_status) = self.compile(o, sha256, bytes)?;
         let pre = self
-            .linker
-            .instantiate_pre(&module)
+            .wasi_linker()
+            .and_then(|linker| linker.instantiate_pre(&module))
             .map_err(|e| LoadError::Link {
                 origin: o.to_owned(),
                 message: format!("{e:#}"),

@@ -18,7 +18,7 @@ mod run;
 mod sidecar;
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use promote_policy_sdk::{Decision, EvaluationRequest, PolicyMetadata, SettingsValidation};
@@ -96,7 +96,8 @@ impl HostConfig {
 /// Loads and runs policy modules. Cheap to share by reference; calls may run concurrently.
 pub struct Host {
     engine: Engine,
-    linker: Linker<GuestState>,
+    /// See [`Host::wasi_linker`].
+    linker: OnceLock<Linker<GuestState>>,
     cache: Cache,
     config: HostConfig,
     slots: Slots,
@@ -240,22 +241,31 @@ impl Host {
                 false,
             ),
         };
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
-            .map_err(|e| HostError::Engine(e.to_string()))?;
-        // Sleeps advance the guest's virtual clocks instead of blocking (see `clock`).
-        crate::clock::add_poll_oneoff(&mut linker).map_err(|e| HostError::Engine(e.to_string()))?;
         let cache = Cache::new(&config.cache, &engine);
         let ticker = Ticker::start(engine.clone()).map_err(HostError::Ticker)?;
         Ok(Self {
             engine,
-            linker,
+            linker: OnceLock::new(),
             cache,
             config,
             slots: Slots::new(CONCURRENT_CALLS),
             pooled,
             _ticker: ticker,
         })
+    }
+
+    /// The WASI preview1 linker, built when the first WASI module loads: a host that only
+    /// runs Rego policies (`policy eval` of a bundle) never needs its ~50 host functions.
+    pub(crate) fn wasi_linker(&self) -> wasmtime::Result<&Linker<GuestState>> {
+        if let Some(linker) = self.linker.get() {
+            return Ok(linker);
+        }
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)?;
+        // Sleeps advance the guest's virtual clocks instead of blocking (see `clock`).
+        crate::clock::add_poll_oneoff(&mut linker)?;
+        // Two threads that race here built the same linker; either one will do.
+        Ok(self.linker.get_or_init(|| linker))
     }
 
     /// Whether calls run on the pooling instance allocator (else on-demand: asked for with

@@ -168,12 +168,16 @@ pub(super) fn load_with_request<'a>(
         policies.settings.krew_root.as_deref(),
     )?;
     let read = ReadModule::new(&source, None).map_err(PoliciesError::from)?;
+    // Read while the engine may still be on its way; a module that cannot be loaded is still
+    // the error reported first.
+    let request = read_request(&req.input, &req.cwd);
+    let settings = req.settings.as_ref().map(|p| read_settings(p, &req.cwd));
     let host = policies.host()?;
     let policy = host.load_read(read).map_err(PoliciesError::from)?;
     note_cache(host, &policy, ui);
-    let mut request = read_request(&req.input, &req.cwd)?;
-    if let Some(path) = &req.settings {
-        request.settings = read_settings(path, &req.cwd)?;
+    let mut request = request?;
+    if let Some(settings) = settings {
+        request.settings = settings?;
     }
     Ok((host, policy, request))
 }
