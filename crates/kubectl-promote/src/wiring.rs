@@ -24,6 +24,7 @@ use promote_core::config::{ArgoTarget, Environment};
 use promote_core::forge::{Forge, ForgeError, ForgeTarget, Token};
 use promote_core::registry::ImageResolver;
 use promote_core::source::SourceHistory;
+use promote_policy::Allocation;
 
 use crate::cli::Global;
 use crate::env::Env;
@@ -91,6 +92,7 @@ pub fn policy_runtime(global: &Global, env: &Env) -> PolicyRuntime {
         krew_root: env.krew_root.clone(),
         kube_user: None,
         save_requests: None,
+        allocation: Allocation::Pooling,
     })
 }
 

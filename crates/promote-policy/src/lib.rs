@@ -38,7 +38,8 @@ pub use combine::{
 };
 pub use error::{HostError, LIMITS_DOC, LoadError, PolicyError, Printed, QUOTED_STDOUT};
 pub use host::{
-    Evaluation, Host, HostConfig, Policy, SIDECAR, STDERR_LIMIT, STDOUT_LIMIT, SidecarText,
+    Allocation, Evaluation, Host, HostConfig, Policy, ReadModule, SIDECAR, STDERR_LIMIT,
+    STDOUT_LIMIT, SidecarText,
 };
 pub use limits::Limits;
 pub use opa::{ABI_OPA_V1, DECISION_ENTRYPOINT, SETTINGS_ENTRYPOINT, SUPPORTED_BUILTINS};

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use promote_policy::cases::{load_cases, run_case};
 use promote_policy::sdk::{Decision, EvaluationRequest, Reason, RequiredApproval, Verdict};
 use promote_policy::{
-    BUILTIN_NAMES, BreakGlass, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation, FailurePolicy,
-    Heal, Host, HostConfig, Limits, LoadError, ModuleSource, OverrideOutcome, PolicyError,
-    PolicyOutcome, Sha256, combine,
+    Allocation, BUILTIN_NAMES, BreakGlass, CacheMode, CacheStatus, ConfiguredPolicy, Evaluation,
+    FailurePolicy, Heal, Host, HostConfig, Limits, LoadError, ModuleSource, OverrideOutcome,
+    PolicyError, PolicyOutcome, Sha256, combine,
 };
 use serde_json::json;
 
@@ -98,12 +98,7 @@ fn endless_loop_hits_the_deadline() {
         fuel: u64::MAX / 2,
         ..Limits::DEFAULT
     });
-    let (err, elapsed) = eval_err(
-        &host,
-        &format!(
-            r#"(module {META} (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#
-        ),
-    );
+    let (err, elapsed) = eval_err(&host, &endless_loop());
     assert_eq!(err, PolicyError::TimedOut { ms: 200 });
     // The message says how a module that needs longer gets it.
     let text = err.to_string();
@@ -123,30 +118,34 @@ fn endless_loop_runs_out_of_fuel() {
         fuel: 1_000_000,
         ..Limits::DEFAULT
     });
-    let (err, elapsed) = eval_err(
-        &host,
-        &format!(
-            r#"(module {META} (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#
-        ),
-    );
+    let (err, elapsed) = eval_err(&host, &endless_loop());
     assert_eq!(err, PolicyError::OutOfFuel { limit: 1_000_000 });
     assert!(err.to_string().contains("`resources: {fuel: N}`"), "{err}");
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
     assert_still_usable(&host);
 }
 
+/// A module that grows its memory until it is refused, then traps.
+fn memory_bomb() -> String {
+    format!(
+        r#"(module {META} (memory (export "memory") 1)
+          (func (export "_start")
+            (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+            unreachable))"#
+    )
+}
+
+/// A module that never returns.
+fn endless_loop() -> String {
+    format!(
+        r#"(module {META} (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#
+    )
+}
+
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
     let host = host();
-    let (err, elapsed) = eval_err(
-        &host,
-        &format!(
-            r#"(module {META} (memory (export "memory") 1)
-              (func (export "_start")
-                (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-                unreachable))"#
-        ),
-    );
+    let (err, elapsed) = eval_err(&host, &memory_bomb());
     match err {
         PolicyError::MemoryLimit {
             limit_mib: 128,
@@ -1127,6 +1126,36 @@ fn every_call_gets_a_fresh_instance() {
         host.pooled(),
         "the pooling allocator should be available on Linux"
     );
+    assert_fresh_instances(&host);
+}
+
+/// `policy eval`'s host (`Allocation::OnDemand`: no pool to set up) keeps every guarantee of
+/// the pooled one: a fresh instance per call, fuel, the memory limit.
+#[test]
+fn an_on_demand_host_keeps_fresh_instances_and_every_limit() {
+    let config = HostConfig {
+        allocation: Allocation::OnDemand,
+        defaults: Limits {
+            fuel: 1_000_000,
+            ..Limits::DEFAULT
+        },
+        ..HostConfig::new(CacheMode::Disabled)
+    };
+    let host = Host::new(config).unwrap();
+    assert!(!host.pooled(), "asked for on-demand allocation");
+    assert_fresh_instances(&host);
+    let (err, _) = eval_err(&host, &endless_loop());
+    assert_eq!(err, PolicyError::OutOfFuel { limit: 1_000_000 });
+    let (err, _) = eval_err(&host, &memory_bomb());
+    assert!(
+        matches!(err, PolicyError::MemoryLimit { limit_mib: 128, .. }),
+        "{err:?}"
+    );
+    assert_still_usable(&host);
+}
+
+/// Five calls of a module that denies when it sees anything a previous call left.
+fn assert_fresh_instances(host: &Host) {
     let module = format!(
         r#"(module {META}
           (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))

@@ -14,7 +14,7 @@ use promote_core::config::{ArgoTarget, Environment};
 use promote_core::forge::{Forge, ForgeError, ForgeTarget};
 use promote_core::registry::ImageResolver;
 use promote_core::source::SourceHistory;
-use promote_policy::{CacheMode, Host, HostConfig};
+use promote_policy::{Allocation, CacheMode, Host, HostConfig};
 
 use crate::PromoteError;
 use crate::clock::{Clock, SystemClock};
@@ -219,6 +219,9 @@ pub struct PolicySettings {
     pub kube_user: Option<String>,
     /// `--save-requests DIR`: every policy's request and decision saved there as a test case.
     pub save_requests: Option<PathBuf>,
+    /// How the host allocates instances: the pool (default) for commands that make many
+    /// calls, on demand for one that makes a few and exits (`policy eval`).
+    pub allocation: Allocation,
 }
 
 /// The policy port: the wasmtime host, created on first use (only commands that evaluate
@@ -252,8 +255,8 @@ impl PolicyRuntime {
     pub fn warm(&self) {
         let mut warming = self.warming.lock().unwrap_or_else(|p| p.into_inner());
         if self.host.get().is_none() && warming.is_none() {
-            let cache = self.settings.cache.clone();
-            *warming = Some(std::thread::spawn(move || new_host(cache).ok()));
+            let (cache, allocation) = (self.settings.cache.clone(), self.settings.allocation);
+            *warming = Some(std::thread::spawn(move || new_host(cache, allocation).ok()));
         }
     }
 
@@ -270,17 +273,21 @@ impl PolicyRuntime {
             .and_then(|h| h.join().ok().flatten());
         let host = match warmed {
             Some(h) => h,
-            None => new_host(self.settings.cache.clone())?,
+            None => new_host(self.settings.cache.clone(), self.settings.allocation)?,
         };
         Ok(self.host.get_or_init(|| host))
     }
 }
 
 /// `cache`: the `<cache>/kubectl-promote` root for compiled modules, or `None` (`--no-cache`).
-fn new_host(cache: Option<PathBuf>) -> Result<Host, PromoteError> {
+fn new_host(cache: Option<PathBuf>, allocation: Allocation) -> Result<Host, PromoteError> {
     let mode = match cache {
         Some(dir) => CacheMode::Dir(dir),
         None => CacheMode::Disabled,
     };
-    Host::new(HostConfig::new(mode)).map_err(|e| PromoteError::Policy(e.to_string()))
+    let config = HostConfig {
+        allocation,
+        ..HostConfig::new(mode)
+    };
+    Host::new(config).map_err(|e| PromoteError::Policy(e.to_string()))
 }

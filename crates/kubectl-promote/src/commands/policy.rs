@@ -14,6 +14,7 @@ use promote::policies::{
     PackageReport, PackageRequest, TestRequest,
 };
 use promote::ports::PolicyRuntime;
+use promote_policy::Allocation;
 use promote_policy::sdk::{OperationKind, Verdict};
 
 use super::Ctx;
@@ -25,7 +26,12 @@ use crate::cli::{
 use crate::output::{BOLD, CYAN, DIM, GREEN, RED};
 
 pub fn policy(ctx: &Ctx<'_>, cmd: &PolicyCommand) -> anyhow::Result<Exit> {
-    let runtime = crate::wiring::policy_runtime(ctx.global, ctx.env);
+    let mut runtime = crate::wiring::policy_runtime(ctx.global, ctx.env);
+    if let PolicyCommand::Eval(_) = cmd {
+        // One module, at most three instantiations, then the process exits: the pool's set-up
+        // would cost more than it saves (docs/performance.md, policy eval).
+        runtime.settings.allocation = Allocation::OnDemand;
+    }
     match cmd {
         PolicyCommand::List => list(ctx, &runtime),
         PolicyCommand::Inspect(a) => inspect(ctx, &runtime, a),

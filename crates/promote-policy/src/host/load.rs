@@ -5,13 +5,14 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use promote_policy_sdk::{ABI_WASI_COMMAND_V1, PolicyMetadata};
 use wasmtime::Module;
 
 use super::sidecar::{SIDECAR, Sidecar, SidecarText};
 use super::{Host, Kind, Policy};
-use crate::cache::CacheStatus;
+use crate::cache::{CacheStatus, Lookup};
 use crate::opa::Unpacked;
 use crate::{LoadError, ModuleSource, Sha256, builtin_bytes};
 
@@ -32,26 +33,82 @@ struct Read<'s> {
     dir: Option<&'s Path>,
 }
 
-impl Host {
-    /// Reads, pins, checks and compiles a module. Nothing of it runs.
+/// A module read from its source and pinned: everything loading does before it needs the
+/// engine, so it can run while the engine is being created on another thread (`kubectl promote
+/// policy eval` does). A Rego bundle is unpacked on a thread of its own meanwhile (inflating it
+/// is the longest step of loading a cached Rego policy), while [`Host::load_read`] finishes the
+/// load and reads the compiled module from the cache, which is keyed by the bundle's digest so
+/// that it needs nothing from inside the bundle.
+pub struct ReadModule<'s> {
+    origin: crate::Origin,
+    /// The origin as text, for messages.
+    o: String,
+    sha256: Sha256,
+    sidecar: Option<Sidecar>,
+    body: Body<'s>,
+}
+
+/// What was read: a WASI command's bytes, or a Rego build being unpacked.
+enum Body<'s> {
+    Wasi(Cow<'s, [u8]>),
+    Opa(Unpacking),
+}
+
+/// A Rego build's contents: at hand (a bare `policy.wasm`), or a bundle still being unpacked.
+enum Unpacking {
+    Ready(Box<Unpacked>),
+    Thread(std::thread::JoinHandle<Result<Unpacked, LoadError>>),
+}
+
+impl<'s> Body<'s> {
+    /// Tells a Rego build from a WASI command; a bundle starts unpacking on its own thread.
+    fn of(o: &str, bytes: Cow<'s, [u8]>) -> Result<Body<'s>, LoadError> {
+        if !crate::opa::is_bundle(&bytes) {
+            return Ok(match crate::opa::unpack(o, &bytes)? {
+                Some(unpacked) => Body::Opa(Unpacking::Ready(Box::new(unpacked))),
+                None => Body::Wasi(bytes),
+            });
+        }
+        let shared = Arc::new((o.to_owned(), bytes.into_owned()));
+        let theirs = Arc::clone(&shared);
+        let unpacking = match std::thread::Builder::new()
+            .name("promote-policy-unpack".into())
+            .spawn(move || crate::opa::unpack_bundle(&theirs.0, &theirs.1))
+        {
+            Ok(handle) => Unpacking::Thread(handle),
+            // No thread to be had: unpack it here, as it would be anyway.
+            Err(_) => Unpacking::Ready(Box::new(crate::opa::unpack_bundle(&shared.0, &shared.1)?)),
+        };
+        Ok(Body::Opa(unpacking))
+    }
+}
+
+impl Unpacking {
+    fn finish(self, o: &str) -> Result<Unpacked, LoadError> {
+        match self {
+            Unpacking::Ready(u) => Ok(*u),
+            Unpacking::Thread(handle) => handle.join().unwrap_or_else(|_| {
+                Err(LoadError::Opa {
+                    origin: o.to_owned(),
+                    message: "unpacking the bundle failed (the unpacking thread panicked)".into(),
+                })
+            }),
+        }
+    }
+}
+
+impl<'s> ReadModule<'s> {
+    /// Reads `source` and checks its pin (the configuration's, a krew package's or the
+    /// sidecar's); a Rego bundle starts unpacking. `given` is sidecar metadata the caller read
+    /// (used instead of a `promote-policy.yaml` beside a file module; its own `sha256` pin
+    /// applies only to file modules, callers that give one pin the bytes in `source`).
     ///
     /// # Errors
     /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
-    pub fn load(&self, source: &ModuleSource) -> Result<Policy, LoadError> {
-        self.load_with_sidecar(source, None)
-    }
-
-    /// [`Host::load`] with sidecar metadata the caller read (used instead of a
-    /// `promote-policy.yaml` beside a file module). The sidecar's own `sha256` pin applies
-    /// only to file modules; callers of this pin the bytes in `source`.
-    ///
-    /// # Errors
-    /// As [`Host::load`].
-    pub fn load_with_sidecar(
-        &self,
-        source: &ModuleSource,
+    pub fn new(
+        source: &'s ModuleSource,
         given: Option<&SidecarText>,
-    ) -> Result<Policy, LoadError> {
+    ) -> Result<ReadModule<'s>, LoadError> {
         let origin = source.origin();
         let o = origin.to_string();
         let read = read(source, &o)?;
@@ -77,9 +134,53 @@ impl Host {
                 actual: sha256.to_hex(),
             });
         }
-        let loaded = match crate::opa::unpack(&o, &read.bytes)? {
-            Some(unpacked) => self.load_opa(&o, unpacked, sidecar)?,
-            None => self.load_wasi(&o, &sha256, &read.bytes, sidecar)?,
+        let body = Body::of(&o, read.bytes)?;
+        Ok(ReadModule {
+            origin,
+            o,
+            sha256,
+            sidecar,
+            body,
+        })
+    }
+}
+
+impl Host {
+    /// Reads, pins, checks and compiles a module. Nothing of it runs.
+    ///
+    /// # Errors
+    /// See [`LoadError`]; a pin mismatch is reported before the bytes are parsed.
+    pub fn load(&self, source: &ModuleSource) -> Result<Policy, LoadError> {
+        self.load_with_sidecar(source, None)
+    }
+
+    /// [`Host::load`] with sidecar metadata the caller read (see [`ReadModule::new`]).
+    ///
+    /// # Errors
+    /// As [`Host::load`].
+    pub fn load_with_sidecar(
+        &self,
+        source: &ModuleSource,
+        given: Option<&SidecarText>,
+    ) -> Result<Policy, LoadError> {
+        self.load_read(ReadModule::new(source, given)?)
+    }
+
+    /// Checks and compiles a module [`ReadModule::new`] read. Nothing of it runs.
+    ///
+    /// # Errors
+    /// See [`LoadError`].
+    pub fn load_read(&self, read: ReadModule<'_>) -> Result<Policy, LoadError> {
+        let ReadModule {
+            origin,
+            o,
+            sha256,
+            sidecar,
+            body,
+        } = read;
+        let loaded = match body {
+            Body::Opa(unpacking) => self.load_opa(&o, &sha256, unpacking, sidecar)?,
+            Body::Wasi(bytes) => self.load_wasi(&o, &sha256, &bytes, sidecar)?,
         };
         Ok(Policy {
             metadata: loaded.metadata,
@@ -132,8 +233,8 @@ impl Host {
         let limits = self.limits_for(o, &metadata)?;
         let (module, cache_status) = self.compile(o, sha256, bytes)?;
         let pre = self
-            .linker
-            .instantiate_pre(&module)
+            .wasi_linker()
+            .and_then(|linker| linker.instantiate_pre(&module))
             .map_err(|e| LoadError::Link {
                 origin: o.to_owned(),
                 message: format!("{e:#}"),
@@ -147,14 +248,19 @@ impl Host {
         })
     }
 
-    /// The Rego half of [`Host::load`]: metadata from the bundle manifest (else the sidecar),
-    /// the shared cache keyed by the digest of the wasm bytes, and the builtin check.
+    /// The Rego half of [`Host::load`]: the compiled module from the shared cache (keyed, like
+    /// every module's, by the digest of the bytes as given: the bundle's), looked up while the
+    /// bundle is still being unpacked; metadata from the bundle manifest (else the sidecar);
+    /// the builtin check.
     fn load_opa(
         &self,
         o: &str,
-        unpacked: Unpacked,
+        sha256: &Sha256,
+        unpacking: Unpacking,
         sidecar: Option<Sidecar>,
     ) -> Result<Loaded, LoadError> {
+        let cached = self.cache.lookup(&self.engine, sha256);
+        let unpacked = unpacking.finish(o)?;
         let metadata = match (unpacked.metadata, sidecar) {
             (Some((m, _)), _) => m,
             (None, Some(s)) => s.into_metadata(),
@@ -177,8 +283,16 @@ impl Host {
             });
         }
         let limits = self.limits_for(o, &metadata)?;
-        let (module, cache_status) =
-            self.compile(o, &Sha256::of(&unpacked.wasm), &unpacked.wasm)?;
+        let (module, cache_status) = match cached {
+            Lookup::Hit(module) => (module, CacheStatus::Hit),
+            Lookup::Miss(status) => self
+                .cache
+                .compile(&self.engine, sha256, &unpacked.wasm, status)
+                .map_err(|e| LoadError::Compile {
+                    origin: o.to_owned(),
+                    message: format!("{e:#}"),
+                })?,
+        };
         let opa = {
             let _slot = self.slots.take();
             crate::opa::prepare(&self.engine, o, module, unpacked.data, limits)?

@@ -18,7 +18,7 @@ mod run;
 mod sidecar;
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use promote_policy_sdk::{Decision, EvaluationRequest, PolicyMetadata, SettingsValidation};
@@ -34,6 +34,7 @@ use crate::error::Printed;
 use crate::limits::{Limits, TABLE_ELEMENTS, Ticker};
 use crate::{HostError, Origin, PolicyError, Sha256};
 
+pub use load::ReadModule;
 pub use run::{STDERR_LIMIT, STDOUT_LIMIT};
 pub use sidecar::{SIDECAR, SidecarText};
 
@@ -60,6 +61,24 @@ pub struct HostConfig {
     pub defaults: Limits,
     /// The most a module's metadata may ask for.
     pub maximum: Limits,
+    /// How instances get their memory, tables and stacks.
+    pub allocation: Allocation,
+}
+
+/// How a host allocates its instances. Either way every call gets a fresh instance under the
+/// same limits; this only trades start-up for per-call cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Allocation {
+    /// wasmtime's pooling allocator: slots reserved when the host starts (~0.45 ms of CPU on
+    /// the benchmark machine, most of it the pool asking the cgroup for the CPU quota once
+    /// per sub-pool), then each call instantiates into a warm slot. For hosts that make many
+    /// calls: promotions, `policy test`, `policy bench`, the in-process benches.
+    #[default]
+    Pooling,
+    /// Each instance maps its own memory (a 4 GiB reservation) and unmaps it afterwards: no
+    /// start-up cost. For a process that makes a handful of calls and exits (`policy eval`:
+    /// at most three instantiations), where the pool's set-up costs more than it saves.
+    OnDemand,
 }
 
 impl HostConfig {
@@ -69,6 +88,7 @@ impl HostConfig {
             cache,
             defaults: Limits::DEFAULT,
             maximum: Limits::MAXIMUM,
+            allocation: Allocation::Pooling,
         }
     }
 }
@@ -76,7 +96,8 @@ impl HostConfig {
 /// Loads and runs policy modules. Cheap to share by reference; calls may run concurrently.
 pub struct Host {
     engine: Engine,
-    linker: Linker<GuestState>,
+    /// See [`Host::wasi_linker`].
+    linker: OnceLock<Linker<GuestState>>,
     cache: Cache,
     config: HostConfig,
     slots: Slots,
@@ -209,23 +230,22 @@ impl Host {
         // slot's memory is reset to the module's initial image (or zero) before it is reused.
         // Where the pool's address space cannot be reserved (e.g. under `ulimit -v`), the
         // on-demand allocator is used instead.
-        let (engine, pooled) = match Engine::new(c.clone().allocation_strategy(pooling())) {
+        let pool = match config.allocation {
+            Allocation::Pooling => Engine::new(c.clone().allocation_strategy(pooling())),
+            Allocation::OnDemand => Err(wasmtime::format_err!("on-demand allocation asked for")),
+        };
+        let (engine, pooled) = match pool {
             Ok(engine) => (engine, true),
             Err(_) => (
                 Engine::new(&c).map_err(|e| HostError::Engine(e.to_string()))?,
                 false,
             ),
         };
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
-            .map_err(|e| HostError::Engine(e.to_string()))?;
-        // Sleeps advance the guest's virtual clocks instead of blocking (see `clock`).
-        crate::clock::add_poll_oneoff(&mut linker).map_err(|e| HostError::Engine(e.to_string()))?;
         let cache = Cache::new(&config.cache, &engine);
         let ticker = Ticker::start(engine.clone()).map_err(HostError::Ticker)?;
         Ok(Self {
             engine,
-            linker,
+            linker: OnceLock::new(),
             cache,
             config,
             slots: Slots::new(CONCURRENT_CALLS),
@@ -234,7 +254,22 @@ impl Host {
         })
     }
 
-    /// Whether calls run on the pooling instance allocator (else on-demand: see [`Host::new`]).
+    /// The WASI preview1 linker, built when the first WASI module loads: a host that only
+    /// runs Rego policies (`policy eval` of a bundle) never needs its ~50 host functions.
+    pub(crate) fn wasi_linker(&self) -> wasmtime::Result<&Linker<GuestState>> {
+        if let Some(linker) = self.linker.get() {
+            return Ok(linker);
+        }
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)?;
+        // Sleeps advance the guest's virtual clocks instead of blocking (see `clock`).
+        crate::clock::add_poll_oneoff(&mut linker)?;
+        // Two threads that race here built the same linker; either one will do.
+        Ok(self.linker.get_or_init(|| linker))
+    }
+
+    /// Whether calls run on the pooling instance allocator (else on-demand: asked for with
+    /// [`Allocation::OnDemand`], or the pool could not be reserved, see [`Host::new`]).
     pub fn pooled(&self) -> bool {
         self.pooled
     }
@@ -244,13 +279,11 @@ impl Host {
         self.cache.path(sha256)
     }
 
-    /// Where the compiled artifact of these module bytes lives (None without a cache). For an
-    /// `opa build` bundle that is the artifact of the `policy.wasm` inside it.
+    /// Where the compiled artifact of these module bytes lives (None without a cache). Every
+    /// module's artifact is keyed by the digest of its bytes as given, an `opa build` bundle's
+    /// too (not by the `policy.wasm` inside it, so that it is found before it is unpacked).
     pub fn cache_path_of(&self, bytes: &[u8]) -> Option<PathBuf> {
-        match crate::opa::unpack("", bytes) {
-            Ok(Some(unpacked)) => self.cache.path(&Sha256::of(&unpacked.wasm)),
-            _ => self.cache.path(&Sha256::of(bytes)),
-        }
+        self.cache.path(&Sha256::of(bytes))
     }
 
     /// Runs `evaluate` with `request` (its `settings` as given).

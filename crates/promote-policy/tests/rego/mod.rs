@@ -429,6 +429,11 @@ fn bundles_are_pinned_cached_and_checked() {
         CacheStatus::Miss
     );
     assert_eq!(host.load(&pinned).unwrap().cache_status(), CacheStatus::Hit);
+    // Keyed by the bundle's digest (not the policy.wasm's inside it), so the compiled module
+    // is found while the bundle is still being unpacked.
+    let artifact = host.cache_path_of(&bytes).unwrap();
+    assert_eq!(Some(artifact.clone()), host.cache_path(&Sha256::of(&bytes)));
+    assert!(artifact.is_file(), "{}", artifact.display());
     let wrong = ModuleSource::Bytes {
         label: "rego.tar.gz".into(),
         bytes: bytes.clone(),

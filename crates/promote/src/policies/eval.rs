@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use promote_policy::sdk::{Decision, EvaluationRequest, Verdict};
-use promote_policy::{Evaluation, Host, Policy, PolicyError};
+use promote_policy::{Evaluation, Host, Policy, PolicyError, ReadModule};
 
 use super::error::PoliciesError;
 use super::resolve::resolve_module;
@@ -159,17 +159,25 @@ pub(super) fn load_with_request<'a>(
     req: &EvalRequest,
     ui: &dyn Interaction,
 ) -> Result<(&'a Host, Policy, EvaluationRequest), PromoteError> {
-    let host = policies.host()?;
+    // The engine does not depend on the module: it is created on another thread while this
+    // one reads, pins, unpacks and hashes the module (docs/performance.md, policy eval).
+    policies.warm();
     let source = resolve_module(
         &req.module,
         &req.cwd,
         policies.settings.krew_root.as_deref(),
     )?;
-    let policy = host.load(&source).map_err(PoliciesError::from)?;
+    let read = ReadModule::new(&source, None).map_err(PoliciesError::from)?;
+    // Read while the engine may still be on its way; a module that cannot be loaded is still
+    // the error reported first.
+    let request = read_request(&req.input, &req.cwd);
+    let settings = req.settings.as_ref().map(|p| read_settings(p, &req.cwd));
+    let host = policies.host()?;
+    let policy = host.load_read(read).map_err(PoliciesError::from)?;
     note_cache(host, &policy, ui);
-    let mut request = read_request(&req.input, &req.cwd)?;
-    if let Some(path) = &req.settings {
-        request.settings = read_settings(path, &req.cwd)?;
+    let mut request = request?;
+    if let Some(settings) = settings {
+        request.settings = settings?;
     }
     Ok((host, policy, request))
 }

@@ -148,7 +148,6 @@ pub fn digest_and_cached(host: &Host, source: &ModuleSource) -> (Option<Sha256>,
         ModuleSource::Krew(i) => std::fs::read(&i.module).ok().map(Into::into),
     };
     let sha = bytes.as_deref().map(Sha256::of);
-    // A Rego bundle's compiled artifact is that of the policy.wasm inside it.
     let cached = bytes
         .as_deref()
         .and_then(|b| host.cache_path_of(b))
