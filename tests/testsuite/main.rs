@@ -7,6 +7,7 @@
 //! `cargo test -p kubectl-promote --features test-hooks --test testsuite`.
 
 mod approvals;
+mod apps;
 mod argocd;
 mod argocd_kill;
 mod argocd_windows;

@@ -53,6 +53,9 @@ pub struct Global {
     /// The GitOps repository: a path, or a URL to clone into the cache (default: the repository around the working directory)
     #[arg(long, global = true, value_name = "PATH|URL")]
     pub repo: Option<String>,
+    /// The app to work on when promote.yaml declares `apps:`; a promotion takes several in one commit: `--app cart,checkout`, `--app 'shop-*'`
+    #[arg(long, global = true, value_name = "APP")]
+    pub app: Option<String>,
     /// Use this promote.yaml instead of the one at the remote tip (shown in the plan, recorded in a trailer)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -173,6 +176,9 @@ pub struct PromoteArgs {
     /// have the version are verified again, not promoted again)
     #[arg(long)]
     pub resume_waves: bool,
+    /// Every app of promote.yaml's `apps:` that runs in ENV, in one commit (all or nothing)
+    #[arg(long, conflicts_with = "app")]
+    pub all_apps: bool,
     /// Save each policy's request and the decision it got in DIR, as test cases for
     /// `kubectl promote policy test DIR` (also with --dry-run)
     #[arg(long, value_name = "DIR")]

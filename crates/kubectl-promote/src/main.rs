@@ -67,6 +67,19 @@ fn main() -> ExitCode {
             cli.promote.env.as_deref().unwrap_or(""),
             cmd.name()
         ))),
+        Some(cmd)
+            if cli
+                .global
+                .app
+                .as_deref()
+                .is_some_and(commands::is_app_pattern) =>
+        {
+            Err(commands::usage(format!(
+                "--app {}: `{}` works on one app; a list or a pattern selects apps for a promotion (`kubectl promote ENV VERSION --app 'shop-*'`)",
+                cli.global.app.as_deref().unwrap_or(""),
+                cmd.name()
+            )))
+        }
         None => commands::promote(&ctx, &cli.promote),
         Some(Command::Status(a)) => commands::status(&ctx, a),
         Some(Command::Approve(a)) => commands::approve(&ctx, a),

@@ -113,6 +113,11 @@ fn workspace(global: &Global, env: &Env) -> anyhow::Result<Workspace> {
         no_cache: global.no_cache,
         config_override,
         interactive: env.interactive,
+        // One app scopes every command; a list or a pattern is a promotion's selection.
+        app: global
+            .app
+            .clone()
+            .filter(|a| !crate::commands::is_app_pattern(a)),
     })
 }
 

@@ -283,6 +283,29 @@ impl ImageCheckReport {
         }
     }
 
+    /// Several apps' checks as one (a promotion of several apps): every reference, or who
+    /// skipped.
+    pub fn merged(reports: &[&ImageCheckReport]) -> ImageCheckReport {
+        let mut registries = BTreeSet::new();
+        let mut all = Vec::new();
+        for r in reports {
+            match r {
+                ImageCheckReport::Skipped { .. } => return (*r).clone(),
+                ImageCheckReport::Verified {
+                    registries: g,
+                    images,
+                } => {
+                    registries.extend(g.iter().cloned());
+                    all.extend(images.iter().cloned());
+                }
+            }
+        }
+        ImageCheckReport::Verified {
+            registries: registries.into_iter().collect(),
+            images: all,
+        }
+    }
+
     /// `Image-Check: verified …` / `Image-Check: skipped by Name <email>`.
     pub fn add_trailers(&self, t: &mut Trailers) {
         t.push(trailers::IMAGE_CHECK, self.summary());

@@ -291,6 +291,26 @@ impl SupplyChainReport {
         }
     }
 
+    /// Several apps' reports as one: the facts of every image checked (the signers of each
+    /// app's environment are the same), or who skipped; not configured when none was checked.
+    pub fn merged(reports: &[&SupplyChainReport]) -> SupplyChainReport {
+        let mut out = SupplyChainReport::NotConfigured;
+        for r in reports {
+            match (r, &mut out) {
+                (SupplyChainReport::Skipped { .. }, _) => return (*r).clone(),
+                (SupplyChainReport::NotConfigured, _) => {}
+                (
+                    SupplyChainReport::Checked { images, .. },
+                    SupplyChainReport::Checked { images: all, .. },
+                ) => {
+                    all.extend(images.iter().cloned());
+                }
+                (checked, _) => out = (*checked).clone(),
+            }
+        }
+        out
+    }
+
     /// `Supply-Chain: verified 9 signatures (key keys/release.pub)`, when configured.
     pub fn add_trailers(&self, t: &mut Trailers) {
         if let Some(s) = self.summary() {

@@ -7,6 +7,8 @@ pub const PROMOTED_BY: &str = "Promoted-By";
 pub const ENVIRONMENT: &str = "Promote-Environment";
 pub const VERSION: &str = "Promote-Version";
 pub const FROM: &str = "Promote-From";
+/// One per app a promotion of apps changes (`apps:` in promote.yaml).
+pub const APP: &str = "Promote-App";
 pub const POLICY_DECISION: &str = "Policy-Decision";
 pub const POLICY_MODULE: &str = "Policy-Module";
 pub const POLICY_CONFIG: &str = "Policy-Config";

@@ -277,6 +277,10 @@ pub struct Promotion {
     /// `kubectl promote eu,us VERSION`): which one, and the waves before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<Wave>,
+    /// The app being promoted when promote.yaml declares `apps:` (a promotion of several apps
+    /// asks each app's policies once, with its own images); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 /// One wave of a promotion in waves.

@@ -35,6 +35,22 @@ pub enum PromoteError {
         dir: String,
         at: String,
     },
+    /// promote.yaml declares `apps:` and the command named none, or the app does not run in
+    /// the environment.
+    #[error("{}", no_target(env, app.as_deref(), apps))]
+    NoTarget {
+        env: String,
+        app: Option<String>,
+        apps: String,
+    },
+    /// A promotion of several apps: the apps that could not be promoted (the others were not
+    /// either: all or nothing).
+    #[error("{}", apps_failed(env, *of, failures))]
+    Apps {
+        env: String,
+        of: usize,
+        failures: Vec<(String, String)>,
+    },
     #[error("{path} is not UTF-8 text")]
     NotUtf8 { path: String },
     #[error(
@@ -202,4 +218,26 @@ pub enum PromoteError {
     /// (boxed: a load error is large, and every `Result` here would carry its size).
     #[error(transparent)]
     Policies(Box<crate::policies::PoliciesError>),
+}
+
+fn no_target(env: &str, app: Option<&str>, apps: &str) -> String {
+    match app {
+        Some(app) => format!(
+            "app {app} does not run in {env}: promote.yaml's apps[name={app}].environments has no `{env}`; add it there, or pick another app (apps: {apps})"
+        ),
+        None => format!(
+            "{env}: promote.yaml declares apps, so name one: --app NAME (apps: {apps}); a promotion also takes --app 'PATTERN,...' or --all-apps"
+        ),
+    }
+}
+
+fn apps_failed(env: &str, of: usize, failures: &[(String, String)]) -> String {
+    let mut s = format!(
+        "{} of {of} apps cannot be promoted in {env}; nothing was committed or pushed (a promotion of several apps is all or nothing):",
+        failures.len()
+    );
+    for (app, why) in failures {
+        s.push_str(&format!("\n  {app}: {}", why.replace('\n', "\n    ")));
+    }
+    s
 }

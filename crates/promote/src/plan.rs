@@ -51,6 +51,13 @@ pub struct Plan {
     pub supply_chain: promote_core::supply_chain::SupplyChainReport,
     /// The remote tip the plan was made from.
     pub base: String,
+    /// The app this plan promotes (`apps:` in promote.yaml); absent without apps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// A promotion of several apps in one commit (`--app a,b`, `--all-apps`): each app's own
+    /// plan. This plan sums them; its commit writes every app's file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<Plan>,
     #[serde(skip)]
     pub(crate) new_text: String,
     /// Where the environment's pins are (the overlay directory, or the file of its fields).
@@ -60,6 +67,55 @@ pub struct Plan {
     pub(crate) render_target: crate::render::RenderTarget,
     #[serde(skip)]
     pub(crate) base_id: Option<CommitId>,
+}
+
+/// One file a plan's commit writes.
+pub(crate) struct FileEdit<'p> {
+    pub file: &'p str,
+    pub new_text: &'p str,
+    /// The overlay directory (or the fields' file) whose change by someone else is a race.
+    pub dir: &'p str,
+    pub render_target: &'p crate::render::RenderTarget,
+}
+
+impl Plan {
+    /// What names the promotion's branch and pull-request label (see
+    /// [`promote_core::config::Environment::slot`]); several apps: `ENV/apps-HASH` of their
+    /// names.
+    pub fn slot(&self) -> String {
+        if !self.apps.is_empty() {
+            let names: Vec<&str> = self.apps.iter().filter_map(|p| p.app.as_deref()).collect();
+            return format!("{}/{}", self.environment, apps_slot(&names));
+        }
+        match &self.app {
+            Some(app) => format!("{}/{app}", self.environment),
+            None => self.environment.clone(),
+        }
+    }
+
+    /// The files the plan's commit writes: its own, or each app's.
+    pub(crate) fn edits(&self) -> Vec<FileEdit<'_>> {
+        if !self.apps.is_empty() {
+            return self.apps.iter().flat_map(Plan::edits).collect();
+        }
+        vec![FileEdit {
+            file: &self.overlay_file,
+            new_text: &self.new_text,
+            dir: &self.overlay_dir,
+            render_target: &self.render_target,
+        }]
+    }
+}
+
+/// `apps-` and 8 hex digits of the sha256 of the sorted app names: a short, stable name for a
+/// set of apps (a branch name has to stay short whatever the number of apps).
+pub fn apps_slot(names: &[&str]) -> String {
+    use sha2::Digest;
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    let digest = sha2::Sha256::digest(sorted.join("\n").as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("apps-{hex}")
 }
 
 /// The rendered diff of a plan: the base tip's render against the change's, object by object

@@ -145,7 +145,7 @@ fn squashed_from(
         return Ok(None);
     };
     let repo = &session.repo;
-    let branch = branch_name(&env.name, Some(version));
+    let branch = branch_name(&env.slot(), Some(version));
     let Some(tip) = repo.remote_tip(&session.remote, &branch)? else {
         return Ok(None);
     };

@@ -33,6 +33,8 @@ pub enum PlanComparison {
     },
     /// A render's output is not readable YAML.
     Unreadable { message: String },
+    /// A promotion of several apps: each app's plan has its own comparison.
+    PerApp,
 }
 
 /// How a render's container images differ from another render's.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use promote_core::config::{self, Config, Environment, Pins};
+use promote_core::config::{self, App, Apps, Config, Environment, Pins};
 use promote_core::overlay::{KUSTOMIZATION_FILES, Overlay};
 use promote_git::{CommitId, Repo};
 
@@ -25,6 +25,8 @@ pub struct Workspace {
     pub config_override: Option<(String, String)>,
     /// A person at a terminal (git may prompt for credentials).
     pub interactive: bool,
+    /// `--app NAME`: every command sees promote.yaml as this app does ([`Config::for_app`]).
+    pub app: Option<String>,
 }
 
 /// How far back a walk of an overlay's history goes (`status`, the plan's last change, the
@@ -132,6 +134,11 @@ impl Session {
                 }
             }
         };
+        let config = discover_apps(&repo, base, config)?;
+        let config = match &opts.app {
+            Some(app) => config.for_app(app)?,
+            None => config,
+        };
         let base_branch = config.git.base_branch.clone();
         Ok(Session {
             repo,
@@ -162,6 +169,7 @@ impl Session {
     /// Find and parse the file ENV pins its images in (its kustomization, or the YAML file of
     /// its image fields) at `at`.
     pub fn overlay_at(&self, env: &Environment, at: CommitId) -> Result<Overlay, PromoteError> {
+        self.has_target(env)?;
         let (file, text) = self
             .pins_at(env, at)?
             .ok_or_else(|| PromoteError::MissingOverlay {
@@ -172,12 +180,39 @@ impl Session {
         Ok(env.parse_pins(&file, &text)?)
     }
 
+    /// With `apps:`, an environment has a target only as an app sees it, and only where the app
+    /// runs: say which app to name otherwise.
+    pub fn has_target(&self, env: &Environment) -> Result<(), PromoteError> {
+        if env.has_target() {
+            return Ok(());
+        }
+        Err(PromoteError::NoTarget {
+            env: env.name.clone(),
+            app: env.app.clone(),
+            apps: self
+                .config
+                .apps()
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// The configuration as app `name` sees it ([`Config::for_app`]), for a use case that
+    /// goes through several apps in one session.
+    pub fn scope_to_app(&mut self, unscoped: &Config, name: &str) -> Result<(), PromoteError> {
+        self.config = unscoped.for_app(name)?;
+        Ok(())
+    }
+
     /// The file ENV pins its images in at `at`: (path, text), or `None` when it is not there.
     pub fn pins_at(
         &self,
         env: &Environment,
         at: CommitId,
     ) -> Result<Option<(String, String)>, PromoteError> {
+        self.has_target(env)?;
         match env.pins {
             Pins::Kustomize => self.kustomization_at(&env.overlay, at),
             Pins::Fields(_) => match self.repo.read_file(at, &env.overlay)? {
@@ -210,6 +245,9 @@ impl Session {
     /// Check that every environment's overlay exists and has `images:` (a config error otherwise).
     pub fn check_overlays(&self) -> Result<(), PromoteError> {
         for (i, env) in self.config.environments.iter().enumerate() {
+            if !env.has_target() {
+                continue;
+            }
             match self.pins_at(env, self.base)? {
                 None if env.pins != Pins::Kustomize => {
                     return Err(self
@@ -338,4 +376,35 @@ mod tests {
         assert_eq!(super::normalize("kustomize/prod/../base"), "kustomize/base");
         assert_eq!(super::normalize("./a//b/."), "a/b");
     }
+}
+
+/// `apps: {discover: PATTERN}`: the apps are the directories the pattern matches at the base
+/// tip that hold a kustomization, per environment. A directory whose name is not a valid app
+/// name is passed over (it could not be named on the command line or in a trailer).
+fn discover_apps(repo: &Repo, base: CommitId, config: Config) -> Result<Config, PromoteError> {
+    let Apps::Discover(pattern) = &config.apps else {
+        return Ok(config);
+    };
+    let mut found: std::collections::BTreeMap<String, App> = Default::default();
+    for env in &config.environments {
+        let (dir, _) = pattern.split(&env.name);
+        for (name, is_dir) in repo.list_dir(base, &dir)? {
+            if !is_dir || !config::valid_app_name(&name) {
+                continue;
+            }
+            let app_env = pattern.app_env(&name, &env.name);
+            if kustomization_in(repo, &app_env.overlay, base)?.is_none() {
+                continue;
+            }
+            found
+                .entry(name.clone())
+                .or_insert_with(|| App {
+                    name,
+                    environments: Default::default(),
+                })
+                .environments
+                .insert(env.name.clone(), app_env);
+        }
+    }
+    Ok(config.discovered(found.into_values().collect()))
 }

@@ -27,6 +27,9 @@ use crate::{Interaction, PromoteError, Quiet, Session};
 #[serde(rename_all = "camelCase")]
 pub struct EnvStatus {
     pub name: String,
+    /// The app (promote.yaml `apps:`) this is the state of; absent without apps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub overlay: String,
     pub from: Option<String>,
     pub mode: Mode,
@@ -74,6 +77,17 @@ pub struct Status {
     /// `origin/main`: its name, for people.
     #[serde(skip)]
     pub base_name: String,
+    /// Without `apps:` (or with `--app`): each environment.
+    pub environments: Vec<EnvStatus>,
+    /// With `apps:` and no `--app`: each app's environments.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppStatus>,
+}
+
+/// One app's environments (`status` with `apps:` in promote.yaml).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    pub name: String,
     pub environments: Vec<EnvStatus>,
 }
 
@@ -92,17 +106,45 @@ pub struct Request {
 
 /// `status [ENV]`: what git holds for each environment, then what Argo CD says of it.
 pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Status, PromoteError> {
-    let session = Session::open(&ports.workspace, ui)?;
-    let mut environments = in_git(&session, req.env.as_deref())?;
-    for e in &mut environments {
-        let env = session.config.env(&e.name)?;
-        e.argocd = argocd_state(ports, &session, env, ui);
-    }
+    let mut session = Session::open(&ports.workspace, ui)?;
+    let scoped = session.config.environments.iter().any(|e| e.app.is_some());
+    let mut apps = Vec::new();
+    let environments = if session.config.has_apps() && !scoped {
+        // Grouped by app: each app's environments, as the app sees them.
+        let unscoped = session.config.clone();
+        for app in unscoped.apps() {
+            session.scope_to_app(&unscoped, &app.name)?;
+            apps.push(AppStatus {
+                name: app.name.clone(),
+                environments: envs(ports, &session, req.env.as_deref(), ui)?,
+            });
+        }
+        session.config = unscoped;
+        Vec::new()
+    } else {
+        envs(ports, &session, req.env.as_deref(), ui)?
+    };
     Ok(Status {
         base: session.base.to_string(),
         base_name: session.base_name(),
         environments,
+        apps,
     })
+}
+
+/// What git holds of each environment (or of `only`), then what Argo CD says of it.
+fn envs(
+    ports: &Ports,
+    session: &Session,
+    only: Option<&str>,
+    ui: &dyn Interaction,
+) -> Result<Vec<EnvStatus>, PromoteError> {
+    let mut environments = in_git(session, only)?;
+    for e in &mut environments {
+        let env = session.config.env(&e.name)?;
+        e.argocd = argocd_state(ports, session, env, ui);
+    }
+    Ok(environments)
 }
 
 /// Argo CD's view of ENV for `status`; unreachable or missing is a warning, not a failure.
@@ -148,6 +190,8 @@ pub fn in_git(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
         .environments
         .iter()
         .filter(|e| only.is_none_or(|o| o == e.name))
+        // An app does not run in every environment.
+        .filter(|e| e.has_target())
     {
         let overlay = session.overlay_at(env, session.base)?;
         let images = overlay.image_map();
@@ -155,6 +199,7 @@ pub fn in_git(session: &Session, only: Option<&str>) -> Result<Vec<EnvStatus>, P
         let last_change = last_change(session, env, overlay.file(), &images)?;
         out.push(EnvStatus {
             name: env.name.clone(),
+            app: env.app.clone(),
             overlay: overlay.file().to_owned(),
             from: env.from.clone(),
             mode: env.mode,

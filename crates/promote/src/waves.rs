@@ -55,7 +55,7 @@ fn follow_deploy(
             }
             return Ok(());
         }
-        Some(Err(_)) | None => return Ok(()),
+        Some(Err(_) | Ok(Deployment::Apps { .. })) | None => return Ok(()),
     };
     let failed_wait = waited.is_some_and(|w| !w.is_ready());
     if after.spec.is_empty() && !(failed_wait && after.spec.rollback_on_failure) {

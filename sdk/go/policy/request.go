@@ -68,6 +68,8 @@ type Promotion struct {
 	RenderDiff []RenderedObject `json:"renderDiff"`
 	// Wave is set when the promotion is one wave of several.
 	Wave *Wave `json:"wave,omitempty"`
+	// App is the app being promoted when promote.yaml declares apps; empty otherwise.
+	App string `json:"app,omitempty"`
 }
 
 // Wave is one wave of a promotion in waves.

@@ -73,6 +73,7 @@ pub fn diff(ctx: &Ctx<'_>, args: &DiffArgs) -> anyhow::Result<Exit> {
         override_reason: None,
         after: Default::default(),
         wave: None,
+        apps: None,
     };
     let outcome = promotion::run(&ports, req, ctx)?;
     let plan = match &outcome {

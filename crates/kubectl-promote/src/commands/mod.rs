@@ -177,3 +177,9 @@ pub(crate) fn check_version(what: &str, version: &str) -> anyhow::Result<()> {
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     ::promote::PromoteError::Usage(msg.into()).into()
 }
+
+/// `--app` with a list or a wildcard selects apps for a promotion; a plain name scopes a
+/// command to one app.
+pub fn is_app_pattern(app: &str) -> bool {
+    app.contains([',', '*', '?'])
+}

@@ -82,7 +82,29 @@ fn request(ctx: &Ctx<'_>, args: &PromoteArgs) -> anyhow::Result<promotion::Reque
         override_reason: args.land.override_reason(),
         after,
         wave: None,
+        apps: apps_selection(ctx.global.app.as_deref(), args.all_apps)?,
     })
+}
+
+/// `--all-apps` (every app) or `--app a,'b-*'` (a list or a pattern): several apps in one
+/// commit. One plain name is not a selection: it scopes the session like any command's.
+fn apps_selection(app: Option<&str>, all: bool) -> anyhow::Result<Option<Vec<String>>> {
+    if all {
+        return Ok(Some(Vec::new()));
+    }
+    let Some(app) = app.filter(|a| super::is_app_pattern(a)) else {
+        return Ok(None);
+    };
+    let patterns: Vec<String> = app.split(',').map(|p| p.trim().to_owned()).collect();
+    if let Some(bad) = patterns.iter().find(|p| {
+        p.is_empty() || !promote_core::config::valid_app_name(&p.replace(['*', '?'], "x"))
+    }) {
+        return Err(usage(format!(
+            "--app {app}: `{bad}` is not an app name or pattern; use {} with `*` and `?` as wildcards, separated by commas",
+            promote_core::config::APP_NAME_RULE
+        )));
+    }
+    Ok(Some(patterns))
 }
 
 /// VERSION or `--from UPSTREAM`, checked; `None` when neither (or both) is given.
@@ -175,6 +197,24 @@ fn deployment_exit(
         Deployment::NoApp | Deployment::Refreshed => Ok(Exit::Ok),
         Deployment::Waited { app, waited } => {
             super::wait::report_wait(shell, env, app, waited, followed)
+        }
+        // Several apps: each app's line; the exit code is the worst app's.
+        Deployment::Apps { apps } => {
+            let mut worst = Exit::Ok;
+            for a in apps {
+                let exit = match (&a.deployment, &a.error) {
+                    (Some(d), _) => deployment_exit(shell, env, d, followed)?,
+                    (None, Some(e)) => {
+                        shell.warn(&format!("{}: the Argo CD step failed: {e}", a.app));
+                        Exit::Error
+                    }
+                    (None, None) => Exit::Ok,
+                };
+                if exit as i32 > worst as i32 {
+                    worst = exit;
+                }
+            }
+            Ok(worst)
         }
     }
 }
@@ -322,6 +362,7 @@ pub(super) fn plan_text(plan: &Plan) -> String {
             "rendered: only this edit changes what {} renders since {compared_with}\n",
             plan.environment
         )),
+        PlanComparison::PerApp => s.push_str("each app's render compared on its own"),
         PlanComparison::Unreadable { message } => s.push_str(&format!(
             "{YELLOW}rendered images not compared: the render's output could not be read:{YELLOW:#} {message}\n"
         )),

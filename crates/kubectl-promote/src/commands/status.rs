@@ -29,6 +29,12 @@ pub fn status(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<Exit> {
         for e in &status.environments {
             print_env(shell, e)?;
         }
+        for a in &status.apps {
+            shell.out(format!("{BOLD}app {}{BOLD:#}", a.name))?;
+            for e in &a.environments {
+                print_env(shell, e)?;
+            }
+        }
     }
     shell.document("Status", &status)?;
     Ok(Exit::Ok)

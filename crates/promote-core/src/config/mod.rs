@@ -8,6 +8,7 @@ use std::fmt;
 pub use crate::forge::ForgeSettings;
 use crate::yaml;
 
+mod apps;
 mod common;
 mod init;
 mod raw;
@@ -16,6 +17,7 @@ mod trust;
 mod validate;
 mod verify;
 
+pub use apps::{APP_NAME_RULE, App, AppEnv, Apps, Discover, app_matches, valid_app_name};
 use common::strip_file_prefix;
 pub use init::{InitEnv, InitImage, InitTarget, render_init};
 use raw::RawConfig;
@@ -87,6 +89,8 @@ pub struct Config {
     pub environments: Vec<Environment>,
     /// `waves:`: groups of environments promoted one after the other.
     pub waves: Vec<Wave>,
+    /// `apps:`: many apps, each with its targets per environment.
+    pub apps: Apps,
 }
 
 /// `approverKeys`: repo paths, read from the base tip, of the public keys whose signatures make
@@ -136,9 +140,27 @@ pub struct Environment {
     pub verify: VerifySpec,
     /// `trust:`: the keys that must have signed what the environment runs (empty: no check).
     pub trust: crate::supply_chain::TrustSpec,
+    /// The app this environment is seen by ([`Config::for_app`]); `None` without `apps:`.
+    pub app: Option<String>,
 }
 
 impl Environment {
+    /// Whether the environment says where its images are: always without `apps:`; with them,
+    /// only as an app that runs there sees it ([`Config::for_app`]).
+    pub fn has_target(&self) -> bool {
+        !self.overlay.is_empty()
+    }
+
+    /// What names a promotion's branch (`promote/SLOT/VERSION`) and pull-request label
+    /// (`promote:SLOT`): the environment, and the app when promote.yaml declares apps (so two
+    /// apps' promotions to one environment neither share a branch nor supersede each other).
+    pub fn slot(&self) -> String {
+        match &self.app {
+            Some(app) => format!("{}/{app}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// The directory Argo CD's Application is expected to deploy from: the overlay; for image
     /// fields, the Helm chart when given, else the directory of the file.
     pub fn source_dir(&self) -> String {
@@ -285,6 +307,80 @@ mod tests {
             F,
             &format!("apiVersion: {API_VERSION}\nkind: {KIND}\n{body}"),
         )
+    }
+
+    #[test]
+    fn apps_are_listed_or_discovered_and_scope_the_environments() {
+        let c = parse("environments:\n  - {name: staging, mode: direct}\n  - {name: prod, from: staging, protected: true}\napps:\n  - name: cart\n    environments:\n      staging: {overlay: apps/cart/overlays/staging, argocd: {app: cart-staging}}\n      prod: {overlay: apps/cart/overlays/prod/}\n  - name: shop\n    environments:\n      prod: {targets: [{helmValues: {file: charts/shop/values-prod.yaml, chart: charts/shop, images: {shop: {image: ghcr.io/acme/shop, tag: image.tag}}}}]}\n").unwrap();
+        assert!(c.has_apps());
+        assert_eq!(c.apps().len(), 2);
+        let cart = c.for_app("cart").unwrap();
+        let staging = cart.env("staging").unwrap();
+        assert_eq!(staging.overlay, "apps/cart/overlays/staging");
+        assert_eq!(staging.app.as_deref(), Some("cart"));
+        assert_eq!(staging.mode, Mode::Direct);
+        assert_eq!(staging.argocd.as_ref().unwrap().app, "cart-staging");
+        assert!(cart.env("prod").unwrap().protected);
+        let shop = c.for_app("shop").unwrap();
+        assert_eq!(
+            shop.env("prod").unwrap().overlay,
+            "charts/shop/values-prod.yaml"
+        );
+        // shop does not run in staging: no target there.
+        assert_eq!(shop.env("staging").unwrap().overlay, "");
+        let all: Vec<&str> = c
+            .select_apps(&[])
+            .unwrap()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(all, ["cart", "shop"]);
+        let some = c.select_apps(&["s*".into()]).unwrap();
+        assert_eq!(some[0].name, "shop");
+        let e = c.select_apps(&["nope".into()]).unwrap_err();
+        assert!(
+            e.problem.contains("--app nope") && e.fix.contains("cart, shop"),
+            "{e}"
+        );
+        assert!(c.for_app("nope").unwrap_err().fix.contains("cart, shop"));
+
+        let d = parse("environments: [{name: staging}, {name: prod}]\napps: {discover: \"apps/*/overlays/{env}\", argocd: {app: \"{app}-{env}\"}}\n").unwrap();
+        let Apps::Discover(pattern) = &d.apps else {
+            panic!("{:?}", d.apps)
+        };
+        assert_eq!(
+            pattern.app_env("cart", "prod").argocd.unwrap().namespace,
+            "argocd"
+        );
+    }
+
+    #[test]
+    fn apps_errors_name_the_key() {
+        let err = |body: &str| parse(body).unwrap_err();
+        let e = err(
+            "environments: [{name: prod, overlay: k/prod}]\napps: [{name: cart, environments: {prod: {overlay: a/prod}}}]\n",
+        );
+        assert_eq!(e.key, "environments[0].overlay");
+        let e = err(
+            "environments: [{name: prod}]\napps: [{name: cart, environments: {qa: {overlay: a/qa}}}]\n",
+        );
+        assert_eq!(e.key, "apps[0].environments.qa");
+        assert!(e.fix.contains("prod"), "{e}");
+        let e =
+            err("environments: [{name: prod}]\napps: [{name: cart, environments: {prod: {}}}]\n");
+        assert_eq!(e.key, "apps[0].environments.prod.overlay");
+        let e = err(
+            "environments: [{name: prod}]\napps: [{name: cart, environments: {prod: {overlay: a}}}, {name: cart, environments: {prod: {overlay: b}}}]\n",
+        );
+        assert_eq!(e.key, "apps[1].name");
+        let e = err(
+            "environments: [{name: prod}]\napps: [{name: \"a/b\", environments: {prod: {overlay: a}}}]\n",
+        );
+        assert_eq!(e.key, "apps[0].name");
+        let e = err("environments: [{name: prod}]\napps: {discover: \"apps/overlays/{env}\"}\n");
+        assert_eq!(e.key, "apps.discover");
+        let e = err("environments: [{name: prod}]\napps: {discover: \"apps/x*/{env}\"}\n");
+        assert_eq!(e.key, "apps.discover");
     }
 
     #[test]

@@ -21,6 +21,40 @@ pub(super) struct RawConfig {
     pub(super) environments: Vec<RawEnv>,
     #[serde(default)]
     pub(super) waves: Vec<RawWave>,
+    pub(super) apps: Option<RawApps>,
+}
+
+/// `apps:`: a list of apps, or a pattern that finds them in the repository.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawApps {
+    Listed(Vec<RawApp>),
+    Discover(RawDiscover),
+}
+
+/// `apps: [{name: cart, environments: {staging: {overlay: …}, prod: {targets: […]}}}]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApp {
+    pub(super) name: String,
+    pub(super) environments: BTreeMap<String, RawAppEnv>,
+}
+
+/// Where one app pins its images in one environment, and its Argo CD Application there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAppEnv {
+    pub(super) overlay: Option<String>,
+    pub(super) targets: Option<Vec<RawTarget>>,
+    pub(super) argocd: Option<RawArgo>,
+}
+
+/// `apps: {discover: "apps/*/overlays/{env}", argocd: {app: "{app}-{env}"}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDiscover {
+    pub(super) discover: String,
+    pub(super) argocd: Option<RawArgo>,
 }
 
 /// `waves: [{name: prod, environments: [prod-eu, prod-us]}]`.
@@ -205,7 +239,7 @@ pub(super) struct RawPrometheusCheck {
     pub(super) headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawArgo {
     pub(super) app: String,

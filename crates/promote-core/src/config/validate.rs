@@ -78,9 +78,11 @@ pub(super) fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError
     }
     let mut names = BTreeSet::new();
     let mut environments = Vec::new();
+    let with_apps = raw.apps.is_some();
     for (i, e) in raw.environments.into_iter().enumerate() {
-        environments.push(environment(file, i, e, git.mode, &mut names)?);
+        environments.push(environment(file, i, e, (git.mode, with_apps), &mut names)?);
     }
+    let apps = super::apps::apps(file, raw.apps, &names)?;
     for (i, e) in environments.iter().enumerate() {
         check_from(file, i, e, &environments, &names)?;
     }
@@ -93,6 +95,7 @@ pub(super) fn validate(file: &str, raw: RawConfig) -> Result<Config, ConfigError
         approver_keys,
         environments,
         waves,
+        apps,
     })
 }
 
@@ -167,18 +170,35 @@ fn environment(
     file: &str,
     i: usize,
     e: RawEnv,
-    default_mode: Mode,
+    (default_mode, with_apps): (Mode, bool),
     names: &mut BTreeSet<String>,
 ) -> Result<Environment, ConfigError> {
     let key = |k: &str| format!("environments[{i}].{k}");
     check_env_name(file, &key("name"), &e.name, names)?;
-    let (overlay, pins) = super::targets::pins(file, &key, e.overlay, e.targets)?;
-    let argocd = e.argocd.map(|a| ArgoTarget {
-        app: a.app,
-        namespace: a.namespace.unwrap_or_else(|| "argocd".into()),
-        context: a.context,
-        server: a.server,
-    });
+    let (overlay, pins) = if with_apps {
+        // With `apps:`, each app says where its images are in this environment.
+        if e.overlay.is_some() || e.targets.is_some() || e.argocd.is_some() {
+            return Err(problem(
+                file,
+                key(if e.overlay.is_some() {
+                    "overlay"
+                } else if e.targets.is_some() {
+                    "targets"
+                } else {
+                    "argocd"
+                }),
+                "promote.yaml declares `apps:`, so each app names its own target and Argo CD Application",
+                format!(
+                    "move it under the app: `apps: [{{name: APP, environments: {{{}: {{overlay: DIR, argocd: {{app: NAME}}}}}}}}]`",
+                    e.name
+                ),
+            ));
+        }
+        (String::new(), super::Pins::Kustomize)
+    } else {
+        super::targets::pins(file, &key, e.overlay, e.targets)?
+    };
+    let argocd = e.argocd.map(argo_target);
     let policies = |list: Vec<RawPolicy>, op: &str| -> Result<Vec<PolicyRef>, ConfigError> {
         list.into_iter()
             .enumerate()
@@ -207,7 +227,18 @@ fn environment(
         allow_override: e.allow_override,
         stable: e.stable,
         argocd,
+        app: None,
     })
+}
+
+/// `argocd:` of an environment or an app (namespace `argocd` unless given).
+pub(super) fn argo_target(a: super::raw::RawArgo) -> ArgoTarget {
+    ArgoTarget {
+        app: a.app,
+        namespace: a.namespace.unwrap_or_else(|| "argocd".into()),
+        context: a.context,
+        server: a.server,
+    }
 }
 
 fn check_env_name(

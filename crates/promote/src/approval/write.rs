@@ -254,7 +254,7 @@ fn bound_images(
     if !here.is_empty() {
         return Ok(here);
     }
-    let pr_branch = branch_name(&env.name, Some(version));
+    let pr_branch = branch_name(&env.slot(), Some(version));
     if let Some(tip) = session.repo.fetch_branch(&session.remote, &pr_branch)? {
         let proposed = at_version(&session.overlay_at(env, tip)?);
         if !proposed.is_empty() {

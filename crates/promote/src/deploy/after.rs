@@ -86,6 +86,20 @@ pub enum Deployment {
     Refreshed,
     /// `--wait`: how the wait ended.
     Waited { app: String, waited: Waited },
+    /// A promotion of several apps: what Argo CD did for each (`error`: that app's step failed;
+    /// the commit landed all the same).
+    Apps { apps: Vec<AppDeployment> },
+}
+
+/// One app's Argo CD step after a promotion of several apps.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppDeployment {
+    pub app: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// After a push to (or a merge into) the base branch: `--resume` turns auto-sync back on, then a
@@ -179,4 +193,118 @@ pub fn wait_options(session: &Session, timeout: Duration) -> WaitOptions {
         user: operation_user(session),
         promote_id: uuid::Uuid::new_v4().to_string(),
     }
+}
+
+/// After a promotion of several apps landed: each app as [`after_landing`] does it, except
+/// that with `--wait` every app's sync is started before the first wait, so the apps deploy
+/// side by side and the waits together take about as long as the slowest app. One app's
+/// failure is that app's (the commit landed for all).
+pub fn after_landing_apps(
+    ports: &Ports,
+    session: &Session,
+    apps: &[(String, Environment)],
+    (commit, wait, resume): (&str, Option<Duration>, bool),
+    ui: &dyn Interaction,
+) -> Vec<AppDeployment> {
+    let done = |app: &str, r: Result<Deployment, String>| match r {
+        Ok(d) => AppDeployment {
+            app: app.to_owned(),
+            deployment: Some(d),
+            error: None,
+        },
+        Err(e) => AppDeployment {
+            app: app.to_owned(),
+            deployment: None,
+            error: Some(e),
+        },
+    };
+    // Without --wait there is nothing to overlap; --resume turns each app's auto-sync back on
+    // before its sync, as for one app.
+    let (Some(timeout), false) = (wait, resume) else {
+        return apps
+            .iter()
+            .map(|(app, env)| {
+                let landing = Landing {
+                    env,
+                    commit,
+                    wait,
+                    resume,
+                };
+                done(
+                    app,
+                    after_landing(ports, session, &landing, ui).map_err(|e| e.to_string()),
+                )
+            })
+            .collect();
+    };
+    let ours = match session.repo.resolve(commit) {
+        Ok(c) => c,
+        Err(e) => {
+            return apps
+                .iter()
+                .map(|(a, _)| done(a, Err(e.to_string())))
+                .collect();
+        }
+    };
+    let opts = wait_options(session, timeout);
+    let now = decision_time(ports.clock.as_ref());
+    let conns: Vec<Option<Result<super::Conn, String>>> = apps
+        .iter()
+        .map(|(_, env)| {
+            env.argocd.as_ref().map(|_| {
+                connect(ports.argocd.as_ref(), env, Purpose::Wait).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let targets: Vec<Option<Result<super::Target<'_>, String>>> = conns
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .map(|r| r.as_ref().map(|c| c.target()).map_err(Clone::clone))
+        })
+        .collect();
+    let started: Vec<_> = apps
+        .iter()
+        .zip(&targets)
+        .map(|((_, env), t)| match t {
+            None => Ok(None),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(target)) => {
+                let job = SyncJob {
+                    session,
+                    env,
+                    target,
+                    renderer: &ports.renderer,
+                    now,
+                    opts: &opts,
+                };
+                job.start(ours, ui)
+                    .map(|s| Some((job, s)))
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .collect();
+    apps.iter()
+        .zip(started)
+        .map(|((app, env), s)| {
+            let r = match s {
+                Ok(None) => {
+                    ui.warn(&format!(
+                        "{app} has no Argo CD application in {}: nothing to wait for",
+                        env.name
+                    ));
+                    Ok(Deployment::NoApp)
+                }
+                Err(e) => Err(e),
+                Ok(Some((job, started))) => job
+                    .wait(ours, started, ui)
+                    .map(|waited| Deployment::Waited {
+                        app: job.target.app.to_string(),
+                        waited,
+                    })
+                    .map_err(|e| e.to_string()),
+            };
+            done(app, r)
+        })
+        .collect()
 }

@@ -18,7 +18,7 @@ pub mod target;
 pub mod wait;
 pub mod windows;
 
-pub use after::{Deployment, Landing};
+pub use after::{AppDeployment, Deployment, Landing};
 pub use connect::{ArgoReads, Conn, EarlyReads, Read, ReadFailure, Reads, connect, one_line};
 pub use error::ArgoError;
 pub use facts::{ArgoStatus, MarkerFacts, OperationFacts, Undone, Writer};

@@ -115,6 +115,7 @@ impl Gate<'_> {
         );
         if let sdk::Operation::Promote(p) = &mut operation {
             p.wave.clone_from(&self.context.wave);
+            p.app.clone_from(&j.env.app);
         }
         let records = self.records(&operation, ui)?;
         let request = EvaluationRequest {

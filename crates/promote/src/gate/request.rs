@@ -93,6 +93,7 @@ impl Operation<'_> {
                 requested_by: actor,
                 render_diff: render_diff.iter().map(to_sdk_object).collect(),
                 wave: None,
+                app: None,
             }),
             Operation::Rollback { strategy, from, to } => sdk::Operation::Rollback(sdk::Rollback {
                 environment: env.to_owned(),
@@ -180,7 +181,13 @@ pub(crate) fn environments(
     argocd: &BTreeMap<String, sdk::ArgoCdState>,
 ) -> Result<BTreeMap<String, sdk::Environment>, PromoteError> {
     let mut out = BTreeMap::new();
-    for env in &session.config.environments {
+    // With `apps:`, the environments the app runs in.
+    for env in session
+        .config
+        .environments
+        .iter()
+        .filter(|e| e.has_target())
+    {
         let overlay = session.overlay_at(env, session.base)?;
         let images = overlay.image_map();
         let last = session

@@ -150,6 +150,64 @@ impl PolicyVerdict {
         self.decision == Decision::RequireApproval
     }
 
+    /// Several apps' verdicts as one (a promotion of several apps in one commit): the strictest
+    /// decision, and every module's verdict named after its app (`cart/semver-guard`).
+    pub fn merged(verdicts: &[(&str, &PolicyVerdict)]) -> PolicyVerdict {
+        let decision = if verdicts.iter().any(|(_, v)| v.denied()) {
+            Decision::Deny
+        } else if verdicts.iter().any(|(_, v)| v.awaiting_approval()) {
+            Decision::RequireApproval
+        } else {
+            Decision::Allow
+        };
+        let named = |app: &str, reasons: &[promote_policy::AttributedReason]| {
+            reasons
+                .iter()
+                .map(|r| promote_policy::AttributedReason {
+                    policy: format!("{app}/{}", r.policy),
+                    ..r.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut merged = PolicyVerdict {
+            decision,
+            reasons: Vec::new(),
+            overridden: Vec::new(),
+            required_approvals: Vec::new(),
+            approvals: None,
+            warnings: Vec::new(),
+            policies: Vec::new(),
+            override_: None,
+        };
+        for (app, v) in verdicts {
+            merged.reasons.extend(named(app, &v.reasons));
+            merged.overridden.extend(named(app, &v.overridden));
+            merged
+                .required_approvals
+                .extend(v.required_approvals.iter().cloned());
+            if let Some(check) = &v.approvals {
+                let all = merged.approvals.get_or_insert_with(ApprovalCheck::default);
+                all.met.extend(check.met.iter().cloned());
+                all.missing.extend(check.missing.iter().cloned());
+            }
+            merged
+                .warnings
+                .extend(v.warnings.iter().map(|w| format!("{app}: {w}")));
+            merged
+                .policies
+                .extend(v.policies.iter().map(|p| ModuleVerdict {
+                    name: format!("{app}/{}", p.name),
+                    // The trailer names the module by its origin: say whose app it judged.
+                    origin: format!("{app}: {}", p.origin),
+                    ..p.clone()
+                }));
+            if merged.override_.is_none() {
+                merged.override_.clone_from(&v.override_);
+            }
+        }
+        merged
+    }
+
     /// The required approvals the records on file do not meet (a pull request collects them).
     pub fn missing_approvals(&self) -> Vec<RequiredApproval> {
         self.approvals

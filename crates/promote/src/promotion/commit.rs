@@ -17,11 +17,11 @@ pub(super) fn commit_on(
     let repo = &session.repo;
     let sign = repo.config_bool("commit.gpgsign");
     let committer = repo.config_person().unwrap_or_else(|| plan.author.clone());
-    let changes: BTreeMap<String, Option<Vec<u8>>> = [(
-        plan.overlay_file.clone(),
-        Some(plan.new_text.clone().into_bytes()),
-    )]
-    .into();
+    let changes: BTreeMap<String, Option<Vec<u8>>> = plan
+        .edits()
+        .iter()
+        .map(|e| (e.file.to_owned(), Some(e.new_text.as_bytes().to_vec())))
+        .collect();
     let tree = repo.tree_with(base, &changes)?;
     let commit = repo.commit(
         &tree,

@@ -59,7 +59,11 @@ fn push_direct(
 ) -> Result<Landed, PromoteError> {
     let repo = &session.repo;
     let mut base = plan.base_id.unwrap_or(session.base);
-    let overlay_id = repo.path_id(base, &plan.overlay_dir)?;
+    let edits = plan.edits();
+    let overlay_ids = edits
+        .iter()
+        .map(|e| repo.path_id(base, e.dir))
+        .collect::<Result<Vec<_>, _>>()?;
     for attempt in 1..=DIRECT_ATTEMPTS {
         let (commit, sign) = commit_on(session, plan, base)?;
         ui.checkpoint("before-push");
@@ -91,17 +95,18 @@ fn push_direct(
                         remote: session.remote.clone(),
                         branch: session.base_branch.clone(),
                     })?;
-                if repo.path_id(tip, &plan.overlay_dir)? != overlay_id {
-                    return Err(raced(session, plan, tip));
+                for (e, id) in edits.iter().zip(&overlay_ids) {
+                    if repo.path_id(tip, e.dir)? != *id {
+                        return Err(raced(session, plan, e.dir, tip));
+                    }
                 }
-                // Someone else changed other files: our edit still applies as is. The base
-                // they changed may affect the render, so check it again.
-                let rerender: BTreeMap<String, Vec<u8>> = [(
-                    plan.overlay_file.clone(),
-                    plan.new_text.clone().into_bytes(),
-                )]
-                .into();
-                renderer.render(repo, tip, &rerender, &plan.render_target)?;
+                // Someone else changed other files: our edits still apply as they are. The
+                // base they changed may affect the renders, so check them again.
+                for e in &edits {
+                    let rerender: BTreeMap<String, Vec<u8>> =
+                        [(e.file.to_owned(), e.new_text.as_bytes().to_vec())].into();
+                    renderer.render(repo, tip, &rerender, e.render_target)?;
+                }
                 base = tip;
             }
         }
@@ -122,15 +127,25 @@ fn backoff(attempt: usize) -> std::time::Duration {
     std::time::Duration::from_millis(base + u64::from(jitter % 50))
 }
 
-fn raced(session: &Session, plan: &Plan, tip: CommitId) -> PromoteError {
+fn raced(session: &Session, plan: &Plan, dir: &str, tip: CommitId) -> PromoteError {
     let repo = &session.repo;
-    let env = session.config.env(&plan.environment).ok();
+    // With several apps, the one whose overlay moved.
+    let raced_plan = plan
+        .apps
+        .iter()
+        .find(|p| p.overlay_dir == dir)
+        .unwrap_or(plan);
+    let env = session
+        .config
+        .env(&plan.environment)
+        .ok()
+        .filter(|e| e.overlay == dir);
     let now = env
         .and_then(|e| session.overlay_at(e, tip).ok())
         .map(|o| EnvVersion::of(o.image_map().values()).to_string())
         .unwrap_or_else(|| "(unreadable)".into());
     let who = repo
-        .log_path(tip, &plan.overlay_dir, 1, 10_000)
+        .log_path(tip, dir, 1, 10_000)
         .ok()
         .and_then(|v| v.into_iter().next())
         .map(|c| {
@@ -144,8 +159,11 @@ fn raced(session: &Session, plan: &Plan, tip: CommitId) -> PromoteError {
         })
         .unwrap_or_else(|| (tip.short(), "someone".into()));
     PromoteError::Raced {
-        env: plan.environment.clone(),
-        from: plan
+        env: match &raced_plan.app {
+            Some(app) => format!("{} (app {app})", plan.environment),
+            None => plan.environment.clone(),
+        },
+        from: raced_plan
             .previous_version
             .clone()
             .unwrap_or_else(|| "(no tag)".into()),

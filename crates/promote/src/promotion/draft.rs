@@ -200,6 +200,8 @@ pub fn finish(
         image_check,
         supply_chain,
         base: session.base.to_string(),
+        app: env.app.clone(),
+        apps: Vec::new(),
         new_text,
         overlay_dir: env.overlay.clone(),
         render_target: target,

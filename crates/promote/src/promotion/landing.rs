@@ -194,6 +194,9 @@ fn deploy_landed(
         Landed::PrMerged(_) => merged_tip(session).transpose()?,
         _ => return None,
     };
+    if !plan.apps.is_empty() {
+        return Some(on_base.map(|commit| deploy_apps(ports, session, plan, &commit, how, ui)));
+    }
     Some(on_base.and_then(|commit| {
         ui.checkpoint("after-push-before-refresh");
         let env = session.config.env(&plan.environment)?;
@@ -218,4 +221,43 @@ fn merged_tip(session: &Session) -> Result<Option<String>, PromoteError> {
         .repo
         .remote_tip(&session.remote, &session.base_branch)?
         .map(|c| c.to_string()))
+}
+
+/// A promotion of several apps landed: each app's Application is refreshed, or with `--wait`
+/// synced and waited for ([`deploy::after::after_landing_apps`]).
+fn deploy_apps(
+    ports: &Ports,
+    session: &Session,
+    plan: &Plan,
+    commit: &str,
+    how: &LandOptions,
+    ui: &dyn Interaction,
+) -> Deployment {
+    ui.checkpoint("after-push-before-refresh");
+    let mut envs = Vec::new();
+    let mut failed = Vec::new();
+    for app in plan.apps.iter().filter_map(|p| p.app.clone()) {
+        match session
+            .config
+            .for_app(&app)
+            .map_err(PromoteError::from)
+            .and_then(|cfg| Ok(cfg.env(&plan.environment)?.clone()))
+        {
+            Ok(env) => envs.push((app, env)),
+            Err(e) => failed.push(deploy::AppDeployment {
+                app,
+                deployment: None,
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    let mut apps = deploy::after::after_landing_apps(
+        ports,
+        session,
+        &envs,
+        (commit, how.wait, how.resume),
+        ui,
+    );
+    apps.extend(failed);
+    Deployment::Apps { apps }
 }

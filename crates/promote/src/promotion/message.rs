@@ -3,6 +3,7 @@
 //! trailer's value comes from the tool; user text cannot add or change one.
 
 use promote_core::Person;
+use promote_core::image::ImageChange;
 use promote_core::trailers::{self, Trailers};
 
 use super::draft::{Checks, Draft};
@@ -63,16 +64,14 @@ pub fn commit_message(
     if let Some(m) = note {
         body.push(m.to_owned());
     }
-    let width = d.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    let mut table = format!("{}:\n", d.overlay.file());
-    for c in &d.changes {
-        table.push_str(&format!("  {:width$}  {} -> {}\n", c.name, c.from, c.to));
-    }
-    body.push(table);
+    body.push(image_table(d.overlay.file(), &d.changes));
     let mut t = Trailers::default();
     t.push(trailers::PROMOTED_BY, author.to_string());
     t.push(trailers::ENVIRONMENT, env);
     t.push(trailers::VERSION, version);
+    if let Some(app) = &d.env.app {
+        t.push(trailers::APP, app);
+    }
     match subject {
         Subject::Promotion { from } => {
             if let Some(up) = from {
@@ -93,4 +92,14 @@ pub fn commit_message(
     images.add_trailers(&mut t);
     supply_chain.add_trailers(&mut t);
     trailers::message(&title, &body, &t)
+}
+
+/// The body's table of a file's image changes: `FILE:` then `  name  from -> to` per image.
+pub fn image_table(file: &str, changes: &[ImageChange]) -> String {
+    let width = changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut table = format!("{file}:\n");
+    for c in changes {
+        table.push_str(&format!("  {:width$}  {} -> {}\n", c.name, c.from, c.to));
+    }
+    table
 }

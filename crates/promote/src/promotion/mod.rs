@@ -11,6 +11,7 @@ mod commit;
 pub mod direct;
 pub mod draft;
 pub mod landing;
+pub mod many;
 pub mod message;
 pub mod outcome;
 pub mod pr;
@@ -59,10 +60,16 @@ pub struct Request {
     pub after: AfterDeploy,
     /// A promotion in waves: which wave this is.
     pub wave: Option<sdk::Wave>,
+    /// `--app PATTERN,...` / `--all-apps` (empty list): several apps in one commit
+    /// ([`many`]); `None`: one environment (or the one app `--app NAME` scoped the session to).
+    pub apps: Option<Vec<String>>,
 }
 
 /// Promote: see the module docs.
-pub fn run(ports: &Ports, req: Request, ui: &dyn Interaction) -> Result<Outcome, PromoteError> {
+pub fn run(ports: &Ports, mut req: Request, ui: &dyn Interaction) -> Result<Outcome, PromoteError> {
+    if let Some(patterns) = req.apps.take() {
+        return many::run(ports, req, &patterns, ui);
+    }
     let images = ImageCheck::for_mode(req.images, ports)?;
     ports.policies.warm();
     // The render is the slow part and needs only git objects: start it from the last-fetched

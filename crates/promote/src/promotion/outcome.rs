@@ -126,6 +126,12 @@ pub struct PromotionResult<'a> {
     /// The rollback a failed deploy triggered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_rollback: Option<&'a crate::after_deploy::AutoRollback>,
+    /// The app promoted (promote.yaml `apps:`), when one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<&'a str>,
+    /// A promotion of several apps: each app's own plan (this document sums them).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub apps: &'a [Plan],
 }
 
 /// An image change and, where known, its source.
@@ -205,6 +211,8 @@ fn already_at<'a>(kind: &'static str, a: &'a AlreadyAt) -> PromotionResult<'a> {
         deployment: None,
         verification: None,
         auto_rollback: None,
+        app: None,
+        apps: &[],
     }
 }
 
@@ -259,5 +267,7 @@ fn of_plan<'a>(
         deployment: None,
         verification: None,
         auto_rollback: None,
+        app: plan.app.as_deref(),
+        apps: &plan.apps,
     }
 }

@@ -82,7 +82,7 @@ pub(crate) fn land(
     opts: &PrOptions<'_>,
     ui: &dyn Interaction,
 ) -> Result<Landed, PromoteError> {
-    let branch = branch_name(&plan.environment, plan.version.as_deref());
+    let branch = branch_name(&plan.slot(), plan.version.as_deref());
     // The pull request as it stands, read before anything is pushed (a wrong token, a missing
     // repository or no access fail here); without a token its reviews cannot be read, and a
     // missing approval must not pass as met.
@@ -186,7 +186,7 @@ fn open_pull_request(
     };
     let (body_text, overflow) = body(o, &check);
     let request = PromotionPullRequest {
-        env_label: forge::env_label(&env.name),
+        env_label: forge::env_label(&plan.slot()),
         pr: NewPullRequest {
             title,
             body: body_text,
@@ -435,7 +435,12 @@ fn push_branch(
     let repo = &session.repo;
     let mut base = plan.base_id.unwrap_or(session.base);
     let same_change = |tip: CommitId| -> Result<bool, PromoteError> {
-        Ok(repo.read_file(tip, &plan.overlay_file)?.as_deref() == Some(plan.new_text.as_bytes()))
+        for e in plan.edits() {
+            if repo.read_file(tip, e.file)?.as_deref() != Some(e.new_text.as_bytes()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     };
     let taken = || PromoteError::BranchTaken {
         branch: branch.to_owned(),
@@ -605,7 +610,7 @@ fn body(o: &Opening<'_>, check: &ApprovalCheck) -> (String, Vec<String>) {
         plan.environment,
         plan.base.get(..7).unwrap_or(&plan.base),
         session.remote,
-        branch_name(&plan.environment, plan.version.as_deref())
+        branch_name(&plan.slot(), plan.version.as_deref())
     );
     release_section(&mut s, plan);
     supply_chain_section(&mut s, plan);

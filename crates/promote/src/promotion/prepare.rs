@@ -83,7 +83,7 @@ pub fn prepare_with(
         return Ok((already, KnownPr::Unread));
     }
     let known = match read_pr {
-        Some(read) => KnownPr::from(read(&branch_name(&env.name, version.as_deref()))?),
+        Some(read) => KnownPr::from(read(&branch_name(&env.slot(), version.as_deref()))?),
         None => KnownPr::Unread,
     };
     let pr_approvals = match &known {

@@ -134,7 +134,17 @@ pub fn verify(
     };
     let author = repo.commit_info(to_commit)?.author;
     let mut environments = Vec::new();
-    for env in &session.config.environments {
+    if session.config.has_apps() && !session.config.environments.iter().any(|e| e.has_target()) {
+        return Err(PromoteError::Usage(
+            "promote.yaml declares apps: `verify` checks one app's environments; run it per app with --app NAME".into(),
+        ));
+    }
+    for env in session
+        .config
+        .environments
+        .iter()
+        .filter(|e| e.has_target())
+    {
         if !inputs_changed(session, env, from_commit, to_commit)? {
             continue;
         }
