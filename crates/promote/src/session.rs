@@ -369,15 +369,6 @@ fn read_config(
     Ok(Config::parse(&label, &text)?)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn normalize_paths() {
-        assert_eq!(super::normalize("kustomize/prod/../base"), "kustomize/base");
-        assert_eq!(super::normalize("./a//b/."), "a/b");
-    }
-}
-
 /// `apps: {discover: PATTERN}`: the apps are the directories the pattern matches at the base
 /// tip that hold a kustomization, per environment. A directory whose name is not a valid app
 /// name is passed over (it could not be named on the command line or in a trailer).
@@ -407,4 +398,13 @@ fn discover_apps(repo: &Repo, base: CommitId, config: Config) -> Result<Config, 
         }
     }
     Ok(config.discovered(found.into_values().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalize_paths() {
+        assert_eq!(super::normalize("kustomize/prod/../base"), "kustomize/base");
+        assert_eq!(super::normalize("./a//b/."), "a/b");
+    }
 }

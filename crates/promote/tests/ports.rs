@@ -239,6 +239,7 @@ fn promote_staging(ports: &Ports) -> Outcome {
         override_reason: None,
         after: Default::default(),
         wave: None,
+        apps: None,
     };
     promotion::run(ports, req, &Quiet).unwrap()
 }

@@ -293,7 +293,7 @@ fn app(
             AppEnv {
                 overlay,
                 pins,
-                argocd: e.argocd.map(super::validate::argo_target),
+                argocd: e.argocd.map(super::common::argo_target),
             },
         );
     }
@@ -323,7 +323,7 @@ fn discover(file: &str, d: RawDiscover) -> Result<Apps, ConfigError> {
     }
     Ok(Apps::Discover(Discover {
         pattern,
-        argocd: d.argocd.map(super::validate::argo_target),
+        argocd: d.argocd.map(super::common::argo_target),
     }))
 }
 

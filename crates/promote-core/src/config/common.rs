@@ -97,3 +97,13 @@ pub(super) fn policy_ref(file: &str, key: &str, p: RawPolicy) -> Result<PolicyRe
         key: key.to_owned(),
     })
 }
+
+/// `argocd:` of an environment or an app (namespace `argocd` unless given).
+pub(super) fn argo_target(a: super::raw::RawArgo) -> super::ArgoTarget {
+    super::ArgoTarget {
+        app: a.app,
+        namespace: a.namespace.unwrap_or_else(|| "argocd".into()),
+        context: a.context,
+        server: a.server,
+    }
+}

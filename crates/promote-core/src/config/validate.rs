@@ -6,8 +6,8 @@ use super::common::{policy_ref, problem};
 
 use super::raw::{RawApproverKeys, RawConfig, RawEnv, RawPolicy};
 use super::{
-    API_VERSION, ApproverKeys, ArgoTarget, Config, ConfigError, Environment, GitSettings, KIND,
-    Mode, PolicyRef, RESERVED_NAMES,
+    API_VERSION, ApproverKeys, Config, ConfigError, Environment, GitSettings, KIND, Mode,
+    PolicyRef, RESERVED_NAMES,
 };
 
 fn parse_mode(
@@ -198,7 +198,7 @@ fn environment(
     } else {
         super::targets::pins(file, &key, e.overlay, e.targets)?
     };
-    let argocd = e.argocd.map(argo_target);
+    let argocd = e.argocd.map(super::common::argo_target);
     let policies = |list: Vec<RawPolicy>, op: &str| -> Result<Vec<PolicyRef>, ConfigError> {
         list.into_iter()
             .enumerate()
@@ -229,16 +229,6 @@ fn environment(
         argocd,
         app: None,
     })
-}
-
-/// `argocd:` of an environment or an app (namespace `argocd` unless given).
-pub(super) fn argo_target(a: super::raw::RawArgo) -> ArgoTarget {
-    ArgoTarget {
-        app: a.app,
-        namespace: a.namespace.unwrap_or_else(|| "argocd".into()),
-        context: a.context,
-        server: a.server,
-    }
 }
 
 fn check_env_name(

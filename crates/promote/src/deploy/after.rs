@@ -206,18 +206,7 @@ pub fn after_landing_apps(
     (commit, wait, resume): (&str, Option<Duration>, bool),
     ui: &dyn Interaction,
 ) -> Vec<AppDeployment> {
-    let done = |app: &str, r: Result<Deployment, String>| match r {
-        Ok(d) => AppDeployment {
-            app: app.to_owned(),
-            deployment: Some(d),
-            error: None,
-        },
-        Err(e) => AppDeployment {
-            app: app.to_owned(),
-            deployment: None,
-            error: Some(e),
-        },
-    };
+    let done = AppDeployment::of;
     // Without --wait there is nothing to overlap; --resume turns each app's auto-sync back on
     // before its sync, as for one app.
     let (Some(timeout), false) = (wait, resume) else {
@@ -307,4 +296,19 @@ pub fn after_landing_apps(
             done(app, r)
         })
         .collect()
+}
+
+impl AppDeployment {
+    /// App `app`'s step: what Argo CD did, or why that failed.
+    fn of(app: &str, r: Result<Deployment, String>) -> AppDeployment {
+        let (deployment, error) = match r {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(e)),
+        };
+        AppDeployment {
+            app: app.to_owned(),
+            deployment,
+            error,
+        }
+    }
 }
