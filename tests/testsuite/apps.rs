@@ -309,3 +309,71 @@ fn discovered_apps_are_the_overlays_the_pattern_finds() {
         ]
     );
 }
+
+#[test]
+fn an_approval_counts_for_its_app_only() {
+    let config = listed()
+        .replace(
+            "        - module: builtin:semver-guard\n",
+            "        - module: builtin:qa-approved\n          settings: {requireVerified: false}\n",
+        )
+        .replace("apps:\n", "approvers: {qa: [qa@example.com]}\napps:\n");
+    let kit = shop(&config);
+    let qa = kit.person("qa", "Quinn QA", "qa@example.com");
+    let approve = kit.run_bin(
+        BIN,
+        &qa,
+        &[],
+        &["approve", "staging", "v1.0.1", "--app", "cart"],
+    );
+    assert_eq!(approve.code, 0, "{}\n{}", approve.stdout, approve.stderr);
+    let record = kit.origin_git(&["log", "-1", "--format=%B", "promote/approvals"]);
+    assert!(record.contains("Promote-App: cart\n"), "{record}");
+
+    // cart's approval lets cart through, not checkout.
+    let cart = run(
+        &kit,
+        &["prod", "--from", "staging", "--app", "cart", "--dry-run"],
+    );
+    assert_eq!(cart.code, 0, "{}\n{}", cart.stdout, cart.stderr);
+    let checkout = run(
+        &kit,
+        &[
+            "prod",
+            "--from",
+            "staging",
+            "--app",
+            "checkout",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(checkout.code, 4, "{}\n{}", checkout.stdout, checkout.stderr);
+    // Together: the apps without an approval hold them all back.
+    let all = run(
+        &kit,
+        &["prod", "--from", "staging", "--all-apps", "-o", "json"],
+    );
+    assert_eq!(all.code, 4, "{}\n{}", all.stdout, all.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    let decisions: Vec<(&str, &str)> = doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["app"].as_str().unwrap(),
+                p["policy"]["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("cart", "allow"),
+            ("checkout", "require-approval"),
+            ("shop", "require-approval")
+        ]
+    );
+    assert_eq!(doc["result"], "awaiting-approval", "{doc}");
+    assert_eq!(kit.origin_git(&["rev-list", "--count", "main"]).trim(), "1");
+}

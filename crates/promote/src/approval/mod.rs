@@ -40,7 +40,7 @@ pub use decide::{
     covers, in_force, summary,
 };
 pub use identity::{Identity, authorize, entry_matches};
-pub use read::{IgnoredRecord, Records, list};
+pub use read::{IgnoredRecord, Records, list, list_for};
 pub use record::{ApprovalRecord, Approver, Verdict, Verification, parse_record, record_message};
 pub use write::{RecordRequest, Recorded, record};
 

@@ -45,11 +45,31 @@ pub struct IgnoredRecord {
 /// Every record on the approvals branch, in time order (oldest first), checked against the
 /// base tip's `approvers` and `approverKeys`. Commits on the branch that are not records are
 /// skipped; malformed records are skipped with a warning.
+///
+/// With `apps:`, a record counts for its app only: these are the records of the app the
+/// session is scoped to (`--app`), or those that name no app.
 pub fn list(session: &Session, ui: &dyn Interaction) -> Result<Records, PromoteError> {
+    let app = session
+        .config
+        .environments
+        .first()
+        .and_then(|e| e.app.as_deref());
+    list_for(session, app, ui)
+}
+
+/// [`list`] for app `app` (`None`: the records that name no app).
+pub fn list_for(
+    session: &Session,
+    app: Option<&str>,
+    ui: &dyn Interaction,
+) -> Result<Records, PromoteError> {
     let Some(tip) = approvals_tip(session)? else {
         return Ok(Records::default());
     };
-    records_from(session, tip, ui)
+    let mut records = records_from(session, tip, ui)?;
+    records.counted.retain(|r| r.app.as_deref() == app);
+    records.ignored.retain(|i| i.record.app.as_deref() == app);
+    Ok(records)
 }
 
 pub(super) fn records_from(

@@ -200,6 +200,9 @@ pub struct ApprovalRecord {
     pub verdict: Verdict,
     /// The images (tag and digest) the environment ran when the verdict was given.
     pub images: BTreeMap<String, ImageRef>,
+    /// The app (promote.yaml `apps:`) the verdict is about: it counts for that app only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub by: Approver,
     /// RFC 3339, UTC.
     pub at: String,
@@ -225,6 +228,9 @@ pub fn record_message(r: &ApprovalRecord) -> String {
     t.push(trailers::ENVIRONMENT, &r.environment);
     t.push(trailers::VERSION, &r.version);
     t.push(ROLE, &r.role);
+    if let Some(app) = &r.app {
+        t.push(trailers::APP, app);
+    }
     for (name, image) in &r.images {
         let mut v = name.clone();
         if let Some(tag) = &image.tag {
@@ -309,6 +315,7 @@ pub fn parse_record(message: &str) -> Option<Result<ApprovalRecord, String>> {
             role: need(ROLE)?,
             verdict,
             images,
+            app: t.get(trailers::APP).map(str::to_owned),
             by,
             at: need(AT)?,
             note,
@@ -341,6 +348,7 @@ pub(crate) mod tests {
                 },
             )]
             .into(),
+            app: None,
             by: Approver {
                 name: Some(who.into()),
                 email: Some(format!("{who}@example.com")),

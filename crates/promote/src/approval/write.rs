@@ -69,6 +69,7 @@ pub fn record(
         role: req.role.clone(),
         verdict: req.verdict,
         images,
+        app: env.app.clone(),
         by: approver,
         at: format_utc(clock.now()),
         note,

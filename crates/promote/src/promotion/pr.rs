@@ -138,6 +138,9 @@ fn approvals_check(
     if opts.required.is_empty() {
         return Ok(ApprovalCheck::default());
     }
+    if !plan.apps.is_empty() {
+        return apps_approvals_check(session, plan, existing, ui);
+    }
     let records = approval::list(session, ui)?.counted;
     let promoted: ImageMap = plan
         .images
@@ -151,6 +154,43 @@ fn approvals_check(
         &records,
         existing.map(|e| e.for_env(&plan.environment)),
     ))
+}
+
+/// [`approvals_check`] of several apps: each app's required approvals against its own records
+/// (a record counts for its app only) and the pull request's reviews.
+fn apps_approvals_check(
+    session: &Session,
+    plan: &Plan,
+    existing: Option<&ExistingPr>,
+    ui: &dyn Interaction,
+) -> Result<ApprovalCheck, PromoteError> {
+    let mut check = ApprovalCheck::default();
+    for p in &plan.apps {
+        let required = p
+            .policy
+            .as_ref()
+            .map(|v| v.required_approvals.clone())
+            .unwrap_or_default();
+        if required.is_empty() {
+            continue;
+        }
+        let records = approval::list_for(session, p.app.as_deref(), ui)?.counted;
+        let promoted: ImageMap = p
+            .images
+            .iter()
+            .map(|c| (c.name.clone(), c.to.clone()))
+            .collect();
+        let one = approval::check_required(
+            &required,
+            p.version.as_deref().unwrap_or("mixed"),
+            &promoted,
+            &records,
+            existing.map(|e| e.for_env(&plan.environment)),
+        );
+        check.met.extend(one.met);
+        check.missing.extend(one.missing);
+    }
+    Ok(check)
 }
 
 /// A pull request being opened for a pushed promotion branch.
