@@ -377,3 +377,58 @@ fn an_approval_counts_for_its_app_only() {
     assert_eq!(doc["result"], "awaiting-approval", "{doc}");
     assert_eq!(kit.origin_git(&["rev-list", "--count", "main"]).trim(), "1");
 }
+
+/// Two apps' Applications on the Argo CD stand-in: the example's prod overlay and a mirror of
+/// it in its own namespace, promoted together and waited for together.
+#[test]
+fn a_wait_on_several_apps_syncs_each_application_to_the_one_commit() {
+    use super::argocd::{PROD, app, bed_with, example_app, run, runs};
+    use promote_testkit::argocd::ArgoVersion;
+    let mut bed = bed_with(ArgoVersion::V3_5, false, &[PROD]);
+    let prod = bed
+        .kit
+        .origin_file("kustomize/prod/kustomization.yaml")
+        .unwrap();
+    bed.kit.put(
+        "kustomize/mirror-prod/kustomization.yaml",
+        &prod.replace(
+            "namespace: microservices-demo-prod",
+            "namespace: microservices-demo-mirror",
+        ),
+    );
+    bed.kit.put(
+        "promote.yaml",
+        "apiVersion: promote.kubectl.io/v1alpha1\nkind: PromotionConfig\ngit: {remote: origin, baseBranch: main, mode: direct}\nenvironments:\n  - name: prod\napps:\n  - name: boutique\n    environments:\n      prod: {overlay: kustomize/prod, argocd: {app: prod-microservices-demo}}\n  - name: mirror\n    environments:\n      prod: {overlay: kustomize/mirror-prod, argocd: {app: prod-mirror}}\n",
+    );
+    bed.kit.commit("two apps in prod");
+    let mut mirror = example_app(&bed.kit, PROD);
+    mirror["metadata"]["name"] = serde_json::json!("prod-mirror");
+    mirror["spec"]["source"]["path"] = serde_json::json!("kustomize/mirror-prod");
+    mirror["spec"]["destination"]["namespace"] = serde_json::json!("microservices-demo-mirror");
+    bed.argo.create_application(mirror);
+
+    let r = run(
+        &bed,
+        &["prod", "v1.0.1", "--all-apps", "--wait=60s", "-o", "json"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let head = bed.kit.origin_head();
+    for name in [PROD, "prod-mirror"] {
+        let a = app(&bed, name);
+        let last = a["status"]["history"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["revision"], head.as_str(), "{name}: {a}");
+        assert_eq!(a["status"]["health"]["status"], "Healthy", "{name}");
+        assert!(runs(&bed, name, "v1.0.1"), "{name}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let apps = doc["deployment"]["apps"].as_array().unwrap();
+    assert_eq!(apps.len(), 2, "{doc}");
+    for a in apps {
+        assert_eq!(a["deployment"]["argocd"], "waited", "{a}");
+    }
+}

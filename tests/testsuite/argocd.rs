@@ -80,7 +80,7 @@ fn bed_opts(options: Options, prod_auto_sync: bool, apps: &[&str]) -> Bed {
 
 /// The example's Application `name` (`examples/gitops/argocd/`), its `repoURL` pointing at
 /// the test's origin.
-fn example_app(kit: &GitOps, name: &str) -> Value {
+pub(super) fn example_app(kit: &GitOps, name: &str) -> Value {
     let file = workspace_root().join(format!("examples/gitops/argocd/{name}.yaml"));
     let text = std::fs::read_to_string(&file).unwrap();
     let mut doc: Value = promote_core::yaml::from_str(&file.display().to_string(), &text).unwrap();
