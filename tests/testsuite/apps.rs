@@ -432,3 +432,72 @@ fn a_wait_on_several_apps_syncs_each_application_to_the_one_commit() {
         assert_eq!(a["deployment"]["argocd"], "waited", "{a}");
     }
 }
+
+/// PR mode: one pull request for several apps, on a branch and label of their own (a later
+/// promotion of one app does not supersede it), its body saying whose each image is.
+#[test]
+fn several_apps_open_one_pull_request() {
+    use promote_testkit::forge::{FakeForge, Vendor};
+    const TOKEN: &str = "tok-apps-0123456789";
+    let forge = FakeForge::start(Vendor::GitHub);
+    forge
+        .add_user("promoter", Some(TOKEN))
+        .add_repo("acme/gitops");
+    let config = listed()
+        .replace("mode: direct}", "mode: pr}")
+        .replacen(
+            "environments:\n",
+            &format!(
+                "forge: {{type: github, url: \"{}\", repo: acme/gitops, tokenEnv: FORGE_TOKEN}}\nenvironments:\n",
+                forge.api_url()
+            ),
+            1,
+        );
+    let kit = shop(&config);
+    let promote = |args: &[&str]| kit.run_bin(BIN, &kit.clone, &[("FORGE_TOKEN", TOKEN)], args);
+    let r = promote(&["prod", "--from", "staging", "--app", "cart,shop"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let pulls = forge.pulls("acme/gitops");
+    assert_eq!(pulls.len(), 1, "{}", r.stderr);
+    let pr = &pulls[0];
+    assert!(
+        pr.head.starts_with("promote/prod/apps-") && pr.head.ends_with("/v1.0.1"),
+        "{}",
+        pr.head
+    );
+    assert!(
+        pr.labels
+            .iter()
+            .any(|l| l.starts_with("promote:prod/apps-")),
+        "{:?}",
+        pr.labels
+    );
+    for part in [
+        "| App | Image | From | To |",
+        "| cart | `ghcr.io/acme/cart` | `v1.0.0` | `v1.0.1` |",
+        "| shop | `shop` | `v1.0.0` | `v1.0.1` |",
+        "built `apps/cart/overlays/prod`, `charts/shop/values-prod.yaml`",
+    ] {
+        assert!(pr.body.contains(part), "missing `{part}` in:\n{}", pr.body);
+    }
+    let files = kit.origin_git(&["show", "--name-only", "--format=", &pr.head]);
+    assert_eq!(
+        files.lines().collect::<Vec<_>>(),
+        [
+            "apps/cart/overlays/prod/kustomization.yaml",
+            "charts/shop/values-prod.yaml"
+        ]
+    );
+    // checkout alone: its own branch and pull request; the two-app one stays open.
+    let r = promote(&["prod", "--from", "staging", "--app", "checkout"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let pulls = forge.pulls("acme/gitops");
+    assert_eq!(pulls.len(), 2);
+    assert_eq!(pulls[1].head, "promote/prod/checkout/v1.0.1");
+    assert!(
+        pulls
+            .iter()
+            .all(|p| p.state == promote_testkit::forge::FakePrState::Open),
+        "{pulls:?}"
+    );
+}

@@ -238,11 +238,26 @@ pub struct PolicyRef {
 impl Config {
     /// Parse and validate. `file` says where the text came from (used in every error).
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = yaml::from_str(file, text).map_err(|e| ConfigError {
-            file: file.to_owned(),
-            key: "(document)".into(),
-            problem: strip_file_prefix(&e.to_string(), file),
-            fix: "see the promote.yaml reference in the README; unknown keys are refused so that typos do not pass silently".into(),
+        let raw: RawConfig = yaml::from_str(file, text).map_err(|e| {
+            let problem = strip_file_prefix(&e.to_string(), file);
+            // serde says only that no shape matched: say which two shapes there are.
+            match problem.split_once("data did not match any variant of untagged enum RawApps") {
+                Some((at, _)) => ConfigError {
+                    file: file.to_owned(),
+                    key: "apps".into(),
+                    problem: format!(
+                        "{}neither a list of apps nor a discover pattern",
+                        at.trim_start_matches("error: ")
+                    ),
+                    fix: "write `apps: [{name: cart, environments: {prod: {overlay: apps/cart/overlays/prod, argocd: {app: cart-prod}}}}]` (each app: name and environments; each environment: overlay or targets, and argocd) or `apps: {discover: \"apps/*/overlays/{env}\", argocd: {app: \"{app}-{env}\"}}`".into(),
+                },
+                None => ConfigError {
+                    file: file.to_owned(),
+                    key: "(document)".into(),
+                    problem,
+                    fix: "see the promote.yaml reference in the README; unknown keys are refused so that typos do not pass silently".into(),
+                },
+            }
         })?;
         validate(file, raw)
     }
@@ -377,6 +392,14 @@ mod tests {
             "environments: [{name: prod}]\napps: [{name: \"a/b\", environments: {prod: {overlay: a}}}]\n",
         );
         assert_eq!(e.key, "apps[0].name");
+        let e = err(
+            "environments: [{name: prod}]\napps: [{name: cart, environments: {prod: {overlai: a}}}]\n",
+        );
+        assert_eq!(e.key, "apps");
+        assert!(
+            e.problem.starts_with("line 4 column 7: neither") && e.fix.contains("discover"),
+            "{e}"
+        );
         let e = err("environments: [{name: prod}]\napps: {discover: \"apps/overlays/{env}\"}\n");
         assert_eq!(e.key, "apps.discover");
         let e = err("environments: [{name: prod}]\napps: {discover: \"apps/x*/{env}\"}\n");

@@ -616,14 +616,34 @@ fn body(o: &Opening<'_>, check: &ApprovalCheck) -> (String, Vec<String>) {
         plan.previous_version.as_deref().unwrap_or("(no tag)"),
         plan.overlay_file
     );
-    s.push_str("| Image | From | To |\n| --- | --- | --- |\n");
-    for c in &plan.images {
-        let _ = writeln!(s, "| `{}` | `{}` | `{}` |", c.name, c.from, c.to);
+    if plan.apps.is_empty() {
+        s.push_str("| Image | From | To |\n| --- | --- | --- |\n");
+        for c in &plan.images {
+            let _ = writeln!(s, "| `{}` | `{}` | `{}` |", c.name, c.from, c.to);
+        }
+    } else {
+        // Several apps in one pull request: whose each image is.
+        s.push_str("| App | Image | From | To |\n| --- | --- | --- | --- |\n");
+        for p in &plan.apps {
+            for c in &p.images {
+                let app = p.app.as_deref().unwrap_or("");
+                let _ = writeln!(s, "| {app} | `{}` | `{}` | `{}` |", c.name, c.from, c.to);
+            }
+        }
     }
+    let built = if plan.apps.is_empty() {
+        format!("`{}`", plan.overlay_dir)
+    } else {
+        plan.apps
+            .iter()
+            .map(|p| format!("`{}`", p.overlay_dir))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = writeln!(
         s,
-        "\n**Render check:** passed: `{}` built `{}` ({} resources).\n",
-        plan.render.program, plan.overlay_dir, plan.render.resources
+        "\n**Render check:** passed: `{}` built {built} ({} resources).\n",
+        plan.render.program, plan.render.resources
     );
     let env_has_policies = session
         .config
