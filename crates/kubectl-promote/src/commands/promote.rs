@@ -349,7 +349,18 @@ pub(super) fn plan_text(plan: &Plan) -> String {
         from_note(plan.from.as_deref()),
         plan.mode
     );
-    s.push_str(&image_table(&plan.images, ToString::to_string));
+    if plan.apps.is_empty() {
+        s.push_str(&image_table(&plan.images, ToString::to_string));
+    }
+    // Several apps: each app's images under its name.
+    for p in &plan.apps {
+        s.push_str(&format!(
+            "{BOLD}app {}{BOLD:#} ({})\n",
+            p.app.as_deref().unwrap_or("?"),
+            p.overlay_file
+        ));
+        s.push_str(&image_table(&p.images, ToString::to_string));
+    }
     s.push_str(&format!(
         "render: {GREEN}ok{GREEN:#} ({}, {} resources{})\n",
         plan.render.program,
@@ -357,15 +368,13 @@ pub(super) fn plan_text(plan: &Plan) -> String {
         if plan.render.cached { ", cached" } else { "" }
     ));
     match &plan.rendered_images {
-        PlanComparison::Compared(r) => s.push_str(&rendered_text(r, "this edit")),
-        PlanComparison::OnlyThisEdit { compared_with, .. } => s.push_str(&format!(
-            "rendered: only this edit changes what {} renders since {compared_with}\n",
-            plan.environment
-        )),
-        PlanComparison::PerApp => s.push_str("each app's render compared on its own"),
-        PlanComparison::Unreadable { message } => s.push_str(&format!(
-            "{YELLOW}rendered images not compared: the render's output could not be read:{YELLOW:#} {message}\n"
-        )),
+        PlanComparison::PerApp => {
+            for p in &plan.apps {
+                let text = comparison_text(p);
+                s.push_str(&format!("{}: {text}", p.app.as_deref().unwrap_or("?")));
+            }
+        }
+        _ => s.push_str(&comparison_text(plan)),
     }
     s.push_str(&image_check_text(&plan.image_check));
     s.push_str(&supply_chain_text(&plan.supply_chain));
@@ -374,6 +383,21 @@ pub(super) fn plan_text(plan: &Plan) -> String {
         Some(v) => s.push_str(&policy_text(v)),
     }
     s
+}
+
+/// How the plan's render compares with what the environment last had, a line (or more).
+fn comparison_text(plan: &Plan) -> String {
+    match &plan.rendered_images {
+        PlanComparison::Compared(r) => rendered_text(r, "this edit"),
+        PlanComparison::OnlyThisEdit { compared_with, .. } => format!(
+            "rendered: only this edit changes what {} renders since {compared_with}\n",
+            plan.environment
+        ),
+        PlanComparison::PerApp => "rendered: each app compared on its own\n".to_owned(),
+        PlanComparison::Unreadable { message } => format!(
+            "{YELLOW}rendered images not compared: the render's output could not be read:{YELLOW:#} {message}\n"
+        ),
+    }
 }
 
 /// The rendered-image comparison: a summary line, then every container change that `by` (the
