@@ -501,3 +501,55 @@ fn several_apps_open_one_pull_request() {
         "{pulls:?}"
     );
 }
+
+#[test]
+fn a_revert_of_one_app_leaves_the_others_of_the_same_commit() {
+    let kit = shop(&listed());
+    assert_eq!(
+        run(&kit, &["prod", "--from", "staging", "--all-apps"]).code,
+        0
+    );
+    let r = run(
+        &kit,
+        &[
+            "rollback",
+            "prod",
+            "--app",
+            "cart",
+            "--strategy",
+            "revert",
+            "-y",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        changed_files(&kit),
+        ["apps/cart/overlays/prod/kustomization.yaml"]
+    );
+    let msg = kit.origin_git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        msg.contains("Promote-App: cart\n") && msg.contains("Promote-Rollback: revert"),
+        "{msg}"
+    );
+    let status = run(&kit, &["status", "prod", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let versions: Vec<(&str, &str)> = doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap(),
+                a["environments"][0]["version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("cart", "v1.0.0"),
+            ("checkout", "v1.0.1"),
+            ("shop", "v1.0.1")
+        ]
+    );
+}
