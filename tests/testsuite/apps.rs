@@ -84,6 +84,14 @@ fn all_apps_from_staging_land_in_one_commit_with_a_trailer_per_app() {
     let before = kit.origin_head();
     let r = run(&kit, &["prod", "--from", "staging", "--all-apps"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // The plan's text says how the renders were compared on a line of its own.
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l == "rendered: each app's render compared on its own"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         kit.origin_git(&["rev-list", "--count", &format!("{before}..main")])
             .trim(),
