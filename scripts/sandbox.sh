@@ -285,6 +285,7 @@ if [ -n "$REAL" ]; then
     echo "    syncOptions: [CreateNamespace=true, PrunePropagationPolicy=background]" >> "$app"
     kubectl apply -f "$app" >/dev/null
   done
+  app_state() { kubectl -n argocd get application "$1" -o 'jsonpath={.status.sync.status}/{.status.health.status}' 2>/dev/null; }
 else
   # A stand-in of its own: each stand-in deploys from one repository.
   "$BIN_DIR/promote-standin" --repo "$SANDBOX/apps-origin.git" $(printf -- '--app %s ' "$ROOT"/examples/gitops-apps/argocd/*.yaml) \
@@ -293,8 +294,19 @@ else
   for _ in $(seq 1 100); do [ -s "$SANDBOX/apps-standin.env" ] && break; sleep 0.1; done
   [ -s "$SANDBOX/apps-standin.env" ] || { cat "$SANDBOX/apps-standin.log"; echo "sandbox: the apps stand-in did not start" >&2; exit 1; }
   set -a; source "$SANDBOX/apps-standin.env"; set +a
+  # Read over its Argo CD REST API (kubectl's discovery is more than the stand-in serves).
+  apps_server=$ARGOCD_SERVER apps_token=$ARGOCD_AUTH_TOKEN
+  app_state() { curl -s -H "Authorization: Bearer $apps_token" "$apps_server/api/v1/applications/$1" | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status", {})
+print(s.get("sync", {}).get("status"), s.get("health", {}).get("status"), sep="/")' 2>/dev/null; }
   unset ARGOCD_SERVER ARGOCD_AUTH_TOKEN
 fi
+# Staging auto-syncs: wait until Argo CD runs both apps' v1.0.0.
+for app in storefront-staging payments-staging; do
+  for _ in $(seq 1 300); do [ "$(app_state "$app")" = Synced/Healthy ] && break; sleep 0.2; done
+  [ "$(app_state "$app")" = Synced/Healthy ] || { echo "sandbox: $app is not Synced/Healthy after 60s" >&2; exit 1; }
+done
 run git clone --quiet "$SANDBOX/apps-origin.git" "$SANDBOX/shop"
 cd "$SANDBOX/shop"
 run kubectl promote status --app storefront
