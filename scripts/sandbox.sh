@@ -322,6 +322,10 @@ run git fetch --quiet origin
 branch=$(git for-each-ref --format='%(refname:short)' 'refs/remotes/origin/promote/prod/apps-*/*')
 [ "$(printf '%s\n' "$branch" | grep -c .)" = 1 ] || { echo "sandbox: expected one promote/prod/apps-* branch, got: $branch" >&2; exit 1; }
 run git show --stat --format='%h %s%n%n%(trailers:key=Promote-App,key=Promote-Environment,key=Promote-Version,key=Policy-Decision)' "$branch"
+step "The project manager merges it; Argo CD syncs prod's two apps to exactly that commit"
+run git push --quiet origin "$branch:refs/heads/main"
+for app in storefront payments; do run kubectl promote sync prod --app "$app" --wait=2m; done
+
 step "All or nothing: a values change that breaks the chart's schema, and payments' v1.2.0 not
 built yet: both failures are listed and nothing is committed or pushed"
 run git pull --quiet --ff-only
