@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The embedded sandbox: build kubectl-promote, push a copy of examples/gitops to a bare "origin"
 # in a temp dir, and walk the release story of the online boutique against it, printing every
-# command before running it. Nothing outside the temp dir is touched (HOME is a temp dir too).
+# command before running it; a last chapter does the same with examples/gitops-apps (a Helm app
+# and a Kustomize app promoted together). Nothing outside the temp dir is touched (HOME is a temp
+# dir too).
 #
 #   bash scripts/sandbox.sh          the cluster is the Argo CD stand-in (a test stand-in)
 #   bash scripts/sandbox.sh --real   the cluster is the real kube-apiserver and Argo CD
@@ -31,10 +33,12 @@ BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-promote-sandbox.XXXXXX")
 STANDIN_PID=""
+APPS_STANDIN_PID=""
 REGISTRY_PID=""
 KUBELET_PID=""
 cleanup() {
   [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null && wait "$STANDIN_PID" 2>/dev/null
+  [ -n "$APPS_STANDIN_PID" ] && kill "$APPS_STANDIN_PID" 2>/dev/null && wait "$APPS_STANDIN_PID" 2>/dev/null
   if [ -n "$KUBELET_PID" ]; then kill "$KUBELET_PID" 2>/dev/null; wait "$KUBELET_PID" 2>/dev/null || true; fi
   [ -n "$REAL" ] && [ -d "$SANDBOX/cluster/pids" ] && bash "$ROOT/scripts/real-cluster.sh" stop "$SANDBOX/cluster" >/dev/null 2>&1
   # crane exits 143 on SIGTERM: not a failure of the sandbox.
@@ -81,18 +85,21 @@ for _ in $(seq 1 100); do
 done
 [ -n "$REGISTRY" ] || { cat "$SANDBOX/registry.log"; echo "sandbox: the registry did not start" >&2; exit 1; }
 mkdir -p "$SANDBOX/layers"
+# push_image REPO TAG SOURCE: one small layer naming the image, so every tag has a digest of its
+# own, and the OCI labels a CI build writes: where the image was built from (the plan and the pull
+# request show the range between the running and the promoted image's revisions).
+push_image() {
+  local name=${1//\//-}
+  echo "$1 $2" > "$SANDBOX/layers/ref.txt"
+  tar -C "$SANDBOX/layers" -cf "$SANDBOX/layers/$name-$2.tar" ref.txt
+  crane append --new_layer "$SANDBOX/layers/$name-$2.tar" --new_tag "$REGISTRY/$1:$2" >/dev/null 2>&1
+  local rev; rev=$(printf '%s' "${1%%/*} $2" | sha1sum | cut -c1-40)
+  crane mutate "$REGISTRY/$1:$2" --tag "$REGISTRY/$1:$2" --label org.opencontainers.image.source="$3" \
+    --label org.opencontainers.image.revision="$rev" --label org.opencontainers.image.version="$2" >/dev/null 2>&1
+}
 for svc in $(sed -n 's|.*registry.example.com/microservices-demo/\([a-z]*\).*|\1|p' "$ROOT/examples/gitops/kustomize/staging/kustomization.yaml"); do
   for v in v1.0.0 v1.0.1 v1.0.2 v1.0.3 v1.0.4; do
-    # One small layer naming the image, so every tag has a digest of its own.
-    echo "$svc $v" > "$SANDBOX/layers/ref.txt"
-    tar -C "$SANDBOX/layers" -cf "$SANDBOX/layers/$svc-$v.tar" ref.txt
-    crane append --new_layer "$SANDBOX/layers/$svc-$v.tar" --new_tag "$REGISTRY/microservices-demo/$svc:$v" >/dev/null 2>&1
-    # The OCI labels a CI build writes: where the image was built from (the plan and the pull
-    # request show the range between the running and the promoted image's revisions).
-    rev=$(printf '%s' "microservices-demo $v" | sha1sum | cut -c1-40)
-    crane mutate "$REGISTRY/microservices-demo/$svc:$v" --tag "$REGISTRY/microservices-demo/$svc:$v" \
-      --label org.opencontainers.image.source=https://github.com/GoogleCloudPlatform/microservices-demo \
-      --label org.opencontainers.image.revision="$rev" --label org.opencontainers.image.version="$v" >/dev/null 2>&1
+    push_image "microservices-demo/$svc" "$v" https://github.com/GoogleCloudPlatform/microservices-demo
   done
 done
 run crane ls "$REGISTRY/microservices-demo/cartservice"
@@ -259,5 +266,77 @@ run git -c gpg.ssh.allowedSignersFile="$SANDBOX/gitops/.promote/allowed_signers"
 step "Errors are named and nothing is half-written"
 expect_exit 1 kubectl promote prod v1.0.5 --only redis
 expect_exit 2 kubectl promote prod
+
+step "Many apps: a Helm app and a Kustomize app promoted together (examples/gitops-apps, an origin of
+its own): storefront is a Helm chart with a values file per environment, payments a Kustomize overlay"
+for app in storefront payments; do
+  for v in v1.0.0 v1.1.0; do push_image "shop/$app" "$v" "https://git.example.com/acme/$app"; done
+done
+push_image shop/storefront v1.2.0 https://git.example.com/acme/storefront   # payments' v1.2.0 build is not done
+git init --quiet --bare "$SANDBOX/apps-origin.git"
+cp -r "$ROOT/examples/gitops-apps" "$SANDBOX/apps-seed"
+grep -rl registry.example.com "$SANDBOX/apps-seed" | xargs sed -i "s|registry.example.com|$REGISTRY|g"
+(cd "$SANDBOX/apps-seed" && git init --quiet && git add -A && git commit --quiet -m "storefront and payments at v1.0.0" && git push --quiet "$SANDBOX/apps-origin.git" HEAD:main)
+if [ -n "$REAL" ]; then
+  for f in "$ROOT"/examples/gitops-apps/argocd/*.yaml; do
+    app="$SANDBOX/apps-$(basename "$f")"
+    sed -e "s|repoURL: .*|repoURL: file://$SANDBOX/apps-origin.git|" "$f" > "$app"
+    grep -q '^  syncPolicy:' "$app" || echo "  syncPolicy:" >> "$app"
+    echo "    syncOptions: [CreateNamespace=true, PrunePropagationPolicy=background]" >> "$app"
+    kubectl apply -f "$app" >/dev/null
+  done
+  app_state() { kubectl -n argocd get application "$1" -o 'jsonpath={.status.sync.status}/{.status.health.status}' 2>/dev/null; }
+else
+  # A stand-in of its own: each stand-in deploys from one repository.
+  "$BIN_DIR/promote-standin" --repo "$SANDBOX/apps-origin.git" $(printf -- '--app %s ' "$ROOT"/examples/gitops-apps/argocd/*.yaml) \
+    --out "$SANDBOX/apps-standin.env" > "$SANDBOX/apps-standin.log" 2>&1 &
+  APPS_STANDIN_PID=$!
+  for _ in $(seq 1 100); do [ -s "$SANDBOX/apps-standin.env" ] && break; sleep 0.1; done
+  [ -s "$SANDBOX/apps-standin.env" ] || { cat "$SANDBOX/apps-standin.log"; echo "sandbox: the apps stand-in did not start" >&2; exit 1; }
+  set -a; source "$SANDBOX/apps-standin.env"; set +a
+  # Read over its Argo CD REST API (kubectl's discovery is more than the stand-in serves).
+  apps_server=$ARGOCD_SERVER apps_token=$ARGOCD_AUTH_TOKEN
+  app_state() { curl -s -H "Authorization: Bearer $apps_token" "$apps_server/api/v1/applications/$1" | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status", {})
+print(s.get("sync", {}).get("status"), s.get("health", {}).get("status"), sep="/")' 2>/dev/null; }
+  unset ARGOCD_SERVER ARGOCD_AUTH_TOKEN
+fi
+# Staging auto-syncs: wait until Argo CD runs both apps' v1.0.0.
+for app in storefront-staging payments-staging; do
+  for _ in $(seq 1 300); do [ "$(app_state "$app")" = Synced/Healthy ] && break; sleep 0.2; done
+  [ "$(app_state "$app")" = Synced/Healthy ] || { echo "sandbox: $app is not Synced/Healthy after 60s" >&2; exit 1; }
+done
+run git clone --quiet "$SANDBOX/apps-origin.git" "$SANDBOX/shop"
+cd "$SANDBOX/shop"
+run kubectl promote status --app storefront
+step "v1.1.0 of both reaches staging in one commit (--all-apps; Argo CD syncs both, side by side)"
+run kubectl promote staging v1.1.0 --all-apps --wait=2m
+run git fetch --quiet origin
+run git show --stat --format='%h %s%n%(trailers:key=Promote-App,key=Promote-Environment,key=Promote-Version)' origin/main
+run kubectl promote status
+step "Prod for both apps through ONE pull request (no forge here: the branch is pushed and the pull
+request to open is named); semver-guard is asked once per app, and the commit moves both apps"
+run kubectl promote prod --from staging --all-apps --yes
+run git fetch --quiet origin
+branch=$(git for-each-ref --format='%(refname:short)' 'refs/remotes/origin/promote/prod/apps-*/*')
+[ "$(printf '%s\n' "$branch" | grep -c .)" = 1 ] || { echo "sandbox: expected one promote/prod/apps-* branch, got: $branch" >&2; exit 1; }
+run git show --stat --format='%h %s%n%n%(trailers:key=Promote-App,key=Promote-Environment,key=Promote-Version,key=Policy-Decision)' "$branch"
+step "The project manager merges it; Argo CD syncs prod's two apps to exactly that commit"
+run git push --quiet origin "$branch:refs/heads/main"
+for app in storefront payments; do run kubectl promote sync prod --app "$app" --wait=2m; done
+
+step "All or nothing: a values change that breaks the chart's schema, and payments' v1.2.0 not
+built yet: both failures are listed and nothing is committed or pushed"
+run git pull --quiet --ff-only
+sed -i 's/^replicas: 1$/replicas: "two"   # a string: values.schema.json wants an integer/' charts/storefront/values-staging.yaml
+run git commit --quiet -am "storefront: two replicas in staging"
+run git push --quiet origin HEAD:main
+before=$(git ls-remote origin | sort)
+expect_exit 1 kubectl promote staging v1.2.0 --all-apps
+[ "$before" = "$(git ls-remote origin | sort)" ] || { echo "sandbox: the refused promotion changed the remote" >&2; exit 1; }
+echo "(the remote's refs are as they were)"
+run git revert --no-edit HEAD
+run git push --quiet origin HEAD:main
 
 printf '\n\033[1msandbox: the story ran end to end\033[0m\n'

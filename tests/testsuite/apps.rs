@@ -84,6 +84,16 @@ fn all_apps_from_staging_land_in_one_commit_with_a_trailer_per_app() {
     let before = kit.origin_head();
     let r = run(&kit, &["prod", "--from", "staging", "--all-apps"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // The plan's text says how each app's render was compared, on a line of its own.
+    for app in ["cart", "checkout", "shop"] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{app}: rendered"))),
+            "{}",
+            r.stdout
+        );
+    }
     assert_eq!(
         kit.origin_git(&["rev-list", "--count", &format!("{before}..main")])
             .trim(),

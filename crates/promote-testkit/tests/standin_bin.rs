@@ -1,6 +1,7 @@
 //! The `promote-standin` binary: started on a real repository with the example Applications,
 //! it serves them with `repoURL` rewritten, writes its connection for a script to source, marks
-//! the given tags Degraded, and stops cleanly on SIGTERM.
+//! the given tags Degraded, renders Helm charts with their value files, and stops cleanly on
+//! SIGTERM.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,6 +17,88 @@ fn get(server: &str, token: &str, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
+}
+
+/// Waits until `app`'s JSON (from the REST API) contains every one of `needles`.
+fn wait_for(server: &str, token: &str, app: &str, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = get(server, token, &format!("/api/v1/applications/{app}"));
+        if needles.iter().all(|n| got.contains(n)) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app} never had {needles:?} within 30s: {got}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The example of many apps: staging's Helm app is rendered with its value file
+/// (`values-staging.yaml` pins v1.0.0; the chart's own `values.yaml` says `latest`) and
+/// auto-synced, as its Kustomize neighbour is.
+#[test]
+fn renders_a_helm_app_with_its_value_files() {
+    let kit = GitOps::from_dir(&workspace_root().join("examples/gitops-apps"));
+    let out = kit.root().join("standin.env");
+    let apps = workspace_root().join("examples/gitops-apps/argocd");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_promote-standin"))
+        .arg("--repo")
+        .arg(&kit.origin)
+        .arg("--app")
+        .arg(apps.join("storefront-staging.yaml"))
+        .arg("--app")
+        .arg(apps.join("payments-staging.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start promote-standin");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !out.exists() {
+        assert!(Instant::now() < deadline, "no {} within 20s", out.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let env = std::fs::read_to_string(&out).unwrap();
+    let var = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{k} in {env}"))
+            .to_owned()
+    };
+    let (server, token) = (var("ARGOCD_SERVER"), var("ARGOCD_AUTH_TOKEN"));
+    for (app, image) in [
+        (
+            "storefront-staging",
+            "registry.example.com/shop/storefront:v1.0.0",
+        ),
+        (
+            "payments-staging",
+            "registry.example.com/shop/payments:v1.0.0",
+        ),
+    ] {
+        let got = wait_for(
+            &server,
+            &token,
+            app,
+            &[
+                "\"health\":{\"status\":\"Healthy\"",
+                "\"status\":\"Synced\"",
+            ],
+        );
+        assert!(got.contains(image), "{app}: {got}");
+        assert!(!got.contains(":latest"), "{app}: {got}");
+    }
+    // SIGTERM, so it removes its scratch directory.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! The stand-in's repo-server: resolves revisions in a real git repository (the `repoURL` is a
-//! local path, bare or not, or a `file://` URL) with the `git` CLI, and renders an overlay at a
-//! commit with the real `kubectl kustomize` after materialising the tree with `git archive`.
-//! Renders are cached by (repo, commit, path) as Argo CD's manifest cache does; resolution never
-//! is (a requested refresh resolves branches afresh).
+//! local path, bare or not, or a `file://` URL) with the `git` CLI, and renders an app's path at
+//! a commit after materialising the tree with `git archive`: a Helm chart (a `Chart.yaml` at the
+//! path, as Argo CD tells the source type) with the real `helm template` and the source's
+//! `helm.valueFiles`, anything else with the real `kubectl kustomize`. Renders are cached by
+//! (repo, commit, source) as Argo CD's manifest cache does; resolution never is (a requested
+//! refresh resolves branches afresh).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,8 +25,50 @@ pub(crate) struct Object {
 /// The rendered manifests of one overlay at one commit, by (kind, name).
 pub(crate) type Manifests = BTreeMap<(String, String), Object>;
 
-/// (repoURL, commit, path) → the render or kustomize's error.
-type RenderCache = HashMap<(String, String, String), Result<Manifests, String>>;
+/// (repoURL, commit, source) → the render or the renderer's error.
+type RenderCache = HashMap<(String, String, Source), Result<Manifests, String>>;
+
+/// What the repo-server renders at a commit: the app's path and, for a Helm chart, the release
+/// name and value files (relative to the chart, as `spec.source.helm.valueFiles` are).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Source {
+    pub path: String,
+    pub release: String,
+    pub value_files: Vec<String>,
+}
+
+impl Source {
+    /// The source of an Application (`spec.source`) named `app`: Argo CD's release name defaults
+    /// to the Application's name.
+    pub fn of(source: &serde_json::Value, app: &str) -> Self {
+        let helm = source.get("helm");
+        let release = helm
+            .and_then(|h| h.get("releaseName"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(app);
+        let value_files = helm
+            .and_then(|h| h.get("valueFiles"))
+            .and_then(serde_json::Value::as_array)
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            path: source
+                .get("path")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            release: release.to_owned(),
+            value_files,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Renderer {
@@ -79,12 +123,12 @@ impl Renderer {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
-    pub fn render(&self, repo_url: &str, sha: &str, path: &str) -> Result<Manifests, String> {
-        let key = (repo_url.to_owned(), sha.to_owned(), path.to_owned());
+    pub fn render(&self, repo_url: &str, sha: &str, source: &Source) -> Result<Manifests, String> {
+        let key = (repo_url.to_owned(), sha.to_owned(), source.clone());
         if let Some(hit) = self.cache.lock().expect("render cache").get(&key) {
             return hit.clone();
         }
-        let result = self.render_uncached(repo_url, sha, path);
+        let result = self.render_uncached(repo_url, sha, source);
         self.cache
             .lock()
             .expect("render cache")
@@ -92,7 +136,12 @@ impl Renderer {
         result
     }
 
-    fn render_uncached(&self, repo_url: &str, sha: &str, path: &str) -> Result<Manifests, String> {
+    fn render_uncached(
+        &self,
+        repo_url: &str,
+        sha: &str,
+        source: &Source,
+    ) -> Result<Manifests, String> {
         let mut scratch = self.scratch.lock().expect("scratch dir");
         if scratch.is_none() {
             *scratch = Some(tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?);
@@ -119,9 +168,13 @@ impl Renderer {
                 String::from_utf8_lossy(&tar.stderr).trim()
             ));
         }
+        let path = &source.path;
         let overlay = dir.path().join(path.trim_start_matches("./"));
         if !overlay.is_dir() {
             return Err(format!("{path}: app path does not exist"));
+        }
+        if overlay.join("Chart.yaml").is_file() {
+            return helm_template(&overlay, source);
         }
         let out = Command::new("kubectl")
             .arg("kustomize")
@@ -137,6 +190,35 @@ impl Renderer {
         }
         Ok(parse_manifests(&String::from_utf8_lossy(&out.stdout)))
     }
+}
+
+/// `helm template RELEASE CHART -f VALUES…`, run in the chart's directory as Argo CD runs it
+/// (value files are relative to the chart). A value file that leaves the chart is refused, as
+/// Argo CD refuses one outside the repository.
+fn helm_template(chart: &Path, source: &Source) -> Result<Manifests, String> {
+    let mut cmd = Command::new("helm");
+    cmd.current_dir(chart)
+        .args(["template", &source.release, "."]);
+    for file in &source.value_files {
+        if Path::new(file).is_absolute() || file.split('/').any(|part| part == "..") {
+            return Err(format!(
+                "{}: value file {file} is outside the chart",
+                source.path
+            ));
+        }
+        cmd.arg("--values").arg(file);
+    }
+    let out = cmd.output().map_err(|e| format!("helm template: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`helm template {} {}` failed exit status {}: {}",
+            source.release,
+            source.path,
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(parse_manifests(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Splits kustomize's normalised output into objects. kustomize prints `---` between documents,

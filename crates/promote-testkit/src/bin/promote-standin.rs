@@ -114,7 +114,7 @@ fn main() -> ExitCode {
         };
         if !doc.pointer("/spec/source").is_some_and(Value::is_object) {
             eprintln!(
-                "error: --app {}: no spec.source (the stand-in deploys single-source Kustomize apps)",
+                "error: --app {}: no spec.source (the stand-in deploys single-source Kustomize and Helm apps)",
                 path.display()
             );
             return ExitCode::from(1);

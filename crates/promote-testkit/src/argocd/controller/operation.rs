@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{Live, State, go_reencode, patch, present, str_of, write_state};
-use crate::argocd::render::Manifests;
+use crate::argocd::render::{Manifests, Source};
 use crate::argocd::store::Key;
 use crate::argocd::{Shared, now_string};
 
@@ -176,7 +176,11 @@ fn attempt(shared: &Shared, st: &mut State, key: &Key, obj: &Value, mut state: V
         .resolve(&sync.repo, &sync.revision)
         .and_then(|sha| {
             st.renderer
-                .render(&sync.repo, &sha, str_of(&sync.source, "/path"))
+                .render(
+                    &sync.repo,
+                    &sha,
+                    &Source::of(&sync.source, str_of(obj, "/metadata/name")),
+                )
                 .map(|m| (sha, m))
         });
     let (sha, desired) = match rendered {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::auto_sync::{self, AutoSync, Comparison};
 use super::health::{health, health_json};
 use super::{State, images_of, patch, present, str_of};
-use crate::argocd::render::Manifests;
+use crate::argocd::render::{Manifests, Source};
 use crate::argocd::store::Key;
 use crate::argocd::{Shared, now_string};
 
@@ -100,7 +100,11 @@ fn target(st: &mut State, obj: &Value) -> Result<Target, String> {
         .map_err(|e| format!("{LOAD_FAILED} {e}"))?;
     let desired = st
         .renderer
-        .render(&repo, &sha, str_of(&source, "/path"))
+        .render(
+            &repo,
+            &sha,
+            &Source::of(&source, str_of(obj, "/metadata/name")),
+        )
         .map_err(|e| format!("{LOAD_FAILED} {e}"))?;
     Ok(Target {
         source,
