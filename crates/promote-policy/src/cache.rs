@@ -21,6 +21,16 @@
 //! BLAKE3 rather than SHA-256 because the check is on every policy load: over the 677 KB
 //! artifact of a Rego policy it took 175 µs against SHA-256's 453 µs (with SHA-NI) on the
 //! benchmark machine (docs/performance.md); it is as much a cryptographic hash.
+//!
+//! A Rego module's entry may also hold a *load record*, `<sha256>.cwasm.load`: what loading it
+//! learned from the bundle and from the module beyond its code (the manifest's metadata,
+//! `data.json`, the builtins and entrypoints the module declares; `opa::LoadRecord`), written
+//! once every load check passed, so a later load of the same bundle reads neither the tarball
+//! nor instantiates the module to ask. Its first line is a keyed BLAKE3 hash over the rest,
+//! keyed like the artifact's record and with that record's text as well, so a load record
+//! vouches only for that module's entry on that engine and only beside the artifact it was
+//! written with (whose own record is checked over the bytes mapped). A load record that does
+//! not match is treated like a corrupt artifact: the whole entry is deleted and rebuilt.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -124,8 +134,10 @@ impl Cache {
         bytes: &[u8],
     ) -> wasmtime::Result<(Module, CacheStatus)> {
         match self.lookup(engine, sha256) {
-            Lookup::Hit(module) => Ok((module, CacheStatus::Hit)),
-            Lookup::Miss(status) => self.compile(engine, sha256, bytes, status),
+            Lookup::Hit(module, _) => Ok((module, CacheStatus::Hit)),
+            Lookup::Miss(status) => self
+                .compile(engine, sha256, bytes, status)
+                .map(|(module, status, _)| (module, status)),
         }
     }
 
@@ -141,14 +153,91 @@ impl Cache {
         let record = record_path(&path);
         let expected = read_record(&record);
         match load_private(engine, &path, expected.as_ref(), self.integrity(sha256)) {
-            Ok(module) => Lookup::Hit(module),
+            Ok(module) => Lookup::Hit(module, Vouched(expected.unwrap_or_default())),
             Err(why) => {
                 // Corrupt, truncated, unrecorded or foreign: drop it; the caller recompiles.
-                let _ = fs::remove_file(&path);
-                let _ = fs::remove_file(&record);
+                self.remove(sha256);
                 Lookup::Miss(CacheStatus::Healed(why))
             }
         }
+    }
+
+    /// Deletes the entry of `sha256`: the artifact, its integrity record and its load record.
+    pub(crate) fn remove(&self, sha256: &Sha256) {
+        if let Some(path) = self.path(sha256) {
+            let _ = fs::remove_file(load_record_path(&path));
+            let _ = fs::remove_file(record_path(&path));
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    /// The load record's text stored beside the artifact of `sha256`, unchecked (see
+    /// [`Cache::check_load_record`]): `None` when there is none, or it is not ours to read
+    /// (others could write it), or it is larger than any record we write.
+    pub(crate) fn read_load_record(&self, sha256: &Sha256) -> Option<Vec<u8>> {
+        use std::io::Read as _;
+        let path = load_record_path(&self.path(sha256)?);
+        let file = fs::File::open(&path).ok()?;
+        if !is_private(&path) {
+            return None;
+        }
+        let mut text = Vec::new();
+        file.take(LOAD_RECORD_MAX + 1).read_to_end(&mut text).ok()?;
+        (text.len() as u64 <= LOAD_RECORD_MAX).then_some(text)
+    }
+
+    /// The body of a load record read by [`Cache::read_load_record`], if its keyed hash matches:
+    /// it was written for module `sha256` on this engine beside the artifact `vouched` vouches
+    /// for, and not changed since. `Err(Corrupt)` otherwise.
+    pub(crate) fn check_load_record<'r>(
+        &self,
+        sha256: &Sha256,
+        vouched: &Vouched,
+        text: &'r [u8],
+    ) -> Result<&'r [u8], Heal> {
+        let (sum, body) = text
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|at| (&text[..at], &text[at + 1..]))
+            .ok_or(Heal::Corrupt)?;
+        let sum = std::str::from_utf8(sum).map_err(|_| Heal::Corrupt)?;
+        let mut expected = self.load_integrity(sha256, vouched);
+        expected.update(body);
+        if expected.matches(sum) {
+            Ok(body)
+        } else {
+            Err(Heal::Corrupt)
+        }
+    }
+
+    /// Stores `body` as the load record of the entry of `sha256` whose artifact `vouched`
+    /// vouches for. Failing to store it only means the next load reads the bundle again.
+    pub(crate) fn store_load_record(&self, sha256: &Sha256, vouched: &Vouched, body: &[u8]) {
+        let Some(path) = self.path(sha256) else {
+            return;
+        };
+        if body.len() as u64 + 65 > LOAD_RECORD_MAX {
+            return;
+        }
+        let mut sum = self.load_integrity(sha256, vouched);
+        sum.update(body);
+        let mut text = sum.hex().into_bytes();
+        text.push(b'\n');
+        text.extend_from_slice(body);
+        let _ = store(&load_record_path(&path), &text);
+    }
+
+    /// The keyed hash a load record's body must have: keyed like the artifact's integrity
+    /// record, and with that record's text, so it holds only beside that artifact.
+    fn load_integrity(&self, sha256: &Sha256, vouched: &Vouched) -> Integrity {
+        let mut h = blake3::Hasher::new();
+        h.update(b"kubectl-promote load record v1\0");
+        h.update(self.engine_key.as_bytes());
+        h.update(b"\0");
+        h.update(&sha256.0);
+        h.update(vouched.0.trim().as_bytes());
+        h.update(b"\0");
+        Integrity(h)
     }
 
     /// Compiles `bytes` and stores the artifact under `sha256` (unless caching is off);
@@ -159,29 +248,39 @@ impl Cache {
         sha256: &Sha256,
         bytes: &[u8],
         status: CacheStatus,
-    ) -> wasmtime::Result<(Module, CacheStatus)> {
+    ) -> wasmtime::Result<(Module, CacheStatus, Option<Vouched>)> {
         let module = Module::new(engine, bytes)?;
         let Some(path) = self.path(sha256) else {
-            return Ok((module, CacheStatus::Disabled));
+            return Ok((module, CacheStatus::Disabled, None));
         };
+        let mut vouched = None;
         if let Ok(serialized) = module.serialize() {
             let mut sum = self.integrity(sha256);
             sum.update(&serialized);
-            // The artifact first, then its record: a reader between the two sees a record
-            // that does not match (or none) and recompiles, never a record vouching for
+            let hex = sum.hex();
+            // A load record of an entry this replaces goes first (it was bound to the old
+            // record); then the artifact, then its record: a reader between the two sees a
+            // record that does not match (or none) and recompiles, never a record vouching for
             // bytes it was not made from.
-            if store(&path, &serialized).is_ok() {
-                let _ = store(&record_path(&path), sum.hex().as_bytes());
+            let _ = fs::remove_file(load_record_path(&path));
+            if store(&path, &serialized).is_ok()
+                && store(&record_path(&path), hex.as_bytes()).is_ok()
+            {
+                vouched = Some(Vouched(hex));
             }
         }
-        Ok((module, status))
+        Ok((module, status, vouched))
     }
 }
 
+/// The text of the integrity record that vouched for (or was just written for) an artifact:
+/// what a load record is bound to.
+pub(crate) struct Vouched(String);
+
 /// What the cache holds for a digest.
 pub(crate) enum Lookup {
-    /// A usable compiled module.
-    Hit(Module),
+    /// A usable compiled module, and the record that vouched for it.
+    Hit(Module, Vouched),
     /// Nothing usable: compile, and report this status.
     Miss(CacheStatus),
 }
@@ -214,6 +313,17 @@ fn record_path(artifact: &Path) -> PathBuf {
     name.push(".integrity");
     PathBuf::from(name)
 }
+
+/// `<sha256>.cwasm.load` beside `<sha256>.cwasm`.
+fn load_record_path(artifact: &Path) -> PathBuf {
+    let mut name = artifact.as_os_str().to_owned();
+    name.push(".load");
+    PathBuf::from(name)
+}
+
+/// The largest load record read or written: a bundle's `data.json` lives in it, and a bundle
+/// with more data than this is read from its tarball every time instead.
+const LOAD_RECORD_MAX: u64 = 4 << 20;
 
 /// A keyed BLAKE3 hash in progress: the key is hashed in, the artifact's bytes go next.
 struct Integrity(blake3::Hasher);

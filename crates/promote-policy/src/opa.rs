@@ -291,6 +291,7 @@ pub(crate) struct OpaModule {
     data: Value,
     validate_settings: bool,
     builtins: Vec<String>,
+    entrypoints: Vec<String>,
 }
 
 impl OpaModule {
@@ -333,14 +334,31 @@ pub(crate) fn prepare(
     data: Value,
     limits: Limits,
 ) -> Result<OpaModule, LoadError> {
-    let bad = |message: String| LoadError::Opa {
-        origin: origin.to_owned(),
-        message,
-    };
     let (builtins, entrypoints) =
-        declared(engine, &module, limits).map_err(|e| bad(format!("{e:#}")))?;
+        declared(engine, &module, limits).map_err(|e| LoadError::Opa {
+            origin: origin.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+    checked(
+        origin,
+        module,
+        data,
+        builtins.into_keys().collect(),
+        entrypoints.into_keys().collect(),
+    )
+}
+
+/// The module, if the builtins and entrypoints it declares are ones we run: every builtin in
+/// [`SUPPORTED_BUILTINS`], and `promote/decision` among the entrypoints.
+pub(crate) fn checked(
+    origin: &str,
+    module: Module,
+    data: Value,
+    builtins: Vec<String>,
+    entrypoints: Vec<String>,
+) -> Result<OpaModule, LoadError> {
     let refused: Vec<String> = builtins
-        .keys()
+        .iter()
         .filter(|b| !SUPPORTED_BUILTINS.contains(&b.as_str()))
         .cloned()
         .collect();
@@ -350,18 +368,69 @@ pub(crate) fn prepare(
             builtins: refused,
         });
     }
-    if !entrypoints.contains_key(DECISION_ENTRYPOINT) {
-        return Err(bad(format!(
-            "it has no entrypoint {DECISION_ENTRYPOINT} (it has: {}); build it with `opa build -t wasm -e {DECISION_ENTRYPOINT}` and a `decision` rule in `package promote`",
-            entrypoints.keys().cloned().collect::<Vec<_>>().join(", ")
-        )));
+    if !entrypoints.iter().any(|e| e == DECISION_ENTRYPOINT) {
+        return Err(LoadError::Opa {
+            origin: origin.to_owned(),
+            message: format!(
+                "it has no entrypoint {DECISION_ENTRYPOINT} (it has: {}); build it with `opa build -t wasm -e {DECISION_ENTRYPOINT}` and a `decision` rule in `package promote`",
+                entrypoints.join(", ")
+            ),
+        });
     }
     Ok(OpaModule {
         module,
         data,
-        validate_settings: entrypoints.contains_key(SETTINGS_ENTRYPOINT),
-        builtins: builtins.into_keys().collect(),
+        validate_settings: entrypoints.iter().any(|e| e == SETTINGS_ENTRYPOINT),
+        builtins,
+        entrypoints,
     })
+}
+
+/// What loading a Rego module learned beyond its compiled code, kept in the module's cache entry
+/// (`cache`'s load record) so that the next load of the same bytes reads no tarball and
+/// instantiates nothing: the manifest's metadata and `data.json` (as the bundle gives them), and
+/// the builtins and entrypoints the module declares. `checks` names the load checks it passed
+/// ([`load_checks`]); a record from a build with other checks is ignored, not trusted.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoadRecord {
+    pub checks: String,
+    pub metadata: Option<PolicyMetadata>,
+    pub data: Value,
+    pub builtins: Vec<String>,
+    pub entrypoints: Vec<String>,
+}
+
+impl LoadRecord {
+    /// What a module that passed every load check was loaded from.
+    pub(crate) fn of(metadata: Option<&PolicyMetadata>, m: &OpaModule) -> Self {
+        Self {
+            checks: load_checks(),
+            metadata: metadata.cloned(),
+            data: m.data.clone(),
+            builtins: m.builtins.clone(),
+            entrypoints: m.entrypoints.clone(),
+        }
+    }
+
+    /// A record's body, if it parses and was written after the checks this build makes.
+    pub(crate) fn parse(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(body)
+            .ok()
+            .filter(|r| r.checks == load_checks())
+    }
+}
+
+/// The load checks a [`LoadRecord`] stands for: this build's version, the builtins it runs and
+/// the `sprintf` verbs it formats (the `sprintf` check reads the module's data, which a cached
+/// load no longer has at hand, so a record holds only for the checks it was written under).
+fn load_checks() -> String {
+    format!(
+        "{} builtins={} sprintf={}",
+        env!("CARGO_PKG_VERSION"),
+        SUPPORTED_BUILTINS.join(","),
+        crate::sprintf::SUPPORTED_VERBS.iter().collect::<String>()
+    )
 }
 
 type Declared = (BTreeMap<String, Value>, BTreeMap<String, Value>);

@@ -35,7 +35,15 @@ pub fn policy(ctx: &Ctx<'_>, cmd: &PolicyCommand) -> anyhow::Result<Exit> {
     match cmd {
         PolicyCommand::List => list(ctx, &runtime),
         PolicyCommand::Inspect(a) => inspect(ctx, &runtime, a),
-        PolicyCommand::Eval(a) => eval(ctx, &runtime, a),
+        PolicyCommand::Eval(a) => {
+            let exit = eval(ctx, &runtime, a);
+            // The process exits right after this: tearing the wasmtime host down (the engine,
+            // joining its epoch ticker thread) is work the kernel's exit does anyway. Nothing
+            // the host holds needs its drop: a cache entry is complete (written to a temp file
+            // and renamed) before a load returns, and an evaluation makes no scratch files.
+            std::mem::forget(runtime);
+            exit
+        }
         PolicyCommand::Test(a) => test(ctx, &runtime, a),
         PolicyCommand::Package(a) => package(ctx, &runtime, a),
         PolicyCommand::Bench(a) => bench(ctx, &runtime, a),

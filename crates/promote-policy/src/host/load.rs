@@ -35,10 +35,10 @@ struct Read<'s> {
 
 /// A module read from its source and pinned: everything loading does before it needs the
 /// engine, so it can run while the engine is being created on another thread (`kubectl promote
-/// policy eval` does). A Rego bundle is unpacked on a thread of its own meanwhile (inflating it
-/// is the longest step of loading a cached Rego policy), while [`Host::load_read`] finishes the
-/// load and reads the compiled module from the cache, which is keyed by the bundle's digest so
-/// that it needs nothing from inside the bundle.
+/// policy eval` does). A Rego bundle is not unpacked yet: [`Host::load_read`] first looks for
+/// its cache entry (keyed by the bundle's digest, so it needs nothing from inside the bundle),
+/// and an entry with a load record (`cache`) has everything loading needs from the bundle; only
+/// without one is the bundle unpacked, on a thread of its own while the compiled module is read.
 pub struct ReadModule<'s> {
     origin: crate::Origin,
     /// The origin as text, for messages.
@@ -48,46 +48,57 @@ pub struct ReadModule<'s> {
     body: Body<'s>,
 }
 
-/// What was read: a WASI command's bytes, or a Rego build being unpacked.
+/// What was read: a WASI command's bytes, or a Rego build.
 enum Body<'s> {
     Wasi(Cow<'s, [u8]>),
-    Opa(Unpacking),
+    Opa(Rego<'s>),
 }
 
-/// A Rego build's contents: at hand (a bare `policy.wasm`), or a bundle still being unpacked.
-enum Unpacking {
+/// A Rego build's contents: at hand (a bare `policy.wasm`), a bundle not unpacked yet, or one
+/// being unpacked on another thread.
+enum Rego<'s> {
     Ready(Box<Unpacked>),
-    Thread(std::thread::JoinHandle<Result<Unpacked, LoadError>>),
+    Packed(Cow<'s, [u8]>),
+    Unpacking(std::thread::JoinHandle<Result<Unpacked, LoadError>>),
 }
 
 impl<'s> Body<'s> {
-    /// Tells a Rego build from a WASI command; a bundle starts unpacking on its own thread.
+    /// Tells a Rego build from a WASI command.
     fn of(o: &str, bytes: Cow<'s, [u8]>) -> Result<Body<'s>, LoadError> {
-        if !crate::opa::is_bundle(&bytes) {
-            return Ok(match crate::opa::unpack(o, &bytes)? {
-                Some(unpacked) => Body::Opa(Unpacking::Ready(Box::new(unpacked))),
-                None => Body::Wasi(bytes),
-            });
+        if crate::opa::is_bundle(&bytes) {
+            return Ok(Body::Opa(Rego::Packed(bytes)));
         }
-        let shared = Arc::new((o.to_owned(), bytes.into_owned()));
-        let theirs = Arc::clone(&shared);
-        let unpacking = match std::thread::Builder::new()
-            .name("promote-policy-unpack".into())
-            .spawn(move || crate::opa::unpack_bundle(&theirs.0, &theirs.1))
-        {
-            Ok(handle) => Unpacking::Thread(handle),
-            // No thread to be had: unpack it here, as it would be anyway.
-            Err(_) => Unpacking::Ready(Box::new(crate::opa::unpack_bundle(&shared.0, &shared.1)?)),
-        };
-        Ok(Body::Opa(unpacking))
+        Ok(match crate::opa::unpack(o, &bytes)? {
+            Some(unpacked) => Body::Opa(Rego::Ready(Box::new(unpacked))),
+            None => Body::Wasi(bytes),
+        })
     }
 }
 
-impl Unpacking {
+impl Rego<'_> {
+    /// Starts unpacking a bundle on a thread of its own (here, if no thread is to be had).
+    fn start(self, o: &str) -> Result<Self, LoadError> {
+        let Rego::Packed(bytes) = self else {
+            return Ok(self);
+        };
+        let shared = Arc::new((o.to_owned(), bytes.into_owned()));
+        let theirs = Arc::clone(&shared);
+        Ok(
+            match std::thread::Builder::new()
+                .name("promote-policy-unpack".into())
+                .spawn(move || crate::opa::unpack_bundle(&theirs.0, &theirs.1))
+            {
+                Ok(handle) => Rego::Unpacking(handle),
+                Err(_) => Rego::Ready(Box::new(crate::opa::unpack_bundle(&shared.0, &shared.1)?)),
+            },
+        )
+    }
+
     fn finish(self, o: &str) -> Result<Unpacked, LoadError> {
         match self {
-            Unpacking::Ready(u) => Ok(*u),
-            Unpacking::Thread(handle) => handle.join().unwrap_or_else(|_| {
+            Rego::Ready(u) => Ok(*u),
+            Rego::Packed(bytes) => crate::opa::unpack_bundle(o, &bytes),
+            Rego::Unpacking(handle) => handle.join().unwrap_or_else(|_| {
                 Err(LoadError::Opa {
                     origin: o.to_owned(),
                     message: "unpacking the bundle failed (the unpacking thread panicked)".into(),
@@ -99,7 +110,7 @@ impl Unpacking {
 
 impl<'s> ReadModule<'s> {
     /// Reads `source` and checks its pin (the configuration's, a krew package's or the
-    /// sidecar's); a Rego bundle starts unpacking. `given` is sidecar metadata the caller read
+    /// sidecar's). `given` is sidecar metadata the caller read
     /// (used instead of a `promote-policy.yaml` beside a file module; its own `sha256` pin
     /// applies only to file modules, callers that give one pin the bytes in `source`).
     ///
@@ -179,7 +190,7 @@ impl Host {
             body,
         } = read;
         let loaded = match body {
-            Body::Opa(unpacking) => self.load_opa(&o, &sha256, unpacking, sidecar)?,
+            Body::Opa(rego) => self.load_opa(&o, &sha256, rego, sidecar)?,
             Body::Wasi(bytes) => self.load_wasi(&o, &sha256, &bytes, sidecar)?,
         };
         Ok(Policy {
@@ -249,42 +260,53 @@ impl Host {
     }
 
     /// The Rego half of [`Host::load`]: the compiled module from the shared cache (keyed, like
-    /// every module's, by the digest of the bytes as given: the bundle's), looked up while the
-    /// bundle is still being unpacked; metadata from the bundle manifest (else the sidecar);
-    /// the builtin check.
+    /// every module's, by the digest of the bytes as given: the bundle's). With the entry's load
+    /// record, that is all: the bundle is not unpacked and the module is not instantiated (see
+    /// [`Host::load_recorded`]). Without one, the bundle is unpacked meanwhile; metadata from the
+    /// bundle manifest (else the sidecar); the builtin and `sprintf` checks; then the load record
+    /// is written for the next load.
     fn load_opa(
         &self,
         o: &str,
         sha256: &Sha256,
-        unpacking: Unpacking,
+        rego: Rego<'_>,
         sidecar: Option<Sidecar>,
     ) -> Result<Loaded, LoadError> {
-        let cached = self.cache.lookup(&self.engine, sha256);
-        let unpacked = unpacking.finish(o)?;
-        let metadata = match (unpacked.metadata, sidecar) {
-            (Some((m, _)), _) => m,
-            (None, Some(s)) => s.into_metadata(),
-            (None, None) => {
-                return Err(LoadError::Opa {
-                    origin: o.to_owned(),
-                    message: format!(
-                        "no metadata: put {{name, version, abi: promote.opa/v1, operations}} under `metadata.{}` in the bundle's .manifest (then `opa build -b DIR`), or in a promote-policy.yaml beside the {}",
-                        crate::opa::MANIFEST_KEY,
-                        if unpacked.bundle { "bundle" } else { "module" }
-                    ),
-                });
-            }
+        let bundle = !matches!(rego, Rego::Ready(_));
+        let record = self.cache.read_load_record(sha256);
+        let rego = if record.is_none() {
+            rego.start(o)?
+        } else {
+            rego
         };
-        if metadata.abi != crate::ABI_OPA_V1 {
-            return Err(LoadError::AbiMismatch {
-                origin: o.to_owned(),
-                declared: metadata.abi,
-                found: "an `opa build -t wasm` module (abi promote.opa/v1)",
-            });
-        }
+        let cached = match (record.as_deref(), self.cache.lookup(&self.engine, sha256)) {
+            (Some(text), Lookup::Hit(module, vouched)) => {
+                match self.cache.check_load_record(sha256, &vouched, text) {
+                    // A record from a build with other load checks is not used (nor is it
+                    // wrong): the bundle is read and checked again below, and the record
+                    // replaced.
+                    Ok(body) => match crate::opa::LoadRecord::parse(body) {
+                        Some(recorded) => {
+                            return self.load_recorded(o, module, recorded, sidecar, bundle);
+                        }
+                        None => Lookup::Hit(module, vouched),
+                    },
+                    // Not what was written beside this artifact: nothing of the entry is
+                    // trusted; it is deleted and rebuilt from the bundle.
+                    Err(why) => {
+                        self.cache.remove(sha256);
+                        Lookup::Miss(CacheStatus::Healed(why))
+                    }
+                }
+            }
+            (_, cached) => cached,
+        };
+        let unpacked = rego.finish(o)?;
+        let manifest = unpacked.metadata.map(|(m, _)| m);
+        let metadata = opa_metadata(o, manifest.clone(), sidecar, unpacked.bundle)?;
         let limits = self.limits_for(o, &metadata)?;
-        let (module, cache_status) = match cached {
-            Lookup::Hit(module) => (module, CacheStatus::Hit),
+        let (module, cache_status, vouched) = match cached {
+            Lookup::Hit(module, vouched) => (module, CacheStatus::Hit, Some(vouched)),
             Lookup::Miss(status) => self
                 .cache
                 .compile(&self.engine, sha256, &unpacked.wasm, status)
@@ -307,10 +329,44 @@ impl Host {
                 });
             }
         }
+        if let Some(vouched) = vouched {
+            let recorded = crate::opa::LoadRecord::of(manifest.as_ref(), &opa);
+            if let Ok(body) = serde_json::to_vec(&recorded) {
+                self.cache.store_load_record(sha256, &vouched, &body);
+            }
+        }
         Ok(Loaded {
             metadata,
             limits,
             cache_status,
+            kind: Kind::Opa(opa),
+        })
+    }
+
+    /// A Rego module whose cache entry held a checked load record: its metadata (else the
+    /// sidecar's) and data as the bundle gave them, and its builtins and entrypoints as the
+    /// module declared them, checked again against what this host runs.
+    fn load_recorded(
+        &self,
+        o: &str,
+        module: Module,
+        recorded: crate::opa::LoadRecord,
+        sidecar: Option<Sidecar>,
+        bundle: bool,
+    ) -> Result<Loaded, LoadError> {
+        let metadata = opa_metadata(o, recorded.metadata, sidecar, bundle)?;
+        let limits = self.limits_for(o, &metadata)?;
+        let opa = crate::opa::checked(
+            o,
+            module,
+            recorded.data,
+            recorded.builtins,
+            recorded.entrypoints,
+        )?;
+        Ok(Loaded {
+            metadata,
+            limits,
+            cache_status: CacheStatus::Hit,
             kind: Kind::Opa(opa),
         })
     }
@@ -340,6 +396,38 @@ impl Host {
                 message: format!("{e:#}"),
             })
     }
+}
+
+/// A Rego module's metadata: the bundle manifest's, else the sidecar's, and its ABI checked.
+/// `bundle` says which the message should name.
+fn opa_metadata(
+    o: &str,
+    manifest: Option<PolicyMetadata>,
+    sidecar: Option<Sidecar>,
+    bundle: bool,
+) -> Result<PolicyMetadata, LoadError> {
+    let metadata = match (manifest, sidecar) {
+        (Some(m), _) => m,
+        (None, Some(s)) => s.into_metadata(),
+        (None, None) => {
+            return Err(LoadError::Opa {
+                origin: o.to_owned(),
+                message: format!(
+                    "no metadata: put {{name, version, abi: promote.opa/v1, operations}} under `metadata.{}` in the bundle's .manifest (then `opa build -b DIR`), or in a promote-policy.yaml beside the {}",
+                    crate::opa::MANIFEST_KEY,
+                    if bundle { "bundle" } else { "module" }
+                ),
+            });
+        }
+    };
+    if metadata.abi != crate::ABI_OPA_V1 {
+        return Err(LoadError::AbiMismatch {
+            origin: o.to_owned(),
+            declared: metadata.abi,
+            found: "an `opa build -t wasm` module (abi promote.opa/v1)",
+        });
+    }
+    Ok(metadata)
 }
 
 /// The module's bytes, the pin its source carries, and the directory a sidecar would be in.

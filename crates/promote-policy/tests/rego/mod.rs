@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use promote_policy::cases::{load_cases, run_case};
 use promote_policy::sdk::Verdict;
 use promote_policy::{
-    CacheMode, CacheStatus, Host, HostConfig, Limits, LoadError, ModuleSource, PolicyError, Sha256,
+    CacheMode, CacheStatus, Heal, Host, HostConfig, Limits, LoadError, ModuleSource, PolicyError,
+    Sha256,
 };
 use promote_testkit::opa::{build_dir, build_files};
 use promote_testkit::repo::workspace_root;
@@ -485,6 +486,179 @@ fn bundles_are_pinned_cached_and_checked() {
         sha256: None,
     };
     assert!(matches!(host.load(&junk), Err(LoadError::Opa { .. })));
+}
+
+/// The load record beside a cached bundle's artifact (`<sha256>.cwasm.load`).
+fn load_record(artifact: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.load", artifact.display()))
+}
+
+/// A load record for the entry at `artifact` with `body`, hashed as the cache hashes one (its
+/// format is the cache's, docs in `cache.rs`): what a record written by the host looks like.
+fn forged_record(artifact: &Path, sha256: &Sha256, body: &str) -> String {
+    let engine_key = artifact
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let vouched = std::fs::read_to_string(format!("{}.integrity", artifact.display())).unwrap();
+    let mut h = blake3::Hasher::new();
+    h.update(b"kubectl-promote load record v1\0");
+    h.update(engine_key.as_bytes());
+    h.update(b"\0");
+    h.update(&sha256.0);
+    h.update(vouched.trim().as_bytes());
+    h.update(b"\0");
+    h.update(body.as_bytes());
+    format!("{}\n{body}", h.finalize().to_hex())
+}
+
+/// A cached bundle's entry holds what loading learned from the bundle (manifest metadata,
+/// data.json, the declared builtins and entrypoints) in a load record bound to the artifact:
+/// the next load takes it from there and reads no tarball. A changed record is never trusted
+/// (the entry is rebuilt from the bundle), nor is one from another entry, nor one others could
+/// write; a record from a build with other load checks is replaced.
+#[test]
+fn a_cached_bundle_loads_from_its_load_record_and_a_changed_one_is_rebuilt() {
+    let bundle = example_bundle();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let sha = Sha256::of(&bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
+    let source = file(&bundle);
+    let first = cache().load(&source).unwrap();
+    assert_eq!(first.cache_status(), CacheStatus::Miss);
+    let version = first.metadata().version.clone();
+    let artifact = cache().cache_path(&sha).unwrap();
+    let record = load_record(&artifact);
+    let text = std::fs::read_to_string(&record).expect("a load record beside the artifact");
+    let (_, body) = text.split_once('\n').unwrap();
+    let fields: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(fields["metadata"]["version"], json!(version), "{body}");
+    assert!(
+        fields["entrypoints"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("promote/validate_settings")),
+        "{body}"
+    );
+
+    // What the record says is what loads: the bundle is not read on a hit.
+    let told = body.replace(
+        &format!("\"version\":\"{version}\""),
+        "\"version\":\"9.9.9\"",
+    );
+    assert_ne!(told, body);
+    std::fs::write(&record, forged_record(&artifact, &sha, &told)).unwrap();
+    let hit = cache().load(&source).unwrap();
+    assert_eq!(hit.cache_status(), CacheStatus::Hit);
+    assert_eq!(hit.metadata().version, "9.9.9");
+    // Loaded from the record, it evaluates, and validates settings with its entrypoint.
+    let host = cache();
+    let policy = host.load(&source).unwrap();
+    assert_eq!(policy.cache_status(), CacheStatus::Hit);
+    assert!(host.evaluate(&policy, &request()).is_ok());
+    let bad = host
+        .validate_settings(&policy, &json!({"rol": "qa"}))
+        .unwrap();
+    assert!(!bad.valid);
+
+    // The same change without a matching hash: the entry is rebuilt from the bundle.
+    std::fs::write(&record, text.replace(body, &told)).unwrap();
+    let healed = cache().load(&source).unwrap();
+    assert_eq!(healed.cache_status(), CacheStatus::Healed(Heal::Corrupt));
+    assert_eq!(healed.metadata().version, version);
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), text, "rewritten");
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+
+    // Another bundle's record, copied over this one: bound to that entry, not trusted here.
+    let other = file(&build_files(
+        &[("policy.rego", ALLOW_REGO), (".manifest", MANIFEST)],
+        &[DECISION],
+    ));
+    let other_sha = cache().load(&other).unwrap().sha256();
+    std::fs::copy(
+        load_record(&cache().cache_path(&other_sha).unwrap()),
+        &record,
+    )
+    .unwrap();
+    assert_eq!(
+        cache().load(&source).unwrap().cache_status(),
+        CacheStatus::Healed(Heal::Corrupt)
+    );
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), text);
+
+    // Written under other load checks (another build): not used, and replaced.
+    let stale = body.replace("\"checks\":\"", "\"checks\":\"0.0.0-other ");
+    assert_ne!(stale, body);
+    std::fs::write(
+        &record,
+        forged_record(&artifact, &sha, &stale.replace(&version, "9.9.9")),
+    )
+    .unwrap();
+    let reread = cache().load(&source).unwrap();
+    assert_eq!(reread.cache_status(), CacheStatus::Hit);
+    assert_eq!(reread.metadata().version, version);
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), text);
+
+    // A record others could write is no record: the bundle is read again.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(&record, forged_record(&artifact, &sha, &told)).unwrap();
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let unread = cache().load(&source).unwrap();
+        assert_eq!(unread.cache_status(), CacheStatus::Hit);
+        assert_eq!(unread.metadata().version, version);
+    }
+}
+
+/// The cache is keyed by the bytes of the bundle file: the same policy in a bundle with other
+/// bytes (here, the same tarball compressed harder) is a miss with an entry of its own, never
+/// the other bundle's entry.
+#[test]
+fn changed_bundle_bytes_are_a_cache_miss() {
+    use std::io::{Read as _, Write as _};
+    let bytes = std::fs::read(example_bundle()).unwrap();
+    let mut tarball = Vec::new();
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut tarball)
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&tarball).unwrap();
+    let repacked = gz.finish().unwrap();
+    assert_ne!(repacked, bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::new(HostConfig::new(CacheMode::Dir(dir.path().into()))).unwrap();
+    let bundle = |bytes: &[u8]| ModuleSource::Bytes {
+        label: "bundle.tar.gz".into(),
+        bytes: bytes.to_vec(),
+        sha256: None,
+    };
+    assert_eq!(
+        host.load(&bundle(&bytes)).unwrap().cache_status(),
+        CacheStatus::Miss
+    );
+    assert_eq!(
+        host.load(&bundle(&bytes)).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+    let other = host.load(&bundle(&repacked)).unwrap();
+    assert_eq!(other.cache_status(), CacheStatus::Miss);
+    assert_ne!(
+        host.cache_path_of(&repacked).unwrap(),
+        host.cache_path_of(&bytes).unwrap()
+    );
+    assert!(load_record(&host.cache_path_of(&repacked).unwrap()).is_file());
+    assert_eq!(
+        host.load(&bundle(&repacked)).unwrap().cache_status(),
+        CacheStatus::Hit
+    );
 }
 
 /// What `opa eval` makes of `promote/decision` for `input`, the policy loaded from its sources
