@@ -362,7 +362,7 @@ pub(super) fn plan_text(plan: &Plan) -> String {
             "rendered: only this edit changes what {} renders since {compared_with}\n",
             plan.environment
         )),
-        PlanComparison::PerApp => s.push_str("each app's render compared on its own"),
+        PlanComparison::PerApp => s.push_str("rendered: each app's render compared on its own\n"),
         PlanComparison::Unreadable { message } => s.push_str(&format!(
             "{YELLOW}rendered images not compared: the render's output could not be read:{YELLOW:#} {message}\n"
         )),
