@@ -318,6 +318,16 @@ fn discovered_apps_are_the_overlays_the_pattern_finds() {
             "apps/checkout/overlays/prod/kustomization.yaml"
         ]
     );
+    // The apps rendered side by side before their planning, which found the renders in the
+    // cache: still, this run rendered them, so the plan does not call them cached.
+    assert!(r.stderr.contains("rendering 2 apps on "), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("render: ok (kubectl kustomize, 2 resources)\n")
+            && r.stdout.lines().any(|l| l.starts_with("cart: rendered")),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -4,6 +4,17 @@
 //! all-or-nothing: if any app fails, every failure is listed and nothing is written anywhere.
 //! Otherwise one commit (or one pull request) writes every app's file, and after it lands each
 //! app's Argo CD Application is refreshed or waited for ([`super::landing`]).
+//!
+//! The renders are the slow part (two `kustomize` or `helm` processes per app: the edit and
+//! the base tree it is compared with), so before the apps are planned one after another, every
+//! app's renders run on several threads into the render cache ([`prerender`]); the planning
+//! then finds them there. Planning itself stays on one thread, in declaration order, so its
+//! progress lines, errors and the commit are the same as without the head start.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 
 use promote_core::Person;
 use promote_core::config::{Config, Environment};
@@ -14,13 +25,14 @@ use promote_core::trailers::{self, Trailers};
 use super::draft::Planner;
 use super::landing::{LandOptions, PrLanding, land_with};
 use super::outcome::{AlreadyAt, Outcome};
-use super::prepare::{TargetSpec, prepare};
+use super::prepare::{TargetSpec, planned_render, prepare};
 use super::{Request, message};
 use crate::deploy::{self, Reads};
 use crate::gate::{Gate, PolicyContext, PolicyVerdict, verdict};
 use crate::images::ImageCheck;
 use crate::plan::{Plan, Prepared, RenderDiff, RenderReport};
 use crate::ports::Ports;
+use crate::render::{RenderTarget, Renderer};
 use crate::rendered::PlanComparison;
 use crate::{Interaction, PromoteError, Session};
 
@@ -53,12 +65,25 @@ pub fn run(
         env.name,
         short_list(&selected)
     ));
+    let rendered_here = prerender(
+        ports,
+        (&mut session, &unscoped),
+        &selected,
+        (&req, &images),
+        ui,
+    )?;
     let mut plans = Vec::new();
     let mut failures = Vec::new();
     for app in &selected {
         session.scope_to_app(&unscoped, app)?;
         match plan_app(ports, &session, &req, &images, ui) {
-            Ok(Prepared::Ready(plan)) => plans.push(*plan),
+            Ok(Prepared::Ready(mut plan)) => {
+                // Rendered by the head start in this run, not found from an earlier one.
+                if rendered_here.contains(app) {
+                    plan.render.cached = false;
+                }
+                plans.push(*plan);
+            }
             Ok(Prepared::AlreadyAt { .. }) => ui.step(&format!("{app}: already there")),
             Err(e) => failures.push((app.clone(), e.to_string())),
         }
@@ -128,6 +153,85 @@ fn select(
         )));
     }
     Ok(out)
+}
+
+/// A render [`prerender`] runs: the app, the files its edit changes, what it renders.
+type RenderJob = (String, BTreeMap<String, Vec<u8>>, RenderTarget);
+
+/// Render each selected app's planned edit and its base tree on several threads (each with
+/// its own repository handle: git2's are not shared across threads) into the render cache,
+/// where [`plan_app`]'s renders then find them. Returns the apps whose edit was rendered here
+/// (not found in the cache). A render that fails is not cached: the app's planning renders it
+/// again and reports the error as it would without this. Nothing to gain, so nothing done,
+/// without a cache (`--no-cache`), with `--pin-digests` (the edit waits on the registry), or
+/// for one app (its two renders already run side by side).
+fn prerender(
+    ports: &Ports,
+    (session, unscoped): (&mut Session, &Config),
+    selected: &[String],
+    (req, images): (&Request, &ImageCheck),
+    ui: &dyn Interaction,
+) -> Result<BTreeSet<String>, PromoteError> {
+    if ports.renderer.cache.is_none() || matches!(images, ImageCheck::Pin(_)) || selected.len() < 2
+    {
+        return Ok(BTreeSet::new());
+    }
+    let mut jobs: Vec<RenderJob> = Vec::new();
+    for app in selected {
+        session.scope_to_app(unscoped, app)?;
+        match planned_render(session, &req.change) {
+            // A YAML file's "render" is a parse on this thread: no process to overlap.
+            Some((_, RenderTarget::File(_))) | None => {}
+            Some((changes, target)) => jobs.push((app.clone(), changes, target)),
+        }
+    }
+    session.config = unscoped.clone();
+    // Not through a speculation: that is one promotion's render, and another key cancels it.
+    let plain = Renderer {
+        speculation: None,
+        ..ports.renderer.clone()
+    };
+    let workers = thread::available_parallelism()
+        .map_or(2, usize::from)
+        .clamp(1, jobs.len().max(1));
+    if !jobs.is_empty() {
+        ui.step(&format!(
+            "rendering {} app{} on {workers} thread{}",
+            jobs.len(),
+            if jobs.len() == 1 { "" } else { "s" },
+            if workers == 1 { "" } else { "s" }
+        ));
+    }
+    let next = AtomicUsize::new(0);
+    let fresh = Mutex::new(BTreeSet::new());
+    let (git_dir, base) = (session.repo.git_dir(), session.base);
+    thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let Ok(repo) = promote_git::Repo::open(git_dir) else {
+                    return;
+                };
+                let none = BTreeMap::new();
+                while let Some((app, changes, target)) =
+                    jobs.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    if let Ok(r) = plain.render(&repo, base, changes, target)
+                        && !r.cached
+                    {
+                        fresh
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(app.clone());
+                    }
+                    // The base tree's render, which the rendered diff compares the edit with.
+                    let _ = plain.render(&repo, base, &none, target);
+                }
+            });
+        }
+    });
+    Ok(fresh
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 /// One app's promotion, planned and checked as `promote ENV` would with the session scoped to

@@ -212,13 +212,25 @@ pub fn speculate(
         return None;
     }
     let session = Session::open_at_last_fetch(workspace)?;
+    let (changed, target) = planned_render(&session, req)?;
+    let Session { repo, base, .. } = session;
+    Some((repo, base, changed, target))
+}
+
+/// What the render check of `req` planned from `session` renders: the files the edit changes
+/// (path → new bytes) and the render target. `None` when the plan fails or changes nothing (the
+/// real planning says why). Without `--pin-digests` digests: those wait on the registry.
+pub fn planned_render(
+    session: &Session,
+    req: &PromoteRequest,
+) -> Option<(BTreeMap<String, Vec<u8>>, crate::render::RenderTarget)> {
     let Inputs {
         env,
         overlay,
         upstream,
         opts: plan_opts,
         ..
-    } = inputs(&session, req).ok()?;
+    } = inputs(session, req).ok()?;
     let target = target(req, &upstream);
     let (edits, changes) = overlay.plan(&target, &plan_opts).ok()?;
     if changes.is_empty() {
@@ -227,6 +239,5 @@ pub fn speculate(
     let new_text = overlay.apply(&edits).ok()?;
     let changed: BTreeMap<String, Vec<u8>> =
         [(overlay.file().to_owned(), new_text.into_bytes())].into();
-    let Session { repo, base, .. } = session;
-    Some((repo, base, changed, crate::render::RenderTarget::of(&env)))
+    Some((changed, crate::render::RenderTarget::of(&env)))
 }
