@@ -23,12 +23,12 @@ use promote_core::supply_chain::SupplyChainReport;
 use promote_core::trailers::{self, Trailers};
 
 use super::draft::Planner;
-use super::landing::{LandOptions, PrLanding, land_with};
+use super::landing::{PrLanding, land_with};
 use super::outcome::{AlreadyAt, Outcome};
 use super::prepare::{TargetSpec, planned_render, prepare};
 use super::{Request, message};
-use crate::deploy::{self, Reads};
-use crate::gate::{Gate, PolicyContext, PolicyVerdict, verdict};
+use crate::deploy;
+use crate::gate::{Gate, PolicyVerdict, verdict};
 use crate::images::ImageCheck;
 use crate::plan::{Plan, Prepared, RenderDiff, RenderReport};
 use crate::ports::Ports;
@@ -109,13 +109,7 @@ pub fn run(
     }
     let note = req.change.message.as_deref();
     let combined = combine(&session, &env, plans, note);
-    let how = LandOptions {
-        dry_run: req.dry_run,
-        yes: req.yes,
-        verb: "Promote",
-        wait: req.wait,
-        resume: req.resume,
-    };
+    let how = req.land_options();
     land_with(
         ports,
         (&session, &ports.renderer),
@@ -245,23 +239,7 @@ fn plan_app(
 ) -> Result<Prepared, PromoteError> {
     let env = session.config.env(&req.change.env)?;
     deploy::after::check_before_promote(ports, env, req.resume, ui)?;
-    let (argocd, _) = deploy::connect::gather(
-        ports.argocd.as_ref(),
-        session,
-        (
-            &env.name,
-            Reads::Promotion,
-            !ports.policies.settings.one_offs.is_empty(),
-        ),
-        None,
-        ui,
-    );
-    let context = PolicyContext {
-        override_reason: req.override_reason.clone(),
-        dry_run: req.dry_run,
-        argocd,
-        wave: None,
-    };
+    let context = req.policy_context(ports, session, &env.name, ui);
     let planner = Planner {
         gate: Gate {
             ports,

@@ -86,25 +86,9 @@ pub fn run(ports: &Ports, mut req: Request, ui: &dyn Interaction) -> Result<Outc
     // An env rolled back with Argo CD refuses promotions unless --resume (DESIGN step 4).
     let env = session.config.env(&req.change.env)?;
     deploy::after::check_before_promote(ports, env, req.resume, ui)?;
-    let (argocd, _) = deploy::connect::gather(
-        ports.argocd.as_ref(),
-        &session,
-        (
-            &env.name,
-            Reads::Promotion,
-            !ports.policies.settings.one_offs.is_empty(),
-        ),
-        None,
-        ui,
-    );
+    let context = req.policy_context(ports, &session, &env.name, ui);
     // What the deploy's checks need is checked before anything is written.
     let after = after_deploy::prepare(ports, env, &req.after, req.wave.clone(), req.images)?;
-    let context = PolicyContext {
-        override_reason: req.override_reason,
-        dry_run: req.dry_run,
-        argocd,
-        wave: req.wave.clone(),
-    };
     let planner = Planner {
         gate: Gate {
             ports,
@@ -134,17 +118,52 @@ pub fn run(ports: &Ports, mut req: Request, ui: &dyn Interaction) -> Result<Outc
         }
     };
     let (prepared, known) = prepare_with(&planner, &req.change, Some(&read_pr), ui)?;
-    let how = LandOptions {
-        dry_run: req.dry_run,
-        yes: req.yes,
-        verb: "Promote",
-        wait: req.wait,
-        resume: req.resume,
-    };
+    let how = req.land_options();
     let pr = PrLanding { connection, known };
     let mut outcome = land_with(ports, (&session, &renderer), prepared, &how, pr, ui)?;
     if let Outcome::Landed(d) = &mut outcome {
         d.after = Some(after);
     }
     Ok(outcome)
+}
+
+impl Request {
+    /// The policies' context for promoting ENV: this run's flags and the Argo CD facts the
+    /// configured policies read.
+    fn policy_context(
+        &self,
+        ports: &Ports,
+        session: &Session,
+        env: &str,
+        ui: &dyn Interaction,
+    ) -> PolicyContext {
+        let (argocd, _) = deploy::connect::gather(
+            ports.argocd.as_ref(),
+            session,
+            (
+                env,
+                Reads::Promotion,
+                !ports.policies.settings.one_offs.is_empty(),
+            ),
+            None,
+            ui,
+        );
+        PolicyContext {
+            override_reason: self.override_reason.clone(),
+            dry_run: self.dry_run,
+            argocd,
+            wave: self.wave.clone(),
+        }
+    }
+
+    /// How a promotion lands: this run's flags.
+    fn land_options(&self) -> LandOptions {
+        LandOptions {
+            dry_run: self.dry_run,
+            yes: self.yes,
+            verb: "Promote",
+            wait: self.wait,
+            resume: self.resume,
+        }
+    }
 }
