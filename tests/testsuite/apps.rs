@@ -296,9 +296,16 @@ fn with_apps_a_command_names_one_and_bad_names_are_explained() {
 
 #[test]
 fn discovered_apps_are_the_overlays_the_pattern_finds() {
-    let kit = shop(&format!(
+    let mut kit = shop(&format!(
         "{HEADER}apps: {{discover: \"apps/*/overlays/{{env}}\", argocd: {{app: \"{{app}}-{{env}}\"}}}}\n"
     ));
+    // A tree entry whose name is no app name (hostile or a typo) is passed over, never named in
+    // a branch, a trailer or a message.
+    kit.put(
+        "apps/-x; rm -rf/overlays/prod/kustomization.yaml",
+        "images:\n  - name: ghcr.io/acme/x\n    newTag: v1.0.0\n",
+    );
+    kit.commit("a directory that is not an app name");
     let status = run(&kit, &["status", "-o", "json"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     let doc: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
